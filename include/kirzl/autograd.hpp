@@ -1,0 +1,147 @@
+// Reverse-mode automatic differentiation: a dynamic tape of Nodes and the backward engine.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "kirzl/tensor.hpp"
+
+namespace kirzl {
+
+/// While alive, ops on this thread record no graph (results have requires_grad false).
+/// Grad mode is per thread; guards nest.
+class NoGradGuard {
+ public:
+  NoGradGuard();
+  ~NoGradGuard();
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool prev_;
+};
+
+/// Whether ops on this thread record a graph (true unless a NoGradGuard is alive).
+bool grad_enabled();
+void set_grad_enabled(bool enabled);
+
+namespace autograd {
+
+class Node;
+
+/// Where a gradient goes: input `input_nr` of `fn`. A null fn means "nowhere" (no grad needed).
+struct Edge {
+  std::shared_ptr<Node> fn;
+  uint32_t input_nr = 0;
+  bool valid() const { return fn != nullptr; }
+};
+
+/// Shape, dtype and device of a node's output, kept so that the engine can materialise zeros for
+/// an output that received no gradient.
+struct OutputMeta {
+  Shape shape;
+  DType dtype = DType::f32;
+  Device device;
+};
+
+/// One recorded operation. apply() receives one gradient per output and returns one gradient per
+/// input (undefined where none is needed). Nodes are created by ops; users only see them through
+/// Tensor::grad_fn().
+class Node : public std::enable_shared_from_this<Node> {
+ public:
+  Node();
+  virtual ~Node() = default;
+  virtual std::string name() const = 0;
+  virtual std::vector<Tensor> apply(std::vector<Tensor>&& grad_outputs) = 0;
+  /// Frees saved tensors after a backward pass without retain_graph.
+  virtual void release() { released_ = true; }
+  bool released() const { return released_; }
+
+  const std::vector<Edge>& next_edges() const { return next_edges_; }
+  std::vector<Edge>& mutable_next_edges() { return next_edges_; }
+  const std::vector<OutputMeta>& outputs() const { return outputs_; }
+  std::vector<OutputMeta>& mutable_outputs() { return outputs_; }
+  /// Creation order; the engine runs later nodes first when several are ready.
+  uint64_t sequence_nr() const { return sequence_nr_; }
+  /// True when input i's gradient is consumed by anything.
+  bool needs_input_grad(size_t i) const { return i < next_edges_.size() && next_edges_[i].valid(); }
+
+  /// Hooks on the gradient of output `output_nr`, run before apply().
+  std::vector<std::pair<uint64_t, GradHook>>& pre_hooks(uint32_t output_nr);
+  const std::vector<std::vector<std::pair<uint64_t, GradHook>>>& all_pre_hooks() const { return pre_hooks_; }
+
+ protected:
+  bool released_ = false;
+
+ private:
+  std::vector<Edge> next_edges_;
+  std::vector<OutputMeta> outputs_;
+  std::vector<std::vector<std::pair<uint64_t, GradHook>>> pre_hooks_;
+  uint64_t sequence_nr_;
+};
+
+/// What a backward function sees: the gradients of the op's outputs and which inputs need one.
+struct GradContext {
+  const std::vector<Tensor>& grads;
+  const Node& node;
+  const Tensor& grad(size_t i = 0) const { return grads[i]; }
+  bool needs(size_t input) const { return node.needs_input_grad(input); }
+};
+
+/// Computes the input gradients of one op from its output gradients.
+using BackwardFn = std::function<std::vector<Tensor>(const GradContext&)>;
+
+/// A Node whose backward is a function object. Releasing destroys the function (and the tensors
+/// it captured), so a second backward through it fails with a clear error.
+class FunctionNode final : public Node {
+ public:
+  FunctionNode(std::string name, BackwardFn fn) : name_(std::move(name)), fn_(std::move(fn)) {}
+  std::string name() const override { return name_; }
+  std::vector<Tensor> apply(std::vector<Tensor>&& grad_outputs) override;
+  void release() override;
+
+ private:
+  std::string name_;
+  BackwardFn fn_;
+};
+
+/// Per-tensor autograd state (only for tensors that take part in autograd).
+struct AutogradMeta {
+  bool requires_grad = false;
+  Tensor grad;
+  std::shared_ptr<Node> grad_fn;  // null for leaves
+  uint32_t output_nr = 0;
+  std::weak_ptr<Node> grad_accumulator;  // leaves only; created on first use
+  std::vector<std::pair<uint64_t, PostAccumulateGradHook>> post_accumulate_hooks;
+};
+
+/// True when grad mode is on and any of `inputs` requires grad.
+bool any_requires_grad(std::initializer_list<const Tensor*> inputs);
+bool any_requires_grad(const std::vector<Tensor>& inputs);
+
+/// Records an op: `outputs` get a FunctionNode named `name` with `backward` as grad_fn, connected
+/// to `inputs` (undefined inputs are allowed and receive nothing). Does nothing unless
+/// any_requires_grad(inputs). Tensors captured by `backward` should be detach()ed.
+void record(const char* name, const std::vector<Tensor*>& outputs, const std::vector<Tensor>& inputs,
+            BackwardFn backward);
+inline void record(const char* name, Tensor& output, const std::vector<Tensor>& inputs, BackwardFn backward) {
+  record(name, std::vector<Tensor*>{&output}, inputs, std::move(backward));
+}
+
+/// The edge a gradient for `t` must flow into: its grad_fn, its leaf accumulator, or none.
+Edge gradient_edge(const Tensor& t);
+
+/// Runs the backward pass from `roots` with their `grads` (undefined: ones for one-element roots).
+void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads, bool retain_graph = false);
+
+/// d(outputs)/d(inputs) without touching any `.grad`: returns one gradient per input (undefined
+/// where the input does not influence the outputs).
+std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
+                         const std::vector<Tensor>& grad_outputs = {}, bool retain_graph = false);
+
+}  // namespace autograd
+}  // namespace kirzl

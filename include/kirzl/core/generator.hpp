@@ -1,0 +1,47 @@
+// Seeded random numbers: the same seed gives the same numbers on every machine and device.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <mutex>
+
+namespace kirzl {
+
+/// A counter-based generator (Philox4x32-10). Each draw of n values consumes a block of counters,
+/// so the stream depends only on the seed and the sequence of draws, never on the platform.
+/// Thread-safe: draws are serialised by an internal mutex.
+class Generator {
+ public:
+  explicit Generator(uint64_t seed = 0) : seed_(seed) {}
+  void manual_seed(uint64_t seed);
+  uint64_t seed() const { return seed_; }
+  /// Reserves `n` blocks of four 32-bit values; returns the first counter offset.
+  uint64_t reserve(uint64_t n_blocks);
+  /// The (seed, offset) pair, for saving and restoring the stream.
+  uint64_t offset() const { return offset_; }
+  void set_offset(uint64_t offset);
+
+  /// Philox4x32-10 of counter `ctr` under key `seed`: four independent uniform 32-bit words.
+  static std::array<uint32_t, 4> philox(uint64_t seed, uint64_t ctr, uint64_t subsequence = 0);
+
+ private:
+  std::mutex mu_;
+  uint64_t seed_;
+  uint64_t offset_ = 0;
+};
+
+/// The process-wide default generator used by rand/randn/randint/dropout/module initialisation
+/// unless a Generator is passed explicitly.
+Generator& default_generator();
+/// Re-seeds the default generator (and resets its stream).
+void manual_seed(uint64_t seed);
+
+/// Uniform float in [0, 1) from the top 24 bits of a 32-bit word.
+inline float uint_to_unit_float(uint32_t x) { return static_cast<float>(x >> 8) * (1.0f / 16777216.0f); }
+/// Uniform double in [0, 1) from two 32-bit words (53 bits).
+inline double uint_to_unit_double(uint32_t hi, uint32_t lo) {
+  uint64_t v = (static_cast<uint64_t>(hi) << 21) ^ (lo >> 11);
+  return static_cast<double>(v & ((1ull << 53) - 1)) * (1.0 / 9007199254740992.0);
+}
+
+}  // namespace kirzl

@@ -1,0 +1,12 @@
+// The whole public API of kirzl.
+#pragma once
+
+#include "kirzl/autograd.hpp"
+#include "kirzl/config.hpp"
+#include "kirzl/core/device.hpp"
+#include "kirzl/core/dtype.hpp"
+#include "kirzl/core/error.hpp"
+#include "kirzl/core/generator.hpp"
+#include "kirzl/core/parallel.hpp"
+#include "kirzl/ops.hpp"
+#include "kirzl/tensor.hpp"

@@ -1,0 +1,74 @@
+// Neural-network functions: activations over a dimension, losses, normalisation, convolution,
+// pooling, dropout, embedding, attention. All differentiable with respect to floating inputs.
+#pragma once
+
+#include <array>
+#include <vector>
+
+#include "kirzl/core/generator.hpp"
+#include "kirzl/tensor.hpp"
+
+namespace kirzl {
+
+/// Softmax / log-softmax along `dim` (numerically stable: max-subtracted).
+Tensor softmax(const Tensor& x, int64_t dim = -1);
+Tensor log_softmax(const Tensor& x, int64_t dim = -1);
+
+enum class Reduction { Mean, Sum, None };
+
+struct CrossEntropyOptions {
+  int64_t ignore_index = -100;  ///< targets equal to this contribute nothing (and are not counted in the mean)
+  double label_smoothing = 0.0; ///< in [0, 1]: mixes the one-hot target with the uniform distribution
+  Reduction reduction = Reduction::Mean;
+};
+/// Cross-entropy of `logits` [N, C] (or [N, C, d1, ...]) against integer class `targets` [N]
+/// (or [N, d1, ...], i32/i64), fused with log_softmax. A target outside [0, C) that is not
+/// ignore_index throws Error{InvalidArgument}.
+Tensor cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEntropyOptions& options = {});
+/// Mean (or sum, or none) of squared differences; shapes broadcast.
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
+
+/// Layer normalisation over the trailing dims `normalized_shape`, with optional elementwise
+/// affine `weight` and `bias` of that shape. Statistics in f32 (f64 for f64 inputs).
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = Tensor(),
+                  const Tensor& bias = Tensor(), double eps = 1e-5);
+
+/// Rows of `weight` [num, dim] picked by integer `indices` (any shape) -> [..., dim]. An index
+/// outside [0, num) throws Error{InvalidArgument}. Gradient flows to weight only.
+Tensor embedding(const Tensor& weight, const Tensor& indices);
+
+/// Zeroes each element with probability p and scales the rest by 1/(1-p) when `training`;
+/// identity otherwise. Uses `gen` or the default generator: seeded, reproducible.
+Tensor dropout(const Tensor& x, double p, bool training = true, Generator* gen = nullptr);
+
+struct Conv2dOptions {
+  std::array<int64_t, 2> stride{1, 1};
+  std::array<int64_t, 2> padding{0, 0};
+  std::array<int64_t, 2> dilation{1, 1};
+  int64_t groups = 1;
+};
+/// 2-D convolution (cross-correlation) of x [N, Cin, H, W] with weight [Cout, Cin/groups, kH, kW]
+/// and optional bias [Cout]. CPU: im2col + GEMM.
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), const Conv2dOptions& options = {});
+
+struct Pool2dOptions {
+  std::array<int64_t, 2> kernel_size{2, 2};
+  std::array<int64_t, 2> stride{0, 0};  ///< 0 means "equal to kernel_size"
+  std::array<int64_t, 2> padding{0, 0};
+  bool count_include_pad = true;        ///< avg_pool2d only: divide by the full window size
+};
+/// Max / average pooling of x [N, C, H, W] (or [C, H, W]).
+Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options = {});
+Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& options = {});
+
+/// Batch normalisation of x [N, C, ...] over all dims but C. In training, normalises with the
+/// batch statistics and updates `running_mean`/`running_var` in place (if defined) with
+/// `momentum` (running_var uses the unbiased variance); in eval, uses the running statistics.
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                  const Tensor& bias, bool training, double momentum = 0.1, double eps = 1e-5);
+
+/// Causal scaled-dot-product attention of q, k, v [B, H, T, D] (or [..., T, D]):
+/// softmax(q k^T / sqrt(D) + causal mask) v. Reference implementation (materialises T x T).
+Tensor causal_attention(const Tensor& q, const Tensor& k, const Tensor& v);
+
+}  // namespace kirzl

@@ -1,0 +1,18 @@
+// Internal: binary elementwise kernels (arithmetic and comparisons) with broadcasting.
+#pragma once
+
+#include "kirzl/tensor.hpp"
+
+namespace kirzl::kernels {
+
+enum class BinaryOp { Add, Sub, Mul, Div, Maximum, Minimum, Eq, Ne, Lt, Le, Gt, Ge };
+
+/// out = a op b, with a and b broadcast to out's shape. Arithmetic: a, b and out share one dtype.
+/// Comparisons: a and b share one dtype, out is u8.
+void binary(BinaryOp op, Tensor& out, const Tensor& a, const Tensor& b);
+
+namespace cpu {
+void binary(BinaryOp op, Tensor& out, const Tensor& a, const Tensor& b);
+}
+
+}  // namespace kirzl::kernels

@@ -1,0 +1,11 @@
+// Device dispatch for reductions.
+#include "kernels/reduce.h"
+
+namespace kirzl::kernels {
+
+void sum(Tensor& out, const Tensor& x, const std::vector<bool>& reduce) {
+  if (x.device().is_cpu()) return cpu::sum(out, x, reduce);
+  KIRZL_FAIL(ErrorCode::Unsupported, "sum on ", x.device().str(), ": CUDA reduction kernels are not implemented yet");
+}
+
+}  // namespace kirzl::kernels

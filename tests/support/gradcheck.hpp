@@ -43,7 +43,6 @@ inline std::string gradcheck_message(const std::function<Tensor(const std::vecto
     analytic = analytic.contiguous();
     std::vector<double> a = analytic.to_vector<double>();
     // Perturb through a contiguous index walk over the (possibly strided) input.
-    Tensor flat_index = arange(x.numel());
     for (int64_t k = 0; k < x.numel(); ++k) {
       // Locate element k (row-major) of x in its storage.
       int64_t rem = k, off = x.offset();

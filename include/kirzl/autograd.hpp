@@ -54,8 +54,10 @@ struct OutputMeta {
 class Node : public std::enable_shared_from_this<Node> {
  public:
   Node();
-  virtual ~Node() = default;
+  virtual ~Node();
   virtual std::string name() const = 0;
+  /// True for the node that accumulates into a leaf's .grad; the engine runs those first.
+  virtual bool is_accumulate_grad() const { return false; }
   virtual std::vector<Tensor> apply(std::vector<Tensor>&& grad_outputs) = 0;
   /// Frees saved tensors after a backward pass without retain_graph.
   virtual void release() { released_ = true; }
@@ -116,6 +118,7 @@ struct AutogradMeta {
   std::shared_ptr<Node> grad_fn;  // null for leaves
   uint32_t output_nr = 0;
   std::weak_ptr<Node> grad_accumulator;  // leaves only; created on first use
+  std::vector<std::pair<uint64_t, GradHook>> leaf_grad_hooks;  // leaves: run before accumulation
   std::vector<std::pair<uint64_t, PostAccumulateGradHook>> post_accumulate_hooks;
 };
 

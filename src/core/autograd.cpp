@@ -24,6 +24,23 @@ namespace autograd {
 
 Node::Node() : sequence_nr_(next_sequence_nr++) {}
 
+// Note [iterative graph teardown]: a node owns its inputs' nodes through next_edges, so dropping
+// the last tensor of a long chain would destroy the chain recursively and overflow the stack.
+// Instead, a dying node detaches the input nodes it alone owns and destroys them in a loop.
+Node::~Node() {
+  std::vector<std::shared_ptr<Node>> stack;
+  auto take_sole = [&stack](std::vector<Edge>& edges) {
+    for (Edge& e : edges)
+      if (e.fn && e.fn.use_count() == 1) stack.push_back(std::move(e.fn));
+  };
+  take_sole(next_edges_);
+  while (!stack.empty()) {
+    std::shared_ptr<Node> n = std::move(stack.back());
+    stack.pop_back();
+    take_sole(n->next_edges_);
+  }
+}
+
 std::vector<std::pair<uint64_t, GradHook>>& Node::pre_hooks(uint32_t output_nr) {
   if (pre_hooks_.size() <= output_nr) pre_hooks_.resize(output_nr + 1);
   return pre_hooks_[output_nr];
@@ -49,11 +66,16 @@ class AccumulateGrad final : public Node {
     mutable_outputs().push_back({leaf_.shape(), leaf_.dtype(), leaf_.device()});
   }
   std::string name() const override { return "AccumulateGrad"; }
+  bool is_accumulate_grad() const override { return true; }
   void release() override {}  // a leaf's accumulator outlives any one graph
   std::vector<Tensor> apply(std::vector<Tensor>&& grads) override {
     Tensor& g = grads[0];
     if (!g.defined()) return {};
     auto& meta = leaf_.ensure_autograd_meta();
+    for (auto& [handle, hook] : meta.leaf_grad_hooks) {
+      Tensor replaced = hook(g);
+      if (replaced.defined()) g = replaced;
+    }
     if (meta.grad.defined()) {
       meta.grad.add_(g);  // in place: keeps views such as DDP bucket slots
     } else if (g.is_contiguous() && g.storage().use_count() == 1 && static_cast<size_t>(g.numel()) == g.storage().nbytes() / g.element_size()) {
@@ -124,7 +146,7 @@ namespace {
 
 struct ReadyOrder {
   bool operator()(const Node* a, const Node* b) const {
-    bool acc_a = a->name() == "AccumulateGrad", acc_b = b->name() == "AccumulateGrad";
+    bool acc_a = a->is_accumulate_grad(), acc_b = b->is_accumulate_grad();
     if (acc_a != acc_b) return acc_b;  // AccumulateGrad has higher priority
     return a->sequence_nr() < b->sequence_nr();
   }

@@ -206,6 +206,11 @@ uint64_t Tensor::register_hook(GradHook hook) const {
   check_defined_("register_hook");
   KIRZL_CHECK(requires_grad(), "register_hook: ", describe(), " does not require grad, so no gradient will reach the hook");
   uint64_t h = next_hook_handle++;
+  if (is_leaf()) {
+    // Kept on the tensor: a leaf's accumulator node is created per graph and may not outlive it.
+    ensure_autograd_meta().leaf_grad_hooks.emplace_back(h, std::move(hook));
+    return h;
+  }
   auto edge = autograd::gradient_edge(*this);
   edge.fn->pre_hooks(edge.input_nr).emplace_back(h, std::move(hook));
   return h;
@@ -230,7 +235,14 @@ bool Tensor::remove_hook(uint64_t handle) const {
       post.erase(it);
       return true;
     }
-  if (!requires_grad()) return false;
+  for (auto* hooks : {&m->leaf_grad_hooks}) {
+    for (auto it = hooks->begin(); it != hooks->end(); ++it)
+      if (it->first == handle) {
+        hooks->erase(it);
+        return true;
+      }
+  }
+  if (!requires_grad() || is_leaf()) return false;
   auto edge = autograd::gradient_edge(*this);
   auto& pre = edge.fn->pre_hooks(edge.input_nr);
   for (auto it = pre.begin(); it != pre.end(); ++it)

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The README's test command: installs what is missing, then builds and runs every test this
+# machine can run, twice: with every backend this machine has (CUDA compiled when the toolkit is
+# present; GPU tests skip without a GPU) and with every backend OFF. Exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh
+kirzl_setup
+
+jobs="$(nproc)"
+status=0
+
+echo "== build/ (backends: AUTO) =="
+kirzl_build build -DKIRZL_WITH_CUDA=AUTO -DKIRZL_WITH_MPI=AUTO
+(cd build && ctest --output-on-failure -j "$jobs" --timeout 900) || status=1
+
+echo "== build-cpu/ (every KIRZL_WITH_*=OFF) =="
+kirzl_build build-cpu -DKIRZL_WITH_CUDA=OFF -DKIRZL_WITH_CUDNN=OFF -DKIRZL_WITH_NCCL=OFF -DKIRZL_WITH_MPI=OFF \
+  -DKIRZL_BUILD_BENCH=OFF
+(cd build-cpu && ctest --output-on-failure -j "$jobs" --timeout 900) || status=1
+
+if [ "$status" -ne 0 ]; then
+  echo "kirzl: some tests FAILED" >&2
+fi
+exit "$status"

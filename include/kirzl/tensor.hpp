@@ -88,6 +88,8 @@ class Tensor {
   /// "f32[2, 3] on cpu" — used in error messages.
   std::string describe() const;
   TensorImpl* impl() const { return impl_.get(); }
+  /// Number of handles to this tensor object (not counting views, which are other objects).
+  long use_count() const { return impl_.use_count(); }
   /// True when both handles refer to the same tensor object (not merely equal values).
   bool is_same(const Tensor& other) const { return impl_ == other.impl_; }
 

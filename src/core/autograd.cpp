@@ -78,8 +78,11 @@ class AccumulateGrad final : public Node {
     }
     if (meta.grad.defined()) {
       meta.grad.add_(g);  // in place: keeps views such as DDP bucket slots
-    } else if (g.is_contiguous() && g.storage().use_count() == 1 && static_cast<size_t>(g.numel()) == g.storage().nbytes() / g.element_size()) {
-      meta.grad = g.detach();  // sole owner of a fresh buffer: take it without copying
+    } else if (g.use_count() == 1 && g.storage().use_count() == 1 && g.is_contiguous() &&
+               static_cast<size_t>(g.numel()) == g.storage().nbytes() / g.element_size()) {
+      // The only handle to a fresh buffer: take it without copying. Anything shared (the same
+      // gradient flowing to two leaves, a user's tensor) is copied so .grad never aliases.
+      meta.grad = g.detach();
     } else {
       meta.grad = g.detach().clone();
     }

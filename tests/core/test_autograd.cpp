@@ -158,3 +158,18 @@ TEST(Autograd, MultiplePathsRunEachNodeOnce) {
   EXPECT_EQ(calls, 1);
   EXPECT_EQ(x.grad().item(), 39);
 }
+
+TEST(Autograd, LeafGradientsNeverAlias) {
+  auto a = vec({1, 2}), b = vec({3, 4});
+  sum(a + b).backward();  // the same incoming gradient reaches both leaves
+  EXPECT_NE(a.grad().storage().id(), b.grad().storage().id());
+  {
+    NoGradGuard g;
+    a.grad().add_(ones({2}, {.dtype = DType::f64}));
+  }
+  EXPECT_EQ(b.grad().to_vector<double>(), (std::vector<double>{1, 1}));
+  auto user_grad = from_vector<double>({5, 6});
+  auto c = vec({0, 0});
+  c.backward(user_grad);
+  EXPECT_NE(c.grad().storage().id(), user_grad.storage().id());
+}

@@ -9,8 +9,14 @@ namespace kirzl::kernels {
 /// contiguous with x's shape minus the reduced dims. Floats accumulate in double, ints in i64.
 void sum(Tensor& out, const Tensor& x, const std::vector<bool>& reduce);
 
+/// Largest (is_max) or smallest element along `dim` of a contiguous x with x.size(dim) > 0:
+/// `values` (x's dtype) and `indices` (i64, first occurrence) are contiguous with x's shape minus
+/// `dim`; either may be undefined when not wanted. NaN counts as the extremum (first NaN wins).
+void extremum(bool is_max, Tensor& values, Tensor& indices, const Tensor& x, int64_t dim);
+
 namespace cpu {
 void sum(Tensor& out, const Tensor& x, const std::vector<bool>& reduce);
-}
+void extremum(bool is_max, Tensor& values, Tensor& indices, const Tensor& x, int64_t dim);
+}  // namespace cpu
 
 }  // namespace kirzl::kernels

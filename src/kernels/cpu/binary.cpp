@@ -36,8 +36,9 @@ void binary(BinaryOp op, Tensor& out, const Tensor& a, const Tensor& b) {
         } else {
           return arith<T>(out, a, b, [](A x, A y) { return x / y; });
         }
-      case BinaryOp::Maximum: return arith<T>(out, a, b, [](A x, A y) { return (x != x) ? x : std::max(x, y); });
-      case BinaryOp::Minimum: return arith<T>(out, a, b, [](A x, A y) { return (x != x) ? x : std::min(x, y); });
+      // NaN in either operand propagates (std::max alone drops a NaN in y).
+      case BinaryOp::Maximum: return arith<T>(out, a, b, [](A x, A y) { return (x != x) ? x : (y != y) ? y : std::max(x, y); });
+      case BinaryOp::Minimum: return arith<T>(out, a, b, [](A x, A y) { return (x != x) ? x : (y != y) ? y : std::min(x, y); });
       case BinaryOp::Eq: return compare<T>(out, a, b, [](A x, A y) { return x == y; });
       case BinaryOp::Ne: return compare<T>(out, a, b, [](A x, A y) { return x != y; });
       case BinaryOp::Lt: return compare<T>(out, a, b, [](A x, A y) { return x < y; });

@@ -23,7 +23,9 @@ struct CrossEntropyOptions {
 };
 /// Cross-entropy of `logits` [N, C] (or [N, C, d1, ...]) against integer class `targets` [N]
 /// (or [N, d1, ...], i32/i64), fused with log_softmax. A target outside [0, C) that is not
-/// ignore_index throws Error{InvalidArgument}.
+/// ignore_index throws Error{InvalidArgument}. With Reduction::Mean the sum is divided by the number
+/// of targets that are not ignore_index; when every target is ignored the result is NaN (0/0, as in
+/// PyTorch) and the gradient is zero. Differentiable once (the fused backward records no graph).
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEntropyOptions& options = {});
 /// Mean (or sum, or none) of squared differences; shapes broadcast.
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
@@ -38,7 +40,9 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
 Tensor embedding(const Tensor& weight, const Tensor& indices);
 
 /// Zeroes each element with probability p and scales the rest by 1/(1-p) when `training`;
-/// identity otherwise. Uses `gen` or the default generator: seeded, reproducible.
+/// identity otherwise. Uses `gen` or the default generator: seeded, reproducible. p must be in
+/// [0, 1]; p == 1 gives zeros. The mask is a function of the generator's seed and position only
+/// (ceil(numel / 4) Philox blocks are reserved per call), identical on every machine.
 Tensor dropout(const Tensor& x, double p, bool training = true, Generator* gen = nullptr);
 
 struct Conv2dOptions {
@@ -47,8 +51,9 @@ struct Conv2dOptions {
   std::array<int64_t, 2> dilation{1, 1};
   int64_t groups = 1;
 };
-/// 2-D convolution (cross-correlation) of x [N, Cin, H, W] with weight [Cout, Cin/groups, kH, kW]
-/// and optional bias [Cout]. CPU: im2col + GEMM.
+/// 2-D convolution (cross-correlation) of x [N, Cin, H, W] (or unbatched [Cin, H, W]) with weight
+/// [Cout, Cin/groups, kH, kW] and optional bias [Cout], all of one floating dtype (no promotion:
+/// mixing throws Error{InvalidArgument}). CPU: im2col + GEMM; bf16/f16 compute in f32.
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), const Conv2dOptions& options = {});
 
 struct Pool2dOptions {
@@ -57,13 +62,16 @@ struct Pool2dOptions {
   std::array<int64_t, 2> padding{0, 0};
   bool count_include_pad = true;        ///< avg_pool2d only: divide by the full window size
 };
-/// Max / average pooling of x [N, C, H, W] (or [C, H, W]).
+/// Max / average pooling of x [N, C, H, W] (or [C, H, W]). Padding may be at most half the
+/// kernel, and the kernel must fit the padded input; otherwise Error{InvalidArgument}.
 Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options = {});
 Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& options = {});
 
 /// Batch normalisation of x [N, C, ...] over all dims but C. In training, normalises with the
 /// batch statistics and updates `running_mean`/`running_var` in place (if defined) with
 /// `momentum` (running_var uses the unbiased variance); in eval, uses the running statistics.
+/// weight, bias and the running statistics are [C] of any floating dtype (e.g. f32 for a bf16 x);
+/// statistics are computed in f64. Gradients flow to x, weight and bias in both modes.
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, double momentum = 0.1, double eps = 1e-5);
 

@@ -1,0 +1,124 @@
+// Losses: cross_entropy (fused with log_softmax) and mse_loss.
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "kernels/cross_entropy.h"
+#include "kernels/dispatch.h"
+#include "kirzl/autograd.hpp"
+#include "kirzl/ops/elementwise.hpp"
+#include "kirzl/ops/nn.hpp"
+#include "kirzl/ops/reduce.hpp"
+#include "ops/op_utils.h"
+
+namespace kirzl {
+
+namespace {
+
+std::string index_str(const Shape& shape, int64_t flat) {
+  Shape idx;
+  idx.resize(shape.size());
+  for (int64_t d = shape.size() - 1; d >= 0; --d) {
+    idx[d] = flat % shape[d];
+    flat /= shape[d];
+  }
+  return idx.str();
+}
+
+// Expected target shape: logits' shape without the class dim (dim 1; a [C] input has no batch).
+Shape target_shape(const Tensor& logits) {
+  Shape s = logits.shape();
+  s.erase(logits.dim() == 1 ? 0 : 1);
+  return s;
+}
+
+// Throws on a target outside [0, C) that is not ignore_index; returns the number not ignored.
+int64_t check_targets(const Tensor& targets, int64_t classes, int64_t ignore_index) {
+  Tensor t = targets.to(Device::cpu()).contiguous();
+  int64_t count = 0;
+  kernels::dispatch_integral(t.dtype(), "cross_entropy", [&]<typename I>() {
+    const I* p = t.data<I>();
+    for (int64_t i = 0; i < t.numel(); ++i) {
+      const int64_t v = static_cast<int64_t>(p[i]);
+      if (v == ignore_index) continue;
+      KIRZL_CHECK(v >= 0 && v < classes, "cross_entropy: target ", v, " at position ", index_str(t.shape(), i),
+                  " is out of range for ", classes, " classes (expected 0 .. ", classes - 1, " or ignore_index ",
+                  ignore_index, ")");
+      ++count;
+    }
+  });
+  return count;
+}
+
+}  // namespace
+
+// Note [cross_entropy mean of nothing]: with Reduction::Mean and every target ignored, the loss
+// is 0/0 = NaN, as in PyTorch; its gradient is zero.
+Tensor cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEntropyOptions& o) {
+  const char* op = "cross_entropy";
+  ops::check_floating(op, logits, "logits");
+  ops::check_defined(op, targets, "targets");
+  ops::check_same_device(op, {&logits, &targets});
+  KIRZL_CHECK(targets.dtype() == DType::i32 || targets.dtype() == DType::i64, op,
+              ": targets must be class indices of dtype i32 or i64, got ", targets.describe());
+  KIRZL_CHECK(logits.dim() >= 1, op, ": logits must be [N, C] or [N, C, d1, ...] (or [C]), got ", logits.describe());
+  const Shape tshape = target_shape(logits);
+  KIRZL_CHECK(targets.shape() == tshape, op, ": targets ", targets.describe(), " do not match logits ",
+              logits.describe(), " (expected targets of shape ", tshape.str(), ")");
+  KIRZL_CHECK(o.label_smoothing >= 0.0 && o.label_smoothing <= 1.0, op, ": label_smoothing must be in [0, 1], got ",
+              o.label_smoothing);
+  const int64_t classes = logits.dim() == 1 ? logits.size(0) : logits.size(1);
+  KIRZL_CHECK(classes > 0 || tshape.numel() == 0, op, ": logits ", logits.describe(), " have no classes");
+  const int64_t count = check_targets(targets, classes, o.ignore_index);
+
+  Tensor x = logits.detach().contiguous();
+  Tensor tg = targets.detach().contiguous();
+  const DType acc = logits.dtype() == DType::f64 ? DType::f64 : DType::f32;
+  Tensor losses = empty(tshape, {.dtype = acc, .device = logits.device()});
+  Tensor lse = empty(tshape, {.dtype = acc, .device = logits.device()});
+  if (tshape.numel() > 0) kernels::cross_entropy_forward(losses, lse, x, tg, o.ignore_index, o.label_smoothing);
+
+  Tensor out;
+  double scale = 1.0;
+  {
+    NoGradGuard ng;
+    switch (o.reduction) {
+      case Reduction::None: out = losses.to(logits.dtype()); break;
+      case Reduction::Sum: out = sum(losses).to(logits.dtype()); break;
+      case Reduction::Mean:
+        // See Note [cross_entropy mean of nothing].
+        scale = count == 0 ? std::numeric_limits<double>::quiet_NaN() : 1.0 / static_cast<double>(count);
+        out = (count == 0 ? full({}, scale, {.dtype = acc, .device = logits.device()}) : mul(sum(losses), scale))
+                  .to(logits.dtype());
+        break;
+    }
+  }
+  if (!autograd::any_requires_grad({&logits})) return out;
+  const int64_t ignore = o.ignore_index;
+  const double smoothing = o.label_smoothing;
+  autograd::record(op, out, {logits}, [x, tg, lse, scale, ignore, smoothing](const autograd::GradContext& c) {
+    // Not differentiable twice: the fused backward kernel records no graph.
+    Tensor g = c.grad().to(x.dtype()).contiguous();
+    Tensor gx = empty(x.shape(), options_of(x));
+    if (x.numel() > 0)
+      kernels::cross_entropy_backward(gx, x, tg, lse, g, std::isnan(scale) ? 0.0 : scale, ignore, smoothing);
+    return std::vector<Tensor>{gx};
+  });
+  return out;
+}
+
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+  ops::check_floating("mse_loss", input, "input");
+  ops::check_floating("mse_loss", target, "target");
+  ops::check_same_device("mse_loss", {&input, &target});
+  Tensor d = sub(input, target);
+  Tensor sq = mul(d, d);
+  switch (reduction) {
+    case Reduction::None: return sq;
+    case Reduction::Sum: return sum(sq);
+    case Reduction::Mean: break;
+  }
+  return mean(sq);
+}
+
+}  // namespace kirzl

@@ -3,6 +3,7 @@
 
 #include "kirzl/autograd.hpp"
 #include "kirzl/config.hpp"
+#include "kirzl/core/allocator.hpp"
 #include "kirzl/core/device.hpp"
 #include "kirzl/core/dtype.hpp"
 #include "kirzl/core/error.hpp"

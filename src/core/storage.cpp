@@ -4,13 +4,14 @@
 #include <cstring>
 
 #include "core/cuda_runtime.h"
+#include "kirzl/core/allocator.hpp"
 #include "kirzl/core/error.hpp"
 
 namespace kirzl {
 
 // Note [cpu alignment]: 64 bytes is a cache line and the widest SIMD load (AVX-512), so any
-// contiguous tensor that starts a storage can be read with aligned vector loads.
-static constexpr size_t kCpuAlignment = 64;
+// contiguous tensor that starts a storage can be read with aligned vector loads. The CPU
+// allocator (core/allocator.hpp) guarantees it.
 
 struct Storage::Impl {
   void* data = nullptr;
@@ -28,12 +29,8 @@ Storage Storage::allocate(size_t nbytes, Device device) {
   s.impl_->nbytes = nbytes;
   s.impl_->device = device;
   if (device.is_cpu()) {
-    size_t rounded = (nbytes + kCpuAlignment - 1) / kCpuAlignment * kCpuAlignment;
-    void* p = std::aligned_alloc(kCpuAlignment, rounded == 0 ? kCpuAlignment : rounded);
-    KIRZL_CHECK_CODE(p != nullptr, ErrorCode::InvalidArgument, "Storage: cannot allocate ", nbytes,
-                     " bytes of host memory");
-    s.impl_->data = p;
-    s.impl_->deleter = [](void* q) { std::free(q); };
+    s.impl_->data = cpu_allocate(nbytes);
+    s.impl_->deleter = [nbytes](void* q) { cpu_free(q, nbytes); };
   } else {
     int index = device.index();
     void* p = nbytes == 0 ? nullptr : cuda_rt::malloc(nbytes, index);

@@ -1,0 +1,27 @@
+// Host memory allocation: 64-byte aligned, with a cache for large blocks.
+#pragma once
+
+#include <cstddef>
+
+namespace kirzl {
+
+/// Statistics of the CPU allocator (bytes).
+struct CpuAllocatorStats {
+  size_t allocated = 0;       ///< in live tensors
+  size_t cached = 0;          ///< freed blocks kept for reuse
+  size_t peak_allocated = 0;
+  size_t cache_hits = 0;      ///< allocations served from the cache
+};
+
+/// Note [cpu caching allocator]: a freshly mapped large block page-faults on first touch, which
+/// costs more than the arithmetic of most elementwise ops. Blocks of 64 KiB and more are therefore
+/// rounded to a size class (1/4 power-of-two steps, at most 25% waste) and kept after free for
+/// the next allocation of that class, up to a cap (default 2 GiB; KIRZL_CPU_CACHE_MB overrides,
+/// 0 disables). Smaller blocks go straight to aligned_alloc. Thread-safe.
+void* cpu_allocate(size_t nbytes);
+void cpu_free(void* ptr, size_t nbytes) noexcept;
+/// Returns every cached block to the system.
+void cpu_empty_cache();
+CpuAllocatorStats cpu_allocator_stats();
+
+}  // namespace kirzl

@@ -1,4 +1,10 @@
 // Matrix products (CPU: Eigen GEMM). Floating dtypes; bf16/f16 compute in f32.
+//
+// Both operands must have the same floating dtype: mixing dtypes (e.g. f32 x f64) throws
+// Error{InvalidArgument, "... expected same dtype ..."} rather than promoting, so that a silent
+// f64 upcast never slows a model down; integer operands throw Error{InvalidArgument} too.
+// Operands must be on one device. Results are new contiguous tensors; strided and transposed
+// operands are read in place (no copy) where the layout allows. Differentiable in both operands.
 #pragma once
 
 #include "kirzl/tensor.hpp"
@@ -11,7 +17,7 @@ namespace kirzl {
 Tensor matmul(const Tensor& a, const Tensor& b);
 /// Batched product of [B, n, k] and [B, k, m] (no broadcasting).
 Tensor bmm(const Tensor& a, const Tensor& b);
-/// y = x W^T + b for x [..., in], W [out, in], optional b [out].
+/// y = x W^T + b for x [..., in], W [out, in], optional b [out] (all one dtype).
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
 
 }  // namespace kirzl

@@ -1,0 +1,21 @@
+// Internal: the one matrix-multiply primitive behind matmul, bmm, linear and conv2d.
+#pragma once
+
+#include "kirzl/tensor.hpp"
+
+namespace kirzl::kernels {
+
+/// out = alpha * op(a) @ op(b) + beta * out, where op(x) is x or, when trans_x, x with its last two
+/// dims swapped. a, b and out are >= 2-D with the same leading batch shape (a batch dim may have
+/// stride 0, as after expand()); the matrix dims may have any strides: row- or column-major
+/// layouts (transposed views included) are used in place, anything else is copied first. With
+/// beta == 0 the prior contents of out are ignored (they may be uninitialised). f32 and f64 run
+/// natively; bf16 and f16 are computed in f32. Throws Error{Unsupported} on CUDA.
+void gemm(Tensor& out, const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false,
+          double alpha = 1.0, double beta = 0.0);
+
+namespace cpu {
+void gemm(Tensor& out, const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, double alpha, double beta);
+}
+
+}  // namespace kirzl::kernels

@@ -140,6 +140,11 @@ class Tensor {
   /// this += alpha * other (other broadcast to this shape).
   Tensor& add_(const Tensor& other, double alpha = 1.0);
   Tensor& mul_(double value);
+  /// Makes this tensor object refer to `src`'s data (storage, shape, strides, dtype, device),
+  /// keeping its own autograd identity (requires_grad, hooks). Every handle to this tensor sees the
+  /// change: Module::to() uses it so that parameters held elsewhere stay valid. A defined .grad is
+  /// converted to the new dtype/device. Throws on a non-leaf.
+  void set_data(const Tensor& src);
 
   // ---- autograd ----
   bool requires_grad() const;

@@ -129,6 +129,26 @@ Tensor& Tensor::mul_(double value) {
   return *this;
 }
 
+void Tensor::set_data(const Tensor& src) {
+  check_defined_("set_data");
+  KIRZL_CHECK(src.defined(), "set_data: source is undefined");
+  KIRZL_CHECK(is_leaf(), "set_data: ", describe(), " is not a leaf");
+  KIRZL_CHECK(!requires_grad() || is_floating(src.dtype()), "set_data: ", describe(),
+              " requires grad, so its data must stay floating (got ", src.describe(), ")");
+  Tensor old_grad = grad();
+  impl_->storage = src.impl_->storage;
+  impl_->shape = src.impl_->shape;
+  impl_->strides = src.impl_->strides;
+  impl_->offset = src.impl_->offset;
+  impl_->dtype = src.impl_->dtype;
+  if (old_grad.defined()) {
+    NoGradGuard g;
+    Tensor ng = old_grad.to(src.dtype());
+    if (ng.device() != src.device()) ng = ng.to(src.device());
+    impl_->autograd->grad = ng.shape() == shape() ? ng : Tensor();
+  }
+}
+
 // ---- autograd accessors ----
 
 autograd::AutogradMeta* Tensor::autograd_meta() const { return impl_ ? impl_->autograd.get() : nullptr; }

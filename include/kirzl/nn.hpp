@@ -1,0 +1,7 @@
+// Neural-network modules.
+#pragma once
+
+#include "kirzl/nn/containers.hpp"
+#include "kirzl/nn/init.hpp"
+#include "kirzl/nn/layers.hpp"
+#include "kirzl/nn/module.hpp"

@@ -1,0 +1,100 @@
+// nn::Module: named parameters, buffers and submodules; train/eval; device/dtype moves; state dicts.
+#pragma once
+
+#include <concepts>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "kirzl/state_dict.hpp"
+#include "kirzl/tensor.hpp"
+
+namespace kirzl::nn {
+
+/// Base of every layer and model. A module owns its parameters (leaf tensors that require grad),
+/// buffers (state that is saved but not trained, e.g. running statistics) and submodules, each
+/// under a name, in registration order — an order the data-parallel reducer relies on, so it
+/// is stable.
+///
+/// Modules move but do not copy (a copy would silently share parameters). Parameter tensors are
+/// handles: `to()` and `load_state_dict()` change them in place, so handles held by optimizers or
+/// DDP stay valid. A module is not thread-safe; use one per thread or guard it.
+class Module {
+ public:
+  Module() = default;
+  virtual ~Module() = default;
+  Module(Module&&) = default;
+  Module& operator=(Module&&) = default;
+  Module(const Module&) = delete;
+  Module& operator=(const Module&) = delete;
+
+  /// The computation. The default throws Error{Unsupported}: containers like ModuleList have none.
+  virtual Tensor forward(const Tensor& x);
+  Tensor operator()(const Tensor& x) { return forward(x); }
+  /// "Linear(in_features=784, out_features=256, bias=true)".
+  virtual std::string repr() const;
+  /// A multi-line tree of this module and its children.
+  std::string str() const;
+
+  /// Parameters of this module then its children's (depth first), in registration order.
+  std::vector<Tensor> parameters(bool recurse = true) const;
+  /// Same, with dotted names: "0.weight", "encoder.layers.1.bias".
+  std::vector<std::pair<std::string, Tensor>> named_parameters(bool recurse = true) const;
+  std::vector<Tensor> buffers(bool recurse = true) const;
+  std::vector<std::pair<std::string, Tensor>> named_buffers(bool recurse = true) const;
+  /// Direct children in registration order.
+  const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& named_children() const { return children_; }
+  /// Total number of parameter elements.
+  int64_t num_parameters() const;
+
+  /// Training mode for this module and all children (affects Dropout and BatchNorm).
+  virtual void train(bool on = true);
+  void eval() { train(false); }
+  bool is_training() const { return training_; }
+
+  /// Moves every parameter and buffer to `device`, in place (see class comment).
+  Module& to(Device device);
+  /// Converts floating parameters and buffers to `dtype`, in place; integer buffers are kept.
+  Module& to(DType dtype);
+
+  /// Parameters and buffers by dotted name (handles, not copies).
+  StateDict state_dict() const;
+  /// Copies values from `dict` into the parameters and buffers (in place, converting dtype and
+  /// device). strict: every key must match exactly; otherwise unknown keys are ignored and
+  /// missing ones keep their values. Throws Error{InvalidArgument} listing missing, unexpected and
+  /// mis-shaped keys before changing anything.
+  void load_state_dict(const StateDict& dict, bool strict = true);
+
+  /// Clears gradients: set_to_none drops them; otherwise zeroes them in place (keeps views).
+  void zero_grad(bool set_to_none = true);
+
+ protected:
+  /// Registers a parameter (sets requires_grad) and returns the handle. Names must be unique.
+  Tensor register_parameter(const std::string& name, Tensor t, bool requires_grad = true);
+  Tensor register_buffer(const std::string& name, Tensor t);
+  template <std::derived_from<Module> M>
+  std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> m) {
+    add_child(name, m);
+    return m;
+  }
+  void add_child(const std::string& name, std::shared_ptr<Module> m);
+
+ private:
+  void check_new_name(const std::string& name) const;
+  void collect(const std::string& prefix, bool params, bool recurse, std::vector<std::pair<std::string, Tensor>>& out) const;
+  void str_rec(std::string& out, int indent) const;
+
+  std::vector<std::pair<std::string, Tensor>> params_;
+  std::vector<std::pair<std::string, Tensor>> buffers_;
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+  bool training_ = true;
+};
+
+/// A shared_ptr holding a moved-in module value: `as_module(Linear(4, 2))`.
+template <std::derived_from<Module> M>
+std::shared_ptr<M> as_module(M&& m) {
+  return std::make_shared<std::decay_t<M>>(std::forward<M>(m));
+}
+
+}  // namespace kirzl::nn

@@ -9,5 +9,8 @@
 #include "kirzl/core/error.hpp"
 #include "kirzl/core/generator.hpp"
 #include "kirzl/core/parallel.hpp"
+#include "kirzl/nn.hpp"
 #include "kirzl/ops.hpp"
+#include "kirzl/optim.hpp"
+#include "kirzl/state_dict.hpp"
 #include "kirzl/tensor.hpp"

@@ -1,0 +1,83 @@
+// Adam (L2 weight decay coupled into the gradient) and AdamW (decoupled weight decay).
+#pragma once
+
+#include <utility>
+#include <vector>
+
+#include "kirzl/optim/optimizer.hpp"
+
+namespace kirzl::optim {
+
+/// Options of Adam: `Adam opt(params, {.lr = 1e-3, .betas = {0.9, 0.95}})`.
+struct AdamOptions {
+  double lr = 1e-3;                              ///< >= 0
+  std::pair<double, double> betas{0.9, 0.999};   ///< each in [0, 1)
+  double eps = 1e-8;                             ///< > 0
+  double weight_decay = 0.0;                     ///< L2 penalty added to the gradient; >= 0
+  bool amsgrad = false;
+  bool maximize = false;
+};
+
+/// Options of AdamW: as Adam's, but weight decay is decoupled and defaults to 0.01.
+struct AdamWOptions {
+  double lr = 1e-3;
+  std::pair<double, double> betas{0.9, 0.999};
+  double eps = 1e-8;
+  double weight_decay = 0.01;  ///< decoupled: θ *= 1 - lr λ before the Adam step; >= 0
+  bool amsgrad = false;
+  bool maximize = false;
+};
+
+/// Adam, following PyTorch's torch.optim.Adam. For each parameter θ with gradient ∇, at its
+/// step t (1 on the first update), with m, v (and v_max) starting at zero:
+///
+///     g = maximize ? -∇ : ∇
+///     if weight_decay λ != 0:  g = g + λ θ
+///     m = β1 m + (1 - β1) g
+///     v = β2 v + (1 - β2) g²
+///     if amsgrad:  v_max = max(v_max, v)   (over the raw v, as PyTorch does) and use v_max for v
+///     θ = θ - (lr / (1 - β1^t)) · m / (sqrt(v) / sqrt(1 - β2^t) + eps)
+///
+/// eps is added after the bias correction of sqrt(v). State per parameter: "exp_avg",
+/// "exp_avg_sq", and "max_exp_avg_sq" with amsgrad. See Optimizer for in-place behaviour and
+/// thread safety. Options are validated at construction (Error{InvalidArgument}).
+class Adam final : public Optimizer {
+ public:
+  Adam(std::vector<Tensor> params, AdamOptions options = {});
+  Adam(std::vector<ParamGroup> groups, AdamOptions options = {});
+  /// lr and weight_decay here are the defaults; the groups hold the live values.
+  const AdamOptions& options() const { return options_; }
+
+ protected:
+  void update(const Group& group, const Tensor& param, const Tensor& grad, ParamState& state) override;
+  std::vector<std::string> buffer_names() const override { return {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"}; }
+  std::vector<OptionField> option_fields() const override;
+  void set_option_fields(const std::vector<OptionField>& fields) override;
+
+ private:
+  AdamOptions options_;
+};
+
+/// AdamW (Loshchilov & Hutter), following PyTorch's torch.optim.AdamW: first
+///
+///     θ = θ (1 - lr λ)          (decoupled weight decay, λ = the group's weight_decay)
+///
+/// then exactly Adam's update above with no L2 term in the gradient. Same state as Adam.
+class AdamW final : public Optimizer {
+ public:
+  AdamW(std::vector<Tensor> params, AdamWOptions options = {});
+  AdamW(std::vector<ParamGroup> groups, AdamWOptions options = {});
+  /// lr and weight_decay here are the defaults; the groups hold the live values.
+  const AdamWOptions& options() const { return options_; }
+
+ protected:
+  void update(const Group& group, const Tensor& param, const Tensor& grad, ParamState& state) override;
+  std::vector<std::string> buffer_names() const override { return {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"}; }
+  std::vector<OptionField> option_fields() const override;
+  void set_option_fields(const std::vector<OptionField>& fields) override;
+
+ private:
+  AdamWOptions options_;
+};
+
+}  // namespace kirzl::optim

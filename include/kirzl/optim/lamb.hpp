@@ -1,0 +1,49 @@
+// LAMB: layer-wise adaptive large-batch optimization (You et al. 2019, "Large Batch
+// Optimization for Deep Learning: Training BERT in 76 minutes").
+#pragma once
+
+#include <utility>
+#include <vector>
+
+#include "kirzl/optim/optimizer.hpp"
+
+namespace kirzl::optim {
+
+/// Options of LAMB: `LAMB opt(params, {.lr = 1e-3, .weight_decay = 0.01})`.
+struct LAMBOptions {
+  double lr = 1e-3;                              ///< >= 0
+  std::pair<double, double> betas{0.9, 0.999};   ///< each in [0, 1)
+  double eps = 1e-6;                             ///< > 0
+  double weight_decay = 0.01;                    ///< decoupled, inside the trust-ratio update; >= 0
+};
+
+/// LAMB. For each parameter θ (one "layer" = one tensor) with gradient g, at its step t:
+///
+///     m = β1 m + (1 - β1) g
+///     v = β2 v + (1 - β2) g²
+///     r = (m / (1 - β1^t)) / (sqrt(v) / sqrt(1 - β2^t) + eps) + λ θ
+///     trust = ||θ|| / ||r||   (2-norms over the whole tensor; 1 when either norm is 0)
+///     θ = θ - lr · trust · r
+///
+/// No clamping of ||θ|| (the paper's φ is the identity). State per parameter: "exp_avg",
+/// "exp_avg_sq". Each update reads the parameter twice (norms first, then the update); the norms
+/// are summed in a fixed order, so results do not depend on the thread count. See Optimizer
+/// for in-place behaviour and thread safety.
+class LAMB final : public Optimizer {
+ public:
+  LAMB(std::vector<Tensor> params, LAMBOptions options = {});
+  LAMB(std::vector<ParamGroup> groups, LAMBOptions options = {});
+  /// lr and weight_decay here are the defaults; the groups hold the live values.
+  const LAMBOptions& options() const { return options_; }
+
+ protected:
+  void update(const Group& group, const Tensor& param, const Tensor& grad, ParamState& state) override;
+  std::vector<std::string> buffer_names() const override { return {"exp_avg", "exp_avg_sq"}; }
+  std::vector<OptionField> option_fields() const override;
+  void set_option_fields(const std::vector<OptionField>& fields) override;
+
+ private:
+  LAMBOptions options_;
+};
+
+}  // namespace kirzl::optim

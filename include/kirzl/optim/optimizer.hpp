@@ -1,0 +1,153 @@
+// Optimizer: the base of kirzl's optimizers — parameter groups, per-parameter state, step,
+// zero_grad, learning-rate access for schedulers, and state dicts.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "kirzl/state_dict.hpp"
+#include "kirzl/tensor.hpp"
+
+namespace kirzl::optim {
+
+/// A set of parameters that share hyper-parameters. `lr` and `weight_decay` override the
+/// optimizer's options for this group; unset ones take the optimizer's defaults.
+/// The tensors are handles: the optimizer updates the very tensors the caller (a module, DDP)
+/// holds.
+struct ParamGroup {
+  std::vector<Tensor> params = {};
+  std::optional<double> lr = std::nullopt;
+  std::optional<double> weight_decay = std::nullopt;
+};
+
+/// Base class of SGD, Adam, AdamW and LAMB.
+///
+/// Parameters are numbered in group order (group 0's first, ...); that index names their state in
+/// state_dict(). Every parameter must be a defined floating tensor and appear once.
+///
+/// In-place behaviour: step() writes new values into each parameter's own memory (through its
+/// data pointer, or through copy_ for a non-contiguous one), so every handle and view of a
+/// parameter stays valid and sees the update. Gradients are only read by step().
+///
+/// Per-parameter state (moments, momentum buffers) is created lazily on a parameter's first step:
+/// f64 for f64 parameters, f32 for every other floating dtype (bf16/f16 parameters are updated
+/// in f32 and rounded once when written back).
+///
+/// Devices: parameters must be on the CPU for now; step() throws Error{Unsupported} naming the
+/// optimizer and the device for a CUDA parameter that has a gradient.
+///
+/// Thread safety: none. One thread at a time may call any method; step() may use several
+/// OpenMP threads internally for large parameters.
+class Optimizer {
+ public:
+  /// A named scalar option, as stored in state dicts (booleans as 0/1).
+  struct OptionField {
+    std::string name;
+    double value = 0.0;
+  };
+
+  virtual ~Optimizer();
+  Optimizer(const Optimizer&) = delete;
+  Optimizer& operator=(const Optimizer&) = delete;
+
+  /// "SGD", "Adam", "AdamW", "LAMB": the prefix of this optimizer's error messages.
+  const std::string& name() const { return name_; }
+
+  /// One update of every parameter whose gradient is defined (others, and their state, are left
+  /// alone). Runs under NoGradGuard. Increments each updated parameter's step count.
+  void step();
+
+  /// set_to_none = true: drops every gradient (grad() becomes undefined).
+  /// set_to_none = false: fills each existing gradient with zeros in place, keeping its memory
+  /// (e.g. the DDP bucket views that gradients alias).
+  void zero_grad(bool set_to_none = true);
+
+  int64_t num_groups() const { return static_cast<int64_t>(groups_.size()); }
+  /// Total number of parameters over all groups.
+  int64_t num_params() const { return static_cast<int64_t>(state_.size()); }
+  /// The parameters of group `group` (handles shared with the caller).
+  const std::vector<Tensor>& params(int64_t group = 0) const;
+
+  /// Current learning rate of `group`.
+  double lr(int64_t group = 0) const;
+  /// Sets the learning rate of `group`, or of every group when group == -1. lr >= 0.
+  void set_lr(double lr, int64_t group = -1);
+  /// The learning rate `group` had when the optimizer was built (or the one restored by
+  /// load_state_dict): the base that schedulers scale.
+  double initial_lr(int64_t group = 0) const;
+  /// Weight decay of `group` (its override, or the optimizer's default).
+  double weight_decay(int64_t group = 0) const;
+  /// Number of steps parameter `param_index` has taken (0 before its first update).
+  int64_t step_count(int64_t param_index) const;
+
+  /// A copy of the optimizer's state: every tensor in the result is a fresh copy, so later steps
+  /// do not change it. Entries (all scalars are 0-d f64 tensors):
+  ///   "param_groups.<g>.lr", ".initial_lr", ".weight_decay"  per group;
+  ///   "param_groups.<g>.params"  1-D i64 tensor of the group's parameter indices;
+  ///   "options.<name>"  the optimizer-wide options (booleans as 0/1);
+  ///   "state.<i>.step"  and "state.<i>.<buffer>" (e.g. "state.3.exp_avg") for each parameter
+  ///   that has state.
+  StateDict state_dict() const;
+
+  /// Restores a state_dict() of an optimizer of the same kind over parameters of the same
+  /// shapes in the same groups. Copies the tensors' values into this optimizer's own state
+  /// (converting dtypes), restores per-group lr / initial_lr / weight_decay and the options.
+  /// Validates everything first and throws Error{InvalidArgument} naming the first mismatch
+  /// (group or parameter count, a shape, an unknown entry, a bad option), leaving this
+  /// optimizer unchanged when it throws.
+  void load_state_dict(const StateDict& state);
+
+ protected:
+  /// A group with its overrides resolved.
+  struct Group {
+    std::vector<Tensor> params;
+    double lr = 0.0;
+    double initial_lr = 0.0;
+    double weight_decay = 0.0;
+    int64_t first_index = 0;  // global index of params[0]
+  };
+
+  /// State of one parameter: its step count and named buffers of the parameter's shape.
+  struct ParamState {
+    int64_t step = 0;
+    std::vector<std::pair<std::string, Tensor>> buffers;
+    /// The buffer `name`, or nullptr.
+    Tensor* find(const std::string& name);
+  };
+
+  /// `params` as the single group of an optimizer.
+  static std::vector<ParamGroup> one_group(std::vector<Tensor> params) {
+    return {ParamGroup{.params = std::move(params)}};
+  }
+
+  /// Validates the groups (and the defaults `default_lr`, `default_weight_decay`).
+  Optimizer(std::string name, std::vector<ParamGroup> groups, double default_lr, double default_weight_decay);
+
+  /// Updates one parameter. `param` is a contiguous CPU tensor whose memory is written (the
+  /// parameter itself or a contiguous copy that step() copies back); `grad` is contiguous with
+  /// the parameter's dtype; state.step has already been incremented (1 on the first update).
+  virtual void update(const Group& group, const Tensor& param, const Tensor& grad, ParamState& state) = 0;
+  /// Every buffer name this optimizer may keep per parameter (for load_state_dict validation).
+  virtual std::vector<std::string> buffer_names() const = 0;
+  /// The optimizer-wide options as scalars.
+  virtual std::vector<OptionField> option_fields() const = 0;
+  /// Replaces the options with `fields` (same names as option_fields()). Validates first and
+  /// throws without changing anything when a value is invalid.
+  virtual void set_option_fields(const std::vector<OptionField>& fields) = 0;
+
+  /// The state buffer `name` of `param` (a handle to the stored tensor), created as zeros on
+  /// first use (f64 for f64 params, else f32).
+  static Tensor state_buffer(ParamState& state, const std::string& name, const Tensor& param);
+  /// The dtype of state buffers for a parameter of dtype `param_dtype`.
+  static DType state_dtype(DType param_dtype) { return param_dtype == DType::f64 ? DType::f64 : DType::f32; }
+
+ private:
+  std::string name_;
+  std::vector<Group> groups_;
+  std::vector<ParamState> state_;  // indexed by global parameter index
+};
+
+}  // namespace kirzl::optim

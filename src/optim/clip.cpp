@@ -1,0 +1,134 @@
+#include "kirzl/optim/clip.hpp"
+
+#include <cmath>
+#include <limits>
+
+#include "kirzl/autograd.hpp"
+#include "optim/update_loops.h"
+
+namespace kirzl::optim {
+
+namespace {
+
+/// The defined gradients of `params`, checked to be floating CPU tensors.
+std::vector<Tensor> cpu_grads(const char* who, const std::vector<Tensor>& params) {
+  std::vector<Tensor> grads;
+  for (size_t i = 0; i < params.size(); ++i) {
+    KIRZL_CHECK(params[i].defined(), who, ": parameter ", i, " is an undefined tensor");
+    Tensor g = params[i].grad();
+    if (!g.defined()) continue;
+    KIRZL_CHECK_CODE(g.device().is_cpu(), ErrorCode::Unsupported, who, ": gradient of parameter ", i, " is ",
+                     g.describe(), "; only CPU gradients are supported so far");
+    KIRZL_CHECK(is_floating(g.dtype()), who, ": gradient of parameter ", i, " must be floating, got ", g.describe());
+    grads.push_back(g);
+  }
+  return grads;
+}
+
+/// Runs fn on a contiguous tensor holding g's values; writes the result back when g is not
+/// contiguous itself, so g's memory (and every view of it) is what changes.
+template <typename Fn>
+void modify_in_place(Tensor g, Fn&& fn) {
+  if (g.is_contiguous()) {
+    fn(g);
+    return;
+  }
+  Tensor tmp = g.contiguous();
+  fn(tmp);
+  g.copy_(tmp);
+}
+
+/// Largest |x| so far, NaN-propagating (a NaN anywhere makes the norm NaN).
+struct MaxAbs {
+  double v = 0.0;
+  MaxAbs operator+(const MaxAbs& o) const {
+    if (std::isnan(v) || std::isnan(o.v)) return {std::numeric_limits<double>::quiet_NaN()};
+    return {v > o.v ? v : o.v};
+  }
+};
+
+}  // namespace
+
+double clip_grad_norm(const std::vector<Tensor>& params, double max_norm, double norm_type, bool error_if_nonfinite) {
+  const char* who = "clip_grad_norm";
+  KIRZL_CHECK(max_norm >= 0.0, who, ": 'max_norm' must be >= 0, got ", max_norm);
+  KIRZL_CHECK(norm_type > 0.0, who, ": 'norm_type' must be > 0 (or infinity), got ", norm_type);
+  NoGradGuard no_grad;
+  std::vector<Tensor> grads = cpu_grads(who, params);
+  const bool inf_norm = std::isinf(norm_type);
+
+  double accum = 0.0;
+  for (const Tensor& grad : grads) {
+    Tensor g = grad.is_contiguous() ? grad : grad.contiguous();
+    kernels::dispatch_floating(g.dtype(), who, [&]<typename T>() {
+      const T* x = g.data<T>();
+      if (inf_norm) {
+        MaxAbs m = detail::deterministic_sum<MaxAbs>(g.numel(), [&](int64_t b, int64_t e) {
+          MaxAbs s;
+          for (int64_t i = b; i < e; ++i) s = s + MaxAbs{std::fabs(kernels::to_double(x[i]))};
+          return s;
+        });
+        accum = (MaxAbs{accum} + m).v;
+      } else {
+        accum += detail::deterministic_sum<double>(g.numel(), [&](int64_t b, int64_t e) {
+          double s = 0.0;
+          if (norm_type == 2.0) {
+            for (int64_t i = b; i < e; ++i) {
+              double v = kernels::to_double(x[i]);
+              s += v * v;
+            }
+          } else {
+            for (int64_t i = b; i < e; ++i) s += std::pow(std::fabs(kernels::to_double(x[i])), norm_type);
+          }
+          return s;
+        });
+      }
+    });
+  }
+  const double total = inf_norm ? accum : norm_type == 2.0 ? std::sqrt(accum) : std::pow(accum, 1.0 / norm_type);
+
+  if (!std::isfinite(total)) {
+    KIRZL_CHECK(!error_if_nonfinite, who, ": the total norm of order ", norm_type, " of the gradients of ",
+                grads.size(), " parameter(s) is ", total,
+                "; gradients left unchanged (pass error_if_nonfinite = false to get the norm back instead)");
+    return total;
+  }
+  const double coef = max_norm / (total + 1e-6);
+  if (coef < 1.0) {
+    for (const Tensor& grad : grads)
+      modify_in_place(grad, [&](Tensor& g) {
+        kernels::dispatch_floating(g.dtype(), who, [&]<typename T>() {
+          using C = detail::state_t<T>;
+          T* x = g.data<T>();
+          const C c = static_cast<C>(coef);
+          detail::parallel_elements(g.numel(), [&](int64_t b, int64_t e) {
+            for (int64_t i = b; i < e; ++i) x[i] = static_cast<T>(static_cast<C>(x[i]) * c);
+          });
+        });
+      });
+  }
+  return total;
+}
+
+void clip_grad_value(const std::vector<Tensor>& params, double clip_value) {
+  const char* who = "clip_grad_value";
+  KIRZL_CHECK(clip_value >= 0.0, who, ": 'clip_value' must be >= 0, got ", clip_value);
+  NoGradGuard no_grad;
+  for (const Tensor& grad : cpu_grads(who, params))
+    modify_in_place(grad, [&](Tensor& g) {
+      kernels::dispatch_floating(g.dtype(), who, [&]<typename T>() {
+        using C = detail::state_t<T>;
+        T* x = g.data<T>();
+        const C hi = static_cast<C>(clip_value), lo = -hi;
+        detail::parallel_elements(g.numel(), [&](int64_t b, int64_t e) {
+          for (int64_t i = b; i < e; ++i) {
+            C v = static_cast<C>(x[i]);
+            if (v > hi) x[i] = static_cast<T>(hi);
+            else if (v < lo) x[i] = static_cast<T>(lo);
+          }
+        });
+      });
+    });
+}
+
+}  // namespace kirzl::optim

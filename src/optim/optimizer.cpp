@@ -1,0 +1,311 @@
+#include "kirzl/optim/optimizer.hpp"
+
+#include <cmath>
+#include <map>
+
+#include "kirzl/autograd.hpp"
+#include "optim/option_checks.h"
+
+namespace kirzl::optim {
+
+namespace {
+
+Tensor scalar_f64(double v) { return scalar_tensor(v, {.dtype = DType::f64}); }
+
+/// Splits "<prefix>.<index>.<field>" into index and field; false when `key` has another form.
+bool split_indexed(const std::string& key, const std::string& prefix, int64_t& index, std::string& field) {
+  if (key.size() <= prefix.size() + 1 || key.compare(0, prefix.size(), prefix) != 0 || key[prefix.size()] != '.')
+    return false;
+  size_t start = prefix.size() + 1;
+  size_t dot = key.find('.', start);
+  if (dot == std::string::npos || dot == start || dot + 1 >= key.size()) return false;
+  index = 0;
+  for (size_t i = start; i < dot; ++i) {
+    if (key[i] < '0' || key[i] > '9' || index > (int64_t{1} << 40)) return false;
+    index = index * 10 + (key[i] - '0');
+  }
+  field = key.substr(dot + 1);
+  return true;
+}
+
+/// The value of a one-element tensor entry, checked.
+double scalar_entry(const std::string& who, const std::string& key, const Tensor& t) {
+  KIRZL_CHECK(t.defined() && t.numel() == 1, who, ".load_state_dict: entry '", key, "' must hold one number, got ",
+              t.describe());
+  return t.item();
+}
+
+}  // namespace
+
+Tensor* Optimizer::ParamState::find(const std::string& name) {
+  for (auto& [n, t] : buffers)
+    if (n == name) return &t;
+  return nullptr;
+}
+
+Optimizer::Optimizer(std::string name, std::vector<ParamGroup> groups, double default_lr, double default_weight_decay)
+    : name_(std::move(name)) {
+  detail::check_non_negative(name_, "lr", default_lr);
+  detail::check_finite(name_, "lr", default_lr);
+  detail::check_non_negative(name_, "weight_decay", default_weight_decay);
+  detail::check_finite(name_, "weight_decay", default_weight_decay);
+  int64_t index = 0;
+  for (size_t g = 0; g < groups.size(); ++g) {
+    Group group;
+    group.lr = groups[g].lr.value_or(default_lr);
+    group.weight_decay = groups[g].weight_decay.value_or(default_weight_decay);
+    KIRZL_CHECK(group.lr >= 0.0 && std::isfinite(group.lr), name_, ": option 'lr' of param group ", g,
+                " must be finite and >= 0, got ", group.lr);
+    KIRZL_CHECK(group.weight_decay >= 0.0 && std::isfinite(group.weight_decay), name_,
+                ": option 'weight_decay' of param group ", g, " must be finite and >= 0, got ", group.weight_decay);
+    group.initial_lr = group.lr;
+    group.first_index = index;
+    for (const Tensor& p : groups[g].params) {
+      KIRZL_CHECK(p.defined(), name_, ": parameter ", index, " (group ", g, ") is an undefined tensor");
+      KIRZL_CHECK(is_floating(p.dtype()), name_, ": parameter ", index, " (group ", g, ") must be floating, got ",
+                  p.describe());
+      for (const Group& other : groups_)
+        for (const Tensor& q : other.params)
+          KIRZL_CHECK(!q.is_same(p), name_, ": parameter ", index, " appears more than once in the param groups");
+      for (const Tensor& q : group.params)
+        KIRZL_CHECK(!q.is_same(p), name_, ": parameter ", index, " appears more than once in the param groups");
+      group.params.push_back(p);
+      ++index;
+    }
+    groups_.push_back(std::move(group));
+  }
+  KIRZL_CHECK(index > 0, name_, ": got an empty parameter list");
+  state_.resize(static_cast<size_t>(index));
+}
+
+Optimizer::~Optimizer() = default;
+
+const std::vector<Tensor>& Optimizer::params(int64_t group) const {
+  KIRZL_CHECK(group >= 0 && group < num_groups(), name_, ": param group ", group, " out of range [0, ", num_groups(),
+              ")");
+  return groups_[group].params;
+}
+
+double Optimizer::lr(int64_t group) const {
+  KIRZL_CHECK(group >= 0 && group < num_groups(), name_, ".lr: param group ", group, " out of range [0, ",
+              num_groups(), ")");
+  return groups_[group].lr;
+}
+
+void Optimizer::set_lr(double lr, int64_t group) {
+  KIRZL_CHECK(lr >= 0.0 && std::isfinite(lr), name_, ".set_lr: option 'lr' must be finite and >= 0, got ", lr);
+  KIRZL_CHECK(group >= -1 && group < num_groups(), name_, ".set_lr: param group ", group, " out of range [0, ",
+              num_groups(), ") (or -1 for all)");
+  for (int64_t g = 0; g < num_groups(); ++g)
+    if (group == -1 || g == group) groups_[g].lr = lr;
+}
+
+double Optimizer::initial_lr(int64_t group) const {
+  KIRZL_CHECK(group >= 0 && group < num_groups(), name_, ".initial_lr: param group ", group, " out of range [0, ",
+              num_groups(), ")");
+  return groups_[group].initial_lr;
+}
+
+double Optimizer::weight_decay(int64_t group) const {
+  KIRZL_CHECK(group >= 0 && group < num_groups(), name_, ".weight_decay: param group ", group, " out of range [0, ",
+              num_groups(), ")");
+  return groups_[group].weight_decay;
+}
+
+int64_t Optimizer::step_count(int64_t param_index) const {
+  KIRZL_CHECK(param_index >= 0 && param_index < num_params(), name_, ".step_count: parameter ", param_index,
+              " out of range [0, ", num_params(), ")");
+  return state_[param_index].step;
+}
+
+Tensor Optimizer::state_buffer(ParamState& state, const std::string& name, const Tensor& param) {
+  if (Tensor* t = state.find(name)) return *t;
+  state.buffers.emplace_back(name, zeros(param.shape(), {.dtype = state_dtype(param.dtype())}));
+  return state.buffers.back().second;
+}
+
+void Optimizer::step() {
+  NoGradGuard no_grad;
+  // Check every parameter before touching any, so a bad one leaves the model consistent.
+  for (const Group& group : groups_) {
+    for (size_t k = 0; k < group.params.size(); ++k) {
+      const Tensor& p = group.params[k];
+      Tensor grad = p.grad();
+      if (!grad.defined()) continue;
+      int64_t index = group.first_index + static_cast<int64_t>(k);
+      KIRZL_CHECK_CODE(p.device().is_cpu() && grad.device().is_cpu(), ErrorCode::Unsupported, name_,
+                       ": parameter ", index, " is ", p.describe(), " with gradient ", grad.describe(),
+                       "; only CPU parameters are supported so far (", p.device().str(), " is not)");
+      KIRZL_CHECK(grad.shape() == p.shape(), name_, ": gradient ", grad.describe(), " of parameter ", index,
+                  " does not match the parameter ", p.describe());
+    }
+  }
+  for (const Group& group : groups_) {
+    for (size_t k = 0; k < group.params.size(); ++k) {
+      const Tensor& p = group.params[k];
+      Tensor grad = p.grad();
+      if (!grad.defined()) continue;
+      int64_t index = group.first_index + static_cast<int64_t>(k);
+      if (grad.dtype() != p.dtype()) grad = grad.to(p.dtype());
+      if (!grad.is_contiguous()) grad = grad.contiguous();
+      // A non-contiguous parameter is updated in a contiguous copy and written back with copy_,
+      // so the caller's handle keeps its memory.
+      Tensor target = p.is_contiguous() ? p : p.contiguous();
+      ParamState& st = state_[index];
+      ++st.step;
+      update(group, target, grad, st);
+      if (!target.is_same(p)) {
+        Tensor dst = p;
+        dst.copy_(target);
+      }
+    }
+  }
+}
+
+void Optimizer::zero_grad(bool set_to_none) {
+  NoGradGuard no_grad;
+  for (Group& group : groups_)
+    for (Tensor& p : group.params) {
+      Tensor g = p.grad();
+      if (!g.defined()) continue;
+      if (set_to_none) p.set_grad(Tensor());
+      else g.zero_();
+    }
+}
+
+StateDict Optimizer::state_dict() const {
+  NoGradGuard no_grad;
+  StateDict sd;
+  for (size_t g = 0; g < groups_.size(); ++g) {
+    const Group& group = groups_[g];
+    std::string prefix = "param_groups." + std::to_string(g) + ".";
+    sd.insert(prefix + "lr", scalar_f64(group.lr));
+    sd.insert(prefix + "initial_lr", scalar_f64(group.initial_lr));
+    sd.insert(prefix + "weight_decay", scalar_f64(group.weight_decay));
+    Tensor indices = empty({static_cast<int64_t>(group.params.size())}, {.dtype = DType::i64});
+    auto* idx = indices.data<int64_t>();
+    for (size_t k = 0; k < group.params.size(); ++k) idx[k] = group.first_index + static_cast<int64_t>(k);
+    sd.insert(prefix + "params", indices);
+  }
+  for (const OptionField& f : option_fields()) sd.insert("options." + f.name, scalar_f64(f.value));
+  for (size_t i = 0; i < state_.size(); ++i) {
+    const ParamState& st = state_[i];
+    if (st.step == 0 && st.buffers.empty()) continue;
+    std::string prefix = "state." + std::to_string(i) + ".";
+    sd.insert(prefix + "step", scalar_f64(static_cast<double>(st.step)));
+    for (const auto& [n, t] : st.buffers) sd.insert(prefix + n, t.clone());
+  }
+  return sd;
+}
+
+void Optimizer::load_state_dict(const StateDict& sd) {
+  NoGradGuard no_grad;
+  const std::string who = name_ + ".load_state_dict";
+  const std::vector<std::string> allowed = buffer_names();
+  std::vector<OptionField> options = option_fields();
+  std::vector<bool> option_seen(options.size(), false);
+
+  struct GroupIn {
+    std::optional<double> lr, initial_lr, weight_decay;
+    const Tensor* params = nullptr;
+  };
+  std::map<int64_t, GroupIn> groups_in;
+  std::map<int64_t, ParamState> states_in;
+  std::map<int64_t, bool> step_seen;
+
+  for (const auto& [key, t] : sd) {
+    int64_t index = 0;
+    std::string field;
+    if (key.rfind("options.", 0) == 0) {
+      std::string opt = key.substr(8);
+      bool known = false;
+      for (size_t o = 0; o < options.size(); ++o)
+        if (options[o].name == opt) {
+          options[o].value = scalar_entry(name_, key, t);
+          option_seen[o] = known = true;
+        }
+      KIRZL_CHECK(known, who, ": unknown option entry '", key, "'");
+    } else if (split_indexed(key, "param_groups", index, field)) {
+      KIRZL_CHECK(index < num_groups(), who, ": entry '", key, "' names param group ", index, " but this optimizer has ",
+                  num_groups(), " group(s)");
+      GroupIn& gi = groups_in[index];
+      if (field == "lr") gi.lr = scalar_entry(name_, key, t);
+      else if (field == "initial_lr") gi.initial_lr = scalar_entry(name_, key, t);
+      else if (field == "weight_decay") gi.weight_decay = scalar_entry(name_, key, t);
+      else if (field == "params") gi.params = &t;
+      else KIRZL_FAIL(ErrorCode::InvalidArgument, who, ": unknown entry '", key, "'");
+    } else if (split_indexed(key, "state", index, field)) {
+      KIRZL_CHECK(index < num_params(), who, ": entry '", key, "' names parameter ", index,
+                  " but this optimizer has ", num_params(), " parameter(s)");
+      ParamState& st = states_in[index];
+      const Tensor& param = [&]() -> const Tensor& {
+        for (const Group& g : groups_)
+          if (index < g.first_index + static_cast<int64_t>(g.params.size())) return g.params[index - g.first_index];
+        KIRZL_FAIL(ErrorCode::Internal, who, ": parameter index ", index, " not in any group");
+      }();
+      if (field == "step") {
+        double s = scalar_entry(name_, key, t);
+        KIRZL_CHECK(s >= 0 && s == std::floor(s) && s < 9.0e15, who, ": entry '", key,
+                    "' must be a non-negative integer, got ", s);
+        st.step = static_cast<int64_t>(s);
+        step_seen[index] = true;
+      } else {
+        bool known = false;
+        for (const auto& a : allowed) known = known || a == field;
+        KIRZL_CHECK(known, who, ": unknown entry '", key, "' (", name_, " keeps no state named '", field, "')");
+        KIRZL_CHECK(t.defined() && t.shape() == param.shape() && is_floating(t.dtype()), who, ": entry '", key, "' is ",
+                    t.describe(), " but parameter ", index, " is ", param.describe(),
+                    " (expected a floating tensor of the same shape)");
+        Tensor copy = empty(param.shape(), {.dtype = state_dtype(param.dtype())});
+        copy.copy_(t);
+        st.buffers.emplace_back(field, copy);
+      }
+    } else {
+      KIRZL_FAIL(ErrorCode::InvalidArgument, who, ": unknown entry '", key, "'");
+    }
+  }
+
+  // Completeness: every group with every field, the same parameter indices, every option, steps.
+  for (int64_t g = 0; g < num_groups(); ++g) {
+    std::string prefix = "param_groups." + std::to_string(g) + ".";
+    auto it = groups_in.find(g);
+    KIRZL_CHECK(it != groups_in.end(), who, ": the state has no entries for param group ", g, " (this optimizer has ",
+                num_groups(), " group(s))");
+    const GroupIn& gi = it->second;
+    KIRZL_CHECK(gi.lr.has_value(), who, ": missing entry '", prefix, "lr'");
+    KIRZL_CHECK(gi.initial_lr.has_value(), who, ": missing entry '", prefix, "initial_lr'");
+    KIRZL_CHECK(gi.weight_decay.has_value(), who, ": missing entry '", prefix, "weight_decay'");
+    KIRZL_CHECK(gi.params != nullptr, who, ": missing entry '", prefix, "params'");
+    const Group& group = groups_[g];
+    int64_t n = static_cast<int64_t>(group.params.size());
+    KIRZL_CHECK(gi.params->dim() == 1 && gi.params->numel() == n, who, ": param group ", g, " holds ", n,
+                " parameter(s) but entry '", prefix, "params' is ", gi.params->describe());
+    std::vector<int64_t> idx = gi.params->to_vector<int64_t>();
+    for (int64_t k = 0; k < n; ++k)
+      KIRZL_CHECK(idx[k] == group.first_index + k, who, ": entry '", prefix, "params' lists parameter ", idx[k],
+                  " at position ", k, ", expected ", group.first_index + k);
+    KIRZL_CHECK(*gi.lr >= 0 && std::isfinite(*gi.lr), who, ": entry '", prefix, "lr' must be finite and >= 0, got ",
+                *gi.lr);
+    KIRZL_CHECK(*gi.initial_lr >= 0 && std::isfinite(*gi.initial_lr), who, ": entry '", prefix,
+                "initial_lr' must be finite and >= 0, got ", *gi.initial_lr);
+    KIRZL_CHECK(*gi.weight_decay >= 0 && std::isfinite(*gi.weight_decay), who, ": entry '", prefix,
+                "weight_decay' must be finite and >= 0, got ", *gi.weight_decay);
+  }
+  for (size_t o = 0; o < options.size(); ++o)
+    KIRZL_CHECK(option_seen[o], who, ": missing entry 'options.", options[o].name, "'");
+  for (const auto& [index, st] : states_in)
+    KIRZL_CHECK(step_seen.count(index) != 0, who, ": missing entry 'state.", index, ".step'");
+
+  // Everything checked; set_option_fields validates the values and is the last thing that may throw.
+  set_option_fields(options);
+  for (int64_t g = 0; g < num_groups(); ++g) {
+    const GroupIn& gi = groups_in[g];
+    groups_[g].lr = *gi.lr;
+    groups_[g].initial_lr = *gi.initial_lr;
+    groups_[g].weight_decay = *gi.weight_decay;
+  }
+  for (auto& st : state_) st = ParamState{};
+  for (auto& [index, st] : states_in) state_[index] = std::move(st);
+}
+
+}  // namespace kirzl::optim

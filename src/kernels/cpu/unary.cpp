@@ -4,6 +4,7 @@
 #include <type_traits>
 
 #include "kernels/cpu/loops.h"
+#include "kernels/cpu/vec_exp.h"
 #include "kernels/dispatch.h"
 #include "kernels/unary.h"
 
@@ -67,12 +68,12 @@ void floating_unary(UnaryOp op, Tensor& out, const Tensor& x, const UnaryArgs& a
   using A = acc_t<T>;
   switch (op) {
     case UnaryOp::Neg: return apply<T>(out, x, [](A v) { return -v; });
-    case UnaryOp::Exp: return apply<T>(out, x, [](A v) { return std::exp(v); });
+    case UnaryOp::Exp: return apply<T>(out, x, [](A v) { return vec_exp(v); });
     case UnaryOp::Log: return apply<T>(out, x, [](A v) { return std::log(v); });
     case UnaryOp::Sqrt: return apply<T>(out, x, [](A v) { return std::sqrt(v); });
     case UnaryOp::Rsqrt: return apply<T>(out, x, [](A v) { return A(1) / std::sqrt(v); });
     case UnaryOp::Tanh: return apply<T>(out, x, [](A v) { return std::tanh(v); });
-    case UnaryOp::Sigmoid: return apply<T>(out, x, [](A v) { return A(1) / (A(1) + std::exp(-v)); });
+    case UnaryOp::Sigmoid: return apply<T>(out, x, [](A v) { return A(1) / (A(1) + vec_exp(-v)); });
     case UnaryOp::Abs: return apply<T>(out, x, [](A v) { return std::abs(v); });
     // `v < 0 ? 0 : v` (not `v > 0 ? v : 0`) so that NaN propagates.
     case UnaryOp::Relu: return apply<T>(out, x, [](A v) { return v < A(0) ? A(0) : v; });

@@ -141,6 +141,13 @@ Edge gradient_edge(const Tensor& t);
 /// Runs the backward pass from `roots` with their `grads` (undefined: ones for one-element roots).
 void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads, bool retain_graph = false);
 
+/// Queues `fn` to run on this thread when the backward pass currently executing on it finishes
+/// (after every node and hook, before backward() returns). Only valid inside a backward pass
+/// (e.g. from a hook); throws Error{InvalidArgument} otherwise. If a callback throws, the
+/// remaining ones are skipped and the exception propagates out of backward(). The data-parallel
+/// reducer uses it to wait for its last buckets.
+void queue_callback(std::function<void()> fn);
+
 /// d(outputs)/d(inputs) without touching any `.grad`: returns one gradient per input (undefined
 /// where the input does not influence the outputs).
 std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,

@@ -12,6 +12,8 @@ namespace kirzl {
 
 namespace {
 thread_local bool tls_grad_enabled = true;
+// Non-null while a backward pass runs on this thread: where queue_callback() appends.
+thread_local std::vector<std::function<void()>>* tls_final_callbacks = nullptr;
 std::atomic<uint64_t> next_sequence_nr{0};
 }  // namespace
 
@@ -166,8 +168,31 @@ void accumulate(Tensor& slot, const Tensor& g) {
 
 // Runs the engine. When `capture` is non-null, gradients arriving at those edges are stored there
 // instead of flowing further (autograd::grad); otherwise leaves accumulate into .grad.
+void run_engine_pass(const std::vector<Edge>& root_edges, const std::vector<Tensor>& root_grads, bool retain_graph,
+                     const std::vector<Edge>* capture, std::vector<Tensor>* captured);
+
 void run_engine(const std::vector<Edge>& root_edges, const std::vector<Tensor>& root_grads, bool retain_graph,
                 const std::vector<Edge>* capture, std::vector<Tensor>* captured) {
+  std::vector<std::function<void()>> callbacks;
+  auto* outer = tls_final_callbacks;
+  tls_final_callbacks = &callbacks;
+  try {
+    run_engine_pass(root_edges, root_grads, retain_graph, capture, captured);
+    NoGradGuard no_grad;
+    // Callbacks may queue more callbacks; run until none are left.
+    for (size_t i = 0; i < callbacks.size(); ++i) {
+      auto fn = std::move(callbacks[i]);
+      fn();
+    }
+  } catch (...) {
+    tls_final_callbacks = outer;
+    throw;
+  }
+  tls_final_callbacks = outer;
+}
+
+void run_engine_pass(const std::vector<Edge>& root_edges, const std::vector<Tensor>& root_grads, bool retain_graph,
+                     const std::vector<Edge>* capture, std::vector<Tensor>* captured) {
   NoGradGuard no_grad;  // backward formulas record nothing
 
   std::unordered_map<Node*, int> deps;
@@ -272,6 +297,11 @@ void run_engine(const std::vector<Edge>& root_edges, const std::vector<Tensor>& 
 }
 
 }  // namespace
+
+void queue_callback(std::function<void()> fn) {
+  KIRZL_CHECK(tls_final_callbacks != nullptr, "queue_callback: no backward pass is running on this thread");
+  tls_final_callbacks->push_back(std::move(fn));
+}
 
 void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads, bool retain_graph) {
   KIRZL_CHECK(grads.empty() || grads.size() == roots.size(), "backward: got ", grads.size(), " gradients for ",

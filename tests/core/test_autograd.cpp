@@ -173,3 +173,23 @@ TEST(Autograd, LeafGradientsNeverAlias) {
   c.backward(user_grad);
   EXPECT_NE(c.grad().storage().id(), user_grad.storage().id());
 }
+
+TEST(Autograd, QueuedCallbacksRunAfterEveryNode) {
+  auto w1 = vec({2}), w2 = vec({3});
+  std::vector<std::string> events;
+  w1.register_post_accumulate_grad_hook([&](Tensor&) {
+    events.push_back("w1");
+    autograd::queue_callback([&] { events.push_back("end"); });
+  });
+  w2.register_post_accumulate_grad_hook([&](Tensor&) { events.push_back("w2"); });
+  sum(w1 * w2).backward();
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events.back(), "end");
+  EXPECT_KIRZL_ERROR(autograd::queue_callback([] {}), ErrorCode::InvalidArgument, "no backward pass");
+  // A throwing callback propagates out of backward().
+  auto w3 = vec({1});
+  w3.register_post_accumulate_grad_hook([](Tensor&) {
+    autograd::queue_callback([] { KIRZL_FAIL(ErrorCode::Timeout, "reducer timed out"); });
+  });
+  EXPECT_KIRZL_ERROR(sum(w3 * 2.0).backward(), ErrorCode::Timeout, "reducer timed out");
+}

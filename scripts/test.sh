@@ -9,6 +9,8 @@ kirzl_setup
 
 jobs="$(nproc)"
 status=0
+# ctest runs several test programs at once; spinning OpenMP threads would fight over the cores.
+export OMP_WAIT_POLICY=passive
 
 echo "== build/ (backends: AUTO) =="
 kirzl_build build -DKIRZL_WITH_CUDA=AUTO -DKIRZL_WITH_MPI=AUTO

@@ -25,7 +25,13 @@ void softmax_rows(T* out, const T* x, const DimRows& dr, bool log) {
     for (int64_t r = begin; r < end; ++r) {
       const T* xr = x + dr.base(r);
       T* outr = out + dr.base(r);
-      for (int64_t i = 0; i < n; ++i) buf[i] = static_cast<A>(xr[i * s]);
+      // Unit stride (the last dim, the common case) gets its own loops: a runtime stride keeps
+      // the compiler from vectorising the gather and the store.
+      if (s == 1) {
+        for (int64_t i = 0; i < n; ++i) buf[i] = static_cast<A>(xr[i]);
+      } else {
+        for (int64_t i = 0; i < n; ++i) buf[i] = static_cast<A>(xr[i * s]);
+      }
       A m = lane_max(buf.data(), n);
       // An all -inf row gives 0/0 = NaN as in PyTorch; shifting by 0 avoids inf - inf in the exps.
       if (!std::isfinite(m)) m = A(0);
@@ -33,10 +39,15 @@ void softmax_rows(T* out, const T* x, const DimRows& dr, bool log) {
       const A sum = lane_sum(e.data(), n);
       if (log) {
         const A shift = m + std::log(sum);
-        for (int64_t i = 0; i < n; ++i) outr[i * s] = static_cast<T>(buf[i] - shift);
+        for (int64_t i = 0; i < n; ++i) e[i] = buf[i] - shift;
       } else {
         const A inv = A(1) / sum;
-        for (int64_t i = 0; i < n; ++i) outr[i * s] = static_cast<T>(e[i] * inv);
+        for (int64_t i = 0; i < n; ++i) e[i] *= inv;
+      }
+      if (s == 1) {
+        for (int64_t i = 0; i < n; ++i) outr[i] = static_cast<T>(e[i]);
+      } else {
+        for (int64_t i = 0; i < n; ++i) outr[i * s] = static_cast<T>(e[i]);
       }
     }
   });

@@ -1,0 +1,129 @@
+// DistributedDataParallel: the same training loop on N ranks gives the model one rank would
+// train on the union of their batches, with gradient communication overlapping backward.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kirzl/comm.hpp"
+#include "kirzl/io/timeline.hpp"
+#include "kirzl/nn/module.hpp"
+#include "kirzl/tensor.hpp"
+
+namespace kirzl {
+
+/// What a communication hook is told about the bucket it reduces.
+struct BucketInfo {
+  int index = 0;
+  std::vector<std::string> param_names;  ///< in bucket order (reverse registration order)
+  size_t bytes = 0;
+  DType dtype = DType::f32;
+  /// "bucket 3: fc2.weight, fc2.bias (1.2 MB, f32)" — passed as the collective's tag.
+  std::string tag;
+};
+
+/// A hook's answer: the collective in flight and what to do once it completed (may be empty).
+struct CommHookResult {
+  comm::Work work;
+  std::function<void()> finish;
+};
+
+/// Reduces one bucket across ranks. `bucket` is a flat contiguous tensor holding this rank's
+/// summed gradients; when the returned work has completed and `finish` has run, it must hold the
+/// average over ranks. Runs on the thread that runs backward.
+using CommHook = std::function<CommHookResult(comm::Communicator& comm, Tensor& bucket, const BucketInfo& info)>;
+
+namespace comm_hooks {
+/// The default: all_reduce with ReduceOp::Avg.
+CommHook allreduce();
+/// Casts the bucket to bf16 (or f16), all-reduces the sum (accumulated in f32 by the
+/// communicator) and writes the average back: half the bytes on the wire, ~3 significant digits.
+CommHook bf16_compress();
+CommHook fp16_compress();
+}  // namespace comm_hooks
+
+struct DDPOptions {
+  double bucket_cap_mb = 25.0;       ///< cap on a bucket's size (MiB); see Note [bucket order]
+  double first_bucket_cap_mb = 1.0;  ///< the first bucket is small so communication starts early
+  /// Parameters that took no part in forward are treated as ready with zero gradient. Without it,
+  /// such a parameter is an error at the end of backward (naming it), never a hang.
+  bool find_unused_parameters = false;
+  /// Broadcast buffers (e.g. BatchNorm running statistics) from rank 0 at every forward.
+  bool broadcast_buffers = true;
+  /// Timeout of each bucket's collective; 0 uses the communicator's default (KIRZL_TIMEOUT).
+  std::chrono::milliseconds timeout{0};
+  /// Replaces the plain all-reduce (see comm_hooks); empty means comm_hooks::allreduce().
+  CommHook comm_hook = {};
+  /// Chrome-trace output (forward, backward, each bucket's all-reduce, user scopes); default from
+  /// the KIRZL_TIMELINE environment variable (see io::Timeline::path_from_env).
+  std::string timeline_path = "<env>";
+};
+
+/// Per-step communication figures of the reducer (milliseconds).
+struct DDPStepStats {
+  double backward_ms = 0;       ///< from the first gradient hook to the end of backward's nodes
+  double first_launch_ms = 0;   ///< from the first gradient hook to the first bucket's launch
+  double comm_ms = 0;           ///< first bucket launched to last bucket completed
+  double comm_exposed_ms = 0;   ///< waited for communication after backward's nodes finished
+  double comm_hidden_ms = 0;    ///< comm_ms - comm_exposed_ms: overlapped with backward
+  int buckets = 0;
+};
+
+/// Wraps a module for data-parallel training. Construction broadcasts parameters and buffers
+/// from rank 0 and verifies that every rank holds the same parameters (names, shapes, dtypes,
+/// bucket layout), failing on all ranks with the first difference named. Each parameter's
+/// `.grad` becomes a view into its bucket's flat buffer; a post-accumulate-grad hook marks it
+/// ready, and a bucket is all-reduced (asynchronously, in bucket order on every rank) as soon as
+/// its last gradient arrives. When backward ends, the reducer waits for every bucket; the
+/// optimizer then sees averaged gradients.
+///
+/// Use one DDP object per module; it must outlive every backward through the module. Not
+/// thread-safe: drive it from one thread per rank. The optimizer should use
+/// `zero_grad(set_to_none=false)` or the default (set to none): both work, the first saves a
+/// re-binding of gradient views per step.
+class DistributedDataParallel {
+ public:
+  DistributedDataParallel(nn::Module& module, std::shared_ptr<comm::Communicator> comm, const DDPOptions& options = {});
+  DistributedDataParallel(nn::Module& module, const comm::ProcessGroup& group, const DDPOptions& options = {});
+  ~DistributedDataParallel();
+  DistributedDataParallel(const DistributedDataParallel&) = delete;
+  DistributedDataParallel& operator=(const DistributedDataParallel&) = delete;
+
+  /// Runs the module's forward, preparing the reducer for the backward that follows.
+  Tensor forward(const Tensor& x);
+  Tensor operator()(const Tensor& x) { return forward(x); }
+
+  /// While alive, backward passes accumulate gradients locally without communicating (gradient
+  /// accumulation); the next backward outside it reduces the accumulated sum.
+  class NoSyncGuard {
+   public:
+    explicit NoSyncGuard(DistributedDataParallel& ddp);
+    ~NoSyncGuard();
+    NoSyncGuard(const NoSyncGuard&) = delete;
+    NoSyncGuard& operator=(const NoSyncGuard&) = delete;
+
+   private:
+    DistributedDataParallel& ddp_;
+    bool prev_;
+  };
+  [[nodiscard]] NoSyncGuard no_sync() { return NoSyncGuard(*this); }
+
+  nn::Module& module();
+  comm::Communicator& communicator();
+  const std::vector<BucketInfo>& buckets() const;
+  /// Figures of the last synchronised backward.
+  const DDPStepStats& last_step_stats() const;
+  /// Records a user span (e.g. "optimizer step") in the timeline; empty when disabled.
+  std::unique_ptr<io::Timeline::Scope> trace(const std::string& name);
+  /// Writes the timeline now (it is also written when the DDP object is destroyed).
+  void write_timeline();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kirzl

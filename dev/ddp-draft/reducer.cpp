@@ -1,0 +1,413 @@
+// The data-parallel reducer. See include/kirzl/ddp.hpp and Note [bucket order].
+#include <functional>
+#include <sstream>
+#include <unordered_set>
+
+#include "comm/buckets.h"
+#include "kirzl/autograd.hpp"
+#include "kirzl/ddp.hpp"
+
+namespace kirzl {
+
+namespace {
+
+std::string mb(size_t bytes) {
+  std::ostringstream os;
+  os.precision(bytes < (1 << 20) ? 2 : 3);
+  os << static_cast<double>(bytes) / (1 << 20) << " MB";
+  return os.str();
+}
+
+// FNV-1a over the bytes of a parameter's identity: name, dtype, shape.
+uint64_t fnv1a(uint64_t h, const void* data, size_t n) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  for (size_t i = 0; i < n; ++i) {
+    h ^= p[i];
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+uint64_t param_hash(const std::string& name, const Tensor& p) {
+  uint64_t h = 1469598103934665603ull;
+  h = fnv1a(h, name.data(), name.size());
+  DType dt = p.dtype();
+  h = fnv1a(h, &dt, sizeof dt);
+  for (int64_t d : p.shape()) h = fnv1a(h, &d, sizeof d);
+  return h;
+}
+
+}  // namespace
+
+namespace comm_hooks {
+
+CommHook allreduce() {
+  return [](comm::Communicator& c, Tensor& bucket, const BucketInfo& info) {
+    comm::AllReduceOptions o;
+    o.op = comm::ReduceOp::Avg;
+    o.tag = info.tag;
+    return CommHookResult{c.all_reduce(bucket, o), {}};
+  };
+}
+
+namespace {
+CommHook compress(DType wire) {
+  return [wire](comm::Communicator& c, Tensor& bucket, const BucketInfo& info) {
+    Tensor packed = bucket.to(wire);
+    comm::AllReduceOptions o;
+    o.op = comm::ReduceOp::Avg;
+    o.tag = info.tag + " (" + dtype_name(wire) + " compressed)";
+    comm::Work w = c.all_reduce(packed, o);
+    Tensor target = bucket;  // a handle to the same buffer
+    return CommHookResult{w, [target, packed]() mutable {
+                            NoGradGuard g;
+                            target.copy_(packed);
+                          }};
+  };
+}
+}  // namespace
+
+CommHook bf16_compress() { return compress(DType::bf16); }
+CommHook fp16_compress() { return compress(DType::f16); }
+
+}  // namespace comm_hooks
+
+struct DistributedDataParallel::Impl {
+  struct Bucket {
+    std::vector<size_t> members;  // parameter indices, in bucket order
+    Tensor buffer;                // flat gradients of all members
+    BucketInfo info;
+    size_t pending = 0;
+    bool launched = false;
+    bool completed = false;
+    CommHookResult result;
+    int64_t launch_us = 0, complete_us = 0;
+  };
+
+  nn::Module& module;
+  std::shared_ptr<comm::Communicator> comm;
+  DDPOptions opts;
+  CommHook hook;
+  std::vector<std::string> names;
+  std::vector<Tensor> params;
+  std::vector<Tensor> views;       // per parameter: its slot in the bucket buffer
+  std::vector<size_t> bucket_of;   // per parameter
+  std::vector<uint64_t> hook_handles;
+  std::vector<Bucket> buckets;
+  std::vector<BucketInfo> infos;
+  std::vector<bool> ready, unused;
+  size_t next_launch = 0;
+  bool no_sync = false;
+  bool in_backward = false;
+  io::Timeline timeline;
+  DDPStepStats stats;
+  int64_t first_hook_us = 0;
+
+  Impl(nn::Module& m, std::shared_ptr<comm::Communicator> c, const DDPOptions& o)
+      : module(m),
+        comm(std::move(c)),
+        opts(o),
+        hook(o.comm_hook ? o.comm_hook : comm_hooks::allreduce()),
+        timeline(o.timeline_path == "<env>" ? io::Timeline::path_from_env(comm ? comm->rank() : 0) : o.timeline_path,
+                 comm ? comm->rank() : 0) {
+    KIRZL_CHECK(comm != nullptr, "DistributedDataParallel: the communicator is null");
+    KIRZL_CHECK(o.bucket_cap_mb > 0 && o.first_bucket_cap_mb > 0, "DistributedDataParallel: bucket caps must be positive, got bucket_cap_mb=",
+                o.bucket_cap_mb, " first_bucket_cap_mb=", o.first_bucket_cap_mb);
+    for (auto& [name, p] : module.named_parameters())
+      if (p.requires_grad()) {
+        names.push_back(name);
+        params.push_back(p);
+      }
+    KIRZL_CHECK(!params.empty(), "DistributedDataParallel: the module has no parameters that require grad");
+    verify_same_parameters();
+    broadcast_state();
+    build_buckets();
+    for (size_t i = 0; i < params.size(); ++i)
+      hook_handles.push_back(params[i].register_post_accumulate_grad_hook([this, i](Tensor&) { on_ready(i); }));
+  }
+
+  ~Impl() {
+    for (size_t i = 0; i < params.size() && i < hook_handles.size(); ++i) params[i].remove_hook(hook_handles[i]);
+  }
+
+  // Construction step 1: every rank must hold the same parameters, in the same order.
+  void verify_same_parameters() {
+    const int n = comm->size();
+    if (n == 1) return;
+    std::vector<int64_t> own;
+    uint64_t all = 1469598103934665603ull;
+    for (size_t i = 0; i < params.size(); ++i) {
+      uint64_t h = param_hash(names[i], params[i]);
+      own.push_back(static_cast<int64_t>(h));
+      all = fnv1a(all, &h, sizeof h);
+    }
+    Tensor mine = from_vector<int64_t>({static_cast<int64_t>(all), static_cast<int64_t>(params.size())});
+    Tensor gathered = zeros({2 * static_cast<int64_t>(n)}, {.dtype = DType::i64});
+    comm->all_gather(gathered, mine, {}).wait();
+    auto g = gathered.to_vector<int64_t>();
+    std::vector<int> differ;
+    for (int r = 0; r < n; ++r)
+      if (g[2 * r] != g[0] || g[2 * r + 1] != g[1]) differ.push_back(r);
+    if (differ.empty()) return;
+    // Find the first parameter that differs from rank 0's: rank 0 broadcasts its per-parameter hashes.
+    const int64_t count0 = g[1];
+    Tensor theirs = comm->rank() == 0 ? from_vector<int64_t>(own) : zeros({count0}, {.dtype = DType::i64});
+    comm::BroadcastOptions bo;
+    bo.root = 0;
+    comm->broadcast(theirs, bo).wait();
+    auto ref = theirs.to_vector<int64_t>();
+    std::ostringstream msg;
+    msg << "DistributedDataParallel: the model differs between ranks (ranks";
+    for (int r : differ) msg << ' ' << r;
+    msg << " differ from rank 0). ";
+    bool this_differs = g[2 * comm->rank()] != g[0] || g[2 * comm->rank() + 1] != g[1];
+    if (this_differs) {
+      size_t i = 0;
+      while (i < own.size() && i < ref.size() && own[i] == ref[i]) ++i;
+      if (i < own.size())
+        msg << "On rank " << comm->rank() << ", parameter #" << i << " '" << names[i] << "' " << params[i].describe()
+            << " does not match rank 0's parameter #" << i;
+      else
+        msg << "Rank " << comm->rank() << " has " << own.size() << " parameters, rank 0 has " << count0;
+      msg << " (rank 0 has " << count0 << " parameters, rank " << comm->rank() << " has " << own.size() << ").";
+    } else {
+      msg << "This rank matches rank 0; the differing ranks name their first mismatching parameter.";
+    }
+    KIRZL_FAIL(ErrorCode::InvalidArgument, msg.str());
+  }
+
+  // Construction step 2: rank 0's parameters and buffers everywhere.
+  void broadcast_state() {
+    if (comm->size() == 1) return;
+    NoGradGuard g;
+    std::vector<Tensor> state = params;
+    for (auto& [n, b] : module.named_buffers()) state.push_back(b);
+    broadcast_all(state);
+  }
+
+  void broadcast_all(std::vector<Tensor>& tensors) {
+    std::vector<std::pair<comm::Work, std::pair<Tensor, Tensor>>> pending;
+    for (Tensor& t : tensors) {
+      Tensor buf = t.is_contiguous() ? t.detach() : t.detach().contiguous();
+      comm::BroadcastOptions bo;
+      bo.root = 0;
+      bo.tag = "DistributedDataParallel state";
+      pending.push_back({comm->broadcast(buf, bo), {t, buf}});
+    }
+    for (auto& [w, pair] : pending) {
+      w.wait();
+      if (!pair.first.is_contiguous()) pair.first.copy_(pair.second);
+    }
+  }
+
+  void build_buckets() {
+    std::vector<ddp_detail::ParamSlot> slots;
+    for (auto& p : params) slots.push_back({p.nbytes(), p.dtype(), p.device()});
+    auto layout = ddp_detail::assign_buckets(slots, static_cast<size_t>(opts.bucket_cap_mb * (1 << 20)),
+                                             static_cast<size_t>(opts.first_bucket_cap_mb * (1 << 20)));
+    views.resize(params.size());
+    bucket_of.resize(params.size());
+    NoGradGuard g;
+    for (size_t b = 0; b < layout.size(); ++b) {
+      Bucket bk;
+      bk.members = layout[b];
+      int64_t total = 0;
+      for (size_t i : bk.members) total += params[i].numel();
+      const Tensor& first = params[bk.members.front()];
+      bk.buffer = zeros({total}, {.dtype = first.dtype(), .device = first.device()});
+      int64_t off = 0;
+      std::string list;
+      for (size_t i : bk.members) {
+        Tensor view = bk.buffer.narrow(0, off, params[i].numel()).view(params[i].shape());
+        off += params[i].numel();
+        Tensor old = params[i].grad();
+        if (old.defined()) view.copy_(old);
+        params[i].set_grad(view);
+        views[i] = view;
+        bucket_of[i] = b;
+        bk.info.param_names.push_back(names[i]);
+        list += (list.empty() ? "" : ", ") + names[i];
+      }
+      bk.info.index = static_cast<int>(b);
+      bk.info.bytes = bk.buffer.nbytes();
+      bk.info.dtype = bk.buffer.dtype();
+      if (list.size() > 120) list = list.substr(0, 117) + "...";
+      bk.info.tag = "bucket " + std::to_string(b) + ": " + list + " (" + mb(bk.info.bytes) + ", " + dtype_name(bk.info.dtype) + ")";
+      infos.push_back(bk.info);
+      buckets.push_back(std::move(bk));
+    }
+  }
+
+  // Before each forward that records a graph: fresh readiness, gradients bound to bucket slots.
+  void prepare() {
+    NoGradGuard g;
+    for (size_t i = 0; i < params.size(); ++i) {
+      Tensor cur = params[i].grad();
+      if (cur.defined() && cur.data_ptr() == views[i].data_ptr() && cur.shape() == views[i].shape()) continue;
+      if (cur.defined()) views[i].copy_(cur);
+      else views[i].zero_();  // set to none by zero_grad(): start from zero
+      params[i].set_grad(views[i]);
+    }
+    ready.assign(params.size(), false);
+    unused.assign(params.size(), false);
+    for (auto& b : buckets) {
+      b.pending = b.members.size();
+      b.launched = b.completed = false;
+      b.result = {};
+    }
+    next_launch = 0;
+    in_backward = false;
+  }
+
+  // find_unused_parameters: parameters whose accumulator is not reachable from the output.
+  void mark_unused(const Tensor& out) {
+    std::unordered_set<const autograd::Node*> seen;
+    std::vector<const autograd::Node*> stack;
+    if (auto fn = out.grad_fn()) stack.push_back(fn.get());
+    while (!stack.empty()) {
+      const autograd::Node* n = stack.back();
+      stack.pop_back();
+      if (!seen.insert(n).second) continue;
+      for (const auto& e : n->next_edges())
+        if (e.fn) stack.push_back(e.fn.get());
+    }
+    for (size_t i = 0; i < params.size(); ++i) {
+      auto edge = autograd::gradient_edge(params[i]);
+      unused[i] = !seen.count(edge.fn.get());
+    }
+  }
+
+  void on_ready(size_t i) {
+    if (no_sync) return;
+    if (!in_backward) {
+      in_backward = true;
+      first_hook_us = timeline.now_us();
+      autograd::queue_callback([this] { finalize(); });
+      if (opts.find_unused_parameters)
+        for (size_t k = 0; k < params.size(); ++k)
+          if (unused[k]) mark_ready(k);
+    }
+    mark_ready(i);
+    poll_completions();
+  }
+
+  void mark_ready(size_t i) {
+    if (ready[i]) return;
+    ready[i] = true;
+    Bucket& b = buckets[bucket_of[i]];
+    if (--b.pending == 0) launch_ready_buckets();
+  }
+
+  // Buckets start in index order on every rank, whatever order their gradients arrive in, so the
+  // ranks' collectives always match.
+  void launch_ready_buckets() {
+    while (next_launch < buckets.size() && buckets[next_launch].pending == 0) {
+      Bucket& b = buckets[next_launch++];
+      b.launch_us = timeline.now_us();
+      b.result = hook(*comm, b.buffer, b.info);
+      b.launched = true;
+    }
+  }
+
+  void poll_completions() {
+    for (size_t k = 0; k < next_launch; ++k) {
+      Bucket& b = buckets[k];
+      if (b.launched && !b.completed && b.result.work.is_completed()) {
+        b.completed = true;
+        b.complete_us = timeline.now_us();
+      }
+    }
+  }
+
+  void finalize() {
+    const int64_t backward_end = timeline.now_us();
+    std::string missing;
+    for (size_t i = 0; i < params.size(); ++i)
+      if (!ready[i]) missing += (missing.empty() ? "" : ", ") + names[i];
+    if (!missing.empty()) {
+      wait_launched_quietly();
+      in_backward = false;
+      KIRZL_FAIL(ErrorCode::InvalidArgument, "DistributedDataParallel: these parameters received no gradient in this "
+                 "backward pass: ", missing, ". If the model uses parameters conditionally, construct DDP with "
+                 "find_unused_parameters = true.");
+    }
+    launch_ready_buckets();
+    for (Bucket& b : buckets) {
+      b.result.work.wait();
+      if (!b.completed) {
+        b.completed = true;
+        b.complete_us = timeline.now_us();
+      }
+      if (b.result.finish) b.result.finish();
+    }
+    const int64_t done = timeline.now_us();
+    int64_t first_launch = buckets.front().launch_us, last_complete = 0;
+    for (const Bucket& b : buckets) {
+      first_launch = std::min(first_launch, b.launch_us);
+      last_complete = std::max(last_complete, b.complete_us);
+      timeline.span("all_reduce " + b.info.tag, "comm", b.launch_us, b.complete_us, 1);
+    }
+    timeline.span("backward", "compute", first_hook_us, backward_end, 0);
+    stats.backward_ms = (backward_end - first_hook_us) / 1e3;
+    stats.first_launch_ms = (first_launch - first_hook_us) / 1e3;
+    stats.comm_ms = (last_complete - first_launch) / 1e3;
+    stats.comm_exposed_ms = (done - backward_end) / 1e3;
+    stats.comm_hidden_ms = std::max(0.0, stats.comm_ms - stats.comm_exposed_ms);
+    stats.buckets = static_cast<int>(buckets.size());
+    in_backward = false;
+  }
+
+  void wait_launched_quietly() {
+    for (size_t k = 0; k < next_launch; ++k) try {
+        buckets[k].result.work.wait();
+      } catch (...) {
+      }
+  }
+};
+
+DistributedDataParallel::DistributedDataParallel(nn::Module& module, std::shared_ptr<comm::Communicator> comm,
+                                                 const DDPOptions& options)
+    : impl_(std::make_unique<Impl>(module, std::move(comm), options)) {}
+
+DistributedDataParallel::DistributedDataParallel(nn::Module& module, const comm::ProcessGroup& group,
+                                                 const DDPOptions& options)
+    : DistributedDataParallel(module, group.communicator(), options) {}
+
+DistributedDataParallel::~DistributedDataParallel() = default;
+
+Tensor DistributedDataParallel::forward(const Tensor& x) {
+  Impl& d = *impl_;
+  const bool will_backward = grad_enabled();
+  if (will_backward) d.prepare();
+  if (d.opts.broadcast_buffers && d.comm->size() > 1) {
+    std::vector<Tensor> bufs = d.module.buffers();
+    if (!bufs.empty()) {
+      NoGradGuard g;
+      d.broadcast_all(bufs);
+    }
+  }
+  int64_t start = d.timeline.now_us();
+  Tensor out = d.module.forward(x);
+  d.timeline.span("forward", "compute", start, d.timeline.now_us(), 0);
+  if (will_backward && d.opts.find_unused_parameters) d.mark_unused(out);
+  return out;
+}
+
+DistributedDataParallel::NoSyncGuard::NoSyncGuard(DistributedDataParallel& ddp) : ddp_(ddp), prev_(ddp.impl_->no_sync) {
+  ddp_.impl_->no_sync = true;
+}
+DistributedDataParallel::NoSyncGuard::~NoSyncGuard() { ddp_.impl_->no_sync = prev_; }
+
+nn::Module& DistributedDataParallel::module() { return impl_->module; }
+comm::Communicator& DistributedDataParallel::communicator() { return *impl_->comm; }
+const std::vector<BucketInfo>& DistributedDataParallel::buckets() const { return impl_->infos; }
+const DDPStepStats& DistributedDataParallel::last_step_stats() const { return impl_->stats; }
+
+std::unique_ptr<io::Timeline::Scope> DistributedDataParallel::trace(const std::string& name) {
+  if (!impl_->timeline.enabled()) return nullptr;
+  return std::make_unique<io::Timeline::Scope>(impl_->timeline, name, "user", 0);
+}
+
+void DistributedDataParallel::write_timeline() { impl_->timeline.write(); }
+
+}  // namespace kirzl

@@ -1,0 +1,253 @@
+// DistributedDataParallel on the in-process backend: N ranks as threads must train exactly like
+// one process on the union of their batches.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <thread>
+
+#include <kirzl/ddp.hpp>
+#include <kirzl/kirzl.hpp>
+
+#include "support/expect_error.hpp"
+
+using namespace kirzl;
+namespace nn = kirzl::nn;
+
+namespace {
+
+using ModelFactory = std::function<std::shared_ptr<nn::Module>()>;
+using OptimFactory = std::function<std::unique_ptr<optim::Optimizer>(std::vector<Tensor>)>;
+
+std::shared_ptr<nn::Module> make_mlp() {
+  auto m = std::make_shared<nn::Sequential>(nn::Flatten(), nn::Linear(12, 16), nn::ReLU(), nn::Linear(16, 8),
+                                            nn::GELU(), nn::Linear(8, 3));
+  return m;
+}
+
+std::shared_ptr<nn::Module> make_cnn() {
+  return std::make_shared<nn::Sequential>(nn::Conv2d(1, 4, 3, {.padding = {1, 1}}), nn::ReLU(), nn::MaxPool2d(2),
+                                          nn::Conv2d(4, 6, 3), nn::ReLU(), nn::Flatten(), nn::Linear(6 * 2 * 2, 3));
+}
+
+// The data of step s: a global batch of `global` examples, identical for every caller.
+void batch(int step, int64_t global, bool image, Tensor& x, Tensor& y) {
+  Generator g(1000 + step);
+  x = image ? randn({global, 1, 6, 6}, {}, &g) : randn({global, 12}, {}, &g);
+  y = randint(0, 3, {global}, {.dtype = DType::i64}, &g);
+}
+
+std::vector<std::vector<float>> snapshot(nn::Module& m) {
+  std::vector<std::vector<float>> v;
+  for (auto& p : m.parameters()) v.push_back(p.to_vector<float>());
+  return v;
+}
+
+double max_abs_diff(const std::vector<std::vector<float>>& a, const std::vector<std::vector<float>>& b) {
+  double d = 0;
+  for (size_t i = 0; i < a.size(); ++i)
+    for (size_t k = 0; k < a[i].size(); ++k) d = std::max(d, static_cast<double>(std::abs(a[i][k] - b[i][k])));
+  return d;
+}
+
+// Runs fn(rank, comm) on n threads of an in-process group; rethrows the first failure.
+void run_ranks(int n, const std::function<void(int, std::shared_ptr<comm::Communicator>)>& fn) {
+  auto group = comm::make_in_process_group(n);
+  std::vector<std::thread> threads;
+  std::vector<std::exception_ptr> errors(n);
+  for (int r = 0; r < n; ++r)
+    threads.emplace_back([&, r] {
+      try {
+        fn(r, group[r]);
+      } catch (...) {
+        errors[r] = std::current_exception();
+      }
+    });
+  for (auto& t : threads) t.join();
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
+}
+
+// Trains `steps` steps on one process with the global batch; returns the final parameters.
+std::vector<std::vector<float>> train_single(const ModelFactory& make, const OptimFactory& make_opt, int steps,
+                                             int64_t global, bool image, int accumulate = 1) {
+  manual_seed(7);
+  auto model = make();
+  auto opt = make_opt(model->parameters());
+  for (int s = 0; s < steps; ++s) {
+    Tensor x, y;
+    batch(s, global, image, x, y);
+    opt->zero_grad();
+    cross_entropy((*model)(x), y).backward();
+    opt->step();
+  }
+  (void)accumulate;
+  return snapshot(*model);
+}
+
+std::vector<std::vector<float>> train_ddp(int n, const ModelFactory& make, const OptimFactory& make_opt, int steps,
+                                          int64_t global, bool image, const DDPOptions& options = {}) {
+  std::vector<std::vector<float>> result;
+  manual_seed(7);
+  auto reference_init = make()->state_dict();  // what rank 0 starts from
+  run_ranks(n, [&](int rank, std::shared_ptr<comm::Communicator> c) {
+    auto model = make();  // each rank initialises differently...
+    if (rank == 0) model->load_state_dict(reference_init);  // ...and DDP broadcasts rank 0's
+    DistributedDataParallel ddp(*model, c, options);
+    auto opt = make_opt(model->parameters());
+    const int64_t b = global / n;
+    for (int s = 0; s < steps; ++s) {
+      Tensor x, y;
+      batch(s, global, image, x, y);
+      Tensor xr = x.narrow(0, rank * b, b), yr = y.narrow(0, rank * b, b);
+      opt->zero_grad();
+      cross_entropy(ddp(xr), yr).backward();
+      opt->step();
+    }
+    if (rank == 0) result = snapshot(*model);
+  });
+  return result;
+}
+
+OptimFactory sgd_momentum() {
+  return [](std::vector<Tensor> p) { return std::make_unique<optim::SGD>(p, optim::SGDOptions{.lr = 0.1, .momentum = 0.9}); };
+}
+OptimFactory adamw() {
+  return [](std::vector<Tensor> p) { return std::make_unique<optim::AdamW>(p, optim::AdamWOptions{.lr = 1e-2}); };
+}
+
+}  // namespace
+
+TEST(DDP, EquivalentToOneProcessMlpSgdMomentum) {
+  auto ref = train_single(make_mlp, sgd_momentum(), 20, 16, false);
+  for (int n : {2, 4}) {
+    auto got = train_ddp(n, make_mlp, sgd_momentum(), 20, 16, false, {.bucket_cap_mb = 0.0005, .first_bucket_cap_mb = 0.0002});
+    EXPECT_LE(max_abs_diff(ref, got), 1e-5) << n << " ranks";
+  }
+}
+
+TEST(DDP, EquivalentToOneProcessCnnAdamW) {
+  auto ref = train_single(make_cnn, adamw(), 20, 8, true);
+  for (int n : {2, 4}) {
+    auto got = train_ddp(n, make_cnn, adamw(), 20, 8, true);
+    EXPECT_LE(max_abs_diff(ref, got), 1e-5) << n << " ranks";
+  }
+}
+
+TEST(DDP, NoSyncAccumulationEqualsLargeBatch) {
+  // Two ranks, each accumulating k = 2 micro-batches of 4 under no_sync: one step on 16 examples.
+  auto ref = train_single(make_mlp, sgd_momentum(), 5, 16, false);
+  std::vector<std::vector<float>> got;
+  manual_seed(7);
+  auto init = make_mlp()->state_dict();
+  run_ranks(2, [&](int rank, std::shared_ptr<comm::Communicator> c) {
+    auto model = make_mlp();
+    if (rank == 0) model->load_state_dict(init);
+    DistributedDataParallel ddp(*model, c);
+    auto opt = sgd_momentum()(model->parameters());
+    for (int s = 0; s < 5; ++s) {
+      Tensor x, y;
+      batch(s, 16, false, x, y);
+      opt->zero_grad();
+      for (int k = 0; k < 2; ++k) {
+        int64_t off = rank * 8 + k * 4;
+        Tensor loss = cross_entropy(ddp(x.narrow(0, off, 4)), y.narrow(0, off, 4)) * 0.5;
+        if (k == 0) {
+          auto guard = ddp.no_sync();
+          loss.backward();
+        } else {
+          loss.backward();
+        }
+      }
+      opt->step();
+    }
+    if (rank == 0) got = snapshot(*model);
+  });
+  EXPECT_LE(max_abs_diff(ref, got), 1e-5);
+}
+
+namespace {
+// A model whose second branch is used only when asked.
+class Branchy : public nn::Module {
+ public:
+  Branchy() {
+    a = register_module("a", std::make_shared<nn::Linear>(4, 2));
+    b = register_module("b", std::make_shared<nn::Linear>(4, 2));
+  }
+  Tensor forward(const Tensor& x) override { return use_b ? (*a)(x) + (*b)(x) : (*a)(x); }
+  std::shared_ptr<nn::Linear> a, b;
+  bool use_b = false;
+};
+}  // namespace
+
+TEST(DDP, UnusedParametersAreAnErrorOrZeroWithTheOption) {
+  run_ranks(2, [&](int, std::shared_ptr<comm::Communicator> c) {
+    Branchy m;
+    DistributedDataParallel ddp(m, c);
+    EXPECT_KIRZL_ERROR(sum(ddp(ones({3, 4}))).backward(), ErrorCode::InvalidArgument, "b.weight", "b.bias",
+                       "find_unused_parameters");
+  });
+  run_ranks(2, [&](int rank, std::shared_ptr<comm::Communicator> c) {
+    Branchy m;
+    DistributedDataParallel ddp(m, c, {.find_unused_parameters = true});
+    sum(ddp(full({3, 4}, rank + 1.0))).backward();
+    EXPECT_EQ(sum(abs(m.b->weight.grad())).item(), 0.0);
+    // d/dW of sum(x W^T): every row of the gradient is the column sum of x: 3 * mean(1, 2).
+    EXPECT_NEAR(m.a->weight.grad().to_vector<float>()[0], 4.5, 1e-6);
+    m.use_b = true;
+    sum(ddp(full({3, 4}, rank + 1.0))).backward();
+    EXPECT_NEAR(m.b->weight.grad().to_vector<float>()[0], 4.5, 1e-6);
+  });
+}
+
+TEST(DDP, DifferentModelsAreRejectedNamingTheParameter) {
+  std::vector<std::string> messages(2);
+  auto group = comm::make_in_process_group(2);
+  std::vector<std::thread> t;
+  for (int r = 0; r < 2; ++r)
+    t.emplace_back([&, r] {
+      nn::Sequential m(nn::Linear(4, 3), nn::ReLU(), nn::Linear(3, r == 0 ? 2 : 5));
+      try {
+        DistributedDataParallel ddp(m, group[r]);
+      } catch (const Error& e) {
+        messages[r] = e.what();
+      }
+    });
+  for (auto& th : t) th.join();
+  EXPECT_NE(messages[1].find("'2.weight'"), std::string::npos) << messages[1];
+  EXPECT_NE(messages[1].find("rank 1"), std::string::npos) << messages[1];
+  EXPECT_NE(messages[0].find("ranks 1 differ from rank 0"), std::string::npos) << messages[0];
+}
+
+TEST(DDP, BucketsOverlapBackwardAndCompressionHooksStayClose) {
+  run_ranks(2, [&](int rank, std::shared_ptr<comm::Communicator> c) {
+    manual_seed(3);
+    nn::Sequential m(nn::Linear(64, 256), nn::ReLU(), nn::Linear(256, 256), nn::ReLU(), nn::Linear(256, 64), nn::ReLU(),
+                     nn::Linear(64, 4));
+    Generator g(rank);
+    Tensor x = randn({32, 64}, {}, &g);
+    std::vector<float> exact, approx;
+    {
+      DistributedDataParallel ddp(m, c, {.bucket_cap_mb = 0.1, .first_bucket_cap_mb = 0.01});
+      EXPECT_GE(ddp.buckets().size(), 4u);
+      EXPECT_EQ(ddp.buckets().front().param_names.front(), "6.bias");  // the last layer comes first
+      sum(ddp(x)).backward();
+      const auto& st = ddp.last_step_stats();
+      EXPECT_EQ(st.buckets, static_cast<int>(ddp.buckets().size()));
+      EXPECT_LT(st.first_launch_ms, st.backward_ms) << "the first bucket must start before backward ends";
+      exact = m.parameters()[0].grad().to_vector<float>();
+    }
+    m.zero_grad();
+    {
+      DistributedDataParallel ddp16(m, c, {.comm_hook = comm_hooks::bf16_compress()});
+      sum(ddp16(x)).backward();
+      approx = m.parameters()[0].grad().to_vector<float>();
+    }
+    double err = 0, norm = 0;
+    for (size_t i = 0; i < exact.size(); ++i) {
+      err += (exact[i] - approx[i]) * (exact[i] - approx[i]);
+      norm += exact[i] * exact[i];
+    }
+    EXPECT_LT(std::sqrt(err / norm), 1e-2);
+  });
+}

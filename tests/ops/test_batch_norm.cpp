@@ -9,13 +9,10 @@
 using namespace kirzl;
 using kirzl::testing::expect_error;
 using kirzl::testing::rand_input;
+using kirzl::testing::randn_t;
 
 namespace {
 
-Tensor randn_t(const Shape& s, uint64_t seed, DType dt = DType::f64) {
-  Generator g(seed);
-  return randn(s, {.dtype = dt}, &g);
-}
 
 struct Stats {
   std::vector<double> mean, biased_var, unbiased_var;

@@ -9,13 +9,10 @@
 using namespace kirzl;
 using kirzl::testing::expect_error;
 using kirzl::testing::rand_input;
+using kirzl::testing::randn_t;
 
 namespace {
 
-Tensor randn_t(const Shape& s, uint64_t seed, DType dt = DType::f64) {
-  Generator g(seed);
-  return randn(s, {.dtype = dt}, &g);
-}
 
 // Direct definition of a grouped, strided, padded, dilated cross-correlation, in double.
 std::vector<double> ref_conv(const Tensor& xt, const Tensor& wt, const Tensor& bt, const Conv2dOptions& o) {

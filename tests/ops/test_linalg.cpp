@@ -8,13 +8,10 @@
 
 using namespace kirzl;
 using kirzl::testing::rand_input;
+using kirzl::testing::randn_t;
 
 namespace {
 
-Tensor randn_t(const Shape& s, uint64_t seed, DType dt = DType::f64) {
-  Generator g(seed);
-  return randn(s, {.dtype = dt}, &g);
-}
 
 // Plain triple loop over row-major doubles: out[M, N] = a[M, K] b[K, N].
 std::vector<double> ref_mm(const std::vector<double>& a, const std::vector<double>& b, int64_t M, int64_t K, int64_t N) {

@@ -75,6 +75,12 @@ inline Tensor rand_input(const Shape& shape, uint64_t seed, double low = -1.0, d
   return uniform(shape, low, high, {.dtype = DType::f64}, &gen).requires_grad_();
 }
 
+/// Random f64 (or `dt`) normal values from a seeded generator, not requiring grad.
+inline Tensor randn_t(const Shape& shape, uint64_t seed, DType dt = DType::f64) {
+  Generator gen(seed);
+  return randn(shape, {.dtype = dt}, &gen);
+}
+
 }  // namespace kirzl::testing
 
 #define EXPECT_GRADCHECK(f, ...) EXPECT_EQ(::kirzl::testing::gradcheck_message((f), __VA_ARGS__), "")

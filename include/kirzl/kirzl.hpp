@@ -9,6 +9,7 @@
 #include "kirzl/core/error.hpp"
 #include "kirzl/core/generator.hpp"
 #include "kirzl/core/parallel.hpp"
+#include "kirzl/data.hpp"
 #include "kirzl/nn.hpp"
 #include "kirzl/ops.hpp"
 #include "kirzl/optim.hpp"

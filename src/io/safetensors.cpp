@@ -1,0 +1,341 @@
+#include "kirzl/io/safetensors.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <cerrno>
+#include <cstring>
+#include <optional>
+#include <set>
+#include <string_view>
+#include <vector>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "io/atomic_file.h"
+#include "io/json.h"
+#include "kirzl/autograd.hpp"
+
+namespace kirzl::io {
+
+static_assert(std::endian::native == std::endian::little,
+              "safetensors stores little-endian data; big-endian hosts would need byte swapping");
+
+namespace {
+
+// Every dtype the safetensors format defines, with its width in bits; `kirzl` is set where kirzl
+// has a tensor type for it.
+struct DTypeInfo {
+  const char* name;
+  unsigned bits;
+  std::optional<DType> kirzl;
+};
+
+constexpr DTypeInfo kDTypes[] = {
+    {"F64", 64, DType::f64},       {"F32", 32, DType::f32},     {"F16", 16, DType::f16},
+    {"BF16", 16, DType::bf16},     {"I64", 64, DType::i64},     {"I32", 32, DType::i32},
+    {"U16", 16, DType::u16},       {"U8", 8, DType::u8},        {"I16", 16, std::nullopt},
+    {"I8", 8, std::nullopt},       {"U32", 32, std::nullopt},   {"U64", 64, std::nullopt},
+    {"BOOL", 8, std::nullopt},     {"C64", 64, std::nullopt},   {"F8_E4M3", 8, std::nullopt},
+    {"F8_E5M2", 8, std::nullopt},  {"F8_E8M0", 8, std::nullopt}, {"F8_E4M3FNUZ", 8, std::nullopt},
+    {"F8_E5M2FNUZ", 8, std::nullopt}, {"F6_E2M3", 6, std::nullopt}, {"F6_E3M2", 6, std::nullopt},
+    {"F4", 4, std::nullopt},
+};
+
+const DTypeInfo* find_dtype(const std::string& name) {
+  for (const auto& d : kDTypes)
+    if (name == d.name) return &d;
+  return nullptr;
+}
+
+// An untrusted string for an error message: control characters escaped, long ones cut.
+std::string shown(std::string_view s) {
+  constexpr size_t kMax = 120;
+  std::string q = json::quote(s.substr(0, kMax));
+  std::string out(1, '\'');
+  out.append(q, 1, q.size() - 2);
+  out += '\'';
+  if (s.size() > kMax) out += "...";
+  return out;
+}
+
+std::string shape_text(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i) s += ", ";
+    s += std::to_string(shape[i]);
+  }
+  return s + "]";
+}
+
+class FileReader {
+ public:
+  FileReader(const std::string& path, const std::string& who) : path_(path), who_(who) {
+    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) fail_errno("cannot open the file", errno);
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0) fail_errno("cannot stat the file", errno);
+    if (!S_ISREG(st.st_mode)) fail("not a regular file");
+    size_ = static_cast<uint64_t>(st.st_size);
+  }
+  ~FileReader() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  FileReader(const FileReader&) = delete;
+  FileReader& operator=(const FileReader&) = delete;
+
+  uint64_t size() const { return size_; }
+
+  void read_at(uint64_t offset, void* dst, size_t n, const std::string& what) {
+    char* p = static_cast<char*>(dst);
+    while (n > 0) {
+      ssize_t r = ::pread(fd_, p, n, static_cast<off_t>(offset));
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        fail_errno("reading " + what + " failed", errno);
+      }
+      if (r == 0) fail("unexpected end of file while reading " + what + " (was the file truncated while reading?)");
+      p += r;
+      n -= static_cast<size_t>(r);
+      offset += static_cast<uint64_t>(r);
+    }
+  }
+
+  [[noreturn]] void fail(const std::string& what, ErrorCode code = ErrorCode::Io) const {
+    KIRZL_FAIL(code, who_, ": '", path_, "': ", what);
+  }
+  [[noreturn]] void fail_errno(const std::string& what, int err) const { fail(what + ": " + detail::errno_text(err)); }
+
+ private:
+  std::string path_, who_;
+  int fd_ = -1;
+  uint64_t size_ = 0;
+};
+
+// Reads and length-checks the header; returns it with the trailing padding kept.
+std::string read_header(FileReader& f, const LoadOptions& options) {
+  if (f.size() < 8)
+    f.fail("the file is " + std::to_string(f.size()) +
+           " bytes long, too short for the 8-byte header length of a safetensors file");
+  unsigned char len_bytes[8];
+  f.read_at(0, len_bytes, 8, "the header length");
+  uint64_t n = 0;
+  for (int k = 7; k >= 0; --k) n = (n << 8) | len_bytes[k];
+  const uint64_t available = f.size() - 8;
+  if (n > options.max_header_bytes)
+    f.fail("header length " + std::to_string(n) + " exceeds the limit of " + std::to_string(options.max_header_bytes) +
+           " bytes");
+  if (n > available)
+    f.fail("header length " + std::to_string(n) + " exceeds the " + std::to_string(available) +
+           " bytes that follow it in the file");
+  if (n == 0) f.fail("the header is empty");
+  std::string header(static_cast<size_t>(n), '\0');
+  f.read_at(8, header.data(), header.size(), "the header");
+  return header;
+}
+
+struct Entry {
+  std::string name;
+  const DTypeInfo* dtype = nullptr;
+  std::vector<int64_t> shape;
+  uint64_t begin = 0, end = 0;
+};
+
+}  // namespace
+
+const char* safetensors_dtype_name(DType dtype) {
+  for (const auto& d : kDTypes)
+    if (d.kirzl == dtype) return d.name;
+  KIRZL_FAIL(ErrorCode::Internal, "safetensors_dtype_name: no safetensors name for dtype ", dtype_name(dtype));
+}
+
+void save_safetensors(const std::string& path, const StateDict& tensors,
+                      const std::map<std::string, std::string>& metadata) {
+  static const std::string who = "save_safetensors";
+  NoGradGuard no_grad;
+  // Everything the file will hold, as contiguous CPU tensors, before the file system is touched.
+  std::vector<Tensor> host;
+  host.reserve(tensors.size());
+  for (const auto& [name, t] : tensors) {
+    KIRZL_CHECK(name != "__metadata__", who, ": '", path, "': a tensor may not be named '__metadata__'");
+    KIRZL_CHECK(t.defined(), who, ": '", path, "': tensor '", name, "' is undefined");
+    Tensor h = t.detach();
+    if (!h.device().is_cpu()) h = h.to(Device::cpu());
+    if (!h.is_contiguous()) h = h.contiguous();
+    host.push_back(h);
+  }
+
+  // Note [data order]: the buffer holds the tensors by decreasing element size (stable), so each
+  // starts aligned to its element size given the 8-byte aligned buffer; the header lists them in
+  // StateDict order, which load_safetensors() returns. Tensors are packed without gaps, as the
+  // format's reference reader requires.
+  std::vector<size_t> order(host.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return host[a].element_size() > host[b].element_size(); });
+  std::vector<uint64_t> begin(host.size());
+  uint64_t offset = 0;
+  for (size_t i : order) {
+    begin[i] = offset;
+    offset += host[i].nbytes();
+  }
+
+  std::string header = "{";
+  bool first = true;
+  if (!metadata.empty()) {
+    header += "\"__metadata__\":{";
+    for (const auto& [k, v] : metadata) {
+      if (!first) header += ',';
+      first = false;
+      header += json::quote(k) + ":" + json::quote(v);
+    }
+    header += "}";
+  }
+  size_t i = 0;
+  for (const auto& [name, t] : tensors) {
+    (void)t;
+    const Tensor& h = host[i];
+    if (!metadata.empty() || i > 0) header += ',';
+    header += json::quote(name) + ":{\"dtype\":\"" + safetensors_dtype_name(h.dtype()) + "\",\"shape\":[";
+    for (int64_t d = 0; d < h.dim(); ++d) {
+      if (d) header += ',';
+      header += std::to_string(h.size(d));
+    }
+    header += "],\"data_offsets\":[" + std::to_string(begin[i]) + "," + std::to_string(begin[i] + h.nbytes()) + "]}";
+    ++i;
+  }
+  header += "}";
+  while ((8 + header.size()) % 8 != 0) header += ' ';
+
+  unsigned char len_bytes[8];
+  uint64_t n = header.size();
+  for (int k = 0; k < 8; ++k) len_bytes[k] = static_cast<unsigned char>(n >> (8 * k));
+
+  detail::AtomicFile file(path, who);
+  file.write(len_bytes, 8);
+  file.write(header.data(), header.size());
+  for (size_t k : order)
+    if (host[k].nbytes() > 0) file.write(host[k].data_ptr(), host[k].nbytes());
+  file.commit();
+}
+
+std::string read_safetensors_header(const std::string& path, const LoadOptions& options) {
+  FileReader f(path, "read_safetensors_header");
+  std::string h = read_header(f, options);
+  while (!h.empty() && h.back() == ' ') h.pop_back();
+  return h;
+}
+
+SafetensorsFile load_safetensors(const std::string& path, const LoadOptions& options) {
+  FileReader f(path, "load_safetensors");
+  const std::string header = read_header(f, options);
+  const uint64_t buffer_start = 8 + header.size();
+  const uint64_t buffer_size = f.size() - buffer_start;
+
+  json::Value root;
+  try {
+    root = json::parse(header, json::Limits{.max_depth = 8, .max_string_bytes = header.size(),
+                                            .max_elements = header.size()});
+  } catch (const json::ParseError& e) {
+    f.fail(std::string("the header is not valid JSON: ") + e.what());
+  }
+  if (!root.is_object()) f.fail(std::string("the header is a JSON ") + json::kind_name(root.kind) + ", not an object");
+
+  SafetensorsFile out;
+  std::vector<Entry> entries;
+  std::set<std::string_view> names;
+  for (const auto& [name, v] : root.object) {
+    if (!names.insert(name).second) f.fail("the header names " + shown(name) + " more than once");
+    if (name == "__metadata__") {
+      if (!v.is_object()) f.fail(std::string("__metadata__ is a JSON ") + json::kind_name(v.kind) + ", not an object");
+      for (const auto& [k, s] : v.object) {
+        if (!s.is_string())
+          f.fail("__metadata__ entry " + shown(k) + " is a JSON " + json::kind_name(s.kind) + ", not a string");
+        if (!out.metadata.emplace(k, s.string).second) f.fail("__metadata__ names " + shown(k) + " more than once");
+      }
+      continue;
+    }
+    const std::string what = "tensor " + shown(name);
+    if (!v.is_object()) f.fail(what + " is described by a JSON " + json::kind_name(v.kind) + ", not an object");
+    const json::Value *dtype = nullptr, *shape = nullptr, *offsets = nullptr;
+    for (const auto& [k, field] : v.object) {
+      const json::Value** slot = k == "dtype" ? &dtype : k == "shape" ? &shape : k == "data_offsets" ? &offsets : nullptr;
+      if (!slot) f.fail(what + " has an unknown field " + shown(k));
+      if (*slot) f.fail(what + " has the field " + shown(k) + " more than once");
+      *slot = &field;
+    }
+    if (!dtype) f.fail(what + " has no 'dtype'");
+    if (!shape) f.fail(what + " has no 'shape'");
+    if (!offsets) f.fail(what + " has no 'data_offsets'");
+
+    Entry e;
+    e.name = name;
+    if (!dtype->is_string()) f.fail(what + " has a 'dtype' that is not a string");
+    e.dtype = find_dtype(dtype->string);
+    if (!e.dtype) f.fail(what + " has an unknown dtype " + shown(dtype->string));
+
+    if (!shape->is_array()) f.fail(what + " has a 'shape' that is not an array");
+    uint64_t bits = e.dtype->bits;
+    bool overflow = false;
+    for (const auto& d : shape->array) {
+      if (!d.is_int()) f.fail(what + " has a shape entry that is not an integer");
+      e.shape.push_back(d.integer);
+    }
+    for (int64_t d : e.shape)
+      if (d < 0) f.fail(what + " has shape " + shape_text(e.shape) + " with a negative extent");
+    for (int64_t d : e.shape) overflow = overflow || __builtin_mul_overflow(bits, static_cast<uint64_t>(d), &bits);
+    if (overflow) f.fail(what + " has shape " + shape_text(e.shape) + " whose byte size overflows 64 bits");
+
+    if (!offsets->is_array() || offsets->array.size() != 2 || !offsets->array[0].is_int() ||
+        !offsets->array[1].is_int())
+      f.fail(what + " has 'data_offsets' that are not a pair of integers [begin, end]");
+    int64_t b = offsets->array[0].integer, en = offsets->array[1].integer;
+    const std::string off_text = "data_offsets [" + std::to_string(b) + ", " + std::to_string(en) + "]";
+    if (b < 0 || en < b) f.fail(what + " has invalid " + off_text + " (need 0 <= begin <= end)");
+    e.begin = static_cast<uint64_t>(b);
+    e.end = static_cast<uint64_t>(en);
+    if (e.end > buffer_size)
+      f.fail(what + " has " + off_text + " beyond the end of the data buffer (" + std::to_string(buffer_size) +
+             " bytes)");
+    if (bits % 8 != 0 || bits / 8 != e.end - e.begin)
+      f.fail(what + " has " + off_text + " but " + e.dtype->name + shape_text(e.shape) + " needs " +
+             (bits % 8 ? std::to_string(bits) + " bits" : std::to_string(bits / 8) + " bytes"));
+    entries.push_back(std::move(e));
+  }
+
+  // No two tensors may share bytes (empty tensors share none).
+  std::vector<const Entry*> by_offset;
+  for (const Entry& e : entries)
+    if (e.end > e.begin) by_offset.push_back(&e);
+  std::sort(by_offset.begin(), by_offset.end(), [](const Entry* a, const Entry* b) { return a->begin < b->begin; });
+  for (size_t k = 1; k < by_offset.size(); ++k)
+    if (by_offset[k]->begin < by_offset[k - 1]->end)
+      f.fail("tensors " + shown(by_offset[k - 1]->name) + " [" + std::to_string(by_offset[k - 1]->begin) + ", " +
+             std::to_string(by_offset[k - 1]->end) + "] and " + shown(by_offset[k]->name) + " [" +
+             std::to_string(by_offset[k]->begin) + ", " + std::to_string(by_offset[k]->end) + "] overlap");
+
+  // The file is well-formed; now what kirzl cannot represent.
+  std::string unsupported;
+  for (const Entry& e : entries) {
+    std::string why;
+    if (!e.dtype->kirzl) why = std::string("dtype ") + e.dtype->name;
+    else if (e.shape.size() > static_cast<size_t>(kMaxDims))
+      why = std::to_string(e.shape.size()) + " dimensions; kirzl tensors have at most " + std::to_string(kMaxDims);
+    if (why.empty()) continue;
+    if (!unsupported.empty()) unsupported += ", ";
+    unsupported += shown(e.name);
+    unsupported += " (" + why + ")";
+  }
+  if (!unsupported.empty()) f.fail("kirzl cannot load tensor(s) " + unsupported, ErrorCode::Unsupported);
+
+  // Allocation is bounded by the file size: every tensor's bytes are distinct bytes of the file.
+  for (const Entry& e : entries) {
+    Tensor t = empty(Shape(e.shape), {.dtype = *e.dtype->kirzl});
+    if (e.end > e.begin) f.read_at(buffer_start + e.begin, t.data_ptr(), e.end - e.begin, "tensor " + shown(e.name));
+    out.tensors.insert(e.name, t);
+  }
+  return out;
+}
+
+}  // namespace kirzl::io

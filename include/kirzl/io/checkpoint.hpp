@@ -16,7 +16,7 @@ struct CheckpointInfo {
   int64_t step = 0;
   int64_t epoch = 0;
   /// Anything worth keeping with the weights (model name, hyper-parameters, data set, ...).
-  std::map<std::string, std::string> config;
+  std::map<std::string, std::string> config = {};
 };
 
 /// The value of the "format" metadata entry that marks a kirzl checkpoint.

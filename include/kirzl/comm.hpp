@@ -1,0 +1,214 @@
+// kirzl::comm: collectives between ranks (processes or threads) and the process-group bootstrap.
+//
+// A Communicator moves tensors between the ranks of a group: all_reduce, broadcast, all_gather,
+// reduce_scatter, barrier. Every collective is asynchronous: it returns a Work at once and runs on
+// the communicator's own thread; Work::wait() blocks and re-throws what failed.
+//
+// Rules shared by every collective (all backends):
+//  - Ordering / thread safety: every rank issues the same collectives in the same order, from one
+//    thread per communicator at a time (issuing from two threads at once is an error by the caller).
+//    Work objects may be waited on, copied and polled from any thread.
+//  - Tensors are borrowed, not owned: a Communicator keeps a handle to each tensor until its Work
+//    completes, but the caller must not modify (or read, for in-place outputs) the memory until
+//    then. Tensors must be contiguous and on the CPU for the InProcess and MPI backends.
+//  - All kirzl dtypes work (f32 f64 bf16 f16 i32 i64 u8 u16). bf16/f16 are reduced in f32 and
+//    rounded once at the end. Integer sums and products wrap around (two's complement); Avg on
+//    integer dtypes is the wrapped sum divided by size() with C++ integer division (truncation).
+//  - Zero-length tensors are fine (the collective still synchronises and is checked).
+//  - Failing loudly: every collective carries a sequence number (#1, #2, ... per communicator) and
+//    a signature (op, dtype, count, root). When ranks disagree, all of them fail at once with
+//    Error{InvalidArgument} naming both sides. A collective that does not complete within its
+//    timeout fails with Error{Timeout} naming it, its size, its tag and the ranks that did not
+//    arrive; the communicator is then poisoned: later collectives throw at once. The library never
+//    calls exit() or abort(): failures surface through Work::wait().
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kirzl/core/device.hpp"
+#include "kirzl/tensor.hpp"
+
+namespace kirzl::comm {
+
+/// How all_reduce and reduce_scatter combine the ranks' elements.
+enum class ReduceOp { Sum, Avg, Min, Max, Prod };
+
+/// "sum", "avg", "min", "max", "prod".
+const char* to_string(ReduceOp op);
+
+/// Options of Communicator::all_reduce.
+struct AllReduceOptions {
+  ReduceOp op = ReduceOp::Sum;
+  /// How long to wait for the other ranks; 0 = the communicator's default_timeout().
+  std::chrono::milliseconds timeout{0};
+  /// Free text shown in errors and reports, e.g. "bucket 3: fc.weight, fc.bias".
+  std::string tag{};
+};
+
+/// Options of Communicator::broadcast.
+struct BroadcastOptions {
+  int root = 0;  ///< the rank whose tensor is copied to every rank
+  std::chrono::milliseconds timeout{0};
+  std::string tag{};
+};
+
+/// Options of Communicator::all_gather.
+struct AllGatherOptions {
+  std::chrono::milliseconds timeout{0};
+  std::string tag{};
+};
+
+/// Options of Communicator::reduce_scatter.
+struct ReduceScatterOptions {
+  ReduceOp op = ReduceOp::Sum;
+  std::chrono::milliseconds timeout{0};
+  std::string tag{};
+};
+
+/// Options of Communicator::barrier.
+struct BarrierOptions {
+  std::chrono::milliseconds timeout{0};
+  std::string tag{};
+};
+
+namespace detail {
+struct WorkState;
+}
+
+/// The handle of an asynchronous collective. A value type: copies share one state, so any copy
+/// can wait. Thread-safe: wait() and is_completed() may be called from any thread, concurrently.
+/// A default-constructed Work is already completed successfully.
+class Work {
+ public:
+  Work() = default;
+  explicit Work(std::shared_ptr<detail::WorkState> state) : state_(std::move(state)) {}
+
+  /// Blocks until the collective has finished. Re-throws its failure (a kirzl::Error with the
+  /// original code, e.g. Timeout or Mpi) on every call. With timeout 0 it waits as long as the
+  /// collective's own timeout allows (the backend fails the collective when that passes); with a
+  /// positive timeout it throws Error{Timeout} if the collective is still running after that long
+  /// (the collective itself keeps running and the Work stays valid).
+  void wait(std::chrono::milliseconds timeout = std::chrono::milliseconds{0}) const;
+  /// True when the collective has finished, successfully or not. Never blocks.
+  bool is_completed() const;
+  /// True when the collective finished successfully.
+  bool succeeded() const;
+
+ private:
+  std::shared_ptr<detail::WorkState> state_;
+};
+
+/// A group of ranks that run collectives together. Obtain one from init() (world),
+/// make_in_process_group() or split(). Held by shared_ptr; destroying it waits for the collective
+/// in progress (bounded by its timeout) and fails the ones still queued.
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  Communicator() = default;
+  Communicator(const Communicator&) = delete;
+  Communicator& operator=(const Communicator&) = delete;
+
+  /// This rank's index in [0, size()).
+  virtual int rank() const = 0;
+  /// Number of ranks in the group.
+  virtual int size() const = 0;
+  /// "inprocess", "mpi", ...
+  virtual std::string backend() const = 0;
+  /// The timeout used when an options struct says 0.
+  virtual std::chrono::milliseconds default_timeout() const = 0;
+
+  /// Reduces `t` element-wise over all ranks, in place: afterwards every rank's `t` holds the
+  /// result (bitwise identical on every rank for the InProcess backend). `t` must stay alive and
+  /// untouched until the Work completes.
+  virtual Work all_reduce(Tensor& t, const AllReduceOptions& options = {}) = 0;
+  /// Copies root's `t` into every other rank's `t`, in place. Same dtype and numel on every rank.
+  /// Throws Error{InvalidArgument} for a root outside [0, size()).
+  virtual Work broadcast(Tensor& t, const BroadcastOptions& options = {}) = 0;
+  /// Concatenates every rank's `in`: `out` (size() * in.numel() elements, same dtype) receives rank
+  /// r's elements at offset r * in.numel(). `in` and `out` must not overlap. Shapes are free; only
+  /// the element counts matter.
+  virtual Work all_gather(Tensor& out, const Tensor& in, const AllGatherOptions& options = {}) = 0;
+  /// Reduces `in` (size() * out.numel() elements) over all ranks and gives rank r the block
+  /// [r * out.numel(), (r + 1) * out.numel()) of the result in `out`. `in` and `out` must not overlap.
+  virtual Work reduce_scatter(Tensor& out, const Tensor& in, const ReduceScatterOptions& options = {}) = 0;
+  /// Completes when every rank has reached it.
+  virtual Work barrier(const BarrierOptions& options = {}) = 0;
+
+  /// Splits the group, like MPI_Comm_split: ranks with the same `color` form a new communicator,
+  /// ordered by (`key`, old rank). Collective over this communicator (every rank calls it, in the
+  /// same position of its sequence of collectives); blocks until done. A negative color takes no
+  /// part in any sub-group and returns nullptr. The new communicator is independent of this one
+  /// (own sequence numbers, own thread) and shares ownership of whatever backend state it needs.
+  virtual std::shared_ptr<Communicator> split(int color, int key) = 0;
+};
+
+/// Options of make_in_process_group().
+struct InProcessOptions {
+  /// Default timeout of the collectives; 0 = KIRZL_TIMEOUT (seconds) if set, else 300 s.
+  std::chrono::milliseconds timeout{0};
+};
+
+/// `n` communicators whose ranks are threads of this process (communicator r is rank r): real
+/// collective semantics at any size, deterministic results (reductions run in rank order). Each
+/// communicator is meant to be driven by its own thread. Throws Error{InvalidArgument} for n < 1.
+std::vector<std::shared_ptr<Communicator>> make_in_process_group(int n, const InProcessOptions& options = {});
+
+/// Options of init().
+struct InitOptions {
+  /// "auto" (MPI when a launcher says world size > 1, else a size-1 in-process group),
+  /// "mpi" (MPI even at world size 1) or "inprocess" (size 1 only).
+  std::string backend = "auto";
+  /// Default timeout of the world's collectives; 0 = KIRZL_TIMEOUT (seconds) if set, else 300 s.
+  std::chrono::milliseconds timeout{0};
+};
+
+/// The world: which rank this process is, where it runs, and its communicator. A cheap value type
+/// (copies share the communicator). Thread-safe to read.
+class ProcessGroup {
+ public:
+  ProcessGroup() = default;
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+  /// This process's index among the ranks on its node, and how many ranks share the node.
+  int local_rank() const { return local_rank_; }
+  int local_size() const { return local_size_; }
+  /// The device this rank should compute on: CUDA:(local_rank % visible GPUs) when kirzl has
+  /// CUDA and a GPU is present, else the CPU.
+  Device device() const { return device_; }
+  /// The world communicator (shared; never null for a group returned by init()).
+  std::shared_ptr<Communicator> communicator() const { return comm_; }
+  std::string backend() const;
+  /// Host name of every rank, indexed by rank.
+  const std::vector<std::string>& hosts() const { return hosts_; }
+  /// The launcher that was detected ("openmpi", "pmix", "pmi", "slurm", "kirzl" or "none").
+  const std::string& launcher() const { return launcher_; }
+
+  /// Forwarders to communicator().
+  Work all_reduce(Tensor& t, const AllReduceOptions& options = {}) const { return comm_->all_reduce(t, options); }
+  Work broadcast(Tensor& t, const BroadcastOptions& options = {}) const { return comm_->broadcast(t, options); }
+  Work barrier(const BarrierOptions& options = {}) const { return comm_->barrier(options); }
+
+ private:
+  friend struct ProcessGroupBuilder;
+  int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1;
+  Device device_ = Device::cpu();
+  std::shared_ptr<Communicator> comm_;
+  std::vector<std::string> hosts_;
+  std::string launcher_ = "none";
+};
+
+/// Sets up the world once per process and returns it; later calls return the same group (their
+/// options are ignored). Finds rank and size from the launcher's environment: KIRZL_RANK /
+/// KIRZL_WORLD_SIZE / KIRZL_LOCAL_RANK (explicit override), Open MPI (OMPI_COMM_WORLD_*), PMIx
+/// (PMIX_RANK), PMI (PMI_RANK / PMI_SIZE), SLURM (SLURM_PROCID / SLURM_NTASKS / SLURM_LOCALID).
+/// No launcher: world size 1. World size > 1 uses MPI (initialised with thread support and
+/// finalised at process exit); a build without MPI throws Error{Unsupported}. With
+/// KIRZL_VERBOSE=1, rank 0 prints the backend, world size, hosts, devices and a preflight
+/// all-reduce bandwidth. Thread-safe.
+ProcessGroup init(const InitOptions& options = {});
+
+}  // namespace kirzl::comm

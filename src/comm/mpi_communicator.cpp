@@ -1,0 +1,578 @@
+// The MPI backend: CPU tensors (CUDA tensors are staged through host memory), one communication
+// thread per communicator that owns every MPI call of that communicator.
+//
+// Note [mpi collective protocol]: each collective first runs a tiny header all-reduce of
+// {seq, signature, -seq, -signature} with MPI_MIN, which gives every rank the minimum and maximum
+// of both; equal minimum and maximum mean that all ranks issued the same collective. On a
+// mismatch all ranks (they all see it) gather the full headers and fail with the same message
+// naming rank 0's collective and the first rank that differs. Only then is the data exchanged, so
+// MPI never sees mismatched collectives, and a rank that does not arrive stalls the header phase,
+// before any user buffer is handed to MPI. The header all-reduce doubles as the barrier.
+//
+// Note [mpi timeouts]: every wait polls MPI_Test until its deadline. A rank whose collective times
+// out sends a query to all ranks over a private control communicator (a duplicate); every
+// communicator answers queries from its polling loops and, when idle, from its worker every
+// 20 ms, saying which collective it last started. The timed-out rank waits a short grace period
+// for the answers, then fails with a message naming the ranks that had not arrived (and where they
+// are) and the ranks that did not answer. A rank that receives a query for a collective it has not
+// started is poisoned too (its next collective fails at once with Error{Timeout}). Abandoned MPI
+// requests cannot be cancelled (MPI forbids cancelling collectives), so their buffers are kept
+// alive until exit and a poisoned communicator is never freed.
+#include "comm/mpi_communicator.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "comm/mpi_check.h"
+#include "comm/queued_communicator.h"
+#include "comm/reduce_ops.h"
+#include "kirzl/autograd.hpp"
+
+namespace kirzl::comm::detail {
+
+void mpi_fail(const char* call, int code) {
+  char text[MPI_MAX_ERROR_STRING] = {0};
+  int len = 0;
+  if (MPI_Error_string(code, text, &len) != MPI_SUCCESS) std::snprintf(text, sizeof text, "MPI error %d", code);
+  KIRZL_FAIL(ErrorCode::Mpi, call, " failed: ", text);
+}
+
+namespace {
+
+// Initialises MPI once per process and finalises it when the last communicator using it is gone.
+class MpiRuntime {
+ public:
+  static std::shared_ptr<MpiRuntime> get() {
+    static std::mutex mu;
+    static std::weak_ptr<MpiRuntime> current;
+    std::lock_guard<std::mutex> lock(mu);
+    if (auto rt = current.lock()) return rt;
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    KIRZL_CHECK_CODE(!finalized, ErrorCode::Mpi, "comm::init: MPI was already finalised in this process; it cannot be "
+                     "initialised again (keep the ProcessGroup alive for the whole run)");
+    auto rt = std::shared_ptr<MpiRuntime>(new MpiRuntime());
+    current = rt;
+    return rt;
+  }
+  ~MpiRuntime() {
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (owns_ && !finalized) MPI_Finalize();
+  }
+  // Serialises MPI calls when MPI gave less than MPI_THREAD_MULTIPLE.
+  std::unique_lock<std::mutex> guard() {
+    return serialize_ ? std::unique_lock<std::mutex>(mu_) : std::unique_lock<std::mutex>();
+  }
+  int thread_level() const { return level_; }
+
+ private:
+  MpiRuntime() {
+    int initialized = 0;
+    KIRZL_MPI_CHECK(MPI_Initialized(&initialized));
+    if (!initialized) {
+      KIRZL_MPI_CHECK(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &level_));
+      owns_ = true;
+    } else {
+      KIRZL_MPI_CHECK(MPI_Query_thread(&level_));
+    }
+    KIRZL_CHECK_CODE(level_ >= MPI_THREAD_SERIALIZED, ErrorCode::Unsupported,
+                     "comm::init: the MPI library gives thread level ", level_,
+                     "; kirzl's communication thread needs at least MPI_THREAD_SERIALIZED");
+    serialize_ = level_ < MPI_THREAD_MULTIPLE;
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  }
+  int level_ = 0;
+  bool owns_ = false;
+  bool serialize_ = false;
+  std::mutex mu_;
+};
+
+// Buffers of requests abandoned after a timeout: MPI may still write them, so they live until exit.
+void keep_forever(std::shared_ptr<void> p) {
+  static std::mutex mu;
+  static auto* graveyard = new std::vector<std::shared_ptr<void>>();  // intentionally leaked
+  std::lock_guard<std::mutex> lock(mu);
+  graveyard->push_back(std::move(p));
+}
+
+MPI_Datatype mpi_type(DType t) {
+  switch (t) {
+    case DType::f32: return MPI_FLOAT;
+    case DType::f64: return MPI_DOUBLE;
+    case DType::i32: return MPI_INT32_T;
+    case DType::i64: return MPI_INT64_T;
+    case DType::u8: return MPI_UINT8_T;
+    case DType::u16: return MPI_UINT16_T;
+    case DType::bf16:
+    case DType::f16: return MPI_FLOAT;  // reduced through f32 staging
+  }
+  return MPI_BYTE;
+}
+
+MPI_Op mpi_op(ReduceOp op) {
+  switch (op) {
+    case ReduceOp::Sum:
+    case ReduceOp::Avg: return MPI_SUM;
+    case ReduceOp::Min: return MPI_MIN;
+    case ReduceOp::Max: return MPI_MAX;
+    case ReduceOp::Prod: return MPI_PROD;
+  }
+  return MPI_SUM;
+}
+
+// Elements per MPI call (counts are int). KIRZL_MPI_MAX_COUNT lowers it, which the tests use to
+// exercise the chunked paths.
+int64_t max_count() {
+  static const int64_t v = [] {
+    int64_t def = int64_t{1} << 30;
+    if (const char* e = std::getenv("KIRZL_MPI_MAX_COUNT"); e && *e) {
+      long long x = std::atoll(e);
+      if (x > 0 && x < def) return static_cast<int64_t>(x);
+    }
+    return def;
+  }();
+  return v;
+}
+
+constexpr int kNoticeTag = 7301;
+constexpr size_t kNoticeText = 400;
+
+// What the control channel carries: a query from a rank whose collective timed out, or an answer.
+struct Notice {
+  int32_t kind = 0;  // 1 = query (I timed out), 2 = answer
+  int32_t from = -1;
+  int64_t seq = 0;           // query: the collective that timed out
+  int64_t last_started = 0;  // the sender's last started collective
+  char text[kNoticeText] = {0};  // query: the collective's description; answer: where the sender is
+};
+
+void set_text(Notice& n, const std::string& s) {
+  std::strncpy(n.text, s.c_str(), kNoticeText - 1);
+  n.text[kNoticeText - 1] = '\0';
+}
+
+std::string rank_list(const std::vector<int>& r) {
+  std::ostringstream os;
+  os << (r.size() == 1 ? "rank " : "ranks ");
+  for (size_t i = 0; i < r.size(); ++i) os << (i ? ", " : "") << r[i];
+  return os.str();
+}
+
+class MpiCommunicator final : public QueuedCommunicator {
+ public:
+  MpiCommunicator(std::shared_ptr<MpiRuntime> rt, MPI_Comm comm, std::chrono::milliseconds timeout)
+      : QueuedCommunicator(comm_rank(comm), comm_size(comm), timeout), rt_(std::move(rt)), comm_(comm) {
+    auto g = rt_->guard();
+    KIRZL_MPI_CHECK(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN));
+    KIRZL_MPI_CHECK(MPI_Comm_dup(comm_, &ctrl_));
+    KIRZL_MPI_CHECK(MPI_Comm_set_errhandler(ctrl_, MPI_ERRORS_RETURN));
+    post_notice_recv_();
+    g = {};
+    start_worker();
+  }
+
+  ~MpiCommunicator() override {
+    stop_worker();
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (finalized) return;
+    auto g = rt_->guard();
+    if (notice_req_ != MPI_REQUEST_NULL) {
+      MPI_Cancel(&notice_req_);
+      MPI_Wait(&notice_req_, MPI_STATUS_IGNORE);
+    }
+    // Answers still in flight get a moment, then are abandoned (their buffers kept alive).
+    const auto until = Clock::now() + std::chrono::milliseconds(200);
+    for (auto& s : sends_) {
+      int flag = 0;
+      while (!flag && Clock::now() < until) MPI_Test(&s.first, &flag, MPI_STATUS_IGNORE);
+      if (!flag) keep_forever(s.second);
+    }
+    if (!poison_error()) {
+      MPI_Comm_free(&ctrl_);
+      MPI_Comm_free(&comm_);
+    }
+  }
+
+  std::string backend() const override { return "mpi"; }
+
+  std::shared_ptr<Communicator> split(int color, int key) override {
+    MPI_Comm sub = MPI_COMM_NULL;
+    Op op;
+    op.desc.kind = OpKind::Split;
+    op.desc.tag = "split(color " + std::to_string(color) + ", key " + std::to_string(key) + ")";
+    op.body = [this, &sub, color, key](Op& o) {
+      header_(o.desc);  // every rank has arrived: the blocking split below cannot hang
+      auto g = rt_->guard();
+      KIRZL_MPI_CHECK(MPI_Comm_split(comm_, color < 0 ? MPI_UNDEFINED : color, key, &sub));
+    };
+    submit(std::move(op)).wait();
+    if (sub == MPI_COMM_NULL) return nullptr;
+    return std::make_shared<MpiCommunicator>(rt_, sub, default_timeout());
+  }
+
+  // For the world's metadata (blocking, on the caller's thread, before any collective).
+  MPI_Comm raw() const { return comm_; }
+  std::shared_ptr<MpiRuntime> runtime() const { return rt_; }
+
+ protected:
+  void check_device(const char*, const Tensor&) const override {}  // CUDA tensors are staged
+  std::chrono::milliseconds poll_interval() const override { return std::chrono::milliseconds(20); }
+  void poll_idle() override { poll_notices_(nullptr); }
+
+  void execute(Op& op) override {
+    const CollectiveDesc& d = op.desc;
+    header_(d);
+    if (d.kind == OpKind::Barrier || d.count == 0) return;
+    // CUDA tensors: stage through host memory (no CUDA-aware MPI assumed).
+    Tensor out = op.out, in = op.in;
+    const bool staged = (out.defined() && !out.device().is_cpu()) || (in.defined() && !in.device().is_cpu());
+    if (staged) {
+      if (out.defined()) out = out.to(Device::cpu()).contiguous();
+      if (in.defined()) in = in.to(Device::cpu()).contiguous();
+    }
+    const auto deadline = Clock::now() + d.timeout;
+    switch (d.kind) {
+      case OpKind::AllReduce: all_reduce_(out, d, deadline); break;
+      case OpKind::Broadcast: broadcast_(out, d, deadline); break;
+      case OpKind::AllGather: all_gather_(out, in, d, deadline); break;
+      case OpKind::ReduceScatter: reduce_scatter_(out, in, d, deadline); break;
+      default: break;
+    }
+    if (staged) {
+      NoGradGuard ng;
+      op.out.copy_(out);
+    }
+  }
+
+ private:
+  static int comm_rank(MPI_Comm c) {
+    int r = 0;
+    KIRZL_MPI_CHECK(MPI_Comm_rank(c, &r));
+    return r;
+  }
+  static int comm_size(MPI_Comm c) {
+    int s = 0;
+    KIRZL_MPI_CHECK(MPI_Comm_size(c, &s));
+    return s;
+  }
+
+  // ---- data phase ----
+  void all_reduce_(Tensor& t, const CollectiveDesc& d, Clock::time_point deadline) {
+    const int n = size();
+    if (is_half_float(d.dtype)) {
+      auto buf = std::make_shared<std::vector<float>>(static_cast<size_t>(d.count));
+      widen_to_f32(t.data_ptr(), d.dtype, buf->data(), d.count);
+      chunked_allreduce_(buf->data(), d.count, MPI_FLOAT, sizeof(float), d, deadline, buf);
+      if (d.op == ReduceOp::Avg) divide_by(buf->data(), d.count, DType::f32, n);
+      narrow_from_f32(buf->data(), d.dtype, t.data_ptr(), d.count);
+    } else {
+      chunked_allreduce_(t.data_ptr(), d.count, mpi_type(d.dtype), dtype_size(d.dtype), d, deadline,
+                         std::make_shared<Tensor>(t));
+      if (d.op == ReduceOp::Avg) divide_by(t.data_ptr(), d.count, d.dtype, n);
+    }
+  }
+
+  void chunked_allreduce_(void* data, int64_t count, MPI_Datatype type, size_t esize, const CollectiveDesc& d,
+                          Clock::time_point deadline, std::shared_ptr<void> keep) {
+    const MPI_Op op = mpi_op(d.op);
+    for (int64_t lo = 0; lo < count; lo += max_count()) {
+      const int c = static_cast<int>(std::min(max_count(), count - lo));
+      MPI_Request req;
+      {
+        auto g = rt_->guard();
+        KIRZL_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, static_cast<std::byte*>(data) + lo * esize, c, type, op, comm_, &req));
+      }
+      wait_(req, deadline, d, "exchanging data", keep);
+    }
+  }
+
+  void broadcast_(Tensor& t, const CollectiveDesc& d, Clock::time_point deadline) {
+    const int64_t bytes = d.bytes();
+    auto keep = std::make_shared<Tensor>(t);
+    for (int64_t lo = 0; lo < bytes; lo += max_count()) {
+      const int c = static_cast<int>(std::min(max_count(), bytes - lo));
+      MPI_Request req;
+      {
+        auto g = rt_->guard();
+        KIRZL_MPI_CHECK(MPI_Ibcast(static_cast<std::byte*>(t.data_ptr()) + lo, c, MPI_BYTE, d.root, comm_, &req));
+      }
+      wait_(req, deadline, d, "exchanging data", keep);
+    }
+  }
+
+  void all_gather_(Tensor& out, const Tensor& in, const CollectiveDesc& d, Clock::time_point deadline) {
+    const int n = size();
+    const int64_t bytes = d.bytes();
+    auto* o = static_cast<std::byte*>(out.data_ptr());
+    const auto* i = static_cast<const std::byte*>(in.data_ptr());
+    if (bytes <= max_count()) {
+      MPI_Request req;
+      {
+        auto g = rt_->guard();
+        KIRZL_MPI_CHECK(MPI_Iallgather(i, static_cast<int>(bytes), MPI_BYTE, o, static_cast<int>(bytes), MPI_BYTE, comm_, &req));
+      }
+      wait_(req, deadline, d, "exchanging data", std::make_shared<std::pair<Tensor, Tensor>>(out, in));
+      return;
+    }
+    // Chunked: gather piece [lo, lo + c) of every rank into a staging buffer, then place it.
+    for (int64_t lo = 0; lo < bytes; lo += max_count()) {
+      const int64_t c = std::min(max_count(), bytes - lo);
+      auto tmp = std::make_shared<std::vector<std::byte>>(static_cast<size_t>(c * n));
+      MPI_Request req;
+      {
+        auto g = rt_->guard();
+        KIRZL_MPI_CHECK(MPI_Iallgather(i + lo, static_cast<int>(c), MPI_BYTE, tmp->data(), static_cast<int>(c), MPI_BYTE, comm_, &req));
+      }
+      wait_(req, deadline, d, "exchanging data", tmp);
+      for (int r = 0; r < n; ++r) std::memcpy(o + r * bytes + lo, tmp->data() + r * c, static_cast<size_t>(c));
+    }
+  }
+
+  void reduce_scatter_(Tensor& out, const Tensor& in, const CollectiveDesc& d, Clock::time_point deadline) {
+    const int n = size();
+    const bool half = is_half_float(d.dtype);
+    const size_t esize = half ? sizeof(float) : dtype_size(d.dtype);
+    const MPI_Datatype type = mpi_type(d.dtype);
+    const int64_t m = d.count;
+    // Staged copies: f32 for the 16-bit floats, and per chunk when the block is too large.
+    for (int64_t lo = 0; lo < m; lo += max_count()) {
+      const int64_t c = std::min(max_count(), m - lo);
+      auto send = std::make_shared<std::vector<std::byte>>(static_cast<size_t>(c * n) * esize);
+      auto recv = std::make_shared<std::vector<std::byte>>(static_cast<size_t>(c) * esize);
+      for (int r = 0; r < n; ++r) {
+        const auto* src = static_cast<const std::byte*>(in.data_ptr()) + (r * m + lo) * dtype_size(d.dtype);
+        if (half) widen_to_f32(src, d.dtype, reinterpret_cast<float*>(send->data()) + r * c, c);
+        else std::memcpy(send->data() + r * c * esize, src, static_cast<size_t>(c) * esize);
+      }
+      MPI_Request req;
+      {
+        auto g = rt_->guard();
+        KIRZL_MPI_CHECK(MPI_Ireduce_scatter_block(send->data(), recv->data(), static_cast<int>(c), type, mpi_op(d.op), comm_, &req));
+      }
+      wait_(req, deadline, d, "exchanging data", std::make_shared<std::pair<decltype(send), decltype(recv)>>(send, recv));
+      if (d.op == ReduceOp::Avg) divide_by(recv->data(), c, half ? DType::f32 : d.dtype, n);
+      auto* dst = static_cast<std::byte*>(out.data_ptr()) + lo * dtype_size(d.dtype);
+      if (half) narrow_from_f32(reinterpret_cast<const float*>(recv->data()), d.dtype, dst, c);
+      else std::memcpy(dst, recv->data(), static_cast<size_t>(c) * esize);
+    }
+  }
+
+  // ---- header: Note [mpi collective protocol] ----
+  void header_(const CollectiveDesc& d) {
+    if (size() == 1) return;
+    const int64_t sig = d.signature();
+    auto h = std::make_shared<std::array<int64_t, 4>>(std::array<int64_t, 4>{d.seq, sig, -d.seq, -sig});
+    MPI_Request req;
+    {
+      auto g = rt_->guard();
+      KIRZL_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, h->data(), 4, MPI_INT64_T, MPI_MIN, comm_, &req));
+    }
+    const auto deadline = Clock::now() + d.timeout;
+    wait_(req, deadline, d, "waiting for the other ranks to arrive", h);
+    const auto& v = *h;
+    if (v[0] == -v[2] && v[1] == -v[3]) return;
+    // Mismatch: everyone saw it; gather the full headers to name both sides.
+    const int n = size();
+    auto all = std::make_shared<std::vector<int64_t>>(static_cast<size_t>(6 * n));
+    int64_t mine[6];
+    mine[0] = d.seq;
+    d.pack(mine + 1);
+    {
+      auto g = rt_->guard();
+      KIRZL_MPI_CHECK(MPI_Iallgather(mine, 6, MPI_INT64_T, all->data(), 6, MPI_INT64_T, comm_, &req));
+    }
+    wait_(req, Clock::now() + d.timeout, d, "gathering mismatching headers", all);
+    const auto desc_of = [&](int r) {
+      CollectiveDesc x = CollectiveDesc::unpack(all->data() + 6 * r + 1, (*all)[6 * r]);
+      if (r == rank()) x.tag = d.tag;
+      return x;
+    };
+    const CollectiveDesc d0 = desc_of(0);
+    for (int r = 1; r < n; ++r) {
+      const CollectiveDesc dr = desc_of(r);
+      if (dr.seq != d0.seq || dr.signature() != d0.signature())
+        KIRZL_FAIL(ErrorCode::InvalidArgument, mismatch_message(d0, 0, dr, r));
+    }
+    KIRZL_FAIL(ErrorCode::Internal, d.str(), ": header check reported a mismatch but the gathered headers agree");
+  }
+
+  // ---- waiting with a deadline: Note [mpi timeouts] ----
+  void wait_(MPI_Request& req, Clock::time_point deadline, const CollectiveDesc& d, const char* phase,
+             std::shared_ptr<void> keep) {
+    int flag = 0;
+    const auto start = Clock::now();
+    for (int spin = 0;; ++spin) {
+      {
+        auto g = rt_->guard();
+        KIRZL_MPI_CHECK(MPI_Test(&req, &flag, MPI_STATUS_IGNORE));
+      }
+      if (flag) return;
+      if ((spin & 63) == 0) poll_notices_(&d);
+      const auto now = Clock::now();
+      if (now >= deadline) {
+        keep_forever(std::move(keep));
+        timed_out_(d, phase);
+      }
+      // Spin briefly for latency, then back off so a stalled collective does not burn a core.
+      if (now - start > std::chrono::milliseconds(20)) std::this_thread::sleep_for(std::chrono::microseconds(500));
+      else if (now - start > std::chrono::microseconds(200)) std::this_thread::yield();
+    }
+  }
+
+  void post_notice_recv_() {
+    KIRZL_MPI_CHECK(MPI_Irecv(&notice_in_, sizeof(Notice), MPI_BYTE, MPI_ANY_SOURCE, kNoticeTag, ctrl_, &notice_req_));
+  }
+
+  void send_notice_(const Notice& n, int to) {
+    auto buf = std::make_shared<Notice>(n);
+    MPI_Request req;
+    KIRZL_MPI_CHECK(MPI_Isend(buf.get(), sizeof(Notice), MPI_BYTE, to, kNoticeTag, ctrl_, &req));
+    sends_.emplace_back(req, buf);
+  }
+
+  // Answers queries; collects answers into `answers_` (see timed_out_). `current` is the collective
+  // in progress (nullptr when idle).
+  void poll_notices_(const CollectiveDesc* current) {
+    auto g = rt_->guard();
+    for (;;) {
+      int flag = 0;
+      KIRZL_MPI_CHECK(MPI_Test(&notice_req_, &flag, MPI_STATUS_IGNORE));
+      if (!flag) break;
+      Notice n = notice_in_;
+      post_notice_recv_();
+      if (n.kind == 1) {
+        Notice a;
+        a.kind = 2;
+        a.from = rank();
+        a.seq = n.seq;
+        a.last_started = recorder_.last_started();
+        set_text(a, recorder_.where());
+        send_notice_(a, n.from);
+        if (!current || current->seq < n.seq) {
+          // The group is broken at a collective this rank has not reached: fail fast later.
+          poison(Error(ErrorCode::Timeout, "rank " + std::to_string(n.from) + " timed out in " + n.text +
+                                               " while this rank (" + std::to_string(rank()) + ") " + a.text));
+        }
+      }
+      // A timed-out rank's query also tells where that rank is.
+      answers_.push_back(n);
+    }
+    // Retire finished sends.
+    for (size_t i = 0; i < sends_.size();) {
+      int flag = 0;
+      MPI_Test(&sends_[i].first, &flag, MPI_STATUS_IGNORE);
+      if (flag) {
+        sends_[i] = sends_.back();
+        sends_.pop_back();
+      } else {
+        ++i;
+      }
+    }
+  }
+
+  [[noreturn]] void timed_out_(const CollectiveDesc& d, const char* phase) {
+    const int n = size(), me = rank();
+    answers_.clear();
+    {
+      Notice q;
+      q.kind = 1;
+      q.from = me;
+      q.seq = d.seq;
+      q.last_started = d.seq;
+      set_text(q, d.long_str());
+      auto g = rt_->guard();
+      for (int r = 0; r < n; ++r)
+        if (r != me) send_notice_(q, r);
+    }
+    // Grace period for the answers: every live rank answers within ~20 ms (idle poll interval).
+    std::vector<bool> heard(n, false);
+    std::vector<std::string> where(n);
+    std::vector<int64_t> last(n, -1);
+    heard[me] = true;
+    const auto until = Clock::now() + std::chrono::milliseconds(std::clamp<int64_t>(d.timeout.count() / 2, 200, 2000));
+    int answered = 1;
+    while (answered < n && Clock::now() < until) {
+      poll_notices_(&d);
+      for (const Notice& a : answers_) {
+        if (a.from < 0 || a.from >= n || heard[a.from]) continue;
+        if (a.kind == 2 && a.seq != d.seq) continue;
+        heard[a.from] = true;
+        ++answered;
+        last[a.from] = a.last_started;
+        where[a.from] = a.kind == 2 ? std::string(a.text) : std::string("timed out in ") + a.text;
+      }
+      answers_.clear();
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    std::vector<int> arrived, missing, silent;
+    for (int r = 0; r < n; ++r) {
+      if (r == me || (heard[r] && last[r] >= d.seq)) arrived.push_back(r);
+      else if (heard[r]) missing.push_back(r);
+      else silent.push_back(r);
+    }
+    std::ostringstream msg;
+    msg << d.long_str() << " timed out after " << d.timeout.count() << " ms on rank " << me << " (" << phase << ", mpi, "
+        << n << " ranks).";
+    if (!missing.empty()) {
+      msg << " Not arrived: " << rank_list(missing) << ":";
+      for (int r : missing) msg << " rank " << r << " " << where[r] << ";";
+    }
+    if (!silent.empty()) msg << " No answer from " << rank_list(silent) << " (hung in MPI or dead).";
+    msg << " Arrived: " << rank_list(arrived) << ".";
+    // One report per group: the lowest rank that arrived writes it.
+    if (me == arrived.front()) {
+      std::ostringstream report;
+      report << "kirzl comm: collective timeout (backend mpi, " << n << " ranks)\n" << msg.str() << "\n";
+      for (int r = 0; r < n; ++r)
+        if (r != me && !where[r].empty()) report << "rank " << r << ": " << where[r] << "\n";
+      report << recorder_.dump(me);
+      write_report(report.str());
+    }
+    KIRZL_FAIL(ErrorCode::Timeout, msg.str());
+  }
+
+  std::shared_ptr<MpiRuntime> rt_;
+  MPI_Comm comm_ = MPI_COMM_NULL, ctrl_ = MPI_COMM_NULL;
+  Notice notice_in_;
+  MPI_Request notice_req_ = MPI_REQUEST_NULL;
+  std::vector<std::pair<MPI_Request, std::shared_ptr<Notice>>> sends_;
+  std::vector<Notice> answers_;
+};
+
+}  // namespace
+
+MpiWorld mpi_create_world(std::chrono::milliseconds timeout) {
+  auto rt = MpiRuntime::get();
+  MpiWorld w;
+  MPI_Comm dup = MPI_COMM_NULL, node = MPI_COMM_NULL;
+  {
+    auto g = rt->guard();
+    KIRZL_MPI_CHECK(MPI_Comm_dup(MPI_COMM_WORLD, &dup));
+    KIRZL_MPI_CHECK(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node));
+    KIRZL_MPI_CHECK(MPI_Comm_rank(node, &w.local_rank));
+    KIRZL_MPI_CHECK(MPI_Comm_size(node, &w.local_size));
+    KIRZL_MPI_CHECK(MPI_Comm_free(&node));
+    int size = 0, len = 0;
+    KIRZL_MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &size));
+    char name[MPI_MAX_PROCESSOR_NAME] = {0};
+    KIRZL_MPI_CHECK(MPI_Get_processor_name(name, &len));
+    std::vector<char> all(static_cast<size_t>(size) * MPI_MAX_PROCESSOR_NAME);
+    KIRZL_MPI_CHECK(MPI_Allgather(name, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, all.data(), MPI_MAX_PROCESSOR_NAME, MPI_CHAR,
+                                  MPI_COMM_WORLD));
+    for (int r = 0; r < size; ++r) w.hosts.emplace_back(all.data() + static_cast<size_t>(r) * MPI_MAX_PROCESSOR_NAME);
+  }
+  w.comm = std::make_shared<MpiCommunicator>(rt, dup, timeout);
+  return w;
+}
+
+}  // namespace kirzl::comm::detail

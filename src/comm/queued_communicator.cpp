@@ -1,0 +1,190 @@
+// The backend-independent half of a communicator. See queued_communicator.h.
+#include "comm/queued_communicator.h"
+
+namespace kirzl::comm::detail {
+
+QueuedCommunicator::QueuedCommunicator(int rank, int size, std::chrono::milliseconds default_timeout)
+    : rank_(rank), size_(size), default_timeout_(resolve_timeout(default_timeout)) {}
+
+void QueuedCommunicator::start_worker() { worker_ = std::thread([this] { loop(); }); }
+
+QueuedCommunicator::~QueuedCommunicator() { stop_worker(); }
+
+void QueuedCommunicator::stop_worker() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_ && !worker_.joinable()) return;
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (worker_.joinable() && worker_.get_id() != std::this_thread::get_id()) worker_.join();
+}
+
+void QueuedCommunicator::check_device(const char* op, const Tensor& t) const {
+  KIRZL_CHECK(t.device().is_cpu(), op, ": the ", backend(), " backend needs CPU tensors, got ", t.describe());
+}
+
+void QueuedCommunicator::poison(const Error& e) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!poison_)
+    poison_.emplace(e.code(), "the communicator (rank " + std::to_string(rank_) + " of " + std::to_string(size_) +
+                                  ", " + backend() + ") is unusable after an earlier failure: " + e.message());
+}
+
+std::optional<Error> QueuedCommunicator::poison_error() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return poison_;
+}
+
+int64_t QueuedCommunicator::next_seq() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return seq_ + 1;
+}
+
+Work QueuedCommunicator::submit(Op op) {
+  auto state = std::make_shared<WorkState>();
+  op.work = state;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (poison_) throw *poison_;
+    KIRZL_CHECK(!stop_, op_kind_name(op.desc.kind), ": the communicator is shutting down");
+    op.desc.seq = ++seq_;
+    op.desc.timeout = timeout_of(op.desc.timeout);
+    state->what = op.desc.str();
+    recorder_.queued(op.desc);
+    queue_.push_back(std::move(op));
+  }
+  cv_.notify_one();
+  return Work(state);
+}
+
+void QueuedCommunicator::loop() {
+  for (;;) {
+    Op op;
+    std::optional<Error> poisoned;
+    bool stopping;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      const auto interval = poll_interval();
+      if (interval.count() > 0) {
+        if (!cv_.wait_for(lock, interval, [&] { return stop_ || !queue_.empty(); })) {
+          lock.unlock();
+          poll_idle();
+          continue;
+        }
+      } else {
+        cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+      }
+      if (queue_.empty()) return;
+      op = std::move(queue_.front());
+      queue_.pop_front();
+      poisoned = poison_;
+      stopping = stop_;
+    }
+    if (poisoned || stopping) {
+      Error e = poisoned ? *poisoned
+                         : Error(ErrorCode::InvalidArgument, op.desc.str() + " was still queued when its communicator was destroyed");
+      recorder_.finished(op.desc.seq, false, e.message());
+      op.work->fail(std::make_exception_ptr(e));
+      continue;
+    }
+    recorder_.started(op.desc.seq);
+    try {
+      if (op.body) op.body(op);
+      else execute(op);
+      recorder_.finished(op.desc.seq, true);
+      op.out = Tensor();
+      op.in = Tensor();
+      op.work->complete();
+    } catch (const Error& e) {
+      recorder_.finished(op.desc.seq, false, e.message());
+      poison(e);
+      op.work->fail(std::current_exception());
+    } catch (const std::exception& e) {
+      Error err(ErrorCode::Internal, op.desc.str() + " failed: " + e.what());
+      recorder_.finished(op.desc.seq, false, err.message());
+      poison(err);
+      op.work->fail(std::make_exception_ptr(err));
+    }
+  }
+}
+
+Work QueuedCommunicator::all_reduce(Tensor& t, const AllReduceOptions& options) {
+  check_tensor("all_reduce", t, "tensor");
+  check_device("all_reduce", t);
+  Op op;
+  op.desc.kind = OpKind::AllReduce;
+  op.desc.dtype = t.dtype();
+  op.desc.count = t.numel();
+  op.desc.op = options.op;
+  op.desc.tag = options.tag;
+  op.desc.timeout = options.timeout;
+  op.out = t;
+  return submit(std::move(op));
+}
+
+Work QueuedCommunicator::broadcast(Tensor& t, const BroadcastOptions& options) {
+  check_tensor("broadcast", t, "tensor");
+  check_device("broadcast", t);
+  KIRZL_CHECK(options.root >= 0 && options.root < size_, "broadcast: root ", options.root,
+              " is not a rank of this communicator (size ", size_, ") for ", t.describe());
+  Op op;
+  op.desc.kind = OpKind::Broadcast;
+  op.desc.dtype = t.dtype();
+  op.desc.count = t.numel();
+  op.desc.root = options.root;
+  op.desc.tag = options.tag;
+  op.desc.timeout = options.timeout;
+  op.out = t;
+  return submit(std::move(op));
+}
+
+Work QueuedCommunicator::all_gather(Tensor& out, const Tensor& in, const AllGatherOptions& options) {
+  check_tensor("all_gather", out, "out");
+  check_tensor("all_gather", in, "in");
+  check_device("all_gather", out);
+  check_device("all_gather", in);
+  check_same_dtype("all_gather", out, in);
+  KIRZL_CHECK(out.numel() == static_cast<int64_t>(size_) * in.numel(), "all_gather: out ", out.describe(), " must have size() * in.numel() = ",
+              size_, " * ", in.numel(), " = ", static_cast<int64_t>(size_) * in.numel(), " elements; in is ", in.describe());
+  Op op;
+  op.desc.kind = OpKind::AllGather;
+  op.desc.dtype = in.dtype();
+  op.desc.count = in.numel();
+  op.desc.tag = options.tag;
+  op.desc.timeout = options.timeout;
+  op.out = out;
+  op.in = in;
+  return submit(std::move(op));
+}
+
+Work QueuedCommunicator::reduce_scatter(Tensor& out, const Tensor& in, const ReduceScatterOptions& options) {
+  check_tensor("reduce_scatter", out, "out");
+  check_tensor("reduce_scatter", in, "in");
+  check_device("reduce_scatter", out);
+  check_device("reduce_scatter", in);
+  check_same_dtype("reduce_scatter", out, in);
+  KIRZL_CHECK(in.numel() == static_cast<int64_t>(size_) * out.numel(), "reduce_scatter: in ", in.describe(),
+              " must have size() * out.numel() = ", size_, " * ", out.numel(), " = ",
+              static_cast<int64_t>(size_) * out.numel(), " elements; out is ", out.describe());
+  Op op;
+  op.desc.kind = OpKind::ReduceScatter;
+  op.desc.dtype = in.dtype();
+  op.desc.count = out.numel();
+  op.desc.op = options.op;
+  op.desc.tag = options.tag;
+  op.desc.timeout = options.timeout;
+  op.out = out;
+  op.in = in;
+  return submit(std::move(op));
+}
+
+Work QueuedCommunicator::barrier(const BarrierOptions& options) {
+  Op op;
+  op.desc.kind = OpKind::Barrier;
+  op.desc.tag = options.tag;
+  op.desc.timeout = options.timeout;
+  return submit(std::move(op));
+}
+
+}  // namespace kirzl::comm::detail

@@ -1,0 +1,127 @@
+// Note [backend registry]: the one place that chooses communication backends, and the only
+// `#if KIRZL_HAS_MPI` (and, later, KIRZL_HAS_NCCL) in the comm code.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <optional>
+#include <sstream>
+
+#include "comm/flight_recorder.h"
+#include "comm/launcher.h"
+#include "kirzl/comm.hpp"
+#include "kirzl/config.hpp"
+
+#if KIRZL_HAS_MPI
+#include "comm/mpi_communicator.h"
+#endif
+
+namespace kirzl::comm {
+
+struct ProcessGroupBuilder {
+  static ProcessGroup make(int rank, int size, int local_rank, int local_size, std::shared_ptr<Communicator> comm,
+                           std::vector<std::string> hosts, std::string launcher) {
+    ProcessGroup pg;
+    pg.rank_ = rank;
+    pg.size_ = size;
+    pg.local_rank_ = local_rank;
+    pg.local_size_ = local_size;
+    pg.comm_ = std::move(comm);
+    pg.hosts_ = std::move(hosts);
+    pg.launcher_ = std::move(launcher);
+    const int gpus = cuda::device_count();
+    pg.device_ = gpus > 0 ? Device::cuda(local_rank % gpus) : Device::cpu();
+    return pg;
+  }
+};
+
+std::string ProcessGroup::backend() const { return comm_ ? comm_->backend() : "none"; }
+
+namespace {
+
+// The process group is the one allowed global. Destroyed at exit: the world communicator goes
+// first, which lets the MPI backend finalise MPI (see mpi_communicator.cpp).
+struct World {
+  std::mutex mu;
+  std::optional<ProcessGroup> group;
+};
+World& world() {
+  static World w;
+  return w;
+}
+
+std::string host_name() {
+  char buf[256] = {0};
+  if (gethostname(buf, sizeof buf - 1) != 0) return "unknown";
+  return buf;
+}
+
+bool env_flag(const char* name) {
+  const char* v = std::getenv(name);
+  return v && *v && std::string(v) != "0";
+}
+
+// Every rank takes part (so that ranks need not agree on KIRZL_VERBOSE): a tiny all-reduce that
+// proves the group works, then, when any rank asked for it, a timed ~4 MB all-reduce.
+void preflight(const ProcessGroup& pg) {
+  auto& c = *pg.communicator();
+  Tensor flag = full({1}, env_flag("KIRZL_VERBOSE") ? 1 : 0, {.dtype = DType::i32});
+  c.all_reduce(flag, {.op = ReduceOp::Max, .tag = "init preflight"}).wait();
+  if (flag.item<int>() == 0) return;
+  Tensor big = ones({1 << 20});  // 4 MiB of f32
+  c.all_reduce(big, {.tag = "init preflight warm-up"}).wait();
+  auto t0 = std::chrono::steady_clock::now();
+  c.all_reduce(big, {.tag = "init preflight bandwidth"}).wait();
+  double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (pg.rank() != 0) return;
+  const double algbw = static_cast<double>(big.nbytes()) / s / 1e9;
+  const int n = pg.size();
+  std::ostringstream os;
+  os << "kirzl: backend " << pg.backend() << ", world size " << n << " (launcher " << pg.launcher() << ")\n";
+  for (int r = 0; r < n && r < static_cast<int>(pg.hosts().size()); ++r)
+    os << "kirzl:   rank " << r << " on " << pg.hosts()[r] << (r == 0 ? ", device " + pg.device().str() : "") << "\n";
+  os << "kirzl: preflight all-reduce of 4 MiB: " << s * 1e3 << " ms, algbw " << algbw << " GB/s, busbw "
+     << (n > 1 ? algbw * 2.0 * (n - 1) / n : 0.0) << " GB/s; timeout " << c.default_timeout().count() / 1000.0
+     << " s\n";
+  std::fputs(os.str().c_str(), stderr);
+}
+
+ProcessGroup make_world(const InitOptions& options) {
+  const detail::LaunchInfo info = detail::detect_launch([](const char* n) { return std::getenv(n); });
+  const std::string& b = options.backend;
+  KIRZL_CHECK(b == "auto" || b == "mpi" || b == "inprocess", "comm::init: unknown backend '", b,
+              "' (expected \"auto\", \"mpi\" or \"inprocess\")");
+  const bool launched_multi = info.size > 1 || (info.size < 0 && info.launcher != "none");
+  if (b == "inprocess" || (b == "auto" && !launched_multi)) {
+    KIRZL_CHECK(!launched_multi, "comm::init: backend \"inprocess\" runs a world of size 1, but the launcher (",
+                info.launcher, ") started ", info.size, " ranks; use backend \"auto\" or \"mpi\"");
+    auto comm = make_in_process_group(1, {.timeout = options.timeout}).front();
+    return ProcessGroupBuilder::make(0, 1, 0, 1, comm, {host_name()}, info.launcher);
+  }
+#if KIRZL_HAS_MPI
+  detail::MpiWorld w = detail::mpi_create_world(options.timeout);
+  const int rank = w.comm->rank(), size = w.comm->size();
+  KIRZL_CHECK(info.size < 0 || info.size == size, "comm::init: the launcher (", info.launcher, ") says world size ",
+              info.size, " but MPI reports ", size, "; start the program with the MPI launcher (mpirun / srun --mpi)");
+  return ProcessGroupBuilder::make(rank, size, w.local_rank, w.local_size, w.comm, std::move(w.hosts), info.launcher);
+#else
+  KIRZL_FAIL(ErrorCode::Unsupported, "kirzl was built without MPI, so it cannot run a world of ", info.size,
+             " ranks started by ", info.launcher, " (rebuild with -DKIRZL_WITH_MPI=ON and an MPI installation)");
+#endif
+}
+
+}  // namespace
+
+ProcessGroup init(const InitOptions& options) {
+  World& w = world();
+  std::lock_guard<std::mutex> lock(w.mu);
+  if (w.group) return *w.group;
+  ProcessGroup pg = make_world(options);
+  preflight(pg);
+  w.group = pg;
+  return pg;
+}
+
+}  // namespace kirzl::comm

@@ -1,0 +1,33 @@
+// comm::Work: waiting on the shared state of an asynchronous collective.
+#include "comm/work_state.h"
+#include "kirzl/core/error.hpp"
+
+namespace kirzl::comm {
+
+void Work::wait(std::chrono::milliseconds timeout) const {
+  if (!state_) return;
+  std::unique_lock<std::mutex> lock(state_->mu);
+  if (timeout.count() > 0) {
+    if (!state_->cv.wait_for(lock, timeout, [&] { return state_->done; }))
+      KIRZL_FAIL(ErrorCode::Timeout, "Work::wait: ", state_->what, " did not complete within ", timeout.count(),
+                 " ms (the collective keeps running; wait again or let its own timeout fail it)");
+  } else {
+    // The backend bounds every collective by its own timeout, so this cannot wait forever.
+    state_->cv.wait(lock, [&] { return state_->done; });
+  }
+  if (state_->error) std::rethrow_exception(state_->error);
+}
+
+bool Work::is_completed() const {
+  if (!state_) return true;
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->done;
+}
+
+bool Work::succeeded() const {
+  if (!state_) return true;
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->done && !state_->error;
+}
+
+}  // namespace kirzl::comm

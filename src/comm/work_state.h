@@ -1,0 +1,39 @@
+// Internal: the shared state behind comm::Work.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <exception>
+#include <mutex>
+#include <string>
+
+#include "kirzl/comm.hpp"
+
+namespace kirzl::comm::detail {
+
+struct WorkState {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  std::exception_ptr error;
+  std::string what;  // "all_reduce #3 (f32 x 10, sum)" for Work::wait's own timeout message
+
+  void complete() {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      done = true;
+    }
+    cv.notify_all();
+  }
+  void fail(std::exception_ptr e) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (done) return;
+      error = std::move(e);
+      done = true;
+    }
+    cv.notify_all();
+  }
+};
+
+}  // namespace kirzl::comm::detail

@@ -1,0 +1,386 @@
+// The in-process backend: every collective, dtype and op at world sizes 1-4 against closed forms,
+// asynchronous Work, split, argument errors, and failing loudly (mismatch, timeout, a rank that
+// throws before its collective).
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <thread>
+
+#include <kirzl/comm.hpp>
+
+#include "support/expect_error.hpp"
+
+using namespace kirzl;
+using namespace std::chrono_literals;
+using comm::ReduceOp;
+
+namespace {
+
+const DType kAllDtypes[] = {DType::f32, DType::f64, DType::bf16, DType::f16, DType::i32, DType::i64, DType::u8, DType::u16};
+const ReduceOp kAllOps[] = {ReduceOp::Sum, ReduceOp::Avg, ReduceOp::Min, ReduceOp::Max, ReduceOp::Prod};
+
+// Runs fn(rank, comm) on one thread per rank of an in-process group; rethrows the first failure.
+void run_ranks(int n, const std::function<void(int, comm::Communicator&)>& fn, comm::InProcessOptions options = {}) {
+  auto group = comm::make_in_process_group(n, options);
+  std::vector<std::thread> threads;
+  std::vector<std::exception_ptr> errors(n);
+  for (int r = 0; r < n; ++r)
+    threads.emplace_back([&, r] {
+      try {
+        fn(r, *group[r]);
+      } catch (...) {
+        errors[r] = std::current_exception();
+      }
+    });
+  for (auto& t : threads) t.join();
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
+}
+
+// Rank r's element i: small integers, exact in every dtype (also bf16 and u8) after reduction.
+double f(int r, int64_t i) { return (r + 1) + static_cast<double>(i % 5); }
+// For Prod: 1 or 2, so that products of 4 ranks stay exact.
+double g(int r, int64_t i) { return 1 + ((r + i) % 2); }
+
+Tensor make(int64_t n, DType dt, const std::function<double(int64_t)>& v) {
+  std::vector<double> x(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) x[i] = v(i);
+  return from_vector<double>(x, Shape{n}, {.dtype = dt});
+}
+
+double expected_reduce(ReduceOp op, DType dt, int n, int64_t i) {
+  switch (op) {
+    case ReduceOp::Sum: {
+      double s = 0;
+      for (int r = 0; r < n; ++r) s += f(r, i);
+      return s;
+    }
+    case ReduceOp::Avg: {
+      double s = 0;
+      for (int r = 0; r < n; ++r) s += f(r, i);
+      return is_floating(dt) ? s / n : static_cast<double>(static_cast<int64_t>(s) / n);
+    }
+    case ReduceOp::Min: return f(0, i);
+    case ReduceOp::Max: return f(n - 1, i);
+    case ReduceOp::Prod: {
+      double p = 1;
+      for (int r = 0; r < n; ++r) p *= g(r, i);
+      return p;
+    }
+  }
+  return 0;
+}
+
+double tolerance(DType dt) {
+  if (dt == DType::bf16) return 1e-2;
+  if (dt == DType::f16) return 1e-3;
+  if (dt == DType::f32) return 1e-6;
+  return is_floating(dt) ? 1e-12 : 0;
+}
+
+void expect_close(double got, double want, DType dt, const std::string& what) {
+  EXPECT_NEAR(got, want, tolerance(dt) * std::max(1.0, std::abs(want))) << what;
+}
+
+}  // namespace
+
+TEST(InProcessCommunicator, AllReduceEveryDtypeOpAndSize) {
+  for (int n : {1, 2, 3, 4}) {
+    run_ranks(n, [&](int r, comm::Communicator& c) {
+      EXPECT_EQ(c.rank(), r);
+      EXPECT_EQ(c.size(), n);
+      EXPECT_EQ(c.backend(), "inprocess");
+      for (DType dt : kAllDtypes)
+        for (ReduceOp op : kAllOps)
+          for (int64_t len : {0, 1, 7}) {
+            Tensor t = make(len, dt, [&](int64_t i) { return op == ReduceOp::Prod ? g(r, i) : f(r, i); });
+            c.all_reduce(t, {.op = op}).wait();
+            auto v = t.to_vector<double>();
+            ASSERT_EQ(static_cast<int64_t>(v.size()), len);
+            for (int64_t i = 0; i < len; ++i)
+              expect_close(v[i], expected_reduce(op, dt, n, i), dt,
+                           std::string(dtype_name(dt)) + " " + comm::to_string(op) + " n=" + std::to_string(n) +
+                               " len=" + std::to_string(len) + " i=" + std::to_string(i));
+          }
+      // One large f32 sum (odd size, so the per-rank slices are uneven).
+      const int64_t big = (1 << 20) + 3;
+      Tensor t = make(big, DType::f32, [&](int64_t i) { return f(r, i); });
+      c.all_reduce(t).wait();
+      const float* p = t.data<float>();
+      int64_t bad = 0;
+      for (int64_t i = 0; i < big; ++i) bad += p[i] != static_cast<float>(expected_reduce(ReduceOp::Sum, DType::f32, n, i));
+      EXPECT_EQ(bad, 0);
+    });
+  }
+}
+
+TEST(InProcessCommunicator, IntegerAvgTruncatesAndSumsWrap) {
+  run_ranks(3, [&](int r, comm::Communicator& c) {
+    Tensor a = from_vector<int32_t>({r == 0 ? 1 : 0, -2});  // sums 1 and -6 -> avg 0 and -2
+    c.all_reduce(a, {.op = ReduceOp::Avg}).wait();
+    EXPECT_EQ(a.to_vector<int32_t>(), (std::vector<int32_t>{0, -2}));
+    Tensor u = from_vector<uint8_t>({200});  // 600 mod 256 = 88
+    c.all_reduce(u).wait();
+    EXPECT_EQ(u.to_vector<int>()[0], 88);
+  });
+}
+
+TEST(InProcessCommunicator, ResultsAreBitwiseIdenticalOnEveryRank) {
+  std::vector<std::vector<float>> got(4);
+  run_ranks(4, [&](int r, comm::Communicator& c) {
+    Generator gen(r);
+    Tensor t = randn({1001}, {}, &gen);
+    c.all_reduce(t).wait();
+    got[r] = t.to_vector<float>();
+  });
+  for (int r = 1; r < 4; ++r) EXPECT_EQ(got[r], got[0]);
+}
+
+TEST(InProcessCommunicator, BroadcastEveryDtypeAndRoot) {
+  for (int n : {1, 2, 3, 4}) {
+    run_ranks(n, [&](int r, comm::Communicator& c) {
+      for (DType dt : kAllDtypes)
+        for (int root = 0; root < n; ++root)
+          for (int64_t len : {0, 1, 7}) {
+            Tensor t = make(len, dt, [&](int64_t i) { return f(r, i); });
+            c.broadcast(t, {.root = root}).wait();
+            auto v = t.to_vector<double>();
+            for (int64_t i = 0; i < len; ++i) EXPECT_EQ(v[i], f(root, i)) << dtype_name(dt) << " root " << root;
+          }
+      Tensor big = make((1 << 20) + 3, DType::f32, [&](int64_t i) { return f(r, i); });
+      c.broadcast(big, {.root = n - 1}).wait();
+      EXPECT_EQ(big.to_vector<float>()[12345], f(n - 1, 12345));
+    });
+  }
+}
+
+TEST(InProcessCommunicator, AllGatherLayoutEveryDtype) {
+  for (int n : {1, 2, 3, 4}) {
+    run_ranks(n, [&](int r, comm::Communicator& c) {
+      for (DType dt : kAllDtypes)
+        for (int64_t len : {0, 1, 7}) {
+          Tensor in = make(len, dt, [&](int64_t i) { return f(r, i); });
+          Tensor out = zeros({n, len}, {.dtype = dt});  // any shape with n * len elements
+          c.all_gather(out, in).wait();
+          auto v = out.to_vector<double>();
+          for (int q = 0; q < n; ++q)
+            for (int64_t i = 0; i < len; ++i) EXPECT_EQ(v[q * len + i], f(q, i)) << dtype_name(dt);
+        }
+      const int64_t big = (1 << 20) + 3;
+      Tensor in = make(big, DType::f32, [&](int64_t i) { return f(r, i); });
+      Tensor out = empty({n * big});
+      c.all_gather(out, in).wait();
+      const float* p = out.data<float>();
+      for (int q = 0; q < n; ++q) EXPECT_EQ(p[q * big + big - 1], f(q, big - 1));
+    });
+  }
+}
+
+TEST(InProcessCommunicator, ReduceScatterEveryDtypeAndOp) {
+  for (int n : {1, 2, 3, 4}) {
+    run_ranks(n, [&](int r, comm::Communicator& c) {
+      for (DType dt : kAllDtypes)
+        for (ReduceOp op : kAllOps)
+          for (int64_t len : {0, 1, 7}) {
+            // Global index j = block * len + i; rank q holds f(q, j) (or g for Prod).
+            Tensor in = make(n * len, dt, [&](int64_t j) { return op == ReduceOp::Prod ? g(r, j) : f(r, j); });
+            Tensor out = full({len}, -1, {.dtype = dt});
+            c.reduce_scatter(out, in, {.op = op}).wait();
+            auto v = out.to_vector<double>();
+            for (int64_t i = 0; i < len; ++i)
+              expect_close(v[i], expected_reduce(op, dt, n, r * len + i), dt,
+                           std::string(dtype_name(dt)) + " " + comm::to_string(op) + " n=" + std::to_string(n));
+          }
+      const int64_t big = (1 << 20) + 3;
+      Tensor in = make(n * big, DType::f32, [&](int64_t j) { return f(r, j); });
+      Tensor out = empty({big});
+      c.reduce_scatter(out, in).wait();
+      EXPECT_EQ(out.to_vector<float>()[big - 1], expected_reduce(ReduceOp::Sum, DType::f32, n, r * big + big - 1));
+    });
+  }
+}
+
+TEST(InProcessCommunicator, WorkIsAsynchronousAndCompletesInOrder) {
+  EXPECT_TRUE(comm::Work().is_completed());
+  comm::Work().wait();
+  run_ranks(2, [&](int r, comm::Communicator& c) {
+    if (r == 1) std::this_thread::sleep_for(150ms);  // rank 1 is late: rank 0's calls must not block
+    std::vector<Tensor> ts;
+    std::vector<comm::Work> ws;
+    auto t0 = std::chrono::steady_clock::now();
+    for (int k = 0; k < 5; ++k) {
+      ts.push_back(full({3}, k + r));
+      ws.push_back(c.all_reduce(ts.back()));
+    }
+    auto issue = std::chrono::steady_clock::now() - t0;
+    if (r == 0) {
+      EXPECT_LT(issue, 100ms) << "all_reduce must return before the other ranks arrive";
+      EXPECT_FALSE(ws[0].is_completed());
+      EXPECT_THROW(ws[0].wait(10ms), Error);  // a shorter wait than the collective needs
+    }
+    comm::Work copy = ws.back();
+    copy.wait();
+    EXPECT_TRUE(ws.back().is_completed());
+    for (int k = 0; k < 5; ++k) {
+      EXPECT_TRUE(ws[k].is_completed()) << "collectives complete in issue order";
+      EXPECT_EQ(ts[k].to_vector<float>()[0], 2 * k + 1);
+    }
+    // Waiting from another thread.
+    Tensor t = ones({4});
+    comm::Work w = c.all_reduce(t);
+    std::thread([w] { w.wait(); }).join();
+    EXPECT_EQ(t.to_vector<float>()[3], 2);
+    c.barrier().wait();
+  });
+}
+
+TEST(InProcessCommunicator, SplitIntoTwoGroupsByColor) {
+  run_ranks(4, [&](int r, comm::Communicator& c) {
+    // Even and odd ranks; key -r reverses the order within each group.
+    auto sub = c.split(r % 2, -r);
+    ASSERT_NE(sub, nullptr);
+    EXPECT_EQ(sub->size(), 2);
+    EXPECT_EQ(sub->rank(), r < 2 ? 1 : 0);
+    Tensor t = full({5}, r);
+    sub->all_reduce(t).wait();
+    EXPECT_EQ(t.to_vector<float>()[4], r % 2 == 0 ? 0 + 2 : 1 + 3);
+    // The parent still works, and a negative color opts out.
+    auto only_zero = c.split(r == 0 ? 7 : -1, 0);
+    EXPECT_EQ(only_zero == nullptr, r != 0);
+    if (only_zero) {
+      EXPECT_EQ(only_zero->size(), 1);
+    }
+    c.barrier().wait();
+  });
+}
+
+TEST(InProcessCommunicator, ArgumentErrorsNameOpShapesAndDtypes) {
+  auto c = comm::make_in_process_group(2);
+  Tensor nc = zeros({2, 3}).t();
+  EXPECT_KIRZL_ERROR(c[0]->all_reduce(nc), ErrorCode::InvalidArgument, "all_reduce", "contiguous", "f32[3, 2]");
+  EXPECT_KIRZL_ERROR(c[0]->broadcast(nc), ErrorCode::InvalidArgument, "broadcast", "contiguous");
+  Tensor in = zeros({3}), out = zeros({5});
+  EXPECT_KIRZL_ERROR(c[0]->all_gather(out, in), ErrorCode::InvalidArgument, "all_gather", "f32[5]", "f32[3]", "2 * 3 = 6");
+  EXPECT_KIRZL_ERROR(c[0]->reduce_scatter(in, out), ErrorCode::InvalidArgument, "reduce_scatter", "f32[5]", "f32[3]");
+  Tensor out6 = zeros({6}, {.dtype = DType::f64});
+  EXPECT_KIRZL_ERROR(c[0]->all_gather(out6, in), ErrorCode::InvalidArgument, "all_gather", "f64[6]", "f32[3]", "dtype");
+  Tensor t = zeros({4});
+  EXPECT_KIRZL_ERROR(c[0]->broadcast(t, {.root = 2}), ErrorCode::InvalidArgument, "broadcast", "root 2", "size 2");
+  EXPECT_KIRZL_ERROR(c[0]->broadcast(t, {.root = -1}), ErrorCode::InvalidArgument, "root -1");
+  EXPECT_KIRZL_ERROR(comm::make_in_process_group(0), ErrorCode::InvalidArgument, "at least 1");
+  // Argument errors are raised before the collective is issued: the communicator still works.
+  run_ranks(1, [&](int, comm::Communicator& one) {
+    Tensor x = full({2}, 3);
+    one.all_reduce(x, {.op = ReduceOp::Avg}).wait();
+    EXPECT_EQ(x.to_vector<float>()[1], 3);
+  });
+}
+
+TEST(InProcessCommunicator, MismatchFailsAtOnceOnEveryRankNamingBothSides) {
+  std::vector<std::string> msgs(2);
+  auto t0 = std::chrono::steady_clock::now();
+  run_ranks(
+      2,
+      [&](int r, comm::Communicator& c) {
+        Tensor big = zeros({1000}), small = zeros({10});
+        comm::Work w = r == 0 ? c.all_reduce(big, {.tag = "bucket 0"}) : c.broadcast(small, {.root = 0});
+        try {
+          w.wait();
+          ADD_FAILURE() << "rank " << r << ": the mismatch was not detected";
+        } catch (const Error& e) {
+          EXPECT_EQ(e.code(), ErrorCode::InvalidArgument);
+          msgs[r] = e.what();
+        }
+        // The communicator is poisoned: the next collective throws at once.
+        EXPECT_KIRZL_ERROR(c.barrier(), ErrorCode::InvalidArgument, "unusable", "does not match");
+      },
+      {.timeout = 20s});
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+  for (const auto& m : msgs) {
+    EXPECT_NE(m.find("all_reduce #1 (f32 x 1000, sum) on rank 0 does not match broadcast #1 (f32 x 10, root 0) on rank 1"),
+              std::string::npos)
+        << m;
+    EXPECT_NE(m.find("bucket 0"), std::string::npos) << m;
+  }
+}
+
+TEST(InProcessCommunicator, TimeoutNamesTheMissingRankOnEveryRank) {
+  const std::string report = ::testing::TempDir() + "kirzl_comm_report.txt";
+  setenv("KIRZL_REPORT", report.c_str(), 1);
+  std::vector<std::string> msgs(3);
+  std::vector<double> elapsed(3);
+  run_ranks(3, [&](int r, comm::Communicator& c) {
+    Tensor warm = ones({2});
+    c.all_reduce(warm).wait();  // #1 completes everywhere
+    if (r == 1) {
+      // Rank 1 skips all_reduce #2, then arrives late at something else: it must fail at once.
+      std::this_thread::sleep_for(800ms);
+      EXPECT_KIRZL_ERROR(c.barrier().wait(), ErrorCode::Timeout, "all_reduce #2", "rank 1");
+      return;
+    }
+    Tensor t = ones({10});
+    auto t0 = std::chrono::steady_clock::now();
+    try {
+      c.all_reduce(t, {.timeout = 300ms, .tag = "grads of fc"}).wait();
+      ADD_FAILURE() << "no timeout";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::Timeout);
+      msgs[r] = e.what();
+    }
+    elapsed[r] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  });
+  unsetenv("KIRZL_REPORT");
+  for (int r : {0, 2}) {
+    EXPECT_LT(elapsed[r], 1.3) << "rank " << r;
+    EXPECT_GE(elapsed[r], 0.25) << "rank " << r;
+    for (const char* w : {"all_reduce #2 (f32 x 10, sum)", "40 B", "grads of fc", "rank 1 has not arrived",
+                          "Rank 1 last started all_reduce #1"})
+      EXPECT_NE(msgs[r].find(w), std::string::npos) << "lacks '" << w << "': " << msgs[r];
+  }
+  std::ifstream f(report);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  EXPECT_NE(ss.str().find("rank 1: last started all_reduce #1"), std::string::npos) << ss.str();
+  EXPECT_NE(ss.str().find("rank 0: is in all_reduce #2"), std::string::npos) << ss.str();
+}
+
+TEST(InProcessCommunicator, ARankThatThrowsBeforeItsCollectiveDoesNotHangTheOthers) {
+  std::atomic<int> timeouts{0};
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_THROW(run_ranks(
+                   3,
+                   [&](int r, comm::Communicator& c) {
+                     Tensor grads = ones({8});
+                     if (r == 2) throw std::runtime_error("forward failed on rank 2");
+                     try {
+                       c.all_reduce(grads).wait();
+                     } catch (const Error& e) {
+                       EXPECT_EQ(e.code(), ErrorCode::Timeout);
+                       EXPECT_NE(std::string(e.what()).find("rank 2 has not arrived"), std::string::npos) << e.what();
+                       ++timeouts;
+                     }
+                   },
+                   {.timeout = 300ms}),
+               std::runtime_error);
+  EXPECT_EQ(timeouts.load(), 2);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+}
+
+TEST(InProcessCommunicator, DefaultTimeoutComesFromTheEnvironment) {
+  EXPECT_EQ(comm::make_in_process_group(1)[0]->default_timeout(), 300s);
+  setenv("KIRZL_TIMEOUT", "2.5", 1);
+  EXPECT_EQ(comm::make_in_process_group(1)[0]->default_timeout(), 2500ms);
+  EXPECT_EQ(comm::make_in_process_group(1, {.timeout = 40ms})[0]->default_timeout(), 40ms);
+  unsetenv("KIRZL_TIMEOUT");
+}
+
+TEST(InProcessCommunicator, ReduceOpNames) {
+  EXPECT_STREQ(comm::to_string(ReduceOp::Sum), "sum");
+  EXPECT_STREQ(comm::to_string(ReduceOp::Avg), "avg");
+  EXPECT_STREQ(comm::to_string(ReduceOp::Prod), "prod");
+}

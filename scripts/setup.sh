@@ -5,6 +5,9 @@ set -euo pipefail
 
 KIRZL_APT_PACKAGES=(cmake g++ ninja-build libeigen3-dev libopenmpi-dev openmpi-bin libgtest-dev
   libbenchmark-dev pybind11-dev zlib1g-dev dataset-fashion-mnist)
+# Python packages of the Python tests (tests/io/safetensors_interop.py, pytest); those tests skip
+# with the reason when the packages are missing.
+KIRZL_PIP_PACKAGES=(safetensors numpy pytest)
 
 kirzl_setup() {
   local missing=()
@@ -18,10 +21,24 @@ kirzl_setup() {
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
+  kirzl_setup_python
   # Open MPI refuses to run as root unless told; containers and CI run as root.
   if [ "$(id -u)" -eq 0 ]; then
     export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
   fi
+}
+
+# Installs KIRZL_PIP_PACKAGES for the python3 on PATH when one of them cannot be imported. Never
+# fails the setup: without them (no pip, no network) the Python tests skip.
+kirzl_setup_python() {
+  command -v python3 >/dev/null 2>&1 || return 0
+  python3 -c 'import safetensors, numpy, pytest' >/dev/null 2>&1 && return 0
+  echo "kirzl setup: installing Python packages ${KIRZL_PIP_PACKAGES[*]}"
+  # A distribution's python3 refuses pip installs outside a venv (PEP 668, "externally-managed-
+  # environment"); then install for this interpreter anyway, as the build machines are dedicated.
+  python3 -m pip install --quiet "${KIRZL_PIP_PACKAGES[@]}" >/dev/null 2>&1 ||
+    python3 -m pip install --quiet --break-system-packages "${KIRZL_PIP_PACKAGES[@]}" ||
+    echo "kirzl setup: could not install ${KIRZL_PIP_PACKAGES[*]} with pip; the Python tests will skip" >&2
 }
 
 # Configures (once) and builds a tree: kirzl_build DIR [cmake args...]

@@ -10,6 +10,7 @@
 #include "kirzl/core/generator.hpp"
 #include "kirzl/core/parallel.hpp"
 #include "kirzl/data.hpp"
+#include "kirzl/io.hpp"
 #include "kirzl/nn.hpp"
 #include "kirzl/ops.hpp"
 #include "kirzl/optim.hpp"

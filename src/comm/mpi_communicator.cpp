@@ -524,8 +524,10 @@ class MpiCommunicator final : public QueuedCommunicator {
     msg << d.long_str() << " timed out after " << d.timeout.count() << " ms on rank " << me << " (" << phase << ", mpi, "
         << n << " ranks).";
     if (!missing.empty()) {
-      msg << " Not arrived: " << rank_list(missing) << ":";
-      for (int r : missing) msg << " rank " << r << " " << where[r] << ";";
+      msg << " Not arrived:";
+      for (size_t k = 0; k < missing.size(); ++k)
+        msg << (k ? ";" : "") << " rank " << missing[k] << " " << where[missing[k]];
+      msg << ".";
     }
     if (!silent.empty()) msg << " No answer from " << rank_list(silent) << " (hung in MPI or dead).";
     msg << " Arrived: " << rank_list(arrived) << ".";

@@ -1,0 +1,211 @@
+// The MPI backend under mpirun (ctest runs it at 2 and 4 ranks, label `mpi`): the same closed-form
+// checks as the in-process suite, plus mismatch and timeout across processes.
+//
+//   OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun -np 4 --oversubscribe build/tests/comm_mpi_test_mpi_communicator
+//
+// main() lowers the MPI chunk size (KIRZL_MPI_MAX_COUNT) so the chunked paths for counts beyond
+// INT_MAX are exercised at test sizes. Tests that poison a communicator (mismatch, timeout) run on a
+// split of the world, so the world stays usable for the tests after them.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <thread>
+
+#include <kirzl/comm.hpp>
+
+#include "comm/collective_cases.hpp"
+#include "support/expect_error.hpp"
+
+using namespace kirzl;
+using namespace std::chrono_literals;
+using comm::ReduceOp;
+using namespace kirzl::testing::comm_cases;
+
+namespace {
+comm::ProcessGroup& world() {
+  static comm::ProcessGroup pg;
+  return pg;
+}
+}  // namespace
+
+TEST(MpiCommunicator, ProcessGroup) {
+  const auto& pg = world();
+  EXPECT_EQ(pg.backend(), "mpi");
+  EXPECT_GE(pg.size(), 2);
+  EXPECT_EQ(pg.launcher(), "openmpi");
+  EXPECT_EQ(static_cast<int>(pg.hosts().size()), pg.size());
+  EXPECT_GE(pg.local_rank(), 0);
+  EXPECT_LT(pg.local_rank(), pg.local_size());
+  EXPECT_EQ(pg.communicator()->rank(), pg.rank());
+  EXPECT_EQ(comm::init().communicator(), pg.communicator()) << "init() twice returns the same world";
+}
+
+TEST(MpiCommunicator, AllReduceEveryDtypeOpAndSize) {
+  auto& c = *world().communicator();
+  const int n = c.size(), r = c.rank();
+  for (DType dt : kAllDtypes)
+    for (ReduceOp op : kAllOps)
+      for (int64_t len : {0, 1, 7}) {
+        Tensor t = make(len, dt, [&](int64_t i) { return op == ReduceOp::Prod ? g(r, i) : f(r, i); });
+        c.all_reduce(t, {.op = op}).wait();
+        auto v = t.to_vector<double>();
+        for (int64_t i = 0; i < len; ++i)
+          expect_close(v[i], expected_reduce(op, dt, n, i), dt,
+                       std::string(dtype_name(dt)) + " " + comm::to_string(op) + " len=" + std::to_string(len));
+      }
+  const int64_t big = (1 << 20) + 3;  // > KIRZL_MPI_MAX_COUNT: chunked
+  for (DType dt : {DType::f32, DType::bf16}) {
+    Tensor t = make(big, dt, [&](int64_t i) { return f(r, i); });
+    c.all_reduce(t, {.op = ReduceOp::Avg}).wait();
+    auto v = t.to_vector<double>();
+    int64_t bad = 0;
+    for (int64_t i = 0; i < big; ++i)
+      bad += std::abs(v[i] - expected_reduce(ReduceOp::Avg, dt, n, i)) > tolerance(dt) * 8 ? 1 : 0;
+    EXPECT_EQ(bad, 0) << dtype_name(dt);
+  }
+}
+
+TEST(MpiCommunicator, BroadcastEveryDtypeAndRoot) {
+  auto& c = *world().communicator();
+  const int n = c.size(), r = c.rank();
+  for (DType dt : kAllDtypes)
+    for (int root = 0; root < n; ++root) {
+      Tensor t = make(7, dt, [&](int64_t i) { return f(r, i); });
+      c.broadcast(t, {.root = root}).wait();
+      auto v = t.to_vector<double>();
+      for (int64_t i = 0; i < 7; ++i) EXPECT_EQ(v[i], f(root, i)) << dtype_name(dt);
+    }
+  Tensor big = make((1 << 20) + 3, DType::f32, [&](int64_t i) { return f(r, i); });
+  c.broadcast(big, {.root = n - 1}).wait();
+  EXPECT_EQ(big.to_vector<float>()[(1 << 20) + 2], f(n - 1, (1 << 20) + 2));
+}
+
+TEST(MpiCommunicator, AllGatherAndReduceScatterLayouts) {
+  auto& c = *world().communicator();
+  const int n = c.size(), r = c.rank();
+  for (DType dt : kAllDtypes) {
+    for (int64_t len : {0, 1, 7, 200003}) {  // the last one is chunked
+      Tensor in = make(len, dt, [&](int64_t i) { return f(r, i); });
+      Tensor out = zeros({n * len}, {.dtype = dt});
+      c.all_gather(out, in).wait();
+      auto v = out.to_vector<double>();
+      for (int q = 0; q < n; ++q)
+        for (int64_t i : {int64_t{0}, len / 2, len - 1})
+          if (len > 0) {
+            EXPECT_EQ(v[q * len + i], f(q, i)) << dtype_name(dt) << " len " << len;
+          }
+    }
+    for (ReduceOp op : kAllOps)
+      for (int64_t len : {0, 1, 7, 100003}) {
+        Tensor in = make(n * len, dt, [&](int64_t j) { return op == ReduceOp::Prod ? g(r, j) : f(r, j); });
+        Tensor out = full({len}, -1, {.dtype = dt});
+        c.reduce_scatter(out, in, {.op = op}).wait();
+        auto v = out.to_vector<double>();
+        for (int64_t i = 0; i < len; i += (len > 100 ? 997 : 1))
+          expect_close(v[i], expected_reduce(op, dt, n, r * len + i), dt,
+                       std::string(dtype_name(dt)) + " " + comm::to_string(op) + " len " + std::to_string(len));
+      }
+  }
+}
+
+TEST(MpiCommunicator, WorkIsAsynchronous) {
+  auto& c = *world().communicator();
+  if (c.rank() == 1) std::this_thread::sleep_for(200ms);
+  Tensor t = full({3}, c.rank());
+  auto t0 = std::chrono::steady_clock::now();
+  comm::Work w = c.all_reduce(t);
+  if (c.rank() == 0) {
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 50ms);
+    EXPECT_FALSE(w.is_completed());
+  }
+  w.wait();
+  EXPECT_EQ(t.to_vector<float>()[0], c.size() * (c.size() - 1) / 2);
+  c.barrier().wait();
+}
+
+TEST(MpiCommunicator, SplitByColor) {
+  auto& c = *world().communicator();
+  const int r = c.rank(), n = c.size();
+  auto sub = c.split(r % 2, -r);
+  ASSERT_NE(sub, nullptr);
+  EXPECT_EQ(sub->backend(), "mpi");
+  EXPECT_EQ(sub->size(), (n + 1 - r % 2) / 2);
+  Tensor t = full({4}, r);
+  sub->all_reduce(t).wait();
+  double want = 0;
+  for (int q = r % 2; q < n; q += 2) want += q;
+  EXPECT_EQ(t.to_vector<float>()[3], want);
+  // key -r reverses the order within a group.
+  EXPECT_EQ(sub->rank(), (sub->size() - 1) - r / 2);
+  auto none = c.split(r == 0 ? 0 : -1, 0);
+  EXPECT_EQ(none == nullptr, r != 0);
+}
+
+TEST(MpiCommunicator, MismatchFailsOnEveryRankNamingBothSides) {
+  auto c = world().communicator()->split(0, world().rank());
+  Tensor big = zeros({1000}), small = zeros({10});
+  auto t0 = std::chrono::steady_clock::now();
+  try {
+    (c->rank() == 0 ? c->all_reduce(big, {.tag = "bucket 0"}) : c->broadcast(small)).wait();
+    ADD_FAILURE() << "the mismatch was not detected";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::InvalidArgument);
+    EXPECT_NE(std::string(e.what()).find(
+                  "all_reduce #1 (f32 x 1000, sum) on rank 0 does not match broadcast #1 (f32 x 10, root 0) on rank 1"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+  EXPECT_KIRZL_ERROR(c->barrier(), ErrorCode::InvalidArgument, "unusable");
+}
+
+TEST(MpiCommunicator, TimeoutFailsEveryRankNamingTheMissingOne) {
+  auto c = world().communicator()->split(0, world().rank());
+  Tensor warm = ones({2});
+  c->all_reduce(warm).wait();  // #1
+  if (c->rank() == 1) {
+    // Skips all_reduce #2; when it comes back the group is known to be broken.
+    std::this_thread::sleep_for(1500ms);
+    EXPECT_KIRZL_ERROR(c->barrier().wait(), ErrorCode::Timeout, "all_reduce #2", "timed out");
+  } else {
+    Tensor t = ones({10});
+    auto t0 = std::chrono::steady_clock::now();
+    try {
+      c->all_reduce(t, {.timeout = 300ms, .tag = "grads of fc"}).wait();
+      ADD_FAILURE() << "no timeout";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::Timeout);
+      const std::string m = e.what();
+      for (const char* w : {"all_reduce #2 (f32 x 10, sum)", "40 B", "grads of fc", "Not arrived: rank 1",
+                            "rank 1 last started all_reduce #1"})
+        EXPECT_NE(m.find(w), std::string::npos) << "lacks '" << w << "': " << m;
+    }
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_GE(s, 0.29);
+    EXPECT_LT(s, 3.3);
+  }
+  EXPECT_KIRZL_ERROR(c->barrier(), ErrorCode::Timeout, "unusable");
+  // The world communicator is unaffected.
+  world().communicator()->barrier().wait();
+}
+
+int main(int argc, char** argv) {
+  setenv("KIRZL_MPI_MAX_COUNT", "100000", 0);
+  ::testing::InitGoogleTest(&argc, argv);
+  try {
+    world() = comm::init();
+  } catch (const Error& e) {
+    std::fprintf(stderr, "comm::init failed: %s\n", e.what());
+    return 1;
+  }
+  if (world().rank() != 0) {
+    // Only rank 0 prints progress; every rank still reports its failures through the exit code.
+    auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
+    delete listeners.Release(listeners.default_result_printer());
+  }
+  const int rc = RUN_ALL_TESTS();
+  if (rc != 0) std::fprintf(stderr, "rank %d: tests failed\n", world().rank());
+  world() = comm::ProcessGroup();
+  return rc;  // MPI is finalised at exit, after the last communicator is gone
+}

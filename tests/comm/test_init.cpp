@@ -1,0 +1,114 @@
+// comm::init(): launcher detection from the environment, and the size-1 world without a launcher.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+
+#include <kirzl/comm.hpp>
+
+#include "comm/launcher.h"
+#include "support/expect_error.hpp"
+
+using namespace kirzl;
+using comm::detail::detect_launch;
+using comm::detail::LaunchInfo;
+
+namespace {
+
+LaunchInfo detect(const std::map<std::string, std::string>& env) {
+  return detect_launch([&](const char* name) -> const char* {
+    auto it = env.find(name);
+    return it == env.end() ? nullptr : it->second.c_str();
+  });
+}
+
+}  // namespace
+
+TEST(Init, NoLauncherIsWorldSizeOne) {
+  LaunchInfo i = detect({{"HOME", "/root"}});
+  EXPECT_EQ(i.launcher, "none");
+  EXPECT_EQ(i.rank, 0);
+  EXPECT_EQ(i.size, 1);
+}
+
+TEST(Init, OpenMpi) {
+  LaunchInfo i = detect({{"OMPI_COMM_WORLD_RANK", "3"},
+                         {"OMPI_COMM_WORLD_SIZE", "8"},
+                         {"OMPI_COMM_WORLD_LOCAL_RANK", "1"},
+                         {"OMPI_COMM_WORLD_LOCAL_SIZE", "2"},
+                         {"SLURM_PROCID", "0"},  // mpirun inside an allocation: Open MPI's variables win
+                         {"SLURM_NTASKS", "1"}});
+  EXPECT_EQ(i.launcher, "openmpi");
+  EXPECT_EQ(i.rank, 3);
+  EXPECT_EQ(i.size, 8);
+  EXPECT_EQ(i.local_rank, 1);
+  EXPECT_EQ(i.local_size, 2);
+}
+
+TEST(Init, PmiPmixAndSlurm) {
+  LaunchInfo pmi = detect({{"PMI_RANK", "1"}, {"PMI_SIZE", "4"}, {"MPI_LOCALRANKID", "1"}, {"MPI_LOCALNRANKS", "4"}});
+  EXPECT_EQ(pmi.launcher, "pmi");
+  EXPECT_EQ(pmi.rank, 1);
+  EXPECT_EQ(pmi.size, 4);
+  EXPECT_EQ(pmi.local_rank, 1);
+
+  LaunchInfo pmix = detect({{"PMIX_RANK", "5"}});
+  EXPECT_EQ(pmix.launcher, "pmix");
+  EXPECT_EQ(pmix.rank, 5);
+  EXPECT_EQ(pmix.size, -1) << "PMIx does not export the size: MPI tells";
+
+  LaunchInfo slurm = detect({{"SLURM_PROCID", "6"}, {"SLURM_NTASKS", "8"}, {"SLURM_LOCALID", "2"}, {"SLURM_NTASKS_PER_NODE", "4"}});
+  EXPECT_EQ(slurm.launcher, "slurm");
+  EXPECT_EQ(slurm.rank, 6);
+  EXPECT_EQ(slurm.size, 8);
+  EXPECT_EQ(slurm.local_rank, 2);
+  EXPECT_EQ(slurm.local_size, 4);
+}
+
+TEST(Init, KirzlVariablesOverrideTheLauncher) {
+  LaunchInfo i = detect({{"KIRZL_RANK", "1"}, {"KIRZL_WORLD_SIZE", "2"}, {"KIRZL_LOCAL_RANK", "1"},
+                         {"OMPI_COMM_WORLD_RANK", "0"}, {"OMPI_COMM_WORLD_SIZE", "4"}});
+  EXPECT_EQ(i.launcher, "kirzl");
+  EXPECT_EQ(i.rank, 1);
+  EXPECT_EQ(i.size, 2);
+  EXPECT_EQ(i.local_rank, 1);
+}
+
+TEST(Init, MalformedEnvironmentIsAClearError) {
+  EXPECT_KIRZL_ERROR(detect({{"OMPI_COMM_WORLD_RANK", "x1"}, {"OMPI_COMM_WORLD_SIZE", "2"}}), ErrorCode::InvalidArgument,
+                     "OMPI_COMM_WORLD_RANK", "x1");
+  EXPECT_KIRZL_ERROR(detect({{"KIRZL_RANK", "4"}, {"KIRZL_WORLD_SIZE", "4"}}), ErrorCode::InvalidArgument, "rank 4",
+                     "world size 4");
+  EXPECT_KIRZL_ERROR(detect({{"KIRZL_RANK", "0"}}), ErrorCode::InvalidArgument, "KIRZL_WORLD_SIZE");
+  EXPECT_KIRZL_ERROR(detect({{"PMI_RANK", "0"}, {"PMI_SIZE", "0"}}), ErrorCode::InvalidArgument, "PMI_SIZE");
+  EXPECT_KIRZL_ERROR(detect({{"SLURM_PROCID", "-1"}, {"SLURM_NTASKS", "2"}}), ErrorCode::InvalidArgument, "SLURM_PROCID");
+}
+
+TEST(Init, WithoutALauncherTheWorldHasOneRankAndIdentityCollectives) {
+  comm::ProcessGroup pg = comm::init();
+  EXPECT_EQ(pg.rank(), 0);
+  EXPECT_EQ(pg.size(), 1);
+  EXPECT_EQ(pg.local_rank(), 0);
+  EXPECT_EQ(pg.local_size(), 1);
+  EXPECT_EQ(pg.backend(), "inprocess");
+  EXPECT_EQ(pg.launcher(), "none");
+  ASSERT_EQ(pg.hosts().size(), 1u);
+  EXPECT_FALSE(pg.hosts()[0].empty());
+  if (!cuda::is_available()) {
+    EXPECT_TRUE(pg.device().is_cpu());
+  }
+  ASSERT_NE(pg.communicator(), nullptr);
+
+  Tensor t = from_vector<float>({1.5f, -2.f});
+  pg.all_reduce(t, {.op = comm::ReduceOp::Avg}).wait();
+  EXPECT_EQ(t.to_vector<float>(), (std::vector<float>{1.5f, -2.f}));
+  pg.broadcast(t).wait();
+  pg.barrier().wait();
+  Tensor out = zeros({2});
+  pg.communicator()->all_gather(out, t).wait();
+  EXPECT_EQ(out.to_vector<float>(), t.to_vector<float>());
+
+  // A second init() returns the same world.
+  comm::ProcessGroup again = comm::init({.backend = "mpi"});
+  EXPECT_EQ(again.communicator(), pg.communicator());
+}

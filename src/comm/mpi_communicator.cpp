@@ -144,6 +144,13 @@ int64_t max_count() {
 }
 
 constexpr int kNoticeTag = 7301;
+constexpr int kRingTag = 7302;
+// All-reduces from this size on use the ring (Note [ring all-reduce]); KIRZL_MPI_RING_BYTES changes it.
+const int64_t kRingMinBytes = [] {
+  if (const char* e = std::getenv("KIRZL_MPI_RING_BYTES"); e && *e) return static_cast<int64_t>(std::atoll(e));
+  return int64_t{256} << 10;
+}();
+constexpr const char* kArrivalPhase = "waiting for the other ranks to arrive";
 constexpr size_t kNoticeText = 400;
 
 // What the control channel carries: a query from a rank whose collective timed out, or an answer.
@@ -282,8 +289,59 @@ class MpiCommunicator final : public QueuedCommunicator {
     }
   }
 
+  // Note [ring all-reduce]: Open MPI's nonblocking MPI_Iallreduce (libnbc) picks recursive
+  // doubling, about half the bandwidth of the blocking tuned MPI_Allreduce at megabytes. Large
+  // all-reduces therefore run a ring over nonblocking point-to-point messages instead — reduce-
+  // scatter then all-gather, n - 1 steps each, 2 (n - 1) / n of the data per rank, the bandwidth-
+  // optimal schedule — which keeps every wait under the deadline. Each segment is reduced once
+  // and then copied, so all ranks get bitwise-identical results.
+  void ring_allreduce_(void* data, int64_t count, DType dt, ReduceOp op, const CollectiveDesc& d,
+                       Clock::time_point deadline, std::shared_ptr<void> keep) {
+    const int n = size(), r = rank();
+    const int right = (r + 1) % n, left = (r + n - 1) % n;
+    const size_t esize = dtype_size(dt);
+    auto* base = static_cast<std::byte*>(data);
+    auto seg_lo = [&](int k) { return count * k / n; };
+    auto seg_len = [&](int k) { return seg_lo(k + 1) - seg_lo(k); };
+    auto tmp = std::make_shared<std::vector<std::byte>>(static_cast<size_t>(seg_len(0) + 1) * esize);
+    auto hold = std::make_shared<std::pair<std::shared_ptr<void>, std::shared_ptr<void>>>(keep, tmp);
+    // Sends segment `send` to the right and receives segment `recv` from the left, in pieces of at
+    // most max_count() bytes; into == nullptr receives in place.
+    auto exchange = [&](int send, int recv, std::byte* into) {
+      const int64_t sbytes = seg_len(send) * static_cast<int64_t>(esize), rbytes = seg_len(recv) * static_cast<int64_t>(esize);
+      std::byte* sptr = base + seg_lo(send) * esize;
+      std::byte* rptr = into ? into : base + seg_lo(recv) * esize;
+      for (int64_t off = 0; off < std::max(sbytes, rbytes); off += max_count()) {
+        MPI_Request reqs[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL};
+        {
+          auto g = rt_->guard();
+          if (off < rbytes)
+            KIRZL_MPI_CHECK(MPI_Irecv(rptr + off, static_cast<int>(std::min(max_count(), rbytes - off)), MPI_BYTE, left,
+                                      kRingTag, comm_, &reqs[0]));
+          if (off < sbytes)
+            KIRZL_MPI_CHECK(MPI_Isend(sptr + off, static_cast<int>(std::min(max_count(), sbytes - off)), MPI_BYTE, right,
+                                      kRingTag, comm_, &reqs[1]));
+        }
+        wait_all_(reqs, 2, deadline, d, "exchanging data", hold);
+      }
+    };
+    for (int s = 0; s < n - 1; ++s) {  // reduce-scatter
+      const int send = (r - s + n) % n, recv = (r - s - 1 + 2 * n) % n;
+      exchange(send, recv, tmp->data());
+      reduce_into(base + seg_lo(recv) * esize, tmp->data(), seg_len(recv), dt, op);
+    }
+    for (int s = 0; s < n - 1; ++s) {  // all-gather
+      const int send = (r + 1 - s + n) % n, recv = (r - s + n) % n;
+      exchange(send, recv, nullptr);
+    }
+  }
+
   void chunked_allreduce_(void* data, int64_t count, MPI_Datatype type, size_t esize, const CollectiveDesc& d,
                           Clock::time_point deadline, std::shared_ptr<void> keep) {
+    if (size() > 1 && count * static_cast<int64_t>(esize) >= kRingMinBytes) {
+      ring_allreduce_(data, count, type == MPI_FLOAT ? DType::f32 : d.dtype, d.op, d, deadline, std::move(keep));
+      return;
+    }
     const MPI_Op op = mpi_op(d.op);
     for (int64_t lo = 0; lo < count; lo += max_count()) {
       const int c = static_cast<int>(std::min(max_count(), count - lo));
@@ -378,7 +436,7 @@ class MpiCommunicator final : public QueuedCommunicator {
       KIRZL_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, h->data(), 4, MPI_INT64_T, MPI_MIN, comm_, &req));
     }
     const auto deadline = Clock::now() + d.timeout;
-    wait_(req, deadline, d, "waiting for the other ranks to arrive", h);
+    wait_(req, deadline, d, kArrivalPhase, h);
     const auto& v = *h;
     if (v[0] == -v[2] && v[1] == -v[3]) return;
     // Mismatch: everyone saw it; gather the full headers to name both sides.
@@ -409,12 +467,18 @@ class MpiCommunicator final : public QueuedCommunicator {
   // ---- waiting with a deadline: Note [mpi timeouts] ----
   void wait_(MPI_Request& req, Clock::time_point deadline, const CollectiveDesc& d, const char* phase,
              std::shared_ptr<void> keep) {
+    wait_all_(&req, 1, deadline, d, phase, std::move(keep));
+  }
+
+  void wait_all_(MPI_Request* reqs, int nreq, Clock::time_point deadline, const CollectiveDesc& d, const char* phase,
+                 std::shared_ptr<void> keep) {
     int flag = 0;
     const auto start = Clock::now();
+    const bool header = phase == kArrivalPhase;
     for (int spin = 0;; ++spin) {
       {
         auto g = rt_->guard();
-        KIRZL_MPI_CHECK(MPI_Test(&req, &flag, MPI_STATUS_IGNORE));
+        KIRZL_MPI_CHECK(MPI_Testall(nreq, reqs, &flag, MPI_STATUSES_IGNORE));
       }
       if (flag) return;
       if ((spin & 63) == 0) poll_notices_(&d);
@@ -423,9 +487,11 @@ class MpiCommunicator final : public QueuedCommunicator {
         keep_forever(std::move(keep));
         timed_out_(d, phase);
       }
-      // Spin briefly for latency, then back off so a stalled collective does not burn a core.
-      if (now - start > std::chrono::milliseconds(20)) std::this_thread::sleep_for(std::chrono::microseconds(500));
-      else if (now - start > std::chrono::microseconds(200)) std::this_thread::yield();
+      // Note [mpi polling]: nonblocking collectives progress only inside MPI calls, so the data
+      // phase polls without sleeping (yielding the core to other threads). The header phase may
+      // wait long for a late rank: after 20 ms it backs off to 50 us naps.
+      if (header && now - start > std::chrono::milliseconds(20)) std::this_thread::sleep_for(std::chrono::microseconds(50));
+      else if (now - start > std::chrono::microseconds(100)) std::this_thread::yield();
     }
   }
 

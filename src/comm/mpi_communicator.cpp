@@ -640,6 +640,14 @@ MpiWorld mpi_create_world(std::chrono::milliseconds timeout) {
     for (int r = 0; r < size; ++r) w.hosts.emplace_back(all.data() + static_cast<size_t>(r) * MPI_MAX_PROCESSOR_NAME);
   }
   w.comm = std::make_shared<MpiCommunicator>(rt, dup, timeout);
+  char version[MPI_MAX_LIBRARY_VERSION_STRING] = {0};
+  int vlen = 0;
+  MPI_Get_library_version(version, &vlen);
+  std::string v(version);
+  if (auto nl = v.find_first_of(",\n"); nl != std::string::npos) v.resize(nl);
+  const int level = rt->thread_level();
+  w.info = v + ", thread level " +
+           (level == MPI_THREAD_MULTIPLE ? "MPI_THREAD_MULTIPLE" : "MPI_THREAD_SERIALIZED (MPI calls serialised)");
   return w;
 }
 

@@ -15,6 +15,7 @@ struct MpiWorld {
   std::shared_ptr<Communicator> comm;  // over MPI_COMM_WORLD (a duplicate of it)
   int local_rank = 0, local_size = 1;  // from MPI_Comm_split_type(MPI_COMM_TYPE_SHARED)
   std::vector<std::string> hosts;      // MPI_Get_processor_name of every rank
+  std::string info;                    // library version and thread level, for KIRZL_VERBOSE
 };
 
 // Initialises MPI (once; with MPI_THREAD_MULTIPLE if available, at least SERIALIZED) and builds the

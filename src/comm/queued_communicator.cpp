@@ -21,7 +21,8 @@ void QueuedCommunicator::stop_worker() {
 }
 
 void QueuedCommunicator::check_device(const char* op, const Tensor& t) const {
-  KIRZL_CHECK(t.device().is_cpu(), op, ": the ", backend(), " backend needs CPU tensors, got ", t.describe());
+  KIRZL_CHECK_CODE(t.device().is_cpu(), ErrorCode::Unsupported, op, ": the ", backend(), " backend needs CPU tensors, got ",
+                   t.describe(), " (copy it with .to(Device::cpu()))");
 }
 
 void QueuedCommunicator::poison(const Error& e) {

@@ -46,6 +46,7 @@ namespace {
 struct World {
   std::mutex mu;
   std::optional<ProcessGroup> group;
+  std::string backend_info;  // shown with KIRZL_VERBOSE
 };
 World& world() {
   static World w;
@@ -70,6 +71,12 @@ void preflight(const ProcessGroup& pg) {
   Tensor flag = full({1}, env_flag("KIRZL_VERBOSE") ? 1 : 0, {.dtype = DType::i32});
   c.all_reduce(flag, {.op = ReduceOp::Max, .tag = "init preflight"}).wait();
   if (flag.item<int>() == 0) return;
+  // Where every rank computes: gather (local rank, device type, device index).
+  const int n = pg.size();
+  Tensor mine = from_vector<int32_t>({pg.local_rank(), pg.device().is_cuda() ? 1 : 0, pg.device().index()});
+  Tensor devices = zeros({3 * static_cast<int64_t>(n)}, {.dtype = DType::i32});
+  c.all_gather(devices, mine, {.tag = "init preflight devices"}).wait();
+  const auto dv = devices.to_vector<int32_t>();
   Tensor big = ones({1 << 20});  // 4 MiB of f32
   c.all_reduce(big, {.tag = "init preflight warm-up"}).wait();
   auto t0 = std::chrono::steady_clock::now();
@@ -77,11 +84,15 @@ void preflight(const ProcessGroup& pg) {
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (pg.rank() != 0) return;
   const double algbw = static_cast<double>(big.nbytes()) / s / 1e9;
-  const int n = pg.size();
   std::ostringstream os;
-  os << "kirzl: backend " << pg.backend() << ", world size " << n << " (launcher " << pg.launcher() << ")\n";
-  for (int r = 0; r < n && r < static_cast<int>(pg.hosts().size()); ++r)
-    os << "kirzl:   rank " << r << " on " << pg.hosts()[r] << (r == 0 ? ", device " + pg.device().str() : "") << "\n";
+  os << "kirzl: backend " << pg.backend() << ", world size " << n << " (launcher " << pg.launcher() << ")";
+  if (!world().backend_info.empty()) os << "; " << world().backend_info;
+  os << "\n";
+  for (int r = 0; r < n; ++r) {
+    const Device d = dv[3 * r + 1] ? Device::cuda(dv[3 * r + 2]) : Device::cpu();
+    os << "kirzl:   rank " << r << " on " << (r < static_cast<int>(pg.hosts().size()) ? pg.hosts()[r] : "?")
+       << ", local rank " << dv[3 * r] << ", device " << d.str() << "\n";
+  }
   os << "kirzl: preflight all-reduce of 4 MiB: " << s * 1e3 << " ms, algbw " << algbw << " GB/s, busbw "
      << (n > 1 ? algbw * 2.0 * (n - 1) / n : 0.0) << " GB/s; timeout " << c.default_timeout().count() / 1000.0
      << " s\n";
@@ -102,6 +113,7 @@ ProcessGroup make_world(const InitOptions& options) {
   }
 #if KIRZL_HAS_MPI
   detail::MpiWorld w = detail::mpi_create_world(options.timeout);
+  world().backend_info = w.info;
   const int rank = w.comm->rank(), size = w.comm->size();
   KIRZL_CHECK(info.size < 0 || info.size == size, "comm::init: the launcher (", info.launcher, ") says world size ",
               info.size, " but MPI reports ", size, "; start the program with the MPI launcher (mpirun / srun --mpi)");

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "kirzl/autograd.hpp"
+#include "kirzl/comm.hpp"
 #include "kirzl/config.hpp"
 #include "kirzl/core/allocator.hpp"
 #include "kirzl/core/device.hpp"
@@ -10,6 +11,7 @@
 #include "kirzl/core/generator.hpp"
 #include "kirzl/core/parallel.hpp"
 #include "kirzl/data.hpp"
+#include "kirzl/ddp.hpp"
 #include "kirzl/io.hpp"
 #include "kirzl/nn.hpp"
 #include "kirzl/ops.hpp"

@@ -5,3 +5,4 @@
 #include "kirzl/nn/init.hpp"
 #include "kirzl/nn/layers.hpp"
 #include "kirzl/nn/module.hpp"
+#include "kirzl/nn/sync_batch_norm.hpp"

@@ -5,9 +5,14 @@
 #include <cmath>
 #include <functional>
 #include <thread>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <regex>
 
 #include <kirzl/ddp.hpp>
 #include <kirzl/kirzl.hpp>
+#include <kirzl/nn/sync_batch_norm.hpp>
 
 #include "support/expect_error.hpp"
 
@@ -33,7 +38,7 @@ std::shared_ptr<nn::Module> make_cnn() {
 // The data of step s: a global batch of `global` examples, identical for every caller.
 void batch(int step, int64_t global, bool image, Tensor& x, Tensor& y) {
   Generator g(1000 + step);
-  x = image ? randn({global, 1, 6, 6}, {}, &g) : randn({global, 12}, {}, &g);
+  x = image ? randn({global, 1, 8, 8}, {}, &g) : randn({global, 12}, {}, &g);
   y = randint(0, 3, {global}, {.dtype = DType::i64}, &g);
 }
 
@@ -100,8 +105,9 @@ std::vector<std::vector<float>> train_ddp(int n, const ModelFactory& make, const
       Tensor x, y;
       batch(s, global, image, x, y);
       Tensor xr = x.narrow(0, rank * b, b), yr = y.narrow(0, rank * b, b);
-      opt->zero_grad();
-      cross_entropy(ddp(xr), yr).backward();
+      Tensor out = ddp(xr);
+      opt->zero_grad();  // between forward and backward, as in the usual loop (Note [rebinding gradients])
+      cross_entropy(out, yr).backward();
       opt->step();
     }
     if (rank == 0) result = snapshot(*model);
@@ -250,4 +256,145 @@ TEST(DDP, BucketsOverlapBackwardAndCompressionHooksStayClose) {
     }
     EXPECT_LT(std::sqrt(err / norm), 1e-2);
   });
+}
+
+TEST(DDP, EquivalentToOneProcessMlpAdamWAndCnnSgd) {
+  auto ref_mlp = train_single(make_mlp, adamw(), 20, 12, false);
+  auto ref_cnn = train_single(make_cnn, sgd_momentum(), 20, 12, true);
+  for (int n : {2, 3}) {
+    EXPECT_LE(max_abs_diff(ref_mlp, train_ddp(n, make_mlp, adamw(), 20, 12, false)), 1e-5) << n << " ranks, MLP";
+    EXPECT_LE(max_abs_diff(ref_cnn, train_ddp(n, make_cnn, sgd_momentum(), 20, 12, true)), 1e-5) << n << " ranks, CNN";
+  }
+}
+
+TEST(DDP, JoinStopsAllRanksAtTheShortestData) {
+  std::vector<int> steps(2, 0);
+  std::vector<std::vector<float>> params(2);
+  run_ranks(2, [&](int rank, std::shared_ptr<comm::Communicator> c) {
+    manual_seed(1);
+    auto model = make_mlp();
+    DistributedDataParallel ddp(*model, c);
+    optim::SGD opt(model->parameters(), {.lr = 0.1});
+    const int batches = rank == 0 ? 3 : 5;  // uneven: rank 1 has more data
+    for (int s = 0; ddp.join(s < batches); ++s) {
+      Tensor x, y;
+      batch(s, 4, false, x, y);
+      opt.zero_grad();
+      cross_entropy(ddp(x), y).backward();
+      opt.step();
+      ++steps[rank];
+    }
+    params[rank] = model->parameters()[0].to_vector<float>();
+  });
+  EXPECT_EQ(steps[0], 3);
+  EXPECT_EQ(steps[1], 3);
+  EXPECT_EQ(params[0], params[1]);
+}
+
+TEST(DDP, AnExceptionInOneRanksForwardDoesNotHangTheOthers) {
+  std::vector<std::string> errors(2);
+  const auto start = std::chrono::steady_clock::now();
+  run_ranks(2, [&](int rank, std::shared_ptr<comm::Communicator> c) {
+    auto model = make_mlp();
+    DistributedDataParallel ddp(*model, c, {.timeout = std::chrono::milliseconds(500)});
+    try {
+      Tensor x = rank == 1 ? ones({2, 11}) : ones({2, 12});  // rank 1 feeds a wrong shape
+      sum(ddp(x)).backward();
+    } catch (const Error& e) {
+      errors[rank] = e.what();
+    }
+  });
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_NE(errors[1].find("12"), std::string::npos) << errors[1];  // linear names the expected features
+  EXPECT_NE(errors[0].find("Timeout"), std::string::npos) << errors[0];
+  EXPECT_NE(errors[0].find("bucket 0"), std::string::npos) << "the timeout names the bucket: " << errors[0];
+  EXPECT_LT(seconds, 10.0);
+}
+
+TEST(DDP, TimelineShowsTheFirstBucketStartingBeforeBackwardEnds) {
+  const auto dir = std::filesystem::temp_directory_path() / ("kirzl_ddp_timeline_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  run_ranks(2, [&](int rank, std::shared_ptr<comm::Communicator> c) {
+    manual_seed(3);
+    nn::Sequential m(nn::Linear(64, 256), nn::ReLU(), nn::Linear(256, 256), nn::ReLU(), nn::Linear(256, 4));
+    DistributedDataParallel ddp(m, c, {.bucket_cap_mb = 0.1, .first_bucket_cap_mb = 0.01,
+                                       .timeline_path = (dir / ("rank" + std::to_string(rank) + ".json")).string()});
+    Generator g(rank);
+    for (int s = 0; s < 3; ++s) {
+      m.zero_grad();
+      sum(ddp(randn({32, 64}, {}, &g))).backward();
+      auto scope = ddp.trace("optimizer step");
+    }
+    ddp.write_timeline();
+  });
+  std::ifstream in(dir / "rank0.json");
+  std::string json((std::istreambuf_iterator<char>(in)), {});
+  for (const char* name : {"\"forward\"", "\"backward\"", "all_reduce bucket 0", "\"optimizer step\""})
+    EXPECT_NE(json.find(name), std::string::npos) << name << " missing from the trace";
+  // Each step's first bucket (k-th "all_reduce bucket 0" span) starts before its backward (k-th
+  // "backward" span) ends: communication overlaps backward.
+  std::regex span_re(R"re(\{"name": "([^"]*)", "cat": "[^"]*", "ph": "X", "ts": (\d+), "dur": (\d+))re");
+  std::vector<std::pair<int64_t, int64_t>> backward, bucket0;
+  for (std::sregex_iterator it(json.begin(), json.end(), span_re), end; it != end; ++it) {
+    const std::string name = (*it)[1];
+    const int64_t ts = std::stoll((*it)[2]), dur = std::stoll((*it)[3]);
+    if (name == "backward") backward.push_back({ts, ts + dur});
+    if (name.rfind("all_reduce bucket 0:", 0) == 0) bucket0.push_back({ts, ts + dur});
+  }
+  ASSERT_EQ(backward.size(), 3u);
+  ASSERT_EQ(bucket0.size(), 3u);
+  for (size_t k = 0; k < 3; ++k) EXPECT_LT(bucket0[k].first, backward[k].second) << "step " << k;
+  std::filesystem::remove_all(dir);
+}
+
+namespace {
+// conv -> batch norm -> relu -> linear, with the norm layer chosen by the caller.
+std::shared_ptr<nn::Sequential> bn_model(std::shared_ptr<nn::Module> norm) {
+  auto m = std::make_shared<nn::Sequential>();
+  m->push_back(std::make_shared<nn::Conv2d>(1, 4, 3));
+  m->push_back(std::move(norm));
+  m->push_back(std::make_shared<nn::ReLU>());
+  m->push_back(std::make_shared<nn::Flatten>());
+  m->push_back(std::make_shared<nn::Linear>(4 * 6 * 6, 3));
+  return m;
+}
+}  // namespace
+
+TEST(SyncBatchNorm, NRanksNormaliseLikeOneProcessWithTheWholeBatch) {
+  const int steps = 5, n = 2;
+  const int64_t global = 8;
+  manual_seed(5);
+  auto single = bn_model(std::make_shared<nn::BatchNorm2d>(4));
+  StateDict init;  // copies: state_dict() holds handles that training would change
+  for (const auto& [name, t] : single->state_dict()) init.insert(name, t.detach().clone());
+  optim::SGD ref_opt(single->parameters(), {.lr = 0.1, .momentum = 0.9});
+  for (int s = 0; s < steps; ++s) {
+    Tensor x, y;
+    batch(s, global, true, x, y);
+    ref_opt.zero_grad();
+    cross_entropy((*single)(x), y).backward();
+    ref_opt.step();
+  }
+  std::vector<StateDict> got(n);
+  run_ranks(n, [&](int rank, std::shared_ptr<comm::Communicator> c) {
+    auto model = bn_model(std::make_shared<nn::SyncBatchNorm>(4, c));
+    model->load_state_dict(init);  // BatchNorm2d and SyncBatchNorm share names
+    DistributedDataParallel ddp(*model, c);
+    optim::SGD opt(model->parameters(), {.lr = 0.1, .momentum = 0.9});
+    const int64_t b = global / n;
+    for (int s = 0; s < steps; ++s) {
+      Tensor x, y;
+      batch(s, global, true, x, y);
+      opt.zero_grad();
+      cross_entropy(ddp(x.narrow(0, rank * b, b)), y.narrow(0, rank * b, b)).backward();
+      opt.step();
+    }
+    got[rank] = model->state_dict();
+  });
+  for (int r = 0; r < n; ++r)
+    for (const auto& [name, t] : single->state_dict()) {
+      auto a = t.to(DType::f64).to_vector<double>(), b = got[r].at(name).to(DType::f64).to_vector<double>();
+      ASSERT_EQ(a.size(), b.size()) << name;
+      for (size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-5) << name << "[" << i << "] on rank " << r;
+    }
 }

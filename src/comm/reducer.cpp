@@ -46,6 +46,7 @@ CommHook allreduce() {
     comm::AllReduceOptions o;
     o.op = comm::ReduceOp::Avg;
     o.tag = info.tag;
+    o.timeout = info.timeout;
     return CommHookResult{c.all_reduce(bucket, o), {}};
   };
 }
@@ -57,6 +58,7 @@ CommHook compress(DType wire) {
     comm::AllReduceOptions o;
     o.op = comm::ReduceOp::Avg;
     o.tag = info.tag + " (" + dtype_name(wire) + " compressed)";
+    o.timeout = info.timeout;
     comm::Work w = c.all_reduce(packed, o);
     Tensor target = bucket;  // a handle to the same buffer
     return CommHookResult{w, [target, packed]() mutable {
@@ -141,6 +143,8 @@ struct DistributedDataParallel::Impl {
       own.push_back(static_cast<int64_t>(h));
       all = fnv1a(all, &h, sizeof h);
     }
+    // The bucket layout follows from the parameters and the caps: equal caps mean equal layouts.
+    for (double cap : {opts.bucket_cap_mb, opts.first_bucket_cap_mb}) all = fnv1a(all, &cap, sizeof cap);
     Tensor mine = from_vector<int64_t>({static_cast<int64_t>(all), static_cast<int64_t>(params.size())});
     Tensor gathered = zeros({2 * static_cast<int64_t>(n)}, {.dtype = DType::i64});
     comm->all_gather(gathered, mine, {}).wait();
@@ -192,6 +196,7 @@ struct DistributedDataParallel::Impl {
       comm::BroadcastOptions bo;
       bo.root = 0;
       bo.tag = "DistributedDataParallel state";
+      bo.timeout = opts.timeout;
       pending.push_back({comm->broadcast(buf, bo), {t, buf}});
     }
     for (auto& [w, pair] : pending) {
@@ -231,6 +236,7 @@ struct DistributedDataParallel::Impl {
       bk.info.index = static_cast<int>(b);
       bk.info.bytes = bk.buffer.nbytes();
       bk.info.dtype = bk.buffer.dtype();
+      bk.info.timeout = opts.timeout;
       if (list.size() > 120) list = list.substr(0, 117) + "...";
       bk.info.tag = "bucket " + std::to_string(b) + ": " + list + " (" + mb(bk.info.bytes) + ", " + dtype_name(bk.info.dtype) + ")";
       infos.push_back(bk.info);
@@ -240,14 +246,7 @@ struct DistributedDataParallel::Impl {
 
   // Before each forward that records a graph: fresh readiness, gradients bound to bucket slots.
   void prepare() {
-    NoGradGuard g;
-    for (size_t i = 0; i < params.size(); ++i) {
-      Tensor cur = params[i].grad();
-      if (cur.defined() && cur.data_ptr() == views[i].data_ptr() && cur.shape() == views[i].shape()) continue;
-      if (cur.defined()) views[i].copy_(cur);
-      else views[i].zero_();  // set to none by zero_grad(): start from zero
-      params[i].set_grad(views[i]);
-    }
+    for (size_t i = 0; i < params.size(); ++i) bind_to_slot(i);
     ready.assign(params.size(), false);
     unused.assign(params.size(), false);
     for (auto& b : buckets) {
@@ -277,15 +276,32 @@ struct DistributedDataParallel::Impl {
     }
   }
 
+  // Note [rebinding gradients]: the usual loop calls zero_grad() between forward and backward,
+  // and zero_grad() sets gradients to none by default, so backward may have accumulated into a
+  // fresh tensor instead of the bucket slot. Move it into the slot (one memcpy) so the bucket
+  // reduces what the optimizer will read.
+  void bind_to_slot(size_t i) {
+    Tensor cur = params[i].grad();
+    if (cur.defined() && cur.data_ptr() == views[i].data_ptr() && cur.shape() == views[i].shape()) return;
+    NoGradGuard g;
+    if (cur.defined()) views[i].copy_(cur);
+    else views[i].zero_();
+    params[i].set_grad(views[i]);
+  }
+
   void on_ready(size_t i) {
     if (no_sync) return;
+    bind_to_slot(i);
     if (!in_backward) {
       in_backward = true;
       first_hook_us = timeline.now_us();
       autograd::queue_callback([this] { finalize(); });
       if (opts.find_unused_parameters)
         for (size_t k = 0; k < params.size(); ++k)
-          if (unused[k]) mark_ready(k);
+          if (unused[k]) {
+            bind_to_slot(k);  // a zero gradient when it was set to none
+            mark_ready(k);
+          }
     }
     mark_ready(i);
     poll_completions();
@@ -295,7 +311,7 @@ struct DistributedDataParallel::Impl {
     if (ready[i]) return;
     ready[i] = true;
     Bucket& b = buckets[bucket_of[i]];
-    if (--b.pending == 0) launch_ready_buckets();
+    if (--b.pending == 0 && opts.overlap) launch_ready_buckets();
   }
 
   // Buckets start in index order on every rank, whatever order their gradients arrive in, so the
@@ -397,6 +413,14 @@ DistributedDataParallel::NoSyncGuard::NoSyncGuard(DistributedDataParallel& ddp) 
   ddp_.impl_->no_sync = true;
 }
 DistributedDataParallel::NoSyncGuard::~NoSyncGuard() { ddp_.impl_->no_sync = prev_; }
+
+bool DistributedDataParallel::join(bool has_batch) {
+  Impl& d = *impl_;
+  if (d.comm->size() == 1) return has_batch;
+  Tensor flag = full({1}, has_batch ? 1.0 : 0.0, {.dtype = DType::i32});
+  d.comm->all_reduce(flag, {.op = comm::ReduceOp::Min, .timeout = d.opts.timeout, .tag = "DistributedDataParallel::join"}).wait();
+  return flag.item() > 0;
+}
 
 nn::Module& DistributedDataParallel::module() { return impl_->module; }
 comm::Communicator& DistributedDataParallel::communicator() { return *impl_->comm; }

@@ -23,6 +23,8 @@ struct BucketInfo {
   DType dtype = DType::f32;
   /// "bucket 3: fc2.weight, fc2.bias (1.2 MB, f32)" — passed as the collective's tag.
   std::string tag;
+  /// DDPOptions::timeout: hooks pass it on to their collectives (0: the communicator's default).
+  std::chrono::milliseconds timeout{0};
 };
 
 /// A hook's answer: the collective in flight and what to do once it completed (may be empty).
@@ -53,6 +55,9 @@ struct DDPOptions {
   bool find_unused_parameters = false;
   /// Broadcast buffers (e.g. BatchNorm running statistics) from rank 0 at every forward.
   bool broadcast_buffers = true;
+  /// false: every bucket starts only after backward has finished (no overlap). For measuring what
+  /// overlap buys; leave it on for training.
+  bool overlap = true;
   /// Timeout of each bucket's collective; 0 uses the communicator's default (KIRZL_TIMEOUT).
   std::chrono::milliseconds timeout{0};
   /// Replaces the plain all-reduce (see comm_hooks); empty means comm_hooks::allreduce().
@@ -110,6 +115,16 @@ class DistributedDataParallel {
     bool prev_;
   };
   [[nodiscard]] NoSyncGuard no_sync() { return NoSyncGuard(*this); }
+
+  /// Uneven data: call at the top of every step with whether this rank has a batch. Returns true
+  /// while every rank has one; the ranks stop together at the first rank that runs out, so none
+  /// waits forever in a collective that the others never reach. One 4-byte all-reduce per call:
+  ///
+  ///     for (auto it = loader.begin(); ddp.join(it != loader.end()); ++it) { ... }
+  ///
+  /// (DistributedSampler already gives every rank the same number of batches; join() is for data
+  /// that cannot be split evenly in advance, e.g. streams or filtered datasets.)
+  bool join(bool has_batch);
 
   nn::Module& module();
   comm::Communicator& communicator();

@@ -145,11 +145,12 @@ int64_t max_count() {
 
 constexpr int kNoticeTag = 7301;
 constexpr int kRingTag = 7302;
-// All-reduces from this size on use the ring (Note [ring all-reduce]); KIRZL_MPI_RING_BYTES changes it.
+// All-reduces of at least this many bytes use the ring (Note [ring all-reduce]); KIRZL_MPI_RING_BYTES changes it.
 const int64_t kRingMinBytes = [] {
   if (const char* e = std::getenv("KIRZL_MPI_RING_BYTES"); e && *e) return static_cast<int64_t>(std::atoll(e));
-  return int64_t{256} << 10;
+  return int64_t{32} << 10;
 }();
+constexpr int64_t kRingPiece = int64_t{512} << 10;
 constexpr const char* kArrivalPhase = "waiting for the other ranks to arrive";
 constexpr size_t kNoticeText = 400;
 
@@ -306,34 +307,40 @@ class MpiCommunicator final : public QueuedCommunicator {
     auto tmp = std::make_shared<std::vector<std::byte>>(static_cast<size_t>(seg_len(0) + 1) * esize);
     auto hold = std::make_shared<std::pair<std::shared_ptr<void>, std::shared_ptr<void>>>(keep, tmp);
     // Sends segment `send` to the right and receives segment `recv` from the left, in pieces of at
-    // most max_count() bytes; into == nullptr receives in place.
-    auto exchange = [&](int send, int recv, std::byte* into) {
+    // most kRingPiece bytes, all posted at once; with `reduce`, each received piece is reduced into
+    // the data while the next ones are still arriving (a pipeline).
+    auto exchange = [&](int send, int recv, bool reduce) {
       const int64_t sbytes = seg_len(send) * static_cast<int64_t>(esize), rbytes = seg_len(recv) * static_cast<int64_t>(esize);
       std::byte* sptr = base + seg_lo(send) * esize;
-      std::byte* rptr = into ? into : base + seg_lo(recv) * esize;
-      for (int64_t off = 0; off < std::max(sbytes, rbytes); off += max_count()) {
-        MPI_Request reqs[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL};
-        {
-          auto g = rt_->guard();
-          if (off < rbytes)
-            KIRZL_MPI_CHECK(MPI_Irecv(rptr + off, static_cast<int>(std::min(max_count(), rbytes - off)), MPI_BYTE, left,
-                                      kRingTag, comm_, &reqs[0]));
-          if (off < sbytes)
-            KIRZL_MPI_CHECK(MPI_Isend(sptr + off, static_cast<int>(std::min(max_count(), sbytes - off)), MPI_BYTE, right,
-                                      kRingTag, comm_, &reqs[1]));
-        }
-        wait_all_(reqs, 2, deadline, d, "exchanging data", hold);
+      std::byte* dst = base + seg_lo(recv) * esize;
+      std::byte* rptr = reduce ? tmp->data() : dst;
+      int64_t piece = std::min<int64_t>(max_count(), kRingPiece);
+      piece = std::max<int64_t>(piece - piece % static_cast<int64_t>(esize), static_cast<int64_t>(esize));
+      const int64_t nr = (rbytes + piece - 1) / piece, ns = (sbytes + piece - 1) / piece;
+      std::vector<MPI_Request> reqs(static_cast<size_t>(nr + ns), MPI_REQUEST_NULL);
+      {
+        auto g = rt_->guard();
+        for (int64_t k = 0; k < nr; ++k)
+          KIRZL_MPI_CHECK(MPI_Irecv(rptr + k * piece, static_cast<int>(std::min(piece, rbytes - k * piece)), MPI_BYTE, left,
+                                    kRingTag, comm_, &reqs[k]));
+        for (int64_t k = 0; k < ns; ++k)
+          KIRZL_MPI_CHECK(MPI_Isend(sptr + k * piece, static_cast<int>(std::min(piece, sbytes - k * piece)), MPI_BYTE, right,
+                                    kRingTag, comm_, &reqs[nr + k]));
       }
+      if (reduce) {
+        // Pieces from one sender arrive in order (MPI does not overtake), so waiting in order is enough.
+        for (int64_t k = 0; k < nr; ++k) {
+          wait_(reqs[k], deadline, d, "exchanging data", hold);
+          const int64_t len = std::min(piece, rbytes - k * piece);
+          reduce_into(dst + k * piece, rptr + k * piece, len / static_cast<int64_t>(esize), dt, op);
+        }
+      }
+      wait_all_(reqs.data(), static_cast<int>(reqs.size()), deadline, d, "exchanging data", hold);
     };
-    for (int s = 0; s < n - 1; ++s) {  // reduce-scatter
-      const int send = (r - s + n) % n, recv = (r - s - 1 + 2 * n) % n;
-      exchange(send, recv, tmp->data());
-      reduce_into(base + seg_lo(recv) * esize, tmp->data(), seg_len(recv), dt, op);
-    }
-    for (int s = 0; s < n - 1; ++s) {  // all-gather
-      const int send = (r + 1 - s + n) % n, recv = (r - s + n) % n;
-      exchange(send, recv, nullptr);
-    }
+    for (int s = 0; s < n - 1; ++s)  // reduce-scatter
+      exchange((r - s + n) % n, (r - s - 1 + 2 * n) % n, true);
+    for (int s = 0; s < n - 1; ++s)  // all-gather
+      exchange((r + 1 - s + n) % n, (r - s + n) % n, false);
   }
 
   void chunked_allreduce_(void* data, int64_t count, MPI_Datatype type, size_t esize, const CollectiveDesc& d,

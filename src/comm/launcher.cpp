@@ -3,6 +3,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <string>
 
 #include "kirzl/core/error.hpp"
 
@@ -66,6 +67,24 @@ LaunchInfo detect_launch(const EnvLookup& getenv) {
     return info;
   }
   return LaunchInfo{};
+}
+
+BackendChoice choose_backend(const LaunchInfo& info, const std::string& requested, bool has_mpi) {
+  KIRZL_CHECK(requested == "auto" || requested == "mpi" || requested == "inprocess", "comm::init: unknown backend '",
+              requested, "' (expected \"auto\", \"mpi\" or \"inprocess\")");
+  const bool multi = info.size > 1 || (info.size < 0 && info.launcher != "none");
+  if (requested == "inprocess" || (requested == "auto" && !multi)) {
+    KIRZL_CHECK(!multi, "comm::init: backend \"inprocess\" runs a world of size 1, but the launcher (", info.launcher,
+                ") started ", info.size < 0 ? std::string("several") : std::to_string(info.size),
+                " ranks; use backend \"auto\" or \"mpi\"");
+    return BackendChoice::InProcess;
+  }
+  KIRZL_CHECK_CODE(has_mpi, ErrorCode::Unsupported, "kirzl was built without MPI, so it cannot ",
+                   multi ? "join the " + (info.size < 0 ? std::string("multi-rank") : std::to_string(info.size) + "-rank") +
+                               " world started by " + info.launcher
+                         : std::string("use backend \"mpi\""),
+                   " (rebuild kirzl with MPI installed, -DKIRZL_WITH_MPI=ON)");
+  return BackendChoice::Mpi;
 }
 
 }  // namespace kirzl::comm::detail

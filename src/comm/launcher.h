@@ -25,4 +25,12 @@ using EnvLookup = std::function<const char*(const char*)>;
 // inconsistent value.
 LaunchInfo detect_launch(const EnvLookup& getenv);
 
+enum class BackendChoice { InProcess, Mpi };
+
+// Which backend init() builds for `info` and InitOptions::backend `requested` ("auto", "mpi",
+// "inprocess"). Throws Error{InvalidArgument} for an unknown name or "inprocess" with a multi-rank
+// launcher, and Error{Unsupported, "kirzl was built without MPI ..."} when MPI is needed but
+// `has_mpi` is false.
+BackendChoice choose_backend(const LaunchInfo& info, const std::string& requested, bool has_mpi);
+
 }  // namespace kirzl::comm::detail

@@ -11,12 +11,10 @@
 
 #include "comm/flight_recorder.h"
 #include "comm/launcher.h"
+#include "comm/mpi_communicator.h"  // declarations only; defined when KIRZL_HAS_MPI
 #include "kirzl/comm.hpp"
 #include "kirzl/config.hpp"
 
-#if KIRZL_HAS_MPI
-#include "comm/mpi_communicator.h"
-#endif
 
 namespace kirzl::comm {
 
@@ -101,13 +99,7 @@ void preflight(const ProcessGroup& pg) {
 
 ProcessGroup make_world(const InitOptions& options) {
   const detail::LaunchInfo info = detail::detect_launch([](const char* n) { return std::getenv(n); });
-  const std::string& b = options.backend;
-  KIRZL_CHECK(b == "auto" || b == "mpi" || b == "inprocess", "comm::init: unknown backend '", b,
-              "' (expected \"auto\", \"mpi\" or \"inprocess\")");
-  const bool launched_multi = info.size > 1 || (info.size < 0 && info.launcher != "none");
-  if (b == "inprocess" || (b == "auto" && !launched_multi)) {
-    KIRZL_CHECK(!launched_multi, "comm::init: backend \"inprocess\" runs a world of size 1, but the launcher (",
-                info.launcher, ") started ", info.size, " ranks; use backend \"auto\" or \"mpi\"");
+  if (detail::choose_backend(info, options.backend, KIRZL_HAS_MPI != 0) == detail::BackendChoice::InProcess) {
     auto comm = make_in_process_group(1, {.timeout = options.timeout}).front();
     return ProcessGroupBuilder::make(0, 1, 0, 1, comm, {host_name()}, info.launcher);
   }
@@ -119,8 +111,7 @@ ProcessGroup make_world(const InitOptions& options) {
               info.size, " but MPI reports ", size, "; start the program with the MPI launcher (mpirun / srun --mpi)");
   return ProcessGroupBuilder::make(rank, size, w.local_rank, w.local_size, w.comm, std::move(w.hosts), info.launcher);
 #else
-  KIRZL_FAIL(ErrorCode::Unsupported, "kirzl was built without MPI, so it cannot run a world of ", info.size,
-             " ranks started by ", info.launcher, " (rebuild with -DKIRZL_WITH_MPI=ON and an MPI installation)");
+  KIRZL_FAIL(ErrorCode::Internal, "comm::init: no backend was chosen");  // choose_backend threw already
 #endif
 }
 

@@ -84,6 +84,26 @@ TEST(Init, MalformedEnvironmentIsAClearError) {
   EXPECT_KIRZL_ERROR(detect({{"SLURM_PROCID", "-1"}, {"SLURM_NTASKS", "2"}}), ErrorCode::InvalidArgument, "SLURM_PROCID");
 }
 
+TEST(Init, BackendChoice) {
+  using comm::detail::BackendChoice;
+  using comm::detail::choose_backend;
+  const LaunchInfo none = detect({});
+  const LaunchInfo four = detect({{"OMPI_COMM_WORLD_RANK", "1"}, {"OMPI_COMM_WORLD_SIZE", "4"}});
+  const LaunchInfo pmix = detect({{"PMIX_RANK", "1"}});
+  const LaunchInfo one = detect({{"OMPI_COMM_WORLD_RANK", "0"}, {"OMPI_COMM_WORLD_SIZE", "1"}});
+  EXPECT_EQ(choose_backend(none, "auto", true), BackendChoice::InProcess);
+  EXPECT_EQ(choose_backend(one, "auto", true), BackendChoice::InProcess);
+  EXPECT_EQ(choose_backend(none, "mpi", true), BackendChoice::Mpi);
+  EXPECT_EQ(choose_backend(four, "auto", true), BackendChoice::Mpi);
+  EXPECT_EQ(choose_backend(pmix, "auto", true), BackendChoice::Mpi);
+  EXPECT_EQ(choose_backend(none, "inprocess", false), BackendChoice::InProcess);
+  EXPECT_KIRZL_ERROR(choose_backend(four, "auto", false), ErrorCode::Unsupported, "kirzl was built without MPI", "4-rank",
+                     "openmpi");
+  EXPECT_KIRZL_ERROR(choose_backend(none, "mpi", false), ErrorCode::Unsupported, "kirzl was built without MPI");
+  EXPECT_KIRZL_ERROR(choose_backend(four, "inprocess", true), ErrorCode::InvalidArgument, "inprocess", "4 ranks");
+  EXPECT_KIRZL_ERROR(choose_backend(none, "nccl", true), ErrorCode::InvalidArgument, "unknown backend 'nccl'");
+}
+
 TEST(Init, WithoutALauncherTheWorldHasOneRankAndIdentityCollectives) {
   comm::ProcessGroup pg = comm::init();
   EXPECT_EQ(pg.rank(), 0);

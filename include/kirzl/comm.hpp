@@ -20,7 +20,16 @@
 //    Error{InvalidArgument} naming both sides. A collective that does not complete within its
 //    timeout fails with Error{Timeout} naming it, its size, its tag and the ranks that did not
 //    arrive; the communicator is then poisoned: later collectives throw at once. The library never
-//    calls exit() or abort(): failures surface through Work::wait().
+//    calls exit() or abort(): failures surface through Work::wait(). A collective's timeout starts
+//    when it starts running on the communicator's thread (after the collectives queued before it).
+//    KIRZL_TIMEOUT (seconds) sets the default (300 s); on a timeout, a report of every reachable
+//    rank's recent collectives goes to stderr and to the file named by KIRZL_REPORT.
+//  - Argument errors (Error{InvalidArgument} naming the op, shapes and dtypes) are thrown by the
+//    call itself, before the collective is issued; such a call does not count as a collective.
+//
+// Backends: "inprocess" (make_in_process_group; ranks are threads) and "mpi" (init() under an MPI
+// launcher). CUDA tensors are rejected by "inprocess" (Error{Unsupported}) and staged through host
+// memory by "mpi".
 #pragma once
 
 #include <chrono>
@@ -122,8 +131,9 @@ class Communicator {
   virtual std::chrono::milliseconds default_timeout() const = 0;
 
   /// Reduces `t` element-wise over all ranks, in place: afterwards every rank's `t` holds the
-  /// result (bitwise identical on every rank for the InProcess backend). `t` must stay alive and
-  /// untouched until the Work completes.
+  /// result. Bitwise identical on every rank for InProcess (reduced in rank order) and for MPI from
+  /// 32 KiB (a ring that reduces each element once, then copies it); smaller MPI all-reduces use
+  /// MPI_Iallreduce. `t` must stay alive and untouched until the Work completes.
   virtual Work all_reduce(Tensor& t, const AllReduceOptions& options = {}) = 0;
   /// Copies root's `t` into every other rank's `t`, in place. Same dtype and numel on every rank.
   /// Throws Error{InvalidArgument} for a root outside [0, size()).

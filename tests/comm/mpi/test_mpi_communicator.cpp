@@ -9,7 +9,10 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include <kirzl/comm.hpp>
@@ -162,6 +165,9 @@ TEST(MpiCommunicator, MismatchFailsOnEveryRankNamingBothSides) {
 
 TEST(MpiCommunicator, TimeoutFailsEveryRankNamingTheMissingOne) {
   auto c = world().communicator()->split(0, world().rank());
+  const std::string report = ::testing::TempDir() + "kirzl_mpi_report_" + std::to_string(c->rank()) + ".txt";
+  std::remove(report.c_str());
+  setenv("KIRZL_REPORT", report.c_str(), 1);
   Tensor warm = ones({2});
   c->all_reduce(warm).wait();  // #1
   if (c->rank() == 1) {
@@ -186,6 +192,14 @@ TEST(MpiCommunicator, TimeoutFailsEveryRankNamingTheMissingOne) {
     EXPECT_LT(s, 3.3);
   }
   EXPECT_KIRZL_ERROR(c->barrier(), ErrorCode::Timeout, "unusable");
+  unsetenv("KIRZL_REPORT");
+  if (c->rank() == 0) {  // the lowest rank that arrived writes the report
+    std::ifstream f(report);
+    std::stringstream text;
+    text << f.rdbuf();
+    EXPECT_NE(text.str().find("Not arrived: rank 1"), std::string::npos) << text.str();
+    EXPECT_NE(text.str().find("rank 0: is in all_reduce #2"), std::string::npos) << text.str();
+  }
   // The world communicator is unaffected.
   world().communicator()->barrier().wait();
 }

@@ -7,7 +7,10 @@
 // GB/s; mpi_busbw is raw MPI_Allreduce of the same buffer size, interleaved with kirzl's calls,
 // ratio = busbw / mpi_busbw (1.0 = no overhead). BM_Header is the cost of the per-collective
 // mismatch check alone (the 4 x int64 MPI_MIN all-reduce kirzl runs before the data, see Note
-// [mpi collective protocol]); BM_InProcess is the in-process backend with 2 threads (rank 0 only).
+// [mpi collective protocol]), BM_RawMpiNonblockingWithHeader vs BM_RawMpiNonblocking what it adds to
+// a nonblocking all-reduce, BM_KirzlBarrier (header only, through kirzl's communication thread)
+// minus BM_Header the cost of the asynchronous hand-off; BM_InProcess is the in-process backend
+// with 2 threads (rank 0 only).
 //
 // Every rank must run the same collectives, so iteration counts are fixed per size (no adaptive
 // iteration search, which could differ between ranks).
@@ -97,6 +100,25 @@ void BM_RawMpiNonblocking(benchmark::State& state) {
   set_counters(state, count * 4, world().size(), std::chrono::duration<double>(Clock::now() - t0).count(), 0);
 }
 
+// What the mismatch check costs without kirzl's thread: the header all-reduce (4 x int64, MPI_MIN)
+// followed by the data all-reduce, both nonblocking — compare with BM_RawMpiNonblocking.
+void BM_RawMpiNonblockingWithHeader(benchmark::State& state) {
+  const int64_t count = std::max<int64_t>(state.range(0) / 4, 1);
+  std::vector<float> raw(static_cast<size_t>(count), 1.0f);
+  int64_t h[4];
+  MPI_Barrier(MPI_COMM_WORLD);
+  auto t0 = Clock::now();
+  for (auto _ : state) {
+    h[0] = 1, h[1] = 2, h[2] = -1, h[3] = -2;
+    MPI_Request req;
+    MPI_Iallreduce(MPI_IN_PLACE, h, 4, MPI_INT64_T, MPI_MIN, MPI_COMM_WORLD, &req);
+    MPI_Wait(&req, MPI_STATUS_IGNORE);
+    MPI_Iallreduce(MPI_IN_PLACE, raw.data(), static_cast<int>(count), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &req);
+    MPI_Wait(&req, MPI_STATUS_IGNORE);
+  }
+  set_counters(state, count * 4, world().size(), std::chrono::duration<double>(Clock::now() - t0).count(), 0);
+}
+
 // The header exchange alone: what the mismatch check adds to every collective.
 void BM_Header(benchmark::State& state) {
   int64_t h[4] = {1, 2, -1, -2};
@@ -150,6 +172,8 @@ int main(int argc, char** argv) {
     benchmark::RegisterBenchmark("BM_RawMpi", BM_RawMpi)->Arg(b)->Iterations(iterations_for(b))->UseRealTime()->Unit(benchmark::kMicrosecond);
   for (int64_t b : sizes)
     benchmark::RegisterBenchmark("BM_RawMpiNonblocking", BM_RawMpiNonblocking)->Arg(b)->Iterations(iterations_for(b))->UseRealTime()->Unit(benchmark::kMicrosecond);
+  for (int64_t b : {int64_t{8}, int64_t{8192}})
+    benchmark::RegisterBenchmark("BM_RawMpiNonblockingWithHeader", BM_RawMpiNonblockingWithHeader)->Arg(b)->Iterations(iterations_for(b))->UseRealTime()->Unit(benchmark::kMicrosecond);
   benchmark::RegisterBenchmark("BM_Header", BM_Header)->Iterations(20000)->UseRealTime()->Unit(benchmark::kMicrosecond);
   benchmark::RegisterBenchmark("BM_KirzlBarrier", BM_KirzlBarrier)->Iterations(20000)->UseRealTime()->Unit(benchmark::kMicrosecond);
   if (world().rank() == 0)

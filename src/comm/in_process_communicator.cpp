@@ -37,7 +37,7 @@ struct InProcessGroupState {
     int taken = 0;
   };
 
-  explicit InProcessGroupState(int n) : size(n), recorders(n, nullptr) {}
+  explicit InProcessGroupState(int n) : size(n), recorders(n, nullptr), departed(n, false) {}
 
   const int size;
   std::mutex mu;
@@ -45,6 +45,7 @@ struct InProcessGroupState {
   std::map<int64_t, Slot> slots;
   std::optional<Error> failure;
   std::vector<const FlightRecorder*> recorders;
+  std::vector<bool> departed;  // ranks whose communicator is being destroyed
   std::map<std::pair<int64_t, int>, SplitEntry> splits;
 
   void leave(int64_t seq, Slot& s) {
@@ -63,6 +64,14 @@ InProcessCommunicator::InProcessCommunicator(std::shared_ptr<InProcessGroupState
 }
 
 InProcessCommunicator::~InProcessCommunicator() {
+  // Wake our own collective in progress, and let the other ranks fail at once instead of timing
+  // out if they wait for this rank.
+  begin_close();
+  {
+    std::lock_guard<std::mutex> lock(group_->mu);
+    group_->departed[rank()] = true;
+  }
+  group_->cv.notify_all();
   stop_worker();
   std::lock_guard<std::mutex> lock(group_->mu);
   group_->recorders[rank()] = nullptr;
@@ -93,9 +102,29 @@ void InProcessCommunicator::execute(Op& op) {
   }
 
   const auto deadline = Clock::now() + d.timeout;
+  const auto departed_missing = [&] {
+    for (int j = 0; j < n; ++j)
+      if (!s.entries[j].arrived && g.departed[j]) return j;
+    return -1;
+  };
   while (!s.ready && !g.failure) {
+    if (closing()) {
+      // Withdraw, so that no rank arriving later reads this rank's buffers.
+      s.entries[r].arrived = false;
+      --s.arrived;
+      throw Error(ErrorCode::InvalidArgument, d.long_str() + " on rank " + std::to_string(r) +
+                                                  " was interrupted: its communicator was destroyed");
+    }
+    if (const int j = departed_missing(); j >= 0) {
+      g.failure.emplace(ErrorCode::InvalidArgument, d.long_str() + " cannot complete: rank " + std::to_string(j) +
+                                                        " destroyed its communicator before arriving (rank " +
+                                                        std::to_string(j) + " " +
+                                                        (g.recorders[j] ? g.recorders[j]->where() : "is gone") + ")");
+      g.cv.notify_all();
+      break;
+    }
     if (g.cv.wait_until(lock, deadline) != std::cv_status::timeout) continue;
-    if (s.ready || g.failure) break;
+    if (s.ready || g.failure || closing() || departed_missing() >= 0) continue;
     // Timed out: name the missing ranks and where every rank is, poison the group, report.
     std::ostringstream msg, missing;
     int nmissing = 0;

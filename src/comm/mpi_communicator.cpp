@@ -489,6 +489,11 @@ class MpiCommunicator final : public QueuedCommunicator {
       }
       if (flag) return;
       if ((spin & 63) == 0) poll_notices_(&d);
+      if (closing()) {
+        keep_forever(std::move(keep));
+        KIRZL_FAIL(ErrorCode::InvalidArgument, d.long_str(), " on rank ", rank(), " was interrupted (", phase,
+                   "): its communicator was destroyed");
+      }
       const auto now = Clock::now();
       if (now >= deadline) {
         keep_forever(std::move(keep));

@@ -11,6 +11,7 @@ void QueuedCommunicator::start_worker() { worker_ = std::thread([this] { loop();
 QueuedCommunicator::~QueuedCommunicator() { stop_worker(); }
 
 void QueuedCommunicator::stop_worker() {
+  begin_close();
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stop_ && !worker_.joinable()) return;

@@ -3,6 +3,7 @@
 // recorder, and poisoning after a failure.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -57,9 +58,14 @@ class QueuedCommunicator : public Communicator {
   // Starts the worker thread; the last statement of every subclass constructor (the worker calls
   // virtual methods, which must not happen before the object is complete).
   void start_worker();
-  // Stops the worker: the running collective finishes (bounded by its timeout), queued ones fail.
+  // Stops the worker: the running collective stops waiting and fails (see closing()), queued ones
+  // fail.
   // Subclasses call it first thing in their destructor.
   void stop_worker();
+  // True once destruction has begun: a collective in progress stops waiting for other ranks and
+  // fails (the backends check it in their wait loops).
+  bool closing() const { return closing_.load(std::memory_order_acquire); }
+  void begin_close() { closing_.store(true, std::memory_order_release); }
   // Makes later collectives fail at once with `e`'s code.
   void poison(const Error& e);
   std::optional<Error> poison_error() const;
@@ -82,6 +88,7 @@ class QueuedCommunicator : public Communicator {
   bool stop_ = false;
   int64_t seq_ = 0;
   std::optional<Error> poison_;
+  std::atomic<bool> closing_{false};
   std::thread worker_;
 };
 

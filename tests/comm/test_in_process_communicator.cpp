@@ -325,6 +325,27 @@ TEST(InProcessCommunicator, ARankThatThrowsBeforeItsCollectiveDoesNotHangTheOthe
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
 }
 
+TEST(InProcessCommunicator, DestroyingACommunicatorFailsWaitingRanksAtOnce) {
+  // Rank 1 drops its communicator while rank 0 waits for it (timeout 60 s): rank 0 fails at once.
+  auto group = comm::make_in_process_group(2, {.timeout = 60s});
+  Tensor t = ones({4});
+  auto t0 = std::chrono::steady_clock::now();
+  comm::Work w = group[0]->all_reduce(t);
+  std::this_thread::sleep_for(20ms);
+  group[1].reset();
+  EXPECT_KIRZL_ERROR(w.wait(), ErrorCode::InvalidArgument, "all_reduce #1", "rank 1 destroyed its communicator");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+
+  // Destroying the communicator whose own collective waits interrupts it instead of blocking.
+  auto pair = comm::make_in_process_group(2, {.timeout = 60s});
+  comm::Work mine = pair[0]->barrier();
+  std::this_thread::sleep_for(20ms);
+  t0 = std::chrono::steady_clock::now();
+  pair[0].reset();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+  EXPECT_KIRZL_ERROR(mine.wait(), ErrorCode::InvalidArgument, "barrier #1", "communicator was destroyed");
+}
+
 TEST(InProcessCommunicator, DefaultTimeoutComesFromTheEnvironment) {
   EXPECT_EQ(comm::make_in_process_group(1)[0]->default_timeout(), 300s);
   setenv("KIRZL_TIMEOUT", "2.5", 1);

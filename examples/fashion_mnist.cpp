@@ -208,7 +208,10 @@ int run(const Args& args) {
       Tensor loss = cross_entropy(ddp(x.to(dev)), y.to(dev));
       opt->zero_grad();
       loss.backward();  // buckets are all-reduced while backward runs
-      opt->step();
+      {
+        auto span = ddp.trace("optimizer step");  // in the KIRZL_TIMELINE trace, when enabled
+        opt->step();
+      }
       schedule.step();
       ++step;
       ++k;
@@ -220,8 +223,11 @@ int run(const Args& args) {
         // The metrics log holds the loss of the global batch: the mean over ranks.
         Tensor global_loss = loss.detach().to(Device::cpu()).to(DType::f64).reshape({1});
         world.communicator()->all_reduce(global_loss, {.op = comm::ReduceOp::Avg, .tag = "loss for the metrics log"}).wait();
-        metrics.log({.step = step, .epoch = epoch, .loss = global_loss.item(), .lr = opt->lr(), .samples_per_second = rate,
-                     .elapsed_seconds = elapsed()});
+        const DDPStepStats& comm_stats = ddp.last_step_stats();
+        metrics.log(io::MetricsRecord{.step = step, .epoch = epoch, .loss = global_loss.item(), .lr = opt->lr(),
+                                      .samples_per_second = rate, .elapsed_seconds = elapsed()}
+                        .set("comm_hidden_ms", comm_stats.comm_hidden_ms)
+                        .set("comm_exposed_ms", comm_stats.comm_exposed_ms));
       }
     }
     bar.finish();

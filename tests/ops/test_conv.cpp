@@ -96,6 +96,26 @@ TEST(Conv2d, MatchesReference) {
   }
 }
 
+// Every combination of stride, padding and dilation on odd sizes, including paddings wider than
+// the kernel reaches (whole column-matrix rows in padding): the row-wise im2col/col2im edges.
+TEST(Conv2d, GeometrySweepMatchesReference) {
+  uint64_t seed = 100;
+  for (int64_t s : {1, 2, 3})
+    for (int64_t p : {0, 1, 3})
+      for (int64_t d : {1, 2}) {
+        SCOPED_TRACE(::testing::Message() << "stride " << s << " padding " << p << " dilation " << d);
+        Conv2dOptions o = opts({s, 1}, {p, p}, {d, d}, 1);
+        o.stride = {s, s + 1 > 3 ? 1 : s + 1};
+        Tensor x = randn_t({1, 2, 5, 7}, seed++), w = randn_t({3, 2, 2, 3}, seed++);
+        expect_close(conv2d(x, w, Tensor(), o), ref_conv(x, w, Tensor(), o), 1e-12);
+        if (d == 1 && p != 1) {
+          using V = std::vector<Tensor>;
+          EXPECT_GRADCHECK([o](const V& in) { return conv2d(in[0], in[1], Tensor(), o); },
+                           {rand_input({1, 2, 5, 7}, seed++), rand_input({3, 2, 2, 3}, seed++)});
+        }
+      }
+}
+
 TEST(Conv2d, UnbatchedInput) {
   Tensor x = randn_t({3, 6, 5}, 1), w = randn_t({2, 3, 3, 3}, 2);
   Tensor y = conv2d(x, w);

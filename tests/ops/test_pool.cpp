@@ -124,3 +124,24 @@ TEST(Pool2d, BadInputs) {
                {"avg_pool2d", "floating"});
   expect_error([&] { max_pool2d(x, popts({0, 2})); }, ErrorCode::InvalidArgument, {"max_pool2d", "kernel_size"});
 }
+
+// The 2x2 fast path keeps the general rule: the first maximum in scan order (row by row) gets the
+// gradient, and the first NaN wins.
+TEST(Pool2d, TwoByTwoTiesAndNaNFollowScanOrder) {
+  // Window 0: all equal -> top-left; window 1: bottom row holds the max twice -> bottom-left;
+  // window 2: NaN at bottom-right after a larger value -> NaN; window 3: two NaNs -> the first.
+  Tensor x = from_vector<double>({0, 0, 1, 2, NAN, 9, 5, NAN,  //
+                                  0, 0, 3, 3, 1, NAN, NAN, 0},
+                                 {1, 1, 2, 8})
+                 .detach()
+                 .requires_grad_();
+  Tensor y = max_pool2d(x);
+  auto v = y.to_vector<double>();
+  EXPECT_EQ(v[0], 0);
+  EXPECT_EQ(v[1], 3);
+  EXPECT_TRUE(std::isnan(v[2]));
+  EXPECT_TRUE(std::isnan(v[3]));
+  sum(y * from_vector<double>({1, 2, 3, 4}, {1, 1, 1, 4})).backward();
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{1, 0, 0, 0, 3, 0, 0, 4,  //
+                                                               0, 0, 2, 0, 0, 0, 0, 0}));
+}

@@ -18,22 +18,26 @@ using G = Conv2dGeometry;
 // A 1x1 kernel with unit stride and no padding: the sample [C, H*W] is its own column matrix.
 bool pointwise(const G& g) { return g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0; }
 
-// Visits every (column-matrix entry, input element) pair of one sample: f(col_index, x_index),
-// with x_index < 0 where the window reads padding.
+// Visits the column matrix of one sample row by row: one call per (c, ki, kj, oh) with the column
+// row segment `ci` (Wo entries), the input row `xi` (-1 where the window is in vertical padding)
+// and the output columns [lo, hi) whose input column iw = iw0 + ow * sw lies inside the row.
+// Note [row-wise im2col]: per-element visiting with bounds checks cost as much as the GEMMs for
+// the small convolutions of the examples; whole rows turn the interior into a copy.
 template <typename F>
-void for_each_patch(const G& g, F&& f) {
+void for_each_patch_row(const G& g, F&& f) {
   const int64_t L = g.Ho * g.Wo;
   for (int64_t c = 0; c < g.C; ++c)
     for (int64_t ki = 0; ki < g.kh; ++ki)
       for (int64_t kj = 0; kj < g.kw; ++kj) {
         const int64_t row = ((c * g.kh + ki) * g.kw + kj) * L;
+        const int64_t iw0 = kj * g.dw - g.pw;
+        // ow in [lo, hi) <=> 0 <= iw0 + ow * sw < W.
+        const int64_t lo = std::clamp<int64_t>(iw0 >= 0 ? 0 : (-iw0 + g.sw - 1) / g.sw, 0, g.Wo);
+        const int64_t hi = std::clamp<int64_t>(g.W - iw0 <= 0 ? 0 : (g.W - iw0 + g.sw - 1) / g.sw, lo, g.Wo);
         for (int64_t oh = 0; oh < g.Ho; ++oh) {
           const int64_t ih = oh * g.sh - g.ph + ki * g.dh;
-          const bool row_in = ih >= 0 && ih < g.H;
-          for (int64_t ow = 0; ow < g.Wo; ++ow) {
-            const int64_t iw = ow * g.sw - g.pw + kj * g.dw;
-            f(row + oh * g.Wo + ow, row_in && iw >= 0 && iw < g.W ? (c * g.H + ih) * g.W + iw : int64_t{-1});
-          }
+          const int64_t xi = ih >= 0 && ih < g.H ? (c * g.H + ih) * g.W : int64_t{-1};
+          f(row + oh * g.Wo, xi, iw0, lo, hi);
         }
       }
 }
@@ -41,14 +45,29 @@ void for_each_patch(const G& g, F&& f) {
 // col [C*kh*kw, Ho*Wo] from x [C, H, W].
 template <typename T>
 void im2col(const T* x, const G& g, T* col) {
-  for_each_patch(g, [&](int64_t ci, int64_t xi) { col[ci] = xi >= 0 ? x[xi] : T(0); });
+  const int64_t sw = g.sw, Wo = g.Wo;
+  for_each_patch_row(g, [&](int64_t ci, int64_t xi, int64_t iw0, int64_t lo, int64_t hi) {
+    T* dst = col + ci;
+    if (xi < 0) return std::fill(dst, dst + Wo, T(0));
+    std::fill(dst, dst + lo, T(0));
+    const T* src = x + xi + iw0;
+    if (sw == 1)
+      std::copy(src + lo, src + hi, dst + lo);
+    else
+      for (int64_t ow = lo; ow < hi; ++ow) dst[ow] = src[ow * sw];
+    std::fill(dst + hi, dst + Wo, T(0));
+  });
 }
 
 // Adjoint of im2col: x [C, H, W] += scattered col.
 template <typename T>
 void col2im(const T* col, const G& g, T* x) {
-  for_each_patch(g, [&](int64_t ci, int64_t xi) {
-    if (xi >= 0) x[xi] += col[ci];
+  const int64_t sw = g.sw;
+  for_each_patch_row(g, [&](int64_t ci, int64_t xi, int64_t iw0, int64_t lo, int64_t hi) {
+    if (xi < 0) return;
+    const T* src = col + ci;
+    T* dst = x + xi + iw0;
+    for (int64_t ow = lo; ow < hi; ++ow) dst[ow * sw] += src[ow];
   });
 }
 

@@ -25,12 +25,6 @@ comm::ProcessGroup& world() {
   return w;
 }
 
-std::shared_ptr<nn::Module> cnn() {
-  return std::make_shared<nn::Sequential>(nn::Conv2d(1, 32, 3, {.padding = {1, 1}}), nn::ReLU(), nn::MaxPool2d(2),
-                                          nn::Conv2d(32, 64, 3, {.padding = {1, 1}}), nn::ReLU(), nn::MaxPool2d(2),
-                                          nn::Flatten(), nn::Linear(64 * 7 * 7, 128), nn::ReLU(), nn::Linear(128, 10));
-}
-
 constexpr int64_t kBatchPerRank = 64;
 
 // mode 0: no DDP (the single-process baseline); 1: DDP with overlap; 2: DDP without overlap.
@@ -39,7 +33,7 @@ void BM_CnnStep(benchmark::State& state) {
   if (mode == 0 && world().size() > 1) return state.SkipWithError("the no-DDP baseline runs at world size 1 only");
   set_num_threads(1);
   manual_seed(0);
-  auto model = cnn();
+  auto model = models::fashion_cnn();
   std::unique_ptr<DistributedDataParallel> ddp;
   if (mode > 0) ddp = std::make_unique<DistributedDataParallel>(*model, world(), DDPOptions{.overlap = mode == 1});
   optim::AdamW opt(model->parameters(), {.lr = 1e-3});

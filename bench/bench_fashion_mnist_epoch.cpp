@@ -33,13 +33,13 @@ void BM_MlpEpochKirzl(benchmark::State& state) {
   if (!train) return state.SkipWithError("Fashion-MNIST is missing: apt-get install dataset-fashion-mnist");
   set_num_threads(static_cast<int>(state.range(0)));
   manual_seed(0);
-  nn::Sequential model(nn::Flatten(), nn::Linear(784, 256), nn::ReLU(), nn::Linear(256, 128), nn::ReLU(), nn::Linear(128, 10));
-  optim::AdamW opt(model.parameters(), {.lr = 1e-3, .weight_decay = 0.01});
+  auto model = models::fashion_mlp();
+  optim::AdamW opt(model->parameters(), {.lr = 1e-3, .weight_decay = 0.01});
   data::DataLoader loader(*train, {.batch_size = 128, .shuffle = true, .drop_last = true});
   int64_t samples = 0;
   for (auto _ : state) {
     for (auto& [x, y] : loader) {
-      Tensor loss = cross_entropy(model(x), y);
+      Tensor loss = cross_entropy((*model)(x), y);
       opt.zero_grad();
       loss.backward();
       opt.step();

@@ -10,16 +10,8 @@ namespace {
 using namespace kirzl;
 namespace nn = kirzl::nn;
 
-std::shared_ptr<nn::Module> mlp() {
-  return std::make_shared<nn::Sequential>(nn::Flatten(), nn::Linear(784, 256), nn::ReLU(), nn::Linear(256, 128),
-                                          nn::ReLU(), nn::Linear(128, 10));
-}
-
-std::shared_ptr<nn::Module> cnn() {
-  return std::make_shared<nn::Sequential>(nn::Conv2d(1, 32, 3, {.padding = {1, 1}}), nn::ReLU(), nn::MaxPool2d(2),
-                                          nn::Conv2d(32, 64, 3, {.padding = {1, 1}}), nn::ReLU(), nn::MaxPool2d(2),
-                                          nn::Flatten(), nn::Linear(64 * 7 * 7, 128), nn::ReLU(), nn::Linear(128, 10));
-}
+std::shared_ptr<nn::Module> mlp() { return models::fashion_mlp(); }
+std::shared_ptr<nn::Module> cnn() { return models::fashion_cnn(); }
 
 void train(benchmark::State& state, std::shared_ptr<nn::Module> (*make)()) {
   const int threads = static_cast<int>(state.range(0));

@@ -88,19 +88,6 @@ Args parse(int argc, char** argv) {
   return a;
 }
 
-// 784-256-128-10: ~0.89 test accuracy after 10 epochs.
-std::shared_ptr<nn::Module> make_mlp() {
-  return std::make_shared<nn::Sequential>(nn::Flatten(), nn::Linear(784, 256), nn::ReLU(), nn::Linear(256, 128),
-                                          nn::ReLU(), nn::Linear(128, 10));
-}
-
-// conv32-pool-conv64-pool-fc128: ~0.91 after 4 epochs.
-std::shared_ptr<nn::Module> make_cnn() {
-  return std::make_shared<nn::Sequential>(nn::Conv2d(1, 32, 3, {.padding = {1, 1}}), nn::ReLU(), nn::MaxPool2d(2),
-                                          nn::Conv2d(32, 64, 3, {.padding = {1, 1}}), nn::ReLU(), nn::MaxPool2d(2),
-                                          nn::Flatten(), nn::Linear(64 * 7 * 7, 128), nn::ReLU(), nn::Linear(128, 10));
-}
-
 std::unique_ptr<optim::Optimizer> make_optimizer(const Args& a, const std::vector<Tensor>& params) {
   if (a.optimizer == "sgd")
     return std::make_unique<optim::SGD>(params, optim::SGDOptions{.lr = a.lr, .momentum = 0.9, .nesterov = true});
@@ -157,7 +144,8 @@ int run(const Args& args) {
   data::FashionMNIST test(args.data_dir, data::Split::Test, {.limit = args.test_limit});
 
   manual_seed(args.seed);  // the same initial model on every rank (DDP also broadcasts rank 0's)
-  std::shared_ptr<nn::Module> model = args.model == "mlp" ? make_mlp() : make_cnn();
+  // MLP: ~0.89 test accuracy after 10 epochs; CNN: ~0.91 after 4 (models/fashion_mnist.hpp).
+  std::shared_ptr<nn::Module> model = args.model == "mlp" ? models::fashion_mlp() : models::fashion_cnn();
   model->to(dev);
   DistributedDataParallel ddp(*model, world);
   auto opt = make_optimizer(args, model->parameters());

@@ -13,6 +13,7 @@
 #include "kirzl/data.hpp"
 #include "kirzl/ddp.hpp"
 #include "kirzl/io.hpp"
+#include "kirzl/models/fashion_mnist.hpp"
 #include "kirzl/nn.hpp"
 #include "kirzl/ops.hpp"
 #include "kirzl/optim.hpp"

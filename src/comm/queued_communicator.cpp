@@ -111,16 +111,24 @@ void QueuedCommunicator::loop() {
   }
 }
 
+namespace {
+// The fields every collective's description takes from its arguments and options.
+template <typename Options>
+void describe(CollectiveDesc& d, OpKind kind, DType dtype, int64_t count, const Options& options) {
+  d.kind = kind;
+  d.dtype = dtype;
+  d.count = count;
+  d.tag = options.tag;
+  d.timeout = options.timeout;
+}
+}  // namespace
+
 Work QueuedCommunicator::all_reduce(Tensor& t, const AllReduceOptions& options) {
   check_tensor("all_reduce", t, "tensor");
   check_device("all_reduce", t);
   Op op;
-  op.desc.kind = OpKind::AllReduce;
-  op.desc.dtype = t.dtype();
-  op.desc.count = t.numel();
+  describe(op.desc, OpKind::AllReduce, t.dtype(), t.numel(), options);
   op.desc.op = options.op;
-  op.desc.tag = options.tag;
-  op.desc.timeout = options.timeout;
   op.out = t;
   return submit(std::move(op));
 }
@@ -131,12 +139,8 @@ Work QueuedCommunicator::broadcast(Tensor& t, const BroadcastOptions& options) {
   KIRZL_CHECK(options.root >= 0 && options.root < size_, "broadcast: root ", options.root,
               " is not a rank of this communicator (size ", size_, ") for ", t.describe());
   Op op;
-  op.desc.kind = OpKind::Broadcast;
-  op.desc.dtype = t.dtype();
-  op.desc.count = t.numel();
+  describe(op.desc, OpKind::Broadcast, t.dtype(), t.numel(), options);
   op.desc.root = options.root;
-  op.desc.tag = options.tag;
-  op.desc.timeout = options.timeout;
   op.out = t;
   return submit(std::move(op));
 }
@@ -150,11 +154,7 @@ Work QueuedCommunicator::all_gather(Tensor& out, const Tensor& in, const AllGath
   KIRZL_CHECK(out.numel() == static_cast<int64_t>(size_) * in.numel(), "all_gather: out ", out.describe(), " must have size() * in.numel() = ",
               size_, " * ", in.numel(), " = ", static_cast<int64_t>(size_) * in.numel(), " elements; in is ", in.describe());
   Op op;
-  op.desc.kind = OpKind::AllGather;
-  op.desc.dtype = in.dtype();
-  op.desc.count = in.numel();
-  op.desc.tag = options.tag;
-  op.desc.timeout = options.timeout;
+  describe(op.desc, OpKind::AllGather, in.dtype(), in.numel(), options);
   op.out = out;
   op.in = in;
   return submit(std::move(op));
@@ -170,12 +170,8 @@ Work QueuedCommunicator::reduce_scatter(Tensor& out, const Tensor& in, const Red
               " must have size() * out.numel() = ", size_, " * ", out.numel(), " = ",
               static_cast<int64_t>(size_) * out.numel(), " elements; out is ", out.describe());
   Op op;
-  op.desc.kind = OpKind::ReduceScatter;
-  op.desc.dtype = in.dtype();
-  op.desc.count = out.numel();
+  describe(op.desc, OpKind::ReduceScatter, in.dtype(), out.numel(), options);
   op.desc.op = options.op;
-  op.desc.tag = options.tag;
-  op.desc.timeout = options.timeout;
   op.out = out;
   op.in = in;
   return submit(std::move(op));
@@ -183,9 +179,7 @@ Work QueuedCommunicator::reduce_scatter(Tensor& out, const Tensor& in, const Red
 
 Work QueuedCommunicator::barrier(const BarrierOptions& options) {
   Op op;
-  op.desc.kind = OpKind::Barrier;
-  op.desc.tag = options.tag;
-  op.desc.timeout = options.timeout;
+  describe(op.desc, OpKind::Barrier, DType::u8, 0, options);
   return submit(std::move(op));
 }
 

@@ -18,6 +18,7 @@
 #include <kirzl/comm.hpp>
 
 #include "comm/collective_cases.hpp"
+#include "comm/mpi/mpi_test_main.hpp"
 #include "support/expect_error.hpp"
 
 using namespace kirzl;
@@ -26,10 +27,7 @@ using comm::ReduceOp;
 using namespace kirzl::testing::comm_cases;
 
 namespace {
-comm::ProcessGroup& world() {
-  static comm::ProcessGroup pg;
-  return pg;
-}
+comm::ProcessGroup& world() { return kirzl::testing::mpi_world(); }
 }  // namespace
 
 TEST(MpiCommunicator, ProcessGroup) {
@@ -206,20 +204,5 @@ TEST(MpiCommunicator, TimeoutFailsEveryRankNamingTheMissingOne) {
 
 int main(int argc, char** argv) {
   setenv("KIRZL_MPI_MAX_COUNT", "100000", 0);
-  ::testing::InitGoogleTest(&argc, argv);
-  try {
-    world() = comm::init();
-  } catch (const Error& e) {
-    std::fprintf(stderr, "comm::init failed: %s\n", e.what());
-    return 1;
-  }
-  if (world().rank() != 0) {
-    // Only rank 0 prints progress; every rank still reports its failures through the exit code.
-    auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
-    delete listeners.Release(listeners.default_result_printer());
-  }
-  const int rc = RUN_ALL_TESTS();
-  if (rc != 0) std::fprintf(stderr, "rank %d: tests failed\n", world().rank());
-  world() = comm::ProcessGroup();
-  return rc;  // MPI is finalised at exit, after the last communicator is gone
+  return kirzl::testing::run_mpi_tests(argc, argv);  // MPI is finalised at exit, after the last communicator is gone
 }

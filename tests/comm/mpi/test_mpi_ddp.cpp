@@ -8,15 +8,14 @@
 
 #include <kirzl/kirzl.hpp>
 
+#include "comm/mpi/mpi_test_main.hpp"
+
 using namespace kirzl;
 namespace nn = kirzl::nn;
 
 namespace {
 
-comm::ProcessGroup& world() {
-  static comm::ProcessGroup w;
-  return w;
-}
+comm::ProcessGroup& world() { return kirzl::testing::mpi_world(); }
 
 using ModelFactory = std::function<std::shared_ptr<nn::Module>()>;
 using OptimFactory = std::function<std::unique_ptr<optim::Optimizer>(std::vector<Tensor>)>;
@@ -130,20 +129,4 @@ TEST(MpiDDP, DifferentModelsFailOnEveryRank) {
   }
 }
 
-int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  try {
-    world() = comm::init();
-  } catch (const Error& e) {
-    std::fprintf(stderr, "comm::init failed: %s\n", e.what());
-    return 1;
-  }
-  if (world().rank() != 0) {
-    auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
-    delete listeners.Release(listeners.default_result_printer());
-  }
-  const int rc = RUN_ALL_TESTS();
-  if (rc != 0) std::fprintf(stderr, "rank %d: tests failed\n", world().rank());
-  world() = comm::ProcessGroup();
-  return rc;
-}
+int main(int argc, char** argv) { return kirzl::testing::run_mpi_tests(argc, argv); }

@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "kirzl/autograd.hpp"
+#include "kirzl/core/generator.hpp"
 #include "kirzl/io/safetensors.hpp"
 
 namespace kirzl::io {
@@ -32,6 +33,9 @@ void save_checkpoint(const std::string& path, const nn::Module& model, const opt
   meta["step"] = std::to_string(info.step);
   meta["epoch"] = std::to_string(info.epoch);
   if (opt) meta["optimizer"] = opt->name();
+  // The default generator's stream, so that dropout after a resume draws what it would have drawn.
+  meta["rng.seed"] = std::to_string(default_generator().seed());
+  meta["rng.offset"] = std::to_string(default_generator().offset());
   save_safetensors(path, all, meta);
 }
 
@@ -55,6 +59,12 @@ CheckpointInfo load_checkpoint(const std::string& path, nn::Module& model, optim
   };
   read_int("step", info.step);
   read_int("epoch", info.epoch);
+  int64_t rng_seed = 0, rng_offset = 0;
+  const bool has_rng = meta.count("rng.seed") && meta.count("rng.offset");
+  if (has_rng) {
+    read_int("rng.seed", rng_seed);
+    read_int("rng.offset", rng_offset);
+  }
   for (const auto& [k, v] : meta)
     if (starts_with(k, kConfigPrefix)) info.config[k.substr(std::char_traits<char>::length(kConfigPrefix))] = v;
 
@@ -98,6 +108,10 @@ CheckpointInfo load_checkpoint(const std::string& path, nn::Module& model, optim
       model.load_state_dict(backup, true);
       rethrow_with_path(e, path);
     }
+  }
+  if (has_rng) {
+    default_generator().manual_seed(static_cast<uint64_t>(rng_seed));
+    default_generator().set_offset(static_cast<uint64_t>(rng_offset));
   }
   return info;
 }

@@ -118,6 +118,31 @@ TEST_F(CheckpointTest, ResumeIsBitExactWithSgdMomentum) {
   });
 }
 
+// Dropout draws from the default generator: the checkpoint carries its position, so a resumed run
+// draws the masks the uninterrupted run drew, even after the generator was re-seeded meanwhile.
+TEST_F(CheckpointTest, ResumeWithDropoutRestoresTheGenerator) {
+  const auto batches = make_batches(6);
+  auto make = [] { return std::make_shared<nn::Sequential>(nn::Linear(8, 16), nn::Dropout(0.5), nn::ReLU(), nn::Linear(16, 4)); };
+  auto sgd = [](nn::Module& m) { return std::make_unique<optim::SGD>(m.parameters(), optim::SGDOptions{.lr = 0.1}); };
+  manual_seed(7);
+  auto straight = make();
+  auto opt_straight = sgd(*straight);
+  train(*straight, *opt_straight, batches, 0, 6);
+
+  manual_seed(7);
+  auto first = make();
+  auto opt_first = sgd(*first);
+  train(*first, *opt_first, batches, 0, 3);
+  save_checkpoint(path("d.safetensors"), *first, opt_first.get(), {.step = 3});
+
+  manual_seed(12345);
+  auto fresh = make();
+  auto opt_fresh = sgd(*fresh);
+  load_checkpoint(path("d.safetensors"), *fresh, opt_fresh.get());
+  train(*fresh, *opt_fresh, batches, 3, 6);
+  expect_bitwise_equal(straight->state_dict(), fresh->state_dict());
+}
+
 TEST_F(CheckpointTest, ModelOnlyRoundTripWithInfo) {
   auto model = make_mlp();
   CheckpointInfo info{.step = 1234567890123, .epoch = -1, .config = {{"lr", "0.001"}, {"data", "fashion \"mnist\""}}};

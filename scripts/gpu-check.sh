@@ -32,8 +32,18 @@ fi
 
 for b in build-gpu/bench/bench_*; do
   [ -x "$b" ] || continue
+  case "$(basename "$b")" in bench_allreduce | bench_ddp_cnn) continue ;; esac  # run under mpirun below
   "$b" --benchmark_min_time=0.2 --benchmark_format=console >"$out/$(basename "$b").txt" 2>&1
 done
+
+# Multi-rank CPU figures that need more cores than the development machine has (issue #4).
+if command -v mpirun >/dev/null 2>&1 && [ -x build-gpu/bench/bench_allreduce ]; then
+  for np in 2 4; do
+    mpirun -np "$np" --bind-to none build-gpu/bench/bench_allreduce --benchmark_filter='BM_KirzlMpi|BM_RawMpi/' \
+      >"$out/allreduce_np$np.txt" 2>&1
+  done
+  bench/run_ddp_scaling.sh build-gpu 1 2 4 >"$out/ddp_scaling.txt" 2>&1
+fi
 
 echo "== kirzl gpu-check =="
 echo "device:      $(cat "$out/device.txt")"
@@ -45,4 +55,10 @@ for f in "$out"/bench_*.txt; do
   echo "-- $(basename "$f" .txt)"
   grep -E '^BM_' "$f" | head -40
 done
+for f in "$out"/allreduce_np*.txt; do
+  [ -f "$f" ] || continue
+  echo "-- $(basename "$f" .txt)"
+  grep -E '^BM_KirzlMpi' "$f" | head -20
+done
+[ -f "$out/ddp_scaling.txt" ] && { echo "-- DDP weak scaling (CNN)"; cat "$out/ddp_scaling.txt"; }
 [ "$gpu_rc" -eq 0 ] && [ "$cpu_rc" -eq 0 ]

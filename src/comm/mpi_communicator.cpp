@@ -156,7 +156,7 @@ constexpr size_t kNoticeText = 400;
 
 // What the control channel carries: a query from a rank whose collective timed out, or an answer.
 struct Notice {
-  int32_t kind = 0;  // 1 = query (I timed out), 2 = answer
+  int32_t kind = 0;  // 1 = query (I timed out), 2 = answer, 3 = departure (my communicator is gone)
   int32_t from = -1;
   int64_t seq = 0;           // query: the collective that timed out
   int64_t last_started = 0;  // the sender's last started collective
@@ -194,6 +194,21 @@ class MpiCommunicator final : public QueuedCommunicator {
     MPI_Finalized(&finalized);
     if (finalized) return;
     auto g = rt_->guard();
+    // Note [mpi departure]: tell the other ranks that this rank will never start a collective
+    // after its last one, so a peer already waiting for a later one (this rank failed, e.g. with an
+    // exception before its next collective) fails at once instead of at its timeout.
+    Notice bye;
+    bye.kind = 3;
+    bye.from = rank();
+    bye.last_started = recorder_.last_started();
+    set_text(bye, recorder_.where());
+    for (int r = 0; r < size(); ++r)
+      if (r != rank()) {
+        auto buf = std::make_shared<Notice>(bye);
+        MPI_Request req;
+        if (MPI_Isend(buf.get(), sizeof(Notice), MPI_BYTE, r, kNoticeTag, ctrl_, &req) == MPI_SUCCESS)
+          sends_.emplace_back(req, buf);
+      }
     if (notice_req_ != MPI_REQUEST_NULL) {
       MPI_Cancel(&notice_req_);
       MPI_Wait(&notice_req_, MPI_STATUS_IGNORE);
@@ -488,7 +503,16 @@ class MpiCommunicator final : public QueuedCommunicator {
         KIRZL_MPI_CHECK(MPI_Testall(nreq, reqs, &flag, MPI_STATUSES_IGNORE));
       }
       if (flag) return;
-      if ((spin & 63) == 0) poll_notices_(&d);
+      if ((spin & 63) == 0) {
+        poll_notices_(&d);
+        for (const Notice& gone : departed_)
+          if (gone.last_started < d.seq) {
+            keep_forever(std::move(keep));
+            KIRZL_FAIL(ErrorCode::Timeout, d.long_str(), " can never complete on rank ", rank(), " (", phase, "): rank ",
+                       gone.from, " has left the group (its communicator was destroyed, e.g. after an error on that "
+                       "rank); its last collective was #", gone.last_started, ", it ", gone.text, ".");
+          }
+      }
       if (closing()) {
         keep_forever(std::move(keep));
         KIRZL_FAIL(ErrorCode::InvalidArgument, d.long_str(), " on rank ", rank(), " was interrupted (", phase,
@@ -541,6 +565,10 @@ class MpiCommunicator final : public QueuedCommunicator {
           poison(Error(ErrorCode::Timeout, "rank " + std::to_string(n.from) + " timed out in " + n.text +
                                                " while this rank (" + std::to_string(rank()) + ") " + a.text));
         }
+      }
+      if (n.kind == 3) {
+        departed_.push_back(n);
+        continue;
       }
       // A timed-out rank's query also tells where that rank is.
       answers_.push_back(n);
@@ -627,6 +655,7 @@ class MpiCommunicator final : public QueuedCommunicator {
   MPI_Request notice_req_ = MPI_REQUEST_NULL;
   std::vector<std::pair<MPI_Request, std::shared_ptr<Notice>>> sends_;
   std::vector<Notice> answers_;
+  std::vector<Notice> departed_;  // Note [mpi departure]
 };
 
 }  // namespace

@@ -202,6 +202,25 @@ TEST(MpiCommunicator, TimeoutFailsEveryRankNamingTheMissingOne) {
   world().communicator()->barrier().wait();
 }
 
+// A rank whose communicator goes away (say, after an exception) makes the others' next
+// collective fail at once, long before the timeout.
+TEST(MpiCommunicator, ARankThatLeavesFailsTheOthersAtOnce) {
+  auto c = world().communicator()->split(0, world().rank());
+  Tensor warm = ones({2});
+  c->all_reduce(warm).wait();  // #1
+  if (c->rank() == 1) {
+    c.reset();  // rank 1 leaves after #1
+  } else {
+    Tensor t = ones({10});
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_KIRZL_ERROR(c->all_reduce(t, {.timeout = 30s}).wait(), ErrorCode::Timeout, "all_reduce #2", "rank 1 has left",
+                       "last collective was #1");
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    EXPECT_LT(s, 5.0) << "the departure must be noticed, not the 30 s timeout";
+  }
+  world().communicator()->barrier().wait();
+}
+
 int main(int argc, char** argv) {
   setenv("KIRZL_MPI_MAX_COUNT", "100000", 0);
   return kirzl::testing::run_mpi_tests(argc, argv);  // MPI is finalised at exit, after the last communicator is gone

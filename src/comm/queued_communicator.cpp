@@ -6,12 +6,25 @@ namespace kirzl::comm::detail {
 QueuedCommunicator::QueuedCommunicator(int rank, int size, std::chrono::milliseconds default_timeout)
     : rank_(rank), size_(size), default_timeout_(resolve_timeout(default_timeout)) {}
 
-void QueuedCommunicator::start_worker() { worker_ = std::thread([this] { loop(); }); }
+namespace {
+// True on a thread that is executing ops: a collective's body must never help run another.
+thread_local bool t_executing = false;
+}  // namespace
+
+void QueuedCommunicator::start_worker() {
+  exec_->owner = this;
+  worker_ = std::thread([this] { loop(); });
+}
 
 QueuedCommunicator::~QueuedCommunicator() { stop_worker(); }
 
 void QueuedCommunicator::stop_worker() {
   begin_close();
+  {
+    // Waits for an inline executor to finish (closing() makes its collective fail fast).
+    std::lock_guard<std::mutex> ex(exec_->mu);
+    exec_->owner = nullptr;
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stop_ && !worker_.joinable()) return;
@@ -53,6 +66,16 @@ Work QueuedCommunicator::submit(Op op) {
     op.desc.seq = ++seq_;
     op.desc.timeout = timeout_of(op.desc.timeout);
     state->what = op.desc.str();
+    state->help = [ex = exec_](WorkState& w) {
+      if (t_executing) return;
+      std::unique_lock<std::mutex> lock(ex->mu, std::try_to_lock);
+      if (!lock || !ex->owner) return;  // the worker is running an op: it will finish ours too
+      struct Executing {
+        Executing() { t_executing = true; }
+        ~Executing() { t_executing = false; }
+      } executing;
+      ex->owner->run_inline_until(w);
+    };
     recorder_.queued(op.desc);
     queue_.push_back(std::move(op));
   }
@@ -61,53 +84,85 @@ Work QueuedCommunicator::submit(Op op) {
 }
 
 void QueuedCommunicator::loop() {
+  t_executing = true;
   for (;;) {
-    Op op;
-    std::optional<Error> poisoned;
-    bool stopping;
     {
       std::unique_lock<std::mutex> lock(mu_);
       const auto interval = poll_interval();
       if (interval.count() > 0) {
         if (!cv_.wait_for(lock, interval, [&] { return stop_ || !queue_.empty(); })) {
           lock.unlock();
-          poll_idle();
+          std::unique_lock<std::mutex> ex(exec_->mu, std::try_to_lock);
+          if (ex) poll_idle();  // not while a waiter executes an op: both would touch MPI state
           continue;
         }
       } else {
         cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
       }
       if (queue_.empty()) return;
+    }
+    std::lock_guard<std::mutex> ex(exec_->mu);
+    Op op;
+    std::optional<Error> poisoned;
+    bool stopping;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (queue_.empty()) continue;  // a waiting caller ran it (Note [inline execution])
       op = std::move(queue_.front());
       queue_.pop_front();
       poisoned = poison_;
       stopping = stop_;
     }
-    if (poisoned || stopping) {
-      Error e = poisoned ? *poisoned
-                         : Error(ErrorCode::InvalidArgument, op.desc.str() + " was still queued when its communicator was destroyed");
-      recorder_.finished(op.desc.seq, false, e.message());
-      op.work->fail(std::make_exception_ptr(e));
-      continue;
+    run_one(op, poisoned, stopping);
+  }
+}
+
+void QueuedCommunicator::run_inline_until(WorkState& state) {
+  for (;;) {
+    {
+      std::lock_guard<std::mutex> done(state.mu);
+      if (state.done) return;
     }
-    recorder_.started(op.desc.seq);
-    try {
-      if (op.body) op.body(op);
-      else execute(op);
-      recorder_.finished(op.desc.seq, true);
-      op.out = Tensor();
-      op.in = Tensor();
-      op.work->complete();
-    } catch (const Error& e) {
-      recorder_.finished(op.desc.seq, false, e.message());
-      poison(e);
-      op.work->fail(std::current_exception());
-    } catch (const std::exception& e) {
-      Error err(ErrorCode::Internal, op.desc.str() + " failed: " + e.what());
-      recorder_.finished(op.desc.seq, false, err.message());
-      poison(err);
-      op.work->fail(std::make_exception_ptr(err));
+    Op op;
+    std::optional<Error> poisoned;
+    bool stopping;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (queue_.empty()) return;
+      op = std::move(queue_.front());
+      queue_.pop_front();
+      poisoned = poison_;
+      stopping = stop_;
     }
+    run_one(op, poisoned, stopping);
+  }
+}
+
+void QueuedCommunicator::run_one(Op& op, const std::optional<Error>& poisoned, bool stopping) {
+  if (poisoned || stopping) {
+    Error e = poisoned ? *poisoned
+                       : Error(ErrorCode::InvalidArgument, op.desc.str() + " was still queued when its communicator was destroyed");
+    recorder_.finished(op.desc.seq, false, e.message());
+    op.work->fail(std::make_exception_ptr(e));
+    return;
+  }
+  recorder_.started(op.desc.seq);
+  try {
+    if (op.body) op.body(op);
+    else execute(op);
+    recorder_.finished(op.desc.seq, true);
+    op.out = Tensor();
+    op.in = Tensor();
+    op.work->complete();
+  } catch (const Error& e) {
+    recorder_.finished(op.desc.seq, false, e.message());
+    poison(e);
+    op.work->fail(std::current_exception());
+  } catch (const std::exception& e) {
+    Error err(ErrorCode::Internal, op.desc.str() + " failed: " + e.what());
+    recorder_.finished(op.desc.seq, false, err.message());
+    poison(err);
+    op.work->fail(std::make_exception_ptr(err));
   }
 }
 

@@ -79,6 +79,20 @@ class QueuedCommunicator : public Communicator {
     return requested.count() > 0 ? requested : default_timeout_;
   }
   void loop();
+  // Runs one dequeued op: flight recorder, execution, poisoning on failure, completing its Work.
+  void run_one(Op& op, const std::optional<Error>& poisoned, bool stopping);
+  // Note [inline execution]: runs queued ops in order on the calling thread until `state` is done
+  // or the queue is empty; the caller holds exec_->mu.
+  void run_inline_until(WorkState& state);
+
+  // Whoever executes ops (the worker, or a waiting caller) holds `mu`, and pops from the queue only
+  // while holding it: ops run one at a time, in queue order. `owner` is cleared (under `mu`) when
+  // the communicator starts closing, so a late waiter never touches a dying communicator.
+  struct Executor {
+    std::mutex mu;
+    QueuedCommunicator* owner = nullptr;
+  };
+  std::shared_ptr<Executor> exec_ = std::make_shared<Executor>();
 
   const int rank_, size_;
   const std::chrono::milliseconds default_timeout_;

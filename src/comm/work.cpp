@@ -6,6 +6,8 @@ namespace kirzl::comm {
 
 void Work::wait(std::chrono::milliseconds timeout) const {
   if (!state_) return;
+  // A bounded wait must not run the collective itself (that could outlast `timeout`).
+  if (timeout.count() == 0 && state_->help) state_->help(*state_);
   std::unique_lock<std::mutex> lock(state_->mu);
   if (timeout.count() > 0) {
     if (!state_->cv.wait_for(lock, timeout, [&] { return state_->done; }))

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <exception>
+#include <functional>
 #include <mutex>
 #include <string>
 
@@ -17,6 +18,10 @@ struct WorkState {
   bool done = false;
   std::exception_ptr error;
   std::string what;  // "all_reduce #3 (f32 x 10, sum)" for Work::wait's own timeout message
+  // Note [inline execution]: run by Work::wait() before it blocks, so that a thread that waits for
+  // its collective right away may run it itself instead of paying two thread hand-offs. Returns
+  // at once when the communicator's worker is busy (it then completes the work as usual).
+  std::function<void(WorkState&)> help;
 
   void complete() {
     {

@@ -6,8 +6,9 @@ set -euo pipefail
 KIRZL_APT_PACKAGES=(cmake g++ ninja-build libeigen3-dev libopenmpi-dev openmpi-bin libgtest-dev
   libbenchmark-dev pybind11-dev zlib1g-dev dataset-fashion-mnist)
 # Python packages of the Python tests (tests/io/safetensors_interop.py, pytest); those tests skip
-# with the reason when the packages are missing.
-KIRZL_PIP_PACKAGES=(safetensors numpy pytest)
+# with the reason when the packages are missing. pybind11 (>= 3, for py::smart_holder; Debian's
+# pybind11-dev is 2.10) builds the Python module kirzl._C; scikit-build-core drives `pip install .`.
+KIRZL_PIP_PACKAGES=(safetensors numpy pytest "pybind11>=3" scikit-build-core)
 
 kirzl_setup() {
   local missing=()
@@ -32,7 +33,8 @@ kirzl_setup() {
 # fails the setup: without them (no pip, no network) the Python tests skip.
 kirzl_setup_python() {
   command -v python3 >/dev/null 2>&1 || return 0
-  python3 -c 'import safetensors, numpy, pytest' >/dev/null 2>&1 && return 0
+  python3 -c 'import safetensors, numpy, pytest, scikit_build_core, pybind11, sys
+sys.exit(int(pybind11.__version__.split(".")[0]) < 3)' >/dev/null 2>&1 && return 0
   echo "kirzl setup: installing Python packages ${KIRZL_PIP_PACKAGES[*]}"
   # A distribution's python3 refuses pip installs outside a venv (PEP 668, "externally-managed-
   # environment"); then install for this interpreter anyway, as the build machines are dedicated.

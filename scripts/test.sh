@@ -21,6 +21,15 @@ kirzl_build build-cpu -DKIRZL_WITH_CUDA=OFF -DKIRZL_WITH_CUDNN=OFF -DKIRZL_WITH_
   -DKIRZL_BUILD_BENCH=OFF
 (cd build-cpu && ctest --output-on-failure -j "$jobs" --timeout 900) || status=1
 
+echo "== build-py/ (Python package kirzl: module kirzl._C + pytest python/tests) =="
+if python3 -c 'import pybind11, sys; sys.exit(int(pybind11.__version__.split(".")[0]) < 3)' 2>/dev/null; then
+  kirzl_build build-py -DKIRZL_BUILD_PYTHON=ON -DKIRZL_BUILD_TESTS=OFF -DKIRZL_BUILD_BENCH=OFF \
+    -DKIRZL_BUILD_EXAMPLES=OFF -DKIRZL_WITH_CUDA=OFF -DKIRZL_WITH_CUDNN=OFF -DKIRZL_WITH_NCCL=OFF
+  PYTHONPATH="$PWD/build-py/python" python3 -m pytest python/tests -q -rs || status=1
+else
+  echo "kirzl: pybind11 >= 3 is not importable by python3; the Python tests are skipped" >&2
+fi
+
 if [ "$status" -ne 0 ]; then
   echo "kirzl: some tests FAILED" >&2
 fi

@@ -1,0 +1,2 @@
+"""kirzl.data (see the C++ header of the same name for the full contract of each entry)."""
+from ._C.data import *  # noqa: F401,F403

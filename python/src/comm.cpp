@@ -1,0 +1,280 @@
+// kirzl.comm and DistributedDataParallel. Every wait on a collective releases the GIL.
+//
+// The module-level collectives (kirzl.all_reduce, broadcast, all_gather, reduce_scatter, barrier)
+// take a kirzl Tensor, any object with __dlpack__ (torch, CuPy, JAX, NumPy >= 1.22) or a writeable
+// C-contiguous NumPy array, wrap it without copying, and work in place: the object passed in holds
+// the result and is returned.
+#include "common.h"
+
+#include <chrono>
+
+namespace kirzl::python {
+
+namespace {
+
+using comm::Communicator;
+using comm::ProcessGroup;
+using comm::ReduceOp;
+using std::chrono::milliseconds;
+
+ReduceOp op_from(const py::object& o) {
+  if (py::isinstance<ReduceOp>(o)) return o.cast<ReduceOp>();
+  auto s = o.cast<std::string>();
+  if (s == "sum") return ReduceOp::Sum;
+  if (s == "avg" || s == "mean") return ReduceOp::Avg;
+  if (s == "min") return ReduceOp::Min;
+  if (s == "max") return ReduceOp::Max;
+  if (s == "prod") return ReduceOp::Prod;
+  KIRZL_FAIL(ErrorCode::InvalidArgument, "reduce op must be 'sum', 'avg', 'min', 'max' or 'prod', got '", s, "'");
+}
+
+milliseconds timeout_from(const py::object& seconds) {
+  if (seconds.is_none()) return milliseconds{0};
+  double s = seconds.cast<double>();
+  KIRZL_CHECK(s >= 0, "timeout must be >= 0 seconds, got ", s);
+  return milliseconds{static_cast<int64_t>(s * 1000.0 + 0.5)};
+}
+
+std::shared_ptr<Communicator> comm_from(const py::object& group) {
+  if (group.is_none()) {
+    ProcessGroup g;
+    {
+      py::gil_scoped_release rel;
+      g = comm::init();
+    }
+    return g.communicator();
+  }
+  if (py::isinstance<ProcessGroup>(group)) return group.cast<ProcessGroup>().communicator();
+  return group.cast<std::shared_ptr<Communicator>>();
+}
+
+py::object finish(comm::Work work, const py::object& result, bool async_op) {
+  if (async_op) return py::cast(work);
+  {
+    py::gil_scoped_release rel;
+    work.wait();
+  }
+  return result;
+}
+
+struct NoSyncContext {
+  DistributedDataParallel* ddp;
+  std::unique_ptr<DistributedDataParallel::NoSyncGuard> guard;
+};
+
+struct TraceContext {
+  DistributedDataParallel* ddp;
+  std::string name;
+  std::unique_ptr<io::Timeline::Scope> scope;
+};
+
+struct GilReleasingDdpDelete {
+  void operator()(DistributedDataParallel* p) const {
+    py::gil_scoped_release rel;
+    delete p;
+  }
+};
+
+}  // namespace
+
+void init_comm(py::module_& top) {
+  py::module_ m = top.def_submodule("comm", "Collectives between ranks and the process-group bootstrap.");
+  py::enum_<ReduceOp>(m, "ReduceOp")
+      .value("Sum", ReduceOp::Sum)
+      .value("Avg", ReduceOp::Avg)
+      .value("Min", ReduceOp::Min)
+      .value("Max", ReduceOp::Max)
+      .value("Prod", ReduceOp::Prod);
+
+  py::class_<comm::Work>(m, "Work", "Handle of an asynchronous collective; wait() re-raises its failure.")
+      .def("wait", [](const comm::Work& w, const py::object& timeout) {
+             milliseconds t = timeout_from(timeout);
+             py::gil_scoped_release rel;
+             w.wait(t);
+           },
+           py::arg("timeout") = py::none(), "Blocks (GIL released) until done; timeout in seconds (None: the collective's own).")
+      .def("is_completed", &comm::Work::is_completed)
+      .def("succeeded", &comm::Work::succeeded);
+
+  py::class_<Communicator, std::shared_ptr<Communicator>>(m, "Communicator", R"doc(
+A group of ranks running collectives together. Methods are asynchronous and return a Work;
+tensors (or DLPack/NumPy arrays) are borrowed until the Work completes and are updated in place.
+)doc")
+      .def("rank", &Communicator::rank)
+      .def("size", &Communicator::size)
+      .def("backend", &Communicator::backend)
+      .def("default_timeout", [](const Communicator& c) { return c.default_timeout().count() / 1000.0; }, "Seconds.")
+      .def("all_reduce", [](Communicator& c, const py::object& x, const py::object& op, const py::object& timeout, const std::string& tag) {
+             Tensor t = to_tensor_inplace(x, "all_reduce");
+             return c.all_reduce(t, {.op = op_from(op), .timeout = timeout_from(timeout), .tag = tag});
+           },
+           py::arg("tensor"), py::arg("op") = "sum", py::arg("timeout") = py::none(), py::arg("tag") = "")
+      .def("broadcast", [](Communicator& c, const py::object& x, int root, const py::object& timeout, const std::string& tag) {
+             Tensor t = to_tensor_inplace(x, "broadcast");
+             return c.broadcast(t, {.root = root, .timeout = timeout_from(timeout), .tag = tag});
+           },
+           py::arg("tensor"), py::arg("root") = 0, py::arg("timeout") = py::none(), py::arg("tag") = "")
+      .def("all_gather", [](Communicator& c, const py::object& out, const py::object& in, const py::object& timeout, const std::string& tag) {
+             Tensor o = to_tensor_inplace(out, "all_gather"), i = to_tensor(in);
+             return c.all_gather(o, i, {.timeout = timeout_from(timeout), .tag = tag});
+           },
+           py::arg("output"), py::arg("input"), py::arg("timeout") = py::none(), py::arg("tag") = "")
+      .def("reduce_scatter", [](Communicator& c, const py::object& out, const py::object& in, const py::object& op, const py::object& timeout, const std::string& tag) {
+             Tensor o = to_tensor_inplace(out, "reduce_scatter"), i = to_tensor(in);
+             return c.reduce_scatter(o, i, {.op = op_from(op), .timeout = timeout_from(timeout), .tag = tag});
+           },
+           py::arg("output"), py::arg("input"), py::arg("op") = "sum", py::arg("timeout") = py::none(), py::arg("tag") = "")
+      .def("barrier", [](Communicator& c, const py::object& timeout, const std::string& tag) {
+             return c.barrier({.timeout = timeout_from(timeout), .tag = tag});
+           },
+           py::arg("timeout") = py::none(), py::arg("tag") = "")
+      .def("split", [](Communicator& c, int color, int key) {
+             py::gil_scoped_release rel;
+             return c.split(color, key);
+           },
+           py::arg("color"), py::arg("key"), "Like MPI_Comm_split (collective; None for a negative color).");
+
+  m.def("make_in_process_group", [](int n, const py::object& timeout) {
+          return comm::make_in_process_group(n, {.timeout = timeout_from(timeout)});
+        },
+        py::arg("n"), py::arg("timeout") = py::none(),
+        "n communicators whose ranks are threads of this process (drive each from its own thread).");
+
+  py::class_<ProcessGroup>(m, "ProcessGroup", "The world: this process's rank, its device and the world communicator.")
+      .def("rank", &ProcessGroup::rank)
+      .def("size", &ProcessGroup::size)
+      .def("local_rank", &ProcessGroup::local_rank)
+      .def("local_size", &ProcessGroup::local_size)
+      .def_property_readonly("device", &ProcessGroup::device, "CUDA:(local rank) when a GPU is there, else the CPU.")
+      .def("communicator", &ProcessGroup::communicator)
+      .def("backend", &ProcessGroup::backend)
+      .def("hosts", &ProcessGroup::hosts)
+      .def("launcher", &ProcessGroup::launcher)
+      .def("__repr__", [](const ProcessGroup& g) {
+        return "kirzl.ProcessGroup(rank=" + std::to_string(g.rank()) + ", size=" + std::to_string(g.size()) +
+               ", backend='" + g.backend() + "', device='" + g.device().str() + "')";
+      });
+
+  auto init_fn = [](const std::string& backend, const py::object& timeout) {
+    comm::InitOptions o{.backend = backend, .timeout = timeout_from(timeout)};
+    py::gil_scoped_release rel;
+    return comm::init(o);
+  };
+  const char* init_doc =
+      "Sets up the world once per process (mpirun/srun/plain) and returns it; later calls return the same group.";
+  m.def("init", init_fn, py::arg("backend") = "auto", py::arg("timeout") = py::none(), init_doc);
+  top.def("init", init_fn, py::arg("backend") = "auto", py::arg("timeout") = py::none(), init_doc);
+  top.def("rank", [] { py::gil_scoped_release rel; return comm::init().rank(); }, "This process's rank (calls init()).");
+  top.def("world_size", [] { py::gil_scoped_release rel; return comm::init().size(); }, "Number of ranks (calls init()).");
+
+  // ---- collectives on anything array-like, in place ----
+  top.def("all_reduce", [](const py::object& x, const py::object& op, const py::object& group, const py::object& timeout, bool async_op) {
+            auto c = comm_from(group);
+            Tensor t = to_tensor_inplace(x, "all_reduce");
+            return finish(c->all_reduce(t, {.op = op_from(op), .timeout = timeout_from(timeout)}), x, async_op);
+          },
+          py::arg("x"), py::arg("op") = "sum", py::arg("group") = py::none(), py::arg("timeout") = py::none(),
+          py::arg("async_op") = false,
+          "Reduces x over all ranks in place (kirzl Tensor, DLPack object or writeable C-contiguous NumPy array; "
+          "no copy) and returns x (or a Work with async_op=True).");
+  top.def("broadcast", [](const py::object& x, int root, const py::object& group, const py::object& timeout, bool async_op) {
+            auto c = comm_from(group);
+            Tensor t = to_tensor_inplace(x, "broadcast");
+            return finish(c->broadcast(t, {.root = root, .timeout = timeout_from(timeout)}), x, async_op);
+          },
+          py::arg("x"), py::arg("root") = 0, py::arg("group") = py::none(), py::arg("timeout") = py::none(),
+          py::arg("async_op") = false, "Copies root's x into every rank's x, in place; returns x.");
+  top.def("all_gather", [](const py::object& out, const py::object& in, const py::object& group, const py::object& timeout, bool async_op) {
+            auto c = comm_from(group);
+            Tensor o = to_tensor_inplace(out, "all_gather"), i = to_tensor(in);
+            return finish(c->all_gather(o, i, {.timeout = timeout_from(timeout)}), out, async_op);
+          },
+          py::arg("output"), py::arg("input"), py::arg("group") = py::none(), py::arg("timeout") = py::none(),
+          py::arg("async_op") = false, "output (world_size * input.numel() elements) receives every rank's input; returns output.");
+  top.def("reduce_scatter", [](const py::object& out, const py::object& in, const py::object& op, const py::object& group,
+                               const py::object& timeout, bool async_op) {
+            auto c = comm_from(group);
+            Tensor o = to_tensor_inplace(out, "reduce_scatter"), i = to_tensor(in);
+            return finish(c->reduce_scatter(o, i, {.op = op_from(op), .timeout = timeout_from(timeout)}), out, async_op);
+          },
+          py::arg("output"), py::arg("input"), py::arg("op") = "sum", py::arg("group") = py::none(),
+          py::arg("timeout") = py::none(), py::arg("async_op") = false,
+          "Reduces input over ranks; rank r's output receives block r; returns output.");
+  top.def("barrier", [](const py::object& group, const py::object& timeout) {
+            auto c = comm_from(group);
+            comm::Work w = c->barrier({.timeout = timeout_from(timeout)});
+            py::gil_scoped_release rel;
+            w.wait();
+          },
+          py::arg("group") = py::none(), py::arg("timeout") = py::none(), "Returns when every rank has reached it.");
+
+  // ---- DistributedDataParallel ----
+  py::class_<BucketInfo>(top, "BucketInfo")
+      .def_readonly("index", &BucketInfo::index)
+      .def_readonly("param_names", &BucketInfo::param_names)
+      .def_readonly("bytes", &BucketInfo::bytes)
+      .def_readonly("dtype", &BucketInfo::dtype)
+      .def_readonly("tag", &BucketInfo::tag);
+  py::class_<DDPStepStats>(top, "DDPStepStats", "Communication figures of the last synchronised backward (ms).")
+      .def_readonly("backward_ms", &DDPStepStats::backward_ms)
+      .def_readonly("first_launch_ms", &DDPStepStats::first_launch_ms)
+      .def_readonly("comm_ms", &DDPStepStats::comm_ms)
+      .def_readonly("comm_exposed_ms", &DDPStepStats::comm_exposed_ms)
+      .def_readonly("comm_hidden_ms", &DDPStepStats::comm_hidden_ms)
+      .def_readonly("buckets", &DDPStepStats::buckets);
+  py::class_<NoSyncContext>(top, "_NoSync")
+      .def("__enter__", [](NoSyncContext& c) { c.guard = std::make_unique<DistributedDataParallel::NoSyncGuard>(*c.ddp); })
+      .def("__exit__", [](NoSyncContext& c, py::args) { c.guard.reset(); return false; });
+  py::class_<TraceContext>(top, "_TraceScope")
+      .def("__enter__", [](TraceContext& c) { c.scope = c.ddp->trace(c.name); })
+      .def("__exit__", [](TraceContext& c, py::args) { c.scope.reset(); return false; });
+
+  py::class_<DistributedDataParallel, std::unique_ptr<DistributedDataParallel, GilReleasingDdpDelete>>(top, "DistributedDataParallel", R"doc(
+Wraps a module (C++ layer or Python subclass of kirzl.nn.Module) for data-parallel training:
+broadcasts rank 0's parameters, then all-reduces gradient buckets while backward runs, so the
+optimizer sees gradients averaged over ranks. `group` is a ProcessGroup (kirzl.init()) or a
+Communicator. comm_hook: "allreduce" (default), "bf16_compress" or "fp16_compress". The module is
+kept alive by the wrapper.
+)doc")
+      .def(py::init([](nn::Module& module, const py::object& group, double bucket_cap_mb, double first_bucket_cap_mb,
+                       bool find_unused, bool broadcast_buffers, bool overlap, const py::object& timeout,
+                       const std::string& comm_hook, const std::string& timeline_path) {
+             DDPOptions o{.bucket_cap_mb = bucket_cap_mb, .first_bucket_cap_mb = first_bucket_cap_mb,
+                          .find_unused_parameters = find_unused, .broadcast_buffers = broadcast_buffers, .overlap = overlap,
+                          .timeout = timeout_from(timeout), .timeline_path = timeline_path};
+             if (comm_hook == "bf16_compress") o.comm_hook = comm_hooks::bf16_compress();
+             else if (comm_hook == "fp16_compress") o.comm_hook = comm_hooks::fp16_compress();
+             else KIRZL_CHECK(comm_hook == "allreduce", "DistributedDataParallel: comm_hook must be 'allreduce', "
+                              "'bf16_compress' or 'fp16_compress', got '", comm_hook, "'");
+             auto c = comm_from(group);
+             py::gil_scoped_release rel;
+             return std::unique_ptr<DistributedDataParallel, GilReleasingDdpDelete>(new DistributedDataParallel(module, c, o));
+           }),
+           py::arg("module"), py::arg("group") = py::none(), py::kw_only(), py::arg("bucket_cap_mb") = 25.0,
+           py::arg("first_bucket_cap_mb") = 1.0, py::arg("find_unused_parameters") = false,
+           py::arg("broadcast_buffers") = true, py::arg("overlap") = true, py::arg("timeout") = py::none(),
+           py::arg("comm_hook") = "allreduce", py::arg("timeline_path") = "<env>", py::keep_alive<1, 2>())
+      .def("forward", [](DistributedDataParallel& d, const py::object& x) {
+             Tensor t = to_tensor(x);
+             py::gil_scoped_release rel;
+             return d.forward(t);
+           }, py::arg("x"))
+      .def("__call__", [](DistributedDataParallel& d, const py::object& x) {
+             Tensor t = to_tensor(x);
+             py::gil_scoped_release rel;
+             return d.forward(t);
+           }, py::arg("x"))
+      .def("no_sync", [](DistributedDataParallel& d) { return NoSyncContext{&d, nullptr}; }, py::keep_alive<0, 1>(),
+           "Context manager: backward passes inside accumulate gradients locally without communicating.")
+      .def("join", [](DistributedDataParallel& d, bool has_batch) { py::gil_scoped_release rel; return d.join(has_batch); },
+           py::arg("has_batch"), "Uneven data: True while every rank still has a batch.")
+      .def("module", &DistributedDataParallel::module, py::return_value_policy::reference_internal)
+      .def("communicator", &DistributedDataParallel::communicator, py::return_value_policy::reference_internal)
+      .def("buckets", &DistributedDataParallel::buckets)
+      .def("last_step_stats", &DistributedDataParallel::last_step_stats)
+      .def("trace", [](DistributedDataParallel& d, const std::string& name) { return TraceContext{&d, name, nullptr}; },
+           py::arg("name"), py::keep_alive<0, 1>(), "Context manager recording a user span in the timeline.")
+      .def("write_timeline", &DistributedDataParallel::write_timeline);
+}
+
+}  // namespace kirzl::python

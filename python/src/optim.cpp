@@ -1,0 +1,129 @@
+// kirzl.optim: SGD, Adam, AdamW, LAMB (with parameter groups), LR schedules, gradient clipping.
+#include "common.h"
+
+namespace kirzl::python {
+
+namespace {
+
+using namespace kirzl::optim;
+
+// `params`: an iterable of tensors, or of dicts {"params": [...], "lr": x, "weight_decay": y}.
+std::vector<ParamGroup> groups_from(const py::object& params) {
+  std::vector<ParamGroup> groups;
+  std::vector<Tensor> plain;
+  for (auto item : py::iter(params)) {
+    if (py::isinstance<py::dict>(item)) {
+      auto d = py::reinterpret_borrow<py::dict>(item);
+      ParamGroup g;
+      KIRZL_CHECK(d.contains("params"), "optimizer: a parameter group dict needs a 'params' entry");
+      g.params = d["params"].cast<std::vector<Tensor>>();
+      for (auto kv : d) {
+        auto k = kv.first.cast<std::string>();
+        if (k == "lr") g.lr = kv.second.cast<double>();
+        else if (k == "weight_decay") g.weight_decay = kv.second.cast<double>();
+        else KIRZL_CHECK(k == "params", "optimizer: unknown parameter group entry '", k, "' (expected params, lr, weight_decay)");
+      }
+      groups.push_back(std::move(g));
+    } else {
+      plain.push_back(item.cast<Tensor>());
+    }
+  }
+  KIRZL_CHECK(groups.empty() || plain.empty(), "optimizer: pass either tensors or parameter-group dicts, not both");
+  if (groups.empty()) groups.push_back(ParamGroup{.params = std::move(plain)});
+  return groups;
+}
+
+std::pair<double, double> betas_of(const py::object& b) {
+  auto v = b.cast<std::vector<double>>();
+  KIRZL_CHECK(v.size() == 2, "betas must be a pair, got ", v.size(), " values");
+  return {v[0], v[1]};
+}
+
+}  // namespace
+
+void init_optim(py::module_& top) {
+  py::module_ m = top.def_submodule("optim", "Optimizers, learning-rate schedules and gradient clipping.");
+
+  py::class_<Optimizer>(m, "Optimizer", R"doc(
+Base of the optimizers. `params` is an iterable of tensors or of parameter-group dicts
+{"params": [...], "lr": ..., "weight_decay": ...}. step() updates parameters in place (every
+handle and view sees it) and releases the GIL.
+)doc")
+      .def("step", [](Optimizer& o) { py::gil_scoped_release rel; o.step(); }, "One update of every parameter with a gradient.")
+      .def("zero_grad", &Optimizer::zero_grad, py::arg("set_to_none") = true)
+      .def_property_readonly("name", &Optimizer::name)
+      .def("num_groups", &Optimizer::num_groups)
+      .def("num_params", &Optimizer::num_params)
+      .def("params", &Optimizer::params, py::arg("group") = 0)
+      .def("lr", &Optimizer::lr, py::arg("group") = 0, "Current learning rate of a group.")
+      .def("set_lr", &Optimizer::set_lr, py::arg("lr"), py::arg("group") = -1, "Sets a group's lr (every group for -1).")
+      .def("initial_lr", &Optimizer::initial_lr, py::arg("group") = 0)
+      .def("weight_decay", &Optimizer::weight_decay, py::arg("group") = 0)
+      .def("step_count", &Optimizer::step_count, py::arg("param_index"))
+      .def("state_dict", [](const Optimizer& o) { return state_dict_to_py(o.state_dict()); }, "A copy of the state.")
+      .def("load_state_dict", [](Optimizer& o, const py::object& d) { o.load_state_dict(state_dict_from_py(d)); },
+           py::arg("state_dict"));
+
+  py::class_<SGD, Optimizer>(m, "SGD", "SGD with momentum, dampening, Nesterov and L2 weight decay (torch.optim.SGD).")
+      .def(py::init([](const py::object& params, double lr, double momentum, double dampening, double wd, bool nesterov, bool maximize) {
+             return std::make_unique<SGD>(groups_from(params), SGDOptions{.lr = lr, .momentum = momentum, .dampening = dampening,
+                                                                         .weight_decay = wd, .nesterov = nesterov, .maximize = maximize});
+           }),
+           py::arg("params"), py::arg("lr") = 1e-3, py::arg("momentum") = 0.0, py::arg("dampening") = 0.0,
+           py::arg("weight_decay") = 0.0, py::arg("nesterov") = false, py::arg("maximize") = false);
+  py::class_<Adam, Optimizer>(m, "Adam", "Adam (torch.optim.Adam), L2 weight decay coupled into the gradient.")
+      .def(py::init([](const py::object& params, double lr, const py::object& betas, double eps, double wd, bool amsgrad, bool maximize) {
+             return std::make_unique<Adam>(groups_from(params), AdamOptions{.lr = lr, .betas = betas_of(betas), .eps = eps,
+                                                                           .weight_decay = wd, .amsgrad = amsgrad, .maximize = maximize});
+           }),
+           py::arg("params"), py::arg("lr") = 1e-3, py::arg("betas") = py::make_tuple(0.9, 0.999), py::arg("eps") = 1e-8,
+           py::arg("weight_decay") = 0.0, py::arg("amsgrad") = false, py::arg("maximize") = false);
+  py::class_<AdamW, Optimizer>(m, "AdamW", "AdamW (torch.optim.AdamW), decoupled weight decay.")
+      .def(py::init([](const py::object& params, double lr, const py::object& betas, double eps, double wd, bool amsgrad, bool maximize) {
+             return std::make_unique<AdamW>(groups_from(params), AdamWOptions{.lr = lr, .betas = betas_of(betas), .eps = eps,
+                                                                             .weight_decay = wd, .amsgrad = amsgrad, .maximize = maximize});
+           }),
+           py::arg("params"), py::arg("lr") = 1e-3, py::arg("betas") = py::make_tuple(0.9, 0.999), py::arg("eps") = 1e-8,
+           py::arg("weight_decay") = 0.01, py::arg("amsgrad") = false, py::arg("maximize") = false);
+  py::class_<LAMB, Optimizer>(m, "LAMB", "LAMB (You et al. 2019): layer-wise trust ratio over Adam moments.")
+      .def(py::init([](const py::object& params, double lr, const py::object& betas, double eps, double wd) {
+             return std::make_unique<LAMB>(groups_from(params), LAMBOptions{.lr = lr, .betas = betas_of(betas), .eps = eps, .weight_decay = wd});
+           }),
+           py::arg("params"), py::arg("lr") = 1e-3, py::arg("betas") = py::make_tuple(0.9, 0.999), py::arg("eps") = 1e-6,
+           py::arg("weight_decay") = 0.01);
+
+  py::class_<LRScheduler>(m, "LRScheduler", "Base of the schedules; holds the optimizer (kept alive).")
+      .def("step", &LRScheduler::step, "Advances one step and sets every group's lr.")
+      .def("get_lr", &LRScheduler::get_lr)
+      .def("last_step", &LRScheduler::last_step)
+      .def("lr_at", &LRScheduler::lr_at, py::arg("step"), py::arg("base_lr"))
+      .def("state_dict", [](const LRScheduler& s) { return state_dict_to_py(s.state_dict()); })
+      .def("load_state_dict", [](LRScheduler& s, const py::object& d) { s.load_state_dict(state_dict_from_py(d)); }, py::arg("state_dict"));
+  py::class_<ConstantLR, LRScheduler>(m, "ConstantLR")
+      .def(py::init<Optimizer&>(), py::arg("optimizer"), py::keep_alive<1, 2>());
+  py::class_<StepLR, LRScheduler>(m, "StepLR", "lr = base * gamma ** (step // step_size).")
+      .def(py::init([](Optimizer& o, int64_t step_size, double gamma) { return std::make_unique<StepLR>(o, StepLROptions{step_size, gamma}); }),
+           py::arg("optimizer"), py::arg("step_size") = 1, py::arg("gamma") = 0.1, py::keep_alive<1, 2>());
+  py::class_<CosineWithWarmup, LRScheduler>(m, "CosineWithWarmup", "Linear warm-up from 0, then a half cosine to min_lr.")
+      .def(py::init([](Optimizer& o, int64_t warmup, int64_t total, double min_lr) {
+             return std::make_unique<CosineWithWarmup>(o, CosineWithWarmupOptions{.warmup_steps = warmup, .total_steps = total, .min_lr = min_lr});
+           }),
+           py::arg("optimizer"), py::kw_only(), py::arg("warmup_steps") = 0, py::arg("total_steps"), py::arg("min_lr") = 0.0,
+           py::keep_alive<1, 2>());
+  py::class_<LinearDecay, LRScheduler>(m, "LinearDecay", "Optional warm-up, then linear from base to base * end_factor.")
+      .def(py::init([](Optimizer& o, int64_t total, double end_factor, int64_t warmup) {
+             return std::make_unique<LinearDecay>(o, LinearDecayOptions{.total_steps = total, .end_factor = end_factor, .warmup_steps = warmup});
+           }),
+           py::arg("optimizer"), py::kw_only(), py::arg("total_steps"), py::arg("end_factor") = 0.0, py::arg("warmup_steps") = 0,
+           py::keep_alive<1, 2>());
+
+  m.def("clip_grad_norm", [](const std::vector<Tensor>& p, double max_norm, double norm_type, bool err) {
+          py::gil_scoped_release rel;
+          return clip_grad_norm(p, max_norm, norm_type, err);
+        },
+        py::arg("params"), py::arg("max_norm"), py::arg("norm_type") = 2.0, py::arg("error_if_nonfinite") = false,
+        "Scales gradients in place so their global norm is at most max_norm; returns the norm before clipping.");
+  m.def("clip_grad_value", &clip_grad_value, py::arg("params"), py::arg("clip_value"));
+}
+
+}  // namespace kirzl::python

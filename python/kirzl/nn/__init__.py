@@ -10,7 +10,8 @@ Writing a module in Python (see Note [python modules] in python/src/nn.cpp)::
         def forward(self, x):
             return kirzl.relu(self.fc(x)) * self.scale
 
-Attributes are registered in assignment order (the order ``parameters()`` and DDP use). A Python
+Attributes are registered in assignment order; ``parameters()`` lists a module's own parameters first,
+then its children's (depth first), as in C++ (the order DDP buckets follow). A Python
 module is a C++ ``Module``: it works in ``Sequential``, ``DistributedDataParallel`` and
 checkpoints. ``forward`` takes one tensor when called from C++ (Sequential, DDP).
 """

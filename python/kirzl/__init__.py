@@ -107,3 +107,29 @@ class enable_grad(_contextlib.ContextDecorator):
     def __exit__(self, *exc):
         _C.set_grad_enabled(self._prev)
         return False
+
+
+# Every live DistributedDataParallel is closed at interpreter exit, before C++ static destructors
+# finalise MPI: Python's shutdown does not reliably deallocate every object, and a reducer that
+# outlived it would keep the world communicator alive, so MPI_Finalize would never run and mpirun
+# would report an improper exit.
+import atexit as _atexit
+import weakref as _weakref
+
+_live_ddps: "_weakref.WeakSet" = _weakref.WeakSet()
+_ddp_init = _C.DistributedDataParallel.__init__
+
+
+def _ddp_init_tracked(self, *args, **kwargs):
+    _ddp_init(self, *args, **kwargs)
+    _live_ddps.add(self)
+
+
+_ddp_init_tracked.__doc__ = _ddp_init.__doc__
+_C.DistributedDataParallel.__init__ = _ddp_init_tracked
+
+
+@_atexit.register
+def _close_ddps():
+    for d in list(_live_ddps):
+        d.close()

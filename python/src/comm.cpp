@@ -10,6 +10,11 @@
 
 namespace kirzl::python {
 
+comm::ProcessGroup PyProcessGroup::get() const {
+  py::gil_scoped_release rel;
+  return comm::init();
+}
+
 namespace {
 
 using comm::Communicator;
@@ -44,7 +49,7 @@ std::shared_ptr<Communicator> comm_from(const py::object& group) {
     }
     return g.communicator();
   }
-  if (py::isinstance<ProcessGroup>(group)) return group.cast<ProcessGroup>().communicator();
+  if (py::isinstance<PyProcessGroup>(group)) return group.cast<const PyProcessGroup&>().get().communicator();
   return group.cast<std::shared_ptr<Communicator>>();
 }
 
@@ -57,21 +62,41 @@ py::object finish(comm::Work work, const py::object& result, bool async_op) {
   return result;
 }
 
+struct PyDDP;
 struct NoSyncContext {
-  DistributedDataParallel* ddp;
+  PyDDP* ddp;
   std::unique_ptr<DistributedDataParallel::NoSyncGuard> guard;
 };
 
 struct TraceContext {
-  DistributedDataParallel* ddp;
+  PyDDP* ddp;
   std::string name;
   std::unique_ptr<io::Timeline::Scope> scope;
 };
 
-struct GilReleasingDdpDelete {
-  void operator()(DistributedDataParallel* p) const {
+// The Python DistributedDataParallel: owns the C++ object so that close() (called for every live
+// wrapper at interpreter exit, see python/kirzl/__init__.py) can destroy it while MPI is still up.
+// Python's shutdown does not reliably deallocate every object, and a DDP that outlives it would
+// keep the world communicator (and MPI) from being finalised.
+struct PyDDP {
+  std::unique_ptr<DistributedDataParallel> impl;
+  DistributedDataParallel& get() {
+    KIRZL_CHECK(impl != nullptr, "DistributedDataParallel: used after close()");
+    return *impl;
+  }
+  void close() {
     py::gil_scoped_release rel;
-    delete p;
+    impl.reset();
+  }
+  ~PyDDP() {
+    if (impl) {
+      if (PyGILState_Check()) {
+        py::gil_scoped_release rel;
+        impl.reset();
+      } else {
+        impl.reset();
+      }
+    }
   }
 };
 
@@ -140,25 +165,30 @@ tensors (or DLPack/NumPy arrays) are borrowed until the Work completes and are u
         py::arg("n"), py::arg("timeout") = py::none(),
         "n communicators whose ranks are threads of this process (drive each from its own thread).");
 
-  py::class_<ProcessGroup>(m, "ProcessGroup", "The world: this process's rank, its device and the world communicator.")
-      .def("rank", &ProcessGroup::rank)
-      .def("size", &ProcessGroup::size)
-      .def("local_rank", &ProcessGroup::local_rank)
-      .def("local_size", &ProcessGroup::local_size)
-      .def_property_readonly("device", &ProcessGroup::device, "CUDA:(local rank) when a GPU is there, else the CPU.")
-      .def("communicator", &ProcessGroup::communicator)
-      .def("backend", &ProcessGroup::backend)
-      .def("hosts", &ProcessGroup::hosts)
-      .def("launcher", &ProcessGroup::launcher)
-      .def("__repr__", [](const ProcessGroup& g) {
+  py::class_<PyProcessGroup>(m, "ProcessGroup", "The world: this process's rank, its device and the world communicator.")
+      .def("rank", [](const PyProcessGroup& g) { return g.get().rank(); })
+      .def("size", [](const PyProcessGroup& g) { return g.get().size(); })
+      .def("local_rank", [](const PyProcessGroup& g) { return g.get().local_rank(); })
+      .def("local_size", [](const PyProcessGroup& g) { return g.get().local_size(); })
+      .def_property_readonly("device", [](const PyProcessGroup& g) { return g.get().device(); },
+                             "CUDA:(local rank) when a GPU is there, else the CPU.")
+      .def("communicator", [](const PyProcessGroup& g) { return g.get().communicator(); })
+      .def("backend", [](const PyProcessGroup& g) { return g.get().backend(); })
+      .def("hosts", [](const PyProcessGroup& g) { return g.get().hosts(); })
+      .def("launcher", [](const PyProcessGroup& g) { return g.get().launcher(); })
+      .def("__repr__", [](const PyProcessGroup& pg) {
+        auto g = pg.get();
         return "kirzl.ProcessGroup(rank=" + std::to_string(g.rank()) + ", size=" + std::to_string(g.size()) +
                ", backend='" + g.backend() + "', device='" + g.device().str() + "')";
       });
 
   auto init_fn = [](const std::string& backend, const py::object& timeout) {
     comm::InitOptions o{.backend = backend, .timeout = timeout_from(timeout)};
-    py::gil_scoped_release rel;
-    return comm::init(o);
+    {
+      py::gil_scoped_release rel;
+      comm::init(o);
+    }
+    return PyProcessGroup{};
   };
   const char* init_doc =
       "Sets up the world once per process (mpirun/srun/plain) and returns it; later calls return the same group.";
@@ -223,13 +253,13 @@ tensors (or DLPack/NumPy arrays) are borrowed until the Work completes and are u
       .def_readonly("comm_hidden_ms", &DDPStepStats::comm_hidden_ms)
       .def_readonly("buckets", &DDPStepStats::buckets);
   py::class_<NoSyncContext>(top, "_NoSync")
-      .def("__enter__", [](NoSyncContext& c) { c.guard = std::make_unique<DistributedDataParallel::NoSyncGuard>(*c.ddp); })
+      .def("__enter__", [](NoSyncContext& c) { c.guard = std::make_unique<DistributedDataParallel::NoSyncGuard>(c.ddp->get()); })
       .def("__exit__", [](NoSyncContext& c, py::args) { c.guard.reset(); return false; });
   py::class_<TraceContext>(top, "_TraceScope")
-      .def("__enter__", [](TraceContext& c) { c.scope = c.ddp->trace(c.name); })
+      .def("__enter__", [](TraceContext& c) { c.scope = c.ddp->get().trace(c.name); })
       .def("__exit__", [](TraceContext& c, py::args) { c.scope.reset(); return false; });
 
-  py::class_<DistributedDataParallel, std::unique_ptr<DistributedDataParallel, GilReleasingDdpDelete>>(top, "DistributedDataParallel", R"doc(
+  py::class_<PyDDP>(top, "DistributedDataParallel", R"doc(
 Wraps a module (C++ layer or Python subclass of kirzl.nn.Module) for data-parallel training:
 broadcasts rank 0's parameters, then all-reduces gradient buckets while backward runs, so the
 optimizer sees gradients averaged over ranks. `group` is a ProcessGroup (kirzl.init()) or a
@@ -248,33 +278,36 @@ kept alive by the wrapper.
                               "'bf16_compress' or 'fp16_compress', got '", comm_hook, "'");
              auto c = comm_from(group);
              py::gil_scoped_release rel;
-             return std::unique_ptr<DistributedDataParallel, GilReleasingDdpDelete>(new DistributedDataParallel(module, c, o));
+             auto d = std::make_unique<PyDDP>();
+             d->impl = std::make_unique<DistributedDataParallel>(module, c, o);
+             return d;
            }),
            py::arg("module"), py::arg("group") = py::none(), py::kw_only(), py::arg("bucket_cap_mb") = 25.0,
            py::arg("first_bucket_cap_mb") = 1.0, py::arg("find_unused_parameters") = false,
            py::arg("broadcast_buffers") = true, py::arg("overlap") = true, py::arg("timeout") = py::none(),
            py::arg("comm_hook") = "allreduce", py::arg("timeline_path") = "<env>", py::keep_alive<1, 2>())
-      .def("forward", [](DistributedDataParallel& d, const py::object& x) {
+      .def("forward", [](PyDDP& d, const py::object& x) {
              Tensor t = to_tensor(x);
              py::gil_scoped_release rel;
-             return d.forward(t);
+             return d.get().forward(t);
            }, py::arg("x"))
-      .def("__call__", [](DistributedDataParallel& d, const py::object& x) {
+      .def("__call__", [](PyDDP& d, const py::object& x) {
              Tensor t = to_tensor(x);
              py::gil_scoped_release rel;
-             return d.forward(t);
+             return d.get().forward(t);
            }, py::arg("x"))
-      .def("no_sync", [](DistributedDataParallel& d) { return NoSyncContext{&d, nullptr}; }, py::keep_alive<0, 1>(),
+      .def("no_sync", [](PyDDP& d) { return NoSyncContext{&d, nullptr}; }, py::keep_alive<0, 1>(),
            "Context manager: backward passes inside accumulate gradients locally without communicating.")
-      .def("join", [](DistributedDataParallel& d, bool has_batch) { py::gil_scoped_release rel; return d.join(has_batch); },
+      .def("join", [](PyDDP& d, bool has_batch) { auto& r = d.get(); py::gil_scoped_release rel; return r.join(has_batch); },
            py::arg("has_batch"), "Uneven data: True while every rank still has a batch.")
-      .def("module", &DistributedDataParallel::module, py::return_value_policy::reference_internal)
-      .def("communicator", &DistributedDataParallel::communicator, py::return_value_policy::reference_internal)
-      .def("buckets", &DistributedDataParallel::buckets)
-      .def("last_step_stats", &DistributedDataParallel::last_step_stats)
-      .def("trace", [](DistributedDataParallel& d, const std::string& name) { return TraceContext{&d, name, nullptr}; },
+      .def("module", [](PyDDP& d) -> nn::Module& { return d.get().module(); }, py::return_value_policy::reference_internal)
+      .def("communicator", [](PyDDP& d) -> comm::Communicator& { return d.get().communicator(); }, py::return_value_policy::reference_internal)
+      .def("buckets", [](PyDDP& d) { return d.get().buckets(); })
+      .def("last_step_stats", [](PyDDP& d) { return d.get().last_step_stats(); })
+      .def("trace", [](PyDDP& d, const std::string& name) { return TraceContext{&d, name, nullptr}; },
            py::arg("name"), py::keep_alive<0, 1>(), "Context manager recording a user span in the timeline.")
-      .def("write_timeline", &DistributedDataParallel::write_timeline);
+      .def("close", &PyDDP::close, "Destroys the reducer now (writes the timeline); later use raises.")
+      .def("write_timeline", [](PyDDP& d) { d.get().write_timeline(); });
 }
 
 }  // namespace kirzl::python

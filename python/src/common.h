@@ -54,6 +54,13 @@ class MaybeRelease {
   std::optional<py::gil_scoped_release> rel_;
 };
 
+/// Python's view of the world ProcessGroup. It holds no reference to the communicator: every call
+/// asks comm::init() (which returns the one world of the process), so Python objects that outlive
+/// the interpreter's shutdown cannot keep MPI from being finalised at exit.
+struct PyProcessGroup {
+  comm::ProcessGroup get() const;
+};
+
 // ---- conversions ----
 DType dtype_from_py(const py::handle& h);          // DType, "f32"/"float32", numpy dtype
 Device device_from_py(const py::handle& h);        // Device or "cpu"/"cuda:N"

@@ -122,8 +122,8 @@ ranks. DistributedSampler(n, world) with a ProcessGroup/Communicator, or Distrib
 )doc")
       .def(py::init([](int64_t n, const py::object& group_or_rank, std::optional<int> world_size, bool shuffle, uint64_t seed, bool drop_last) {
              DistributedSamplerOptions o{.shuffle = shuffle, .seed = seed, .drop_last = drop_last};
-             if (py::isinstance<comm::ProcessGroup>(group_or_rank)) {
-               auto g = group_or_rank.cast<comm::ProcessGroup>();
+             if (py::isinstance<PyProcessGroup>(group_or_rank)) {
+               auto g = group_or_rank.cast<const PyProcessGroup&>().get();
                return std::make_unique<DistributedSampler>(n, g.rank(), g.size(), o);
              }
              if (py::isinstance<comm::Communicator>(group_or_rank)) {

@@ -169,8 +169,8 @@ define forward(x). Such a module works everywhere a C++ module does (Sequential,
   py::class_<nn::SyncBatchNorm, nn::BatchNorm2d, py::smart_holder>(m, "SyncBatchNorm", py::dynamic_attr(),
                                                                     "BatchNorm2d with statistics over every rank's batch.")
       .def(py::init([bn_opts](int64_t n, const py::object& group, double eps, double momentum, bool affine, bool track) {
-             std::shared_ptr<comm::Communicator> c = py::isinstance<comm::ProcessGroup>(group)
-                                                         ? group.cast<comm::ProcessGroup>().communicator()
+             std::shared_ptr<comm::Communicator> c = py::isinstance<PyProcessGroup>(group)
+                                                         ? group.cast<const PyProcessGroup&>().get().communicator()
                                                          : group.cast<std::shared_ptr<comm::Communicator>>();
              return std::make_shared<nn::SyncBatchNorm>(n, c, bn_opts(eps, momentum, affine, track));
            }),

@@ -126,7 +126,7 @@ def _ddp_init_tracked(self, *args, **kwargs):
 
 
 _ddp_init_tracked.__doc__ = _ddp_init.__doc__
-_C.DistributedDataParallel.__init__ = _ddp_init_tracked
+_C.DistributedDataParallel.__init__ = _ddp_init_tracked  # type: ignore[method-assign]
 
 
 @_atexit.register

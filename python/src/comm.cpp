@@ -238,6 +238,9 @@ tensors (or DLPack/NumPy arrays) are borrowed until the Work completes and are u
           },
           py::arg("group") = py::none(), py::arg("timeout") = py::none(), "Returns when every rank has reached it.");
 
+}
+
+void init_ddp(py::module_& top) {
   // ---- DistributedDataParallel ----
   py::class_<BucketInfo>(top, "BucketInfo")
       .def_readonly("index", &BucketInfo::index)

@@ -92,5 +92,6 @@ void init_optim(py::module_& m);
 void init_data(py::module_& m);
 void init_io(py::module_& m);
 void init_comm(py::module_& m);
+void init_ddp(py::module_& m);  // after init_nn: its signatures name nn.Module
 
 }  // namespace kirzl::python

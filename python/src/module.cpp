@@ -12,6 +12,7 @@ PYBIND11_MODULE(_C, m) {
   init_ops(m);
   init_comm(m);  // before nn and data: SyncBatchNorm and DistributedSampler accept its types
   init_nn(m);
+  init_ddp(m);
   init_optim(m);
   init_data(m);
   init_io(m);

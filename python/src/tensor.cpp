@@ -510,7 +510,11 @@ shares the array's memory where dtype and layout allow (see kirzl.from_numpy).
              if (py::isinstance<py::float_>(b) || py::isinstance<py::int_>(b)) return a.add_(scalar_tensor(b.cast<double>(), options_of(a)), -1.0);
              return a.add_(to_tensor(b), -1.0);
            }, py::is_operator(), py::return_value_policy::reference_internal)
-      .def("__imul__", [](Tensor& a, double b) -> Tensor& { return a.mul_(b); }, py::is_operator(),
+      .def("__imul__", [](Tensor& a, const py::object& b) -> Tensor& {
+             KIRZL_CHECK_CODE(py::isinstance<py::float_>(b) || py::isinstance<py::int_>(b), ErrorCode::Unsupported,
+                              "Tensor *= : only a Python number is supported in place (use t = t * other)");
+             return a.mul_(b.cast<double>());
+           }, py::is_operator(),
            py::return_value_policy::reference_internal);
 
   // ---- factories ----

@@ -20,7 +20,7 @@ from __future__ import annotations
 from .._C import Tensor as _Tensor
 from .._C.nn import *  # noqa: F401,F403
 from .._C.nn import Module, Sequential, ModuleList  # noqa: F401
-from . import init  # noqa: F401
+from . import init  # type: ignore[no-redef]  # noqa: F401
 
 
 def Parameter(data, requires_grad: bool = True) -> _Tensor:  # noqa: N802 (PyTorch's spelling)
@@ -50,5 +50,5 @@ def _module_call(self, *args, **kwargs):
     return self.forward(*args, **kwargs)
 
 
-Module.__setattr__ = _module_setattr
-Module.__call__ = _module_call
+Module.__setattr__ = _module_setattr  # type: ignore[method-assign,assignment]
+Module.__call__ = _module_call  # type: ignore[method-assign,attr-defined]

@@ -1,0 +1,158 @@
+"""
+Datasets, samplers and the DataLoader.
+"""
+from __future__ import annotations
+import collections.abc
+import kirzl._C
+import typing
+__all__: list[str] = ['DataLoader', 'Dataset', 'DistributedSampler', 'FashionMNIST', 'MnistDataset', 'RandomSampler', 'Sampler', 'SequentialSampler', 'Split', 'TensorDataset', 'gather_rows', 'kFashionMnistDir', 'read_idx']
+class Split:
+    """
+    Members:
+    
+      Train
+    
+      Test
+    """
+    Test: typing.ClassVar[Split]
+    Train: typing.ClassVar[Split]
+    __members__: typing.ClassVar[dict[str, Split]]
+    @typing.overload
+    def __eq__(self, other: Split) -> bool:
+        ...
+    @typing.overload
+    def __eq__(self, other: typing.Any) -> bool:
+        ...
+    def __getstate__(self) -> int:
+        ...
+    def __hash__(self) -> int:
+        ...
+    def __index__(self) -> int:
+        ...
+    def __init__(self, value: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def __int__(self) -> int:
+        ...
+    @typing.overload
+    def __ne__(self, other: Split) -> bool:
+        ...
+    @typing.overload
+    def __ne__(self, other: typing.Any) -> bool:
+        ...
+    def __repr__(self) -> str:
+        ...
+    def __setstate__(self, state: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def __str__(self) -> str:
+        ...
+    @property
+    def name(self) -> str:
+        ...
+    @property
+    def value(self) -> int:
+        ...
+class Dataset:
+    """
+    An indexed collection of (input, target) examples. Subclass it in Python by defining size() and
+    get(index) -> (input, target) (tensors or NumPy arrays); the DataLoader's prefetch thread calls
+    them with the GIL taken.
+    """
+    def __getitem__(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> tuple:
+        ...
+    def __init__(self) -> None:
+        ...
+    def __len__(self) -> int:
+        ...
+    def get(self, index: typing.SupportsInt | typing.SupportsIndex) -> tuple:
+        ...
+    def get_batch(self, indices: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex]) -> tuple:
+        """
+        The examples at `indices`, stacked.
+        """
+    def size(self) -> int:
+        ...
+class TensorDataset(Dataset):
+    """
+    Example i is (inputs[i], targets[i]); NumPy arrays are shared, not copied.
+    """
+    def __init__(self, inputs: typing.Any, targets: typing.Any) -> None:
+        ...
+    def inputs(self) -> kirzl._C.Tensor:
+        ...
+    def targets(self) -> kirzl._C.Tensor:
+        ...
+class MnistDataset(TensorDataset):
+    """
+    MNIST-layout IDX files as f32 [N,1,28,28] / i64 [N].
+    """
+    def __init__(self, dir: str, split: typing.Any = 'train', normalize: bool = True, mean: typing.SupportsFloat | typing.SupportsIndex = 0.28600001335144043, std: typing.SupportsFloat | typing.SupportsIndex = 0.3529999852180481, limit: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
+        ...
+class FashionMNIST(MnistDataset):
+    """
+    Fashion-MNIST (ten classes of clothing).
+    """
+    @staticmethod
+    def class_names() -> list[str]:
+        ...
+    def __init__(self, dir: str = '/usr/share/datasets/fashion-mnist', split: typing.Any = 'train', normalize: bool = True, mean: typing.SupportsFloat | typing.SupportsIndex = 0.28600001335144043, std: typing.SupportsFloat | typing.SupportsIndex = 0.3529999852180481, limit: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
+        ...
+class Sampler:
+    """
+    Produces the example indices of one epoch.
+    """
+    def __len__(self) -> int:
+        ...
+    def epoch(self) -> int:
+        ...
+    def indices(self) -> list[int]:
+        ...
+    def set_epoch(self, epoch: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def size(self) -> int:
+        ...
+class SequentialSampler(Sampler):
+    def __init__(self, n: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+class RandomSampler(Sampler):
+    def __init__(self, n: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
+        ...
+class DistributedSampler(Sampler):
+    """
+    Gives rank r of W ranks the indices perm[r], perm[r + W], ... of one permutation shared by all
+    ranks. DistributedSampler(n, world) with a ProcessGroup/Communicator, or DistributedSampler(n, rank, world_size).
+    """
+    def __init__(self, n: typing.SupportsInt | typing.SupportsIndex, group: typing.Any, world_size: typing.SupportsInt | typing.SupportsIndex | None = None, *, shuffle: bool = True, seed: typing.SupportsInt | typing.SupportsIndex = 0, drop_last: bool = False) -> None:
+        ...
+    def rank(self) -> int:
+        ...
+    def world_size(self) -> int:
+        ...
+class _DataLoaderIterator:
+    def __iter__(self) -> typing.Any:
+        ...
+    def __next__(self) -> tuple:
+        ...
+class DataLoader:
+    """
+    Batches of a dataset, assembled ahead by a background thread: `for x, y in loader: ...`.
+    Each iteration starts an epoch. The dataset (and sampler) are kept alive by the loader.
+    """
+    def __init__(self, dataset: Dataset, batch_size: typing.SupportsInt | typing.SupportsIndex = 1, shuffle: bool = False, seed: typing.SupportsInt | typing.SupportsIndex = 0, drop_last: bool = False, sampler: Sampler | None = None, prefetch: typing.SupportsInt | typing.SupportsIndex = 2) -> None:
+        ...
+    def __iter__(self) -> _DataLoaderIterator:
+        ...
+    def __len__(self) -> int:
+        ...
+    def num_batches(self) -> int:
+        ...
+    def num_examples(self) -> int:
+        ...
+    def set_epoch(self, epoch: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+def gather_rows(t: kirzl._C.Tensor, indices: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex]) -> kirzl._C.Tensor:
+    ...
+def read_idx(path: str, max_bytes: typing.SupportsInt | typing.SupportsIndex = 4294967296) -> kirzl._C.Tensor:
+    """
+    Reads an IDX file (.gz or not) into a CPU tensor.
+    """
+kFashionMnistDir: str = '/usr/share/datasets/fashion-mnist'

@@ -19,8 +19,8 @@ pytestmark = [
 ]
 
 
-def mpirun(n, args, timeout=240):
-    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMP_NUM_THREADS="1",
+def mpirun(n, args, timeout=240, **extra_env):
+    env = dict(os.environ, **extra_env, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1", OMP_NUM_THREADS="1",
                OMP_WAIT_POLICY="passive", KIRZL_TIMEOUT="60",
                PYTHONPATH=os.pathsep.join(p for p in [os.path.dirname(os.path.dirname(kirzl.__file__)),
                                                        os.environ.get("PYTHONPATH", "")] if p))
@@ -31,7 +31,7 @@ def mpirun(n, args, timeout=240):
 
 
 SCRIPT = textwrap.dedent("""
-    import json, numpy as np, kirzl, kirzl.nn as nn
+    import json, os, numpy as np, kirzl, kirzl.nn as nn
     world = kirzl.init()
     r = world.rank()
     a = np.full(100000, r + 1, dtype=np.float32)          # ring path (>= 32 KiB)
@@ -49,13 +49,15 @@ SCRIPT = textwrap.dedent("""
     ddp = kirzl.DistributedDataParallel(net, world)
     x = kirzl.full((2, 4), float(r + 1))
     ddp(x).sum().backward()
-    print(json.dumps({"rank": r, "size": world.size(), "a": [float(a.min()), float(a.max())], "b": b.tolist(),
-                      "w": net.fc.weight.numpy().ravel().tolist(), "g": net.fc.weight.grad.numpy().ravel().tolist()}))
+    with open(os.path.join(os.environ["KIRZL_TEST_OUT"], f"rank{r}.json"), "w") as f:  # own file: no interleaving
+        json.dump({"rank": r, "size": world.size(), "a": [float(a.min()), float(a.max())], "b": b.tolist(),
+                      "w": net.fc.weight.numpy().ravel().tolist(), "g": net.fc.weight.grad.numpy().ravel().tolist()}, f)
 """)
 
 
-def test_all_reduce_numpy_two_ranks():
-    out = [json.loads(l) for l in mpirun(2, ["-c", SCRIPT]).splitlines() if l.startswith("{")]
+def test_all_reduce_numpy_two_ranks(tmp_path):
+    mpirun(2, ["-c", SCRIPT], KIRZL_TEST_OUT=str(tmp_path))
+    out = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
     assert sorted(o["rank"] for o in out) == [0, 1]
     for o in out:
         assert o["size"] == 2 and o["a"] == [3.0, 3.0] and o["b"] == [1.5, -0.5]

@@ -44,6 +44,9 @@ def test_python_module_registers_parameters_in_order():
     y.sum().backward()
     assert m.scale.grad is not None and m.fc.weight.grad.shape == (3, 3)
     assert repr(m).startswith("Scale()")
+    m.scale = m.scale  # the same tensor again: fine
+    with pytest.raises(ValueError, match="already registered"):
+        m.scale = nn.Parameter(kirzl.zeros(3))
 
 
 def test_python_module_inside_cpp_container():

@@ -41,7 +41,13 @@ def _module_setattr(self, name, value):
         if not any(n == name for n, _ in self.named_children()):
             self.register_module(name, value)
     elif isinstance(value, _Tensor) and value.requires_grad and value.is_leaf and not name.startswith("_"):
-        if not any(n == name for n, _ in self.named_parameters(recurse=False)):
+        for n, p in self.named_parameters(recurse=False):
+            if n == name:
+                if not p.is_same(value):  # the C++ module would keep training the old tensor
+                    raise ValueError(f"{type(self).__name__}: parameter '{name}' is already registered; "
+                                     f"change its values in place (e.g. self.{name}.copy_(...)) instead")
+                break
+        else:
             self.register_parameter(name, value)
     object.__setattr__(self, name, value)
 

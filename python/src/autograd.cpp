@@ -31,7 +31,7 @@ void init_autograd(py::module_& m) {
 
   py::class_<autograd::Node, std::shared_ptr<autograd::Node>>(m, "Node",
                                                                "One recorded operation of the autograd graph.")
-      .def("name", &autograd::Node::name)
+      .def("name", &autograd::Node::name, "Name of the operation, e.g. 'MulBackward'.")
       .def_property_readonly("sequence_nr", &autograd::Node::sequence_nr)
       .def_property_readonly("next_functions", [](const autograd::Node& n) {
         py::list out;
@@ -45,7 +45,7 @@ void init_autograd(py::module_& m) {
          [](Tensor& t, bool on) { t.requires_grad_(on); },
          "Whether gradients flow into this tensor. Settable on leaves (floating dtypes only).")
       .def("requires_grad_", &Tensor::requires_grad_, py::arg("requires_grad") = true,
-           py::return_value_policy::reference_internal)
+           py::return_value_policy::reference_internal, "Marks a leaf as needing a gradient (floating dtypes only); returns self.")
       .def_property(
           "grad",
           [](const Tensor& t) -> py::object {
@@ -67,18 +67,18 @@ void init_autograd(py::module_& m) {
           },
           py::arg("gradient") = py::none(), py::arg("retain_graph") = false,
           "Runs backward from this tensor (one element unless `gradient` is given). Releases the GIL.")
-      .def("detach", &Tensor::detach)
+      .def("detach", &Tensor::detach, "Same data, no autograd history, requires_grad False.")
       .def("register_hook", [](const Tensor& t, py::function fn) { return t.register_hook(wrap_grad_hook(std::move(fn))); },
            py::arg("hook"),
            "hook(grad) -> Tensor | None, run when a gradient flows into this tensor; returns a handle.")
       .def("register_post_accumulate_grad_hook",
            [](const Tensor& t, py::function fn) { return t.register_post_accumulate_grad_hook(wrap_post_hook(std::move(fn))); },
            py::arg("hook"), "hook(leaf) run after this leaf's .grad is accumulated; returns a handle.")
-      .def("remove_hook", &Tensor::remove_hook, py::arg("handle"));
+      .def("remove_hook", &Tensor::remove_hook, py::arg("handle"), "Removes a hook registered on this tensor; False if the handle was not found.");
 
   m.def("grad_enabled", &grad_enabled, "Whether ops on this thread record a graph.");
-  m.def("is_grad_enabled", &grad_enabled);
-  m.def("set_grad_enabled", &set_grad_enabled, py::arg("enabled"));
+  m.def("is_grad_enabled", &grad_enabled, "Whether ops on this thread record a graph.");
+  m.def("set_grad_enabled", &set_grad_enabled, py::arg("enabled"), "Turns grad mode on or off for this thread.");
 
   auto ag = m.def_submodule("autograd", "The autograd engine.");
   ag.def(

@@ -118,16 +118,16 @@ void init_comm(py::module_& top) {
              w.wait(t);
            },
            py::arg("timeout") = py::none(), "Blocks (GIL released) until done; timeout in seconds (None: the collective's own).")
-      .def("is_completed", &comm::Work::is_completed)
-      .def("succeeded", &comm::Work::succeeded);
+      .def("is_completed", &comm::Work::is_completed, "True when the collective has finished (successfully or not). Never blocks.")
+      .def("succeeded", &comm::Work::succeeded, "True when it finished successfully.");
 
   py::class_<Communicator, std::shared_ptr<Communicator>>(m, "Communicator", R"doc(
 A group of ranks running collectives together. Methods are asynchronous and return a Work;
 tensors (or DLPack/NumPy arrays) are borrowed until the Work completes and are updated in place.
 )doc")
-      .def("rank", &Communicator::rank)
-      .def("size", &Communicator::size)
-      .def("backend", &Communicator::backend)
+      .def("rank", &Communicator::rank, "This rank's index.")
+      .def("size", &Communicator::size, "Number of ranks.")
+      .def("backend", &Communicator::backend, "'inprocess', 'mpi', ...")
       .def("default_timeout", [](const Communicator& c) { return c.default_timeout().count() / 1000.0; }, "Seconds.")
       .def("all_reduce", [](Communicator& c, const py::object& x, const py::object& op, const py::object& timeout, const std::string& tag) {
              Tensor t = to_tensor_inplace(x, "all_reduce");
@@ -166,16 +166,16 @@ tensors (or DLPack/NumPy arrays) are borrowed until the Work completes and are u
         "n communicators whose ranks are threads of this process (drive each from its own thread).");
 
   py::class_<PyProcessGroup>(m, "ProcessGroup", "The world: this process's rank, its device and the world communicator.")
-      .def("rank", [](const PyProcessGroup& g) { return g.get().rank(); })
-      .def("size", [](const PyProcessGroup& g) { return g.get().size(); })
-      .def("local_rank", [](const PyProcessGroup& g) { return g.get().local_rank(); })
-      .def("local_size", [](const PyProcessGroup& g) { return g.get().local_size(); })
+      .def("rank", [](const PyProcessGroup& g) { return g.get().rank(); }, "This rank's index.")
+      .def("size", [](const PyProcessGroup& g) { return g.get().size(); }, "Number of ranks.")
+      .def("local_rank", [](const PyProcessGroup& g) { return g.get().local_rank(); }, "This process's index among the ranks on its node.")
+      .def("local_size", [](const PyProcessGroup& g) { return g.get().local_size(); }, "Number of ranks on this node.")
       .def_property_readonly("device", [](const PyProcessGroup& g) { return g.get().device(); },
                              "CUDA:(local rank) when a GPU is there, else the CPU.")
-      .def("communicator", [](const PyProcessGroup& g) { return g.get().communicator(); })
-      .def("backend", [](const PyProcessGroup& g) { return g.get().backend(); })
-      .def("hosts", [](const PyProcessGroup& g) { return g.get().hosts(); })
-      .def("launcher", [](const PyProcessGroup& g) { return g.get().launcher(); })
+      .def("communicator", [](const PyProcessGroup& g) { return g.get().communicator(); }, "The communicator (shared).")
+      .def("backend", [](const PyProcessGroup& g) { return g.get().backend(); }, "'inprocess', 'mpi', ...")
+      .def("hosts", [](const PyProcessGroup& g) { return g.get().hosts(); }, "Host name of every rank.")
+      .def("launcher", [](const PyProcessGroup& g) { return g.get().launcher(); }, "The launcher that was detected ('openmpi', 'slurm', ..., 'none').")
       .def("__repr__", [](const PyProcessGroup& pg) {
         auto g = pg.get();
         return "kirzl.ProcessGroup(rank=" + std::to_string(g.rank()) + ", size=" + std::to_string(g.size()) +
@@ -242,7 +242,7 @@ tensors (or DLPack/NumPy arrays) are borrowed until the Work completes and are u
 
 void init_ddp(py::module_& top) {
   // ---- DistributedDataParallel ----
-  py::class_<BucketInfo>(top, "BucketInfo")
+  py::class_<BucketInfo>(top, "BucketInfo", "One gradient bucket of DistributedDataParallel: index, parameter names, bytes, dtype, tag.")
       .def_readonly("index", &BucketInfo::index)
       .def_readonly("param_names", &BucketInfo::param_names)
       .def_readonly("bytes", &BucketInfo::bytes)
@@ -293,24 +293,24 @@ kept alive by the wrapper.
              Tensor t = to_tensor(x);
              py::gil_scoped_release rel;
              return d.get().forward(t);
-           }, py::arg("x"))
+           }, py::arg("x"), "Runs the module's forward (GIL released), preparing the reducer for the backward that follows.")
       .def("__call__", [](PyDDP& d, const py::object& x) {
              Tensor t = to_tensor(x);
              py::gil_scoped_release rel;
              return d.get().forward(t);
-           }, py::arg("x"))
+           }, py::arg("x"), "Same as forward(x).")
       .def("no_sync", [](PyDDP& d) { return NoSyncContext{&d, nullptr}; }, py::keep_alive<0, 1>(),
            "Context manager: backward passes inside accumulate gradients locally without communicating.")
       .def("join", [](PyDDP& d, bool has_batch) { auto& r = d.get(); py::gil_scoped_release rel; return r.join(has_batch); },
            py::arg("has_batch"), "Uneven data: True while every rank still has a batch.")
-      .def("module", [](PyDDP& d) -> nn::Module& { return d.get().module(); }, py::return_value_policy::reference_internal)
-      .def("communicator", [](PyDDP& d) -> comm::Communicator& { return d.get().communicator(); }, py::return_value_policy::reference_internal)
-      .def("buckets", [](PyDDP& d) { return d.get().buckets(); })
-      .def("last_step_stats", [](PyDDP& d) { return d.get().last_step_stats(); })
+      .def("module", [](PyDDP& d) -> nn::Module& { return d.get().module(); }, py::return_value_policy::reference_internal, "The wrapped module.")
+      .def("communicator", [](PyDDP& d) -> comm::Communicator& { return d.get().communicator(); }, py::return_value_policy::reference_internal, "The communicator (shared).")
+      .def("buckets", [](PyDDP& d) { return d.get().buckets(); }, "The gradient buckets (reverse registration order).")
+      .def("last_step_stats", [](PyDDP& d) { return d.get().last_step_stats(); }, "Communication figures of the last synchronised backward.")
       .def("trace", [](PyDDP& d, const std::string& name) { return TraceContext{&d, name, nullptr}; },
            py::arg("name"), py::keep_alive<0, 1>(), "Context manager recording a user span in the timeline.")
       .def("close", &PyDDP::close, "Destroys the reducer now (writes the timeline); later use raises.")
-      .def("write_timeline", [](PyDDP& d) { d.get().write_timeline(); });
+      .def("write_timeline", [](PyDDP& d) { d.get().write_timeline(); }, "Writes the timeline now.");
 }
 
 }  // namespace kirzl::python

@@ -61,9 +61,9 @@ get(index) -> (input, target) (tensors or NumPy arrays); the DataLoader's prefet
 them with the GIL taken.
 )doc")
       .def(py::init<>())
-      .def("size", &Dataset::size)
+      .def("size", &Dataset::size, "Number of examples (or indices per epoch for samplers).")
       .def("__len__", &Dataset::size)
-      .def("get", [](const Dataset& d, int64_t i) { return example_to_py(d.get(i)); }, py::arg("index"))
+      .def("get", [](const Dataset& d, int64_t i) { return example_to_py(d.get(i)); }, py::arg("index"), "Example `index` as (input, target).")
       .def("__getitem__", [](const Dataset& d, int64_t i) {
         if (i < 0) i += d.size();
         if (i < 0 || i >= d.size()) throw py::index_error("dataset index out of range");
@@ -82,8 +82,8 @@ them with the GIL taken.
                                                        "Example i is (inputs[i], targets[i]); NumPy arrays are shared, not copied.")
       .def(py::init([](const py::object& x, const py::object& y) { return std::make_shared<TensorDataset>(to_tensor(x), to_tensor(y)); }),
            py::arg("inputs"), py::arg("targets"))
-      .def("inputs", &TensorDataset::inputs)
-      .def("targets", &TensorDataset::targets);
+      .def("inputs", &TensorDataset::inputs, "The inputs tensor (a handle, no copy).")
+      .def("targets", &TensorDataset::targets, "The targets tensor (a handle, no copy).");
   py::class_<MnistDataset, TensorDataset, py::smart_holder>(m, "MnistDataset", "MNIST-layout IDX files as f32 [N,1,28,28] / i64 [N].")
       .def(py::init([](const std::string& dir, const py::object& split, bool normalize, float mean, float std, int64_t limit) {
              py::gil_scoped_release rel;
@@ -103,19 +103,19 @@ them with the GIL taken.
         std::vector<std::string> v;
         for (const char* n : FashionMNIST::class_names()) v.emplace_back(n);
         return v;
-      });
-  m.def("gather_rows", [](const Tensor& t, const std::vector<int64_t>& idx) { return gather_rows(t, idx); }, py::arg("t"), py::arg("indices"));
+      }, "The ten Fashion-MNIST class names.");
+  m.def("gather_rows", [](const Tensor& t, const std::vector<int64_t>& idx) { return gather_rows(t, idx); }, py::arg("t"), py::arg("indices"), "Copies rows `indices` of `t` into a new contiguous tensor.");
   m.def("read_idx", [](const std::string& path, int64_t max_bytes) { return read_idx(path, {.max_bytes = max_bytes}); },
         py::arg("path"), py::arg("max_bytes") = int64_t{1} << 32, "Reads an IDX file (.gz or not) into a CPU tensor.");
 
   py::class_<Sampler>(m, "Sampler", "Produces the example indices of one epoch.")
-      .def("indices", &Sampler::indices)
-      .def("size", &Sampler::size)
+      .def("indices", &Sampler::indices, "Indices of the current epoch, in visiting order.")
+      .def("size", &Sampler::size, "Number of examples (or indices per epoch for samplers).")
       .def("__len__", &Sampler::size)
-      .def("set_epoch", &Sampler::set_epoch, py::arg("epoch"))
-      .def("epoch", &Sampler::epoch);
-  py::class_<SequentialSampler, Sampler>(m, "SequentialSampler").def(py::init<int64_t>(), py::arg("n"));
-  py::class_<RandomSampler, Sampler>(m, "RandomSampler").def(py::init<int64_t, uint64_t>(), py::arg("n"), py::arg("seed") = 0);
+      .def("set_epoch", &Sampler::set_epoch, py::arg("epoch"), "Selects the epoch (reshuffles); call it at the start of every epoch.")
+      .def("epoch", &Sampler::epoch, "The epoch set with set_epoch().");
+  py::class_<SequentialSampler, Sampler>(m, "SequentialSampler", "0, 1, ..., n-1.").def(py::init<int64_t>(), py::arg("n"));
+  py::class_<RandomSampler, Sampler>(m, "RandomSampler", "A permutation of 0..n-1 seeded with seed + epoch.").def(py::init<int64_t, uint64_t>(), py::arg("n"), py::arg("seed") = 0);
   py::class_<DistributedSampler, Sampler>(m, "DistributedSampler", R"doc(
 Gives rank r of W ranks the indices perm[r], perm[r + W], ... of one permutation shared by all
 ranks. DistributedSampler(n, world) with a ProcessGroup/Communicator, or DistributedSampler(n, rank, world_size).
@@ -135,8 +135,8 @@ ranks. DistributedSampler(n, world) with a ProcessGroup/Communicator, or Distrib
            }),
            py::arg("n"), py::arg("group"), py::arg("world_size") = py::none(), py::kw_only(), py::arg("shuffle") = true,
            py::arg("seed") = 0, py::arg("drop_last") = false)
-      .def("rank", &DistributedSampler::rank)
-      .def("world_size", &DistributedSampler::world_size);
+      .def("rank", &DistributedSampler::rank, "This sampler's rank.")
+      .def("world_size", &DistributedSampler::world_size, "Number of ranks the data is split over.");
 
   py::class_<LoaderIter>(m, "_DataLoaderIterator")
       .def("__iter__", [](py::object self) { return self; })
@@ -162,10 +162,10 @@ Each iteration starts an epoch. The dataset (and sampler) are kept alive by the 
            py::arg("dataset"), py::arg("batch_size") = 1, py::arg("shuffle") = false, py::arg("seed") = 0,
            py::arg("drop_last") = false, py::arg("sampler").none(true) = py::none(), py::arg("prefetch") = 2, py::keep_alive<1, 2>(),
            py::keep_alive<1, 7>())
-      .def("num_batches", &DataLoader::num_batches)
-      .def("num_examples", &DataLoader::num_examples)
+      .def("num_batches", &DataLoader::num_batches, "Batches per epoch.")
+      .def("num_examples", &DataLoader::num_examples, "Examples per epoch (after the sampler and drop_last).")
       .def("__len__", &DataLoader::num_batches)
-      .def("set_epoch", &DataLoader::set_epoch, py::arg("epoch"))
+      .def("set_epoch", &DataLoader::set_epoch, py::arg("epoch"), "Selects the epoch (reshuffles); call it at the start of every epoch.")
       .def("__iter__", [](DataLoader& d) { return LoaderIter{&d, std::nullopt}; }, py::keep_alive<0, 1>());
 }
 

@@ -95,9 +95,9 @@ void init_io(py::module_& top) {
         },
         py::arg("path"), py::arg("max_header_bytes") = uint64_t{100'000'000},
         "Reads a safetensors file: returns (dict of tensors, metadata dict). The file is validated as untrusted.");
-  m.def("read_safetensors_header", [](const std::string& p) { return read_safetensors_header(p); }, py::arg("path"));
+  m.def("read_safetensors_header", [](const std::string& p) { return read_safetensors_header(p); }, py::arg("path"), "The JSON header of a safetensors file.");
   m.def("safetensors_dtype_name", [](const py::object& d) { return std::string(safetensors_dtype_name(dtype_from_py(d))); },
-        py::arg("dtype"));
+        py::arg("dtype"), "'F32', 'BF16', ... for a kirzl dtype.");
 
   py::class_<MetricsRecord>(m, "MetricsRecord", "One JSON line: step, epoch, optional standard fields, extra fields.")
       .def(py::init([](py::kwargs kw) { return record_from(kw); }))
@@ -109,12 +109,12 @@ void init_io(py::module_& top) {
       .def_readwrite("samples_per_second", &MetricsRecord::samples_per_second)
       .def_readwrite("elapsed_seconds", &MetricsRecord::elapsed_seconds)
       .def("set", [](MetricsRecord& r, const std::string& k, const py::object& v) -> MetricsRecord& { set_extra(r, k, v); return r; },
-           py::arg("name"), py::arg("value"), py::return_value_policy::reference_internal)
-      .def("to_json", &MetricsRecord::to_json);
+           py::arg("name"), py::arg("value"), py::return_value_policy::reference_internal, "Adds (or replaces) an extra field; returns the record.")
+      .def("to_json", &MetricsRecord::to_json, "The JSON object of this record.");
   py::class_<MetricsLog>(m, "MetricsLog", "Appends JSON lines to a file (empty path: disabled). Thread-safe.")
       .def(py::init<const std::string&>(), py::arg("path") = "")
-      .def("enabled", &MetricsLog::enabled)
-      .def("path", &MetricsLog::path)
+      .def("enabled", &MetricsLog::enabled, "False when built with an empty path (does nothing).")
+      .def("path", &MetricsLog::path, "The output file.")
       .def("log", [](MetricsLog& l, const py::object& rec, py::kwargs kw) {
              if (!rec.is_none()) l.log(rec.cast<const MetricsRecord&>());
              else l.log(record_from(kw));
@@ -139,22 +139,22 @@ void init_io(py::module_& top) {
            py::kw_only(), py::arg("total_steps") = 0, py::arg("epoch") = 0, py::arg("epochs") = 0, py::arg("label") = "",
            py::arg("enabled") = true, py::arg("out") = "stderr", py::arg("interactive") = py::none(),
            py::arg("percent_every") = 10, py::arg("bar_width") = 20)
-      .def("update", &ProgressBar::update, py::arg("step"), py::arg("loss"), py::arg("samples_per_second") = -1.0)
-      .def("finish", &ProgressBar::finish)
-      .def("interactive", &ProgressBar::interactive)
-      .def("line", &ProgressBar::line);
-  m.def("format_duration", &format_duration, py::arg("seconds"));
-  m.def("format_rate", &format_rate, py::arg("value"));
+      .def("update", &ProgressBar::update, py::arg("step"), py::arg("loss"), py::arg("samples_per_second") = -1.0, "Reports `step` finished steps with the latest loss and throughput; draws when due.")
+      .def("finish", &ProgressBar::finish, "Draws the final state and ends the line.")
+      .def("interactive", &ProgressBar::interactive, "True when redrawing one line in place (a terminal).")
+      .def("line", &ProgressBar::line, "The text of the current progress line.");
+  m.def("format_duration", &format_duration, py::arg("seconds"), "'0:42', '1:02:03' for a number of seconds.");
+  m.def("format_rate", &format_rate, py::arg("value"), "'512', '41.2k', '1.35M'.");
 
   py::class_<Timeline>(m, "Timeline", "Chrome-trace JSON recorder of named spans (empty path: disabled). Thread-safe.")
       .def(py::init<std::string, int>(), py::arg("path") = "", py::arg("pid") = 0)
-      .def_static("path_from_env", &Timeline::path_from_env, py::arg("rank"))
-      .def("enabled", &Timeline::enabled)
-      .def("path", &Timeline::path)
-      .def("now_us", &Timeline::now_us)
-      .def("span", &Timeline::span, py::arg("name"), py::arg("category"), py::arg("start_us"), py::arg("end_us"), py::arg("track") = 0)
-      .def("write", &Timeline::write)
-      .def("size", &Timeline::size);
+      .def_static("path_from_env", &Timeline::path_from_env, py::arg("rank"), "The trace file for `rank` named by KIRZL_TIMELINE ('' when unset).")
+      .def("enabled", &Timeline::enabled, "False when built with an empty path (does nothing).")
+      .def("path", &Timeline::path, "The output file.")
+      .def("now_us", &Timeline::now_us, "Microseconds since the timeline was created.")
+      .def("span", &Timeline::span, py::arg("name"), py::arg("category"), py::arg("start_us"), py::arg("end_us"), py::arg("track") = 0, "Records a span [start_us, end_us) on lane `track`.")
+      .def("write", &Timeline::write, "Writes the spans recorded so far (atomically).")
+      .def("size", &Timeline::size, "Number of recorded spans.");
 }
 
 }  // namespace kirzl::python

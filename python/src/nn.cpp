@@ -81,24 +81,24 @@ define forward(x). Such a module works everywhere a C++ module does (Sequential,
       .def("str", &Module::str, "Multi-line tree of this module and its children.")
       .def("__repr__", &Module::str)
       .def("parameters", &Module::parameters, py::arg("recurse") = true, "Parameters in registration order.")
-      .def("named_parameters", [](const Module& s, bool r) { return named_list(s.named_parameters(r)); }, py::arg("recurse") = true)
-      .def("buffers", &Module::buffers, py::arg("recurse") = true)
-      .def("named_buffers", [](const Module& s, bool r) { return named_list(s.named_buffers(r)); }, py::arg("recurse") = true)
+      .def("named_parameters", [](const Module& s, bool r) { return named_list(s.named_parameters(r)); }, py::arg("recurse") = true, "(dotted name, parameter) pairs: own parameters first, then children's.")
+      .def("buffers", &Module::buffers, py::arg("recurse") = true, "Buffers (saved, not trained).")
+      .def("named_buffers", [](const Module& s, bool r) { return named_list(s.named_buffers(r)); }, py::arg("recurse") = true, "(dotted name, buffer) pairs.")
       .def("named_children", [](const Module& s) {
         py::list out;
         for (const auto& [n, c] : s.named_children()) out.append(py::make_tuple(n, c));
         return out;
-      })
+      }, "(name, module) of the direct children.")
       .def("children", [](const Module& s) {
         py::list out;
         for (const auto& c : s.named_children()) out.append(c.second);
         return out;
-      })
-      .def("num_parameters", &Module::num_parameters)
+      }, "Direct children in registration order.")
+      .def("num_parameters", &Module::num_parameters, "Total number of parameter elements.")
       .def("train", [](Module& s, bool on) -> Module& { s.train(on); return s; }, py::arg("mode") = true,
-           py::return_value_policy::reference_internal)
-      .def("eval", [](Module& s) -> Module& { s.eval(); return s; }, py::return_value_policy::reference_internal)
-      .def("is_training", &Module::is_training)
+           py::return_value_policy::reference_internal, "Training mode for this module and its children (Dropout, BatchNorm); returns self.")
+      .def("eval", [](Module& s) -> Module& { s.eval(); return s; }, py::return_value_policy::reference_internal, "train(False); returns self.")
+      .def("is_training", &Module::is_training, "Whether the module is in training mode.")
       .def_property_readonly("training", &Module::is_training)
       .def("to", [](Module& s, const py::object& target) -> Module& {
              if (py::isinstance<Device>(target)) return s.to(target.cast<Device>());
@@ -113,7 +113,7 @@ define forward(x). Such a module works everywhere a C++ module does (Sequential,
            "Parameters and buffers by dotted name (handles, not copies).")
       .def("load_state_dict", [](Module& s, const py::object& d, bool strict) { s.load_state_dict(state_dict_from_py(d), strict); },
            py::arg("state_dict"), py::arg("strict") = true, "Copies values in place (tensors or NumPy arrays).")
-      .def("zero_grad", &Module::zero_grad, py::arg("set_to_none") = true)
+      .def("zero_grad", &Module::zero_grad, py::arg("set_to_none") = true, "Clears gradients: drops them, or zeroes them in place.")
       .def("register_parameter", [](Module& s, const std::string& n, const py::object& t, bool rg) {
              return python_module(s, "register_parameter").reg_param(n, to_tensor(t), rg);
            }, py::arg("name"), py::arg("tensor"), py::arg("requires_grad") = true,
@@ -194,20 +194,20 @@ define forward(x). Such a module works everywhere a C++ module does (Sequential,
       .def(py::init([](double p, Generator* g) { return std::make_shared<nn::Dropout>(p, g); }), py::arg("p") = 0.5,
            py::arg("generator").none(true) = py::none(), py::keep_alive<1, 3>())
       .def_readonly("p", &nn::Dropout::p);
-  py::class_<nn::ReLU, Module, py::smart_holder>(m, "ReLU", py::dynamic_attr()).def(py::init([] { return std::make_shared<nn::ReLU>(); }));
-  py::class_<nn::GELU, Module, py::smart_holder>(m, "GELU", py::dynamic_attr())
+  py::class_<nn::ReLU, Module, py::smart_holder>(m, "ReLU", py::dynamic_attr(), "max(x, 0).").def(py::init([] { return std::make_shared<nn::ReLU>(); }));
+  py::class_<nn::GELU, Module, py::smart_holder>(m, "GELU", py::dynamic_attr(), "GELU activation (approximate: 'none' or 'tanh').")
       .def(py::init([](const std::string& a) {
              KIRZL_CHECK(a == "none" || a == "tanh", "GELU: approximate must be 'none' or 'tanh', got '", a, "'");
              return std::make_shared<nn::GELU>(a == "tanh" ? GeluApproximation::Tanh : GeluApproximation::None);
            }),
            py::arg("approximate") = "none");
-  py::class_<nn::Flatten, Module, py::smart_holder>(m, "Flatten", py::dynamic_attr())
+  py::class_<nn::Flatten, Module, py::smart_holder>(m, "Flatten", py::dynamic_attr(), "Flattens dims start_dim..end_dim (default: all but the batch dim).")
       .def(py::init([](int64_t s, int64_t e) { return std::make_shared<nn::Flatten>(s, e); }), py::arg("start_dim") = 1,
            py::arg("end_dim") = -1);
-  py::class_<nn::MaxPool2d, Module, py::smart_holder>(m, "MaxPool2d", py::dynamic_attr())
+  py::class_<nn::MaxPool2d, Module, py::smart_holder>(m, "MaxPool2d", py::dynamic_attr(), "Max pooling (stride 0: equal to kernel_size).")
       .def(py::init([](int64_t k, int64_t s, int64_t p) { return std::make_shared<nn::MaxPool2d>(k, s, p); }),
            py::arg("kernel_size"), py::arg("stride") = 0, py::arg("padding") = 0);
-  py::class_<nn::AvgPool2d, Module, py::smart_holder>(m, "AvgPool2d", py::dynamic_attr())
+  py::class_<nn::AvgPool2d, Module, py::smart_holder>(m, "AvgPool2d", py::dynamic_attr(), "Average pooling (stride 0: equal to kernel_size).")
       .def(py::init([](int64_t k, int64_t s, int64_t p) { return std::make_shared<nn::AvgPool2d>(k, s, p); }),
            py::arg("kernel_size"), py::arg("stride") = 0, py::arg("padding") = 0);
 
@@ -218,10 +218,10 @@ define forward(x). Such a module works everywhere a C++ module does (Sequential,
         for (auto h : mods) s->push_back(h.cast<std::shared_ptr<Module>>());
         return s;
       }))
-      .def("append", [](nn::Sequential& s, std::shared_ptr<Module> mod) { s.push_back(std::move(mod)); }, py::arg("module"))
-      .def("push_back", [](nn::Sequential& s, std::shared_ptr<Module> mod) { s.push_back(std::move(mod)); }, py::arg("module"))
+      .def("append", [](nn::Sequential& s, std::shared_ptr<Module> mod) { s.push_back(std::move(mod)); }, py::arg("module"), "Appends a module.")
+      .def("push_back", [](nn::Sequential& s, std::shared_ptr<Module> mod) { s.push_back(std::move(mod)); }, py::arg("module"), "Appends a module (C++ name).")
       .def("__len__", &nn::Sequential::size)
-      .def("size", &nn::Sequential::size)
+      .def("size", &nn::Sequential::size, "Number of layers.")
       .def("__getitem__", [](const nn::Sequential& s, int64_t i) {
         const auto n = static_cast<int64_t>(s.size());
         if (i < 0) i += n;
@@ -241,7 +241,7 @@ define forward(x). Such a module works everywhere a C++ module does (Sequential,
              return s;
            }),
            py::arg("modules") = py::none())
-      .def("append", [](nn::ModuleList& s, std::shared_ptr<Module> mod) { s.push_back(std::move(mod)); }, py::arg("module"))
+      .def("append", [](nn::ModuleList& s, std::shared_ptr<Module> mod) { s.push_back(std::move(mod)); }, py::arg("module"), "Appends a module.")
       .def("__len__", &nn::ModuleList::size)
       .def("__getitem__", [](const nn::ModuleList& s, int64_t i) {
         const auto n = static_cast<int64_t>(s.size());
@@ -257,12 +257,12 @@ define forward(x). Such a module works everywhere a C++ module does (Sequential,
 
   py::module_ init = m.def_submodule("init", "In-place parameter initialisation from a seeded generator.");
   init.def("uniform_", [](Tensor t, double lo, double hi, Generator* g) { nn::init::uniform_(t, lo, hi, g); return t; },
-           py::arg("t"), py::arg("low"), py::arg("high"), py::arg("generator").none(true) = py::none());
+           py::arg("t"), py::arg("low"), py::arg("high"), py::arg("generator").none(true) = py::none(), "Fills `t` from U(low, high) in place.");
   init.def("normal_", [](Tensor t, double mean, double std, Generator* g) { nn::init::normal_(t, mean, std, g); return t; },
            py::arg("t"), py::arg("mean") = 0.0, py::arg("std") = 1.0, py::arg("generator").none(true) = py::none());
-  init.def("zeros_", [](Tensor t) { nn::init::zeros_(t); return t; }, py::arg("t"));
-  init.def("ones_", [](Tensor t) { nn::init::ones_(t); return t; }, py::arg("t"));
-  init.def("constant_", [](Tensor t, double v) { nn::init::constant_(t, v); return t; }, py::arg("t"), py::arg("value"));
+  init.def("zeros_", [](Tensor t) { nn::init::zeros_(t); return t; }, py::arg("t"), "Fills `t` with zeros in place.");
+  init.def("ones_", [](Tensor t) { nn::init::ones_(t); return t; }, py::arg("t"), "Fills `t` with ones in place.");
+  init.def("constant_", [](Tensor t, double v) { nn::init::constant_(t, v); return t; }, py::arg("t"), py::arg("value"), "Fills `t` with `value` in place.");
   init.def("fans", &nn::init::fans, py::arg("weight"), "(fan_in, fan_out) of a weight.");
   init.def("kaiming_uniform_", [](Tensor t, double a, Generator* g) { nn::init::kaiming_uniform_(t, a, g); return t; },
            py::arg("t"), py::arg("a") = 0.0, py::arg("generator").none(true) = py::none());

@@ -47,10 +47,13 @@ py::list tensors_to_list(const std::vector<Tensor>& v) {
         return name(x);                                          \
       },                                                         \
       py::arg("x"), doc);                                        \
-  tensor.def(#name, [](const Tensor& x) {                        \
-    MaybeRelease rel(big(x));                                    \
-    return name(x);                                              \
-  })
+  tensor.def(                                                    \
+      #name,                                                     \
+      [](const Tensor& x) {                                      \
+        MaybeRelease rel(big(x));                                \
+        return name(x);                                          \
+      },                                                         \
+      doc)
 
 #define KIRZL_BINARY(name, doc)                                                                       \
   m.def(                                                                                              \
@@ -99,7 +102,7 @@ void init_ops(py::module_& m) {
   KIRZL_UNARY(relu, "max(x, 0).");
 
   m.def("pow", &pow, py::arg("x"), py::arg("exponent"), "x ** exponent.");
-  tensor.def("pow", &pow, py::arg("exponent"));
+  tensor.def("pow", &pow, py::arg("exponent"), "x ** exponent.");
   auto gelu_fn = [](const Tensor& x, const std::string& approximate) {
     KIRZL_CHECK(approximate == "none" || approximate == "tanh", "gelu: approximate must be 'none' or 'tanh', got '",
                 approximate, "'");
@@ -107,7 +110,7 @@ void init_ops(py::module_& m) {
     return gelu(x, approximate == "tanh" ? GeluApproximation::Tanh : GeluApproximation::None);
   };
   m.def("gelu", gelu_fn, py::arg("x"), py::arg("approximate") = "none", "GELU: exact (erf) or 'tanh' approximation.");
-  tensor.def("gelu", gelu_fn, py::arg("approximate") = "none");
+  tensor.def("gelu", gelu_fn, py::arg("approximate") = "none", "GELU: exact (erf) or 'tanh' approximation.");
   auto clamp_fn = [](const Tensor& x, std::optional<double> lo, std::optional<double> hi) {
     return clamp(x, lo.value_or(-std::numeric_limits<double>::infinity()), hi.value_or(std::numeric_limits<double>::infinity()));
   };
@@ -117,22 +120,22 @@ void init_ops(py::module_& m) {
   m.def("where", [](const py::object& c, const py::object& a, const py::object& b) { return where(to_tensor(c), to_tensor(a), to_tensor(b)); },
         py::arg("cond"), py::arg("a"), py::arg("b"), "cond ? a : b (broadcasting).");
   m.def("masked_fill", [](const Tensor& x, const py::object& mask, double v) { return masked_fill(x, to_tensor(mask), v); },
-        py::arg("x"), py::arg("mask"), py::arg("value"));
+        py::arg("x"), py::arg("mask"), py::arg("value"), "x with `value` where mask is nonzero.");
 
   // ---- linalg ----
   m.def("matmul", [](const Tensor& a, const Tensor& b) { MaybeRelease rel(a.numel() * b.numel() > 4096); return matmul(a, b); },
         py::arg("a"), py::arg("b"), "NumPy matmul (same floating dtype for both operands).");
-  m.def("bmm", [](const Tensor& a, const Tensor& b) { py::gil_scoped_release rel; return bmm(a, b); }, py::arg("a"), py::arg("b"));
+  m.def("bmm", [](const Tensor& a, const Tensor& b) { py::gil_scoped_release rel; return bmm(a, b); }, py::arg("a"), py::arg("b"), "Batched product of [B, n, k] and [B, k, m].");
   m.def("linear", [](const Tensor& x, const Tensor& w, const std::optional<Tensor>& b) {
           py::gil_scoped_release rel;
           return linear(x, w, b.value_or(Tensor()));
         },
         py::arg("x"), py::arg("weight"), py::arg("bias") = py::none(), "x @ weight.T + bias.");
-  tensor.def("matmul", [](const Tensor& a, const Tensor& b) { return matmul(a, b); }, py::arg("other"));
+  tensor.def("matmul", [](const Tensor& a, const Tensor& b) { return matmul(a, b); }, py::arg("other"), "NumPy matmul (same floating dtype for both operands).");
 
   // ---- nn functions ----
-  m.def("softmax", [](const Tensor& x, int64_t dim) { MaybeRelease rel(big(x)); return softmax(x, dim); }, py::arg("x"), py::arg("dim") = -1);
-  m.def("log_softmax", [](const Tensor& x, int64_t dim) { MaybeRelease rel(big(x)); return log_softmax(x, dim); }, py::arg("x"), py::arg("dim") = -1);
+  m.def("softmax", [](const Tensor& x, int64_t dim) { MaybeRelease rel(big(x)); return softmax(x, dim); }, py::arg("x"), py::arg("dim") = -1, "Softmax along `dim` (max-subtracted).");
+  m.def("log_softmax", [](const Tensor& x, int64_t dim) { MaybeRelease rel(big(x)); return log_softmax(x, dim); }, py::arg("x"), py::arg("dim") = -1, "Log-softmax along `dim`.");
   m.def("cross_entropy",
         [](const Tensor& logits, const py::object& targets, int64_t ignore_index, double label_smoothing, const std::string& reduction) {
           Tensor t = to_tensor(targets);
@@ -143,7 +146,7 @@ void init_ops(py::module_& m) {
         py::arg("logits"), py::arg("targets"), py::arg("ignore_index") = -100, py::arg("label_smoothing") = 0.0,
         py::arg("reduction") = "mean", "Cross-entropy of logits [N, C] against integer targets [N] (fused log_softmax).");
   m.def("mse_loss", [](const Tensor& a, const py::object& b, const std::string& r) { return mse_loss(a, to_tensor(b), reduction_from(r)); },
-        py::arg("input"), py::arg("target"), py::arg("reduction") = "mean");
+        py::arg("input"), py::arg("target"), py::arg("reduction") = "mean", "Mean (or sum, or none) of squared differences.");
   m.def("layer_norm",
         [](const Tensor& x, const py::object& shape, const std::optional<Tensor>& w, const std::optional<Tensor>& b, double eps) {
           Shape s = shape_from_py(shape);
@@ -151,7 +154,7 @@ void init_ops(py::module_& m) {
           return layer_norm(x, s, w.value_or(Tensor()), b.value_or(Tensor()), eps);
         },
         py::arg("x"), py::arg("normalized_shape"), py::arg("weight") = py::none(), py::arg("bias") = py::none(), py::arg("eps") = 1e-5);
-  m.def("embedding", [](const Tensor& w, const py::object& idx) { return embedding(w, to_tensor(idx)); }, py::arg("weight"), py::arg("indices"));
+  m.def("embedding", [](const Tensor& w, const py::object& idx) { return embedding(w, to_tensor(idx)); }, py::arg("weight"), py::arg("indices"), "Rows of `weight` picked by integer `indices`.");
   m.def("dropout", [](const Tensor& x, double p, bool training, Generator* gen) { MaybeRelease rel(big(x)); return dropout(x, p, training, gen); },
         py::arg("x"), py::arg("p"), py::arg("training") = true, py::arg("generator").none(true) = py::none());
   m.def("conv2d",
@@ -208,24 +211,24 @@ void init_ops(py::module_& m) {
   m.def("min", ext(false), py::arg("x"), py::arg("dim") = py::none(), py::arg("keepdim") = false);
   tensor.def("max", ext(true), py::arg("dim") = py::none(), py::arg("keepdim") = false);
   tensor.def("min", ext(false), py::arg("dim") = py::none(), py::arg("keepdim") = false);
-  m.def("argmax", &argmax, py::arg("x"), py::arg("dim"), py::arg("keepdim") = false);
-  m.def("argmin", &argmin, py::arg("x"), py::arg("dim"), py::arg("keepdim") = false);
-  tensor.def("argmax", &argmax, py::arg("dim"), py::arg("keepdim") = false);
-  tensor.def("argmin", &argmin, py::arg("dim"), py::arg("keepdim") = false);
-  m.def("sum_to", [](const Tensor& x, const py::object& s) { return sum_to(x, shape_from_py(s)); }, py::arg("x"), py::arg("shape"));
-  tensor.def("softmax", [](const Tensor& x, int64_t dim) { return softmax(x, dim); }, py::arg("dim") = -1);
-  tensor.def("log_softmax", [](const Tensor& x, int64_t dim) { return log_softmax(x, dim); }, py::arg("dim") = -1);
+  m.def("argmax", &argmax, py::arg("x"), py::arg("dim"), py::arg("keepdim") = false, "Index (i64) of the first largest element along `dim`.");
+  m.def("argmin", &argmin, py::arg("x"), py::arg("dim"), py::arg("keepdim") = false, "Index (i64) of the first smallest element along `dim`.");
+  tensor.def("argmax", &argmax, py::arg("dim"), py::arg("keepdim") = false, "Index (i64) of the first largest element along `dim`.");
+  tensor.def("argmin", &argmin, py::arg("dim"), py::arg("keepdim") = false, "Index (i64) of the first smallest element along `dim`.");
+  m.def("sum_to", [](const Tensor& x, const py::object& s) { return sum_to(x, shape_from_py(s)); }, py::arg("x"), py::arg("shape"), "Sums `x` down to `shape` (the inverse of broadcasting).");
+  tensor.def("softmax", [](const Tensor& x, int64_t dim) { return softmax(x, dim); }, py::arg("dim") = -1, "Softmax along `dim` (max-subtracted).");
+  tensor.def("log_softmax", [](const Tensor& x, int64_t dim) { return log_softmax(x, dim); }, py::arg("dim") = -1, "Log-softmax along `dim`.");
 
   // ---- shape ops ----
-  m.def("cat", [](const std::vector<Tensor>& ts, int64_t dim) { return cat(ts, dim); }, py::arg("tensors"), py::arg("dim") = 0);
-  m.def("stack", [](const std::vector<Tensor>& ts, int64_t dim) { return stack(ts, dim); }, py::arg("tensors"), py::arg("dim") = 0);
+  m.def("cat", [](const std::vector<Tensor>& ts, int64_t dim) { return cat(ts, dim); }, py::arg("tensors"), py::arg("dim") = 0, "Concatenates along an existing dim.");
+  m.def("stack", [](const std::vector<Tensor>& ts, int64_t dim) { return stack(ts, dim); }, py::arg("tensors"), py::arg("dim") = 0, "Stacks equal-shaped tensors along a new dim.");
   m.def("split", [](const Tensor& x, const py::object& s, int64_t dim) {
           if (py::isinstance<py::int_>(s)) return tensors_to_list(split(x, s.cast<int64_t>(), dim));
           return tensors_to_list(split(x, s.cast<std::vector<int64_t>>(), dim));
         },
         py::arg("x"), py::arg("split_size_or_sizes"), py::arg("dim") = 0, "Views along dim.");
   m.def("chunk", [](const Tensor& x, int64_t chunks, int64_t dim) { return tensors_to_list(chunk(x, chunks, dim)); },
-        py::arg("x"), py::arg("chunks"), py::arg("dim") = 0);
+        py::arg("x"), py::arg("chunks"), py::arg("dim") = 0, "`chunks` nearly equal views along `dim`.");
 }
 
 }  // namespace kirzl::python

@@ -50,19 +50,19 @@ Base of the optimizers. `params` is an iterable of tensors or of parameter-group
 handle and view sees it) and releases the GIL.
 )doc")
       .def("step", [](Optimizer& o) { py::gil_scoped_release rel; o.step(); }, "One update of every parameter with a gradient.")
-      .def("zero_grad", &Optimizer::zero_grad, py::arg("set_to_none") = true)
+      .def("zero_grad", &Optimizer::zero_grad, py::arg("set_to_none") = true, "Drops every gradient (set_to_none) or zeroes them in place (keeps DDP bucket views).")
       .def_property_readonly("name", &Optimizer::name)
-      .def("num_groups", &Optimizer::num_groups)
-      .def("num_params", &Optimizer::num_params)
-      .def("params", &Optimizer::params, py::arg("group") = 0)
+      .def("num_groups", &Optimizer::num_groups, "Number of parameter groups.")
+      .def("num_params", &Optimizer::num_params, "Number of parameters over all groups.")
+      .def("params", &Optimizer::params, py::arg("group") = 0, "The parameters of a group (handles shared with the caller).")
       .def("lr", &Optimizer::lr, py::arg("group") = 0, "Current learning rate of a group.")
       .def("set_lr", &Optimizer::set_lr, py::arg("lr"), py::arg("group") = -1, "Sets a group's lr (every group for -1).")
-      .def("initial_lr", &Optimizer::initial_lr, py::arg("group") = 0)
-      .def("weight_decay", &Optimizer::weight_decay, py::arg("group") = 0)
-      .def("step_count", &Optimizer::step_count, py::arg("param_index"))
+      .def("initial_lr", &Optimizer::initial_lr, py::arg("group") = 0, "The lr a group started with (the base schedules scale).")
+      .def("weight_decay", &Optimizer::weight_decay, py::arg("group") = 0, "Weight decay of a group.")
+      .def("step_count", &Optimizer::step_count, py::arg("param_index"), "Steps taken by parameter `param_index`.")
       .def("state_dict", [](const Optimizer& o) { return state_dict_to_py(o.state_dict()); }, "A copy of the state.")
       .def("load_state_dict", [](Optimizer& o, const py::object& d) { o.load_state_dict(state_dict_from_py(d)); },
-           py::arg("state_dict"));
+           py::arg("state_dict"), "Restores a state_dict() (validated first; unchanged on error).");
 
   py::class_<SGD, Optimizer>(m, "SGD", "SGD with momentum, dampening, Nesterov and L2 weight decay (torch.optim.SGD).")
       .def(py::init([](const py::object& params, double lr, double momentum, double dampening, double wd, bool nesterov, bool maximize) {
@@ -94,12 +94,12 @@ handle and view sees it) and releases the GIL.
 
   py::class_<LRScheduler>(m, "LRScheduler", "Base of the schedules; holds the optimizer (kept alive).")
       .def("step", &LRScheduler::step, "Advances one step and sets every group's lr.")
-      .def("get_lr", &LRScheduler::get_lr)
-      .def("last_step", &LRScheduler::last_step)
-      .def("lr_at", &LRScheduler::lr_at, py::arg("step"), py::arg("base_lr"))
-      .def("state_dict", [](const LRScheduler& s) { return state_dict_to_py(s.state_dict()); })
-      .def("load_state_dict", [](LRScheduler& s, const py::object& d) { s.load_state_dict(state_dict_from_py(d)); }, py::arg("state_dict"));
-  py::class_<ConstantLR, LRScheduler>(m, "ConstantLR")
+      .def("get_lr", &LRScheduler::get_lr, "The lr of every group at last_step().")
+      .def("last_step", &LRScheduler::last_step, "Number of step() calls so far.")
+      .def("lr_at", &LRScheduler::lr_at, py::arg("step"), py::arg("base_lr"), "The lr for `step` of a group whose base lr is `base_lr`.")
+      .def("state_dict", [](const LRScheduler& s) { return state_dict_to_py(s.state_dict()); }, "{'last_step': 0-d tensor}.")
+      .def("load_state_dict", [](LRScheduler& s, const py::object& d) { s.load_state_dict(state_dict_from_py(d)); }, py::arg("state_dict"), "Restores a state_dict() (validated first; unchanged on error).");
+  py::class_<ConstantLR, LRScheduler>(m, "ConstantLR", "lr = base lr at every step.")
       .def(py::init<Optimizer&>(), py::arg("optimizer"), py::keep_alive<1, 2>());
   py::class_<StepLR, LRScheduler>(m, "StepLR", "lr = base * gamma ** (step // step_size).")
       .def(py::init([](Optimizer& o, int64_t step_size, double gamma) { return std::make_unique<StepLR>(o, StepLROptions{step_size, gamma}); }),
@@ -123,7 +123,7 @@ handle and view sees it) and releases the GIL.
         },
         py::arg("params"), py::arg("max_norm"), py::arg("norm_type") = 2.0, py::arg("error_if_nonfinite") = false,
         "Scales gradients in place so their global norm is at most max_norm; returns the norm before clipping.");
-  m.def("clip_grad_value", &clip_grad_value, py::arg("params"), py::arg("clip_value"));
+  m.def("clip_grad_value", &clip_grad_value, py::arg("params"), py::arg("clip_value"), "Clamps every gradient element into [-clip_value, clip_value] in place.");
 }
 
 }  // namespace kirzl::python

@@ -310,14 +310,14 @@ void init_tensor(py::module_& m) {
 
   py::class_<Generator>(m, "Generator", "A seeded counter-based (Philox) random generator. Thread-safe.")
       .def(py::init<uint64_t>(), py::arg("seed") = 0)
-      .def("manual_seed", &Generator::manual_seed, py::arg("seed"))
+      .def("manual_seed", &Generator::manual_seed, py::arg("seed"), "Re-seeds this generator (and resets its stream).")
       .def_property_readonly("seed", &Generator::seed)
       .def_property("offset", &Generator::offset, &Generator::set_offset);
   m.def("default_generator", &default_generator, py::return_value_policy::reference,
         "The process-wide generator used when none is passed.");
   m.def("manual_seed", &manual_seed, py::arg("seed"), "Re-seeds the default generator.");
   m.def("set_num_threads", &set_num_threads, py::arg("n"), "Threads used by CPU kernels.");
-  m.def("get_num_threads", &get_num_threads);
+  m.def("get_num_threads", &get_num_threads, "Threads used by CPU kernels.");
 
   py::class_<Tensor> t(m, "Tensor", py::buffer_protocol(), py::is_final(), R"doc(
 An n-dimensional strided view of typed memory with autograd state.
@@ -354,20 +354,20 @@ shares the array's memory where dtype and layout allow (see kirzl.from_numpy).
       .def_property_readonly("ndim", &Tensor::dim)
       .def_property_readonly("nbytes", &Tensor::nbytes)
       .def_property_readonly("defined", &Tensor::defined)
-      .def("dim", &Tensor::dim)
+      .def("dim", &Tensor::dim, "Number of dimensions.")
       .def("size", [](const Tensor& s, std::optional<int64_t> d) -> py::object {
              if (d) return py::int_(s.size(*d));
              return shape_to_py(s.shape());
            },
            py::arg("dim") = py::none(), "Extent of `dim`, or the shape when dim is None.")
-      .def("stride", &Tensor::stride, py::arg("dim"))
-      .def("numel", &Tensor::numel)
-      .def("element_size", &Tensor::element_size)
-      .def("is_contiguous", &Tensor::is_contiguous)
+      .def("stride", &Tensor::stride, py::arg("dim"), "Stride of `dim` in elements.")
+      .def("numel", &Tensor::numel, "Number of elements.")
+      .def("element_size", &Tensor::element_size, "Bytes per element.")
+      .def("is_contiguous", &Tensor::is_contiguous, "True when the elements are laid out row-major without gaps.")
       .def("data_ptr", [](const Tensor& s) { return reinterpret_cast<uintptr_t>(s.data_ptr()); },
            "Address of element [0, ..., 0].")
       .def("describe", &Tensor::describe, "'f32[2, 3] on cpu', as used in error messages.")
-      .def("use_count", &Tensor::use_count)
+      .def("use_count", &Tensor::use_count, "Number of handles to this tensor object.")
       .def("is_same", &Tensor::is_same, py::arg("other"), "True when both handles are the same tensor object.")
       .def("__len__", [](const Tensor& s) {
         if (s.dim() == 0) throw py::type_error("len() of a 0-d tensor");
@@ -375,7 +375,7 @@ shares the array's memory where dtype and layout allow (see kirzl.from_numpy).
       })
       .def("__repr__", &Tensor::str)
       .def("__str__", &Tensor::str)
-      .def("str", &Tensor::str)
+      .def("str", &Tensor::str, "The NumPy-like printout (same as repr).")
       .def("__hash__", [](const Tensor& s) { return reinterpret_cast<uintptr_t>(s.impl()); })
       .def("__bool__", [](const Tensor& s) {
         if (s.numel() != 1) throw py::value_error("the truth value of a tensor with " + std::to_string(s.numel()) +
@@ -393,28 +393,28 @@ shares the array's memory where dtype and layout allow (see kirzl.from_numpy).
   t.attr("__array_priority__") = 1000;
 
   // ---- views ----
-  t.def("view", [](const Tensor& s, py::args shape) { return s.view(shape_from_args(shape)); })
-      .def("reshape", [](const Tensor& s, py::args shape) { return s.reshape(shape_from_args(shape)); })
-      .def("slice", &Tensor::slice, py::arg("dim"), py::arg("start"), py::arg("end"), py::arg("step") = 1)
-      .def("narrow", &Tensor::narrow, py::arg("dim"), py::arg("start"), py::arg("length"))
-      .def("select", &Tensor::select, py::arg("dim"), py::arg("index"))
-      .def("transpose", &Tensor::transpose, py::arg("dim0"), py::arg("dim1"))
-      .def("t", &Tensor::t)
+  t.def("view", [](const Tensor& s, py::args shape) { return s.view(shape_from_args(shape)); }, "Same elements in a new shape (one extent may be -1); shares storage. Needs a viewable layout.")
+      .def("reshape", [](const Tensor& s, py::args shape) { return s.reshape(shape_from_args(shape)); }, "view() when the layout allows it, else a contiguous copy.")
+      .def("slice", &Tensor::slice, py::arg("dim"), py::arg("start"), py::arg("end"), py::arg("step") = 1, "Elements start, start+step, ... < end along `dim` (a view; Python slice rules).")
+      .def("narrow", &Tensor::narrow, py::arg("dim"), py::arg("start"), py::arg("length"), "`length` elements from `start` along `dim` (a view).")
+      .def("select", &Tensor::select, py::arg("dim"), py::arg("index"), "Index `index` of `dim`, removing that dimension (a view).")
+      .def("transpose", &Tensor::transpose, py::arg("dim0"), py::arg("dim1"), "Swaps two dimensions (a view).")
+      .def("t", &Tensor::t, "Transpose of a 2-D tensor (a view).")
       .def_property_readonly("T", [](const Tensor& s) {
         std::vector<int64_t> dims(s.dim());
         for (int64_t i = 0; i < s.dim(); ++i) dims[i] = s.dim() - 1 - i;
         return s.permute(Shape(dims));
       })
-      .def("permute", [](const Tensor& s, py::args dims) { return s.permute(shape_from_args(dims)); })
-      .def("expand", [](const Tensor& s, py::args shape) { return s.expand(shape_from_args(shape)); })
+      .def("permute", [](const Tensor& s, py::args dims) { return s.permute(shape_from_args(dims)); }, "Reorders the dimensions (a view).")
+      .def("expand", [](const Tensor& s, py::args shape) { return s.expand(shape_from_args(shape)); }, "Broadcasts size-1 dimensions to `shape` with stride 0 (a view; -1 keeps a size).")
       .def("squeeze", [](const Tensor& s, std::optional<int64_t> d) { return d ? s.squeeze(*d) : s.squeeze(); },
-           py::arg("dim") = py::none())
-      .def("unsqueeze", &Tensor::unsqueeze, py::arg("dim"))
+           py::arg("dim") = py::none(), "Removes size-1 dimensions (all, or `dim`).")
+      .def("unsqueeze", &Tensor::unsqueeze, py::arg("dim"), "Inserts a size-1 dimension at `dim`.")
       .def("flatten", &Tensor::flatten, py::arg("start_dim") = 0, py::arg("end_dim") = -1);
 
   // ---- copies and conversions ----
-  t.def("contiguous", &Tensor::contiguous)
-      .def("clone", &Tensor::clone)
+  t.def("contiguous", &Tensor::contiguous, "This tensor when contiguous, else a contiguous copy (differentiable).")
+      .def("clone", &Tensor::clone, "A contiguous copy with its own storage (differentiable).")
       .def("to", [](const Tensor& s, const py::object& target, const py::object& dtype, const py::object& device) {
              Tensor r = s;
              if (!target.is_none()) {
@@ -431,12 +431,12 @@ shares the array's memory where dtype and layout allow (see kirzl.from_numpy).
            },
            py::arg("target") = py::none(), py::kw_only(), py::arg("dtype") = py::none(), py::arg("device") = py::none(),
            "Converted copy on another device and/or dtype (this tensor when nothing changes).")
-      .def("cpu", [](const Tensor& s) { return s.to(Device::cpu()); })
+      .def("cpu", [](const Tensor& s) { return s.to(Device::cpu()); }, "This tensor on the CPU (a copy for CUDA tensors).")
       .def("item", [](const Tensor& s) -> py::object {
         double v = s.item();
         if (is_floating(s.dtype())) return py::float_(v);
         return py::int_(static_cast<int64_t>(v));
-      })
+      }, "The single element as a Python float or int.")
       .def("numpy", &tensor_to_numpy,
            "A NumPy array sharing this CPU tensor's memory (CUDA tensors are copied to the host; bf16 raises).")
       .def("__array__", [](const Tensor& s, const py::object& dtype, const py::object& copy) {
@@ -446,21 +446,21 @@ shares the array's memory where dtype and layout allow (see kirzl.from_numpy).
              return a;
            },
            py::arg("dtype") = py::none(), py::arg("copy") = py::none())
-      .def("tolist", [](const Tensor& s) { return tensor_to_numpy(s).attr("tolist")(); });
+      .def("tolist", [](const Tensor& s) { return tensor_to_numpy(s).attr("tolist")(); }, "The elements as nested Python lists (copies).");
 
   // ---- in place ----
-  t.def("zero_", &Tensor::zero_, py::return_value_policy::reference_internal)
-      .def("fill_", &Tensor::fill_, py::arg("value"), py::return_value_policy::reference_internal)
+  t.def("zero_", &Tensor::zero_, py::return_value_policy::reference_internal, "Fills with zeros in place; returns self.")
+      .def("fill_", &Tensor::fill_, py::arg("value"), py::return_value_policy::reference_internal, "Fills with `value` in place; returns self.")
       .def("copy_", [](Tensor& s, const py::object& src) -> Tensor& { return s.copy_(to_tensor(src)); }, py::arg("src"),
-           py::return_value_policy::reference_internal)
+           py::return_value_policy::reference_internal, "Copies `src` (tensor, NumPy array or number; broadcast, any dtype/device) into this tensor in place.")
       .def("add_", [](Tensor& s, const py::object& o, double alpha) -> Tensor& {
              if (py::isinstance<py::float_>(o) || py::isinstance<py::int_>(o))
                return s.add_(scalar_tensor(o.cast<double>() , options_of(s)), alpha);
              return s.add_(to_tensor(o), alpha);
            },
-           py::arg("other"), py::arg("alpha") = 1.0, py::return_value_policy::reference_internal)
-      .def("mul_", &Tensor::mul_, py::arg("value"), py::return_value_policy::reference_internal)
-      .def("set_data", &Tensor::set_data, py::arg("src"));
+           py::arg("other"), py::arg("alpha") = 1.0, py::return_value_policy::reference_internal, "self += alpha * other in place.")
+      .def("mul_", &Tensor::mul_, py::arg("value"), py::return_value_policy::reference_internal, "self *= value in place.")
+      .def("set_data", &Tensor::set_data, py::arg("src"), "Makes this tensor refer to `src`'s data, keeping its autograd identity (like Module.to).");
 
   // ---- indexing ----
   t.def("__getitem__", [](const Tensor& s, const py::object& key) { return index_tensor(s, key); })
@@ -526,11 +526,11 @@ shares the array's memory where dtype and layout allow (see kirzl.from_numpy).
   m.def("ones", [](py::args shape, py::object dtype, py::object device, bool rg) { return ones(shape_from_args(shape), options_from(dtype, device, rg)); },
         kw("dtype"), kw("device"), py::arg("requires_grad") = false, "Ones.");
   m.def("full", [](const py::object& shape, double value, py::object dtype, py::object device, bool rg) { return full(shape_from_py(shape), value, options_from(dtype, device, rg)); },
-        py::arg("shape"), py::arg("fill_value"), kw("dtype"), kw("device"), py::arg("requires_grad") = false);
-  m.def("zeros_like", [](const Tensor& x, bool rg) { return zeros_like(x, rg); }, py::arg("t"), py::arg("requires_grad") = false);
-  m.def("ones_like", [](const Tensor& x, bool rg) { return ones_like(x, rg); }, py::arg("t"), py::arg("requires_grad") = false);
-  m.def("empty_like", &empty_like, py::arg("t"));
-  m.def("full_like", &full_like, py::arg("t"), py::arg("fill_value"));
+        py::arg("shape"), py::arg("fill_value"), kw("dtype"), kw("device"), py::arg("requires_grad") = false, "A tensor of `shape` filled with `fill_value`.");
+  m.def("zeros_like", [](const Tensor& x, bool rg) { return zeros_like(x, rg); }, py::arg("t"), py::arg("requires_grad") = false, "Zeros like `t`.");
+  m.def("ones_like", [](const Tensor& x, bool rg) { return ones_like(x, rg); }, py::arg("t"), py::arg("requires_grad") = false, "Ones like `t`.");
+  m.def("empty_like", &empty_like, py::arg("t"), "Uninitialised tensor like `t`.");
+  m.def("full_like", &full_like, py::arg("t"), py::arg("fill_value"), "A tensor like `t` filled with `fill_value`.");
   m.def("arange", [](double a, std::optional<double> b, double step, py::object dtype, py::object device, bool rg) {
           double start = b ? a : 0.0, end = b ? *b : a;
           return arange(start, end, step, options_from(dtype, device, rg, DType::i64));

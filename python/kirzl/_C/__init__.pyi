@@ -247,7 +247,9 @@ class Generator:
     def __init__(self, seed: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
         ...
     def manual_seed(self, seed: typing.SupportsInt | typing.SupportsIndex) -> None:
-        ...
+        """
+        Re-seeds this generator (and resets its stream).
+        """
     @property
     def offset(self) -> int:
         ...
@@ -347,13 +349,21 @@ class Tensor:
     def __truediv__(self, arg0: typing.Any) -> typing.Any:
         ...
     def abs(self) -> Tensor:
-        ...
+        """
+        |x|.
+        """
     def add_(self, other: typing.Any, alpha: typing.SupportsFloat | typing.SupportsIndex = 1.0) -> Tensor:
-        ...
+        """
+        self += alpha * other in place.
+        """
     def argmax(self, dim: typing.SupportsInt | typing.SupportsIndex, keepdim: bool = False) -> Tensor:
-        ...
+        """
+        Index (i64) of the first largest element along `dim`.
+        """
     def argmin(self, dim: typing.SupportsInt | typing.SupportsIndex, keepdim: bool = False) -> Tensor:
-        ...
+        """
+        Index (i64) of the first smallest element along `dim`.
+        """
     def backward(self, gradient: typing.Any = None, retain_graph: bool = False) -> None:
         """
         Runs backward from this tensor (one element unless `gradient` is given). Releases the GIL.
@@ -361,13 +371,21 @@ class Tensor:
     def clamp(self, min: typing.SupportsFloat | typing.SupportsIndex | None = None, max: typing.SupportsFloat | typing.SupportsIndex | None = None) -> Tensor:
         ...
     def clone(self) -> Tensor:
-        ...
+        """
+        A contiguous copy with its own storage (differentiable).
+        """
     def contiguous(self) -> Tensor:
-        ...
+        """
+        This tensor when contiguous, else a contiguous copy (differentiable).
+        """
     def copy_(self, src: typing.Any) -> Tensor:
-        ...
+        """
+        Copies `src` (tensor, NumPy array or number; broadcast, any dtype/device) into this tensor in place.
+        """
     def cpu(self) -> Tensor:
-        ...
+        """
+        This tensor on the CPU (a copy for CUDA tensors).
+        """
     def data_ptr(self) -> int:
         """
         Address of element [0, ..., 0].
@@ -377,35 +395,59 @@ class Tensor:
         'f32[2, 3] on cpu', as used in error messages.
         """
     def detach(self) -> Tensor:
-        ...
+        """
+        Same data, no autograd history, requires_grad False.
+        """
     def dim(self) -> int:
-        ...
+        """
+        Number of dimensions.
+        """
     def element_size(self) -> int:
-        ...
+        """
+        Bytes per element.
+        """
     def exp(self) -> Tensor:
-        ...
+        """
+        e ** x.
+        """
     def expand(self, *args) -> Tensor:
-        ...
+        """
+        Broadcasts size-1 dimensions to `shape` with stride 0 (a view; -1 keeps a size).
+        """
     def fill_(self, value: typing.SupportsFloat | typing.SupportsIndex) -> Tensor:
-        ...
+        """
+        Fills with `value` in place; returns self.
+        """
     def flatten(self, start_dim: typing.SupportsInt | typing.SupportsIndex = 0, end_dim: typing.SupportsInt | typing.SupportsIndex = -1) -> Tensor:
         ...
     def gelu(self, approximate: str = 'none') -> Tensor:
-        ...
+        """
+        GELU: exact (erf) or 'tanh' approximation.
+        """
     def is_contiguous(self) -> bool:
-        ...
+        """
+        True when the elements are laid out row-major without gaps.
+        """
     def is_same(self, other: Tensor) -> bool:
         """
         True when both handles are the same tensor object.
         """
     def item(self) -> typing.Any:
-        ...
+        """
+        The single element as a Python float or int.
+        """
     def log(self) -> Tensor:
-        ...
+        """
+        Natural logarithm.
+        """
     def log_softmax(self, dim: typing.SupportsInt | typing.SupportsIndex = -1) -> Tensor:
-        ...
+        """
+        Log-softmax along `dim`.
+        """
     def matmul(self, other: Tensor) -> Tensor:
-        ...
+        """
+        NumPy matmul (same floating dtype for both operands).
+        """
     def max(self, dim: typing.SupportsInt | typing.SupportsIndex | None = None, keepdim: bool = False) -> Tensor:
         ...
     def mean(self, dim: typing.Any = None, keepdim: bool = False) -> Tensor:
@@ -413,21 +455,33 @@ class Tensor:
     def min(self, dim: typing.SupportsInt | typing.SupportsIndex | None = None, keepdim: bool = False) -> Tensor:
         ...
     def mul_(self, value: typing.SupportsFloat | typing.SupportsIndex) -> Tensor:
-        ...
+        """
+        self *= value in place.
+        """
     def narrow(self, dim: typing.SupportsInt | typing.SupportsIndex, start: typing.SupportsInt | typing.SupportsIndex, length: typing.SupportsInt | typing.SupportsIndex) -> Tensor:
-        ...
+        """
+        `length` elements from `start` along `dim` (a view).
+        """
     def neg(self) -> Tensor:
-        ...
+        """
+        -x.
+        """
     def numel(self) -> int:
-        ...
+        """
+        Number of elements.
+        """
     def numpy(self) -> typing.Any:
         """
         A NumPy array sharing this CPU tensor's memory (CUDA tensors are copied to the host; bf16 raises).
         """
     def permute(self, *args) -> Tensor:
-        ...
+        """
+        Reorders the dimensions (a view).
+        """
     def pow(self, exponent: typing.SupportsFloat | typing.SupportsIndex) -> Tensor:
-        ...
+        """
+        x ** exponent.
+        """
     def register_hook(self, hook: collections.abc.Callable) -> int:
         """
         hook(grad) -> Tensor | None, run when a gradient flows into this tensor; returns a handle.
@@ -437,61 +491,105 @@ class Tensor:
         hook(leaf) run after this leaf's .grad is accumulated; returns a handle.
         """
     def relu(self) -> Tensor:
-        ...
+        """
+        max(x, 0).
+        """
     def remove_hook(self, handle: typing.SupportsInt | typing.SupportsIndex) -> bool:
-        ...
+        """
+        Removes a hook registered on this tensor; False if the handle was not found.
+        """
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
-        ...
+        """
+        Marks a leaf as needing a gradient (floating dtypes only); returns self.
+        """
     def reshape(self, *args) -> Tensor:
-        ...
+        """
+        view() when the layout allows it, else a contiguous copy.
+        """
     def rsqrt(self) -> Tensor:
-        ...
+        """
+        1 / sqrt(x).
+        """
     def select(self, dim: typing.SupportsInt | typing.SupportsIndex, index: typing.SupportsInt | typing.SupportsIndex) -> Tensor:
-        ...
+        """
+        Index `index` of `dim`, removing that dimension (a view).
+        """
     def set_data(self, src: Tensor) -> None:
-        ...
+        """
+        Makes this tensor refer to `src`'s data, keeping its autograd identity (like Module.to).
+        """
     def sigmoid(self) -> Tensor:
-        ...
+        """
+        1 / (1 + exp(-x)).
+        """
     def size(self, dim: typing.SupportsInt | typing.SupportsIndex | None = None) -> typing.Any:
         """
         Extent of `dim`, or the shape when dim is None.
         """
     def slice(self, dim: typing.SupportsInt | typing.SupportsIndex, start: typing.SupportsInt | typing.SupportsIndex, end: typing.SupportsInt | typing.SupportsIndex, step: typing.SupportsInt | typing.SupportsIndex = 1) -> Tensor:
-        ...
+        """
+        Elements start, start+step, ... < end along `dim` (a view; Python slice rules).
+        """
     def softmax(self, dim: typing.SupportsInt | typing.SupportsIndex = -1) -> Tensor:
-        ...
+        """
+        Softmax along `dim` (max-subtracted).
+        """
     def sqrt(self) -> Tensor:
-        ...
+        """
+        Square root.
+        """
     def squeeze(self, dim: typing.SupportsInt | typing.SupportsIndex | None = None) -> Tensor:
-        ...
+        """
+        Removes size-1 dimensions (all, or `dim`).
+        """
     def str(self) -> str:
-        ...
+        """
+        The NumPy-like printout (same as repr).
+        """
     def stride(self, dim: typing.SupportsInt | typing.SupportsIndex) -> int:
-        ...
+        """
+        Stride of `dim` in elements.
+        """
     def sum(self, dim: typing.Any = None, keepdim: bool = False) -> Tensor:
         ...
     def t(self) -> Tensor:
-        ...
+        """
+        Transpose of a 2-D tensor (a view).
+        """
     def tanh(self) -> Tensor:
-        ...
+        """
+        Hyperbolic tangent.
+        """
     def to(self, target: typing.Any = None, *, dtype: typing.Any = None, device: typing.Any = None) -> Tensor:
         """
         Converted copy on another device and/or dtype (this tensor when nothing changes).
         """
     def tolist(self) -> typing.Any:
-        ...
+        """
+        The elements as nested Python lists (copies).
+        """
     def transpose(self, dim0: typing.SupportsInt | typing.SupportsIndex, dim1: typing.SupportsInt | typing.SupportsIndex) -> Tensor:
-        ...
+        """
+        Swaps two dimensions (a view).
+        """
     def unsqueeze(self, dim: typing.SupportsInt | typing.SupportsIndex) -> Tensor:
-        ...
+        """
+        Inserts a size-1 dimension at `dim`.
+        """
     def use_count(self) -> int:
-        ...
+        """
+        Number of handles to this tensor object.
+        """
     def var(self, dim: typing.Any = None, correction: typing.SupportsInt | typing.SupportsIndex = 1, keepdim: bool = False) -> Tensor:
         ...
     def view(self, *args) -> Tensor:
-        ...
+        """
+        Same elements in a new shape (one extent may be -1); shares storage. Needs a viewable layout.
+        """
     def zero_(self) -> Tensor:
-        ...
+        """
+        Fills with zeros in place; returns self.
+        """
     @property
     def T(self) -> Tensor:
         ...
@@ -559,7 +657,9 @@ class Node:
     def __repr__(self) -> str:
         ...
     def name(self) -> str:
-        ...
+        """
+        Name of the operation, e.g. 'MulBackward'.
+        """
     @property
     def next_functions(self) -> list:
         ...
@@ -567,6 +667,9 @@ class Node:
     def sequence_nr(self) -> int:
         ...
 class BucketInfo:
+    """
+    One gradient bucket of DistributedDataParallel: index, parameter names, bytes, dtype, tag.
+    """
     @property
     def bytes(self) -> int:
         ...
@@ -623,29 +726,41 @@ class DistributedDataParallel:
     kept alive by the wrapper.
     """
     def __call__(self, x: typing.Any) -> Tensor:
-        ...
+        """
+        Same as forward(x).
+        """
     def __init__(self, *args, **kwargs):
         """
         __init__(self: kirzl._C.DistributedDataParallel, module: kirzl._C.nn.Module, group: object | None = None, *, bucket_cap_mb: typing.SupportsFloat | typing.SupportsIndex = 25.0, first_bucket_cap_mb: typing.SupportsFloat | typing.SupportsIndex = 1.0, find_unused_parameters: bool = False, broadcast_buffers: bool = True, overlap: bool = True, timeout: object | None = None, comm_hook: str = 'allreduce', timeline_path: str = '<env>') -> None
         """
     def buckets(self) -> list[BucketInfo]:
-        ...
+        """
+        The gradient buckets (reverse registration order).
+        """
     def close(self) -> None:
         """
         Destroys the reducer now (writes the timeline); later use raises.
         """
     def communicator(self) -> comm.Communicator:
-        ...
+        """
+        The communicator (shared).
+        """
     def forward(self, x: typing.Any) -> Tensor:
-        ...
+        """
+        Runs the module's forward (GIL released), preparing the reducer for the backward that follows.
+        """
     def join(self, has_batch: bool) -> bool:
         """
         Uneven data: True while every rank still has a batch.
         """
     def last_step_stats(self) -> DDPStepStats:
-        ...
+        """
+        Communication figures of the last synchronised backward.
+        """
     def module(self) -> nn.Module:
-        ...
+        """
+        The wrapped module.
+        """
     def no_sync(self) -> _NoSync:
         """
         Context manager: backward passes inside accumulate gradients locally without communicating.
@@ -655,7 +770,9 @@ class DistributedDataParallel:
         Context manager recording a user span in the timeline.
         """
     def write_timeline(self) -> None:
-        ...
+        """
+        Writes the timeline now.
+        """
 def _to_tensor(data: typing.Any) -> Tensor:
     ...
 def abs(x: Tensor) -> Tensor:
@@ -686,9 +803,13 @@ def arange(start: typing.SupportsFloat | typing.SupportsIndex, end: typing.Suppo
     [start, end) with step; i64 unless dtype says otherwise.
     """
 def argmax(x: Tensor, dim: typing.SupportsInt | typing.SupportsIndex, keepdim: bool = False) -> Tensor:
-    ...
+    """
+    Index (i64) of the first largest element along `dim`.
+    """
 def argmin(x: Tensor, dim: typing.SupportsInt | typing.SupportsIndex, keepdim: bool = False) -> Tensor:
-    ...
+    """
+    Index (i64) of the first smallest element along `dim`.
+    """
 def avg_pool2d(x: Tensor, kernel_size: typing.Any = 2, stride: typing.Any = None, padding: typing.Any = 0, count_include_pad: bool = True) -> Tensor:
     """
     Average pooling.
@@ -700,7 +821,9 @@ def barrier(group: typing.Any = None, timeout: typing.Any = None) -> None:
 def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | None, weight: Tensor | None = None, bias: Tensor | None = None, training: bool = False, momentum: typing.SupportsFloat | typing.SupportsIndex = 0.1, eps: typing.SupportsFloat | typing.SupportsIndex = 1e-05) -> Tensor:
     ...
 def bmm(a: Tensor, b: Tensor) -> Tensor:
-    ...
+    """
+    Batched product of [B, n, k] and [B, k, m].
+    """
 def broadcast(x: typing.Any, root: typing.SupportsInt | typing.SupportsIndex = 0, group: typing.Any = None, timeout: typing.Any = None, async_op: bool = False) -> typing.Any:
     """
     Copies root's x into every rank's x, in place; returns x.
@@ -710,13 +833,17 @@ def broadcast_shapes(a: typing.Any, b: typing.Any) -> tuple:
     Broadcast shape of a and b (NumPy rules).
     """
 def cat(tensors: collections.abc.Sequence[Tensor], dim: typing.SupportsInt | typing.SupportsIndex = 0) -> Tensor:
-    ...
+    """
+    Concatenates along an existing dim.
+    """
 def causal_attention(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
     """
     Causal scaled-dot-product attention of [..., T, D] tensors.
     """
 def chunk(x: Tensor, chunks: typing.SupportsInt | typing.SupportsIndex, dim: typing.SupportsInt | typing.SupportsIndex = 0) -> list:
-    ...
+    """
+    `chunks` nearly equal views along `dim`.
+    """
 def clamp(x: Tensor, min: typing.SupportsFloat | typing.SupportsIndex | None = None, max: typing.SupportsFloat | typing.SupportsIndex | None = None) -> Tensor:
     """
     Limits each element to [min, max].
@@ -751,13 +878,17 @@ def dtype_size(arg0: typing.Any) -> int:
     Bytes per element.
     """
 def embedding(weight: Tensor, indices: typing.Any) -> Tensor:
-    ...
+    """
+    Rows of `weight` picked by integer `indices`.
+    """
 def empty(*args, dtype: typing.Any = None, device: typing.Any = None, requires_grad: bool = False) -> Tensor:
     """
     Uninitialised tensor of the given shape.
     """
 def empty_like(t: Tensor) -> Tensor:
-    ...
+    """
+    Uninitialised tensor like `t`.
+    """
 @typing.overload
 def eq(a: Tensor, b: Tensor) -> Tensor:
     """
@@ -779,9 +910,13 @@ def from_numpy(array: numpy.ndarray, copy: bool = False) -> Tensor:
     A tensor sharing `array`'s memory (zero-copy) when its dtype and layout allow; otherwise, or with copy=True, a copy. See the module docs (Note [numpy sharing]) for when it copies.
     """
 def full(shape: typing.Any, fill_value: typing.SupportsFloat | typing.SupportsIndex, dtype: typing.Any = None, device: typing.Any = None, requires_grad: bool = False) -> Tensor:
-    ...
+    """
+    A tensor of `shape` filled with `fill_value`.
+    """
 def full_like(t: Tensor, fill_value: typing.SupportsFloat | typing.SupportsIndex) -> Tensor:
-    ...
+    """
+    A tensor like `t` filled with `fill_value`.
+    """
 @typing.overload
 def ge(a: Tensor, b: Tensor) -> Tensor:
     """
@@ -795,7 +930,9 @@ def gelu(x: Tensor, approximate: str = 'none') -> Tensor:
     GELU: exact (erf) or 'tanh' approximation.
     """
 def get_num_threads() -> int:
-    ...
+    """
+    Threads used by CPU kernels.
+    """
 def grad_enabled() -> bool:
     """
     Whether ops on this thread record a graph.
@@ -813,7 +950,9 @@ def init(backend: str = 'auto', timeout: typing.Any = None) -> comm.ProcessGroup
     Sets up the world once per process (mpirun/srun/plain) and returns it; later calls return the same group.
     """
 def is_grad_enabled() -> bool:
-    ...
+    """
+    Whether ops on this thread record a graph.
+    """
 def layer_norm(x: Tensor, normalized_shape: typing.Any, weight: Tensor | None = None, bias: Tensor | None = None, eps: typing.SupportsFloat | typing.SupportsIndex = 1e-05) -> Tensor:
     ...
 @typing.overload
@@ -833,7 +972,9 @@ def log(x: Tensor) -> Tensor:
     Natural logarithm.
     """
 def log_softmax(x: Tensor, dim: typing.SupportsInt | typing.SupportsIndex = -1) -> Tensor:
-    ...
+    """
+    Log-softmax along `dim`.
+    """
 @typing.overload
 def lt(a: Tensor, b: Tensor) -> Tensor:
     """
@@ -847,7 +988,9 @@ def manual_seed(seed: typing.SupportsInt | typing.SupportsIndex) -> None:
     Re-seeds the default generator.
     """
 def masked_fill(x: Tensor, mask: typing.Any, value: typing.SupportsFloat | typing.SupportsIndex) -> Tensor:
-    ...
+    """
+    x with `value` where mask is nonzero.
+    """
 def matmul(a: Tensor, b: Tensor) -> Tensor:
     """
     NumPy matmul (same floating dtype for both operands).
@@ -883,7 +1026,9 @@ def minimum(a: Tensor, b: Tensor) -> Tensor:
 def minimum(a: Tensor, b: typing.Any) -> Tensor:
     ...
 def mse_loss(input: Tensor, target: typing.Any, reduction: str = 'mean') -> Tensor:
-    ...
+    """
+    Mean (or sum, or none) of squared differences.
+    """
 @typing.overload
 def mul(a: Tensor, b: Tensor) -> Tensor:
     """
@@ -914,7 +1059,9 @@ def ones(*args, dtype: typing.Any = None, device: typing.Any = None, requires_gr
     Ones.
     """
 def ones_like(t: Tensor, requires_grad: bool = False) -> Tensor:
-    ...
+    """
+    Ones like `t`.
+    """
 def pow(x: Tensor, exponent: typing.SupportsFloat | typing.SupportsIndex) -> Tensor:
     """
     x ** exponent.
@@ -968,7 +1115,9 @@ def scalar_tensor(value: typing.SupportsFloat | typing.SupportsIndex, dtype: typ
     A 0-d tensor.
     """
 def set_grad_enabled(enabled: bool) -> None:
-    ...
+    """
+    Turns grad mode on or off for this thread.
+    """
 def set_num_threads(n: typing.SupportsInt | typing.SupportsIndex) -> None:
     """
     Threads used by CPU kernels.
@@ -978,7 +1127,9 @@ def sigmoid(x: Tensor) -> Tensor:
     1 / (1 + exp(-x)).
     """
 def softmax(x: Tensor, dim: typing.SupportsInt | typing.SupportsIndex = -1) -> Tensor:
-    ...
+    """
+    Softmax along `dim` (max-subtracted).
+    """
 def split(x: Tensor, split_size_or_sizes: typing.Any, dim: typing.SupportsInt | typing.SupportsIndex = 0) -> list:
     """
     Views along dim.
@@ -988,7 +1139,9 @@ def sqrt(x: Tensor) -> Tensor:
     Square root.
     """
 def stack(tensors: collections.abc.Sequence[Tensor], dim: typing.SupportsInt | typing.SupportsIndex = 0) -> Tensor:
-    ...
+    """
+    Stacks equal-shaped tensors along a new dim.
+    """
 @typing.overload
 def sub(a: Tensor, b: Tensor) -> Tensor:
     """
@@ -1005,7 +1158,9 @@ def sum(x: Tensor, dim: typing.Any = None, keepdim: bool = False) -> Tensor:
     Sum over dims (all when None).
     """
 def sum_to(x: Tensor, shape: typing.Any) -> Tensor:
-    ...
+    """
+    Sums `x` down to `shape` (the inverse of broadcasting).
+    """
 def tanh(x: Tensor) -> Tensor:
     """
     Hyperbolic tangent.
@@ -1027,7 +1182,9 @@ def zeros(*args, dtype: typing.Any = None, device: typing.Any = None, requires_g
     Zeros: kirzl.zeros(2, 3) or kirzl.zeros((2, 3)).
     """
 def zeros_like(t: Tensor, requires_grad: bool = False) -> Tensor:
-    ...
+    """
+    Zeros like `t`.
+    """
 __version__: str = '0.1.0'
 bf16: DType
 bfloat16: DType

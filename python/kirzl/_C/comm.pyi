@@ -64,9 +64,13 @@ class Work:
     Handle of an asynchronous collective; wait() re-raises its failure.
     """
     def is_completed(self) -> bool:
-        ...
+        """
+        True when the collective has finished (successfully or not). Never blocks.
+        """
     def succeeded(self) -> bool:
-        ...
+        """
+        True when it finished successfully.
+        """
     def wait(self, timeout: typing.Any = None) -> None:
         """
         Blocks (GIL released) until done; timeout in seconds (None: the collective's own).
@@ -81,7 +85,9 @@ class Communicator:
     def all_reduce(self, tensor: typing.Any, op: typing.Any = 'sum', timeout: typing.Any = None, tag: str = '') -> Work:
         ...
     def backend(self) -> str:
-        ...
+        """
+        'inprocess', 'mpi', ...
+        """
     def barrier(self, timeout: typing.Any = None, tag: str = '') -> Work:
         ...
     def broadcast(self, tensor: typing.Any, root: typing.SupportsInt | typing.SupportsIndex = 0, timeout: typing.Any = None, tag: str = '') -> Work:
@@ -91,11 +97,15 @@ class Communicator:
         Seconds.
         """
     def rank(self) -> int:
-        ...
+        """
+        This rank's index.
+        """
     def reduce_scatter(self, output: typing.Any, input: typing.Any, op: typing.Any = 'sum', timeout: typing.Any = None, tag: str = '') -> Work:
         ...
     def size(self) -> int:
-        ...
+        """
+        Number of ranks.
+        """
     def split(self, color: typing.SupportsInt | typing.SupportsIndex, key: typing.SupportsInt | typing.SupportsIndex) -> Communicator:
         """
         Like MPI_Comm_split (collective; None for a negative color).
@@ -107,21 +117,37 @@ class ProcessGroup:
     def __repr__(self) -> str:
         ...
     def backend(self) -> str:
-        ...
+        """
+        'inprocess', 'mpi', ...
+        """
     def communicator(self) -> Communicator:
-        ...
+        """
+        The communicator (shared).
+        """
     def hosts(self) -> list[str]:
-        ...
+        """
+        Host name of every rank.
+        """
     def launcher(self) -> str:
-        ...
+        """
+        The launcher that was detected ('openmpi', 'slurm', ..., 'none').
+        """
     def local_rank(self) -> int:
-        ...
+        """
+        This process's index among the ranks on its node.
+        """
     def local_size(self) -> int:
-        ...
+        """
+        Number of ranks on this node.
+        """
     def rank(self) -> int:
-        ...
+        """
+        This rank's index.
+        """
     def size(self) -> int:
-        ...
+        """
+        Number of ranks.
+        """
     @property
     def device(self) -> kirzl._C.Device:
         """

@@ -64,13 +64,17 @@ class Dataset:
     def __len__(self) -> int:
         ...
     def get(self, index: typing.SupportsInt | typing.SupportsIndex) -> tuple:
-        ...
+        """
+        Example `index` as (input, target).
+        """
     def get_batch(self, indices: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex]) -> tuple:
         """
         The examples at `indices`, stacked.
         """
     def size(self) -> int:
-        ...
+        """
+        Number of examples (or indices per epoch for samplers).
+        """
 class TensorDataset(Dataset):
     """
     Example i is (inputs[i], targets[i]); NumPy arrays are shared, not copied.
@@ -78,9 +82,13 @@ class TensorDataset(Dataset):
     def __init__(self, inputs: typing.Any, targets: typing.Any) -> None:
         ...
     def inputs(self) -> kirzl._C.Tensor:
-        ...
+        """
+        The inputs tensor (a handle, no copy).
+        """
     def targets(self) -> kirzl._C.Tensor:
-        ...
+        """
+        The targets tensor (a handle, no copy).
+        """
 class MnistDataset(TensorDataset):
     """
     MNIST-layout IDX files as f32 [N,1,28,28] / i64 [N].
@@ -93,7 +101,9 @@ class FashionMNIST(MnistDataset):
     """
     @staticmethod
     def class_names() -> list[str]:
-        ...
+        """
+        The ten Fashion-MNIST class names.
+        """
     def __init__(self, dir: str = '/usr/share/datasets/fashion-mnist', split: typing.Any = 'train', normalize: bool = True, mean: typing.SupportsFloat | typing.SupportsIndex = 0.28600001335144043, std: typing.SupportsFloat | typing.SupportsIndex = 0.3529999852180481, limit: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
         ...
 class Sampler:
@@ -103,17 +113,31 @@ class Sampler:
     def __len__(self) -> int:
         ...
     def epoch(self) -> int:
-        ...
+        """
+        The epoch set with set_epoch().
+        """
     def indices(self) -> list[int]:
-        ...
+        """
+        Indices of the current epoch, in visiting order.
+        """
     def set_epoch(self, epoch: typing.SupportsInt | typing.SupportsIndex) -> None:
-        ...
+        """
+        Selects the epoch (reshuffles); call it at the start of every epoch.
+        """
     def size(self) -> int:
-        ...
+        """
+        Number of examples (or indices per epoch for samplers).
+        """
 class SequentialSampler(Sampler):
+    """
+    0, 1, ..., n-1.
+    """
     def __init__(self, n: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
 class RandomSampler(Sampler):
+    """
+    A permutation of 0..n-1 seeded with seed + epoch.
+    """
     def __init__(self, n: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
         ...
 class DistributedSampler(Sampler):
@@ -124,9 +148,13 @@ class DistributedSampler(Sampler):
     def __init__(self, n: typing.SupportsInt | typing.SupportsIndex, group: typing.Any, world_size: typing.SupportsInt | typing.SupportsIndex | None = None, *, shuffle: bool = True, seed: typing.SupportsInt | typing.SupportsIndex = 0, drop_last: bool = False) -> None:
         ...
     def rank(self) -> int:
-        ...
+        """
+        This sampler's rank.
+        """
     def world_size(self) -> int:
-        ...
+        """
+        Number of ranks the data is split over.
+        """
 class _DataLoaderIterator:
     def __iter__(self) -> typing.Any:
         ...
@@ -144,13 +172,21 @@ class DataLoader:
     def __len__(self) -> int:
         ...
     def num_batches(self) -> int:
-        ...
+        """
+        Batches per epoch.
+        """
     def num_examples(self) -> int:
-        ...
+        """
+        Examples per epoch (after the sampler and drop_last).
+        """
     def set_epoch(self, epoch: typing.SupportsInt | typing.SupportsIndex) -> None:
-        ...
+        """
+        Selects the epoch (reshuffles); call it at the start of every epoch.
+        """
 def gather_rows(t: kirzl._C.Tensor, indices: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex]) -> kirzl._C.Tensor:
-    ...
+    """
+    Copies rows `indices` of `t` into a new contiguous tensor.
+    """
 def read_idx(path: str, max_bytes: typing.SupportsInt | typing.SupportsIndex = 4294967296) -> kirzl._C.Tensor:
     """
     Reads an IDX file (.gz or not) into a CPU tensor.

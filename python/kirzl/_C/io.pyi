@@ -40,9 +40,13 @@ class MetricsRecord:
     def __init__(self, **kwargs) -> None:
         ...
     def set(self, name: str, value: typing.Any) -> MetricsRecord:
-        ...
+        """
+        Adds (or replaces) an extra field; returns the record.
+        """
     def to_json(self) -> str:
-        ...
+        """
+        The JSON object of this record.
+        """
     @property
     def accuracy(self) -> float | None:
         ...
@@ -92,13 +96,17 @@ class MetricsLog:
     def __init__(self, path: str = '') -> None:
         ...
     def enabled(self) -> bool:
-        ...
+        """
+        False when built with an empty path (does nothing).
+        """
     def log(self, record: typing.Any = None, **kwargs) -> None:
         """
         log(record) or log(step=..., loss=..., any_extra=...).
         """
     def path(self) -> str:
-        ...
+        """
+        The output file.
+        """
 class ProgressBar:
     """
     One line of training progress on stderr (or stdout).
@@ -106,38 +114,64 @@ class ProgressBar:
     def __init__(self, *, total_steps: typing.SupportsInt | typing.SupportsIndex = 0, epoch: typing.SupportsInt | typing.SupportsIndex = 0, epochs: typing.SupportsInt | typing.SupportsIndex = 0, label: str = '', enabled: bool = True, out: str = 'stderr', interactive: bool | None = None, percent_every: typing.SupportsInt | typing.SupportsIndex = 10, bar_width: typing.SupportsInt | typing.SupportsIndex = 20) -> None:
         ...
     def finish(self) -> None:
-        ...
+        """
+        Draws the final state and ends the line.
+        """
     def interactive(self) -> bool:
-        ...
+        """
+        True when redrawing one line in place (a terminal).
+        """
     def line(self) -> str:
-        ...
+        """
+        The text of the current progress line.
+        """
     def update(self, step: typing.SupportsInt | typing.SupportsIndex, loss: typing.SupportsFloat | typing.SupportsIndex, samples_per_second: typing.SupportsFloat | typing.SupportsIndex = -1.0) -> None:
-        ...
+        """
+        Reports `step` finished steps with the latest loss and throughput; draws when due.
+        """
 class Timeline:
     """
     Chrome-trace JSON recorder of named spans (empty path: disabled). Thread-safe.
     """
     @staticmethod
     def path_from_env(rank: typing.SupportsInt | typing.SupportsIndex) -> str:
-        ...
+        """
+        The trace file for `rank` named by KIRZL_TIMELINE ('' when unset).
+        """
     def __init__(self, path: str = '', pid: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
         ...
     def enabled(self) -> bool:
-        ...
+        """
+        False when built with an empty path (does nothing).
+        """
     def now_us(self) -> int:
-        ...
+        """
+        Microseconds since the timeline was created.
+        """
     def path(self) -> str:
-        ...
+        """
+        The output file.
+        """
     def size(self) -> int:
-        ...
+        """
+        Number of recorded spans.
+        """
     def span(self, name: str, category: str, start_us: typing.SupportsInt | typing.SupportsIndex, end_us: typing.SupportsInt | typing.SupportsIndex, track: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
-        ...
+        """
+        Records a span [start_us, end_us) on lane `track`.
+        """
     def write(self) -> None:
-        ...
+        """
+        Writes the spans recorded so far (atomically).
+        """
 def format_duration(seconds: typing.SupportsFloat | typing.SupportsIndex) -> str:
-    ...
+    """
+    '0:42', '1:02:03' for a number of seconds.
+    """
 def format_rate(value: typing.SupportsFloat | typing.SupportsIndex) -> str:
-    ...
+    """
+    '512', '41.2k', '1.35M'.
+    """
 def load_checkpoint(path: str, model: kirzl._C.nn.Module, opt: kirzl._C.optim.Optimizer | None = None, strict: bool = True) -> CheckpointInfo:
     """
     Restores a checkpoint into model (and opt) in place; returns its CheckpointInfo. All-or-nothing.
@@ -147,9 +181,13 @@ def load_safetensors(path: str, max_header_bytes: typing.SupportsInt | typing.Su
     Reads a safetensors file: returns (dict of tensors, metadata dict). The file is validated as untrusted.
     """
 def read_safetensors_header(path: str) -> str:
-    ...
+    """
+    The JSON header of a safetensors file.
+    """
 def safetensors_dtype_name(dtype: typing.Any) -> str:
-    ...
+    """
+    'F32', 'BF16', ... for a kirzl dtype.
+    """
 def save_checkpoint(path: str, model: kirzl._C.nn.Module, opt: kirzl._C.optim.Optimizer | None = None, *, step: typing.SupportsInt | typing.SupportsIndex = 0, epoch: typing.SupportsInt | typing.SupportsIndex = 0, config: collections.abc.Mapping[str, str] = {}) -> None:
     """
     Writes model (and optimizer) state and the training position to a safetensors file, atomically.

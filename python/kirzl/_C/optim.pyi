@@ -13,19 +13,29 @@ class Optimizer:
     handle and view sees it) and releases the GIL.
     """
     def initial_lr(self, group: typing.SupportsInt | typing.SupportsIndex = 0) -> float:
-        ...
+        """
+        The lr a group started with (the base schedules scale).
+        """
     def load_state_dict(self, state_dict: typing.Any) -> None:
-        ...
+        """
+        Restores a state_dict() (validated first; unchanged on error).
+        """
     def lr(self, group: typing.SupportsInt | typing.SupportsIndex = 0) -> float:
         """
         Current learning rate of a group.
         """
     def num_groups(self) -> int:
-        ...
+        """
+        Number of parameter groups.
+        """
     def num_params(self) -> int:
-        ...
+        """
+        Number of parameters over all groups.
+        """
     def params(self, group: typing.SupportsInt | typing.SupportsIndex = 0) -> list[kirzl._C.Tensor]:
-        ...
+        """
+        The parameters of a group (handles shared with the caller).
+        """
     def set_lr(self, lr: typing.SupportsFloat | typing.SupportsIndex, group: typing.SupportsInt | typing.SupportsIndex = -1) -> None:
         """
         Sets a group's lr (every group for -1).
@@ -39,11 +49,17 @@ class Optimizer:
         One update of every parameter with a gradient.
         """
     def step_count(self, param_index: typing.SupportsInt | typing.SupportsIndex) -> int:
-        ...
+        """
+        Steps taken by parameter `param_index`.
+        """
     def weight_decay(self, group: typing.SupportsInt | typing.SupportsIndex = 0) -> float:
-        ...
+        """
+        Weight decay of a group.
+        """
     def zero_grad(self, set_to_none: bool = True) -> None:
-        ...
+        """
+        Drops every gradient (set_to_none) or zeroes them in place (keeps DDP bucket views).
+        """
     @property
     def name(self) -> str:
         ...
@@ -76,20 +92,33 @@ class LRScheduler:
     Base of the schedules; holds the optimizer (kept alive).
     """
     def get_lr(self) -> list[float]:
-        ...
+        """
+        The lr of every group at last_step().
+        """
     def last_step(self) -> int:
-        ...
+        """
+        Number of step() calls so far.
+        """
     def load_state_dict(self, state_dict: typing.Any) -> None:
-        ...
+        """
+        Restores a state_dict() (validated first; unchanged on error).
+        """
     def lr_at(self, step: typing.SupportsInt | typing.SupportsIndex, base_lr: typing.SupportsFloat | typing.SupportsIndex) -> float:
-        ...
+        """
+        The lr for `step` of a group whose base lr is `base_lr`.
+        """
     def state_dict(self) -> dict:
-        ...
+        """
+        {'last_step': 0-d tensor}.
+        """
     def step(self) -> None:
         """
         Advances one step and sets every group's lr.
         """
 class ConstantLR(LRScheduler):
+    """
+    lr = base lr at every step.
+    """
     def __init__(self, optimizer: Optimizer) -> None:
         ...
 class StepLR(LRScheduler):
@@ -115,4 +144,6 @@ def clip_grad_norm(params: collections.abc.Sequence[kirzl._C.Tensor], max_norm: 
     Scales gradients in place so their global norm is at most max_norm; returns the norm before clipping.
     """
 def clip_grad_value(params: collections.abc.Sequence[kirzl._C.Tensor], clip_value: typing.SupportsFloat | typing.SupportsIndex) -> None:
-    ...
+    """
+    Clamps every gradient element into [-clip_value, clip_value] in place.
+    """

@@ -22,29 +22,45 @@ class Module:
     def __setattr__(self, name, value):
         ...
     def buffers(self, recurse: bool = True) -> list[kirzl._C.Tensor]:
-        ...
+        """
+        Buffers (saved, not trained).
+        """
     def children(self) -> list:
-        ...
+        """
+        Direct children in registration order.
+        """
     def eval(self) -> Module:
-        ...
+        """
+        train(False); returns self.
+        """
     def forward(self, x: kirzl._C.Tensor) -> kirzl._C.Tensor:
         """
         The computation (releases the GIL; Python forwards take it back).
         """
     def is_training(self) -> bool:
-        ...
+        """
+        Whether the module is in training mode.
+        """
     def load_state_dict(self, state_dict: typing.Any, strict: bool = True) -> None:
         """
         Copies values in place (tensors or NumPy arrays).
         """
     def named_buffers(self, recurse: bool = True) -> list:
-        ...
+        """
+        (dotted name, buffer) pairs.
+        """
     def named_children(self) -> list:
-        ...
+        """
+        (name, module) of the direct children.
+        """
     def named_parameters(self, recurse: bool = True) -> list:
-        ...
+        """
+        (dotted name, parameter) pairs: own parameters first, then children's.
+        """
     def num_parameters(self) -> int:
-        ...
+        """
+        Total number of parameter elements.
+        """
     def parameters(self, recurse: bool = True) -> list[kirzl._C.Tensor]:
         """
         Parameters in registration order.
@@ -74,9 +90,13 @@ class Module:
         Moves parameters and buffers to a device, or converts floating ones to a dtype, in place; returns self.
         """
     def train(self, mode: bool = True) -> Module:
-        ...
+        """
+        Training mode for this module and its children (Dropout, BatchNorm); returns self.
+        """
     def zero_grad(self, set_to_none: bool = True) -> None:
-        ...
+        """
+        Clears gradients: drops them, or zeroes them in place.
+        """
     @property
     def training(self) -> bool:
         ...
@@ -174,18 +194,33 @@ class Dropout(Module):
     def p(self) -> float:
         ...
 class ReLU(Module):
+    """
+    max(x, 0).
+    """
     def __init__(self) -> None:
         ...
 class GELU(Module):
+    """
+    GELU activation (approximate: 'none' or 'tanh').
+    """
     def __init__(self, approximate: str = 'none') -> None:
         ...
 class Flatten(Module):
+    """
+    Flattens dims start_dim..end_dim (default: all but the batch dim).
+    """
     def __init__(self, start_dim: typing.SupportsInt | typing.SupportsIndex = 1, end_dim: typing.SupportsInt | typing.SupportsIndex = -1) -> None:
         ...
 class MaxPool2d(Module):
+    """
+    Max pooling (stride 0: equal to kernel_size).
+    """
     def __init__(self, kernel_size: typing.SupportsInt | typing.SupportsIndex, stride: typing.SupportsInt | typing.SupportsIndex = 0, padding: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
         ...
 class AvgPool2d(Module):
+    """
+    Average pooling (stride 0: equal to kernel_size).
+    """
     def __init__(self, kernel_size: typing.SupportsInt | typing.SupportsIndex, stride: typing.SupportsInt | typing.SupportsIndex = 0, padding: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
         ...
 class Sequential(Module):
@@ -201,11 +236,17 @@ class Sequential(Module):
     def __len__(self) -> int:
         ...
     def append(self, module: Module) -> None:
-        ...
+        """
+        Appends a module.
+        """
     def push_back(self, module: Module) -> None:
-        ...
+        """
+        Appends a module (C++ name).
+        """
     def size(self) -> int:
-        ...
+        """
+        Number of layers.
+        """
 class ModuleList(Module):
     """
     An indexable list of modules.
@@ -219,4 +260,6 @@ class ModuleList(Module):
     def __len__(self) -> int:
         ...
     def append(self, module: Module) -> None:
-        ...
+        """
+        Appends a module.
+        """

@@ -6,7 +6,9 @@ import kirzl._C
 import typing
 __all__: list[str] = ['constant_', 'fans', 'kaiming_uniform_', 'normal_', 'ones_', 'uniform_', 'xavier_uniform_', 'zeros_']
 def constant_(t: kirzl._C.Tensor, value: typing.SupportsFloat | typing.SupportsIndex) -> kirzl._C.Tensor:
-    ...
+    """
+    Fills `t` with `value` in place.
+    """
 def fans(weight: kirzl._C.Tensor) -> tuple[int, int]:
     """
     (fan_in, fan_out) of a weight.
@@ -16,10 +18,16 @@ def kaiming_uniform_(t: kirzl._C.Tensor, a: typing.SupportsFloat | typing.Suppor
 def normal_(t: kirzl._C.Tensor, mean: typing.SupportsFloat | typing.SupportsIndex = 0.0, std: typing.SupportsFloat | typing.SupportsIndex = 1.0, generator: kirzl._C.Generator | None = None) -> kirzl._C.Tensor:
     ...
 def ones_(t: kirzl._C.Tensor) -> kirzl._C.Tensor:
-    ...
+    """
+    Fills `t` with ones in place.
+    """
 def uniform_(t: kirzl._C.Tensor, low: typing.SupportsFloat | typing.SupportsIndex, high: typing.SupportsFloat | typing.SupportsIndex, generator: kirzl._C.Generator | None = None) -> kirzl._C.Tensor:
-    ...
+    """
+    Fills `t` from U(low, high) in place.
+    """
 def xavier_uniform_(t: kirzl._C.Tensor, gain: typing.SupportsFloat | typing.SupportsIndex = 1.0, generator: kirzl._C.Generator | None = None) -> kirzl._C.Tensor:
     ...
 def zeros_(t: kirzl._C.Tensor) -> kirzl._C.Tensor:
-    ...
+    """
+    Fills `t` with zeros in place.
+    """

@@ -87,7 +87,8 @@ void init_autograd(py::module_& m) {
         py::gil_scoped_release rel;
         autograd::backward(roots, grads, retain_graph);
       },
-      py::arg("tensors"), py::arg("grad_tensors") = std::vector<Tensor>{}, py::arg("retain_graph") = false);
+      py::arg("tensors"), py::arg("grad_tensors") = std::vector<Tensor>{}, py::arg("retain_graph") = false,
+      "Runs one backward pass from several roots (grad_tensors: one per root; empty: ones for one-element roots). Releases the GIL.");
   ag.def(
       "grad",
       [](const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs, const std::vector<Tensor>& grad_outputs,

@@ -133,26 +133,31 @@ tensors (or DLPack/NumPy arrays) are borrowed until the Work completes and are u
              Tensor t = to_tensor_inplace(x, "all_reduce");
              return c.all_reduce(t, {.op = op_from(op), .timeout = timeout_from(timeout), .tag = tag});
            },
-           py::arg("tensor"), py::arg("op") = "sum", py::arg("timeout") = py::none(), py::arg("tag") = "")
+           py::arg("tensor"), py::arg("op") = "sum", py::arg("timeout") = py::none(), py::arg("tag") = "",
+           "Reduces `tensor` (kirzl, NumPy or DLPack) over all ranks in place; returns a Work. `op`: sum, avg, min, max, prod.")
       .def("broadcast", [](Communicator& c, const py::object& x, int root, const py::object& timeout, const std::string& tag) {
              Tensor t = to_tensor_inplace(x, "broadcast");
              return c.broadcast(t, {.root = root, .timeout = timeout_from(timeout), .tag = tag});
            },
-           py::arg("tensor"), py::arg("root") = 0, py::arg("timeout") = py::none(), py::arg("tag") = "")
+           py::arg("tensor"), py::arg("root") = 0, py::arg("timeout") = py::none(), py::arg("tag") = "",
+           "Copies rank `root`'s `tensor` into every rank's, in place; returns a Work.")
       .def("all_gather", [](Communicator& c, const py::object& out, const py::object& in, const py::object& timeout, const std::string& tag) {
              Tensor o = to_tensor_inplace(out, "all_gather"), i = to_tensor(in);
              return c.all_gather(o, i, {.timeout = timeout_from(timeout), .tag = tag});
            },
-           py::arg("output"), py::arg("input"), py::arg("timeout") = py::none(), py::arg("tag") = "")
+           py::arg("output"), py::arg("input"), py::arg("timeout") = py::none(), py::arg("tag") = "",
+           "Writes every rank's `input` into `output` (size() * input elements, rank r at offset r * input.numel); returns a Work.")
       .def("reduce_scatter", [](Communicator& c, const py::object& out, const py::object& in, const py::object& op, const py::object& timeout, const std::string& tag) {
              Tensor o = to_tensor_inplace(out, "reduce_scatter"), i = to_tensor(in);
              return c.reduce_scatter(o, i, {.op = op_from(op), .timeout = timeout_from(timeout), .tag = tag});
            },
-           py::arg("output"), py::arg("input"), py::arg("op") = "sum", py::arg("timeout") = py::none(), py::arg("tag") = "")
+           py::arg("output"), py::arg("input"), py::arg("op") = "sum", py::arg("timeout") = py::none(), py::arg("tag") = "",
+           "Reduces `input` (size() * output elements) over ranks and leaves rank r's share in `output`; returns a Work.")
       .def("barrier", [](Communicator& c, const py::object& timeout, const std::string& tag) {
              return c.barrier({.timeout = timeout_from(timeout), .tag = tag});
            },
-           py::arg("timeout") = py::none(), py::arg("tag") = "")
+           py::arg("timeout") = py::none(), py::arg("tag") = "",
+           "Completes when every rank has called it; returns a Work.")
       .def("split", [](Communicator& c, int color, int key) {
              py::gil_scoped_release rel;
              return c.split(color, key);

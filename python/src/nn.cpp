@@ -120,11 +120,13 @@ define forward(x). Such a module works everywhere a C++ module does (Sequential,
            "Registers a parameter (sets requires_grad) and returns its handle. Python-defined modules only.")
       .def("register_buffer", [](Module& s, const std::string& n, const py::object& t) {
              return python_module(s, "register_buffer").reg_buffer(n, to_tensor(t));
-           }, py::arg("name"), py::arg("tensor"))
+           }, py::arg("name"), py::arg("tensor"),
+           "Registers a buffer (state saved in state_dict but not trained) and returns its handle. Python-defined modules only.")
       .def("register_module", [](Module& s, const std::string& n, std::shared_ptr<Module> c) {
              python_module(s, "register_module").reg_child(n, c);
              return c;
-           }, py::arg("name"), py::arg("module"));
+           }, py::arg("name"), py::arg("module"),
+           "Registers a submodule under `name` (its parameters become name.*) and returns it. Python-defined modules only.");
 
   py::class_<nn::Linear, Module, py::smart_holder>(m, "Linear", py::dynamic_attr(), "y = x W^T + b.")
       .def(py::init([](int64_t in, int64_t out, bool bias, const py::object& dtype) {
@@ -259,15 +261,18 @@ define forward(x). Such a module works everywhere a C++ module does (Sequential,
   init.def("uniform_", [](Tensor t, double lo, double hi, Generator* g) { nn::init::uniform_(t, lo, hi, g); return t; },
            py::arg("t"), py::arg("low"), py::arg("high"), py::arg("generator").none(true) = py::none(), "Fills `t` from U(low, high) in place.");
   init.def("normal_", [](Tensor t, double mean, double std, Generator* g) { nn::init::normal_(t, mean, std, g); return t; },
-           py::arg("t"), py::arg("mean") = 0.0, py::arg("std") = 1.0, py::arg("generator").none(true) = py::none());
+           py::arg("t"), py::arg("mean") = 0.0, py::arg("std") = 1.0, py::arg("generator").none(true) = py::none(),
+           "Fills `t` from N(mean, std^2) in place.");
   init.def("zeros_", [](Tensor t) { nn::init::zeros_(t); return t; }, py::arg("t"), "Fills `t` with zeros in place.");
   init.def("ones_", [](Tensor t) { nn::init::ones_(t); return t; }, py::arg("t"), "Fills `t` with ones in place.");
   init.def("constant_", [](Tensor t, double v) { nn::init::constant_(t, v); return t; }, py::arg("t"), py::arg("value"), "Fills `t` with `value` in place.");
   init.def("fans", &nn::init::fans, py::arg("weight"), "(fan_in, fan_out) of a weight.");
   init.def("kaiming_uniform_", [](Tensor t, double a, Generator* g) { nn::init::kaiming_uniform_(t, a, g); return t; },
-           py::arg("t"), py::arg("a") = 0.0, py::arg("generator").none(true) = py::none());
+           py::arg("t"), py::arg("a") = 0.0, py::arg("generator").none(true) = py::none(),
+           "Kaiming-uniform in place: U(-b, b) with b = sqrt(6 / ((1 + a^2) fan_in)) (PyTorch's Linear/Conv2d default uses a = sqrt(5)).");
   init.def("xavier_uniform_", [](Tensor t, double gain, Generator* g) { nn::init::xavier_uniform_(t, gain, g); return t; },
-           py::arg("t"), py::arg("gain") = 1.0, py::arg("generator").none(true) = py::none());
+           py::arg("t"), py::arg("gain") = 1.0, py::arg("generator").none(true) = py::none(),
+           "Xavier/Glorot-uniform in place: U(-b, b) with b = gain * sqrt(6 / (fan_in + fan_out)).");
 
   py::module_ models = top.def_submodule("models", "The Fashion-MNIST models of the examples and benchmarks.");
   models.def("fashion_mlp", &models::fashion_mlp, "Flatten, 784-256-128-10 with ReLU.");

@@ -116,7 +116,7 @@ void init_ops(py::module_& m) {
   };
   m.def("clamp", clamp_fn, py::arg("x"), py::arg("min") = py::none(), py::arg("max") = py::none(),
         "Limits each element to [min, max].");
-  tensor.def("clamp", clamp_fn, py::arg("min") = py::none(), py::arg("max") = py::none());
+  tensor.def("clamp", clamp_fn, py::arg("min") = py::none(), py::arg("max") = py::none(), "Limits every element to [min, max] (either may be None).");
   m.def("where", [](const py::object& c, const py::object& a, const py::object& b) { return where(to_tensor(c), to_tensor(a), to_tensor(b)); },
         py::arg("cond"), py::arg("a"), py::arg("b"), "cond ? a : b (broadcasting).");
   m.def("masked_fill", [](const Tensor& x, const py::object& mask, double v) { return masked_fill(x, to_tensor(mask), v); },
@@ -153,10 +153,12 @@ void init_ops(py::module_& m) {
           py::gil_scoped_release rel;
           return layer_norm(x, s, w.value_or(Tensor()), b.value_or(Tensor()), eps);
         },
-        py::arg("x"), py::arg("normalized_shape"), py::arg("weight") = py::none(), py::arg("bias") = py::none(), py::arg("eps") = 1e-5);
+        py::arg("x"), py::arg("normalized_shape"), py::arg("weight") = py::none(), py::arg("bias") = py::none(), py::arg("eps") = 1e-5,
+        "Normalises over the trailing `normalized_shape` dims (f32 statistics), then scales by weight and adds bias.");
   m.def("embedding", [](const Tensor& w, const py::object& idx) { return embedding(w, to_tensor(idx)); }, py::arg("weight"), py::arg("indices"), "Rows of `weight` picked by integer `indices`.");
   m.def("dropout", [](const Tensor& x, double p, bool training, Generator* gen) { MaybeRelease rel(big(x)); return dropout(x, p, training, gen); },
-        py::arg("x"), py::arg("p"), py::arg("training") = true, py::arg("generator").none(true) = py::none());
+        py::arg("x"), py::arg("p"), py::arg("training") = true, py::arg("generator").none(true) = py::none(),
+        "Zeroes each element with probability p and scales the rest by 1/(1-p) (identity when not training).");
   m.def("conv2d",
         [](const Tensor& x, const Tensor& w, const std::optional<Tensor>& b, const py::object& stride, const py::object& padding,
            const py::object& dilation, int64_t groups) {
@@ -186,7 +188,8 @@ void init_ops(py::module_& m) {
                             training, momentum, eps);
         },
         py::arg("x"), py::arg("running_mean"), py::arg("running_var"), py::arg("weight") = py::none(),
-        py::arg("bias") = py::none(), py::arg("training") = false, py::arg("momentum") = 0.1, py::arg("eps") = 1e-5);
+        py::arg("bias") = py::none(), py::arg("training") = false, py::arg("momentum") = 0.1, py::arg("eps") = 1e-5,
+        "Batch normalisation of [N, C, ...]: batch statistics (updating the running ones) when training, else the running ones.");
   m.def("causal_attention", [](const Tensor& q, const Tensor& k, const Tensor& v) { py::gil_scoped_release rel; return causal_attention(q, k, v); },
         py::arg("q"), py::arg("k"), py::arg("v"), "Causal scaled-dot-product attention of [..., T, D] tensors.");
 
@@ -196,11 +199,13 @@ void init_ops(py::module_& m) {
   };
   m.def("sum", red(&sum), py::arg("x"), py::arg("dim") = py::none(), py::arg("keepdim") = false, "Sum over dims (all when None).");
   m.def("mean", red(&mean), py::arg("x"), py::arg("dim") = py::none(), py::arg("keepdim") = false, "Mean over dims.");
-  tensor.def("sum", red(&sum), py::arg("dim") = py::none(), py::arg("keepdim") = false);
-  tensor.def("mean", red(&mean), py::arg("dim") = py::none(), py::arg("keepdim") = false);
+  tensor.def("sum", red(&sum), py::arg("dim") = py::none(), py::arg("keepdim") = false, "Sum over dims (all when None).");
+  tensor.def("mean", red(&mean), py::arg("dim") = py::none(), py::arg("keepdim") = false, "Mean over dims (all when None).");
   auto var_fn = [](const Tensor& x, const py::object& dim, int64_t correction, bool keepdim) { return var(x, dims_from(dim), correction, keepdim); };
-  m.def("var", var_fn, py::arg("x"), py::arg("dim") = py::none(), py::arg("correction") = 1, py::arg("keepdim") = false);
-  tensor.def("var", var_fn, py::arg("dim") = py::none(), py::arg("correction") = 1, py::arg("keepdim") = false);
+  m.def("var", var_fn, py::arg("x"), py::arg("dim") = py::none(), py::arg("correction") = 1, py::arg("keepdim") = false,
+        "Variance over dims, dividing by N - correction (1: unbiased).");
+  tensor.def("var", var_fn, py::arg("dim") = py::none(), py::arg("correction") = 1, py::arg("keepdim") = false,
+             "Variance over dims, dividing by N - correction (1: unbiased).");
   auto ext = [](bool is_max) {
     return [is_max](const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
       if (!dim) return is_max ? max(x) : min(x);
@@ -208,9 +213,9 @@ void init_ops(py::module_& m) {
     };
   };
   m.def("max", ext(true), py::arg("x"), py::arg("dim") = py::none(), py::arg("keepdim") = false, "Largest element (over dim when given).");
-  m.def("min", ext(false), py::arg("x"), py::arg("dim") = py::none(), py::arg("keepdim") = false);
-  tensor.def("max", ext(true), py::arg("dim") = py::none(), py::arg("keepdim") = false);
-  tensor.def("min", ext(false), py::arg("dim") = py::none(), py::arg("keepdim") = false);
+  m.def("min", ext(false), py::arg("x"), py::arg("dim") = py::none(), py::arg("keepdim") = false, "Smallest element (over dim when given).");
+  tensor.def("max", ext(true), py::arg("dim") = py::none(), py::arg("keepdim") = false, "Largest element (over dim when given).");
+  tensor.def("min", ext(false), py::arg("dim") = py::none(), py::arg("keepdim") = false, "Smallest element (over dim when given).");
   m.def("argmax", &argmax, py::arg("x"), py::arg("dim"), py::arg("keepdim") = false, "Index (i64) of the first largest element along `dim`.");
   m.def("argmin", &argmin, py::arg("x"), py::arg("dim"), py::arg("keepdim") = false, "Index (i64) of the first smallest element along `dim`.");
   tensor.def("argmax", &argmax, py::arg("dim"), py::arg("keepdim") = false, "Index (i64) of the first largest element along `dim`.");

@@ -410,7 +410,7 @@ shares the array's memory where dtype and layout allow (see kirzl.from_numpy).
       .def("squeeze", [](const Tensor& s, std::optional<int64_t> d) { return d ? s.squeeze(*d) : s.squeeze(); },
            py::arg("dim") = py::none(), "Removes size-1 dimensions (all, or `dim`).")
       .def("unsqueeze", &Tensor::unsqueeze, py::arg("dim"), "Inserts a size-1 dimension at `dim`.")
-      .def("flatten", &Tensor::flatten, py::arg("start_dim") = 0, py::arg("end_dim") = -1);
+      .def("flatten", &Tensor::flatten, py::arg("start_dim") = 0, py::arg("end_dim") = -1, "Merges dims start_dim..end_dim into one (a view when contiguous).");
 
   // ---- copies and conversions ----
   t.def("contiguous", &Tensor::contiguous, "This tensor when contiguous, else a contiguous copy (differentiable).")
@@ -542,9 +542,11 @@ shares the array's memory where dtype and layout allow (see kirzl.from_numpy).
   m.def("randn", [](py::args shape, py::object dtype, py::object device, bool rg, py::object gen) { return randn(shape_from_args(shape), options_from(dtype, device, rg), gen.is_none() ? nullptr : gen.cast<Generator*>()); },
         kw("dtype"), kw("device"), py::arg("requires_grad") = false, py::arg("generator").none(true) = py::none(), "Standard normal.");
   m.def("uniform", [](const py::object& shape, double lo, double hi, py::object dtype, py::object device, bool rg, Generator* gen) { return uniform(shape_from_py(shape), lo, hi, options_from(dtype, device, rg), gen); },
-        py::arg("shape"), py::arg("low"), py::arg("high"), kw("dtype"), kw("device"), py::arg("requires_grad") = false, py::arg("generator").none(true) = py::none());
+        py::arg("shape"), py::arg("low"), py::arg("high"), kw("dtype"), kw("device"), py::arg("requires_grad") = false, py::arg("generator").none(true) = py::none(),
+        "Uniform in [low, high) from the (seeded) generator.");
   m.def("normal", [](const py::object& shape, double mean, double std, py::object dtype, py::object device, bool rg, Generator* gen) { return normal(shape_from_py(shape), mean, std, options_from(dtype, device, rg), gen); },
-        py::arg("shape"), py::arg("mean") = 0.0, py::arg("std") = 1.0, kw("dtype"), kw("device"), py::arg("requires_grad") = false, py::arg("generator").none(true) = py::none());
+        py::arg("shape"), py::arg("mean") = 0.0, py::arg("std") = 1.0, kw("dtype"), kw("device"), py::arg("requires_grad") = false, py::arg("generator").none(true) = py::none(),
+        "Normal N(mean, std^2) from the (seeded) generator.");
   m.def("randint", [](int64_t lo, int64_t hi, const py::object& shape, py::object dtype, py::object device, Generator* gen) { return randint(lo, hi, shape_from_py(shape), options_from(dtype, device, false, DType::i64), gen); },
         py::arg("low"), py::arg("high"), py::arg("shape"), kw("dtype"), kw("device"), py::arg("generator").none(true) = py::none(),
         "Uniform integers in [low, high).");

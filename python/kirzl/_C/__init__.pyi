@@ -369,7 +369,9 @@ class Tensor:
         Runs backward from this tensor (one element unless `gradient` is given). Releases the GIL.
         """
     def clamp(self, min: typing.SupportsFloat | typing.SupportsIndex | None = None, max: typing.SupportsFloat | typing.SupportsIndex | None = None) -> Tensor:
-        ...
+        """
+        Limits every element to [min, max] (either may be None).
+        """
     def clone(self) -> Tensor:
         """
         A contiguous copy with its own storage (differentiable).
@@ -419,7 +421,9 @@ class Tensor:
         Fills with `value` in place; returns self.
         """
     def flatten(self, start_dim: typing.SupportsInt | typing.SupportsIndex = 0, end_dim: typing.SupportsInt | typing.SupportsIndex = -1) -> Tensor:
-        ...
+        """
+        Merges dims start_dim..end_dim into one (a view when contiguous).
+        """
     def gelu(self, approximate: str = 'none') -> Tensor:
         """
         GELU: exact (erf) or 'tanh' approximation.
@@ -449,11 +453,17 @@ class Tensor:
         NumPy matmul (same floating dtype for both operands).
         """
     def max(self, dim: typing.SupportsInt | typing.SupportsIndex | None = None, keepdim: bool = False) -> Tensor:
-        ...
+        """
+        Largest element (over dim when given).
+        """
     def mean(self, dim: typing.Any = None, keepdim: bool = False) -> Tensor:
-        ...
+        """
+        Mean over dims (all when None).
+        """
     def min(self, dim: typing.SupportsInt | typing.SupportsIndex | None = None, keepdim: bool = False) -> Tensor:
-        ...
+        """
+        Smallest element (over dim when given).
+        """
     def mul_(self, value: typing.SupportsFloat | typing.SupportsIndex) -> Tensor:
         """
         self *= value in place.
@@ -551,7 +561,9 @@ class Tensor:
         Stride of `dim` in elements.
         """
     def sum(self, dim: typing.Any = None, keepdim: bool = False) -> Tensor:
-        ...
+        """
+        Sum over dims (all when None).
+        """
     def t(self) -> Tensor:
         """
         Transpose of a 2-D tensor (a view).
@@ -581,7 +593,9 @@ class Tensor:
         Number of handles to this tensor object.
         """
     def var(self, dim: typing.Any = None, correction: typing.SupportsInt | typing.SupportsIndex = 1, keepdim: bool = False) -> Tensor:
-        ...
+        """
+        Variance over dims, dividing by N - correction (1: unbiased).
+        """
     def view(self, *args) -> Tensor:
         """
         Same elements in a new shape (one extent may be -1); shares storage. Needs a viewable layout.
@@ -819,7 +833,9 @@ def barrier(group: typing.Any = None, timeout: typing.Any = None) -> None:
     Returns when every rank has reached it.
     """
 def batch_norm(x: Tensor, running_mean: Tensor | None, running_var: Tensor | None, weight: Tensor | None = None, bias: Tensor | None = None, training: bool = False, momentum: typing.SupportsFloat | typing.SupportsIndex = 0.1, eps: typing.SupportsFloat | typing.SupportsIndex = 1e-05) -> Tensor:
-    ...
+    """
+    Batch normalisation of [N, C, ...]: batch statistics (updating the running ones) when training, else the running ones.
+    """
 def bmm(a: Tensor, b: Tensor) -> Tensor:
     """
     Batched product of [B, n, k] and [B, k, m].
@@ -872,7 +888,9 @@ def div(a: Tensor, b: typing.SupportsFloat | typing.SupportsIndex) -> Tensor:
 def div(a: typing.Any, b: typing.Any) -> Tensor:
     ...
 def dropout(x: Tensor, p: typing.SupportsFloat | typing.SupportsIndex, training: bool = True, generator: Generator | None = None) -> Tensor:
-    ...
+    """
+    Zeroes each element with probability p and scales the rest by 1/(1-p) (identity when not training).
+    """
 def dtype_size(arg0: typing.Any) -> int:
     """
     Bytes per element.
@@ -954,7 +972,9 @@ def is_grad_enabled() -> bool:
     Whether ops on this thread record a graph.
     """
 def layer_norm(x: Tensor, normalized_shape: typing.Any, weight: Tensor | None = None, bias: Tensor | None = None, eps: typing.SupportsFloat | typing.SupportsIndex = 1e-05) -> Tensor:
-    ...
+    """
+    Normalises over the trailing `normalized_shape` dims (f32 statistics), then scales by weight and adds bias.
+    """
 @typing.overload
 def le(a: Tensor, b: Tensor) -> Tensor:
     """
@@ -1016,7 +1036,9 @@ def mean(x: Tensor, dim: typing.Any = None, keepdim: bool = False) -> Tensor:
     Mean over dims.
     """
 def min(x: Tensor, dim: typing.SupportsInt | typing.SupportsIndex | None = None, keepdim: bool = False) -> Tensor:
-    ...
+    """
+    Smallest element (over dim when given).
+    """
 @typing.overload
 def minimum(a: Tensor, b: Tensor) -> Tensor:
     """
@@ -1053,7 +1075,9 @@ def neg(x: Tensor) -> Tensor:
     -x.
     """
 def normal(shape: typing.Any, mean: typing.SupportsFloat | typing.SupportsIndex = 0.0, std: typing.SupportsFloat | typing.SupportsIndex = 1.0, dtype: typing.Any = None, device: typing.Any = None, requires_grad: bool = False, generator: Generator | None = None) -> Tensor:
-    ...
+    """
+    Normal N(mean, std^2) from the (seeded) generator.
+    """
 def ones(*args, dtype: typing.Any = None, device: typing.Any = None, requires_grad: bool = False) -> Tensor:
     """
     Ones.
@@ -1166,9 +1190,13 @@ def tanh(x: Tensor) -> Tensor:
     Hyperbolic tangent.
     """
 def uniform(shape: typing.Any, low: typing.SupportsFloat | typing.SupportsIndex, high: typing.SupportsFloat | typing.SupportsIndex, dtype: typing.Any = None, device: typing.Any = None, requires_grad: bool = False, generator: Generator | None = None) -> Tensor:
-    ...
+    """
+    Uniform in [low, high) from the (seeded) generator.
+    """
 def var(x: Tensor, dim: typing.Any = None, correction: typing.SupportsInt | typing.SupportsIndex = 1, keepdim: bool = False) -> Tensor:
-    ...
+    """
+    Variance over dims, dividing by N - correction (1: unbiased).
+    """
 def where(cond: typing.Any, a: typing.Any, b: typing.Any) -> Tensor:
     """
     cond ? a : b (broadcasting).

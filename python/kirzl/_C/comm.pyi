@@ -81,17 +81,25 @@ class Communicator:
     tensors (or DLPack/NumPy arrays) are borrowed until the Work completes and are updated in place.
     """
     def all_gather(self, output: typing.Any, input: typing.Any, timeout: typing.Any = None, tag: str = '') -> Work:
-        ...
+        """
+        Writes every rank's `input` into `output` (size() * input elements, rank r at offset r * input.numel); returns a Work.
+        """
     def all_reduce(self, tensor: typing.Any, op: typing.Any = 'sum', timeout: typing.Any = None, tag: str = '') -> Work:
-        ...
+        """
+        Reduces `tensor` (kirzl, NumPy or DLPack) over all ranks in place; returns a Work. `op`: sum, avg, min, max, prod.
+        """
     def backend(self) -> str:
         """
         'inprocess', 'mpi', ...
         """
     def barrier(self, timeout: typing.Any = None, tag: str = '') -> Work:
-        ...
+        """
+        Completes when every rank has called it; returns a Work.
+        """
     def broadcast(self, tensor: typing.Any, root: typing.SupportsInt | typing.SupportsIndex = 0, timeout: typing.Any = None, tag: str = '') -> Work:
-        ...
+        """
+        Copies rank `root`'s `tensor` into every rank's, in place; returns a Work.
+        """
     def default_timeout(self) -> float:
         """
         Seconds.
@@ -101,7 +109,9 @@ class Communicator:
         This rank's index.
         """
     def reduce_scatter(self, output: typing.Any, input: typing.Any, op: typing.Any = 'sum', timeout: typing.Any = None, tag: str = '') -> Work:
-        ...
+        """
+        Reduces `input` (size() * output elements) over ranks and leaves rank r's share in `output`; returns a Work.
+        """
     def size(self) -> int:
         """
         Number of ranks.

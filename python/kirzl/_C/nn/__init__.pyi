@@ -66,9 +66,13 @@ class Module:
         Parameters in registration order.
         """
     def register_buffer(self, name: str, tensor: typing.Any) -> kirzl._C.Tensor:
-        ...
+        """
+        Registers a buffer (state saved in state_dict but not trained) and returns its handle. Python-defined modules only.
+        """
     def register_module(self, name: str, module: Module) -> Module:
-        ...
+        """
+        Registers a submodule under `name` (its parameters become name.*) and returns it. Python-defined modules only.
+        """
     def register_parameter(self, name: str, tensor: typing.Any, requires_grad: bool = True) -> kirzl._C.Tensor:
         """
         Registers a parameter (sets requires_grad) and returns its handle. Python-defined modules only.

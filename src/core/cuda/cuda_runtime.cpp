@@ -5,6 +5,7 @@
 #include <cuda_runtime.h>
 
 #include "core/cuda/cuda_check.h"
+#include "core/cuda/current_stream.h"
 #include "kirzl/core/device.hpp"
 
 namespace kirzl {
@@ -23,6 +24,8 @@ int cuda::device_count() noexcept {
 }
 
 namespace cuda_rt {
+
+cudaStream_t current_stream(int /*device*/) { return cudaStreamLegacy; }
 
 void require_device(int index, const char* what) {
   int n = cuda::device_count();

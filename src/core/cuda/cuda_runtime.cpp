@@ -25,8 +25,6 @@ int cuda::device_count() noexcept {
 
 namespace cuda_rt {
 
-cudaStream_t current_stream(int /*device*/) { return cudaStreamLegacy; }
-
 void require_device(int index, const char* what) {
   int n = cuda::device_count();
   KIRZL_CHECK_CODE(n > 0, ErrorCode::Unsupported, what, ": cuda:", index,

@@ -1,0 +1,156 @@
+// Internal: the device-independent caching allocator behind CUDA device memory and pinned host
+// memory. It talks to the memory it manages only through AllocatorBackend, so its logic is
+// tested on the CPU with a fake backend (tests/core/test_caching_allocator.cpp).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "kirzl/core/cuda.hpp"
+
+namespace kirzl::alloc {
+
+/// A stream as the allocator sees it: an opaque handle (cudaStream_t) and its device. The
+/// allocator only compares them and passes them back to the backend.
+struct StreamRef {
+  uintptr_t handle = 0;
+  int device = 0;
+  friend bool operator==(const StreamRef&, const StreamRef&) = default;
+  friend auto operator<=>(const StreamRef&, const StreamRef&) = default;
+};
+
+/// The raw memory and event calls the allocator needs. Called with the allocator's lock held.
+class AllocatorBackend {
+ public:
+  using Event = void*;
+  virtual ~AllocatorBackend() = default;
+  /// A new segment of `nbytes`, or nullptr when the memory is exhausted (any other failure throws).
+  virtual void* allocate(size_t nbytes) = 0;
+  /// Returns a segment from allocate(). May block until the device is idle (cudaFree does).
+  virtual void release(void* ptr, size_t nbytes) noexcept = 0;
+  /// An event that can be recorded on `stream`.
+  virtual Event create_event(StreamRef stream) = 0;
+  /// Marks the work queued on `stream` so far.
+  virtual void record_event(Event event, StreamRef stream) = 0;
+  /// True when the recorded work has completed; never blocks.
+  virtual bool query_event(Event event) = 0;
+  /// Blocks until the recorded work has completed (used only on the out-of-memory path).
+  virtual void synchronize_event(Event event) = 0;
+  virtual void destroy_event(Event event) noexcept = 0;
+  /// Free and total bytes of the memory this backend draws from, for error messages.
+  virtual cuda::MemInfo mem_info() = 0;
+  /// "cuda:0", "pinned host memory": names the memory in error messages.
+  virtual std::string name() const = 0;
+};
+
+/// Size classes; the defaults are those of Note [cuda caching allocator].
+struct CachingAllocatorConfig {
+  size_t min_block = 512;                  ///< every request is rounded up to a multiple of this
+  size_t small_limit = size_t{1} << 20;    ///< requests up to this size use the small pool
+  size_t small_segment = size_t{2} << 20;  ///< small-pool segments
+  size_t min_large_alloc = size_t{10} << 20;  ///< large requests below this share a large_segment
+  size_t large_segment = size_t{20} << 20;
+  size_t large_round = size_t{2} << 20;    ///< larger requests get a segment rounded to this
+};
+
+// Note [cuda caching allocator]
+// cudaMalloc/cudaFree cost tens of microseconds and cudaFree synchronises the device, so a
+// training step that allocated its activations from the driver would be dominated by it. The
+// allocator keeps freed memory and serves later requests from it:
+//
+// * Size classes. A request is rounded up to a multiple of 512 bytes. Requests up to 1 MiB are
+//   carved from 2 MiB segments (the small pool); larger ones from segments of 20 MiB (requests
+//   below 10 MiB) or of the request rounded up to 2 MiB (the large pool). A free block is found
+//   best-fit (smallest free block of the same stream that fits). When the fitting block is larger
+//   than needed it is split, provided the rest is worth keeping (>= 512 bytes in the small pool,
+//   > 1 MiB in the large pool), so the waste of a block is bounded by 1 MiB; freed neighbours of
+//   one segment are merged again, so a segment that is entirely free is one block.
+// * Stream-ordered reuse. A block belongs to the stream it was allocated on (the caller's current
+//   stream). Freed, it goes straight back to that stream's free list: work the stream runs later
+//   is ordered after every use of the block on that stream, so reusing it at once is safe even
+//   though kernels using it may still be queued. Other streams never see it. If the block was
+//   also used on other streams (Storage::record_stream), freeing it records an event on each of
+//   them, and the block returns to the free list only when all those events have completed; the
+//   allocator checks them with a non-blocking query at each allocation and never waits for them,
+//   except when memory is exhausted.
+// * Out of memory. When the backend cannot allocate a segment, the allocator waits for all pending
+//   events, returns every entirely free segment to the backend, and retries once; if that fails
+//   it throws Error{Cuda} "out of memory" with the request, its own allocated and reserved bytes
+//   and the device's free and total memory.
+// * No driver calls in the steady state: once a training loop has run one step, every request
+//   of the next step finds a cached block (memory_stats().device_mallocs stops growing).
+// * One mutex per allocator (per device); the backend is called with it held.
+class CachingAllocator {
+ public:
+  explicit CachingAllocator(std::unique_ptr<AllocatorBackend> backend, CachingAllocatorConfig config = {});
+  /// Waits for pending events and returns every free segment. Blocks still handed out are not
+  /// returned (the process-wide allocators are therefore never destroyed).
+  ~CachingAllocator();
+  CachingAllocator(const CachingAllocator&) = delete;
+  CachingAllocator& operator=(const CachingAllocator&) = delete;
+
+  /// A block of at least `nbytes` (nullptr for 0) for use on `stream`. Throws Error{Cuda} on
+  /// exhaustion (see the note).
+  void* allocate(size_t nbytes, StreamRef stream);
+  /// Returns a block from allocate(). Never throws (called from destructors); a pointer this
+  /// allocator did not hand out is reported to stderr and ignored.
+  void free(void* ptr) noexcept;
+  /// Notes that the block starting at `ptr` is used by work on `stream`: when it is freed it is
+  /// reused only after the work queued on `stream` up to the free has completed. Returns false
+  /// when `ptr` is not a live block of this allocator.
+  bool record_stream(void* ptr, StreamRef stream);
+  /// True when `ptr` is the start of a live block of this allocator.
+  bool owns(const void* ptr) const;
+  /// Returns every entirely free segment to the backend (pending blocks whose events completed
+  /// are collected first; nothing blocks).
+  void empty_cache();
+  cuda::MemoryStats stats() const;
+  void reset_peak_stats();
+
+  /// The block size a request of `nbytes` gets (before any split remainder).
+  size_t round_size(size_t nbytes) const;
+  /// The segment size allocated for a block of rounded size `size` when no cached block fits.
+  size_t segment_size(size_t size) const;
+
+ private:
+  struct Block;
+  struct BlockLess {
+    bool operator()(const Block* a, const Block* b) const;
+  };
+  using Pool = std::set<Block*, BlockLess>;
+  struct PendingEvent {
+    AllocatorBackend::Event event;
+    Block* block;
+  };
+
+  Block* find_free_block_(Pool& pool, StreamRef stream, size_t size);
+  Block* take_and_split_(Block* block, size_t size);
+  void return_block_(Block* block);
+  void process_events_();
+  void synchronize_events_();
+  void release_free_segments_();
+  [[noreturn]] void throw_oom_(size_t requested, size_t rounded, size_t segment);
+  void note_allocated_(size_t size);
+
+  std::unique_ptr<AllocatorBackend> backend_;
+  CachingAllocatorConfig config_;
+  mutable std::mutex mutex_;
+  Pool small_pool_;
+  Pool large_pool_;
+  std::unordered_map<const void*, Block*> live_;  // handed out, by pointer
+  std::deque<PendingEvent> pending_;
+  cuda::MemoryStats stats_;
+};
+
+/// "1.50 GiB (1610612736 bytes)": sizes in error messages.
+std::string format_bytes(size_t nbytes);
+
+}  // namespace kirzl::alloc

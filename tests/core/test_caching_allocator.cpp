@@ -1,0 +1,492 @@
+// The caching allocator's logic (Note [cuda caching allocator]) against a fake backend: size
+// classes, reuse, split/merge, stream-ordered reuse behind events, the out-of-memory path,
+// statistics, empty_cache and concurrent use. Runs on the CPU; no memory behind the pointers is
+// ever touched.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "core/caching_allocator.h"
+#include "support/expect_error.hpp"
+
+using namespace kirzl;
+using alloc::AllocatorBackend;
+using alloc::CachingAllocator;
+using alloc::StreamRef;
+
+namespace {
+
+constexpr size_t KiB = 1024, MiB = 1024 * KiB;
+
+// A pretend device: segments are address ranges within `capacity`; events complete only when
+// the test says so (or when synchronised).
+struct FakeDevice {
+  std::mutex mutex;
+  size_t capacity = 1024 * MiB;
+  size_t used = 0;
+  uintptr_t next_address = 0x10000000;
+  std::map<uintptr_t, size_t> segments;
+  int allocate_calls = 0, release_calls = 0, failed_allocs = 0;
+  struct FakeEvent {
+    StreamRef stream;
+    bool recorded = false;
+    bool complete = false;
+  };
+  std::map<int, FakeEvent> events;  // live events by id
+  int next_event = 1;
+  int records = 0, syncs = 0, queries = 0;
+
+  void complete_stream(StreamRef s) {
+    std::lock_guard<std::mutex> lock(mutex);
+    for (auto& [id, e] : events)
+      if (e.stream == s) e.complete = true;
+  }
+  int live_events() {
+    std::lock_guard<std::mutex> lock(mutex);
+    return static_cast<int>(events.size());
+  }
+};
+
+class FakeBackend final : public AllocatorBackend {
+ public:
+  explicit FakeBackend(std::shared_ptr<FakeDevice> d) : d_(std::move(d)) {}
+  void* allocate(size_t n) override {
+    std::lock_guard<std::mutex> lock(d_->mutex);
+    ++d_->allocate_calls;
+    if (d_->used + n > d_->capacity) {
+      ++d_->failed_allocs;
+      return nullptr;
+    }
+    d_->used += n;
+    uintptr_t a = d_->next_address;
+    d_->next_address += n + 4096;  // gaps: blocks of different segments are never adjacent
+    d_->segments[a] = n;
+    return reinterpret_cast<void*>(a);
+  }
+  void release(void* p, size_t n) noexcept override {
+    std::lock_guard<std::mutex> lock(d_->mutex);
+    ++d_->release_calls;
+    auto it = d_->segments.find(reinterpret_cast<uintptr_t>(p));
+    EXPECT_TRUE(it != d_->segments.end()) << "release of an unknown segment";
+    if (it == d_->segments.end()) return;
+    EXPECT_EQ(it->second, n) << "segment released with another size";
+    d_->used -= it->second;
+    d_->segments.erase(it);
+  }
+  Event create_event(StreamRef s) override {
+    std::lock_guard<std::mutex> lock(d_->mutex);
+    int id = d_->next_event++;
+    d_->events[id] = {s, false, false};
+    return reinterpret_cast<Event>(static_cast<uintptr_t>(id));
+  }
+  void record_event(Event e, StreamRef s) override {
+    std::lock_guard<std::mutex> lock(d_->mutex);
+    auto& ev = d_->events.at(id(e));
+    EXPECT_EQ(ev.stream, s);
+    ev.recorded = true;
+    ev.complete = false;
+    ++d_->records;
+  }
+  bool query_event(Event e) override {
+    std::lock_guard<std::mutex> lock(d_->mutex);
+    ++d_->queries;
+    return d_->events.at(id(e)).complete;
+  }
+  void synchronize_event(Event e) override {
+    std::lock_guard<std::mutex> lock(d_->mutex);
+    ++d_->syncs;
+    d_->events.at(id(e)).complete = true;  // "waited until it completed"
+  }
+  void destroy_event(Event e) noexcept override {
+    std::lock_guard<std::mutex> lock(d_->mutex);
+    d_->events.erase(id(e));
+  }
+  cuda::MemInfo mem_info() override {
+    std::lock_guard<std::mutex> lock(d_->mutex);
+    return {d_->capacity - d_->used, d_->capacity};
+  }
+  std::string name() const override { return "fake:0"; }
+
+ private:
+  static int id(Event e) { return static_cast<int>(reinterpret_cast<uintptr_t>(e)); }
+  std::shared_ptr<FakeDevice> d_;
+};
+
+struct Fixture {
+  std::shared_ptr<FakeDevice> dev = std::make_shared<FakeDevice>();
+  std::unique_ptr<CachingAllocator> a = std::make_unique<CachingAllocator>(std::make_unique<FakeBackend>(dev));
+};
+
+const StreamRef kA{0x100, 0}, kB{0x200, 0}, kC{0x300, 0};
+
+uintptr_t addr(void* p) { return reinterpret_cast<uintptr_t>(p); }
+
+}  // namespace
+
+TEST(CachingAllocator, RoundsRequestsToSizeClasses) {
+  Fixture f;
+  EXPECT_EQ(f.a->round_size(1), 512u);
+  EXPECT_EQ(f.a->round_size(512), 512u);
+  EXPECT_EQ(f.a->round_size(513), 1024u);
+  EXPECT_EQ(f.a->round_size(1000003), 1000448u);
+  EXPECT_EQ(f.a->segment_size(512), 2 * MiB);
+  EXPECT_EQ(f.a->segment_size(1 * MiB), 2 * MiB);
+  EXPECT_EQ(f.a->segment_size(1 * MiB + 512), 20 * MiB);
+  EXPECT_EQ(f.a->segment_size(10 * MiB - 512), 20 * MiB);
+  EXPECT_EQ(f.a->segment_size(10 * MiB), 10 * MiB);
+  EXPECT_EQ(f.a->segment_size(10 * MiB + 512), 12 * MiB);
+
+  void* p = f.a->allocate(1000, kA);
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(f.dev->segments.begin()->second, 2 * MiB);
+  cuda::MemoryStats s = f.a->stats();
+  EXPECT_EQ(s.allocated_bytes, 1024u);
+  EXPECT_EQ(s.requested_bytes, 1000u);
+  EXPECT_EQ(s.reserved_bytes, 2 * MiB);
+  f.a->free(p);
+  EXPECT_EQ(f.a->allocate(0, kA), nullptr);
+}
+
+TEST(CachingAllocator, FreedBlockIsReusedWithoutABackendCall) {
+  Fixture f;
+  void* p = f.a->allocate(3000, kA);
+  f.a->free(p);
+  void* q = f.a->allocate(2900, kA);  // same size class
+  EXPECT_EQ(q, p);
+  cuda::MemoryStats s = f.a->stats();
+  EXPECT_EQ(s.device_mallocs, 1u);
+  EXPECT_EQ(s.cache_hits, 1u);
+  EXPECT_EQ(s.allocations, 2u);
+  EXPECT_EQ(f.dev->allocate_calls, 1);
+  f.a->free(q);
+}
+
+TEST(CachingAllocator, SmallBlocksAreCarvedFromOneSegment) {
+  Fixture f;
+  std::vector<void*> ps;
+  for (int i = 0; i < 8; ++i) ps.push_back(f.a->allocate(1000, kA));
+  for (int i = 1; i < 8; ++i) EXPECT_EQ(addr(ps[i]), addr(ps[i - 1]) + 1024) << i;
+  EXPECT_EQ(f.a->stats().device_mallocs, 1u);
+  EXPECT_EQ(f.a->stats().allocated_bytes, 8 * 1024u);
+  // A 1 MiB request still fits in the same 2 MiB segment; a second one does not.
+  void* big1 = f.a->allocate(1 * MiB, kA);
+  void* big2 = f.a->allocate(1 * MiB, kA);
+  EXPECT_EQ(f.a->stats().device_mallocs, 2u);
+  EXPECT_EQ(f.a->stats().reserved_bytes, 4 * MiB);
+  for (void* p : ps) f.a->free(p);
+  f.a->free(big1);
+  f.a->free(big2);
+  EXPECT_EQ(f.a->stats().allocated_bytes, 0u);
+}
+
+TEST(CachingAllocator, LargeSegmentsSplitAndMergeBack) {
+  Fixture f;
+  void* a = f.a->allocate(3 * MiB, kA);  // 20 MiB segment, split
+  void* b = f.a->allocate(5 * MiB, kA);  // from the rest of it
+  void* c = f.a->allocate(4 * MiB, kA);
+  EXPECT_EQ(f.a->stats().device_mallocs, 1u);
+  EXPECT_EQ(addr(b), addr(a) + 3 * MiB);
+  EXPECT_EQ(addr(c), addr(b) + 5 * MiB);
+  f.a->free(b);
+  f.a->empty_cache();  // the segment is still in use: nothing goes back
+  EXPECT_EQ(f.a->stats().device_frees, 0u);
+  // The 5 MiB hole serves a 5 MiB request (best fit before the 8 MiB tail).
+  void* b2 = f.a->allocate(5 * MiB, kA);
+  EXPECT_EQ(b2, b);
+  f.a->free(a);
+  f.a->free(c);
+  f.a->free(b2);  // merges with both neighbours: the segment is one free block again
+  void* whole = f.a->allocate(20 * MiB, kA);
+  EXPECT_EQ(whole, a);
+  EXPECT_EQ(f.a->stats().device_mallocs, 1u);
+  f.a->free(whole);
+  f.a->empty_cache();
+  EXPECT_EQ(f.a->stats().device_frees, 1u);
+  EXPECT_EQ(f.a->stats().reserved_bytes, 0u);
+  EXPECT_TRUE(f.dev->segments.empty());
+}
+
+TEST(CachingAllocator, SmallRemainderIsNotSplitOffALargeBlock) {
+  Fixture f;
+  void* a = f.a->allocate(19 * MiB + 512 * KiB, kA);  // 20 MiB segment; 512 KiB left is not worth a block
+  EXPECT_EQ(f.a->stats().allocated_bytes, 20 * MiB) << "the unsplit rest is part of the block";
+  EXPECT_EQ(f.a->stats().requested_bytes, 19 * MiB + 512 * KiB);
+  void* b = f.a->allocate(2 * MiB, kA);  // cannot come from a's segment
+  EXPECT_EQ(f.a->stats().device_mallocs, 2u);
+  f.a->free(a);
+  f.a->free(b);
+}
+
+TEST(CachingAllocator, BestFitPicksTheSmallestHole) {
+  Fixture f;
+  void* a = f.a->allocate(4096, kA);
+  void* b = f.a->allocate(1024, kA);
+  void* c = f.a->allocate(2048, kA);
+  void* d = f.a->allocate(1024, kA);
+  f.a->free(a);
+  f.a->free(c);  // holes of 4096 and 2048, separated by live b
+  EXPECT_EQ(f.a->allocate(2048, kA), c);
+  EXPECT_EQ(f.a->allocate(4096, kA), a);
+  for (void* p : {a, b, c, d}) f.a->free(p);
+}
+
+TEST(CachingAllocator, BlocksAreReusedOnlyByTheirOwnStream) {
+  Fixture f;
+  void* p = f.a->allocate(1000, kA);
+  f.a->free(p);
+  void* q = f.a->allocate(1000, kB);
+  EXPECT_NE(q, p);
+  EXPECT_EQ(f.a->stats().device_mallocs, 2u) << "stream B must not take stream A's segment";
+  void* r = f.a->allocate(1000, kA);
+  EXPECT_EQ(r, p) << "stream A reuses its block at once";
+  EXPECT_EQ(f.dev->records, 0);
+  f.a->free(q);
+  f.a->free(r);
+}
+
+TEST(CachingAllocator, BlockUsedOnAnotherStreamWaitsForItsEvent) {
+  Fixture f;
+  void* p = f.a->allocate(8192, kA);
+  EXPECT_TRUE(f.a->record_stream(p, kB));
+  EXPECT_TRUE(f.a->record_stream(p, kB));  // once per stream
+  f.a->free(p);
+  EXPECT_EQ(f.dev->records, 1);
+  EXPECT_EQ(f.a->stats().pending_frees, 1u);
+  EXPECT_EQ(f.a->stats().allocated_bytes, 0u);
+  // While B's work may still read it, stream A gets other memory.
+  void* q = f.a->allocate(8192, kA);
+  EXPECT_NE(q, p);
+  EXPECT_GT(f.dev->queries, 0);
+  EXPECT_EQ(f.dev->syncs, 0) << "the allocator must not block outside the out-of-memory path";
+  f.dev->complete_stream(kB);
+  void* r = f.a->allocate(8192, kA);
+  EXPECT_EQ(r, p);
+  EXPECT_EQ(f.a->stats().pending_frees, 0u);
+  EXPECT_EQ(f.dev->live_events(), 0) << "completed events are destroyed";
+  EXPECT_EQ(f.dev->syncs, 0);
+  f.a->free(q);
+  f.a->free(r);
+}
+
+TEST(CachingAllocator, BlockUsedOnTwoOtherStreamsWaitsForBoth) {
+  Fixture f;
+  void* p = f.a->allocate(4096, kA);
+  f.a->record_stream(p, kB);
+  f.a->record_stream(p, kC);
+  f.a->record_stream(p, kA);  // its own stream: no event needed
+  f.a->free(p);
+  EXPECT_EQ(f.dev->records, 2);
+  f.dev->complete_stream(kB);
+  void* q = f.a->allocate(4096, kA);
+  EXPECT_NE(q, p);
+  f.dev->complete_stream(kC);
+  void* r = f.a->allocate(4096, kA);
+  EXPECT_EQ(r, p);
+  f.a->free(q);
+  f.a->free(r);
+}
+
+TEST(CachingAllocator, RecordStreamOfAnUnknownPointerIsFalse) {
+  Fixture f;
+  int x = 0;
+  EXPECT_FALSE(f.a->record_stream(&x, kB));
+  EXPECT_FALSE(f.a->owns(&x));
+  void* p = f.a->allocate(100, kA);
+  EXPECT_TRUE(f.a->owns(p));
+  f.a->free(&x);  // reported on stderr and ignored
+  EXPECT_EQ(f.a->stats().allocated_bytes, 512u);
+  f.a->free(p);
+  EXPECT_FALSE(f.a->owns(p));
+}
+
+TEST(CachingAllocator, OutOfMemoryReleasesTheCacheAndRetries) {
+  Fixture f;
+  f.dev->capacity = 21 * MiB;
+  void* small = f.a->allocate(1000, kA);  // 2 MiB segment
+  f.a->free(small);                       // cached, unused
+  void* big = f.a->allocate(3 * MiB, kB);  // needs a 20 MiB segment: only after the cache is gone
+  ASSERT_NE(big, nullptr);
+  cuda::MemoryStats s = f.a->stats();
+  EXPECT_EQ(s.ooms, 1u);
+  EXPECT_EQ(s.device_frees, 1u);
+  EXPECT_EQ(s.device_mallocs, 2u);
+  EXPECT_EQ(s.reserved_bytes, 20 * MiB);
+  EXPECT_EQ(f.dev->failed_allocs, 1);
+  f.a->free(big);
+}
+
+TEST(CachingAllocator, OutOfMemoryWaitsForPendingEventsFirst) {
+  Fixture f;
+  f.dev->capacity = 21 * MiB;
+  void* p = f.a->allocate(1000, kA);
+  f.a->record_stream(p, kC);
+  f.a->free(p);  // pending on C's event, which never completes by itself
+  void* big = f.a->allocate(3 * MiB, kB);
+  ASSERT_NE(big, nullptr);
+  EXPECT_EQ(f.dev->syncs, 1) << "the out-of-memory path waits for the pending event";
+  EXPECT_EQ(f.a->stats().pending_frees, 0u);
+  EXPECT_EQ(f.a->stats().device_frees, 1u);
+  f.a->free(big);
+}
+
+TEST(CachingAllocator, OutOfMemoryAfterRetryIsAClearError) {
+  Fixture f;
+  f.dev->capacity = 64 * MiB;
+  void* live = f.a->allocate(5 * MiB, kA);  // 20 MiB reserved, 5 MiB allocated
+  void* cached = f.a->allocate(100, kA);
+  f.a->free(cached);  // its own 2 MiB small-pool segment, unused
+  size_t pib = size_t{1} << 50;
+  EXPECT_KIRZL_ERROR(f.a->allocate(pib, kA), ErrorCode::Cuda, "out of memory", "fake:0", "1.00 PiB",
+                     "5.00 MiB (5242880 bytes) allocated", "20.00 MiB (20971520 bytes) reserved",
+                     "44.00 MiB (46137344 bytes) free", "64.00 MiB (67108864 bytes) total");
+  cuda::MemoryStats s = f.a->stats();
+  EXPECT_EQ(s.ooms, 1u);
+  EXPECT_EQ(f.dev->failed_allocs, 2) << "one retry after emptying the cache";
+  EXPECT_EQ(s.device_frees, 1u) << "the unused small segment was released";
+  // The allocator still works afterwards.
+  void* p = f.a->allocate(100, kA);
+  EXPECT_NE(p, nullptr);
+  f.a->free(p);
+  f.a->free(live);
+}
+
+TEST(CachingAllocator, StatisticsTrackCurrentAndPeak) {
+  Fixture f;
+  void* a = f.a->allocate(2 * MiB, kA);   // 20 MiB segment
+  void* b = f.a->allocate(3 * MiB, kA);   // same segment
+  void* c = f.a->allocate(30 * MiB, kA);  // own 30 MiB segment
+  f.a->free(a);
+  f.a->free(c);
+  cuda::MemoryStats s = f.a->stats();
+  EXPECT_EQ(s.allocated_bytes, 3 * MiB);
+  EXPECT_EQ(s.peak_allocated_bytes, 35 * MiB);
+  EXPECT_EQ(s.reserved_bytes, 50 * MiB);
+  EXPECT_EQ(s.peak_reserved_bytes, 50 * MiB);
+  EXPECT_EQ(s.segments, 2u);
+  f.a->empty_cache();  // the 30 MiB segment is free; the 20 MiB one holds b
+  s = f.a->stats();
+  EXPECT_EQ(s.reserved_bytes, 20 * MiB);
+  EXPECT_EQ(s.peak_reserved_bytes, 50 * MiB);
+  EXPECT_EQ(s.device_frees, 1u);
+  f.a->reset_peak_stats();
+  s = f.a->stats();
+  EXPECT_EQ(s.peak_allocated_bytes, 3 * MiB);
+  EXPECT_EQ(s.peak_reserved_bytes, 20 * MiB);
+  f.a->free(b);
+  f.a->empty_cache();
+  s = f.a->stats();
+  EXPECT_EQ(s.reserved_bytes, 0u);
+  EXPECT_EQ(s.segments, 0u);
+  EXPECT_EQ(s.device_mallocs, s.device_frees);
+  EXPECT_TRUE(f.dev->segments.empty());
+}
+
+TEST(CachingAllocator, TrainingLikeLoopStopsCallingTheBackend) {
+  Fixture f;
+  // The same sequence of activation-like sizes every step; frees in reverse order.
+  std::vector<size_t> sizes = {4 * MiB, 600 * KiB, 17, 12 * MiB, 3 * MiB + 5, 1000003, 64 * KiB};
+  uint64_t mallocs_after_first_step = 0, hits_after_first_step = 0;
+  for (int step = 0; step < 5; ++step) {
+    std::vector<void*> ps;
+    for (size_t n : sizes) ps.push_back(f.a->allocate(n, kA));
+    for (auto it = ps.rbegin(); it != ps.rend(); ++it) f.a->free(*it);
+    if (step == 0) {
+      mallocs_after_first_step = f.a->stats().device_mallocs;
+      hits_after_first_step = f.a->stats().cache_hits;
+    }
+  }
+  EXPECT_EQ(f.a->stats().device_mallocs, mallocs_after_first_step);
+  EXPECT_EQ(f.a->stats().cache_hits - hits_after_first_step, 4 * sizes.size()) << "every later request is a cache hit";
+}
+
+TEST(CachingAllocator, EmptyCacheCollectsCompletedPendingBlocksWithoutBlocking) {
+  Fixture f;
+  void* p = f.a->allocate(50 * MiB, kA);
+  f.a->record_stream(p, kB);
+  f.a->free(p);
+  f.a->empty_cache();
+  EXPECT_EQ(f.a->stats().reserved_bytes, 50 * MiB) << "still pending on B";
+  EXPECT_EQ(f.dev->syncs, 0);
+  f.dev->complete_stream(kB);
+  f.a->empty_cache();
+  EXPECT_EQ(f.a->stats().reserved_bytes, 0u);
+}
+
+TEST(CachingAllocator, ConcurrentThreadsNeverGetOverlappingBlocks) {
+  Fixture f;
+  f.dev->capacity = size_t{1} << 40;  // pretend memory: no out-of-memory path here
+  std::mutex live_mutex;
+  std::map<uintptr_t, uintptr_t> live;  // start -> end of blocks handed out
+  std::atomic<int> overlaps{0};
+  auto worker = [&](int t) {
+    std::mt19937 rng(t);
+    std::uniform_int_distribution<size_t> small(1, 200000), large(1 * MiB, 24 * MiB);
+    StreamRef stream{static_cast<uintptr_t>(0x1000 + (t % 2)), 0};  // two threads per stream
+    std::vector<std::pair<void*, size_t>> mine;
+    for (int i = 0; i < 3000; ++i) {
+      if (mine.size() < 16 && (rng() % 3 != 0 || mine.empty())) {
+        size_t n = rng() % 8 == 0 ? large(rng) : small(rng);
+        void* p = f.a->allocate(n, stream);
+        if (rng() % 4 == 0) f.a->record_stream(p, StreamRef{0x9000, 0});
+        std::lock_guard<std::mutex> lock(live_mutex);
+        uintptr_t s = addr(p), e = s + n;
+        auto next = live.lower_bound(s);
+        if (next != live.end() && next->first < e) ++overlaps;
+        if (next != live.begin() && std::prev(next)->second > s) ++overlaps;
+        live[s] = e;
+        mine.emplace_back(p, n);
+      } else {
+        size_t k = rng() % mine.size();
+        {
+          std::lock_guard<std::mutex> lock(live_mutex);
+          live.erase(addr(mine[k].first));
+        }
+        f.a->free(mine[k].first);
+        mine.erase(mine.begin() + static_cast<long>(k));
+      }
+      if (i % 500 == 0) f.dev->complete_stream(StreamRef{0x9000, 0});
+    }
+    for (auto& [p, n] : mine) {
+      {
+        std::lock_guard<std::mutex> lock(live_mutex);
+        live.erase(addr(p));
+      }
+      f.a->free(p);
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) threads.emplace_back(worker, t);
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(overlaps.load(), 0);
+  cuda::MemoryStats s = f.a->stats();
+  EXPECT_EQ(s.allocated_bytes, 0u);
+  EXPECT_EQ(s.requested_bytes, 0u);
+  EXPECT_EQ(s.allocations, s.cache_hits + s.device_mallocs);
+  f.dev->complete_stream(StreamRef{0x9000, 0});
+  f.a->empty_cache();
+  EXPECT_EQ(f.a->stats().reserved_bytes, 0u) << "every segment merged back to one free block";
+  EXPECT_TRUE(f.dev->segments.empty());
+}
+
+TEST(CachingAllocator, DestructorReturnsCachedSegmentsAndWaitsForEvents) {
+  Fixture f;
+  void* p = f.a->allocate(1000, kA);
+  void* q = f.a->allocate(30 * MiB, kA);
+  f.a->record_stream(q, kB);
+  f.a->free(p);
+  f.a->free(q);
+  f.a.reset();
+  EXPECT_TRUE(f.dev->segments.empty());
+  EXPECT_EQ(f.dev->live_events(), 0);
+}
+
+TEST(CachingAllocator, FormatsByteCounts) {
+  EXPECT_EQ(alloc::format_bytes(17), "17 bytes");
+  EXPECT_EQ(alloc::format_bytes(3 * MiB / 2), "1.50 MiB (1572864 bytes)");
+}

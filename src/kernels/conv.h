@@ -1,4 +1,4 @@
-// Internal: 2-D convolution kernels (CPU: im2col + GEMM).
+// Internal: 2-D convolution kernels (CPU: im2col + GEMM; CUDA: cuDNN).
 #pragma once
 
 #include <cstdint>
@@ -25,5 +25,15 @@ void conv2d_forward(Tensor& out, const Tensor& x, const Tensor& weight, const Te
 void conv2d_backward_input(Tensor& grad_x, const Tensor& grad_out, const Tensor& weight, const Conv2dGeometry& g);
 void conv2d_backward_weight(Tensor& grad_w, const Tensor& grad_out, const Tensor& x, const Conv2dGeometry& g);
 }  // namespace cpu
+
+/// CUDA (cuDNN, NCHW; f32, f64, bf16, f16): issued on the current stream of the tensors' device.
+/// The algorithm is chosen once per geometry and dtype by cuDNN's heuristics among deterministic
+/// algorithms, and cached. f32 is exact unless the thread holds an AllowTF32Guard. Built without
+/// cuDNN, these throw Error{Unsupported}.
+namespace cuda {
+void conv2d_forward(Tensor& out, const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dGeometry& g);
+void conv2d_backward_input(Tensor& grad_x, const Tensor& grad_out, const Tensor& weight, const Conv2dGeometry& g);
+void conv2d_backward_weight(Tensor& grad_w, const Tensor& grad_out, const Tensor& x, const Conv2dGeometry& g);
+}  // namespace cuda
 
 }  // namespace kirzl::kernels

@@ -10,12 +10,26 @@ namespace kirzl::kernels {
 /// stride 0, as after expand()); the matrix dims may have any strides: row- or column-major
 /// layouts (transposed views included) are used in place, anything else is copied first. With
 /// beta == 0 the prior contents of out are ignored (they may be uninitialised). f32 and f64 run
-/// natively; bf16 and f16 are computed in f32. Throws Error{Unsupported} on CUDA.
+/// natively; bf16 and f16 are computed in f32.
+/// CUDA (cuBLASLt): issued on the current stream of out's device, asynchronous with respect to
+/// the host. f32 is exact f32 unless the calling thread holds an AllowTF32Guard
+/// (kirzl/ops/linalg.hpp); bf16 and f16 accumulate in f32 (CUBLAS_COMPUTE_32F).
 void gemm(Tensor& out, const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false,
           double alpha = 1.0, double beta = 0.0);
+
+/// out [M, N] = a [M, K] @ b[N, K]^T + bias[N] (bias added to every row): linear's forward. All
+/// 2-D (bias 1-D, contiguous), one dtype and device; out may be uninitialised. CUDA: one cuBLASLt
+/// call with the bias epilogue (CUBLASLT_EPILOGUE_BIAS) where cuBLASLt offers it for the dtype,
+/// else a bias copy and a GEMM with beta = 1.
+void gemm_bias(Tensor& out, const Tensor& a, const Tensor& b, const Tensor& bias);
 
 namespace cpu {
 void gemm(Tensor& out, const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, double alpha, double beta);
 }
+
+namespace cuda {
+void gemm(Tensor& out, const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, double alpha, double beta);
+void gemm_bias(Tensor& out, const Tensor& a, const Tensor& b, const Tensor& bias);
+}  // namespace cuda
 
 }  // namespace kirzl::kernels

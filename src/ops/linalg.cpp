@@ -1,5 +1,4 @@
 // Matrix products: matmul (numpy semantics), bmm and linear, all on the GEMM primitive.
-#include "kernels/copy.h"
 #include "kernels/gemm.h"
 #include "kirzl/autograd.hpp"
 #include "kirzl/ops/linalg.hpp"
@@ -63,7 +62,15 @@ Tensor batched_product(const char* op, const Tensor& a, const Tensor& b) {
   return out;
 }
 
+// The calling thread's TF32 permission (see AllowTF32Guard): thread-local, so no thread can
+// change another's numerics.
+thread_local bool t_allow_tf32 = false;
+
 }  // namespace
+
+AllowTF32Guard::AllowTF32Guard(bool allow) : previous_(t_allow_tf32) { t_allow_tf32 = allow; }
+AllowTF32Guard::~AllowTF32Guard() { t_allow_tf32 = previous_; }
+bool tf32_allowed() noexcept { return t_allow_tf32; }
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
   check_operands("matmul", a, b, "a", "b");
@@ -115,8 +122,9 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   }
   Tensor x2 = as_rows(x);
   Tensor y = empty({x2.size(0), out_features}, options_of(x));
-  if (bias.defined()) kernels::copy(y, bias.detach());  // bias rows, then y += x W^T (beta = 1)
-  kernels::gemm(y, x2.detach(), weight.detach(), false, true, 1.0, bias.defined() ? 1.0 : 0.0);
+  // With a bias: one fused call (on CUDA the cuBLASLt bias epilogue) instead of a copy and a GEMM.
+  if (bias.defined()) kernels::gemm_bias(y, x2.detach(), weight.detach(), bias.detach().contiguous());
+  else kernels::gemm(y, x2.detach(), weight.detach(), false, true, 1.0, 0.0);
   if (autograd::any_requires_grad({&x2, &weight, &bias})) {
     Tensor xd = x2.detach(), wd = weight.detach();
     autograd::record("linear", y, {x2, weight, bias}, [xd, wd](const autograd::GradContext& c) {

@@ -1,4 +1,4 @@
-// Matrix products (CPU: Eigen GEMM). Floating dtypes; bf16/f16 compute in f32.
+// Matrix products (CPU: Eigen GEMM; CUDA: cuBLASLt). Floating dtypes; bf16/f16 compute in f32.
 //
 // Both operands must have the same floating dtype: mixing dtypes (e.g. f32 x f64) throws
 // Error{InvalidArgument, "... expected same dtype ..."} rather than promoting, so that a silent
@@ -19,5 +19,27 @@ Tensor matmul(const Tensor& a, const Tensor& b);
 Tensor bmm(const Tensor& a, const Tensor& b);
 /// y = x W^T + b for x [..., in], W [out, in], optional b [out] (all one dtype).
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+
+/// Lets float32 matrix products (matmul, bmm, linear) and convolutions on CUDA issued by the
+/// calling thread use TF32 tensor cores while the guard lives: inputs are rounded to a 10-bit
+/// mantissa and products accumulate in f32, so results carry ~1e-3 relative error instead of
+/// ~1e-6, for several times the throughput. Without a guard f32 is exact f32 (the default).
+/// The setting is thread-local (no hidden global state: another thread's products are
+/// unaffected) and scoped: guards nest, and the destructor restores the previous setting.
+/// It is read when an op is issued, so a backward pass uses TF32 only if it runs inside a guard
+/// too. No effect on CPU, f64, bf16 or f16.
+class AllowTF32Guard {
+ public:
+  explicit AllowTF32Guard(bool allow = true);
+  ~AllowTF32Guard();
+  AllowTF32Guard(const AllowTF32Guard&) = delete;
+  AllowTF32Guard& operator=(const AllowTF32Guard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+/// Whether the calling thread currently allows TF32 for f32 products (see AllowTF32Guard).
+bool tf32_allowed() noexcept;
 
 }  // namespace kirzl

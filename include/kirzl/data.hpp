@@ -6,3 +6,5 @@
 #include "kirzl/data/fashion_mnist.hpp"
 #include "kirzl/data/idx.hpp"
 #include "kirzl/data/sampler.hpp"
+#include "kirzl/data/token_shards.hpp"
+#include "kirzl/data/tokenizer.hpp"

@@ -15,6 +15,7 @@
 #include "kirzl/ddp.hpp"
 #include "kirzl/io.hpp"
 #include "kirzl/models/fashion_mnist.hpp"
+#include "kirzl/models/gpt.hpp"
 #include "kirzl/nn.hpp"
 #include "kirzl/ops.hpp"
 #include "kirzl/optim.hpp"

@@ -1,6 +1,7 @@
 // Neural-network modules.
 #pragma once
 
+#include "kirzl/nn/attention.hpp"
 #include "kirzl/nn/containers.hpp"
 #include "kirzl/nn/init.hpp"
 #include "kirzl/nn/layers.hpp"

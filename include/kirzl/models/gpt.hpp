@@ -1,0 +1,164 @@
+// GPT-2: configurations from 124M to 1.5B parameters (and a tiny one for tests), the model, and
+// loading/saving weights under GPT-2's usual tensor names.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kirzl/core/generator.hpp"
+#include "kirzl/nn/attention.hpp"
+#include "kirzl/nn/containers.hpp"
+#include "kirzl/nn/layers.hpp"
+#include "kirzl/state_dict.hpp"
+
+namespace kirzl::models {
+
+/// The shape of a GPT-2 model. Plain data: copy freely.
+struct GPTConfig {
+  int64_t vocab_size = 50257;  ///< GPT-2's BPE vocabulary; see padded_vocab() for a faster size
+  int64_t block_size = 1024;   ///< the longest sequence (the number of learned positions)
+  int64_t n_layer = 12;
+  int64_t n_head = 12;
+  int64_t n_embd = 768;
+  double dropout = 0.0;  ///< on the embeddings and both residual branches while training
+  bool bias = true;      ///< biases in the Linear layers (the LayerNorms always have one)
+
+  static GPTConfig gpt2_124m() { return {}; }
+  static GPTConfig gpt2_350m() { return {.n_layer = 24, .n_head = 16, .n_embd = 1024}; }
+  static GPTConfig gpt2_774m() { return {.n_layer = 36, .n_head = 20, .n_embd = 1280}; }
+  static GPTConfig gpt2_1558m() { return {.n_layer = 48, .n_head = 25, .n_embd = 1600}; }
+  /// Two layers, two heads, 32 channels, 16 positions, 64 tokens: for tests (~30k parameters).
+  static GPTConfig tiny() { return {.vocab_size = 64, .block_size = 16, .n_layer = 2, .n_head = 2, .n_embd = 32}; }
+  /// The preset of that name: "124m"/"gpt2", "350m"/"gpt2-medium", "774m"/"gpt2-large",
+  /// "1558m"/"gpt2-xl", "tiny". Throws Error{InvalidArgument} listing the names otherwise.
+  static GPTConfig preset(const std::string& name);
+
+  /// This config with vocab_size rounded up to a multiple of `multiple` (50257 -> 50304 for 64):
+  /// matrix shapes that GEMMs like. The extra rows are never targets; sampling can still pick
+  /// them only if their logits win, which training makes unlikely.
+  GPTConfig padded_vocab(int64_t multiple = 64) const;
+  /// Throws Error{InvalidArgument} naming the field unless every size is positive,
+  /// n_embd % n_head == 0 and 0 <= dropout < 1.
+  void validate() const;
+  /// The parameter count of GPT(config) without building it (tied embeddings counted once):
+  /// V C + T C + L (12 C^2 + 4 C [+ 9 C with biases]) + 2 C. 124,439,808 for gpt2_124m().
+  int64_t num_parameters() const;
+  /// "GPTConfig(vocab_size=50257, block_size=1024, n_layer=12, ...)".
+  std::string str() const;
+  /// The fields as strings ("vocab_size" -> "50257", ...), for checkpoint / safetensors metadata.
+  std::map<std::string, std::string> to_map() const;
+  /// Reads the fields that `m` has (keys as in to_map(), optionally after `prefix`) over `base`.
+  /// Throws Error{InvalidArgument} for a value that is not a number.
+  static GPTConfig from_map(const std::map<std::string, std::string>& m, const std::string& prefix,
+                            const GPTConfig& base);
+  /// from_map over the default config (GPT-2 124M).
+  static GPTConfig from_map(const std::map<std::string, std::string>& m, const std::string& prefix = "");
+  bool operator==(const GPTConfig&) const = default;
+};
+
+/// The feed-forward half of a block: c_proj(gelu_tanh(c_fc(x))), C -> 4C -> C, then dropout.
+class MLP : public nn::Module {
+ public:
+  explicit MLP(const GPTConfig& config);
+  Tensor forward(const Tensor& x) override;
+  std::string repr() const override { return "MLP"; }
+  std::shared_ptr<nn::Linear> c_fc, c_proj;
+  double dropout;
+};
+
+/// A pre-LayerNorm transformer block: x + attn(ln_1(x)), then + mlp(ln_2(x)). Its forward is one
+/// short function on purpose: fused kernels (residual + LayerNorm, bias + GELU, flash attention)
+/// replace its lines one by one.
+class Block : public nn::Module {
+ public:
+  explicit Block(const GPTConfig& config);
+  Tensor forward(const Tensor& x) override;
+  std::string repr() const override { return "Block"; }
+  std::shared_ptr<nn::LayerNorm> ln_1, ln_2;
+  std::shared_ptr<nn::CausalSelfAttention> attn;
+  std::shared_ptr<MLP> mlp;
+};
+
+/// GPT-2 (Radford et al. 2019), as PyTorch's reference implementations define it: token and
+/// learned position embeddings, n_layer pre-LN blocks, a final LayerNorm, and an output layer that
+/// shares the token embedding matrix ("weight tying").
+///
+/// Parameter names are GPT-2's: "wte.weight", "wpe.weight", "h.{i}.ln_1.weight",
+/// "h.{i}.attn.c_attn.weight", ..., "ln_f.bias" (Linear layout [out, in]; see
+/// save_gpt2_safetensors for the Conv1D layout of GPT-2 files). The tied matrix "wte.weight" is
+/// registered once: optimizers and DDP see it once, and its gradient is the sum of the embedding's
+/// and the output layer's.
+///
+/// Initialisation (from the default generator; seed it with manual_seed): every Linear and
+/// Embedding weight ~ N(0, 0.02), the residual projections (attn.c_proj, mlp.c_proj) ~ N(0,
+/// 0.02 / sqrt(2 n_layer)), biases 0, LayerNorm weight 1 and bias 0. Parameters are f32 on the CPU;
+/// use to(DType) / to(Device). Not thread-safe (a Module).
+class GPT : public nn::Module {
+ public:
+  /// Validates `config` (see GPTConfig::validate) and allocates and initialises the weights.
+  explicit GPT(const GPTConfig& config);
+
+  /// Logits [B, T, vocab_size] for token ids `idx` [B, T] (i64 or i32; a 1-D [T] is taken as B = 1
+  /// and gives [T, vocab_size]). Throws Error{InvalidArgument} when T > block_size, T == 0, the
+  /// dtype is not an integer, or (for CPU inputs) an id lies outside [0, vocab_size).
+  Tensor forward(const Tensor& idx) override;
+  /// Mean cross-entropy (in nats) of forward(idx) against `targets` [B, T] (a target of -100 is
+  /// ignored). Throws Error{InvalidArgument} when the shapes differ.
+  Tensor loss(const Tensor& idx, const Tensor& targets);
+  /// Appends `max_new_tokens` tokens to each row of `idx` [B, T0] (or [T0]) and returns the longer
+  /// sequences [B, T0 + max_new_tokens] (i64, CPU). Each step feeds the last block_size tokens,
+  /// divides the last logits by `temperature` (<= 0: greedy argmax), keeps the `top_k` largest
+  /// (0: all) and samples from the softmax with one uniform draw per row from `gen` (the default
+  /// generator when null): the same seed gives the same text. Runs in eval mode without autograd
+  /// and restores the training mode afterwards. No KV cache: each step recomputes the context.
+  Tensor generate(const Tensor& idx, int64_t max_new_tokens, double temperature = 1.0, int64_t top_k = 0,
+                  Generator* gen = nullptr);
+
+  const GPTConfig& config() const { return config_; }
+  std::string repr() const override;
+  Block& block(size_t i) const { return *blocks_.at(i); }
+
+  std::shared_ptr<nn::Embedding> wte, wpe;
+  std::shared_ptr<nn::ModuleList> h;
+  std::shared_ptr<nn::LayerNorm> ln_f;
+
+ private:
+  void init_weights();
+  void check_tokens(const Tensor& idx) const;
+  GPTConfig config_;
+  std::vector<std::shared_ptr<Block>> blocks_;
+};
+
+// ---- weights under GPT-2's names (the layout of Hugging Face transformers' GPT-2 files) ----
+
+/// The model's weights as GPT-2 files name and lay them out: "wte.weight", "wpe.weight",
+/// "h.{i}.{ln_1,attn.c_attn,attn.c_proj,ln_2,mlp.c_fc,mlp.c_proj}.{weight,bias}", "ln_f.*" (no
+/// "transformer." prefix). GPT-2 stores its projections as Conv1D weights [in, out], the transpose
+/// of a Linear's [out, in]: those four per block are returned as new contiguous transposed copies;
+/// the other entries are the parameters themselves (handles). The tied output layer has no entry.
+StateDict gpt2_state_dict(const GPT& model);
+
+/// Loads `dict` (names and layout as gpt2_state_dict, with or without a "transformer." prefix;
+/// any floating dtype, converted to the model's) into `model`, in place. Ignored: the attention
+/// mask buffers "h.{i}.attn.bias" / "h.{i}.attn.masked_bias" and "lm_head.weight" (tied to wte).
+/// Throws Error{InvalidArgument} naming every missing, unexpected and mis-shaped tensor (with the
+/// expected GPT-2 shape) before changing anything; `source` names the file in the message.
+void load_gpt2_state_dict(GPT& model, const StateDict& dict, const std::string& source = "state dict");
+
+/// Writes gpt2_state_dict(model) as a safetensors file (atomically, see io::save_safetensors),
+/// with the config in the metadata ("gpt.vocab_size", ...) plus `metadata`. `dtype`: the stored
+/// floating dtype (f32, bf16, f16). Python's transformers / safetensors read it by name.
+void save_gpt2_safetensors(const std::string& path, const GPT& model,
+                           const std::map<std::string, std::string>& metadata = {}, DType dtype = DType::f32);
+/// Reads a GPT-2 safetensors file (F32, BF16 or F16) into `model`; see load_gpt2_state_dict.
+/// Throws Error{Io} for an unreadable or malformed file, Error{InvalidArgument} for a mismatch.
+void load_gpt2_safetensors(const std::string& path, GPT& model);
+/// The config of a GPT-2 safetensors file: from its "gpt.*" metadata when save_gpt2_safetensors
+/// wrote it, else inferred from the shapes (vocab, positions, width, depth, biases) with
+/// n_head = `n_head` (0: n_embd / 64, GPT-2's head size). Throws Error{Io}/{InvalidArgument}.
+GPTConfig gpt2_config_from_safetensors(const std::string& path, int64_t n_head = 0);
+
+}  // namespace kirzl::models

@@ -1,0 +1,287 @@
+// models::GPTConfig and models::GPT.
+#include "kirzl/models/gpt.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <sstream>
+
+#include "kirzl/autograd.hpp"
+#include "kirzl/nn/init.hpp"
+#include "kirzl/ops/elementwise.hpp"
+#include "kirzl/ops/linalg.hpp"
+#include "kirzl/ops/nn.hpp"
+#include "kirzl/ops/reduce.hpp"
+
+namespace kirzl::models {
+
+// ---- GPTConfig ----
+
+GPTConfig GPTConfig::preset(const std::string& name) {
+  if (name == "124m" || name == "gpt2") return gpt2_124m();
+  if (name == "350m" || name == "gpt2-medium") return gpt2_350m();
+  if (name == "774m" || name == "gpt2-large") return gpt2_774m();
+  if (name == "1558m" || name == "1.5b" || name == "gpt2-xl") return gpt2_1558m();
+  if (name == "tiny") return tiny();
+  KIRZL_FAIL(ErrorCode::InvalidArgument, "GPTConfig::preset: unknown preset '", name,
+             "' (expected 124m, 350m, 774m, 1558m, gpt2, gpt2-medium, gpt2-large, gpt2-xl or tiny)");
+}
+
+GPTConfig GPTConfig::padded_vocab(int64_t multiple) const {
+  KIRZL_CHECK(multiple > 0, "GPTConfig::padded_vocab: multiple must be positive, got ", multiple);
+  GPTConfig c = *this;
+  c.vocab_size = (vocab_size + multiple - 1) / multiple * multiple;
+  return c;
+}
+
+void GPTConfig::validate() const {
+  auto positive = [&](const char* field, int64_t v) {
+    KIRZL_CHECK(v > 0, "GPTConfig: ", field, " must be positive, got ", v, " in ", str());
+  };
+  positive("vocab_size", vocab_size);
+  positive("block_size", block_size);
+  positive("n_layer", n_layer);
+  positive("n_head", n_head);
+  positive("n_embd", n_embd);
+  KIRZL_CHECK(n_embd % n_head == 0, "GPTConfig: n_embd (", n_embd, ") must be divisible by n_head (", n_head, ") in ",
+              str());
+  KIRZL_CHECK(dropout >= 0 && dropout < 1, "GPTConfig: dropout must be in [0, 1), got ", dropout);
+}
+
+int64_t GPTConfig::num_parameters() const {
+  const int64_t C = n_embd;
+  const int64_t per_block = 12 * C * C + 4 * C + (bias ? 9 * C : 0);
+  return vocab_size * C + block_size * C + n_layer * per_block + 2 * C;
+}
+
+std::string GPTConfig::str() const {
+  std::ostringstream s;
+  s << "GPTConfig(vocab_size=" << vocab_size << ", block_size=" << block_size << ", n_layer=" << n_layer
+    << ", n_head=" << n_head << ", n_embd=" << n_embd << ", dropout=" << dropout << ", bias=" << (bias ? "true" : "false")
+    << ")";
+  return s.str();
+}
+
+std::map<std::string, std::string> GPTConfig::to_map() const {
+  std::ostringstream d;
+  d.precision(17);
+  d << dropout;
+  return {{"vocab_size", std::to_string(vocab_size)}, {"block_size", std::to_string(block_size)},
+          {"n_layer", std::to_string(n_layer)},       {"n_head", std::to_string(n_head)},
+          {"n_embd", std::to_string(n_embd)},         {"dropout", d.str()},
+          {"bias", bias ? "1" : "0"}};
+}
+
+GPTConfig GPTConfig::from_map(const std::map<std::string, std::string>& m, const std::string& prefix) {
+  return from_map(m, prefix, GPTConfig{});
+}
+
+GPTConfig GPTConfig::from_map(const std::map<std::string, std::string>& m, const std::string& prefix,
+                              const GPTConfig& base) {
+  GPTConfig c = base;
+  auto get = [&](const char* key, auto& field) {
+    auto it = m.find(prefix + key);
+    if (it == m.end()) return;
+    try {
+      size_t used = 0;
+      if constexpr (std::is_same_v<std::decay_t<decltype(field)>, double>) field = std::stod(it->second, &used);
+      else if constexpr (std::is_same_v<std::decay_t<decltype(field)>, bool>) field = std::stoll(it->second, &used) != 0;
+      else field = std::stoll(it->second, &used);
+      if (used != it->second.size()) throw std::invalid_argument("trailing characters");
+    } catch (const std::exception&) {
+      KIRZL_FAIL(ErrorCode::InvalidArgument, "GPTConfig::from_map: '", prefix, key, "' is not a number: '", it->second,
+                 "'");
+    }
+  };
+  get("vocab_size", c.vocab_size);
+  get("block_size", c.block_size);
+  get("n_layer", c.n_layer);
+  get("n_head", c.n_head);
+  get("n_embd", c.n_embd);
+  get("dropout", c.dropout);
+  get("bias", c.bias);
+  return c;
+}
+
+// ---- modules ----
+
+MLP::MLP(const GPTConfig& c) : dropout(c.dropout) {
+  c_fc = register_module("c_fc", nn::as_module(nn::Linear(c.n_embd, 4 * c.n_embd, {.bias = c.bias})));
+  c_proj = register_module("c_proj", nn::as_module(nn::Linear(4 * c.n_embd, c.n_embd, {.bias = c.bias})));
+}
+
+Tensor MLP::forward(const Tensor& x) {
+  // GPT-2's "gelu_new" is the tanh approximation; loaded GPT-2 weights expect it.
+  Tensor h = gelu(c_fc->forward(x), GeluApproximation::Tanh);
+  return kirzl::dropout(c_proj->forward(h), dropout, is_training());
+}
+
+Block::Block(const GPTConfig& c) {
+  ln_1 = register_module("ln_1", nn::as_module(nn::LayerNorm(c.n_embd)));
+  attn = register_module("attn", nn::as_module(nn::CausalSelfAttention(c.n_embd, c.n_head,
+                                                                        {.bias = c.bias, .dropout = c.dropout})));
+  ln_2 = register_module("ln_2", nn::as_module(nn::LayerNorm(c.n_embd)));
+  mlp = register_module("mlp", std::make_shared<MLP>(c));
+}
+
+Tensor Block::forward(const Tensor& x) {
+  Tensor r = x + attn->forward(ln_1->forward(x));
+  return r + mlp->forward(ln_2->forward(r));
+}
+
+GPT::GPT(const GPTConfig& config) : config_(config) {
+  config_.validate();
+  wte = register_module("wte", nn::as_module(nn::Embedding(config_.vocab_size, config_.n_embd)));
+  wpe = register_module("wpe", nn::as_module(nn::Embedding(config_.block_size, config_.n_embd)));
+  h = register_module("h", std::make_shared<nn::ModuleList>());
+  for (int64_t i = 0; i < config_.n_layer; ++i) {
+    blocks_.push_back(std::make_shared<Block>(config_));
+    h->push_back(std::shared_ptr<nn::Module>(blocks_.back()));
+  }
+  ln_f = register_module("ln_f", nn::as_module(nn::LayerNorm(config_.n_embd)));
+  init_weights();
+}
+
+void GPT::init_weights() {
+  NoGradGuard no_grad;
+  // GPT-2's scheme as nanoGPT / PyTorch document it: N(0, 0.02) everywhere, with the projections
+  // that write into the residual stream scaled by 1/sqrt(2 n_layer) (two per block), so that the
+  // stream's variance does not grow with depth.
+  const double proj_std = 0.02 / std::sqrt(2.0 * static_cast<double>(config_.n_layer));
+  nn::init::normal_(wte->weight, 0.0, 0.02);
+  nn::init::normal_(wpe->weight, 0.0, 0.02);
+  for (auto& b : blocks_) {
+    for (nn::Linear* l : {b->attn->c_attn.get(), b->attn->c_proj.get(), b->mlp->c_fc.get(), b->mlp->c_proj.get()}) {
+      const bool residual = l == b->attn->c_proj.get() || l == b->mlp->c_proj.get();
+      nn::init::normal_(l->weight, 0.0, residual ? proj_std : 0.02);
+      if (l->bias.defined()) nn::init::zeros_(l->bias);
+    }
+  }
+  // LayerNorms are already ones / zeros.
+}
+
+void GPT::check_tokens(const Tensor& idx) const {
+  KIRZL_CHECK(idx.defined(), "GPT::forward: idx is undefined");
+  KIRZL_CHECK(idx.dtype() == DType::i64 || idx.dtype() == DType::i32,
+              "GPT::forward: idx must hold token ids (i64 or i32), got ", idx.describe());
+  KIRZL_CHECK(idx.dim() == 2, "GPT::forward: idx must be [B, T], got ", idx.describe());
+  const int64_t T = idx.size(1);
+  KIRZL_CHECK(T >= 1 && T <= config_.block_size, "GPT::forward: sequence length ", T, " of idx ", idx.describe(),
+              " must be in [1, block_size = ", config_.block_size, "]");
+  if (idx.device().is_cpu() && idx.numel() > 0) {
+    // The embedding op checks too, but this message says which model limit was broken. CUDA
+    // inputs are left to the op: a check here would synchronise the stream.
+    const double lo = min(idx).item(), hi = max(idx).item();
+    KIRZL_CHECK(lo >= 0 && hi < static_cast<double>(config_.vocab_size), "GPT::forward: token ids must be in [0, ",
+                config_.vocab_size, "), got ids from ", static_cast<int64_t>(lo), " to ", static_cast<int64_t>(hi),
+                " in ", idx.describe());
+  }
+}
+
+Tensor GPT::forward(const Tensor& input) {
+  const bool unbatched = input.defined() && input.dim() == 1;
+  Tensor idx = unbatched ? input.unsqueeze(0) : input;
+  check_tokens(idx);
+  const int64_t T = idx.size(1);
+  Tensor pos = arange(T, {.dtype = DType::i64, .device = idx.device()});
+  Tensor x = embedding(wte->weight, idx) + embedding(wpe->weight, pos);  // [B, T, C] + [T, C]
+  x = dropout(x, config_.dropout, is_training());
+  for (auto& b : blocks_) x = b->forward(x);
+  Tensor logits = linear(ln_f->forward(x), wte->weight);  // the tied output layer
+  return unbatched ? logits.squeeze(0) : logits;
+}
+
+Tensor GPT::loss(const Tensor& idx, const Tensor& targets) {
+  KIRZL_CHECK(idx.defined() && targets.defined() && idx.shape() == targets.shape(),
+              "GPT::loss: idx and targets must have one shape [B, T], got idx ",
+              idx.defined() ? idx.describe() : std::string("undefined"), " and targets ",
+              targets.defined() ? targets.describe() : std::string("undefined"));
+  Tensor logits = forward(idx);
+  const int64_t V = config_.vocab_size;
+  return cross_entropy(logits.reshape({-1, V}), targets.reshape({-1}));
+}
+
+namespace {
+
+// Restores a module's training mode on scope exit.
+class ModeGuard {
+ public:
+  explicit ModeGuard(nn::Module& m) : m_(m), was_(m.is_training()) { m.eval(); }
+  ~ModeGuard() { m_.train(was_); }
+  ModeGuard(const ModeGuard&) = delete;
+  ModeGuard& operator=(const ModeGuard&) = delete;
+
+ private:
+  nn::Module& m_;
+  bool was_;
+};
+
+// One token from `logits` (one row): greedy at temperature <= 0, else a draw from
+// softmax(logits / temperature) restricted to the top_k largest, by inverting the CDF at u.
+int64_t sample_token(std::vector<double> logits, double temperature, int64_t top_k, double u) {
+  const auto n = static_cast<int64_t>(logits.size());
+  if (temperature <= 0) return std::max_element(logits.begin(), logits.end()) - logits.begin();
+  for (double& l : logits) l /= temperature;
+  if (top_k > 0 && top_k < n) {
+    std::vector<double> sorted = logits;
+    std::nth_element(sorted.begin(), sorted.begin() + (top_k - 1), sorted.end(), std::greater<>());
+    const double kth = sorted[top_k - 1];
+    for (double& l : logits)
+      if (l < kth) l = -std::numeric_limits<double>::infinity();
+  }
+  const double mx = *std::max_element(logits.begin(), logits.end());
+  double total = 0;
+  for (double& l : logits) total += (l = std::exp(l - mx));
+  double target = u * total, acc = 0;
+  int64_t last = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    if (logits[i] == 0) continue;
+    last = i;
+    acc += logits[i];
+    if (acc > target) return i;
+  }
+  return last;  // rounding left u * total at the very top
+}
+
+}  // namespace
+
+Tensor GPT::generate(const Tensor& input, int64_t max_new_tokens, double temperature, int64_t top_k, Generator* gen) {
+  KIRZL_CHECK(input.defined() && (input.dim() == 1 || input.dim() == 2) && input.numel() > 0,
+              "GPT::generate: idx must be a non-empty [B, T] (or [T]) tensor of token ids, got ",
+              input.defined() ? input.describe() : std::string("undefined"));
+  KIRZL_CHECK(max_new_tokens >= 0, "GPT::generate: max_new_tokens must be >= 0, got ", max_new_tokens);
+  KIRZL_CHECK(top_k >= 0, "GPT::generate: top_k must be >= 0, got ", top_k);
+  KIRZL_CHECK(std::isfinite(temperature), "GPT::generate: temperature must be finite, got ", temperature);
+  Generator& g = gen ? *gen : default_generator();
+  NoGradGuard no_grad;
+  ModeGuard eval_mode(*this);
+  Tensor idx2 = input.dim() == 1 ? input.unsqueeze(0) : input;
+  const int64_t B = idx2.size(0), T0 = idx2.size(1), V = config_.vocab_size;
+  std::vector<int64_t> seq = idx2.to(Device::cpu()).to_vector<int64_t>();
+  std::vector<std::vector<int64_t>> rows(B);
+  for (int64_t b = 0; b < B; ++b) rows[b].assign(seq.begin() + b * T0, seq.begin() + (b + 1) * T0);
+  const Device dev = wte->weight.device();
+  for (int64_t step = 0; step < max_new_tokens; ++step) {
+    const int64_t len = static_cast<int64_t>(rows[0].size()), t = std::min(len, config_.block_size);
+    std::vector<int64_t> ctx;
+    ctx.reserve(static_cast<size_t>(B * t));
+    for (auto& r : rows) ctx.insert(ctx.end(), r.end() - t, r.end());
+    Tensor logits = forward(from_vector(ctx, {B, t}).to(dev)).select(1, t - 1);  // [B, V]
+    std::vector<double> l = logits.to(Device::cpu()).to_vector<double>();
+    for (int64_t b = 0; b < B; ++b) {
+      // One Philox block per row and step: the draw depends on the seed and position only.
+      auto w = Generator::philox(g.seed(), g.reserve(1));
+      const double u = uint_to_unit_double(w[0], w[1]);
+      rows[b].push_back(sample_token(std::vector<double>(l.begin() + b * V, l.begin() + (b + 1) * V), temperature,
+                                     top_k, u));
+    }
+  }
+  std::vector<int64_t> out;
+  for (auto& r : rows) out.insert(out.end(), r.begin(), r.end());
+  Tensor result = from_vector(out, {B, T0 + max_new_tokens});
+  return input.dim() == 1 ? result.squeeze(0) : result;
+}
+
+std::string GPT::repr() const { return "GPT(" + config_.str() + ")"; }
+
+}  // namespace kirzl::models

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "kirzl/ops/elementwise.hpp"
+#include "kirzl/ops/fused.hpp"
 #include "kirzl/ops/linalg.hpp"
 #include "kirzl/ops/nn.hpp"
 #include "kirzl/ops/reduce.hpp"

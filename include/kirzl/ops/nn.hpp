@@ -76,7 +76,9 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
                   const Tensor& bias, bool training, double momentum = 0.1, double eps = 1e-5);
 
 /// Causal scaled-dot-product attention of q, k, v [B, H, T, D] (or [..., T, D]):
-/// softmax(q k^T / sqrt(D) + causal mask) v. Reference implementation (materialises T x T).
+/// softmax(q k^T / sqrt(D) + causal mask) v. CPU: reference kernel (saves the T x T
+/// probabilities). CUDA: flash kernels for f32/bf16/f16 with D = Dv in {64, 128} (saves the output
+/// and one log-sum-exp per row; strided 4-D views are read in place), the reference otherwise.
 Tensor causal_attention(const Tensor& q, const Tensor& k, const Tensor& v);
 
 }  // namespace kirzl

@@ -1,0 +1,35 @@
+// Internal: the loss half of linear_cross_entropy: per-row online-softmax cross-entropy over
+// logits, and its gradient written over the logits in place.
+#pragma once
+
+#include "kirzl/tensor.hpp"
+
+namespace kirzl::kernels {
+
+/// logits: contiguous [N, V] (floating); targets: contiguous [N] i32/i64, already range-checked.
+/// Writes each row's loss (lse - logit[target]; 0 where the target is ignore_index) and
+/// log-sum-exp into contiguous acc-dtype (f32; f64 for f64) losses/lse [N]. One pass per row
+/// (online max and sum).
+void classifier_forward(Tensor& losses, Tensor& lse, const Tensor& logits, const Tensor& targets,
+                        int64_t ignore_index);
+/// In place: logits[r, j] <- (exp(logits[r, j] - lse[r]) - [j == target[r]]) * grad * scale, and
+/// zero on rows whose target is ignore_index. `grad` holds one element (any floating dtype, on
+/// logits' device): the upstream gradient of the mean loss, read on the device.
+void classifier_backward_inplace(Tensor& logits, const Tensor& targets, const Tensor& lse, const Tensor& grad,
+                                 double scale, int64_t ignore_index);
+
+namespace cpu {
+void classifier_forward(Tensor& losses, Tensor& lse, const Tensor& logits, const Tensor& targets,
+                        int64_t ignore_index);
+void classifier_backward_inplace(Tensor& logits, const Tensor& targets, const Tensor& lse, const Tensor& grad,
+                                 double scale, int64_t ignore_index);
+}  // namespace cpu
+
+namespace cuda {
+void classifier_forward(Tensor& losses, Tensor& lse, const Tensor& logits, const Tensor& targets,
+                        int64_t ignore_index);
+void classifier_backward_inplace(Tensor& logits, const Tensor& targets, const Tensor& lse, const Tensor& grad,
+                                 double scale, int64_t ignore_index);
+}  // namespace cuda
+
+}  // namespace kirzl::kernels

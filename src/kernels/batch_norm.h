@@ -24,4 +24,14 @@ void batch_norm_backward(Tensor& grad_x, Tensor& grad_weight, Tensor& grad_bias,
                          const Tensor& mean, const Tensor& var, const Tensor& weight, double eps, bool training);
 }  // namespace cpu
 
+/// CUDA: kirzl's own kernels (see Note [batch norm without cuDNN] in cuda/batch_norm.cu), on the
+/// current stream of x's device; deterministic, f64 accumulation; built with or without cuDNN.
+namespace cuda {
+void batch_norm_stats(Tensor& mean, Tensor& var, const Tensor& x);
+void batch_norm_forward(Tensor& y, const Tensor& x, const Tensor& mean, const Tensor& var, const Tensor& weight,
+                        const Tensor& bias, double eps);
+void batch_norm_backward(Tensor& grad_x, Tensor& grad_weight, Tensor& grad_bias, const Tensor& grad_y, const Tensor& x,
+                         const Tensor& mean, const Tensor& var, const Tensor& weight, double eps, bool training);
+}  // namespace cuda
+
 }  // namespace kirzl::kernels

@@ -124,8 +124,23 @@ class Tensor {
   /// Converted copy (or this tensor when the dtype already matches). Differentiable between
   /// floating dtypes.
   Tensor to(DType dtype) const;
-  /// Copy on another device (or this tensor when already there). Differentiable.
-  Tensor to(Device device) const;
+  /// Copy on another device (or this tensor when already there). Differentiable. The copy runs on
+  /// the current stream (cuda::Stream::current) of the CUDA device involved; a non-contiguous
+  /// source is made contiguous on its own device first.
+  /// `non_blocking = false`: returns with the data in place. `non_blocking = true`: a copy from
+  /// pinned host memory to a device, and a copy from a device to the host (the result is then
+  /// pinned), are queued and the call returns at once; the caller must synchronise that stream
+  /// (e.g. cuda::Stream::current(d).synchronize() or an Event) before reading the host result or
+  /// writing the pinned source. Device work queued later on the stream is ordered after the copy.
+  /// Copies from pageable host memory ignore the flag.
+  Tensor to(Device device, bool non_blocking = false) const;
+  /// A copy of this CPU tensor in page-locked (pinned) host memory, or this tensor when it is
+  /// already pinned. Pinned memory makes host<->device copies faster and allows non_blocking ones.
+  /// Throws Error{Unsupported} when kirzl was built without CUDA or no GPU is present, and
+  /// Error{InvalidArgument} for a CUDA tensor. Not recorded by autograd.
+  Tensor pin_memory() const;
+  /// True when the tensor's memory is page-locked host memory (see pin_memory). Never throws.
+  bool is_pinned() const;
   /// The single element as double; throws unless numel() == 1.
   double item() const;
   template <typename T> T item() const { return static_cast<T>(item()); }

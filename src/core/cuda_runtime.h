@@ -1,5 +1,7 @@
 // Internal: the CUDA runtime calls the core needs. Implemented in src/core/cuda/ when kirzl is
 // built with CUDA and in src/core/no_cuda/ otherwise (where each call throws Unsupported).
+// Every copy runs on the calling thread's current stream of the device involved
+// (cuda_rt::current_stream, Note [current stream]).
 #pragma once
 
 #include <cstddef>
@@ -10,12 +12,43 @@ namespace kirzl::cuda_rt {
 
 /// Throws Error{Unsupported/Cuda} naming `what` unless CUDA device `index` exists.
 void require_device(int index, const char* what);
+/// Throws Error{Unsupported} naming `what` unless at least one CUDA device exists.
+void require_any_device(const char* what);
+
+/// Device memory from the caching allocator of `device`, for use on its current stream
+/// (Note [cuda caching allocator]).
 void* malloc(size_t nbytes, int device);
 /// Never throws (runs in destructors); a failure is reported once to stderr.
 void free(void* ptr, int device) noexcept;
+/// The block at `ptr` (from malloc) is also used by `stream` (a cudaStream_t): its reuse waits for
+/// the work queued there up to the free. Returns false if `ptr` is not such a block.
+bool record_stream(void* ptr, int device, void* stream);
+
+/// Page-locked host memory from the caching pinned allocator; `what` names the caller in errors.
+void* malloc_pinned(size_t nbytes, const char* what);
+void free_pinned(void* ptr) noexcept;
+/// The pinned block at `ptr` is used by `stream` (a cudaStream_t) of `device`, typically by an
+/// asynchronous copy: it is reused only after that work completes. False if not such a block.
+bool record_pinned_use(void* ptr, int device, void* stream);
+/// True when `ptr` is page-locked host memory (ours, or registered / allocated elsewhere).
+/// Never throws; false without CUDA or without a GPU.
+bool is_pinned_pointer(const void* ptr) noexcept;
+
 enum class CopyKind { HostToDevice, DeviceToHost, DeviceToDevice };
-/// Synchronous copy; for DeviceToDevice, `device` is the destination's.
+/// Copy on the current stream of `device` (for DeviceToDevice both pointers are on `device`).
+/// Copies that touch host memory return with the bytes in place; DeviceToDevice is ordered on the
+/// stream like a kernel and returns at once.
 void memcpy(void* dst, const void* src, size_t nbytes, CopyKind kind, int device);
+/// Like memcpy but never waits: the caller synchronises the stream before touching host memory
+/// involved (truly asynchronous only when the host side is pinned).
+void memcpy_async(void* dst, const void* src, size_t nbytes, CopyKind kind, int device);
+/// Copies between two devices on the source device's current stream, ordered after the work
+/// queued so far on both devices' current streams, with later work on the destination's current
+/// stream ordered after it. `blocking`: return only when the bytes are in place.
+void memcpy_peer(void* dst, int dst_device, const void* src, int src_device, size_t nbytes, bool blocking);
+/// The current stream of `device` as void* (cudaStream_t).
+void* current_stream_handle(int device);
+
 /// Sets `count` contiguous elements of `dtype` at `dst` to `value`.
 void fill(void* dst, DType dtype, size_t count, double value, int device);
 /// Converts `count` contiguous elements between dtypes on one device.

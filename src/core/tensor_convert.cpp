@@ -1,4 +1,5 @@
-// Copies and conversions: contiguous, clone, to(dtype), to(device), item, to_vector.
+// Copies and conversions: contiguous, clone, to(dtype), to(device), pin_memory, item, to_vector.
+#include "core/cuda_runtime.h"
 #include "kernels/copy.h"
 #include "kernels/dispatch.h"
 #include "kirzl/autograd.hpp"
@@ -7,6 +8,16 @@
 namespace kirzl {
 
 namespace {
+// A new contiguous CPU tensor in pinned memory (Storage::allocate_pinned).
+Tensor empty_pinned(const Shape& shape, DType dtype) {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = Storage::allocate_pinned(static_cast<size_t>(shape.numel()) * dtype_size(dtype));
+  impl->shape = shape;
+  impl->strides = contiguous_strides(shape);
+  impl->dtype = dtype;
+  return Tensor(std::move(impl));
+}
+
 // A new contiguous tensor of t's shape with `dtype` on `device`, holding t's values.
 Tensor converted_copy(const Tensor& t, DType dtype) {
   Tensor out = empty(t.shape(), {.dtype = dtype, .device = t.device()});
@@ -41,18 +52,57 @@ Tensor Tensor::to(DType target) const {
   return out;
 }
 
-Tensor Tensor::to(Device target) const {
+// Note [asynchronous copies]: every host<->device copy is a cudaMemcpyAsync on the current
+// stream of the device involved, so it is ordered after the kernels that produced its source and
+// before the ones that consume its result. A blocking copy then waits for that stream. A
+// non-blocking one returns at once; its pinned host buffer is declared used by the stream
+// (Storage::record_stream), so the pinned allocator does not hand the buffer out again before the
+// copy has completed, even if the caller drops the tensor early.
+Tensor Tensor::to(Device target, bool non_blocking) const {
   check_defined_("to");
   if (target == device()) return *this;
-  Tensor src = contiguous();
-  Tensor out = empty(shape(), {.dtype = dtype(), .device = target});
-  copy_bytes(out.data_ptr(), target, src.data_ptr(), src.device(), nbytes());
   Device from = device();
+  Tensor src = contiguous();  // on the source device (CUDA: the strided copy kernel)
+  Tensor out;
+  if (target.is_cpu()) {
+    int d = from.index();
+    if (non_blocking) {
+      out = empty_pinned(shape(), dtype());
+      cuda_rt::memcpy_async(out.data_ptr(), src.data_ptr(), nbytes(), cuda_rt::CopyKind::DeviceToHost, d);
+      out.storage().record_stream(cuda::Stream::current(d));
+    } else {
+      out = empty(shape(), {.dtype = dtype()});
+      cuda_rt::memcpy(out.data_ptr(), src.data_ptr(), nbytes(), cuda_rt::CopyKind::DeviceToHost, d);
+    }
+  } else if (from.is_cpu()) {
+    int d = target.index();
+    out = empty(shape(), {.dtype = dtype(), .device = target});
+    if (non_blocking && src.is_pinned()) {
+      cuda_rt::memcpy_async(out.data_ptr(), src.data_ptr(), nbytes(), cuda_rt::CopyKind::HostToDevice, d);
+      src.storage().record_stream(cuda::Stream::current(d));
+    } else {
+      cuda_rt::memcpy(out.data_ptr(), src.data_ptr(), nbytes(), cuda_rt::CopyKind::HostToDevice, d);
+    }
+  } else {
+    out = empty(shape(), {.dtype = dtype(), .device = target});
+    cuda_rt::memcpy_peer(out.data_ptr(), target.index(), src.data_ptr(), from.index(), nbytes(), !non_blocking);
+  }
   autograd::record("to_device", out, {*this}, [from](const autograd::GradContext& c) {
     return std::vector<Tensor>{c.grad().to(from)};
   });
   return out;
 }
+
+Tensor Tensor::pin_memory() const {
+  check_defined_("pin_memory");
+  KIRZL_CHECK(device().is_cpu(), "pin_memory: expected a CPU tensor, got ", describe());
+  if (is_pinned()) return *this;
+  Tensor out = empty_pinned(shape(), dtype());
+  kernels::copy(out, *this);
+  return out;
+}
+
+bool Tensor::is_pinned() const { return defined() && storage().is_pinned(); }
 
 double Tensor::item() const {
   check_defined_("item");

@@ -1,0 +1,89 @@
+// kirzl::cuda device selection, properties and memory statistics (include/kirzl/core/cuda.hpp).
+#include <cuda_runtime.h>
+
+#include "core/cuda/allocators.h"
+#include "core/cuda/cuda_check.h"
+#include "core/cuda/device_guard.h"
+#include "core/cuda_runtime.h"
+#include "kirzl/core/cuda.hpp"
+
+namespace kirzl::cuda {
+
+void set_device(int device) {
+  cuda_rt::require_device(device, "cuda::set_device");
+  KIRZL_CUDA_CHECK(cudaSetDevice(device));
+}
+
+int current_device() {
+  cuda_rt::require_any_device("cuda::current_device");
+  int d = 0;
+  KIRZL_CUDA_CHECK(cudaGetDevice(&d));
+  return d;
+}
+
+void synchronize(int device) {
+  cuda_rt::require_device(device, "cuda::synchronize");
+  cuda_rt::DeviceGuard guard(device);
+  KIRZL_CUDA_CHECK(cudaDeviceSynchronize());
+}
+
+DeviceProperties device_properties(int device) {
+  cuda_rt::require_device(device, "cuda::device_properties");
+  cudaDeviceProp p{};
+  KIRZL_CUDA_CHECK(cudaGetDeviceProperties(&p, device));
+  DeviceProperties out;
+  out.name = p.name;
+  out.major = p.major;
+  out.minor = p.minor;
+  out.sm_count = p.multiProcessorCount;
+  out.total_memory = p.totalGlobalMem;
+  out.shared_memory_per_block = p.sharedMemPerBlock;
+  out.shared_memory_per_block_optin = p.sharedMemPerBlockOptin;
+  out.shared_memory_per_sm = p.sharedMemPerMultiprocessor;
+  out.l2_cache_bytes = static_cast<size_t>(p.l2CacheSize);
+  out.max_threads_per_block = p.maxThreadsPerBlock;
+  out.warp_size = p.warpSize;
+  // Some drivers report no memory clock (0 or an error): leave the fields 0 then.
+  int v = 0;
+  if (cudaDeviceGetAttribute(&v, cudaDevAttrGlobalMemoryBusWidth, device) == cudaSuccess) out.memory_bus_width_bits = v;
+  else (void)cudaGetLastError();
+  v = 0;
+  if (cudaDeviceGetAttribute(&v, cudaDevAttrMemoryClockRate, device) == cudaSuccess) out.memory_clock_khz = v;
+  else (void)cudaGetLastError();
+  return out;
+}
+
+MemoryStats memory_stats(int device) {
+  cuda_rt::require_device(device, "cuda::memory_stats");
+  return cuda_rt::device_allocator(device).stats();
+}
+
+void reset_peak_memory_stats(int device) {
+  cuda_rt::require_device(device, "cuda::reset_peak_memory_stats");
+  cuda_rt::device_allocator(device).reset_peak_stats();
+}
+
+void empty_cache() {
+  cuda_rt::require_any_device("cuda::empty_cache");
+  for (int d = 0; d < device_count(); ++d) cuda_rt::device_allocator(d).empty_cache();
+}
+
+MemoryStats host_memory_stats() {
+  cuda_rt::require_any_device("cuda::host_memory_stats");
+  return cuda_rt::host_allocator().stats();
+}
+
+void empty_host_cache() {
+  cuda_rt::require_any_device("cuda::empty_host_cache");
+  cuda_rt::host_allocator().empty_cache();
+}
+
+MemInfo mem_get_info(int device) {
+  cuda_rt::require_device(device, "cuda::mem_get_info");
+  cuda_rt::DeviceGuard guard(device);
+  MemInfo info;
+  KIRZL_CUDA_CHECK(cudaMemGetInfo(&info.free_bytes, &info.total_bytes));
+  return info;
+}
+
+}  // namespace kirzl::cuda

@@ -14,5 +14,10 @@ void binary(BinaryOp op, Tensor& out, const Tensor& a, const Tensor& b);
 namespace cpu {
 void binary(BinaryOp op, Tensor& out, const Tensor& a, const Tensor& b);
 }
+/// CUDA kernels (src/kernels/cuda/binary.cu): issued on out's device's current stream; out may be
+/// strided. An integer division by zero yields 0 there (an asynchronous kernel cannot throw).
+namespace cuda {
+void binary(BinaryOp op, Tensor& out, const Tensor& a, const Tensor& b);
+}
 
 }  // namespace kirzl::kernels

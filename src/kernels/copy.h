@@ -15,4 +15,10 @@ void copy(Tensor& dst, const Tensor& src);
 void fill(Tensor& dst, double value);
 }  // namespace cpu
 
+/// CUDA kernels (src/kernels/cuda/copy.cu), issued on the current stream of dst's device.
+namespace cuda {
+void copy(Tensor& dst, const Tensor& src);
+void fill(Tensor& dst, double value);
+}  // namespace cuda
+
 }  // namespace kirzl::kernels

@@ -5,7 +5,7 @@ namespace kirzl::kernels {
 
 void dropout_apply(Tensor& out, const Tensor& in, double p, double scale, uint64_t seed, uint64_t offset) {
   if (in.device().is_cpu()) return cpu::dropout_apply(out, in, p, scale, seed, offset);
-  KIRZL_FAIL(ErrorCode::Unsupported, "dropout on ", in.device().str(), ": CUDA kernel not implemented yet");
+  return cuda::dropout_apply(out, in, p, scale, seed, offset);
 }
 
 }  // namespace kirzl::kernels

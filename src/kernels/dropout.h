@@ -18,5 +18,9 @@ void dropout_apply(Tensor& out, const Tensor& in, double p, double scale, uint64
 namespace cpu {
 void dropout_apply(Tensor& out, const Tensor& in, double p, double scale, uint64_t seed, uint64_t offset);
 }
+/// CUDA kernel (src/kernels/cuda/dropout.cu): the same mask as the CPU, bit for bit.
+namespace cuda {
+void dropout_apply(Tensor& out, const Tensor& in, double p, double scale, uint64_t seed, uint64_t offset);
+}
 
 }  // namespace kirzl::kernels

@@ -19,4 +19,12 @@ void sum(Tensor& out, const Tensor& x, const std::vector<bool>& reduce);
 void extremum(bool is_max, Tensor& values, Tensor& indices, const Tensor& x, int64_t dim);
 }  // namespace cpu
 
+/// CUDA kernels (src/kernels/cuda/reduce.cu), issued on the current stream of x's device. x may be
+/// strided for sum. Sums accumulate in f32 for f32/bf16/f16, f64 for f64 and i64 for integers, in
+/// a fixed order that depends only on the shapes (deterministic, Note [cuda reductions]).
+namespace cuda {
+void sum(Tensor& out, const Tensor& x, const std::vector<bool>& reduce);
+void extremum(bool is_max, Tensor& values, Tensor& indices, const Tensor& x, int64_t dim);
+}  // namespace cuda
+
 }  // namespace kirzl::kernels

@@ -21,19 +21,17 @@ UnarySaved unary_backward_saves(UnaryOp op) {
 
 void unary(UnaryOp op, Tensor& out, const Tensor& x, const UnaryArgs& args) {
   if (out.device().is_cpu()) return cpu::unary(op, out, x, args);
-  KIRZL_FAIL(ErrorCode::Unsupported, "unary elementwise op on ", out.device().str(),
-             ": CUDA kernels for elementwise ops are not implemented yet");
+  return cuda::unary(op, out, x, args);
 }
 
 void unary_backward(UnaryOp op, Tensor& gx, const Tensor& g, const Tensor& saved, const UnaryArgs& args) {
   if (gx.device().is_cpu()) return cpu::unary_backward(op, gx, g, saved, args);
-  KIRZL_FAIL(ErrorCode::Unsupported, "unary elementwise backward on ", gx.device().str(),
-             ": CUDA kernels for elementwise ops are not implemented yet");
+  return cuda::unary_backward(op, gx, g, saved, args);
 }
 
 void where(Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) {
   if (out.device().is_cpu()) return cpu::where(out, cond, a, b);
-  KIRZL_FAIL(ErrorCode::Unsupported, "where on ", out.device().str(), ": CUDA kernels for elementwise ops are not implemented yet");
+  return cuda::where(out, cond, a, b);
 }
 
 }  // namespace kirzl::kernels

@@ -37,4 +37,11 @@ void unary_backward(UnaryOp op, Tensor& gx, const Tensor& g, const Tensor& saved
 void where(Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b);
 }  // namespace cpu
 
+/// CUDA kernels (src/kernels/cuda/unary.cu), issued on the current stream of out's device.
+namespace cuda {
+void unary(UnaryOp op, Tensor& out, const Tensor& x, const UnaryArgs& args);
+void unary_backward(UnaryOp op, Tensor& gx, const Tensor& g, const Tensor& saved, const UnaryArgs& args);
+void where(Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b);
+}  // namespace cuda
+
 }  // namespace kirzl::kernels

@@ -27,9 +27,29 @@
 //  - Argument errors (Error{InvalidArgument} naming the op, shapes and dtypes) are thrown by the
 //    call itself, before the collective is issued; such a call does not count as a collective.
 //
-// Backends: "inprocess" (make_in_process_group; ranks are threads) and "mpi" (init() under an MPI
-// launcher). CUDA tensors are rejected by "inprocess" (Error{Unsupported}) and staged through host
-// memory by "mpi".
+// Backends: "inprocess" (make_in_process_group; ranks are threads), "mpi" (init() under an MPI
+// launcher) and "nccl" (init() when kirzl has NCCL and every local rank has its own GPU). CUDA
+// tensors are rejected by "inprocess" (Error{Unsupported}), staged through pinned host memory by
+// "mpi" (Note [mpi cuda staging]), and moved GPU to GPU by "nccl", which rejects CPU tensors.
+//
+// Note [nccl work] — what the NCCL backend does differently (the rules above hold otherwise):
+//  - A collective is enqueued at once on the communicator's own CUDA stream, which first waits
+//    (device-side) for the work queued so far on the caller's current stream of the tensor's
+//    device. The call never blocks the host.
+//  - Work::wait() (timeout 0) makes the caller's *current stream* wait for the collective and
+//    returns without blocking the host (as in PyTorch): kernels issued afterwards on that stream
+//    see the result. Work::synchronize() and Work::wait(positive timeout) block the host.
+//  - A watchdog thread per communicator completes works as their end events complete, and fails
+//    them (ncclCommAbort, then Error{Timeout} or Error{Nccl} with the same report as the CPU
+//    backends) when one exceeds its timeout (KIRZL_TIMEOUT) or NCCL reports an asynchronous
+//    error. The timeout of a collective starts when the one before it on the stream completed.
+//  - Signature check: at world size > 1 each collective is preceded by a 16-byte-per-rank NCCL
+//    all-gather of its (sequence number, signature) on the same stream, copied to pinned host
+//    memory; the watchdog compares the headers and fails every rank with the mismatch named. This
+//    costs one tiny extra NCCL launch per collective (none at world size 1) and detects mismatches
+//    even when the mismatched data collective itself hangs.
+//  - bf16/f16 are reduced by NCCL in their own precision (not through f32); u16 has no NCCL type
+//    and is rejected by all_reduce/reduce_scatter (broadcast/all_gather move bytes and accept it).
 #pragma once
 
 #include <chrono>
@@ -101,13 +121,19 @@ class Work {
   /// collective's own timeout allows (the backend fails the collective when that passes); with a
   /// positive timeout it throws Error{Timeout} if the collective is still running after that long
   /// (the collective itself keeps running and the Work stays valid).
+  /// NCCL work (Note [nccl work]): with timeout 0, wait() does not block the host; it makes the
+  /// caller's current CUDA stream wait for the collective and re-throws a failure already known.
   void wait(std::chrono::milliseconds timeout = std::chrono::milliseconds{0}) const;
+  /// Blocks the host until the collective has finished, on every backend (for CPU backends the same
+  /// as wait()); bounded by the collective's own timeout. Re-throws its failure.
+  void synchronize() const;
   /// True when the collective has finished, successfully or not. Never blocks.
   bool is_completed() const;
   /// True when the collective finished successfully.
   bool succeeded() const;
 
  private:
+  void synchronize_for(std::chrono::milliseconds timeout) const;
   std::shared_ptr<detail::WorkState> state_;
 };
 
@@ -129,6 +155,10 @@ class Communicator {
   virtual std::string backend() const = 0;
   /// The timeout used when an options struct says 0.
   virtual std::chrono::milliseconds default_timeout() const = 0;
+  /// Where this communicator's tensors must live: the CPU for "inprocess" and "mpi" ("mpi" also
+  /// accepts CUDA tensors, staged), CUDA:i for "nccl". Small internal tensors (flags, headers of
+  /// the reducer) are made there.
+  virtual Device device() const { return Device::cpu(); }
 
   /// Reduces `t` element-wise over all ranks, in place: afterwards every rank's `t` holds the
   /// result. Bitwise identical on every rank for InProcess (reduced in rank order) and for MPI from
@@ -169,8 +199,12 @@ std::vector<std::shared_ptr<Communicator>> make_in_process_group(int n, const In
 
 /// Options of init().
 struct InitOptions {
-  /// "auto" (MPI when a launcher says world size > 1, else a size-1 in-process group),
-  /// "mpi" (MPI even at world size 1) or "inprocess" (size 1 only).
+  /// "auto": NCCL when kirzl has NCCL, a GPU is visible and every rank on a node gets its own GPU
+  /// (local_size <= visible GPUs); otherwise MPI when a launcher says world size > 1 (CUDA tensors
+  /// staged), else a size-1 in-process group. "nccl" (Error{Unsupported} when kirzl was built
+  /// without NCCL or cannot use it here, saying why), "mpi" (MPI even at world size 1) or
+  /// "inprocess" (size 1 only). The environment variable KIRZL_BACKEND, when set, overrides
+  /// "auto" (not an explicit choice). KIRZL_VERBOSE=1 prints which backend was chosen and why.
   std::string backend = "auto";
   /// Default timeout of the world's collectives; 0 = KIRZL_TIMEOUT (seconds) if set, else 300 s.
   std::chrono::milliseconds timeout{0};

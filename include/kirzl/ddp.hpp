@@ -62,6 +62,11 @@ struct DDPOptions {
   std::chrono::milliseconds timeout{0};
   /// Replaces the plain all-reduce (see comm_hooks); empty means comm_hooks::allreduce().
   CommHook comm_hook = {};
+  /// The dtype buckets are reduced in: f32 (the gradients' own dtype, no conversion) or bf16 (a
+  /// bf16 copy of each bucket is all-reduced and the average written back: half the bytes on the
+  /// wire, ~3 significant digits; the same as comm_hook = comm_hooks::bf16_compress()). Other
+  /// dtypes, or bf16 together with a comm_hook, are Error{InvalidArgument}.
+  DType reduce_dtype = DType::f32;
   /// Chrome-trace output (forward, backward, each bucket's all-reduce, user scopes); default from
   /// the KIRZL_TIMELINE environment variable (see io::Timeline::path_from_env).
   std::string timeline_path = "<env>";
@@ -84,6 +89,12 @@ struct DDPStepStats {
 /// ready, and a bucket is all-reduced (asynchronously, in bucket order on every rank) as soon as
 /// its last gradient arrives. When backward ends, the reducer waits for every bucket; the
 /// optimizer then sees averaged gradients.
+///
+/// On CUDA with the NCCL backend (Note [nccl work] in comm.hpp) each bucket's all-reduce starts on
+/// the communicator's stream, ordered after the gradients on the compute stream by an event, and
+/// "waits for every bucket" means the compute stream (the current stream of the thread running
+/// backward) waits for the buckets' events: the host does not block, and the optimizer step that
+/// follows on that stream sees the averaged gradients.
 ///
 /// Use one DDP object per module; it must outlive every backward through the module. Not
 /// thread-safe: drive it from one thread per rank. The optimizer should use

@@ -69,9 +69,12 @@ LaunchInfo detect_launch(const EnvLookup& getenv) {
   return LaunchInfo{};
 }
 
-BackendChoice choose_backend(const LaunchInfo& info, const std::string& requested, bool has_mpi) {
-  KIRZL_CHECK(requested == "auto" || requested == "mpi" || requested == "inprocess", "comm::init: unknown backend '",
-              requested, "' (expected \"auto\", \"mpi\" or \"inprocess\")");
+BackendChoice choose_backend(const LaunchInfo& info, const std::string& requested_name, bool has_mpi) {
+  KIRZL_CHECK(requested_name == "auto" || requested_name == "mpi" || requested_name == "inprocess" ||
+                  requested_name == "nccl",
+              "comm::init: unknown backend '", requested_name, "' (expected \"auto\", \"nccl\", \"mpi\" or \"inprocess\")");
+  // NCCL rides on the host backend "auto" picks: MPI bootstraps it when there are several ranks.
+  const std::string requested = requested_name == "nccl" ? std::string("auto") : requested_name;
   const bool multi = info.size > 1 || (info.size < 0 && info.launcher != "none");
   if (requested == "inprocess" || (requested == "auto" && !multi)) {
     KIRZL_CHECK(!multi, "comm::init: backend \"inprocess\" runs a world of size 1, but the launcher (", info.launcher,
@@ -85,6 +88,36 @@ BackendChoice choose_backend(const LaunchInfo& info, const std::string& requeste
                          : std::string("use backend \"mpi\""),
                    " (rebuild kirzl with MPI installed, -DKIRZL_WITH_MPI=ON)");
   return BackendChoice::Mpi;
+}
+
+std::string requested_backend(const std::string& option, const char* env_backend) {
+  if (option != "auto" || !env_backend || !*env_backend) return option;
+  return env_backend;
+}
+
+NcclDecision choose_nccl(const std::string& requested, bool has_nccl, int device_count, int local_size) {
+  NcclDecision d;
+  if (requested != "auto" && requested != "nccl") {
+    d.reason = "backend \"" + requested + "\" was asked for";
+    return d;
+  }
+  const int local = local_size > 0 ? local_size : 1;
+  if (!has_nccl) d.reason = "kirzl was built without NCCL";
+  else if (device_count <= 0) d.reason = "no CUDA device is visible";
+  else if (local > device_count)
+    d.reason = std::to_string(local) + " ranks on this node share " + std::to_string(device_count) +
+               " GPU(s), and NCCL refuses two ranks on one GPU; CUDA tensors are staged through host memory";
+  else {
+    d.use = true;
+    d.reason = std::to_string(local) + (local == 1 ? " rank" : " ranks") + " on this node, " +
+               std::to_string(device_count) + " GPU(s) visible: one GPU per rank";
+  }
+  if (requested == "nccl" && !d.use) {
+    if (!has_nccl) KIRZL_FAIL(ErrorCode::Unsupported, "kirzl was built without NCCL (backend \"nccl\" was asked for; "
+                              "rebuild with NCCL installed, -DKIRZL_WITH_NCCL=ON, or use backend \"mpi\")");
+    KIRZL_FAIL(ErrorCode::Unsupported, "comm::init: backend \"nccl\" cannot be used here: ", d.reason);
+  }
+  return d;
 }
 
 }  // namespace kirzl::comm::detail

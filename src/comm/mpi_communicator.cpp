@@ -1,6 +1,15 @@
 // The MPI backend: CPU tensors (CUDA tensors are staged through host memory), one communication
 // thread per communicator that owns every MPI call of that communicator.
 //
+// Note [mpi cuda staging]: no CUDA-aware MPI is assumed. A collective on CUDA tensors first waits,
+// on the calling thread, for the caller's current stream (the work that produces the tensor; the
+// only host-blocking step, kept for correctness since the copy runs later on another thread). On
+// the communication thread the tensors are copied into one pinned host buffer per communicator
+// (reused, grown on demand) with async copies on that thread's current stream, reduced by the CPU
+// path, and copied back; the Work completes after the copy back has finished, so the result is
+// visible to every stream. After a timeout the buffer is abandoned, never freed (MPI may still
+// write into it).
+//
 // Note [mpi collective protocol]: each collective first runs a tiny header all-reduce of
 // {seq, signature, -seq, -signature} with MPI_MIN, which gives every rank the minimum and maximum
 // of both; equal minimum and maximum mean that all ranks issued the same collective. On a
@@ -31,6 +40,7 @@
 #include <sstream>
 #include <thread>
 
+#include "comm/host_staging.h"
 #include "comm/mpi_check.h"
 #include "comm/queued_communicator.h"
 #include "comm/reduce_ops.h"
@@ -252,32 +262,67 @@ class MpiCommunicator final : public QueuedCommunicator {
   std::chrono::milliseconds poll_interval() const override { return std::chrono::milliseconds(20); }
   void poll_idle() override { poll_notices_(nullptr); }
 
+  // Note [mpi cuda staging]: the producer of a CUDA tensor must have finished before the
+  // communication thread copies it.
+  Work all_reduce(Tensor& t, const AllReduceOptions& options) override {
+    sync_producer_(t);
+    return QueuedCommunicator::all_reduce(t, options);
+  }
+  Work broadcast(Tensor& t, const BroadcastOptions& options) override {
+    sync_producer_(t);
+    return QueuedCommunicator::broadcast(t, options);
+  }
+  Work all_gather(Tensor& out, const Tensor& in, const AllGatherOptions& options) override {
+    sync_producer_(in);
+    if (out.defined() && in.defined() && out.device() != in.device()) sync_producer_(out);
+    return QueuedCommunicator::all_gather(out, in, options);
+  }
+  Work reduce_scatter(Tensor& out, const Tensor& in, const ReduceScatterOptions& options) override {
+    sync_producer_(in);
+    if (out.defined() && in.defined() && out.device() != in.device()) sync_producer_(out);
+    return QueuedCommunicator::reduce_scatter(out, in, options);
+  }
+
   void execute(Op& op) override {
     const CollectiveDesc& d = op.desc;
     header_(d);
     if (d.kind == OpKind::Barrier || d.count == 0) return;
-    // CUDA tensors: stage through host memory (no CUDA-aware MPI assumed).
     Tensor out = op.out, in = op.in;
-    const bool staged = (out.defined() && !out.device().is_cpu()) || (in.defined() && !in.device().is_cpu());
-    if (staged) {
-      if (out.defined()) out = out.to(Device::cpu()).contiguous();
-      if (in.defined()) in = in.to(Device::cpu()).contiguous();
+    const bool out_cuda = out.defined() && out.device().is_cuda(), in_cuda = in.defined() && in.device().is_cuda();
+    if (out_cuda || in_cuda) {
+      // One pinned buffer: [out | in]; `out` staged only when the collective reads it (in place).
+      const size_t ob = out.defined() ? out.nbytes() : 0, ib = in.defined() ? in.nbytes() : 0;
+      auto* base = static_cast<std::byte*>(staging_.reserve(ob + ib));
+      if (out_cuda) {
+        if (d.kind == OpKind::AllReduce || d.kind == OpKind::Broadcast) HostStaging::to_host(base, out);
+        out = from_blob(base, out.shape(), out.dtype());
+      }
+      if (in_cuda) {
+        HostStaging::to_host(base + ob, in);
+        in = from_blob(base + ob, in.shape(), in.dtype());
+      }
     }
     const auto deadline = Clock::now() + d.timeout;
-    switch (d.kind) {
-      case OpKind::AllReduce: all_reduce_(out, d, deadline); break;
-      case OpKind::Broadcast: broadcast_(out, d, deadline); break;
-      case OpKind::AllGather: all_gather_(out, in, d, deadline); break;
-      case OpKind::ReduceScatter: reduce_scatter_(out, in, d, deadline); break;
-      default: break;
+    try {
+      switch (d.kind) {
+        case OpKind::AllReduce: all_reduce_(out, d, deadline); break;
+        case OpKind::Broadcast: broadcast_(out, d, deadline); break;
+        case OpKind::AllGather: all_gather_(out, in, d, deadline); break;
+        case OpKind::ReduceScatter: reduce_scatter_(out, in, d, deadline); break;
+        default: break;
+      }
+    } catch (...) {
+      if (out_cuda || in_cuda) staging_.abandon();  // MPI may still write into it
+      throw;
     }
-    if (staged) {
-      NoGradGuard ng;
-      op.out.copy_(out);
-    }
+    if (out_cuda) HostStaging::to_device(op.out, out.data_ptr());
   }
 
  private:
+  static void sync_producer_(const Tensor& t) {
+    if (t.defined() && t.device().is_cuda()) HostStaging::sync_current_stream(t.device().index());
+  }
+
   static int comm_rank(MPI_Comm c) {
     int r = 0;
     KIRZL_MPI_CHECK(MPI_Comm_rank(c, &r));
@@ -656,6 +701,7 @@ class MpiCommunicator final : public QueuedCommunicator {
   std::vector<std::pair<MPI_Request, std::shared_ptr<Notice>>> sends_;
   std::vector<Notice> answers_;
   std::vector<Notice> departed_;  // Note [mpi departure]
+  HostStaging staging_;           // Note [mpi cuda staging]
 };
 
 }  // namespace

@@ -74,6 +74,19 @@ CommHook fp16_compress() { return compress(DType::f16); }
 
 }  // namespace comm_hooks
 
+namespace {
+CommHook choose_hook(const DDPOptions& o) {
+  KIRZL_CHECK(o.reduce_dtype == DType::f32 || o.reduce_dtype == DType::bf16,
+              "DistributedDataParallel: reduce_dtype must be f32 or bf16, got ", dtype_name(o.reduce_dtype));
+  if (o.reduce_dtype == DType::bf16) {
+    KIRZL_CHECK(!o.comm_hook, "DistributedDataParallel: reduce_dtype = bf16 and a comm_hook were both given; the hook "
+                "decides what goes on the wire (use comm_hooks::bf16_compress() as the hook, or drop reduce_dtype)");
+    return comm_hooks::bf16_compress();
+  }
+  return o.comm_hook ? o.comm_hook : comm_hooks::allreduce();
+}
+}  // namespace
+
 struct DistributedDataParallel::Impl {
   struct Bucket {
     std::vector<size_t> members;  // parameter indices, in bucket order
@@ -109,7 +122,7 @@ struct DistributedDataParallel::Impl {
       : module(m),
         comm(std::move(c)),
         opts(o),
-        hook(o.comm_hook ? o.comm_hook : comm_hooks::allreduce()),
+        hook(choose_hook(o)),
         timeline(o.timeline_path == "<env>" ? io::Timeline::path_from_env(comm ? comm->rank() : 0) : o.timeline_path,
                  comm ? comm->rank() : 0) {
     KIRZL_CHECK(comm != nullptr, "DistributedDataParallel: the communicator is null");
@@ -145,9 +158,12 @@ struct DistributedDataParallel::Impl {
     }
     // The bucket layout follows from the parameters and the caps: equal caps mean equal layouts.
     for (double cap : {opts.bucket_cap_mb, opts.first_bucket_cap_mb}) all = fnv1a(all, &cap, sizeof cap);
-    Tensor mine = from_vector<int64_t>({static_cast<int64_t>(all), static_cast<int64_t>(params.size())});
-    Tensor gathered = zeros({2 * static_cast<int64_t>(n)}, {.dtype = DType::i64});
-    comm->all_gather(gathered, mine, {}).wait();
+    // Small internal tensors live where the communicator wants them (CUDA for a bare NCCL one);
+    // synchronize(): the host reads them next.
+    const Device cd = comm->device();
+    Tensor mine = from_vector<int64_t>({static_cast<int64_t>(all), static_cast<int64_t>(params.size())}).to(cd);
+    Tensor gathered = zeros({2 * static_cast<int64_t>(n)}, {.dtype = DType::i64, .device = cd});
+    comm->all_gather(gathered, mine, {}).synchronize();
     auto g = gathered.to_vector<int64_t>();
     std::vector<int> differ;
     for (int r = 0; r < n; ++r)
@@ -155,10 +171,10 @@ struct DistributedDataParallel::Impl {
     if (differ.empty()) return;
     // Find the first parameter that differs from rank 0's: rank 0 broadcasts its per-parameter hashes.
     const int64_t count0 = g[1];
-    Tensor theirs = comm->rank() == 0 ? from_vector<int64_t>(own) : zeros({count0}, {.dtype = DType::i64});
+    Tensor theirs = comm->rank() == 0 ? from_vector<int64_t>(own).to(cd) : zeros({count0}, {.dtype = DType::i64, .device = cd});
     comm::BroadcastOptions bo;
     bo.root = 0;
-    comm->broadcast(theirs, bo).wait();
+    comm->broadcast(theirs, bo).synchronize();
     auto ref = theirs.to_vector<int64_t>();
     std::ostringstream msg;
     msg << "DistributedDataParallel: the model differs between ranks (ranks";
@@ -349,6 +365,7 @@ struct DistributedDataParallel::Impl {
     }
     launch_ready_buckets();
     for (Bucket& b : buckets) {
+      // NCCL: the compute stream waits for the bucket's event; the host does not block (Note [nccl work]).
       b.result.work.wait();
       if (!b.completed) {
         b.completed = true;
@@ -375,7 +392,7 @@ struct DistributedDataParallel::Impl {
 
   void wait_launched_quietly() {
     for (size_t k = 0; k < next_launch; ++k) try {
-        buckets[k].result.work.wait();
+        buckets[k].result.work.synchronize();
       } catch (...) {
       }
   }
@@ -417,8 +434,9 @@ DistributedDataParallel::NoSyncGuard::~NoSyncGuard() { ddp_.impl_->no_sync = pre
 bool DistributedDataParallel::join(bool has_batch) {
   Impl& d = *impl_;
   if (d.comm->size() == 1) return has_batch;
-  Tensor flag = full({1}, has_batch ? 1.0 : 0.0, {.dtype = DType::i32});
-  d.comm->all_reduce(flag, {.op = comm::ReduceOp::Min, .timeout = d.opts.timeout, .tag = "DistributedDataParallel::join"}).wait();
+  Tensor flag = full({1}, has_batch ? 1.0 : 0.0, {.dtype = DType::i32, .device = d.comm->device()});
+  d.comm->all_reduce(flag, {.op = comm::ReduceOp::Min, .timeout = d.opts.timeout, .tag = "DistributedDataParallel::join"})
+      .synchronize();
   return flag.item() > 0;
 }
 

@@ -1,5 +1,8 @@
 // Note [backend registry]: the one place that chooses communication backends, and the only
-// `#if KIRZL_HAS_MPI` (and, later, KIRZL_HAS_NCCL) in the comm code.
+// `#if KIRZL_HAS_MPI` / `#if KIRZL_HAS_NCCL` in the comm code. The host backend (in-process at size
+// 1, else MPI) is built first; NCCL then joins it when detail::choose_nccl() says so, bootstrapped
+// by a broadcast of its unique id over the host backend, and the world becomes a
+// RoutedCommunicator (CUDA tensors to NCCL, CPU tensors to the host backend).
 #include <unistd.h>
 
 #include <chrono>
@@ -12,6 +15,8 @@
 #include "comm/flight_recorder.h"
 #include "comm/launcher.h"
 #include "comm/mpi_communicator.h"  // declarations only; defined when KIRZL_HAS_MPI
+#include "comm/nccl_communicator.h"  // declarations only; defined when KIRZL_HAS_NCCL
+#include "comm/routed_communicator.h"
 #include "kirzl/comm.hpp"
 #include "kirzl/config.hpp"
 
@@ -97,9 +102,9 @@ void preflight(const ProcessGroup& pg) {
   std::fputs(os.str().c_str(), stderr);
 }
 
-ProcessGroup make_world(const InitOptions& options) {
-  const detail::LaunchInfo info = detail::detect_launch([](const char* n) { return std::getenv(n); });
-  if (detail::choose_backend(info, options.backend, KIRZL_HAS_MPI != 0) == detail::BackendChoice::InProcess) {
+// The host backend: in-process at world size 1 (unless MPI was asked for), else MPI.
+ProcessGroup make_host_world(const detail::LaunchInfo& info, const std::string& requested, const InitOptions& options) {
+  if (detail::choose_backend(info, requested, KIRZL_HAS_MPI != 0) == detail::BackendChoice::InProcess) {
     auto comm = make_in_process_group(1, {.timeout = options.timeout}).front();
     return ProcessGroupBuilder::make(0, 1, 0, 1, comm, {host_name()}, info.launcher);
   }
@@ -112,6 +117,31 @@ ProcessGroup make_world(const InitOptions& options) {
   return ProcessGroupBuilder::make(rank, size, w.local_rank, w.local_size, w.comm, std::move(w.hosts), info.launcher);
 #else
   KIRZL_FAIL(ErrorCode::Internal, "comm::init: no backend was chosen");  // choose_backend threw already
+#endif
+}
+
+ProcessGroup make_world(const InitOptions& options) {
+  const detail::LaunchInfo info = detail::detect_launch([](const char* n) { return std::getenv(n); });
+  const std::string requested = detail::requested_backend(options.backend, std::getenv("KIRZL_BACKEND"));
+  ProcessGroup host = make_host_world(info, requested, options);
+  const detail::NcclDecision nccl =
+      detail::choose_nccl(requested, KIRZL_HAS_NCCL != 0, cuda::device_count(), host.local_size());
+  std::string& bi = world().backend_info;
+  bi += std::string(bi.empty() ? "" : "; ") + (nccl.use ? "NCCL for CUDA tensors: " : "no NCCL: ") + nccl.reason;
+  if (!nccl.use) return host;
+#if KIRZL_HAS_NCCL
+  auto host_comm = host.communicator();
+  detail::BootstrapBroadcast bcast = [host_comm](void* data, size_t bytes) {
+    Tensor t = from_blob(data, {static_cast<int64_t>(bytes)}, DType::u8);
+    host_comm->broadcast(t, {.root = 0, .tag = "NCCL unique id"}).wait();
+  };
+  auto device_comm = detail::nccl_create(host.rank(), host.size(), host.device().index(), bcast, options.timeout, host_comm);
+  bi += "; " + detail::nccl_version();
+  auto routed = std::make_shared<detail::RoutedCommunicator>(host_comm, device_comm);
+  return ProcessGroupBuilder::make(host.rank(), host.size(), host.local_rank(), host.local_size(), routed, host.hosts(),
+                                   host.launcher());
+#else
+  KIRZL_FAIL(ErrorCode::Internal, "comm::init: NCCL was chosen in a build without it");  // choose_nccl said no
 #endif
 }
 

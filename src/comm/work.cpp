@@ -6,6 +6,22 @@ namespace kirzl::comm {
 
 void Work::wait(std::chrono::milliseconds timeout) const {
   if (!state_) return;
+  if (timeout.count() == 0 && state_->stream_wait) {  // Note [nccl work]: stream-ordered, host never blocks
+    {
+      std::lock_guard<std::mutex> lock(state_->mu);
+      if (state_->done && state_->error) std::rethrow_exception(state_->error);
+    }
+    state_->stream_wait();
+    return;
+  }
+  synchronize_for(timeout);
+}
+
+void Work::synchronize() const {
+  if (state_) synchronize_for(std::chrono::milliseconds{0});
+}
+
+void Work::synchronize_for(std::chrono::milliseconds timeout) const {
   // A bounded wait must not run the collective itself (that could outlast `timeout`).
   if (timeout.count() == 0 && state_->help) state_->help(*state_);
   std::unique_lock<std::mutex> lock(state_->mu);

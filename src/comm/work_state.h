@@ -22,6 +22,10 @@ struct WorkState {
   // its collective right away may run it itself instead of paying two thread hand-offs. Returns
   // at once when the communicator's worker is busy (it then completes the work as usual).
   std::function<void(WorkState&)> help;
+  // Note [nccl work]: set for work that runs on a CUDA stream (NCCL). Work::wait() with timeout 0
+  // calls it instead of blocking the host: it makes the caller's current stream wait on the
+  // work's end event. Work::synchronize() ignores it and blocks the host.
+  std::function<void()> stream_wait;
 
   void complete() {
     {

@@ -20,9 +20,10 @@ void require_any_device(const char* what);
 void* malloc(size_t nbytes, int device);
 /// Never throws (runs in destructors); a failure is reported once to stderr.
 void free(void* ptr, int device) noexcept;
-/// The block at `ptr` (from malloc) is also used by `stream` (a cudaStream_t): its reuse waits for
-/// the work queued there up to the free. Returns false if `ptr` is not such a block.
-bool record_stream(void* ptr, int device, void* stream);
+/// The block at `ptr` (from malloc on `device`) is also used by `stream` (a cudaStream_t of
+/// `stream_device`): its reuse waits for the work queued there up to the free. Returns false if
+/// `ptr` is not such a block.
+bool record_stream(void* ptr, int device, void* stream, int stream_device);
 
 /// Page-locked host memory from the caching pinned allocator; `what` names the caller in errors.
 void* malloc_pinned(size_t nbytes, const char* what);

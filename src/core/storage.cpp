@@ -86,7 +86,7 @@ void Storage::record_stream(const cuda::Stream& stream) const {
   KIRZL_CHECK(stream.defined(), "Storage::record_stream: the Stream is empty");
   if (!impl_ || !impl_->data) return;
   if (impl_->source == Source::CudaCaching)
-    cuda_rt::record_stream(impl_->data, impl_->device.index(), stream.native_handle());
+    cuda_rt::record_stream(impl_->data, impl_->device.index(), stream.native_handle(), stream.device());
   else if (impl_->source == Source::Pinned)
     cuda_rt::record_pinned_use(impl_->data, stream.device(), stream.native_handle());
 }

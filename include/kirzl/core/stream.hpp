@@ -11,8 +11,9 @@ class Event;
 
 /// A CUDA stream: an ordered queue of device work on one device.
 ///
-/// An owning Stream (made by the constructor) destroys its CUDA stream when it dies; CUDA lets
-/// queued work finish first. A non-owning Stream (Stream::current, Stream::legacy_default,
+/// An owning Stream (made by the constructor) waits for its queued work and destroys its CUDA
+/// stream when it dies (memory freed on it may be handed out again at once, so the work must be
+/// done). A non-owning Stream (Stream::current, Stream::legacy_default,
 /// Stream::from_native) only refers to a stream that lives elsewhere. Movable, not copyable.
 /// A default-constructed or moved-from Stream is empty: defined() is false and the other
 /// methods throw Error{InvalidArgument}.

@@ -104,7 +104,7 @@ class DeviceBackend final : public EventBackend {
     return p;
   }
   void release(void* ptr, size_t) noexcept override {
-    DeviceGuard guard(device_);
+    DeviceGuard guard(device_, std::nothrow);
     KIRZL_CUDA_CHECK_NOTHROW(cudaFree(ptr));
   }
   cuda::MemInfo mem_info() override {

@@ -78,9 +78,9 @@ void free(void* ptr, int device) noexcept {
   if (ptr) device_allocator(device).free(ptr);
 }
 
-bool record_stream(void* ptr, int device, void* stream) {
+bool record_stream(void* ptr, int device, void* stream, int stream_device) {
   if (!ptr) return false;
-  return device_allocator(device).record_stream(ptr, stream_ref(static_cast<cudaStream_t>(stream), device));
+  return device_allocator(device).record_stream(ptr, stream_ref(static_cast<cudaStream_t>(stream), stream_device));
 }
 
 void* malloc_pinned(size_t nbytes, const char* what) {

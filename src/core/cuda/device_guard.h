@@ -4,6 +4,8 @@
 
 #include <cuda_runtime.h>
 
+#include <new>
+
 #include "core/cuda/cuda_check.h"
 
 namespace kirzl::cuda_rt {
@@ -13,6 +15,12 @@ class DeviceGuard {
   explicit DeviceGuard(int device) {
     KIRZL_CUDA_CHECK(cudaGetDevice(&previous_));
     if (previous_ != device) KIRZL_CUDA_CHECK(cudaSetDevice(device));
+    current_ = device;
+  }
+  /// For destructors and noexcept paths: failures are printed, never thrown.
+  DeviceGuard(int device, std::nothrow_t) noexcept {
+    KIRZL_CUDA_CHECK_NOTHROW(cudaGetDevice(&previous_));
+    if (previous_ != device) KIRZL_CUDA_CHECK_NOTHROW(cudaSetDevice(device));
     current_ = device;
   }
   ~DeviceGuard() {

@@ -65,7 +65,10 @@ Stream::Stream(int device, int priority) {
 
 void Stream::reset_() noexcept {
   if (owned_ && handle_) {
-    // cudaStreamDestroy returns at once; queued work still completes.
+    // Wait for the queued work first: blocks freed on this stream went back to its free list at
+    // once (Note [cuda caching allocator]), and a later stream may get the same handle value.
+    cuda_rt::DeviceGuard guard(device_, std::nothrow);
+    KIRZL_CUDA_CHECK_NOTHROW(cudaStreamSynchronize(static_cast<cudaStream_t>(handle_)));
     KIRZL_CUDA_CHECK_NOTHROW(cudaStreamDestroy(static_cast<cudaStream_t>(handle_)));
   }
   handle_ = nullptr;
@@ -162,6 +165,7 @@ bool Event::query() const {
 }
 
 float Event::elapsed_ms(const Event& start, const Event& end) {
+  cuda_rt::require_any_device("cuda::Event::elapsed_ms");
   KIRZL_CHECK(start.timing_ && end.timing_,
               "cuda::Event::elapsed_ms: both events must be created with enable_timing = true (start: ",
               start.timing_ ? "timing" : "no timing", ", end: ", end.timing_ ? "timing" : "no timing", ")");

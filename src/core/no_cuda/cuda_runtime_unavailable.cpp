@@ -19,7 +19,7 @@ void require_device(int, const char* what) { unavailable(what); }
 void require_any_device(const char* what) { unavailable(what); }
 void* malloc(size_t, int) { unavailable("cuda malloc"); }
 void free(void*, int) noexcept {}
-bool record_stream(void*, int, void*) { return false; }
+bool record_stream(void*, int, void*, int) { return false; }
 void* malloc_pinned(size_t, const char* what) { unavailable(what); }
 void free_pinned(void*) noexcept {}
 bool record_pinned_use(void*, int, void*) { return false; }

@@ -1,4 +1,6 @@
-// Host memory allocation: 64-byte aligned, with a cache for large blocks.
+// Host memory allocation: 64-byte aligned, with a cache for large blocks. CUDA device memory and
+// pinned host memory have their own caching allocators: see kirzl/core/cuda.hpp (memory_stats,
+// empty_cache, host_memory_stats) and Note [cuda caching allocator] in src/core/caching_allocator.h.
 #pragma once
 
 #include <cstddef>

@@ -1,0 +1,79 @@
+// DDPOptions::reduce_dtype on the in-process backend: bf16 reduction gives the f32 gradients to
+// bf16 precision, and really travels in bf16.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <thread>
+
+#include <kirzl/ddp.hpp>
+#include <kirzl/kirzl.hpp>
+
+#include "support/expect_error.hpp"
+
+using namespace kirzl;
+namespace nn = kirzl::nn;
+
+namespace {
+
+// The averaged gradients of rank 0 after one backward on 4 in-process ranks.
+std::vector<std::vector<float>> grads_after_backward(DType reduce_dtype) {
+  const int n = 4;
+  auto group = comm::make_in_process_group(n);
+  std::vector<std::vector<float>> result;
+  std::vector<std::thread> threads;
+  std::vector<std::exception_ptr> errors(n);
+  for (int r = 0; r < n; ++r)
+    threads.emplace_back([&, r] {
+      try {
+        manual_seed(3);  // the same model on every rank
+        nn::Sequential model(nn::Linear(12, 16), nn::ReLU(), nn::Linear(16, 3));
+        DistributedDataParallel ddp(model, group[r], {.bucket_cap_mb = 0.0005, .first_bucket_cap_mb = 0.0002,
+                                                      .reduce_dtype = reduce_dtype});
+        Generator g(100 + r);
+        Tensor x = randn({5, 12}, {}, &g);
+        Tensor y = randint(0, 3, {5}, {.dtype = DType::i64}, &g);
+        cross_entropy(ddp(x), y).backward();
+        if (r == 0)
+          for (auto& p : model.parameters()) result.push_back(p.grad().to_vector<float>());
+      } catch (...) {
+        errors[r] = std::current_exception();
+      }
+    });
+  for (auto& t : threads) t.join();
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
+  return result;
+}
+
+bool bf16_representable(float v) { return static_cast<float>(BFloat16(v)) == v; }
+
+}  // namespace
+
+TEST(DDPReduceDtype, Bf16MatchesF32WithinBf16Tolerance) {
+  auto exact = grads_after_backward(DType::f32);
+  auto low = grads_after_backward(DType::bf16);
+  ASSERT_EQ(exact.size(), low.size());
+  size_t not_representable = 0, total = 0;
+  for (size_t i = 0; i < exact.size(); ++i) {
+    ASSERT_EQ(exact[i].size(), low[i].size());
+    float scale = 0;
+    for (float v : exact[i]) scale = std::max(scale, std::abs(v));
+    for (size_t k = 0; k < exact[i].size(); ++k) {
+      // bf16 keeps 8 significant bits: each rank's gradient and the average are rounded once.
+      EXPECT_NEAR(low[i][k], exact[i][k], 1e-2 * std::abs(exact[i][k]) + 4e-3 * scale) << "parameter " << i << " element " << k;
+      EXPECT_TRUE(bf16_representable(low[i][k])) << "the bf16 path writes back bf16 values: " << low[i][k];
+      not_representable += !bf16_representable(exact[i][k]);
+      ++total;
+    }
+  }
+  EXPECT_GT(not_representable, total / 2) << "the f32 path keeps full precision";
+}
+
+TEST(DDPReduceDtype, OnlyF32AndBf16AndNotWithAHook) {
+  nn::Linear model(3, 2);
+  auto c = comm::make_in_process_group(1).front();
+  EXPECT_KIRZL_ERROR(DistributedDataParallel(model, c, {.reduce_dtype = DType::f16}), ErrorCode::InvalidArgument,
+                     "reduce_dtype must be f32 or bf16", "f16");
+  EXPECT_KIRZL_ERROR(DistributedDataParallel(model, c, {.comm_hook = comm_hooks::allreduce(), .reduce_dtype = DType::bf16}),
+                     ErrorCode::InvalidArgument, "reduce_dtype = bf16 and a comm_hook");
+}

@@ -1,0 +1,168 @@
+// The device-work watchdog (Note [watchdog]) driven by fake device callbacks: completion in order,
+// timeouts with the readable report, signature mismatches, asynchronous errors, the abort, and
+// poisoning. The NCCL backend wires the same class to CUDA events and ncclCommGetAsyncError.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <unistd.h>
+
+#include <kirzl/kirzl.hpp>
+
+#include "comm/watchdog.h"
+#include "support/expect_error.hpp"
+
+using namespace kirzl;
+using namespace kirzl::comm::detail;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct FakeDevice {
+  std::atomic<int> finished_upto{0};  // works with seq <= this have finished on the "device"
+  std::atomic<int> aborts{0};
+  std::atomic<bool> async_failed{false};
+  std::atomic<int> mismatch_at{0};  // seq whose headers disagree (0: none)
+};
+
+struct Fixture {
+  FakeDevice dev;
+  FlightRecorder recorder;
+  std::unique_ptr<Watchdog> wd;
+  int64_t seq = 0;
+
+  explicit Fixture(int rank = 1, int size = 4) {
+    Watchdog::Backend b;
+    b.name = "nccl";
+    b.rank = rank;
+    b.size = size;
+    b.async_error = [this]() -> std::optional<std::string> {
+      if (dev.async_failed) return std::string("unhandled system error (remote process exited)");
+      return std::nullopt;
+    };
+    b.abort = [this] { ++dev.aborts; };
+    wd = std::make_unique<Watchdog>(std::move(b), recorder, 500us);
+  }
+
+  comm::Work submit(std::chrono::milliseconds timeout = 10s, std::string tag = "bucket 0: fc.weight") {
+    WatchedWork w;
+    w.desc.kind = OpKind::AllReduce;
+    w.desc.dtype = DType::f32;
+    w.desc.count = 1000;
+    w.desc.seq = ++seq;
+    w.desc.tag = std::move(tag);
+    w.desc.timeout = timeout;
+    w.state = std::make_shared<WorkState>();
+    w.state->what = w.desc.str();
+    const int64_t s = w.desc.seq;
+    w.finished = [this, s] { return dev.finished_upto.load() >= s; };
+    w.mismatch = [this, s]() -> std::optional<std::string> {
+      if (dev.mismatch_at.load() == s) return std::string("collective mismatch: all_reduce #") + std::to_string(s) + " on rank 0 does not match";
+      return std::nullopt;
+    };
+    w.arrival = [] { return std::string("At least one rank has not issued this collective."); };
+    auto state = w.state;
+    wd->watch(std::move(w));
+    return comm::Work(state);
+  }
+};
+
+}  // namespace
+
+TEST(Watchdog, CompletesWorksInOrderAsTheDeviceFinishesThem) {
+  Fixture f;
+  auto a = f.submit(), b = f.submit(), c = f.submit();
+  std::this_thread::sleep_for(5ms);
+  EXPECT_FALSE(a.is_completed());
+  f.dev.finished_upto = 2;
+  a.synchronize();
+  b.synchronize();
+  EXPECT_TRUE(a.succeeded());
+  EXPECT_TRUE(b.succeeded());
+  std::this_thread::sleep_for(5ms);
+  EXPECT_FALSE(c.is_completed()) << "#3 has not finished on the device";
+  EXPECT_EQ(f.wd->outstanding(), 1u);
+  f.dev.finished_upto = 3;
+  f.wd->drain();
+  EXPECT_TRUE(c.succeeded());
+  EXPECT_EQ(f.dev.aborts.load(), 0);
+  EXPECT_FALSE(f.wd->failure().has_value());
+}
+
+TEST(Watchdog, ATimeoutAbortsAndFailsEveryPendingWorkWithAReport) {
+  const auto report = std::filesystem::temp_directory_path() / ("kirzl_watchdog_report_" + std::to_string(::getpid()) + ".txt");
+  ::setenv("KIRZL_REPORT", report.c_str(), 1);
+  Fixture f(/*rank=*/1, /*size=*/4);
+  f.dev.finished_upto = 1;
+  auto done = f.submit();
+  auto stuck = f.submit(60ms, "bucket 7: layers.11.mlp.fc.weight");
+  auto behind = f.submit();
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_KIRZL_ERROR(stuck.synchronize(), ErrorCode::Timeout, "all_reduce #2", "f32 x 1000", "bucket 7: layers.11.mlp.fc.weight",
+                     "timed out after 60 ms on rank 1", "nccl, 4 ranks", "has not issued this collective");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
+  EXPECT_TRUE(done.succeeded());
+  EXPECT_KIRZL_ERROR(behind.synchronize(), ErrorCode::Timeout, "all_reduce #3", "was pending on rank 1", "all_reduce #2");
+  EXPECT_EQ(f.dev.aborts.load(), 1) << "ncclCommAbort exactly once";
+  // Poisoned: the next collective fails at once, naming the first failure.
+  EXPECT_KIRZL_ERROR(f.submit(), ErrorCode::Timeout, "unusable after an earlier failure", "all_reduce #2");
+  ::unsetenv("KIRZL_REPORT");
+  std::ifstream in(report);
+  std::stringstream text;
+  text << in.rdbuf();
+  EXPECT_NE(text.str().find("collective timeout (backend nccl, 4 ranks)"), std::string::npos) << text.str();
+  EXPECT_NE(text.str().find("rank 1:"), std::string::npos) << "the flight recorder's table: " << text.str();
+  EXPECT_NE(text.str().find("FAILED"), std::string::npos) << text.str();
+  std::filesystem::remove(report);
+}
+
+TEST(Watchdog, TheTimeoutStartsWhenTheWorkBeforeItFinished) {
+  Fixture f;
+  auto first = f.submit(10s);
+  auto second = f.submit(150ms);
+  std::this_thread::sleep_for(250ms);  // longer than #2's timeout, but #2 has not started yet
+  EXPECT_FALSE(second.is_completed());
+  f.dev.finished_upto = 2;
+  first.synchronize();
+  second.synchronize();
+  EXPECT_TRUE(second.succeeded());
+}
+
+TEST(Watchdog, ASignatureMismatchFailsAtOnceEvenWhileTheHeadHangs) {
+  Fixture f;
+  auto a = f.submit();
+  auto b = f.submit();
+  f.dev.mismatch_at = 2;  // #1 hangs on the device, #2's headers already disagree
+  EXPECT_KIRZL_ERROR(b.synchronize(), ErrorCode::InvalidArgument, "collective mismatch", "all_reduce #2");
+  EXPECT_KIRZL_ERROR(a.synchronize(), ErrorCode::InvalidArgument, "all_reduce #1", "pending");
+  EXPECT_EQ(f.dev.aborts.load(), 1);
+}
+
+TEST(Watchdog, AMismatchIsAnErrorEvenWhenTheDeviceFinished) {
+  Fixture f;
+  f.dev.mismatch_at = 1;
+  f.dev.finished_upto = 1;
+  auto a = f.submit();
+  EXPECT_KIRZL_ERROR(a.synchronize(), ErrorCode::InvalidArgument, "collective mismatch");
+}
+
+TEST(Watchdog, AnAsynchronousBackendErrorFailsThePendingWorks) {
+  Fixture f(0, 2);
+  auto a = f.submit();
+  f.dev.async_failed = true;
+  EXPECT_KIRZL_ERROR(a.synchronize(), ErrorCode::Nccl, "asynchronous error on rank 0 of 2", "remote process exited",
+                     "all_reduce #1");
+  EXPECT_EQ(f.dev.aborts.load(), 1);
+}
+
+TEST(Watchdog, DestructionWithNothingOutstandingIsQuick) {
+  const auto t0 = std::chrono::steady_clock::now();
+  { Fixture f; }
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
+}

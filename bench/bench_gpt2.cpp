@@ -1,0 +1,171 @@
+// GPT-2 124M training steps on one GPU: batch 16 x 1024 tokens, bf16 weights with f32 master
+// weights in the fused AdamW (lr 6e-4, betas (0.9, 0.95), eps 1e-8, weight decay 0.1 on the 2-D
+// parameters only), the peer of bench/peers/gpt2_torch.py (run both with bench/run_gpt2_compare.sh).
+//
+// Two forward paths over the same models::GPT parameters:
+//  - fused: the block written with the fused ops (residual_layer_norm, bias_gelu,
+//    linear_cross_entropy; causal_attention runs the flash kernels on CUDA) — see fused_loss();
+//  - model: models::GPT::loss as the model defines it (plain ops).
+// Counters: tokens/s; step time; peak device memory (the caching allocator's peak of allocated
+// bytes, warm-up included, so the optimizer's state is counted); MFU = (6 N + 12 L C T) x tokens/s
+// over the dense bf16 peak of an H100 SXM, 989.4 TFLOP/s (N: parameters without the position
+// embedding, as nanoGPT counts; the attention term counts the full T x T products, as PaLM does).
+//
+// BM_gpt2_loss_check writes the initial weights (GPT-2 names, safetensors, values exact in bf16)
+// and the batch (int32 [B, T + 1]) to $KIRZL_GPT2_CHECK_DIR (default /tmp/kirzl_gpt2_check), trains
+// 10 steps on that batch with the fused path, and writes the losses to kirzl_losses.json there;
+// the PyTorch script loads the same files, and run_gpt2_compare.sh compares the two.
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <kirzl/kirzl.hpp>
+
+using namespace kirzl;
+
+namespace {
+
+constexpr int64_t kBatch = 16, kSeq = 1024;
+constexpr double kPeakTflops = 989.4;  // H100 SXM5 dense bf16 (NVIDIA's datasheet, without sparsity)
+
+bool have_gpu(benchmark::State& state) {
+  if (cuda::is_available()) return true;
+  state.SkipWithError("no CUDA device");
+  return false;
+}
+
+// The blocks of `m` with the fused ops: the residual add and the following LayerNorm in one
+// kernel (and backward), bias + GELU in one, the classifier GEMM fused with the loss (its
+// gradient written over the logits). Same math as GPT::loss up to rounding.
+Tensor fused_loss(models::GPT& m, const Tensor& idx, const Tensor& targets) {
+  const int64_t B = idx.size(0), T = idx.size(1), C = m.config().n_embd;
+  const size_t L = static_cast<size_t>(m.config().n_layer);
+  Tensor pos = arange(0, static_cast<double>(T), 1.0, {.dtype = DType::i64, .device = idx.device()});
+  Tensor x = add(m.wte->forward(idx), m.wpe->forward(pos));
+  const nn::LayerNorm& ln0 = *m.block(0).ln_1;
+  Tensor normed = layer_norm(x, {C}, ln0.weight, ln0.bias, ln0.options.eps);
+  for (size_t i = 0; i < L; ++i) {
+    models::Block& b = m.block(i);
+    auto r1 = residual_layer_norm(b.attn->forward(normed), x, b.ln_2->weight, b.ln_2->bias, b.ln_2->options.eps);
+    Tensor h = bias_gelu(linear(r1.normed, b.mlp->c_fc->weight), b.mlp->c_fc->bias);
+    Tensor mlp_out = linear(h, b.mlp->c_proj->weight, b.mlp->c_proj->bias);
+    const nn::LayerNorm& next = i + 1 < L ? *m.block(i + 1).ln_1 : *m.ln_f;
+    auto r2 = residual_layer_norm(mlp_out, r1.sum, next.weight, next.bias, next.options.eps);
+    x = r2.sum;
+    normed = r2.normed;
+  }
+  return linear_cross_entropy(normed.reshape({B * T, C}), m.wte->weight, targets.reshape({B * T}));
+}
+
+struct Setup {
+  std::unique_ptr<models::GPT> model;
+  std::unique_ptr<optim::AdamW> opt;
+};
+
+Setup make_setup() {
+  manual_seed(1234);
+  Setup s;
+  s.model = std::make_unique<models::GPT>(models::GPTConfig::gpt2_124m());
+  s.model->to(DType::bf16);
+  s.model->to(Device::cuda(0));
+  std::vector<Tensor> decay, no_decay;
+  for (const Tensor& p : s.model->parameters()) (p.dim() >= 2 ? decay : no_decay).push_back(p);
+  s.opt = std::make_unique<optim::AdamW>(
+      std::vector<optim::ParamGroup>{{.params = decay, .weight_decay = 0.1}, {.params = no_decay, .weight_decay = 0.0}},
+      optim::AdamWOptions{.lr = 6e-4, .betas = {0.9, 0.95}, .eps = 1e-8, .weight_decay = 0.1});
+  return s;
+}
+
+// Tokens [B, T + 1] (i64, CPU) from a seeded generator.
+Tensor random_tokens(int64_t vocab, uint64_t seed) {
+  Generator gen(seed);
+  return randint(0, vocab, {kBatch, kSeq + 1}, {.dtype = DType::i64}, &gen);
+}
+
+Tensor train_step(Setup& s, bool fused, const Tensor& idx, const Tensor& targets) {
+  Tensor loss = fused ? fused_loss(*s.model, idx, targets) : s.model->loss(idx, targets);
+  loss.backward();
+  s.opt->step();
+  s.opt->zero_grad(true);
+  return loss;
+}
+
+double flops_per_token(const models::GPT& m) {
+  const auto& c = m.config();
+  const double n = static_cast<double>(c.num_parameters() - c.block_size * c.n_embd);
+  return 6.0 * n + 12.0 * c.n_layer * c.n_embd * kSeq;
+}
+
+void BM_gpt2_train_step(benchmark::State& state) {
+  if (!have_gpu(state)) return;
+  const bool fused = state.range(0) == 1;
+  cuda::reset_peak_memory_stats(0);
+  Setup s = make_setup();
+  Tensor tokens = random_tokens(s.model->config().vocab_size, 7).to(Device::cuda(0));
+  Tensor idx = tokens.slice(1, 0, kSeq).contiguous(), targets = tokens.slice(1, 1, kSeq + 1).contiguous();
+  try {
+    for (int i = 0; i < 3; ++i) train_step(s, fused, idx, targets);  // warm-up: optimizer state, allocator cache
+    cuda::synchronize(0);
+    double last = 0;
+    for (auto _ : state) {
+      const auto t0 = std::chrono::steady_clock::now();
+      Tensor loss = train_step(s, fused, idx, targets);
+      cuda::synchronize(0);
+      state.SetIterationTime(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      last = loss.to(Device::cpu()).to(DType::f64).item();
+    }
+    state.counters["last_loss"] = last;
+  } catch (const Error& e) {
+    state.SkipWithError(e.what());
+    return;
+  }
+  const double tokens = static_cast<double>(kBatch * kSeq);
+  state.counters["tokens/s"] = benchmark::Counter(tokens, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["MFU"] = benchmark::Counter(flops_per_token(*s.model) * tokens / (kPeakTflops * 1e12),
+                                             benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["peak_mem_GB"] = static_cast<double>(cuda::memory_stats(0).peak_allocated_bytes) / 1e9;
+  state.counters["peak_reserved_GB"] = static_cast<double>(cuda::memory_stats(0).peak_reserved_bytes) / 1e9;
+}
+
+void BM_gpt2_loss_check(benchmark::State& state) {
+  if (!have_gpu(state)) return;
+  const char* env = std::getenv("KIRZL_GPT2_CHECK_DIR");
+  const std::filesystem::path dir = env && *env ? env : "/tmp/kirzl_gpt2_check";
+  std::filesystem::create_directories(dir);
+  for (auto _ : state) {
+    Setup s = make_setup();
+    // The bf16 weights, stored as f32: PyTorch starts from exactly these values.
+    models::save_gpt2_safetensors((dir / "weights.safetensors").string(), *s.model, {}, DType::f32);
+    Tensor tokens = random_tokens(s.model->config().vocab_size, 11);
+    {
+      Tensor t32 = tokens.to(DType::i32).contiguous();
+      std::ofstream f(dir / "batch.i32", std::ios::binary);
+      f.write(static_cast<const char*>(t32.data_ptr()), static_cast<std::streamsize>(t32.nbytes()));
+      KIRZL_CHECK(f.good(), "bench_gpt2: cannot write ", (dir / "batch.i32").string());
+    }
+    Tensor dev = tokens.to(Device::cuda(0));
+    Tensor idx = dev.slice(1, 0, kSeq).contiguous(), targets = dev.slice(1, 1, kSeq + 1).contiguous();
+    std::vector<double> losses;
+    for (int i = 0; i <= 10; ++i)
+      losses.push_back(train_step(s, true, idx, targets).to(Device::cpu()).to(DType::f64).item());
+    std::ofstream j(dir / "kirzl_losses.json");
+    j << "{\"framework\": \"kirzl\", \"loss_step0\": " << losses.front() << ", \"loss_step10\": " << losses.back()
+      << ", \"losses\": [";
+    for (size_t i = 0; i < losses.size(); ++i) j << (i ? ", " : "") << losses[i];
+    j << "]}\n";
+    state.counters["loss_step0"] = losses.front();
+    state.counters["loss_step10"] = losses.back();
+  }
+}
+
+BENCHMARK(BM_gpt2_train_step)->Arg(1)->Arg(0)->ArgName("fused")->UseManualTime()->Iterations(20)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_gpt2_loss_check)->Iterations(1)->Unit(benchmark::kMillisecond);
+
+}  // namespace

@@ -1,0 +1,170 @@
+// CUDA flash attention against the CPU reference: forward (output and log-sum-exp) and backward,
+// f32/bf16/f16, head dims 64 and 128, T = 1, 17, 100, 257, B*H > 1, q/k/v as strided views split
+// from one [B, T, 3 H D] projection, poisoned outputs, determinism, and the public op.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <kirzl/kirzl.hpp>
+
+#include "kernels/flash_attention.h"
+#include "support/cuda_compare.hpp"
+
+using namespace kirzl;
+using kirzl::testing::all_close;
+using kirzl::testing::poison;
+using kirzl::testing::Tolerance;
+
+namespace {
+
+const Device kGpu = Device::cuda(0);
+
+// Different summation orders (online vs two-pass softmax, tiles) over up to T * D terms.
+Tolerance fwd_tol(DType dt) {
+  switch (dt) {
+    case DType::f32: return {2e-4, 2e-5};
+    case DType::f16: return {5e-3, 2e-3};
+    default: return {2e-2, 1e-2};
+  }
+}
+Tolerance bwd_tol(DType dt) {
+  switch (dt) {
+    case DType::f32: return {1e-3, 1e-4};
+    case DType::f16: return {1e-2, 5e-3};
+    default: return {3e-2, 3e-2};
+  }
+}
+
+// q, k, v views [B, H, T, D] of one projection [B, T, 3 H D] (non-contiguous, unit last stride).
+struct Qkv {
+  Tensor proj, q, k, v;
+};
+Qkv split_qkv(const Tensor& proj, int64_t H, int64_t D) {
+  const int64_t B = proj.size(0), T = proj.size(1);
+  auto view = [&](int64_t i) {
+    return proj.slice(2, i * H * D, (i + 1) * H * D).reshape({B, T, H, D}).transpose(1, 2);
+  };
+  return {proj, view(0), view(1), view(2)};
+}
+
+Tensor random_proj(int64_t B, int64_t T, int64_t H, int64_t D, DType dt, uint64_t seed) {
+  Generator gen(seed);
+  return randn({B, T, 3 * H * D}, {.dtype = DType::f32}, &gen).to(dt);
+}
+
+struct Case {
+  DType dtype;
+  int64_t D, T;
+};
+
+class FlashAttentionCuda : public ::testing::TestWithParam<Case> {};
+
+TEST_P(FlashAttentionCuda, KernelsMatchCpuReference) {
+  KIRZL_REQUIRE_GPU();
+  const auto [dt, D, T] = GetParam();
+  const int64_t B = 2, H = 3;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(D));
+  Tensor proj = random_proj(B, T, H, D, dt, 100 + T + D);
+  // Reference in f32 from the same (rounded) values.
+  Qkv ref = split_qkv(proj.to(DType::f32), H, D);
+  Qkv dev = split_qkv(proj.to(kGpu), H, D);
+  ASSERT_FALSE(dev.q.is_contiguous());
+
+  Tensor ref_out = empty({B, H, T, D}), ref_lse = empty({B, H, T});
+  kernels::cpu::flash_attention_forward(ref_out, ref_lse, ref.q, ref.k, ref.v, scale);
+  Tensor out = empty({B, H, T, D}, {.dtype = dt, .device = kGpu});
+  Tensor lse = empty({B, H, T}, {.dtype = DType::f32, .device = kGpu});
+  poison(out);
+  poison(lse);
+  kernels::cuda::flash_attention_forward(out, lse, dev.q, dev.k, dev.v, scale);
+  EXPECT_TRUE(all_close(out, ref_out, fwd_tol(dt))) << "out";
+  EXPECT_TRUE(all_close(lse, ref_lse, {1e-4, 1e-4})) << "lse";
+
+  // Backward with a strided upstream gradient ([B, T, H, D] transposed).
+  Generator gen(7 + T);
+  Tensor g_btdh = randn({B, T, H, D}, {.dtype = DType::f32}, &gen).to(dt);
+  Tensor g_ref = g_btdh.to(DType::f32).transpose(1, 2);
+  Tensor g_dev = g_btdh.to(kGpu).transpose(1, 2);
+  Tensor rgq = empty({B, H, T, D}), rgk = empty({B, H, T, D}), rgv = empty({B, H, T, D});
+  // The reference backward uses the reference output rounded like the device's (delta = dO . O).
+  Tensor ref_out_rounded = out.to(Device::cpu()).to(DType::f32);
+  kernels::cpu::flash_attention_backward(rgq, rgk, rgv, g_ref, ref_out_rounded, ref_lse, ref.q, ref.k, ref.v, scale);
+  Tensor gq = empty({B, H, T, D}, {.dtype = dt, .device = kGpu});
+  Tensor gk = empty_like(gq), gv = empty_like(gq);
+  poison(gq);
+  poison(gk);
+  poison(gv);
+  kernels::cuda::flash_attention_backward(gq, gk, gv, g_dev, out, lse, dev.q, dev.k, dev.v, scale);
+  EXPECT_TRUE(all_close(gq, rgq, bwd_tol(dt))) << "d q";
+  EXPECT_TRUE(all_close(gk, rgk, bwd_tol(dt))) << "d k";
+  EXPECT_TRUE(all_close(gv, rgv, bwd_tol(dt))) << "d v";
+
+  // Deterministic: a second backward gives the same bits.
+  Tensor gq2 = empty_like(gq), gk2 = empty_like(gq), gv2 = empty_like(gq);
+  kernels::cuda::flash_attention_backward(gq2, gk2, gv2, g_dev, out, lse, dev.q, dev.k, dev.v, scale);
+  EXPECT_TRUE(all_close(gq2, gq.to(Device::cpu()), {0, 0}));
+  EXPECT_TRUE(all_close(gk2, gk.to(Device::cpu()), {0, 0}));
+  EXPECT_TRUE(all_close(gv2, gv.to(Device::cpu()), {0, 0}));
+}
+
+std::vector<Case> all_cases() {
+  std::vector<Case> cases;
+  for (DType dt : {DType::f32, DType::bf16, DType::f16})
+    for (int64_t D : {64, 128})
+      for (int64_t T : {1, 17, 100, 257}) cases.push_back({dt, D, T});
+  return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, FlashAttentionCuda, ::testing::ValuesIn(all_cases()),
+                         [](const ::testing::TestParamInfo<Case>& i) {
+                           return std::string(dtype_name(i.param.dtype)) + "_D" + std::to_string(i.param.D) + "_T" +
+                                  std::to_string(i.param.T);
+                         });
+
+// The public op on CUDA (flash path): gradients reach the [B, T, 3 H D] projection through the
+// strided views; compared with the CPU op (reference kernel) in f32.
+void check_public_op(DType dt, int64_t D, int64_t T, Tolerance fwd, Tolerance bwd) {
+  const int64_t B = 2, H = 2;
+  Tensor proj = random_proj(B, T, H, D, dt, 900 + T);
+  Tensor p_ref = proj.to(DType::f32).requires_grad_();
+  Tensor p_dev = proj.to(kGpu).requires_grad_();
+  Qkv r = split_qkv(p_ref, H, D), d = split_qkv(p_dev, H, D);
+  Tensor out_ref = causal_attention(r.q, r.k, r.v);
+  Tensor out_dev = causal_attention(d.q, d.k, d.v);
+  EXPECT_TRUE(all_close(out_dev, out_ref, fwd));
+  Generator gen(5);
+  Tensor g = randn({B, H, T, D}, {.dtype = DType::f32}, &gen).to(dt);
+  sum(mul(out_ref, g.to(DType::f32))).backward();
+  sum(mul(out_dev, g.to(kGpu))).backward();
+  ASSERT_TRUE(p_dev.grad().defined());
+  EXPECT_TRUE(all_close(p_dev.grad(), p_ref.grad(), bwd));
+}
+
+TEST(FlashAttentionCudaOp, PublicOpThroughStridedViews) {
+  KIRZL_REQUIRE_GPU();
+  for (int64_t T : {1, 100, 257}) {
+    check_public_op(DType::f32, 64, T, fwd_tol(DType::f32), bwd_tol(DType::f32));
+    check_public_op(DType::bf16, 64, T, fwd_tol(DType::bf16), bwd_tol(DType::bf16));
+  }
+  check_public_op(DType::bf16, 128, 77, fwd_tol(DType::bf16), bwd_tol(DType::bf16));
+}
+
+TEST(FlashAttentionCudaOp, OtherHeadDimsUseTheReferenceKernels) {
+  KIRZL_REQUIRE_GPU();
+  EXPECT_FALSE(kernels::flash_attention_cuda_supports(DType::f32, 32));
+  EXPECT_FALSE(kernels::flash_attention_cuda_supports(DType::f64, 64));
+  check_public_op(DType::f32, 32, 33, fwd_tol(DType::f32), bwd_tol(DType::f32));
+}
+
+TEST(FlashAttentionCudaOp, RejectsUnsupportedInputsClearly) {
+  KIRZL_REQUIRE_GPU();
+  Tensor q = zeros({1, 1, 4, 32}, {.device = kGpu});
+  Tensor out = empty_like(q), lse = empty({1, 1, 4}, {.device = kGpu});
+  try {
+    kernels::cuda::flash_attention_forward(out, lse, q, q, q, 1.0);
+    ADD_FAILURE() << "head dim 32 must be rejected by the flash kernel";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("head dim 64 or 128"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace

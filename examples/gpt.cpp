@@ -1,0 +1,399 @@
+// A character-level GPT trained on a real English corpus: the Debian `fortunes` package's
+// fortune cookies (apt-get install fortunes), data-parallel on any number of ranks.
+//
+//   ./build/examples/gpt                          # one process, a few minutes on 2 CPU threads
+//   mpirun -np 2 ./build/examples/gpt --threads 1
+//
+// The corpus is split by fortune (every tenth one is validation), tokenised by character, and
+// written once as token shards (data/token_shards.hpp) that every rank then reads. The val loss
+// is printed next to the corpus' unigram entropy: the loss of the best model that ignores context
+// (both in nats per character), so the gap is what the transformer learned from context. At the
+// end rank 0 samples text. --batch-size is the *global* batch: N ranks take batch/N windows each
+// (disjoint shares of the same global batch), so one command trains the same model at any world
+// size. The last line printed is one JSON object with the final figures.
+#include <kirzl/ddp.hpp>
+#include <kirzl/io/checkpoint.hpp>
+#include <kirzl/io/metrics.hpp>
+#include <kirzl/io/progress.hpp>
+#include <kirzl/kirzl.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace kirzl;
+namespace fs = std::filesystem;
+
+const char* kFortunesDir = "/usr/share/games/fortunes";
+
+struct Args {
+  int64_t steps = 600;
+  int64_t batch_size = 32;  // global
+  int64_t block_size = 64;
+  int64_t n_layer = 4, n_head = 4, n_embd = 128;
+  double dropout = 0.0;
+  double lr = 3e-3, min_lr = 3e-4, weight_decay = 0.1, grad_clip = 1.0;
+  int64_t warmup = 50;
+  std::string data_dir = kFortunesDir;
+  std::string cache_dir;  // default: <temp>/kirzl_gpt_fortunes
+  uint64_t seed = 0;
+  std::string checkpoint, resume, metrics;
+  std::string device = "cpu";
+  int threads = 0;
+  int log_every = 50;
+  int64_t eval_every = 200;
+  int64_t eval_tokens = 32768;
+  int64_t stop_after = 0;  // end this run after N steps, as if interrupted (the schedule still spans --steps)
+  int64_t sample_tokens = 400;
+  double temperature = 0.8;
+  int64_t top_k = 0;
+  std::string prompt = "";
+};
+
+[[noreturn]] void usage(const char* problem) {
+  if (problem) std::fprintf(stderr, "gpt: %s\n", problem);
+  std::fprintf(stderr,
+               "usage: gpt [--steps N] [--batch-size GLOBAL] [--block-size T] [--n-layer L] [--n-head H] [--n-embd C]\n"
+               "           [--dropout P] [--lr X] [--min-lr X] [--warmup N] [--weight-decay X] [--grad-clip X]\n"
+               "           [--data-dir DIR] [--cache-dir DIR] [--seed S] [--device cpu|cuda] [--threads N]\n"
+               "           [--checkpoint PATH] [--resume PATH] [--metrics PATH] [--log-every N] [--eval-every N]\n"
+               "           [--eval-tokens N] [--stop-after STEPS] [--sample-tokens N] [--temperature X] [--top-k K]\n"
+               "           [--prompt TEXT]\n");
+  std::exit(2);
+}
+
+Args parse(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) usage((flag + " needs a value").c_str());
+      return argv[++i];
+    };
+    try {
+      if (flag == "--steps") a.steps = std::stoll(value());
+      else if (flag == "--batch-size") a.batch_size = std::stoll(value());
+      else if (flag == "--block-size") a.block_size = std::stoll(value());
+      else if (flag == "--n-layer") a.n_layer = std::stoll(value());
+      else if (flag == "--n-head") a.n_head = std::stoll(value());
+      else if (flag == "--n-embd") a.n_embd = std::stoll(value());
+      else if (flag == "--dropout") a.dropout = std::stod(value());
+      else if (flag == "--lr") a.lr = std::stod(value());
+      else if (flag == "--min-lr") a.min_lr = std::stod(value());
+      else if (flag == "--warmup") a.warmup = std::stoll(value());
+      else if (flag == "--weight-decay") a.weight_decay = std::stod(value());
+      else if (flag == "--grad-clip") a.grad_clip = std::stod(value());
+      else if (flag == "--data-dir") a.data_dir = value();
+      else if (flag == "--cache-dir") a.cache_dir = value();
+      else if (flag == "--seed") a.seed = std::stoull(value());
+      else if (flag == "--checkpoint") a.checkpoint = value();
+      else if (flag == "--resume") a.resume = value();
+      else if (flag == "--metrics") a.metrics = value();
+      else if (flag == "--device") a.device = value();
+      else if (flag == "--threads") a.threads = std::stoi(value());
+      else if (flag == "--log-every") a.log_every = std::stoi(value());
+      else if (flag == "--eval-every") a.eval_every = std::stoll(value());
+      else if (flag == "--eval-tokens") a.eval_tokens = std::stoll(value());
+      else if (flag == "--stop-after") a.stop_after = std::stoll(value());
+      else if (flag == "--sample-tokens") a.sample_tokens = std::stoll(value());
+      else if (flag == "--temperature") a.temperature = std::stod(value());
+      else if (flag == "--top-k") a.top_k = std::stoll(value());
+      else if (flag == "--prompt") a.prompt = value();
+      else if (flag == "--help" || flag == "-h") usage(nullptr);
+      else usage(("unknown flag " + flag).c_str());
+    } catch (const std::logic_error&) {  // std::stoll and friends
+      usage((flag + " needs a number").c_str());
+    }
+  }
+  if (a.device != "cpu" && a.device != "cuda") usage("--device must be cpu or cuda");
+  if (a.steps < 1 || a.batch_size < 1 || a.block_size < 1 || a.log_every < 1 || a.eval_every < 1 || a.eval_tokens < 1)
+    usage("--steps, --batch-size, --block-size, --log-every, --eval-every and --eval-tokens must be positive");
+  if (a.warmup < 0) usage("--warmup must be >= 0");
+  a.warmup = std::min(a.warmup, a.steps);  // a short run (--steps 20) keeps the default warm-up in range
+  if (a.cache_dir.empty()) a.cache_dir = (fs::temp_directory_path() / "kirzl_gpt_fortunes").string();
+  return a;
+}
+
+// ---- the corpus ----
+
+// The fortune files of `dir` (plain files; the package's .dat indexes and .u8 links are skipped),
+// in name order, split into fortunes at the "%" lines.
+std::vector<std::string> read_fortunes(const std::string& dir) {
+  std::vector<fs::path> files;
+  if (fs::is_directory(dir))
+    for (const auto& e : fs::directory_iterator(dir))
+      if (e.is_regular_file() && !e.is_symlink() && e.path().extension() != ".dat") files.push_back(e.path());
+  KIRZL_CHECK_CODE(!files.empty(), ErrorCode::Io, "gpt: no fortune files in '", dir,
+                   "'. The corpus is Debian's fortunes package: apt-get install fortunes (or pass --data-dir)");
+  std::sort(files.begin(), files.end());
+  std::vector<std::string> fortunes;
+  for (const auto& f : files) {
+    std::ifstream in(f, std::ios::binary);
+    KIRZL_CHECK_CODE(in.good(), ErrorCode::Io, "gpt: cannot read '", f.string(), "'");
+    std::string cur;
+    for (std::string line; std::getline(in, line);) {
+      if (line == "%") {
+        if (!cur.empty()) fortunes.push_back(cur);
+        cur.clear();
+      } else {
+        cur += line + "\n";
+      }
+    }
+    if (!cur.empty()) fortunes.push_back(cur);
+  }
+  return fortunes;
+}
+
+// -sum p log p of the token frequencies, in nats: the cross-entropy of the best context-free model.
+double unigram_entropy(const std::vector<uint16_t>& tokens, int64_t vocab) {
+  std::vector<double> count(static_cast<size_t>(vocab), 0.0);
+  for (uint16_t t : tokens) count[t] += 1;
+  double h = 0, n = static_cast<double>(tokens.size());
+  for (double c : count)
+    if (c > 0) h -= c / n * std::log(c / n);
+  return h;
+}
+
+struct Corpus {
+  std::unique_ptr<data::Tokenizer> tokenizer;
+  std::vector<uint16_t> train, val;
+  double entropy = 0;
+};
+
+// Rank 0 builds the shards (train: 9 of every 10 fortunes; val: the 10th), everyone reads them.
+Corpus load_corpus(const Args& a, const comm::ProcessGroup& world) {
+  const fs::path dir = a.cache_dir;
+  const fs::path train_path = dir / "fortunes_train.tok", val_path = dir / "fortunes_val.tok",
+                 tok_path = dir / "fortunes.tokenizer";
+  if (world.rank() == 0) {
+    std::vector<std::string> fortunes = read_fortunes(a.data_dir);
+    std::string all, train, val;
+    for (size_t i = 0; i < fortunes.size(); ++i) {
+      std::string& part = i % 10 == 9 ? val : train;
+      part += fortunes[i];
+      part += "%\n";  // the separator stays: the model learns where a fortune ends
+      all += fortunes[i];
+      all += "%\n";
+    }
+    data::CharTokenizer tok = data::CharTokenizer::from_text(all);
+    fs::create_directories(dir);
+    const auto vocab = static_cast<uint32_t>(tok.vocab_size());
+    data::write_token_shard(train_path.string(), tok.encode(train), vocab);
+    data::write_token_shard(val_path.string(), tok.encode(val), vocab);
+    tok.save(tok_path.string());
+  }
+  world.communicator()->barrier({.tag = "token shards written"}).wait();
+  Corpus c;
+  c.tokenizer = data::Tokenizer::load(tok_path.string());
+  const auto vocab = static_cast<uint32_t>(c.tokenizer->vocab_size());
+  c.train = data::read_token_shard(train_path.string(), vocab).tokens;
+  c.val = data::read_token_shard(val_path.string(), vocab).tokens;
+  std::vector<uint16_t> both = c.train;
+  both.insert(both.end(), c.val.begin(), c.val.end());
+  c.entropy = unigram_entropy(both, c.tokenizer->vocab_size());
+  return c;
+}
+
+// ---- training ----
+
+models::GPTConfig model_config(const Args& a, int64_t vocab) {
+  return {.vocab_size = vocab, .block_size = a.block_size, .n_layer = a.n_layer, .n_head = a.n_head,
+          .n_embd = a.n_embd, .dropout = a.dropout};
+}
+
+// The run's settings that a checkpoint must agree with to be resumed.
+std::map<std::string, std::string> run_config(const Args& a, const models::GPTConfig& c, const data::Tokenizer& tok) {
+  std::map<std::string, std::string> m;
+  for (const auto& [k, v] : c.to_map()) m["model." + k] = v;
+  m["batch_size"] = std::to_string(a.batch_size);
+  m["steps"] = std::to_string(a.steps);
+  m["lr"] = std::to_string(a.lr);
+  m["seed"] = std::to_string(a.seed);
+  m["tokenizer"] = tok.serialize();
+  return m;
+}
+
+// Weight decay on the matrices (embeddings included) only, not on biases and LayerNorm gains.
+std::vector<optim::ParamGroup> param_groups(const nn::Module& model, double weight_decay) {
+  optim::ParamGroup decay{.weight_decay = weight_decay}, no_decay{.weight_decay = 0.0};
+  for (const Tensor& p : model.parameters()) (p.dim() >= 2 ? decay : no_decay).params.push_back(p);
+  return {decay, no_decay};
+}
+
+// Mean loss over evenly spaced, non-overlapping val windows (at most eval_tokens tokens); each rank
+// scores a contiguous share and the sums meet in one all_reduce.
+double evaluate(models::GPT& model, const data::TokenBatchSampler& val, int64_t eval_tokens, int64_t local_batch,
+                const comm::ProcessGroup& world, Device dev) {
+  NoGradGuard no_grad;
+  model.eval();
+  const int64_t T = val.options().block_size;
+  const int64_t n = std::max<int64_t>(1, std::min(eval_tokens / T, (val.num_tokens() - 1) / T));
+  const int64_t stride = (val.num_tokens() - T - 1) / std::max<int64_t>(1, n - 1);
+  const int64_t begin = n * world.rank() / world.size(), end = n * (world.rank() + 1) / world.size();
+  double loss_sum = 0;
+  for (int64_t i = begin; i < end; i += local_batch) {
+    std::vector<int64_t> offsets;
+    for (int64_t j = i; j < std::min(end, i + local_batch); ++j) offsets.push_back(j * stride);
+    data::TokenBatch b = val.windows(offsets);
+    loss_sum += model.loss(b.inputs.to(dev), b.targets.to(dev)).item() * static_cast<double>(offsets.size());
+  }
+  Tensor total = from_vector<double>({loss_sum}, {1});
+  world.communicator()->all_reduce(total, {.op = comm::ReduceOp::Sum, .tag = "val loss"}).wait();
+  model.train();
+  return total.item() / static_cast<double>(n);
+}
+
+int run(const Args& args) {
+  comm::ProcessGroup world = comm::init();
+  const bool lead = world.rank() == 0;
+  if (args.threads > 0) set_num_threads(args.threads);
+  const Device dev = args.device == "cuda" ? Device::cuda(world.local_rank()) : Device::cpu();
+  KIRZL_CHECK(args.batch_size % world.size() == 0, "gpt: --batch-size ", args.batch_size,
+              " (the global batch) must be divisible by the world size ", world.size());
+  const int64_t local_batch = args.batch_size / world.size();
+
+  Corpus corpus = load_corpus(args, world);
+  const int64_t vocab = corpus.tokenizer->vocab_size();
+  const auto n_train = static_cast<int64_t>(corpus.train.size()), n_val = static_cast<int64_t>(corpus.val.size());
+  data::TokenBatchSampler train(std::move(corpus.train), {.block_size = args.block_size, .batch_size = local_batch,
+                                                          .seed = args.seed, .rank = world.rank(),
+                                                          .world_size = world.size()});
+  data::TokenBatchSampler val(std::move(corpus.val), {.block_size = args.block_size, .batch_size = local_batch});
+
+  const models::GPTConfig config = model_config(args, vocab);
+  manual_seed(args.seed);  // the same initial model on every rank (DDP also broadcasts rank 0's)
+  models::GPT model(config);
+  model.to(dev);
+  DistributedDataParallel ddp(model, world);
+  optim::AdamW opt(param_groups(model, args.weight_decay), {.lr = args.lr, .betas = {0.9, 0.95}});
+  optim::CosineWithWarmup schedule(opt, {.warmup_steps = args.warmup, .total_steps = args.steps, .min_lr = args.min_lr});
+  const auto config_map = run_config(args, config, *corpus.tokenizer);
+
+  int64_t step = 0;
+  if (!args.resume.empty()) {
+    const auto saved = io::load_safetensors(args.resume).metadata;
+    for (const auto& [key, value] : config_map) {
+      auto it = saved.find("config." + key);
+      KIRZL_CHECK(it == saved.end() || it->second == value, "gpt: --resume '", args.resume, "' was written with ",
+                  key == "tokenizer" ? "another tokenizer" : key + " = " + it->second, " but this run has ",
+                  key == "tokenizer" ? "this corpus' tokenizer" : key + " = " + value);
+    }
+    step = io::load_checkpoint(args.resume, model, &opt).step;
+    for (int64_t s = 0; s < step; ++s) schedule.step();
+    if (lead) std::printf("resumed from %s at step %lld\n", args.resume.c_str(), static_cast<long long>(step));
+  }
+  io::MetricsLog metrics(lead ? args.metrics : std::string());
+  if (lead) {
+    std::printf("gpt: fortunes corpus, %lld train / %lld val characters, vocabulary %lld, unigram entropy %.4f nats\n",
+                static_cast<long long>(n_train), static_cast<long long>(n_val), static_cast<long long>(vocab),
+                corpus.entropy);
+    std::printf("gpt: %s, %lld parameters; global batch %lld x %lld tokens (%lld windows per rank), %lld steps, "
+                "lr %g, %d rank(s), %s\n",
+                config.str().c_str(), static_cast<long long>(model.num_parameters()),
+                static_cast<long long>(args.batch_size), static_cast<long long>(args.block_size),
+                static_cast<long long>(local_batch), static_cast<long long>(args.steps), args.lr, world.size(),
+                dev.str().c_str());
+  }
+
+  const auto start = std::chrono::steady_clock::now();
+  auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
+  const int64_t end_step = args.stop_after > 0 ? std::min(args.steps, args.stop_after) : args.steps;
+  const double tokens_per_step = static_cast<double>(args.batch_size * args.block_size);
+  double train_seconds = 0, val_loss = NAN, train_loss = NAN;
+  int64_t trained_steps = 0;
+  auto save = [&] {
+    if (lead && !args.checkpoint.empty())
+      io::save_checkpoint(args.checkpoint, model, &opt, {.step = step, .config = config_map});
+    world.communicator()->barrier({.tag = "checkpoint written"}).wait();  // complete before anyone goes on
+  };
+  // The bar and the rate cover one stretch of training between evaluations.
+  auto new_bar = [&] {
+    return std::make_unique<io::ProgressBar>(
+        io::ProgressBar::Options{.total_steps = end_step - step, .label = "train", .enabled = lead});
+  };
+  auto bar = new_bar();
+  int64_t stretch_first = step;
+  auto t0 = std::chrono::steady_clock::now();
+  while (step < end_step) {
+    data::TokenBatch b = train.batch(step);
+    Tensor logits = ddp(b.inputs.to(dev));
+    Tensor loss = cross_entropy(logits.reshape({-1, vocab}), b.targets.to(dev).reshape({-1}));
+    opt.zero_grad();
+    loss.backward();  // buckets are all-reduced while backward runs
+    if (args.grad_clip > 0) optim::clip_grad_norm(model.parameters(), args.grad_clip);
+    opt.step();
+    schedule.step();
+    ++step;
+    ++trained_steps;
+    train_loss = loss.item();
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double rate = static_cast<double>(step - stretch_first) * tokens_per_step / std::max(secs, 1e-9);
+    bar->update(step - stretch_first, train_loss, rate);  // this rank's loss; the rate in tokens/s
+    if (step % args.log_every == 0) {
+      // The metrics log holds the loss of the global batch: the mean over ranks.
+      Tensor global_loss = loss.detach().to(Device::cpu()).to(DType::f64).reshape({1});
+      world.communicator()->all_reduce(global_loss, {.op = comm::ReduceOp::Avg, .tag = "loss for the metrics log"}).wait();
+      metrics.log(io::MetricsRecord{.step = step, .loss = global_loss.item(), .lr = opt.lr(), .elapsed_seconds = elapsed()}
+                      .set("tokens_per_second", rate));
+    }
+    if (step % args.eval_every == 0 || step == end_step) {
+      // Time spent evaluating, saving and sampling is not training time.
+      train_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      bar->finish();
+      val_loss = evaluate(model, val, args.eval_tokens, local_batch, world, dev);
+      if (lead) {
+        std::printf("step %lld/%lld  train loss %.4f  val loss %.4f  (unigram entropy %.4f)  %.1f s\n",
+                    static_cast<long long>(step), static_cast<long long>(args.steps), train_loss, val_loss,
+                    corpus.entropy, elapsed());
+        std::fflush(stdout);
+        metrics.log({.step = step, .loss = val_loss, .elapsed_seconds = elapsed(), .extra = {{"split", "val"}}});
+      }
+      save();
+      if (step < end_step) bar = new_bar();
+      stretch_first = step;
+      t0 = std::chrono::steady_clock::now();
+    }
+  }
+  if (trained_steps == 0) val_loss = evaluate(model, val, args.eval_tokens, local_batch, world, dev);
+
+  if (lead) {
+    Generator gen(args.seed);
+    std::vector<uint16_t> prompt = corpus.tokenizer->encode(args.prompt.empty() ? std::string("%\n") : args.prompt);
+    std::vector<int64_t> ids(prompt.begin(), prompt.end());
+    Tensor out = model.generate(from_vector(ids, {1, static_cast<int64_t>(ids.size())}).to(dev), args.sample_tokens,
+                                args.temperature, args.top_k, &gen);
+    std::vector<int64_t> all = out.to_vector<int64_t>();
+    std::printf("---- sample (temperature %g) ----\n%s\n----\n", args.temperature,
+                corpus.tokenizer->decode(std::span<const int64_t>(all.data() + ids.size(), all.size() - ids.size())).c_str());
+    std::printf("{\"example\": \"gpt\", \"val_loss\": %.4f, \"unigram_entropy\": %.4f, \"train_loss\": %.4f, "
+                "\"tokens_per_second\": %.0f, \"steps\": %lld, \"parameters\": %lld, \"world_size\": %d, "
+                "\"seconds\": %.2f}\n",
+                val_loss, corpus.entropy, train_loss,
+                train_seconds > 0 ? static_cast<double>(trained_steps) * tokens_per_step / train_seconds : 0.0,
+                static_cast<long long>(step), static_cast<long long>(model.num_parameters()), world.size(), elapsed());
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args args = parse(argc, argv);
+  try {
+    return run(args);
+  } catch (const kirzl::Error& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,133 @@
+// The GPT example as a user runs it: flags, the JSON last line, checkpoints and an exact resume,
+// and the message when the corpus is missing. Runs build/examples/gpt briefly with a small model
+// on the real corpus (Debian's fortunes package).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kExample = std::string(KIRZL_BINARY_DIR) + "/examples/gpt";
+const char* kCorpus = "/usr/share/games/fortunes";
+
+struct ProgramRun {
+  int status = -1;
+  std::string output;
+  std::string last_line() const {
+    auto end = output.find_last_not_of('\n');
+    auto begin = output.rfind('\n', end);
+    begin = begin == std::string::npos ? 0 : begin + 1;
+    return output.substr(begin, end - begin + 1);
+  }
+};
+
+ProgramRun run(const std::string& args) {
+  ProgramRun r;
+  const std::string cmd = "OMP_NUM_THREADS=1 " + kExample + " --threads 1 " + args + " 2>&1";
+  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(cmd.c_str(), "r"), &pclose);
+  char buf[4096];
+  while (std::fgets(buf, sizeof buf, pipe.get())) r.output += buf;
+  r.status = pclose(pipe.release());
+  return r;
+}
+
+double field(const std::string& line, const std::string& key) {
+  auto p = line.rfind("\"" + key + "\": ");
+  return p == std::string::npos ? NAN : std::stod(line.substr(p + key.size() + 4));
+}
+
+// The training-loss lines of a metrics log (not the val lines), without the wall-clock fields.
+std::vector<std::string> losses(const fs::path& metrics) {
+  std::vector<std::string> v;
+  std::ifstream in(metrics);
+  for (std::string l; std::getline(in, l);) {
+    if (l.find("\"val\"") != std::string::npos) continue;
+    auto a = l.find("\"step\""), b = l.find("\"lr\"");
+    v.push_back(l.substr(a, b - a));
+  }
+  return v;
+}
+
+class GptExample : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!fs::exists(kExample)) GTEST_SKIP() << kExample << " is not built (KIRZL_BUILD_EXAMPLES=OFF)";
+    if (!fs::exists(kCorpus)) GTEST_SKIP() << kCorpus << " is missing: apt-get install fortunes";
+    dir_ = fs::temp_directory_path() / ("kirzl_gpt_" + std::to_string(::getpid()) + "_" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_);
+    small_ = "--batch-size 8 --block-size 32 --n-layer 2 --n-head 2 --n-embd 48 --warmup 5 --eval-tokens 2048 "
+             "--sample-tokens 40 --log-every 1 --cache-dir " + (dir_ / "cache").string() + " ";
+  }
+  void TearDown() override {
+    if (!dir_.empty()) fs::remove_all(dir_);
+  }
+  fs::path dir_;
+  std::string small_;
+};
+
+}  // namespace
+
+TEST_F(GptExample, LastLineIsTheJsonSummary) {
+  ProgramRun r = run(small_ + "--steps 200 --stop-after 30 --eval-every 1000");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const std::string last = r.last_line();
+  ASSERT_EQ(last.front(), '{') << r.output;
+  for (const char* key : {"\"example\": \"gpt\"", "\"val_loss\": ", "\"unigram_entropy\": ", "\"tokens_per_second\": ",
+                          "\"steps\": 30,", "\"world_size\": 1", "\"seconds\": "})
+    EXPECT_NE(last.find(key), std::string::npos) << key << " missing in " << last;
+  // The corpus' character distribution: ~3.3 nats for English text with its punctuation.
+  EXPECT_GT(field(last, "unigram_entropy"), 2.5);
+  EXPECT_LT(field(last, "unigram_entropy"), 4.0);
+  // 30 steps from log(vocab) ~ 4.7 already learn the character frequencies.
+  EXPECT_LT(field(last, "val_loss"), 4.0);
+  EXPECT_GT(field(last, "tokens_per_second"), 0);
+  EXPECT_NE(r.output.find("unigram entropy"), std::string::npos);
+  EXPECT_NE(r.output.find("---- sample"), std::string::npos);
+  // The shards and the tokenizer were written where --cache-dir said.
+  EXPECT_TRUE(fs::exists(dir_ / "cache" / "fortunes_train.tok"));
+  EXPECT_TRUE(fs::exists(dir_ / "cache" / "fortunes.tokenizer"));
+}
+
+TEST_F(GptExample, ResumingFromACheckpointContinuesExactly) {
+  const std::string ckpt = (dir_ / "ckpt.safetensors").string();
+  const std::string common = small_ + "--steps 16 --eval-every 8 ";
+  ProgramRun whole = run(common + "--metrics " + (dir_ / "whole.jsonl").string());
+  ASSERT_EQ(whole.status, 0) << whole.output;
+  ProgramRun first = run(common + "--stop-after 8 --checkpoint " + ckpt + " --metrics " + (dir_ / "a.jsonl").string());
+  ASSERT_EQ(first.status, 0) << first.output;
+  ASSERT_TRUE(fs::exists(ckpt));
+  ProgramRun second = run(common + "--resume " + ckpt + " --metrics " + (dir_ / "b.jsonl").string());
+  ASSERT_EQ(second.status, 0) << second.output;
+  EXPECT_NE(second.output.find("resumed from"), std::string::npos);
+  auto w = losses(dir_ / "whole.jsonl"), a = losses(dir_ / "a.jsonl"), b = losses(dir_ / "b.jsonl");
+  ASSERT_EQ(w.size(), 16u);
+  ASSERT_EQ(a.size(), 8u);
+  ASSERT_EQ(b.size(), 8u);
+  for (size_t i = 0; i < 8; ++i) {
+    EXPECT_EQ(a[i], w[i]);
+    EXPECT_EQ(b[i], w[8 + i]);  // bit-identical: same data order, same optimizer state
+  }
+  EXPECT_EQ(field(second.last_line(), "val_loss"), field(whole.last_line(), "val_loss"));
+  // A checkpoint of another model shape says so.
+  ProgramRun other = run(small_ + "--steps 16 --n-embd 64 --resume " + ckpt);
+  EXPECT_NE(other.status, 0);
+  EXPECT_NE(other.output.find("model.n_embd"), std::string::npos) << other.output;
+}
+
+TEST_F(GptExample, MissingCorpusSaysWhatToInstall) {
+  ProgramRun r = run(small_ + "--steps 2 --data-dir " + (dir_ / "none").string());
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("apt-get install fortunes"), std::string::npos) << r.output;
+  ProgramRun bad = run("--steps nope");
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.output.find("usage: gpt"), std::string::npos) << bad.output;
+}

@@ -1,0 +1,309 @@
+// models::GPT: shapes, parameter counts, weight tying, causal masking, gradients, learning,
+// sampling, initialisation, errors, and weights under GPT-2's names.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <kirzl/io/safetensors.hpp>
+#include <kirzl/kirzl.hpp>
+
+#include "support/expect_error.hpp"
+#include "support/gradcheck.hpp"
+
+using namespace kirzl;
+using models::GPT;
+using models::GPTConfig;
+namespace fs = std::filesystem;
+
+namespace {
+
+Tensor tokens(const Shape& shape, int64_t vocab, uint64_t seed) {
+  Generator g(seed);
+  return randint(0, vocab, shape, {.dtype = DType::i64}, &g);
+}
+
+double max_abs_diff(const Tensor& a, const Tensor& b) { return max(abs(sub(a.to(DType::f64), b.to(DType::f64)))).item(); }
+
+// A config small enough for finite differences.
+GPTConfig micro() { return {.vocab_size = 11, .block_size = 6, .n_layer = 2, .n_head = 2, .n_embd = 8}; }
+
+fs::path temp_file(const std::string& name) {
+  return fs::temp_directory_path() / ("kirzl_test_gpt_" + std::to_string(::getpid()) + "_" + name);
+}
+
+}  // namespace
+
+TEST(GPT, ForwardShapes) {
+  manual_seed(0);
+  GPT model(GPTConfig::tiny());
+  Tensor idx = tokens({3, 7}, 64, 1);
+  Tensor logits = model(idx);
+  EXPECT_EQ(logits.shape(), Shape({3, 7, 64}));
+  EXPECT_EQ(logits.dtype(), DType::f32);
+  EXPECT_EQ(model(idx.select(0, 1)).shape(), Shape({7, 64}));  // unbatched
+  EXPECT_LT(max_abs_diff(model(idx.select(0, 1)), logits.select(0, 1)), 1e-5);
+  EXPECT_EQ(model(idx.to(DType::i32)).shape(), Shape({3, 7, 64}));
+  Tensor loss = model.loss(idx, tokens({3, 7}, 64, 2));
+  EXPECT_EQ(loss.numel(), 1);
+  // A fresh model predicts nearly uniformly: the loss is close to log(V).
+  EXPECT_NEAR(loss.item(), std::log(64.0), 0.1);
+}
+
+TEST(GPT, ParameterCountsOfThePresets) {
+  // 124M by hand: wte 50257*768 + wpe 1024*768 + 12 blocks * (ln 4*768 + c_attn 768*2304 + 2304
+  // + c_proj 768*768 + 768 + c_fc 768*3072 + 3072 + mlp.c_proj 3072*768 + 768) + ln_f 2*768.
+  const int64_t per_block = 4 * 768 + (768 * 2304 + 2304) + (768 * 768 + 768) + (768 * 3072 + 3072) + (3072 * 768 + 768);
+  const int64_t gpt2 = 50257 * 768 + 1024 * 768 + 12 * per_block + 2 * 768;
+  EXPECT_EQ(gpt2, 124439808);
+  EXPECT_EQ(GPTConfig::gpt2_124m().num_parameters(), gpt2);
+  EXPECT_EQ(GPTConfig::gpt2_350m().num_parameters(), 354823168);
+  EXPECT_EQ(GPTConfig::gpt2_774m().num_parameters(), 774030080);
+  EXPECT_EQ(GPTConfig::gpt2_1558m().num_parameters(), 1557611200);
+  EXPECT_EQ(GPTConfig::preset("gpt2-xl"), GPTConfig::gpt2_1558m());
+  EXPECT_EQ(GPTConfig::gpt2_124m().padded_vocab().vocab_size, 50304);
+  // The formula agrees with the built model (tied output layer counted once), with and without biases.
+  for (GPTConfig c : {GPTConfig::tiny(), micro(), GPTConfig{.vocab_size = 100, .block_size = 32, .n_layer = 3,
+                                                            .n_head = 4, .n_embd = 48, .bias = false}}) {
+    GPT m(c);
+    EXPECT_EQ(m.num_parameters(), c.num_parameters()) << c.str();
+  }
+  EXPECT_KIRZL_ERROR(GPTConfig::preset("gpt5"), ErrorCode::InvalidArgument, "gpt5", "124m");
+}
+
+TEST(GPT, ParameterNamesAreGpt2s) {
+  GPT m(micro());
+  std::vector<std::string> names;
+  for (const auto& [n, t] : m.named_parameters()) names.push_back(n);
+  const std::vector<std::string> first = {"wte.weight",          "wpe.weight",           "h.0.ln_1.weight",
+                                          "h.0.ln_1.bias",       "h.0.attn.c_attn.weight", "h.0.attn.c_attn.bias",
+                                          "h.0.attn.c_proj.weight", "h.0.attn.c_proj.bias", "h.0.ln_2.weight",
+                                          "h.0.ln_2.bias",       "h.0.mlp.c_fc.weight",  "h.0.mlp.c_fc.bias",
+                                          "h.0.mlp.c_proj.weight", "h.0.mlp.c_proj.bias"};
+  ASSERT_EQ(names.size(), 2 + 2 * 12 + 2u);
+  EXPECT_EQ(std::vector<std::string>(names.begin(), names.begin() + 14), first);
+  EXPECT_EQ(names[names.size() - 2], "ln_f.weight");
+  EXPECT_EQ(names.back(), "ln_f.bias");
+}
+
+TEST(GPT, TiedEmbeddingIsOneParameterWithTheSummedGradient) {
+  manual_seed(3);
+  GPT m(micro());
+  int wte_count = 0;
+  for (const Tensor& p : m.parameters()) wte_count += p.is_same(m.wte->weight);
+  EXPECT_EQ(wte_count, 1);
+  Tensor idx = tokens({2, 5}, 11, 4), tgt = tokens({2, 5}, 11, 5);
+  m.loss(idx, tgt).backward();
+  // The same computation with the two uses of the matrix as two separate leaves.
+  Tensor e_in = m.wte->weight.detach().clone().requires_grad_();
+  Tensor e_out = m.wte->weight.detach().clone().requires_grad_();
+  Tensor x = embedding(e_in, idx) + embedding(m.wpe->weight, arange(5));
+  for (size_t i = 0; i < 2; ++i) x = m.block(i).forward(x);
+  Tensor loss = cross_entropy(linear(m.ln_f->forward(x), e_out).reshape({-1, 11}), tgt.reshape({-1}));
+  loss.backward();
+  EXPECT_GT(max(abs(e_in.grad())).item(), 0.0);
+  EXPECT_GT(max(abs(e_out.grad())).item(), 0.0);
+  EXPECT_LT(max_abs_diff(m.wte->weight.grad(), e_in.grad() + e_out.grad()), 1e-6);
+  EXPECT_GT(max_abs_diff(m.wte->weight.grad(), e_out.grad()), 1e-4);  // both uses contribute
+}
+
+TEST(GPT, ChangingAFutureTokenLeavesEarlierLogitsUnchanged) {
+  manual_seed(5);
+  GPT m(GPTConfig::tiny());
+  Tensor a = tokens({2, 12}, 64, 6);
+  Tensor b = a.clone();
+  b.select(1, 7).fill_(static_cast<double>((a.select(1, 7).to_vector<int64_t>()[0] + 1) % 64));
+  Tensor la = m(a), lb = m(b);
+  EXPECT_EQ(max_abs_diff(la.slice(1, 0, 7), lb.slice(1, 0, 7)), 0.0);
+  EXPECT_GT(max_abs_diff(la.slice(1, 7, 12).select(0, 0), lb.slice(1, 7, 12).select(0, 0)), 1e-4);
+}
+
+TEST(GPT, GradientsMatchFiniteDifferencesInF64) {
+  manual_seed(7);
+  GPT m(micro());
+  m.to(DType::f64);
+  // Larger weights than the N(0, 0.02) init, so that every path carries a visible signal.
+  {
+    NoGradGuard g;
+    for (Tensor p : m.parameters()) p.copy_(randn(p.shape(), {.dtype = DType::f64}) * 0.5);
+  }
+  Tensor idx = tokens({2, 6}, 11, 8);
+  EXPECT_GRADCHECK([&](const std::vector<Tensor>&) { return m(idx); }, m.parameters(),
+                   {.eps = 1e-6, .atol = 1e-6, .rtol = 1e-4});
+}
+
+TEST(GPT, OverfitsATinyBatch) {
+  manual_seed(9);
+  GPTConfig c = micro();
+  c.vocab_size = 16;
+  c.n_embd = 32;
+  c.block_size = 8;
+  GPT m(c);
+  Tensor idx = tokens({2, 8}, 16, 10), tgt = tokens({2, 8}, 16, 11);
+  optim::AdamW opt(m.parameters(), {.lr = 1e-2, .weight_decay = 0.0});
+  const double first = m.loss(idx, tgt).item();
+  double last = first;
+  for (int i = 0; i < 200; ++i) {
+    Tensor loss = m.loss(idx, tgt);
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+    last = loss.item();
+  }
+  EXPECT_NEAR(first, std::log(16.0), 0.1);
+  EXPECT_LT(last, 0.15) << "from " << first;  // memorised: 16 positions of random tokens
+}
+
+TEST(GPT, GenerateIsDeterministicForASeed) {
+  manual_seed(11);
+  GPT m(GPTConfig::tiny());
+  Tensor prompt = tokens({2, 3}, 64, 12);
+  Generator g1(42), g2(42), g3(43);
+  Tensor a = m.generate(prompt, 20, 1.0, 0, &g1);
+  Tensor b = m.generate(prompt, 20, 1.0, 0, &g2);
+  Tensor c = m.generate(prompt, 20, 1.0, 0, &g3);
+  EXPECT_EQ(a.shape(), Shape({2, 23}));
+  EXPECT_EQ(a.to_vector<int64_t>(), b.to_vector<int64_t>());
+  EXPECT_NE(a.to_vector<int64_t>(), c.to_vector<int64_t>());
+  EXPECT_EQ(max_abs_diff(a.slice(1, 0, 3), prompt), 0.0);  // the prompt is kept
+  for (int64_t t : a.to_vector<int64_t>()) EXPECT_TRUE(t >= 0 && t < 64);
+  EXPECT_TRUE(m.is_training());  // the mode is restored
+  // Greedy and top_k = 1 both take the argmax of the last logits.
+  Tensor greedy = m.generate(prompt, 1, 0.0);
+  Tensor top1 = m.generate(prompt, 1, 1.0, 1, &g1);
+  m.eval();
+  Tensor expected = argmax(m(prompt).select(1, 2), -1);
+  EXPECT_EQ(greedy.select(1, 3).to_vector<int64_t>(), expected.to_vector<int64_t>());
+  EXPECT_EQ(top1.select(1, 3).to_vector<int64_t>(), expected.to_vector<int64_t>());
+  // Longer than block_size: the context is cropped to the last block_size tokens.
+  EXPECT_EQ(m.generate(prompt.select(0, 0), 30, 1.0, 5, &g1).shape(), Shape({33}));
+}
+
+TEST(GPT, InitialisationFollowsGpt2) {
+  manual_seed(13);
+  GPTConfig c{.vocab_size = 512, .block_size = 64, .n_layer = 8, .n_head = 4, .n_embd = 128};
+  GPT m(c);
+  auto std_of = [](const Tensor& t) { return std::sqrt(var(t.to(DType::f64)).item()); };
+  EXPECT_NEAR(std_of(m.wte->weight), 0.02, 0.001);
+  EXPECT_NEAR(std_of(m.wpe->weight), 0.02, 0.002);
+  const double proj = 0.02 / std::sqrt(16.0);
+  for (size_t i = 0; i < 8; ++i) {
+    models::Block& b = m.block(i);
+    EXPECT_NEAR(std_of(b.attn->c_attn->weight), 0.02, 0.001);
+    EXPECT_NEAR(std_of(b.mlp->c_fc->weight), 0.02, 0.001);
+    EXPECT_NEAR(std_of(b.attn->c_proj->weight), proj, 0.0005);
+    EXPECT_NEAR(std_of(b.mlp->c_proj->weight), proj, 0.0005);
+    for (const Tensor& bias : {b.attn->c_attn->bias, b.attn->c_proj->bias, b.mlp->c_fc->bias, b.mlp->c_proj->bias})
+      EXPECT_EQ(max(abs(bias)).item(), 0.0);
+    EXPECT_EQ(min(b.ln_1->weight).item(), 1.0);
+    EXPECT_EQ(max(abs(b.ln_2->bias)).item(), 0.0);
+  }
+}
+
+TEST(GPT, DropoutActsOnlyWhileTraining) {
+  GPTConfig c = GPTConfig::tiny();
+  c.dropout = 0.5;
+  manual_seed(14);
+  GPT m(c);
+  Tensor idx = tokens({2, 8}, 64, 15);
+  EXPECT_GT(max_abs_diff(m(idx), m(idx)), 1e-4);
+  m.eval();
+  EXPECT_EQ(max_abs_diff(m(idx), m(idx)), 0.0);
+}
+
+TEST(GPT, BadConfigsAndInputsGiveClearErrors) {
+  EXPECT_KIRZL_ERROR(GPT(GPTConfig{.n_head = 5, .n_embd = 768}), ErrorCode::InvalidArgument, "n_embd (768)",
+                     "n_head (5)");
+  EXPECT_KIRZL_ERROR(GPT(GPTConfig{.vocab_size = 0}), ErrorCode::InvalidArgument, "vocab_size");
+  EXPECT_KIRZL_ERROR(GPT(GPTConfig{.dropout = 1.0}), ErrorCode::InvalidArgument, "dropout");
+  GPT m(GPTConfig::tiny());
+  EXPECT_KIRZL_ERROR(m(tokens({1, 17}, 64, 1)), ErrorCode::InvalidArgument, "sequence length 17", "block_size = 16");
+  EXPECT_KIRZL_ERROR(m(full({1, 4}, 64, {.dtype = DType::i64})), ErrorCode::InvalidArgument, "[0, 64)", "to 64");
+  EXPECT_KIRZL_ERROR(m(full({1, 4}, -1, {.dtype = DType::i64})), ErrorCode::InvalidArgument, "from -1");
+  EXPECT_KIRZL_ERROR(m(zeros({1, 4})), ErrorCode::InvalidArgument, "token ids", "f32");
+  EXPECT_KIRZL_ERROR(m.loss(tokens({2, 4}, 64, 1), tokens({2, 5}, 64, 1)), ErrorCode::InvalidArgument, "[2, 4]",
+                     "[2, 5]");
+  EXPECT_KIRZL_ERROR(m.generate(tokens({1, 4}, 64, 1), -1), ErrorCode::InvalidArgument, "max_new_tokens");
+}
+
+// ---- GPT-2 names and safetensors ----
+
+TEST(GPTSafetensors, RoundTripInTheConv1dLayout) {
+  manual_seed(20);
+  GPT a(GPTConfig::tiny());
+  const fs::path path = temp_file("rt.safetensors");
+  models::save_gpt2_safetensors(path.string(), a, {{"note", "test"}});
+  io::SafetensorsFile f = io::load_safetensors(path.string());
+  // GPT-2's Conv1D layout: [in, out].
+  EXPECT_EQ(f.tensors.at("h.0.attn.c_attn.weight").shape(), Shape({32, 96}));
+  EXPECT_EQ(f.tensors.at("h.1.mlp.c_proj.weight").shape(), Shape({128, 32}));
+  EXPECT_EQ(max_abs_diff(f.tensors.at("h.0.attn.c_attn.weight"), a.block(0).attn->c_attn->weight.t()), 0.0);
+  EXPECT_EQ(f.tensors.at("wte.weight").shape(), Shape({64, 32}));
+  EXPECT_FALSE(f.tensors.contains("lm_head.weight"));
+  EXPECT_EQ(f.metadata.at("gpt.n_head"), "2");
+  EXPECT_EQ(f.metadata.at("note"), "test");
+  EXPECT_EQ(models::gpt2_config_from_safetensors(path.string()), GPTConfig::tiny());
+
+  manual_seed(21);
+  GPT b(GPTConfig::tiny());
+  Tensor idx = tokens({2, 9}, 64, 22);
+  EXPECT_GT(max_abs_diff(a(idx), b(idx)), 1e-3);
+  models::load_gpt2_safetensors(path.string(), b);
+  EXPECT_EQ(max_abs_diff(a(idx), b(idx)), 0.0);
+
+  // bf16 on disk: the same model to bf16 precision.
+  models::save_gpt2_safetensors(path.string(), a, {}, DType::bf16);
+  EXPECT_EQ(io::load_safetensors(path.string()).tensors.at("wte.weight").dtype(), DType::bf16);
+  GPT c(GPTConfig::tiny());
+  models::load_gpt2_safetensors(path.string(), c);
+  EXPECT_LT(max_abs_diff(a(idx), c(idx)), 0.05);
+  fs::remove(path);
+}
+
+TEST(GPTSafetensors, AcceptsTheTransformerPrefixAndIgnoresBuffers) {
+  manual_seed(23);
+  GPT a(micro());
+  StateDict hf;
+  for (const auto& [name, t] : models::gpt2_state_dict(a)) hf.insert("transformer." + name, t.to(DType::f16));
+  hf.insert("transformer.h.0.attn.bias", ones({1, 1, 6, 6}));
+  hf.insert("transformer.h.1.attn.masked_bias", full({1}, -1e4));
+  hf.insert("lm_head.weight", a.wte->weight);
+  GPT b(micro());
+  models::load_gpt2_state_dict(b, hf);
+  Tensor idx = tokens({1, 6}, 11, 24);
+  EXPECT_LT(max_abs_diff(a(idx), b(idx)), 1e-2);  // f16 weights
+  EXPECT_LT(max_abs_diff(b.wte->weight, a.wte->weight.to(DType::f16)), 1e-6);
+
+  // A file without the "gpt.*" metadata: the config is inferred from the shapes.
+  const fs::path path = temp_file("hf.safetensors");
+  io::save_safetensors(path.string(), hf);
+  EXPECT_EQ(models::gpt2_config_from_safetensors(path.string(), 2), micro());
+  EXPECT_EQ(models::gpt2_config_from_safetensors(path.string()).n_head, 1);  // n_embd 8 / 64 -> at least 1
+  fs::remove(path);
+}
+
+TEST(GPTSafetensors, MissingMisshapedAndUnexpectedTensorsAreNamed) {
+  GPT m(micro());
+  const Tensor before = m.wte->weight.clone();
+  StateDict full_dict = models::gpt2_state_dict(m);
+  auto without = [&](const std::string& skip) {
+    StateDict d;
+    for (const auto& [n, t] : full_dict)
+      if (n != skip) d.insert(n, t);
+    return d;
+  };
+  EXPECT_KIRZL_ERROR(models::load_gpt2_state_dict(m, without("h.1.ln_2.bias"), "'x.safetensors'"),
+                     ErrorCode::InvalidArgument, "'x.safetensors'", "missing: h.1.ln_2.bias");
+  StateDict bad = without("h.0.attn.c_attn.weight");
+  bad.insert("h.0.attn.c_attn.weight", zeros({24, 8}));  // Linear layout instead of Conv1D's
+  EXPECT_KIRZL_ERROR(models::load_gpt2_state_dict(m, bad), ErrorCode::InvalidArgument,
+                     "h.0.attn.c_attn.weight (expected [8, 24] [in, out], got [24, 8])");
+  StateDict extra = full_dict;
+  extra.insert("h.2.ln_1.weight", ones({8}));
+  EXPECT_KIRZL_ERROR(models::load_gpt2_state_dict(m, extra), ErrorCode::InvalidArgument, "unexpected: h.2.ln_1.weight");
+  StateDict ints = without("wpe.weight");
+  ints.insert("wpe.weight", zeros({6, 8}, {.dtype = DType::i32}));
+  EXPECT_KIRZL_ERROR(models::load_gpt2_state_dict(m, ints), ErrorCode::InvalidArgument, "not floating: wpe.weight");
+  EXPECT_EQ(max_abs_diff(m.wte->weight, before), 0.0);  // nothing changed
+  EXPECT_KIRZL_ERROR(models::load_gpt2_safetensors("/nonexistent/gpt.safetensors", m), ErrorCode::Io,
+                     "/nonexistent/gpt.safetensors");
+}

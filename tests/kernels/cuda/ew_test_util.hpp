@@ -1,0 +1,60 @@
+// Shared helpers of the CUDA elementwise/reduction tests: random inputs of any dtype, made on the
+// CPU and copied, so the CPU reference and the CUDA kernel see identical values.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "support/cuda_compare.hpp"
+
+namespace kirzl::testing {
+
+inline const Device kGpu = Device::cuda(0);
+
+inline const std::vector<DType>& all_dtypes() {
+  static const std::vector<DType> v{DType::f32, DType::f64, DType::bf16, DType::f16, DType::i32, DType::i64, DType::u8, DType::u16};
+  return v;
+}
+inline const std::vector<DType>& float_dtypes() {
+  static const std::vector<DType> v{DType::f32, DType::f64, DType::bf16, DType::f16};
+  return v;
+}
+
+/// Random CPU values of `dt`: normal(0, 2) for floats, integers in [lo, hi) otherwise.
+inline Tensor random_cpu(const Shape& shape, DType dt, uint64_t seed, int64_t lo = 0, int64_t hi = 50) {
+  Generator g(seed);
+  if (is_floating(dt)) return normal(shape, 0.0, 2.0, {.dtype = DType::f64}, &g).to(dt);
+  return randint(lo, hi, shape, {.dtype = dt}, &g);
+}
+
+/// The same tensor on the GPU as a view starting at element 1 of a larger buffer: its data
+/// pointer is not 16-byte aligned, which the vectorised kernels must handle.
+inline Tensor misaligned_gpu(const Tensor& cpu) {
+  Tensor flat = cpu.reshape({-1});
+  Tensor buf = empty({flat.numel() + 1}, {.dtype = cpu.dtype(), .device = kGpu});
+  poison(buf);
+  Tensor view = buf.narrow(0, 1, flat.numel());
+  view.copy_(flat.to(kGpu));
+  return view.view(cpu.shape());
+}
+
+/// A poisoned GPU output of `shape`, either contiguous or a strided view (every other element of
+/// the last dim of a poisoned buffer).
+inline Tensor poisoned_out(const Shape& shape, DType dt, bool strided) {
+  if (!strided || shape.size() == 0) {
+    Tensor t = empty(shape, {.dtype = dt, .device = kGpu});
+    poison(t);
+    return t;
+  }
+  Shape wide = shape;
+  wide[wide.size() - 1] *= 2;
+  Tensor buf = empty(wide, {.dtype = dt, .device = kGpu});
+  poison(buf);
+  return buf.slice(static_cast<int64_t>(wide.size()) - 1, 0, wide[wide.size() - 1], 2);
+}
+
+inline std::string name_of(DType dt) { return dtype_name(dt); }
+
+}  // namespace kirzl::testing

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "kernels/optim_update.h"
 #include "optim/option_checks.h"
 #include "optim/update_loops.h"
 
@@ -88,6 +89,33 @@ void adam_update(const char* who, const AdamConfig& c, double lr, double weight_
   });
 }
 
+/// The fused CUDA step of Adam/AdamW over `items`.
+/// (Items = std::vector<Optimizer::DeviceItem>, a protected type.)
+template <typename Items>
+void adam_cuda(const AdamConfig& c, double lr, double weight_decay, const Items& items,
+               std::vector<Tensor> exp_avg, std::vector<Tensor> exp_avg_sq, std::vector<Tensor> max_exp_avg_sq) {
+  kernels::OptimLists lists;
+  std::vector<int64_t> steps;
+  for (const auto& item : items) {
+    lists.params.push_back(item.param);
+    lists.grads.push_back(item.grad);
+    lists.masters.push_back(item.master);
+    steps.push_back(item.state->step);
+  }
+  lists.state[0] = std::move(exp_avg);
+  lists.state[1] = std::move(exp_avg_sq);
+  lists.state[2] = std::move(max_exp_avg_sq);
+  kernels::cuda::multi_tensor_adam(lists, steps,
+                                   {.lr = lr,
+                                    .weight_decay = weight_decay,
+                                    .beta1 = c.beta1,
+                                    .beta2 = c.beta2,
+                                    .eps = c.eps,
+                                    .decoupled = c.decoupled,
+                                    .amsgrad = c.amsgrad,
+                                    .maximize = c.maximize});
+}
+
 }  // namespace
 
 Adam::Adam(std::vector<Tensor> params, AdamOptions options) : Adam(one_group(std::move(params)), options) {}
@@ -101,6 +129,12 @@ void Adam::update(const Group& group, const Tensor& param, const Tensor& grad, P
   Tensor vmax = options_.amsgrad ? state_buffer(state, "max_exp_avg_sq", param) : Tensor();
   adam_update("Adam.step", config_of(options_, false), group.lr, group.weight_decay, param, grad,
               state_buffer(state, "exp_avg", param), state_buffer(state, "exp_avg_sq", param), vmax, state.step);
+}
+
+void Adam::update_cuda(const Group& group, std::vector<DeviceItem>& items) {
+  std::vector<Tensor> vmax = options_.amsgrad ? state_buffers(items, "max_exp_avg_sq") : std::vector<Tensor>{};
+  adam_cuda(config_of(options_, false), group.lr, group.weight_decay, items,
+            state_buffers(items, "exp_avg"), state_buffers(items, "exp_avg_sq"), std::move(vmax));
 }
 
 std::vector<Optimizer::OptionField> Adam::option_fields() const { return fields_of(options_); }
@@ -122,6 +156,12 @@ void AdamW::update(const Group& group, const Tensor& param, const Tensor& grad, 
   Tensor vmax = options_.amsgrad ? state_buffer(state, "max_exp_avg_sq", param) : Tensor();
   adam_update("AdamW.step", config_of(options_, true), group.lr, group.weight_decay, param, grad,
               state_buffer(state, "exp_avg", param), state_buffer(state, "exp_avg_sq", param), vmax, state.step);
+}
+
+void AdamW::update_cuda(const Group& group, std::vector<DeviceItem>& items) {
+  std::vector<Tensor> vmax = options_.amsgrad ? state_buffers(items, "max_exp_avg_sq") : std::vector<Tensor>{};
+  adam_cuda(config_of(options_, true), group.lr, group.weight_decay, items,
+            state_buffers(items, "exp_avg"), state_buffers(items, "exp_avg_sq"), std::move(vmax));
 }
 
 std::vector<Optimizer::OptionField> AdamW::option_fields() const { return fields_of(options_); }

@@ -4,11 +4,27 @@
 #include <limits>
 
 #include "kirzl/autograd.hpp"
+#include "kernels/optim_update.h"
 #include "optim/update_loops.h"
 
 namespace kirzl::optim {
 
 namespace {
+
+/// The defined gradients of `params`, checked to be floating tensors on one device.
+std::vector<Tensor> defined_grads(const char* who, const std::vector<Tensor>& params) {
+  std::vector<Tensor> grads;
+  for (size_t i = 0; i < params.size(); ++i) {
+    KIRZL_CHECK(params[i].defined(), who, ": parameter ", i, " is an undefined tensor");
+    Tensor g = params[i].grad();
+    if (!g.defined()) continue;
+    KIRZL_CHECK(is_floating(g.dtype()), who, ": gradient of parameter ", i, " must be floating, got ", g.describe());
+    KIRZL_CHECK(grads.empty() || g.device() == grads[0].device(), who, ": gradients on more than one device (",
+                grads.empty() ? std::string() : grads[0].describe(), " and ", g.describe(), " of parameter ", i, ")");
+    grads.push_back(g);
+  }
+  return grads;
+}
 
 /// The defined gradients of `params`, checked to be floating CPU tensors.
 std::vector<Tensor> cpu_grads(const char* who, const std::vector<Tensor>& params) {
@@ -47,14 +63,69 @@ struct MaxAbs {
   }
 };
 
+/// clip_grad_norm over CUDA gradients: returns the {f64, f32} 0-d device tensors of the norm.
+std::pair<Tensor, Tensor> clip_cuda(const char* who, const std::vector<Tensor>& grads, double max_norm,
+                                    const ClipOptions& options) {
+  std::vector<Tensor> work;
+  std::vector<std::pair<Tensor, Tensor>> write_back;
+  for (const Tensor& g : grads) {
+    if (g.is_contiguous()) {
+      work.push_back(g);
+    } else {
+      work.push_back(g.contiguous());
+      write_back.emplace_back(g, work.back());
+    }
+  }
+  auto norms = kernels::cuda::multi_tensor_norm(work, options.norm_type);
+  if (options.error_if_nonfinite) {
+    const double total = norms.first.item();  // the one host sync, asked for
+    KIRZL_CHECK(std::isfinite(total), who, ": the total norm of order ", options.norm_type, " of the gradients of ",
+                grads.size(), " parameter(s) is ", total,
+                "; gradients left unchanged (pass error_if_nonfinite = false to get the norm back instead)");
+  }
+  kernels::cuda::multi_tensor_clip_by_norm(work, norms.first, max_norm);
+  for (auto& [g, c] : write_back) {
+    Tensor dst = g;
+    dst.copy_(c);
+  }
+  return norms;
+}
+
+void check_clip_args(const char* who, double max_norm, double norm_type) {
+  KIRZL_CHECK(max_norm >= 0.0, who, ": 'max_norm' must be >= 0, got ", max_norm);
+  KIRZL_CHECK(norm_type > 0.0, who, ": 'norm_type' must be > 0 (or infinity), got ", norm_type);
+}
+
+double clip_cpu(const char* who, const std::vector<Tensor>& grads, double max_norm, double norm_type,
+                bool error_if_nonfinite);
+
 }  // namespace
 
 double clip_grad_norm(const std::vector<Tensor>& params, double max_norm, double norm_type, bool error_if_nonfinite) {
   const char* who = "clip_grad_norm";
-  KIRZL_CHECK(max_norm >= 0.0, who, ": 'max_norm' must be >= 0, got ", max_norm);
-  KIRZL_CHECK(norm_type > 0.0, who, ": 'norm_type' must be > 0 (or infinity), got ", norm_type);
+  check_clip_args(who, max_norm, norm_type);
   NoGradGuard no_grad;
-  std::vector<Tensor> grads = cpu_grads(who, params);
+  std::vector<Tensor> grads = defined_grads(who, params);
+  if (!grads.empty() && grads[0].device().is_cuda())
+    return clip_cuda(who, grads, max_norm, {.norm_type = norm_type, .error_if_nonfinite = error_if_nonfinite})
+        .first.item();
+  return clip_cpu(who, cpu_grads(who, params), max_norm, norm_type, error_if_nonfinite);
+}
+
+Tensor clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, const ClipOptions& options) {
+  const char* who = "clip_grad_norm_";
+  check_clip_args(who, max_norm, options.norm_type);
+  NoGradGuard no_grad;
+  std::vector<Tensor> grads = defined_grads(who, params);
+  if (!grads.empty() && grads[0].device().is_cuda()) return clip_cuda(who, grads, max_norm, options).second;
+  double total = clip_cpu(who, cpu_grads(who, params), max_norm, options.norm_type, options.error_if_nonfinite);
+  return scalar_tensor(total, {.dtype = DType::f32});
+}
+
+namespace {
+
+double clip_cpu(const char* who, const std::vector<Tensor>& grads, double max_norm, double norm_type,
+                bool error_if_nonfinite) {
   const bool inf_norm = std::isinf(norm_type);
 
   double accum = 0.0;
@@ -109,6 +180,8 @@ double clip_grad_norm(const std::vector<Tensor>& params, double max_norm, double
   }
   return total;
 }
+
+}  // namespace
 
 void clip_grad_value(const std::vector<Tensor>& params, double clip_value) {
   const char* who = "clip_grad_value";

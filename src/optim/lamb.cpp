@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "kernels/optim_update.h"
 #include "optim/option_checks.h"
 #include "optim/update_loops.h"
 
@@ -72,6 +73,25 @@ void LAMB::update(const Group& group, const Tensor& param, const Tensor& grad, P
       }
     });
   });
+}
+
+void LAMB::update_cuda(const Group& group, std::vector<DeviceItem>& items) {
+  kernels::OptimLists lists;
+  std::vector<int64_t> steps;
+  for (const DeviceItem& item : items) {
+    lists.params.push_back(item.param);
+    lists.grads.push_back(item.grad);
+    lists.masters.push_back(item.master);
+    steps.push_back(item.state->step);
+  }
+  lists.state[0] = state_buffers(items, "exp_avg");
+  lists.state[1] = state_buffers(items, "exp_avg_sq");
+  kernels::cuda::multi_tensor_lamb(lists, steps,
+                                   {.lr = group.lr,
+                                    .weight_decay = group.weight_decay,
+                                    .beta1 = options_.betas.first,
+                                    .beta2 = options_.betas.second,
+                                    .eps = options_.eps});
 }
 
 std::vector<Optimizer::OptionField> LAMB::option_fields() const {

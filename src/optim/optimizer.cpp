@@ -118,11 +118,41 @@ int64_t Optimizer::step_count(int64_t param_index) const {
   return state_[param_index].step;
 }
 
-Tensor Optimizer::state_buffer(ParamState& state, const std::string& name, const Tensor& param) {
+Tensor Optimizer::state_buffer(ParamState& state, const std::string& name, const Tensor& param, bool* created) {
+  if (created) *created = false;
   if (Tensor* t = state.find(name)) return *t;
-  state.buffers.emplace_back(name, zeros(param.shape(), {.dtype = state_dtype(param.dtype())}));
+  state.buffers.emplace_back(name, zeros(param.shape(), {.dtype = state_dtype(param.dtype()), .device = param.device()}));
+  if (created) *created = true;
   return state.buffers.back().second;
 }
+
+std::vector<Tensor> Optimizer::state_buffers(std::vector<DeviceItem>& items, const std::string& name,
+                                             std::vector<uint8_t>* created) {
+  std::vector<Tensor> out;
+  if (created) created->clear();
+  for (DeviceItem& item : items) {
+    bool c = false;
+    out.push_back(state_buffer(*item.state, name, item.master.defined() ? item.master : item.param, &c));
+    if (created) created->push_back(c ? 1 : 0);
+  }
+  return out;
+}
+
+namespace {
+
+bool is_16bit(DType t) { return t == DType::bf16 || t == DType::f16; }
+
+/// The f32 master weights of a 16-bit parameter (Note [master weights]), created from the
+/// parameter's current (contiguous) value on first use.
+Tensor master_of(std::vector<std::pair<std::string, Tensor>>& buffers, const Tensor& param) {
+  for (auto& [n, t] : buffers)
+    if (n == "master") return t;
+  Tensor m = param.to(DType::f32).contiguous();
+  buffers.emplace_back("master", m);
+  return m;
+}
+
+}  // namespace
 
 void Optimizer::step() {
   NoGradGuard no_grad;
@@ -133,31 +163,57 @@ void Optimizer::step() {
       Tensor grad = p.grad();
       if (!grad.defined()) continue;
       int64_t index = group.first_index + static_cast<int64_t>(k);
-      KIRZL_CHECK_CODE(p.device().is_cpu() && grad.device().is_cpu(), ErrorCode::Unsupported, name_,
-                       ": parameter ", index, " is ", p.describe(), " with gradient ", grad.describe(),
-                       "; only CPU parameters are supported so far (", p.device().str(), " is not)");
+      KIRZL_CHECK_CODE(p.device().is_cpu() || p.device().is_cuda(), ErrorCode::Unsupported, name_, ": parameter ",
+                       index, " is ", p.describe(), "; only CPU and CUDA parameters are supported");
+      KIRZL_CHECK(grad.device() == p.device(), name_, ": gradient ", grad.describe(), " of parameter ", index,
+                  " is not on the parameter's device (", p.describe(), ")");
       KIRZL_CHECK(grad.shape() == p.shape(), name_, ": gradient ", grad.describe(), " of parameter ", index,
                   " does not match the parameter ", p.describe());
+      KIRZL_CHECK(is_floating(grad.dtype()), name_, ": gradient ", grad.describe(), " of parameter ", index,
+                  " must be floating");
     }
   }
   for (const Group& group : groups_) {
+    std::map<int, std::vector<DeviceItem>> device_items;  // by CUDA device index
+    std::vector<std::pair<Tensor, Tensor>> write_back;      // (parameter, its contiguous copy)
     for (size_t k = 0; k < group.params.size(); ++k) {
       const Tensor& p = group.params[k];
       Tensor grad = p.grad();
       if (!grad.defined()) continue;
       int64_t index = group.first_index + static_cast<int64_t>(k);
-      if (grad.dtype() != p.dtype()) grad = grad.to(p.dtype());
+      const bool half = is_16bit(p.dtype());
+      // The update reads the gradient in the parameter's dtype, or in f32 for a 16-bit
+      // parameter (which is updated through its f32 master).
+      const DType grad_dtype = half && grad.dtype() == DType::f32 ? DType::f32 : p.dtype();
+      if (grad.dtype() != grad_dtype) grad = grad.to(grad_dtype);
       if (!grad.is_contiguous()) grad = grad.contiguous();
       // A non-contiguous parameter is updated in a contiguous copy and written back with copy_,
       // so the caller's handle keeps its memory.
       Tensor target = p.is_contiguous() ? p : p.contiguous();
       ParamState& st = state_[index];
       ++st.step;
+      Tensor master = half ? master_of(st.buffers, target) : Tensor();
+      if (p.device().is_cuda()) {
+        device_items[p.device().index()].push_back(DeviceItem{target, grad, master, &st});
+        if (!target.is_same(p)) write_back.emplace_back(p, target);
+        continue;
+      }
+      if (half) {
+        update(group, master, grad.dtype() == DType::f32 ? grad : grad.to(DType::f32), st);
+        Tensor dst = p;
+        dst.copy_(master);  // rounds to the parameter's dtype
+        continue;
+      }
       update(group, target, grad, st);
       if (!target.is_same(p)) {
         Tensor dst = p;
         dst.copy_(target);
       }
+    }
+    for (auto& [device, items] : device_items) update_cuda(group, items);
+    for (auto& [p, t] : write_back) {
+      Tensor dst = p;
+      dst.copy_(t);
     }
   }
 }
@@ -250,13 +306,13 @@ void Optimizer::load_state_dict(const StateDict& sd) {
         st.step = static_cast<int64_t>(s);
         step_seen[index] = true;
       } else {
-        bool known = false;
+        bool known = field == "master" && is_16bit(param.dtype());
         for (const auto& a : allowed) known = known || a == field;
         KIRZL_CHECK(known, who, ": unknown entry '", key, "' (", name_, " keeps no state named '", field, "')");
         KIRZL_CHECK(t.defined() && t.shape() == param.shape() && is_floating(t.dtype()), who, ": entry '", key, "' is ",
                     t.describe(), " but parameter ", index, " is ", param.describe(),
                     " (expected a floating tensor of the same shape)");
-        Tensor copy = empty(param.shape(), {.dtype = state_dtype(param.dtype())});
+        Tensor copy = empty(param.shape(), {.dtype = state_dtype(param.dtype()), .device = param.device()});
         copy.copy_(t);
         st.buffers.emplace_back(field, copy);
       }

@@ -1,5 +1,6 @@
 #include "kirzl/optim/sgd.hpp"
 
+#include "kernels/optim_update.h"
 #include "optim/option_checks.h"
 #include "optim/update_loops.h"
 
@@ -55,6 +56,24 @@ void SGD::update(const Group& group, const Tensor& param, const Tensor& grad, Pa
       }
     });
   });
+}
+
+void SGD::update_cuda(const Group& group, std::vector<DeviceItem>& items) {
+  kernels::OptimLists lists;
+  std::vector<uint8_t> first(items.size(), 0);
+  for (const DeviceItem& item : items) {
+    lists.params.push_back(item.param);
+    lists.grads.push_back(item.grad);
+    lists.masters.push_back(item.master);
+  }
+  if (options_.momentum != 0.0) lists.state[0] = state_buffers(items, "momentum_buffer", &first);
+  kernels::cuda::multi_tensor_sgd(lists, first,
+                                  {.lr = group.lr,
+                                   .weight_decay = group.weight_decay,
+                                   .momentum = options_.momentum,
+                                   .dampening = options_.dampening,
+                                   .nesterov = options_.nesterov,
+                                   .maximize = options_.maximize});
 }
 
 std::vector<Optimizer::OptionField> SGD::option_fields() const {

@@ -32,15 +32,26 @@ struct ParamGroup {
 /// data pointer, or through copy_ for a non-contiguous one), so every handle and view of a
 /// parameter stays valid and sees the update. Gradients are only read by step().
 ///
-/// Per-parameter state (moments, momentum buffers) is created lazily on a parameter's first step:
-/// f64 for f64 parameters, f32 for every other floating dtype (bf16/f16 parameters are updated
-/// in f32 and rounded once when written back).
+/// Per-parameter state (moments, momentum buffers) is created lazily on a parameter's first step,
+/// on the parameter's device: f64 for f64 parameters, f32 for every other floating dtype.
 ///
-/// Devices: parameters must be on the CPU for now; step() throws Error{Unsupported} naming the
-/// optimizer and the device for a CUDA parameter that has a gradient.
+/// Master weights (Note [master weights] in kirzl/amp.hpp): a bf16 or f16 parameter gets an f32
+/// copy in its state, "master" (initialised from the parameter on its first step). Every step
+/// updates the master in f32 and writes its rounded value into the parameter, so updates smaller
+/// than the parameter's precision accumulate instead of being rounded away. The master is the
+/// source of truth: state_dict() carries it ("state.<i>.master"), and a parameter changed
+/// outside the optimizer after its first step is overwritten by the next step (restore the
+/// optimizer's state together with the model's).
+///
+/// Devices: CPU parameters are updated one by one by plain loops. CUDA parameters are updated by
+/// fused multi-tensor kernels (Note [multi-tensor apply] in src/kernels/cuda/): one or a few
+/// launches per param group and device, issued on the current stream of the device; step()
+/// returns without waiting for them and reads nothing back to the host (the learning rate and
+/// bias corrections are kernel arguments). A group may mix devices and dtypes. A parameter and
+/// its gradient must be on the same device.
 ///
 /// Thread safety: none. One thread at a time may call any method; step() may use several
-/// OpenMP threads internally for large parameters.
+/// OpenMP threads internally for large CPU parameters.
 class Optimizer {
  public:
   /// A named scalar option, as stored in state dicts (booleans as 0/1).
@@ -126,10 +137,23 @@ class Optimizer {
   /// Validates the groups (and the defaults `default_lr`, `default_weight_decay`).
   Optimizer(std::string name, std::vector<ParamGroup> groups, double default_lr, double default_weight_decay);
 
-  /// Updates one parameter. `param` is a contiguous CPU tensor whose memory is written (the
-  /// parameter itself or a contiguous copy that step() copies back); `grad` is contiguous with
-  /// the parameter's dtype; state.step has already been incremented (1 on the first update).
+  /// Updates one CPU parameter. `param` is a contiguous CPU tensor whose memory is written (the
+  /// parameter itself, a contiguous copy that step() copies back, or the f32 master of a 16-bit
+  /// parameter, which step() rounds into the parameter); `grad` is contiguous with `param`'s
+  /// dtype; state.step has already been incremented (1 on the first update).
   virtual void update(const Group& group, const Tensor& param, const Tensor& grad, ParamState& state) = 0;
+
+  /// One CUDA parameter of a fused update: `param` contiguous (written in place; the parameter
+  /// itself or a copy that step() writes back), `grad` contiguous (the parameter's dtype, or f32
+  /// for a 16-bit one), `master` its f32 master weights when 16-bit (else undefined), `state` its
+  /// state with the step already incremented.
+  struct DeviceItem {
+    Tensor param, grad, master;
+    ParamState* state = nullptr;
+  };
+  /// Updates every item (all on one CUDA device, in parameter order) in as few launches as the
+  /// fused kernels allow, on the device's current stream, without a host sync.
+  virtual void update_cuda(const Group& group, std::vector<DeviceItem>& items) = 0;
   /// Every buffer name this optimizer may keep per parameter (for load_state_dict validation).
   virtual std::vector<std::string> buffer_names() const = 0;
   /// The optimizer-wide options as scalars.
@@ -139,8 +163,13 @@ class Optimizer {
   virtual void set_option_fields(const std::vector<OptionField>& fields) = 0;
 
   /// The state buffer `name` of `param` (a handle to the stored tensor), created as zeros on
-  /// first use (f64 for f64 params, else f32).
-  static Tensor state_buffer(ParamState& state, const std::string& name, const Tensor& param);
+  /// first use on param's device (f64 for f64 params, else f32). Returns `created` = true when
+  /// it was just created.
+  static Tensor state_buffer(ParamState& state, const std::string& name, const Tensor& param,
+                             bool* created = nullptr);
+  /// For each item, the buffer `name` of its master (16-bit) or parameter, as state_buffer.
+  static std::vector<Tensor> state_buffers(std::vector<DeviceItem>& items, const std::string& name,
+                                           std::vector<uint8_t>* created = nullptr);
   /// The dtype of state buffers for a parameter of dtype `param_dtype`.
   static DType state_dtype(DType param_dtype) { return param_dtype == DType::f64 ? DType::f64 : DType::f32; }
 

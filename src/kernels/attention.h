@@ -18,4 +18,10 @@ void attention_backward(Tensor& gq, Tensor& gk, Tensor& gv, const Tensor& g, con
                         const Tensor& k, const Tensor& v, double scale);
 }  // namespace cpu
 
+namespace cuda {
+void attention_forward(Tensor& out, Tensor& probs, const Tensor& q, const Tensor& k, const Tensor& v, double scale);
+void attention_backward(Tensor& gq, Tensor& gk, Tensor& gv, const Tensor& g, const Tensor& probs, const Tensor& q,
+                        const Tensor& k, const Tensor& v, double scale);
+}  // namespace cuda
+
 }  // namespace kirzl::kernels

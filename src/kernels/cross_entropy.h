@@ -23,4 +23,11 @@ void cross_entropy_backward(Tensor& gx, const Tensor& logits, const Tensor& targ
                             const Tensor& grad, double scale, int64_t ignore_index, double label_smoothing);
 }  // namespace cpu
 
+namespace cuda {
+void cross_entropy_forward(Tensor& losses, Tensor& lse, const Tensor& logits, const Tensor& targets,
+                           int64_t ignore_index, double label_smoothing);
+void cross_entropy_backward(Tensor& gx, const Tensor& logits, const Tensor& targets, const Tensor& lse,
+                            const Tensor& grad, double scale, int64_t ignore_index, double label_smoothing);
+}  // namespace cuda
+
 }  // namespace kirzl::kernels

@@ -16,4 +16,9 @@ void embedding_forward(Tensor& out, const Tensor& weight, const Tensor& indices)
 void embedding_backward(Tensor& gw, const Tensor& g, const Tensor& indices);
 }  // namespace cpu
 
+namespace cuda {
+void embedding_forward(Tensor& out, const Tensor& weight, const Tensor& indices);
+void embedding_backward(Tensor& gw, const Tensor& g, const Tensor& indices);
+}  // namespace cuda
+
 }  // namespace kirzl::kernels

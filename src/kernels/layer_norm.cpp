@@ -6,13 +6,13 @@ namespace kirzl::kernels {
 void layer_norm_forward(Tensor& y, Tensor& mean, Tensor& rstd, const Tensor& x, const Tensor& weight,
                         const Tensor& bias, int64_t n, double eps) {
   if (x.device().is_cpu()) return cpu::layer_norm_forward(y, mean, rstd, x, weight, bias, n, eps);
-  KIRZL_FAIL(ErrorCode::Unsupported, "layer_norm on ", x.device().str(), ": CUDA kernel not implemented yet");
+  return cuda::layer_norm_forward(y, mean, rstd, x, weight, bias, n, eps);
 }
 
 void layer_norm_backward(Tensor& gx, Tensor& gw, Tensor& gb, const Tensor& g, const Tensor& x, const Tensor& mean,
                          const Tensor& rstd, const Tensor& weight, int64_t n) {
   if (x.device().is_cpu()) return cpu::layer_norm_backward(gx, gw, gb, g, x, mean, rstd, weight, n);
-  KIRZL_FAIL(ErrorCode::Unsupported, "layer_norm backward on ", x.device().str(), ": CUDA kernel not implemented yet");
+  return cuda::layer_norm_backward(gx, gw, gb, g, x, mean, rstd, weight, n);
 }
 
 }  // namespace kirzl::kernels

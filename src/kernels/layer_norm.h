@@ -21,4 +21,11 @@ void layer_norm_backward(Tensor& gx, Tensor& gw, Tensor& gb, const Tensor& g, co
                          const Tensor& rstd, const Tensor& weight, int64_t n);
 }  // namespace cpu
 
+namespace cuda {
+void layer_norm_forward(Tensor& y, Tensor& mean, Tensor& rstd, const Tensor& x, const Tensor& weight,
+                        const Tensor& bias, int64_t n, double eps);
+void layer_norm_backward(Tensor& gx, Tensor& gw, Tensor& gb, const Tensor& g, const Tensor& x, const Tensor& mean,
+                         const Tensor& rstd, const Tensor& weight, int64_t n);
+}  // namespace cuda
+
 }  // namespace kirzl::kernels

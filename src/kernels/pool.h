@@ -28,4 +28,11 @@ void avg_pool2d_forward(Tensor& out, const Tensor& x, const Pool2dGeometry& g, b
 void avg_pool2d_backward(Tensor& grad_x, const Tensor& grad_out, const Pool2dGeometry& g, bool count_include_pad);
 }  // namespace cpu
 
+namespace cuda {
+void max_pool2d_forward(Tensor& out, Tensor& indices, const Tensor& x, const Pool2dGeometry& g);
+void max_pool2d_backward(Tensor& grad_x, const Tensor& grad_out, const Tensor& indices, const Pool2dGeometry& g);
+void avg_pool2d_forward(Tensor& out, const Tensor& x, const Pool2dGeometry& g, bool count_include_pad);
+void avg_pool2d_backward(Tensor& grad_x, const Tensor& grad_out, const Pool2dGeometry& g, bool count_include_pad);
+}  // namespace cuda
+
 }  // namespace kirzl::kernels

@@ -17,4 +17,9 @@ void softmax(Tensor& out, const Tensor& x, int64_t dim, bool log);
 void softmax_backward(Tensor& gx, const Tensor& g, const Tensor& y, int64_t dim, bool log);
 }  // namespace cpu
 
+namespace cuda {
+void softmax(Tensor& out, const Tensor& x, int64_t dim, bool log);
+void softmax_backward(Tensor& gx, const Tensor& g, const Tensor& y, int64_t dim, bool log);
+}  // namespace cuda
+
 }  // namespace kirzl::kernels

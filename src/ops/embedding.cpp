@@ -1,5 +1,5 @@
 // embedding: rows of a table picked by integer indices.
-#include "kernels/dispatch.h"
+#include "kernels/index_check.h"
 #include "kernels/embedding.h"
 #include "kirzl/autograd.hpp"
 #include "kirzl/ops/nn.hpp"
@@ -9,15 +9,11 @@ namespace kirzl {
 
 namespace {
 
+// On the indices' device (Note [device index check]).
 void check_indices(const Tensor& idx, int64_t num) {
-  kernels::dispatch_integral(idx.dtype(), "embedding", [&]<typename I>() {
-    const I* p = idx.data<I>();
-    for (int64_t i = 0; i < idx.numel(); ++i) {
-      const int64_t v = static_cast<int64_t>(p[i]);
-      KIRZL_CHECK(v >= 0 && v < num, "embedding: index ", v, " at flat position ", i, " of indices ", idx.describe(),
-                  " is out of range for a weight with ", num, " rows (expected 0 .. ", num - 1, ")");
-    }
-  });
+  const kernels::IndexCheck c = kernels::check_indices(idx, num, false, 0);
+  KIRZL_CHECK(c.first_bad < 0, "embedding: index ", c.bad_value, " at flat position ", c.first_bad, " of indices ",
+              idx.describe(), " is out of range for a weight with ", num, " rows (expected 0 .. ", num - 1, ")");
 }
 
 }  // namespace
@@ -32,8 +28,7 @@ Tensor embedding(const Tensor& weight, const Tensor& indices) {
               ": indices must have dtype i32 or i64, got ", indices.describe());
   KIRZL_CHECK(indices.dim() < kMaxDims, op, ": indices ", indices.describe(), " have too many dims (the result adds one)");
   Tensor idx = indices.detach().contiguous();
-  Tensor idx_cpu = idx.to(Device::cpu());
-  check_indices(idx_cpu, weight.size(0));
+  check_indices(idx, weight.size(0));
 
   Tensor w = weight.detach().contiguous();
   Shape out_shape = indices.shape();

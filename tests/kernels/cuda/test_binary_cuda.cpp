@@ -35,10 +35,10 @@ void expect_binary_matches(BinaryOp op, const Tensor& a, const Tensor& b, const 
 
 TEST(BinaryCuda, EveryOpEveryDtypeOddSizes) {
   KIRZL_REQUIRE_GPU();
-  for (int64_t n : {1, 3, 17, 257, 4099, 1000003})
+  for (int64_t n : std::vector<int64_t>{1, 3, 17, 257, 4099, kBig})
     for (DType dt : all_dtypes())
       for (BinaryOp op : kAllOps) {
-        if (n == 1000003 && dt != DType::f32 && dt != DType::bf16 && dt != DType::i32) continue;  // keep the CPU side short
+        if (n == kBig && dt != DType::f32 && dt != DType::bf16 && dt != DType::i32) continue;  // keep the CPU side short
         Tensor a, b;
         make_operands(op, dt, {n}, {n}, 100 + n, a, b);
         expect_binary_matches(op, a, b, a.to(kGpu), b.to(kGpu), false, "n=" + std::to_string(n));
@@ -71,7 +71,7 @@ TEST(BinaryCuda, NonContiguousAndMisalignedOperands) {
       expect_binary_matches(op, a, bt, a.to(kGpu), b.to(kGpu).transpose(0, 1), true, "transposed into strided out");
       // One misaligned operand (different alignments: the strided path) ...
       Tensor c, d;
-      make_operands(op, dt, {1000003}, {1000003}, 12, c, d);
+      make_operands(op, dt, {kBig}, {kBig}, 12, c, d);
       expect_binary_matches(op, c, d, misaligned_gpu(c), d.to(kGpu), false, "a misaligned");
       // ... and all three misaligned alike (the vector path with a peeled head).
       const Shape s = c.shape();
@@ -112,7 +112,7 @@ TEST(BinaryCuda, OpsWithAutogradMatchCpu) {
   KIRZL_REQUIRE_GPU();
   using Fn = Tensor (*)(const Tensor&, const Tensor&);
   const std::vector<std::pair<const char*, Fn>> fns = {{"add", add}, {"sub", sub}, {"mul", mul}, {"div", div}, {"maximum", maximum}, {"minimum", minimum}};
-  const std::vector<std::pair<Shape, Shape>> shapes = {{{3, 1, 5}, {1, 4, 1}}, {{}, {257}}, {{17}, {9, 17}}, {{1000003}, {1000003}}};
+  const std::vector<std::pair<Shape, Shape>> shapes = {{{3, 1, 5}, {1, 4, 1}}, {{}, {257}}, {{17}, {9, 17}}, {{kBig}, {kBig}}};
   for (DType dt : {DType::f32, DType::bf16})
     for (const auto& [name, fn] : fns)
       for (const auto& [sa, sb] : shapes) {

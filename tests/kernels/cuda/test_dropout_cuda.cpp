@@ -13,7 +13,7 @@ constexpr Tolerance kExact{0, 0};
 TEST(DropoutCuda, KernelMaskEqualsCpuBitForBit) {
   KIRZL_REQUIRE_GPU();
   for (DType dt : float_dtypes())
-    for (int64_t n : {1, 3, 4, 5, 17, 257, 1000003})
+    for (int64_t n : std::vector<int64_t>{1, 3, 4, 5, 17, 257, kBig})
       for (double p : {0.1, 0.5, 0.999})
         for (uint64_t seed : {0ull, 12345678901234ull}) {
           Tensor x = random_cpu({n}, dt, 100 + n);
@@ -44,7 +44,7 @@ TEST(DropoutCuda, OpForwardBackwardEqualCpu) {
   KIRZL_REQUIRE_GPU();
   for (DType dt : {DType::f32, DType::bf16})
     for (double p : {0.0, 0.2, 0.9999, 1.0})
-      for (const Shape& s : {Shape{1}, Shape{17, 33}, Shape{1000003}}) {
+      for (const Shape& s : {Shape{1}, Shape{17, 33}, Shape{kBig}}) {
         Tensor x = random_cpu(s, dt, 5);
         Generator gc(2024), gg(2024);
         Tensor xc = x.clone().requires_grad_(true), xg = x.to(kGpu).requires_grad_(true);

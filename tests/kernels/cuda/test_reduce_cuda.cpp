@@ -56,7 +56,7 @@ TEST(ReduceCuda, SumOverEverySubsetOfDims) {
 TEST(ReduceCuda, SumLargeAndOddShapes) {
   KIRZL_REQUIRE_GPU();
   const std::vector<std::pair<Shape, std::vector<bool>>> cases = {
-      {{1000003}, {true}},                 // everything: two stages
+      {{kBig}, {true}},                 // everything: two stages
       {{1000, 1003}, {false, true}},       // last dim, rows
       {{4097, 33}, {true, false}},         // leading dim, columns
       {{3, 100003, 5}, {false, true, false}},  // middle dim, few outputs: split columns

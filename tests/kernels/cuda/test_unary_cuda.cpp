@@ -50,10 +50,10 @@ Tolerance unary_tol(DType dt) {
 
 TEST(UnaryCuda, ForwardEveryOpFloatDtypesOddSizes) {
   KIRZL_REQUIRE_GPU();
-  for (int64_t n : {1, 3, 17, 257, 1000003})
+  for (int64_t n : std::vector<int64_t>{1, 3, 17, 257, kBig})
     for (DType dt : float_dtypes())
       for (const Case& c : cases()) {
-        if (n == 1000003 && dt == DType::f64) continue;
+        if (n == kBig && dt == DType::f64) continue;
         Tensor x = input_for(c, {n}, dt, 31 + n);
         Tensor expected = empty({n}, {.dtype = dt});
         kernels::cpu::unary(c.op, expected, x, c.args);
@@ -92,7 +92,7 @@ TEST(UnaryCuda, IntegerVariants) {
       {UnaryOp::Neg, {}}, {UnaryOp::Abs, {}}, {UnaryOp::Relu, {}}, {UnaryOp::Clamp, {-3.5, 20.2}}, {UnaryOp::Clamp, {-1e30, 1e30}}};
   for (DType dt : {DType::i32, DType::i64, DType::u8, DType::u16})
     for (const auto& [op, args] : ops)
-      for (int64_t n : {1, 17, 1000003}) {
+      for (int64_t n : std::vector<int64_t>{1, 17, kBig}) {
         const bool is_signed = dt == DType::i32 || dt == DType::i64;
         Tensor x = random_cpu({n}, dt, 41, is_signed ? -40 : 0, 60);
         Tensor expected = empty({n}, {.dtype = dt});
@@ -119,10 +119,10 @@ TEST(UnaryCuda, NaNPropagates) {
 
 TEST(UnaryCuda, BackwardKernelEveryOp) {
   KIRZL_REQUIRE_GPU();
-  for (int64_t n : {1, 3, 257, 1000003})
+  for (int64_t n : std::vector<int64_t>{1, 3, 257, kBig})
     for (DType dt : float_dtypes())
       for (const Case& c : cases()) {
-        if (n == 1000003 && dt == DType::f64) continue;
+        if (n == kBig && dt == DType::f64) continue;
         Tensor x = input_for(c, {n}, dt, 51);
         Tensor g = random_cpu({n}, dt, 52);
         Tensor saved = x;
@@ -157,7 +157,7 @@ TEST(UnaryCuda, OpsWithAutogradMatchCpu) {
       {"clamp", [](const Tensor& t) { return clamp(t, -0.5, 0.7); }}};
   for (DType dt : {DType::f32, DType::bf16})
     for (const auto& [name, fn] : fns)
-      for (const Shape& s : {Shape{1}, Shape{17, 33}, Shape{1000003}}) {
+      for (const Shape& s : {Shape{1}, Shape{17, 33}, Shape{kBig}}) {
         Tensor x = random_cpu(s, dt, 61);
         Tensor xc = x.clone().requires_grad_(true);
         Tensor xg = x.to(kGpu).requires_grad_(true);
@@ -173,7 +173,7 @@ TEST(UnaryCuda, OpsWithAutogradMatchCpu) {
 TEST(WhereCuda, KernelBroadcastingAndStrides) {
   KIRZL_REQUIRE_GPU();
   const std::vector<std::tuple<Shape, Shape, Shape>> shapes = {
-      {{3, 1, 5}, {1, 4, 1}, {}}, {{1000003}, {1000003}, {1000003}}, {{17}, {9, 17}, {9, 1}}, {{}, {257}, {257}}};
+      {{3, 1, 5}, {1, 4, 1}, {}}, {{kBig}, {kBig}, {kBig}}, {{17}, {9, 17}, {9, 1}}, {{}, {257}, {257}}};
   for (DType dt : all_dtypes())
     for (const auto& [sc, sa, sb] : shapes) {
       Tensor cond = random_cpu(sc, DType::u8, 71, 0, 2);

@@ -57,6 +57,7 @@ size_t CachingAllocator::round_size(size_t nbytes) const {
 }
 
 size_t CachingAllocator::segment_size(size_t size) const {
+  if (config_.no_cache) return size;
   if (size <= config_.small_limit) return config_.small_segment;
   if (size < config_.min_large_alloc) return config_.large_segment;
   return (size + config_.large_round - 1) / config_.large_round * config_.large_round;
@@ -119,6 +120,14 @@ void CachingAllocator::return_block_(Block* block) {
     if (n->next) n->next->prev = block;
     delete n;
   }
+  if (config_.no_cache && block->is_whole_segment()) {
+    backend_->release(block->ptr, block->size);
+    stats_.reserved_bytes -= block->size;
+    ++stats_.device_frees;
+    --stats_.segments;
+    delete block;
+    return;
+  }
   pool.insert(block);
 }
 
@@ -177,7 +186,7 @@ void* CachingAllocator::allocate(size_t nbytes, StreamRef stream) {
   KIRZL_CHECK_CODE(size >= nbytes, ErrorCode::Cuda, "out of memory on ", backend_->name(), ": cannot allocate ", nbytes, " bytes");
   bool small = size <= config_.small_limit;
   Pool& pool = small ? small_pool_ : large_pool_;
-  Block* block = find_free_block_(pool, stream, size);
+  Block* block = config_.no_cache ? nullptr : find_free_block_(pool, stream, size);
   if (block) {
     ++stats_.cache_hits;
   } else {

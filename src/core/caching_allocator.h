@@ -59,6 +59,10 @@ struct CachingAllocatorConfig {
   size_t min_large_alloc = size_t{10} << 20;  ///< large requests below this share a large_segment
   size_t large_segment = size_t{20} << 20;
   size_t large_round = size_t{2} << 20;    ///< larger requests get a segment rounded to this
+  /// Debugging (compute-sanitizer): every block is its own segment of the rounded size, returned
+  /// to the backend as soon as it is free, so out-of-bounds accesses and uses after free reach
+  /// memory the tools know is unallocated. Slow; set with KIRZL_CUDA_NO_CACHE=1.
+  bool no_cache = false;
 };
 
 // Note [cuda caching allocator]

@@ -486,6 +486,32 @@ TEST(CachingAllocator, DestructorReturnsCachedSegmentsAndWaitsForEvents) {
   EXPECT_EQ(f.dev->live_events(), 0);
 }
 
+TEST(CachingAllocator, NoCacheModeGivesEveryBlockItsOwnSegmentAndReturnsItAtOnce) {
+  auto dev = std::make_shared<FakeDevice>();
+  alloc::CachingAllocatorConfig config;
+  config.no_cache = true;
+  CachingAllocator a(std::make_unique<FakeBackend>(dev), config);
+  void* p = a.allocate(1000, kA);
+  void* q = a.allocate(3 * MiB, kA);
+  EXPECT_EQ(dev->segments.at(addr(p)), 1024u);
+  EXPECT_EQ(dev->segments.at(addr(q)), 3 * MiB);
+  a.free(p);
+  EXPECT_EQ(dev->segments.count(addr(p)), 0u) << "returned to the backend at once";
+  a.record_stream(q, kB);
+  a.free(q);
+  EXPECT_EQ(dev->segments.count(addr(q)), 1u) << "still pending on stream B";
+  dev->complete_stream(kB);
+  void* r = a.allocate(1000, kA);  // collects the completed event
+  EXPECT_EQ(dev->segments.count(addr(q)), 0u);
+  cuda::MemoryStats s = a.stats();
+  EXPECT_EQ(s.cache_hits, 0u);
+  EXPECT_EQ(s.device_mallocs, 3u);
+  EXPECT_EQ(s.device_frees, 2u);
+  EXPECT_EQ(s.reserved_bytes, 1024u);
+  a.free(r);
+  EXPECT_TRUE(dev->segments.empty());
+}
+
 TEST(CachingAllocator, FormatsByteCounts) {
   EXPECT_EQ(alloc::format_bytes(17), "17 bytes");
   EXPECT_EQ(alloc::format_bytes(3 * MiB / 2), "1.50 MiB (1572864 bytes)");

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -141,6 +142,14 @@ class PinnedHostBackend final : public EventBackend {
   std::string name() const override { return "pinned host memory"; }
 };
 
+// KIRZL_CUDA_NO_CACHE=1: no caching (for compute-sanitizer; see CachingAllocatorConfig::no_cache).
+alloc::CachingAllocatorConfig config_from_env() {
+  alloc::CachingAllocatorConfig c;
+  const char* v = std::getenv("KIRZL_CUDA_NO_CACHE");
+  c.no_cache = v != nullptr && v[0] != '\0' && v[0] != '0';
+  return c;
+}
+
 }  // namespace
 
 alloc::CachingAllocator& device_allocator(int device) {
@@ -148,12 +157,12 @@ alloc::CachingAllocator& device_allocator(int device) {
   static std::array<alloc::CachingAllocator*, kMaxDevices> allocators{};
   KIRZL_CHECK(device >= 0 && device < kMaxDevices, "cuda: device index ", device, " out of range");
   auto d = static_cast<size_t>(device);
-  std::call_once(once[d], [&] { allocators[d] = new alloc::CachingAllocator(std::make_unique<DeviceBackend>(device)); });
+  std::call_once(once[d], [&] { allocators[d] = new alloc::CachingAllocator(std::make_unique<DeviceBackend>(device), config_from_env()); });
   return *allocators[d];
 }
 
 alloc::CachingAllocator& host_allocator() {
-  static auto* a = new alloc::CachingAllocator(std::make_unique<PinnedHostBackend>());
+  static auto* a = new alloc::CachingAllocator(std::make_unique<PinnedHostBackend>(), config_from_env());
   return *a;
 }
 

@@ -85,7 +85,7 @@ void Watchdog::poll_once() {
       if (auto m = head.mismatch()) {
         std::deque<WatchedWork> all;
         all.swap(works_);
-        fail_(all, ErrorCode::InvalidArgument, *m, false);
+        fail_(all, ErrorCode::InvalidArgument, *m, false, all.front().desc.seq);
         return;
       }
     recorder_.finished(head.desc.seq, true);
@@ -98,9 +98,10 @@ void Watchdog::poll_once() {
     for (WatchedWork& w : works_)
       if (w.mismatch)
         if (auto m = w.mismatch()) {
+          const int64_t culprit = w.desc.seq;
           std::deque<WatchedWork> all;
           all.swap(works_);
-          fail_(all, ErrorCode::InvalidArgument, *m, false);
+          fail_(all, ErrorCode::InvalidArgument, *m, false, culprit);
           return;
         }
     WatchedWork& head = works_.front();
@@ -111,7 +112,7 @@ void Watchdog::poll_once() {
       if (head.arrival) msg << " " << head.arrival();
       std::deque<WatchedWork> all;
       all.swap(works_);
-      fail_(all, ErrorCode::Timeout, msg.str(), true);
+      fail_(all, ErrorCode::Timeout, msg.str(), true, all.front().desc.seq);
       return;
     }
   }
@@ -125,7 +126,7 @@ void Watchdog::poll_once() {
       if (!works_.empty()) msg << " (while " << works_.front().desc.long_str() << " was running)";
       std::deque<WatchedWork> all;
       all.swap(works_);
-      fail_(all, ErrorCode::Nccl, msg.str(), true);
+      fail_(all, ErrorCode::Nccl, msg.str(), true, all.empty() ? 0 : all.front().desc.seq);
       return;
     }
   }
@@ -135,7 +136,8 @@ void Watchdog::poll_once() {
   if (empty) drained_.notify_all();
 }
 
-void Watchdog::fail_(std::deque<WatchedWork>& works, ErrorCode code, const std::string& message, bool report) {
+void Watchdog::fail_(std::deque<WatchedWork>& works, ErrorCode code, const std::string& message, bool report,
+                     int64_t culprit_seq) {
   // Called with mu_ held (through poll_once's lock): poison first so that no new work is accepted.
   failure_.emplace(code, "the communicator (rank " + std::to_string(backend_.rank) + " of " +
                              std::to_string(backend_.size) + ", " + backend_.name +
@@ -155,18 +157,19 @@ void Watchdog::fail_(std::deque<WatchedWork>& works, ErrorCode code, const std::
     text << "kirzl comm: " << (code == ErrorCode::Timeout ? "collective timeout" : "collective failure") << " (backend "
          << backend_.name << ", " << backend_.size << " ranks)\n"
          << message << "\n";
-    for (const WatchedWork& w : works) recorder_.finished(w.desc.seq, false, w.desc.seq == works.front().desc.seq ? message : "");
+    for (const WatchedWork& w : works) recorder_.finished(w.desc.seq, false, w.desc.seq == culprit_seq ? message : "");
     text << recorder_.dump(backend_.rank);
     write_report(text.str());
   }
-  bool first = true;
+  // The work the failure is about gets the message itself; every other pending work says it was
+  // caught up in that failure.
   for (WatchedWork& w : works) {
-    const std::string m = first ? message
-                                : w.desc.long_str() + " was pending on rank " + std::to_string(backend_.rank) +
-                                      " when the communicator failed: " + message;
+    const std::string m = w.desc.seq == culprit_seq
+                              ? message
+                              : w.desc.long_str() + " was pending on rank " + std::to_string(backend_.rank) +
+                                    " when the communicator failed: " + message;
     if (!report) recorder_.finished(w.desc.seq, false, m);
     w.state->fail(std::make_exception_ptr(Error(code, m)));
-    first = false;
   }
   works.clear();
   mu_.lock();

@@ -74,7 +74,8 @@ class Watchdog {
  private:
   void loop();
   // Fails every outstanding work; the caller holds mu_ and has taken the works out (`works`).
-  void fail_(std::deque<WatchedWork>& works, ErrorCode code, const std::string& message, bool report);
+  void fail_(std::deque<WatchedWork>& works, ErrorCode code, const std::string& message, bool report,
+             int64_t culprit_seq);
 
   Backend backend_;
   FlightRecorder& recorder_;

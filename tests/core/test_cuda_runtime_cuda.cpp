@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <thread>
 #include <vector>
 
@@ -28,6 +29,13 @@ void keep_stream_busy(Tensor& a, Tensor& b, int rounds = 16) {
   }
 }
 
+// Under KIRZL_CUDA_NO_CACHE=1 (compute-sanitizer runs) nothing is cached: tests of caching skip.
+#define SKIP_WITHOUT_CACHING()                                                                  \
+  do {                                                                                          \
+    const char* v_ = std::getenv("KIRZL_CUDA_NO_CACHE");                                        \
+    if (v_ && v_[0] != '\0' && v_[0] != '0') GTEST_SKIP() << "KIRZL_CUDA_NO_CACHE is set: no caching to test"; \
+  } while (0)
+
 struct BusyBuffers {
   Tensor a = empty({128 * 1024 * 1024}, {.device = Device::cuda(0)});  // 512 MiB each
   Tensor b = empty({128 * 1024 * 1024}, {.device = Device::cuda(0)});
@@ -37,6 +45,7 @@ struct BusyBuffers {
 
 TEST(CudaRuntime, TrainingLikeLoopDoesNoDeviceMallocAfterWarmUp) {
   KIRZL_REQUIRE_GPU();
+  SKIP_WITHOUT_CACHING();
   const Device d = Device::cuda(0);
   Generator g(3);
   auto step = [&] {
@@ -86,6 +95,7 @@ TEST(CudaRuntime, PeakStatisticsAndReset) {
 
 TEST(CudaRuntime, EmptyCacheGivesMemoryBackToTheDevice) {
   KIRZL_REQUIRE_GPU();
+  SKIP_WITHOUT_CACHING();
   cuda::synchronize(0);
   cuda::empty_cache();
   const size_t n = 1024 * MiB;
@@ -116,6 +126,7 @@ TEST(CudaRuntime, OutOfMemoryErrorNamesSizesAndDeviceMemory) {
 
 TEST(CudaRuntime, BlockUsedOnASecondStreamWaitsForItsEvent) {
   KIRZL_REQUIRE_GPU();
+  SKIP_WITHOUT_CACHING();
   cuda::synchronize(0);
   cuda::empty_cache();  // no stale free blocks that a new stream with a recycled handle could pick
   cuda::Stream s1(0), s2(0);
@@ -143,6 +154,7 @@ TEST(CudaRuntime, BlockUsedOnASecondStreamWaitsForItsEvent) {
 
 TEST(CudaRuntime, BlockFreedOnItsOwnStreamIsReusedAtOnce) {
   KIRZL_REQUIRE_GPU();
+  SKIP_WITHOUT_CACHING();
   cuda::synchronize(0);
   cuda::empty_cache();
   cuda::Stream s(0);
@@ -242,6 +254,7 @@ TEST(CudaRuntime, PinnedAsyncRoundTripKeepsEveryValue) {
 
 TEST(CudaRuntime, PinnedBufferIsNotReusedBeforeItsAsyncCopyCompletes) {
   KIRZL_REQUIRE_GPU();
+  SKIP_WITHOUT_CACHING();
   BusyBuffers busy;
   Tensor dev = full({16 * 1024 * 1024}, 7.0, {.device = Device::cuda(0)});  // 64 MiB
   cuda::synchronize(0);

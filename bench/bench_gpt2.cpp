@@ -107,8 +107,8 @@ void BM_gpt2_train_step(benchmark::State& state) {
   const bool fused = state.range(0) == 1;
   cuda::reset_peak_memory_stats(0);
   Setup s = make_setup();
-  Tensor tokens = random_tokens(s.model->config().vocab_size, 7).to(Device::cuda(0));
-  Tensor idx = tokens.slice(1, 0, kSeq).contiguous(), targets = tokens.slice(1, 1, kSeq + 1).contiguous();
+  Tensor batch = random_tokens(s.model->config().vocab_size, 7).to(Device::cuda(0));
+  Tensor idx = batch.slice(1, 0, kSeq).contiguous(), targets = batch.slice(1, 1, kSeq + 1).contiguous();
   try {
     for (int i = 0; i < 3; ++i) train_step(s, fused, idx, targets);  // warm-up: optimizer state, allocator cache
     cuda::synchronize(0);

@@ -11,6 +11,7 @@ using namespace kirzl;
 using kirzl::testing::all_close;
 using kirzl::testing::non_contiguous_copy;
 using kirzl::testing::poison;
+using kirzl::testing::Tolerance;
 using kirzl::testing::tolerance_for;
 
 namespace {
@@ -37,7 +38,7 @@ TEST(BiasGeluCuda, KernelsMatchCpu) {
         poison(y);
         Tensor xd = x.to(kGpu), bd = b.to(kGpu), gd = g.to(kGpu);
         kernels::cuda::bias_gelu_forward(y, xd, bd, n);
-        const auto tol = dt == DType::f32 ? testing::Tolerance{1e-5, 1e-6} : tolerance_for(dt);
+        const auto tol = dt == DType::f32 ? Tolerance{1e-5, 1e-6} : tolerance_for(dt);
         EXPECT_TRUE(all_close(y, y_c, tol)) << "forward";
 
         Tensor gx_c = empty({m, n}, {.dtype = dt}), gb_c = empty({n}, {.dtype = dt});
@@ -48,7 +49,7 @@ TEST(BiasGeluCuda, KernelsMatchCpu) {
         kernels::cuda::bias_gelu_backward(gx, gb, gd, xd, bd, n);
         EXPECT_TRUE(all_close(gx, gx_c, tol)) << "d x";
         // The bias gradient sums up to 3000 rows in chunks: wider in f32.
-        EXPECT_TRUE(all_close(gb, gb_c, dt == DType::f32 ? testing::Tolerance{1e-4, 1e-4} : tolerance_for(dt)))
+        EXPECT_TRUE(all_close(gb, gb_c, dt == DType::f32 ? Tolerance{1e-4, 1e-4} : tolerance_for(dt)))
             << "d bias";
         Tensor gb2 = empty({n}, o), none;
         kernels::cuda::bias_gelu_backward(none, gb2, gd, xd, bd, n);
@@ -63,13 +64,13 @@ TEST(BiasGeluCuda, PublicOpWithAutogradOnStridedInput) {
     Tensor xc = x.clone().requires_grad_(), bc = b.clone().requires_grad_();
     Tensor xg = non_contiguous_copy(x.to(kGpu)).requires_grad_(), bg = b.to(kGpu).requires_grad_();
     Tensor yc = bias_gelu(xc, bc), yg = bias_gelu(xg, bg);
-    const auto tol = dt == DType::f32 ? testing::Tolerance{1e-5, 1e-6} : tolerance_for(dt);
+    const auto tol = dt == DType::f32 ? Tolerance{1e-5, 1e-6} : tolerance_for(dt);
     EXPECT_TRUE(all_close(yg, yc, tol));
     sum(mul(yc, g)).backward();
     sum(mul(yg, g.to(kGpu))).backward();
     EXPECT_TRUE(all_close(xg.grad(), xc.grad(), tol));
-    EXPECT_TRUE(all_close(bg.grad(), bc.grad(), dt == DType::f32 ? testing::Tolerance{1e-4, 1e-4}
-                                                                 : testing::Tolerance{2e-2, 2e-2}));
+    EXPECT_TRUE(all_close(bg.grad(), bc.grad(), dt == DType::f32 ? Tolerance{1e-4, 1e-4}
+                                                                 : Tolerance{2e-2, 2e-2}));
   }
 }
 

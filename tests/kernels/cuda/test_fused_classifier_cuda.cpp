@@ -12,6 +12,7 @@
 using namespace kirzl;
 using kirzl::testing::all_close;
 using kirzl::testing::poison;
+using kirzl::testing::Tolerance;
 using kirzl::testing::tolerance_for;
 
 namespace {
@@ -53,7 +54,7 @@ TEST(ClassifierCuda, KernelsMatchCpu) {
           Tensor gx_c = x.clone();
           kernels::cpu::classifier_backward_inplace(gx_c, t, s_c, grad, 0.01, -100);
           kernels::cuda::classifier_backward_inplace(xd, td, s, grad.to(kGpu), 0.01, -100);
-          const auto tol = dt == DType::f32 ? testing::Tolerance{1e-5, 1e-7} : tolerance_for(dt);
+          const auto tol = dt == DType::f32 ? Tolerance{1e-5, 1e-7} : tolerance_for(dt);
           EXPECT_TRUE(all_close(xd, gx_c, tol)) << "in-place gradient";
         }
 }
@@ -72,7 +73,7 @@ TEST(ClassifierCuda, PublicOpMatchesCpuOp) {
       EXPECT_TRUE(all_close(lg, lc, {1e-4, 1e-4})) << "loss, chunk " << chunk;
       lc.backward();
       lg.backward();
-      const auto tol = dt == DType::f32 ? testing::Tolerance{1e-3, 1e-5} : testing::Tolerance{3e-2, 1e-3};
+      const auto tol = dt == DType::f32 ? Tolerance{1e-3, 1e-5} : Tolerance{3e-2, 1e-3};
       EXPECT_TRUE(all_close(hg.grad(), hc.grad(), tol)) << "d hidden, chunk " << chunk;
       EXPECT_TRUE(all_close(wg.grad(), wc.grad(), tol)) << "d weight, chunk " << chunk;
     }

@@ -11,6 +11,7 @@ using namespace kirzl;
 using kirzl::testing::all_close;
 using kirzl::testing::non_contiguous_copy;
 using kirzl::testing::poison;
+using kirzl::testing::Tolerance;
 using kirzl::testing::tolerance_for;
 
 namespace {
@@ -51,7 +52,7 @@ TEST(ResidualLayerNormCuda, KernelsMatchCpu) {
         for (Tensor* t : {&gx, &gw, &gb}) poison(*t);
         kernels::cuda::residual_layer_norm_backward(gx, gw, gb, gy.to(kGpu), gs.to(kGpu), s, mu, rs, wd, n);
         // Row sums over up to 257 rows in another order: a slightly wider tolerance in f32.
-        const auto tol = dt == DType::f32 ? testing::Tolerance{1e-4, 1e-4} : tolerance_for(dt);
+        const auto tol = dt == DType::f32 ? Tolerance{1e-4, 1e-4} : tolerance_for(dt);
         EXPECT_TRUE(all_close(gx, gx_c, tol)) << "d x";
         EXPECT_TRUE(all_close(gw, gw_c, tol)) << "d weight";
         EXPECT_TRUE(all_close(gb, gb_c, tol)) << "d bias";
@@ -87,7 +88,7 @@ TEST(ResidualLayerNormCuda, PublicOpWithAutogradOnStridedInputs) {
     auto og = run(gpu_in, g1.to(kGpu), g2.to(kGpu));
     EXPECT_TRUE(all_close(og.sum, oc.sum));
     EXPECT_TRUE(all_close(og.normed, oc.normed));
-    const auto tol = dt == DType::f32 ? testing::Tolerance{1e-4, 1e-4} : testing::Tolerance{2e-2, 2e-2};
+    const auto tol = dt == DType::f32 ? Tolerance{1e-4, 1e-4} : Tolerance{2e-2, 2e-2};
     for (size_t i = 0; i < 4; ++i) EXPECT_TRUE(all_close(gpu_in[i].grad(), cpu_in[i].grad(), tol)) << "input " << i;
   }
 }

@@ -105,6 +105,7 @@ TEST(CrossEntropyCuda, OutOfRangeTargetIsRejectedBeforeAnyKernelRuns) {
 
 TEST(CrossEntropyCuda, KernelCalledWithABadTargetWritesNaNAndStaysInBounds) {
   KIRZL_REQUIRE_GPU();
+  if (kNnDryRun) GTEST_SKIP() << "a property of the CUDA kernels that the CPU kernels do not share";
   Tensor x = cpu_uniform({3, 10}, DType::f32).to(gpu());
   Tensor t = from_vector<int64_t>({1, 1000000, 2}).to(gpu());
   Tensor loss = empty({3}, {.dtype = DType::f32, .device = gpu()}), lse = empty({3}, {.dtype = DType::f32, .device = gpu()});

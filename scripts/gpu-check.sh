@@ -58,7 +58,10 @@ if want sanitize; then
     for t in build-gpu/tests/*_cuda; do
       [ -x "$t" ] || continue
       case "$t" in *watchdog*) continue ;; esac  # aborts a communicator on purpose
-      for tool in memcheck racecheck; do
+      tools="memcheck racecheck"
+      # Kernels that use shared memory and barriers also get synccheck.
+      case "$t" in *softmax* | *layer_norm* | *attention* | *reduce*) tools="$tools synccheck" ;; esac
+      for tool in $tools; do
         echo "== $tool $(basename "$t")" >>"$out/sanitizer.log"
         # memcheck with the caching allocator off: accesses past a block inside a cached segment
         # are then out of bounds for the sanitizer too. Quick sizes keep each program short.

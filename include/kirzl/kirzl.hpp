@@ -1,6 +1,7 @@
 // The whole public API of kirzl.
 #pragma once
 
+#include "kirzl/amp.hpp"
 #include "kirzl/autograd.hpp"
 #include "kirzl/comm.hpp"
 #include "kirzl/config.hpp"

@@ -39,6 +39,7 @@ comm = _importlib.import_module(".comm", __name__)
 models = _importlib.import_module(".models", __name__)
 autograd = _importlib.import_module(".autograd", __name__)
 cuda = _importlib.import_module(".cuda", __name__)
+amp = _importlib.import_module(".amp", __name__)
 
 __version__ = _C.__version__
 

@@ -1,5 +1,9 @@
-// kirzl.optim: SGD, Adam, AdamW, LAMB (with parameter groups), LR schedules, gradient clipping.
+// kirzl.optim: SGD, Adam, AdamW, LAMB (with parameter groups), LR schedules, gradient clipping;
+// kirzl.amp: GradScaler.
 #include "common.h"
+
+#include <kirzl/amp.hpp>
+#include <kirzl/comm.hpp>
 
 namespace kirzl::python {
 
@@ -37,6 +41,52 @@ std::pair<double, double> betas_of(const py::object& b) {
   auto v = b.cast<std::vector<double>>();
   KIRZL_CHECK(v.size() == 2, "betas must be a pair, got ", v.size(), " values");
   return {v[0], v[1]};
+}
+
+/// GradScaler that keeps its communicator alive (the C++ class holds a plain pointer).
+struct PyGradScaler : amp::GradScaler {
+  PyGradScaler(amp::GradScalerOptions o, std::shared_ptr<comm::Communicator> c)
+      : amp::GradScaler(o, c.get()), comm(std::move(c)) {}
+  std::shared_ptr<comm::Communicator> comm;
+};
+
+void init_amp(py::module_& top) {
+  py::module_ m = top.def_submodule("amp", "Mixed precision: dynamic loss scaling (see kirzl/amp.hpp for the policy).");
+  py::class_<PyGradScaler>(m, "GradScaler", R"doc(
+Dynamic loss scaling for f16 training (torch.amp.GradScaler):
+
+    scaler.scale(loss).backward(); scaler.unscale_(opt)  # optional, before clipping
+    scaler.step(opt); scaler.update()
+
+step() skips the optimizer step when a gradient is inf/NaN; given `comm` (a Communicator), the
+flag is all-reduced so every rank skips alike. update() halves the scale after a skip and
+doubles it after growth_interval clean steps. bf16/f16 parameters get f32 master weights in the
+optimizers themselves.
+)doc")
+      .def(py::init([](double init_scale, double growth_factor, double backoff_factor, int64_t growth_interval,
+                       bool enabled, std::shared_ptr<comm::Communicator> c) {
+             return std::make_unique<PyGradScaler>(amp::GradScalerOptions{.init_scale = init_scale, .growth_factor = growth_factor,
+                                                            .backoff_factor = backoff_factor,
+                                                            .growth_interval = growth_interval, .enabled = enabled},
+                                     std::move(c));
+           }),
+           py::arg("init_scale") = 65536.0, py::arg("growth_factor") = 2.0, py::arg("backoff_factor") = 0.5,
+           py::arg("growth_interval") = 2000, py::arg("enabled") = true, py::arg("comm") = nullptr)
+      .def("scale", &amp::GradScaler::scale, py::arg("loss"), "loss * scale (a 16-bit loss is converted to f32 first).")
+      .def("unscale_", [](PyGradScaler& s, Optimizer& o) { py::gil_scoped_release rel; s.unscale_(o); },
+           py::arg("optimizer"), "Divides the optimizer's gradients by the scale in place and records inf/NaN.")
+      .def("step", [](PyGradScaler& s, Optimizer& o) { py::gil_scoped_release rel; return s.step(o); },
+           py::arg("optimizer"), "Unscales (unless done) and steps unless a gradient overflowed; True when it stepped.")
+      .def("update", &amp::GradScaler::update, "Backs off after a skipped step, grows after growth_interval clean ones.")
+      .def("get_scale", &amp::GradScaler::get_scale, "The current scale (1 when disabled).")
+      .def("growth_tracker", &amp::GradScaler::growth_tracker, "Consecutive clean steps towards the next growth.")
+      .def("is_enabled", &amp::GradScaler::is_enabled)
+      .def("last_step_skipped", &amp::GradScaler::last_step_skipped, py::arg("optimizer"),
+           "True when the last step() of the optimizer was skipped.")
+      .def("state_dict", [](const PyGradScaler& s) { return state_dict_to_py(s.state_dict()); },
+           "{'scale', 'growth_factor', 'backoff_factor', 'growth_interval', 'growth_tracker'}.")
+      .def("load_state_dict", [](PyGradScaler& s, const py::object& d) { s.load_state_dict(state_dict_from_py(d)); },
+           py::arg("state_dict"), "Restores a state_dict() (validated first; unchanged on error).");
 }
 
 }  // namespace
@@ -123,7 +173,15 @@ handle and view sees it) and releases the GIL.
         },
         py::arg("params"), py::arg("max_norm"), py::arg("norm_type") = 2.0, py::arg("error_if_nonfinite") = false,
         "Scales gradients in place so their global norm is at most max_norm; returns the norm before clipping.");
+  m.def("clip_grad_norm_", [](const std::vector<Tensor>& p, double max_norm, double norm_type, bool err) {
+          py::gil_scoped_release rel;
+          return clip_grad_norm_(p, max_norm, ClipOptions{.norm_type = norm_type, .error_if_nonfinite = err});
+        },
+        py::arg("params"), py::arg("max_norm"), py::arg("norm_type") = 2.0, py::arg("error_if_nonfinite") = false,
+        "As clip_grad_norm, but returns the norm as a 0-d f32 tensor on the gradients' device: no host sync on CUDA.");
   m.def("clip_grad_value", &clip_grad_value, py::arg("params"), py::arg("clip_value"), "Clamps every gradient element into [-clip_value, clip_value] in place.");
+  init_amp(top);
 }
 
 }  // namespace kirzl::python
+

@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections.abc
 import kirzl._C
 import typing
-__all__: list[str] = ['Adam', 'AdamW', 'ConstantLR', 'CosineWithWarmup', 'LAMB', 'LRScheduler', 'LinearDecay', 'Optimizer', 'SGD', 'StepLR', 'clip_grad_norm', 'clip_grad_value']
+__all__: list[str] = ['Adam', 'AdamW', 'ConstantLR', 'CosineWithWarmup', 'LAMB', 'LRScheduler', 'LinearDecay', 'Optimizer', 'SGD', 'StepLR', 'clip_grad_norm', 'clip_grad_norm_', 'clip_grad_value']
 class Optimizer:
     """
     Base of the optimizers. `params` is an iterable of tensors or of parameter-group dicts
@@ -142,6 +142,10 @@ class LinearDecay(LRScheduler):
 def clip_grad_norm(params: collections.abc.Sequence[kirzl._C.Tensor], max_norm: typing.SupportsFloat | typing.SupportsIndex, norm_type: typing.SupportsFloat | typing.SupportsIndex = 2.0, error_if_nonfinite: bool = False) -> float:
     """
     Scales gradients in place so their global norm is at most max_norm; returns the norm before clipping.
+    """
+def clip_grad_norm_(params: collections.abc.Sequence[kirzl._C.Tensor], max_norm: typing.SupportsFloat | typing.SupportsIndex, norm_type: typing.SupportsFloat | typing.SupportsIndex = 2.0, error_if_nonfinite: bool = False) -> kirzl._C.Tensor:
+    """
+    As clip_grad_norm, but returns the norm as a 0-d f32 tensor on the gradients' device: no host sync on CUDA.
     """
 def clip_grad_value(params: collections.abc.Sequence[kirzl._C.Tensor], clip_value: typing.SupportsFloat | typing.SupportsIndex) -> None:
     """

@@ -93,5 +93,6 @@ void init_data(py::module_& m);
 void init_io(py::module_& m);
 void init_comm(py::module_& m);
 void init_ddp(py::module_& m);  // after init_nn: its signatures name nn.Module
+void init_models_gpt(py::module_& m);  // after init_nn and init_data: GPT is an nn.Module
 
 }  // namespace kirzl::python

@@ -4,8 +4,10 @@ Datasets, samplers and the DataLoader.
 from __future__ import annotations
 import collections.abc
 import kirzl._C
+import numpy
+import numpy.typing
 import typing
-__all__: list[str] = ['DataLoader', 'Dataset', 'DistributedSampler', 'FashionMNIST', 'MnistDataset', 'RandomSampler', 'Sampler', 'SequentialSampler', 'Split', 'TensorDataset', 'gather_rows', 'kFashionMnistDir', 'read_idx']
+__all__: list[str] = ['ByteTokenizer', 'CharTokenizer', 'DataLoader', 'Dataset', 'DistributedSampler', 'FashionMNIST', 'MnistDataset', 'RandomSampler', 'Sampler', 'SequentialSampler', 'Split', 'TensorDataset', 'Tokenizer', 'gather_rows', 'kFashionMnistDir', 'read_idx', 'read_token_shard', 'write_token_shard']
 class Split:
     """
     Members:
@@ -183,6 +185,56 @@ class DataLoader:
         """
         Selects the epoch (reshuffles); call it at the start of every epoch.
         """
+class Tokenizer:
+    """
+    Text <-> token ids (ids < 65536).
+    """
+    @staticmethod
+    def deserialize(text: str) -> Tokenizer:
+        ...
+    @staticmethod
+    def load(path: str) -> Tokenizer:
+        ...
+    def decode(self, ids: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex]) -> str:
+        """
+        The text of the ids.
+        """
+    def encode(self, text: str) -> list[int]:
+        """
+        The ids of the text (a list of ints).
+        """
+    def save(self, path: str) -> None:
+        ...
+    def serialize(self) -> str:
+        """
+        One line that deserialize() turns back into this tokenizer.
+        """
+    @property
+    def kind(self) -> str:
+        ...
+    @property
+    def vocab_size(self) -> int:
+        ...
+class ByteTokenizer(Tokenizer):
+    """
+    Each byte is a token (256).
+    """
+    def __init__(self) -> None:
+        ...
+class CharTokenizer(Tokenizer):
+    """
+    Each Unicode character is a token; the vocabulary is a corpus' characters, sorted.
+    """
+    @staticmethod
+    def from_text(corpus: str) -> CharTokenizer:
+        """
+        The vocabulary of a UTF-8 corpus.
+        """
+    def __init__(self, vocabulary: collections.abc.Sequence[str]) -> None:
+        ...
+    @property
+    def vocabulary(self) -> list[str]:
+        ...
 def gather_rows(t: kirzl._C.Tensor, indices: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex]) -> kirzl._C.Tensor:
     """
     Copies rows `indices` of `t` into a new contiguous tensor.
@@ -190,5 +242,13 @@ def gather_rows(t: kirzl._C.Tensor, indices: collections.abc.Sequence[typing.Sup
 def read_idx(path: str, max_bytes: typing.SupportsInt | typing.SupportsIndex = 4294967296) -> kirzl._C.Tensor:
     """
     Reads an IDX file (.gz or not) into a CPU tensor.
+    """
+def read_token_shard(path: str, max_vocab: typing.SupportsInt | typing.SupportsIndex = 0) -> tuple[numpy.typing.NDArray[numpy.uint16], int]:
+    """
+    (tokens as a NumPy uint16 array, vocab_size) of a token shard; raises kirzl.IoError naming the file for a corrupt one.
+    """
+def write_token_shard(path: str, tokens: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], vocab_size: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    Writes uint16 tokens as a token shard (header: magic 'KZTOKENS', version 1, vocab_size, count), atomically.
     """
 kFashionMnistDir: str = '/usr/share/datasets/fashion-mnist'

@@ -235,7 +235,7 @@ bool run(Tensor& out, Tensor a, Tensor b, bool trans_a, bool trans_b, double alp
     bool ok = collapse_batch(out, nb, so) && storage_of(M, N, out.stride(-2), out.stride(-1), o_row, ldo) && o_row &&
               (batch == 1 || so != 0);
     if (!ok) {
-      dst = beta != 0.0 ? out.contiguous().clone() : empty(out.shape(), options_of(out));
+      dst = beta != 0.0 ? out.contiguous() : empty(out.shape(), options_of(out));  // a copy: out is not contiguous
       bool ok2 = collapse_batch(dst, nb, so) && storage_of(M, N, dst.stride(-2), dst.stride(-1), o_row, ldo);
       KIRZL_INTERNAL_ASSERT(ok2 && o_row, "gemm: a contiguous output has no cuBLAS layout: ", dst.describe());
     }

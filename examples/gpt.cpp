@@ -171,12 +171,14 @@ struct Corpus {
   double entropy = 0;
 };
 
-// Rank 0 builds the shards (train: 9 of every 10 fortunes; val: the 10th), everyone reads them.
+// The first rank of each node builds the shards (train: 9 of every 10 fortunes; val: the 10th) in
+// --cache-dir, so a node-local /tmp works on many nodes; on a shared file system the nodes write
+// the same bytes atomically. Then every rank reads them.
 Corpus load_corpus(const Args& a, const comm::ProcessGroup& world) {
   const fs::path dir = a.cache_dir;
   const fs::path train_path = dir / "fortunes_train.tok", val_path = dir / "fortunes_val.tok",
                  tok_path = dir / "fortunes.tokenizer";
-  if (world.rank() == 0) {
+  if (world.local_rank() == 0) {
     std::vector<std::string> fortunes = read_fortunes(a.data_dir);
     std::string all, train, val;
     for (size_t i = 0; i < fortunes.size(); ++i) {

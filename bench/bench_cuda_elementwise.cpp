@@ -17,6 +17,7 @@
 #include <functional>
 
 #include "core/cuda/current_stream.h"
+#include "support/cuda_bandwidth.hpp"
 #include "kernels/binary.h"
 #include "kernels/copy.h"
 #include "kernels/reduce.h"
@@ -29,67 +30,9 @@ using namespace kirzl;
 constexpr int64_t kBytes = int64_t{64} << 20;  // per full-size tensor
 constexpr int kReps = 20;
 
-#define BENCH_CUDA_CHECK(call)                                                         \
-  do {                                                                                 \
-    cudaError_t e_ = (call);                                                           \
-    if (e_ != cudaSuccess) throw std::runtime_error(std::string(#call) + ": " + cudaGetErrorString(e_)); \
-  } while (0)
-
-// Seconds per call of fn, averaged over kReps back-to-back launches on the current stream.
-double time_launches(const std::function<void()>& fn) {
-  cudaStream_t s = cuda_rt::current_stream(0);
-  cudaEvent_t start, stop;
-  BENCH_CUDA_CHECK(cudaEventCreate(&start));
-  BENCH_CUDA_CHECK(cudaEventCreate(&stop));
-  BENCH_CUDA_CHECK(cudaEventRecord(start, s));
-  for (int i = 0; i < kReps; ++i) fn();
-  BENCH_CUDA_CHECK(cudaEventRecord(stop, s));
-  BENCH_CUDA_CHECK(cudaEventSynchronize(stop));
-  float ms = 0;
-  BENCH_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-  BENCH_CUDA_CHECK(cudaEventDestroy(start));
-  BENCH_CUDA_CHECK(cudaEventDestroy(stop));
-  return ms * 1e-3 / kReps;
-}
-
-// Device-to-device copy bandwidth (read + write) of a kBytes buffer: the best of a few timings.
-double memcpy_bandwidth() {
-  static const double bw = [] {
-    Tensor src = zeros({kBytes}, {.dtype = DType::u8, .device = Device::cuda(0)});
-    Tensor dst = empty({kBytes}, {.dtype = DType::u8, .device = Device::cuda(0)});
-    cudaStream_t s = cuda_rt::current_stream(0);
-    double best = 1e30;
-    for (int t = 0; t < 5; ++t)
-      best = std::min(best, time_launches([&] {
-        BENCH_CUDA_CHECK(cudaMemcpyAsync(dst.data_ptr(), src.data_ptr(), kBytes, cudaMemcpyDeviceToDevice, s));
-      }));
-    return 2.0 * kBytes / best;
-  }();
-  return bw;
-}
-
-// Times fn (which moves `bytes`) per benchmark iteration and sets the counters.
+using bench::have_gpu;
 void run(benchmark::State& state, int64_t bytes, const std::function<void()>& fn) {
-  const double ref = memcpy_bandwidth();
-  fn();  // warm-up (and first-touch of the allocator)
-  BENCH_CUDA_CHECK(cudaDeviceSynchronize());
-  double total = 0;
-  for (auto _ : state) {
-    const double sec = time_launches(fn);
-    total += sec;
-    state.SetIterationTime(sec);
-  }
-  const double bw = static_cast<double>(bytes) * state.iterations() / total;
-  state.counters["GB/s"] = bw * 1e-9;
-  state.counters["memcpy_GB/s"] = ref * 1e-9;
-  state.counters["ratio"] = bw / ref;
-  state.SetBytesProcessed(state.iterations() * kReps * bytes);
-}
-
-bool have_gpu(benchmark::State& state) {
-  if (cuda::is_available()) return true;
-  state.SkipWithError("no CUDA device");
-  return false;
+  bench::run_bandwidth(state, bytes, kReps, kBytes, fn);
 }
 
 Tensor random_on_gpu(int64_t n, DType dt) { return uniform({n}, -3.0, 3.0, {.dtype = dt}).to(Device::cuda(0)); }

@@ -10,24 +10,11 @@
 
 #include "support/cuda_compare.hpp"
 
-// KIRZL_TEST_GPU_AS_CPU (never set by the build): a dry run of these tests' own logic on a
-// machine without a GPU -- "the GPU" is the CPU, so every comparison is CPU against CPU.
-#ifdef KIRZL_TEST_GPU_AS_CPU
-#undef KIRZL_REQUIRE_GPU
-#define KIRZL_REQUIRE_GPU() \
-  do {                      \
-  } while (0)
-#endif
-
 namespace kirzl::testing {
 
-#ifdef KIRZL_TEST_GPU_AS_CPU
-inline const Device kGpu = Device::cpu();
-inline constexpr bool kDryRun = true;
-#else
-inline const Device kGpu = Device::cuda(0);
-inline constexpr bool kDryRun = false;
-#endif
+// The device under test (the CPU in a dry run, see tests/support/cuda_compare.hpp).
+inline const Device kGpu = test_gpu();
+inline constexpr bool kDryRun = kGpuDryRun;
 
 /// The large odd size of the tests (1000003 elements). KIRZL_GPU_TEST_QUICK=1 in the environment
 /// makes it 4099 (still more than one block of vectors), for slow runs under compute-sanitizer.

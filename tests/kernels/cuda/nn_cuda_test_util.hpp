@@ -13,24 +13,11 @@
 
 #include "support/cuda_compare.hpp"
 
-// KIRZL_TEST_GPU_AS_CPU (never set by the build): a dry run of these tests' own logic on a
-// machine without a GPU -- "the GPU" is the CPU, so every comparison is CPU against CPU.
-#ifdef KIRZL_TEST_GPU_AS_CPU
-#undef KIRZL_REQUIRE_GPU
-#define KIRZL_REQUIRE_GPU() \
-  do {                      \
-  } while (0)
-#endif
-
 namespace kirzl::testing {
 
-#ifdef KIRZL_TEST_GPU_AS_CPU
-inline Device gpu() { return Device::cpu(); }
-inline constexpr bool kNnDryRun = true;
-#else
-inline Device gpu() { return Device::cuda(0); }
-inline constexpr bool kNnDryRun = false;
-#endif
+// The device under test (the CPU in a dry run, see tests/support/cuda_compare.hpp).
+inline Device gpu() { return test_gpu(); }
+inline constexpr bool kNnDryRun = kGpuDryRun;
 
 /// Uniform values in [lo, hi) of dtype `dt` on the CPU, from a fixed-seed generator.
 inline Tensor cpu_uniform(const Shape& s, DType dt, double lo = -3, double hi = 3, uint64_t seed = 1) {

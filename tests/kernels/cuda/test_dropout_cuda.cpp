@@ -55,8 +55,12 @@ TEST(DropoutCuda, OpForwardBackwardEqualCpu) {
         yc.backward(g);
         yg.backward(g.to(kGpu));
         EXPECT_TRUE(all_close(xg.grad(), xc.grad(), kExact)) << name_of(dt) << " p=" << p << " grad";
-        if (p == 0.0) EXPECT_TRUE(all_close(yg, x, kExact));
-        if (p == 1.0) EXPECT_TRUE(all_close(yg, zeros(s, {.dtype = dt}), kExact));
+        if (p == 0.0) {
+          EXPECT_TRUE(all_close(yg, x, kExact));
+        }
+        if (p == 1.0) {
+          EXPECT_TRUE(all_close(yg, zeros(s, {.dtype = dt}), kExact));
+        }
       }
 }
 

@@ -4,7 +4,7 @@
 //
 // Two forward paths over the same models::GPT parameters:
 //  - fused: the block written with the fused ops (residual_layer_norm, bias_gelu,
-//    linear_cross_entropy; causal_attention runs the flash kernels on CUDA) — see fused_loss();
+//    linear_cross_entropy; causal_attention runs the flash kernels on CUDA) — models::GPT::fused_loss();
 //  - model: models::GPT::loss as the model defines it (plain ops).
 // Counters: tokens/s; step time; peak device memory (the caching allocator's peak of allocated
 // bytes, warm-up included, so the optimizer's state is counted); MFU = (6 N + 12 L C T) x tokens/s
@@ -40,29 +40,6 @@ bool have_gpu(benchmark::State& state) {
   return false;
 }
 
-// The blocks of `m` with the fused ops: the residual add and the following LayerNorm in one
-// kernel (and backward), bias + GELU in one, the classifier GEMM fused with the loss (its
-// gradient written over the logits). Same math as GPT::loss up to rounding.
-Tensor fused_loss(models::GPT& m, const Tensor& idx, const Tensor& targets) {
-  const int64_t B = idx.size(0), T = idx.size(1), C = m.config().n_embd;
-  const size_t L = static_cast<size_t>(m.config().n_layer);
-  Tensor pos = arange(0, static_cast<double>(T), 1.0, {.dtype = DType::i64, .device = idx.device()});
-  Tensor x = add(m.wte->forward(idx), m.wpe->forward(pos));
-  const nn::LayerNorm& ln0 = *m.block(0).ln_1;
-  Tensor normed = layer_norm(x, {C}, ln0.weight, ln0.bias, ln0.options.eps);
-  for (size_t i = 0; i < L; ++i) {
-    models::Block& b = m.block(i);
-    auto r1 = residual_layer_norm(b.attn->forward(normed), x, b.ln_2->weight, b.ln_2->bias, b.ln_2->options.eps);
-    Tensor h = bias_gelu(linear(r1.normed, b.mlp->c_fc->weight), b.mlp->c_fc->bias);
-    Tensor mlp_out = linear(h, b.mlp->c_proj->weight, b.mlp->c_proj->bias);
-    const nn::LayerNorm& next = i + 1 < L ? *m.block(i + 1).ln_1 : *m.ln_f;
-    auto r2 = residual_layer_norm(mlp_out, r1.sum, next.weight, next.bias, next.options.eps);
-    x = r2.sum;
-    normed = r2.normed;
-  }
-  return linear_cross_entropy(normed.reshape({B * T, C}), m.wte->weight, targets.reshape({B * T}));
-}
-
 struct Setup {
   std::unique_ptr<models::GPT> model;
   std::unique_ptr<optim::AdamW> opt;
@@ -89,7 +66,7 @@ Tensor random_tokens(int64_t vocab, uint64_t seed) {
 }
 
 Tensor train_step(Setup& s, bool fused, const Tensor& idx, const Tensor& targets) {
-  Tensor loss = fused ? fused_loss(*s.model, idx, targets) : s.model->loss(idx, targets);
+  Tensor loss = fused ? s.model->fused_loss(idx, targets) : s.model->loss(idx, targets);
   loss.backward();
   s.opt->step();
   s.opt->zero_grad(true);

@@ -9,6 +9,7 @@
 #include "kirzl/autograd.hpp"
 #include "kirzl/nn/init.hpp"
 #include "kirzl/ops/elementwise.hpp"
+#include "kirzl/ops/fused.hpp"
 #include "kirzl/ops/linalg.hpp"
 #include "kirzl/ops/nn.hpp"
 #include "kirzl/ops/reduce.hpp"
@@ -199,6 +200,38 @@ Tensor GPT::loss(const Tensor& idx, const Tensor& targets) {
   Tensor logits = forward(idx);
   const int64_t V = config_.vocab_size;
   return cross_entropy(logits.reshape({-1, V}), targets.reshape({-1}));
+}
+
+// Note [fused GPT step]: the blocks are unrolled so that each residual add meets the LayerNorm that
+// follows it -- ln_2 of the same block, then ln_1 of the next block (ln_f after the last) -- in
+// one residual_layer_norm, whose sum is the residual stream and whose normed output feeds the
+// next sublayer. Same math as Block::forward and forward(), in fewer kernels and saved tensors.
+Tensor GPT::fused_loss(const Tensor& idx, const Tensor& targets) {
+  KIRZL_CHECK(idx.defined() && targets.defined() && idx.dim() == 2 && idx.shape() == targets.shape(),
+              "GPT::fused_loss: idx and targets must have one shape [B, T], got idx ",
+              idx.defined() ? idx.describe() : std::string("undefined"), " and targets ",
+              targets.defined() ? targets.describe() : std::string("undefined"));
+  KIRZL_CHECK(!is_training() || config_.dropout == 0, "GPT::fused_loss runs no dropout, but the model is in ",
+              "training mode with dropout ", config_.dropout, ": use loss(), or eval(), or dropout 0");
+  check_tokens(idx);
+  const int64_t B = idx.size(0), T = idx.size(1), C = config_.n_embd;
+  Tensor pos = arange(T, {.dtype = DType::i64, .device = idx.device()});
+  Tensor x = embedding(wte->weight, idx) + embedding(wpe->weight, pos);
+  const nn::LayerNorm& first = *blocks_.front()->ln_1;
+  Tensor normed = layer_norm(x, {C}, first.weight, first.bias, first.options.eps);
+  for (size_t i = 0; i < blocks_.size(); ++i) {
+    Block& b = *blocks_[i];
+    auto r1 = residual_layer_norm(b.attn->forward(normed), x, b.ln_2->weight, b.ln_2->bias, b.ln_2->options.eps);
+    const Tensor& fc_bias = b.mlp->c_fc->bias;
+    Tensor h = fc_bias.defined() ? bias_gelu(linear(r1.normed, b.mlp->c_fc->weight), fc_bias)
+                                 : gelu(linear(r1.normed, b.mlp->c_fc->weight), GeluApproximation::Tanh);
+    Tensor mlp_out = linear(h, b.mlp->c_proj->weight, b.mlp->c_proj->bias);
+    const nn::LayerNorm& next = i + 1 < blocks_.size() ? *blocks_[i + 1]->ln_1 : *ln_f;
+    auto r2 = residual_layer_norm(mlp_out, r1.sum, next.weight, next.bias, next.options.eps);
+    x = r2.sum;
+    normed = r2.normed;
+  }
+  return linear_cross_entropy(normed.reshape({B * T, C}), wte->weight, targets.reshape({B * T}));
 }
 
 namespace {

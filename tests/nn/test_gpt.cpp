@@ -307,3 +307,36 @@ TEST(GPTSafetensors, MissingMisshapedAndUnexpectedTensorsAreNamed) {
   EXPECT_KIRZL_ERROR(models::load_gpt2_safetensors("/nonexistent/gpt.safetensors", m), ErrorCode::Io,
                      "/nonexistent/gpt.safetensors");
 }
+
+// GPT::fused_loss is GPT::loss through the fused ops: the same loss and the same gradient of every
+// parameter (f32, a few layers, a target ignored), with and without biases; and it refuses to
+// silently skip dropout.
+TEST(GPT, FusedLossEqualsLossAndItsGradients) {
+  for (bool bias : {true, false}) {
+    manual_seed(21);
+    GPTConfig c{.vocab_size = 37, .block_size = 16, .n_layer = 3, .n_head = 2, .n_embd = 16, .bias = bias};
+    GPT m(c);
+    Tensor idx = tokens({3, 13}, 37, 22), tgt = tokens({3, 13}, 37, 23);
+    tgt.view({-1}).narrow(0, 4, 1).fill_(-100);
+    Tensor plain = m.loss(idx, tgt);
+    plain.backward();
+    std::vector<Tensor> grads;
+    for (const Tensor& p : m.parameters()) grads.push_back(p.grad().clone());
+    m.zero_grad();
+    Tensor fused = m.fused_loss(idx, tgt);
+    fused.backward();
+    EXPECT_NEAR(fused.item(), plain.item(), 1e-5 * std::abs(plain.item())) << "bias " << bias;
+    const auto params = m.parameters();
+    for (size_t i = 0; i < params.size(); ++i) {
+      const double scale = std::max(1.0, max(abs(grads[i])).item());
+      EXPECT_LT(max_abs_diff(params[i].grad(), grads[i]), 1e-5 * scale) << "parameter " << i << ", bias " << bias;
+    }
+  }
+  GPTConfig with_dropout = micro();
+  with_dropout.dropout = 0.1;
+  GPT d(with_dropout);
+  Tensor idx = tokens({1, 4}, 11, 1);
+  EXPECT_KIRZL_ERROR(d.fused_loss(idx, idx), ErrorCode::InvalidArgument, "dropout");
+  d.eval();
+  EXPECT_NO_THROW(d.fused_loss(idx, idx));
+}

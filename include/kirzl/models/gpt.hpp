@@ -108,6 +108,13 @@ class GPT : public nn::Module {
   /// Mean cross-entropy (in nats) of forward(idx) against `targets` [B, T] (a target of -100 is
   /// ignored). Throws Error{InvalidArgument} when the shapes differ.
   Tensor loss(const Tensor& idx, const Tensor& targets);
+  /// The same loss through the fused ops of include/kirzl/ops/fused.hpp: each residual add with
+  /// the LayerNorm after it (residual_layer_norm), the MLP's bias with its GELU (bias_gelu), and
+  /// the tied classifier with the cross-entropy (linear_cross_entropy, whose gradient overwrites
+  /// the logits, so no second [B*T, V] buffer). On CUDA, attention runs the flash kernels in
+  /// either path. Equals loss() up to rounding; the loss is f32 for bf16 models. Runs no dropout:
+  /// throws Error{InvalidArgument} in training mode when config().dropout > 0.
+  Tensor fused_loss(const Tensor& idx, const Tensor& targets);
   /// Appends `max_new_tokens` tokens to each row of `idx` [B, T0] (or [T0]) and returns the longer
   /// sequences [B, T0 + max_new_tokens] (i64, CPU). Each step feeds the last block_size tokens,
   /// divides the last logits by `temperature` (<= 0: greedy argmax), keeps the `top_k` largest

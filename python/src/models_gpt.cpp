@@ -59,6 +59,15 @@ one parameter). Parameter names are GPT-2's. Initialised from the default genera
           },
           py::arg("idx"), py::arg("targets"), "Mean cross-entropy (nats) of forward(idx) against targets [B, T].")
       .def(
+          "fused_loss",
+          [](GPT& g, const py::handle& idx, const py::handle& targets) {
+            Tensor i = to_tensor(idx), t = to_tensor(targets);
+            py::gil_scoped_release release;
+            return g.fused_loss(i, t);
+          },
+          py::arg("idx"), py::arg("targets"),
+          "loss() through the fused ops (residual+LayerNorm, bias+GELU, classifier+cross-entropy); no dropout.")
+      .def(
           "generate",
           [](GPT& g, const py::handle& idx, int64_t max_new_tokens, double temperature, int64_t top_k,
              Generator* gen) {

@@ -44,6 +44,9 @@ def test_forward_loss_and_tied_embedding():
     assert loss.item() < first - 1.0
     with pytest.raises(kirzl.InvalidArgumentError, match="block_size"):
         m(tokens((1, 17), 64, 3))
+    # The fused path gives the same loss (tiny() has no dropout).
+    idx, tgt = tokens((2, 7), 64, 4), tokens((2, 7), 64, 5)
+    assert abs(m.fused_loss(idx, tgt).item() - m.loss(idx, tgt).item()) < 1e-5
 
 
 def test_generate_is_deterministic_for_a_seed():

@@ -120,6 +120,10 @@ class GPT(kirzl._C.nn.Module):
         """
         Appends max_new_tokens sampled tokens to each row of idx [B, T0]: temperature <= 0 is greedy, top_k = 0 keeps all tokens; one uniform draw per row and step from `generator` (the default one when None), so a seed gives the same text. Returns i64 [B, T0 + max_new_tokens].
         """
+    def fused_loss(self, idx: typing.Any, targets: typing.Any) -> kirzl._C.Tensor:
+        """
+        loss() through the fused ops (residual+LayerNorm, bias+GELU, classifier+cross-entropy); no dropout.
+        """
     def loss(self, idx: typing.Any, targets: typing.Any) -> kirzl._C.Tensor:
         """
         Mean cross-entropy (nats) of forward(idx) against targets [B, T].

@@ -26,6 +26,7 @@
 #include "comm/work_state.h"
 #include "core/cuda/cuda_check.h"
 #include "core/cuda/current_stream.h"
+#include "core/cuda/device_guard.h"
 
 namespace kirzl::comm::detail {
 
@@ -33,24 +34,6 @@ namespace {
 
 constexpr int kSlots = 64;
 constexpr int kHeaderWords = 6;  // seq + CollectiveDesc::pack
-
-// Makes `device` current for a scope and restores the caller's device.
-class DeviceScope {
- public:
-  explicit DeviceScope(int device) {
-    KIRZL_CUDA_CHECK(cudaGetDevice(&previous_));
-    if (previous_ != device) KIRZL_CUDA_CHECK(cudaSetDevice(device));
-    device_ = device;
-  }
-  ~DeviceScope() {
-    if (previous_ != device_) KIRZL_CUDA_CHECK_NOTHROW(cudaSetDevice(previous_));
-  }
-  DeviceScope(const DeviceScope&) = delete;
-  DeviceScope& operator=(const DeviceScope&) = delete;
-
- private:
-  int previous_ = 0, device_ = 0;
-};
 
 // Recycled events (creating one per collective costs a few microseconds).
 class EventPool {
@@ -68,7 +51,7 @@ class EventPool {
         return e;
       }
     }
-    DeviceScope d(device_);
+    cuda_rt::DeviceGuard d(device_);
     cudaEvent_t e = nullptr;
     KIRZL_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
     return e;
@@ -143,7 +126,7 @@ class NcclCommunicator final : public Communicator, public std::enable_shared_fr
         default_timeout_(resolve_timeout(timeout)),
         bootstrap_(std::move(bootstrap)),
         pool_(std::make_shared<EventPool>(device)) {
-    DeviceScope d(device_);
+    cuda_rt::DeviceGuard d(device_);
     int lo = 0, hi = 0;
     KIRZL_CUDA_CHECK(cudaDeviceGetStreamPriorityRange(&lo, &hi));
     // Highest priority: communication kernels are scheduled ahead of queued compute kernels, so
@@ -265,7 +248,7 @@ class NcclCommunicator final : public Communicator, public std::enable_shared_fr
     if (auto f = watchdog_->failure()) throw *f;
     ncclComm_t sub = nullptr;
     {
-      DeviceScope ds(device_);
+      cuda_rt::DeviceGuard ds(device_);
       std::lock_guard<std::mutex> lock(nccl_mu_);
       KIRZL_NCCL_CHECK(ncclCommSplit(comm_, color < 0 ? NCCL_SPLIT_NOCOLOR : color, key, &sub, nullptr));
     }
@@ -378,7 +361,7 @@ class NcclCommunicator final : public Communicator, public std::enable_shared_fr
     }
     auto ev = std::make_shared<WorkEvents>(pool_);
     try {
-      DeviceScope ds(device_);
+      cuda_rt::DeviceGuard ds(device_);
       cudaStream_t compute = cuda_rt::current_stream(device_);
       KIRZL_CUDA_CHECK(cudaEventRecord(ev->ready, compute));
       KIRZL_CUDA_CHECK(cudaStreamWaitEvent(stream_, ev->ready, 0));
@@ -397,7 +380,7 @@ class NcclCommunicator final : public Communicator, public std::enable_shared_fr
     state->what = d.str();
     const int dev = device_;
     state->stream_wait = [ev, dev] {
-      DeviceScope ds(dev);
+      cuda_rt::DeviceGuard ds(dev);
       KIRZL_CUDA_CHECK(cudaStreamWaitEvent(cuda_rt::current_stream(dev), ev->end, 0));
     };
     std::weak_ptr<Watchdog> wd = watchdog_;
@@ -454,7 +437,7 @@ class NcclCommunicator final : public Communicator, public std::enable_shared_fr
 std::shared_ptr<Communicator> nccl_create(int rank, int size, int device, const BootstrapBroadcast& broadcast,
                                           std::chrono::milliseconds timeout, std::shared_ptr<void> bootstrap) {
   KIRZL_CHECK(rank >= 0 && rank < size, "nccl_create: rank ", rank, " is not in [0, ", size, ")");
-  DeviceScope ds(device);
+  cuda_rt::DeviceGuard ds(device);
   ncclUniqueId id;
   std::memset(&id, 0, sizeof id);
   if (rank == 0) KIRZL_NCCL_CHECK(ncclGetUniqueId(&id));

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "support/program_run.hpp"
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -16,43 +18,14 @@ namespace {
 const std::string kExample = std::string(KIRZL_BINARY_DIR) + "/examples/fashion_mnist";
 const char* kData = "/usr/share/datasets/fashion-mnist";
 
-struct ProgramRun {
-  int status = -1;
-  std::string output;
-  std::string last_line() const {
-    auto end = output.find_last_not_of('\n');
-    auto begin = output.rfind('\n', end);
-    return output.substr(begin == std::string::npos ? 0 : begin + 1, end - (begin == std::string::npos ? 0 : begin + 1) + 1);
-  }
-};
+using kirzl::testing::ProgramRun;
 
 ProgramRun run(const std::string& args) {
-  ProgramRun r;
-  const std::string cmd = "OMP_NUM_THREADS=1 " + kExample + " --threads 1 " + args + " 2>&1";
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(cmd.c_str(), "r"), &pclose);
-  char buf[4096];
-  while (std::fgets(buf, sizeof buf, pipe.get())) r.output += buf;
-  r.status = pclose(pipe.release());
-  return r;
+  return kirzl::testing::run_program("OMP_NUM_THREADS=1 " + kExample + " --threads 1 " + args);
 }
 
-std::vector<std::string> lines(const fs::path& p) {
-  std::ifstream in(p);
-  std::vector<std::string> v;
-  for (std::string l; std::getline(in, l);) v.push_back(l);
-  return v;
-}
-
-// The training-loss lines (those with "loss" but no "accuracy"), without the wall-clock fields.
-std::vector<std::string> losses(const fs::path& metrics) {
-  std::vector<std::string> v;
-  for (const auto& l : lines(metrics)) {
-    if (l.find("\"accuracy\"") != std::string::npos) continue;
-    auto a = l.find("\"step\""), b = l.find("\"lr\"");
-    v.push_back(l.substr(a, b - a));
-  }
-  return v;
-}
+// The training-loss lines (not the evaluation ones), without the wall-clock fields.
+std::vector<std::string> losses(const fs::path& metrics) { return kirzl::testing::metric_steps(metrics, "accuracy"); }
 
 class FashionMnistExample : public ::testing::Test {
  protected:

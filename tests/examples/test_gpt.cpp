@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "support/program_run.hpp"
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -18,43 +20,15 @@ namespace {
 const std::string kExample = std::string(KIRZL_BINARY_DIR) + "/examples/gpt";
 const char* kCorpus = "/usr/share/games/fortunes";
 
-struct ProgramRun {
-  int status = -1;
-  std::string output;
-  std::string last_line() const {
-    auto end = output.find_last_not_of('\n');
-    auto begin = output.rfind('\n', end);
-    begin = begin == std::string::npos ? 0 : begin + 1;
-    return output.substr(begin, end - begin + 1);
-  }
-};
+using kirzl::testing::json_number;
+using kirzl::testing::ProgramRun;
 
 ProgramRun run(const std::string& args) {
-  ProgramRun r;
-  const std::string cmd = "OMP_NUM_THREADS=1 " + kExample + " --threads 1 " + args + " 2>&1";
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(cmd.c_str(), "r"), &pclose);
-  char buf[4096];
-  while (std::fgets(buf, sizeof buf, pipe.get())) r.output += buf;
-  r.status = pclose(pipe.release());
-  return r;
-}
-
-double field(const std::string& line, const std::string& key) {
-  auto p = line.rfind("\"" + key + "\": ");
-  return p == std::string::npos ? NAN : std::stod(line.substr(p + key.size() + 4));
+  return kirzl::testing::run_program("OMP_NUM_THREADS=1 " + kExample + " --threads 1 " + args);
 }
 
 // The training-loss lines of a metrics log (not the val lines), without the wall-clock fields.
-std::vector<std::string> losses(const fs::path& metrics) {
-  std::vector<std::string> v;
-  std::ifstream in(metrics);
-  for (std::string l; std::getline(in, l);) {
-    if (l.find("\"val\"") != std::string::npos) continue;
-    auto a = l.find("\"step\""), b = l.find("\"lr\"");
-    v.push_back(l.substr(a, b - a));
-  }
-  return v;
-}
+std::vector<std::string> losses(const fs::path& metrics) { return kirzl::testing::metric_steps(metrics, "val"); }
 
 class GptExample : public ::testing::Test {
  protected:
@@ -85,11 +59,11 @@ TEST_F(GptExample, LastLineIsTheJsonSummary) {
                           "\"steps\": 30,", "\"world_size\": 1", "\"seconds\": "})
     EXPECT_NE(last.find(key), std::string::npos) << key << " missing in " << last;
   // The corpus' character distribution: ~3.3 nats for English text with its punctuation.
-  EXPECT_GT(field(last, "unigram_entropy"), 2.5);
-  EXPECT_LT(field(last, "unigram_entropy"), 4.0);
+  EXPECT_GT(json_number(last, "unigram_entropy"), 2.5);
+  EXPECT_LT(json_number(last, "unigram_entropy"), 4.0);
   // 30 steps from log(vocab) ~ 4.7 already learn the character frequencies.
-  EXPECT_LT(field(last, "val_loss"), 4.0);
-  EXPECT_GT(field(last, "tokens_per_second"), 0);
+  EXPECT_LT(json_number(last, "val_loss"), 4.0);
+  EXPECT_GT(json_number(last, "tokens_per_second"), 0);
   EXPECT_NE(r.output.find("unigram entropy"), std::string::npos);
   EXPECT_NE(r.output.find("---- sample"), std::string::npos);
   // The shards and the tokenizer were written where --cache-dir said.
@@ -116,7 +90,7 @@ TEST_F(GptExample, ResumingFromACheckpointContinuesExactly) {
     EXPECT_EQ(a[i], w[i]);
     EXPECT_EQ(b[i], w[8 + i]);  // bit-identical: same data order, same optimizer state
   }
-  EXPECT_EQ(field(second.last_line(), "val_loss"), field(whole.last_line(), "val_loss"));
+  EXPECT_EQ(json_number(second.last_line(), "val_loss"), json_number(whole.last_line(), "val_loss"));
   // A checkpoint of another model shape says so.
   ProgramRun other = run(small_ + "--steps 16 --n-embd 64 --resume " + ckpt);
   EXPECT_NE(other.status, 0);

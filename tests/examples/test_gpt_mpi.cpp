@@ -12,35 +12,23 @@
 
 #include "kirzl/config.hpp"
 
+#include "support/program_run.hpp"
+
 namespace fs = std::filesystem;
 
 namespace {
 
 const std::string kExample = std::string(KIRZL_BINARY_DIR) + "/examples/gpt";
 
+using kirzl::testing::json_number;
+
 std::string run(const std::string& cmd, int* status) {
-  std::string out;
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen((cmd + " 2>&1").c_str(), "r"), &pclose);
-  char buf[4096];
-  while (std::fgets(buf, sizeof buf, pipe.get())) out += buf;
-  *status = pclose(pipe.release());
-  return out;
+  auto r = kirzl::testing::run_program(cmd);
+  *status = r.status;
+  return r.output;
 }
 
-std::vector<double> losses(const fs::path& metrics) {
-  std::vector<double> v;
-  std::ifstream in(metrics);
-  for (std::string l; std::getline(in, l);) {
-    if (l.find("\"val\"") != std::string::npos) continue;
-    v.push_back(std::stod(l.substr(l.find("\"loss\":") + 7)));
-  }
-  return v;
-}
-
-double field(const std::string& out, const std::string& key) {
-  auto p = out.rfind("\"" + key + "\": ");
-  return p == std::string::npos ? NAN : std::stod(out.substr(p + key.size() + 4));
-}
+std::vector<double> losses(const fs::path& metrics) { return kirzl::testing::metric_losses(metrics, "val"); }
 
 }  // namespace
 
@@ -63,11 +51,11 @@ TEST(GptExampleMpi, TwoRanksTrainTheSameModelAsOneRank) {
                             args + (dir / "2.jsonl").string(),
                         &status);
   ASSERT_EQ(status, 0) << out;
-  EXPECT_EQ(field(out, "world_size"), 2);
-  EXPECT_EQ(field(out, "steps"), 12);
+  EXPECT_EQ(json_number(out, "world_size"), 2);
+  EXPECT_EQ(json_number(out, "steps"), 12);
   auto got = losses(dir / "2.jsonl");
   ASSERT_EQ(got.size(), ref.size());
   for (size_t i = 0; i < ref.size(); ++i) EXPECT_NEAR(got[i], ref[i], 1e-4 * (1 + i)) << "step " << i + 1;
-  EXPECT_NEAR(field(out, "val_loss"), field(one, "val_loss"), 1e-3);
+  EXPECT_NEAR(json_number(out, "val_loss"), json_number(one, "val_loss"), 1e-3);
   fs::remove_all(dir);
 }

@@ -6,22 +6,9 @@
 #include "comm/host_staging.h"
 #include "core/cuda/cuda_check.h"
 #include "core/cuda/current_stream.h"
+#include "core/cuda/device_guard.h"
 
 namespace kirzl::comm::detail {
-
-namespace {
-// Selects `device` for the copy and restores the caller's device.
-struct DeviceScope {
-  int previous = 0, device;
-  explicit DeviceScope(int d) : device(d) {
-    KIRZL_CUDA_CHECK(cudaGetDevice(&previous));
-    if (previous != device) KIRZL_CUDA_CHECK(cudaSetDevice(device));
-  }
-  ~DeviceScope() {
-    if (previous != device) KIRZL_CUDA_CHECK_NOTHROW(cudaSetDevice(previous));
-  }
-};
-}  // namespace
 
 HostStaging::~HostStaging() {
   if (ptr_) KIRZL_CUDA_CHECK_NOTHROW(cudaFreeHost(ptr_));
@@ -46,7 +33,7 @@ void HostStaging::abandon() {
 void HostStaging::to_host(void* dst, const Tensor& src) {
   if (src.nbytes() == 0) return;
   const int dev = src.device().index();
-  DeviceScope ds(dev);
+  cuda_rt::DeviceGuard ds(dev);
   cudaStream_t s = cuda_rt::current_stream(dev);
   KIRZL_CUDA_CHECK(cudaMemcpyAsync(dst, src.data_ptr(), src.nbytes(), cudaMemcpyDeviceToHost, s));
   KIRZL_CUDA_CHECK(cudaStreamSynchronize(s));
@@ -55,14 +42,14 @@ void HostStaging::to_host(void* dst, const Tensor& src) {
 void HostStaging::to_device(Tensor& dst, const void* src) {
   if (dst.nbytes() == 0) return;
   const int dev = dst.device().index();
-  DeviceScope ds(dev);
+  cuda_rt::DeviceGuard ds(dev);
   cudaStream_t s = cuda_rt::current_stream(dev);
   KIRZL_CUDA_CHECK(cudaMemcpyAsync(dst.data_ptr(), src, dst.nbytes(), cudaMemcpyHostToDevice, s));
   KIRZL_CUDA_CHECK(cudaStreamSynchronize(s));
 }
 
 void HostStaging::sync_current_stream(int device) {
-  DeviceScope ds(device);
+  cuda_rt::DeviceGuard ds(device);
   KIRZL_CUDA_CHECK(cudaStreamSynchronize(cuda_rt::current_stream(device)));
 }
 

@@ -1,0 +1,70 @@
+// Test support for the example programs: run a command and keep its output, and read the JSON
+// lines the examples print (their last line) and write (their metrics logs).
+#pragma once
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace kirzl::testing {
+
+/// What a finished command left: its wait status and its stdout and stderr together.
+struct ProgramRun {
+  int status = -1;
+  std::string output;
+  /// The output's last non-empty line (the examples' JSON summary).
+  std::string last_line() const {
+    auto end = output.find_last_not_of('\n');
+    if (end == std::string::npos) return "";
+    auto begin = output.rfind('\n', end);
+    begin = begin == std::string::npos ? 0 : begin + 1;
+    return output.substr(begin, end - begin + 1);
+  }
+};
+
+/// Runs `cmd` through the shell with stderr joined to stdout, and waits for it.
+inline ProgramRun run_program(const std::string& cmd) {
+  ProgramRun r;
+  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen((cmd + " 2>&1").c_str(), "r"), &pclose);
+  if (!pipe) return r;
+  char buf[4096];
+  while (std::fgets(buf, sizeof buf, pipe.get())) r.output += buf;
+  r.status = pclose(pipe.release());
+  return r;
+}
+
+/// The number after the last `"key": ` in `text`, or NaN when the key is absent.
+inline double json_number(const std::string& text, const std::string& key) {
+  auto p = text.rfind("\"" + key + "\": ");
+  return p == std::string::npos ? NAN : std::stod(text.substr(p + key.size() + 4));
+}
+
+/// The lines of a metrics log that do not contain `"skip_key"` (e.g. the evaluation lines), each
+/// cut to the part from "step" up to "lr", so wall-clock fields do not enter comparisons.
+inline std::vector<std::string> metric_steps(const std::filesystem::path& metrics, const std::string& skip_key) {
+  std::vector<std::string> v;
+  std::ifstream in(metrics);
+  for (std::string l; std::getline(in, l);) {
+    if (l.find("\"" + skip_key + "\"") != std::string::npos) continue;
+    auto a = l.find("\"step\""), b = l.find("\"lr\"");
+    v.push_back(l.substr(a, b - a));
+  }
+  return v;
+}
+
+/// The "loss" of each line of a metrics log that does not contain `"skip_key"`.
+inline std::vector<double> metric_losses(const std::filesystem::path& metrics, const std::string& skip_key) {
+  std::vector<double> v;
+  std::ifstream in(metrics);
+  for (std::string l; std::getline(in, l);) {
+    if (l.find("\"" + skip_key + "\"") != std::string::npos) continue;
+    v.push_back(json_number(l, "loss"));
+  }
+  return v;
+}
+
+}  // namespace kirzl::testing

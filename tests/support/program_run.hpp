@@ -37,10 +37,12 @@ inline ProgramRun run_program(const std::string& cmd) {
   return r;
 }
 
-/// The number after the last `"key": ` in `text`, or NaN when the key is absent.
+/// The number after the last `"key":` in `text` (spaces after the colon allowed; the examples'
+/// summary lines have one, the metrics logs none), or NaN when the key is absent.
 inline double json_number(const std::string& text, const std::string& key) {
-  auto p = text.rfind("\"" + key + "\": ");
-  return p == std::string::npos ? NAN : std::stod(text.substr(p + key.size() + 4));
+  const std::string quoted = "\"" + key + "\":";
+  auto p = text.rfind(quoted);
+  return p == std::string::npos ? NAN : std::stod(text.substr(p + quoted.size()));
 }
 
 /// The lines of a metrics log that do not contain `"skip_key"` (e.g. the evaluation lines), each

@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 kirzl_setup
-kirzl_build build -DKIRZL_BUILD_EXAMPLES=ON
+# Same tree and CUDA architecture as scripts/test.sh (sm_90, the H100's), so neither rebuilds the other's work.
+kirzl_build build -DKIRZL_BUILD_EXAMPLES=ON -DCMAKE_CUDA_ARCHITECTURES="${KIRZL_CUDA_ARCHITECTURES:-90}"
 
 ranks="${KIRZL_DEMO_RANKS:-2}"
 device=cpu

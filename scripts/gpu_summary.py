@@ -1,0 +1,364 @@
+#!/usr/bin/env python3
+"""Reads the logs of scripts/gpu-check.sh and writes gpu-summary.json; prints a table last.
+
+The summary holds: the probe (device, driver, commit, date), every GPU test case with its outcome
+(from the GoogleTest XML of each program; a program that crashed or timed out is named with the
+case it was in), the compute-sanitizer findings per program and tool, the examples' final JSON,
+every benchmark with its counters, the GPT-2 comparison, and the targets of the GPU bring-up issue,
+each with its value, its goal and whether it was met. Missing logs are reported, never guessed.
+
+Exit status: 0 when every test that ran passed and the sanitizers found nothing; 1 otherwise
+(a missed speed target is reported, not an error).
+"""
+import argparse
+import csv
+import glob
+import json
+import os
+import re
+import sys
+import xml.etree.ElementTree as ET
+
+
+def read(path):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def last_json_line(text):
+    """The last line of a program's output that is a JSON object (the examples end with one)."""
+    for line in reversed((text or "").splitlines()):
+        line = line.strip()
+        if line.startswith("{") and line.endswith("}"):
+            try:
+                return json.loads(line)
+            except ValueError:
+                continue
+    return None
+
+
+def read_runs(logs):
+    runs = {}
+    path = os.path.join(logs, "runs.tsv")
+    if os.path.exists(path):
+        with open(path) as f:
+            for row in csv.DictReader(f, delimiter="\t"):
+                runs[row["name"]] = row
+    return runs
+
+
+def parse_probe(logs):
+    probe = {}
+    for line in (read(os.path.join(logs, "probe.txt")) or "").splitlines():
+        if ": " in line and not line.startswith(" "):
+            k, v = line.split(": ", 1)
+            probe[k.strip()] = v.strip()
+    probe["unresolved_libraries"] = [l.strip() for l in (read(os.path.join(logs, "probe.txt")) or "").splitlines()
+                                     if l.startswith("  ") and "not found" not in l and ":" in l]
+    return probe
+
+
+def parse_tests(logs, runs):
+    programs, cases = [], []
+    for log in sorted(glob.glob(os.path.join(logs, "tests", "*.log"))):
+        name = os.path.basename(log)[:-4]
+        run = runs.get(name, {})
+        prog = {"program": name, "rc": run.get("rc"), "seconds": run.get("seconds"), "status": run.get("status", "unknown")}
+        xml = os.path.join(logs, "tests", name + ".xml")
+        seen = 0
+        if os.path.exists(xml):
+            try:
+                root = ET.parse(xml).getroot()
+                for tc in root.iter("testcase"):
+                    full = f"{tc.get('classname')}.{tc.get('name')}"
+                    failure = tc.find("failure")
+                    skipped = tc.find("skipped")
+                    if failure is not None:
+                        outcome, detail = "failed", (failure.get("message") or failure.text or "")[:600]
+                    elif skipped is not None or tc.get("result") == "skipped" or tc.get("status") == "notrun":
+                        outcome = "skipped"
+                        detail = (skipped.get("message") if skipped is not None else "") or ""
+                        detail = detail[:300]
+                    else:
+                        outcome, detail = "passed", ""
+                    cases.append({"program": name, "case": full, "outcome": outcome, "detail": detail})
+                    seen += 1
+            except ET.ParseError as e:
+                prog["xml_error"] = str(e)
+        text = read(log) or ""
+        if seen == 0 or prog["status"] != "ok":
+            # No XML (crash, timeout, abort): name the case that was running.
+            running = re.findall(r"^\[ RUN      \] (\S+)", text, re.M)
+            done = set(re.findall(r"^\[ {7}(?:OK|FAILED|SKIPPED) \] (\S+)", text, re.M))
+            unfinished = [r for r in running if r not in done]
+            if unfinished:
+                prog["crashed_in"] = unfinished[-1]
+                cases.append({"program": name, "case": unfinished[-1], "outcome": "failed",
+                              "detail": f"the program ended inside this case ({prog['status']}, rc={prog['rc']}): "
+                                        + " | ".join(text.strip().splitlines()[-6:])[:600]})
+            elif seen == 0:
+                cases.append({"program": name, "case": "(program)", "outcome": "failed" if prog["status"] != "ok" else "passed",
+                              "detail": " | ".join(text.strip().splitlines()[-6:])[:600]})
+        prog["cases"] = sum(1 for c in cases if c["program"] == name)
+        programs.append(prog)
+    return programs, cases
+
+
+def parse_sanitizer(logs, runs):
+    found = []
+    for log in sorted(glob.glob(os.path.join(logs, "sanitizer", "*.log"))):
+        base = os.path.basename(log)[:-4]
+        tool, program = base.split("-", 1)
+        run = runs.get(f"{tool}:{program}", {})
+        text = read(log) or ""
+        m = re.search(r"ERROR SUMMARY: (\d+) error", text)
+        r = re.search(r"RACECHECK SUMMARY: (\d+) hazards? displayed \((\d+) errors?, (\d+) warnings?\)", text)
+        errors = int(m.group(1)) if m else (int(r.group(2)) if r else None)
+        entry = {"tool": tool, "program": program, "rc": run.get("rc"), "seconds": run.get("seconds"),
+                 "status": run.get("status", "unknown"), "errors": errors}
+        if r:
+            entry["race_warnings"] = int(r.group(3))
+        if errors:
+            firsts = re.findall(r"^========= (?:Invalid|Race|Barrier|Uninitialized|Program hit|Error).*$", text, re.M)
+            entry["first_findings"] = firsts[:5]
+        found.append(entry)
+    return found
+
+
+def parse_examples(logs, runs):
+    ex = {}
+    for sub in ("examples", "mpi"):
+        for log in sorted(glob.glob(os.path.join(logs, sub, "*.log"))):
+            name = os.path.basename(log)[:-4]
+            run = runs.get(name, {})
+            text = read(log) or ""
+            ex[name] = {"rc": run.get("rc"), "seconds": run.get("seconds"), "status": run.get("status", "unknown"),
+                        "result": last_json_line(text),
+                        "tail": " | ".join(text.strip().splitlines()[-4:])[:500] if run.get("status") != "ok" else ""}
+    return ex
+
+
+def parse_benchmarks(logs, runs):
+    out = []
+    for path in sorted(glob.glob(os.path.join(logs, "bench", "*.json"))):
+        prog = os.path.basename(path)[:-5]
+        try:
+            data = json.load(open(path))
+        except (OSError, ValueError):
+            continue
+        if "benchmarks" not in data:
+            continue
+        for b in data["benchmarks"]:
+            if b.get("run_type") == "aggregate":
+                continue
+            known = {"name", "family_index", "per_family_instance_index", "run_name", "run_type", "repetitions",
+                     "repetition_index", "threads", "iterations", "real_time", "cpu_time", "time_unit", "label",
+                     "error_occurred", "error_message", "skipped", "skip_message", "aggregate_name", "aggregate_unit"}
+            entry = {"program": prog, "name": b["name"], "real_time": b.get("real_time"), "time_unit": b.get("time_unit"),
+                     "counters": {k: v for k, v in b.items() if k not in known and isinstance(v, (int, float))}}
+            if b.get("label"):
+                entry["label"] = b["label"]
+            if b.get("error_occurred") or b.get("skipped"):
+                entry["error"] = b.get("error_message") or b.get("skip_message") or "error"
+            out.append(entry)
+    for name, run in runs.items():
+        if run.get("kind") == "bench" and run.get("status") != "ok":
+            out.append({"program": name, "name": "(program)", "error": run.get("status")})
+    return out
+
+
+def target(what, value, goal, op, note=""):
+    if value is None:
+        met = None
+    else:
+        met = value >= goal if op == ">=" else value <= goal
+    return {"what": what, "value": value, "goal": f"{op} {goal}", "met": met, "note": note}
+
+
+def targets_from(examples, benches, gpt2):
+    t = []
+
+    def ex_value(name, key):
+        e = examples.get(name) or {}
+        r = e.get("result") or {}
+        return r.get(key)
+
+    t.append(target("MLP test accuracy on CUDA (2 epochs)", ex_value("mlp_cuda", "test_accuracy"), 0.88, ">=",
+                    f"CPU, same seed: {ex_value('mlp_cpu', 'test_accuracy')}"))
+    t.append(target("CNN test accuracy on CUDA (1 epoch)", ex_value("cnn_cuda", "test_accuracy"), 0.90, ">=",
+                    f"CPU, same seed: {ex_value('cnn_cpu', 'test_accuracy')}"))
+    g_cuda, g_cpu = ex_value("gpt_cuda", "val_loss"), ex_value("gpt_cpu", "val_loss")
+    t.append(target("GPT val loss, |CUDA - CPU| (200 steps, same seed)",
+                    abs(g_cuda - g_cpu) if g_cuda is not None and g_cpu is not None else None, 0.05, "<=",
+                    f"CUDA {g_cuda}, CPU {g_cpu}"))
+    t.append(target("MLP on 2 MPI ranks, one GPU (1 epoch)", ex_value("mlp_cuda_np2", "test_accuracy"), 0.85, ">="))
+
+    def ratios(prog, pattern, counter="ratio", exclude=None):
+        vals = []
+        for b in benches:
+            if b["program"] != prog or "error" in b or not re.search(pattern, b["name"]):
+                continue
+            if exclude and re.search(exclude, b["name"]):
+                continue
+            v = b["counters"].get(counter)
+            if v is not None:
+                vals.append((b["name"], v))
+        return vals
+
+    def worst(vals, lowest=True):
+        if not vals:
+            return None, ""
+        pick = min(vals, key=lambda x: x[1]) if lowest else max(vals, key=lambda x: x[1])
+        return pick[1], f"worst of {len(vals)}: {pick[0]}"
+
+    v, n = worst(ratios("bench_cuda_elementwise", r"^BM_(Add|Gelu|Cast)"))
+    t.append(target("elementwise bandwidth / device copy", v, 0.85, ">=", n))
+    v, n = worst(ratios("bench_cuda_optim", r"FusedAdamW_GPT2_vs_copy"))
+    t.append(target("fused AdamW (GPT-2 124M) bandwidth / device copy", v, 0.85, ">=", n))
+    v, n = worst(ratios("bench_cuda_nn", r"LayerNorm"))
+    t.append(target("layer norm fwd+bwd bandwidth / device copy", v, 0.75, ">=", n))
+    v, n = worst(ratios("bench_cuda_nn", r"CrossEntropy"))
+    t.append(target("softmax-cross-entropy fwd+bwd bandwidth / device copy", v, 0.75, ">=", n))
+    v, n = worst(ratios("bench_cuda_gemm", r"bf16"))
+    t.append(target("GEMM through kirzl / cuBLASLt called directly (bf16)", v, 0.97, ">=", n))
+    v, n = worst(ratios("bench_nccl_allreduce", r"DDPOverhead", counter="overhead_pct"), lowest=False)
+    t.append(target("DDP overhead at world size 1 (%)", v, 3.0, "<=", n))
+    v, n = worst(ratios("bench_nccl_allreduce", r"^BM_NcclAllReduce/"))
+    t.append(target("all-reduce through kirzl / ncclAllReduce (world size 1)", v, 0.98, ">=", n))
+    if gpt2.get("kirzl_tokens_per_s") and gpt2.get("torch_eager_tokens_per_s"):
+        t.append(target("GPT-2 124M tokens/s, kirzl fused / PyTorch eager",
+                        gpt2["kirzl_tokens_per_s"] / gpt2["torch_eager_tokens_per_s"], 1.0, ">=",
+                        f"peak memory kirzl {gpt2.get('kirzl_peak_GB')} GB, PyTorch eager {gpt2.get('torch_eager_peak_GB')} GB"))
+    else:
+        t.append(target("GPT-2 124M tokens/s, kirzl fused / PyTorch eager", None, 1.0, ">=", "not measured"))
+    if gpt2.get("loss_check"):
+        lc = gpt2["loss_check"]
+        t.append(target("GPT-2 loss after 10 steps, |kirzl - PyTorch| / PyTorch", lc.get("rel_diff_step10"), 0.02, "<=",
+                        f"step 0: kirzl {lc.get('kirzl_step0')}, PyTorch {lc.get('torch_step0')}"))
+    return t
+
+
+def parse_gpt2(logs, benches, work):
+    g = {}
+    for b in benches:
+        if b["program"] == "bench_gpt2" and "error" not in b and b["name"].startswith("BM_gpt2_train_step"):
+            key = "kirzl" if "fused:1" in b["name"] else "kirzl_model"
+            g[f"{key}_tokens_per_s"] = b["counters"].get("tokens/s")
+            g[f"{key}_peak_GB"] = b["counters"].get("peak_mem_GB")
+            g[f"{key}_mfu"] = b["counters"].get("MFU")
+            g[f"{key}_step_ms"] = b.get("real_time")
+        if b["program"] == "bench_gpt2" and "error" in b:
+            g.setdefault("errors", []).append(f"{b['name']}: {b['error']}")
+    t = last_json_line(read(os.path.join(logs, "bench", "torch_gpt2_eager.log")))
+    if t:
+        g["torch_eager_tokens_per_s"] = t.get("tokens_per_s")
+        g["torch_eager_peak_GB"] = (t.get("peak_mem_bytes") or 0) / 1e9
+        g["torch_eager_mfu"] = t.get("mfu")
+    kl = None
+    try:
+        kl = json.load(open(os.path.join(work, "gpt2_check", "kirzl_losses.json")))
+    except (OSError, ValueError):
+        pass
+    tl = last_json_line(read(os.path.join(logs, "bench", "torch_gpt2_loss_check.log")))
+    if kl and tl and tl.get("loss_step10") is not None:
+        g["loss_check"] = {"kirzl_step0": kl["loss_step0"], "torch_step0": tl.get("loss_step0"),
+                           "kirzl_step10": kl["loss_step10"], "torch_step10": tl["loss_step10"],
+                           "rel_diff_step10": abs(kl["loss_step10"] - tl["loss_step10"]) / max(1e-9, abs(tl["loss_step10"])),
+                           "kirzl_losses": kl.get("losses"), "torch_losses": tl.get("losses")}
+    return g
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--logs", required=True)
+    ap.add_argument("--bundle", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--profile", default="full")
+    ap.add_argument("--dry-run", default="0")
+    ap.add_argument("--seconds", type=int, default=0)
+    a = ap.parse_args()
+
+    runs = read_runs(a.logs)
+    probe = parse_probe(a.logs)
+    programs, cases = parse_tests(a.logs, runs)
+    sanitizer = parse_sanitizer(a.logs, runs)
+    examples = parse_examples(a.logs, runs)
+    benches = parse_benchmarks(a.logs, runs)
+    gpt2 = parse_gpt2(a.logs, benches, os.path.dirname(a.logs))
+    targets = targets_from(examples, benches, gpt2)
+    manifest = read(os.path.join(a.bundle, "MANIFEST.txt")) or ""
+    count = {o: sum(1 for c in cases if c["outcome"] == o) for o in ("passed", "failed", "skipped")}
+    summary = {
+        "kind": "kirzl gpu-check",
+        "profile": a.profile,
+        "dry_run": a.dry_run == "1",
+        "date": probe.get("date"),
+        "seconds": a.seconds,
+        "bundle_commit": (re.search(r"^commit: (.*)$", manifest, re.M) or [None, None])[1],
+        "probe": probe,
+        "tests": {"count": count, "programs": programs,
+                  "failed": [c for c in cases if c["outcome"] == "failed"],
+                  "skipped": [c for c in cases if c["outcome"] == "skipped"],
+                  "cases": [[c["program"], c["case"], c["outcome"]] for c in cases]},
+        "sanitizer": sanitizer,
+        "examples": examples,
+        "gpt2": gpt2,
+        "benchmarks": benches,
+        "targets": targets,
+        "runs": list(runs.values()),
+    }
+    with open(a.out, "w") as f:
+        json.dump(summary, f, indent=1)
+
+    # The table, printed last.
+    print("\n================ kirzl gpu-check summary ================")
+    print(f"device: {probe.get('gpu')}  | cuda {probe.get('cuda driver')} | {probe.get('python')}")
+    print(f"bundle: {summary['bundle_commit']} | profile {a.profile} | {a.seconds}s | dry run {summary['dry_run']}")
+    if probe.get("unresolved_libraries"):
+        print("UNRESOLVED LIBRARIES:", "; ".join(probe["unresolved_libraries"][:6]))
+    bad_programs = [p for p in programs if p["status"] != "ok"]
+    print(f"tests: {len(programs)} programs, cases passed {count['passed']}, failed {count['failed']}, "
+          f"skipped {count['skipped']}; programs not ok: {len(bad_programs)}")
+    for p in bad_programs[:20]:
+        print(f"  PROGRAM {p['program']}: {p['status']} rc={p['rc']} {('in ' + p['crashed_in']) if p.get('crashed_in') else ''}")
+    for c in summary["tests"]["failed"][:25]:
+        print(f"  FAIL {c['case']}: {c['detail'][:220]}")
+    skip_reasons = {}
+    for c in summary["tests"]["skipped"]:
+        skip_reasons.setdefault(c["detail"][:90], 0)
+        skip_reasons[c["detail"][:90]] += 1
+    for r, n in sorted(skip_reasons.items(), key=lambda x: -x[1])[:6]:
+        print(f"  skip x{n}: {r}")
+    san_bad = [s for s in sanitizer if s["errors"] or s["status"] != "ok"]
+    print(f"sanitizer: {len(sanitizer)} runs, {sum(1 for s in sanitizer if s['errors'] == 0 and s['status'] == 'ok')} clean, "
+          f"{len(san_bad)} with findings or not finished")
+    for s in san_bad[:15]:
+        print(f"  {s['tool']} {s['program']}: {s['status']} errors={s['errors']} {(s.get('first_findings') or [''])[0][:150]}")
+    for name, e in sorted(examples.items()):
+        r = e["result"] or {}
+        figs = ", ".join(f"{k}={r[k]}" for k in ("test_accuracy", "val_loss", "samples_per_second", "tokens_per_second",
+                                                  "seconds", "world_size") if k in r)
+        print(f"example {name}: {e['status']} {figs} {e['tail'][:200]}")
+    not_ok = [r for r in runs.values() if r["kind"] in ("bench", "mpi") and r["status"] != "ok"]
+    for r in not_ok:
+        print(f"  {r['kind']} {r['name']}: {r['status']}")
+    print("targets:")
+    for t in targets:
+        v = t["value"]
+        vs = "n/a" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
+        mark = {True: "met", False: "NOT met", None: "not measured"}[t["met"]]
+        print(f"  {t['what']:<58} {vs:>10} (goal {t['goal']}) {mark}  {t['note'][:80]}")
+    for k in ("kirzl_tokens_per_s", "kirzl_peak_GB", "kirzl_model_tokens_per_s", "torch_eager_tokens_per_s",
+              "torch_eager_peak_GB"):
+        if gpt2.get(k) is not None:
+            print(f"  gpt2 {k}: {gpt2[k]:.4g}")
+    ok = count["failed"] == 0 and not bad_programs and not any(s["errors"] for s in sanitizer)
+    print("RESULT:", "all tests that ran passed" if ok else "FAILURES (see above)")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

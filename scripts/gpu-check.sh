@@ -1,123 +1,331 @@
 #!/usr/bin/env bash
-# On a GPU machine: configure and build with CUDA (sm_90 for the H100), run the GPU tests
-# (ctest -L gpu), compute-sanitizer (memcheck, racecheck) over them, the GPU benchmarks and the
-# PyTorch comparisons, and print a short table last. Logs go to $OUT (or ./gpu-check-out).
+# The GPU check: one command on the GPU machine, within a fixed wall-time budget, that runs the
+# programs packed by scripts/gpu-bundle.sh and leaves two files in $OUT: gpu-summary.json (device,
+# driver, commit, date, every test case with pass/fail/skip, sanitizer findings, example figures,
+# every benchmark figure with its ratio, the targets met or not) and gpu-logs.tar.gz (every log).
+# It prints a summary table last.
 #
-#   scripts/gpu-check.sh            # everything, in one call
-#   scripts/gpu-check.sh build test # only some phases (the device tool limits one call to
-#                                   # 10 minutes; build-gpu/ stays between calls on a warm machine)
+#   scripts/gpu-check.sh [full|compare|build] [--dry-run] [--budget SECONDS] [--bundle FILE]
 #
-# Phases: build, test (ctest -L gpu, then the CPU suite), examples (fashion_mnist on cpu and
-# cuda), sanitize, bench (every GPU benchmark), compare (GPT-2 and CNN against PyTorch),
-# mpi (multi-rank CPU figures that need more cores than the development machine), summary.
+# Profiles:
+#   full     (default, about 7.5 min) probe; then at once: every GPU test program, compute-sanitizer
+#            (memcheck with the caching allocator off; racecheck and synccheck on the kernels with
+#            shared memory and barriers), the examples on CUDA (and on the CPU for reference), the
+#            MPI tests under mpirun -np 2 with one GPU; then alone on the GPU: the benchmarks,
+#            GPT-2 124M beside PyTorch eager, and the loss check.
+#   compare  GPT-2 124M against PyTorch eager and torch.compile (bench/run_gpt2_compare.sh).
+#   build    fallback when the bundle cannot load: builds the bundle's programs on this machine
+#            (needs Eigen, GoogleTest, Google Benchmark), then runs the full profile on them.
+# --dry-run: on a machine without a GPU, run the whole script's logic (the GPU tests skip, the
+# benchmarks report "no CUDA device", the examples run tiny on the CPU) to test it and its summary.
+#
+# Note [GPU check budget]: the device tool allows 10 minutes a call, and the machine's start counts
+# against a 15-minute lease, so every step here runs under `timeout`, a step that would start after
+# its phase's deadline is recorded as "not run (budget)", and the summary and the archive are
+# always written.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-out="${OUT:-gpu-check-out}"
-mkdir -p "$out"
-arch="${KIRZL_CUDA_ARCH:-90}"
-jobs="$(nproc)"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-phases=("$@")
-[ ${#phases[@]} -eq 0 ] && phases=(build test examples sanitize bench compare mpi summary)
-want() { local p; for p in "${phases[@]}"; do [ "$p" = "$1" ] && return 0; done; return 1; }
-gen=()
-command -v ninja >/dev/null 2>&1 && gen=(-G Ninja)
+repo="$PWD"
+profile=full
+dry=0
+budget=450
+bundle="$repo/.gpu-bundle/kirzl-gpu.tar.zst"
+while (($#)); do
+  case "$1" in
+    full | compare | build) profile=$1 ;;
+    --dry-run) dry=1 ;;
+    --budget) budget=$2; shift ;;
+    --bundle) bundle=$2; shift ;;
+    -h | --help) sed -n '2,28p' "$0"; exit 0 ;;
+    *) echo "gpu-check: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
 
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >"$out/device.txt" 2>&1
+out="${OUT:-$repo/gpu-check-out}"
+work="${KIRZL_GPU_WORK:-/tmp/kirzl-gpu-check}"
+logs="$work/logs"
+B="$work/kirzl-gpu"
+rm -rf "$work"
+mkdir -p "$out" "$logs"/{tests,sanitizer,examples,bench,mpi}
+start=$SECONDS
+runs="$logs/runs.tsv"
+printf 'name\tkind\trc\tseconds\tstatus\n' >"$runs"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 PYTHONUNBUFFERED=1
+export OMP_WAIT_POLICY=passive
+# The bundle's Open MPI has no network transports (scripts/gpu-bundle.sh): quiet about their plugins.
+export OMPI_MCA_mca_base_component_show_load_errors=0
+echo "gpu-check: profile $profile, budget ${budget}s, dry run $dry, $(date -u +%FT%TZ)"
 
-if want build; then
-  start=$SECONDS
-  cmake -S . -B build-gpu "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DKIRZL_WITH_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$arch" \
-    -DKIRZL_BUILD_PYTHON=OFF >"$out/configure.log" 2>&1 || { tail -30 "$out/configure.log"; exit 1; }
-  cmake --build build-gpu -j "$jobs" >"$out/build.log" 2>&1 || { grep -E "error|Error" "$out/build.log" | head -40; exit 1; }
-  echo "build: $((SECONDS - start)) s" | tee "$out/build-time.txt"
-fi
+left() { echo $((budget - (SECONDS - start))); }
 
-if want test; then
-  (cd build-gpu && ctest -L gpu --timeout 300 --output-on-failure) >"$out/ctest-gpu.log" 2>&1
-  echo "$?" >"$out/ctest-gpu.rc"
-  (cd build-gpu && ctest -LE gpu -j "$jobs" --timeout 300 --output-on-failure) >"$out/ctest-cpu.log" 2>&1
-  echo "$?" >"$out/ctest-cpu.rc"
-  grep -E "tests passed|tests failed|\*\*\*Failed|Failed  |Skipped" "$out/ctest-gpu.log" | tail -40
-fi
-
-# Issue #5: the example reaches the same accuracy on the GPU as on the CPU (same seed).
-if want examples; then
-  for dev in cpu cuda; do
-    timeout 300 build-gpu/examples/fashion_mnist --device "$dev" --threads 8 >"$out/fashion_mnist_mlp_$dev.txt" 2>&1
-    timeout 300 build-gpu/examples/fashion_mnist --device "$dev" --threads 8 --model cnn \
-      >"$out/fashion_mnist_cnn_$dev.txt" 2>&1
-  done
-  [ -x build-gpu/examples/gpt ] && timeout 300 build-gpu/examples/gpt --device cuda >"$out/gpt_cuda.txt" 2>&1
-fi
-
-if want sanitize; then
-  san=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
-  : >"$out/sanitizer.log"
-  if [ -x "$san" ]; then
-    for t in build-gpu/tests/*_cuda; do
-      [ -x "$t" ] || continue
-      case "$t" in *watchdog*) continue ;; esac  # aborts a communicator on purpose
-      tools="memcheck racecheck"
-      # Kernels that use shared memory and barriers also get synccheck.
-      case "$t" in *softmax* | *layer_norm* | *attention* | *reduce*) tools="$tools synccheck" ;; esac
-      for tool in $tools; do
-        echo "== $tool $(basename "$t")" >>"$out/sanitizer.log"
-        # memcheck with the caching allocator off: accesses past a block inside a cached segment
-        # are then out of bounds for the sanitizer too. Quick sizes keep each program short.
-        nocache=0
-        [ "$tool" = memcheck ] && nocache=1
-        KIRZL_CUDA_NO_CACHE=$nocache KIRZL_GPU_TEST_QUICK=1 timeout 300 "$san" --tool "$tool" --error-exitcode 9 "$t" \
-          >>"$out/sanitizer.log" 2>&1
-        echo "rc=$? $tool $(basename "$t")" >>"$out/sanitizer-summary.txt"
-      done
-    done
-  else
-    echo "compute-sanitizer not found" >"$out/sanitizer-summary.txt"
+# run_bounded LIMIT DEADLINE KIND NAME LOG cmd...: runs cmd under `timeout` for at most LIMIT seconds
+# and never past DEADLINE (seconds since the start), output to LOG, one row in runs.tsv.
+run_bounded() {
+  local limit=$1 deadline=$2 kind=$3 name=$4 log=$5
+  shift 5
+  local now=$((SECONDS - start))
+  local room=$((deadline - now))
+  if ((room < 5)); then
+    printf '%s\t%s\t-\t0\tnot run (budget)\n' "$name" "$kind" >>"$runs"
+    echo "not run: the check's time budget was spent" >"$log"
+    return 0
   fi
+  ((limit > room)) && limit=$room
+  local t0=$SECONDS rc status
+  timeout -k 5 "$limit" "$@" >"$log" 2>&1
+  rc=$?
+  case $rc in
+    0) status=ok ;;
+    124 | 137) status="timeout (${limit}s)" ;;
+    *) status=failed ;;
+  esac
+  printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$kind" "$rc" "$((SECONDS - t0))" "$status" >>"$runs"
+  return 0
+}
+
+# pool MAX cmd...: runs each argument (a shell command) in the background, at most MAX at a time.
+pool() {
+  local max=$1
+  shift
+  local c
+  for c in "$@"; do
+    while (($(jobs -rp | wc -l) >= max)); do wait -n; done
+    eval "$c" &
+  done
+  wait
+}
+
+# --- unpack ---------------------------------------------------------------------------------------
+unpack() {
+  local z=zstd
+  if ! command -v zstd >/dev/null 2>&1; then
+    z="$repo/.gpu-bundle/tools/zstd"
+    export LD_LIBRARY_PATH="$repo/.gpu-bundle/tools${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  fi
+  [ -f "$bundle" ] || { echo "gpu-check: no bundle at $bundle (run scripts/gpu-bundle.sh first)" >&2; return 1; }
+  "$z" -dc --long=30 "$bundle" | tar -C "$work" -xf - || return 1
+  unset LD_LIBRARY_PATH
+}
+
+if [ "$profile" = build ]; then
+  # Fallback: build the bundle's programs here, portable, and pack them the same way.
+  (KIRZL_BUNDLE_LIMIT_MB=100000 bash scripts/gpu-bundle.sh) >"$logs/build.log" 2>&1 || {
+    tail -40 "$logs/build.log"
+    exit 1
+  }
+  bundle="$repo/.gpu-bundle/kirzl-gpu.tar.zst"
+  profile=full
+fi
+unpack || exit 1
+
+# --- probe ----------------------------------------------------------------------------------------
+# Where the CUDA libraries are: the system's, then the toolkit's, then PyTorch's wheels (nvidia-*).
+cuda_lib_dirs=()
+add_dir_of() {  # add_dir_of SONAME: the directory that holds it, if found
+  local so=$1 d
+  d=$(ldconfig -p 2>/dev/null | awk -v s="$so" '$1 == s {print $NF; exit}')
+  if [ -z "$d" ]; then
+    for cand in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib $(python3 -c 'import site; print(" ".join(site.getsitepackages()))' 2>/dev/null); do
+      d=$(find "$cand" -maxdepth 4 -name "$so" 2>/dev/null | head -1)
+      [ -n "$d" ] && break
+    done
+  fi
+  [ -n "$d" ] || return 1
+  d=$(dirname "$d")
+  case " ${cuda_lib_dirs[*]} " in *" $d "*) ;; *) cuda_lib_dirs+=("$d") ;; esac
+}
+{
+  for so in libcudart.so.13 libcublasLt.so.13 libcublas.so.13 libcudnn.so.9 libnccl.so.2; do
+    if add_dir_of "$so"; then echo "found $so"; else echo "MISSING $so"; fi
+  done
+} >"$logs/libs.txt"
+klib="$B/lib"
+for d in "${cuda_lib_dirs[@]}"; do klib="$klib:$d"; done
+# cuDNN loads its engine libraries (libcudnn_engines_*.so.9) by name at run time.
+export KLIB="$klib"
+kenv() { env LD_LIBRARY_PATH="$KLIB" "$@"; }
+
+# Open MPI: the machine's own if it has one, else the bundle's at Debian's paths (files only added).
+if ! command -v mpirun >/dev/null 2>&1 && [ -d "$B/mpi/root/usr" ] && [ "$dry" -eq 0 ]; then
+  cp -rn "$B/mpi/root/." / 2>>"$logs/libs.txt" && echo "installed the bundle's Open MPI" >>"$logs/libs.txt"
+fi
+mpi_lib="$KLIB:/usr/lib/x86_64-linux-gnu/openmpi/lib:/usr/lib/x86_64-linux-gnu/pmix2/lib"
+kmpi() { env LD_LIBRARY_PATH="$mpi_lib" mpirun --oversubscribe --bind-to none -x LD_LIBRARY_PATH -x KIRZL_TIMEOUT "$@"; }
+
+# The examples' data at the paths the programs default to.
+for pair in "fashion-mnist:/usr/share/datasets/fashion-mnist" "fortunes:/usr/share/games/fortunes"; do
+  src="$B/data/${pair%%:*}" dst="${pair#*:}"
+  [ -e "$dst" ] || { mkdir -p "$(dirname "$dst")" && ln -s "$src" "$dst"; } 2>/dev/null
+done
+data_mnist="$B/data/fashion-mnist"
+data_fortunes="$B/data/fortunes"
+
+{
+  echo "date: $(date -u +%FT%TZ)"
+  echo "profile: $profile; dry run: $dry; budget: ${budget}s"
+  echo "repo commit: $(git -C "$repo" rev-parse HEAD 2>/dev/null || echo unknown)"
+  sed 's/^/bundle /' "$B/MANIFEST.txt" | head -4
+  echo "gpu: $(nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.mem,power.draw,temperature.gpu --format=csv,noheader 2>&1 | head -1)"
+  echo "cuda driver: $(nvidia-smi 2>/dev/null | sed -n 's/.*CUDA Version: \([0-9.]*\).*/\1/p' | head -1)"
+  echo "nvcc: $(nvcc --version 2>/dev/null | tail -1)"
+  echo "cpu: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+  echo "cpu flags: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -xE 'avx2|fma|avx512f|avx512bw|avx512_bf16|amx_bf16|amx_tile' | paste -sd' ')"
+  echo "memory: $(free -g | awk '/Mem:/ {print $2 " GiB"}')"
+  echo "os: $(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME"), glibc $(ldd --version 2>/dev/null | head -1 | awk '{print $NF}')"
+  echo "python: $(python3 -c 'import sys, torch; print(sys.version.split()[0], "torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version())' 2>&1 | tail -1)"
+  echo "mpirun: $(env LD_LIBRARY_PATH="$mpi_lib" mpirun --version 2>&1 | head -1)"
+  echo "compute-sanitizer: $(compute-sanitizer --version 2>&1 | tail -1)"
+  echo "cuda libraries: ${cuda_lib_dirs[*]}"
+  cat "$logs/libs.txt"
+  echo "unresolved libraries:"
+  for p in "$B"/bin/*/*; do
+    kenv ldd "$p" 2>/dev/null | awk -v p="$(basename "$p")" '/not found/ {print "  " p ": " $1}'
+  done | sort -u
+} >"$logs/probe.txt" 2>&1
+cat "$logs/probe.txt"
+nvidia-smi >"$logs/nvidia-smi.txt" 2>&1
+
+gpu_tests=()
+for p in "$B"/bin/tests/*; do
+  case "$(basename "$p")" in comm_mpi_*) ;; *) gpu_tests+=("$(basename "$p")") ;; esac
+done
+
+# --- phase A: correctness, all at once ------------------------------------------------------------
+phase_a_end=$((budget * 55 / 100))
+# Per-run limits: generous for the tests, tighter under the sanitizer.
+t_test=200 t_san=150 t_ex=240
+
+lane_tests() {
+  local cmds=() t
+  for t in "${gpu_tests[@]}"; do
+    cmds+=("run_bounded $t_test $phase_a_end test $t '$logs/tests/$t.log' env LD_LIBRARY_PATH='$KLIB' '$B/bin/tests/$t' --gtest_output=xml:'$logs/tests/$t.xml'")
+  done
+  pool 6 "${cmds[@]}"
+}
+
+# The kernels that use shared memory and barriers get racecheck and synccheck too.
+shared_memory_tests='attention|flash_attention|batch_norm|cross_entropy|fused_classifier|layer_norm|fused_layer_norm|reduce|softmax|fused_optim|clip'
+lane_sanitizer() {
+  local san
+  san=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+  if [ "$dry" -eq 1 ] || [ ! -x "$san" ]; then
+    printf 'compute-sanitizer\tsanitizer\t-\t0\tnot run (%s)\n' "$([ "$dry" -eq 1 ] && echo 'dry run' || echo 'not found')" >>"$runs"
+    return
+  fi
+  local cmds=() t tool short
+  # Racecheck and synccheck first: they are the slow ones.
+  for tool in racecheck synccheck memcheck; do
+    for t in "${gpu_tests[@]}"; do
+      short=${t#kernels_cuda_test_}
+      short=${short#optim_test_}
+      short=${short%_cuda}
+      case "$t" in *watchdog* | *nccl*) continue ;; esac  # they abort a communicator on purpose
+      if [ "$tool" != memcheck ] && ! [[ "$short" =~ ^($shared_memory_tests)$ ]]; then continue; fi
+      local nocache=0
+      [ "$tool" = memcheck ] && nocache=1
+      cmds+=("run_bounded $t_san $phase_a_end sanitizer '$tool:$t' '$logs/sanitizer/$tool-$t.log' env LD_LIBRARY_PATH='$KLIB' KIRZL_CUDA_NO_CACHE=$nocache KIRZL_GPU_TEST_QUICK=1 '$san' --tool $tool --error-exitcode 9 --print-limit 20 '$B/bin/tests/$t'")
+    done
+  done
+  pool 5 "${cmds[@]}"
+}
+
+# Examples: on CUDA (the figures the issue asks for) and on the CPU with the same seed (the reference).
+lane_examples() {
+  local dev threads=4 mlp=(--epochs 2) cnn=(--model cnn --epochs 1) gpt=(--steps 200 --eval-every 100)
+  if [ "$dry" -eq 1 ]; then
+    mlp+=(--train-limit 2000 --test-limit 1000) cnn+=(--train-limit 500 --test-limit 500) gpt=(--steps 20 --eval-every 10 --eval-tokens 4096 --sample-tokens 20)
+  fi
+  for dev in cuda cpu; do
+    [ "$dry" -eq 1 ] && [ "$dev" = cuda ] && continue
+    run_bounded $t_ex $phase_a_end example "mlp_$dev" "$logs/examples/mlp_$dev.log" \
+      env LD_LIBRARY_PATH="$KLIB" "$B/bin/examples/fashion_mnist" --device "$dev" --threads $threads --data-dir "$data_mnist" "${mlp[@]}"
+    run_bounded $t_ex $phase_a_end example "cnn_$dev" "$logs/examples/cnn_$dev.log" \
+      env LD_LIBRARY_PATH="$KLIB" "$B/bin/examples/fashion_mnist" --device "$dev" --threads $threads --data-dir "$data_mnist" "${cnn[@]}"
+    run_bounded $t_ex $phase_a_end example "gpt_$dev" "$logs/examples/gpt_$dev.log" \
+      env LD_LIBRARY_PATH="$KLIB" "$B/bin/examples/gpt" --device "$dev" --threads $threads --data-dir "$data_fortunes" \
+      --cache-dir "$work/gpt-cache-$dev" "${gpt[@]}"
+  done
+}
+
+# Two ranks on one GPU: the MPI backend with staged CUDA tensors (NCCL refuses two ranks on one GPU).
+lane_mpi() {
+  if ! env LD_LIBRARY_PATH="$mpi_lib" mpirun --version >/dev/null 2>&1; then
+    printf 'mpirun\tmpi\t-\t0\tnot run (no working mpirun)\n' >>"$runs"
+    return
+  fi
+  export KIRZL_TIMEOUT=60
+  run_bounded 150 $phase_a_end mpi mpi_ddp_cuda_np2 "$logs/mpi/mpi_ddp_cuda_np2.log" \
+    kmpi -np 2 "$B/bin/tests/comm_mpi_test_mpi_ddp_cuda"
+  local ex=(--epochs 1)
+  [ "$dry" -eq 1 ] && ex+=(--train-limit 2000 --test-limit 1000)
+  local dev=cuda
+  [ "$dry" -eq 1 ] && dev=cpu
+  run_bounded 150 $phase_a_end mpi "mlp_${dev}_np2" "$logs/mpi/mlp_${dev}_np2.log" \
+    kmpi -np 2 "$B/bin/examples/fashion_mnist" --device $dev --threads 2 --data-dir "$data_mnist" "${ex[@]}"
+}
+
+if [ "$profile" = full ]; then
+  echo "== phase A (until ${phase_a_end}s): ${#gpu_tests[@]} GPU test programs, sanitizers, examples, MPI"
+  lane_tests &
+  lane_sanitizer &
+  lane_examples &
+  lane_mpi &
+  wait
+  echo "phase A done at $((SECONDS - start))s"
 fi
 
-# Every GPU benchmark program (by name: *cuda*, *nccl*); CPU benchmarks are measured elsewhere.
-if want bench; then
-  for b in build-gpu/bench/bench_*cuda* build-gpu/bench/bench_*nccl*; do
-    [ -x "$b" ] || continue
-    timeout 300 "$b" --benchmark_min_time=0.2s --benchmark_format=console >"$out/$(basename "$b").txt" 2>&1
-  done
+# --- phase B: figures, alone on the GPU -----------------------------------------------------------
+bench_end=$((budget - 25))
+bench() {  # bench LIMIT PROGRAM [args...]: JSON to logs/bench/PROGRAM.json
+  local limit=$1 prog=$2
+  shift 2
+  run_bounded "$limit" $bench_end bench "$prog" "$logs/bench/$prog.log" env LD_LIBRARY_PATH="$KLIB" \
+    "$B/bin/bench/$prog" --benchmark_out="$logs/bench/$prog.json" --benchmark_out_format=json "$@"
+}
+
+gpt2_eager() {
+  local py=python3
+  if [ "$dry" -eq 1 ] && ! python3 -c 'import torch' 2>/dev/null; then
+    printf 'torch_gpt2_eager\tbench\t-\t0\tnot run (no torch)\n' >>"$runs"
+    return
+  fi
+  run_bounded 120 $bench_end bench torch_gpt2_eager "$logs/bench/torch_gpt2_eager.log" \
+    $py bench/peers/gpt2_torch.py --mode eager --steps 10 --warmup 3
+  run_bounded 90 $bench_end bench torch_gpt2_loss_check "$logs/bench/torch_gpt2_loss_check.log" \
+    $py bench/peers/gpt2_torch.py --mode eager --weights "$work/gpt2_check/weights.safetensors" \
+    --batch "$work/gpt2_check/batch.i32" --loss-steps 10
+}
+
+if [ "$profile" = full ]; then
+  echo "== phase B (until ${bench_end}s): benchmarks, GPT-2 124M beside PyTorch"
+  export KIRZL_GPT2_CHECK_DIR="$work/gpt2_check"
+  mt=0.05s
+  bench 40 bench_cuda_memory --benchmark_min_time=$mt --benchmark_filter='BM_DeviceCopy|BM_HostDeviceCopy|BM_AllocFree'
+  bench 40 bench_cuda_elementwise --benchmark_min_time=$mt
+  bench 40 bench_cuda_nn --benchmark_min_time=$mt
+  bench 40 bench_cuda_optim --benchmark_filter='FusedAdamW'
+  bench 60 bench_cuda_gemm --benchmark_filter='bf16|8192x8192x8192'
+  bench 60 bench_cuda_attention --benchmark_min_time=0.1s
+  bench 40 bench_nccl_allreduce
+  bench 120 bench_gpt2
+  gpt2_eager
+elif [ "$profile" = compare ]; then
+  echo "== compare: GPT-2 124M against PyTorch eager and torch.compile"
+  # run_gpt2_compare.sh runs BUILD/bench/bench_gpt2: a wrapper there gives it the bundle's libraries
+  # (and only it: PyTorch keeps its own).
+  mkdir -p "$work/build-link/bench"
+  printf '#!/bin/sh\nLD_LIBRARY_PATH="%s" exec "%s" "$@"\n' "$KLIB" "$B/bin/bench/bench_gpt2" >"$work/build-link/bench/bench_gpt2"
+  chmod +x "$work/build-link/bench/bench_gpt2"
+  run_bounded $((budget - 30)) $((budget - 20)) bench gpt2_compare "$logs/bench/gpt2_compare.log" \
+    bench/run_gpt2_compare.sh "$work/build-link" "$logs/bench/gpt2_compare"
 fi
 
-if want compare; then
-  [ -x bench/run_gpt2_compare.sh ] && timeout 540 bench/run_gpt2_compare.sh build-gpu >"$out/gpt2_compare.txt" 2>&1
-fi
-
-if want mpi && command -v mpirun >/dev/null 2>&1 && [ -x build-gpu/bench/bench_allreduce ]; then
-  for np in 2 4; do
-    timeout 200 mpirun -np "$np" --bind-to none build-gpu/bench/bench_allreduce --benchmark_filter='BM_KirzlMpi|BM_RawMpi/' \
-      >"$out/allreduce_np$np.txt" 2>&1
-  done
-  timeout 300 bench/run_ddp_scaling.sh build-gpu 1 2 4 >"$out/ddp_scaling.txt" 2>&1
-fi
-
-if want summary; then
-  echo "== kirzl gpu-check =="
-  echo "device:      $(cat "$out/device.txt")"
-  [ -f "$out/build-time.txt" ] && cat "$out/build-time.txt"
-  [ -f "$out/ctest-gpu.log" ] && echo "gpu tests:   rc=$(cat "$out/ctest-gpu.rc") ($(grep -E 'tests passed|tests failed' "$out/ctest-gpu.log" | tail -1))"
-  [ -f "$out/ctest-cpu.log" ] && echo "cpu tests:   rc=$(cat "$out/ctest-cpu.rc") ($(grep -E 'tests passed|tests failed' "$out/ctest-cpu.log" | tail -1))"
-  [ -f "$out/sanitizer-summary.txt" ] && echo "sanitizer:   $(grep -vc '^rc=0' "$out/sanitizer-summary.txt") failing runs of $(wc -l <"$out/sanitizer-summary.txt")"
-  for f in "$out"/fashion_mnist_*.txt "$out"/gpt_cuda.txt; do
-    [ -f "$f" ] && echo "-- $(basename "$f" .txt): $(tail -1 "$f")"
-  done
-  for f in "$out"/bench_*.txt; do
-    [ -f "$f" ] || continue
-    echo "-- $(basename "$f" .txt)"
-    grep -E '^BM_' "$f" | head -40
-  done
-  [ -f "$out/gpt2_compare.txt" ] && { echo "-- GPT-2 124M vs PyTorch"; tail -30 "$out/gpt2_compare.txt"; }
-  for f in "$out"/allreduce_np*.txt; do
-    [ -f "$f" ] || continue
-    echo "-- $(basename "$f" .txt)"
-    grep -E '^BM_KirzlMpi' "$f" | head -20
-  done
-  [ -f "$out/ddp_scaling.txt" ] && { echo "-- DDP weak scaling (CNN)"; cat "$out/ddp_scaling.txt"; }
-fi
-[ ! -f "$out/ctest-gpu.rc" ] || [ "$(cat "$out/ctest-gpu.rc")" -eq 0 ]
+# --- summary and archive --------------------------------------------------------------------------
+nvidia-smi --query-gpu=clocks.sm,clocks.mem,power.draw,temperature.gpu,memory.used --format=csv >"$logs/nvidia-smi-end.txt" 2>&1
+python3 scripts/gpu_summary.py --logs "$logs" --bundle "$B" --out "$out/gpu-summary.json" --profile "$profile" \
+  --dry-run "$dry" --seconds $((SECONDS - start))
+summary_rc=$?
+tar -C "$work" -czf "$out/gpu-logs.tar.gz" logs
+echo "gpu-check: done in $((SECONDS - start))s; $out/gpu-summary.json, $out/gpu-logs.tar.gz"
+exit $summary_rc

@@ -18,7 +18,11 @@ namespace kirzl::kernels::cuda {
 namespace {
 
 constexpr int64_t kCacheBytes = 32 * 1024;    // row cache of the forward
-constexpr int64_t kPartialBytes = 48 * 1024;  // partial gw/gb sums of the backward in shared memory
+// Partial gw/gb sums of the backward in shared memory. A block may use 48 KiB of shared memory
+// without opting in, and that counts the kernels' static `red[32]` too: the dynamic part must leave
+// room for it (widths 6129-6144 in f32 and 3057-3072 in f64 asked for more and failed to launch).
+constexpr int64_t kSmemLimit = 48 * 1024;
+template <typename A> constexpr int64_t kPartialBytes = kSmemLimit - 32 * static_cast<int64_t>(sizeof(A));
 
 template <typename T> unsigned threads_for(int64_t n) {
   const int64_t packs = (n + kPack<T> - 1) / kPack<T>;
@@ -247,7 +251,7 @@ void layer_norm_backward(Tensor& gx, Tensor& gw, Tensor& gb, const Tensor& g, co
                      (!gxp || pack_aligned<T>(gxp, n));
     // P depends on the row count only (Note [layer norm parameter gradients]).
     const int64_t parts = std::clamp<int64_t>(m / 8, 1, 1024);
-    const bool in_smem = want_params && 2 * n * static_cast<int64_t>(sizeof(A)) <= kPartialBytes;
+    const bool in_smem = want_params && 2 * n * static_cast<int64_t>(sizeof(A)) <= kPartialBytes<A>;
     Tensor scratch;
     A* partial = nullptr;
     if (want_params) {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 #include "kernels/cuda/nn_cuda_test_util.hpp"
 #include "kernels/layer_norm.h"
@@ -24,8 +25,10 @@ Result run(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& g, i
   const int64_t m = x.numel() / n;
   Result r;
   r.y = empty(x.shape(), {.dtype = x.dtype(), .device = d});
-  r.mean = empty({m}, {.dtype = DType::f32, .device = d});
-  r.rstd = empty({m}, {.dtype = DType::f32, .device = d});
+  // Statistics are kept in the accumulation type: f64 for f64 inputs, f32 otherwise.
+  const DType stat = x.dtype() == DType::f64 ? DType::f64 : DType::f32;
+  r.mean = empty({m}, {.dtype = stat, .device = d});
+  r.rstd = empty({m}, {.dtype = stat, .device = d});
   poison(r.y);
   poison(r.mean);
   poison(r.rstd);
@@ -72,6 +75,39 @@ TEST(LayerNormCuda, KernelsMatchCpuWithPoisonedOutputs) {
           EXPECT_TRUE(all_close(got.gw, ref.gw, gtol)) << "gw";
           EXPECT_TRUE(all_close(got.gb, ref.gb, gtol)) << "gb";
         }
+}
+
+// The backward keeps its partial parameter sums in shared memory up to the 48 KiB a block may use
+// without opting in, static arrays included. Widths at that boundary once asked for more (f32, bf16
+// and f16 from 6129 to 6144; f64 from 3057 to 3072) and the launch failed.
+TEST(LayerNormCuda, BackwardAtTheSharedMemoryBoundary) {
+  KIRZL_REQUIRE_GPU();
+  struct Case {
+    DType dt;
+    std::vector<int64_t> widths;
+  };
+  const Case cases[] = {{DType::f32, {6128, 6129, 6136, 6144, 6145}},
+                        {DType::bf16, {6129, 6144}},
+                        {DType::f16, {6129, 6144}},
+                        {DType::f64, {3056, 3057, 3064, 3072, 3073}}};
+  for (const Case& c : cases)
+    for (int64_t n : c.widths) {
+      SCOPED_TRACE("n " + std::to_string(n) + " " + dtype_name(c.dt));
+      const int64_t m = 40;
+      Tensor x = cpu_uniform({m, n}, c.dt, 2, 4, 1);
+      Tensor w = cpu_uniform({n}, c.dt, 0.5, 1.5, 2), b = cpu_uniform({n}, c.dt, -1, 1, 3);
+      Tensor g = cpu_uniform({m, n}, c.dt, -1, 1, 4);
+      Result ref = run(x, w, b, g, n, true);
+      Result got;
+      ASSERT_NO_THROW(got = run(x.to(gpu()), w.to(gpu()), b.to(gpu()), g.to(gpu()), n, true));
+      Tolerance gtol = tolerance_for(c.dt);
+      if (c.dt == DType::f32) gtol = {1e-4, 1e-4};
+      if (c.dt == DType::f64) gtol = {1e-10, 1e-10};
+      EXPECT_TRUE(all_close(got.y, ref.y, gtol)) << "y";
+      EXPECT_TRUE(all_close(got.gx, ref.gx, gtol)) << "gx";
+      EXPECT_TRUE(all_close(got.gw, ref.gw, gtol)) << "gw";
+      EXPECT_TRUE(all_close(got.gb, ref.gb, gtol)) << "gb";
+    }
 }
 
 TEST(LayerNormCuda, OnlySomeGradientsWanted) {

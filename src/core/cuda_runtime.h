@@ -6,6 +6,7 @@
 
 #include <cstddef>
 
+#include "core/index_error.h"
 #include "kirzl/core/dtype.hpp"
 
 namespace kirzl::cuda_rt {
@@ -54,5 +55,19 @@ void* current_stream_handle(int device);
 void fill(void* dst, DType dtype, size_t count, double value, int device);
 /// Converts `count` contiguous elements between dtypes on one device.
 void cast(void* dst, DType dst_dtype, const void* src, DType src_dtype, size_t count, int device);
+
+/// Where the index check kernels of `device` publish a bad index (Note [deferred index check]):
+/// the record as the device addresses it (mapped host memory) and the claim word (device memory,
+/// 0 while no record is published), for publish_index_error. Created at the first call.
+struct IndexErrorSlot {
+  index_error::IndexErrorRecord* record = nullptr;
+  int* claim = nullptr;
+};
+IndexErrorSlot index_error_slot(int device);
+/// The check-at-sync hook of `device`: throws Error{InvalidArgument} for a bad index published
+/// there since the last call (and clears it). Called by every synchronising point of the runtime,
+/// after it waited. Costs one host memory read when there is nothing to report; does nothing
+/// before the first index check on `device` (and without CUDA).
+void throw_if_index_error(int device);
 
 }  // namespace kirzl::cuda_rt

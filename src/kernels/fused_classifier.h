@@ -6,8 +6,10 @@
 
 namespace kirzl::kernels {
 
-/// logits: contiguous [N, V] (floating); targets: contiguous [N] i32/i64, already range-checked.
-/// Writes each row's loss (lse - logit[target]; 0 where the target is ignore_index) and
+/// logits: contiguous [N, V] (floating); targets: contiguous [N] i32/i64 (range-checked by the op,
+/// on CUDA possibly later, Note [device index check]: a target out of range gets a NaN loss on
+/// CUDA and is never read through). Writes each row's loss (lse - logit[target]; 0 where the
+/// target is ignore_index) and
 /// log-sum-exp into contiguous acc-dtype (f32; f64 for f64) losses/lse [N]. One pass per row
 /// (online max and sum).
 void classifier_forward(Tensor& losses, Tensor& lse, const Tensor& logits, const Tensor& targets,

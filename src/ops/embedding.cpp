@@ -7,17 +7,6 @@
 
 namespace kirzl {
 
-namespace {
-
-// On the indices' device (Note [device index check]).
-void check_indices(const Tensor& idx, int64_t num) {
-  const kernels::IndexCheck c = kernels::check_indices(idx, num, false, 0);
-  KIRZL_CHECK(c.first_bad < 0, "embedding: index ", c.bad_value, " at flat position ", c.first_bad, " of indices ",
-              idx.describe(), " is out of range for a weight with ", num, " rows (expected 0 .. ", num - 1, ")");
-}
-
-}  // namespace
-
 Tensor embedding(const Tensor& weight, const Tensor& indices) {
   const char* op = "embedding";
   ops::check_defined(op, weight, "weight");
@@ -28,7 +17,9 @@ Tensor embedding(const Tensor& weight, const Tensor& indices) {
               ": indices must have dtype i32 or i64, got ", indices.describe());
   KIRZL_CHECK(indices.dim() < kMaxDims, op, ": indices ", indices.describe(), " have too many dims (the result adds one)");
   Tensor idx = indices.detach().contiguous();
-  check_indices(idx, weight.size(0));
+  // On the indices' device; on CUDA thrown at the next synchronising point unless
+  // cuda::sync_index_checks() (Note [device index check]). The kernels skip bad rows meanwhile.
+  kernels::check_op_indices(idx, {.op = index_error::IndexOp::Embedding, .limit = weight.size(0)});
 
   Tensor w = weight.detach().contiguous();
   Shape out_shape = indices.shape();

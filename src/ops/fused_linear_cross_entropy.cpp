@@ -5,7 +5,7 @@
 #include <limits>
 #include <memory>
 
-#include "kernels/dispatch.h"
+#include "kernels/index_check.h"
 #include "kernels/fused_classifier.h"
 #include "kernels/gemm.h"
 #include "kirzl/autograd.hpp"
@@ -18,21 +18,12 @@ namespace kirzl {
 
 namespace {
 
-// Throws on a target outside [0, V) that is not ignore_index; returns the number not ignored.
-int64_t count_valid_targets(const Tensor& targets, int64_t classes, int64_t ignore_index) {
-  Tensor t = targets.to(Device::cpu()).contiguous();
-  int64_t count = 0;
-  kernels::dispatch_integral(t.dtype(), "linear_cross_entropy", [&]<typename I>() {
-    const I* p = t.data<I>();
-    for (int64_t i = 0; i < t.numel(); ++i) {
-      const int64_t v = static_cast<int64_t>(p[i]);
-      if (v == ignore_index) continue;
-      KIRZL_CHECK(v >= 0 && v < classes, "linear_cross_entropy: target ", v, " at row ", i, " is out of range for ",
-                  classes, " classes (expected 0 .. ", classes - 1, " or ignore_index ", ignore_index, ")");
-      ++count;
-    }
-  });
-  return count;
+// Rejects a target outside [0, V) that is not ignore_index; returns the number not ignored. On
+// the targets' device; on CUDA thrown at the next synchronising point unless
+// cuda::sync_index_checks(), with the count left on the device (Note [device index check]).
+kernels::ValidCount count_valid_targets(const Tensor& targets, int64_t classes, int64_t ignore_index) {
+  return kernels::check_op_indices(targets, {.op = index_error::IndexOp::LinearCrossEntropy, .limit = classes,
+                                             .has_ignore = true, .ignore = ignore_index});
 }
 
 // Rows [r0, r1) of a [N, ...] tensor.
@@ -61,9 +52,8 @@ Tensor linear_cross_entropy(const Tensor& hidden, const Tensor& weight, const Te
   KIRZL_CHECK(o.chunk_rows >= 0, op, ": chunk_rows must be >= 0, got ", o.chunk_rows);
   const int64_t N = hidden.size(0), V = weight.size(0);
   KIRZL_CHECK(V > 0 || N == 0, op, ": weight has no classes, got ", all);
-  const int64_t count = count_valid_targets(targets, V, o.ignore_index);
-
   Tensor hd = hidden.detach(), wd = weight.detach(), tg = targets.detach().contiguous();
+  const kernels::ValidCount count = count_valid_targets(tg, V, o.ignore_index);
   const DType acc = hidden.dtype() == DType::f64 ? DType::f64 : DType::f32;
   Tensor losses = empty({N}, {.dtype = acc, .device = hidden.device()});
   Tensor lse = empty({N}, {.dtype = acc, .device = hidden.device()});
@@ -79,23 +69,30 @@ Tensor linear_cross_entropy(const Tensor& hidden, const Tensor& weight, const Te
     }
     if (chunk == N) logits = buf;
   }
-  // See Note [cross_entropy mean of nothing] in loss.cpp: the mean over no rows is NaN.
-  const double scale = count == 0 ? std::numeric_limits<double>::quiet_NaN() : 1.0 / static_cast<double>(count);
+  // See Note [cross_entropy mean of nothing] in loss.cpp: the mean over no rows is NaN (on the
+  // device too: 0 / 0, the losses of ignored rows being 0).
+  const Tensor count_dev = count.device.defined() ? count.device.to(acc) : Tensor();
+  const double scale = count_dev.defined() ? 1.0
+                       : count.host == 0   ? std::numeric_limits<double>::quiet_NaN()
+                                           : 1.0 / static_cast<double>(count.host);
   Tensor out;
   {
     NoGradGuard ng;
-    out = count == 0 ? full({}, scale, {.dtype = acc, .device = hidden.device()}) : mul(sum(losses), scale);
+    if (count_dev.defined()) out = div(sum(losses), count_dev);
+    else out = count.host == 0 ? full({}, scale, {.dtype = acc, .device = hidden.device()}) : mul(sum(losses), scale);
   }
   if (!autograd::any_requires_grad({&hidden, &weight})) return out;
   auto consumed = std::make_shared<bool>(false);
   const int64_t ignore = o.ignore_index;
   autograd::record(op, out, {hidden, weight},
-                   [hd, wd, tg, lse, logits, consumed, chunk, N, V, ignore, scale](const autograd::GradContext& c) {
+                   [hd, wd, tg, lse, logits, consumed, chunk, N, V, ignore, scale, count_dev](const autograd::GradContext& c) {
                      // See Note [linear_cross_entropy in place].
                      KIRZL_CHECK(!*consumed, "linear_cross_entropy: backward ran twice through one graph; its "
                                  "saved logits were overwritten by their gradient in the first");
                      *consumed = true;
-                     Tensor g = c.grad();
+                     // With the count on the device the gradient is divided by it here; with
+                     // none counted every row is ignored and gets zeros without reading it.
+                     Tensor g = count_dev.defined() ? div(c.grad(), count_dev) : c.grad();
                      Tensor gh = c.needs(0) ? empty(hd.shape(), options_of(hd)) : Tensor();
                      Tensor gw = c.needs(1) ? empty(wd.shape(), options_of(wd)) : Tensor();
                      const double s = std::isnan(scale) ? 0.0 : scale;

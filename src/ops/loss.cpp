@@ -15,16 +15,6 @@ namespace kirzl {
 
 namespace {
 
-std::string index_str(const Shape& shape, int64_t flat) {
-  Shape idx;
-  idx.resize(shape.size());
-  for (int64_t d = shape.size() - 1; d >= 0; --d) {
-    idx[d] = flat % shape[d];
-    flat /= shape[d];
-  }
-  return idx.str();
-}
-
 // Expected target shape: logits' shape without the class dim (dim 1; a [C] input has no batch).
 Shape target_shape(const Tensor& logits) {
   Shape s = logits.shape();
@@ -32,14 +22,12 @@ Shape target_shape(const Tensor& logits) {
   return s;
 }
 
-// Throws on a target outside [0, C) that is not ignore_index; returns the number not ignored.
-// Runs on the targets' device (Note [device index check]).
-int64_t check_targets(const Tensor& targets, int64_t classes, int64_t ignore_index) {
-  const kernels::IndexCheck c = kernels::check_indices(targets, classes, true, ignore_index);
-  KIRZL_CHECK(c.first_bad < 0, "cross_entropy: target ", c.bad_value, " at position ", index_str(targets.shape(), c.first_bad),
-              " is out of range for ", classes, " classes (expected 0 .. ", classes - 1, " or ignore_index ",
-              ignore_index, ")");
-  return c.valid;
+// Rejects a target outside [0, C) that is not ignore_index; returns the number not ignored.
+// On the targets' device; on CUDA thrown at the next synchronising point unless
+// cuda::sync_index_checks(), with the count left on the device (Note [device index check]).
+kernels::ValidCount check_targets(const Tensor& targets, int64_t classes, int64_t ignore_index) {
+  return kernels::check_op_indices(targets, {.op = index_error::IndexOp::CrossEntropy, .limit = classes,
+                                             .has_ignore = true, .ignore = ignore_index});
 }
 
 }  // namespace
@@ -63,7 +51,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEnt
   KIRZL_CHECK(classes > 0 || tshape.numel() == 0, op, ": logits ", logits.describe(), " have no classes");
   Tensor x = logits.detach().contiguous();
   Tensor tg = targets.detach().contiguous();
-  const int64_t count = check_targets(tg, classes, o.ignore_index);
+  const kernels::ValidCount count = check_targets(tg, classes, o.ignore_index);
   const DType acc = logits.dtype() == DType::f64 ? DType::f64 : DType::f32;
   Tensor losses = empty(tshape, {.dtype = acc, .device = logits.device()});
   Tensor lse = empty(tshape, {.dtype = acc, .device = logits.device()});
@@ -71,15 +59,22 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEnt
 
   Tensor out;
   double scale = 1.0;
+  Tensor count_dev;  // the Mean's divisor when the count stays on the device (deferred check)
   {
     NoGradGuard ng;
     switch (o.reduction) {
       case Reduction::None: out = losses.to(logits.dtype()); break;
       case Reduction::Sum: out = sum(losses).to(logits.dtype()); break;
       case Reduction::Mean:
-        // See Note [cross_entropy mean of nothing].
-        scale = count == 0 ? std::numeric_limits<double>::quiet_NaN() : 1.0 / static_cast<double>(count);
-        out = (count == 0 ? full({}, scale, {.dtype = acc, .device = logits.device()}) : mul(sum(losses), scale))
+        // See Note [cross_entropy mean of nothing]. On the device 0 / 0 is that NaN too (the
+        // losses of ignored rows are 0).
+        if (count.device.defined()) {
+          count_dev = count.device.to(acc);
+          out = div(sum(losses), count_dev).to(logits.dtype());
+          break;
+        }
+        scale = count.host == 0 ? std::numeric_limits<double>::quiet_NaN() : 1.0 / static_cast<double>(count.host);
+        out = (count.host == 0 ? full({}, scale, {.dtype = acc, .device = logits.device()}) : mul(sum(losses), scale))
                   .to(logits.dtype());
         break;
     }
@@ -87,9 +82,11 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEnt
   if (!autograd::any_requires_grad({&logits})) return out;
   const int64_t ignore = o.ignore_index;
   const double smoothing = o.label_smoothing;
-  autograd::record(op, out, {logits}, [x, tg, lse, scale, ignore, smoothing](const autograd::GradContext& c) {
-    // Not differentiable twice: the fused backward kernel records no graph.
-    Tensor g = c.grad().to(x.dtype()).contiguous();
+  autograd::record(op, out, {logits}, [x, tg, lse, scale, count_dev, ignore, smoothing](const autograd::GradContext& c) {
+    // Not differentiable twice: the fused backward kernel records no graph. With the count on
+    // the device the gradient is divided by it here; with none counted every row is ignored and
+    // the kernel writes zeros without reading the (infinite) quotient.
+    Tensor g = (count_dev.defined() ? div(c.grad(), count_dev) : c.grad()).to(x.dtype()).contiguous();
     Tensor gx = empty(x.shape(), options_of(x));
     if (x.numel() > 0)
       kernels::cross_entropy_backward(gx, x, tg, lse, g, std::isnan(scale) ? 0.0 : scale, ignore, smoothing);

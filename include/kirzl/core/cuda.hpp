@@ -22,6 +22,17 @@ int current_device();
 /// Blocks until all work on every stream of `device` has completed (cudaDeviceSynchronize).
 void synchronize(int device);
 
+/// Whether embedding, cross_entropy and linear_cross_entropy check their indices on CUDA eagerly.
+/// By default (false) the check runs as a kernel that records the first bad index in its device's
+/// error flag without waiting for it; the next point where the host waits for that device anyway
+/// (cuda::synchronize, Stream/Event::synchronize, a copy to the host such as Tensor::to(cpu) or
+/// item(), a blocking copy to the device) throws Error{InvalidArgument} naming the op, the value
+/// and the valid range (Note [deferred index check]). The ops themselves never read out of bounds
+/// on a bad index. Set the environment variable KIRZL_SYNC_INDEX_CHECKS=1 (read once, at the first
+/// call) for the eager check when debugging: each call then synchronises its stream and throws at
+/// the call. Indices on the CPU are always checked at the call. Never throws; thread-safe.
+bool sync_index_checks();
+
 /// What a CUDA device is (cudaGetDeviceProperties).
 struct DeviceProperties {
   std::string name;

@@ -49,8 +49,9 @@ struct LinearCrossEntropyOptions {
 
 /// Mean cross-entropy of logits = hidden @ weight^T against `targets`, fused: hidden [N, C] and
 /// weight [V, C] (one floating dtype, any strides), targets [N] of i32/i64 with values in [0, V)
-/// or ignore_index (else Error{InvalidArgument}; the targets are copied to the host for that check,
-/// which waits for them on CUDA). The logits come from the GEMM kernel, each row's loss from an
+/// or ignore_index (else Error{InvalidArgument}; on CUDA thrown at the next synchronising point
+/// unless KIRZL_SYNC_INDEX_CHECKS=1, as cross_entropy says; the call does not wait for the GPU).
+/// The logits come from the GEMM kernel, each row's loss from an
 /// online softmax in f32 (f64 for f64); the mean is over the rows not ignored (NaN if none, with a
 /// zero gradient, as cross_entropy). Returns a 0-d tensor in the accumulation dtype (f32 for
 /// bf16/f16/f32, f64 for f64), so that a bf16 model's loss keeps f32 precision.

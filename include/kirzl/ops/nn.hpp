@@ -23,7 +23,10 @@ struct CrossEntropyOptions {
 };
 /// Cross-entropy of `logits` [N, C] (or [N, C, d1, ...]) against integer class `targets` [N]
 /// (or [N, d1, ...], i32/i64), fused with log_softmax. A target outside [0, C) that is not
-/// ignore_index throws Error{InvalidArgument}. With Reduction::Mean the sum is divided by the number
+/// ignore_index throws Error{InvalidArgument}: on the CPU at the call; on CUDA at the next point
+/// where the host waits for the device (cuda::synchronize, Stream/Event::synchronize, a copy to
+/// the host such as item()), or at the call under KIRZL_SYNC_INDEX_CHECKS=1
+/// (cuda::sync_index_checks); the call itself does not wait for the GPU. With Reduction::Mean the sum is divided by the number
 /// of targets that are not ignore_index; when every target is ignored the result is NaN (0/0, as in
 /// PyTorch) and the gradient is zero. Differentiable once (the fused backward records no graph).
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEntropyOptions& options = {});
@@ -36,7 +39,8 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
                   const Tensor& bias = Tensor(), double eps = 1e-5);
 
 /// Rows of `weight` [num, dim] picked by integer `indices` (any shape) -> [..., dim]. An index
-/// outside [0, num) throws Error{InvalidArgument}. Gradient flows to weight only.
+/// outside [0, num) throws Error{InvalidArgument}, on CUDA at the next synchronising point unless
+/// KIRZL_SYNC_INDEX_CHECKS=1, as cross_entropy says. Gradient flows to weight only.
 Tensor embedding(const Tensor& weight, const Tensor& indices);
 
 /// Zeroes each element with probability p and scales the rest by 1/(1-p) when `training`;

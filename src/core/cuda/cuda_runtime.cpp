@@ -115,6 +115,9 @@ void memcpy(void* dst, const void* src, size_t nbytes, CopyKind kind, int device
   cudaStream_t s = current_stream(device);
   KIRZL_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, to_cuda(kind), s));
   if (kind != CopyKind::DeviceToDevice) KIRZL_CUDA_CHECK(cudaStreamSynchronize(s));
+  // A copy to the host is where a result is read (Tensor::to(cpu), item()): a bad index found
+  // by work before it is reported here, before the bytes are used (Note [deferred index check]).
+  if (kind == CopyKind::DeviceToHost) throw_if_index_error(device);
 }
 
 void memcpy_async(void* dst, const void* src, size_t nbytes, CopyKind kind, int device) {

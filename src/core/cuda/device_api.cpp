@@ -25,6 +25,7 @@ void synchronize(int device) {
   cuda_rt::require_device(device, "cuda::synchronize");
   cuda_rt::DeviceGuard guard(device);
   KIRZL_CUDA_CHECK(cudaDeviceSynchronize());
+  cuda_rt::throw_if_index_error(device);  // Note [deferred index check]
 }
 
 DeviceProperties device_properties(int device) {

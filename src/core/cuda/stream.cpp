@@ -105,6 +105,7 @@ void Stream::synchronize() const {
   check_defined_("synchronize");
   cuda_rt::DeviceGuard guard(device_);  // cudaStreamLegacy means the current device's stream
   KIRZL_CUDA_CHECK(cudaStreamSynchronize(static_cast<cudaStream_t>(handle_)));
+  cuda_rt::throw_if_index_error(device_);  // Note [deferred index check]
 }
 
 bool Stream::query() const {
@@ -157,6 +158,7 @@ void Event::record(const Stream& stream) {
 void Event::synchronize() const {
   if (!recorded_) return;
   KIRZL_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(handle_)));
+  cuda_rt::throw_if_index_error(device_);  // Note [deferred index check]
 }
 
 bool Event::query() const {

@@ -28,6 +28,8 @@ void memcpy(void*, const void*, size_t, CopyKind, int) { unavailable("cuda memcp
 void memcpy_async(void*, const void*, size_t, CopyKind, int) { unavailable("cuda memcpy_async"); }
 void memcpy_peer(void*, int, const void*, int, size_t, bool) { unavailable("cuda memcpy_peer"); }
 void* current_stream_handle(int) { unavailable("cuda current stream"); }
+IndexErrorSlot index_error_slot(int) { unavailable("cuda index check"); }
+void throw_if_index_error(int) {}
 void fill(void*, DType, size_t, double, int) { unavailable("cuda fill"); }
 void cast(void*, DType, const void*, DType, size_t, int) { unavailable("cuda cast"); }
 }  // namespace cuda_rt

@@ -6,9 +6,9 @@
 // kernels). S == 1 (the [N, C] case): a warp or block per row with 16-byte loads; otherwise a
 // thread per row, neighbouring threads on neighbouring positions so that reads coalesce.
 //
-// A target outside [0, C) that is not ignore_index cannot reach these kernels through the op
-// (Note [device index check]); called directly with one, they read nothing out of range and write
-// NaN for that row's loss and gradient.
+// A target outside [0, C) that is not ignore_index reaches these kernels through the op on CUDA
+// before the deferred check reports it (Note [device index check]), and directly called ones may
+// get one too: they read nothing out of range and write NaN for that row's loss and gradient.
 #include "kernels/cross_entropy.h"
 #include "kernels/cuda/nn_common.cuh"
 #include "kernels/dispatch.h"

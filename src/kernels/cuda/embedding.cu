@@ -7,8 +7,9 @@
 // result is the same bit for bit on every run, and f32 matches the CPU's order of additions.
 //
 // Indices outside [0, num) never reach memory: the forward writes a NaN row (zero for integer
-// tables), the backward sorts them past every row so that no row picks them up. The op rejects
-// them before launching (Note [device index check]).
+// tables), the backward sorts them past every row so that no row picks them up. The op's check
+// reports them at the next synchronising point, after these kernels may have run on them (Note
+// [device index check]).
 #include <cub/device/device_radix_sort.cuh>
 
 #include <climits>

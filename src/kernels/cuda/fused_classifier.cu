@@ -66,7 +66,9 @@ __global__ void __launch_bounds__(kThreads) classifier_fwd_kernel(dacc_t<E>* __r
       const A l = st.m + log(st.s);
       lse[r] = l;
       const int64_t t = static_cast<int64_t>(targets[r]);
-      losses[r] = t == ignore_index ? A(0) : l - load_acc(row[t]);
+      // A target out of range reaches this kernel before the deferred check reports it (Note
+      // [device index check]): a NaN loss, never a read outside the row.
+      losses[r] = t == ignore_index ? A(0) : (t < 0 || t >= v) ? A(NAN) : l - load_acc(row[t]);
     }
   }
 }
@@ -79,6 +81,8 @@ __global__ void __launch_bounds__(kThreads) classifier_bwd_kernel(E* __restrict_
   using A = dacc_t<E>;
   const int64_t r = blockIdx.x;
   E* row = logits + r * v;
+  // A target out of range (reported by the deferred check, Note [device index check]) matches no
+  // column: the row gets softmax * gs, and nothing outside it is touched.
   const int64_t t = static_cast<int64_t>(targets[r]);
   if (t == ignore_index) {
     for (int64_t j = threadIdx.x; j < v; j += kThreads) row[j] = store_as<E>(A(0));

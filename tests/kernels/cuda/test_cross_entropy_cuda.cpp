@@ -94,13 +94,41 @@ TEST(CrossEntropyCuda, AllIgnoredMeanIsNaNWithZeroGradient) {
   EXPECT_TRUE(all_close(x.grad(), zeros({4, 10})));
 }
 
-TEST(CrossEntropyCuda, OutOfRangeTargetIsRejectedBeforeAnyKernelRuns) {
+TEST(CrossEntropyCuda, OutOfRangeTargetIsRejected) {
   KIRZL_REQUIRE_GPU();
   Tensor x = cpu_uniform({4, 10}, DType::f32).to(gpu());
   Tensor t = from_vector<int64_t>({1, 2, 10, -1}).to(gpu());
-  EXPECT_KIRZL_ERROR(cross_entropy(x, t), ErrorCode::InvalidArgument, "target 10 at position [2]");
+  // At the call (dry run, KIRZL_SYNC_INDEX_CHECKS=1) or at item(), the next synchronising point.
+  EXPECT_KIRZL_ERROR(cross_entropy(x, t).item(), ErrorCode::InvalidArgument,
+                     "cross_entropy: target 10 at position [2] is out of range for 10 classes (expected 0 .. 9 or "
+                     "ignore_index -100)");
   Tensor t32 = from_vector<int32_t>({1, -5, 3, 4}).to(gpu());
-  EXPECT_KIRZL_ERROR(cross_entropy(x, t32), ErrorCode::InvalidArgument, "target -5 at position [1]");
+  EXPECT_KIRZL_ERROR(cross_entropy(x, t32).item(), ErrorCode::InvalidArgument, "target -5 at position [1]");
+  if (kNnDryRun || cuda::sync_index_checks()) {
+    EXPECT_KIRZL_ERROR(cross_entropy(x, t), ErrorCode::InvalidArgument, "target 10 at position [2]");
+    return;
+  }
+  // Deferred (Note [deferred index check]): the call and backward return without waiting; the
+  // loss is NaN, and the error comes at the next synchronising point, once.
+  Tensor xg = x.detach().requires_grad_();
+  Tensor loss;
+  ASSERT_NO_THROW(loss = cross_entropy(xg, from_vector<int64_t>({1, 2, 3, 20}).to(gpu())));
+  ASSERT_NO_THROW(loss.backward());
+  EXPECT_KIRZL_ERROR(cuda::synchronize(0), ErrorCode::InvalidArgument, "target 20 at position [3]");
+  EXPECT_TRUE(std::isnan(loss.item()));
+  EXPECT_NO_THROW(cuda::synchronize(0));
+}
+
+TEST(CrossEntropyCuda, DeferredCheckKeepsTheMeanOnTheDevice) {
+  // The mean's divisor (targets not ignored) stays on the device with the deferred check: the
+  // same loss and gradient as the CPU, for every reduction, with ignored targets.
+  KIRZL_REQUIRE_GPU();
+  Tensor t = from_vector<int64_t>({1, -100, 3, 9, -100, 0});
+  for (Reduction red : {Reduction::Mean, Reduction::Sum, Reduction::None}) {
+    const CrossEntropyOptions o{.reduction = red};
+    expect_op_matches_cpu([&](const std::vector<Tensor>& xs, Device d) { return cross_entropy(xs[0], t.to(d), o); },
+                          {cpu_uniform({6, 10}, DType::f32)}, tolerance_for(DType::f32), false);
+  }
 }
 
 TEST(CrossEntropyCuda, KernelCalledWithABadTargetWritesNaNAndStaysInBounds) {

@@ -1,13 +1,17 @@
 // CUDA classifier loss (linear_cross_entropy's kernels) against the CPU kernels: per-row loss and
 // log-sum-exp with ignored rows, the in-place gradient into poisoned-free logits, f32/bf16/f16,
 // i32/i64 targets; and the public op (GEMM + loss + in-place backward) against the CPU op, chunked
-// and not.
+// and not; an out-of-range target reported at the next synchronising point (Note [deferred index
+// check]) and never read.
 #include <gtest/gtest.h>
 
 #include <kirzl/kirzl.hpp>
 
+#include <cmath>
+
 #include "kernels/fused_classifier.h"
 #include "support/cuda_compare.hpp"
+#include "support/expect_error.hpp"
 
 using namespace kirzl;
 using kirzl::testing::all_close;
@@ -77,6 +81,42 @@ TEST(ClassifierCuda, PublicOpMatchesCpuOp) {
       EXPECT_TRUE(all_close(hg.grad(), hc.grad(), tol)) << "d hidden, chunk " << chunk;
       EXPECT_TRUE(all_close(wg.grad(), wc.grad(), tol)) << "d weight, chunk " << chunk;
     }
+}
+
+TEST(ClassifierCuda, OutOfRangeTargetIsRejected) {
+  KIRZL_REQUIRE_GPU();
+  Tensor h = rnd({4, 8}, DType::f32, 20).to(kGpu), w = rnd({5, 8}, DType::f32, 21).to(kGpu);
+  Tensor t = from_vector<int64_t>({1, -100, 7, 2}).to(kGpu);
+  const char* msg = "linear_cross_entropy: target 7 at row 2 is out of range for 5 classes (expected 0 .. 4 or "
+                    "ignore_index -100)";
+  if (cuda::sync_index_checks()) {
+    EXPECT_KIRZL_ERROR(linear_cross_entropy(h, w, t), ErrorCode::InvalidArgument, msg);
+    return;
+  }
+  // Deferred: forward and backward run without waiting (the kernels never read column 7: a NaN
+  // loss), and the error comes at the next synchronising point, once.
+  Tensor hg = h.detach().requires_grad_();
+  Tensor loss;
+  ASSERT_NO_THROW(loss = linear_cross_entropy(hg, w, t));
+  ASSERT_NO_THROW(loss.backward());
+  EXPECT_KIRZL_ERROR(loss.item(), ErrorCode::InvalidArgument, msg);
+  EXPECT_TRUE(std::isnan(loss.item()));
+  EXPECT_NO_THROW(cuda::synchronize(0));
+  // And with i32 targets, at a Stream synchronize.
+  Tensor l32 = linear_cross_entropy(h, w, from_vector<int32_t>({-2, 0, 0, 0}).to(kGpu), {.chunk_rows = 2});
+  EXPECT_KIRZL_ERROR(cuda::Stream::current(0).synchronize(), ErrorCode::InvalidArgument, "target -2 at row 0");
+}
+
+TEST(ClassifierCuda, ForwardKernelGivesNaNForATargetOutOfRange) {
+  KIRZL_REQUIRE_GPU();
+  Tensor logits = rnd({3, 5}, DType::f32, 22).to(kGpu);
+  Tensor t = from_vector<int64_t>({1, 1000000, -7}).to(kGpu);
+  Tensor losses = empty({3}, {.dtype = DType::f32, .device = kGpu}), lse = empty({3}, {.dtype = DType::f32, .device = kGpu});
+  kernels::classifier_forward(losses, lse, logits, t, -100);
+  auto l = losses.to_vector<float>();
+  EXPECT_FALSE(std::isnan(l[0]));
+  EXPECT_TRUE(std::isnan(l[1]));
+  EXPECT_TRUE(std::isnan(l[2]));
 }
 
 }  // namespace

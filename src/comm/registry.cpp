@@ -190,6 +190,27 @@ ProcessGroup make_world(const InitOptions& options) {
 #endif
 }
 
+// Note [nccl teardown]: the world must be released before the CUDA runtime shuts down. The
+// runtime tears itself down from an exit handler that it registers when it first initialises;
+// left to static destruction, World (constructed before that) would be destroyed after it, and
+// ncclCommDestroy would run on a dead runtime. Exit handlers and static destructors run in the
+// reverse order of registration, so a handler registered here, after make_world() has
+// initialised CUDA (cuda::set_device), runs before the runtime's teardown and releases the world
+// there: NCCL first (finalised, or aborted if the world failed), then MPI (MPI_Finalize). A
+// communicator the user still holds elsewhere is destroyed later; its destructor sees
+// cudaErrorCudartUnloading and leaves it to the driver (nccl_communicator.cpp).
+void release_world_at_exit() {
+  try {
+    std::optional<ProcessGroup> group;
+    {
+      std::lock_guard<std::mutex> lock(world().mu);
+      group.swap(world().group);
+    }
+  } catch (...) {
+    std::fputs("kirzl: releasing the process group at exit failed (ignored)\n", stderr);
+  }
+}
+
 }  // namespace
 
 ProcessGroup init(const InitOptions& options) {
@@ -199,6 +220,8 @@ ProcessGroup init(const InitOptions& options) {
   ProcessGroup pg = make_world(options);
   preflight(pg);
   w.group = pg;
+  static const bool registered = std::atexit(release_world_at_exit) == 0;
+  if (!registered) std::fputs("kirzl: could not register the process group's exit handler\n", stderr);
   return pg;
 }
 

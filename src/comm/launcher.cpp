@@ -1,6 +1,7 @@
 // Launcher detection. See launcher.h.
 #include "comm/launcher.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <string>
@@ -95,26 +96,82 @@ std::string requested_backend(const std::string& option, const char* env_backend
   return env_backend;
 }
 
-NcclDecision choose_nccl(const std::string& requested, bool has_nccl, int device_count, int local_size) {
-  NcclDecision d;
-  if (requested != "auto" && requested != "nccl") {
-    d.reason = "backend \"" + requested + "\" was asked for";
-    return d;
+int choose_device(int local_rank, int visible_devices) {
+  if (visible_devices <= 0) return -1;
+  return (local_rank > 0 ? local_rank : 0) % visible_devices;
+}
+
+NcclCandidate::Vote nccl_vote(const std::string& requested, bool has_nccl, int device_count) {
+  if (requested != "auto" && requested != "nccl") return NcclCandidate::Vote::OtherBackend;
+  if (!has_nccl) return NcclCandidate::Vote::NoNccl;
+  if (device_count <= 0) return NcclCandidate::Vote::NoDevice;
+  return NcclCandidate::Vote::Able;
+}
+
+namespace {
+
+std::string vote_reason(NcclCandidate::Vote v, const std::string& requested) {
+  switch (v) {
+    case NcclCandidate::Vote::OtherBackend: return "backend \"" + requested + "\" was asked for";
+    case NcclCandidate::Vote::NoNccl: return "kirzl was built without NCCL";
+    case NcclCandidate::Vote::NoDevice: return "no CUDA device is visible";
+    case NcclCandidate::Vote::Able: break;
   }
-  const int local = local_size > 0 ? local_size : 1;
-  if (!has_nccl) d.reason = "kirzl was built without NCCL";
-  else if (device_count <= 0) d.reason = "no CUDA device is visible";
-  else if (local > device_count)
-    d.reason = std::to_string(local) + " ranks on this node share " + std::to_string(device_count) +
-               " GPU(s), and NCCL refuses two ranks on one GPU; CUDA tensors are staged through host memory";
-  else {
+  return "it can use NCCL";
+}
+
+// Why rank `r` (not this one) voted against: told without its backend name, which only it knows.
+std::string other_reason(NcclCandidate::Vote v) {
+  return v == NcclCandidate::Vote::OtherBackend ? "another backend was asked for there (KIRZL_BACKEND)"
+                                                : vote_reason(v, "");
+}
+
+}  // namespace
+
+NcclDecision choose_nccl(const std::string& requested, const std::vector<NcclCandidate>& ranks, int rank) {
+  KIRZL_CHECK(rank >= 0 && rank < static_cast<int>(ranks.size()), "choose_nccl: rank ", rank, " is not in [0, ",
+              ranks.size(), ")");
+  NcclDecision d;
+  const NcclCandidate& me = ranks[static_cast<size_t>(rank)];
+  if (me.vote != NcclCandidate::Vote::Able) {
+    d.reason = vote_reason(me.vote, requested);
+  } else {
+    for (size_t r = 0; r < ranks.size() && d.reason.empty(); ++r)
+      if (ranks[r].vote != NcclCandidate::Vote::Able)
+        d.reason = "rank " + std::to_string(r) + " (on " + ranks[r].host + ") cannot use NCCL: " + other_reason(ranks[r].vote) +
+                   "; every rank must use the same backend";
+  }
+  if (d.reason.empty()) {
+    // Every rank can; now no two ranks of a node may share a physical GPU. This rank's node is
+    // described in the reason (the ranks and GPUs there); a clash on another node is named too.
+    for (size_t i = 0; i < ranks.size() && d.reason.empty(); ++i)
+      for (size_t j = i + 1; j < ranks.size(); ++j)
+        if (ranks[i].host == ranks[j].host && ranks[i].gpu == ranks[j].gpu) {
+          std::vector<std::string> gpus;
+          int local = 0;
+          for (const NcclCandidate& c : ranks)
+            if (c.host == ranks[i].host) {
+              ++local;
+              if (std::find(gpus.begin(), gpus.end(), c.gpu) == gpus.end()) gpus.push_back(c.gpu);
+            }
+          d.reason = std::to_string(local) + " ranks on " + (ranks[i].host == me.host ? "this node" : "node " + ranks[i].host) +
+                     " share " + std::to_string(gpus.size()) + " GPU(s) (ranks " + std::to_string(i) + " and " +
+                     std::to_string(j) + " both on " + ranks[i].gpu +
+                     "), and NCCL refuses two ranks on one GPU; CUDA tensors are staged through host memory";
+          break;
+        }
+  }
+  if (d.reason.empty()) {
+    int local = 0;
+    for (const NcclCandidate& c : ranks) local += c.host == me.host ? 1 : 0;
     d.use = true;
-    d.reason = std::to_string(local) + (local == 1 ? " rank" : " ranks") + " on this node, " +
-               std::to_string(device_count) + " GPU(s) visible: one GPU per rank";
+    d.reason = std::to_string(local) + (local == 1 ? " rank" : " ranks") + " on this node, this one on GPU " + me.gpu +
+               ": one GPU per rank";
   }
   if (requested == "nccl" && !d.use) {
-    if (!has_nccl) KIRZL_FAIL(ErrorCode::Unsupported, "kirzl was built without NCCL (backend \"nccl\" was asked for; "
-                              "rebuild with NCCL installed, -DKIRZL_WITH_NCCL=ON, or use backend \"mpi\")");
+    if (me.vote == NcclCandidate::Vote::NoNccl)
+      KIRZL_FAIL(ErrorCode::Unsupported, "kirzl was built without NCCL (backend \"nccl\" was asked for; "
+                 "rebuild with NCCL installed, -DKIRZL_WITH_NCCL=ON, or use backend \"mpi\")");
     KIRZL_FAIL(ErrorCode::Unsupported, "comm::init: backend \"nccl\" cannot be used here: ", d.reason);
   }
   return d;

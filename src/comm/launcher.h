@@ -2,8 +2,10 @@
 // getenv-like lookup).
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace kirzl::comm::detail {
 
@@ -38,17 +40,40 @@ BackendChoice choose_backend(const LaunchInfo& info, const std::string& requeste
 // (`env_backend`, nullptr when unset) names one; an explicit option wins over the environment.
 std::string requested_backend(const std::string& option, const char* env_backend);
 
+// Note [device choice]: rank r of a node uses CUDA device local_rank % visible_devices, made the
+// process's current device by comm::init() before anything else touches CUDA (before MPI_Init
+// when the launcher tells the local rank, since a CUDA-aware MPI may create a context on the
+// current device): otherwise every rank would first create a context on device 0. Returns -1
+// when no device is visible; an unknown local rank (< 0) counts as 0.
+int choose_device(int local_rank, int visible_devices);
+
 // Whether init() runs the world's collectives on NCCL, and why (shown by KIRZL_VERBOSE).
 struct NcclDecision {
   bool use = false;
   std::string reason;
 };
 
-// `requested` as from requested_backend(); `local_size`: ranks on this node (-1: unknown, taken
-// as 1). NCCL is used for "auto" and "nccl" when kirzl has NCCL, a GPU is visible, and the node's
-// ranks get distinct GPUs (local_rank % device_count is distinct iff local_size <= device_count;
-// NCCL refuses two ranks on one GPU). Throws Error{Unsupported} with the reason when "nccl" was
-// asked for and cannot be used ("kirzl was built without NCCL" when `has_nccl` is false).
-NcclDecision choose_nccl(const std::string& requested, bool has_nccl, int device_count, int local_size);
+// Note [nccl vote]: the ranks decide together, or some would wait in NCCL for ranks that went to
+// MPI. Each rank brings a candidate (its own vote and the physical identity of its GPU); init()
+// all-gathers them over the host backend and every rank runs choose_nccl on the same list, so
+// every rank reaches the same decision: NCCL when every rank can use it and no two ranks of one
+// node picked the same physical GPU (NCCL refuses two ranks on one GPU). Comparing PCI bus ids
+// rather than counting GPUs lets one GPU per rank through CUDA_VISIBLE_DEVICES (each rank sees
+// only its own, as cuda:0) still use NCCL.
+struct NcclCandidate {
+  enum class Vote : uint8_t { Able = 1, OtherBackend = 2, NoNccl = 3, NoDevice = 4 };
+  Vote vote = Vote::NoDevice;
+  std::string host;  // node name (the process group's hosts())
+  std::string gpu;   // PCI bus id of the rank's device ("0000:3b:00.0"); empty unless Able
+};
+
+// This rank's vote: `requested` as from requested_backend(), `device_count` visible GPUs.
+NcclCandidate::Vote nccl_vote(const std::string& requested, bool has_nccl, int device_count);
+
+// The decision of rank `rank` from every rank's candidate (indexed by rank). The same on every
+// rank for `use`; the reason is told from `rank`'s point of view. Throws Error{Unsupported} with
+// the reason when `requested` is "nccl" and NCCL cannot be used ("kirzl was built without NCCL"
+// when this rank's build lacks it).
+NcclDecision choose_nccl(const std::string& requested, const std::vector<NcclCandidate>& ranks, int rank);
 
 }  // namespace kirzl::comm::detail

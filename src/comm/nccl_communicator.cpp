@@ -8,6 +8,17 @@
 // device -> host copy of all headers into a pinned slot, an event. The watchdog compares the
 // headers once that event has completed (no host thread ever blocks on it). Slots form a ring of
 // kSlots; a slot is reused only after the work that used it has been retired.
+//
+// Note [nccl non-blocking]: every communicator is created non-blocking (ncclConfig_t::blocking =
+// 0). Its calls then never block the host: one that has to wait (connection set-up, a peer that
+// has not arrived) returns ncclInProgress, and the communicator accepts the next call only once
+// ncclCommGetAsyncError no longer says ncclInProgress. settle() does that polling, bounded by the
+// collective's timeout and by `aborting_`. Two things follow: ncclCommInitRankConfig gets a
+// timeout (a rank that never calls init() no longer hangs the others forever), and nccl_mu_,
+// which serialises the NCCL calls of the user threads, is never held across a call that blocks,
+// so the watchdog's abort (which needs it, since NCCL calls on one communicator must not run
+// concurrently with ncclCommAbort) waits at most for a call that returns at once: abort_ sets
+// `aborting_` first, and a thread polling an ncclInProgress under the lock gives up on seeing it.
 #include "comm/nccl_communicator.h"
 
 #include <cuda_runtime.h>
@@ -33,6 +44,42 @@ namespace kirzl::comm::detail {
 namespace {
 
 constexpr int kSlots = 64;
+using SteadyClock = std::chrono::steady_clock;
+
+// Note [nccl teardown]: true once the CUDA runtime has begun shutting down (at exit, after its
+// own atexit handler ran). Nothing CUDA or NCCL may be called then: the process is ending, and
+// what is left is reclaimed by the driver.
+bool cuda_unloading() {
+  int d = 0;
+  return cudaGetDevice(&d) == cudaErrorCudartUnloading;
+}
+
+// How a call on a non-blocking communicator ended (Note [nccl non-blocking]).
+enum class Settled { Done, Failed, TimedOut, Aborted };
+struct NcclOutcome {
+  Settled how;
+  ncclResult_t result;  // the error when Failed
+};
+
+// Polls `comm` after a call that returned `r` until it has left ncclInProgress, `deadline` has
+// passed, or `aborting` (may be null) is set.
+NcclOutcome settle(ncclComm_t comm, ncclResult_t r, SteadyClock::time_point deadline, const std::atomic<bool>* aborting) {
+  for (int spin = 0; r == ncclInProgress; ++spin) {
+    if (aborting && aborting->load()) return {Settled::Aborted, r};
+    if (SteadyClock::now() >= deadline) return {Settled::TimedOut, r};
+    if (spin > 64) std::this_thread::sleep_for(std::chrono::microseconds(50));
+    else std::this_thread::yield();
+    ncclResult_t state = ncclInProgress;
+    const ncclResult_t q = ncclCommGetAsyncError(comm, &state);
+    r = q != ncclSuccess ? q : state;
+  }
+  return {r == ncclSuccess ? Settled::Done : Settled::Failed, r};
+}
+
+std::string nccl_error_text(ncclComm_t comm, ncclResult_t r) {
+  const char* last = ncclGetLastError(comm);
+  return std::string(ncclGetErrorString(r)) + (last && *last ? std::string(" (") + last + ")" : std::string());
+}
 constexpr int kHeaderWords = 6;  // seq + CollectiveDesc::pack
 
 // Recycled events (creating one per collective costs a few microseconds).
@@ -40,6 +87,7 @@ class EventPool {
  public:
   explicit EventPool(int device) : device_(device) {}
   ~EventPool() {
+    if (cuda_unloading()) return;  // Note [nccl teardown]
     for (cudaEvent_t e : free_) KIRZL_CUDA_CHECK_NOTHROW(cudaEventDestroy(e));
   }
   cudaEvent_t get() {
@@ -115,6 +163,9 @@ ncclRedOp_t nccl_op(ReduceOp op) {
   return ncclSum;
 }
 
+std::shared_ptr<Communicator> adopt(ncclComm_t comm, int rank, int size, int device, std::chrono::milliseconds timeout,
+                                    std::shared_ptr<void> bootstrap);
+
 class NcclCommunicator final : public Communicator, public std::enable_shared_from_this<NcclCommunicator> {
  public:
   NcclCommunicator(ncclComm_t comm, int rank, int size, int device, std::chrono::milliseconds timeout,
@@ -150,25 +201,47 @@ class NcclCommunicator final : public Communicator, public std::enable_shared_fr
       return std::string(ncclGetErrorString(r)) + (last && *last ? std::string(" (") + last + ")" : std::string());
     };
     b.abort = [this] { abort_(); };
+    // Note [device choice] (launcher.h): the thread's CUDA calls go to this communicator's device.
+    b.thread_start = [device = device_] { KIRZL_CUDA_CHECK(cudaSetDevice(device)); };
     watchdog_ = std::make_shared<Watchdog>(std::move(b), recorder_);
   }
 
   ~NcclCommunicator() override {
     // Every outstanding collective completes or fails by its timeout (the watchdog aborts it).
     watchdog_->drain();
+    const bool failed = watchdog_->failure().has_value() || poison_.has_value();
     watchdog_.reset();
+    // Note [nccl teardown]: comm::init() releases the world before the CUDA runtime shuts down;
+    // a communicator the user kept alive past that is left to the driver.
+    if (cuda_unloading()) return;
     std::lock_guard<std::mutex> lock(nccl_mu_);
-    if (!aborted_) {
-      KIRZL_CUDA_CHECK_NOTHROW(cudaStreamSynchronize(stream_));
-      if (ncclCommDestroy(comm_) != ncclSuccess) std::fprintf(stderr, "kirzl: ncclCommDestroy failed (ignored)\n");
-      if (hdr_send_h_) KIRZL_CUDA_CHECK_NOTHROW(cudaFreeHost(hdr_send_h_));
-      if (hdr_recv_h_) KIRZL_CUDA_CHECK_NOTHROW(cudaFreeHost(hdr_recv_h_));
-      if (hdr_send_d_) KIRZL_CUDA_CHECK_NOTHROW(cudaFree(hdr_send_d_));
-      if (hdr_recv_d_) KIRZL_CUDA_CHECK_NOTHROW(cudaFree(hdr_recv_d_));
-      KIRZL_CUDA_CHECK_NOTHROW(cudaStreamDestroy(stream_));
-    }
+    if (aborted_) return;
     // After an abort the header buffers and the stream are left alone (a few KiB): copies queued
     // behind the aborted kernels may still be pending, and waiting for them could hang.
+    if (failed) {
+      // A failed communicator never blocks in teardown (the ranks' sequences may differ).
+      aborted_ = true;
+      if (ncclCommAbort(comm_) != ncclSuccess) std::fprintf(stderr, "kirzl: ncclCommAbort failed (ignored)\n");
+      return;
+    }
+    KIRZL_CUDA_CHECK_NOTHROW(cudaStreamSynchronize(stream_));
+    // Non-blocking communicator (Note [nccl non-blocking]): finalize, wait for it within the
+    // timeout, then free; if a peer is gone and it does not complete, abort instead.
+    const NcclOutcome fin = settle(comm_, ncclCommFinalize(comm_), SteadyClock::now() + default_timeout_, nullptr);
+    if (fin.how == Settled::Done) {
+      if (ncclCommDestroy(comm_) != ncclSuccess) std::fprintf(stderr, "kirzl: ncclCommDestroy failed (ignored)\n");
+    } else {
+      std::fprintf(stderr, "kirzl: ncclCommFinalize on rank %d of %d %s; aborting the communicator\n", rank_, size_,
+                   fin.how == Settled::TimedOut ? "did not complete in time" : nccl_error_text(comm_, fin.result).c_str());
+      if (ncclCommAbort(comm_) != ncclSuccess) std::fprintf(stderr, "kirzl: ncclCommAbort failed (ignored)\n");
+      aborted_ = true;
+      return;
+    }
+    if (hdr_send_h_) KIRZL_CUDA_CHECK_NOTHROW(cudaFreeHost(hdr_send_h_));
+    if (hdr_recv_h_) KIRZL_CUDA_CHECK_NOTHROW(cudaFreeHost(hdr_recv_h_));
+    if (hdr_send_d_) KIRZL_CUDA_CHECK_NOTHROW(cudaFree(hdr_send_d_));
+    if (hdr_recv_d_) KIRZL_CUDA_CHECK_NOTHROW(cudaFree(hdr_recv_d_));
+    KIRZL_CUDA_CHECK_NOTHROW(cudaStreamDestroy(stream_));
   }
 
   int rank() const override { return rank_; }
@@ -184,7 +257,7 @@ class NcclCommunicator final : public Communicator, public std::enable_shared_fr
     d.op = options.op;
     const ncclRedOp_t op = nccl_op(options.op);
     return enqueue_(std::move(d), t, Tensor(), [=, this](cudaStream_t s) {
-      KIRZL_NCCL_CHECK(ncclAllReduce(t.data_ptr(), t.data_ptr(), static_cast<size_t>(t.numel()), type, op, comm_, s));
+      return ncclAllReduce(t.data_ptr(), t.data_ptr(), static_cast<size_t>(t.numel()), type, op, comm_, s);
     });
   }
 
@@ -196,7 +269,7 @@ class NcclCommunicator final : public Communicator, public std::enable_shared_fr
     d.root = options.root;
     const int root = options.root;
     return enqueue_(std::move(d), t, Tensor(), [=, this](cudaStream_t s) {
-      KIRZL_NCCL_CHECK(ncclBroadcast(t.data_ptr(), t.data_ptr(), static_cast<size_t>(t.nbytes()), ncclUint8, root, comm_, s));
+      return ncclBroadcast(t.data_ptr(), t.data_ptr(), static_cast<size_t>(t.nbytes()), ncclUint8, root, comm_, s);
     });
   }
 
@@ -209,7 +282,7 @@ class NcclCommunicator final : public Communicator, public std::enable_shared_fr
                 static_cast<int64_t>(size_) * in.numel(), " elements; in is ", in.describe());
     CollectiveDesc d = describe_(OpKind::AllGather, in.dtype(), in.numel(), options.tag, options.timeout);
     return enqueue_(std::move(d), out, in, [=, this](cudaStream_t s) {
-      KIRZL_NCCL_CHECK(ncclAllGather(in.data_ptr(), out.data_ptr(), static_cast<size_t>(in.nbytes()), ncclUint8, comm_, s));
+      return ncclAllGather(in.data_ptr(), out.data_ptr(), static_cast<size_t>(in.nbytes()), ncclUint8, comm_, s);
     });
   }
 
@@ -225,7 +298,7 @@ class NcclCommunicator final : public Communicator, public std::enable_shared_fr
     d.op = options.op;
     const ncclRedOp_t op = nccl_op(options.op);
     return enqueue_(std::move(d), out, in, [=, this](cudaStream_t s) {
-      KIRZL_NCCL_CHECK(ncclReduceScatter(in.data_ptr(), out.data_ptr(), static_cast<size_t>(out.numel()), type, op, comm_, s));
+      return ncclReduceScatter(in.data_ptr(), out.data_ptr(), static_cast<size_t>(out.numel()), type, op, comm_, s);
     });
   }
 
@@ -250,13 +323,30 @@ class NcclCommunicator final : public Communicator, public std::enable_shared_fr
     {
       cuda_rt::DeviceGuard ds(device_);
       std::lock_guard<std::mutex> lock(nccl_mu_);
-      KIRZL_NCCL_CHECK(ncclCommSplit(comm_, color < 0 ? NCCL_SPLIT_NOCOLOR : color, key, &sub, nullptr));
+      KIRZL_CHECK_CODE(!aborted_, ErrorCode::Nccl, "split: the NCCL communicator was aborted");
+      const std::string what = "ncclCommSplit(color " + std::to_string(color) + ", key " + std::to_string(key) + ")";
+      const auto deadline = SteadyClock::now() + default_timeout_;
+      // The child inherits the parent's non-blocking config (config nullptr): both may be in
+      // progress (Note [nccl non-blocking]).
+      const ncclResult_t r = ncclCommSplit(comm_, color < 0 ? NCCL_SPLIT_NOCOLOR : color, key, &sub, nullptr);
+      try {
+        check_settled_(what.c_str(), settle(comm_, r, deadline, &aborting_));
+        if (sub) check_settled_(what.c_str(), settle(sub, ncclInProgress, deadline, &aborting_), sub);
+      } catch (...) {
+        if (sub && ncclCommAbort(sub) != ncclSuccess) std::fprintf(stderr, "kirzl: ncclCommAbort failed (ignored)\n");
+        throw;
+      }
     }
     if (color < 0 || sub == nullptr) return nullptr;
     int r = 0, n = 0;
-    KIRZL_NCCL_CHECK(ncclCommUserRank(sub, &r));
-    KIRZL_NCCL_CHECK(ncclCommCount(sub, &n));
-    return std::make_shared<NcclCommunicator>(sub, r, n, device_, default_timeout_, bootstrap_);
+    try {
+      KIRZL_NCCL_CHECK(ncclCommUserRank(sub, &r));
+      KIRZL_NCCL_CHECK(ncclCommCount(sub, &n));
+    } catch (...) {
+      if (ncclCommAbort(sub) != ncclSuccess) std::fprintf(stderr, "kirzl: ncclCommAbort failed (ignored)\n");
+      throw;
+    }
+    return adopt(sub, r, n, device_, default_timeout_, bootstrap_);
   }
 
  private:
@@ -287,11 +377,32 @@ class NcclCommunicator final : public Communicator, public std::enable_shared_fr
     return d;
   }
 
+  // Note [nccl non-blocking]: `aborting_` first, so that a thread waiting for an ncclInProgress
+  // call under nccl_mu_ lets go of it at once; no NCCL call holds the lock while it blocks.
   void abort_() {
+    aborting_ = true;
     std::lock_guard<std::mutex> lock(nccl_mu_);
     if (aborted_) return;
     aborted_ = true;
     if (ncclCommAbort(comm_) != ncclSuccess) std::fprintf(stderr, "kirzl: ncclCommAbort failed (ignored)\n");
+  }
+
+  // Throws for a call on `comm` (this communicator unless given) that did not end in success.
+  void check_settled_(const char* what, const NcclOutcome& o, ncclComm_t comm = nullptr) const {
+    if (o.how == Settled::Done) return;
+    const std::string where = std::string(what) + " on rank " + std::to_string(rank_) + " of " + std::to_string(size_);
+    if (o.how == Settled::Aborted) KIRZL_FAIL(ErrorCode::Nccl, where, ": the NCCL communicator is being aborted");
+    if (o.how == Settled::TimedOut)
+      KIRZL_FAIL(ErrorCode::Timeout, where, " was still in progress (ncclInProgress) at its timeout (the collective's, "
+                 "else the communicator's ", default_timeout_.count(), " ms, KIRZL_TIMEOUT): a rank may not have arrived");
+    KIRZL_FAIL(ErrorCode::Nccl, where, " failed: ", nccl_error_text(comm ? comm : comm_, o.result));
+  }
+
+  // An NCCL call on this communicator, settled (Note [nccl non-blocking]); the caller holds nccl_mu_.
+  void nccl_call_(const char* what, ncclResult_t r, SteadyClock::time_point deadline) {
+    if (r != ncclSuccess && r != ncclInProgress) KIRZL_FAIL(ErrorCode::Nccl, what, " on rank ", rank_, " of ", size_,
+                                                            " failed: ", nccl_error_text(comm_, r));
+    check_settled_(what, settle(comm_, r, deadline, &aborting_));
   }
 
   // The pinned header slots of collective `seq`.
@@ -299,7 +410,7 @@ class NcclCommunicator final : public Communicator, public std::enable_shared_fr
   int64_t* recv_h_(int64_t seq) const { return hdr_recv_h_ + (seq % kSlots) * kHeaderWords * size_; }
 
   // Note [nccl header]: enqueued on the communication stream before the data collective.
-  void enqueue_header_(const CollectiveDesc& d, WorkEvents& ev) {
+  void enqueue_header_(const CollectiveDesc& d, WorkEvents& ev, SteadyClock::time_point deadline) {
     const size_t one = kHeaderWords * sizeof(int64_t);
     const int64_t slot = d.seq % kSlots;
     int64_t* h = send_h_(d.seq);
@@ -308,7 +419,8 @@ class NcclCommunicator final : public Communicator, public std::enable_shared_fr
     int64_t* send_d = hdr_send_d_ + slot * kHeaderWords;
     int64_t* recv_d = hdr_recv_d_ + slot * kHeaderWords * size_;
     KIRZL_CUDA_CHECK(cudaMemcpyAsync(send_d, h, one, cudaMemcpyHostToDevice, stream_));
-    KIRZL_NCCL_CHECK(ncclAllGather(send_d, recv_d, kHeaderWords, ncclInt64, comm_, stream_));
+    nccl_call_("ncclAllGather (collective header)", ncclAllGather(send_d, recv_d, kHeaderWords, ncclInt64, comm_, stream_),
+               deadline);
     KIRZL_CUDA_CHECK(cudaMemcpyAsync(recv_h_(d.seq), recv_d, one * size_, cudaMemcpyDeviceToHost, stream_));
     ev.header = pool_->get();
     KIRZL_CUDA_CHECK(cudaEventRecord(ev.header, stream_));
@@ -350,7 +462,7 @@ class NcclCommunicator final : public Communicator, public std::enable_shared_fr
     return os.str();
   }
 
-  Work enqueue_(CollectiveDesc d, Tensor out, Tensor in, std::function<void(cudaStream_t)> launch) {
+  Work enqueue_(CollectiveDesc d, Tensor out, Tensor in, std::function<ncclResult_t(cudaStream_t)> launch) {
     if (auto f = watchdog_->failure()) throw *f;
     if (poison_) throw *poison_;
     d.seq = ++seq_;
@@ -366,9 +478,10 @@ class NcclCommunicator final : public Communicator, public std::enable_shared_fr
       KIRZL_CUDA_CHECK(cudaEventRecord(ev->ready, compute));
       KIRZL_CUDA_CHECK(cudaStreamWaitEvent(stream_, ev->ready, 0));
       std::lock_guard<std::mutex> lock(nccl_mu_);
-      KIRZL_CHECK_CODE(!aborted_, ErrorCode::Nccl, d.str(), ": the NCCL communicator was aborted");
-      if (size_ > 1) enqueue_header_(d, *ev);
-      if (launch && d.count > 0) launch(stream_);
+      KIRZL_CHECK_CODE(!aborted_ && !aborting_, ErrorCode::Nccl, d.str(), ": the NCCL communicator was aborted");
+      const auto deadline = SteadyClock::now() + d.timeout;
+      if (size_ > 1) enqueue_header_(d, *ev, deadline);
+      if (launch && d.count > 0) nccl_call_(d.str().c_str(), launch(stream_), deadline);
       KIRZL_CUDA_CHECK(cudaEventRecord(ev->end, stream_));
     } catch (const Error& e) {
       // The ranks' sequences may now differ: later collectives fail at once.
@@ -426,11 +539,24 @@ class NcclCommunicator final : public Communicator, public std::enable_shared_fr
   int64_t seq_ = 0;
   mutable std::atomic<int64_t> last_agreed_{0};
   std::optional<Error> poison_;
-  std::mutex nccl_mu_;  // enqueueing vs. ncclCommAbort from the watchdog
+  std::mutex nccl_mu_;  // NCCL calls of user threads vs. ncclCommAbort from the watchdog
+  std::atomic<bool> aborting_{false};  // Note [nccl non-blocking]
   bool aborted_ = false;
   FlightRecorder recorder_;
   std::shared_ptr<Watchdog> watchdog_;  // last: its thread stops first
 };
+
+// The communicator object for a created NCCL communicator; aborts `comm` if that fails, so that
+// it does not outlive the error.
+std::shared_ptr<Communicator> adopt(ncclComm_t comm, int rank, int size, int device, std::chrono::milliseconds timeout,
+                                    std::shared_ptr<void> bootstrap) {
+  try {
+    return std::make_shared<NcclCommunicator>(comm, rank, size, device, timeout, std::move(bootstrap));
+  } catch (...) {
+    if (ncclCommAbort(comm) != ncclSuccess) std::fprintf(stderr, "kirzl: ncclCommAbort failed (ignored)\n");
+    throw;
+  }
+}
 
 }  // namespace
 
@@ -445,9 +571,26 @@ std::shared_ptr<Communicator> nccl_create(int rank, int size, int device, const 
     KIRZL_CHECK(broadcast != nullptr, "nccl_create: ", size, " ranks need a bootstrap broadcast for the unique id");
     broadcast(&id, sizeof id);
   }
+  // Note [nccl non-blocking]: a non-blocking init, so that a rank that never arrives is a
+  // timeout that names this rank, not a hang.
+  ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
+  config.blocking = 0;
   ncclComm_t comm = nullptr;
-  KIRZL_NCCL_CHECK(ncclCommInitRank(&comm, size, id, rank));
-  return std::make_shared<NcclCommunicator>(comm, rank, size, device, timeout, std::move(bootstrap));
+  const std::chrono::milliseconds limit = resolve_timeout(timeout);
+  const ncclResult_t r = ncclCommInitRankConfig(&comm, size, id, rank, &config);
+  const NcclOutcome o = r == ncclSuccess || r == ncclInProgress ? settle(comm, r, SteadyClock::now() + limit, nullptr)
+                                                                : NcclOutcome{Settled::Failed, r};
+  if (o.how != Settled::Done) {
+    const std::string detail = o.how == Settled::Failed ? nccl_error_text(comm, o.result) : std::string();
+    if (comm && ncclCommAbort(comm) != ncclSuccess) std::fprintf(stderr, "kirzl: ncclCommAbort failed (ignored)\n");
+    KIRZL_CHECK_CODE(o.how != Settled::TimedOut, ErrorCode::Timeout, "nccl_create: ncclCommInitRankConfig on rank ",
+                     rank, " of ", size, " (cuda:", device, ") did not complete within ", limit.count(),
+                     " ms (KIRZL_TIMEOUT or the timeout option): a rank may not have called comm::init(), or the "
+                     "network between the ranks is blocked");
+    KIRZL_FAIL(ErrorCode::Nccl, "nccl_create: ncclCommInitRankConfig on rank ", rank, " of ", size, " (cuda:", device,
+               ") failed: ", detail);
+  }
+  return adopt(comm, rank, size, device, timeout, std::move(bootstrap));
 }
 
 std::string nccl_version() {

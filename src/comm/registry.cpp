@@ -1,16 +1,19 @@
 // Note [backend registry]: the one place that chooses communication backends, and the only
 // `#if KIRZL_HAS_MPI` / `#if KIRZL_HAS_NCCL` in the comm code. The host backend (in-process at size
-// 1, else MPI) is built first; NCCL then joins it when detail::choose_nccl() says so, bootstrapped
-// by a broadcast of its unique id over the host backend, and the world becomes a
-// RoutedCommunicator (CUDA tensors to NCCL, CPU tensors to the host backend).
+// 1, else MPI) is built first; NCCL then joins it when the ranks' vote says so (Note [nccl vote],
+// detail::choose_nccl()), bootstrapped by a broadcast of its unique id over the host backend, and
+// the world becomes a RoutedCommunicator (CUDA tensors to NCCL, CPU tensors to the host backend).
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <cstdlib>
 #include <mutex>
 #include <optional>
 #include <sstream>
+#include <vector>
 
 #include "comm/flight_recorder.h"
 #include "comm/launcher.h"
@@ -19,6 +22,7 @@
 #include "comm/routed_communicator.h"
 #include "kirzl/comm.hpp"
 #include "kirzl/config.hpp"
+#include "kirzl/core/cuda.hpp"
 
 
 namespace kirzl::comm {
@@ -34,8 +38,8 @@ struct ProcessGroupBuilder {
     pg.comm_ = std::move(comm);
     pg.hosts_ = std::move(hosts);
     pg.launcher_ = std::move(launcher);
-    const int gpus = cuda::device_count();
-    pg.device_ = gpus > 0 ? Device::cuda(local_rank % gpus) : Device::cpu();
+    const int device = detail::choose_device(local_rank, cuda::device_count());
+    pg.device_ = device >= 0 ? Device::cuda(device) : Device::cpu();
     return pg;
   }
 };
@@ -120,12 +124,53 @@ ProcessGroup make_host_world(const detail::LaunchInfo& info, const std::string& 
 #endif
 }
 
+// Note [device choice] (launcher.h): makes the rank's device current; returns it (-1: no GPU).
+// cuda::device_count() is 0 in a build without CUDA, so no CUDA call is made there.
+int select_device(int local_rank) {
+  const int device = detail::choose_device(local_rank, cuda::device_count());
+  if (device >= 0) cuda::set_device(device);
+  return device;
+}
+
+// Note [nccl vote] (launcher.h): every rank's candidate, gathered over the host backend, as
+// fixed-size records: the vote byte, then the PCI bus id, NUL-padded.
+constexpr size_t kVoteBytes = 32;
+std::vector<detail::NcclCandidate> gather_nccl_candidates(const ProcessGroup& host, const detail::NcclCandidate& me) {
+  const int n = host.size();
+  if (n == 1) return {me};
+  std::vector<uint8_t> mine(kVoteBytes, 0);
+  mine[0] = static_cast<uint8_t>(me.vote);
+  std::memcpy(mine.data() + 1, me.gpu.data(), std::min(me.gpu.size(), kVoteBytes - 2));
+  Tensor in = from_blob(mine.data(), {static_cast<int64_t>(kVoteBytes)}, DType::u8);
+  Tensor all = zeros({static_cast<int64_t>(kVoteBytes) * n}, {.dtype = DType::u8});
+  host.communicator()->all_gather(all, in, {.tag = "init NCCL vote"}).wait();
+  const auto* bytes = static_cast<const uint8_t*>(all.data_ptr());
+  std::vector<detail::NcclCandidate> out(static_cast<size_t>(n));
+  for (int r = 0; r < n; ++r) {
+    const uint8_t* rec = bytes + kVoteBytes * static_cast<size_t>(r);
+    const uint8_t v = rec[0];
+    KIRZL_CHECK_CODE(v >= 1 && v <= 4, ErrorCode::Internal, "comm::init: rank ", r, " sent NCCL vote ", int(v),
+                     " (expected 1..4); are all ranks running the same kirzl?");
+    out[r].vote = static_cast<detail::NcclCandidate::Vote>(v);
+    out[r].gpu.assign(reinterpret_cast<const char*>(rec + 1), strnlen(reinterpret_cast<const char*>(rec + 1), kVoteBytes - 1));
+    out[r].host = r < static_cast<int>(host.hosts().size()) ? host.hosts()[r] : "?";
+  }
+  return out;
+}
+
 ProcessGroup make_world(const InitOptions& options) {
   const detail::LaunchInfo info = detail::detect_launch([](const char* n) { return std::getenv(n); });
   const std::string requested = detail::requested_backend(options.backend, std::getenv("KIRZL_BACKEND"));
+  // Note [device choice]: before MPI_Init when the launcher tells the local rank; otherwise as
+  // soon as MPI has told it (the host backend creates no CUDA context).
+  const int early = info.local_rank >= 0 ? select_device(info.local_rank) : -1;
   ProcessGroup host = make_host_world(info, requested, options);
-  const detail::NcclDecision nccl =
-      detail::choose_nccl(requested, KIRZL_HAS_NCCL != 0, cuda::device_count(), host.local_size());
+  if (host.device().is_cuda() && host.device().index() != early) select_device(host.local_rank());
+  detail::NcclCandidate me;
+  me.vote = detail::nccl_vote(requested, KIRZL_HAS_NCCL != 0, cuda::device_count());
+  me.host = host.rank() < static_cast<int>(host.hosts().size()) ? host.hosts()[host.rank()] : host_name();
+  if (me.vote == detail::NcclCandidate::Vote::Able) me.gpu = cuda::device_properties(host.device().index()).pci_bus_id;
+  const detail::NcclDecision nccl = detail::choose_nccl(requested, gather_nccl_candidates(host, me), host.rank());
   std::string& bi = world().backend_info;
   bi += std::string(bi.empty() ? "" : "; ") + (nccl.use ? "NCCL for CUDA tensors: " : "no NCCL: ") + nccl.reason;
   if (!nccl.use) return host;
@@ -145,6 +190,27 @@ ProcessGroup make_world(const InitOptions& options) {
 #endif
 }
 
+// Note [nccl teardown]: the world must be released before the CUDA runtime shuts down. The
+// runtime tears itself down from an exit handler that it registers when it first initialises;
+// left to static destruction, World (constructed before that) would be destroyed after it, and
+// ncclCommDestroy would run on a dead runtime. Exit handlers and static destructors run in the
+// reverse order of registration, so a handler registered here, after make_world() has
+// initialised CUDA (cuda::set_device), runs before the runtime's teardown and releases the world
+// there: NCCL first (finalised, or aborted if the world failed), then MPI (MPI_Finalize). A
+// communicator the user still holds elsewhere is destroyed later; its destructor sees
+// cudaErrorCudartUnloading and leaves it to the driver (nccl_communicator.cpp).
+void release_world_at_exit() {
+  try {
+    std::optional<ProcessGroup> group;
+    {
+      std::lock_guard<std::mutex> lock(world().mu);
+      group.swap(world().group);
+    }
+  } catch (...) {
+    std::fputs("kirzl: releasing the process group at exit failed (ignored)\n", stderr);
+  }
+}
+
 }  // namespace
 
 ProcessGroup init(const InitOptions& options) {
@@ -154,6 +220,8 @@ ProcessGroup init(const InitOptions& options) {
   ProcessGroup pg = make_world(options);
   preflight(pg);
   w.group = pg;
+  static const bool registered = std::atexit(release_world_at_exit) == 0;
+  if (!registered) std::fputs("kirzl: could not register the process group's exit handler\n", stderr);
   return pg;
 }
 

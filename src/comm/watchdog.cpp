@@ -1,6 +1,8 @@
 // The device-work watchdog. See watchdog.h and Note [watchdog].
 #include "comm/watchdog.h"
 
+#include <cstdio>
+#include <exception>
 #include <sstream>
 
 namespace kirzl::comm::detail {
@@ -54,6 +56,13 @@ size_t Watchdog::outstanding() const {
 }
 
 void Watchdog::loop() {
+  if (backend_.thread_start) {
+    try {
+      backend_.thread_start();
+    } catch (...) {
+      fail_last_resort_(std::current_exception());
+    }
+  }
   for (;;) {
     {
       std::unique_lock<std::mutex> lock(mu_);
@@ -63,16 +72,44 @@ void Watchdog::loop() {
       poked_ = false;
       if (stop_) return;
     }
-    poll_once();
+    // Note [watchdog errors]: poll_once turns a throwing callback into a failure of the works
+    // itself; what can still escape (an allocation failing while the report is built) must not
+    // reach std::terminate, so the works are failed here with what is known and the thread
+    // goes on (only to notice stop_: a failed communicator accepts no new work).
+    try {
+      poll_once();
+    } catch (...) {
+      fail_last_resort_(std::current_exception());
+    }
   }
 }
 
-void Watchdog::poll_once() {
-  std::lock_guard<std::mutex> poll(poll_mu_);
-  std::unique_lock<std::mutex> lock(mu_);
-  if (failure_) return;
-  const auto now = Clock::now();
-  std::vector<std::shared_ptr<WorkState>> completed;
+namespace {
+
+std::string describe_exception(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    return x.what();
+  } catch (...) {
+    return "an exception that is not a std::exception";
+  }
+}
+
+ErrorCode code_of(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const Error& x) {
+    return x.code();
+  } catch (...) {
+    return ErrorCode::Internal;
+  }
+}
+
+}  // namespace
+
+std::optional<Watchdog::Failure> Watchdog::scan_(Clock::time_point now,
+                                                 std::vector<std::shared_ptr<WorkState>>& completed) {
   while (!works_.empty()) {
     WatchedWork& head = works_.front();
     if (head_started_ == Clock::time_point{}) {
@@ -82,12 +119,7 @@ void Watchdog::poll_once() {
     if (!head.finished()) break;
     // A collective whose headers disagree is wrong even when the device finished it.
     if (head.mismatch)
-      if (auto m = head.mismatch()) {
-        std::deque<WatchedWork> all;
-        all.swap(works_);
-        fail_(all, ErrorCode::InvalidArgument, *m, false, all.front().desc.seq);
-        return;
-      }
+      if (auto m = head.mismatch()) return Failure{ErrorCode::InvalidArgument, *m, false, head.desc.seq};
     recorder_.finished(head.desc.seq, true);
     completed.push_back(head.state);
     works_.pop_front();
@@ -97,23 +129,14 @@ void Watchdog::poll_once() {
     // A later collective may already show a mismatch while the head hangs on it.
     for (WatchedWork& w : works_)
       if (w.mismatch)
-        if (auto m = w.mismatch()) {
-          const int64_t culprit = w.desc.seq;
-          std::deque<WatchedWork> all;
-          all.swap(works_);
-          fail_(all, ErrorCode::InvalidArgument, *m, false, culprit);
-          return;
-        }
+        if (auto m = w.mismatch()) return Failure{ErrorCode::InvalidArgument, *m, false, w.desc.seq};
     WatchedWork& head = works_.front();
     if (now - head_started_ >= head.desc.timeout) {
       std::ostringstream msg;
       msg << head.desc.long_str() << " timed out after " << head.desc.timeout.count() << " ms on rank " << backend_.rank
           << " (" << backend_.name << ", " << backend_.size << " ranks).";
       if (head.arrival) msg << " " << head.arrival();
-      std::deque<WatchedWork> all;
-      all.swap(works_);
-      fail_(all, ErrorCode::Timeout, msg.str(), true, all.front().desc.seq);
-      return;
+      return Failure{ErrorCode::Timeout, msg.str(), true, head.desc.seq};
     }
   }
   const bool check_async = !works_.empty() || now - last_async_check_ >= std::chrono::milliseconds(100);
@@ -124,42 +147,98 @@ void Watchdog::poll_once() {
       msg << backend_.name << " reported an asynchronous error on rank " << backend_.rank << " of " << backend_.size
           << ": " << *e;
       if (!works_.empty()) msg << " (while " << works_.front().desc.long_str() << " was running)";
-      std::deque<WatchedWork> all;
-      all.swap(works_);
-      fail_(all, ErrorCode::Nccl, msg.str(), true, all.empty() ? 0 : all.front().desc.seq);
-      return;
+      return Failure{ErrorCode::Nccl, msg.str(), true, works_.empty() ? 0 : works_.front().desc.seq};
     }
+  }
+  return std::nullopt;
+}
+
+void Watchdog::poll_once() {
+  std::lock_guard<std::mutex> poll(poll_mu_);
+  std::unique_lock<std::mutex> lock(mu_);
+  if (failure_) return;
+  std::vector<std::shared_ptr<WorkState>> completed;
+  std::optional<Failure> failure;
+  // Note [watchdog errors]: the callbacks reach the device (cudaEventQuery, ncclCommGetAsyncError)
+  // and may throw, e.g. a sticky CUDA error after a faulting kernel. The device state is then
+  // unknown: the pending works fail with that error and the communicator is aborted, exactly as
+  // for an asynchronous error reported by the backend.
+  try {
+    failure = scan_(Clock::now(), completed);
+  } catch (...) {
+    const std::exception_ptr e = std::current_exception();
+    std::ostringstream msg;
+    msg << "the " << backend_.name << " watchdog on rank " << backend_.rank << " of " << backend_.size
+        << " failed while checking ";
+    if (works_.empty()) msg << "the backend";
+    else msg << works_.front().desc.long_str();
+    msg << ": " << describe_exception(e);
+    failure = Failure{code_of(e), msg.str(), true, works_.empty() ? 0 : works_.front().desc.seq};
+  }
+  if (failure) {
+    std::deque<WatchedWork> all;
+    all.swap(works_);
+    fail_(lock, all, *failure);
   }
   const bool empty = works_.empty();
   lock.unlock();
+  // Works that finished before a failure was found completed successfully.
   for (auto& s : completed) s->complete();
   if (empty) drained_.notify_all();
 }
 
-void Watchdog::fail_(std::deque<WatchedWork>& works, ErrorCode code, const std::string& message, bool report,
-                     int64_t culprit_seq) {
-  // Called with mu_ held (through poll_once's lock): poison first so that no new work is accepted.
+void Watchdog::fail_last_resort_(std::exception_ptr e) noexcept {
+  try {
+    std::deque<WatchedWork> all;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!failure_)
+        failure_.emplace(code_of(e), "the communicator (rank " + std::to_string(backend_.rank) + " of " +
+                                         std::to_string(backend_.size) + ", " + backend_.name +
+                                         ") is unusable: its watchdog failed: " + describe_exception(e));
+      all.swap(works_);
+    }
+    if (backend_.abort && !aborted_.exchange(true)) backend_.abort();
+    const auto error = std::make_exception_ptr(*failure());
+    for (WatchedWork& w : all) w.state->fail(error);
+    drained_.notify_all();
+  } catch (...) {
+    std::fputs("kirzl comm: the watchdog failed while failing its works (out of memory?)\n", stderr);
+  }
+}
+
+void Watchdog::fail_(std::unique_lock<std::mutex>& lock, std::deque<WatchedWork>& works, const Failure& f) {
+  const ErrorCode code = f.code;
+  const std::string& message = f.message;
+  const bool report = f.report;
+  const int64_t culprit_seq = f.culprit_seq;
+  // Called with mu_ held (`lock`): poison first so that no new work is accepted.
   failure_.emplace(code, "the communicator (rank " + std::to_string(backend_.rank) + " of " +
                              std::to_string(backend_.size) + ", " + backend_.name +
                              ") is unusable after an earlier failure: " + message);
   head_started_ = Clock::time_point{};
-  mu_.unlock();
+  lock.unlock();
   // Kernels stuck waiting for peers return only after the abort; fail the works afterwards, so
   // that a waiter who frees its tensors does so after the device stopped touching them.
-  if (backend_.abort) {
+  if (backend_.abort && !aborted_.exchange(true)) {
     try {
       backend_.abort();
     } catch (...) {
     }
   }
   if (report) {
-    std::ostringstream text;
-    text << "kirzl comm: " << (code == ErrorCode::Timeout ? "collective timeout" : "collective failure") << " (backend "
-         << backend_.name << ", " << backend_.size << " ranks)\n"
-         << message << "\n";
-    for (const WatchedWork& w : works) recorder_.finished(w.desc.seq, false, w.desc.seq == culprit_seq ? message : "");
-    text << recorder_.dump(backend_.rank);
-    write_report(text.str());
+    // The report must not keep the works from failing (Note [watchdog errors]).
+    try {
+      std::ostringstream text;
+      text << "kirzl comm: " << (code == ErrorCode::Timeout ? "collective timeout" : "collective failure")
+           << " (backend " << backend_.name << ", " << backend_.size << " ranks)\n"
+           << message << "\n";
+      for (const WatchedWork& w : works) recorder_.finished(w.desc.seq, false, w.desc.seq == culprit_seq ? message : "");
+      text << recorder_.dump(backend_.rank);
+      write_report(text.str());
+    } catch (...) {
+      std::fputs("kirzl comm: writing the failure report failed (ignored)\n", stderr);
+    }
   }
   // The work the failure is about gets the message itself; every other pending work says it was
   // caught up in that failure.
@@ -172,7 +251,7 @@ void Watchdog::fail_(std::deque<WatchedWork>& works, ErrorCode code, const std::
     w.state->fail(std::make_exception_ptr(Error(code, m)));
   }
   works.clear();
-  mu_.lock();
+  lock.lock();
   drained_.notify_all();
 }
 

@@ -10,9 +10,12 @@
 // (1 ms by default) while works are outstanding, and the backend's asynchronous error every
 // 100 ms while idle. On a failure it calls `abort` once (ncclCommAbort: kernels stuck waiting for
 // peers return), fails the head with the report and every later work as "pending when the
-// communicator failed", and poisons the communicator (failure() is then set).
+// communicator failed", and poisons the communicator (failure() is then set). A callback that
+// throws (a CUDA error in cudaEventQuery) is such a failure too: the thread never dies by
+// std::terminate (Note [watchdog errors] in watchdog.cpp).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -22,6 +25,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "comm/flight_recorder.h"
 #include "comm/work_state.h"
@@ -51,6 +55,9 @@ class Watchdog {
     std::function<std::optional<std::string>()> async_error;
     // Called once, on the watchdog thread, when a work fails (before the works are failed). May be empty.
     std::function<void()> abort;
+    // Called first on the watchdog thread (the NCCL backend makes its device current there, so
+    // that the thread's CUDA calls do not create a context on device 0). May be empty.
+    std::function<void()> thread_start;
   };
 
   Watchdog(Backend backend, FlightRecorder& recorder,
@@ -72,10 +79,23 @@ class Watchdog {
   void poll_once();
 
  private:
+  // Why the works fail: `culprit_seq` is the work the message is about (0: none); `report`
+  // writes the flight recorder's report (KIRZL_REPORT).
+  struct Failure {
+    ErrorCode code;
+    std::string message;
+    bool report;
+    int64_t culprit_seq;
+  };
   void loop();
-  // Fails every outstanding work; the caller holds mu_ and has taken the works out (`works`).
-  void fail_(std::deque<WatchedWork>& works, ErrorCode code, const std::string& message, bool report,
-             int64_t culprit_seq);
+  // Retires finished works (into `completed`) and looks for a failure; calls the callbacks, which
+  // may throw. The caller holds mu_.
+  std::optional<Failure> scan_(Clock::time_point now, std::vector<std::shared_ptr<WorkState>>& completed);
+  // Fails every outstanding work; the caller holds mu_ through `lock` (released while the abort
+  // runs and the works fail) and has taken the works out (`works`).
+  void fail_(std::unique_lock<std::mutex>& lock, std::deque<WatchedWork>& works, const Failure& f);
+  // Fails the outstanding works after an exception escaped poll_once (Note [watchdog errors]).
+  void fail_last_resort_(std::exception_ptr e) noexcept;
 
   Backend backend_;
   FlightRecorder& recorder_;
@@ -88,6 +108,7 @@ class Watchdog {
   std::optional<Error> failure_;
   bool stop_ = false, poked_ = false;
   Clock::time_point last_async_check_{};
+  std::atomic<bool> aborted_{false};  // `abort` is called at most once
   std::thread thread_;
 };
 

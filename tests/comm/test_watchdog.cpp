@@ -29,6 +29,9 @@ struct FakeDevice {
   std::atomic<int> aborts{0};
   std::atomic<bool> async_failed{false};
   std::atomic<int> mismatch_at{0};  // seq whose headers disagree (0: none)
+  std::atomic<int> throw_at{0};     // seq whose completion check throws, like cudaEventQuery after a fault (0: none)
+  std::atomic<bool> async_throws{false};  // the asynchronous-error check throws a non-kirzl exception
+  std::atomic<bool> two_done_three_bad{false};  // at once: #1 and #2 finished, #3's headers disagree
 };
 
 struct Fixture {
@@ -43,6 +46,7 @@ struct Fixture {
     b.rank = rank;
     b.size = size;
     b.async_error = [this]() -> std::optional<std::string> {
+      if (dev.async_throws) throw std::runtime_error("the driver went away");
       if (dev.async_failed) return std::string("unhandled system error (remote process exited)");
       return std::nullopt;
     };
@@ -61,9 +65,13 @@ struct Fixture {
     w.state = std::make_shared<WorkState>();
     w.state->what = w.desc.str();
     const int64_t s = w.desc.seq;
-    w.finished = [this, s] { return dev.finished_upto.load() >= s; };
+    w.finished = [this, s] {
+      if (dev.throw_at.load() == s)
+        throw Error(ErrorCode::Cuda, "cudaEventQuery failed: cudaErrorLaunchFailure (unspecified launch failure)");
+      return dev.finished_upto.load() >= s || (dev.two_done_three_bad && s <= 2);
+    };
     w.mismatch = [this, s]() -> std::optional<std::string> {
-      if (dev.mismatch_at.load() == s) return std::string("collective mismatch: all_reduce #") + std::to_string(s) + " on rank 0 does not match";
+      if (dev.mismatch_at.load() == s || (dev.two_done_three_bad && s == 3)) return std::string("collective mismatch: all_reduce #") + std::to_string(s) + " on rank 0 does not match";
       return std::nullopt;
     };
     w.arrival = [] { return std::string("At least one rank has not issued this collective."); };
@@ -165,4 +173,44 @@ TEST(Watchdog, DestructionWithNothingOutstandingIsQuick) {
   const auto t0 = std::chrono::steady_clock::now();
   { Fixture f; }
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
+}
+
+// Note [watchdog errors]: a callback that throws on the watchdog thread (a sticky CUDA error) must
+// fail the pending works with its message, never std::terminate the process.
+TEST(Watchdog, ACompletionCheckThatThrowsFailsThePendingWorksAndAborts) {
+  Fixture f(2, 4);
+  f.dev.finished_upto = 1;
+  auto done = f.submit();
+  auto broken = f.submit();
+  auto behind = f.submit();
+  f.dev.throw_at = 2;
+  EXPECT_KIRZL_ERROR(broken.synchronize(), ErrorCode::Cuda, "cudaErrorLaunchFailure", "all_reduce #2", "rank 2 of 4");
+  EXPECT_KIRZL_ERROR(behind.synchronize(), ErrorCode::Cuda, "all_reduce #3", "was pending on rank 2",
+                     "cudaErrorLaunchFailure");
+  EXPECT_TRUE(done.succeeded()) << "#1 finished before the error";
+  EXPECT_EQ(f.dev.aborts.load(), 1);
+  ASSERT_TRUE(f.wd->failure().has_value());
+  EXPECT_KIRZL_ERROR(f.submit(), ErrorCode::Cuda, "unusable after an earlier failure", "cudaErrorLaunchFailure");
+  std::this_thread::sleep_for(5ms);  // the thread goes on polling a failed communicator harmlessly
+}
+
+TEST(Watchdog, AnAsyncErrorCheckThatThrowsPoisonsTheCommunicator) {
+  Fixture f(0, 2);
+  f.dev.async_throws = true;
+  for (int i = 0; i < 100 && !f.wd->failure(); ++i) std::this_thread::sleep_for(5ms);  // idle checks every 100 ms
+  ASSERT_TRUE(f.wd->failure().has_value());
+  EXPECT_EQ(f.wd->failure()->code(), ErrorCode::Internal) << "not a kirzl::Error: Internal";
+  EXPECT_NE(std::string(f.wd->failure()->what()).find("the driver went away"), std::string::npos)
+      << f.wd->failure()->what();
+  EXPECT_EQ(f.dev.aborts.load(), 1);
+}
+
+TEST(Watchdog, WorksThatFinishedBeforeAFailureInTheSamePollSucceed) {
+  Fixture f;
+  auto a = f.submit(), b = f.submit(), c = f.submit();
+  f.dev.two_done_three_bad = true;  // the next poll retires #1 and #2, then finds #3's mismatch
+  EXPECT_KIRZL_ERROR(c.synchronize(), ErrorCode::InvalidArgument, "collective mismatch");
+  EXPECT_TRUE(a.is_completed());
+  EXPECT_TRUE(a.succeeded());
+  EXPECT_TRUE(b.succeeded());
 }

@@ -48,6 +48,9 @@ struct DeviceProperties {
   int warp_size = 0;
   int memory_bus_width_bits = 0;  ///< 0 when the driver does not report it
   int memory_clock_khz = 0;       ///< 0 when the driver does not report it
+  /// The physical GPU: "domain:bus:device.function" (cudaDeviceGetPCIBusId), the same in every
+  /// process of the node whatever CUDA_VISIBLE_DEVICES says.
+  std::string pci_bus_id;
   /// Theoretical DRAM bandwidth from bus width and clock (2 transfers per clock), 0 if unknown.
   double peak_memory_bandwidth_gbs() const {
     return 2.0 * memory_clock_khz * 1e3 * (memory_bus_width_bits / 8.0) / 1e9;

@@ -51,6 +51,9 @@ DeviceProperties device_properties(int device) {
   v = 0;
   if (cudaDeviceGetAttribute(&v, cudaDevAttrMemoryClockRate, device) == cudaSuccess) out.memory_clock_khz = v;
   else (void)cudaGetLastError();
+  char bus[32] = {0};  // "0000:3b:00.0" needs 13 bytes
+  KIRZL_CUDA_CHECK(cudaDeviceGetPCIBusId(bus, static_cast<int>(sizeof bus), device));
+  out.pci_bus_id = bus;
   return out;
 }
 

@@ -52,7 +52,7 @@ start=$SECONDS
 runs="$logs/runs.tsv"
 printf 'name\tkind\trc\tseconds\tstatus\n' >"$runs"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 PYTHONUNBUFFERED=1
-export OMP_WAIT_POLICY=passive
+export OMP_WAIT_POLICY=passive OMP_NUM_THREADS=2  # many programs at once share the cores
 # The bundle's Open MPI has no network transports (scripts/gpu-bundle.sh): quiet about their plugins.
 export OMPI_MCA_mca_base_component_show_load_errors=0
 echo "gpu-check: profile $profile, budget ${budget}s, dry run $dry, $(date -u +%FT%TZ)"
@@ -151,7 +151,7 @@ if ! command -v mpirun >/dev/null 2>&1 && [ -d "$B/mpi/root/usr" ] && [ "$dry" -
   cp -rn "$B/mpi/root/." / 2>>"$logs/libs.txt" && echo "installed the bundle's Open MPI" >>"$logs/libs.txt"
 fi
 mpi_lib="$KLIB:/usr/lib/x86_64-linux-gnu/openmpi/lib:/usr/lib/x86_64-linux-gnu/pmix2/lib"
-kmpi() { env LD_LIBRARY_PATH="$mpi_lib" mpirun --oversubscribe --bind-to none -x LD_LIBRARY_PATH -x KIRZL_TIMEOUT "$@"; }
+kmpi=(env LD_LIBRARY_PATH="$mpi_lib" mpirun --oversubscribe --bind-to none -x LD_LIBRARY_PATH -x KIRZL_TIMEOUT -x OMP_NUM_THREADS)
 
 # The examples' data at the paths the programs default to.
 for pair in "fashion-mnist:/usr/share/datasets/fashion-mnist" "fortunes:/usr/share/games/fortunes"; do
@@ -201,6 +201,14 @@ lane_tests() {
   for t in "${gpu_tests[@]}"; do
     cmds+=("run_bounded $t_test $phase_a_end test $t '$logs/tests/$t.log' env LD_LIBRARY_PATH='$KLIB' '$B/bin/tests/$t' --gtest_output=xml:'$logs/tests/$t.xml'")
   done
+  # The index-checking ops once more with the eager check (Note [deferred index check]).
+  for t in "${gpu_tests[@]}"; do
+    case "$t" in
+      *embedding* | *cross_entropy* | *fused_classifier*)
+        cmds+=("run_bounded $t_test $phase_a_end test $t-sync_index_checks '$logs/tests/$t-sync_index_checks.log' env KIRZL_SYNC_INDEX_CHECKS=1 LD_LIBRARY_PATH='$KLIB' '$B/bin/tests/$t' --gtest_output=xml:'$logs/tests/$t-sync_index_checks.xml'")
+        ;;
+    esac
+  done
   pool 6 "${cmds[@]}"
 }
 
@@ -236,7 +244,8 @@ lane_examples() {
   if [ "$dry" -eq 1 ]; then
     mlp+=(--train-limit 2000 --test-limit 1000) cnn+=(--train-limit 500 --test-limit 500) gpt=(--steps 20 --eval-every 10 --eval-tokens 4096 --sample-tokens 20)
   fi
-  for dev in cuda cpu; do
+  local devs=("$@")
+  for dev in "${devs[@]}"; do
     [ "$dry" -eq 1 ] && [ "$dev" = cuda ] && continue
     run_bounded $t_ex $phase_a_end example "mlp_$dev" "$logs/examples/mlp_$dev.log" \
       env LD_LIBRARY_PATH="$KLIB" "$B/bin/examples/fashion_mnist" --device "$dev" --threads $threads --data-dir "$data_mnist" "${mlp[@]}"
@@ -256,20 +265,21 @@ lane_mpi() {
   fi
   export KIRZL_TIMEOUT=60
   run_bounded 150 $phase_a_end mpi mpi_ddp_cuda_np2 "$logs/mpi/mpi_ddp_cuda_np2.log" \
-    kmpi -np 2 "$B/bin/tests/comm_mpi_test_mpi_ddp_cuda"
+    "${kmpi[@]}" -np 2 "$B/bin/tests/comm_mpi_test_mpi_ddp_cuda"
   local ex=(--epochs 1)
   [ "$dry" -eq 1 ] && ex+=(--train-limit 2000 --test-limit 1000)
   local dev=cuda
   [ "$dry" -eq 1 ] && dev=cpu
   run_bounded 150 $phase_a_end mpi "mlp_${dev}_np2" "$logs/mpi/mlp_${dev}_np2.log" \
-    kmpi -np 2 "$B/bin/examples/fashion_mnist" --device $dev --threads 2 --data-dir "$data_mnist" "${ex[@]}"
+    "${kmpi[@]}" -np 2 "$B/bin/examples/fashion_mnist" --device $dev --threads 2 --data-dir "$data_mnist" "${ex[@]}"
 }
 
 if [ "$profile" = full ]; then
   echo "== phase A (until ${phase_a_end}s): ${#gpu_tests[@]} GPU test programs, sanitizers, examples, MPI"
   lane_tests &
   lane_sanitizer &
-  lane_examples &
+  lane_examples cuda &
+  lane_examples cpu &
   lane_mpi &
   wait
   echo "phase A done at $((SECONDS - start))s"
@@ -300,13 +310,13 @@ gpt2_eager() {
 if [ "$profile" = full ]; then
   echo "== phase B (until ${bench_end}s): benchmarks, GPT-2 124M beside PyTorch"
   export KIRZL_GPT2_CHECK_DIR="$work/gpt2_check"
-  mt=0.05s
+  mt=0.05  # Debian's Google Benchmark 1.7 takes seconds as a plain number
   bench 40 bench_cuda_memory --benchmark_min_time=$mt --benchmark_filter='BM_DeviceCopy|BM_HostDeviceCopy|BM_AllocFree'
   bench 40 bench_cuda_elementwise --benchmark_min_time=$mt
   bench 40 bench_cuda_nn --benchmark_min_time=$mt
   bench 40 bench_cuda_optim --benchmark_filter='FusedAdamW'
   bench 60 bench_cuda_gemm --benchmark_filter='bf16|8192x8192x8192'
-  bench 60 bench_cuda_attention --benchmark_min_time=0.1s
+  bench 60 bench_cuda_attention --benchmark_min_time=0.1
   bench 40 bench_nccl_allreduce
   bench 120 bench_gpt2
   gpt2_eager

@@ -81,6 +81,8 @@ def parse_tests(logs, runs):
                     elif skipped is not None or tc.get("result") == "skipped" or tc.get("status") == "notrun":
                         outcome = "skipped"
                         detail = (skipped.get("message") if skipped is not None else "") or ""
+                        # GoogleTest prefixes the reason with "file:line\n".
+                        detail = re.sub(r"^\S+:\d+\n", "", detail)
                         detail = detail[:300]
                     else:
                         outcome, detail = "passed", ""

@@ -13,8 +13,9 @@
 #   lib/          the shared libraries they load that the GPU image may lack (libbenchmark, libgomp,
 #                 Open MPI's libraries, hwloc, libevent, ...); never glibc, libstdc++ or the CUDA
 #                 libraries, which gpu-check.sh finds there (the toolkit, or PyTorch's wheels)
-#   mpi/          Open MPI's runtime (mpirun, its plugins and help files) at its absolute paths,
-#                 installed there only where that machine has no MPI of its own
+#   mpi/root/     Open MPI's runtime (mpirun, its plugins and help files) in Debian's layout,
+#                 used through Open MPI's relocation variables (OPAL_PREFIX, ...) where that machine
+#                 has no mpirun of its own
 #   data/         Fashion-MNIST and the fortunes corpus, the examples' data
 #   MANIFEST.txt  commit, date, build settings, the program list
 #
@@ -76,7 +77,7 @@ done
 # Shared libraries: everything the programs resolve here, except what every Linux has (glibc,
 # libstdc++, libgcc_s) and the CUDA libraries (the GPU machine has its own, matching its driver).
 # Network transports of Open MPI that one node does not need (and their plugins, below).
-drop_lib='^(libefa|libfabric|libibverbs|libinfinipath|libpsm_infinipath|libpsm2|librdmacm|libucm|libucp|libucs|libuct|libmca_common_(ofi|ucx|verbs)|libmunge|libnl-3|libnl-route-3|liboshmem|libmpi_mpifh)\.so'
+drop_lib='^(libefa|libfabric|libibverbs|libinfinipath|libpsm_infinipath|libpsm2|librdmacm|libucm|libucp|libucs|libuct|libmca_common_(ofi|ucx|verbs)|libnl-3|libnl-route-3|liboshmem|libmpi_mpifh)\.so'
 skip_lib='^(linux-vdso|ld-linux|libc|libm|libpthread|libdl|librt|libresolv|libstdc\+\+|libgcc_s|libcuda|libcudart|libcublas|libcublasLt|libcudnn.*|libnccl|libnvrtc|libnvJitLink)\.so'
 for p in "${programs[@]}"; do ldd "$p"; done | awk '$2 == "=>" && $3 ~ /^\// {print $3}' | sort -u |
   while read -r lib; do

@@ -91,10 +91,10 @@ def parse_tests(logs, runs):
             except ET.ParseError as e:
                 prog["xml_error"] = str(e)
         text = read(log) or ""
-        if seen == 0 or prog["status"] != "ok":
+        if seen == 0:
             # No XML (crash, timeout, abort): name the case that was running.
             running = re.findall(r"^\[ RUN      \] (\S+)", text, re.M)
-            done = set(re.findall(r"^\[ {7}(?:OK|FAILED|SKIPPED) \] (\S+)", text, re.M))
+            done = set(re.findall(r"^\[ *(?:OK|FAILED|SKIPPED) *\] (\S+)", text, re.M))
             unfinished = [r for r in running if r not in done]
             if unfinished:
                 prog["crashed_in"] = unfinished[-1]
@@ -145,12 +145,14 @@ def parse_examples(logs, runs):
 
 def parse_benchmarks(logs, runs):
     out = []
-    for path in sorted(glob.glob(os.path.join(logs, "bench", "*.json"))):
-        prog = os.path.basename(path)[:-5]
+    progs = {os.path.basename(p)[:-4] for p in glob.glob(os.path.join(logs, "bench", "bench_*.log"))}
+    for prog in sorted(progs):
+        path = os.path.join(logs, "bench", prog + ".json")
         try:
             data = json.load(open(path))
         except (OSError, ValueError):
-            continue
+            # Killed at its time limit: the JSON was never written; read the console lines it printed.
+            data = {"benchmarks": console_benchmarks(read(os.path.join(logs, "bench", prog + ".log")))}
         if "benchmarks" not in data:
             continue
         for b in data["benchmarks"]:
@@ -169,6 +171,20 @@ def parse_benchmarks(logs, runs):
     for name, run in runs.items():
         if run.get("kind") == "bench" and run.get("status") != "ok":
             out.append({"program": name, "name": "(program)", "error": run.get("status")})
+    return out
+
+
+def console_benchmarks(text):
+    """Benchmarks from Google Benchmark's console lines: name, time, unit, then key=value counters."""
+    out = []
+    for line in (text or "").splitlines():
+        m = re.match(r"^(BM_\S+)\s+([\d.]+) (ns|us|ms|s)\s+[\d.]+ (?:ns|us|ms|s)\s+\d+(.*)$", line)
+        if not m:
+            continue
+        b = {"name": m.group(1), "real_time": float(m.group(2)), "time_unit": m.group(3), "from_console": 1}
+        for k, v, suffix in re.findall(r"(\S+?)=([\d.]+)([kMGT]?)(?:/s)?(?=\s|$)", m.group(4)):
+            b[k] = float(v) * {"": 1, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}[suffix]
+        out.append(b)
     return out
 
 

@@ -23,6 +23,7 @@
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <mutex>
@@ -63,15 +64,21 @@ struct NcclOutcome {
 
 // Polls `comm` after a call that returned `r` until it has left ncclInProgress, `deadline` has
 // passed, or `aborting` (may be null) is set.
+// A call that returned ncclSuccess is polled too: on a non-blocking communicator, ncclCommSplit
+// can return ncclSuccess while its work still runs, and the communicator then refuses the next call
+// ("Attempt to use communicator before the previous operation returned ncclSuccess"; seen on the
+// H200, 2026-12-04, where the split's new communicator was also still null).
 NcclOutcome settle(ncclComm_t comm, ncclResult_t r, SteadyClock::time_point deadline, const std::atomic<bool>* aborting) {
-  for (int spin = 0; r == ncclInProgress; ++spin) {
+  if (r != ncclSuccess && r != ncclInProgress) return {Settled::Failed, r};
+  for (int spin = 0;; ++spin) {
+    ncclResult_t state = ncclInProgress;
+    const ncclResult_t q = ncclCommGetAsyncError(comm, &state);
+    r = q != ncclSuccess ? q : state;
+    if (r != ncclInProgress) break;
     if (aborting && aborting->load()) return {Settled::Aborted, r};
     if (SteadyClock::now() >= deadline) return {Settled::TimedOut, r};
     if (spin > 64) std::this_thread::sleep_for(std::chrono::microseconds(50));
     else std::this_thread::yield();
-    ncclResult_t state = ncclInProgress;
-    const ncclResult_t q = ncclCommGetAsyncError(comm, &state);
-    r = q != ncclSuccess ? q : state;
   }
   return {r == ncclSuccess ? Settled::Done : Settled::Failed, r};
 }
@@ -328,9 +335,15 @@ class NcclCommunicator final : public Communicator, public std::enable_shared_fr
       const auto deadline = SteadyClock::now() + default_timeout_;
       // The child inherits the parent's non-blocking config (config nullptr): both may be in
       // progress (Note [nccl non-blocking]).
+      // `sub` is written by NCCL's own thread when the split completes: read it atomically below.
       const ncclResult_t r = ncclCommSplit(comm_, color < 0 ? NCCL_SPLIT_NOCOLOR : color, key, &sub, nullptr);
       try {
         check_settled_(what.c_str(), settle(comm_, r, deadline, &aborting_));
+        while (color >= 0 && std::atomic_ref<ncclComm_t>(sub).load(std::memory_order_acquire) == nullptr) {
+          KIRZL_CHECK_CODE(SteadyClock::now() < deadline, ErrorCode::Timeout, what,
+                           ": the new communicator did not appear within the timeout");
+          std::this_thread::sleep_for(std::chrono::microseconds(50));
+        }
         if (sub) check_settled_(what.c_str(), settle(sub, ncclInProgress, deadline, &aborting_), sub);
       } catch (...) {
         if (sub && ncclCommAbort(sub) != ncclSuccess) std::fprintf(stderr, "kirzl: ncclCommAbort failed (ignored)\n");
@@ -576,7 +589,11 @@ std::shared_ptr<Communicator> nccl_create(int rank, int size, int device, const 
   ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
   config.blocking = 0;
   ncclComm_t comm = nullptr;
-  const std::chrono::milliseconds limit = resolve_timeout(timeout);
+  // NCCL's set-up (CUDA context, proxy threads, connections) takes seconds in a fresh process: a
+  // collective timeout shorter than kMinInitTimeout (a test's 200 ms, say) would fail a healthy
+  // init (the H200 run of 2026-12-04 did), so init waits at least that long.
+  constexpr std::chrono::milliseconds kMinInitTimeout{30000};
+  const std::chrono::milliseconds limit = std::max(resolve_timeout(timeout), kMinInitTimeout);
   const ncclResult_t r = ncclCommInitRankConfig(&comm, size, id, rank, &config);
   const NcclOutcome o = r == ncclSuccess || r == ncclInProgress ? settle(comm, r, SteadyClock::now() + limit, nullptr)
                                                                 : NcclOutcome{Settled::Failed, r};

@@ -281,6 +281,11 @@ bool CachingAllocator::record_stream(void* ptr, StreamRef stream) {
   return true;
 }
 
+void CachingAllocator::forget_stream(StreamRef stream) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (auto& [ptr, b] : live_) std::erase(b->stream_uses, stream);
+}
+
 bool CachingAllocator::owns(const void* ptr) const {
   std::lock_guard<std::mutex> lock(mutex_);
   return live_.count(ptr) != 0;

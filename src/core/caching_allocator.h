@@ -111,6 +111,10 @@ class CachingAllocator {
   /// reused only after the work queued on `stream` up to the free has completed. Returns false
   /// when `ptr` is not a live block of this allocator.
   bool record_stream(void* ptr, StreamRef stream);
+  /// Forgets every record_stream() use of `stream`: called when that stream is destroyed, after
+  /// its queued work has completed (cuda::Stream's destructor synchronises it first), so those
+  /// uses are over and no event may be recorded on the dead handle when the blocks are freed.
+  void forget_stream(StreamRef stream);
   /// True when `ptr` is the start of a live block of this allocator.
   bool owns(const void* ptr) const;
   /// Returns every entirely free segment to the backend (pending blocks whose events completed

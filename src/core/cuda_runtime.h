@@ -32,6 +32,10 @@ void free_pinned(void* ptr) noexcept;
 /// The pinned block at `ptr` is used by `stream` (a cudaStream_t) of `device`, typically by an
 /// asynchronous copy: it is reused only after that work completes. False if not such a block.
 bool record_pinned_use(void* ptr, int device, void* stream);
+// Called by cuda::Stream's destructor once the stream's work has completed: the device and pinned
+// allocators drop their record_stream uses of it (CachingAllocator::forget_stream), so freeing a
+// block later never records an event on the destroyed handle.
+void forget_stream(void* stream, int device) noexcept;
 /// True when `ptr` is page-locked host memory (ours, or registered / allocated elsewhere).
 /// Never throws; false without CUDA or without a GPU.
 bool is_pinned_pointer(const void* ptr) noexcept;

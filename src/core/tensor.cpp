@@ -181,8 +181,12 @@ Tensor Tensor::grad() const {
 void Tensor::set_grad(const Tensor& g) {
   check_defined_("set_grad");
   if (g.defined()) {
+    const char* what = g.device() != device() ? " is on another device than the tensor "
+                       : g.dtype() != dtype()   ? " has another dtype than the tensor "
+                                                : " has another shape than the tensor ";
     KIRZL_CHECK(g.shape() == shape() && g.dtype() == dtype() && g.device() == device(), "set_grad: gradient ",
-                g.describe(), " does not match tensor ", describe());
+                g.describe(), what, describe(), " (it must match the tensor's shape, dtype and device; it does not "
+                "match)");
   }
   ensure_autograd_meta().grad = g;
 }

@@ -292,6 +292,26 @@ TEST(CachingAllocator, BlockUsedOnTwoOtherStreamsWaitsForBoth) {
   f.a->free(r);
 }
 
+// A cuda::Stream destroyed while blocks still list it (record_stream) synchronises itself and has
+// the allocator forget it: freeing such a block later records nothing on the dead handle (the GPU
+// run of 2026-12-04 crashed in cudaEventRecord there) and the block is reusable at once.
+TEST(CachingAllocator, AForgottenStreamIsNotRecordedAtFree) {
+  Fixture f;
+  void* p = f.a->allocate(8192, kA);
+  void* q = f.a->allocate(8192, kA);
+  f.a->record_stream(p, kB);
+  f.a->record_stream(q, kB);
+  f.a->record_stream(q, kC);
+  f.a->forget_stream(kB);
+  f.a->free(p);
+  EXPECT_EQ(f.dev->records, 0) << "no event may be recorded on a forgotten stream";
+  EXPECT_EQ(f.a->stats().pending_frees, 0u);
+  EXPECT_EQ(f.a->allocate(8192, kA), p) << "reusable at once";
+  f.a->free(q);
+  EXPECT_EQ(f.dev->records, 1) << "the streams not forgotten are still waited for";
+  f.a->free(p);
+}
+
 TEST(CachingAllocator, RecordStreamOfAnUnknownPointerIsFalse) {
   Fixture f;
   int x = 0;

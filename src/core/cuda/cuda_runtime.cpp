@@ -2,6 +2,7 @@
 // toolkit; a GPU is needed only when one of these is called.
 #include "core/cuda_runtime.h"
 
+#include <cstdio>
 #include <cuda_runtime.h>
 
 #include "core/cuda/allocators.h"
@@ -96,6 +97,17 @@ void free_pinned(void* ptr) noexcept {
 bool record_pinned_use(void* ptr, int device, void* stream) {
   if (!ptr) return false;
   return host_allocator().record_stream(ptr, stream_ref(static_cast<cudaStream_t>(stream), device));
+}
+
+void forget_stream(void* stream, int device) noexcept {
+  if (!stream || device < 0) return;
+  const alloc::StreamRef ref = stream_ref(static_cast<cudaStream_t>(stream), device);
+  try {
+    device_allocator(device).forget_stream(ref);
+    host_allocator().forget_stream(ref);
+  } catch (const std::exception& e) {  // runs in a destructor: report, never throw
+    std::fprintf(stderr, "kirzl: forgetting a destroyed stream in the allocators failed: %s\n", e.what());
+  }
 }
 
 bool is_pinned_pointer(const void* ptr) noexcept {

@@ -69,6 +69,9 @@ void Stream::reset_() noexcept {
     // once (Note [cuda caching allocator]), and a later stream may get the same handle value.
     cuda_rt::DeviceGuard guard(device_, std::nothrow);
     KIRZL_CUDA_CHECK_NOTHROW(cudaStreamSynchronize(static_cast<cudaStream_t>(handle_)));
+    // Blocks that recorded this stream (Storage::record_stream) and are freed later must not
+    // record an event on the destroyed handle: its uses are complete now.
+    cuda_rt::forget_stream(handle_, device_);
     KIRZL_CUDA_CHECK_NOTHROW(cudaStreamDestroy(static_cast<cudaStream_t>(handle_)));
   }
   handle_ = nullptr;

@@ -23,6 +23,7 @@ bool record_stream(void*, int, void*, int) { return false; }
 void* malloc_pinned(size_t, const char* what) { unavailable(what); }
 void free_pinned(void*) noexcept {}
 bool record_pinned_use(void*, int, void*) { return false; }
+void forget_stream(void*, int) noexcept {}
 bool is_pinned_pointer(const void*) noexcept { return false; }
 void memcpy(void*, const void*, size_t, CopyKind, int) { unavailable("cuda memcpy"); }
 void memcpy_async(void*, const void*, size_t, CopyKind, int) { unavailable("cuda memcpy_async"); }

@@ -1,6 +1,8 @@
 // CPU embedding: gather rows; the backward adds rows back in index order. It is parallel over
 // blocks of columns, never over indices, so repeated indices are summed in one fixed order.
 #include <algorithm>
+#include <type_traits>
+#include <vector>
 #include <cstring>
 
 #include "kernels/cpu/loops.h"
@@ -31,18 +33,32 @@ void embedding_backward(Tensor& gw, const Tensor& g, const Tensor& indices) {
       const I* idx = indices.data<I>();
       const T* gp = g.data<T>();
       T* out = gw.data<T>();
+      // 16-bit gradients are summed in the accumulation type and rounded once, as the CUDA kernel
+      // does: rounding after every addition drifted by several bf16 ulps on rows hit often.
+      std::vector<A> wide;
+      A* acc = nullptr;
+      if constexpr (!std::is_same_v<T, A>) {
+        wide.assign(out, out + gw.numel());
+        acc = wide.data();
+      }
       constexpr int64_t kBlock = 256;
       const int64_t blocks = (dim + kBlock - 1) / kBlock;
       parallel_rows(blocks, n * kBlock, [&](int64_t begin, int64_t end) {
         for (int64_t blk = begin; blk < end; ++blk) {
           const int64_t j0 = blk * kBlock, j1 = std::min(dim, j0 + kBlock);
           for (int64_t i = 0; i < n; ++i) {
-            T* dst = out + static_cast<int64_t>(idx[i]) * dim;
+            const int64_t row = static_cast<int64_t>(idx[i]) * dim;
             const T* src = gp + i * dim;
-            for (int64_t j = j0; j < j1; ++j) dst[j] = static_cast<T>(static_cast<A>(dst[j]) + static_cast<A>(src[j]));
+            if constexpr (std::is_same_v<T, A>) {
+              for (int64_t j = j0; j < j1; ++j) out[row + j] += src[j];
+            } else {
+              for (int64_t j = j0; j < j1; ++j) acc[row + j] += static_cast<A>(src[j]);
+            }
           }
         }
       });
+      if constexpr (!std::is_same_v<T, A>)
+        for (int64_t k = 0; k < gw.numel(); ++k) out[k] = static_cast<T>(acc[k]);
     });
   });
 }

@@ -35,6 +35,12 @@ __global__ void bias_gelu_fwd_kernel(E* __restrict__ y, const E* __restrict__ x,
     y[i] = store_as<E>(gelu_tanh(biased(x[i], bias[i % n])));
 }
 
+// The product rounded on its own: without it, nvcc contracts `acc += g * grad` into one FMA when
+// gx is not stored, so the bias gradient changed in its last bits with gx wanted or not (seen on
+// the H200, 2026-12-04). __fmul_rn / __dmul_rn are never contracted.
+__device__ __forceinline__ float mul_rn(float a, float b) { return __fmul_rn(a, b); }
+__device__ __forceinline__ double mul_rn(double a, double b) { return __dmul_rn(a, b); }
+
 // Block (column block, row chunk): thread j walks its chunk's rows of column j in order.
 template <typename E>
 __global__ void bias_gelu_bwd_kernel(E* __restrict__ gx, dacc_t<E>* __restrict__ partial, const E* __restrict__ g,
@@ -46,7 +52,7 @@ __global__ void bias_gelu_bwd_kernel(E* __restrict__ gx, dacc_t<E>* __restrict__
   const E b = bias[j];
   dacc_t<E> acc = 0;
   for (int64_t r = r0; r < r1; ++r) {
-    const dacc_t<E> v = load_acc(g[r * n + j]) * gelu_tanh_grad(biased(x[r * n + j], b));
+    const dacc_t<E> v = mul_rn(load_acc(g[r * n + j]), gelu_tanh_grad(biased(x[r * n + j], b)));
     if (gx) gx[r * n + j] = store_as<E>(v);
     acc += v;
   }

@@ -125,8 +125,10 @@ INSTANTIATE_TEST_SUITE_P(Shapes, FlashAttentionCuda, ::testing::ValuesIn(all_cas
 void check_public_op(DType dt, int64_t D, int64_t T, Tolerance fwd, Tolerance bwd) {
   const int64_t B = 2, H = 2;
   Tensor proj = random_proj(B, T, H, D, dt, 900 + T);
-  Tensor p_ref = proj.to(DType::f32).requires_grad_();
-  Tensor p_dev = proj.to(kGpu).requires_grad_();
+  // detach(): for f32, proj.to(f32) is proj itself, and making it require grad would turn
+  // proj.to(kGpu) into a non-leaf (the first GPU run failed so).
+  Tensor p_ref = proj.to(DType::f32).detach().requires_grad_();
+  Tensor p_dev = proj.to(kGpu).detach().requires_grad_();
   Qkv r = split_qkv(p_ref, H, D), d = split_qkv(p_dev, H, D);
   Tensor out_ref = causal_attention(r.q, r.k, r.v);
   Tensor out_dev = causal_attention(d.q, d.k, d.v);

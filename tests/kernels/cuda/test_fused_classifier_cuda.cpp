@@ -58,7 +58,9 @@ TEST(ClassifierCuda, KernelsMatchCpu) {
           Tensor gx_c = x.clone();
           kernels::cpu::classifier_backward_inplace(gx_c, t, s_c, grad, 0.01, -100);
           kernels::cuda::classifier_backward_inplace(xd, td, s, grad.to(kGpu), 0.01, -100);
-          const auto tol = dt == DType::f32 ? Tolerance{1e-5, 1e-7} : tolerance_for(dt);
+          // p = exp(x - lse): the CPU sums 50257 exponentials one after another in f32, the GPU in
+          // a tree; the two lse differ by up to ~1e-4 absolute, so p by ~1e-4 relative (H200 run).
+          const auto tol = dt == DType::f32 ? Tolerance{2e-4, 1e-7} : tolerance_for(dt);
           EXPECT_TRUE(all_close(xd, gx_c, tol)) << "in-place gradient";
         }
 }

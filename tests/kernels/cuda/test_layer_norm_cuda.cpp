@@ -65,7 +65,9 @@ TEST(LayerNormCuda, KernelsMatchCpuWithPoisonedOutputs) {
           Result got = run(x.to(gpu()), affine ? w.to(gpu()) : Tensor(), affine ? b.to(gpu()) : Tensor(), g.to(gpu()), n,
                            true);
           const Tolerance stats{1e-5, 1e-5};
-          EXPECT_TRUE(all_close(got.y, ref.y)) << "y";
+          // y = (x - mean) * rstd * w + b sums terms of order 1, so its absolute error is a few
+          // ulps of 1 even where y is near 0 (f32: 2e-6 at y = 0.027 on the H200).
+          EXPECT_TRUE(all_close(got.y, ref.y, dt == DType::f32 ? Tolerance{1e-5, 1e-5} : tolerance_for(dt))) << "y";
           EXPECT_TRUE(all_close(got.mean, ref.mean, stats)) << "mean";
           // n = 1: var = 0, rstd = 1/sqrt(eps) amplifies rounding; relative tolerance suffices.
           EXPECT_TRUE(all_close(got.rstd, ref.rstd, {1e-4, 1e-5})) << "rstd";

@@ -44,7 +44,8 @@ Tensor input_for(const Case& c, const Shape& s, DType dt, uint64_t seed) {
 // Math in f32 on both sides, but libm and CUDA's libdevice differ by an ulp or two.
 Tolerance unary_tol(DType dt) {
   Tolerance t = tolerance_for(dt);
-  if (dt == DType::f32) t = {2e-5, 2e-6};
+  // tanh-GELU's gradient cancels terms of order 1 where it is small: a few ulps of 1 absolute.
+  if (dt == DType::f32) t = {2e-5, 5e-6};
   return t;
 }
 

@@ -1,15 +1,111 @@
 // DLPack in and out: Tensor.__dlpack__ / __dlpack_device__ and kirzl.from_dlpack. Both directions
 // share memory (no copy); the consumer keeps the producer's memory alive until it is done.
 //
-// Streams: kirzl's CPU work is synchronous, and on CUDA a kirzl op has completed when it returns to
-// Python, so `stream` is accepted and needs no extra synchronisation.
+// Both directions order CUDA work through the DLPack `stream` argument (Note [dlpack streams]).
 #include "dlpack.h"
+
+#include <cstdint>
 
 #include "common.h"
 
 namespace kirzl::python {
 
 namespace {
+
+// Note [dlpack streams]
+// The consumer of a DLPack exchange calls producer.__dlpack__(stream=S), S naming the stream on
+// which the consumer will use the data, and the producer makes its pending work on the data
+// visible on S before it returns (Python array API standard, __dlpack__). For CUDA: None means
+// "assume the legacy default stream", 1 the legacy default stream, 2 the per-thread default
+// stream, an integer > 2 a cudaStream_t, and -1 asks for no synchronisation; 0 is ambiguous and
+// disallowed. The producer must not block the host to do it when a device-side wait will do.
+//
+// kirzl as producer (Tensor.__dlpack__): kirzl's CUDA ops are asynchronous on kirzl's current
+// stream of the tensor's device (cuda::Stream::current), so a consumer stream that is not that
+// stream is made to wait for it (cuda::Stream::wait(Stream): an event recorded on kirzl's stream,
+// cudaStreamWaitEvent on the consumer's; the host does not block). CPU work is synchronous: a CPU
+// tensor needs no ordering. The standard lets a consumer pass only None for CPU data; kirzl, like
+// PyTorch, also accepts a valid integer there and ignores it. Invalid values are refused on every
+// device: a non-integer is a TypeError, 0 or < -1 an InvalidArgumentError (a ValueError).
+//
+// kirzl as consumer (kirzl.from_dlpack): for a CUDA producer (kDLCUDA, kDLCUDAManaged) kirzl
+// passes its own current stream of the producer's device, as the integer the standard asks for
+// (1 for the legacy default stream, which is kirzl's unless a StreamGuard is active), so that
+// every kirzl op on the imported tensor runs after the producer's pending writes. Other producers
+// get no `stream` argument. A producer without __dlpack_device__ gets none either, so it assumes
+// the legacy default stream; when its data turns out to be on CUDA and kirzl's current stream is
+// another, kirzl's stream is made to wait for the legacy default stream. A bare capsule carries no
+// stream: the caller who made it is responsible for its ordering.
+
+// The `stream` argument of __dlpack__, validated.
+struct DlpackStream {
+  enum class Kind { Unspecified, NoSync, LegacyDefault, PerThreadDefault, Handle };
+  Kind kind = Kind::Unspecified;
+  uintptr_t handle = 0;  // the cudaStream_t for Kind::Handle
+};
+
+DlpackStream parse_stream(const py::object& stream) {
+  DlpackStream out;
+  if (stream.is_none()) return out;
+  // int and int-like objects (numpy integers) are streams; bool is an int but surely a mistake.
+  if (PyBool_Check(stream.ptr()) || !PyIndex_Check(stream.ptr())) {
+    throw py::type_error("kirzl: __dlpack__: stream must be an int or None, got " +
+                         std::string(py::str(py::type::of(stream).attr("__name__"))));
+  }
+  py::int_ value = py::reinterpret_steal<py::int_>(PyNumber_Index(stream.ptr()));
+  if (!value) throw py::error_already_set();
+  int overflow = 0;
+  long long v = PyLong_AsLongLongAndOverflow(value.ptr(), &overflow);
+  if (v == -1 && PyErr_Occurred()) throw py::error_already_set();
+  if (overflow > 0) {  // a stream pointer above INT64_MAX: valid if it fits a pointer
+    unsigned long long u = PyLong_AsUnsignedLongLong(value.ptr());
+    if (PyErr_Occurred()) {
+      PyErr_Clear();
+    } else if (u <= UINTPTR_MAX) {
+      out.kind = DlpackStream::Kind::Handle;
+      out.handle = static_cast<uintptr_t>(u);
+      return out;
+    }
+  }
+  KIRZL_CHECK(overflow == 0 && v != 0 && v >= -1, "__dlpack__: stream=", std::string(py::str(value)),
+              " is not a DLPack stream: pass None (legacy default stream assumed), -1 (no synchronisation), 1 "
+              "(legacy default stream), 2 (per-thread default stream) or a cudaStream_t as an integer > 2; 0 is "
+              "disallowed for CUDA");
+  if (v == -1) out.kind = DlpackStream::Kind::NoSync;
+  else if (v == 1) out.kind = DlpackStream::Kind::LegacyDefault;
+  else if (v == 2) out.kind = DlpackStream::Kind::PerThreadDefault;
+  else {
+    out.kind = DlpackStream::Kind::Handle;
+    out.handle = static_cast<uintptr_t>(v);
+  }
+  return out;
+}
+
+// Producer side: makes the consumer's stream wait for kirzl's pending work on `t`'s device.
+void order_for_consumer(const Tensor& t, const DlpackStream& s) {
+  if (!t.device().is_cuda() || s.kind == DlpackStream::Kind::NoSync) return;
+  int dev = t.device().index();
+  cuda::Stream consumer;
+  switch (s.kind) {
+    case DlpackStream::Kind::Handle: consumer = cuda::Stream::from_native(dev, reinterpret_cast<void*>(s.handle)); break;
+    case DlpackStream::Kind::PerThreadDefault: consumer = cuda::Stream::per_thread_default(dev); break;
+    default: consumer = cuda::Stream::legacy_default(dev); break;  // None: the standard says assume the legacy one
+  }
+  consumer.wait(cuda::Stream::current(dev));
+}
+
+// Consumer side: kirzl's current stream of CUDA `device` as a DLPack stream integer. Without a
+// usable CUDA device kirzl can have issued no work and no StreamGuard can be active: its current
+// stream is then the legacy default stream by definition (1).
+py::int_ consumer_stream(int device) {
+  if (!cuda::is_available()) return py::int_(1);
+  cuda::Stream s = cuda::Stream::current(device);
+  if (s.is_legacy_default()) return py::int_(1);
+  if (s.is_per_thread_default()) return py::int_(2);
+  return py::int_(static_cast<size_t>(reinterpret_cast<uintptr_t>(s.native_handle())));
+}
+
+bool is_cuda_device_type(int device_type) { return device_type == kDLCUDA || device_type == kDLCUDAManaged; }
 
 DLDataType to_dl(DType t) {
   switch (t) {
@@ -184,14 +280,29 @@ Tensor from_dlpack(const py::object& obj) {
   if (PyCapsule_CheckExact(obj.ptr())) return from_capsule(obj, py::none());
   KIRZL_CHECK(py::hasattr(obj, "__dlpack__"), "from_dlpack: ", std::string(py::str(py::type::of(obj).attr("__name__"))),
               " has no __dlpack__ method");
+  // Note [dlpack streams]: a CUDA producer orders its pending work before kirzl's current stream.
+  py::dict kwargs;
+  bool known_device = py::hasattr(obj, "__dlpack_device__");
+  if (known_device) {
+    py::tuple d = obj.attr("__dlpack_device__")();
+    KIRZL_CHECK(d.size() == 2, "from_dlpack: __dlpack_device__ returned ", std::string(py::repr(d)),
+                "; expected a (device_type, device_id) pair");
+    int type = d[0].cast<int>(), id = d[1].cast<int>();
+    if (is_cuda_device_type(type)) kwargs["stream"] = consumer_stream(id);
+  }
   py::object cap;
   try {
-    cap = obj.attr("__dlpack__")(py::arg("max_version") = py::make_tuple(1, 0));
+    cap = obj.attr("__dlpack__")(py::arg("max_version") = py::make_tuple(1, 0), **kwargs);
   } catch (py::error_already_set& e) {
     if (!e.matches(PyExc_TypeError)) throw;
-    cap = obj.attr("__dlpack__")();  // a producer from before DLPack 1.0
+    cap = obj.attr("__dlpack__")(**kwargs);  // a producer from before DLPack 1.0
   }
-  return from_capsule(cap, obj);
+  Tensor t = from_capsule(cap, obj);
+  if (!known_device && t.device().is_cuda() && cuda::is_available()) {
+    // No stream was passed, so the producer ordered its work before the legacy default stream.
+    cuda::Stream::current(t.device().index()).wait(cuda::Stream::legacy_default(t.device().index()));
+  }
+  return t;
 }
 
 void init_dlpack(py::module_& m) {
@@ -200,25 +311,35 @@ void init_dlpack(py::module_& m) {
       "__dlpack__",
       [](const Tensor& t, const py::object& stream, const py::object& max_version, const py::object& dl_device,
          const py::object& copy) {
-        (void)stream;
+        DlpackStream s = parse_stream(stream);
         if (!dl_device.is_none()) {
           auto d = dl_device.cast<std::pair<int, int>>();
           DLDevice mine = to_dl(t.device());
           KIRZL_CHECK_CODE(d.first == mine.device_type && d.second == mine.device_id, ErrorCode::Unsupported,
                            "__dlpack__: exporting to another device is not supported");
         }
-        if (!copy.is_none() && copy.cast<bool>()) return to_dlpack(t.clone(), max_version);
-        return to_dlpack(t, max_version);
+        Tensor out = (!copy.is_none() && copy.cast<bool>()) ? t.clone() : t;
+        order_for_consumer(out, s);  // after the clone, which is queued on kirzl's stream too
+        return to_dlpack(out, max_version);
       },
       py::kw_only(), py::arg("stream") = py::none(), py::arg("max_version") = py::none(), py::arg("dl_device") = py::none(),
-      py::arg("copy") = py::none(), "A DLPack capsule sharing this tensor's memory (zero-copy).");
+      py::arg("copy") = py::none(),
+      "A DLPack capsule sharing this tensor's memory (zero-copy; a copy with copy=True).\n\n"
+      "stream: where the consumer will use a CUDA tensor. None (the legacy default stream is assumed), 1 (legacy "
+      "default stream), 2 (per-thread default stream) or a cudaStream_t as an int > 2: that stream is made to wait, "
+      "on the device, for kirzl's pending work on the tensor (the host does not block). -1: no synchronisation. 0 "
+      "and other negative values raise InvalidArgumentError (a ValueError), a non-int TypeError. A CPU tensor needs "
+      "no synchronisation and ignores a valid stream.");
   cls.def("__dlpack_device__", [](const Tensor& t) {
     DLDevice d = to_dl(t.device());
     return py::make_tuple(d.device_type, d.device_id);
   });
   m.def("from_dlpack", &from_dlpack, py::arg("obj"),
         "A kirzl tensor sharing the memory of `obj` (torch.Tensor, CuPy/NumPy array, JAX array, or a DLPack capsule). "
-        "The producer's memory stays alive until the kirzl tensor (and its views) die. Read-only producers are copied.");
+        "The producer's memory stays alive until the kirzl tensor (and its views) die. Read-only producers are copied. "
+        "A CUDA producer is called as obj.__dlpack__(stream=S) with S kirzl's current stream of its device (1, the "
+        "legacy default stream, unless a C++ StreamGuard is active), so its pending writes are ordered before kirzl's "
+        "ops; other producers get no stream. A bare capsule carries no ordering: synchronise before making it.");
 }
 
 }  // namespace kirzl::python

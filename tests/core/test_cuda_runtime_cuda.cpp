@@ -205,6 +205,59 @@ TEST(CudaRuntime, StreamsAndEventsOrderAsyncCopies) {
   EXPECT_KIRZL_ERROR(cuda::Event::elapsed_ms(start, written), ErrorCode::InvalidArgument, "enable_timing");
 }
 
+TEST(CudaRuntime, StreamWaitsForTheWorkQueuedOnAnotherStream) {
+  KIRZL_REQUIRE_GPU();
+  Generator g(6);
+  const int64_t n = 1000003;
+  Tensor expected = randn({n}, {}, &g);
+  Tensor src = expected.to(Device::cuda(0));
+  Tensor x = full({n}, std::nan(""), {.device = Device::cuda(0)});
+  BusyBuffers busy;
+  cuda::synchronize(0);
+  cuda::Stream producer(0), consumer(0);
+  {
+    cuda::StreamGuard on_producer(producer);
+    keep_stream_busy(busy.a, busy.b);
+    x.copy_(src);  // lands late on the producer's stream
+  }
+  consumer.wait(producer);  // no event of the caller's: Stream::wait(Stream) makes its own
+  EXPECT_FALSE(producer.query()) << "the busy work finished too early for this test to mean anything";
+  Tensor y;
+  {
+    cuda::StreamGuard on_consumer(consumer);
+    y = x.to(Device::cpu(), /*non_blocking=*/true);
+    x.storage().record_stream(consumer);
+  }
+  consumer.synchronize();
+  EXPECT_TRUE(all_close(y, expected, {0, 0}));
+  producer.wait(producer);  // a stream is ordered after itself: no-op
+  cuda::Stream empty;
+  EXPECT_KIRZL_ERROR(consumer.wait(empty), ErrorCode::InvalidArgument, "empty");
+  EXPECT_KIRZL_ERROR(empty.wait(consumer), ErrorCode::InvalidArgument, "empty");
+}
+
+TEST(CudaRuntime, DefaultStreamsAreRecognised) {
+  KIRZL_REQUIRE_GPU();
+  cuda::Stream legacy = cuda::Stream::legacy_default(0), per_thread = cuda::Stream::per_thread_default(0);
+  EXPECT_TRUE(legacy.is_legacy_default());
+  EXPECT_FALSE(legacy.is_per_thread_default());
+  EXPECT_TRUE(per_thread.is_per_thread_default());
+  EXPECT_FALSE(per_thread.is_legacy_default());
+  EXPECT_FALSE(per_thread.owns());
+  EXPECT_TRUE(cuda::Stream::from_native(0, nullptr).is_legacy_default());
+  EXPECT_TRUE(cuda::Stream::from_native(0, per_thread.native_handle()).is_per_thread_default());
+  cuda::Stream s(0);
+  EXPECT_FALSE(s.is_legacy_default());
+  EXPECT_FALSE(s.is_per_thread_default());
+  // The default streams order against kirzl's work both ways.
+  Tensor x = full({1 << 20}, 2.0, {.device = Device::cuda(0)});
+  per_thread.wait(legacy);
+  legacy.wait(per_thread);
+  s.wait(per_thread);
+  s.synchronize();
+  EXPECT_EQ(sum(x).item<double>(), 2.0 * (1 << 20));
+}
+
 TEST(CudaRuntime, CurrentStreamDefaultsToLegacyAndGuardsNestPerThread) {
   KIRZL_REQUIRE_GPU();
   cuda::Stream legacy = cuda::Stream::legacy_default(0);

@@ -48,6 +48,8 @@ TEST(CudaUnavailable, StreamsCannotBeCreated) {
   EXPECT_KIRZL_ERROR(cuda::Stream(0, -1), ErrorCode::Unsupported, "cuda::Stream", reason());
   EXPECT_KIRZL_ERROR(cuda::Stream::current(0), ErrorCode::Unsupported, "cuda::Stream::current", reason());
   EXPECT_KIRZL_ERROR(cuda::Stream::legacy_default(0), ErrorCode::Unsupported, "cuda::Stream::legacy_default", reason());
+  EXPECT_KIRZL_ERROR(cuda::Stream::per_thread_default(0), ErrorCode::Unsupported, "cuda::Stream::per_thread_default",
+                     reason());
   EXPECT_KIRZL_ERROR(cuda::Stream::from_native(0, nullptr), ErrorCode::Unsupported, "cuda::Stream::from_native", reason());
   EXPECT_KIRZL_ERROR(cuda::Event::elapsed_ms(cuda::Event(true), cuda::Event(true)), ErrorCode::Unsupported,
                      "cuda::Event::elapsed_ms", reason());
@@ -58,6 +60,8 @@ TEST(CudaUnavailable, EmptyStreamsAndUnrecordedEventsNeedNoDevice) {
   cuda::Stream empty;
   EXPECT_FALSE(empty.defined());
   EXPECT_EQ(empty.native_handle(), nullptr);
+  EXPECT_FALSE(empty.is_legacy_default());
+  EXPECT_FALSE(empty.is_per_thread_default());
   cuda::Event e;
   EXPECT_FALSE(e.recorded());
   EXPECT_TRUE(e.query());
@@ -66,6 +70,7 @@ TEST(CudaUnavailable, EmptyStreamsAndUnrecordedEventsNeedNoDevice) {
   EXPECT_TRUE(moved.query());
   SKIP_IF_GPU();
   EXPECT_THROW(empty.synchronize(), Error);
+  EXPECT_THROW(empty.wait(empty), Error);
   EXPECT_THROW(moved.record(empty), Error);
   EXPECT_THROW(Storage().record_stream(empty), Error);
 }

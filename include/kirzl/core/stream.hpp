@@ -39,8 +39,13 @@ class Stream {
   static Stream current(int device);
   /// The legacy default stream of `device` (cudaStreamLegacy; non-owning).
   static Stream legacy_default(int device);
+  /// The per-thread default stream of `device` (cudaStreamPerThread; non-owning). It names the
+  /// default stream of whichever host thread issues work on it, not of the thread that made this
+  /// Stream; it orders against the legacy default stream but not against other streams.
+  static Stream per_thread_default(int device);
   /// Wraps a cudaStream_t created elsewhere (passed as void*; e.g. PyTorch's current stream) on
   /// `device`, without taking ownership. The caller keeps the stream alive while it is in use.
+  /// nullptr (CUDA's null stream) is taken as the legacy default stream.
   static Stream from_native(int device, void* cuda_stream);
 
   bool defined() const { return handle_ != nullptr; }
@@ -50,6 +55,12 @@ class Stream {
   /// The cudaStream_t, as void*, for interop. Not owned by the caller.
   void* native_handle() const { return handle_; }
   bool owns() const { return owned_; }
+  /// True when this is the legacy default stream (Stream::legacy_default, or from_native with
+  /// nullptr or cudaStreamLegacy). False for an empty Stream; never throws.
+  bool is_legacy_default() const;
+  /// True when this is the per-thread default stream (Stream::per_thread_default, or from_native
+  /// with cudaStreamPerThread). False for an empty Stream; never throws.
+  bool is_per_thread_default() const;
 
   /// Blocks the calling thread until all work queued on this stream so far has completed.
   void synchronize() const;
@@ -58,6 +69,12 @@ class Stream {
   /// Work queued on this stream after this call waits until `event` has completed (device-side
   /// wait; the host does not block). An event never recorded imposes no wait.
   void wait(const Event& event) const;
+  /// Work queued on this stream after this call waits until all work queued on `other` so far has
+  /// completed: records a temporary event on `other` and waits on it on the device (the host does
+  /// not block; `other` may be on another device). No-op when `other` is this stream. Neither
+  /// stream is modified otherwise; `other` need not outlive the call. Used, e.g., to hand data
+  /// written on kirzl's current stream to a consumer's stream (DLPack __dlpack__(stream=...)).
+  void wait(const Stream& other) const;
 
   friend bool operator==(const Stream& a, const Stream& b) { return a.handle_ == b.handle_ && a.device_ == b.device_; }
 

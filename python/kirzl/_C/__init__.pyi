@@ -281,7 +281,9 @@ class Tensor:
         ...
     def __dlpack__(self, *, stream: typing.Any = None, max_version: typing.Any = None, dl_device: typing.Any = None, copy: typing.Any = None) -> typing.Any:
         """
-        A DLPack capsule sharing this tensor's memory (zero-copy).
+        A DLPack capsule sharing this tensor's memory (zero-copy; a copy with copy=True).
+
+        stream: where the consumer will use a CUDA tensor. None (the legacy default stream is assumed), 1 (legacy default stream), 2 (per-thread default stream) or a cudaStream_t as an int > 2: that stream is made to wait, on the device, for kirzl's pending work on the tensor (the host does not block). -1: no synchronisation. 0 and other negative values raise InvalidArgumentError (a ValueError), a non-int TypeError. A CPU tensor needs no synchronisation and ignores a valid stream.
         """
     def __dlpack_device__(self) -> tuple[int, int]:
         ...
@@ -922,7 +924,7 @@ def exp(x: Tensor) -> Tensor:
     """
 def from_dlpack(obj: typing.Any) -> Tensor:
     """
-    A kirzl tensor sharing the memory of `obj` (torch.Tensor, CuPy/NumPy array, JAX array, or a DLPack capsule). The producer's memory stays alive until the kirzl tensor (and its views) die. Read-only producers are copied.
+    A kirzl tensor sharing the memory of `obj` (torch.Tensor, CuPy/NumPy array, JAX array, or a DLPack capsule). The producer's memory stays alive until the kirzl tensor (and its views) die. Read-only producers are copied. A CUDA producer is called as obj.__dlpack__(stream=S) with S kirzl's current stream of its device (1, the legacy default stream, unless a C++ StreamGuard is active), so its pending writes are ordered before kirzl's ops; other producers get no stream. A bare capsule carries no ordering: synchronise before making it.
     """
 def from_numpy(array: numpy.ndarray, copy: bool = False) -> Tensor:
     """

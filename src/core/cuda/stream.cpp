@@ -89,12 +89,21 @@ Stream Stream::legacy_default(int device) {
   return Stream(device, cudaStreamLegacy, false);
 }
 
+Stream Stream::per_thread_default(int device) {
+  cuda_rt::require_device(device, "cuda::Stream::per_thread_default");
+  return Stream(device, cudaStreamPerThread, false);
+}
+
 Stream Stream::from_native(int device, void* cuda_stream) {
   cuda_rt::require_device(device, "cuda::Stream::from_native");
   // The null stream (0) is the legacy default stream unless compiled with per-thread default
   // streams; store it as cudaStreamLegacy so that defined() stays true.
   return Stream(device, cuda_stream ? cuda_stream : cudaStreamLegacy, false);
 }
+
+bool Stream::is_legacy_default() const { return handle_ == static_cast<void*>(cudaStreamLegacy); }
+
+bool Stream::is_per_thread_default() const { return handle_ == static_cast<void*>(cudaStreamPerThread); }
 
 int Stream::priority() const {
   check_defined_("priority");
@@ -122,6 +131,17 @@ void Stream::wait(const Event& event) const {
   if (!event.recorded()) return;
   cuda_rt::DeviceGuard guard(device_);
   KIRZL_CUDA_CHECK(cudaStreamWaitEvent(static_cast<cudaStream_t>(handle_), static_cast<cudaEvent_t>(event.native_handle()), 0));
+}
+
+void Stream::wait(const Stream& other) const {
+  check_defined_("wait");
+  KIRZL_CHECK(other.defined(), "cuda::Stream::wait: the Stream to wait for is empty (default-constructed or moved from)");
+  if (other == *this) return;  // a stream is always ordered after its own earlier work
+  // The event may be destroyed at once: cudaStreamWaitEvent waits for the work the event captured
+  // when it was called, and CUDA releases the event after that work completes.
+  Event e;
+  e.record(other);
+  wait(e);
 }
 
 StreamGuard::StreamGuard(const Stream& stream) : device_(stream.device()) {

@@ -14,11 +14,16 @@ Stream::Stream(int, int) { unavailable("cuda::Stream"); }
 void Stream::reset_() noexcept {}
 Stream Stream::current(int) { unavailable("cuda::Stream::current"); }
 Stream Stream::legacy_default(int) { unavailable("cuda::Stream::legacy_default"); }
+Stream Stream::per_thread_default(int) { unavailable("cuda::Stream::per_thread_default"); }
 Stream Stream::from_native(int, void*) { unavailable("cuda::Stream::from_native"); }
+// No Stream can be made without CUDA: every Stream is empty.
+bool Stream::is_legacy_default() const { return false; }
+bool Stream::is_per_thread_default() const { return false; }
 int Stream::priority() const { unavailable("cuda::Stream::priority"); }
 void Stream::synchronize() const { unavailable("cuda::Stream::synchronize"); }
 bool Stream::query() const { unavailable("cuda::Stream::query"); }
 void Stream::wait(const Event&) const { unavailable("cuda::Stream::wait"); }
+void Stream::wait(const Stream&) const { unavailable("cuda::Stream::wait"); }
 StreamGuard::StreamGuard(const Stream&) : device_(-1), previous_(nullptr) { unavailable("cuda::StreamGuard"); }
 StreamGuard::~StreamGuard() = default;
 

@@ -134,7 +134,9 @@ Tensor Block::forward(const Tensor& x) {
 // odd, which costs cuBLASLt its fast kernels and the loss kernels their 16-byte vector loads. As
 // llm.c does, wte (tied to the output layer) is allocated with padded_vocab_size() rows (50304 =
 // 393 * 128), and the model stays the 50257-class model:
-//  - rows [vocab_size, padded) are zero at construction, and no token id reaches them;
+//  - rows [vocab_size, padded) are zero at construction, and no token id reaches them (the input
+//    embedding gathers from the first vocab_size rows only, token_table, so an id in the padding
+//    is out of range there, on CUDA too);
 //  - the output GEMM runs over all padded rows; forward() returns the first vocab_size columns (a
 //    strided view), so loss()'s softmax never sees the padded logits and backward of the slice
 //    gives them a zero gradient; fused_loss() passes num_classes = vocab_size to
@@ -201,13 +203,21 @@ void GPT::check_tokens(const Tensor& idx) const {
   }
 }
 
+namespace {
+
+// The true rows of wte, for the input embedding: the op's index check (deferred on CUDA, where
+// check_tokens does not look) then rejects an id in the padding, [vocab_size, padded_vocab_size).
+Tensor token_table(const GPT& m) { return m.wte->weight.narrow(0, 0, m.config().vocab_size); }
+
+}  // namespace
+
 Tensor GPT::forward(const Tensor& input) {
   const bool unbatched = input.defined() && input.dim() == 1;
   Tensor idx = unbatched ? input.unsqueeze(0) : input;
   check_tokens(idx);
   const int64_t T = idx.size(1);
   Tensor pos = arange(T, {.dtype = DType::i64, .device = idx.device()});
-  Tensor x = embedding(wte->weight, idx) + embedding(wpe->weight, pos);  // [B, T, C] + [T, C]
+  Tensor x = embedding(token_table(*this), idx) + embedding(wpe->weight, pos);  // [B, T, C] + [T, C]
   x = dropout(x, config_.dropout, is_training());
   for (auto& b : blocks_) x = b->forward(x);
   // The tied output layer over the padded rows, then the true classes' columns: a view whose
@@ -240,7 +250,7 @@ Tensor GPT::fused_loss(const Tensor& idx, const Tensor& targets) {
   check_tokens(idx);
   const int64_t B = idx.size(0), T = idx.size(1), C = config_.n_embd;
   Tensor pos = arange(T, {.dtype = DType::i64, .device = idx.device()});
-  Tensor x = embedding(wte->weight, idx) + embedding(wpe->weight, pos);
+  Tensor x = embedding(token_table(*this), idx) + embedding(wpe->weight, pos);
   const nn::LayerNorm& first = *blocks_.front()->ln_1;
   Tensor normed = layer_norm(x, {C}, first.weight, first.bias, first.options.eps);
   for (size_t i = 0; i < blocks_.size(); ++i) {

@@ -2,16 +2,22 @@
 // weights in the fused AdamW (lr 6e-4, betas (0.9, 0.95), eps 1e-8, weight decay 0.1 on the 2-D
 // parameters only), the peer of bench/peers/gpt2_torch.py (run both with bench/run_gpt2_compare.sh).
 //
+// The model pads its vocabulary (GPTConfig::vocab_padding, 50257 -> 50304 rows of wte, Note [GPT
+// vocabulary padding]) so that the output GEMM's leading dimension is a multiple of 128; it is still
+// the 50257-class model: the padded classes enter no softmax and their rows stay zero.
+//
 // Two forward paths over the same models::GPT parameters:
 //  - fused: the block written with the fused ops (residual_layer_norm, bias_gelu,
 //    linear_cross_entropy; causal_attention runs the flash kernels on CUDA) — models::GPT::fused_loss();
 //  - model: models::GPT::loss as the model defines it (plain ops).
 // Counters: tokens/s; step time; peak device memory (the caching allocator's peak of allocated
 // bytes, warm-up included, so the optimizer's state is counted); MFU = (6 N + 12 L C T) x tokens/s
-// over the dense bf16 peak of an H100 SXM, 989.4 TFLOP/s (N: parameters without the position
-// embedding, as nanoGPT counts; the attention term counts the full T x T products, as PaLM does).
+// over the dense bf16 peak of an H100 SXM, 989.4 TFLOP/s (N: parameters of the true 50257-class
+// model without the position embedding, as nanoGPT counts -- the padding's 47 x 768 GEMM rows are
+// not useful work; the attention term counts the full T x T products, as PaLM does).
 //
-// BM_gpt2_loss_check writes the initial weights (GPT-2 names, safetensors, values exact in bf16)
+// BM_gpt2_loss_check writes the initial weights (GPT-2 names, safetensors, values exact in bf16;
+// wte as GPT-2's [50257, 768], without the padding rows, so the peer's 50257-class model loads it)
 // and the batch (int32 [B, T + 1]) to $KIRZL_GPT2_CHECK_DIR (default /tmp/kirzl_gpt2_check), trains
 // 10 steps on that batch with the fused path, and writes the losses to kirzl_losses.json there;
 // the PyTorch script loads the same files, and run_gpt2_compare.sh compares the two.
@@ -75,7 +81,7 @@ Tensor train_step(Setup& s, bool fused, const Tensor& idx, const Tensor& targets
 
 double flops_per_token(const models::GPT& m) {
   const auto& c = m.config();
-  const double n = static_cast<double>(c.num_parameters() - c.block_size * c.n_embd);
+  const double n = static_cast<double>(c.num_parameters() - c.block_size * c.n_embd);  // padding not counted
   return 6.0 * n + 12.0 * c.n_layer * c.n_embd * kSeq;
 }
 

@@ -209,6 +209,8 @@ Corpus load_corpus(const Args& a, const comm::ProcessGroup& world) {
 
 // ---- training ----
 
+// The character vocabulary (about 90 symbols) keeps GPTConfig's default vocab_padding: wte gets 128
+// rows, the output GEMM an aligned width, and logits, loss and sampling stay over `vocab` classes.
 models::GPTConfig model_config(const Args& a, int64_t vocab) {
   return {.vocab_size = vocab, .block_size = a.block_size, .n_layer = a.n_layer, .n_head = a.n_head,
           .n_embd = a.n_embd, .dropout = a.dropout};

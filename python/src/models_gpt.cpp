@@ -11,11 +11,11 @@ void init_models_gpt(py::module_& top) {
 
   py::class_<GPTConfig>(m, "GPTConfig", "The shape of a GPT-2 model (plain data).")
       .def(py::init([](int64_t vocab_size, int64_t block_size, int64_t n_layer, int64_t n_head, int64_t n_embd,
-                       double dropout, bool bias) {
-             return GPTConfig{vocab_size, block_size, n_layer, n_head, n_embd, dropout, bias};
+                       double dropout, bool bias, int64_t vocab_padding) {
+             return GPTConfig{vocab_size, block_size, n_layer, n_head, n_embd, dropout, bias, vocab_padding};
            }),
            py::arg("vocab_size") = 50257, py::arg("block_size") = 1024, py::arg("n_layer") = 12, py::arg("n_head") = 12,
-           py::arg("n_embd") = 768, py::arg("dropout") = 0.0, py::arg("bias") = true)
+           py::arg("n_embd") = 768, py::arg("dropout") = 0.0, py::arg("bias") = true, py::arg("vocab_padding") = 128)
       .def_readwrite("vocab_size", &GPTConfig::vocab_size)
       .def_readwrite("block_size", &GPTConfig::block_size)
       .def_readwrite("n_layer", &GPTConfig::n_layer)
@@ -23,6 +23,10 @@ void init_models_gpt(py::module_& top) {
       .def_readwrite("n_embd", &GPTConfig::n_embd)
       .def_readwrite("dropout", &GPTConfig::dropout)
       .def_readwrite("bias", &GPTConfig::bias)
+      .def_readwrite("vocab_padding", &GPTConfig::vocab_padding,
+                     "wte is allocated with vocab_size rounded up to a multiple of this (1: none); the padding is "
+                     "invisible: logits are [.., vocab_size], padded ids are never targets or samples, "
+                     "num_parameters() leaves them out, GPT-2 files hold [vocab_size, n_embd].")
       .def_static("gpt2_124m", &GPTConfig::gpt2_124m, "GPT-2 small: 12 layers, 12 heads, 768 wide.")
       .def_static("gpt2_350m", &GPTConfig::gpt2_350m, "GPT-2 medium: 24 layers, 16 heads, 1024 wide.")
       .def_static("gpt2_774m", &GPTConfig::gpt2_774m, "GPT-2 large: 36 layers, 20 heads, 1280 wide.")
@@ -30,11 +34,12 @@ void init_models_gpt(py::module_& top) {
       .def_static("tiny", &GPTConfig::tiny, "2 layers, 2 heads, 32 wide, 16 positions, 64 tokens: for tests.")
       .def_static("preset", &GPTConfig::preset, py::arg("name"),
                   "The preset named '124m'/'gpt2', '350m'/'gpt2-medium', '774m'/'gpt2-large', '1558m'/'gpt2-xl' or 'tiny'.")
-      .def("padded_vocab", &GPTConfig::padded_vocab, py::arg("multiple") = 64,
-           "This config with vocab_size rounded up to a multiple (50257 -> 50304).")
+      .def("padded_vocab_size", &GPTConfig::padded_vocab_size,
+           "The rows of wte: vocab_size rounded up to a multiple of vocab_padding (50257 -> 50304).")
       .def("validate", &GPTConfig::validate, "Raises kirzl.InvalidArgumentError for an inconsistent config.")
       .def("num_parameters", &GPTConfig::num_parameters,
-           "The parameter count of GPT(config) without building it (tied embeddings counted once).")
+           "The parameter count of GPT(config) without building it (tied embeddings counted once, vocabulary "
+           "padding not counted).")
       .def("to_dict", &GPTConfig::to_map, "The fields as strings (as stored in file metadata).")
       .def("__eq__", [](const GPTConfig& a, const GPTConfig& b) { return a == b; })
       .def("__repr__", &GPTConfig::str);
@@ -43,7 +48,9 @@ void init_models_gpt(py::module_& top) {
 GPT-2: token and learned position embeddings, pre-LayerNorm blocks with causal self-attention and
 a GELU MLP, a final LayerNorm, and an output layer tied to the token embedding ("wte.weight" is
 one parameter). Parameter names are GPT-2's. Initialised from the default generator
-(kirzl.manual_seed): N(0, 0.02), residual projections N(0, 0.02 / sqrt(2 n_layer)).)doc")
+(kirzl.manual_seed): N(0, 0.02), residual projections N(0, 0.02 / sqrt(2 n_layer)). "wte.weight" is
+[padded_vocab_size, n_embd] (config.vocab_padding): its padding rows are zero and stay zero, and
+no logit, loss, sample, parameter count or GPT-2 file shows them.)doc")
       .def(py::init([](const GPTConfig& c) { return std::make_shared<GPT>(c); }), py::arg("config"))
       .def(
           "forward", [](GPT& g, const py::handle& idx) { return g.forward(to_tensor(idx)); }, py::arg("idx"),
@@ -88,7 +95,8 @@ one parameter). Parameter names are GPT-2's. Initialised from the default genera
 
   m.def(
       "gpt2_state_dict", [](const GPT& g) { return state_dict_to_py(models::gpt2_state_dict(g)); }, py::arg("model"),
-      "The weights under GPT-2's names and layout (the four projections per block as Conv1D [in, out] copies).");
+      "The weights under GPT-2's names and layout (the four projections per block as Conv1D [in, out] copies; "
+      "wte.weight [vocab_size, n_embd], without the padding rows).");
   m.def(
       "load_gpt2_state_dict",
       [](GPT& g, const py::handle& d) { models::load_gpt2_state_dict(g, state_dict_from_py(d)); }, py::arg("model"),

@@ -17,9 +17,14 @@ def test_presets_and_parameter_counts():
     assert models.GPTConfig.gpt2_124m().num_parameters() == 124_439_808
     assert models.GPTConfig.preset("gpt2-medium").num_parameters() == 354_823_168
     assert models.GPTConfig.gpt2_1558m().n_head == 25
-    assert models.GPTConfig.gpt2_124m().padded_vocab().vocab_size == 50304
+    assert models.GPTConfig.gpt2_124m().padded_vocab_size() == 50304
+    assert models.GPTConfig(vocab_size=100, vocab_padding=1).padded_vocab_size() == 100
     c = models.GPTConfig.tiny()
-    assert models.GPT(c).num_parameters() == c.num_parameters()
+    assert c.vocab_padding == 128 and c.padded_vocab_size() == 128
+    m = models.GPT(c)
+    assert m.num_parameters() == c.num_parameters()  # the padding rows are not counted
+    assert tuple(m.wte.weight.shape) == (128, 32)
+    assert sum(p.numel() for p in m.parameters()) == c.num_parameters() + (128 - 64) * 32
     with pytest.raises(kirzl.InvalidArgumentError, match="n_head"):
         models.GPT(models.GPTConfig(n_embd=30, n_head=4))
 
@@ -71,6 +76,18 @@ def test_save_and_load_round_trip(tmp_path):
     assert np.array_equal(a(idx).detach().numpy(), b(idx).detach().numpy())
     sd = models.gpt2_state_dict(a)
     assert tuple(sd["h.0.attn.c_attn.weight"].shape) == (32, 96)  # Conv1D [in, out]
+    # The vocabulary padding is the model's, not the file's: [vocab_size, n_embd] on disk, and the
+    # same weights in an unpadded model give the same logits and losses.
+    assert tuple(sd["wte.weight"].shape) == (64, 32) and tuple(a.wte.weight.shape) == (128, 32)
+    unpadded = models.GPTConfig.tiny()
+    unpadded.vocab_padding = 1
+    u = models.GPT(unpadded)
+    models.load_gpt2_state_dict(u, sd)
+    assert tuple(u.wte.weight.shape) == (64, 32)
+    np.testing.assert_allclose(u(idx).detach().numpy(), a(idx).detach().numpy(), rtol=1e-5, atol=1e-6)
+    tgt = tokens((2, 7), 64, 6)
+    assert abs(u.loss(idx, tgt).item() - a.loss(idx, tgt).item()) < 1e-5
+    assert abs(u.fused_loss(idx, tgt).item() - a.fused_loss(idx, tgt).item()) < 1e-5
 
 
 # ---- a GPT-2 file written by Python, and a NumPy GPT-2 forward pass ----

@@ -4,16 +4,16 @@
 namespace kirzl::kernels {
 
 void classifier_forward(Tensor& losses, Tensor& lse, const Tensor& logits, const Tensor& targets,
-                        int64_t ignore_index) {
-  if (logits.device().is_cpu()) return cpu::classifier_forward(losses, lse, logits, targets, ignore_index);
-  return cuda::classifier_forward(losses, lse, logits, targets, ignore_index);
+                        int64_t classes, int64_t ignore_index) {
+  if (logits.device().is_cpu()) return cpu::classifier_forward(losses, lse, logits, targets, classes, ignore_index);
+  return cuda::classifier_forward(losses, lse, logits, targets, classes, ignore_index);
 }
 
 void classifier_backward_inplace(Tensor& logits, const Tensor& targets, const Tensor& lse, const Tensor& grad,
-                                 double scale, int64_t ignore_index) {
+                                 double scale, int64_t classes, int64_t ignore_index) {
   if (logits.device().is_cpu())
-    return cpu::classifier_backward_inplace(logits, targets, lse, grad, scale, ignore_index);
-  return cuda::classifier_backward_inplace(logits, targets, lse, grad, scale, ignore_index);
+    return cpu::classifier_backward_inplace(logits, targets, lse, grad, scale, classes, ignore_index);
+  return cuda::classifier_backward_inplace(logits, targets, lse, grad, scale, classes, ignore_index);
 }
 
 }  // namespace kirzl::kernels

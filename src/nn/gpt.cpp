@@ -28,11 +28,9 @@ GPTConfig GPTConfig::preset(const std::string& name) {
              "' (expected 124m, 350m, 774m, 1558m, gpt2, gpt2-medium, gpt2-large, gpt2-xl or tiny)");
 }
 
-GPTConfig GPTConfig::padded_vocab(int64_t multiple) const {
-  KIRZL_CHECK(multiple > 0, "GPTConfig::padded_vocab: multiple must be positive, got ", multiple);
-  GPTConfig c = *this;
-  c.vocab_size = (vocab_size + multiple - 1) / multiple * multiple;
-  return c;
+int64_t GPTConfig::padded_vocab_size() const {
+  KIRZL_CHECK(vocab_padding > 0, "GPTConfig: vocab_padding must be positive, got ", vocab_padding);
+  return (vocab_size + vocab_padding - 1) / vocab_padding * vocab_padding;
 }
 
 void GPTConfig::validate() const {
@@ -44,6 +42,7 @@ void GPTConfig::validate() const {
   positive("n_layer", n_layer);
   positive("n_head", n_head);
   positive("n_embd", n_embd);
+  positive("vocab_padding", vocab_padding);
   KIRZL_CHECK(n_embd % n_head == 0, "GPTConfig: n_embd (", n_embd, ") must be divisible by n_head (", n_head, ") in ",
               str());
   KIRZL_CHECK(dropout >= 0 && dropout < 1, "GPTConfig: dropout must be in [0, 1), got ", dropout);
@@ -59,7 +58,7 @@ std::string GPTConfig::str() const {
   std::ostringstream s;
   s << "GPTConfig(vocab_size=" << vocab_size << ", block_size=" << block_size << ", n_layer=" << n_layer
     << ", n_head=" << n_head << ", n_embd=" << n_embd << ", dropout=" << dropout << ", bias=" << (bias ? "true" : "false")
-    << ")";
+    << ", vocab_padding=" << vocab_padding << ")";
   return s.str();
 }
 
@@ -70,7 +69,7 @@ std::map<std::string, std::string> GPTConfig::to_map() const {
   return {{"vocab_size", std::to_string(vocab_size)}, {"block_size", std::to_string(block_size)},
           {"n_layer", std::to_string(n_layer)},       {"n_head", std::to_string(n_head)},
           {"n_embd", std::to_string(n_embd)},         {"dropout", d.str()},
-          {"bias", bias ? "1" : "0"}};
+          {"bias", bias ? "1" : "0"},                 {"vocab_padding", std::to_string(vocab_padding)}};
 }
 
 GPTConfig GPTConfig::from_map(const std::map<std::string, std::string>& m, const std::string& prefix) {
@@ -101,6 +100,7 @@ GPTConfig GPTConfig::from_map(const std::map<std::string, std::string>& m, const
   get("n_embd", c.n_embd);
   get("dropout", c.dropout);
   get("bias", c.bias);
+  get("vocab_padding", c.vocab_padding);
   return c;
 }
 
@@ -130,9 +130,28 @@ Tensor Block::forward(const Tensor& x) {
   return r + mlp->forward(ln_2->forward(r));
 }
 
+// Note [GPT vocabulary padding]: GPT-2's 50257 classes make the output GEMM's leading dimension
+// odd, which costs cuBLASLt its fast kernels and the loss kernels their 16-byte vector loads. As
+// llm.c does, wte (tied to the output layer) is allocated with padded_vocab_size() rows (50304 =
+// 393 * 128), and the model stays the 50257-class model:
+//  - rows [vocab_size, padded) are zero at construction, and no token id reaches them (the input
+//    embedding gathers from the first vocab_size rows only, token_table, so an id in the padding
+//    is out of range there, on CUDA too);
+//  - the output GEMM runs over all padded rows; forward() returns the first vocab_size columns (a
+//    strided view), so loss()'s softmax never sees the padded logits and backward of the slice
+//    gives them a zero gradient; fused_loss() passes num_classes = vocab_size to
+//    linear_cross_entropy, whose kernels leave the padding columns out of the softmax and write a
+//    zero gradient there. Either way the padding rows' gradient is exactly zero (and so is their
+//    contribution to every other gradient), and SGD / Adam / AdamW (decoupled decay of a zero is
+//    zero) keep them at zero: loss and gradients equal the unpadded model's;
+//  - generate() samples from forward()'s logits: never a padded id;
+//  - GPT-2 files (gpt2_state_dict / safetensors) hold the true [vocab_size, n_embd]; loading one
+//    zeroes the padding. Module::state_dict() (kirzl checkpoints, DDP, ZeRO) sees the parameter
+//    as allocated, [padded_vocab_size, n_embd]: loading such a checkpoint needs the same
+//    vocab_padding, which to_map() records ("vocab_padding").
 GPT::GPT(const GPTConfig& config) : config_(config) {
   config_.validate();
-  wte = register_module("wte", nn::as_module(nn::Embedding(config_.vocab_size, config_.n_embd)));
+  wte = register_module("wte", nn::as_module(nn::Embedding(config_.padded_vocab_size(), config_.n_embd)));
   wpe = register_module("wpe", nn::as_module(nn::Embedding(config_.block_size, config_.n_embd)));
   h = register_module("h", std::make_shared<nn::ModuleList>());
   for (int64_t i = 0; i < config_.n_layer; ++i) {
@@ -149,7 +168,12 @@ void GPT::init_weights() {
   // that write into the residual stream scaled by 1/sqrt(2 n_layer) (two per block), so that the
   // stream's variance does not grow with depth.
   const double proj_std = 0.02 / std::sqrt(2.0 * static_cast<double>(config_.n_layer));
-  nn::init::normal_(wte->weight, 0.0, 0.02);
+  // The true rows draw what an unpadded model's would; the padding rows are zero (Note [GPT
+  // vocabulary padding]).
+  Tensor true_rows = wte->weight.narrow(0, 0, config_.vocab_size);
+  nn::init::normal_(true_rows, 0.0, 0.02);
+  Tensor padding = wte->weight.narrow(0, config_.vocab_size, config_.padded_vocab_size() - config_.vocab_size);
+  nn::init::zeros_(padding);
   nn::init::normal_(wpe->weight, 0.0, 0.02);
   for (auto& b : blocks_) {
     for (nn::Linear* l : {b->attn->c_attn.get(), b->attn->c_proj.get(), b->mlp->c_fc.get(), b->mlp->c_proj.get()}) {
@@ -179,16 +203,26 @@ void GPT::check_tokens(const Tensor& idx) const {
   }
 }
 
+namespace {
+
+// The true rows of wte, for the input embedding: the op's index check (deferred on CUDA, where
+// check_tokens does not look) then rejects an id in the padding, [vocab_size, padded_vocab_size).
+Tensor token_table(const GPT& m) { return m.wte->weight.narrow(0, 0, m.config().vocab_size); }
+
+}  // namespace
+
 Tensor GPT::forward(const Tensor& input) {
   const bool unbatched = input.defined() && input.dim() == 1;
   Tensor idx = unbatched ? input.unsqueeze(0) : input;
   check_tokens(idx);
   const int64_t T = idx.size(1);
   Tensor pos = arange(T, {.dtype = DType::i64, .device = idx.device()});
-  Tensor x = embedding(wte->weight, idx) + embedding(wpe->weight, pos);  // [B, T, C] + [T, C]
+  Tensor x = embedding(token_table(*this), idx) + embedding(wpe->weight, pos);  // [B, T, C] + [T, C]
   x = dropout(x, config_.dropout, is_training());
   for (auto& b : blocks_) x = b->forward(x);
-  Tensor logits = linear(ln_f->forward(x), wte->weight);  // the tied output layer
+  // The tied output layer over the padded rows, then the true classes' columns: a view whose
+  // backward gives the padding a zero gradient (Note [GPT vocabulary padding]).
+  Tensor logits = linear(ln_f->forward(x), wte->weight).narrow(-1, 0, config_.vocab_size);
   return unbatched ? logits.squeeze(0) : logits;
 }
 
@@ -216,7 +250,7 @@ Tensor GPT::fused_loss(const Tensor& idx, const Tensor& targets) {
   check_tokens(idx);
   const int64_t B = idx.size(0), T = idx.size(1), C = config_.n_embd;
   Tensor pos = arange(T, {.dtype = DType::i64, .device = idx.device()});
-  Tensor x = embedding(wte->weight, idx) + embedding(wpe->weight, pos);
+  Tensor x = embedding(token_table(*this), idx) + embedding(wpe->weight, pos);
   const nn::LayerNorm& first = *blocks_.front()->ln_1;
   Tensor normed = layer_norm(x, {C}, first.weight, first.bias, first.options.eps);
   for (size_t i = 0; i < blocks_.size(); ++i) {
@@ -231,7 +265,9 @@ Tensor GPT::fused_loss(const Tensor& idx, const Tensor& targets) {
     x = r2.sum;
     normed = r2.normed;
   }
-  return linear_cross_entropy(normed.reshape({B * T, C}), wte->weight, targets.reshape({B * T}));
+  // The padded classes stay out of the softmax (Note [GPT vocabulary padding]).
+  return linear_cross_entropy(normed.reshape({B * T, C}), wte->weight, targets.reshape({B * T}),
+                              {.num_classes = config_.vocab_size});
 }
 
 namespace {
@@ -316,5 +352,9 @@ Tensor GPT::generate(const Tensor& input, int64_t max_new_tokens, double tempera
 }
 
 std::string GPT::repr() const { return "GPT(" + config_.str() + ")"; }
+
+int64_t GPT::num_parameters() const {
+  return nn::Module::num_parameters() - (wte->weight.size(0) - config_.vocab_size) * wte->weight.size(1);
+}
 
 }  // namespace kirzl::models

@@ -7,6 +7,10 @@
 // [out, in] (e.g. h.0.attn.c_attn.weight is [768, 2304] in the 124M model). Files in that layout
 // are what other frameworks export, so kirzl transposes those four on save and load; every other
 // tensor (embeddings, LayerNorms, biases) has the same layout in both.
+//
+// The token embedding is padded in the model (Note [GPT vocabulary padding] in gpt.cpp), not in
+// GPT-2 files: "wte.weight" is written as its first vocab_size rows and read into them, the
+// padding rows set to zero.
 #include <algorithm>
 #include <set>
 #include <string>
@@ -47,7 +51,8 @@ std::string strip_prefix(const std::string& name) {
 StateDict gpt2_state_dict(const GPT& model) {
   StateDict out;
   for (const auto& [name, t] : model.named_parameters()) {
-    out.insert(name, is_conv1d_weight(name) ? t.detach().t().contiguous() : t);
+    if (name == "wte.weight") out.insert(name, t.detach().narrow(0, 0, model.config().vocab_size));
+    else out.insert(name, is_conv1d_weight(name) ? t.detach().t().contiguous() : t);
   }
   return out;
 }
@@ -67,14 +72,20 @@ void load_gpt2_state_dict(GPT& model, const StateDict& dict, const std::string& 
     }
     KIRZL_CHECK(seen.insert(name).second, "load_gpt2_state_dict: ", source, " holds '", name,
                 "' twice (with and without the 'transformer.' prefix)");
-    const bool conv = is_conv1d_weight(name);
+    const bool conv = is_conv1d_weight(name), wte = name == "wte.weight";
     const Shape& p = it->second.shape();
-    const Shape expected = conv ? Shape{p[1], p[0]} : p;
+    const Shape expected = conv ? Shape{p[1], p[0]} : wte ? Shape{model.config().vocab_size, p[1]} : p;
     if (!is_floating(t.dtype())) {
       bad_dtype.push_back(file_name + " (" + dtype_name(t.dtype()) + ")");
     } else if (t.shape() != expected) {
       misshaped.push_back(file_name + " (expected " + expected.str() + (conv ? " [in, out]" : "") + ", got " +
                           t.shape().str() + ")");
+    } else if (wte && p[0] != expected[0]) {
+      // The padded parameter: the file's rows, then zeros (in the file's dtype and device; the
+      // model's load_state_dict converts).
+      Tensor padded = zeros(p, {.dtype = t.dtype(), .device = t.device()});
+      padded.narrow(0, 0, expected[0]).copy_(t);
+      own.insert(name, padded);
     } else {
       own.insert(name, conv ? t.t() : t);
     }

@@ -52,8 +52,13 @@ Tensor linear_cross_entropy(const Tensor& hidden, const Tensor& weight, const Te
   KIRZL_CHECK(o.chunk_rows >= 0, op, ": chunk_rows must be >= 0, got ", o.chunk_rows);
   const int64_t N = hidden.size(0), V = weight.size(0);
   KIRZL_CHECK(V > 0 || N == 0, op, ": weight has no classes, got ", all);
+  KIRZL_CHECK(o.num_classes >= 0 && o.num_classes <= V, op, ": num_classes must be in [0, V = ", V,
+              "] (0: all of weight's rows), got ", o.num_classes, " for ", all);
+  // The GEMM runs over all V rows of weight (V may be padded for alignment); the softmax over the
+  // first `classes` columns only (Note [GPT vocabulary padding] in src/nn/gpt.cpp).
+  const int64_t classes = o.num_classes > 0 ? o.num_classes : V;
   Tensor hd = hidden.detach(), wd = weight.detach(), tg = targets.detach().contiguous();
-  const kernels::ValidCount count = count_valid_targets(tg, V, o.ignore_index);
+  const kernels::ValidCount count = count_valid_targets(tg, classes, o.ignore_index);
   const DType acc = hidden.dtype() == DType::f64 ? DType::f64 : DType::f32;
   Tensor losses = empty({N}, {.dtype = acc, .device = hidden.device()});
   Tensor lse = empty({N}, {.dtype = acc, .device = hidden.device()});
@@ -65,7 +70,7 @@ Tensor linear_cross_entropy(const Tensor& hidden, const Tensor& weight, const Te
       const int64_t r1 = std::min(N, r0 + chunk);
       Tensor lg = rows_of(buf, 0, r1 - r0), ls = rows_of(losses, r0, r1), ll = rows_of(lse, r0, r1);
       kernels::gemm(lg, rows_of(hd, r0, r1), wd, false, true);
-      kernels::classifier_forward(ls, ll, lg, rows_of(tg, r0, r1), o.ignore_index);
+      kernels::classifier_forward(ls, ll, lg, rows_of(tg, r0, r1), classes, o.ignore_index);
     }
     if (chunk == N) logits = buf;
   }
@@ -85,7 +90,8 @@ Tensor linear_cross_entropy(const Tensor& hidden, const Tensor& weight, const Te
   auto consumed = std::make_shared<bool>(false);
   const int64_t ignore = o.ignore_index;
   autograd::record(op, out, {hidden, weight},
-                   [hd, wd, tg, lse, logits, consumed, chunk, N, V, ignore, scale, count_dev](const autograd::GradContext& c) {
+                   [hd, wd, tg, lse, logits, consumed, chunk, N, V, classes, ignore, scale,
+                    count_dev](const autograd::GradContext& c) {
                      // See Note [linear_cross_entropy in place].
                      KIRZL_CHECK(!*consumed, "linear_cross_entropy: backward ran twice through one graph; its "
                                  "saved logits were overwritten by their gradient in the first");
@@ -106,7 +112,7 @@ Tensor linear_cross_entropy(const Tensor& hidden, const Tensor& weight, const Te
                        Tensor lg = rows_of(buf, 0, r1 - r0);
                        if (!logits.defined()) kernels::gemm(lg, rows_of(hd, r0, r1), wd, false, true);
                        kernels::classifier_backward_inplace(lg, rows_of(tg, r0, r1), rows_of(lse, r0, r1), g, s,
-                                                            ignore);
+                                                            classes, ignore);
                        if (gh.defined()) {
                          Tensor ghr = rows_of(gh, r0, r1);
                          kernels::gemm(ghr, lg, wd);

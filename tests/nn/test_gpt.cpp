@@ -60,12 +60,24 @@ TEST(GPT, ParameterCountsOfThePresets) {
   EXPECT_EQ(GPTConfig::gpt2_774m().num_parameters(), 774030080);
   EXPECT_EQ(GPTConfig::gpt2_1558m().num_parameters(), 1557611200);
   EXPECT_EQ(GPTConfig::preset("gpt2-xl"), GPTConfig::gpt2_1558m());
-  EXPECT_EQ(GPTConfig::gpt2_124m().padded_vocab().vocab_size, 50304);
-  // The formula agrees with the built model (tied output layer counted once), with and without biases.
-  for (GPTConfig c : {GPTConfig::tiny(), micro(), GPTConfig{.vocab_size = 100, .block_size = 32, .n_layer = 3,
-                                                            .n_head = 4, .n_embd = 48, .bias = false}}) {
+  // GPT-2's vocabulary padded to a multiple of 128 (llm.c's 50304 = 393 * 128); the true count
+  // above leaves the padding out.
+  EXPECT_EQ(GPTConfig::gpt2_124m().padded_vocab_size(), 50304);
+  EXPECT_EQ(50304, 393 * 128);
+  EXPECT_EQ(GPTConfig::gpt2_124m().vocab_size, 50257);
+  EXPECT_EQ((GPTConfig{.vocab_size = 100, .vocab_padding = 1}).padded_vocab_size(), 100);
+  EXPECT_EQ((GPTConfig{.vocab_size = 100, .vocab_padding = 64}).padded_vocab_size(), 128);
+  // The formula agrees with the built model (tied output layer counted once, padding not counted),
+  // with and without biases and padding; the allocated elements are the padding rows more.
+  for (GPTConfig c : {GPTConfig::tiny(), micro(),
+                      GPTConfig{.vocab_size = 100, .block_size = 32, .n_layer = 3, .n_head = 4, .n_embd = 48,
+                                .bias = false, .vocab_padding = 1}}) {
     GPT m(c);
     EXPECT_EQ(m.num_parameters(), c.num_parameters()) << c.str();
+    int64_t allocated = 0;
+    for (const Tensor& p : m.parameters()) allocated += p.numel();
+    EXPECT_EQ(allocated, c.num_parameters() + (c.padded_vocab_size() - c.vocab_size) * c.n_embd) << c.str();
+    EXPECT_EQ(m.wte->weight.shape(), Shape({c.padded_vocab_size(), c.n_embd}));
   }
   EXPECT_KIRZL_ERROR(GPTConfig::preset("gpt5"), ErrorCode::InvalidArgument, "gpt5", "124m");
 }
@@ -98,7 +110,8 @@ TEST(GPT, TiedEmbeddingIsOneParameterWithTheSummedGradient) {
   Tensor e_out = m.wte->weight.detach().clone().requires_grad_();
   Tensor x = embedding(e_in, idx) + embedding(m.wpe->weight, arange(5));
   for (size_t i = 0; i < 2; ++i) x = m.block(i).forward(x);
-  Tensor loss = cross_entropy(linear(m.ln_f->forward(x), e_out).reshape({-1, 11}), tgt.reshape({-1}));
+  Tensor logits = linear(m.ln_f->forward(x), e_out).narrow(-1, 0, 11);  // the padding columns cut off
+  Tensor loss = cross_entropy(logits.reshape({-1, 11}), tgt.reshape({-1}));
   loss.backward();
   EXPECT_GT(max(abs(e_in.grad())).item(), 0.0);
   EXPECT_GT(max(abs(e_out.grad())).item(), 0.0);
@@ -225,6 +238,126 @@ TEST(GPT, BadConfigsAndInputsGiveClearErrors) {
   EXPECT_KIRZL_ERROR(m.generate(tokens({1, 4}, 64, 1), -1), ErrorCode::InvalidArgument, "max_new_tokens");
 }
 
+// ---- vocabulary padding (Note [GPT vocabulary padding]) ----
+
+namespace {
+
+// The same model twice: wte padded (37 classes in 48 rows) and unpadded (vocab_padding 1), with
+// equal weights in wte's first 37 rows and in every other parameter.
+struct PaddedPair {
+  std::unique_ptr<GPT> padded, plain;
+};
+
+PaddedPair padded_pair(bool bias) {
+  GPTConfig c{.vocab_size = 37, .block_size = 16, .n_layer = 2, .n_head = 2, .n_embd = 16, .bias = bias,
+              .vocab_padding = 16};
+  manual_seed(30);
+  PaddedPair p{std::make_unique<GPT>(c), nullptr};
+  c.vocab_padding = 1;
+  p.plain = std::make_unique<GPT>(c);
+  NoGradGuard g;
+  const auto a = p.padded->named_parameters(), b = p.plain->named_parameters();
+  for (size_t i = 0; i < a.size(); ++i) {
+    Tensor dst = b[i].second;
+    dst.copy_(a[i].first == "wte.weight" ? a[i].second.narrow(0, 0, 37) : a[i].second);
+  }
+  return p;
+}
+
+}  // namespace
+
+// The key property: padding changes no number of the model. Logits [.., vocab_size], loss() and
+// fused_loss(), and every gradient equal the unpadded model's; the padding rows' gradient is
+// exactly zero.
+TEST(GPTVocabPadding, LossLogitsAndGradientsEqualTheUnpaddedModels) {
+  for (bool bias : {true, false}) {
+    PaddedPair p = padded_pair(bias);
+    ASSERT_EQ(p.padded->wte->weight.shape(), Shape({48, 16}));
+    ASSERT_EQ(p.plain->wte->weight.shape(), Shape({37, 16}));
+    EXPECT_EQ(max(abs(p.padded->wte->weight.narrow(0, 37, 11))).item(), 0.0);  // zero at construction
+    if (!bias) {
+      // The masking does not rely on those zeros: with values in the padding rows, too.
+      NoGradGuard g;
+      p.padded->wte->weight.narrow(0, 37, 11).copy_(randn({11, 16}));
+    }
+    Tensor idx = tokens({3, 13}, 37, 31), tgt = tokens({3, 13}, 37, 32);
+    tgt.view({-1}).narrow(0, 5, 1).fill_(-100);
+    Tensor lp = (*p.padded)(idx);
+    EXPECT_EQ(lp.shape(), Shape({3, 13, 37}));
+    EXPECT_EQ((*p.padded)(idx.select(0, 0)).shape(), Shape({13, 37}));
+    EXPECT_LT(max_abs_diff(lp, (*p.plain)(idx)), 1e-6);
+    for (bool fused : {false, true}) {
+      auto run = [&](GPT& m) {
+        m.zero_grad();
+        Tensor l = fused ? m.fused_loss(idx, tgt) : m.loss(idx, tgt);
+        l.backward();
+        return l.item();
+      };
+      const double a = run(*p.padded), b = run(*p.plain);
+      EXPECT_NEAR(a, b, 1e-6 * b) << "fused " << fused << ", bias " << bias;
+      const auto pa = p.padded->named_parameters(), pb = p.plain->named_parameters();
+      for (size_t i = 0; i < pa.size(); ++i) {
+        Tensor ga = pa[i].second.grad(), gb = pb[i].second.grad();
+        if (pa[i].first == "wte.weight") {
+          EXPECT_EQ(max(abs(ga.narrow(0, 37, 11))).item(), 0.0) << "padding rows' gradient, fused " << fused;
+          ga = ga.narrow(0, 0, 37);
+        }
+        const double scale = std::max(1e-3, max(abs(gb)).item());
+        EXPECT_LT(max_abs_diff(ga, gb), 1e-5 * scale) << pa[i].first << ", fused " << fused << ", bias " << bias;
+      }
+    }
+  }
+}
+
+// No gradient and decoupled weight decay of a zero: the padding stays zero through training.
+TEST(GPTVocabPadding, PaddingRowsStayZeroUnderAdamW) {
+  PaddedPair p = padded_pair(true);
+  GPT& m = *p.padded;
+  optim::AdamW opt(m.parameters(), {.lr = 1e-2, .weight_decay = 0.1});
+  Tensor idx = tokens({2, 9}, 37, 33), tgt = tokens({2, 9}, 37, 34);
+  for (int i = 0; i < 4; ++i) {
+    opt.zero_grad();
+    (i % 2 ? m.fused_loss(idx, tgt) : m.loss(idx, tgt)).backward();
+    opt.step();
+  }
+  EXPECT_GT(max(abs(m.wte->weight.narrow(0, 0, 37))).item(), 0.0);
+  EXPECT_EQ(max(abs(m.wte->weight.narrow(0, 37, 11))).item(), 0.0);
+}
+
+// Even with large values in the padding rows (which training never puts there), no padded id is
+// ever sampled: greedy, full softmax and top-k.
+TEST(GPTVocabPadding, GenerateNeverSamplesAPaddedId) {
+  manual_seed(35);
+  GPT m(micro());  // 11 classes in 128 rows
+  {
+    NoGradGuard g;
+    m.wte->weight.narrow(0, 11, 117).copy_(randn({117, 8}) * 100.0);
+  }
+  Tensor prompt = tokens({2, 3}, 11, 36);
+  EXPECT_EQ(m(prompt).shape(), Shape({2, 3, 11}));
+  Generator gen(37);
+  for (auto [temperature, top_k] : std::vector<std::pair<double, int64_t>>{{0.0, 0}, {1.0, 0}, {1.0, 3}, {5.0, 0}}) {
+    Tensor out = m.generate(prompt, 12, temperature, top_k, &gen);
+    for (int64_t t : out.to_vector<int64_t>()) EXPECT_TRUE(t >= 0 && t < 11) << t;
+  }
+}
+
+// Module::state_dict (kirzl's checkpoints) holds the parameter as allocated; GPT-2 files the true
+// vocabulary (see GPTSafetensors.RoundTripInTheConv1dLayout).
+TEST(GPTVocabPadding, StateDictHoldsThePaddedMatrix) {
+  manual_seed(38);
+  GPT a(GPTConfig::tiny());
+  EXPECT_EQ(a.state_dict().at("wte.weight").shape(), Shape({128, 32}));
+  EXPECT_EQ(models::gpt2_state_dict(a).at("wte.weight").shape(), Shape({64, 32}));
+  manual_seed(39);
+  GPT b(GPTConfig::tiny());
+  b.load_state_dict(a.state_dict());
+  Tensor idx = tokens({2, 5}, 64, 40);
+  EXPECT_EQ(max_abs_diff(a(idx), b(idx)), 0.0);
+  EXPECT_EQ(GPTConfig::from_map(GPTConfig{.vocab_padding = 8}.to_map()).vocab_padding, 8);
+  EXPECT_KIRZL_ERROR(GPT(GPTConfig{.vocab_padding = 0}), ErrorCode::InvalidArgument, "vocab_padding");
+}
+
 // ---- GPT-2 names and safetensors ----
 
 TEST(GPTSafetensors, RoundTripInTheConv1dLayout) {
@@ -245,10 +378,24 @@ TEST(GPTSafetensors, RoundTripInTheConv1dLayout) {
 
   manual_seed(21);
   GPT b(GPTConfig::tiny());
+  {
+    NoGradGuard g;
+    b.wte->weight.narrow(0, 64, 64).fill_(1.0);  // loading zeroes the padding rows
+  }
   Tensor idx = tokens({2, 9}, 64, 22);
   EXPECT_GT(max_abs_diff(a(idx), b(idx)), 1e-3);
   models::load_gpt2_safetensors(path.string(), b);
   EXPECT_EQ(max_abs_diff(a(idx), b(idx)), 0.0);
+  EXPECT_EQ(b.wte->weight.shape(), Shape({128, 32}));
+  EXPECT_EQ(max_abs_diff(a.wte->weight, b.wte->weight), 0.0);  // padding rows zero in both
+
+  // A config of other padding: recorded in the metadata.
+  GPTConfig odd = GPTConfig::tiny();
+  odd.vocab_padding = 48;
+  models::save_gpt2_safetensors(path.string(), GPT(odd));
+  EXPECT_EQ(io::load_safetensors(path.string()).tensors.at("wte.weight").shape(), Shape({64, 32}));
+  EXPECT_EQ(models::gpt2_config_from_safetensors(path.string()), odd);
+  models::save_gpt2_safetensors(path.string(), a);
 
   // bf16 on disk: the same model to bf16 precision.
   models::save_gpt2_safetensors(path.string(), a, {}, DType::bf16);
@@ -300,6 +447,10 @@ TEST(GPTSafetensors, MissingMisshapedAndUnexpectedTensorsAreNamed) {
   StateDict extra = full_dict;
   extra.insert("h.2.ln_1.weight", ones({8}));
   EXPECT_KIRZL_ERROR(models::load_gpt2_state_dict(m, extra), ErrorCode::InvalidArgument, "unexpected: h.2.ln_1.weight");
+  StateDict padded = without("wte.weight");
+  padded.insert("wte.weight", zeros({128, 8}));  // the padded parameter instead of GPT-2's rows
+  EXPECT_KIRZL_ERROR(models::load_gpt2_state_dict(m, padded), ErrorCode::InvalidArgument,
+                     "wte.weight (expected [11, 8], got [128, 8])");
   StateDict ints = without("wpe.weight");
   ints.insert("wpe.weight", zeros({6, 8}, {.dtype = DType::i32}));
   EXPECT_KIRZL_ERROR(models::load_gpt2_state_dict(m, ints), ErrorCode::InvalidArgument, "not floating: wpe.weight");

@@ -186,6 +186,39 @@ TEST(LinearCrossEntropy, AllIgnoredIsNanWithZeroGradient) {
   EXPECT_TRUE(equal(w.grad(), zeros_like(w)));
 }
 
+// num_classes: weight padded with extra rows (large values, so that a padded logit that reached
+// the softmax would change the loss) gives the loss and gradients of the unpadded weight, and the
+// padding rows an exactly zero gradient -- unchunked, chunked, f32 and f64.
+TEST(LinearCrossEntropy, NumClassesLeavesThePaddingRowsOut) {
+  const int64_t n = 19, c = 12, v = 37, vp = 48;
+  for (DType dt : {DType::f32, DType::f64}) {
+    Tensor h = randn_t({n, c}, 60, dt), w = mul(randn_t({v, c}, 61, dt), 0.3);
+    Tensor padded = cat({w, mul(randn_t({vp - v, c}, 62, dt), 5.0)}, 0);
+    Tensor t = targets_with_ignored(n, v, 63);
+    auto plain = [&](const std::vector<Tensor>& in) { return linear_cross_entropy(in[0], in[1], t); };
+    auto gp = grads_of(plain, {h, w}, 8);
+    for (int64_t chunk : {0, 5}) {
+      auto fused = [&](const std::vector<Tensor>& in) {
+        return linear_cross_entropy(in[0], in[1], t, {.chunk_rows = chunk, .num_classes = v});
+      };
+      expect_close(fused({h, padded}), plain({h, w}), 1e-6, "loss");
+      auto gf = grads_of(fused, {h, padded}, 8);
+      expect_close(gf[0], gp[0], 1e-6, "d hidden");
+      expect_close(gf[1].narrow(0, 0, v), gp[1], 1e-6, "d weight, true rows");
+      EXPECT_TRUE(equal(gf[1].narrow(0, v, vp - v), zeros({vp - v, c}, {.dtype = dt}))) << "padding rows' gradient";
+    }
+    // num_classes == V is the plain op.
+    expect_close(linear_cross_entropy(h, w, t, {.num_classes = v}), plain({h, w}), 0.0, "num_classes = V");
+  }
+  Tensor h = zeros({2, 4}), w = zeros({6, 4});
+  EXPECT_KIRZL_ERROR(linear_cross_entropy(h, w, from_vector<int64_t>({0, 4}, {2}), {.num_classes = 4}),
+                     ErrorCode::InvalidArgument, "target 4", "4 classes");
+  EXPECT_KIRZL_ERROR(linear_cross_entropy(h, w, from_vector<int64_t>({0, 1}, {2}), {.num_classes = 7}),
+                     ErrorCode::InvalidArgument, "num_classes", "V = 6");
+  EXPECT_KIRZL_ERROR(linear_cross_entropy(h, w, from_vector<int64_t>({0, 1}, {2}), {.num_classes = -1}),
+                     ErrorCode::InvalidArgument, "num_classes");
+}
+
 TEST(LinearCrossEntropy, BadInputAndSecondBackward) {
   Tensor h = zeros({3, 4}), w = zeros({5, 4});
   EXPECT_KIRZL_ERROR(linear_cross_entropy(h, w, from_vector<int64_t>({0, 5, 1}, {3})), ErrorCode::InvalidArgument,

@@ -18,13 +18,22 @@ namespace kirzl::models {
 
 /// The shape of a GPT-2 model. Plain data: copy freely.
 struct GPTConfig {
-  int64_t vocab_size = 50257;  ///< GPT-2's BPE vocabulary; see padded_vocab() for a faster size
+  int64_t vocab_size = 50257;  ///< the true vocabulary (GPT-2's BPE); ids and logits range over it
   int64_t block_size = 1024;   ///< the longest sequence (the number of learned positions)
   int64_t n_layer = 12;
   int64_t n_head = 12;
   int64_t n_embd = 768;
   double dropout = 0.0;  ///< on the embeddings and both residual branches while training
   bool bias = true;      ///< biases in the Linear layers (the LayerNorms always have one)
+  /// The token embedding wte (tied to the output layer) is allocated with padded_vocab_size() =
+  /// vocab_size rounded up to a multiple of this many rows (1: no padding), as llm.c does: the
+  /// output GEMM's leading dimension is then aligned (50257 -> 50304 = 393 * 128 for GPT-2), which
+  /// cuBLASLt and 16-byte vector loads want. The padding is invisible to users: the padded rows are
+  /// zero, logits are [.., vocab_size], the losses' softmax excludes the padded classes (so those
+  /// rows' gradients are zero and they stay zero under SGD/Adam/AdamW), generate() never samples
+  /// them, num_parameters() does not count them, and GPT-2 files hold [vocab_size, n_embd]. Only
+  /// wte.weight itself (and so Module::state_dict checkpoints) has padded_vocab_size() rows.
+  int64_t vocab_padding = 128;
 
   static GPTConfig gpt2_124m() { return {}; }
   static GPTConfig gpt2_350m() { return {.n_layer = 24, .n_head = 16, .n_embd = 1024}; }
@@ -36,17 +45,17 @@ struct GPTConfig {
   /// "1558m"/"gpt2-xl", "tiny". Throws Error{InvalidArgument} listing the names otherwise.
   static GPTConfig preset(const std::string& name);
 
-  /// This config with vocab_size rounded up to a multiple of `multiple` (50257 -> 50304 for 64):
-  /// matrix shapes that GEMMs like. The extra rows are never targets; sampling can still pick
-  /// them only if their logits win, which training makes unlikely.
-  GPTConfig padded_vocab(int64_t multiple = 64) const;
-  /// Throws Error{InvalidArgument} naming the field unless every size is positive,
-  /// n_embd % n_head == 0 and 0 <= dropout < 1.
+  /// The rows of wte: vocab_size rounded up to a multiple of vocab_padding (50304 for GPT-2).
+  int64_t padded_vocab_size() const;
+  /// Throws Error{InvalidArgument} naming the field unless every size (vocab_padding included) is
+  /// positive, n_embd % n_head == 0 and 0 <= dropout < 1.
   void validate() const;
-  /// The parameter count of GPT(config) without building it (tied embeddings counted once):
-  /// V C + T C + L (12 C^2 + 4 C [+ 9 C with biases]) + 2 C. 124,439,808 for gpt2_124m().
+  /// The parameter count of the true model GPT(config) without building it (tied embeddings
+  /// counted once, vocabulary padding not counted): V C + T C + L (12 C^2 + 4 C [+ 9 C with
+  /// biases]) + 2 C with V = vocab_size. 124,439,808 for gpt2_124m(). The allocated parameters
+  /// hold (padded_vocab_size() - vocab_size) * n_embd more elements (the zero rows of wte).
   int64_t num_parameters() const;
-  /// "GPTConfig(vocab_size=50257, block_size=1024, n_layer=12, ...)".
+  /// "GPTConfig(vocab_size=50257, block_size=1024, n_layer=12, ..., vocab_padding=128)".
   std::string str() const;
   /// The fields as strings ("vocab_size" -> "50257", ...), for checkpoint / safetensors metadata.
   std::map<std::string, std::string> to_map() const;
@@ -92,18 +101,26 @@ class Block : public nn::Module {
 /// registered once: optimizers and DDP see it once, and its gradient is the sum of the embedding's
 /// and the output layer's.
 ///
+/// Vocabulary padding (Note [GPT vocabulary padding] in src/nn/gpt.cpp): wte.weight is
+/// [padded_vocab_size, n_embd]; rows >= vocab_size are zero at construction, take part in the
+/// output GEMM only (their logits are sliced off or masked out of every softmax), and get a zero
+/// gradient, so they stay zero. See GPTConfig::vocab_padding for what users see.
+///
 /// Initialisation (from the default generator; seed it with manual_seed): every Linear and
-/// Embedding weight ~ N(0, 0.02), the residual projections (attn.c_proj, mlp.c_proj) ~ N(0,
-/// 0.02 / sqrt(2 n_layer)), biases 0, LayerNorm weight 1 and bias 0. Parameters are f32 on the CPU;
-/// use to(DType) / to(Device). Not thread-safe (a Module).
+/// Embedding weight ~ N(0, 0.02) (wte's first vocab_size rows, drawn as without padding), the
+/// residual projections (attn.c_proj, mlp.c_proj) ~ N(0, 0.02 / sqrt(2 n_layer)), biases 0,
+/// LayerNorm weight 1 and bias 0. Parameters are f32 on the CPU; use to(DType) / to(Device).
+/// Not thread-safe (a Module).
 class GPT : public nn::Module {
  public:
   /// Validates `config` (see GPTConfig::validate) and allocates and initialises the weights.
   explicit GPT(const GPTConfig& config);
 
   /// Logits [B, T, vocab_size] for token ids `idx` [B, T] (i64 or i32; a 1-D [T] is taken as B = 1
-  /// and gives [T, vocab_size]). Throws Error{InvalidArgument} when T > block_size, T == 0, the
-  /// dtype is not an integer, or (for CPU inputs) an id lies outside [0, vocab_size).
+  /// and gives [T, vocab_size]): a strided view (row stride padded_vocab_size) of the padded
+  /// output GEMM's [B, T, padded_vocab_size] result, the padded classes left out. Throws
+  /// Error{InvalidArgument} when T > block_size, T == 0, the dtype is not an integer, or (for CPU
+  /// inputs) an id lies outside [0, vocab_size).
   Tensor forward(const Tensor& idx) override;
   /// Mean cross-entropy (in nats) of forward(idx) against `targets` [B, T] (a target of -100 is
   /// ignored). Throws Error{InvalidArgument} when the shapes differ.
@@ -111,9 +128,11 @@ class GPT : public nn::Module {
   /// The same loss through the fused ops of include/kirzl/ops/fused.hpp: each residual add with
   /// the LayerNorm after it (residual_layer_norm), the MLP's bias with its GELU (bias_gelu), and
   /// the tied classifier with the cross-entropy (linear_cross_entropy, whose gradient overwrites
-  /// the logits, so no second [B*T, V] buffer). On CUDA, attention runs the flash kernels in
-  /// either path. Equals loss() up to rounding; the loss is f32 for bf16 models. Runs no dropout:
-  /// throws Error{InvalidArgument} in training mode when config().dropout > 0.
+  /// the logits, so no second [B*T, V] buffer; the GEMM runs over all padded_vocab_size rows and
+  /// the kernel's softmax over the first vocab_size columns, options.num_classes). On CUDA,
+  /// attention runs the flash kernels in either path. Equals loss() up to rounding; the loss is f32
+  /// for bf16 models. Runs no dropout: throws Error{InvalidArgument} in training mode when
+  /// config().dropout > 0.
   Tensor fused_loss(const Tensor& idx, const Tensor& targets);
   /// Appends `max_new_tokens` tokens to each row of `idx` [B, T0] (or [T0]) and returns the longer
   /// sequences [B, T0 + max_new_tokens] (i64, CPU). Each step feeds the last block_size tokens,
@@ -123,6 +142,10 @@ class GPT : public nn::Module {
   /// and restores the training mode afterwards. No KV cache: each step recomputes the context.
   Tensor generate(const Tensor& idx, int64_t max_new_tokens, double temperature = 1.0, int64_t top_k = 0,
                   Generator* gen = nullptr);
+
+  /// The true model's parameter count, as GPTConfig::num_parameters(): Module's count of
+  /// parameter elements less wte's (padded_vocab_size - vocab_size) * n_embd padding elements.
+  int64_t num_parameters() const override;
 
   const GPTConfig& config() const { return config_; }
   std::string repr() const override;
@@ -145,11 +168,15 @@ class GPT : public nn::Module {
 /// "h.{i}.{ln_1,attn.c_attn,attn.c_proj,ln_2,mlp.c_fc,mlp.c_proj}.{weight,bias}", "ln_f.*" (no
 /// "transformer." prefix). GPT-2 stores its projections as Conv1D weights [in, out], the transpose
 /// of a Linear's [out, in]: those four per block are returned as new contiguous transposed copies;
-/// the other entries are the parameters themselves (handles). The tied output layer has no entry.
+/// "wte.weight" is a view of the first vocab_size rows of the padded parameter ([vocab_size,
+/// n_embd], as GPT-2 files hold it); the other entries are the parameters themselves (handles).
+/// The tied output layer has no entry.
 StateDict gpt2_state_dict(const GPT& model);
 
 /// Loads `dict` (names and layout as gpt2_state_dict, with or without a "transformer." prefix;
-/// any floating dtype, converted to the model's) into `model`, in place. Ignored: the attention
+/// any floating dtype, converted to the model's; "wte.weight" [vocab_size, n_embd], copied into
+/// the first rows of the padded parameter, whose padding rows are set to zero) into `model`, in
+/// place. Ignored: the attention
 /// mask buffers "h.{i}.attn.bias" / "h.{i}.attn.masked_bias" and "lm_head.weight" (tied to wte).
 /// Throws Error{InvalidArgument} naming every missing, unexpected and mis-shaped tensor (with the
 /// expected GPT-2 shape) before changing anything; `source` names the file in the message.
@@ -164,8 +191,9 @@ void save_gpt2_safetensors(const std::string& path, const GPT& model,
 /// Throws Error{Io} for an unreadable or malformed file, Error{InvalidArgument} for a mismatch.
 void load_gpt2_safetensors(const std::string& path, GPT& model);
 /// The config of a GPT-2 safetensors file: from its "gpt.*" metadata when save_gpt2_safetensors
-/// wrote it, else inferred from the shapes (vocab, positions, width, depth, biases) with
-/// n_head = `n_head` (0: n_embd / 64, GPT-2's head size). Throws Error{Io}/{InvalidArgument}.
+/// wrote it (files without "gpt.vocab_padding" get the default), else inferred from the shapes
+/// (vocab, positions, width, depth, biases) with n_head = `n_head` (0: n_embd / 64, GPT-2's head
+/// size) and the default vocab_padding. Throws Error{Io}/{InvalidArgument}.
 GPTConfig gpt2_config_from_safetensors(const std::string& path, int64_t n_head = 0);
 
 }  // namespace kirzl::models

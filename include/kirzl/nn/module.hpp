@@ -45,8 +45,9 @@ class Module {
   std::vector<std::pair<std::string, Tensor>> named_buffers(bool recurse = true) const;
   /// Direct children in registration order.
   const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& named_children() const { return children_; }
-  /// Total number of parameter elements.
-  int64_t num_parameters() const;
+  /// Total number of parameter elements. Virtual so that a model whose parameters hold storage
+  /// that is not part of the model (models::GPT's vocabulary padding) can report its true size.
+  virtual int64_t num_parameters() const;
 
   /// Training mode for this module and all children (affects Dropout and BatchNorm).
   virtual void train(bool on = true);

@@ -45,12 +45,19 @@ struct LinearCrossEntropyOptions {
   /// keeps no logits, backward recomputes each chunk's logits (one extra GEMM) in a buffer of
   /// chunk_rows x V. Same results either way, up to the order of the weight-gradient sums.
   int64_t chunk_rows = 0;
+  /// 0: every row of weight is a class. 0 < num_classes <= V: only weight's first num_classes
+  /// rows are classes; the other rows (padding, e.g. a vocabulary rounded up to a multiple of 128
+  /// so that the GEMM's leading dimension is aligned) are still multiplied in the GEMM, but their
+  /// logits enter no softmax: those rows of weight get an exactly zero gradient and add nothing to
+  /// hidden's. Targets must then lie in [0, num_classes) (or be ignore_index).
+  int64_t num_classes = 0;
 };
 
 /// Mean cross-entropy of logits = hidden @ weight^T against `targets`, fused: hidden [N, C] and
 /// weight [V, C] (one floating dtype, any strides), targets [N] of i32/i64 with values in [0, V)
-/// or ignore_index (else Error{InvalidArgument}; on CUDA thrown at the next synchronising point
-/// unless KIRZL_SYNC_INDEX_CHECKS=1, as cross_entropy says; the call does not wait for the GPU).
+/// (V = options.num_classes when set) or ignore_index (else Error{InvalidArgument}; on CUDA thrown
+/// at the next synchronising point unless KIRZL_SYNC_INDEX_CHECKS=1, as cross_entropy says; the
+/// call does not wait for the GPU).
 /// The logits come from the GEMM kernel, each row's loss from an
 /// online softmax in f32 (f64 for f64); the mean is over the rows not ignored (NaN if none, with a
 /// zero gradient, as cross_entropy). Returns a 0-d tensor in the accumulation dtype (f32 for

@@ -45,17 +45,17 @@ class GPTConfig:
         """
     def __eq__(self, arg0: GPTConfig) -> bool:
         ...
-    def __init__(self, vocab_size: typing.SupportsInt | typing.SupportsIndex = 50257, block_size: typing.SupportsInt | typing.SupportsIndex = 1024, n_layer: typing.SupportsInt | typing.SupportsIndex = 12, n_head: typing.SupportsInt | typing.SupportsIndex = 12, n_embd: typing.SupportsInt | typing.SupportsIndex = 768, dropout: typing.SupportsFloat | typing.SupportsIndex = 0.0, bias: bool = True) -> None:
+    def __init__(self, vocab_size: typing.SupportsInt | typing.SupportsIndex = 50257, block_size: typing.SupportsInt | typing.SupportsIndex = 1024, n_layer: typing.SupportsInt | typing.SupportsIndex = 12, n_head: typing.SupportsInt | typing.SupportsIndex = 12, n_embd: typing.SupportsInt | typing.SupportsIndex = 768, dropout: typing.SupportsFloat | typing.SupportsIndex = 0.0, bias: bool = True, vocab_padding: typing.SupportsInt | typing.SupportsIndex = 128) -> None:
         ...
     def __repr__(self) -> str:
         ...
     def num_parameters(self) -> int:
         """
-        The parameter count of GPT(config) without building it (tied embeddings counted once).
+        The parameter count of GPT(config) without building it (tied embeddings counted once, vocabulary padding not counted).
         """
-    def padded_vocab(self, multiple: typing.SupportsInt | typing.SupportsIndex = 64) -> GPTConfig:
+    def padded_vocab_size(self) -> int:
         """
-        This config with vocab_size rounded up to a multiple (50257 -> 50304).
+        The rows of wte: vocab_size rounded up to a multiple of vocab_padding (50257 -> 50304).
         """
     def to_dict(self) -> dict[str, str]:
         """
@@ -96,6 +96,14 @@ class GPTConfig:
     def n_layer(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
         ...
     @property
+    def vocab_padding(self) -> int:
+        """
+        wte is allocated with vocab_size rounded up to a multiple of this (1: none); the padding is invisible: logits are [.., vocab_size], padded ids are never targets or samples, num_parameters() leaves them out, GPT-2 files hold [vocab_size, n_embd].
+        """
+    @vocab_padding.setter
+    def vocab_padding(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
     def vocab_size(self) -> int:
         ...
     @vocab_size.setter
@@ -106,7 +114,9 @@ class GPT(kirzl._C.nn.Module):
     GPT-2: token and learned position embeddings, pre-LayerNorm blocks with causal self-attention and
     a GELU MLP, a final LayerNorm, and an output layer tied to the token embedding ("wte.weight" is
     one parameter). Parameter names are GPT-2's. Initialised from the default generator
-    (kirzl.manual_seed): N(0, 0.02), residual projections N(0, 0.02 / sqrt(2 n_layer)).
+    (kirzl.manual_seed): N(0, 0.02), residual projections N(0, 0.02 / sqrt(2 n_layer)). "wte.weight" is
+    [padded_vocab_size, n_embd] (config.vocab_padding): its padding rows are zero and stay zero, and
+    no logit, loss, sample, parameter count or GPT-2 file shows them.
     """
     def __call__(self, idx: typing.Any) -> kirzl._C.Tensor:
         ...
@@ -116,13 +126,13 @@ class GPT(kirzl._C.nn.Module):
         """
         Logits [B, T, vocab_size] for token ids [B, T] (i64/i32; [T] gives [T, vocab_size]).
         """
-    def generate(self, idx: typing.Any, max_new_tokens: typing.SupportsInt | typing.SupportsIndex, temperature: typing.SupportsFloat | typing.SupportsIndex = 1.0, top_k: typing.SupportsInt | typing.SupportsIndex = 0, generator: kirzl._C.Generator | None = None) -> kirzl._C.Tensor:
-        """
-        Appends max_new_tokens sampled tokens to each row of idx [B, T0]: temperature <= 0 is greedy, top_k = 0 keeps all tokens; one uniform draw per row and step from `generator` (the default one when None), so a seed gives the same text. Returns i64 [B, T0 + max_new_tokens].
-        """
     def fused_loss(self, idx: typing.Any, targets: typing.Any) -> kirzl._C.Tensor:
         """
         loss() through the fused ops (residual+LayerNorm, bias+GELU, classifier+cross-entropy); no dropout.
+        """
+    def generate(self, idx: typing.Any, max_new_tokens: typing.SupportsInt | typing.SupportsIndex, temperature: typing.SupportsFloat | typing.SupportsIndex = 1.0, top_k: typing.SupportsInt | typing.SupportsIndex = 0, generator: kirzl._C.Generator | None = None) -> kirzl._C.Tensor:
+        """
+        Appends max_new_tokens sampled tokens to each row of idx [B, T0]: temperature <= 0 is greedy, top_k = 0 keeps all tokens; one uniform draw per row and step from `generator` (the default one when None), so a seed gives the same text. Returns i64 [B, T0 + max_new_tokens].
         """
     def loss(self, idx: typing.Any, targets: typing.Any) -> kirzl._C.Tensor:
         """
@@ -157,7 +167,7 @@ def gpt2_config_from_safetensors(path: str, n_head: typing.SupportsInt | typing.
     """
 def gpt2_state_dict(model: GPT) -> dict:
     """
-    The weights under GPT-2's names and layout (the four projections per block as Conv1D [in, out] copies).
+    The weights under GPT-2's names and layout (the four projections per block as Conv1D [in, out] copies; wte.weight [vocab_size, n_embd], without the padding rows).
     """
 def load_gpt2_safetensors(path: str, model: GPT) -> None:
     """

@@ -10,7 +10,7 @@
 namespace kirzl::kernels::cpu {
 
 void classifier_forward(Tensor& losses, Tensor& lse, const Tensor& logits, const Tensor& targets,
-                        int64_t ignore_index) {
+                        int64_t classes, int64_t ignore_index) {
   const int64_t rows = targets.numel(), v = logits.numel() / std::max<int64_t>(rows, 1);
   dispatch_floating(logits.dtype(), "linear_cross_entropy", [&]<typename T>() {
     using A = acc_t<T>;
@@ -23,7 +23,7 @@ void classifier_forward(Tensor& losses, Tensor& lse, const Tensor& logits, const
           const T* xr = xp + r * v;
           // Online softmax: rescale the running sum whenever the running max grows.
           A m = -std::numeric_limits<A>::infinity(), s = 0;
-          for (int64_t j = 0; j < v; ++j) {
+          for (int64_t j = 0; j < classes; ++j) {  // the padding columns [classes, v) are no classes
             const A x = static_cast<A>(xr[j]);
             if (x > m) {
               s = s * std::exp(m - x) + A(1);
@@ -43,7 +43,7 @@ void classifier_forward(Tensor& losses, Tensor& lse, const Tensor& logits, const
 }
 
 void classifier_backward_inplace(Tensor& logits, const Tensor& targets, const Tensor& lse, const Tensor& grad,
-                                 double scale, int64_t ignore_index) {
+                                 double scale, int64_t classes, int64_t ignore_index) {
   const int64_t rows = targets.numel(), v = logits.numel() / std::max<int64_t>(rows, 1);
   const double g0 = grad.to(DType::f64).item() * scale;
   dispatch_floating(logits.dtype(), "linear_cross_entropy_backward", [&]<typename T>() {
@@ -62,10 +62,11 @@ void classifier_backward_inplace(Tensor& logits, const Tensor& targets, const Te
             continue;
           }
           const A l = sp[r];
-          for (int64_t j = 0; j < v; ++j) {
+          for (int64_t j = 0; j < classes; ++j) {
             const A p = std::exp(static_cast<A>(xr[j]) - l);
             xr[j] = static_cast<T>((p - (j == t ? A(1) : A(0))) * gs);
           }
+          for (int64_t j = classes; j < v; ++j) xr[j] = T(0);  // padding: no gradient
         }
       });
     });

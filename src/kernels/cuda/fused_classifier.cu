@@ -29,12 +29,12 @@ __global__ void __launch_bounds__(kThreads) classifier_fwd_kernel(dacc_t<E>* __r
                                                                   dacc_t<E>* __restrict__ lse,
                                                                   const E* __restrict__ logits,
                                                                   const I* __restrict__ targets, int64_t v,
-                                                                  int64_t ignore_index) {
+                                                                  int64_t classes, int64_t ignore_index) {
   using A = dacc_t<E>;
   const int64_t r = blockIdx.x;
-  const E* row = logits + r * v;
+  const E* row = logits + r * v;  // row stride v; columns [classes, v) are padding, no classes
   MaxSum<A> st{-INFINITY, A(0)};
-  for (int64_t j = threadIdx.x; j < v; j += kThreads) {
+  for (int64_t j = threadIdx.x; j < classes; j += kThreads) {
     const A x = load_acc(row[j]);
     if (x > st.m) {
       st.s = st.s * exp(st.m - x) + A(1);
@@ -68,7 +68,7 @@ __global__ void __launch_bounds__(kThreads) classifier_fwd_kernel(dacc_t<E>* __r
       const int64_t t = static_cast<int64_t>(targets[r]);
       // A target out of range reaches this kernel before the deferred check reports it (Note
       // [device index check]): a NaN loss, never a read outside the row.
-      losses[r] = t == ignore_index ? A(0) : (t < 0 || t >= v) ? A(NAN) : l - load_acc(row[t]);
+      losses[r] = t == ignore_index ? A(0) : (t < 0 || t >= classes) ? A(NAN) : l - load_acc(row[t]);
     }
   }
 }
@@ -77,7 +77,7 @@ template <typename E, typename I, typename G>
 __global__ void __launch_bounds__(kThreads) classifier_bwd_kernel(E* __restrict__ logits, const I* __restrict__ targets,
                                                                   const dacc_t<E>* __restrict__ lse,
                                                                   const G* __restrict__ grad, dacc_t<E> scale,
-                                                                  int64_t v, int64_t ignore_index) {
+                                                                  int64_t v, int64_t classes, int64_t ignore_index) {
   using A = dacc_t<E>;
   const int64_t r = blockIdx.x;
   E* row = logits + r * v;
@@ -91,6 +91,10 @@ __global__ void __launch_bounds__(kThreads) classifier_bwd_kernel(E* __restrict_
   const A gs = static_cast<A>(load_acc(grad[0])) * scale;
   const A l = lse[r];
   for (int64_t j = threadIdx.x; j < v; j += kThreads) {
+    if (j >= classes) {  // padding: no gradient
+      row[j] = store_as<E>(A(0));
+      continue;
+    }
     const A p = exp(load_acc(row[j]) - l);
     row[j] = store_as<E>((p - (j == t ? A(1) : A(0))) * gs);
   }
@@ -99,7 +103,7 @@ __global__ void __launch_bounds__(kThreads) classifier_bwd_kernel(E* __restrict_
 }  // namespace
 
 void classifier_forward(Tensor& losses, Tensor& lse, const Tensor& logits, const Tensor& targets,
-                        int64_t ignore_index) {
+                        int64_t classes, int64_t ignore_index) {
   const int64_t rows = targets.numel();
   if (rows == 0) return;
   const int64_t v = logits.numel() / rows;
@@ -111,7 +115,7 @@ void classifier_forward(Tensor& losses, Tensor& lse, const Tensor& logits, const
       if constexpr (std::is_same_v<I, int32_t> || std::is_same_v<I, int64_t>) {
         classifier_fwd_kernel<E, I><<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
             static_cast<A*>(losses.data_ptr()), static_cast<A*>(lse.data_ptr()), dptr<T>(logits),
-            targets.data<I>(), v, ignore_index);
+            targets.data<I>(), v, classes, ignore_index);
         KIRZL_CUDA_LAUNCH_CHECK();
       } else {
         KIRZL_FAIL(ErrorCode::InvalidArgument, "linear_cross_entropy: targets must be i32 or i64");
@@ -121,7 +125,7 @@ void classifier_forward(Tensor& losses, Tensor& lse, const Tensor& logits, const
 }
 
 void classifier_backward_inplace(Tensor& logits, const Tensor& targets, const Tensor& lse, const Tensor& grad,
-                                 double scale, int64_t ignore_index) {
+                                 double scale, int64_t classes, int64_t ignore_index) {
   const int64_t rows = targets.numel();
   if (rows == 0) return;
   KIRZL_CHECK(grad.numel() == 1 && grad.device() == logits.device(), "linear_cross_entropy backward: expected a "
@@ -137,7 +141,7 @@ void classifier_backward_inplace(Tensor& logits, const Tensor& targets, const Te
         dispatch_floating(gc.dtype(), "linear_cross_entropy_backward", [&]<typename G>() {
           classifier_bwd_kernel<E, I, device_t<G>><<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
               dptr<T>(logits), targets.data<I>(), static_cast<const A*>(lse.data_ptr()), dptr<G>(gc),
-              static_cast<A>(scale), v, ignore_index);
+              static_cast<A>(scale), v, classes, ignore_index);
           KIRZL_CUDA_LAUNCH_CHECK();
         });
       } else {

@@ -20,10 +20,10 @@ void bias_gelu_forward(Tensor&, const Tensor&, const Tensor&, int64_t) {
 void bias_gelu_backward(Tensor&, Tensor&, const Tensor&, const Tensor&, const Tensor&, int64_t) {
   KIRZL_FAIL(ErrorCode::Unsupported, "bias_gelu: kirzl was built without CUDA");
 }
-void classifier_forward(Tensor&, Tensor&, const Tensor&, const Tensor&, int64_t) {
+void classifier_forward(Tensor&, Tensor&, const Tensor&, const Tensor&, int64_t, int64_t) {
   KIRZL_FAIL(ErrorCode::Unsupported, "linear_cross_entropy: kirzl was built without CUDA");
 }
-void classifier_backward_inplace(Tensor&, const Tensor&, const Tensor&, const Tensor&, double, int64_t) {
+void classifier_backward_inplace(Tensor&, const Tensor&, const Tensor&, const Tensor&, double, int64_t, int64_t) {
   KIRZL_FAIL(ErrorCode::Unsupported, "linear_cross_entropy: kirzl was built without CUDA");
 }
 void flash_attention_forward(Tensor&, Tensor&, const Tensor&, const Tensor&, const Tensor&, double) {

@@ -241,10 +241,12 @@ __global__ void __launch_bounds__(kReduceCols * kReduceSplit)
 
 constexpr int kWarpsPerBlock = 8;
 constexpr unsigned kWarpThreads = 32 * kWarpsPerBlock;
-// Elements a lane may hold per row: x only in the forward; g, x and the running gw/gb sums in the
-// backward, which must stay well under the 255-register limit without spilling.
+// Elements a lane may hold per row: x only in the forward. The backward holds g and x of two rows
+// (this one and the next, prefetched), w, and the f32 (f64) gw/gb running sums, about
+// (5 sizeof(T) + 2 sizeof(acc)) / 4 registers per element, which must stay under the 255-register
+// limit without spilling: 32 elements for 16-bit types, 24 for f32, 12 for f64.
 constexpr int kMaxLaneElemsFwd = 64;
-constexpr int kMaxLaneElemsBwd = 32;
+template <typename T> constexpr int kMaxLaneElemsBwd = sizeof(T) == 2 ? 32 : sizeof(T) == 4 ? 24 : 12;
 
 // Calls f.template operator()<K>() for the smallest K in {1, 2, 3, 4, 6, 8} with packs <= 32 K
 // and K * kPack<T> <= kMaxElems; false when there is none (the row takes the block path).
@@ -270,8 +272,12 @@ template <typename T> __device__ __forceinline__ void load_raw(RawPack<T>& r, co
   r = *reinterpret_cast<const RawPack<T>*>(p);
 }
 template <typename T> __device__ __forceinline__ void fill_raw(RawPack<T>& r, float v) {
+  if (v == 0.f) {
+    *reinterpret_cast<uint4*>(&r) = make_uint4(0, 0, 0, 0);  // +0 in every type
+  } else {
 #pragma unroll
-  for (int i = 0; i < kPack<T>; ++i) r.v[i] = store_as<T>(static_cast<dacc_t<T>>(v));
+    for (int i = 0; i < kPack<T>; ++i) r.v[i] = store_as<T>(static_cast<dacc_t<T>>(v));
+  }
 }
 
 template <typename T, int K>
@@ -535,7 +541,7 @@ void layer_norm_backward(Tensor& gx, Tensor& gw, Tensor& gb, const Tensor& g, co
     // Register path (Note [layer norm on CUDA]): P = ceil(m / 64) blocks of 8 warps when the
     // parameter gradients are wanted (a function of m only), so each warp takes about 8 rows and
     // the partial rows cost little traffic; a warp per row otherwise.
-    if (vec && (!w || pack_aligned<T>(w, n)) && with_lane_packs<T, kMaxLaneElemsBwd>(n / kPack<T>, [&]<int K>() {
+    if (vec && (!w || pack_aligned<T>(w, n)) && with_lane_packs<T, kMaxLaneElemsBwd<T>>(n / kPack<T>, [&]<int K>() {
           const int64_t parts = std::clamp<int64_t>((m + 63) / 64, 1, 1024);
           if (want_params) make_scratch(parts);
           const unsigned blocks = static_cast<unsigned>(

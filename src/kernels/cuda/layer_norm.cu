@@ -3,16 +3,21 @@
 // Note [layer norm on CUDA]
 // Two paths, chosen on the host from n, the dtype and the pointers' alignment only:
 //
-// * Register path (vectorisable rows with at most 32 * K 16-byte packs, K a compile-time number
-//   of packs per lane: n <= 2048 for bf16/f16 forward, 1024 backward; see kMaxLaneElems): ONE WARP
-//   PER ROW, 8 warps per block, rows strided over the grid. Lane l holds packs l, l + 32, ... of
-//   its row in registers (arrays indexed by compile-time indices only, so no local memory), reads
-//   x (and g) once with 16-byte loads, all K loads in flight together, and reduces with warp
-//   shuffles only: no __syncthreads in the row loop. The statistics are the same corrected
-//   two-pass ones as the block path: mean mu0 first, then the sums of d = x - mu0 and d^2, so that
-//   mean = mu0 + sum(d)/n and var = sum(d^2)/n - (sum(d)/n)^2 keep f32 precision for inputs with a
-//   large offset. The backward lane owns the same columns in every row, so its gw/gb running
-//   sums stay in registers across all the rows its warp processes (w is re-read per row from L1).
+// * Register path (layer_norm.cuh; also used by the residual layer norm of fused_layer_norm.cu):
+//   vectorisable rows of at most 32 * K 16-byte packs, K in {1, 2, 3, 4, 6, 8} a compile-time
+//   number of packs per lane, within a per-lane register budget (kMaxLaneElemsFwd/Bwd): forward
+//   n <= 2048 for bf16/f16, 1024 for f32, 512 for f64; backward n <= 1024, 768, 384. ONE WARP PER
+//   ROW, 8 warps per block, rows strided over the grid. Lane l holds packs l, l + 32, ... of its
+//   row in registers in the storage type (arrays indexed by compile-time indices only, so no
+//   local memory), reads x (and g) once with 16-byte loads, all K loads in flight together, and
+//   reduces with warp shuffles only: no __syncthreads in the row loop. The statistics are the
+//   same corrected two-pass ones as the block path: mean mu0 first, then the sums of d = x - mu0
+//   and d^2, so that mean = mu0 + sum(d)/n and var = sum(d^2)/n - (sum(d)/n)^2 keep f32 precision
+//   for inputs with a large offset. The backward issues the loads of the warp's next row before
+//   working on the current one (two rows in flight per warp: at ~180 registers a block of 8 warps
+//   is all an SM holds, so the memory parallelism comes from there). Its lanes own the same
+//   columns in every row, so the gw/gb running sums stay in registers across all the rows of the
+//   warp (w is re-read per row, from L1).
 // * Block path (longer rows, or rows that cannot be read as 16-byte packs): a block per row, the
 //   row cached in shared memory when it fits, block reductions (below).
 //

@@ -179,7 +179,7 @@ __global__ void __launch_bounds__(kWarpThreads)
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int packs = n / N;
   const bool want_params = partial != nullptr;
-  // This lane's weights and parameter-gradient running sums, the same columns in every row.
+  // This lane's parameter-gradient running sums, the same columns in every row.
   A aw[K][N], ab[K][N];
 #pragma unroll
   for (int k = 0; k < K; ++k)

@@ -1,7 +1,10 @@
-// residual add + LayerNorm on CUDA: one warp per row (the row stays in L1 between its passes);
-// weight/bias gradients by deterministic row-chunk partial sums (fused_colsum.cuh).
+// residual add + LayerNorm on CUDA. Rows that fit the register path of layer_norm.cu take it
+// (Note [layer norm on CUDA]: a warp per row held in registers, 16-byte loads, gw/gb by fixed-order
+// partial sums); the others: one warp per row (the row stays in L1 between its passes), weight/bias
+// gradients by deterministic row-chunk partial sums (fused_colsum.cuh).
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/fused_colsum.cuh"
+#include "kernels/cuda/layer_norm.cuh"
 #include "kernels/dispatch.h"
 #include "kernels/fused_layer_norm.h"
 
@@ -10,12 +13,6 @@ namespace kirzl::kernels::cuda {
 namespace {
 
 constexpr int kRowsPerBlock = 8;  // warps per block, one row each
-
-template <typename A> __device__ __forceinline__ A warp_sum(A v) {
-#pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
 
 template <typename E>
 __global__ void residual_ln_fwd_kernel(E* __restrict__ sum, E* __restrict__ y, dacc_t<E>* __restrict__ mean,
@@ -116,6 +113,15 @@ void residual_layer_norm_forward(Tensor& sum, Tensor& y, Tensor& mean, Tensor& r
   dispatch_floating(x.dtype(), "residual_layer_norm", [&]<typename T>() {
     using E = device_t<T>;
     using A = dacc_t<E>;
+    const E* wp = weight.defined() ? dptr<T>(weight) : nullptr;
+    const E* bp = bias.defined() ? dptr<T>(bias) : nullptr;
+    const bool vec = pack_aligned<E>(x.data_ptr(), n) && pack_aligned<E>(residual.data_ptr(), n) &&
+                     pack_aligned<E>(sum.data_ptr(), n) && pack_aligned<E>(y.data_ptr(), n) &&
+                     (!wp || pack_aligned<E>(wp, n)) && (!bp || pack_aligned<E>(bp, n));
+    if (ln_forward_warp<E, true>(dptr<T>(y), static_cast<A*>(mean.data_ptr()), static_cast<A*>(rstd.data_ptr()),
+                                 dptr<T>(x), wp, bp, m, n, static_cast<A>(eps), vec, stream, dptr<T>(sum),
+                                 dptr<T>(residual)))
+      return;
     residual_ln_fwd_kernel<E><<<static_cast<unsigned>((m + kRowsPerBlock - 1) / kRowsPerBlock), 32 * kRowsPerBlock, 0,
                                 stream>>>(
         dptr<T>(sum), dptr<T>(y), static_cast<A*>(mean.data_ptr()), static_cast<A*>(rstd.data_ptr()), dptr<T>(x),
@@ -136,6 +142,17 @@ void residual_layer_norm_backward(Tensor& gx, Tensor& gw, Tensor& gb, const Tens
     using A = dacc_t<E>;
     const A* mp = static_cast<const A*>(mean.data_ptr());
     const A* rp = static_cast<const A*>(rstd.data_ptr());
+    {
+      E* gxp = gx.defined() ? dptr<T>(gx) : nullptr;
+      const E* wp = weight.defined() ? dptr<T>(weight) : nullptr;
+      const E* gsp = g_sum.defined() ? dptr<T>(g_sum) : nullptr;
+      const bool vec = pack_aligned<E>(g_y.data_ptr(), n) && pack_aligned<E>(sum.data_ptr(), n) &&
+                       (!gxp || pack_aligned<E>(gxp, n)) && (!wp || pack_aligned<E>(wp, n)) &&
+                       (!gsp || pack_aligned<E>(gsp, n));
+      if (ln_backward_warp<E>(gxp, gw.defined() ? dptr<T>(gw) : nullptr, gb.defined() ? dptr<T>(gb) : nullptr,
+                              dptr<T>(g_y), dptr<T>(sum), mp, rp, wp, m, n, vec, sum.device(), stream, gsp))
+        return;
+    }
     if (gx.defined() && m > 0) {
       residual_ln_bwd_kernel<E><<<static_cast<unsigned>((m + kRowsPerBlock - 1) / kRowsPerBlock), 32 * kRowsPerBlock,
                                   0, stream>>>(dptr<T>(gx), dptr<T>(g_y), g_sum.defined() ? dptr<T>(g_sum) : nullptr,

@@ -1,14 +1,38 @@
 // CUDA layer norm over the last n elements of each row, statistics in f32 (f64 for f64).
 //
-// Forward: a block per row. The row is read from global memory once, kept in shared memory when
-// it fits (else re-read, mostly from L2), and the statistics are the CPU's corrected two-pass ones
-// (mean, then the deviations from it), so f32 inputs with a large offset keep their precision.
+// Note [layer norm on CUDA]
+// Two paths, chosen on the host from n, the dtype and the pointers' alignment only:
 //
-// Backward: Note [layer norm parameter gradients]. A fixed number P of blocks (a function of the
-// row count only, never of the GPU) each take rows p, p + P, ...; a block writes the input
-// gradient of its rows and adds g * xhat and g into its own partial sums, one column per thread,
-// rows in order. A second kernel adds the P partial rows column by column in block order. No
-// atomics, so gw and gb are bitwise reproducible run to run.
+// * Register path (layer_norm.cuh; also used by the residual layer norm of fused_layer_norm.cu):
+//   vectorisable rows of at most 32 * K 16-byte packs, K in {1, 2, 3, 4, 6, 8} a compile-time
+//   number of packs per lane, within a per-lane register budget (kMaxLaneElemsFwd/Bwd): forward
+//   n <= 2048 for bf16/f16, 1024 for f32, 512 for f64; backward n <= 1024, 768, 384. ONE WARP PER
+//   ROW, 8 warps per block, rows strided over the grid. Lane l holds packs l, l + 32, ... of its
+//   row in registers in the storage type (arrays indexed by compile-time indices only, so no
+//   local memory), reads x (and g) once with 16-byte loads, all K loads in flight together, and
+//   reduces with warp shuffles only: no __syncthreads in the row loop. The statistics are the
+//   same corrected two-pass ones as the block path: mean mu0 first, then the sums of d = x - mu0
+//   and d^2, so that mean = mu0 + sum(d)/n and var = sum(d^2)/n - (sum(d)/n)^2 keep f32 precision
+//   for inputs with a large offset. The backward issues the loads of the warp's next row before
+//   working on the current one (two rows in flight per warp: at ~180 registers a block of 8 warps
+//   is all an SM holds, so the memory parallelism comes from there). Its lanes own the same
+//   columns in every row, so the gw/gb running sums stay in registers across all the rows of the
+//   warp (w is re-read per row, from L1).
+// * Block path (longer rows, or rows that cannot be read as 16-byte packs): a block per row, the
+//   row cached in shared memory when it fits, block reductions (below).
+//
+// Determinism (Note [layer norm parameter gradients]): the backward grid P (the number of [2, n]
+// partial rows of the scratch) is a function of the row count and the path only, never of the GPU
+// or of timing. Register path: warp w of block p takes rows (p * 8 + w) + k * 8P in order; at the
+// end the 8 warps add their column sums into shared memory one warp after another (warp 0 first)
+// and the block writes its partial row. Block path: block p takes rows p, p + P, ..., one column
+// per thread. Then ln_param_reduce_kernel adds the P partial rows, each thread a fixed strided
+// subset of them in order and the subsets in order through shared memory. No atomics, so gw and
+// gb are bitwise reproducible run to run; gx does not depend on the grid at all.
+//
+// Block-path forward: the row is read from global memory once, kept in shared memory when it fits
+// (else re-read, mostly from L2).
+#include "kernels/cuda/layer_norm.cuh"
 #include "kernels/cuda/nn_common.cuh"
 #include "kernels/dispatch.h"
 #include "kernels/layer_norm.h"
@@ -190,22 +214,6 @@ __global__ void ln_backward_kernel(T* __restrict__ gx, dacc_t<T>* __restrict__ p
     for (int64_t j = threadIdx.x; j < 2 * n; j += blockDim.x) part[j] = acc[j];
 }
 
-// gw[j] = sum over blocks p = 0 .. P-1 of partial[p][0][j], gb likewise from partial[p][1][j].
-template <typename T>
-__global__ void ln_param_reduce_kernel(T* __restrict__ gw, T* __restrict__ gb, const dacc_t<T>* __restrict__ partial,
-                                       int64_t parts, int64_t n) {
-  using A = dacc_t<T>;
-  for (int64_t j = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; j < n; j += int64_t(gridDim.x) * blockDim.x) {
-    A sw = 0, sb = 0;
-    for (int64_t p = 0; p < parts; ++p) {
-      sw += partial[p * 2 * n + j];
-      sb += partial[p * 2 * n + n + j];
-    }
-    if (gw) gw[j] = store_as<T>(sw);
-    if (gb) gb[j] = store_as<T>(sb);
-  }
-}
-
 template <typename T0> device_t<T0>* opt_ptr(const Tensor& t) { return t.defined() ? dptr<T0>(t) : nullptr; }
 
 }  // namespace
@@ -222,6 +230,9 @@ void layer_norm_forward(Tensor& y, Tensor& mean, Tensor& rstd, const Tensor& x, 
     const T* b = opt_ptr<T0>(bias);
     const bool vec = pack_aligned<T>(x.data_ptr(), n) && pack_aligned<T>(y.data_ptr(), n) &&
                      (!w || pack_aligned<T>(w, n)) && (!b || pack_aligned<T>(b, n));
+    if (ln_forward_warp<T>(dptr<T0>(y), static_cast<A*>(mean.data_ptr()), static_cast<A*>(rstd.data_ptr()),
+                           dptr<T0>(x), w, b, m, n, static_cast<A>(eps), vec, stream))
+      return;
     const bool cached = n * static_cast<int64_t>(sizeof(A)) <= kCacheBytes;
     const size_t smem = cached ? static_cast<size_t>(n) * sizeof(A) : 0;
     ln_forward_kernel<T><<<static_cast<unsigned>(std::min<int64_t>(m, int64_t{1} << 30)), threads_for<T>(n), smem,
@@ -249,13 +260,17 @@ void layer_norm_backward(Tensor& gx, Tensor& gw, Tensor& gb, const Tensor& g, co
     T* gxp = opt_ptr<T0>(gx);
     const bool vec = pack_aligned<T>(x.data_ptr(), n) && pack_aligned<T>(g.data_ptr(), n) &&
                      (!gxp || pack_aligned<T>(gxp, n));
-    // P depends on the row count only (Note [layer norm parameter gradients]).
+    if (ln_backward_warp<T>(gxp, opt_ptr<T0>(gw), opt_ptr<T0>(gb), dptr<T0>(g), dptr<T0>(x),
+                            static_cast<const A*>(mean.data_ptr()), static_cast<const A*>(rstd.data_ptr()), w, m, n,
+                            vec && (!w || pack_aligned<T>(w, n)), x.device(), stream))
+      return;
+    // Block path. P depends on the row count only (Note [layer norm parameter gradients]).
     const int64_t parts = std::clamp<int64_t>(m / 8, 1, 1024);
     const bool in_smem = want_params && 2 * n * static_cast<int64_t>(sizeof(A)) <= kPartialBytes<A>;
     Tensor scratch;
     A* partial = nullptr;
     if (want_params) {
-      scratch = empty({parts, 2, n}, TensorOptions{.dtype = sizeof(A) == 8 ? DType::f64 : DType::f32, .device = x.device()});
+      scratch = ln_scratch<T>(parts, n, x.device());
       partial = static_cast<A*>(scratch.data_ptr());
     }
     const size_t smem = in_smem ? static_cast<size_t>(2 * n) * sizeof(A) : 0;
@@ -264,10 +279,7 @@ void layer_norm_backward(Tensor& gx, Tensor& gw, Tensor& gb, const Tensor& g, co
         gxp, partial, dptr<T0>(g), dptr<T0>(x), static_cast<const A*>(mean.data_ptr()),
         static_cast<const A*>(rstd.data_ptr()), w, m, n, vec, want_params, in_smem);
     KIRZL_CUDA_LAUNCH_CHECK();
-    if (want_params) {
-      ln_param_reduce_kernel<T><<<grid_for(n, 256), 256, 0, stream>>>(opt_ptr<T0>(gw), opt_ptr<T0>(gb), partial, parts, n);
-      KIRZL_CUDA_LAUNCH_CHECK();
-    }
+    if (want_params) ln_param_reduce<T>(opt_ptr<T0>(gw), opt_ptr<T0>(gb), partial, parts, n, stream);
   });
 }
 

@@ -79,6 +79,52 @@ TEST(LayerNormCuda, KernelsMatchCpuWithPoisonedOutputs) {
         }
 }
 
+// Note [layer norm on CUDA]: rows of up to 32 K 16-byte packs per warp take the register path
+// (forward K <= 8 and 64 elements a lane; backward 32 elements a lane for 16-bit types, 24 for f32,
+// 12 for f64), longer or unaligned ones the block path. Widths at each boundary and the next pack,
+// widths that leave some lanes without a pack, row counts that give a warp several rows (with the
+// next row prefetched) and several blocks of partial sums, and a misaligned base pointer.
+TEST(LayerNormCuda, RegisterPathBoundaries) {
+  KIRZL_REQUIRE_GPU();
+  struct Case {
+    DType dt;
+    std::vector<int64_t> widths;
+  };
+  const Case cases[] = {{DType::bf16, {8, 776, 1024, 1032, 2048, 2056}},
+                        {DType::f16, {1024, 1032, 2048, 2056}},
+                        {DType::f32, {4, 132, 768, 772, 1024, 1028}},
+                        {DType::f64, {2, 384, 386, 512, 514}}};
+  for (const Case& c : cases)
+    for (int64_t n : c.widths)
+      for (int64_t m : {3, 300, 1000})
+        for (bool misaligned : {false, true}) {
+          if (misaligned && m != 300) continue;
+          SCOPED_TRACE("n " + std::to_string(n) + " rows " + std::to_string(m) + " " + dtype_name(c.dt) +
+                       (misaligned ? " misaligned" : ""));
+          Tensor x = cpu_uniform({m, n}, c.dt, 2, 4, 1);
+          Tensor w = cpu_uniform({n}, c.dt, 0.5, 1.5, 2), b = cpu_uniform({n}, c.dt, -1, 1, 3);
+          Tensor g = cpu_uniform({m, n}, c.dt, -1, 1, 4);
+          Result ref = run(x, w, b, g, n, true);
+          Tensor xg = x.to(gpu());
+          if (misaligned) {
+            // The same values one element past a 16-byte boundary: no 16-byte packs.
+            Tensor big = empty({m * n + 1}, {.dtype = c.dt, .device = gpu()});
+            xg = big.narrow(0, 1, m * n).view({m, n});
+            xg.copy_(x.to(gpu()));
+          }
+          Result got = run(xg, w.to(gpu()), b.to(gpu()), g.to(gpu()), n, true);
+          Tolerance tol = tolerance_for(c.dt), gtol = tolerance_for(c.dt);
+          if (c.dt == DType::f32) tol = {1e-5, 1e-5}, gtol = {1e-4, 1e-4};
+          if (c.dt == DType::f64) tol = gtol = {1e-10, 1e-10};
+          EXPECT_TRUE(all_close(got.y, ref.y, tol)) << "y";
+          EXPECT_TRUE(all_close(got.mean, ref.mean, c.dt == DType::f64 ? tol : Tolerance{1e-5, 1e-5})) << "mean";
+          EXPECT_TRUE(all_close(got.rstd, ref.rstd, c.dt == DType::f64 ? tol : Tolerance{1e-4, 1e-5})) << "rstd";
+          EXPECT_TRUE(all_close(got.gx, ref.gx, gtol)) << "gx";
+          EXPECT_TRUE(all_close(got.gw, ref.gw, gtol)) << "gw";
+          EXPECT_TRUE(all_close(got.gb, ref.gb, gtol)) << "gb";
+        }
+}
+
 // The backward keeps its partial parameter sums in shared memory up to the 48 KiB a block may use
 // without opting in, static arrays included. Widths at that boundary once asked for more (f32, bf16
 // and f16 from 6129 to 6144; f64 from 3057 to 3072) and the launch failed.

@@ -242,7 +242,7 @@ lane_sanitizer() {
   fi
   local cmds=() t tool short only=""
   # verify: the programs whose sanitizer runs did not finish cleanly in the full check.
-  [ "$profile" = verify ] && only='core_test_cuda_runtime_cuda|core_test_storage_cuda|kernels_cuda_test_layer_norm_cuda|kernels_cuda_test_fused_layer_norm_cuda|kernels_cuda_test_fused_classifier_cuda|kernels_cuda_test_embedding_cuda|optim_test_fused_optim_cuda'
+  [ "$profile" = verify ] && only='kernels_cuda_test_flash_attention_cuda|core_test_cuda_runtime_cuda|core_test_storage_cuda|kernels_cuda_test_layer_norm_cuda|kernels_cuda_test_fused_layer_norm_cuda|kernels_cuda_test_fused_classifier_cuda|kernels_cuda_test_embedding_cuda|optim_test_fused_optim_cuda'
   # Racecheck and synccheck first: they are the slow ones.
   for tool in racecheck synccheck memcheck; do
     for t in "${gpu_tests[@]}"; do
@@ -351,9 +351,10 @@ if [ "$profile" = full ]; then
 elif [ "$profile" = verify ]; then
   echo "== phase B (until ${bench_end}s): the benchmarks that ran out of time, the GPT-2 loss check"
   export KIRZL_GPT2_CHECK_DIR="$work/gpt2_check"
-  bench 70 bench_cuda_nn --benchmark_min_time=0.05
-  bench 60 bench_nccl_allreduce --benchmark_filter='DDPOverhead|NcclAllReduce/(1048576|67108864|1073741824)'
-  bench 60 bench_gpt2 --benchmark_filter=BM_gpt2_loss_check
+  bench 45 bench_cuda_nn --benchmark_min_time=0.05 --benchmark_filter='Memcpy|LayerNorm|CrossEntropy'
+  bench 25 bench_cuda_elementwise --benchmark_min_time=0.05 --benchmark_filter='Memcpy|Gelu'
+  bench 45 bench_nccl_allreduce --benchmark_filter='DDPOverhead|NcclAllReduce/(1048576|67108864|1073741824)'
+  bench 45 bench_gpt2 --benchmark_filter=BM_gpt2_loss_check
   run_bounded 90 $bench_end bench torch_gpt2_loss_check "$logs/bench/torch_gpt2_loss_check.log" \
     python3 bench/peers/gpt2_torch.py --mode eager --weights "$work/gpt2_check/weights.safetensors" \
     --batch "$work/gpt2_check/batch.i32" --loss-steps 10

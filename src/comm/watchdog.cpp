@@ -198,9 +198,10 @@ void Watchdog::fail_last_resort_(std::exception_ptr e) noexcept {
                                          ") is unusable: its watchdog failed: " + describe_exception(e));
       all.swap(works_);
     }
-    if (backend_.abort && !aborted_.exchange(true)) backend_.abort();
+    // Note [fail before abort]: wake the waiters first; `all` keeps the tensors until after the abort.
     const auto error = std::make_exception_ptr(*failure());
     for (WatchedWork& w : all) w.state->fail(error);
+    if (backend_.abort && !aborted_.exchange(true)) backend_.abort();
     drained_.notify_all();
   } catch (...) {
     std::fputs("kirzl comm: the watchdog failed while failing its works (out of memory?)\n", stderr);
@@ -218,13 +219,18 @@ void Watchdog::fail_(std::unique_lock<std::mutex>& lock, std::deque<WatchedWork>
                              ") is unusable after an earlier failure: " + message);
   head_started_ = Clock::time_point{};
   lock.unlock();
-  // Kernels stuck waiting for peers return only after the abort; fail the works afterwards, so
-  // that a waiter who frees its tensors does so after the device stopped touching them.
-  if (backend_.abort && !aborted_.exchange(true)) {
-    try {
-      backend_.abort();
-    } catch (...) {
-    }
+  // Note [fail before abort]: the waiters are failed first, so that they wake at the timeout even
+  // when the abort has to wait for the device (on the H200, ncclCommAbort waited 1.3 s for a stream
+  // held by a host function, and the timeout reached the waiter only then). What a failed work's
+  // kernels may still touch stays alive: the works' `keep` (their tensors and events) is released
+  // only after the abort has returned, below.
+  for (WatchedWork& w : works) {
+    const std::string m = w.desc.seq == culprit_seq
+                              ? message
+                              : w.desc.long_str() + " was pending on rank " + std::to_string(backend_.rank) +
+                                    " when the communicator failed: " + message;
+    if (!report) recorder_.finished(w.desc.seq, false, m);
+    w.state->fail(std::make_exception_ptr(Error(code, m)));
   }
   if (report) {
     // The report must not keep the works from failing (Note [watchdog errors]).
@@ -240,15 +246,12 @@ void Watchdog::fail_(std::unique_lock<std::mutex>& lock, std::deque<WatchedWork>
       std::fputs("kirzl comm: writing the failure report failed (ignored)\n", stderr);
     }
   }
-  // The work the failure is about gets the message itself; every other pending work says it was
-  // caught up in that failure.
-  for (WatchedWork& w : works) {
-    const std::string m = w.desc.seq == culprit_seq
-                              ? message
-                              : w.desc.long_str() + " was pending on rank " + std::to_string(backend_.rank) +
-                                    " when the communicator failed: " + message;
-    if (!report) recorder_.finished(w.desc.seq, false, m);
-    w.state->fail(std::make_exception_ptr(Error(code, m)));
+  // Kernels stuck waiting for peers return only after the abort.
+  if (backend_.abort && !aborted_.exchange(true)) {
+    try {
+      backend_.abort();
+    } catch (...) {
+    }
   }
   works.clear();
   lock.lock();

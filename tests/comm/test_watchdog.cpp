@@ -32,6 +32,7 @@ struct FakeDevice {
   std::atomic<int> throw_at{0};     // seq whose completion check throws, like cudaEventQuery after a fault (0: none)
   std::atomic<bool> async_throws{false};  // the asynchronous-error check throws a non-kirzl exception
   std::atomic<bool> two_done_three_bad{false};  // at once: #1 and #2 finished, #3's headers disagree
+  std::atomic<int> abort_ms{0};  // how long the abort takes (ncclCommAbort waits for the device)
 };
 
 struct Fixture {
@@ -50,12 +51,17 @@ struct Fixture {
       if (dev.async_failed) return std::string("unhandled system error (remote process exited)");
       return std::nullopt;
     };
-    b.abort = [this] { ++dev.aborts; };
+    b.abort = [this] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(dev.abort_ms.load()));
+      ++dev.aborts;
+    };
     wd = std::make_unique<Watchdog>(std::move(b), recorder, 500us);
   }
 
-  comm::Work submit(std::chrono::milliseconds timeout = 10s, std::string tag = "bucket 0: fc.weight") {
+  comm::Work submit(std::chrono::milliseconds timeout = 10s, std::string tag = "bucket 0: fc.weight",
+                    std::shared_ptr<void> keep = nullptr) {
     WatchedWork w;
+    w.keep = std::move(keep);
     w.desc.kind = OpKind::AllReduce;
     w.desc.dtype = DType::f32;
     w.desc.count = 1000;
@@ -101,6 +107,23 @@ TEST(Watchdog, CompletesWorksInOrderAsTheDeviceFinishesThem) {
   EXPECT_TRUE(c.succeeded());
   EXPECT_EQ(f.dev.aborts.load(), 0);
   EXPECT_FALSE(f.wd->failure().has_value());
+}
+
+// Note [fail before abort]: a slow abort (the H200's ncclCommAbort waited 1.3 s for a held stream)
+// must not delay the waiters, and the failed work's tensors stay alive until the abort returned.
+TEST(Watchdog, WaitersWakeAtTheTimeoutWhileASlowAbortRunsAndTensorsOutliveIt) {
+  Fixture f;
+  f.dev.abort_ms = 1500;
+  auto tensors = std::make_shared<int>(7);
+  std::weak_ptr<int> alive = tensors;
+  auto stuck = f.submit(60ms, "held back", std::move(tensors));
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_KIRZL_ERROR(stuck.synchronize(), ErrorCode::Timeout, "all_reduce #1", "held back");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1000ms) << "the waiter woke only after the abort";
+  EXPECT_FALSE(alive.expired()) << "the work's tensors were released before the abort returned";
+  for (int i = 0; i < 500 && (f.dev.aborts.load() == 0 || !alive.expired()); ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(f.dev.aborts.load(), 1);
+  EXPECT_TRUE(alive.expired()) << "released once the abort has returned";
 }
 
 TEST(Watchdog, ATimeoutAbortsAndFailsEveryPendingWorkWithAReport) {

@@ -93,6 +93,8 @@ TEST(CudaRuntime, PeakStatisticsAndReset) {
   EXPECT_EQ(s.peak_reserved_bytes, s.reserved_bytes);
 }
 
+// Reads the device's free memory: it needs the GPU to itself (scripts/gpu-check.sh runs this
+// program alone; another process allocating meanwhile fails it).
 TEST(CudaRuntime, EmptyCacheGivesMemoryBackToTheDevice) {
   KIRZL_REQUIRE_GPU();
   SKIP_WITHOUT_CACHING();

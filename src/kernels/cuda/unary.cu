@@ -25,20 +25,6 @@ __device__ __forceinline__ float d_sqrt(float v) { return sqrtf(v); }
 __device__ __forceinline__ double d_sqrt(double v) { return sqrt(v); }
 __device__ __forceinline__ float d_tanh(float v) { return tanhf(v); }
 __device__ __forceinline__ double d_tanh(double v) { return tanh(v); }
-// tanh for the forward math of storage type T. bf16 keeps 8 significant bits, so the hardware
-// approximation (one MUFU instruction, relative error below 2^-10.9) is as good as tanhf after
-// rounding, and bf16 GELU becomes memory-bound instead of bound by tanhf's arithmetic (0.51 of
-// copy bandwidth on the H200 with tanhf). f16 (11 bits), f32 and f64 keep the accurate tanh.
-template <typename T>
-__device__ __forceinline__ dacc_t<T> tanh_for(dacc_t<T> v) {
-  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
-    float r;
-    asm("tanh.approx.f32 %0, %1;" : "=f"(r) : "f"(static_cast<float>(v)));
-    return r;
-  } else {
-    return d_tanh(v);
-  }
-}
 __device__ __forceinline__ float d_erf(float v) { return erff(v); }
 __device__ __forceinline__ double d_erf(double v) { return erf(v); }
 __device__ __forceinline__ float d_pow(float v, float p) { return powf(v, p); }
@@ -60,13 +46,13 @@ struct FloatUnaryFn {
       case UnaryOp::Log: r = d_log(v); break;
       case UnaryOp::Sqrt: r = d_sqrt(v); break;
       case UnaryOp::Rsqrt: r = A(1) / d_sqrt(v); break;
-      case UnaryOp::Tanh: r = tanh_for<T>(v); break;
+      case UnaryOp::Tanh: r = d_tanh(v); break;
       case UnaryOp::Sigmoid: r = A(1) / (A(1) + d_exp(-v)); break;
       case UnaryOp::Abs: r = d_abs(v); break;
       // `v < 0 ? 0 : v` so that NaN propagates.
       case UnaryOp::Relu: r = v < A(0) ? A(0) : v; break;
       case UnaryOp::Gelu: r = A(0.5) * v * (A(1) + d_erf(v * A(kInvSqrt2))); break;
-      case UnaryOp::GeluTanh: r = A(0.5) * v * (A(1) + tanh_for<T>(A(kSqrt2OverPi) * (v + A(kGeluCubic) * v * v * v))); break;
+      case UnaryOp::GeluTanh: r = A(0.5) * v * (A(1) + d_tanh(A(kSqrt2OverPi) * (v + A(kGeluCubic) * v * v * v))); break;
       case UnaryOp::Pow: r = p0 == A(2) ? v * v : p0 == A(0.5) ? d_sqrt(v) : d_pow(v, p0); break;
       // max then min with the bound second: NaN in v propagates, as std::max/min on the CPU.
       case UnaryOp::Clamp: {
@@ -132,7 +118,6 @@ struct UnaryGradFn {
       }
       case UnaryOp::GeluTanh: {
         const A x2 = s * s;
-        // Accurate tanh here: 1 - t * t cancels where t is near 1, which an approximate t would not survive.
         const A t = d_tanh(A(kSqrt2OverPi) * (s + A(kGeluCubic) * x2 * s));
         const A du = A(kSqrt2OverPi) * (A(1) + A(3 * kGeluCubic) * x2);
         r = g * (A(0.5) * (A(1) + t) + A(0.5) * s * (A(1) - t * t) * du);

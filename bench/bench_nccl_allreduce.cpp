@@ -176,7 +176,9 @@ void BM_DDPOverhead(benchmark::State& state) {
   state.counters["ddp_step_ms"] = ddp_s / (state.iterations() * kBurst) * 1e3;
   state.counters["overhead_pct"] = (ddp_s / plain_s - 1.0) * 100.0;  // goal <= 3
 }
-BENCHMARK(BM_DDPOverhead)->UseManualTime()->MinTime(1.0)->Unit(benchmark::kMillisecond);
+// A fixed count, not a minimum time: on the H200 (2026-12-04) this benchmark did not finish within
+// 45 s under MinTime(1.0); a bounded run either gives the figure or shows where the time goes.
+BENCHMARK(BM_DDPOverhead)->UseManualTime()->Iterations(3)->Unit(benchmark::kMillisecond);
 
 #else
 void BM_NcclAllReduce(benchmark::State& state) {

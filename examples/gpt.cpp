@@ -262,7 +262,11 @@ int run(const Args& args) {
   comm::ProcessGroup world = comm::init();
   const bool lead = world.rank() == 0;
   if (args.threads > 0) set_num_threads(args.threads);
-  const Device dev = args.device == "cuda" ? Device::cuda(world.local_rank()) : Device::cpu();
+  // The world's device: cuda:(local_rank % visible GPUs), so that 2 ranks on one GPU share it
+  // (cuda:local_rank named a device that does not exist there).
+  const Device dev = args.device == "cuda" ? world.device() : Device::cpu();
+  KIRZL_CHECK_CODE(args.device != "cuda" || dev.is_cuda(), ErrorCode::Unsupported, "gpt: --device cuda, but no CUDA "
+                   "device is visible here (or kirzl was built without CUDA)");
   KIRZL_CHECK(args.batch_size % world.size() == 0, "gpt: --batch-size ", args.batch_size,
               " (the global batch) must be divisible by the world size ", world.size());
   const int64_t local_batch = args.batch_size / world.size();

@@ -208,6 +208,11 @@ struct InitOptions {
   std::string backend = "auto";
   /// Default timeout of the world's collectives; 0 = KIRZL_TIMEOUT (seconds) if set, else 300 s.
   std::chrono::milliseconds timeout{0};
+  /// Share the node's cores among its ranks: when several ranks run on one node, init() sets the
+  /// CPU kernels' threads (set_num_threads) to the cores this process may use divided by the
+  /// ranks on the node, at least 1, unless OMP_NUM_THREADS is set. Without it every rank takes
+  /// every core (4 ranks on 2 cores ran 29x slower than one). A later set_num_threads() wins.
+  bool share_cores = true;
 };
 
 /// The world: which rank this process is, where it runs, and its communicator. A cheap value type

@@ -1,10 +1,13 @@
 // Launcher detection. See launcher.h.
 #include "comm/launcher.h"
 
+#include <sched.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <string>
+#include <thread>
 
 #include "kirzl/core/error.hpp"
 
@@ -94,6 +97,18 @@ BackendChoice choose_backend(const LaunchInfo& info, const std::string& requeste
 std::string requested_backend(const std::string& option, const char* env_backend) {
   if (option != "auto" || !env_backend || !*env_backend) return option;
   return env_backend;
+}
+
+int shared_core_threads(int cores, int local_size, bool omp_num_threads_set) {
+  if (omp_num_threads_set || local_size <= 1 || cores <= 0) return 0;
+  return std::max(1, cores / local_size);
+}
+
+int usable_cores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
 }
 
 int choose_device(int local_rank, int visible_devices) {

@@ -47,6 +47,13 @@ std::string requested_backend(const std::string& option, const char* env_backend
 // when no device is visible; an unknown local rank (< 0) counts as 0.
 int choose_device(int local_rank, int visible_devices);
 
+// InitOptions::share_cores: the CPU threads of each of `local_size` ranks on a node whose process
+// may use `cores` cores; 0 means "leave the thread count alone" (one rank per node, an unknown
+// local size, or OMP_NUM_THREADS set by the user).
+int shared_core_threads(int cores, int local_size, bool omp_num_threads_set);
+// The cores this process may run on (its CPU affinity, which launchers and cgroups narrow), at least 1.
+int usable_cores();
+
 // Whether init() runs the world's collectives on NCCL, and why (shown by KIRZL_VERBOSE).
 struct NcclDecision {
   bool use = false;

@@ -23,6 +23,7 @@
 #include "kirzl/comm.hpp"
 #include "kirzl/config.hpp"
 #include "kirzl/core/cuda.hpp"
+#include "kirzl/core/parallel.hpp"
 
 
 namespace kirzl::comm {
@@ -218,6 +219,11 @@ ProcessGroup init(const InitOptions& options) {
   std::lock_guard<std::mutex> lock(w.mu);
   if (w.group) return *w.group;
   ProcessGroup pg = make_world(options);
+  if (options.share_cores) {
+    const int threads = detail::shared_core_threads(detail::usable_cores(), pg.local_size(),
+                                                    std::getenv("OMP_NUM_THREADS") != nullptr);
+    if (threads > 0) set_num_threads(threads);
+  }
   preflight(pg);
   w.group = pg;
   static const bool registered = std::atexit(release_world_at_exit) == 0;

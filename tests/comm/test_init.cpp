@@ -1,7 +1,9 @@
 // comm::init(): launcher detection from the environment, and the size-1 world without a launcher.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
+#include <thread>
 #include <string>
 
 #include <kirzl/comm.hpp>
@@ -136,4 +138,18 @@ TEST(Init, WithoutALauncherTheWorldHasOneRankAndIdentityCollectives) {
   // A second init() returns the same world.
   comm::ProcessGroup again = comm::init({.backend = "mpi"});
   EXPECT_EQ(again.communicator(), pg.communicator());
+}
+
+// InitOptions::share_cores (issue #14): ranks on one node divide its cores instead of each taking
+// all of them; the user's OMP_NUM_THREADS and a single rank per node leave the count alone.
+TEST(Init, RanksOnANodeShareItsCores) {
+  EXPECT_EQ(comm::detail::shared_core_threads(16, 4, false), 4);
+  EXPECT_EQ(comm::detail::shared_core_threads(16, 3, false), 5);
+  EXPECT_EQ(comm::detail::shared_core_threads(2, 4, false), 1) << "at least one thread per rank";
+  EXPECT_EQ(comm::detail::shared_core_threads(16, 1, false), 0) << "one rank per node: OpenMP's default";
+  EXPECT_EQ(comm::detail::shared_core_threads(16, -1, false), 0) << "unknown local size";
+  EXPECT_EQ(comm::detail::shared_core_threads(16, 4, true), 0) << "OMP_NUM_THREADS wins";
+  const int cores = comm::detail::usable_cores();
+  EXPECT_GE(cores, 1);
+  EXPECT_LE(cores, static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
 }

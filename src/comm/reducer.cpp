@@ -113,6 +113,16 @@ struct DistributedDataParallel::Impl {
   std::vector<bool> ready, unused;
   size_t next_launch = 0;
   bool no_sync = false;
+  // Note [reducer phases]: Idle (no forward has prepared a backward) -> Prepared (ddp.forward with
+  // grad enabled) -> Backward (the first gradient hook) -> Reduced (finalize waited for every
+  // bucket). Every gradient hook checks the phase, so a backward either reduces or fails: a hook
+  // in Reduced is a second backward through one forward (retain_graph) or a loss that reached the
+  // parameters outside ddp.forward, a hook in Idle a backward no ddp.forward prepared, and a
+  // parameter ready twice in one backward is an error too. Before, mark_ready returned early for
+  // a parameter already ready, and the second backward's gradients silently stayed unreduced
+  // (ranks diverged by 12.6 on a Linear(4, 3)).
+  enum class Phase { Idle, Prepared, Backward, Reduced };
+  Phase phase = Phase::Idle;
   bool in_backward = false;
   io::Timeline timeline;
   DDPStepStats stats;
@@ -272,6 +282,27 @@ struct DistributedDataParallel::Impl {
     }
     next_launch = 0;
     in_backward = false;
+    phase = Phase::Prepared;
+  }
+
+  // Parameters added, removed, replaced (e.g. by Module::to after DDP was built) or reshaped since
+  // construction would no longer be the tensors whose hooks and bucket slots DDP holds.
+  void check_parameters_unchanged() {
+    size_t k = 0;
+    for (auto& [name, p] : module.named_parameters()) {
+      if (!p.requires_grad()) continue;
+      KIRZL_CHECK(k < params.size(), "DistributedDataParallel: parameter '", name, "' was added after DDP was "
+                  "constructed; construct DDP after the model is complete");
+      const Tensor& was = views[k];  // its bucket slot: the dtype, device and shape DDP reduces
+      KIRZL_CHECK(names[k] == name && p.is_same(params[k]) && p.shape() == was.shape() && p.dtype() == was.dtype() &&
+                      p.device() == was.device(),
+                  "DistributedDataParallel: parameter '", names[k], "' changed after DDP was constructed (now '", name,
+                  "' ", p.describe(), ", its bucket slot ", was.describe(), "): replaced, reshaped, converted or moved "
+                  "(Module::to). Construct DDP after moving and changing the model.");
+      ++k;
+    }
+    KIRZL_CHECK(k == params.size(), "DistributedDataParallel: parameter '", k < names.size() ? names[k] : "",
+                "' was removed after DDP was constructed (", params.size(), " parameters then, ", k, " now)");
   }
 
   // find_unused_parameters: parameters whose accumulator is not reachable from the output.
@@ -307,8 +338,18 @@ struct DistributedDataParallel::Impl {
 
   void on_ready(size_t i) {
     if (no_sync) return;
+    // Note [reducer phases].
+    KIRZL_CHECK(phase != Phase::Idle, "DistributedDataParallel: parameter '", names[i], "' received a gradient, but "
+                "no forward through DDP prepared this backward. Compute every loss that goes backward from "
+                "ddp.forward(x) (ddp(x)); a loss from module.forward() directly is never reduced.");
+    KIRZL_CHECK(phase != Phase::Reduced, "DistributedDataParallel: parameter '", names[i], "' received a gradient "
+                "after this step's gradients were already reduced: a second backward through one forward "
+                "(retain_graph = true), or a loss that reaches the module's parameters outside ddp.forward(). Each "
+                "backward needs its own ddp.forward(); to accumulate several backward passes, run all but the last "
+                "under no_sync().");
     bind_to_slot(i);
     if (!in_backward) {
+      phase = Phase::Backward;
       in_backward = true;
       first_hook_us = timeline.now_us();
       autograd::queue_callback([this] { finalize(); });
@@ -324,7 +365,9 @@ struct DistributedDataParallel::Impl {
   }
 
   void mark_ready(size_t i) {
-    if (ready[i]) return;
+    KIRZL_CHECK(!ready[i], "DistributedDataParallel: parameter '", names[i], "' was marked ready twice in one "
+                "backward (its gradient hook fired again, or find_unused_parameters judged it unused although it "
+                "received a gradient); its bucket was already reduced without the second contribution.");
     ready[i] = true;
     Bucket& b = buckets[bucket_of[i]];
     if (--b.pending == 0 && opts.overlap) launch_ready_buckets();
@@ -359,6 +402,7 @@ struct DistributedDataParallel::Impl {
     if (!missing.empty()) {
       wait_launched_quietly();
       in_backward = false;
+      phase = Phase::Idle;
       KIRZL_FAIL(ErrorCode::InvalidArgument, "DistributedDataParallel: these parameters received no gradient in this "
                  "backward pass: ", missing, ". If the model uses parameters conditionally, construct DDP with "
                  "find_unused_parameters = true.");
@@ -388,6 +432,7 @@ struct DistributedDataParallel::Impl {
     stats.comm_hidden_ms = std::max(0.0, stats.comm_ms - stats.comm_exposed_ms);
     stats.buckets = static_cast<int>(buckets.size());
     in_backward = false;
+    phase = Phase::Reduced;
   }
 
   void wait_launched_quietly() {
@@ -411,6 +456,7 @@ DistributedDataParallel::~DistributedDataParallel() = default;
 Tensor DistributedDataParallel::forward(const Tensor& x) {
   Impl& d = *impl_;
   const bool will_backward = grad_enabled();
+  d.check_parameters_unchanged();
   if (will_backward) d.prepare();
   if (d.opts.broadcast_buffers && d.comm->size() > 1) {
     std::vector<Tensor> bufs = d.module.buffers();

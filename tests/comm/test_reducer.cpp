@@ -206,6 +206,45 @@ TEST(DDP, UnusedParametersAreAnErrorOrZeroWithTheOption) {
   });
 }
 
+// Note [reducer phases] (issue #14): every backward either reduces or fails. A second backward
+// through one forward used to leave the ranks with different gradients (12.6 apart on this model).
+TEST(DDP, ASecondBackwardThroughOneForwardIsAnError) {
+  run_ranks(2, [&](int rank, std::shared_ptr<comm::Communicator> c) {
+    manual_seed(3);
+    nn::Linear m(4, 3);
+    DistributedDataParallel ddp(m, c);
+    Tensor y = ddp(full({2, 4}, rank + 1.0));
+    sum(y).backward({}, /*retain_graph=*/true);
+    EXPECT_KIRZL_ERROR(sum(y * y).backward(), ErrorCode::InvalidArgument, "parameter '", "already reduced",
+                       "retain_graph", "no_sync");
+  });
+}
+
+TEST(DDP, ALossFromTheModuleOutsideDdpForwardIsAnError) {
+  run_ranks(2, [&](int rank, std::shared_ptr<comm::Communicator> c) {
+    manual_seed(3);
+    nn::Linear m(4, 3);
+    DistributedDataParallel ddp(m, c);
+    // Before any ddp.forward: nothing prepared this backward.
+    EXPECT_KIRZL_ERROR(sum(m.forward(full({2, 4}, rank + 1.0))).backward(), ErrorCode::InvalidArgument,
+                       "no forward through DDP", "ddp.forward");
+    sum(ddp(full({2, 4}, rank + 1.0))).backward();  // a proper step still works
+    EXPECT_KIRZL_ERROR(sum(m.forward(full({2, 4}, rank + 1.0))).backward(), ErrorCode::InvalidArgument,
+                       "already reduced", "outside ddp.forward()");
+  });
+}
+
+TEST(DDP, ParametersChangedAfterConstructionAreAnError) {
+  run_ranks(2, [&](int, std::shared_ptr<comm::Communicator> c) {
+    manual_seed(3);
+    nn::Linear m(4, 3);
+    DistributedDataParallel ddp(m, c);
+    m.to(DType::f64);  // the parameters are converted: DDP's buckets still hold f32 slots
+    EXPECT_KIRZL_ERROR(ddp(ones({2, 4}, {.dtype = DType::f64})), ErrorCode::InvalidArgument, "'weight'",
+                       "changed after DDP was constructed", "Construct DDP after");
+  });
+}
+
 TEST(DDP, DifferentModelsAreRejectedNamingTheParameter) {
   std::vector<std::string> messages(2);
   auto group = comm::make_in_process_group(2);

@@ -91,7 +91,8 @@ std::vector<std::vector<float>> train_single(const ModelFactory& make, const Opt
 }
 
 std::vector<std::vector<float>> train_ddp(int n, const ModelFactory& make, const OptimFactory& make_opt, int steps,
-                                          int64_t global, bool image, const DDPOptions& options = {}) {
+                                          int64_t global, bool image, const DDPOptions& options = {},
+                                          bool set_to_none = true) {
   std::vector<std::vector<float>> result;
   manual_seed(7);
   auto reference_init = make()->state_dict();  // what rank 0 starts from
@@ -106,7 +107,7 @@ std::vector<std::vector<float>> train_ddp(int n, const ModelFactory& make, const
       batch(s, global, image, x, y);
       Tensor xr = x.narrow(0, rank * b, b), yr = y.narrow(0, rank * b, b);
       Tensor out = ddp(xr);
-      opt->zero_grad();  // between forward and backward, as in the usual loop (Note [rebinding gradients])
+      opt->zero_grad(set_to_none);  // between forward and backward, as in the usual loop (Note [rebinding gradients])
       cross_entropy(out, yr).backward();
       opt->step();
     }
@@ -117,6 +118,10 @@ std::vector<std::vector<float>> train_ddp(int n, const ModelFactory& make, const
 
 OptimFactory sgd_momentum() {
   return [](std::vector<Tensor> p) { return std::make_unique<optim::SGD>(p, optim::SGDOptions{.lr = 0.1, .momentum = 0.9}); };
+}
+// Plain SGD: an update is lr x gradient, so a sum where the average belongs changes every step.
+OptimFactory sgd() {
+  return [](std::vector<Tensor> p) { return std::make_unique<optim::SGD>(p, optim::SGDOptions{.lr = 0.1}); };
 }
 OptimFactory adamw() {
   return [](std::vector<Tensor> p) { return std::make_unique<optim::AdamW>(p, optim::AdamWOptions{.lr = 1e-2}); };
@@ -130,6 +135,50 @@ TEST(DDP, EquivalentToOneProcessMlpSgdMomentum) {
     auto got = train_ddp(n, make_mlp, sgd_momentum(), 20, 16, false, {.bucket_cap_mb = 0.0005, .first_bucket_cap_mb = 0.0002});
     EXPECT_LE(max_abs_diff(ref, got), 1e-5) << n << " ranks";
   }
+}
+
+// A user-written hook: the sum over ranks, divided by the world size once it has arrived.
+CommHook sum_then_divide() {
+  return [](comm::Communicator& c, Tensor& bucket, const BucketInfo& info) {
+    comm::Work w = c.all_reduce(bucket, {.op = comm::ReduceOp::Sum, .timeout = info.timeout, .tag = info.tag});
+    const double n = c.size();
+    return CommHookResult{w, [b = bucket, n]() mutable {
+                            NoGradGuard g;
+                            b.mul_(1.0 / n);
+                          }};
+  };
+}
+
+// The equivalence tests can tell an average from a sum: with plain SGD, a hook that forgets to
+// divide moves the parameters far from the single process (AdamW's normalisation would hide it).
+TEST(DDP, EquivalenceTellsTheAverageFromTheSum) {
+  auto ref = train_single(make_mlp, sgd(), 10, 16, false);
+  EXPECT_LE(max_abs_diff(ref, train_ddp(2, make_mlp, sgd(), 10, 16, false)), 1e-5) << "the default averages";
+  EXPECT_LE(max_abs_diff(ref, train_ddp(2, make_mlp, sgd(), 10, 16, false, {.comm_hook = sum_then_divide()})), 1e-5)
+      << "a user hook that sums, then divides in finish()";
+  CommHook sum_only = [](comm::Communicator& c, Tensor& bucket, const BucketInfo& info) {
+    return CommHookResult{c.all_reduce(bucket, {.op = comm::ReduceOp::Sum, .timeout = info.timeout, .tag = info.tag}), {}};
+  };
+  EXPECT_GT(max_abs_diff(ref, train_ddp(2, make_mlp, sgd(), 10, 16, false, {.comm_hook = sum_only})), 1e-3)
+      << "a sum where the average belongs must not pass as equivalent";
+}
+
+TEST(DDP, EquivalentWithoutOverlapAndWithZeroedGradients) {
+  auto ref = train_single(make_mlp, sgd_momentum(), 10, 16, false);
+  EXPECT_LE(max_abs_diff(ref, train_ddp(2, make_mlp, sgd_momentum(), 10, 16, false,
+                                        {.bucket_cap_mb = 0.0005, .first_bucket_cap_mb = 0.0002, .overlap = false})),
+            1e-5)
+      << "overlap = false";
+  EXPECT_LE(max_abs_diff(ref, train_ddp(2, make_mlp, sgd_momentum(), 10, 16, false, {}, /*set_to_none=*/false)), 1e-5)
+      << "zero_grad(false): gradients zeroed in place, not set to none";
+}
+
+TEST(DDP, Fp16CompressionStaysCloseToOneProcess) {
+  auto ref = train_single(make_mlp, sgd_momentum(), 10, 16, false);
+  const double d = max_abs_diff(ref, train_ddp(2, make_mlp, sgd_momentum(), 10, 16, false,
+                                               {.comm_hook = comm_hooks::fp16_compress()}));
+  EXPECT_LE(d, 5e-3) << "f16 keeps ~3 significant digits of each averaged gradient";
+  EXPECT_GT(d, 0.0) << "the gradients really went through f16";
 }
 
 TEST(DDP, EquivalentToOneProcessCnnAdamW) {

@@ -96,6 +96,12 @@ struct DDPStepStats {
 /// backward) waits for the buckets' events: the host does not block, and the optimizer step that
 /// follows on that stream sees the averaged gradients.
 ///
+/// Every backward either reduces or fails: each loss that goes backward must come from its own
+/// `forward()` through DDP. A second backward through one forward (retain_graph), a loss that
+/// reaches the parameters through `module.forward()` directly, and parameters added, removed,
+/// converted or moved after construction throw Error{InvalidArgument} naming the parameter. To
+/// accumulate several backward passes, run all but the last under `no_sync()`.
+///
 /// Use one DDP object per module; it must outlive every backward through the module. Not
 /// thread-safe: drive it from one thread per rank. The optimizer should use
 /// `zero_grad(set_to_none=false)` or the default (set to none): both work, the first saves a

@@ -178,7 +178,7 @@ void Watchdog::poll_once() {
   if (failure) {
     std::deque<WatchedWork> all;
     all.swap(works_);
-    fail_(lock, all, *failure);
+    fail_(lock, all, *failure, completed);
   }
   const bool empty = works_.empty();
   lock.unlock();
@@ -208,7 +208,8 @@ void Watchdog::fail_last_resort_(std::exception_ptr e) noexcept {
   }
 }
 
-void Watchdog::fail_(std::unique_lock<std::mutex>& lock, std::deque<WatchedWork>& works, const Failure& f) {
+void Watchdog::fail_(std::unique_lock<std::mutex>& lock, std::deque<WatchedWork>& works, const Failure& f,
+                     std::vector<std::shared_ptr<WorkState>>& finished_before) {
   const ErrorCode code = f.code;
   const std::string& message = f.message;
   const bool report = f.report;
@@ -219,6 +220,10 @@ void Watchdog::fail_(std::unique_lock<std::mutex>& lock, std::deque<WatchedWork>
                              ") is unusable after an earlier failure: " + message);
   head_started_ = Clock::time_point{};
   lock.unlock();
+  // Works that finished before the failure was found succeed first: a waiter woken by the failure
+  // must not see them still pending.
+  for (auto& s : finished_before) s->complete();
+  finished_before.clear();
   // Note [fail before abort]: the waiters are failed first, so that they wake at the timeout even
   // when the abort has to wait for the device (on the H200, ncclCommAbort waited 1.3 s for a stream
   // held by a host function, and the timeout reached the waiter only then). What a failed work's

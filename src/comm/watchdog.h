@@ -93,7 +93,8 @@ class Watchdog {
   std::optional<Failure> scan_(Clock::time_point now, std::vector<std::shared_ptr<WorkState>>& completed);
   // Fails every outstanding work; the caller holds mu_ through `lock` (released while the abort
   // runs and the works fail) and has taken the works out (`works`).
-  void fail_(std::unique_lock<std::mutex>& lock, std::deque<WatchedWork>& works, const Failure& f);
+  void fail_(std::unique_lock<std::mutex>& lock, std::deque<WatchedWork>& works, const Failure& f,
+             std::vector<std::shared_ptr<WorkState>>& finished_before);
   // Fails the outstanding works after an exception escaped poll_once (Note [watchdog errors]).
   void fail_last_resort_(std::exception_ptr e) noexcept;
 

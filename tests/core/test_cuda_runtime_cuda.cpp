@@ -41,6 +41,26 @@ struct BusyBuffers {
   Tensor b = empty({128 * 1024 * 1024}, {.device = Device::cuda(0)});
 };
 
+// The stream-ordering tests' data: random `expected` values (host), their device copy `src`, and a
+// NaN-filled `x` that land() fills late on the current stream, after busy device work; a reader on
+// another stream that is not ordered after it would see NaNs.
+struct LateCopy {
+  explicit LateCopy(uint64_t seed) {
+    Generator g(seed);
+    expected = randn({kSize}, {}, &g);
+    src = expected.to(Device::cuda(0));
+    x = full({kSize}, std::nan(""), {.device = Device::cuda(0)});
+    cuda::synchronize(0);
+  }
+  void land() {
+    keep_stream_busy(busy.a, busy.b);
+    x.copy_(src);
+  }
+  static constexpr int64_t kSize = 1000003;
+  Tensor expected, src, x;
+  BusyBuffers busy;
+};
+
 }  // namespace
 
 TEST(CudaRuntime, TrainingLikeLoopDoesNoDeviceMallocAfterWarmUp) {
@@ -173,20 +193,14 @@ TEST(CudaRuntime, BlockFreedOnItsOwnStreamIsReusedAtOnce) {
 
 TEST(CudaRuntime, StreamsAndEventsOrderAsyncCopies) {
   KIRZL_REQUIRE_GPU();
-  Generator g(4);
-  const int64_t n = 1000003;
-  Tensor expected = randn({n}, {}, &g);
-  Tensor src = expected.to(Device::cuda(0));
-  Tensor x = full({n}, std::nan(""), {.device = Device::cuda(0)});
-  BusyBuffers busy;
-  cuda::synchronize(0);
+  LateCopy c(4);
+  Tensor& x = c.x;
   cuda::Stream s1(0), s2(0);
   cuda::Event start(true), stop(true), written;
   {
     cuda::StreamGuard on_s1(s1);
     start.record(s1);
-    keep_stream_busy(busy.a, busy.b);
-    x.copy_(src);  // lands late on s1
+    c.land();  // lands late on s1
     stop.record(s1);
     written.record(s1);
   }
@@ -201,7 +215,7 @@ TEST(CudaRuntime, StreamsAndEventsOrderAsyncCopies) {
   s2.synchronize();
   EXPECT_TRUE(s2.query());
   EXPECT_TRUE(written.query());
-  EXPECT_TRUE(all_close(y, expected, {0, 0}));
+  EXPECT_TRUE(all_close(y, c.expected, {0, 0}));
   stop.synchronize();
   EXPECT_GT(cuda::Event::elapsed_ms(start, stop), 0.0f);
   EXPECT_KIRZL_ERROR(cuda::Event::elapsed_ms(start, written), ErrorCode::InvalidArgument, "enable_timing");
@@ -209,18 +223,12 @@ TEST(CudaRuntime, StreamsAndEventsOrderAsyncCopies) {
 
 TEST(CudaRuntime, StreamWaitsForTheWorkQueuedOnAnotherStream) {
   KIRZL_REQUIRE_GPU();
-  Generator g(6);
-  const int64_t n = 1000003;
-  Tensor expected = randn({n}, {}, &g);
-  Tensor src = expected.to(Device::cuda(0));
-  Tensor x = full({n}, std::nan(""), {.device = Device::cuda(0)});
-  BusyBuffers busy;
-  cuda::synchronize(0);
+  LateCopy c(6);
+  Tensor& x = c.x;
   cuda::Stream producer(0), consumer(0);
   {
     cuda::StreamGuard on_producer(producer);
-    keep_stream_busy(busy.a, busy.b);
-    x.copy_(src);  // lands late on the producer's stream
+    c.land();  // lands late on the producer's stream
   }
   consumer.wait(producer);  // no event of the caller's: Stream::wait(Stream) makes its own
   EXPECT_FALSE(producer.query()) << "the busy work finished too early for this test to mean anything";
@@ -231,7 +239,7 @@ TEST(CudaRuntime, StreamWaitsForTheWorkQueuedOnAnotherStream) {
     x.storage().record_stream(consumer);
   }
   consumer.synchronize();
-  EXPECT_TRUE(all_close(y, expected, {0, 0}));
+  EXPECT_TRUE(all_close(y, c.expected, {0, 0}));
   producer.wait(producer);  // a stream is ordered after itself: no-op
   cuda::Stream empty;
   EXPECT_KIRZL_ERROR(consumer.wait(empty), ErrorCode::InvalidArgument, "empty");

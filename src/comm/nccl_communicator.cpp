@@ -63,7 +63,7 @@ struct NcclOutcome {
 };
 
 // Polls `comm` after a call that returned `r` until it has left ncclInProgress, `deadline` has
-// passed, or `aborting` (may be null) is set.
+// passed, or `aborting` (may be null) is set; an error `r` is Failed at once.
 // A call that returned ncclSuccess is polled too: on a non-blocking communicator, ncclCommSplit
 // can return ncclSuccess while its work still runs, and the communicator then refuses the next call
 // ("Attempt to use communicator before the previous operation returned ncclSuccess"; seen on the
@@ -86,6 +86,12 @@ NcclOutcome settle(ncclComm_t comm, ncclResult_t r, SteadyClock::time_point dead
 std::string nccl_error_text(ncclComm_t comm, ncclResult_t r) {
   const char* last = ncclGetLastError(comm);
   return std::string(ncclGetErrorString(r)) + (last && *last ? std::string(" (") + last + ")" : std::string());
+}
+
+// Aborts `comm` (if any) on a path that is already failing or tearing down: a failed abort is
+// reported, never thrown.
+void abort_quietly(ncclComm_t comm) noexcept {
+  if (comm && ncclCommAbort(comm) != ncclSuccess) std::fprintf(stderr, "kirzl: ncclCommAbort failed (ignored)\n");
 }
 constexpr int kHeaderWords = 6;  // seq + CollectiveDesc::pack
 
@@ -228,7 +234,7 @@ class NcclCommunicator final : public Communicator, public std::enable_shared_fr
     if (failed) {
       // A failed communicator never blocks in teardown (the ranks' sequences may differ).
       aborted_ = true;
-      if (ncclCommAbort(comm_) != ncclSuccess) std::fprintf(stderr, "kirzl: ncclCommAbort failed (ignored)\n");
+      abort_quietly(comm_);
       return;
     }
     KIRZL_CUDA_CHECK_NOTHROW(cudaStreamSynchronize(stream_));
@@ -240,7 +246,7 @@ class NcclCommunicator final : public Communicator, public std::enable_shared_fr
     } else {
       std::fprintf(stderr, "kirzl: ncclCommFinalize on rank %d of %d %s; aborting the communicator\n", rank_, size_,
                    fin.how == Settled::TimedOut ? "did not complete in time" : nccl_error_text(comm_, fin.result).c_str());
-      if (ncclCommAbort(comm_) != ncclSuccess) std::fprintf(stderr, "kirzl: ncclCommAbort failed (ignored)\n");
+      abort_quietly(comm_);
       aborted_ = true;
       return;
     }
@@ -346,7 +352,7 @@ class NcclCommunicator final : public Communicator, public std::enable_shared_fr
         }
         if (sub) check_settled_(what.c_str(), settle(sub, ncclInProgress, deadline, &aborting_), sub);
       } catch (...) {
-        if (sub && ncclCommAbort(sub) != ncclSuccess) std::fprintf(stderr, "kirzl: ncclCommAbort failed (ignored)\n");
+        abort_quietly(sub);
         throw;
       }
     }
@@ -356,7 +362,7 @@ class NcclCommunicator final : public Communicator, public std::enable_shared_fr
       KIRZL_NCCL_CHECK(ncclCommUserRank(sub, &r));
       KIRZL_NCCL_CHECK(ncclCommCount(sub, &n));
     } catch (...) {
-      if (ncclCommAbort(sub) != ncclSuccess) std::fprintf(stderr, "kirzl: ncclCommAbort failed (ignored)\n");
+      abort_quietly(sub);
       throw;
     }
     return adopt(sub, r, n, device_, default_timeout_, bootstrap_);
@@ -397,7 +403,7 @@ class NcclCommunicator final : public Communicator, public std::enable_shared_fr
     std::lock_guard<std::mutex> lock(nccl_mu_);
     if (aborted_) return;
     aborted_ = true;
-    if (ncclCommAbort(comm_) != ncclSuccess) std::fprintf(stderr, "kirzl: ncclCommAbort failed (ignored)\n");
+    abort_quietly(comm_);
   }
 
   // Throws for a call on `comm` (this communicator unless given) that did not end in success.
@@ -413,8 +419,6 @@ class NcclCommunicator final : public Communicator, public std::enable_shared_fr
 
   // An NCCL call on this communicator, settled (Note [nccl non-blocking]); the caller holds nccl_mu_.
   void nccl_call_(const char* what, ncclResult_t r, SteadyClock::time_point deadline) {
-    if (r != ncclSuccess && r != ncclInProgress) KIRZL_FAIL(ErrorCode::Nccl, what, " on rank ", rank_, " of ", size_,
-                                                            " failed: ", nccl_error_text(comm_, r));
     check_settled_(what, settle(comm_, r, deadline, &aborting_));
   }
 
@@ -566,7 +570,7 @@ std::shared_ptr<Communicator> adopt(ncclComm_t comm, int rank, int size, int dev
   try {
     return std::make_shared<NcclCommunicator>(comm, rank, size, device, timeout, std::move(bootstrap));
   } catch (...) {
-    if (ncclCommAbort(comm) != ncclSuccess) std::fprintf(stderr, "kirzl: ncclCommAbort failed (ignored)\n");
+    abort_quietly(comm);
     throw;
   }
 }
@@ -595,11 +599,10 @@ std::shared_ptr<Communicator> nccl_create(int rank, int size, int device, const 
   constexpr std::chrono::milliseconds kMinInitTimeout{30000};
   const std::chrono::milliseconds limit = std::max(resolve_timeout(timeout), kMinInitTimeout);
   const ncclResult_t r = ncclCommInitRankConfig(&comm, size, id, rank, &config);
-  const NcclOutcome o = r == ncclSuccess || r == ncclInProgress ? settle(comm, r, SteadyClock::now() + limit, nullptr)
-                                                                : NcclOutcome{Settled::Failed, r};
+  const NcclOutcome o = settle(comm, r, SteadyClock::now() + limit, nullptr);
   if (o.how != Settled::Done) {
     const std::string detail = o.how == Settled::Failed ? nccl_error_text(comm, o.result) : std::string();
-    if (comm && ncclCommAbort(comm) != ncclSuccess) std::fprintf(stderr, "kirzl: ncclCommAbort failed (ignored)\n");
+    abort_quietly(comm);
     KIRZL_CHECK_CODE(o.how != Settled::TimedOut, ErrorCode::Timeout, "nccl_create: ncclCommInitRankConfig on rank ",
                      rank, " of ", size, " (cuda:", device, ") did not complete within ", limit.count(),
                      " ms (KIRZL_TIMEOUT or the timeout option): a rank may not have called comm::init(), or the "

@@ -34,6 +34,8 @@
 #include <algorithm>
 #include <array>
 #include <climits>
+#include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -41,6 +43,7 @@
 #include <thread>
 
 #include "comm/host_staging.h"
+#include "comm/job_failure.h"
 #include "comm/mpi_check.h"
 #include "comm/queued_communicator.h"
 #include "comm/reduce_ops.h"
@@ -52,6 +55,8 @@ void mpi_fail(const char* call, int code) {
   char text[MPI_MAX_ERROR_STRING] = {0};
   int len = 0;
   if (MPI_Error_string(code, text, &len) != MPI_SUCCESS) std::snprintf(text, sizeof text, "MPI error %d", code);
+  // Note [abort on failure]: after an MPI error, MPI_Finalize may never return.
+  mark_job_failed(std::string(call) + " failed: " + text);
   KIRZL_FAIL(ErrorCode::Mpi, call, " failed: ", text);
 }
 
@@ -76,8 +81,14 @@ class MpiRuntime {
   ~MpiRuntime() {
     int finalized = 0;
     MPI_Finalized(&finalized);
-    if (owns_ && !finalized) MPI_Finalize();
+    if (!owns_ || finalized) return;
+    // Note [abort on failure]
+    if (auto why = job_failure()) mpi_abort_job(*why);
+    finalize_within_(teardown_timeout_);
   }
+  // How long MPI_Finalize may wait for the other ranks before the job is aborted: the world's
+  // collective timeout (a rank that does not reach the end of the program within it has failed).
+  void set_teardown_timeout(std::chrono::milliseconds t) { teardown_timeout_ = t; }
   // Serialises MPI calls when MPI gave less than MPI_THREAD_MULTIPLE.
   std::unique_lock<std::mutex> guard() {
     return serialize_ ? std::unique_lock<std::mutex>(mu_) : std::unique_lock<std::mutex>();
@@ -100,6 +111,27 @@ class MpiRuntime {
     serialize_ = level_ < MPI_THREAD_MULTIPLE;
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
   }
+  // MPI_Finalize, watched: if it has not returned within `limit`, the job is aborted.
+  static void finalize_within_(std::chrono::milliseconds limit) {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    std::thread watch([&] {
+      std::unique_lock<std::mutex> lock(mu);
+      if (cv.wait_for(lock, limit, [&] { return done; })) return;
+      lock.unlock();
+      mpi_abort_job("MPI_Finalize has waited " + std::to_string(limit.count() / 1000) +
+                    " s (the collective timeout) for the other ranks: one has not reached the end of the program");
+    });
+    MPI_Finalize();
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      done = true;
+    }
+    cv.notify_all();
+    watch.join();
+  }
+  std::chrono::milliseconds teardown_timeout_{std::chrono::minutes(5)};
   int level_ = 0;
   bool owns_ = false;
   bool serialize_ = false;
@@ -681,6 +713,8 @@ class MpiCommunicator final : public QueuedCommunicator {
       msg << ".";
     }
     if (!silent.empty()) msg << " No answer from " << rank_list(silent) << " (hung in MPI or dead).";
+    // Note [abort on failure]: a silent rank will not reach MPI_Finalize either.
+    if (!silent.empty()) mark_job_failed(msg.str());
     msg << " Arrived: " << rank_list(arrived) << ".";
     // One report per group: the lowest rank that arrived writes it.
     if (me == arrived.front()) {
@@ -706,6 +740,27 @@ class MpiCommunicator final : public QueuedCommunicator {
 
 }  // namespace
 
+void mpi_abort_job(const std::string& why) {
+  int initialized = 0, finalized = 0;
+  MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  int rank = -1, size = 0;
+  if (initialized && !finalized) {
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+  }
+  std::fprintf(stderr, "kirzl: rank %d of %d: aborting the job (MPI_Abort): %s\n", rank, size,
+               why.c_str());
+  std::fflush(stderr);
+  // If MPI_Abort itself hangs (its runtime is gone), the process still ends.
+  std::thread([] {
+    std::this_thread::sleep_for(kAbortGrace);
+    std::_Exit(kAbortExitCode);
+  }).detach();
+  if (initialized && !finalized) MPI_Abort(MPI_COMM_WORLD, kAbortExitCode);
+  std::_Exit(kAbortExitCode);
+}
+
 MpiWorld mpi_create_world(std::chrono::milliseconds timeout) {
   auto rt = MpiRuntime::get();
   MpiWorld w;
@@ -727,6 +782,7 @@ MpiWorld mpi_create_world(std::chrono::milliseconds timeout) {
     for (int r = 0; r < size; ++r) w.hosts.emplace_back(all.data() + static_cast<size_t>(r) * MPI_MAX_PROCESSOR_NAME);
   }
   w.comm = std::make_shared<MpiCommunicator>(rt, dup, timeout);
+  rt->set_teardown_timeout(w.comm->default_timeout());
   char version[MPI_MAX_LIBRARY_VERSION_STRING] = {0};
   int vlen = 0;
   MPI_Get_library_version(version, &vlen);

@@ -22,4 +22,11 @@ struct MpiWorld {
 // world communicator. MPI is finalised when the last MPI communicator is destroyed.
 MpiWorld mpi_create_world(std::chrono::milliseconds timeout);
 
+// Note [abort on failure] (job_failure.h): writes "kirzl: rank R of N: aborting the job ..." with
+// `why` to stderr and calls MPI_Abort, which makes the launcher end every rank. Never returns: if
+// MPI_Abort has not ended the process within kAbortGrace (or MPI is not running), _Exit does.
+[[noreturn]] void mpi_abort_job(const std::string& why);
+inline constexpr int kAbortExitCode = 1;
+inline constexpr std::chrono::seconds kAbortGrace{10};
+
 }  // namespace kirzl::comm::detail

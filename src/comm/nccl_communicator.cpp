@@ -33,6 +33,7 @@
 
 #include "comm/collective.h"
 #include "comm/flight_recorder.h"
+#include "comm/job_failure.h"
 #include "comm/nccl_check.h"
 #include "comm/watchdog.h"
 #include "comm/work_state.h"
@@ -399,6 +400,9 @@ class NcclCommunicator final : public Communicator, public std::enable_shared_fr
   // Note [nccl non-blocking]: `aborting_` first, so that a thread waiting for an ncclInProgress
   // call under nccl_mu_ lets go of it at once; no NCCL call holds the lock while it blocks.
   void abort_() {
+    // Note [abort on failure]: peers may be stuck in NCCL kernels; the job must not finalise.
+    mark_job_failed("the NCCL communicator (rank " + std::to_string(rank_) + " of " + std::to_string(size_) +
+                    ") was aborted after a failure");
     aborting_ = true;
     std::lock_guard<std::mutex> lock(nccl_mu_);
     if (aborted_) return;

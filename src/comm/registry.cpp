@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <cstdlib>
+#include <exception>
 #include <mutex>
 #include <optional>
 #include <sstream>
@@ -55,6 +56,7 @@ struct World {
   std::mutex mu;
   std::optional<ProcessGroup> group;
   std::string backend_info;  // shown with KIRZL_VERBOSE
+  std::terminate_handler previous_terminate = nullptr;  // Note [uncaught exceptions]
 };
 World& world() {
   static World w;
@@ -212,6 +214,32 @@ void release_world_at_exit() {
   }
 }
 
+// Note [uncaught exceptions]: an exception that escapes main() on one rank calls std::terminate,
+// and the process dies by SIGABRT without saying which rank it was; under a launcher that does not
+// end the job when one task dies (srun without --kill-on-bad-exit), the other ranks would wait for
+// it until their timeout. So a multi-rank world installs this handler: it names the rank and the
+// exception, then aborts the whole job (Note [abort on failure]). Without MPI (one rank), the
+// previous handler runs.
+[[noreturn]] void terminate_with_report() {
+  std::string what = "std::terminate was called without an active exception";
+  if (std::exception_ptr e = std::current_exception()) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& x) {
+      what = std::string("uncaught exception: ") + x.what();
+    } catch (...) {
+      what = "uncaught exception of a type not derived from std::exception";
+    }
+  }
+#if KIRZL_HAS_MPI
+  detail::mpi_abort_job(what);
+#else
+  std::fprintf(stderr, "kirzl: %s\n", what.c_str());
+  if (world().previous_terminate) world().previous_terminate();
+  std::abort();
+#endif
+}
+
 }  // namespace
 
 ProcessGroup init(const InitOptions& options) {
@@ -226,6 +254,7 @@ ProcessGroup init(const InitOptions& options) {
   }
   preflight(pg);
   w.group = pg;
+  if (pg.size() > 1 && !w.previous_terminate) w.previous_terminate = std::set_terminate(terminate_with_report);
   static const bool registered = std::atexit(release_world_at_exit) == 0;
   if (!registered) std::fputs("kirzl: could not register the process group's exit handler\n", stderr);
   return pg;

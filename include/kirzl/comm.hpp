@@ -19,8 +19,16 @@
 //    a signature (op, dtype, count, root). When ranks disagree, all of them fail at once with
 //    Error{InvalidArgument} naming both sides. A collective that does not complete within its
 //    timeout fails with Error{Timeout} naming it, its size, its tag and the ranks that did not
-//    arrive; the communicator is then poisoned: later collectives throw at once. The library never
-//    calls exit() or abort(): failures surface through Work::wait(). A collective's timeout starts
+//    arrive; the communicator is then poisoned: later collectives throw at once. While the program
+//    runs, the library never calls exit() or abort(): failures surface through Work::wait(). At
+//    the end of a multi-rank job it does (Note [abort on failure], src/comm/job_failure.h): when a
+//    rank gave no answer, or MPI or NCCL failed, the world's teardown calls MPI_Abort instead of
+//    MPI_Finalize (which would wait for ever for that rank), so the launcher ends every rank,
+//    non-zero, within the timeout plus a few seconds; a finalise that waits longer than the timeout
+//    for a rank aborts too; and an exception that escapes main() on any rank is reported with the
+//    rank ("kirzl: rank R of N: aborting the job (MPI_Abort): uncaught exception: ...") and aborts
+//    the job. A rank that will finish much later than the others (e.g. rank 0 writing a large
+//    final checkpoint) must do so within the timeout too. A collective's timeout starts
 //    when it starts running on the communicator's thread (after the collectives queued before it).
 //    KIRZL_TIMEOUT (seconds) sets the default (300 s); on a timeout, a report of every reachable
 //    rank's recent collectives goes to stderr and to the file named by KIRZL_REPORT.

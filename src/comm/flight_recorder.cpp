@@ -7,6 +7,8 @@
 #include <iostream>
 #include <sstream>
 
+#include "core/environment.h"
+
 namespace kirzl::comm::detail {
 
 namespace {
@@ -112,19 +114,15 @@ std::string FlightRecorder::dump(int rank) const {
 
 void write_report(const std::string& text) {
   std::cerr << text << std::flush;
-  if (const char* path = std::getenv("KIRZL_REPORT"); path && *path) {
-    std::ofstream f(path, std::ios::trunc);
+  if (const auto path = env::text("KIRZL_REPORT")) {
+    std::ofstream f(*path, std::ios::trunc);
     if (f) f << text;
   }
 }
 
 std::chrono::milliseconds resolve_timeout(std::chrono::milliseconds requested) {
   if (requested.count() > 0) return requested;
-  if (const char* v = std::getenv("KIRZL_TIMEOUT"); v && *v) {
-    char* end = nullptr;
-    double s = std::strtod(v, &end);
-    if (end != v && s > 0) return std::chrono::milliseconds(static_cast<int64_t>(s * 1000.0));
-  }
+  if (const auto s = env::seconds("KIRZL_TIMEOUT")) return std::chrono::milliseconds(static_cast<int64_t>(*s * 1000.0));
   return std::chrono::milliseconds(300000);
 }
 

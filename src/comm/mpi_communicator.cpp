@@ -47,6 +47,7 @@
 #include "comm/mpi_check.h"
 #include "comm/queued_communicator.h"
 #include "comm/reduce_ops.h"
+#include "core/environment.h"
 #include "kirzl/autograd.hpp"
 
 namespace kirzl::comm::detail {
@@ -176,11 +177,7 @@ MPI_Op mpi_op(ReduceOp op) {
 int64_t max_count() {
   static const int64_t v = [] {
     int64_t def = int64_t{1} << 30;
-    if (const char* e = std::getenv("KIRZL_MPI_MAX_COUNT"); e && *e) {
-      long long x = std::atoll(e);
-      if (x > 0 && x < def) return static_cast<int64_t>(x);
-    }
-    return def;
+    return static_cast<int64_t>(env::integer("KIRZL_MPI_MAX_COUNT").value_or(def));
   }();
   return v;
 }
@@ -188,10 +185,10 @@ int64_t max_count() {
 constexpr int kNoticeTag = 7301;
 constexpr int kRingTag = 7302;
 // All-reduces of at least this many bytes use the ring (Note [ring all-reduce]); KIRZL_MPI_RING_BYTES changes it.
-const int64_t kRingMinBytes = [] {
-  if (const char* e = std::getenv("KIRZL_MPI_RING_BYTES"); e && *e) return static_cast<int64_t>(std::atoll(e));
-  return int64_t{32} << 10;
-}();
+int64_t ring_min_bytes() {
+  static const int64_t v = env::integer("KIRZL_MPI_RING_BYTES").value_or(int64_t{32} << 10);
+  return v;
+}
 constexpr int64_t kRingPiece = int64_t{512} << 10;
 constexpr const char* kArrivalPhase = "waiting for the other ranks to arrive";
 constexpr size_t kNoticeText = 400;
@@ -437,7 +434,7 @@ class MpiCommunicator final : public QueuedCommunicator {
 
   void chunked_allreduce_(void* data, int64_t count, MPI_Datatype type, size_t esize, const CollectiveDesc& d,
                           Clock::time_point deadline, std::shared_ptr<void> keep) {
-    if (size() > 1 && count * static_cast<int64_t>(esize) >= kRingMinBytes) {
+    if (size() > 1 && count * static_cast<int64_t>(esize) >= ring_min_bytes()) {
       ring_allreduce_(data, count, type == MPI_FLOAT ? DType::f32 : d.dtype, d.op, d, deadline, std::move(keep));
       return;
     }

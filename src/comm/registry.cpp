@@ -18,6 +18,7 @@
 
 #include "comm/flight_recorder.h"
 #include "comm/launcher.h"
+#include "core/environment.h"
 #include "comm/mpi_communicator.h"  // declarations only; defined when KIRZL_HAS_MPI
 #include "comm/nccl_communicator.h"  // declarations only; defined when KIRZL_HAS_NCCL
 #include "comm/routed_communicator.h"
@@ -69,16 +70,11 @@ std::string host_name() {
   return buf;
 }
 
-bool env_flag(const char* name) {
-  const char* v = std::getenv(name);
-  return v && *v && std::string(v) != "0";
-}
-
 // Every rank takes part (so that ranks need not agree on KIRZL_VERBOSE): a tiny all-reduce that
 // proves the group works, then, when any rank asked for it, a timed ~4 MB all-reduce.
 void preflight(const ProcessGroup& pg) {
   auto& c = *pg.communicator();
-  Tensor flag = full({1}, env_flag("KIRZL_VERBOSE") ? 1 : 0, {.dtype = DType::i32});
+  Tensor flag = full({1}, env::flag("KIRZL_VERBOSE") ? 1 : 0, {.dtype = DType::i32});
   c.all_reduce(flag, {.op = ReduceOp::Max, .tag = "init preflight"}).wait();
   if (flag.item<int>() == 0) return;
   // Where every rank computes: gather (local rank, device type, device index).
@@ -163,7 +159,7 @@ std::vector<detail::NcclCandidate> gather_nccl_candidates(const ProcessGroup& ho
 
 ProcessGroup make_world(const InitOptions& options) {
   const detail::LaunchInfo info = detail::detect_launch([](const char* n) { return std::getenv(n); });
-  const std::string requested = detail::requested_backend(options.backend, std::getenv("KIRZL_BACKEND"));
+  const std::string requested = detail::requested_backend(options.backend, env::text("KIRZL_BACKEND").value_or("").c_str());
   // Note [device choice]: before MPI_Init when the launcher tells the local rank; otherwise as
   // soon as MPI has told it (the host backend creates no CUDA context).
   const int early = info.local_rank >= 0 ? select_device(info.local_rank) : -1;

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <vector>
 
+#include "core/environment.h"
 #include "kirzl/core/error.hpp"
 
 namespace kirzl {
@@ -27,8 +28,7 @@ size_t size_class(size_t n) {
 
 size_t cache_limit() {
   static const size_t limit = [] {
-    const char* env = std::getenv("KIRZL_CPU_CACHE_MB");
-    if (env && *env) return static_cast<size_t>(std::strtoull(env, nullptr, 10)) << 20;
+    if (auto mb = env::integer("KIRZL_CPU_CACHE_MB")) return static_cast<size_t>(*mb) << 20;
     return size_t{2} << 30;
   }();
   return limit;
@@ -49,6 +49,9 @@ Cache& cache() {
 }  // namespace
 
 void* cpu_allocate(size_t nbytes) {
+  // The first read of KIRZL_CPU_CACHE_MB happens here, where a bad value may throw, not in the
+  // noexcept cpu_free (a block is always allocated before it is freed).
+  (void)cache_limit();
   size_t cls = size_class(nbytes == 0 ? 1 : nbytes);
   Cache& c = cache();
   if (cls >= kCacheMin) {

@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 
+#include "core/environment.h"
 #include "kirzl/core/cuda.hpp"
 #include "kirzl/core/device.hpp"
 #include "kirzl/core/dtype.hpp"
@@ -13,10 +14,7 @@ namespace kirzl {
 
 bool cuda::sync_index_checks() {
   // Read once: a configuration of the process, not state that changes while it runs.
-  static const bool eager = [] {
-    const char* v = std::getenv("KIRZL_SYNC_INDEX_CHECKS");
-    return v != nullptr && v[0] != '\0' && v[0] != '0';
-  }();
+  static const bool eager = env::flag("KIRZL_SYNC_INDEX_CHECKS");
   return eager;
 }
 

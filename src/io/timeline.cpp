@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/environment.h"
 #include "kirzl/core/error.hpp"
 
 namespace kirzl::io {
@@ -38,9 +39,9 @@ Timeline::~Timeline() {
 }
 
 std::string Timeline::path_from_env(int rank) {
-  const char* v = std::getenv("KIRZL_TIMELINE");
-  if (!v || !*v) return {};
-  std::string p = v;
+  const auto v = env::text("KIRZL_TIMELINE");
+  if (!v) return {};
+  std::string p = *v;
   bool is_json = p.size() > 5 && p.compare(p.size() - 5, 5, ".json") == 0;
   if (is_json && rank == 0) return p;
   if (is_json) p = p.substr(0, p.size() - 5);

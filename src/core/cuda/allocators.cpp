@@ -1,6 +1,7 @@
 // The CUDA backends of the caching allocator: device memory (cudaMalloc) and pinned host memory
 // (cudaHostAlloc), with events for deferred reuse. The logic lives in core/caching_allocator.cpp.
 #include "core/cuda/allocators.h"
+#include "core/environment.h"
 
 #include <cuda_runtime.h>
 #include <unistd.h>
@@ -145,8 +146,7 @@ class PinnedHostBackend final : public EventBackend {
 // KIRZL_CUDA_NO_CACHE=1: no caching (for compute-sanitizer; see CachingAllocatorConfig::no_cache).
 alloc::CachingAllocatorConfig config_from_env() {
   alloc::CachingAllocatorConfig c;
-  const char* v = std::getenv("KIRZL_CUDA_NO_CACHE");
-  c.no_cache = v != nullptr && v[0] != '\0' && v[0] != '0';
+  c.no_cache = env::flag("KIRZL_CUDA_NO_CACHE");
   return c;
 }
 

@@ -15,6 +15,7 @@
 
 #include "comm/collective_cases.hpp"
 #include "support/expect_error.hpp"
+#include "support/scoped_env.hpp"
 
 using namespace kirzl;
 using namespace std::chrono_literals;
@@ -23,13 +24,16 @@ using namespace kirzl::testing::comm_cases;
 
 namespace {
 
-// Runs fn(rank, comm) on one thread per rank of an in-process group; rethrows the first failure.
+// Runs fn(rank, comm) on one thread per rank of an in-process group, each with its own default
+// generator as a process would have (Note [per-thread default generator]); rethrows the first
+// failure.
 void run_ranks(int n, const std::function<void(int, comm::Communicator&)>& fn, comm::InProcessOptions options = {}) {
   auto group = comm::make_in_process_group(n, options);
   std::vector<std::thread> threads;
   std::vector<std::exception_ptr> errors(n);
   for (int r = 0; r < n; ++r)
     threads.emplace_back([&, r] {
+      GeneratorScope rng;
       try {
         fn(r, *group[r]);
       } catch (...) {
@@ -265,7 +269,7 @@ TEST(InProcessCommunicator, MismatchFailsAtOnceOnEveryRankNamingBothSides) {
 
 TEST(InProcessCommunicator, TimeoutNamesTheMissingRankOnEveryRank) {
   const std::string report = ::testing::TempDir() + "kirzl_comm_report.txt";
-  setenv("KIRZL_REPORT", report.c_str(), 1);
+  kirzl::testing::ScopedEnv report_env("KIRZL_REPORT", report);
   std::vector<std::string> msgs(3);
   std::vector<double> elapsed(3);
   run_ranks(3, [&](int r, comm::Communicator& c) {
@@ -288,7 +292,6 @@ TEST(InProcessCommunicator, TimeoutNamesTheMissingRankOnEveryRank) {
     }
     elapsed[r] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   });
-  unsetenv("KIRZL_REPORT");
   for (int r : {0, 2}) {
     EXPECT_LT(elapsed[r], 1.3) << "rank " << r;
     EXPECT_GE(elapsed[r], 0.25) << "rank " << r;
@@ -347,11 +350,11 @@ TEST(InProcessCommunicator, DestroyingACommunicatorFailsWaitingRanksAtOnce) {
 }
 
 TEST(InProcessCommunicator, DefaultTimeoutComesFromTheEnvironment) {
+  kirzl::testing::ScopedEnv env("KIRZL_TIMEOUT", std::nullopt);
   EXPECT_EQ(comm::make_in_process_group(1)[0]->default_timeout(), 300s);
-  setenv("KIRZL_TIMEOUT", "2.5", 1);
+  env.set("2.5");
   EXPECT_EQ(comm::make_in_process_group(1)[0]->default_timeout(), 2500ms);
   EXPECT_EQ(comm::make_in_process_group(1, {.timeout = 40ms})[0]->default_timeout(), 40ms);
-  unsetenv("KIRZL_TIMEOUT");
 }
 
 TEST(InProcessCommunicator, ReduceOpNames) {

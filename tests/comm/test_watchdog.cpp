@@ -17,6 +17,7 @@
 
 #include "comm/watchdog.h"
 #include "support/expect_error.hpp"
+#include "support/scoped_env.hpp"
 
 using namespace kirzl;
 using namespace kirzl::comm::detail;
@@ -137,7 +138,7 @@ TEST(Watchdog, WaitersWakeAtTheTimeoutWhileASlowAbortRunsAndTensorsOutliveIt) {
 
 TEST(Watchdog, ATimeoutAbortsAndFailsEveryPendingWorkWithAReport) {
   const auto report = std::filesystem::temp_directory_path() / ("kirzl_watchdog_report_" + std::to_string(::getpid()) + ".txt");
-  ::setenv("KIRZL_REPORT", report.c_str(), 1);
+  kirzl::testing::ScopedEnv report_env("KIRZL_REPORT", report.string());
   Fixture f(/*rank=*/1, /*size=*/4);
   f.dev.finished_upto = 1;
   auto done = f.submit();
@@ -152,7 +153,6 @@ TEST(Watchdog, ATimeoutAbortsAndFailsEveryPendingWorkWithAReport) {
   EXPECT_EQ(aborts_after_failure(f), 1) << "ncclCommAbort exactly once";
   // Poisoned: the next collective fails at once, naming the first failure.
   EXPECT_KIRZL_ERROR(f.submit(), ErrorCode::Timeout, "unusable after an earlier failure", "all_reduce #2");
-  ::unsetenv("KIRZL_REPORT");
   std::ifstream in(report);
   std::stringstream text;
   text << in.rdbuf();

@@ -20,6 +20,7 @@
 #include "comm/collective_cases.hpp"
 #include "comm/mpi/mpi_test_main.hpp"
 #include "support/expect_error.hpp"
+#include "support/scoped_env.hpp"
 
 using namespace kirzl;
 using namespace std::chrono_literals;
@@ -165,7 +166,7 @@ TEST(MpiCommunicator, TimeoutFailsEveryRankNamingTheMissingOne) {
   auto c = world().communicator()->split(0, world().rank());
   const std::string report = ::testing::TempDir() + "kirzl_mpi_report_" + std::to_string(c->rank()) + ".txt";
   std::remove(report.c_str());
-  setenv("KIRZL_REPORT", report.c_str(), 1);
+  kirzl::testing::ScopedEnv report_env("KIRZL_REPORT", report);
   Tensor warm = ones({2});
   c->all_reduce(warm).wait();  // #1
   if (c->rank() == 1) {
@@ -190,7 +191,6 @@ TEST(MpiCommunicator, TimeoutFailsEveryRankNamingTheMissingOne) {
     EXPECT_LT(s, 3.3);
   }
   EXPECT_KIRZL_ERROR(c->barrier(), ErrorCode::Timeout, "unusable");
-  unsetenv("KIRZL_REPORT");
   if (c->rank() == 0) {  // the lowest rank that arrived writes the report
     std::ifstream f(report);
     std::stringstream text;

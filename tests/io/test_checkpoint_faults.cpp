@@ -40,6 +40,13 @@ std::string read_bytes(const fs::path& p) {
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
+// "'<path>'", as error messages quote a path.
+std::string quoted(const std::string& path) {
+  std::string q(1, '\'');
+  q.append(path).push_back('\'');
+  return q;
+}
+
 std::vector<std::string> names_in(const fs::path& dir) {
   std::vector<std::string> names;
   for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
@@ -92,7 +99,7 @@ class SaveFaultTest : public ::testing::TestWithParam<Saver> {
   void expect_save_fails_cleanly(FileSystemCalls calls, const std::string& what, const std::string& os) {
     {
       ScopedFileSystemCalls scope(std::move(calls));
-      EXPECT_KIRZL_ERROR(GetParam().save(target(), *model_, 2), ErrorCode::Io, "'" + target() + "'", what, os);
+      EXPECT_KIRZL_ERROR(GetParam().save(target(), *model_, 2), ErrorCode::Io, quoted(target()), what, os);
     }
     expect_previous_intact();
   }
@@ -224,13 +231,13 @@ TEST(CheckpointOnATinyTmpfs, FullThenReadOnlyKeepsThePreviousCheckpoint) {
     const std::string previous = read_bytes(path);
 
     nn::Linear big(256, 128);  // 128 KiB of weights: more than the whole file system
-    EXPECT_KIRZL_ERROR(save_checkpoint(path, big, nullptr, {.step = 2}), ErrorCode::Io, "'" + path + "'",
+    EXPECT_KIRZL_ERROR(save_checkpoint(path, big, nullptr, {.step = 2}), ErrorCode::Io, quoted(path),
                        "No space left on device");
     EXPECT_EQ(read_bytes(path), previous);
     EXPECT_EQ(names_in(dir), std::vector<std::string>{"c.safetensors"});
 
     ASSERT_TRUE(tmpfs.make_read_only()) << "remount read-only failed: " << detail::errno_text(errno);
-    EXPECT_KIRZL_ERROR(save_checkpoint(path, small, nullptr, {.step = 3}), ErrorCode::Io, "'" + path + "'",
+    EXPECT_KIRZL_ERROR(save_checkpoint(path, small, nullptr, {.step = 3}), ErrorCode::Io, quoted(path),
                        "Read-only file system");
     EXPECT_EQ(read_bytes(path), previous);
     EXPECT_EQ(names_in(dir), std::vector<std::string>{"c.safetensors"});

@@ -157,7 +157,9 @@ TEST(MpiCommunicator, WorkIsAsynchronous) {
   // cannot have completed; were all_reduce to block until every rank arrived, rank 1 would wait
   // in vain (60 s) and fail.
   FileSignals rank0_checked("work_async");
-  if (c.rank() == 1) ASSERT_TRUE(rank0_checked.wait_for(0)) << "rank 0 blocked in all_reduce";
+  if (c.rank() == 1) {
+    ASSERT_TRUE(rank0_checked.wait_for(0)) << "rank 0 blocked in all_reduce";
+  }
   Tensor t = full({3}, c.rank());
   comm::Work w = c.all_reduce(t);
   if (c.rank() == 0) {
@@ -216,8 +218,11 @@ TEST(MpiCommunicator, TimeoutFailsEveryRankNamingTheMissingOne) {
   if (c->rank() == 1) {
     // Skips all_reduce #2; when it comes back (once the others timed out) the group is known to
     // be broken.
-    for (int r = 0; r < c->size(); ++r)
-      if (r != 1) EXPECT_TRUE(timed_out.wait_for(r)) << "rank " << r << " did not time out";
+    for (int r = 0; r < c->size(); ++r) {
+      if (r != 1) {
+        EXPECT_TRUE(timed_out.wait_for(r)) << "rank " << r << " did not time out";
+      }
+    }
     EXPECT_KIRZL_ERROR(c->barrier().wait(), ErrorCode::Timeout, "all_reduce #2", "timed out");
   } else {
     Tensor t = ones({10});

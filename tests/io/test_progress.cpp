@@ -160,6 +160,7 @@ TEST(ProgressBar, InteractiveThrottleLetsALaterUpdateThrough) {
   bar.update(2, 1.0);  // within 100 ms of the first: skipped
   clock.advance(std::chrono::milliseconds(1));
   bar.update(3, 1.0);  // 100 ms after the first: drawn
+  EXPECT_NE(cap.text().find("3/4"), std::string::npos) << "drawn by update(), before finish()";
   bar.finish();        // draws step 3 again? no: it was drawn; ends the line
   std::string out = cap.text();
   EXPECT_EQ(std::count(out.begin(), out.end(), '\r'), 2) << out;

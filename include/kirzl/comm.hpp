@@ -203,6 +203,18 @@ struct InProcessOptions {
 /// `n` communicators whose ranks are threads of this process (communicator r is rank r): real
 /// collective semantics at any size, deterministic results (reductions run in rank order). Each
 /// communicator is meant to be driven by its own thread. Throws Error{InvalidArgument} for n < 1.
+///
+/// Random numbers: without more, all threads share the process's default generator and take its
+/// numbers in whatever order the scheduler runs them. To have each rank thread draw (dropout,
+/// randn, module initialisation, checkpoints' rng.*) exactly as a process of its own would, open a
+/// kirzl::GeneratorScope at the top of each rank thread (Note [per-thread default generator]):
+///
+///   auto group = kirzl::comm::make_in_process_group(n);
+///   for (int r = 0; r < n; ++r)
+///     threads.emplace_back([&, r] {
+///       kirzl::GeneratorScope rng;   // seed 0, like a new process; manual_seed() re-seeds it
+///       train(*group[r]);
+///     });
 std::vector<std::shared_ptr<Communicator>> make_in_process_group(int n, const InProcessOptions& options = {});
 
 /// Options of init().

@@ -13,10 +13,21 @@
 #include "common.h"
 
 #include <cstring>
+#include <memory>
+#include <thread>
 
 namespace kirzl::python {
 
 namespace {
+
+// kirzl.GeneratorScope: a context manager around kirzl::GeneratorScope (Note [per-thread default
+// generator]). The generator is a Python object (made here for a seed, or the one given), so that
+// `with kirzl.GeneratorScope(0) as g:` leaves `g` valid after the block.
+struct PyGeneratorScope {
+  py::object generator;
+  std::unique_ptr<GeneratorScope> scope;  // while entered
+  std::thread::id thread;
+};
 
 DType dtype_from_numpy_name(const std::string& n) {
   if (n == "float32") return DType::f32;
@@ -314,8 +325,42 @@ void init_tensor(py::module_& m) {
       .def_property_readonly("seed", &Generator::seed)
       .def_property("offset", &Generator::offset, &Generator::set_offset);
   m.def("default_generator", &default_generator, py::return_value_policy::reference,
-        "The process-wide generator used when none is passed.");
-  m.def("manual_seed", &manual_seed, py::arg("seed"), "Re-seeds the default generator.");
+        "The calling thread's default generator: the innermost GeneratorScope's, else the process-wide one.");
+  m.def("manual_seed", &manual_seed, py::arg("seed"), "Re-seeds the calling thread's default generator.");
+  py::class_<PyGeneratorScope>(m, "GeneratorScope", R"doc(
+Makes a generator the calling thread's default (used by rand/randn/dropout/initialisation and
+saved by checkpoints) within a `with` block, so that ranks run as threads
+(kirzl.comm.make_in_process_group) draw as separate processes would:
+
+    def rank_main(r, comm):
+        with kirzl.GeneratorScope(0):   # a fresh generator seeded 0, as in a new process
+            ...
+
+GeneratorScope(seed) makes a new Generator; GeneratorScope(generator) installs the one given.
+`as` binds the installed Generator. Blocks nest; other threads are unaffected.
+)doc")
+      .def(py::init([](uint64_t seed) {
+             return PyGeneratorScope{py::cast(new Generator(seed), py::return_value_policy::take_ownership), nullptr, {}};
+           }),
+           py::arg("seed") = 0)
+      .def(py::init([](const py::handle& gen) {
+             KIRZL_CHECK(py::isinstance<Generator>(gen), "GeneratorScope: expected a kirzl.Generator or a seed, got ",
+                         std::string(py::str(py::type::of(gen))));
+             return PyGeneratorScope{py::reinterpret_borrow<py::object>(gen), nullptr, {}};
+           }),
+           py::arg("generator"))
+      .def("__enter__", [](PyGeneratorScope& s) {
+             KIRZL_CHECK(!s.scope, "GeneratorScope: already entered (a scope is entered once)");
+             s.scope = std::make_unique<GeneratorScope>(s.generator.cast<Generator&>());
+             s.thread = std::this_thread::get_id();
+             return s.generator;
+           })
+      .def("__exit__", [](PyGeneratorScope& s, const py::args&) {
+             KIRZL_CHECK(s.scope, "GeneratorScope: __exit__ without __enter__");
+             KIRZL_CHECK(s.thread == std::this_thread::get_id(),
+                         "GeneratorScope: exited on another thread than the one that entered it");
+             s.scope.reset();
+           });
   m.def("set_num_threads", &set_num_threads, py::arg("n"), "Threads used by CPU kernels.");
   m.def("get_num_threads", &get_num_threads, "Threads used by CPU kernels.");
 

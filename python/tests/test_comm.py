@@ -15,7 +15,8 @@ def run_ranks(n, fn):
 
     def body(r):
         try:
-            results[r] = fn(r, comms[r])
+            with kirzl.GeneratorScope(0):  # each rank thread draws as a process of its own would
+                results[r] = fn(r, comms[r])
         except BaseException as e:  # noqa: BLE001
             errors.append(e)
     threads = [threading.Thread(target=body, args=(r,)) for r in range(n)]
@@ -125,3 +126,36 @@ def test_ddp_no_sync_accumulates_locally():
     ddp(kirzl.ones(2, 3)).sum().backward()
     assert model.weight.grad.tolist() == [[4.0, 4.0, 4.0]]
     assert ddp.join(True)
+
+
+def test_generator_scope_gives_rank_threads_their_own_stream():
+    with kirzl.GeneratorScope(5) as g:
+        assert kirzl.default_generator().seed == 5 and g.seed == 5
+        ref = [kirzl.randn(16).numpy().copy() for _ in range(3)]
+    barrier = threading.Barrier(3)
+
+    def fn(r, comm):
+        out = []
+        with kirzl.GeneratorScope(5):
+            for _ in range(3):
+                barrier.wait()  # interleave the threads' draws
+                out.append(kirzl.randn(16).numpy().copy())
+        return out
+    for got in run_ranks(3, fn):
+        for a, b in zip(got, ref):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_generator_scope_nests_and_restores_the_process_default():
+    process = kirzl.default_generator()
+    kirzl.manual_seed(3)
+    mine = kirzl.Generator(9)
+    with kirzl.GeneratorScope(mine) as g:
+        assert g is mine
+        kirzl.manual_seed(11)
+        with kirzl.GeneratorScope():
+            assert kirzl.default_generator().seed == 0
+        assert mine.seed == 11
+    assert kirzl.default_generator().seed == process.seed == 3
+    with pytest.raises(kirzl.InvalidArgumentError, match="GeneratorScope"):
+        kirzl.GeneratorScope("seed")

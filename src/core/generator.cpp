@@ -40,10 +40,35 @@ std::array<uint32_t, 4> Generator::philox(uint64_t seed, uint64_t ctr, uint64_t 
   return {c0, c1, c2, c3};
 }
 
-Generator& default_generator() {
+// Note [per-thread default generator]
+// The default generator used to be one process-wide Generator. With in-process ranks (threads of
+// one process, comm::make_in_process_group) every rank then drew from the same stream in whatever
+// order the scheduler picked, so dropout masks and randn differed between ranks, from run to run,
+// and from what N processes (each with its own default generator) would draw. A GeneratorScope
+// makes a generator the default of the calling thread only: default_generator() returns the
+// thread's innermost installed generator, else the process-wide one. The thread-local pointer is
+// the only per-thread state; the scope owns (or borrows) the generator and restores the previous
+// pointer when it ends, so nesting works and a thread without a scope behaves exactly as before.
+// Everything that means "the default generator" goes through default_generator(), including the
+// rng.* metadata of checkpoints, which therefore save and restore the calling thread's stream.
+namespace {
+thread_local Generator* tls_default = nullptr;
+
+Generator& process_default_generator() {
   static Generator g(0);
   return g;
 }
+}  // namespace
+
+Generator& default_generator() { return tls_default ? *tls_default : process_default_generator(); }
+
+GeneratorScope::GeneratorScope(uint64_t seed) : own_(std::in_place, seed), installed_(&*own_), previous_(tls_default) {
+  tls_default = installed_;
+}
+
+GeneratorScope::GeneratorScope(Generator& gen) : installed_(&gen), previous_(tls_default) { tls_default = installed_; }
+
+GeneratorScope::~GeneratorScope() { tls_default = previous_; }
 
 void manual_seed(uint64_t seed) { default_generator().manual_seed(seed); }
 

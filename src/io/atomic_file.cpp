@@ -25,6 +25,37 @@ std::string errno_text(int err) {
   }
 }
 
+// See Note [file system seam].
+FileSystemCalls FileSystemCalls::real() {
+  FileSystemCalls c;
+  c.open = [](const char* path, int flags, mode_t mode) { return ::open(path, flags, mode); };
+  c.write = [](int fd, const void* data, size_t n) { return ::write(fd, data, n); };
+  c.fsync = [](int fd) { return ::fsync(fd); };
+  c.rename = [](const char* from, const char* to) { return ::rename(from, to); };
+  return c;
+}
+
+namespace {
+thread_local const FileSystemCalls* tls_calls = nullptr;
+
+const FileSystemCalls& calls() {
+  static const FileSystemCalls real = FileSystemCalls::real();
+  return tls_calls ? *tls_calls : real;
+}
+}  // namespace
+
+ScopedFileSystemCalls::ScopedFileSystemCalls(FileSystemCalls calls) : calls_(std::move(calls)), previous_(tls_calls) {
+  // Unset members fall back to the real call, so a test replaces only what it fails.
+  FileSystemCalls real = FileSystemCalls::real();
+  if (!calls_.open) calls_.open = real.open;
+  if (!calls_.write) calls_.write = real.write;
+  if (!calls_.fsync) calls_.fsync = real.fsync;
+  if (!calls_.rename) calls_.rename = real.rename;
+  tls_calls = &calls_;
+}
+
+ScopedFileSystemCalls::~ScopedFileSystemCalls() { tls_calls = previous_; }
+
 namespace {
 std::string directory_of(const std::string& path) {
   auto slash = path.find_last_of('/');
@@ -51,7 +82,7 @@ AtomicFile::AtomicFile(std::string path, std::string who) : path_(std::move(path
     char suffix[48];
     std::snprintf(suffix, sizeof suffix, ".tmp.%ld.%08x", static_cast<long>(::getpid()), rd());
     tmp_ = prefix + suffix;
-    fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    fd_ = calls().open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (fd_ >= 0) return;
     err = errno;
     if (err != EEXIST) break;
@@ -82,10 +113,11 @@ void AtomicFile::write(const void* data, size_t n) {
   KIRZL_INTERNAL_ASSERT(fd_ >= 0 && !committed_);
   const char* p = static_cast<const char*>(data);
   while (n > 0) {
-    ssize_t w = ::write(fd_, p, n);
+    ssize_t w = calls().write(fd_, p, n);
     if (w < 0) {
-      if (errno == EINTR) continue;
-      fail("writing the temporary file failed", errno);
+      const int err = errno;
+      if (err == EINTR) continue;
+      fail("writing the temporary file failed", err);
     }
     if (w == 0) fail("writing the temporary file made no progress", EIO);
     p += w;
@@ -95,11 +127,21 @@ void AtomicFile::write(const void* data, size_t n) {
 
 void AtomicFile::commit() {
   KIRZL_INTERNAL_ASSERT(fd_ >= 0 && !committed_);
-  if (::fsync(fd_) != 0) fail("fsync of the temporary file failed", errno);
+  // Each errno is read right after its call: building the message allocates, which may change it.
+  if (calls().fsync(fd_) != 0) {
+    const int err = errno;
+    fail("fsync of the temporary file failed", err);
+  }
   int fd = fd_;
   fd_ = -1;
-  if (::close(fd) != 0) fail("closing the temporary file failed", errno);
-  if (::rename(tmp_.c_str(), path_.c_str()) != 0) fail("renaming the temporary file '" + tmp_ + "' failed", errno);
+  if (::close(fd) != 0) {
+    const int err = errno;
+    fail("closing the temporary file failed", err);
+  }
+  if (calls().rename(tmp_.c_str(), path_.c_str()) != 0) {
+    const int err = errno;
+    fail("renaming the temporary file '" + tmp_ + "' failed", err);
+  }
   committed_ = true;
   tmp_.clear();
   // Make the rename itself durable. Some file systems cannot fsync a directory (EINVAL); the
@@ -107,7 +149,7 @@ void AtomicFile::commit() {
   std::string dir = directory_of(path_);
   int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0) return;
-  int rc = ::fsync(dfd);
+  int rc = calls().fsync(dfd);
   int err = errno;
   ::close(dfd);
   if (rc != 0 && err != EINVAL && err != ENOTSUP && err != EBADF)

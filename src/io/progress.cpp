@@ -40,15 +40,17 @@ ProgressBar::ProgressBar(Options options) : o_(std::move(options)) {
   KIRZL_CHECK(o_.bar_width >= 0 && o_.bar_width <= 200, "ProgressBar: bar_width must be in [0, 200], got ", o_.bar_width);
   if (!o_.out) o_.enabled = false;
   interactive_ = o_.interactive.value_or(o_.out && ::isatty(::fileno(o_.out)) == 1);
-  start_ = last_draw_ = std::chrono::steady_clock::now();
+  start_ = last_draw_ = now();
   next_print_ = o_.total_steps > 0 ? std::max<int64_t>(1, (o_.total_steps * o_.percent_every + 99) / 100) : 100;
 }
 
 ProgressBar::~ProgressBar() { finish(); }
 
-double ProgressBar::elapsed_s() const {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+std::chrono::steady_clock::time_point ProgressBar::now() const {
+  return o_.clock ? o_.clock() : std::chrono::steady_clock::now();
 }
+
+double ProgressBar::elapsed_s() const { return std::chrono::duration<double>(now() - start_).count(); }
 
 std::string ProgressBar::line() const {
   const char* sep = interactive_ ? "  " : " ";
@@ -111,7 +113,7 @@ void ProgressBar::draw() {
   }
   std::fflush(o_.out);
   last_printed_ = step_;
-  last_draw_ = std::chrono::steady_clock::now();
+  last_draw_ = now();
   drawn_ = true;
 }
 
@@ -122,8 +124,7 @@ void ProgressBar::update(int64_t step, double loss, double samples_per_second) {
   sps_ = samples_per_second;
   const bool at_end = o_.total_steps > 0 && step >= o_.total_steps;
   if (interactive_) {
-    const auto now = std::chrono::steady_clock::now();
-    if (!drawn_ || at_end || now - last_draw_ >= std::chrono::milliseconds(100)) draw();
+    if (!drawn_ || at_end || now() - last_draw_ >= std::chrono::milliseconds(100)) draw();
     return;
   }
   if (at_end) {

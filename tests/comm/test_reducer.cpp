@@ -55,13 +55,15 @@ double max_abs_diff(const std::vector<std::vector<float>>& a, const std::vector<
   return d;
 }
 
-// Runs fn(rank, comm) on n threads of an in-process group; rethrows the first failure.
+// Runs fn(rank, comm) on n threads of an in-process group, each with its own default generator
+// as a process would have (Note [per-thread default generator]); rethrows the first failure.
 void run_ranks(int n, const std::function<void(int, std::shared_ptr<comm::Communicator>)>& fn) {
   auto group = comm::make_in_process_group(n);
   std::vector<std::thread> threads;
   std::vector<std::exception_ptr> errors(n);
   for (int r = 0; r < n; ++r)
     threads.emplace_back([&, r] {
+      GeneratorScope rng;
       try {
         fn(r, group[r]);
       } catch (...) {
@@ -300,6 +302,7 @@ TEST(DDP, DifferentModelsAreRejectedNamingTheParameter) {
   std::vector<std::thread> t;
   for (int r = 0; r < 2; ++r)
     t.emplace_back([&, r] {
+      GeneratorScope rng;
       nn::Sequential m(nn::Linear(4, 3), nn::ReLU(), nn::Linear(3, r == 0 ? 2 : 5));
       try {
         DistributedDataParallel ddp(m, group[r]);

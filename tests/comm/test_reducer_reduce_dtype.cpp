@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <mutex>
 #include <thread>
 
 #include <kirzl/ddp.hpp>
@@ -16,11 +15,6 @@ namespace nn = kirzl::nn;
 
 namespace {
 
-std::mutex& init_mutex() {
-  static std::mutex m;
-  return m;
-}
-
 // The averaged gradients of rank 0 after one backward on 4 in-process ranks.
 std::vector<std::vector<float>> grads_after_backward(DType reduce_dtype) {
   const int n = 4;
@@ -31,12 +25,10 @@ std::vector<std::vector<float>> grads_after_backward(DType reduce_dtype) {
   for (int r = 0; r < n; ++r)
     threads.emplace_back([&, r] {
       try {
-        // The same model on every rank and in every call: the default generator is shared by the
-        // rank threads, so seeding and drawing the initial weights must not interleave.
-        std::unique_lock<std::mutex> init_lock(init_mutex());
-        manual_seed(3);
+        // The same model on every rank and in every call: each rank thread draws the initial
+        // weights from its own default generator (Note [per-thread default generator]).
+        GeneratorScope rng(3);
         nn::Sequential model(nn::Linear(12, 16), nn::ReLU(), nn::Linear(16, 3));
-        init_lock.unlock();
         DistributedDataParallel ddp(model, group[r], {.bucket_cap_mb = 0.0005, .first_bucket_cap_mb = 0.0002,
                                                       .reduce_dtype = reduce_dtype});
         Generator g(100 + r);

@@ -5,9 +5,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -17,12 +19,39 @@
 
 #include "comm/watchdog.h"
 #include "support/expect_error.hpp"
+#include "support/scoped_env.hpp"
 
 using namespace kirzl;
 using namespace kirzl::comm::detail;
 using namespace std::chrono_literals;
 
 namespace {
+
+// Holds the fake abort back until the test opens it (or 60 s pass), so that "the waiters woke
+// while the abort still ran" is a fact of the test, not a race against a sleep.
+class AbortGate {
+ public:
+  void hold() {
+    std::lock_guard<std::mutex> lock(mu_);
+    held_ = true;
+  }
+  void open() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      held_ = false;
+    }
+    cv_.notify_all();
+  }
+  void pass() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, 60s, [&] { return !held_; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool held_ = false;
+};
 
 struct FakeDevice {
   std::atomic<int> finished_upto{0};  // works with seq <= this have finished on the "device"
@@ -32,7 +61,7 @@ struct FakeDevice {
   std::atomic<int> throw_at{0};     // seq whose completion check throws, like cudaEventQuery after a fault (0: none)
   std::atomic<bool> async_throws{false};  // the asynchronous-error check throws a non-kirzl exception
   std::atomic<bool> two_done_three_bad{false};  // at once: #1 and #2 finished, #3's headers disagree
-  std::atomic<int> abort_ms{0};  // how long the abort takes (ncclCommAbort waits for the device)
+  AbortGate abort_gate;  // a held gate: the abort blocks (ncclCommAbort waits for the device)
 };
 
 struct Fixture {
@@ -52,7 +81,7 @@ struct Fixture {
       return std::nullopt;
     };
     b.abort = [this] {
-      std::this_thread::sleep_for(std::chrono::milliseconds(dev.abort_ms.load()));
+      dev.abort_gate.pass();
       ++dev.aborts;
     };
     wd = std::make_unique<Watchdog>(std::move(b), recorder, 500us);
@@ -88,10 +117,10 @@ struct Fixture {
 };
 
 // Note [fail before abort]: the waiters wake first and the abort follows on the watchdog's thread,
-// so a test reads the abort count once it has happened (within 5 s), then a little later again,
+// so a test reads the abort count once it has happened (within 30 s), then a little later again,
 // so that a second abort would be seen too.
 int aborts_after_failure(const Fixture& f) {
-  for (int i = 0; i < 500 && f.dev.aborts.load() == 0; ++i) std::this_thread::sleep_for(10ms);
+  for (int i = 0; i < 3000 && f.dev.aborts.load() == 0; ++i) std::this_thread::sleep_for(10ms);
   std::this_thread::sleep_for(20ms);
   return f.dev.aborts.load();
 }
@@ -122,22 +151,24 @@ TEST(Watchdog, CompletesWorksInOrderAsTheDeviceFinishesThem) {
 // must not delay the waiters, and the failed work's tensors stay alive until the abort returned.
 TEST(Watchdog, WaitersWakeAtTheTimeoutWhileASlowAbortRunsAndTensorsOutliveIt) {
   Fixture f;
-  f.dev.abort_ms = 1500;
+  f.dev.abort_gate.hold();  // the abort does not return until opened below (or after 60 s)
   auto tensors = std::make_shared<int>(7);
   std::weak_ptr<int> alive = tensors;
   auto stuck = f.submit(60ms, "held back", std::move(tensors));
   const auto t0 = std::chrono::steady_clock::now();
   EXPECT_KIRZL_ERROR(stuck.synchronize(), ErrorCode::Timeout, "all_reduce #1", "held back");
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1000ms) << "the waiter woke only after the abort";
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 30s) << "the waiter woke only after the abort";
+  EXPECT_EQ(f.dev.aborts.load(), 0) << "the abort is still held";
   EXPECT_FALSE(alive.expired()) << "the work's tensors were released before the abort returned";
-  for (int i = 0; i < 500 && (f.dev.aborts.load() == 0 || !alive.expired()); ++i) std::this_thread::sleep_for(10ms);
+  f.dev.abort_gate.open();
+  for (int i = 0; i < 3000 && (f.dev.aborts.load() == 0 || !alive.expired()); ++i) std::this_thread::sleep_for(10ms);
   EXPECT_EQ(aborts_after_failure(f), 1);
   EXPECT_TRUE(alive.expired()) << "released once the abort has returned";
 }
 
 TEST(Watchdog, ATimeoutAbortsAndFailsEveryPendingWorkWithAReport) {
   const auto report = std::filesystem::temp_directory_path() / ("kirzl_watchdog_report_" + std::to_string(::getpid()) + ".txt");
-  ::setenv("KIRZL_REPORT", report.c_str(), 1);
+  kirzl::testing::ScopedEnv report_env("KIRZL_REPORT", report.string());
   Fixture f(/*rank=*/1, /*size=*/4);
   f.dev.finished_upto = 1;
   auto done = f.submit();
@@ -152,7 +183,6 @@ TEST(Watchdog, ATimeoutAbortsAndFailsEveryPendingWorkWithAReport) {
   EXPECT_EQ(aborts_after_failure(f), 1) << "ncclCommAbort exactly once";
   // Poisoned: the next collective fails at once, naming the first failure.
   EXPECT_KIRZL_ERROR(f.submit(), ErrorCode::Timeout, "unusable after an earlier failure", "all_reduce #2");
-  ::unsetenv("KIRZL_REPORT");
   std::ifstream in(report);
   std::stringstream text;
   text << in.rdbuf();
@@ -204,7 +234,7 @@ TEST(Watchdog, AnAsynchronousBackendErrorFailsThePendingWorks) {
 TEST(Watchdog, DestructionWithNothingOutstandingIsQuick) {
   const auto t0 = std::chrono::steady_clock::now();
   { Fixture f; }
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
 }
 
 // Note [watchdog errors]: a callback that throws on the watchdog thread (a sticky CUDA error) must
@@ -229,7 +259,7 @@ TEST(Watchdog, ACompletionCheckThatThrowsFailsThePendingWorksAndAborts) {
 TEST(Watchdog, AnAsyncErrorCheckThatThrowsPoisonsTheCommunicator) {
   Fixture f(0, 2);
   f.dev.async_throws = true;
-  for (int i = 0; i < 100 && !f.wd->failure(); ++i) std::this_thread::sleep_for(5ms);  // idle checks every 100 ms
+  for (int i = 0; i < 6000 && !f.wd->failure(); ++i) std::this_thread::sleep_for(5ms);  // idle checks every 100 ms
   ASSERT_TRUE(f.wd->failure().has_value());
   EXPECT_EQ(f.wd->failure()->code(), ErrorCode::Internal) << "not a kirzl::Error: Internal";
   EXPECT_NE(std::string(f.wd->failure()->what()).find("the driver went away"), std::string::npos)

@@ -99,8 +99,10 @@ TEST(DataLoader, LoadsAheadOnABackgroundThread) {
   ProbeDataset ds;
   DataLoader loader(ds, {.batch_size = 2, .prefetch = 2});
   auto it = loader.begin();  // batch 0 consumed; batches 1 and 2 are prepared meanwhile
-  for (int i = 0; i < 200 && ds.loads.load() < 6; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  // Waits (up to 30 s, for a loaded machine) until the loader has prepared what it may.
+  for (int i = 0; i < 6000 && ds.loads.load() < 6; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   EXPECT_EQ(ds.loads.load(), 6);  // 3 batches of 2, and no more than prefetch ahead
+  // Not synchronisation: a chance for a loader that ignored `prefetch` to load more.
   std::this_thread::sleep_for(std::chrono::milliseconds(30));
   EXPECT_EQ(ds.loads.load(), 6);
   ++it;

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <thread>
 
 #include <unistd.h>
 
@@ -141,6 +142,30 @@ TEST_F(CheckpointTest, ResumeWithDropoutRestoresTheGenerator) {
   load_checkpoint(path("d.safetensors"), *fresh, opt_fresh.get());
   train(*fresh, *opt_fresh, batches, 3, 6);
   expect_bitwise_equal(straight->state_dict(), fresh->state_dict());
+}
+
+// Inside a GeneratorScope "the default generator" is the thread's own: a checkpoint saves and
+// restores that stream and leaves the process-wide one alone (Note [per-thread default generator]).
+TEST_F(CheckpointTest, GeneratorRoundTripInsideAScope) {
+  auto model = make_mlp();
+  manual_seed(77);
+  const uint64_t process_offset = default_generator().offset();
+  std::vector<float> after_save, after_load;
+  std::thread([&] {
+    GeneratorScope rng(11);
+    randn({10});
+    save_checkpoint(path("g.safetensors"), *model);
+    after_save = randn({10}).to_vector<float>();
+  }).join();
+  std::thread([&] {
+    GeneratorScope rng(99);
+    load_checkpoint(path("g.safetensors"), *model);
+    EXPECT_EQ(rng.generator().seed(), 11u);
+    after_load = randn({10}).to_vector<float>();
+  }).join();
+  EXPECT_EQ(after_load, after_save);
+  EXPECT_EQ(default_generator().seed(), 77u);
+  EXPECT_EQ(default_generator().offset(), process_offset);
 }
 
 TEST_F(CheckpointTest, ModelOnlyRoundTripWithInfo) {

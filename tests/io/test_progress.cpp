@@ -5,7 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <thread>
+#include <functional>
 
 #include <kirzl/io/progress.hpp>
 
@@ -32,6 +32,18 @@ class Capture {
   char* buf_ = nullptr;
   size_t len_ = 0;
   std::FILE* f_;
+};
+
+// A clock that moves only when told, for ProgressBar::Options::clock: the throttle is exact.
+class FakeClock {
+ public:
+  std::function<std::chrono::steady_clock::time_point()> function() {
+    return [this] { return now_; };
+  }
+  void advance(std::chrono::steady_clock::duration d) { now_ += d; }
+
+ private:
+  std::chrono::steady_clock::time_point now_{};
 };
 
 std::vector<std::string> split_lines(const std::string& s) {
@@ -114,20 +126,23 @@ TEST(ProgressBar, UnknownTotalPrintsEveryHundredSteps) {
 
 TEST(ProgressBar, InteractiveRedrawsOneLineAtMostTenTimesASecond) {
   Capture cap;
+  FakeClock clock;
   {
     ProgressBar bar({.total_steps = 1000, .epoch = 1, .epochs = 3, .label = "train", .out = cap.file(),
-                     .interactive = true, .bar_width = 10});
+                     .interactive = true, .bar_width = 10, .clock = clock.function()});
     EXPECT_TRUE(bar.interactive());
-    for (int s = 1; s <= 1000; ++s) bar.update(s, 2.0, 100.0);  // far faster than 10 redraws/s
+    for (int s = 1; s <= 1000; ++s) {
+      clock.advance(std::chrono::milliseconds(1));  // 1000 steps in one second: 10 redraws due
+      bar.update(s, 2.0, 100.0);
+    }
     bar.finish();
   }
   std::string out = cap.text();
   ASSERT_FALSE(out.empty());
   EXPECT_EQ(out.back(), '\n');
   EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1);
-  auto draws = std::count(out.begin(), out.end(), '\r');
-  EXPECT_GE(draws, 2);  // the first step and the last
-  EXPECT_LE(draws, 12);
+  // Steps 1, 101, 201, ..., 901 (each 100 ms after the previous draw), and the last.
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\r'), 11) << out;
   // The first draw, then the final one.
   EXPECT_EQ(out.rfind("\rtrain  epoch 1/3  [>         ]  1/1000    0%  loss 2.0000  100 samples/s  ETA ", 0), 0u)
       << out;
@@ -138,11 +153,14 @@ TEST(ProgressBar, InteractiveRedrawsOneLineAtMostTenTimesASecond) {
 
 TEST(ProgressBar, InteractiveThrottleLetsALaterUpdateThrough) {
   Capture cap;
-  ProgressBar bar({.total_steps = 4, .out = cap.file(), .interactive = true, .bar_width = 4});
+  FakeClock clock;
+  ProgressBar bar({.total_steps = 4, .out = cap.file(), .interactive = true, .bar_width = 4, .clock = clock.function()});
   bar.update(1, 1.0);
+  clock.advance(std::chrono::milliseconds(99));
   bar.update(2, 1.0);  // within 100 ms of the first: skipped
-  std::this_thread::sleep_for(std::chrono::milliseconds(120));
-  bar.update(3, 1.0);  // drawn
+  clock.advance(std::chrono::milliseconds(1));
+  bar.update(3, 1.0);  // 100 ms after the first: drawn
+  EXPECT_NE(cap.text().find("3/4"), std::string::npos) << "drawn by update(), before finish()";
   bar.finish();        // draws step 3 again? no: it was drawn; ends the line
   std::string out = cap.text();
   EXPECT_EQ(std::count(out.begin(), out.end(), '\r'), 2) << out;
@@ -153,9 +171,10 @@ TEST(ProgressBar, InteractiveThrottleLetsALaterUpdateThrough) {
 
 TEST(ProgressBar, ShorterRedrawBlanksTheRestOfTheLine) {
   Capture cap;
-  ProgressBar bar({.total_steps = 2, .out = cap.file(), .interactive = true, .bar_width = 0});
+  FakeClock clock;
+  ProgressBar bar({.total_steps = 2, .out = cap.file(), .interactive = true, .bar_width = 0, .clock = clock.function()});
   bar.update(1, 123456.0, 1e6);  // long line
-  std::this_thread::sleep_for(std::chrono::milliseconds(110));
+  clock.advance(std::chrono::milliseconds(100));
   bar.update(2, 1.0);  // shorter line: padded with spaces
   bar.finish();
   std::string out = cap.text();

@@ -10,6 +10,8 @@
 
 #include <kirzl/io/timeline.hpp>
 
+#include "support/scoped_env.hpp"
+
 using kirzl::io::Timeline;
 
 TEST(Timeline, WritesChromeTraceJson) {
@@ -39,11 +41,11 @@ TEST(Timeline, DisabledRecordsNothingAndPathFromEnv) {
   EXPECT_FALSE(t.enabled());
   t.span("x", "y", 0, 1);
   EXPECT_EQ(t.size(), 0u);
-  ::setenv("KIRZL_TIMELINE", "/tmp/trace", 1);
+  kirzl::testing::ScopedEnv env("KIRZL_TIMELINE", "/tmp/trace");
   EXPECT_EQ(Timeline::path_from_env(2), "/tmp/trace.rank2.json");
-  ::setenv("KIRZL_TIMELINE", "/tmp/t.json", 1);
+  env.set("/tmp/t.json");
   EXPECT_EQ(Timeline::path_from_env(0), "/tmp/t.json");
   EXPECT_EQ(Timeline::path_from_env(1), "/tmp/t.rank1.json");
-  ::unsetenv("KIRZL_TIMELINE");
+  env.set(std::nullopt);
   EXPECT_EQ(Timeline::path_from_env(0), "");
 }

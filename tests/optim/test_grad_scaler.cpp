@@ -163,6 +163,7 @@ TEST(GradScaler, RanksSkipAlikeWhenOnlyOneOverflows) {
   std::vector<std::vector<double>> final_w(2), scales(2);
   std::vector<std::vector<bool>> stepped(2);
   auto rank_main = [&](int rank) {
+    GeneratorScope rng;
     Tensor w = from_vector(std::vector<double>{0.5, -0.25, 1.0}, {3}).requires_grad_();
     optim::Adam opt({w}, {.lr = 0.05});
     amp::GradScaler scaler({.init_scale = 1024.0, .growth_interval = 2}, group[rank].get());

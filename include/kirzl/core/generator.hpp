@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 
 namespace kirzl {
 
@@ -30,11 +31,43 @@ class Generator {
   uint64_t offset_ = 0;
 };
 
-/// The process-wide default generator used by rand/randn/randint/dropout/module initialisation
-/// unless a Generator is passed explicitly.
+/// The calling thread's default generator, used by rand/randn/randint/dropout/module
+/// initialisation (and saved/restored by io::save_checkpoint/load_checkpoint) unless a Generator
+/// is passed explicitly: the innermost GeneratorScope alive on this thread, else the process-wide
+/// one (seed 0 at start). See Note [per-thread default generator].
 Generator& default_generator();
-/// Re-seeds the default generator (and resets its stream).
+/// Re-seeds the calling thread's default generator (and resets its stream).
 void manual_seed(uint64_t seed);
+
+/// Makes a generator the calling thread's default_generator() for the lifetime of the scope, so
+/// that ranks run as threads (comm::make_in_process_group) draw as N processes would: each rank
+/// thread opens a scope first thing, and its dropout/randn/initialisation see only its own stream.
+/// Scopes nest; destroying one puts back the default that was current when it was made (destroy
+/// them in reverse order, as RAII does). Other threads are unaffected.
+///
+///   std::thread([&, r] {
+///     kirzl::GeneratorScope rng;  // a fresh generator seeded 0, as in a new process
+///     ...rank r's training...
+///   });
+class GeneratorScope {
+ public:
+  /// Installs a generator of its own seeded `seed` (offset 0), as a freshly started process has.
+  explicit GeneratorScope(uint64_t seed = 0);
+  /// Installs `gen`, which must outlive the scope; it may be shared with other threads (draws are
+  /// serialised, but their order across threads is then up to the scheduler).
+  explicit GeneratorScope(Generator& gen);
+  ~GeneratorScope();
+  GeneratorScope(const GeneratorScope&) = delete;
+  GeneratorScope& operator=(const GeneratorScope&) = delete;
+
+  /// The generator this scope installed.
+  Generator& generator() { return *installed_; }
+
+ private:
+  std::optional<Generator> own_;
+  Generator* installed_;
+  Generator* previous_;
+};
 
 /// Uniform float in [0, 1) from the top 24 bits of a 32-bit word.
 inline float uint_to_unit_float(uint32_t x) { return static_cast<float>(x >> 8) * (1.0f / 16777216.0f); }

@@ -24,7 +24,7 @@ inline constexpr const char* kCheckpointFormat = "kirzl-checkpoint-1";
 
 /// Writes `model`'s state_dict() as "model.<name>", `opt`'s state_dict() (when given) as
 /// "optim.<name>", and `info` in the safetensors "__metadata__" ("format", "step", "epoch",
-/// "optimizer", "config.<key>", and the default generator's "rng.seed" and "rng.offset") to
+/// "optimizer", "config.<key>", and the calling thread's default generator's "rng.seed" and "rng.offset") to
 /// `path`, atomically (see save_safetensors). Only reads the
 /// model and optimizer. The file is a plain safetensors file: Python's safetensors reads it.
 /// Throws Error{Io} when the file cannot be written (a previous file stays intact).
@@ -37,7 +37,8 @@ void save_checkpoint(const std::string& path, const nn::Module& model, const opt
 ///
 /// Together the model and optimizer state restore training exactly: continuing from a checkpoint
 /// gives bit-identical parameters to never having stopped (same data order assumed). For that it
-/// also restores the default generator (kirzl::default_generator()) to where it was at save time,
+/// also restores the calling thread's default generator (kirzl::default_generator(), the innermost
+/// GeneratorScope's if any) to where it was at save time,
 /// so dropout draws the same masks; a file without "rng.*" metadata leaves the generator alone.
 ///
 /// Throws Error{Io} for an unreadable or malformed file or one that is not a kirzl checkpoint;

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -33,6 +34,9 @@ class ProgressBar {
     std::optional<bool> interactive = std::nullopt;  ///< nullopt: isatty(out)
     int percent_every = 10;   ///< non-interactive: a line per this many percent of total_steps
     int bar_width = 20;       ///< interactive: width of the [====>   ] bar
+    /// The time source of the redraw throttle, the ETA and "took"; empty: steady_clock::now.
+    /// Tests pass a fake clock to make the throttle exact.
+    std::function<std::chrono::steady_clock::time_point()> clock = {};
   };
 
   explicit ProgressBar(Options options);
@@ -54,6 +58,7 @@ class ProgressBar {
  private:
   void draw();
   double elapsed_s() const;
+  std::chrono::steady_clock::time_point now() const;
 
   Options o_;
   bool interactive_ = false;

@@ -14,7 +14,7 @@ from . import optim
 from . import amp
 from . import data
 from . import io
-__all__: list[str] = ['BucketInfo', 'CommTimeoutError', 'CudaError', 'DDPStepStats', 'DType', 'Device', 'DeviceType', 'DistributedDataParallel', 'Error', 'ErrorCode', 'Generator', 'InternalError', 'InvalidArgumentError', 'IoError', 'MpiError', 'NcclError', 'Node', 'Tensor', 'UnsupportedError', 'abs', 'add', 'all_gather', 'all_reduce', 'amp', 'arange', 'argmax', 'argmin', 'autograd', 'avg_pool2d', 'barrier', 'batch_norm', 'bf16', 'bfloat16', 'bmm', 'broadcast', 'broadcast_shapes', 'cat', 'causal_attention', 'chunk', 'clamp', 'comm', 'conv2d', 'cross_entropy', 'cuda', 'data', 'default_generator', 'div', 'dropout', 'dtype_size', 'embedding', 'empty', 'empty_like', 'eq', 'exp', 'f16', 'f32', 'f64', 'float16', 'float32', 'float64', 'from_dlpack', 'from_numpy', 'full', 'full_like', 'ge', 'gelu', 'get_num_threads', 'grad_enabled', 'gt', 'has_cuda', 'has_mpi', 'i32', 'i64', 'init', 'int32', 'int64', 'io', 'is_grad_enabled', 'layer_norm', 'le', 'linear', 'log', 'log_softmax', 'lt', 'manual_seed', 'masked_fill', 'matmul', 'max', 'max_pool2d', 'maximum', 'mean', 'min', 'minimum', 'models', 'mse_loss', 'mul', 'ne', 'neg', 'nn', 'normal', 'ones', 'ones_like', 'optim', 'pow', 'promote_types', 'rand', 'randint', 'randn', 'randperm', 'rank', 'rdiv', 'reduce_scatter', 'relu', 'rsqrt', 'rsub', 'scalar_tensor', 'set_grad_enabled', 'set_num_threads', 'sigmoid', 'softmax', 'split', 'sqrt', 'stack', 'sub', 'sum', 'sum_to', 'tanh', 'u16', 'u8', 'uint16', 'uint8', 'uniform', 'var', 'where', 'world_size', 'zeros', 'zeros_like']
+__all__: list[str] = ['BucketInfo', 'CommTimeoutError', 'CudaError', 'DDPStepStats', 'DType', 'Device', 'DeviceType', 'DistributedDataParallel', 'Error', 'ErrorCode', 'Generator', 'GeneratorScope', 'InternalError', 'InvalidArgumentError', 'IoError', 'MpiError', 'NcclError', 'Node', 'Tensor', 'UnsupportedError', 'abs', 'add', 'all_gather', 'all_reduce', 'amp', 'arange', 'argmax', 'argmin', 'autograd', 'avg_pool2d', 'barrier', 'batch_norm', 'bf16', 'bfloat16', 'bmm', 'broadcast', 'broadcast_shapes', 'cat', 'causal_attention', 'chunk', 'clamp', 'comm', 'conv2d', 'cross_entropy', 'cuda', 'data', 'default_generator', 'div', 'dropout', 'dtype_size', 'embedding', 'empty', 'empty_like', 'eq', 'exp', 'f16', 'f32', 'f64', 'float16', 'float32', 'float64', 'from_dlpack', 'from_numpy', 'full', 'full_like', 'ge', 'gelu', 'get_num_threads', 'grad_enabled', 'gt', 'has_cuda', 'has_mpi', 'i32', 'i64', 'init', 'int32', 'int64', 'io', 'is_grad_enabled', 'layer_norm', 'le', 'linear', 'log', 'log_softmax', 'lt', 'manual_seed', 'masked_fill', 'matmul', 'max', 'max_pool2d', 'maximum', 'mean', 'min', 'minimum', 'models', 'mse_loss', 'mul', 'ne', 'neg', 'nn', 'normal', 'ones', 'ones_like', 'optim', 'pow', 'promote_types', 'rand', 'randint', 'randn', 'randperm', 'rank', 'rdiv', 'reduce_scatter', 'relu', 'rsqrt', 'rsub', 'scalar_tensor', 'set_grad_enabled', 'set_num_threads', 'sigmoid', 'softmax', 'split', 'sqrt', 'stack', 'sub', 'sum', 'sum_to', 'tanh', 'u16', 'u8', 'uint16', 'uint8', 'uniform', 'var', 'where', 'world_size', 'zeros', 'zeros_like']
 class Error(Exception):
     code: ErrorCode
     message: str
@@ -259,6 +259,29 @@ class Generator:
         ...
     @property
     def seed(self) -> int:
+        ...
+class GeneratorScope:
+    """
+    Makes a generator the calling thread's default (used by rand/randn/dropout/initialisation and
+    saved by checkpoints) within a `with` block, so that ranks run as threads
+    (kirzl.comm.make_in_process_group) draw as separate processes would:
+    
+        def rank_main(r, comm):
+            with kirzl.GeneratorScope(0):   # a fresh generator seeded 0, as in a new process
+                ...
+    
+    GeneratorScope(seed) makes a new Generator; GeneratorScope(generator) installs the one given.
+    `as` binds the installed Generator. Blocks nest; other threads are unaffected.
+    """
+    def __enter__(self) -> typing.Any:
+        ...
+    def __exit__(self, *args) -> None:
+        ...
+    @typing.overload
+    def __init__(self, seed: typing.SupportsInt | typing.SupportsIndex = 0) -> None:
+        ...
+    @typing.overload
+    def __init__(self, generator: typing.Any) -> None:
         ...
 class Tensor:
     """
@@ -877,7 +900,7 @@ def cross_entropy(logits: Tensor, targets: typing.Any, ignore_index: typing.Supp
     """
 def default_generator() -> Generator:
     """
-    The process-wide generator used when none is passed.
+    The calling thread's default generator: the innermost GeneratorScope's, else the process-wide one.
     """
 @typing.overload
 def div(a: Tensor, b: Tensor) -> Tensor:
@@ -1008,7 +1031,7 @@ def lt(a: Tensor, b: typing.Any) -> Tensor:
     ...
 def manual_seed(seed: typing.SupportsInt | typing.SupportsIndex) -> None:
     """
-    Re-seeds the default generator.
+    Re-seeds the calling thread's default generator.
     """
 def masked_fill(x: Tensor, mask: typing.Any, value: typing.SupportsFloat | typing.SupportsIndex) -> Tensor:
     """

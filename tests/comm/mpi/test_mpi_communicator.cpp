@@ -11,15 +11,19 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
+
+#include <unistd.h>
 
 #include <kirzl/comm.hpp>
 
 #include "comm/collective_cases.hpp"
 #include "comm/mpi/mpi_test_main.hpp"
 #include "support/expect_error.hpp"
+#include "support/scoped_env.hpp"
 
 using namespace kirzl;
 using namespace std::chrono_literals;
@@ -28,6 +32,43 @@ using namespace kirzl::testing::comm_cases;
 
 namespace {
 comm::ProcessGroup& world() { return kirzl::testing::mpi_world(); }
+
+// A handshake between the ranks (processes) through marker files, for ordering that must not
+// depend on sleeps: signal() creates this rank's marker, wait_for(r) polls until rank r's exists.
+// The directory name carries rank 0's pid (broadcast over the world), so concurrent runs do not
+// meet. Each rank removes its marker when the object goes (after the test's final barrier).
+class FileSignals {
+ public:
+  explicit FileSignals(const std::string& name) {
+    Tensor pid = full({1}, static_cast<double>(::getpid()), {.dtype = DType::i64});
+    world().communicator()->broadcast(pid, {.root = 0}).wait();
+    base_ = ::testing::TempDir() + "kirzl_" + name + "_" + std::to_string(pid.to_vector<int64_t>()[0]) + ".rank";
+  }
+  ~FileSignals() {
+    if (signalled_) std::remove(marker(world().rank()).c_str());
+  }
+  FileSignals(const FileSignals&) = delete;
+  FileSignals& operator=(const FileSignals&) = delete;
+
+  void signal() {
+    std::ofstream(marker(world().rank())) << "signalled\n";
+    signalled_ = true;
+  }
+  /// True once rank `r` has signalled; false after 60 s without.
+  bool wait_for(int r) const {
+    const auto give_up = std::chrono::steady_clock::now() + 60s;
+    while (!std::filesystem::exists(marker(r))) {
+      if (std::chrono::steady_clock::now() > give_up) return false;
+      std::this_thread::sleep_for(1ms);
+    }
+    return true;
+  }
+
+ private:
+  std::string marker(int r) const { return base_ + std::to_string(r); }
+  std::string base_;
+  bool signalled_ = false;
+};
 }  // namespace
 
 TEST(MpiCommunicator, ProcessGroup) {
@@ -112,13 +153,18 @@ TEST(MpiCommunicator, AllGatherAndReduceScatterLayouts) {
 
 TEST(MpiCommunicator, WorkIsAsynchronous) {
   auto& c = *world().communicator();
-  if (c.rank() == 1) std::this_thread::sleep_for(200ms);
+  // Rank 1 issues its all_reduce only once rank 0 has issued and checked its own, so rank 0's
+  // cannot have completed; were all_reduce to block until every rank arrived, rank 1 would wait
+  // in vain (60 s) and fail.
+  FileSignals rank0_checked("work_async");
+  if (c.rank() == 1) {
+    ASSERT_TRUE(rank0_checked.wait_for(0)) << "rank 0 blocked in all_reduce";
+  }
   Tensor t = full({3}, c.rank());
-  auto t0 = std::chrono::steady_clock::now();
   comm::Work w = c.all_reduce(t);
   if (c.rank() == 0) {
-    EXPECT_LT(std::chrono::steady_clock::now() - t0, 50ms);
     EXPECT_FALSE(w.is_completed());
+    rank0_checked.signal();
   }
   w.wait();
   EXPECT_EQ(t.to_vector<float>()[0], c.size() * (c.size() - 1) / 2);
@@ -157,7 +203,7 @@ TEST(MpiCommunicator, MismatchFailsOnEveryRankNamingBothSides) {
               std::string::npos)
         << e.what();
   }
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 20s) << "the mismatch must be found, not the timeout";
   EXPECT_KIRZL_ERROR(c->barrier(), ErrorCode::InvalidArgument, "unusable");
 }
 
@@ -165,12 +211,18 @@ TEST(MpiCommunicator, TimeoutFailsEveryRankNamingTheMissingOne) {
   auto c = world().communicator()->split(0, world().rank());
   const std::string report = ::testing::TempDir() + "kirzl_mpi_report_" + std::to_string(c->rank()) + ".txt";
   std::remove(report.c_str());
-  setenv("KIRZL_REPORT", report.c_str(), 1);
+  kirzl::testing::ScopedEnv report_env("KIRZL_REPORT", report);
+  FileSignals timed_out("timeout_names");
   Tensor warm = ones({2});
   c->all_reduce(warm).wait();  // #1
   if (c->rank() == 1) {
-    // Skips all_reduce #2; when it comes back the group is known to be broken.
-    std::this_thread::sleep_for(1500ms);
+    // Skips all_reduce #2; when it comes back (once the others timed out) the group is known to
+    // be broken.
+    for (int r = 0; r < c->size(); ++r) {
+      if (r != 1) {
+        EXPECT_TRUE(timed_out.wait_for(r)) << "rank " << r << " did not time out";
+      }
+    }
     EXPECT_KIRZL_ERROR(c->barrier().wait(), ErrorCode::Timeout, "all_reduce #2", "timed out");
   } else {
     Tensor t = ones({10});
@@ -187,10 +239,10 @@ TEST(MpiCommunicator, TimeoutFailsEveryRankNamingTheMissingOne) {
     }
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     EXPECT_GE(s, 0.29);
-    EXPECT_LT(s, 3.3);
+    EXPECT_LT(s, 20.0) << "the 300 ms timeout, not the default";
+    timed_out.signal();
   }
   EXPECT_KIRZL_ERROR(c->barrier(), ErrorCode::Timeout, "unusable");
-  unsetenv("KIRZL_REPORT");
   if (c->rank() == 0) {  // the lowest rank that arrived writes the report
     std::ifstream f(report);
     std::stringstream text;

@@ -18,11 +18,14 @@ namespace {
 
 using namespace kirzl::testing::faults;
 
-// Why srun cannot be used here, or "" when a node can take a step.
+// Why srun cannot be used here, or "" when a node can take a step. Quick either way: scontrol ping
+// answers at once when the controller is down, where sinfo would retry for seconds, and the
+// clients wait up to a minute for a missing slurm.conf, hence the timeouts.
 std::string no_slurm() {
-  const auto r = kirzl::testing::run_program("command -v srun >/dev/null && sinfo -h -o %t");
+  const auto r = kirzl::testing::run_program(
+      "command -v srun >/dev/null && timeout 5 scontrol ping | grep -q 'is UP' && timeout 10 sinfo -h -o %t");
   if (!WIFEXITED(r.status) || WEXITSTATUS(r.status) != 0)
-    return "no SLURM: srun or sinfo missing, or no slurmctld answers (scripts/slurm-local.sh start): " + r.output;
+    return "no SLURM: srun missing, or no slurmctld answers (scripts/slurm-local.sh start starts one) " + r.output;
   for (const char* state : {"idle", "mix", "alloc"})
     if (r.output.find(state) != std::string::npos) return "";
   return "no SLURM node is up (sinfo: " + r.output + "); scripts/slurm-local.sh start";

@@ -55,10 +55,15 @@ live_pid() {
   [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && echo "$pid"
 }
 
-# Srun's MPI plugin: pmix when Open MPI's ranks can use it (Open MPI 4 is built against PMIx, and
-# srun --mpi=pmix then hands them rank and size), pmi2 otherwise.
+# Srun's MPI plugin: pmix when SLURM has it (Debian's Open MPI is built against PMIx and cannot
+# start under pmi2), pmi2 otherwise. Looked up by the plugin's file, not with srun --mpi=list,
+# which needs the config being written (and waits a minute for a missing one).
 mpi_default() {
-  if srun --mpi=list 2>&1 | grep -qw pmix; then echo pmix; else echo pmi2; fi
+  if compgen -G "/usr/lib/*/slurm-wlm/mpi_pmix*.so" >/dev/null || compgen -G "/usr/lib*/slurm/mpi_pmix*.so" >/dev/null; then
+    echo pmix
+  else
+    echo pmi2
+  fi
 }
 
 write_config() {
@@ -157,7 +162,7 @@ start() {
   start_munge
   start_daemons
   wait_idle
-  echo "slurm-local: node $NODE is up ($(nproc) CPUs, MpiDefault=$(mpi_default), state in $STATE) after $((SECONDS - t0)) s"
+  echo "slurm-local: node $NODE is up ($(nproc) CPUs, $(grep '^MpiDefault=' "$CONF"), state in $STATE) after $((SECONDS - t0)) s"
 }
 
 # Sends TERM to the daemon of pid file $1, then KILL if it is still there after 10 s.

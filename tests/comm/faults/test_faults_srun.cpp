@@ -33,9 +33,10 @@ std::string no_slurm() {
 
 // srun of `np` tasks. timeout sends srun SIGTERM (which it passes to the step) before SIGKILL, so
 // that a hung step is cancelled rather than left behind; --time is SLURM's own limit on it.
+// --mpi=pmix: Open MPI gets its rank from srun through PMIx (Note [srun]), whatever MpiDefault says.
 std::string srun(int np) {
   return "KIRZL_TIMEOUT=" + std::to_string(kTimeoutSeconds) + " OMP_WAIT_POLICY=passive timeout -k 10 " +
-         std::to_string(kKillAfterSeconds) + " srun --time=3 --overcommit -n " + std::to_string(np) + " ";
+         std::to_string(kKillAfterSeconds) + " srun --mpi=pmix --time=3 --overcommit -n " + std::to_string(np) + " ";
 }
 
 class SrunFaultInjection : public ::testing::TestWithParam<Fault> {

@@ -10,6 +10,7 @@ namespace {
 struct JobFailure {
   std::mutex mu;
   std::optional<std::string> reason;
+  WorldPlace place;
 };
 JobFailure& job() {
   static auto* j = new JobFailure();  // never destroyed: read during teardown at exit
@@ -28,6 +29,16 @@ void mark_job_failed(const std::string& reason) noexcept {
 std::optional<std::string> job_failure() {
   std::lock_guard<std::mutex> lock(job().mu);
   return job().reason;
+}
+
+void record_world_place(WorldPlace place) noexcept {
+  std::lock_guard<std::mutex> lock(job().mu);
+  job().place = place;
+}
+
+WorldPlace world_place() noexcept {
+  std::lock_guard<std::mutex> lock(job().mu);
+  return job().place;
 }
 
 }  // namespace kirzl::comm::detail

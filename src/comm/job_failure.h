@@ -24,4 +24,14 @@ void mark_job_failed(const std::string& reason) noexcept;
 // The recorded reason, if the job has failed.
 std::optional<std::string> job_failure();
 
+// This process's rank in the world and the world's size, recorded when MPI is initialised, for the
+// abort report: once MPI_Finalize has begun (a finalise that waits too long is aborted), MPI can
+// no longer be asked. {-1, 0} before.
+struct WorldPlace {
+  int rank = -1;
+  int size = 0;
+};
+void record_world_place(WorldPlace place) noexcept;
+WorldPlace world_place() noexcept;
+
 }  // namespace kirzl::comm::detail

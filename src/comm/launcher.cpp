@@ -49,6 +49,32 @@ LaunchInfo make(const EnvLookup& getenv, const char* launcher, const char* rank_
   return info;
 }
 
+// The number of tasks on node `node` from SLURM's compressed per-node list, e.g. "2(x3),1": two
+// tasks on each of nodes 0-2, one on node 3. -1 when the list does not reach that node.
+int tasks_on_node(const char* var, const char* list, int node) {
+  const char* p = list;
+  int first = 0;  // the first node the current entry covers
+  while (*p) {
+    char* end = nullptr;
+    const long tasks = std::strtol(p, &end, 10);
+    bool ok = end != p && tasks >= 0;
+    long repeat = 1;
+    p = end;
+    if (ok && *p == '(') {
+      ok = p[1] == 'x';
+      repeat = std::strtol(p + 2, &end, 10);
+      ok = ok && end != p + 2 && repeat >= 1 && *end == ')';
+      p = ok ? end + 1 : p;
+    }
+    KIRZL_CHECK(ok && (*p == '\0' || *p == ','), "comm::init: environment variable ", var, "='", list,
+                "' is not a SLURM task list like \"2(x3),1\"");
+    if (node < first + repeat) return static_cast<int>(tasks);
+    first += static_cast<int>(repeat);
+    if (*p == ',') ++p;
+  }
+  return -1;
+}
+
 }  // namespace
 
 LaunchInfo detect_launch(const EnvLookup& getenv) {
@@ -60,6 +86,16 @@ LaunchInfo detect_launch(const EnvLookup& getenv) {
   if (is_set(getenv, "OMPI_COMM_WORLD_SIZE"))
     return make(getenv, "openmpi", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK",
                 "OMPI_COMM_WORLD_LOCAL_SIZE");
+  // A task of an srun step. See Note [srun] in launcher.h.
+  if (is_set(getenv, "SLURM_PROCID") && is_set(getenv, "SLURM_STEP_NUM_TASKS")) {
+    LaunchInfo info = make(getenv, "slurm", "SLURM_PROCID", "SLURM_STEP_NUM_TASKS", "SLURM_LOCALID", nullptr);
+    if (const char* list = getenv("SLURM_STEP_TASKS_PER_NODE"); list && *list)
+      info.local_size = tasks_on_node("SLURM_STEP_TASKS_PER_NODE", list, env_int(getenv, "SLURM_NODEID", 0));
+    KIRZL_CHECK(info.local_rank < 0 || info.local_size < 0 || info.local_rank < info.local_size,
+                "comm::init: local rank ", info.local_rank, " from SLURM_LOCALID is not below the ", info.local_size,
+                " tasks of this node from SLURM_STEP_TASKS_PER_NODE");
+    return info;
+  }
   if (is_set(getenv, "PMIX_RANK"))
     return make(getenv, "pmix", "PMIX_RANK", is_set(getenv, "PMI_SIZE") ? "PMI_SIZE" : nullptr, nullptr, nullptr);
   if (is_set(getenv, "PMI_RANK") || is_set(getenv, "PMI_SIZE"))

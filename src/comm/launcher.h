@@ -21,10 +21,21 @@ struct LaunchInfo {
 using EnvLookup = std::function<const char*(const char*)>;
 
 // Checks, in order: KIRZL_RANK/KIRZL_WORLD_SIZE/KIRZL_LOCAL_RANK/KIRZL_LOCAL_SIZE (an explicit
-// override), Open MPI (OMPI_COMM_WORLD_RANK/SIZE/LOCAL_RANK/LOCAL_SIZE), PMIx (PMIX_RANK),
-// PMI (PMI_RANK/PMI_SIZE, MPI_LOCALRANKID/MPI_LOCALNRANKS), SLURM (SLURM_PROCID/SLURM_NTASKS/
-// SLURM_LOCALID). Throws Error{InvalidArgument} naming the variable for a malformed or
-// inconsistent value.
+// override), Open MPI (OMPI_COMM_WORLD_RANK/SIZE/LOCAL_RANK/LOCAL_SIZE), an srun step
+// (SLURM_PROCID/SLURM_STEP_NUM_TASKS/SLURM_LOCALID/SLURM_STEP_TASKS_PER_NODE, Note [srun]),
+// PMIx (PMIX_RANK), PMI (PMI_RANK/PMI_SIZE, MPI_LOCALRANKID/MPI_LOCALNRANKS), SLURM without a
+// step (SLURM_PROCID/SLURM_NTASKS/SLURM_LOCALID). Throws Error{InvalidArgument} naming the
+// variable for a malformed or inconsistent value.
+//
+// Note [srun]: srun starts every rank itself (no mpirun) and hands Open MPI its rank through
+// its MPI plugin: mpi/pmix exports PMIX_RANK and PMIX_NAMESPACE ("slurm.pmix.<job>.<step>"),
+// mpi/pmi2 PMI_RANK. Neither gives the world size or the node-local layout, which SLURM's own
+// variables do, so a step's task is recognised by SLURM_PROCID with SLURM_STEP_NUM_TASKS (set
+// only in tasks of a step: not in a batch script, where a plain program is not part of a world)
+// and reported as launcher "slurm"; the step's counts, not the job's SLURM_NTASKS, since a step
+// may use part of its allocation. A failed job ends under srun as under mpirun (Note [abort on
+// failure]): MPI_Abort, a rank's death, or a rank's exit without finalising makes SLURM cancel
+// the step and kill its tasks (seen with mpi/pmix, Slurm 22.05; tests/comm/faults/test_faults_srun.cpp).
 LaunchInfo detect_launch(const EnvLookup& getenv);
 
 enum class BackendChoice { InProcess, Mpi };

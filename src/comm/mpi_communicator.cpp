@@ -111,6 +111,9 @@ class MpiRuntime {
                      "; kirzl's communication thread needs at least MPI_THREAD_SERIALIZED");
     serialize_ = level_ < MPI_THREAD_MULTIPLE;
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    WorldPlace place;
+    if (MPI_Comm_rank(MPI_COMM_WORLD, &place.rank) == MPI_SUCCESS && MPI_Comm_size(MPI_COMM_WORLD, &place.size) == MPI_SUCCESS)
+      record_world_place(place);
   }
   // MPI_Finalize, watched: if it has not returned within `limit`, the job is aborted.
   static void finalize_within_(std::chrono::milliseconds limit) {
@@ -741,12 +744,9 @@ void mpi_abort_job(const std::string& why) {
   int initialized = 0, finalized = 0;
   MPI_Initialized(&initialized);
   MPI_Finalized(&finalized);
-  int rank = -1, size = 0;
-  if (initialized && !finalized) {
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
-  }
-  std::fprintf(stderr, "kirzl: rank %d of %d: aborting the job (MPI_Abort): %s\n", rank, size,
+  // Recorded at init: during MPI_Finalize (the watched finalise) MPI may not answer any more.
+  const WorldPlace place = world_place();
+  std::fprintf(stderr, "kirzl: rank %d of %d: aborting the job (MPI_Abort): %s\n", place.rank, place.size,
                why.c_str());
   std::fflush(stderr);
   // If MPI_Abort itself hangs (its runtime is gone), the process still ends.

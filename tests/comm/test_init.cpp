@@ -67,6 +67,62 @@ TEST(Init, PmiPmixAndSlurm) {
   EXPECT_EQ(slurm.local_size, 4);
 }
 
+// What `srun -n 4 --mpi=pmix` gives task 3 of a step on the second of two nodes (SLURM 22.05),
+// inside an allocation of 8 tasks.
+std::map<std::string, std::string> srun_task() {
+  return {{"PMIX_RANK", "3"}, {"PMIX_NAMESPACE", "slurm.pmix.42.0"}, {"SLURM_JOB_ID", "42"},
+          {"SLURM_STEP_ID", "0"}, {"SLURM_PROCID", "3"}, {"SLURM_NTASKS", "8"},
+          {"SLURM_STEP_NUM_TASKS", "4"}, {"SLURM_LOCALID", "0"}, {"SLURM_NODEID", "1"},
+          {"SLURM_STEP_TASKS_PER_NODE", "3,1"}, {"SLURM_TASKS_PER_NODE", "4(x2)"}};
+}
+
+TEST(Init, SrunStepIsSlurmWithTheStepsCounts) {
+  LaunchInfo i = detect(srun_task());
+  EXPECT_EQ(i.launcher, "slurm") << "not \"pmix\": srun's PMIx plugin exports PMIX_RANK too";
+  EXPECT_EQ(i.rank, 3);
+  EXPECT_EQ(i.size, 4) << "the step's tasks, not the allocation's";
+  EXPECT_EQ(i.local_rank, 0);
+  EXPECT_EQ(i.local_size, 1) << "node 1 of \"3,1\"";
+
+  auto env = srun_task();
+  env.erase("PMIX_RANK");
+  env.erase("PMIX_NAMESPACE");
+  env["PMI_RANK"] = "3";  // --mpi=pmi2
+  env["SLURM_PROCID"] = "1";
+  env["SLURM_LOCALID"] = "1";
+  env["SLURM_NODEID"] = "0";
+  env["SLURM_STEP_TASKS_PER_NODE"] = "2(x2)";
+  i = detect(env);
+  EXPECT_EQ(i.launcher, "slurm");
+  EXPECT_EQ(i.rank, 1);
+  EXPECT_EQ(i.local_size, 2);
+
+  // mpirun inside the step: Open MPI's variables still win.
+  env["OMPI_COMM_WORLD_RANK"] = "5";
+  env["OMPI_COMM_WORLD_SIZE"] = "6";
+  EXPECT_EQ(detect(env).launcher, "openmpi");
+}
+
+TEST(Init, SrunTaskListIsCheckedAndRead) {
+  auto env = srun_task();
+  env["SLURM_STEP_TASKS_PER_NODE"] = "1(x3";
+  EXPECT_KIRZL_ERROR(detect(env), ErrorCode::InvalidArgument, "SLURM_STEP_TASKS_PER_NODE", "1(x3");
+  env["SLURM_STEP_TASKS_PER_NODE"] = "two";
+  EXPECT_KIRZL_ERROR(detect(env), ErrorCode::InvalidArgument, "SLURM_STEP_TASKS_PER_NODE", "two");
+  env["SLURM_STEP_TASKS_PER_NODE"] = "1,3";
+  env["SLURM_LOCALID"] = "2";
+  EXPECT_EQ(detect(env).local_size, 3);
+  env["SLURM_LOCALID"] = "3";
+  EXPECT_KIRZL_ERROR(detect(env), ErrorCode::InvalidArgument, "SLURM_LOCALID", "SLURM_STEP_TASKS_PER_NODE");
+  env["SLURM_STEP_TASKS_PER_NODE"] = "1(x2),3";
+  env["SLURM_NODEID"] = "2";
+  env["SLURM_LOCALID"] = "2";
+  EXPECT_EQ(detect(env).local_size, 3);
+  env["SLURM_NODEID"] = "1";
+  env["SLURM_LOCALID"] = "0";
+  EXPECT_EQ(detect(env).local_size, 1);
+}
+
 TEST(Init, KirzlVariablesOverrideTheLauncher) {
   LaunchInfo i = detect({{"KIRZL_RANK", "1"}, {"KIRZL_WORLD_SIZE", "2"}, {"KIRZL_LOCAL_RANK", "1"},
                          {"OMPI_COMM_WORLD_RANK", "0"}, {"OMPI_COMM_WORLD_SIZE", "4"}});

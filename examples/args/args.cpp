@@ -2,6 +2,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include <fcntl.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <charconv>
@@ -165,8 +167,26 @@ namespace {
 
 std::string system_reason(const std::error_code& ec) { return ec ? ": " + ec.message() : ""; }
 
-// access(2) asks the kernel with the process's real permissions (and a read-only mount).
-bool writable(const fs::path& p) { return ::access(p.c_str(), W_OK) == 0; }
+// Whether this process can create a file in `dir`: by creating (and removing) one, since access(2)
+// answers yes to root for directories it cannot write (/proc, a read-only bind mount in some
+// containers).
+bool dir_writable(const fs::path& dir) {
+  std::string name = (dir / ".kirzl_write_probe_XXXXXX").string();
+  const int fd = ::mkstemp(name.data());
+  if (fd < 0) return false;
+  ::close(fd);
+  ::unlink(name.c_str());
+  return true;
+}
+
+// Whether this process can write the existing file `p`: by opening it for appending (nothing is
+// written, nothing truncated).
+bool file_writable(const fs::path& p) {
+  const int fd = ::open(p.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  if (fd < 0) return false;
+  ::close(fd);
+  return true;
+}
 
 }  // namespace
 
@@ -180,30 +200,21 @@ void check_output_file(const std::string& flag, const std::string& path) {
     throw ArgsError(flag + " " + quoted(path) + ": the directory " + quoted(dir.string()) + " does not exist");
   // The examples write atomically (a temporary file in the same directory, then a rename), so the
   // directory must be writable even when the file already is.
-  if (!writable(dir))
+  if (!dir_writable(dir))
     throw ArgsError(flag + " " + quoted(path) + ": the directory " + quoted(dir.string()) + " is not writable");
   if (fs::exists(p, ec)) {
     if (!fs::is_regular_file(p, ec)) throw ArgsError(flag + " " + quoted(path) + ": exists and is not a regular file");
-    if (!writable(p)) throw ArgsError(flag + " " + quoted(path) + ": exists and is not writable");
+    if (!file_writable(p)) throw ArgsError(flag + " " + quoted(path) + ": exists and is not writable");
   }
 }
 
-void check_output_dir(const std::string& flag, const std::string& path) {
+void make_output_dir(const std::string& flag, const std::string& path) {
   if (path.empty()) return;
   std::error_code ec;
-  fs::path p = fs::absolute(path, ec);
-  if (ec) throw ArgsError(flag + " " + quoted(path) + system_reason(ec));
-  if (fs::exists(p, ec)) {
-    if (!fs::is_directory(p, ec)) throw ArgsError(flag + " " + quoted(path) + ": exists and is not a directory");
-    if (!writable(p)) throw ArgsError(flag + " " + quoted(path) + ": the directory is not writable");
-    return;
-  }
-  fs::path ancestor = p.parent_path();
-  while (!ancestor.empty() && !fs::exists(ancestor, ec) && ancestor != ancestor.parent_path()) ancestor = ancestor.parent_path();
-  if (!fs::is_directory(ancestor, ec))
-    throw ArgsError(flag + " " + quoted(path) + ": cannot be created, " + quoted(ancestor.string()) + " is not a directory");
-  if (!writable(ancestor))
-    throw ArgsError(flag + " " + quoted(path) + ": cannot be created, " + quoted(ancestor.string()) + " is not writable");
+  fs::create_directories(path, ec);
+  if (ec) throw ArgsError(flag + " " + quoted(path) + ": cannot create the directory" + system_reason(ec));
+  if (!fs::is_directory(path, ec)) throw ArgsError(flag + " " + quoted(path) + ": exists and is not a directory");
+  if (!dir_writable(path)) throw ArgsError(flag + " " + quoted(path) + ": the directory is not writable");
 }
 
 void check_input_file(const std::string& flag, const std::string& path) {

@@ -101,9 +101,9 @@ class FlagParser {
 /// An output file: its directory exists and is writable, and the file, if it exists, is a
 /// writable regular file. Empty path: nothing to check.
 void check_output_file(const std::string& flag, const std::string& path);
-/// A directory the run will create if needed: the nearest existing ancestor is a writable
-/// directory, and the path itself, if it exists, is a writable directory.
-void check_output_dir(const std::string& flag, const std::string& path);
+/// A directory the run writes into: created now if missing (as the run would), then checked
+/// writable. Empty path: nothing to do.
+void make_output_dir(const std::string& flag, const std::string& path);
 /// An input file: exists, is a regular file and readable. Empty path: nothing to check.
 void check_input_file(const std::string& flag, const std::string& path);
 /// An input directory: exists and is a directory; `hint` (may be empty) is added to the message.

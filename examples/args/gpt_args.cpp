@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <sstream>
 
 namespace kirzl::examples {
 
@@ -9,6 +10,11 @@ namespace {
 constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
 std::string positive(double v) { return v > 0 ? "" : "a number > 0"; }
 std::string non_negative(double v) { return v >= 0 ? "" : "a number >= 0"; }
+std::string number(double v) {
+  std::ostringstream s;
+  s << v;
+  return s.str();
+}
 }  // namespace
 
 GptArgs parse_gpt_args(int argc, const char* const* argv) {
@@ -46,7 +52,7 @@ GptArgs parse_gpt_args(int argc, const char* const* argv) {
   if (a.n_embd % a.n_head != 0)
     throw ArgsError("--n-embd " + std::to_string(a.n_embd) + " must be divisible by --n-head " + std::to_string(a.n_head));
   if (a.min_lr > a.lr)
-    throw ArgsError("--min-lr " + std::to_string(a.min_lr) + " must be at most --lr " + std::to_string(a.lr));
+    throw ArgsError("--min-lr " + number(a.min_lr) + " must be at most --lr " + number(a.lr));
   a.warmup = std::min(a.warmup, a.steps);
   return a;
 }
@@ -61,7 +67,7 @@ void check_gpt_paths(const GptArgs& a, bool builds_corpus, bool writes_files) {
   check_input_file("--resume", a.resume);
   if (builds_corpus) {
     check_input_dir("--data-dir", a.data_dir, "the corpus is Debian's fortunes package: apt-get install fortunes");
-    check_output_dir("--cache-dir", a.cache_dir.empty() ? default_gpt_cache_dir() : a.cache_dir);
+    make_output_dir("--cache-dir", a.cache_dir.empty() ? default_gpt_cache_dir() : a.cache_dir);
   }
   if (!writes_files) return;
   check_output_file("--checkpoint", a.checkpoint);

@@ -39,9 +39,9 @@ GptArgs parse_gpt_args(int argc, const char* const* argv);
 /// <temp>/kirzl_gpt_fortunes: --cache-dir when not given.
 std::string default_gpt_cache_dir();
 
-/// The up-front path checks of one rank: --resume (every rank reads it); --data-dir and
-/// --cache-dir when `builds_corpus` (each node's local rank 0); --checkpoint and --metrics when
-/// `writes_files` (rank 0). Throws ArgsError.
+/// The up-front path checks of one rank: --resume (every rank reads it); when `builds_corpus`
+/// (each node's local rank 0), --data-dir, and --cache-dir, which is created now; --checkpoint and
+/// --metrics when `writes_files` (rank 0). Throws ArgsError.
 void check_gpt_paths(const GptArgs& args, bool builds_corpus, bool writes_files);
 
 }  // namespace kirzl::examples

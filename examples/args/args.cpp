@@ -147,12 +147,14 @@ void FlagParser::parse(int argc, const char* const* argv) {
   } catch (const CLI::ParseError& e) {  // a flag without its value, and the like
     throw ArgsError(e.what());
   }
+  // Values first: in "--epochs --lr 1" CLI11 gives --epochs the value "--lr", and that is the
+  // mistake to name, not the stray "1".
+  for (const auto& f : flags_)
+    if (f->option->count() > 0) f->convert(f->raw);
   for (const std::string& extra : app_->remaining()) {
     if (extra.size() > 1 && extra[0] == '-') throw ArgsError("unknown flag " + extra + " (see --help)");
     throw ArgsError("unexpected argument " + quoted(extra) + " (see --help)");
   }
-  for (const auto& f : flags_)
-    if (f->option->count() > 0) f->convert(f->raw);
 }
 
 bool FlagParser::given(const std::string& flag) const {

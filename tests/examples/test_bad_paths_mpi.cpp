@@ -54,6 +54,9 @@ TEST(ExampleBadPathsMpi, EveryRankStopsWhenRankZerosMetricsPathIsUnwritable) {
     // Rank 0 says what is wrong, once; rank 1 stops quietly.
     EXPECT_EQ(count(r.output, c.program + ": --metrics '/proc/x/metrics.jsonl': the directory '/proc/x' does not exist"), 1u)
         << r.output;
+    // Rank 1 did not start training and run into a collective that rank 0 never joined (before,
+    // it failed there with "kirzl::Error [Timeout] ... rank 0 has left the group").
+    EXPECT_EQ(r.output.find("kirzl::Error"), std::string::npos) << r.output;
     EXPECT_EQ(r.output.find("aborting the job"), std::string::npos) << r.output;
   }
   fs::remove_all(cache);

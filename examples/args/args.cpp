@@ -138,8 +138,16 @@ void FlagParser::add_text(const std::string& flag, std::string& target, const st
 }
 
 void FlagParser::parse(int argc, const char* const* argv) {
+  // A harness may pass any argv: CLI11 reads argv[1..argc) as C strings, so those must exist.
+  if (argc < 0 || (argc > 1 && argv == nullptr)) throw ArgsError("argc " + std::to_string(argc) + " without its argv");
+  for (int i = 1; i < argc; ++i)
+    if (argv[i] == nullptr) throw ArgsError("argv[" + std::to_string(i) + "] is null");
+  // CLI11's vector form takes the words last first; its argv form reserves argc - 1 words, which
+  // fails for argc 0.
+  std::vector<std::string> words;
+  for (int i = argc - 1; i >= 1; --i) words.emplace_back(argv[i]);
   try {
-    app_->parse(argc, argv);
+    app_->parse(words);
   } catch (const CLI::CallForHelp&) {
     throw HelpRequested(app_->help());
   } catch (const CLI::CallForAllHelp&) {

@@ -64,3 +64,13 @@ TEST(SpiralArgs, HelpListsTheDefaults) {
       EXPECT_NE(h.help().find(s), std::string::npos) << s << " missing in\n" << h.help();
   }
 }
+
+// A fuzz harness may call the parsers with any argv: no crash, an ArgsError at most.
+TEST(SpiralArgs, OddArgvIsAnErrorNotACrash) {
+  EXPECT_EQ(kirzl::examples::parse_spiral_args(0, nullptr).steps, 1500);
+  const char* with_null[] = {"spiral", "--steps", nullptr};
+  EXPECT_THROW(kirzl::examples::parse_spiral_args(3, with_null), ArgsError);
+  EXPECT_THROW(kirzl::examples::parse_spiral_args(-1, nullptr), ArgsError);
+  const char* empty[] = {"spiral", "", "-", "--", "---x", "--steps="};
+  EXPECT_THROW(kirzl::examples::parse_spiral_args(6, empty), ArgsError);
+}

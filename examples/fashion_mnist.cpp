@@ -12,6 +12,9 @@
 #include <kirzl/io/progress.hpp>
 #include <kirzl/kirzl.hpp>
 
+#include "fashion_mnist_args.hpp"
+#include "path_checks.hpp"
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -26,67 +29,7 @@ namespace {
 using namespace kirzl;
 namespace nn = kirzl::nn;
 
-struct Args {
-  std::string model = "mlp";
-  int epochs = 0;  // 0: the model's default (see defaults())
-  int64_t batch_size = 128;
-  double lr = 1e-3;
-  std::string optimizer = "adamw";
-  std::string data_dir = data::kFashionMnistDir;
-  uint64_t seed = 0;
-  std::string checkpoint, resume, metrics;
-  std::string device = "cpu";
-  int threads = 0;          // 0: kirzl's default
-  int64_t train_limit = 0;  // use only the first N training examples (quick runs, tests)
-  int64_t test_limit = 0;
-  int log_every = 50;       // metrics lines every N steps
-  int stop_after = 0;       // end this run after N epochs, as if interrupted (the schedule still spans --epochs)
-};
-
-[[noreturn]] void usage(const char* problem) {
-  if (problem) std::fprintf(stderr, "fashion_mnist: %s\n", problem);
-  std::fprintf(stderr,
-               "usage: fashion_mnist [--model mlp|cnn] [--epochs N] [--batch-size GLOBAL] [--lr X]\n"
-               "                     [--optimizer adamw|sgd] [--data-dir DIR] [--seed S] [--device cpu|cuda]\n"
-               "                     [--checkpoint PATH] [--resume PATH] [--metrics PATH] [--threads N]\n"
-               "                     [--train-limit N] [--test-limit N] [--log-every N] [--stop-after EPOCHS]\n");
-  std::exit(2);
-}
-
-Args parse(int argc, char** argv) {
-  Args a;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage((flag + " needs a value").c_str());
-      return argv[++i];
-    };
-    if (flag == "--model") a.model = value();
-    else if (flag == "--epochs") a.epochs = std::stoi(value());
-    else if (flag == "--batch-size") a.batch_size = std::stoll(value());
-    else if (flag == "--lr") a.lr = std::stod(value());
-    else if (flag == "--optimizer") a.optimizer = value();
-    else if (flag == "--data-dir") a.data_dir = value();
-    else if (flag == "--seed") a.seed = std::stoull(value());
-    else if (flag == "--checkpoint") a.checkpoint = value();
-    else if (flag == "--resume") a.resume = value();
-    else if (flag == "--metrics") a.metrics = value();
-    else if (flag == "--device") a.device = value();
-    else if (flag == "--threads") a.threads = std::stoi(value());
-    else if (flag == "--train-limit") a.train_limit = std::stoll(value());
-    else if (flag == "--test-limit") a.test_limit = std::stoll(value());
-    else if (flag == "--log-every") a.log_every = std::stoi(value());
-    else if (flag == "--stop-after") a.stop_after = std::stoi(value());
-    else if (flag == "--help" || flag == "-h") usage(nullptr);
-    else usage(("unknown flag " + flag).c_str());
-  }
-  if (a.model != "mlp" && a.model != "cnn") usage("--model must be mlp or cnn");
-  if (a.optimizer != "adamw" && a.optimizer != "sgd") usage("--optimizer must be adamw or sgd");
-  if (a.device != "cpu" && a.device != "cuda") usage("--device must be cpu or cuda");
-  if (a.epochs == 0) a.epochs = a.model == "mlp" ? 10 : 4;
-  if (a.epochs < 1 || a.batch_size < 1 || a.log_every < 1) usage("--epochs, --batch-size and --log-every must be positive");
-  return a;
-}
+using Args = kirzl::examples::FashionMnistArgs;
 
 std::unique_ptr<optim::Optimizer> make_optimizer(const Args& a, const std::vector<Tensor>& params) {
   if (a.optimizer == "sgd")
@@ -134,6 +77,8 @@ Evaluation evaluate(nn::Module& model, const data::TensorDataset& test, const co
 int run(const Args& args) {
   comm::ProcessGroup world = comm::init();
   const bool lead = world.rank() == 0;
+  // Wrong paths stop every rank now, not after the first epoch. See Note [paths checked by every rank].
+  examples::check_paths_on_every_rank(world, [&] { examples::check_fashion_mnist_paths(args, lead); });
   if (args.threads > 0) set_num_threads(args.threads);
   // The world's device: cuda:(local_rank % visible GPUs), so that 2 ranks on one GPU share it
   // (cuda:local_rank named a device that does not exist there).
@@ -248,11 +193,13 @@ int run(const Args& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  Args args = parse(argc, argv);
-  try {
-    return run(args);
-  } catch (const kirzl::Error& e) {
-    std::fprintf(stderr, "%s\n", e.what());
-    return 1;
-  }
+  return kirzl::examples::run_example_main<Args>("fashion_mnist", argc, argv, kirzl::examples::parse_fashion_mnist_args,
+                                                 [](const Args& args) {
+                                                   try {
+                                                     return run(args);
+                                                   } catch (const kirzl::Error& e) {
+                                                     std::fprintf(stderr, "%s\n", e.what());
+                                                     return 1;
+                                                   }
+                                                 });
 }

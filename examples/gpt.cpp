@@ -17,6 +17,9 @@
 #include <kirzl/io/progress.hpp>
 #include <kirzl/kirzl.hpp>
 
+#include "gpt_args.hpp"
+#include "path_checks.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -35,95 +38,7 @@ namespace {
 using namespace kirzl;
 namespace fs = std::filesystem;
 
-const char* kFortunesDir = "/usr/share/games/fortunes";
-
-struct Args {
-  int64_t steps = 600;
-  int64_t batch_size = 32;  // global
-  int64_t block_size = 64;
-  int64_t n_layer = 4, n_head = 4, n_embd = 128;
-  double dropout = 0.0;
-  double lr = 3e-3, min_lr = 3e-4, weight_decay = 0.1, grad_clip = 1.0;
-  int64_t warmup = 50;
-  std::string data_dir = kFortunesDir;
-  std::string cache_dir;  // default: <temp>/kirzl_gpt_fortunes
-  uint64_t seed = 0;
-  std::string checkpoint, resume, metrics;
-  std::string device = "cpu";
-  int threads = 0;
-  int log_every = 50;
-  int64_t eval_every = 200;
-  int64_t eval_tokens = 32768;
-  int64_t stop_after = 0;  // end this run after N steps, as if interrupted (the schedule still spans --steps)
-  int64_t sample_tokens = 400;
-  double temperature = 0.8;
-  int64_t top_k = 0;
-  std::string prompt = "";
-};
-
-[[noreturn]] void usage(const char* problem) {
-  if (problem) std::fprintf(stderr, "gpt: %s\n", problem);
-  std::fprintf(stderr,
-               "usage: gpt [--steps N] [--batch-size GLOBAL] [--block-size T] [--n-layer L] [--n-head H] [--n-embd C]\n"
-               "           [--dropout P] [--lr X] [--min-lr X] [--warmup N] [--weight-decay X] [--grad-clip X]\n"
-               "           [--data-dir DIR] [--cache-dir DIR] [--seed S] [--device cpu|cuda] [--threads N]\n"
-               "           [--checkpoint PATH] [--resume PATH] [--metrics PATH] [--log-every N] [--eval-every N]\n"
-               "           [--eval-tokens N] [--stop-after STEPS] [--sample-tokens N] [--temperature X] [--top-k K]\n"
-               "           [--prompt TEXT]\n");
-  std::exit(2);
-}
-
-Args parse(int argc, char** argv) {
-  Args a;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage((flag + " needs a value").c_str());
-      return argv[++i];
-    };
-    try {
-      if (flag == "--steps") a.steps = std::stoll(value());
-      else if (flag == "--batch-size") a.batch_size = std::stoll(value());
-      else if (flag == "--block-size") a.block_size = std::stoll(value());
-      else if (flag == "--n-layer") a.n_layer = std::stoll(value());
-      else if (flag == "--n-head") a.n_head = std::stoll(value());
-      else if (flag == "--n-embd") a.n_embd = std::stoll(value());
-      else if (flag == "--dropout") a.dropout = std::stod(value());
-      else if (flag == "--lr") a.lr = std::stod(value());
-      else if (flag == "--min-lr") a.min_lr = std::stod(value());
-      else if (flag == "--warmup") a.warmup = std::stoll(value());
-      else if (flag == "--weight-decay") a.weight_decay = std::stod(value());
-      else if (flag == "--grad-clip") a.grad_clip = std::stod(value());
-      else if (flag == "--data-dir") a.data_dir = value();
-      else if (flag == "--cache-dir") a.cache_dir = value();
-      else if (flag == "--seed") a.seed = std::stoull(value());
-      else if (flag == "--checkpoint") a.checkpoint = value();
-      else if (flag == "--resume") a.resume = value();
-      else if (flag == "--metrics") a.metrics = value();
-      else if (flag == "--device") a.device = value();
-      else if (flag == "--threads") a.threads = std::stoi(value());
-      else if (flag == "--log-every") a.log_every = std::stoi(value());
-      else if (flag == "--eval-every") a.eval_every = std::stoll(value());
-      else if (flag == "--eval-tokens") a.eval_tokens = std::stoll(value());
-      else if (flag == "--stop-after") a.stop_after = std::stoll(value());
-      else if (flag == "--sample-tokens") a.sample_tokens = std::stoll(value());
-      else if (flag == "--temperature") a.temperature = std::stod(value());
-      else if (flag == "--top-k") a.top_k = std::stoll(value());
-      else if (flag == "--prompt") a.prompt = value();
-      else if (flag == "--help" || flag == "-h") usage(nullptr);
-      else usage(("unknown flag " + flag).c_str());
-    } catch (const std::logic_error&) {  // std::stoll and friends
-      usage((flag + " needs a number").c_str());
-    }
-  }
-  if (a.device != "cpu" && a.device != "cuda") usage("--device must be cpu or cuda");
-  if (a.steps < 1 || a.batch_size < 1 || a.block_size < 1 || a.log_every < 1 || a.eval_every < 1 || a.eval_tokens < 1)
-    usage("--steps, --batch-size, --block-size, --log-every, --eval-every and --eval-tokens must be positive");
-  if (a.warmup < 0) usage("--warmup must be >= 0");
-  a.warmup = std::min(a.warmup, a.steps);  // a short run (--steps 20) keeps the default warm-up in range
-  if (a.cache_dir.empty()) a.cache_dir = (fs::temp_directory_path() / "kirzl_gpt_fortunes").string();
-  return a;
-}
+using Args = kirzl::examples::GptArgs;
 
 // ---- the corpus ----
 
@@ -175,7 +90,7 @@ struct Corpus {
 // --cache-dir, so a node-local /tmp works on many nodes; on a shared file system the nodes write
 // the same bytes atomically. Then every rank reads them.
 Corpus load_corpus(const Args& a, const comm::ProcessGroup& world) {
-  const fs::path dir = a.cache_dir;
+  const fs::path dir = a.cache_dir.empty() ? examples::default_gpt_cache_dir() : a.cache_dir;
   const fs::path train_path = dir / "fortunes_train.tok", val_path = dir / "fortunes_val.tok",
                  tok_path = dir / "fortunes.tokenizer";
   if (world.local_rank() == 0) {
@@ -261,6 +176,8 @@ double evaluate(models::GPT& model, const data::TokenBatchSampler& val, int64_t 
 int run(const Args& args) {
   comm::ProcessGroup world = comm::init();
   const bool lead = world.rank() == 0;
+  // Wrong paths stop every rank now, not at the first evaluation. See Note [paths checked by every rank].
+  examples::check_paths_on_every_rank(world, [&] { examples::check_gpt_paths(args, world.local_rank() == 0, lead); });
   if (args.threads > 0) set_num_threads(args.threads);
   // The world's device: cuda:(local_rank % visible GPUs), so that 2 ranks on one GPU share it
   // (cuda:local_rank named a device that does not exist there).
@@ -397,11 +314,12 @@ int run(const Args& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  Args args = parse(argc, argv);
-  try {
-    return run(args);
-  } catch (const kirzl::Error& e) {
-    std::fprintf(stderr, "%s\n", e.what());
-    return 1;
-  }
+  return kirzl::examples::run_example_main<Args>("gpt", argc, argv, kirzl::examples::parse_gpt_args, [](const Args& args) {
+    try {
+      return run(args);
+    } catch (const kirzl::Error& e) {
+      std::fprintf(stderr, "%s\n", e.what());
+      return 1;
+    }
+  });
 }

@@ -1,49 +1,22 @@
 // kirzl's first demo: a two-layer MLP learns to separate three interleaved spirals.
 //
 // Everything here is plain autograd: forward with ops, loss.backward(), and a hand-written SGD
-// step under NoGradGuard. Run: ./build/examples/spiral [--steps N] [--lr X] [--seed S]
+// step under NoGradGuard. Run: ./build/examples/spiral [--steps N] [--lr X] [--seed S] [--hidden H] (--help: the defaults)
 #include <kirzl/kirzl.hpp>
+
+#include "spiral_args.hpp"
 
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <numbers>
 #include <string>
 #include <vector>
 
 namespace {
 
-struct Args {
-  int steps = 1500;
-  double lr = 0.5;
-  uint64_t seed = 0;
-  int points_per_class = 200;
-  int hidden = 64;
-};
-
-Args parse(int argc, char** argv) {
-  Args a;
-  for (int i = 1; i < argc; ++i) {
-    auto next = [&]() -> const char* {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "spiral: %s needs a value\n", argv[i]);
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (!std::strcmp(argv[i], "--steps")) a.steps = std::atoi(next());
-    else if (!std::strcmp(argv[i], "--lr")) a.lr = std::atof(next());
-    else if (!std::strcmp(argv[i], "--seed")) a.seed = std::strtoull(next(), nullptr, 10);
-    else if (!std::strcmp(argv[i], "--hidden")) a.hidden = std::atoi(next());
-    else {
-      std::fprintf(stderr, "usage: spiral [--steps N] [--lr X] [--seed S] [--hidden H]\n");
-      std::exit(2);
-    }
-  }
-  return a;
-}
+using Args = kirzl::examples::SpiralArgs;
 
 // Three arms of a spiral with a little noise: a classic set that no linear model can separate.
 void make_spirals(int per_class, kirzl::Generator& gen, kirzl::Tensor& x, kirzl::Tensor& y) {
@@ -64,11 +37,8 @@ void make_spirals(int per_class, kirzl::Generator& gen, kirzl::Tensor& x, kirzl:
   y = kirzl::from_vector(ys, {n});
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int train(const Args& args) {
   using namespace kirzl;
-  Args args = parse(argc, argv);
   Generator gen(args.seed);
   Tensor x, y;
   make_spirals(args.points_per_class, gen, x, y);
@@ -105,4 +75,16 @@ int main(int argc, char** argv) {
   std::printf("{\"demo\": \"spiral\", \"first_loss\": %.4f, \"final_loss\": %.4f, \"train_accuracy\": %.4f, \"steps\": %d, \"seconds\": %.2f}\n",
               first_loss, loss_value, accuracy, args.steps, seconds);
   return 0;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  return kirzl::examples::run_example_main<Args>("spiral", argc, argv, kirzl::examples::parse_spiral_args, [](const Args& args) {
+    try {
+      return train(args);
+    } catch (const kirzl::Error& e) {
+      std::fprintf(stderr, "%s\n", e.what());
+      return 1;
+    }
+  });
 }

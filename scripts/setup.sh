@@ -4,7 +4,7 @@
 set -euo pipefail
 
 # dataset-fashion-mnist and fortunes are the corpora of the examples (and of their tests).
-KIRZL_APT_PACKAGES=(cmake g++ ninja-build libeigen3-dev libopenmpi-dev openmpi-bin libgtest-dev
+KIRZL_APT_PACKAGES=(cmake g++ ninja-build libeigen3-dev libopenmpi-dev openmpi-bin libgtest-dev libcli11-dev
   libbenchmark-dev pybind11-dev zlib1g-dev dataset-fashion-mnist fortunes)
 # Python packages of the Python tests (tests/io/safetensors_interop.py, pytest); those tests skip
 # with the reason when the packages are missing. pybind11 (>= 3, for py::smart_holder; Debian's

@@ -2,6 +2,8 @@
 // resume. Runs build/examples/fashion_mnist on a small slice of the real data.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -97,4 +99,46 @@ TEST_F(FashionMnistExample, BadFlagsAreRejected) {
   EXPECT_NE(run("--batch-size").status, 0);
   ProgramRun r = run("--frobnicate");
   EXPECT_NE(r.output.find("unknown flag --frobnicate"), std::string::npos);
+}
+
+// The flags are read by examples/args/ (tested in tests/examples/args/); here, what a user sees:
+// one line naming the flag and exit status 2, not an uncaught std::stoi exception.
+TEST(FashionMnistExampleFlags, BadValueExitsTwoNamingTheFlag) {
+  if (!fs::exists(kExample)) GTEST_SKIP() << kExample << " is not built";
+  for (const char* args : {"--epochs abc", "--epochs 12abc", "--batch-size 1e3", "--lr nan", "--seed -1", "--threads 0"}) {
+    SCOPED_TRACE(args);
+    ProgramRun r = run(args);
+    ASSERT_TRUE(WIFEXITED(r.status)) << r.output;
+    EXPECT_EQ(WEXITSTATUS(r.status), 2) << r.output;
+    EXPECT_EQ(r.output.find("terminate called"), std::string::npos) << r.output;
+    const std::string flag = std::string(args).substr(0, std::string(args).find(' '));
+    EXPECT_EQ(r.output.rfind("fashion_mnist: " + flag + " '", 0), 0u) << r.output;
+    EXPECT_EQ(r.output.find('\n'), r.output.size() - 1) << "one line: " << r.output;
+  }
+}
+
+TEST(FashionMnistExampleFlags, HelpExitsZeroWithTheDefaults) {
+  if (!fs::exists(kExample)) GTEST_SKIP() << kExample << " is not built";
+  ProgramRun r = run("--help");
+  ASSERT_TRUE(WIFEXITED(r.status));
+  EXPECT_EQ(WEXITSTATUS(r.status), 0) << r.output;
+  EXPECT_NE(r.output.find("--epochs INT [default: 10 for mlp, 4 for cnn]"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--batch-size INT [default: 128]"), std::string::npos) << r.output;
+}
+
+// A checkpoint path that cannot be written stops the run before the data is read and before the
+// first epoch (it used to fail when the first epoch's checkpoint was saved).
+TEST_F(FashionMnistExample, UnwritablePathsStopTheRunBeforeTraining) {
+  for (const std::string flag : {"--checkpoint", "--metrics"}) {
+    SCOPED_TRACE(flag);
+    ProgramRun r = run(kSmall + "--epochs 1 " + flag + " /proc/x/y.ckpt");
+    ASSERT_TRUE(WIFEXITED(r.status)) << r.output;
+    EXPECT_EQ(WEXITSTATUS(r.status), 2) << r.output;
+    EXPECT_EQ(r.output, "fashion_mnist: " + flag + " '/proc/x/y.ckpt': the directory '/proc/x' does not exist\n");
+    EXPECT_EQ(r.output.find("epoch 1/1"), std::string::npos) << r.output;
+  }
+  ProgramRun r = run(kSmall + "--epochs 1 --resume " + (dir_ / "none.safetensors").string());
+  EXPECT_EQ(WEXITSTATUS(r.status), 2) << r.output;
+  EXPECT_NE(r.output.find("--resume '" + (dir_ / "none.safetensors").string() + "': no such file"), std::string::npos)
+      << r.output;
 }

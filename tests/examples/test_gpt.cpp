@@ -3,6 +3,8 @@
 // on the real corpus (Debian's fortunes package).
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -103,5 +105,38 @@ TEST_F(GptExample, MissingCorpusSaysWhatToInstall) {
   EXPECT_NE(r.output.find("apt-get install fortunes"), std::string::npos) << r.output;
   ProgramRun bad = run("--steps nope");
   EXPECT_NE(bad.status, 0);
-  EXPECT_NE(bad.output.find("usage: gpt"), std::string::npos) << bad.output;
+  EXPECT_NE(bad.output.find("gpt: --steps 'nope': expected an integer"), std::string::npos) << bad.output;
+}
+
+// What a user sees of examples/args/ (tested in tests/examples/args/): one line naming the flag
+// and exit status 2, help with the defaults and exit status 0.
+TEST(GptExampleFlags, BadValuesExitTwoAndHelpZero) {
+  if (!fs::exists(kExample)) GTEST_SKIP() << kExample << " is not built";
+  for (const char* args : {"--steps abc", "--n-head 0", "--dropout 1", "--temperature inf", "--n-embd 100 --n-head 3"}) {
+    SCOPED_TRACE(args);
+    ProgramRun r = run(args);
+    ASSERT_TRUE(WIFEXITED(r.status)) << r.output;
+    EXPECT_EQ(WEXITSTATUS(r.status), 2) << r.output;
+    EXPECT_EQ(r.output.find("terminate called"), std::string::npos) << r.output;
+    const std::string flag = std::string(args).substr(0, std::string(args).find(' '));
+    EXPECT_EQ(r.output.rfind("gpt: " + flag + " ", 0), 0u) << r.output;
+  }
+  ProgramRun help = run("--help");
+  ASSERT_TRUE(WIFEXITED(help.status));
+  EXPECT_EQ(WEXITSTATUS(help.status), 0) << help.output;
+  EXPECT_NE(help.output.find("--steps INT [default: 600]"), std::string::npos) << help.output;
+}
+
+// Unwritable output paths stop the run before the corpus is built and before the first step (the
+// checkpoint used to fail at the first evaluation).
+TEST_F(GptExample, UnwritablePathsStopTheRunBeforeTraining) {
+  for (const std::string flag : {"--checkpoint", "--metrics", "--cache-dir"}) {
+    SCOPED_TRACE(flag);
+    ProgramRun r = run(small_ + "--steps 4 --eval-every 2 " + flag + " /proc/x/y");
+    ASSERT_TRUE(WIFEXITED(r.status)) << r.output;
+    EXPECT_EQ(WEXITSTATUS(r.status), 2) << r.output;
+    EXPECT_EQ(r.output.rfind("gpt: " + flag + " '/proc/x/y'", 0), 0u) << r.output;
+    EXPECT_EQ(r.output.find("step "), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find('\n'), r.output.size() - 1) << "one line: " << r.output;
+  }
 }

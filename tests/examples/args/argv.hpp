@@ -1,0 +1,24 @@
+// Test support: an argv built from a list of words, as main() would receive it.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace kirzl::examples::testing {
+
+class Argv {
+ public:
+  Argv(std::string program, std::vector<std::string> words) : words_(std::move(words)) {
+    words_.insert(words_.begin(), std::move(program));
+    for (const auto& w : words_) ptrs_.push_back(w.c_str());
+    ptrs_.push_back(nullptr);
+  }
+  int argc() const { return static_cast<int>(words_.size()); }
+  const char* const* argv() const { return ptrs_.data(); }
+
+ private:
+  std::vector<std::string> words_;
+  std::vector<const char*> ptrs_;
+};
+
+}  // namespace kirzl::examples::testing

@@ -19,8 +19,9 @@ struct Limits {
   size_t max_elements = 10'000'000;    ///< all values in the document together
 };
 
-/// Thrown by parse_untrusted(): `offset` is the byte (from 0) at or just after which the problem
-/// was found; what() says "JSON error at byte <offset>: ...".
+/// Thrown by parse_untrusted(): `offset` is where the problem was found, from 0: a syntax error's
+/// byte, or for a bound, duplicate key or number, the bytes read when the offending token was
+/// complete (just after it; after a number one byte more). what() says "JSON error at byte N: ...".
 class ParseError : public std::runtime_error {
  public:
   ParseError(size_t offset, const std::string& what) : std::runtime_error(what), offset_(offset) {}

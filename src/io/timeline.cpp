@@ -10,10 +10,6 @@
 
 namespace kirzl::io {
 
-namespace {
-// The trace's layout is written here, one event per line; strings are escaped by nlohmann.
-std::string quoted(const std::string& s) { return json::quote(s); }
-}  // namespace
 
 Timeline::Timeline(std::string path, int pid) : path_(std::move(path)), pid_(pid), origin_(std::chrono::steady_clock::now()) {}
 
@@ -59,8 +55,9 @@ void Timeline::write() const {
     std::lock_guard<std::mutex> lock(mu_);
     os << "{\"name\": \"process_name\", \"ph\": \"M\", \"pid\": " << pid_ << ", \"args\": {\"name\": \"rank " << pid_
        << "\"}}";
+    // One event per line, laid out here; the strings are escaped by nlohmann (json::quote).
     for (const Span& s : spans_)
-      os << ",\n{\"name\": " << quoted(s.name) << ", \"cat\": " << quoted(s.category)
+      os << ",\n{\"name\": " << json::quote(s.name) << ", \"cat\": " << json::quote(s.category)
          << ", \"ph\": \"X\", \"ts\": " << s.start_us << ", \"dur\": " << s.dur_us << ", \"pid\": " << pid_
          << ", \"tid\": " << s.track << "}";
   }

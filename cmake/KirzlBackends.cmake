@@ -43,6 +43,15 @@ if(NOT _cuda_mode STREQUAL "OFF")
   endif()
 endif()
 kirzl_resolve(CUDA ${_cuda_found})
+# `pip install .` builds without CUDA (pyproject.toml says why); where the toolkit is installed,
+# say in one line how to get the CUDA backend, as pip users rarely read the CMake options.
+if(SKBUILD AND _cuda_mode STREQUAL "OFF")
+  find_program(_kirzl_nvcc nvcc HINTS /usr/local/cuda ENV CUDA_HOME ENV CUDA_PATH PATH_SUFFIXES bin NO_CACHE)
+  if(_kirzl_nvcc)
+    message(NOTICE "kirzl: CUDA toolkit found but this wheel builds without CUDA; to build the CUDA backend: "
+                   "pip install . -C cmake.define.KIRZL_WITH_CUDA=ON")
+  endif()
+endif()
 
 set(_cudnn_found FALSE)
 set(_nccl_found FALSE)

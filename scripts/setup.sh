@@ -5,7 +5,7 @@ set -euo pipefail
 
 # dataset-fashion-mnist and fortunes are the corpora of the examples (and of their tests).
 KIRZL_APT_PACKAGES=(cmake g++ ninja-build libeigen3-dev libopenmpi-dev openmpi-bin libgtest-dev libcli11-dev
-  libbenchmark-dev pybind11-dev zlib1g-dev dataset-fashion-mnist fortunes)
+  libbenchmark-dev pybind11-dev zlib1g-dev nlohmann-json3-dev dataset-fashion-mnist fortunes)
 # Python packages of the Python tests (tests/io/safetensors_interop.py, pytest); those tests skip
 # with the reason when the packages are missing. pybind11 (>= 3, for py::smart_holder; Debian's
 # pybind11-dev is 2.10) builds the Python module kirzl._C; scikit-build-core drives `pip install .`.

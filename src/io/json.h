@@ -1,49 +1,27 @@
-// A small strict JSON reader and the writing helpers the io layer shares (internal).
-//
-// The reader accepts exactly what a safetensors header needs — objects, arrays, strings (with
-// every escape, including \uXXXX and surrogate pairs), integers, true/false/null — and nothing
-// more: no fractions or exponents, no comments, no trailing commas, no invalid UTF-8. Its input is
-// untrusted, so nesting depth, string length and element counts are bounded.
+// JSON in the io layer (internal): nlohmann::json, plus what it does not do itself — bounds on
+// untrusted input and the detection of duplicate keys. kirzl's public headers never include this.
 #pragma once
 
 #include <cstddef>
-#include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 namespace kirzl::io::json {
 
-/// A parsed JSON value. Object members keep their order and duplicates (the caller decides what a
-/// duplicate key means).
-struct Value {
-  enum class Kind { Null, Bool, Int, String, Array, Object };
-  Kind kind = Kind::Null;
-  bool boolean = false;
-  int64_t integer = 0;
-  std::string string;
-  std::vector<Value> array;
-  std::vector<std::pair<std::string, Value>> object;
-
-  bool is_object() const { return kind == Kind::Object; }
-  bool is_array() const { return kind == Kind::Array; }
-  bool is_string() const { return kind == Kind::String; }
-  bool is_int() const { return kind == Kind::Int; }
-};
-
-/// "object", "string", ... for error messages.
-const char* kind_name(Value::Kind kind);
-
-/// Bounds on what parse() accepts.
+/// Bounds on what parse_untrusted() accepts.
 struct Limits {
   size_t max_depth = 32;               ///< nesting of arrays/objects
-  size_t max_string_bytes = 1 << 20;   ///< one decoded string
+  size_t max_string_bytes = 1 << 20;   ///< one decoded string or key
   size_t max_elements = 10'000'000;    ///< all values in the document together
 };
 
-/// Thrown by parse(): `offset` is the byte where the problem was found.
+/// Thrown by parse_untrusted(): `offset` is where the problem was found, from 0: a syntax error's
+/// byte, or for a bound, duplicate key or number, the bytes read when the offending token was
+/// complete (just after it; after a number one byte more). what() says "JSON error at byte N: ...".
 class ParseError : public std::runtime_error {
  public:
   ParseError(size_t offset, const std::string& what) : std::runtime_error(what), offset_(offset) {}
@@ -53,14 +31,30 @@ class ParseError : public std::runtime_error {
   size_t offset_;
 };
 
-/// Parses one JSON document (surrounding whitespace allowed). Throws ParseError.
-Value parse(std::string_view text, const Limits& limits = {});
+/// An object with the same key twice: `path` holds the keys leading from the root to that object
+/// (empty: the root object), so that callers can say what the duplicate means to them.
+class DuplicateKeyError : public ParseError {
+ public:
+  DuplicateKeyError(size_t offset, const std::string& what, std::vector<std::string> path, std::string key)
+      : ParseError(offset, what), path_(std::move(path)), key_(std::move(key)) {}
+  const std::vector<std::string>& path() const noexcept { return path_; }
+  const std::string& key() const noexcept { return key_; }
 
-/// `s` as a quoted JSON string: '"', '\\' and control characters escaped; other bytes as they are.
-std::string quote(std::string_view s);
+ private:
+  std::vector<std::string> path_;
+  std::string key_;
+};
 
-/// `v` with enough digits to read back the same double ("%.17g" trimmed to the shortest form that
-/// round-trips); "null" for NaN and infinities, which JSON cannot express.
-std::string number(double v);
+/// Parses one JSON document from untrusted bytes (surrounding whitespace allowed) with nlohmann's
+/// strict parser, and also rejects: nesting, strings or element counts beyond `limits`, a key
+/// repeated in one object (DuplicateKeyError), numbers that are not integers in the int64 range
+/// (a safetensors header holds no others), and NUL bytes. Members keep their order.
+/// Throws ParseError.
+nlohmann::ordered_json parse_untrusted(std::string_view text, const Limits& limits = {});
+
+/// `s` as a quoted JSON string (nlohmann's escaping; invalid UTF-8 becomes U+FFFD).
+inline std::string quote(std::string_view s) {
+  return nlohmann::json(std::string(s)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
 
 }  // namespace kirzl::io::json

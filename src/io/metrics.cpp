@@ -33,29 +33,18 @@ MetricsRecord& MetricsRecord::set(const std::string& name, std::string value) {
 }
 
 std::string MetricsRecord::to_json() const {
-  std::string s = "{\"step\":" + std::to_string(step) + ",\"epoch\":" + std::to_string(epoch);
-  auto field = [&s](const char* name, const std::optional<double>& v) {
-    if (!v) return;
-    s += ",\"";
-    s += name;
-    s += "\":";
-    s += json::number(*v);
+  nlohmann::ordered_json j = {{"step", step}, {"epoch", epoch}};
+  auto field = [&j](const char* name, const std::optional<double>& v) {
+    if (v) j[name] = *v;  // nlohmann writes NaN and infinities as null
   };
   field("loss", loss);
   field("accuracy", accuracy);
   field("lr", lr);
   field("samples_per_second", samples_per_second);
   field("elapsed_seconds", elapsed_seconds);
-  for (const auto& [name, v] : extra) {
-    s += ',';
-    s += json::quote(name);
-    s += ':';
-    if (const double* d = std::get_if<double>(&v)) s += json::number(*d);
-    else if (const int64_t* i = std::get_if<int64_t>(&v)) s += std::to_string(*i);
-    else s += json::quote(std::get<std::string>(v));
-  }
-  s += '}';
-  return s;
+  for (const auto& [name, v] : extra) std::visit([&j, &name = name](const auto& x) { j[name] = x; }, v);
+  // Invalid UTF-8 in a name or value becomes U+FFFD: the line stays valid JSON.
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 MetricsLog::MetricsLog(const std::string& path) : path_(path) {

@@ -5,7 +5,6 @@
 #include <cerrno>
 #include <cstring>
 #include <optional>
-#include <set>
 #include <string_view>
 #include <vector>
 
@@ -181,31 +180,28 @@ void save_safetensors(const std::string& path, const StateDict& tensors,
     offset += host[i].nbytes();
   }
 
-  std::string header = "{";
-  bool first = true;
+  nlohmann::ordered_json doc = nlohmann::ordered_json::object();
   if (!metadata.empty()) {
-    header += "\"__metadata__\":{";
-    for (const auto& [k, v] : metadata) {
-      if (!first) header += ',';
-      first = false;
-      header += json::quote(k) + ":" + json::quote(v);
-    }
-    header += "}";
+    auto& m = doc["__metadata__"] = nlohmann::ordered_json::object();
+    for (const auto& [k, v] : metadata) m[k] = v;
   }
   size_t i = 0;
   for (const auto& [name, t] : tensors) {
     (void)t;
     const Tensor& h = host[i];
-    if (!metadata.empty() || i > 0) header += ',';
-    header += json::quote(name) + ":{\"dtype\":\"" + safetensors_dtype_name(h.dtype()) + "\",\"shape\":[";
-    for (int64_t d = 0; d < h.dim(); ++d) {
-      if (d) header += ',';
-      header += std::to_string(h.size(d));
-    }
-    header += "],\"data_offsets\":[" + std::to_string(begin[i]) + "," + std::to_string(begin[i] + h.nbytes()) + "]}";
+    const std::vector<int64_t> shape = h.shape().vec();
+    doc[name] = {{"dtype", safetensors_dtype_name(h.dtype())},
+                 {"shape", shape},
+                 {"data_offsets", {begin[i], begin[i] + h.nbytes()}}};
     ++i;
   }
-  header += "}";
+  std::string header;
+  try {
+    header = doc.dump();
+  } catch (const nlohmann::json::type_error& e) {  // invalid UTF-8, which JSON cannot hold
+    KIRZL_FAIL(ErrorCode::InvalidArgument, who, ": '", path, "': tensor names and metadata must be UTF-8 text (",
+               e.what(), ")");
+  }
   while ((8 + header.size()) % 8 != 0) header += ' ';
 
   unsigned char len_bytes[8];
@@ -233,64 +229,71 @@ SafetensorsFile load_safetensors(const std::string& path, const LoadOptions& opt
   const uint64_t buffer_start = 8 + header.size();
   const uint64_t buffer_size = f.size() - buffer_start;
 
-  json::Value root;
+  using Json = nlohmann::ordered_json;
+  Json root;
   try {
-    root = json::parse(header, json::Limits{.max_depth = 8, .max_string_bytes = header.size(),
-                                            .max_elements = header.size()});
+    root = json::parse_untrusted(header, json::Limits{.max_depth = 8, .max_string_bytes = header.size(),
+                                                      .max_elements = header.size()});
+  } catch (const json::DuplicateKeyError& e) {
+    // What a repeated key means where it is.
+    const auto& p = e.path();
+    if (p.empty()) f.fail("the header names " + shown(e.key()) + " more than once");
+    if (p.size() == 1 && p[0] == "__metadata__") f.fail("__metadata__ names " + shown(e.key()) + " more than once");
+    if (p.size() == 1) f.fail("tensor " + shown(p[0]) + " has the field " + shown(e.key()) + " more than once");
+    f.fail(std::string("the header is not valid JSON: ") + e.what());
   } catch (const json::ParseError& e) {
     f.fail(std::string("the header is not valid JSON: ") + e.what());
   }
-  if (!root.is_object()) f.fail(std::string("the header is a JSON ") + json::kind_name(root.kind) + ", not an object");
+  if (!root.is_object()) f.fail(std::string("the header is a JSON ") + root.type_name() + ", not an object");
 
   SafetensorsFile out;
   std::vector<Entry> entries;
-  std::set<std::string_view> names;
-  for (const auto& [name, v] : root.object) {
-    if (!names.insert(name).second) f.fail("the header names " + shown(name) + " more than once");
+  for (const auto& [name, v] : root.items()) {
     if (name == "__metadata__") {
-      if (!v.is_object()) f.fail(std::string("__metadata__ is a JSON ") + json::kind_name(v.kind) + ", not an object");
-      for (const auto& [k, s] : v.object) {
+      if (!v.is_object()) f.fail(std::string("__metadata__ is a JSON ") + v.type_name() + ", not an object");
+      for (const auto& [k, s] : v.items()) {
         if (!s.is_string())
-          f.fail("__metadata__ entry " + shown(k) + " is a JSON " + json::kind_name(s.kind) + ", not a string");
-        if (!out.metadata.emplace(k, s.string).second) f.fail("__metadata__ names " + shown(k) + " more than once");
+          f.fail("__metadata__ entry " + shown(k) + " is a JSON " + s.type_name() + ", not a string");
+        out.metadata.emplace(k, s.get<std::string>());
       }
       continue;
     }
     const std::string what = "tensor " + shown(name);
-    if (!v.is_object()) f.fail(what + " is described by a JSON " + json::kind_name(v.kind) + ", not an object");
-    const json::Value *dtype = nullptr, *shape = nullptr, *offsets = nullptr;
-    for (const auto& [k, field] : v.object) {
-      const json::Value** slot = k == "dtype" ? &dtype : k == "shape" ? &shape : k == "data_offsets" ? &offsets : nullptr;
-      if (!slot) f.fail(what + " has an unknown field " + shown(k));
-      if (*slot) f.fail(what + " has the field " + shown(k) + " more than once");
-      *slot = &field;
+    if (!v.is_object()) f.fail(what + " is described by a JSON " + v.type_name() + ", not an object");
+    for (const auto& [k, field] : v.items()) {
+      (void)field;
+      if (k != "dtype" && k != "shape" && k != "data_offsets") f.fail(what + " has an unknown field " + shown(k));
     }
-    if (!dtype) f.fail(what + " has no 'dtype'");
-    if (!shape) f.fail(what + " has no 'shape'");
-    if (!offsets) f.fail(what + " has no 'data_offsets'");
+    if (!v.contains("dtype")) f.fail(what + " has no 'dtype'");
+    if (!v.contains("shape")) f.fail(what + " has no 'shape'");
+    if (!v.contains("data_offsets")) f.fail(what + " has no 'data_offsets'");
+    const Json& dtype = v["dtype"];
+    const Json& shape = v["shape"];
+    const Json& offsets = v["data_offsets"];
 
     Entry e;
     e.name = name;
-    if (!dtype->is_string()) f.fail(what + " has a 'dtype' that is not a string");
-    e.dtype = find_dtype(dtype->string);
-    if (!e.dtype) f.fail(what + " has an unknown dtype " + shown(dtype->string));
+    if (!dtype.is_string()) f.fail(what + " has a 'dtype' that is not a string");
+    e.dtype = find_dtype(dtype.get<std::string>());
+    if (!e.dtype) f.fail(what + " has an unknown dtype " + shown(dtype.get<std::string>()));
 
-    if (!shape->is_array()) f.fail(what + " has a 'shape' that is not an array");
+    // parse_untrusted() accepts integers in the int64 range only.
+    if (!shape.is_array()) f.fail(what + " has a 'shape' that is not an array");
     uint64_t bits = e.dtype->bits;
     bool overflow = false;
-    for (const auto& d : shape->array) {
-      if (!d.is_int()) f.fail(what + " has a shape entry that is not an integer");
-      e.shape.push_back(d.integer);
+    for (const auto& d : shape) {
+      if (!d.is_number_integer()) f.fail(what + " has a shape entry that is not an integer");
+      e.shape.push_back(d.get<int64_t>());
     }
     for (int64_t d : e.shape)
       if (d < 0) f.fail(what + " has shape " + shape_text(e.shape) + " with a negative extent");
     for (int64_t d : e.shape) overflow = overflow || __builtin_mul_overflow(bits, static_cast<uint64_t>(d), &bits);
     if (overflow) f.fail(what + " has shape " + shape_text(e.shape) + " whose byte size overflows 64 bits");
 
-    if (!offsets->is_array() || offsets->array.size() != 2 || !offsets->array[0].is_int() ||
-        !offsets->array[1].is_int())
+    if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_integer() ||
+        !offsets[1].is_number_integer())
       f.fail(what + " has 'data_offsets' that are not a pair of integers [begin, end]");
-    int64_t b = offsets->array[0].integer, en = offsets->array[1].integer;
+    int64_t b = offsets[0].get<int64_t>(), en = offsets[1].get<int64_t>();
     const std::string off_text = "data_offsets [" + std::to_string(b) + ", " + std::to_string(en) + "]";
     if (b < 0 || en < b) f.fail(what + " has invalid " + off_text + " (need 0 <= begin <= end)");
     e.begin = static_cast<uint64_t>(b);

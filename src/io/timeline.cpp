@@ -6,26 +6,11 @@
 #include <sstream>
 
 #include "core/environment.h"
+#include "io/json.h"
 #include "kirzl/core/error.hpp"
 
 namespace kirzl::io {
 
-namespace {
-std::string json_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-      continue;
-    }
-    out += c;
-  }
-  return out;
-}
-}  // namespace
 
 Timeline::Timeline(std::string path, int pid) : path_(std::move(path)), pid_(pid), origin_(std::chrono::steady_clock::now()) {}
 
@@ -71,9 +56,10 @@ void Timeline::write() const {
     std::lock_guard<std::mutex> lock(mu_);
     os << "{\"name\": \"process_name\", \"ph\": \"M\", \"pid\": " << pid_ << ", \"args\": {\"name\": \"rank " << pid_
        << "\"}}";
+    // One event per line, laid out here; the strings are escaped by nlohmann (json::quote).
     for (const Span& s : spans_)
-      os << ",\n{\"name\": \"" << json_escape(s.name) << "\", \"cat\": \"" << json_escape(s.category)
-         << "\", \"ph\": \"X\", \"ts\": " << s.start_us << ", \"dur\": " << s.dur_us << ", \"pid\": " << pid_
+      os << ",\n{\"name\": " << json::quote(s.name) << ", \"cat\": " << json::quote(s.category)
+         << ", \"ph\": \"X\", \"ts\": " << s.start_us << ", \"dur\": " << s.dur_us << ", \"pid\": " << pid_
          << ", \"tid\": " << s.track << "}";
   }
   os << "\n]}\n";

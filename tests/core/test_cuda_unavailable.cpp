@@ -94,3 +94,11 @@ TEST(CudaUnavailable, CudaTensorsAndCopiesAreUnsupported) {
   // Staying on the CPU needs no device, non_blocking or not.
   EXPECT_TRUE(t.to(Device::cpu(), true).is_same(t));
 }
+
+TEST(CudaUnavailable, ABuildWithoutCudaSaysHowToGetTheBackend) {
+  if (KIRZL_HAS_CUDA) GTEST_SKIP() << "kirzl was built with CUDA";
+  // pip builds without CUDA by default (pyproject.toml): the message names the pip way too.
+  EXPECT_KIRZL_ERROR(zeros({3}, {.device = Device::cuda(0)}), ErrorCode::Unsupported, "kirzl was built without CUDA",
+                     "KIRZL_WITH_CUDA=ON", "pip install . -C cmake.define.KIRZL_WITH_CUDA=ON");
+  EXPECT_KIRZL_ERROR(cuda::Stream(0), ErrorCode::Unsupported, "pip install . -C cmake.define.KIRZL_WITH_CUDA=ON");
+}

@@ -44,7 +44,7 @@ TEST(MetricsRecord, StandardAndExtraFields) {
   MetricsRecord all{.step = 1, .epoch = 0, .loss = 2, .accuracy = 0.5, .lr = 0.1, .samples_per_second = 3,
                     .elapsed_seconds = 4.5, .extra = {{"split", "test"}}};
   EXPECT_EQ(all.to_json(),
-            "{\"step\":1,\"epoch\":0,\"loss\":2,\"accuracy\":0.5,\"lr\":0.1,\"samples_per_second\":3,"
+            "{\"step\":1,\"epoch\":0,\"loss\":2.0,\"accuracy\":0.5,\"lr\":0.1,\"samples_per_second\":3.0,"
             "\"elapsed_seconds\":4.5,\"split\":\"test\"}");
 }
 
@@ -68,10 +68,10 @@ TEST(MetricsRecord, StringsAreEscapedAndTheLineIsValidJson) {
   r.set("na\"me", "line\nbreak\t\"quoted\" back\\slash \x01 caf\xc3\xa9");
   std::string j = r.to_json();
   EXPECT_EQ(j.find('\n'), std::string::npos);
-  json::Value v = json::parse(j);
+  nlohmann::ordered_json v = json::parse_untrusted(j);
   ASSERT_TRUE(v.is_object());
-  EXPECT_EQ(v.object.back().first, "na\"me");
-  EXPECT_EQ(v.object.back().second.string, "line\nbreak\t\"quoted\" back\\slash \x01 caf\xc3\xa9");
+  EXPECT_EQ(v.back(), "line\nbreak\t\"quoted\" back\\slash \x01 caf\xc3\xa9");
+  EXPECT_EQ(std::prev(v.end()).key(), "na\"me");
 }
 
 TEST(MetricsRecord, RejectsStandardOrEmptyNames) {
@@ -127,10 +127,10 @@ TEST(MetricsLog, ConcurrentWritersNeverInterleave) {
   auto lines = read_lines(p);
   ASSERT_EQ(lines.size(), 800u);
   for (const auto& l : lines) {
-    json::Value v = json::parse(l);
+    nlohmann::ordered_json v = json::parse_untrusted(l);
     ASSERT_TRUE(v.is_object());
-    int64_t epoch = v.object[1].second.integer;
-    EXPECT_EQ(v.object[2].second.string, std::string(100 + epoch, static_cast<char>('a' + epoch)));
+    int64_t epoch = v.at("epoch").get<int64_t>();
+    EXPECT_EQ(v.at("payload"), std::string(100 + epoch, static_cast<char>('a' + epoch)));
   }
   fs::remove(p);
 }

@@ -272,21 +272,22 @@ TEST_F(CorruptFileTest, HeaderLength) {
 }
 
 TEST_F(CorruptFileTest, HeaderNotJson) {
-  expect_header_rejected("{not json}", {"not valid JSON", "byte 1"});
+  expect_header_rejected("{not json}", {"not valid JSON", "byte 2", "invalid literal"});
   expect_header_rejected("[]", {"is a JSON array, not an object"});
   expect_header_rejected("{\"a\": {}", {"not valid JSON"});
   expect_header_rejected("{\"a\": 1,}", {"not valid JSON"});
-  expect_header_rejected("{} {}", {"not valid JSON", "after the end"});
-  expect_header_rejected("{\"a\\q\": 1}", {"invalid escape"});
+  expect_header_rejected("{} {}", {"not valid JSON", "byte 3", "expected end of input"});
+  expect_header_rejected("{\"a\\q\": 1}", {"forbidden character after backslash"});
   expect_header_rejected("{\"\\ud800\": 1}", {"surrogate"});
   expect_header_rejected("{\"\\udc00\": 1}", {"surrogate"});
   expect_header_rejected("{\"\xff\": 1}", {"UTF-8"});
   expect_header_rejected("{\"\xc0\xaf\": 1}", {"UTF-8"});
   expect_header_rejected("{\"a\nb\": 1}", {"control character"});
-  expect_header_rejected("{\"a\": 01}", {"leading zeros"});
+  expect_header_rejected("{\"a\": 01}", {"byte 7", "unexpected number literal"});
   expect_header_rejected("{\"a\": 1.5}", {"only integers"});
   expect_header_rejected("{\"a\": 99999999999999999999}", {"64-bit range"});
   expect_header_rejected(std::string(4, '\0'), {"not valid JSON"});
+  expect_header_rejected(std::string("{}\0{}", 5), {"not valid JSON", "byte 2", "NUL byte"});
   std::string deep(1000, '[');
   expect_header_rejected("{\"a\": " + deep + "}", {"nesting deeper"});
 }

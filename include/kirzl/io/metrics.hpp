@@ -14,7 +14,7 @@ namespace kirzl::io {
 
 /// One line of the metrics log. step and epoch are always written; the other standard fields
 /// only when set; extra fields follow in the order they were set:
-///   {"step":100,"epoch":1,"loss":0.4321,"lr":0.001,"samples_per_second":5120,"val_loss":0.5}
+///   {"step":100,"epoch":1,"loss":0.4321,"lr":0.001,"samples_per_second":5120.0,"val_loss":0.5}
 /// Build it with designated initializers and/or set():
 ///   log.log(MetricsRecord{.step = s, .loss = l}.set("grad_norm", g).set("phase", "train"));
 struct MetricsRecord {
@@ -38,8 +38,9 @@ struct MetricsRecord {
   MetricsRecord& set(const std::string& name, std::string value);
   MetricsRecord& set(const std::string& name, const char* value) { return set(name, std::string(value)); }
 
-  /// The JSON object of this record, without a newline. Doubles are written in the shortest form
-  /// that reads back to the same value; NaN and infinities as null; strings JSON-escaped.
+  /// The JSON object of this record, without a newline. Doubles are written with the digits that
+  /// read back to the same value, integral ones with ".0" (5120.0); NaN and infinities as null;
+  /// strings JSON-escaped (invalid UTF-8 as U+FFFD).
   std::string to_json() const;
 
  private:

@@ -1,5 +1,6 @@
 // The CUDA runtime entry points of a build without the CUDA toolkit: each says so clearly.
 #include "core/cuda_runtime.h"
+#include "core/no_cuda/without_cuda.h"
 #include "kirzl/core/cuda.hpp"
 #include "kirzl/core/device.hpp"
 #include "kirzl/core/error.hpp"
@@ -10,7 +11,7 @@ int cuda::device_count() noexcept { return 0; }
 
 namespace {
 [[noreturn]] void unavailable(const char* what) {
-  KIRZL_FAIL(ErrorCode::Unsupported, what, ": kirzl was built without CUDA (configure with KIRZL_WITH_CUDA=ON/AUTO and the CUDA toolkit)");
+  KIRZL_FAIL(ErrorCode::Unsupported, what, ": ", detail::kBuiltWithoutCuda);
 }
 }  // namespace
 

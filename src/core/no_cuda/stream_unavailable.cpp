@@ -1,12 +1,13 @@
 // kirzl::cuda::Stream / Event in a build without CUDA: nothing can be created, so every Stream is
 // empty and each call that would need a device says that CUDA is missing.
+#include "core/no_cuda/without_cuda.h"
 #include "kirzl/core/error.hpp"
 #include "kirzl/core/stream.hpp"
 
 namespace kirzl::cuda {
 namespace {
 [[noreturn]] void unavailable(const char* what) {
-  KIRZL_FAIL(ErrorCode::Unsupported, what, ": kirzl was built without CUDA (configure with KIRZL_WITH_CUDA=ON/AUTO and the CUDA toolkit)");
+  KIRZL_FAIL(ErrorCode::Unsupported, what, ": ", detail::kBuiltWithoutCuda);
 }
 }  // namespace
 

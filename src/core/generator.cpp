@@ -8,6 +8,16 @@ void Generator::manual_seed(uint64_t seed) {
   offset_ = 0;
 }
 
+uint64_t Generator::seed() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return seed_;
+}
+
+uint64_t Generator::offset() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return offset_;
+}
+
 uint64_t Generator::reserve(uint64_t n_blocks) {
   std::lock_guard<std::mutex> lock(mu_);
   uint64_t start = offset_;

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include <kirzl/kirzl.hpp>
 
 using namespace kirzl;
@@ -55,4 +57,22 @@ TEST(Generator, RandpermIsAPermutation) {
   std::sort(sorted.begin(), sorted.end());
   for (int64_t i = 0; i < 1000; ++i) EXPECT_EQ(sorted[i], i);
   EXPECT_NE(p, sorted);
+}
+
+// Ranks run as threads (in-process backend) seed the shared default generator while another one
+// initialises a module from it; every read of its state must be ordered by its mutex. The check
+// is ThreadSanitizer's (build-tsan/ runs this test): without the lock in seed()/offset() it
+// reports a data race here; elsewhere the test checks that the values stay consistent.
+TEST(Generator, SeedAndOffsetCanBeReadWhileAnotherThreadReseeds) {
+  Generator g(1);
+  std::thread writer([&] {
+    for (int i = 0; i < 2000; ++i) g.manual_seed(static_cast<uint64_t>(i % 2 + 1));
+  });
+  for (int i = 0; i < 2000; ++i) {
+    const uint64_t s = g.seed();
+    EXPECT_TRUE(s == 1 || s == 2) << s;
+    EXPECT_LE(g.offset(), 1u);
+    g.set_offset(0);
+  }
+  writer.join();
 }

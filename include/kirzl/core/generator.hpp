@@ -15,18 +15,20 @@ class Generator {
  public:
   explicit Generator(uint64_t seed = 0) : seed_(seed) {}
   void manual_seed(uint64_t seed);
-  uint64_t seed() const { return seed_; }
+  uint64_t seed() const;
   /// Reserves `n` blocks of four 32-bit values; returns the first counter offset.
   uint64_t reserve(uint64_t n_blocks);
   /// The (seed, offset) pair, for saving and restoring the stream.
-  uint64_t offset() const { return offset_; }
+  uint64_t offset() const;
   void set_offset(uint64_t offset);
 
   /// Philox4x32-10 of counter `ctr` under key `seed`: four independent uniform 32-bit words.
   static std::array<uint32_t, 4> philox(uint64_t seed, uint64_t ctr, uint64_t subsequence = 0);
 
  private:
-  std::mutex mu_;
+  // Guards seed_ and offset_, for readers too: ranks run as threads (the in-process backend)
+  // may seed the default generator while another initialises a module from it.
+  mutable std::mutex mu_;
   uint64_t seed_;
   uint64_t offset_ = 0;
 };

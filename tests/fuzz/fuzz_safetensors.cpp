@@ -1,0 +1,38 @@
+// Fuzz harness: io::load_safetensors and io::read_safetensors_header on arbitrary bytes.
+// Properties: failures are Error{Io} or Error{Unsupported}; the tensors loaded are contiguous CPU
+// tensors with distinct names whose bytes together fit in the file (every tensor's bytes are
+// distinct bytes of the file); a file that loads has a header that reads.
+#include <cstdint>
+#include <set>
+
+#include "fuzz_support.hpp"
+#include "kirzl/io/safetensors.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace kirzl;
+  const std::string& path = fuzz::input_file().write(data, size);
+  bool loaded = false;
+  try {
+    const io::SafetensorsFile file = io::load_safetensors(path);
+    loaded = true;
+    uint64_t bytes = 0;
+    std::set<std::string> names;
+    for (const auto& [name, t] : file.tensors) {
+      KIRZL_FUZZ_REQUIRE(names.insert(name).second, "tensor names are unique");
+      KIRZL_FUZZ_REQUIRE(name != "__metadata__", "__metadata__ is not a tensor");
+      KIRZL_FUZZ_REQUIRE(t.defined() && t.is_contiguous() && t.device().is_cpu(), "contiguous CPU tensors");
+      bytes += t.nbytes();
+    }
+    KIRZL_FUZZ_REQUIRE(bytes <= size, "the tensors' bytes fit in the file");
+  } catch (const Error& e) {
+    fuzz::require_code(e, {ErrorCode::Io, ErrorCode::Unsupported});
+  }
+  try {
+    const std::string header = io::read_safetensors_header(path);
+    KIRZL_FUZZ_REQUIRE(header.size() + 8 <= size, "the header is part of the file");
+  } catch (const Error& e) {
+    fuzz::require_code(e, {ErrorCode::Io});
+    KIRZL_FUZZ_REQUIRE(!loaded, "a file that loads has a readable header");
+  }
+  return 0;
+}

@@ -49,13 +49,20 @@ std::string write(const json::Value& v) {
     case json::Value::Kind::String: return json::quote(v.string);
     case json::Value::Kind::Array: {
       std::string s = "[";
-      for (size_t i = 0; i < v.array.size(); ++i) s += (i ? "," : "") + write(v.array[i]);
+      for (size_t i = 0; i < v.array.size(); ++i) {
+        if (i) s += ',';
+        s += write(v.array[i]);
+      }
       return s + "]";
     }
     case json::Value::Kind::Object: {
       std::string s = "{";
-      for (size_t i = 0; i < v.object.size(); ++i)
-        s += (i ? "," : "") + json::quote(v.object[i].first) + ":" + write(v.object[i].second);
+      for (size_t i = 0; i < v.object.size(); ++i) {
+        if (i) s += ',';
+        s += json::quote(v.object[i].first);
+        s += ':';
+        s += write(v.object[i].second);
+      }
       return s + "}";
     }
   }

@@ -1,7 +1,7 @@
 // Fuzz harness: io::load_safetensors and io::read_safetensors_header on arbitrary bytes.
 // Properties: failures are Error{Io} or Error{Unsupported}; the tensors loaded are contiguous CPU
 // tensors with distinct names whose bytes together fit in the file (every tensor's bytes are
-// distinct bytes of the file); a file that loads has a header that reads.
+// distinct bytes of the file) and whose strides fit int64; a file that loads has a header that reads.
 #include <cstdint>
 #include <set>
 
@@ -21,6 +21,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       KIRZL_FUZZ_REQUIRE(names.insert(name).second, "tensor names are unique");
       KIRZL_FUZZ_REQUIRE(name != "__metadata__", "__metadata__ is not a tensor");
       KIRZL_FUZZ_REQUIRE(t.defined() && t.is_contiguous() && t.device().is_cpu(), "contiguous CPU tensors");
+      // Strides are products of the non-zero extents: they must fit int64 (checked here so that
+      // a build without UBSan sees an overflow too).
+      int64_t stride = 1;
+      bool overflow = false;
+      for (int64_t d = 0; d < t.dim(); ++d)
+        overflow = overflow || __builtin_mul_overflow(stride, t.size(d) > 0 ? t.size(d) : 1, &stride);
+      KIRZL_FUZZ_REQUIRE(!overflow, "a loaded tensor's strides fit int64");
       bytes += t.nbytes();
     }
     KIRZL_FUZZ_REQUIRE(bytes <= size, "the tensors' bytes fit in the file");

@@ -122,6 +122,12 @@ Tensor read_idx(const std::string& path, const IdxReadOptions& options) {
                                  ", more than the limit of ", options.max_bytes, " bytes"));
     bytes *= extent;
   }
+  // With a 0 extent the payload is empty whatever the other extents are, but the tensor's strides
+  // are their product, which must fit int64.
+  int64_t stride = 1;
+  for (int64_t d : dims)
+    if (__builtin_mul_overflow(stride, std::max<int64_t>(d, 1), &stride))
+      fail(path, detail::str_cat("the header declares ", Shape(dims).str(), ", whose non-zero extents multiply past 2^63"));
   const int64_t expected_total = 4 + 4 * ndims + bytes;
   if (gz_size < 0) {
     if (static_cast<int64_t>(file_size) < expected_total)

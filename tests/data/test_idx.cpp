@@ -154,6 +154,14 @@ TEST_F(IdxFiles, GzipClaimBeyondWhatItsSizeCanHoldIsRefusedBeforeAllocating) {
                      "1032:1");
 }
 
+// Found by fuzz_idx (crashes/idx/): an empty payload whose other extents multiply past 2^63 had
+// its strides overflow (UB) when the tensor was made.
+TEST_F(IdxFiles, EmptyPayloadWithHugeExtentsIsRefused) {
+  EXPECT_KIRZL_ERROR(read_idx(write_plain("e.idx", idx_header(0x08, {0, 0x7fffffff, 0x7fffffff, 0x7fffffff}))),
+                     ErrorCode::Io, "[0, 2147483647, 2147483647, 2147483647]", "multiply past 2^63");
+  EXPECT_EQ(read_idx(write_plain("ok.idx", idx_header(0x08, {0, 0x7fffffff, 0x7fffffff}))).numel(), 0);
+}
+
 TEST_F(IdxFiles, MissingFileIsNamed) {
   EXPECT_KIRZL_ERROR(read_idx((dir_ / "nope.idx").string()), ErrorCode::Io, "nope.idx", "no such file");
   EXPECT_KIRZL_ERROR(read_idx(dir_.string()), ErrorCode::Io, "not a regular file");

@@ -13,7 +13,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     Tensor t = data::read_idx(path);
     KIRZL_FUZZ_REQUIRE(t.dim() >= 1 && t.dim() <= 8, "1 to 8 dimensions");
-    KIRZL_FUZZ_REQUIRE(t.is_contiguous() && t.device().is_cpu(), "a contiguous CPU tensor");
+    KIRZL_FUZZ_REQUIRE(t.device().is_cpu() && (t.numel() == 0 || t.is_contiguous()), "a contiguous CPU tensor");
+    int64_t stride = 1;
+    bool overflow = false;
+    for (int64_t d = 0; d < t.dim(); ++d)
+      overflow = overflow || __builtin_mul_overflow(stride, t.size(d) > 0 ? t.size(d) : 1, &stride);
+    KIRZL_FUZZ_REQUIRE(!overflow, "the tensor's strides fit int64");
     const bool gzip = size >= 2 && data[0] == 0x1f && data[1] == 0x8b;
     if (!gzip) {
       KIRZL_FUZZ_REQUIRE(t.dim() == data[3], "the tensor has the header's number of dimensions");

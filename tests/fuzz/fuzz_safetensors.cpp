@@ -20,7 +20,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (const auto& [name, t] : file.tensors) {
       KIRZL_FUZZ_REQUIRE(names.insert(name).second, "tensor names are unique");
       KIRZL_FUZZ_REQUIRE(name != "__metadata__", "__metadata__ is not a tensor");
-      KIRZL_FUZZ_REQUIRE(t.defined() && t.is_contiguous() && t.device().is_cpu(), "contiguous CPU tensors");
+      // An empty tensor counts as contiguous: Tensor::is_contiguous() says false for some (shape
+      // [1, 10000, 0] has strides [10000, 1, 1]), a core quirk outside the reader.
+      KIRZL_FUZZ_REQUIRE(t.defined() && t.device().is_cpu() && (t.numel() == 0 || t.is_contiguous()),
+                         "contiguous CPU tensors");
       // Strides are products of the non-zero extents: they must fit int64 (checked here so that
       // a build without UBSan sees an overflow too).
       int64_t stride = 1;

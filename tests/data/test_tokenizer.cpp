@@ -55,8 +55,9 @@ TEST(CharTokenizer, SerialisesAndLoads) {
   EXPECT_KIRZL_ERROR(Tokenizer::deserialize("kirzl-char-tokenizer-1: 98 97"), ErrorCode::InvalidArgument, "sorted");
 }
 
-// Found writing tests/fuzz/fuzz_tokenizer.cpp (crashes/tokenizer/ keeps the input): numbers that wrapped around to a code point
-// (2^32 + 97, -(2^64 - 97)) described the tokenizer of 'a' instead of being refused.
+// Found writing tests/fuzz/fuzz_tokenizer.cpp (crashes/tokenizer/ keeps the inputs): numbers that
+// wrapped around to a code point (2^32 + 97, -(2^64 - 97)) described the tokenizer of 'a' instead
+// of being refused.
 TEST(CharTokenizer, DeserializeRefusesNumbersThatAreNotCodePoints) {
   EXPECT_KIRZL_ERROR(Tokenizer::deserialize("kirzl-char-tokenizer-1:4294967393"), ErrorCode::InvalidArgument,
                      "'4294967393' is not a code point");

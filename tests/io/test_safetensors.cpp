@@ -373,8 +373,9 @@ TEST_F(CorruptFileTest, UnsupportedDTypesAreNamed) {
                          {"I16[4] needs 8 bytes"});
 }
 
-// Found writing tests/fuzz/fuzz_safetensors.cpp (crashes/safetensors/ keeps the input): an empty tensor whose other extents multiply
-// past 2^63 has no int64 strides; it was allocated (0 bytes) and the strides overflowed.
+// Found writing tests/fuzz/fuzz_safetensors.cpp (crashes/safetensors/ keeps the input): an empty
+// tensor whose other extents multiply past 2^63 has no int64 strides; it was allocated (0 bytes)
+// and the strides overflowed.
 TEST_F(CorruptFileTest, EmptyTensorWithHugeExtentsIsUnsupported) {
   expect_header_rejected("{\"z\": {\"dtype\": \"F32\", \"shape\": [0, 4611686018427387904, 4], \"data_offsets\": [0, 0]}}",
                          {"'z'", "[0, 4611686018427387904, 4]", "2^63"}, std::string(16, '\0'), ErrorCode::Unsupported);

@@ -77,6 +77,14 @@ int64_t gzip_declared_size(const std::string& path, uintmax_t file_size) {
                               (uint32_t{tail[3]} << 24));
 }
 
+// Note [gzip size bound]: the gzip trailer holds the uncompressed size only mod 2^32 and zlib
+// checks it only at the end of the stream, so a small file whose header and trailer agree on a
+// huge payload would have the tensor allocated before the data runs out. Deflate cannot expand
+// data more than 1032:1 (a 258-byte match per two bits at best), so a payload larger than 1032
+// times the file cannot be in it, and the claim is refused before allocating: memory stays
+// proportional to the file.
+constexpr int64_t kMaxDeflateRatio = 1032;
+
 }  // namespace
 
 Tensor read_idx(const std::string& path, const IdxReadOptions& options) {
@@ -114,6 +122,12 @@ Tensor read_idx(const std::string& path, const IdxReadOptions& options) {
                                  ", more than the limit of ", options.max_bytes, " bytes"));
     bytes *= extent;
   }
+  // With a 0 extent the payload is empty whatever the other extents are, but the tensor's strides
+  // are their product, which must fit int64.
+  int64_t stride = 1;
+  for (int64_t d : dims)
+    if (__builtin_mul_overflow(stride, std::max<int64_t>(d, 1), &stride))
+      fail(path, detail::str_cat("the header declares ", Shape(dims).str(), ", whose non-zero extents multiply past 2^63"));
   const int64_t expected_total = 4 + 4 * ndims + bytes;
   if (gz_size < 0) {
     if (static_cast<int64_t>(file_size) < expected_total)
@@ -122,6 +136,11 @@ Tensor read_idx(const std::string& path, const IdxReadOptions& options) {
     if (static_cast<int64_t>(file_size) > expected_total)
       fail(path, detail::str_cat("file has ", file_size - static_cast<uintmax_t>(expected_total),
                                  " bytes after the payload that the header declares"));
+  } else if (expected_total > kMaxDeflateRatio * static_cast<int64_t>(file_size)) {
+    // See Note [gzip size bound].
+    fail(path, detail::str_cat("the header declares ", Shape(dims).str(), " ", type.name, " (", expected_total,
+                               " bytes), more than a gzip file of ", file_size,
+                               " bytes can hold (deflate expands at most 1032:1); the file is truncated or corrupt"));
   } else if (gz_size != (expected_total & 0xffffffffLL)) {
     fail(path, detail::str_cat("the gzip trailer says ", gz_size, " bytes uncompressed but the header declares ",
                                Shape(dims).str(), " ", type.name, " (", expected_total,

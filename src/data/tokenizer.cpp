@@ -2,6 +2,7 @@
 #include "kirzl/data/tokenizer.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <fstream>
 #include <sstream>
 
@@ -69,14 +70,12 @@ std::unique_ptr<Tokenizer> Tokenizer::deserialize(const std::string& text) {
     std::istringstream in(text.substr(kCharPrefix.size()));
     std::vector<char32_t> chars;
     for (std::string tok; in >> tok;) {
-      size_t used = 0;
-      unsigned long v = 0;
-      try {
-        v = std::stoul(tok, &used);
-      } catch (const std::exception&) {
-        used = 0;
-      }
-      KIRZL_CHECK(used == tok.size() && used > 0, "Tokenizer::deserialize: '", tok, "' is not a code point");
+      // Decimal digits only, and no wrap-around: std::stoul took "+97", "-18446744073709551519"
+      // and 2^32 + 97 for 'a' (tests/fuzz/fuzz_tokenizer.cpp checks that this stays so).
+      uint32_t v = 0;
+      const auto [end, ec] = std::from_chars(tok.data(), tok.data() + tok.size(), v);
+      KIRZL_CHECK(ec == std::errc() && end == tok.data() + tok.size() && tok[0] != '-' && valid_scalar(v),
+                  "Tokenizer::deserialize: '", tok, "' is not a code point (a decimal Unicode scalar value)");
       chars.push_back(static_cast<char32_t>(v));
     }
     return std::make_unique<CharTokenizer>(std::move(chars));

@@ -322,9 +322,16 @@ SafetensorsFile load_safetensors(const std::string& path, const LoadOptions& opt
   std::string unsupported;
   for (const Entry& e : entries) {
     std::string why;
+    // A tensor's strides are products of its non-zero extents; with a 0 extent the byte size
+    // checked above is 0 whatever the others are, so they are checked here.
+    int64_t stride = 1;
+    bool huge = false;
+    for (int64_t d : e.shape) huge = huge || __builtin_mul_overflow(stride, std::max<int64_t>(d, 1), &stride);
     if (!e.dtype->kirzl) why = std::string("dtype ") + e.dtype->name;
     else if (e.shape.size() > static_cast<size_t>(kMaxDims))
       why = std::to_string(e.shape.size()) + " dimensions; kirzl tensors have at most " + std::to_string(kMaxDims);
+    else if (huge)
+      why = "shape " + shape_text(e.shape) + ": its non-zero extents multiply past 2^63, too large for kirzl's strides";
     if (why.empty()) continue;
     if (!unsupported.empty()) unsupported += ", ";
     unsupported += shown(e.name);

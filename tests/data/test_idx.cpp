@@ -140,6 +140,28 @@ TEST_F(IdxFiles, RejectsTrailingBytesAndBadTrailers) {
   EXPECT_KIRZL_ERROR(read_idx(write_gz("lie.gz", lie)), ErrorCode::Io, "gzip trailer", "[2, 3, 9]");
 }
 
+// A gzip file of a few KiB whose header and trailer both claim 2^31 bytes was believed and the
+// tensor allocated before the data ran out (zlib checks the trailer only at the end of the stream,
+// here 4 MiB of zeros later). Deflate cannot expand more than 1032:1, so such a claim is refused
+// from the file's size alone.
+TEST_F(IdxFiles, GzipClaimBeyondWhatItsSizeCanHoldIsRefusedBeforeAllocating) {
+  Bytes bytes = idx_header(0x08, {32768, 65536});  // 2^31 bytes
+  bytes.resize(bytes.size() + (size_t{4} << 20), 0);
+  Bytes gz = read_all(write_gz("claim.gz", bytes));
+  const uint32_t claimed = 12 + (uint32_t{1} << 31);  // the trailer's size mod 2^32 matches the header
+  for (int k = 0; k < 4; ++k) gz[gz.size() - 4 + static_cast<size_t>(k)] = static_cast<unsigned char>(claimed >> (8 * k));
+  EXPECT_KIRZL_ERROR(read_idx(write_plain("claim.gz", gz)), ErrorCode::Io, "[32768, 65536]", "more than a gzip file of",
+                     "1032:1");
+}
+
+// Found by fuzz_idx (crashes/idx/): an empty payload whose other extents multiply past 2^63 had
+// its strides overflow (UB) when the tensor was made.
+TEST_F(IdxFiles, EmptyPayloadWithHugeExtentsIsRefused) {
+  EXPECT_KIRZL_ERROR(read_idx(write_plain("e.idx", idx_header(0x08, {0, 0x7fffffff, 0x7fffffff, 0x7fffffff}))),
+                     ErrorCode::Io, "[0, 2147483647, 2147483647, 2147483647]", "multiply past 2^63");
+  EXPECT_EQ(read_idx(write_plain("ok.idx", idx_header(0x08, {0, 0x7fffffff, 0x7fffffff}))).numel(), 0);
+}
+
 TEST_F(IdxFiles, MissingFileIsNamed) {
   EXPECT_KIRZL_ERROR(read_idx((dir_ / "nope.idx").string()), ErrorCode::Io, "nope.idx", "no such file");
   EXPECT_KIRZL_ERROR(read_idx(dir_.string()), ErrorCode::Io, "not a regular file");

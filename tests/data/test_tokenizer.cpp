@@ -55,6 +55,19 @@ TEST(CharTokenizer, SerialisesAndLoads) {
   EXPECT_KIRZL_ERROR(Tokenizer::deserialize("kirzl-char-tokenizer-1: 98 97"), ErrorCode::InvalidArgument, "sorted");
 }
 
+// Found writing tests/fuzz/fuzz_tokenizer.cpp (crashes/tokenizer/ keeps the inputs): numbers that
+// wrapped around to a code point (2^32 + 97, -(2^64 - 97)) described the tokenizer of 'a' instead
+// of being refused.
+TEST(CharTokenizer, DeserializeRefusesNumbersThatAreNotCodePoints) {
+  EXPECT_KIRZL_ERROR(Tokenizer::deserialize("kirzl-char-tokenizer-1:4294967393"), ErrorCode::InvalidArgument,
+                     "'4294967393' is not a code point");
+  EXPECT_KIRZL_ERROR(Tokenizer::deserialize("kirzl-char-tokenizer-1:-18446744073709551519"), ErrorCode::InvalidArgument,
+                     "'-18446744073709551519' is not a code point");
+  EXPECT_KIRZL_ERROR(Tokenizer::deserialize("kirzl-char-tokenizer-1:+97"), ErrorCode::InvalidArgument, "'+97'");
+  EXPECT_KIRZL_ERROR(Tokenizer::deserialize("kirzl-char-tokenizer-1:1114112"), ErrorCode::InvalidArgument, "'1114112'");
+  EXPECT_EQ(Tokenizer::deserialize("kirzl-char-tokenizer-1:97 1114111")->vocab_size(), 2);
+}
+
 TEST(CharTokenizer, RejectsUnknownCharactersAndInvalidUtf8) {
   CharTokenizer t = CharTokenizer::from_text("abc");
   EXPECT_KIRZL_ERROR(t.encode("abz"), ErrorCode::InvalidArgument, "U+7a", "character 2");

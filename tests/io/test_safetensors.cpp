@@ -374,6 +374,18 @@ TEST_F(CorruptFileTest, UnsupportedDTypesAreNamed) {
                          {"I16[4] needs 8 bytes"});
 }
 
+// Found writing tests/fuzz/fuzz_safetensors.cpp (crashes/safetensors/ keeps the input): an empty
+// tensor whose other extents multiply past 2^63 has no int64 strides; it was allocated (0 bytes)
+// and the strides overflowed.
+TEST_F(CorruptFileTest, EmptyTensorWithHugeExtentsIsUnsupported) {
+  expect_header_rejected("{\"z\": {\"dtype\": \"F32\", \"shape\": [0, 4611686018427387904, 4], \"data_offsets\": [0, 0]}}",
+                         {"'z'", "[0, 4611686018427387904, 4]", "2^63"}, std::string(16, '\0'), ErrorCode::Unsupported);
+  // Extents whose product fits are fine, however large, when one of them is 0.
+  write_bytes(path("ok.safetensors"),
+              make_file("{\"z\": {\"dtype\": \"F32\", \"shape\": [0, 4611686018427387904], \"data_offsets\": [0, 0]}}", ""));
+  EXPECT_EQ(load_safetensors(path("ok.safetensors")).tensors.at("z").numel(), 0);
+}
+
 TEST_F(CorruptFileTest, MissingFileAndDirectory) {
   EXPECT_KIRZL_ERROR(load_safetensors(path("nope.safetensors")), ErrorCode::Io,
                      "nope.safetensors", "No such file or directory");

@@ -2,7 +2,10 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
+
+#include "args.hpp"
 
 namespace kirzl::examples::testing {
 
@@ -20,5 +23,16 @@ class Argv {
   std::vector<std::string> words_;
   std::vector<const char*> ptrs_;
 };
+
+// The ArgsError message of parse(words), or "" when the words parse.
+template <class Parse>
+std::string args_error(Parse&& parse, std::vector<std::string> words) {
+  try {
+    parse(std::move(words));
+  } catch (const ArgsError& e) {
+    return e.what();
+  }
+  return "";
+}
 
 }  // namespace kirzl::examples::testing

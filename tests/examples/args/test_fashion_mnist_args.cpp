@@ -24,12 +24,7 @@ FashionMnistArgs parse(std::vector<std::string> words) {
 
 // The ArgsError message of parsing `words`, or "" when they parse.
 std::string error_of(std::vector<std::string> words) {
-  try {
-    parse(std::move(words));
-  } catch (const ArgsError& e) {
-    return e.what();
-  }
-  return "";
+  return kirzl::examples::testing::args_error(parse, std::move(words));
 }
 
 }  // namespace

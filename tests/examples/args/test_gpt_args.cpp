@@ -21,12 +21,7 @@ GptArgs parse(std::vector<std::string> words) {
 }
 
 std::string error_of(std::vector<std::string> words) {
-  try {
-    parse(std::move(words));
-  } catch (const ArgsError& e) {
-    return e.what();
-  }
-  return "";
+  return kirzl::examples::testing::args_error(parse, std::move(words));
 }
 
 }  // namespace

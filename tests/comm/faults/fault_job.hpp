@@ -208,4 +208,13 @@ inline void expect_stopped_example_ends_job(const std::string& launch, const std
   expect_no_survivors(s, output);
 }
 
+// Every fault, at 2 and 4 ranks: the cases of each launcher's parameterised test. How a killed
+// rank is reported is the launcher's own wording, so each launcher passes its expectation.
+inline std::vector<Fault> all_faults(std::vector<std::string> (*killed)(int rank, int np)) {
+  return {Fault{"stop", 2, stopped},       Fault{"stop", 4, stopped},         Fault{"kill", 2, killed},
+          Fault{"kill", 4, killed},        Fault{"throw", 2, threw},          Fault{"throw", 4, threw},
+          Fault{"mismatch", 2, mismatched}, Fault{"mismatch", 4, mismatched}, Fault{"hang", 2, stuck},
+          Fault{"hang", 4, stuck}};
+}
+
 }  // namespace kirzl::testing::faults

@@ -36,11 +36,7 @@ TEST_P(FaultInjection, EveryRankEndsNonZeroWithinTheTimeoutNamingTheRank) {
 std::vector<std::string> killed(int r, int) { return {"rank " + R(r), "signal 9"}; }
 
 INSTANTIATE_TEST_SUITE_P(Mpi, FaultInjection,
-                         ::testing::Values(Fault{"stop", 2, stopped}, Fault{"stop", 4, stopped},
-                                           Fault{"kill", 2, killed}, Fault{"kill", 4, killed},
-                                           Fault{"throw", 2, threw}, Fault{"throw", 4, threw},
-                                           Fault{"mismatch", 2, mismatched}, Fault{"mismatch", 4, mismatched},
-                                           Fault{"hang", 2, stuck}, Fault{"hang", 4, stuck}),
+                         ::testing::ValuesIn(all_faults(killed)),
                          fault_test_name);
 
 TEST(FaultInjection, HealthyJobEndsZero) {

@@ -18,11 +18,11 @@ uint64_t Generator::offset() const {
   return offset_;
 }
 
-uint64_t Generator::reserve(uint64_t n_blocks) {
+Generator::Draw Generator::reserve(uint64_t n_blocks) {
   std::lock_guard<std::mutex> lock(mu_);
-  uint64_t start = offset_;
+  const Draw draw{seed_, offset_};
   offset_ += n_blocks;
-  return start;
+  return draw;
 }
 
 void Generator::set_offset(uint64_t offset) {

@@ -28,8 +28,7 @@ Tensor random_tensor(const Shape& shape, const TensorOptions& o, Generator* gen,
   Generator& g = gen ? *gen : default_generator();
   const int64_t n = shape.numel();
   const uint64_t blocks = static_cast<uint64_t>((n + 1) / 2);  // two values per Philox block
-  const uint64_t seed = g.seed();
-  const uint64_t start = g.reserve(blocks);
+  const auto [seed, start] = g.reserve(blocks);
   Tensor host = empty(shape, {.dtype = DType::f64});
   double* p = host.data<double>();
   for (uint64_t b = 0; b < blocks; ++b) {
@@ -129,8 +128,7 @@ Tensor randperm(int64_t n, Generator* gen) {
   Generator& g = gen ? *gen : default_generator();
   Tensor out = arange(n);
   int64_t* p = out.data<int64_t>();
-  const uint64_t seed = g.seed();
-  const uint64_t start = g.reserve(static_cast<uint64_t>(n));
+  const auto [seed, start] = g.reserve(static_cast<uint64_t>(n));
   // Fisher-Yates with one Philox block per swap.
   for (int64_t i = n - 1; i > 0; --i) {
     auto r = Generator::philox(seed, start + static_cast<uint64_t>(i));

@@ -339,7 +339,8 @@ Tensor GPT::generate(const Tensor& input, int64_t max_new_tokens, double tempera
     std::vector<double> l = logits.to(Device::cpu()).to_vector<double>();
     for (int64_t b = 0; b < B; ++b) {
       // One Philox block per row and step: the draw depends on the seed and position only.
-      auto w = Generator::philox(g.seed(), g.reserve(1));
+      const Generator::Draw d = g.reserve(1);
+      auto w = Generator::philox(d.seed, d.offset);
       const double u = uint_to_unit_double(w[0], w[1]);
       rows[b].push_back(sample_token(std::vector<double>(l.begin() + b * V, l.begin() + (b + 1) * V), temperature,
                                      top_k, u));

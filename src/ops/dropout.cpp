@@ -11,10 +11,10 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
   KIRZL_CHECK(p >= 0.0 && p <= 1.0, "dropout: probability p must be in [0, 1], got ", p, " for x ", x.describe());
   if (!training || p == 0.0) return x;
   Generator& g = gen ? *gen : default_generator();
-  const uint64_t seed = g.seed();
   // One Philox block per four elements, reserved even for p == 1 so that the stream position
   // depends only on the sequence of calls.
-  const uint64_t offset = g.reserve(static_cast<uint64_t>((x.numel() + 3) / 4));
+  const Generator::Draw draw = g.reserve(static_cast<uint64_t>((x.numel() + 3) / 4));
+  const uint64_t seed = draw.seed, offset = draw.offset;  // plain variables: the backward captures them
   // p == 1 drops everything; scale 0 keeps 0 * inf out of it.
   const double scale = p >= 1.0 ? 0.0 : 1.0 / (1.0 - p);
   Tensor xc = x.detach().contiguous();

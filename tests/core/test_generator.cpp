@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <thread>
 
 #include <kirzl/kirzl.hpp>
@@ -75,4 +76,31 @@ TEST(Generator, SeedAndOffsetCanBeReadWhileAnotherThreadReseeds) {
     g.set_offset(0);
   }
   writer.join();
+}
+
+// A draw takes its seed and its counters under one lock. The writer re-seeds with i and then
+// reserves i blocks, so under seed i the offset is only ever 0 or i; reading the seed and the
+// offset under two locks (as callers did before Generator::Draw) pairs seed i with the counters of
+// seed i + 1, and this test sees offsets that belong to no stream of that seed.
+TEST(Generator, ReserveReturnsTheSeedItsCountersBelongTo) {
+  Generator g(1);
+  constexpr uint64_t kSeeds = 1000000;
+  std::atomic<bool> started{false}, done{false};
+  std::thread writer([&] {
+    started = true;
+    for (uint64_t i = 1; i <= kSeeds; ++i) {
+      g.manual_seed(i);
+      g.reserve(i);
+    }
+    done = true;
+  });
+  while (!started) std::this_thread::yield();
+  uint64_t draws = 0, mismatched = 0;
+  while (!done) {
+    const Generator::Draw d = g.reserve(0);
+    ++draws;
+    if (d.offset != 0 && d.offset != d.seed) ++mismatched;
+  }
+  writer.join();
+  EXPECT_EQ(mismatched, 0u) << "of " << draws << " draws, these had an offset from another seed's stream";
 }

@@ -16,8 +16,15 @@ class Generator {
   explicit Generator(uint64_t seed = 0) : seed_(seed) {}
   void manual_seed(uint64_t seed);
   uint64_t seed() const;
-  /// Reserves `n` blocks of four 32-bit values; returns the first counter offset.
-  uint64_t reserve(uint64_t n_blocks);
+  /// Where a draw's numbers come from: Philox blocks [offset, offset + n) under key `seed`.
+  struct Draw {
+    uint64_t seed;
+    uint64_t offset;
+  };
+  /// Reserves `n` blocks of four 32-bit values. Returns the seed and the first counter offset
+  /// together, read under one lock: a manual_seed() from another thread between reading the seed
+  /// and reserving would otherwise pair the old seed with the new stream's counters.
+  Draw reserve(uint64_t n_blocks);
   /// The (seed, offset) pair, for saving and restoring the stream.
   uint64_t offset() const;
   void set_offset(uint64_t offset);

@@ -60,6 +60,9 @@ int64_t Tensor::stride(int64_t d) const {
 
 bool Tensor::is_contiguous() const {
   check_defined_("is_contiguous");
+  // A tensor with no elements is contiguous whatever its strides (nothing can be out of order);
+  // otherwise empty({2, 0, 3}), whose strides skip the zero-size dimension, would not be.
+  if (impl_->shape.numel() == 0) return true;
   int64_t expected = 1;
   for (int64_t d = impl_->shape.size() - 1; d >= 0; --d) {
     if (impl_->shape[d] == 1) continue;

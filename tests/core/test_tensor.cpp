@@ -95,6 +95,17 @@ TEST(Tensor, ExpandBroadcastsWithZeroStride) {
   EXPECT_KIRZL_ERROR(row.expand({4, 2}), ErrorCode::InvalidArgument, "expand", "[4, 2]");
 }
 
+// Tensors without elements are contiguous, whatever shape holds the zero: contiguous() must not copy
+// them and kernels that require contiguous inputs must accept them.
+TEST(Tensor, EmptyTensorsAreContiguous) {
+  for (const Shape& shape : {Shape{0}, Shape{2, 0, 3}, Shape{0, 4}, Shape{3, 0}, Shape{2, 3, 0, 1}}) {
+    Tensor t = empty(shape);
+    EXPECT_TRUE(t.is_contiguous()) << shape.str();
+    EXPECT_EQ(t.contiguous().strides(), t.strides()) << shape.str();
+    EXPECT_EQ(t.numel(), 0) << shape.str();
+  }
+}
+
 TEST(Tensor, ReshapeOfNonContiguousCopies) {
   auto t = arange(0.0, 6.0, 1.0, {.dtype = DType::f32}).reshape({2, 3}).t();
   EXPECT_KIRZL_ERROR(t.view({6}), ErrorCode::InvalidArgument, "view", "reshape()");

@@ -147,6 +147,10 @@ nlohmann::ordered_json parse_untrusted(std::string_view text, const Limits& limi
   } catch (const nlohmann::json::parse_error& e) {
     size_t at = e.byte > 0 ? e.byte - 1 : 0;
     fail(at, reason_of(e));
+  } catch (const nlohmann::json::out_of_range& e) {
+    // A number beyond double's range ("1e400") is reported as out_of_range (406), not parse_error;
+    // the parser has read one byte past the number to find its end.
+    fail(offset() > 0 ? offset() - 1 : 0, "number out of range (" + std::string(e.what()) + ")");
   }
 }
 

@@ -89,6 +89,9 @@ TEST(ParseUntrusted, OnlyInt64Numbers) {
   expect_error("[9223372036854775808]", {}, 21, "64-bit range");
   expect_error("[1.5]", {}, 5, "only integers");
   expect_error("[1e3]", {}, 5, "only integers");
+  // Beyond double's range, nlohmann throws out_of_range rather than parse_error (found by fuzz_json).
+  expect_error("[1e400]", {}, 6, "number out of range");
+  expect_error("[0,-1e999999]", {}, 12, "number out of range");
 }
 
 TEST(ParseUntrusted, SyntaxErrorsCarryTheOffset) {

@@ -3,9 +3,12 @@
 # present it only checks (a second or so). Sourced by test.sh and demo.sh.
 set -euo pipefail
 
-# dataset-fashion-mnist and fortunes are the corpora of the examples (and of their tests).
+# dataset-fashion-mnist and fortunes are the corpora of the examples (and of their tests). clang
+# and its runtime libraries (libFuzzer, the sanitizers' runtimes; Debian 12 ships clang 14) build
+# the fuzz harnesses of scripts/fuzz.sh.
 KIRZL_APT_PACKAGES=(cmake g++ ninja-build libeigen3-dev libopenmpi-dev openmpi-bin libgtest-dev libcli11-dev
-  libbenchmark-dev pybind11-dev zlib1g-dev nlohmann-json3-dev dataset-fashion-mnist fortunes)
+  libbenchmark-dev pybind11-dev zlib1g-dev nlohmann-json3-dev dataset-fashion-mnist fortunes
+  clang libclang-rt-14-dev)
 # Python packages of the Python tests (tests/io/safetensors_interop.py, pytest); those tests skip
 # with the reason when the packages are missing. pybind11 (>= 3, for py::smart_holder; Debian's
 # pybind11-dev is 2.10) builds the Python module kirzl._C; scikit-build-core drives `pip install .`.

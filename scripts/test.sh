@@ -12,11 +12,26 @@ status=0
 # ctest runs several test programs at once; spinning OpenMP threads would fight over the cores.
 export OMP_WAIT_POLICY=passive
 
-echo "== build/ (backends: AUTO) =="
+# The Python module kirzl._C is built in build/ beside the C++ tests (one library build fewer
+# than a tree of its own); it needs pybind11 >= 3 from pip (scripts/setup.sh installs it).
+python_module=OFF
+if python3 -c 'import pybind11, sys; sys.exit(int(pybind11.__version__.split(".")[0]) < 3)' 2>/dev/null; then
+  python_module=ON
+fi
+
+echo "== build/ (backends: AUTO; Python module: $python_module) =="
 # One CUDA architecture (the H100's) keeps the CUDA compile within CI's time on 2 cores; the
 # kernels are compiled, not run, on a machine without a GPU. KIRZL_CUDA_ARCHITECTURES overrides.
-kirzl_build build -DKIRZL_WITH_CUDA=AUTO -DKIRZL_WITH_MPI=AUTO -DCMAKE_CUDA_ARCHITECTURES="${KIRZL_CUDA_ARCHITECTURES:-90}"
+kirzl_build build -DKIRZL_WITH_CUDA=AUTO -DKIRZL_WITH_MPI=AUTO -DCMAKE_CUDA_ARCHITECTURES="${KIRZL_CUDA_ARCHITECTURES:-90}" \
+  -DKIRZL_BUILD_PYTHON="$python_module"
 (cd build && ctest --output-on-failure -j "$jobs" --timeout 900) || status=1
+
+echo "== Python tests (python/tests, module from build/python) =="
+if [ "$python_module" = ON ]; then
+  PYTHONPATH="$PWD/build/python" python3 -m pytest python/tests -q -rs || status=1
+else
+  echo "kirzl: pybind11 >= 3 is not importable by python3; the Python tests are skipped" >&2
+fi
 
 # ---- Sanitizer steps (issue #14; Note [sanitizer builds] in cmake/KirzlSanitize.cmake) ----
 # build-cpu/ is the every-backend-OFF tree *and* the AddressSanitizer+UBSan tree: instrumenting it
@@ -57,14 +72,10 @@ kirzl_asan_step || status=1
 kirzl_tsan_step || status=1
 # ---- end of the sanitizer steps ----
 
-echo "== build-py/ (Python package kirzl: module kirzl._C + pytest python/tests) =="
-if python3 -c 'import pybind11, sys; sys.exit(int(pybind11.__version__.split(".")[0]) < 3)' 2>/dev/null; then
-  kirzl_build build-py -DKIRZL_BUILD_PYTHON=ON -DKIRZL_BUILD_TESTS=OFF -DKIRZL_BUILD_BENCH=OFF \
-    -DKIRZL_BUILD_EXAMPLES=OFF -DKIRZL_WITH_CUDA=OFF -DKIRZL_WITH_CUDNN=OFF -DKIRZL_WITH_NCCL=OFF
-  PYTHONPATH="$PWD/build-py/python" python3 -m pytest python/tests -q -rs || status=1
-else
-  echo "kirzl: pybind11 >= 3 is not importable by python3; the Python tests are skipped" >&2
-fi
+# ---- Fuzz smoke (Note [fuzzing] in scripts/fuzz.sh): every libFuzzer harness for 30 s, as many
+# at a time as there are cores, in a clang tree of its own (build-fuzz/). Any finding fails CI.
+echo "== build-fuzz/ (libFuzzer harnesses, 30 s each) =="
+KIRZL_FUZZ_JOBS="$jobs" bash scripts/fuzz.sh --time "${KIRZL_FUZZ_SECONDS:-30}" --jobs "$jobs" || status=1
 
 if [ "$status" -ne 0 ]; then
   echo "kirzl: some tests FAILED" >&2

@@ -18,15 +18,7 @@
 // MPI never sees mismatched collectives, and a rank that does not arrive stalls the header phase,
 // before any user buffer is handed to MPI. The header all-reduce doubles as the barrier.
 //
-// Note [mpi timeouts]: every wait polls MPI_Test until its deadline. A rank whose collective times
-// out sends a query to all ranks over a private control communicator (a duplicate); every
-// communicator answers queries from its polling loops and, when idle, from its worker every
-// 20 ms, saying which collective it last started. The timed-out rank waits a short grace period
-// for the answers, then fails with a message naming the ranks that had not arrived (and where they
-// are) and the ranks that did not answer. A rank that receives a query for a collective it has not
-// started is poisoned too (its next collective fails at once with Error{Timeout}). Abandoned MPI
-// requests cannot be cancelled (MPI forbids cancelling collectives), so their buffers are kept
-// alive until exit and a poisoned communicator is never freed.
+// Note [mpi timeouts] and Note [mpi departure]: failure_notice.h.
 #include "comm/mpi_communicator.h"
 
 #include <unistd.h>
@@ -43,8 +35,10 @@
 #include <thread>
 
 #include "comm/host_staging.h"
+#include "comm/failure_notice.h"
 #include "comm/job_failure.h"
 #include "comm/mpi_check.h"
+#include "comm/mpi_notice_channel.h"
 #include "comm/mpi_runtime.h"
 #include "comm/queued_communicator.h"
 #include "comm/reduce_ops.h"
@@ -90,7 +84,6 @@ int64_t max_count() {
   return v;
 }
 
-constexpr int kNoticeTag = 7301;
 constexpr int kRingTag = 7302;
 // All-reduces of at least this many bytes use the ring (Note [ring all-reduce]); KIRZL_MPI_RING_BYTES changes it.
 int64_t ring_min_bytes() {
@@ -99,39 +92,16 @@ int64_t ring_min_bytes() {
 }
 constexpr int64_t kRingPiece = int64_t{512} << 10;
 constexpr const char* kArrivalPhase = "waiting for the other ranks to arrive";
-constexpr size_t kNoticeText = 400;
-
-// What the control channel carries: a query from a rank whose collective timed out, or an answer.
-struct Notice {
-  int32_t kind = 0;  // 1 = query (I timed out), 2 = answer, 3 = departure (my communicator is gone)
-  int32_t from = -1;
-  int64_t seq = 0;           // query: the collective that timed out
-  int64_t last_started = 0;  // the sender's last started collective
-  char text[kNoticeText] = {0};  // query: the collective's description; answer: where the sender is
-};
-
-void set_text(Notice& n, const std::string& s) {
-  std::strncpy(n.text, s.c_str(), kNoticeText - 1);
-  n.text[kNoticeText - 1] = '\0';
-}
-
-std::string rank_list(const std::vector<int>& r) {
-  std::ostringstream os;
-  os << (r.size() == 1 ? "rank " : "ranks ");
-  for (size_t i = 0; i < r.size(); ++i) os << (i ? ", " : "") << r[i];
-  return os.str();
-}
 
 class MpiCommunicator final : public QueuedCommunicator {
  public:
   MpiCommunicator(std::shared_ptr<MpiRuntime> rt, MPI_Comm comm, std::chrono::milliseconds timeout)
       : QueuedCommunicator(comm_rank(comm), comm_size(comm), timeout), rt_(std::move(rt)), comm_(comm) {
-    auto g = rt_->guard();
-    KIRZL_MPI_CHECK(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN));
-    KIRZL_MPI_CHECK(MPI_Comm_dup(comm_, &ctrl_));
-    KIRZL_MPI_CHECK(MPI_Comm_set_errhandler(ctrl_, MPI_ERRORS_RETURN));
-    post_notice_recv_();
-    g = {};
+    {
+      auto g = rt_->guard();
+      KIRZL_MPI_CHECK(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN));
+    }
+    notices_ = std::make_unique<MpiNoticeChannel>(rt_, comm_);
     start_worker();
   }
 
@@ -140,36 +110,12 @@ class MpiCommunicator final : public QueuedCommunicator {
     int finalized = 0;
     MPI_Finalized(&finalized);
     if (finalized) return;
-    auto g = rt_->guard();
-    // Note [mpi departure]: tell the other ranks that this rank will never start a collective
-    // after its last one, so a peer already waiting for a later one (this rank failed, e.g. with an
-    // exception before its next collective) fails at once instead of at its timeout.
-    Notice bye;
-    bye.kind = 3;
-    bye.from = rank();
-    bye.last_started = recorder_.last_started();
-    set_text(bye, recorder_.where());
-    for (int r = 0; r < size(); ++r)
-      if (r != rank()) {
-        auto buf = std::make_shared<Notice>(bye);
-        MPI_Request req;
-        if (MPI_Isend(buf.get(), sizeof(Notice), MPI_BYTE, r, kNoticeTag, ctrl_, &req) == MPI_SUCCESS)
-          sends_.emplace_back(req, buf);
-      }
-    if (notice_req_ != MPI_REQUEST_NULL) {
-      MPI_Cancel(&notice_req_);
-      MPI_Wait(&notice_req_, MPI_STATUS_IGNORE);
-    }
-    // Answers still in flight get a moment, then are abandoned (their buffers kept alive).
-    const auto until = Clock::now() + std::chrono::milliseconds(200);
-    for (auto& s : sends_) {
-      int flag = 0;
-      while (!flag && Clock::now() < until) MPI_Test(&s.first, &flag, MPI_STATUS_IGNORE);
-      if (!flag) keep_forever(s.second);
-    }
-    if (!poison_error()) {
-      MPI_Comm_free(&ctrl_);
-      MPI_Comm_free(&comm_);
+    // Note [mpi departure]
+    const bool healthy = !poison_error();
+    notices_->close(departure_notice(rank(), recorder_.last_started(), recorder_.where()), rank(), size(), healthy);
+    if (healthy) {
+      auto g = rt_->guard();
+      MPI_Comm_free(&comm_);  // teardown: a failure here leaks the communicator, nothing more
     }
   }
 
@@ -488,11 +434,9 @@ class MpiCommunicator final : public QueuedCommunicator {
       if ((spin & 63) == 0) {
         poll_notices_(&d);
         for (const Notice& gone : departed_)
-          if (gone.last_started < d.seq) {
+          if (departure_blocks(gone, d)) {
             keep_forever(std::move(keep));
-            KIRZL_FAIL(ErrorCode::Timeout, d.long_str(), " can never complete on rank ", rank(), " (", phase, "): rank ",
-                       gone.from, " has left the group (its communicator was destroyed, e.g. after an error on that "
-                       "rank); its last collective was #", gone.last_started, ", it ", gone.text, ".");
+            KIRZL_FAIL(ErrorCode::Timeout, departure_message(gone, d, rank(), phase));
           }
       }
       if (closing()) {
@@ -513,131 +457,43 @@ class MpiCommunicator final : public QueuedCommunicator {
     }
   }
 
-  void post_notice_recv_() {
-    KIRZL_MPI_CHECK(MPI_Irecv(&notice_in_, sizeof(Notice), MPI_BYTE, MPI_ANY_SOURCE, kNoticeTag, ctrl_, &notice_req_));
-  }
-
-  void send_notice_(const Notice& n, int to) {
-    auto buf = std::make_shared<Notice>(n);
-    MPI_Request req;
-    KIRZL_MPI_CHECK(MPI_Isend(buf.get(), sizeof(Notice), MPI_BYTE, to, kNoticeTag, ctrl_, &req));
-    sends_.emplace_back(req, buf);
-  }
-
-  // Answers queries; collects answers into `answers_` (see timed_out_). `current` is the collective
-  // in progress (nullptr when idle).
+  // Answers queries; collects answers (and other ranks' queries) into `answers_` (see timed_out_)
+  // and departures into `departed_`. `current` is the collective in progress (nullptr when idle).
   void poll_notices_(const CollectiveDesc* current) {
-    auto g = rt_->guard();
-    for (;;) {
-      int flag = 0;
-      KIRZL_MPI_CHECK(MPI_Test(&notice_req_, &flag, MPI_STATUS_IGNORE));
-      if (!flag) break;
-      Notice n = notice_in_;
-      post_notice_recv_();
-      if (n.kind == 1) {
-        Notice a;
-        a.kind = 2;
-        a.from = rank();
-        a.seq = n.seq;
-        a.last_started = recorder_.last_started();
-        set_text(a, recorder_.where());
-        send_notice_(a, n.from);
-        if (!current || current->seq < n.seq) {
-          // The group is broken at a collective this rank has not reached: fail fast later.
-          poison(Error(ErrorCode::Timeout, "rank " + std::to_string(n.from) + " timed out in " + n.text +
-                                               " while this rank (" + std::to_string(rank()) + ") " + a.text));
-        }
-      }
-      if (n.kind == 3) {
-        departed_.push_back(n);
-        continue;
+    for (Notice& n : notices_->receive()) {
+      if (n.kind == NoticeKind::Query) {
+        const std::string where = recorder_.where();
+        notices_->send(answer_notice(rank(), n, recorder_.last_started(), where), n.from);
+        // The group is broken at a collective this rank has not reached: fail fast later.
+        if (query_is_ahead(n, current)) poison(Error(ErrorCode::Timeout, query_poison_message(n, rank(), where)));
       }
       // A timed-out rank's query also tells where that rank is.
-      answers_.push_back(n);
-    }
-    // Retire finished sends.
-    for (size_t i = 0; i < sends_.size();) {
-      int flag = 0;
-      MPI_Test(&sends_[i].first, &flag, MPI_STATUS_IGNORE);
-      if (flag) {
-        sends_[i] = sends_.back();
-        sends_.pop_back();
-      } else {
-        ++i;
-      }
+      (n.kind == NoticeKind::Departure ? departed_ : answers_).push_back(std::move(n));
     }
   }
 
   [[noreturn]] void timed_out_(const CollectiveDesc& d, const char* phase) {
-    const int n = size(), me = rank();
     answers_.clear();
-    {
-      Notice q;
-      q.kind = 1;
-      q.from = me;
-      q.seq = d.seq;
-      q.last_started = d.seq;
-      set_text(q, d.long_str());
-      auto g = rt_->guard();
-      for (int r = 0; r < n; ++r)
-        if (r != me) send_notice_(q, r);
-    }
-    // Grace period for the answers: every live rank answers within ~20 ms (idle poll interval).
-    std::vector<bool> heard(n, false);
-    std::vector<std::string> where(n);
-    std::vector<int64_t> last(n, -1);
-    heard[me] = true;
-    const auto until = Clock::now() + std::chrono::milliseconds(std::clamp<int64_t>(d.timeout.count() / 2, 200, 2000));
-    int answered = 1;
-    while (answered < n && Clock::now() < until) {
+    notices_->send_to_all(query_notice(rank(), d), rank(), size());
+    TimeoutRollCall roll(size(), rank(), d);
+    const auto until = Clock::now() + timeout_grace(d.timeout);
+    while (!roll.complete() && Clock::now() < until) {
       poll_notices_(&d);
-      for (const Notice& a : answers_) {
-        if (a.from < 0 || a.from >= n || heard[a.from]) continue;
-        if (a.kind == 2 && a.seq != d.seq) continue;
-        heard[a.from] = true;
-        ++answered;
-        last[a.from] = a.last_started;
-        where[a.from] = a.kind == 2 ? std::string(a.text) : std::string("timed out in ") + a.text;
-      }
+      for (const Notice& a : answers_) roll.hear(a);
       answers_.clear();
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
-    std::vector<int> arrived, missing, silent;
-    for (int r = 0; r < n; ++r) {
-      if (r == me || (heard[r] && last[r] >= d.seq)) arrived.push_back(r);
-      else if (heard[r]) missing.push_back(r);
-      else silent.push_back(r);
-    }
-    std::ostringstream msg;
-    msg << d.long_str() << " timed out after " << d.timeout.count() << " ms on rank " << me << " (" << phase << ", mpi, "
-        << n << " ranks).";
-    if (!missing.empty()) {
-      msg << " Not arrived:";
-      for (size_t k = 0; k < missing.size(); ++k)
-        msg << (k ? ";" : "") << " rank " << missing[k] << " " << where[missing[k]];
-      msg << ".";
-    }
-    if (!silent.empty()) msg << " No answer from " << rank_list(silent) << " (hung in MPI or dead).";
+    const std::string msg = roll.message(phase, backend());
     // Note [abort on failure]: a silent rank will not reach MPI_Finalize either.
-    if (!silent.empty()) mark_job_failed(msg.str());
-    msg << " Arrived: " << rank_list(arrived) << ".";
+    if (!roll.silent().empty()) mark_job_failed(roll.findings(phase, backend()));
     // One report per group: the lowest rank that arrived writes it.
-    if (me == arrived.front()) {
-      std::ostringstream report;
-      report << "kirzl comm: collective timeout (backend mpi, " << n << " ranks)\n" << msg.str() << "\n";
-      for (int r = 0; r < n; ++r)
-        if (r != me && !where[r].empty()) report << "rank " << r << ": " << where[r] << "\n";
-      report << recorder_.dump(me);
-      write_report(report.str());
-    }
-    KIRZL_FAIL(ErrorCode::Timeout, msg.str());
+    if (rank() == roll.arrived().front()) write_report(roll.report(msg, backend()) + recorder_.dump(rank()));
+    KIRZL_FAIL(ErrorCode::Timeout, msg);
   }
 
   std::shared_ptr<MpiRuntime> rt_;
-  MPI_Comm comm_ = MPI_COMM_NULL, ctrl_ = MPI_COMM_NULL;
-  Notice notice_in_;
-  MPI_Request notice_req_ = MPI_REQUEST_NULL;
-  std::vector<std::pair<MPI_Request, std::shared_ptr<Notice>>> sends_;
+  MPI_Comm comm_ = MPI_COMM_NULL;
+  std::unique_ptr<MpiNoticeChannel> notices_;
   std::vector<Notice> answers_;
   std::vector<Notice> departed_;  // Note [mpi departure]
   HostStaging staging_;           // Note [mpi cuda staging]

@@ -40,8 +40,10 @@
 #include "comm/mpi_check.h"
 #include "comm/mpi_notice_channel.h"
 #include "comm/mpi_runtime.h"
+#include "comm/mpi_transport.h"
 #include "comm/queued_communicator.h"
 #include "comm/reduce_ops.h"
+#include "comm/ring.h"
 #include "core/environment.h"
 #include "kirzl/autograd.hpp"
 
@@ -84,13 +86,6 @@ int64_t max_count() {
   return v;
 }
 
-constexpr int kRingTag = 7302;
-// All-reduces of at least this many bytes use the ring (Note [ring all-reduce]); KIRZL_MPI_RING_BYTES changes it.
-int64_t ring_min_bytes() {
-  static const int64_t v = env::integer("KIRZL_MPI_RING_BYTES").value_or(int64_t{32} << 10);
-  return v;
-}
-constexpr int64_t kRingPiece = int64_t{512} << 10;
 constexpr const char* kArrivalPhase = "waiting for the other ranks to arrive";
 
 class MpiCommunicator final : public QueuedCommunicator {
@@ -233,63 +228,14 @@ class MpiCommunicator final : public QueuedCommunicator {
     }
   }
 
-  // Note [ring all-reduce]: Open MPI's nonblocking MPI_Iallreduce (libnbc) picks recursive
-  // doubling, about half the bandwidth of the blocking tuned MPI_Allreduce at megabytes. Large
-  // all-reduces therefore run a ring over nonblocking point-to-point messages instead — reduce-
-  // scatter then all-gather, n - 1 steps each, 2 (n - 1) / n of the data per rank, the bandwidth-
-  // optimal schedule — which keeps every wait under the deadline. Each segment is reduced once
-  // and then copied, so all ranks get bitwise-identical results.
-  void ring_allreduce_(void* data, int64_t count, DType dt, ReduceOp op, const CollectiveDesc& d,
-                       Clock::time_point deadline, std::shared_ptr<void> keep) {
-    const int n = size(), r = rank();
-    const int right = (r + 1) % n, left = (r + n - 1) % n;
-    const size_t esize = dtype_size(dt);
-    auto* base = static_cast<std::byte*>(data);
-    auto seg_lo = [&](int k) { return count * k / n; };
-    auto seg_len = [&](int k) { return seg_lo(k + 1) - seg_lo(k); };
-    auto tmp = std::make_shared<std::vector<std::byte>>(static_cast<size_t>(seg_len(0) + 1) * esize);
-    auto hold = std::make_shared<std::pair<std::shared_ptr<void>, std::shared_ptr<void>>>(keep, tmp);
-    // Sends segment `send` to the right and receives segment `recv` from the left, in pieces of at
-    // most kRingPiece bytes, all posted at once; with `reduce`, each received piece is reduced into
-    // the data while the next ones are still arriving (a pipeline).
-    auto exchange = [&](int send, int recv, bool reduce) {
-      const int64_t sbytes = seg_len(send) * static_cast<int64_t>(esize), rbytes = seg_len(recv) * static_cast<int64_t>(esize);
-      std::byte* sptr = base + seg_lo(send) * esize;
-      std::byte* dst = base + seg_lo(recv) * esize;
-      std::byte* rptr = reduce ? tmp->data() : dst;
-      int64_t piece = std::min<int64_t>(max_count(), kRingPiece);
-      piece = std::max<int64_t>(piece - piece % static_cast<int64_t>(esize), static_cast<int64_t>(esize));
-      const int64_t nr = (rbytes + piece - 1) / piece, ns = (sbytes + piece - 1) / piece;
-      std::vector<MPI_Request> reqs(static_cast<size_t>(nr + ns), MPI_REQUEST_NULL);
-      {
-        auto g = rt_->guard();
-        for (int64_t k = 0; k < nr; ++k)
-          KIRZL_MPI_CHECK(MPI_Irecv(rptr + k * piece, static_cast<int>(std::min(piece, rbytes - k * piece)), MPI_BYTE, left,
-                                    kRingTag, comm_, &reqs[k]));
-        for (int64_t k = 0; k < ns; ++k)
-          KIRZL_MPI_CHECK(MPI_Isend(sptr + k * piece, static_cast<int>(std::min(piece, sbytes - k * piece)), MPI_BYTE, right,
-                                    kRingTag, comm_, &reqs[nr + k]));
-      }
-      if (reduce) {
-        // Pieces from one sender arrive in order (MPI does not overtake), so waiting in order is enough.
-        for (int64_t k = 0; k < nr; ++k) {
-          wait_(reqs[k], deadline, d, "exchanging data", hold);
-          const int64_t len = std::min(piece, rbytes - k * piece);
-          reduce_into(dst + k * piece, rptr + k * piece, len / static_cast<int64_t>(esize), dt, op);
-        }
-      }
-      wait_all_(reqs.data(), static_cast<int>(reqs.size()), deadline, d, "exchanging data", hold);
-    };
-    for (int s = 0; s < n - 1; ++s)  // reduce-scatter
-      exchange((r - s + n) % n, (r - s - 1 + 2 * n) % n, true);
-    for (int s = 0; s < n - 1; ++s)  // all-gather
-      exchange((r + 1 - s + n) % n, (r - s + n) % n, false);
-  }
-
   void chunked_allreduce_(void* data, int64_t count, MPI_Datatype type, size_t esize, const CollectiveDesc& d,
                           Clock::time_point deadline, std::shared_ptr<void> keep) {
-    if (size() > 1 && count * static_cast<int64_t>(esize) >= ring_min_bytes()) {
-      ring_allreduce_(data, count, type == MPI_FLOAT ? DType::f32 : d.dtype, d.op, d, deadline, std::move(keep));
+    if (use_ring(size(), count * static_cast<int64_t>(esize))) {  // Note [ring all-reduce] (ring.cpp)
+      MpiTransport ring(*rt_, comm_, [&](MPI_Request* reqs, int n, std::shared_ptr<void> hold) {
+        wait_all_(reqs, n, deadline, d, "exchanging data", std::move(hold));
+      }, std::move(keep));
+      ring_all_reduce(ring, data, count, type == MPI_FLOAT ? DType::f32 : d.dtype, d.op,
+                      {.piece_bytes = std::min(max_count(), RingOptions{}.piece_bytes)});
       return;
     }
     const MPI_Op op = mpi_op(d.op);

@@ -111,6 +111,18 @@ MpiWorldLayout MpiRuntime::world() {
   return w;
 }
 
+int mpi_comm_rank(MPI_Comm comm) {
+  int r = 0;
+  KIRZL_MPI_CHECK(MPI_Comm_rank(comm, &r));
+  return r;
+}
+
+int mpi_comm_size(MPI_Comm comm) {
+  int n = 0;
+  KIRZL_MPI_CHECK(MPI_Comm_size(comm, &n));
+  return n;
+}
+
 void keep_forever(std::shared_ptr<void> p) {
   static std::mutex mu;
   static auto* graveyard = new std::vector<std::shared_ptr<void>>();  // intentionally leaked

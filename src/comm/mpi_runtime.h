@@ -60,6 +60,10 @@ class MpiRuntime {
   std::mutex mu_;
 };
 
+// This process's rank in `comm` and its size; Error{Mpi} when MPI fails.
+int mpi_comm_rank(MPI_Comm comm);
+int mpi_comm_size(MPI_Comm comm);
+
 // Buffers of requests abandoned after a timeout: MPI may still write them, so they live until exit.
 void keep_forever(std::shared_ptr<void> p);
 

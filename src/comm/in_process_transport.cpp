@@ -55,15 +55,15 @@ Transport::Request InProcessTransport::receive(int peer, std::byte* data, int64_
 }
 
 void InProcessTransport::wait(std::span<const Request> requests) {
+  const auto deadline = Clock::now() + options_.timeout;
   for (const Request q : requests) {
     KIRZL_CHECK_CODE(q < posted_.size(), ErrorCode::Internal, "in-process transport: rank ", rank_, " waits for request ",
                      q, ", which was never posted");
-    if (!posted_[q].done) complete_receives(posted_[q].peer, q);
+    if (!posted_[q].done) complete_receives(posted_[q].peer, q, deadline);
   }
 }
 
-void InProcessTransport::complete_receives(int peer, Request upto) {
-  const auto deadline = Clock::now() + options_.timeout;
+void InProcessTransport::complete_receives(int peer, Request upto, Clock::time_point deadline) {
   std::unique_lock<std::mutex> lock(boxes_->mu);
   auto& box = boxes_->box(peer, rank_);
   for (Request q = first_open_; q <= upto; ++q) {

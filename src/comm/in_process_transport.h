@@ -21,7 +21,7 @@ namespace kirzl::comm::detail {
 struct InProcessMailboxes;
 
 struct InProcessTransportOptions {
-  // How long one wait may take.
+  // How long one wait() may take.
   std::chrono::milliseconds timeout = std::chrono::seconds(30);
 };
 
@@ -47,8 +47,9 @@ class InProcessTransport final : public Transport {
     int64_t bytes = 0;
     bool done = false;
   };
-  // Completes the receives from `peer` posted before and including `upto`, in order.
-  void complete_receives(int peer, Request upto);
+  // Completes the receives from `peer` posted before and including `upto`, in order; Error{Timeout}
+  // at `deadline`.
+  void complete_receives(int peer, Request upto, std::chrono::steady_clock::time_point deadline);
 
   std::shared_ptr<InProcessMailboxes> boxes_;
   const int rank_;

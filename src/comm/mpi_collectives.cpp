@@ -89,8 +89,8 @@ void MpiCollectives::all_reduce_(Tensor& t, const CollectiveDesc& d, Clock::time
   }
 }
 
-void MpiCollectives::chunked_allreduce_(void* data, int64_t count, MPI_Datatype type, size_t esize, const CollectiveDesc& d,
-                        Clock::time_point deadline, std::shared_ptr<void> keep) {
+void MpiCollectives::chunked_allreduce_(void* data, int64_t count, MPI_Datatype type, size_t esize,
+                                        const CollectiveDesc& d, Clock::time_point deadline, std::shared_ptr<void> keep) {
   if (use_ring(size_, count * static_cast<int64_t>(esize))) {  // Note [ring all-reduce] (ring.cpp)
     MpiTransport ring(rt_, comm_, [&](MPI_Request* reqs, int n, std::shared_ptr<void> hold) {
       wait_all_(reqs, n, deadline, d, kDataPhase, std::move(hold));

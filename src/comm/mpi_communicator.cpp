@@ -85,7 +85,13 @@ class MpiCommunicator final : public QueuedCommunicator {
  protected:
   void check_device(const char*, const Tensor&) const override {}  // CUDA tensors are staged
   std::chrono::milliseconds poll_interval() const override { return std::chrono::milliseconds(20); }
-  void poll_idle() override { poll_notices_(nullptr); }
+  void poll_idle() override {
+    try {
+      poll_notices_(nullptr);
+    } catch (const Error& e) {  // an MPI failure or a garbled notice: the next collective fails
+      poison(e);
+    }
+  }
 
   // Note [mpi cuda staging]: the producer of a CUDA tensor must have finished before the
   // communication thread copies it.
@@ -141,9 +147,7 @@ class MpiCommunicator final : public QueuedCommunicator {
     if (t.defined() && t.device().is_cuda()) HostStaging::sync_current_stream(t.device().index());
   }
 
-  // ---- data phase ----
-  // ---- header: Note [mpi collective protocol] ----
-  // ---- waiting with a deadline: Note [mpi timeouts] ----
+  // Waiting with a deadline, for MpiCollectives (Note [mpi timeouts]).
   void wait_all_(MPI_Request* reqs, int nreq, Clock::time_point deadline, const CollectiveDesc& d, const char* phase,
                  std::shared_ptr<void> keep) {
     int flag = 0;

@@ -54,7 +54,7 @@ class MpiCommunicator final : public QueuedCommunicator {
   ~MpiCommunicator() override {
     stop_worker();
     int finalized = 0;
-    MPI_Finalized(&finalized);
+    MPI_Finalized(&finalized);  // teardown: if it fails, `finalized` stays 0 and the close is tried
     if (finalized) return;
     // Note [mpi departure]
     const bool healthy = !poison_error();

@@ -73,8 +73,7 @@ void MpiNoticeChannel::close(const Notice& departure, int me, int size, bool fre
         sends_.emplace_back(req, bye);
     }
   if (in_req_ != MPI_REQUEST_NULL) {
-    MPI_Cancel(&in_req_);
-    MPI_Wait(&in_req_, MPI_STATUS_IGNORE);
+    if (MPI_Cancel(&in_req_) == MPI_SUCCESS) MPI_Wait(&in_req_, MPI_STATUS_IGNORE);  // else: abandoned
   }
   // Answers still in flight get a moment, then are abandoned (their buffers kept alive).
   const auto until = Clock::now() + std::chrono::milliseconds(200);
@@ -85,7 +84,7 @@ void MpiNoticeChannel::close(const Notice& departure, int me, int size, bool fre
     if (!flag) keep_forever(s.second);
   }
   sends_.clear();
-  if (free_comm) MPI_Comm_free(&ctrl_);
+  if (free_comm) MPI_Comm_free(&ctrl_);  // a failure leaks the duplicate, nothing more
 }
 
 }  // namespace kirzl::comm::detail

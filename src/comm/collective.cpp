@@ -1,4 +1,4 @@
-// Signatures of collectives and the argument checks shared by every backend.
+// Signatures of collectives.
 #include "comm/collective.h"
 
 #include <sstream>
@@ -98,17 +98,6 @@ std::string mismatch_message(const CollectiveDesc& a, int rank_a, const Collecti
      << "in the same order)";
   if (!a.tag.empty()) os << "; tag on rank " << rank_a << ": '" << a.tag << "'";
   return os.str();
-}
-
-void check_tensor(const char* op, const Tensor& t, const char* name) {
-  KIRZL_CHECK(t.defined(), op, ": ", name, " is an undefined tensor");
-  KIRZL_CHECK(t.numel() == 0 || t.is_contiguous(), op, ": ", name, " must be contiguous, got ", t.describe(), " with strides ",
-              t.strides().str(), " (call .contiguous() and copy the result back)");
-}
-
-void check_same_dtype(const char* op, const Tensor& out, const Tensor& in) {
-  KIRZL_CHECK(out.dtype() == in.dtype(), op, ": out ", out.describe(), " and in ", in.describe(),
-              " must have the same dtype");
 }
 
 }  // namespace detail

@@ -1,4 +1,4 @@
-// Internal: what a collective is (its signature) and the argument checks shared by all backends.
+// Internal: what a collective is (its signature). The argument checks: collective_checks.h.
 #pragma once
 
 #include <chrono>
@@ -40,10 +40,6 @@ struct CollectiveDesc {
 
 // "<a> on rank i does not match <b> on rank j"
 std::string mismatch_message(const CollectiveDesc& a, int rank_a, const CollectiveDesc& b, int rank_b);
-
-// Argument checks (throw Error{InvalidArgument} naming the op, shapes and dtypes).
-void check_tensor(const char* op, const Tensor& t, const char* name);
-void check_same_dtype(const char* op, const Tensor& out, const Tensor& in);
 
 std::string format_bytes(int64_t bytes);
 

@@ -9,7 +9,7 @@
 // job (MPI_Abort: the launcher kills every rank) instead of finalising. Failures that leave every
 // rank alive and answering (a mismatch, which all ranks see; a timeout whose late ranks answered;
 // a peer that left cleanly) still finalise, since every rank will get there; a finalise that does
-// not return within the world's timeout aborts too (mpi_communicator.cpp), and an exception that
+// not return within the world's timeout aborts too (mpi_runtime.cpp), and an exception that
 // escapes main() aborts at once (Note [uncaught exceptions], registry.cpp).
 #pragma once
 

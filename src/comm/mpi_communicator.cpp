@@ -1,5 +1,8 @@
-// The MPI backend: CPU tensors (CUDA tensors are staged through host memory), one communication
-// thread per communicator that owns every MPI call of that communicator.
+// The MPI backend's communicator, which wires together the MPI runtime (mpi_runtime.h), the MPI
+// calls of each collective (mpi_collectives.h, with the ring of ring.h) and the failure notices
+// (failure_notice.h, carried by mpi_notice_channel.h). It is a QueuedCommunicator: one
+// communication thread per communicator owns every MPI call of that communicator. CPU tensors;
+// CUDA tensors are staged through host memory.
 //
 // Note [mpi cuda staging]: no CUDA-aware MPI is assumed. A collective on CUDA tensors first waits,
 // on the calling thread, for the caller's current stream (the work that produces the tensor; the
@@ -10,261 +13,55 @@
 // visible to every stream. After a timeout the buffer is abandoned, never freed (MPI may still
 // write into it).
 //
-// Note [mpi collective protocol]: each collective first runs a tiny header all-reduce of
-// {seq, signature, -seq, -signature} with MPI_MIN, which gives every rank the minimum and maximum
-// of both; equal minimum and maximum mean that all ranks issued the same collective. On a
-// mismatch all ranks (they all see it) gather the full headers and fail with the same message
-// naming rank 0's collective and the first rank that differs. Only then is the data exchanged, so
-// MPI never sees mismatched collectives, and a rank that does not arrive stalls the header phase,
-// before any user buffer is handed to MPI. The header all-reduce doubles as the barrier.
-//
-// Note [mpi timeouts]: every wait polls MPI_Test until its deadline. A rank whose collective times
-// out sends a query to all ranks over a private control communicator (a duplicate); every
-// communicator answers queries from its polling loops and, when idle, from its worker every
-// 20 ms, saying which collective it last started. The timed-out rank waits a short grace period
-// for the answers, then fails with a message naming the ranks that had not arrived (and where they
-// are) and the ranks that did not answer. A rank that receives a query for a collective it has not
-// started is poisoned too (its next collective fails at once with Error{Timeout}). Abandoned MPI
-// requests cannot be cancelled (MPI forbids cancelling collectives), so their buffers are kept
-// alive until exit and a poisoned communicator is never freed.
+// Note [mpi timeouts] and Note [mpi departure]: failure_notice.h.
 #include "comm/mpi_communicator.h"
 
-#include <unistd.h>
-
-#include <algorithm>
-#include <array>
-#include <climits>
-#include <condition_variable>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <mutex>
-#include <sstream>
 #include <thread>
 
+#include "comm/failure_notice.h"
 #include "comm/host_staging.h"
 #include "comm/job_failure.h"
 #include "comm/mpi_check.h"
+#include "comm/mpi_collectives.h"
+#include "comm/mpi_notice_channel.h"
+#include "comm/mpi_runtime.h"
 #include "comm/queued_communicator.h"
-#include "comm/reduce_ops.h"
-#include "core/environment.h"
 #include "kirzl/autograd.hpp"
 
 namespace kirzl::comm::detail {
 
-void mpi_fail(const char* call, int code) {
-  char text[MPI_MAX_ERROR_STRING] = {0};
-  int len = 0;
-  if (MPI_Error_string(code, text, &len) != MPI_SUCCESS) std::snprintf(text, sizeof text, "MPI error %d", code);
-  // Note [abort on failure]: after an MPI error, MPI_Finalize may never return.
-  mark_job_failed(std::string(call) + " failed: " + text);
-  KIRZL_FAIL(ErrorCode::Mpi, call, " failed: ", text);
-}
-
 namespace {
-
-// Initialises MPI once per process and finalises it when the last communicator using it is gone.
-class MpiRuntime {
- public:
-  static std::shared_ptr<MpiRuntime> get() {
-    static std::mutex mu;
-    static std::weak_ptr<MpiRuntime> current;
-    std::lock_guard<std::mutex> lock(mu);
-    if (auto rt = current.lock()) return rt;
-    int finalized = 0;
-    MPI_Finalized(&finalized);
-    KIRZL_CHECK_CODE(!finalized, ErrorCode::Mpi, "comm::init: MPI was already finalised in this process; it cannot be "
-                     "initialised again (keep the ProcessGroup alive for the whole run)");
-    auto rt = std::shared_ptr<MpiRuntime>(new MpiRuntime());
-    current = rt;
-    return rt;
-  }
-  ~MpiRuntime() {
-    int finalized = 0;
-    MPI_Finalized(&finalized);
-    if (!owns_ || finalized) return;
-    // Note [abort on failure]
-    if (auto why = job_failure()) mpi_abort_job(*why);
-    finalize_within_(teardown_timeout_);
-  }
-  // How long MPI_Finalize may wait for the other ranks before the job is aborted: the world's
-  // collective timeout (a rank that does not reach the end of the program within it has failed).
-  void set_teardown_timeout(std::chrono::milliseconds t) { teardown_timeout_ = t; }
-  // Serialises MPI calls when MPI gave less than MPI_THREAD_MULTIPLE.
-  std::unique_lock<std::mutex> guard() {
-    return serialize_ ? std::unique_lock<std::mutex>(mu_) : std::unique_lock<std::mutex>();
-  }
-  int thread_level() const { return level_; }
-
- private:
-  MpiRuntime() {
-    int initialized = 0;
-    KIRZL_MPI_CHECK(MPI_Initialized(&initialized));
-    if (!initialized) {
-      KIRZL_MPI_CHECK(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &level_));
-      owns_ = true;
-    } else {
-      KIRZL_MPI_CHECK(MPI_Query_thread(&level_));
-    }
-    KIRZL_CHECK_CODE(level_ >= MPI_THREAD_SERIALIZED, ErrorCode::Unsupported,
-                     "comm::init: the MPI library gives thread level ", level_,
-                     "; kirzl's communication thread needs at least MPI_THREAD_SERIALIZED");
-    serialize_ = level_ < MPI_THREAD_MULTIPLE;
-    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-    WorldPlace place;
-    if (MPI_Comm_rank(MPI_COMM_WORLD, &place.rank) == MPI_SUCCESS && MPI_Comm_size(MPI_COMM_WORLD, &place.size) == MPI_SUCCESS)
-      record_world_place(place);
-  }
-  // MPI_Finalize, watched: if it has not returned within `limit`, the job is aborted.
-  static void finalize_within_(std::chrono::milliseconds limit) {
-    std::mutex mu;
-    std::condition_variable cv;
-    bool done = false;
-    std::thread watch([&] {
-      std::unique_lock<std::mutex> lock(mu);
-      if (cv.wait_for(lock, limit, [&] { return done; })) return;
-      lock.unlock();
-      mpi_abort_job("MPI_Finalize has waited " + std::to_string(limit.count() / 1000) +
-                    " s (the collective timeout) for the other ranks: one has not reached the end of the program");
-    });
-    MPI_Finalize();
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      done = true;
-    }
-    cv.notify_all();
-    watch.join();
-  }
-  std::chrono::milliseconds teardown_timeout_{std::chrono::minutes(5)};
-  int level_ = 0;
-  bool owns_ = false;
-  bool serialize_ = false;
-  std::mutex mu_;
-};
-
-// Buffers of requests abandoned after a timeout: MPI may still write them, so they live until exit.
-void keep_forever(std::shared_ptr<void> p) {
-  static std::mutex mu;
-  static auto* graveyard = new std::vector<std::shared_ptr<void>>();  // intentionally leaked
-  std::lock_guard<std::mutex> lock(mu);
-  graveyard->push_back(std::move(p));
-}
-
-MPI_Datatype mpi_type(DType t) {
-  switch (t) {
-    case DType::f32: return MPI_FLOAT;
-    case DType::f64: return MPI_DOUBLE;
-    case DType::i32: return MPI_INT32_T;
-    case DType::i64: return MPI_INT64_T;
-    case DType::u8: return MPI_UINT8_T;
-    case DType::u16: return MPI_UINT16_T;
-    case DType::bf16:
-    case DType::f16: return MPI_FLOAT;  // reduced through f32 staging
-  }
-  return MPI_BYTE;
-}
-
-MPI_Op mpi_op(ReduceOp op) {
-  switch (op) {
-    case ReduceOp::Sum:
-    case ReduceOp::Avg: return MPI_SUM;
-    case ReduceOp::Min: return MPI_MIN;
-    case ReduceOp::Max: return MPI_MAX;
-    case ReduceOp::Prod: return MPI_PROD;
-  }
-  return MPI_SUM;
-}
-
-// Elements per MPI call (counts are int). KIRZL_MPI_MAX_COUNT lowers it, which the tests use to
-// exercise the chunked paths.
-int64_t max_count() {
-  static const int64_t v = [] {
-    int64_t def = int64_t{1} << 30;
-    return static_cast<int64_t>(env::integer("KIRZL_MPI_MAX_COUNT").value_or(def));
-  }();
-  return v;
-}
-
-constexpr int kNoticeTag = 7301;
-constexpr int kRingTag = 7302;
-// All-reduces of at least this many bytes use the ring (Note [ring all-reduce]); KIRZL_MPI_RING_BYTES changes it.
-int64_t ring_min_bytes() {
-  static const int64_t v = env::integer("KIRZL_MPI_RING_BYTES").value_or(int64_t{32} << 10);
-  return v;
-}
-constexpr int64_t kRingPiece = int64_t{512} << 10;
-constexpr const char* kArrivalPhase = "waiting for the other ranks to arrive";
-constexpr size_t kNoticeText = 400;
-
-// What the control channel carries: a query from a rank whose collective timed out, or an answer.
-struct Notice {
-  int32_t kind = 0;  // 1 = query (I timed out), 2 = answer, 3 = departure (my communicator is gone)
-  int32_t from = -1;
-  int64_t seq = 0;           // query: the collective that timed out
-  int64_t last_started = 0;  // the sender's last started collective
-  char text[kNoticeText] = {0};  // query: the collective's description; answer: where the sender is
-};
-
-void set_text(Notice& n, const std::string& s) {
-  std::strncpy(n.text, s.c_str(), kNoticeText - 1);
-  n.text[kNoticeText - 1] = '\0';
-}
-
-std::string rank_list(const std::vector<int>& r) {
-  std::ostringstream os;
-  os << (r.size() == 1 ? "rank " : "ranks ");
-  for (size_t i = 0; i < r.size(); ++i) os << (i ? ", " : "") << r[i];
-  return os.str();
-}
 
 class MpiCommunicator final : public QueuedCommunicator {
  public:
   MpiCommunicator(std::shared_ptr<MpiRuntime> rt, MPI_Comm comm, std::chrono::milliseconds timeout)
-      : QueuedCommunicator(comm_rank(comm), comm_size(comm), timeout), rt_(std::move(rt)), comm_(comm) {
-    auto g = rt_->guard();
-    KIRZL_MPI_CHECK(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN));
-    KIRZL_MPI_CHECK(MPI_Comm_dup(comm_, &ctrl_));
-    KIRZL_MPI_CHECK(MPI_Comm_set_errhandler(ctrl_, MPI_ERRORS_RETURN));
-    post_notice_recv_();
-    g = {};
+      : QueuedCommunicator(mpi_comm_rank(comm), mpi_comm_size(comm), timeout),
+        rt_(std::move(rt)),
+        comm_(comm),
+        collectives_(*rt_, comm_, rank(), size(),
+                     [this](MPI_Request* reqs, int n, Clock::time_point deadline, const CollectiveDesc& d,
+                            const char* phase, std::shared_ptr<void> keep) {
+                       wait_all_(reqs, n, deadline, d, phase, std::move(keep));
+                     }) {
+    {
+      auto g = rt_->guard();
+      KIRZL_MPI_CHECK(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN));
+    }
+    notices_ = std::make_unique<MpiNoticeChannel>(rt_, comm_);
     start_worker();
   }
 
   ~MpiCommunicator() override {
     stop_worker();
     int finalized = 0;
-    MPI_Finalized(&finalized);
+    MPI_Finalized(&finalized);  // teardown: if it fails, `finalized` stays 0 and the close is tried
     if (finalized) return;
-    auto g = rt_->guard();
-    // Note [mpi departure]: tell the other ranks that this rank will never start a collective
-    // after its last one, so a peer already waiting for a later one (this rank failed, e.g. with an
-    // exception before its next collective) fails at once instead of at its timeout.
-    Notice bye;
-    bye.kind = 3;
-    bye.from = rank();
-    bye.last_started = recorder_.last_started();
-    set_text(bye, recorder_.where());
-    for (int r = 0; r < size(); ++r)
-      if (r != rank()) {
-        auto buf = std::make_shared<Notice>(bye);
-        MPI_Request req;
-        if (MPI_Isend(buf.get(), sizeof(Notice), MPI_BYTE, r, kNoticeTag, ctrl_, &req) == MPI_SUCCESS)
-          sends_.emplace_back(req, buf);
-      }
-    if (notice_req_ != MPI_REQUEST_NULL) {
-      MPI_Cancel(&notice_req_);
-      MPI_Wait(&notice_req_, MPI_STATUS_IGNORE);
-    }
-    // Answers still in flight get a moment, then are abandoned (their buffers kept alive).
-    const auto until = Clock::now() + std::chrono::milliseconds(200);
-    for (auto& s : sends_) {
-      int flag = 0;
-      while (!flag && Clock::now() < until) MPI_Test(&s.first, &flag, MPI_STATUS_IGNORE);
-      if (!flag) keep_forever(s.second);
-    }
-    if (!poison_error()) {
-      MPI_Comm_free(&ctrl_);
-      MPI_Comm_free(&comm_);
+    // Note [mpi departure]
+    const bool healthy = !poison_error();
+    notices_->close(departure_notice(rank(), recorder_.last_started(), recorder_.where()), rank(), size(), healthy);
+    if (healthy) {
+      auto g = rt_->guard();
+      MPI_Comm_free(&comm_);  // teardown: a failure here leaks the communicator, nothing more
     }
   }
 
@@ -276,7 +73,7 @@ class MpiCommunicator final : public QueuedCommunicator {
     op.desc.kind = OpKind::Split;
     op.desc.tag = "split(color " + std::to_string(color) + ", key " + std::to_string(key) + ")";
     op.body = [this, &sub, color, key](Op& o) {
-      header_(o.desc);  // every rank has arrived: the blocking split below cannot hang
+      collectives_.check_header(o.desc);  // every rank has arrived: the blocking split below cannot hang
       auto g = rt_->guard();
       KIRZL_MPI_CHECK(MPI_Comm_split(comm_, color < 0 ? MPI_UNDEFINED : color, key, &sub));
     };
@@ -285,14 +82,16 @@ class MpiCommunicator final : public QueuedCommunicator {
     return std::make_shared<MpiCommunicator>(rt_, sub, default_timeout());
   }
 
-  // For the world's metadata (blocking, on the caller's thread, before any collective).
-  MPI_Comm raw() const { return comm_; }
-  std::shared_ptr<MpiRuntime> runtime() const { return rt_; }
-
  protected:
   void check_device(const char*, const Tensor&) const override {}  // CUDA tensors are staged
   std::chrono::milliseconds poll_interval() const override { return std::chrono::milliseconds(20); }
-  void poll_idle() override { poll_notices_(nullptr); }
+  void poll_idle() override {
+    try {
+      poll_notices_(nullptr);
+    } catch (const Error& e) {  // an MPI failure or a garbled notice: the next collective fails
+      poison(e);
+    }
+  }
 
   // Note [mpi cuda staging]: the producer of a CUDA tensor must have finished before the
   // communication thread copies it.
@@ -317,7 +116,7 @@ class MpiCommunicator final : public QueuedCommunicator {
 
   void execute(Op& op) override {
     const CollectiveDesc& d = op.desc;
-    header_(d);
+    collectives_.check_header(d);
     if (d.kind == OpKind::Barrier || d.count == 0) return;
     Tensor out = op.out, in = op.in;
     const bool out_cuda = out.defined() && out.device().is_cuda(), in_cuda = in.defined() && in.device().is_cuda();
@@ -334,15 +133,8 @@ class MpiCommunicator final : public QueuedCommunicator {
         in = from_blob(base + ob, in.shape(), in.dtype());
       }
     }
-    const auto deadline = Clock::now() + d.timeout;
     try {
-      switch (d.kind) {
-        case OpKind::AllReduce: all_reduce_(out, d, deadline); break;
-        case OpKind::Broadcast: broadcast_(out, d, deadline); break;
-        case OpKind::AllGather: all_gather_(out, in, d, deadline); break;
-        case OpKind::ReduceScatter: reduce_scatter_(out, in, d, deadline); break;
-        default: break;
-      }
+      collectives_.exchange(d, out, in);
     } catch (...) {
       if (out_cuda || in_cuda) staging_.abandon();  // MPI may still write into it
       throw;
@@ -355,225 +147,12 @@ class MpiCommunicator final : public QueuedCommunicator {
     if (t.defined() && t.device().is_cuda()) HostStaging::sync_current_stream(t.device().index());
   }
 
-  static int comm_rank(MPI_Comm c) {
-    int r = 0;
-    KIRZL_MPI_CHECK(MPI_Comm_rank(c, &r));
-    return r;
-  }
-  static int comm_size(MPI_Comm c) {
-    int s = 0;
-    KIRZL_MPI_CHECK(MPI_Comm_size(c, &s));
-    return s;
-  }
-
-  // ---- data phase ----
-  void all_reduce_(Tensor& t, const CollectiveDesc& d, Clock::time_point deadline) {
-    const int n = size();
-    if (is_half_float(d.dtype)) {
-      auto buf = std::make_shared<std::vector<float>>(static_cast<size_t>(d.count));
-      widen_to_f32(t.data_ptr(), d.dtype, buf->data(), d.count);
-      chunked_allreduce_(buf->data(), d.count, MPI_FLOAT, sizeof(float), d, deadline, buf);
-      if (d.op == ReduceOp::Avg) divide_by(buf->data(), d.count, DType::f32, n);
-      narrow_from_f32(buf->data(), d.dtype, t.data_ptr(), d.count);
-    } else {
-      chunked_allreduce_(t.data_ptr(), d.count, mpi_type(d.dtype), dtype_size(d.dtype), d, deadline,
-                         std::make_shared<Tensor>(t));
-      if (d.op == ReduceOp::Avg) divide_by(t.data_ptr(), d.count, d.dtype, n);
-    }
-  }
-
-  // Note [ring all-reduce]: Open MPI's nonblocking MPI_Iallreduce (libnbc) picks recursive
-  // doubling, about half the bandwidth of the blocking tuned MPI_Allreduce at megabytes. Large
-  // all-reduces therefore run a ring over nonblocking point-to-point messages instead — reduce-
-  // scatter then all-gather, n - 1 steps each, 2 (n - 1) / n of the data per rank, the bandwidth-
-  // optimal schedule — which keeps every wait under the deadline. Each segment is reduced once
-  // and then copied, so all ranks get bitwise-identical results.
-  void ring_allreduce_(void* data, int64_t count, DType dt, ReduceOp op, const CollectiveDesc& d,
-                       Clock::time_point deadline, std::shared_ptr<void> keep) {
-    const int n = size(), r = rank();
-    const int right = (r + 1) % n, left = (r + n - 1) % n;
-    const size_t esize = dtype_size(dt);
-    auto* base = static_cast<std::byte*>(data);
-    auto seg_lo = [&](int k) { return count * k / n; };
-    auto seg_len = [&](int k) { return seg_lo(k + 1) - seg_lo(k); };
-    auto tmp = std::make_shared<std::vector<std::byte>>(static_cast<size_t>(seg_len(0) + 1) * esize);
-    auto hold = std::make_shared<std::pair<std::shared_ptr<void>, std::shared_ptr<void>>>(keep, tmp);
-    // Sends segment `send` to the right and receives segment `recv` from the left, in pieces of at
-    // most kRingPiece bytes, all posted at once; with `reduce`, each received piece is reduced into
-    // the data while the next ones are still arriving (a pipeline).
-    auto exchange = [&](int send, int recv, bool reduce) {
-      const int64_t sbytes = seg_len(send) * static_cast<int64_t>(esize), rbytes = seg_len(recv) * static_cast<int64_t>(esize);
-      std::byte* sptr = base + seg_lo(send) * esize;
-      std::byte* dst = base + seg_lo(recv) * esize;
-      std::byte* rptr = reduce ? tmp->data() : dst;
-      int64_t piece = std::min<int64_t>(max_count(), kRingPiece);
-      piece = std::max<int64_t>(piece - piece % static_cast<int64_t>(esize), static_cast<int64_t>(esize));
-      const int64_t nr = (rbytes + piece - 1) / piece, ns = (sbytes + piece - 1) / piece;
-      std::vector<MPI_Request> reqs(static_cast<size_t>(nr + ns), MPI_REQUEST_NULL);
-      {
-        auto g = rt_->guard();
-        for (int64_t k = 0; k < nr; ++k)
-          KIRZL_MPI_CHECK(MPI_Irecv(rptr + k * piece, static_cast<int>(std::min(piece, rbytes - k * piece)), MPI_BYTE, left,
-                                    kRingTag, comm_, &reqs[k]));
-        for (int64_t k = 0; k < ns; ++k)
-          KIRZL_MPI_CHECK(MPI_Isend(sptr + k * piece, static_cast<int>(std::min(piece, sbytes - k * piece)), MPI_BYTE, right,
-                                    kRingTag, comm_, &reqs[nr + k]));
-      }
-      if (reduce) {
-        // Pieces from one sender arrive in order (MPI does not overtake), so waiting in order is enough.
-        for (int64_t k = 0; k < nr; ++k) {
-          wait_(reqs[k], deadline, d, "exchanging data", hold);
-          const int64_t len = std::min(piece, rbytes - k * piece);
-          reduce_into(dst + k * piece, rptr + k * piece, len / static_cast<int64_t>(esize), dt, op);
-        }
-      }
-      wait_all_(reqs.data(), static_cast<int>(reqs.size()), deadline, d, "exchanging data", hold);
-    };
-    for (int s = 0; s < n - 1; ++s)  // reduce-scatter
-      exchange((r - s + n) % n, (r - s - 1 + 2 * n) % n, true);
-    for (int s = 0; s < n - 1; ++s)  // all-gather
-      exchange((r + 1 - s + n) % n, (r - s + n) % n, false);
-  }
-
-  void chunked_allreduce_(void* data, int64_t count, MPI_Datatype type, size_t esize, const CollectiveDesc& d,
-                          Clock::time_point deadline, std::shared_ptr<void> keep) {
-    if (size() > 1 && count * static_cast<int64_t>(esize) >= ring_min_bytes()) {
-      ring_allreduce_(data, count, type == MPI_FLOAT ? DType::f32 : d.dtype, d.op, d, deadline, std::move(keep));
-      return;
-    }
-    const MPI_Op op = mpi_op(d.op);
-    for (int64_t lo = 0; lo < count; lo += max_count()) {
-      const int c = static_cast<int>(std::min(max_count(), count - lo));
-      MPI_Request req;
-      {
-        auto g = rt_->guard();
-        KIRZL_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, static_cast<std::byte*>(data) + lo * esize, c, type, op, comm_, &req));
-      }
-      wait_(req, deadline, d, "exchanging data", keep);
-    }
-  }
-
-  void broadcast_(Tensor& t, const CollectiveDesc& d, Clock::time_point deadline) {
-    const int64_t bytes = d.bytes();
-    auto keep = std::make_shared<Tensor>(t);
-    for (int64_t lo = 0; lo < bytes; lo += max_count()) {
-      const int c = static_cast<int>(std::min(max_count(), bytes - lo));
-      MPI_Request req;
-      {
-        auto g = rt_->guard();
-        KIRZL_MPI_CHECK(MPI_Ibcast(static_cast<std::byte*>(t.data_ptr()) + lo, c, MPI_BYTE, d.root, comm_, &req));
-      }
-      wait_(req, deadline, d, "exchanging data", keep);
-    }
-  }
-
-  void all_gather_(Tensor& out, const Tensor& in, const CollectiveDesc& d, Clock::time_point deadline) {
-    const int n = size();
-    const int64_t bytes = d.bytes();
-    auto* o = static_cast<std::byte*>(out.data_ptr());
-    const auto* i = static_cast<const std::byte*>(in.data_ptr());
-    if (bytes <= max_count()) {
-      MPI_Request req;
-      {
-        auto g = rt_->guard();
-        KIRZL_MPI_CHECK(MPI_Iallgather(i, static_cast<int>(bytes), MPI_BYTE, o, static_cast<int>(bytes), MPI_BYTE, comm_, &req));
-      }
-      wait_(req, deadline, d, "exchanging data", std::make_shared<std::pair<Tensor, Tensor>>(out, in));
-      return;
-    }
-    // Chunked: gather piece [lo, lo + c) of every rank into a staging buffer, then place it.
-    for (int64_t lo = 0; lo < bytes; lo += max_count()) {
-      const int64_t c = std::min(max_count(), bytes - lo);
-      auto tmp = std::make_shared<std::vector<std::byte>>(static_cast<size_t>(c * n));
-      MPI_Request req;
-      {
-        auto g = rt_->guard();
-        KIRZL_MPI_CHECK(MPI_Iallgather(i + lo, static_cast<int>(c), MPI_BYTE, tmp->data(), static_cast<int>(c), MPI_BYTE, comm_, &req));
-      }
-      wait_(req, deadline, d, "exchanging data", tmp);
-      for (int r = 0; r < n; ++r) std::memcpy(o + r * bytes + lo, tmp->data() + r * c, static_cast<size_t>(c));
-    }
-  }
-
-  void reduce_scatter_(Tensor& out, const Tensor& in, const CollectiveDesc& d, Clock::time_point deadline) {
-    const int n = size();
-    const bool half = is_half_float(d.dtype);
-    const size_t esize = half ? sizeof(float) : dtype_size(d.dtype);
-    const MPI_Datatype type = mpi_type(d.dtype);
-    const int64_t m = d.count;
-    // Staged copies: f32 for the 16-bit floats, and per chunk when the block is too large.
-    for (int64_t lo = 0; lo < m; lo += max_count()) {
-      const int64_t c = std::min(max_count(), m - lo);
-      auto send = std::make_shared<std::vector<std::byte>>(static_cast<size_t>(c * n) * esize);
-      auto recv = std::make_shared<std::vector<std::byte>>(static_cast<size_t>(c) * esize);
-      for (int r = 0; r < n; ++r) {
-        const auto* src = static_cast<const std::byte*>(in.data_ptr()) + (r * m + lo) * dtype_size(d.dtype);
-        if (half) widen_to_f32(src, d.dtype, reinterpret_cast<float*>(send->data()) + r * c, c);
-        else std::memcpy(send->data() + r * c * esize, src, static_cast<size_t>(c) * esize);
-      }
-      MPI_Request req;
-      {
-        auto g = rt_->guard();
-        KIRZL_MPI_CHECK(MPI_Ireduce_scatter_block(send->data(), recv->data(), static_cast<int>(c), type, mpi_op(d.op), comm_, &req));
-      }
-      wait_(req, deadline, d, "exchanging data", std::make_shared<std::pair<decltype(send), decltype(recv)>>(send, recv));
-      if (d.op == ReduceOp::Avg) divide_by(recv->data(), c, half ? DType::f32 : d.dtype, n);
-      auto* dst = static_cast<std::byte*>(out.data_ptr()) + lo * dtype_size(d.dtype);
-      if (half) narrow_from_f32(reinterpret_cast<const float*>(recv->data()), d.dtype, dst, c);
-      else std::memcpy(dst, recv->data(), static_cast<size_t>(c) * esize);
-    }
-  }
-
-  // ---- header: Note [mpi collective protocol] ----
-  void header_(const CollectiveDesc& d) {
-    if (size() == 1) return;
-    const int64_t sig = d.signature();
-    auto h = std::make_shared<std::array<int64_t, 4>>(std::array<int64_t, 4>{d.seq, sig, -d.seq, -sig});
-    MPI_Request req;
-    {
-      auto g = rt_->guard();
-      KIRZL_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, h->data(), 4, MPI_INT64_T, MPI_MIN, comm_, &req));
-    }
-    const auto deadline = Clock::now() + d.timeout;
-    wait_(req, deadline, d, kArrivalPhase, h);
-    const auto& v = *h;
-    if (v[0] == -v[2] && v[1] == -v[3]) return;
-    // Mismatch: everyone saw it; gather the full headers to name both sides.
-    const int n = size();
-    auto all = std::make_shared<std::vector<int64_t>>(static_cast<size_t>(6 * n));
-    int64_t mine[6];
-    mine[0] = d.seq;
-    d.pack(mine + 1);
-    {
-      auto g = rt_->guard();
-      KIRZL_MPI_CHECK(MPI_Iallgather(mine, 6, MPI_INT64_T, all->data(), 6, MPI_INT64_T, comm_, &req));
-    }
-    wait_(req, Clock::now() + d.timeout, d, "gathering mismatching headers", all);
-    const auto desc_of = [&](int r) {
-      CollectiveDesc x = CollectiveDesc::unpack(all->data() + 6 * r + 1, (*all)[6 * r]);
-      if (r == rank()) x.tag = d.tag;
-      return x;
-    };
-    const CollectiveDesc d0 = desc_of(0);
-    for (int r = 1; r < n; ++r) {
-      const CollectiveDesc dr = desc_of(r);
-      if (dr.seq != d0.seq || dr.signature() != d0.signature())
-        KIRZL_FAIL(ErrorCode::InvalidArgument, mismatch_message(d0, 0, dr, r));
-    }
-    KIRZL_FAIL(ErrorCode::Internal, d.str(), ": header check reported a mismatch but the gathered headers agree");
-  }
-
-  // ---- waiting with a deadline: Note [mpi timeouts] ----
-  void wait_(MPI_Request& req, Clock::time_point deadline, const CollectiveDesc& d, const char* phase,
-             std::shared_ptr<void> keep) {
-    wait_all_(&req, 1, deadline, d, phase, std::move(keep));
-  }
-
+  // Waiting with a deadline, for MpiCollectives (Note [mpi timeouts]).
   void wait_all_(MPI_Request* reqs, int nreq, Clock::time_point deadline, const CollectiveDesc& d, const char* phase,
                  std::shared_ptr<void> keep) {
     int flag = 0;
     const auto start = Clock::now();
-    const bool header = phase == kArrivalPhase;
+    const bool header = phase == kMpiArrivalPhase;
     for (int spin = 0;; ++spin) {
       {
         auto g = rt_->guard();
@@ -583,11 +162,9 @@ class MpiCommunicator final : public QueuedCommunicator {
       if ((spin & 63) == 0) {
         poll_notices_(&d);
         for (const Notice& gone : departed_)
-          if (gone.last_started < d.seq) {
+          if (departure_blocks(gone, d)) {
             keep_forever(std::move(keep));
-            KIRZL_FAIL(ErrorCode::Timeout, d.long_str(), " can never complete on rank ", rank(), " (", phase, "): rank ",
-                       gone.from, " has left the group (its communicator was destroyed, e.g. after an error on that "
-                       "rank); its last collective was #", gone.last_started, ", it ", gone.text, ".");
+            KIRZL_FAIL(ErrorCode::Timeout, departure_message(gone, d, rank(), phase));
           }
       }
       if (closing()) {
@@ -608,131 +185,44 @@ class MpiCommunicator final : public QueuedCommunicator {
     }
   }
 
-  void post_notice_recv_() {
-    KIRZL_MPI_CHECK(MPI_Irecv(&notice_in_, sizeof(Notice), MPI_BYTE, MPI_ANY_SOURCE, kNoticeTag, ctrl_, &notice_req_));
-  }
-
-  void send_notice_(const Notice& n, int to) {
-    auto buf = std::make_shared<Notice>(n);
-    MPI_Request req;
-    KIRZL_MPI_CHECK(MPI_Isend(buf.get(), sizeof(Notice), MPI_BYTE, to, kNoticeTag, ctrl_, &req));
-    sends_.emplace_back(req, buf);
-  }
-
-  // Answers queries; collects answers into `answers_` (see timed_out_). `current` is the collective
-  // in progress (nullptr when idle).
+  // Answers queries; collects answers (and other ranks' queries) into `answers_` (see timed_out_)
+  // and departures into `departed_`. `current` is the collective in progress (nullptr when idle).
   void poll_notices_(const CollectiveDesc* current) {
-    auto g = rt_->guard();
-    for (;;) {
-      int flag = 0;
-      KIRZL_MPI_CHECK(MPI_Test(&notice_req_, &flag, MPI_STATUS_IGNORE));
-      if (!flag) break;
-      Notice n = notice_in_;
-      post_notice_recv_();
-      if (n.kind == 1) {
-        Notice a;
-        a.kind = 2;
-        a.from = rank();
-        a.seq = n.seq;
-        a.last_started = recorder_.last_started();
-        set_text(a, recorder_.where());
-        send_notice_(a, n.from);
-        if (!current || current->seq < n.seq) {
-          // The group is broken at a collective this rank has not reached: fail fast later.
-          poison(Error(ErrorCode::Timeout, "rank " + std::to_string(n.from) + " timed out in " + n.text +
-                                               " while this rank (" + std::to_string(rank()) + ") " + a.text));
-        }
-      }
-      if (n.kind == 3) {
-        departed_.push_back(n);
-        continue;
+    for (Notice& n : notices_->receive()) {
+      if (n.kind == NoticeKind::Query) {
+        const std::string where = recorder_.where();
+        notices_->send(answer_notice(rank(), n, recorder_.last_started(), where), n.from);
+        // The group is broken at a collective this rank has not reached: fail fast later.
+        if (query_is_ahead(n, current)) poison(Error(ErrorCode::Timeout, query_poison_message(n, rank(), where)));
       }
       // A timed-out rank's query also tells where that rank is.
-      answers_.push_back(n);
-    }
-    // Retire finished sends.
-    for (size_t i = 0; i < sends_.size();) {
-      int flag = 0;
-      MPI_Test(&sends_[i].first, &flag, MPI_STATUS_IGNORE);
-      if (flag) {
-        sends_[i] = sends_.back();
-        sends_.pop_back();
-      } else {
-        ++i;
-      }
+      (n.kind == NoticeKind::Departure ? departed_ : answers_).push_back(std::move(n));
     }
   }
 
   [[noreturn]] void timed_out_(const CollectiveDesc& d, const char* phase) {
-    const int n = size(), me = rank();
     answers_.clear();
-    {
-      Notice q;
-      q.kind = 1;
-      q.from = me;
-      q.seq = d.seq;
-      q.last_started = d.seq;
-      set_text(q, d.long_str());
-      auto g = rt_->guard();
-      for (int r = 0; r < n; ++r)
-        if (r != me) send_notice_(q, r);
-    }
-    // Grace period for the answers: every live rank answers within ~20 ms (idle poll interval).
-    std::vector<bool> heard(n, false);
-    std::vector<std::string> where(n);
-    std::vector<int64_t> last(n, -1);
-    heard[me] = true;
-    const auto until = Clock::now() + std::chrono::milliseconds(std::clamp<int64_t>(d.timeout.count() / 2, 200, 2000));
-    int answered = 1;
-    while (answered < n && Clock::now() < until) {
+    notices_->send_to_all(query_notice(rank(), d), rank(), size());
+    TimeoutRollCall roll(size(), rank(), d);
+    const auto until = Clock::now() + timeout_grace(d.timeout);
+    while (!roll.complete() && Clock::now() < until) {
       poll_notices_(&d);
-      for (const Notice& a : answers_) {
-        if (a.from < 0 || a.from >= n || heard[a.from]) continue;
-        if (a.kind == 2 && a.seq != d.seq) continue;
-        heard[a.from] = true;
-        ++answered;
-        last[a.from] = a.last_started;
-        where[a.from] = a.kind == 2 ? std::string(a.text) : std::string("timed out in ") + a.text;
-      }
+      for (const Notice& a : answers_) roll.hear(a);
       answers_.clear();
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
-    std::vector<int> arrived, missing, silent;
-    for (int r = 0; r < n; ++r) {
-      if (r == me || (heard[r] && last[r] >= d.seq)) arrived.push_back(r);
-      else if (heard[r]) missing.push_back(r);
-      else silent.push_back(r);
-    }
-    std::ostringstream msg;
-    msg << d.long_str() << " timed out after " << d.timeout.count() << " ms on rank " << me << " (" << phase << ", mpi, "
-        << n << " ranks).";
-    if (!missing.empty()) {
-      msg << " Not arrived:";
-      for (size_t k = 0; k < missing.size(); ++k)
-        msg << (k ? ";" : "") << " rank " << missing[k] << " " << where[missing[k]];
-      msg << ".";
-    }
-    if (!silent.empty()) msg << " No answer from " << rank_list(silent) << " (hung in MPI or dead).";
+    const std::string msg = roll.message(phase, backend());
     // Note [abort on failure]: a silent rank will not reach MPI_Finalize either.
-    if (!silent.empty()) mark_job_failed(msg.str());
-    msg << " Arrived: " << rank_list(arrived) << ".";
+    if (!roll.silent().empty()) mark_job_failed(roll.findings(phase, backend()));
     // One report per group: the lowest rank that arrived writes it.
-    if (me == arrived.front()) {
-      std::ostringstream report;
-      report << "kirzl comm: collective timeout (backend mpi, " << n << " ranks)\n" << msg.str() << "\n";
-      for (int r = 0; r < n; ++r)
-        if (r != me && !where[r].empty()) report << "rank " << r << ": " << where[r] << "\n";
-      report << recorder_.dump(me);
-      write_report(report.str());
-    }
-    KIRZL_FAIL(ErrorCode::Timeout, msg.str());
+    if (rank() == roll.arrived().front()) write_report(roll.report(msg, backend()) + recorder_.dump(rank()));
+    KIRZL_FAIL(ErrorCode::Timeout, msg);
   }
 
   std::shared_ptr<MpiRuntime> rt_;
-  MPI_Comm comm_ = MPI_COMM_NULL, ctrl_ = MPI_COMM_NULL;
-  Notice notice_in_;
-  MPI_Request notice_req_ = MPI_REQUEST_NULL;
-  std::vector<std::pair<MPI_Request, std::shared_ptr<Notice>>> sends_;
+  MPI_Comm comm_ = MPI_COMM_NULL;
+  MpiCollectives collectives_;
+  std::unique_ptr<MpiNoticeChannel> notices_;
   std::vector<Notice> answers_;
   std::vector<Notice> departed_;  // Note [mpi departure]
   HostStaging staging_;           // Note [mpi cuda staging]
@@ -740,54 +230,16 @@ class MpiCommunicator final : public QueuedCommunicator {
 
 }  // namespace
 
-void mpi_abort_job(const std::string& why) {
-  int initialized = 0, finalized = 0;
-  MPI_Initialized(&initialized);
-  MPI_Finalized(&finalized);
-  // Recorded at init: during MPI_Finalize (the watched finalise) MPI may not answer any more.
-  const WorldPlace place = world_place();
-  std::fprintf(stderr, "kirzl: rank %d of %d: aborting the job (MPI_Abort): %s\n", place.rank, place.size,
-               why.c_str());
-  std::fflush(stderr);
-  // If MPI_Abort itself hangs (its runtime is gone), the process still ends.
-  std::thread([] {
-    std::this_thread::sleep_for(kAbortGrace);
-    std::_Exit(kAbortExitCode);
-  }).detach();
-  if (initialized && !finalized) MPI_Abort(MPI_COMM_WORLD, kAbortExitCode);
-  std::_Exit(kAbortExitCode);
-}
-
 MpiWorld mpi_create_world(std::chrono::milliseconds timeout) {
   auto rt = MpiRuntime::get();
+  MpiWorldLayout layout = rt->world();
   MpiWorld w;
-  MPI_Comm dup = MPI_COMM_NULL, node = MPI_COMM_NULL;
-  {
-    auto g = rt->guard();
-    KIRZL_MPI_CHECK(MPI_Comm_dup(MPI_COMM_WORLD, &dup));
-    KIRZL_MPI_CHECK(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node));
-    KIRZL_MPI_CHECK(MPI_Comm_rank(node, &w.local_rank));
-    KIRZL_MPI_CHECK(MPI_Comm_size(node, &w.local_size));
-    KIRZL_MPI_CHECK(MPI_Comm_free(&node));
-    int size = 0, len = 0;
-    KIRZL_MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &size));
-    char name[MPI_MAX_PROCESSOR_NAME] = {0};
-    KIRZL_MPI_CHECK(MPI_Get_processor_name(name, &len));
-    std::vector<char> all(static_cast<size_t>(size) * MPI_MAX_PROCESSOR_NAME);
-    KIRZL_MPI_CHECK(MPI_Allgather(name, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, all.data(), MPI_MAX_PROCESSOR_NAME, MPI_CHAR,
-                                  MPI_COMM_WORLD));
-    for (int r = 0; r < size; ++r) w.hosts.emplace_back(all.data() + static_cast<size_t>(r) * MPI_MAX_PROCESSOR_NAME);
-  }
-  w.comm = std::make_shared<MpiCommunicator>(rt, dup, timeout);
+  w.comm = std::make_shared<MpiCommunicator>(rt, layout.comm, timeout);
   rt->set_teardown_timeout(w.comm->default_timeout());
-  char version[MPI_MAX_LIBRARY_VERSION_STRING] = {0};
-  int vlen = 0;
-  MPI_Get_library_version(version, &vlen);
-  std::string v(version);
-  if (auto nl = v.find_first_of(",\n"); nl != std::string::npos) v.resize(nl);
-  const int level = rt->thread_level();
-  w.info = v + ", thread level " +
-           (level == MPI_THREAD_MULTIPLE ? "MPI_THREAD_MULTIPLE" : "MPI_THREAD_SERIALIZED (MPI calls serialised)");
+  w.local_rank = layout.local_rank;
+  w.local_size = layout.local_size;
+  w.hosts = std::move(layout.hosts);
+  w.info = std::move(layout.info);
   return w;
 }
 

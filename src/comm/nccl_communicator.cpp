@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "comm/collective.h"
+#include "comm/collective_checks.h"
 #include "comm/flight_recorder.h"
 #include "comm/job_failure.h"
 #include "comm/nccl_check.h"
@@ -277,8 +278,7 @@ class NcclCommunicator final : public Communicator, public std::enable_shared_fr
 
   Work broadcast(Tensor& t, const BroadcastOptions& options) override {
     check_("broadcast", t, "tensor");
-    KIRZL_CHECK(options.root >= 0 && options.root < size_, "broadcast: root ", options.root,
-                " is not a rank of this communicator (size ", size_, ") for ", t.describe());
+    check_root("broadcast", options.root, size_, t);
     CollectiveDesc d = describe_(OpKind::Broadcast, t.dtype(), t.numel(), options.tag, options.timeout);
     d.root = options.root;
     const int root = options.root;
@@ -291,9 +291,7 @@ class NcclCommunicator final : public Communicator, public std::enable_shared_fr
     check_("all_gather", out, "out");
     check_("all_gather", in, "in");
     check_same_dtype("all_gather", out, in);
-    KIRZL_CHECK(out.numel() == static_cast<int64_t>(size_) * in.numel(), "all_gather: out ", out.describe(),
-                " must have size() * in.numel() = ", size_, " * ", in.numel(), " = ",
-                static_cast<int64_t>(size_) * in.numel(), " elements; in is ", in.describe());
+    check_all_gather_sizes(out, in, size_);
     CollectiveDesc d = describe_(OpKind::AllGather, in.dtype(), in.numel(), options.tag, options.timeout);
     return enqueue_(std::move(d), out, in, [=, this](cudaStream_t s) {
       return ncclAllGather(in.data_ptr(), out.data_ptr(), static_cast<size_t>(in.nbytes()), ncclUint8, comm_, s);
@@ -305,9 +303,7 @@ class NcclCommunicator final : public Communicator, public std::enable_shared_fr
     check_("reduce_scatter", in, "in");
     check_same_dtype("reduce_scatter", out, in);
     const ncclDataType_t type = reduce_type_("reduce_scatter", in);
-    KIRZL_CHECK(in.numel() == static_cast<int64_t>(size_) * out.numel(), "reduce_scatter: in ", in.describe(),
-                " must have size() * out.numel() = ", size_, " * ", out.numel(), " = ",
-                static_cast<int64_t>(size_) * out.numel(), " elements; out is ", out.describe());
+    check_reduce_scatter_sizes(out, in, size_);
     CollectiveDesc d = describe_(OpKind::ReduceScatter, in.dtype(), out.numel(), options.tag, options.timeout);
     d.op = options.op;
     const ncclRedOp_t op = nccl_op(options.op);
@@ -372,11 +368,7 @@ class NcclCommunicator final : public Communicator, public std::enable_shared_fr
  private:
   void check_(const char* op, const Tensor& t, const char* name) const {
     check_tensor(op, t, name);
-    KIRZL_CHECK_CODE(t.device().is_cuda(), ErrorCode::Unsupported, op, ": the nccl backend needs CUDA tensors on cuda:",
-                     device_, ", got ", name, " ", t.describe(), " (move it with .to(Device::cuda(", device_,
-                     ")), or use the world from comm::init(), which sends CPU tensors through the host backend)");
-    KIRZL_CHECK(t.device().index() == device_, op, ": this nccl communicator (rank ", rank_, ") runs on cuda:", device_,
-                ", but ", name, " ", t.describe(), " is on another device");
+    check_cuda_device(op, t, name, device_, rank_);
   }
 
   ncclDataType_t reduce_type_(const char* op, const Tensor& t) const {

@@ -1,6 +1,8 @@
 // The backend-independent half of a communicator. See queued_communicator.h.
 #include "comm/queued_communicator.h"
 
+#include "comm/collective_checks.h"
+
 namespace kirzl::comm::detail {
 
 QueuedCommunicator::QueuedCommunicator(int rank, int size, std::chrono::milliseconds default_timeout)
@@ -34,10 +36,7 @@ void QueuedCommunicator::stop_worker() {
   if (worker_.joinable() && worker_.get_id() != std::this_thread::get_id()) worker_.join();
 }
 
-void QueuedCommunicator::check_device(const char* op, const Tensor& t) const {
-  KIRZL_CHECK_CODE(t.device().is_cpu(), ErrorCode::Unsupported, op, ": the ", backend(), " backend needs CPU tensors, got ",
-                   t.describe(), " (copy it with .to(Device::cpu()))");
-}
+void QueuedCommunicator::check_device(const char* op, const Tensor& t) const { check_cpu_device(op, t, backend()); }
 
 void QueuedCommunicator::poison(const Error& e) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -191,8 +190,7 @@ Work QueuedCommunicator::all_reduce(Tensor& t, const AllReduceOptions& options) 
 Work QueuedCommunicator::broadcast(Tensor& t, const BroadcastOptions& options) {
   check_tensor("broadcast", t, "tensor");
   check_device("broadcast", t);
-  KIRZL_CHECK(options.root >= 0 && options.root < size_, "broadcast: root ", options.root,
-              " is not a rank of this communicator (size ", size_, ") for ", t.describe());
+  check_root("broadcast", options.root, size_, t);
   Op op;
   describe(op.desc, OpKind::Broadcast, t.dtype(), t.numel(), options);
   op.desc.root = options.root;
@@ -206,8 +204,7 @@ Work QueuedCommunicator::all_gather(Tensor& out, const Tensor& in, const AllGath
   check_device("all_gather", out);
   check_device("all_gather", in);
   check_same_dtype("all_gather", out, in);
-  KIRZL_CHECK(out.numel() == static_cast<int64_t>(size_) * in.numel(), "all_gather: out ", out.describe(), " must have size() * in.numel() = ",
-              size_, " * ", in.numel(), " = ", static_cast<int64_t>(size_) * in.numel(), " elements; in is ", in.describe());
+  check_all_gather_sizes(out, in, size_);
   Op op;
   describe(op.desc, OpKind::AllGather, in.dtype(), in.numel(), options);
   op.out = out;
@@ -221,9 +218,7 @@ Work QueuedCommunicator::reduce_scatter(Tensor& out, const Tensor& in, const Red
   check_device("reduce_scatter", out);
   check_device("reduce_scatter", in);
   check_same_dtype("reduce_scatter", out, in);
-  KIRZL_CHECK(in.numel() == static_cast<int64_t>(size_) * out.numel(), "reduce_scatter: in ", in.describe(),
-              " must have size() * out.numel() = ", size_, " * ", out.numel(), " = ",
-              static_cast<int64_t>(size_) * out.numel(), " elements; out is ", out.describe());
+  check_reduce_scatter_sizes(out, in, size_);
   Op op;
   describe(op.desc, OpKind::ReduceScatter, in.dtype(), out.numel(), options);
   op.desc.op = options.op;

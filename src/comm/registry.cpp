@@ -52,7 +52,7 @@ std::string ProcessGroup::backend() const { return comm_ ? comm_->backend() : "n
 namespace {
 
 // The process group is the one allowed global. Destroyed at exit: the world communicator goes
-// first, which lets the MPI backend finalise MPI (see mpi_communicator.cpp).
+// first, which lets the MPI backend finalise MPI (see mpi_runtime.h).
 struct World {
   std::mutex mu;
   std::optional<ProcessGroup> group;

@@ -1,0 +1,223 @@
+// The MPI calls of each collective. See mpi_collectives.h.
+//
+// Note [mpi collective protocol]: each collective first runs a tiny header all-reduce of
+// {seq, signature, -seq, -signature} with MPI_MIN, which gives every rank the minimum and maximum
+// of both; equal minimum and maximum mean that all ranks issued the same collective. On a
+// mismatch all ranks (they all see it) gather the full headers and fail with the same message
+// naming rank 0's collective and the first rank that differs. Only then is the data exchanged, so
+// MPI never sees mismatched collectives, and a rank that does not arrive stalls the header phase,
+// before any user buffer is handed to MPI. The header all-reduce doubles as the barrier.
+#include "comm/mpi_collectives.h"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <vector>
+
+#include "comm/mpi_check.h"
+#include "comm/mpi_transport.h"
+#include "comm/reduce_ops.h"
+#include "comm/ring.h"
+#include "core/environment.h"
+
+namespace kirzl::comm::detail {
+
+namespace {
+
+constexpr const char* kDataPhase = "exchanging data";
+
+MPI_Datatype mpi_type(DType t) {
+  switch (t) {
+    case DType::f32: return MPI_FLOAT;
+    case DType::f64: return MPI_DOUBLE;
+    case DType::i32: return MPI_INT32_T;
+    case DType::i64: return MPI_INT64_T;
+    case DType::u8: return MPI_UINT8_T;
+    case DType::u16: return MPI_UINT16_T;
+    case DType::bf16:
+    case DType::f16: return MPI_FLOAT;  // reduced through f32 staging
+  }
+  return MPI_BYTE;
+}
+
+MPI_Op mpi_op(ReduceOp op) {
+  switch (op) {
+    case ReduceOp::Sum:
+    case ReduceOp::Avg: return MPI_SUM;
+    case ReduceOp::Min: return MPI_MIN;
+    case ReduceOp::Max: return MPI_MAX;
+    case ReduceOp::Prod: return MPI_PROD;
+  }
+  return MPI_SUM;
+}
+
+// Elements per MPI call (counts are int). KIRZL_MPI_MAX_COUNT lowers it, which the tests use to
+// exercise the chunked paths.
+int64_t max_count() {
+  static const int64_t v = [] {
+    int64_t def = int64_t{1} << 30;
+    return static_cast<int64_t>(env::integer("KIRZL_MPI_MAX_COUNT").value_or(def));
+  }();
+  return v;
+}
+
+}  // namespace
+
+void MpiCollectives::exchange(const CollectiveDesc& d, Tensor& out, const Tensor& in) {
+  const auto deadline = Clock::now() + d.timeout;
+  switch (d.kind) {
+    case OpKind::AllReduce: all_reduce_(out, d, deadline); break;
+    case OpKind::Broadcast: broadcast_(out, d, deadline); break;
+    case OpKind::AllGather: all_gather_(out, in, d, deadline); break;
+    case OpKind::ReduceScatter: reduce_scatter_(out, in, d, deadline); break;
+    default: break;
+  }
+}
+
+void MpiCollectives::all_reduce_(Tensor& t, const CollectiveDesc& d, Clock::time_point deadline) {
+  const int n = size_;
+  if (is_half_float(d.dtype)) {
+    auto buf = std::make_shared<std::vector<float>>(static_cast<size_t>(d.count));
+    widen_to_f32(t.data_ptr(), d.dtype, buf->data(), d.count);
+    chunked_allreduce_(buf->data(), d.count, MPI_FLOAT, sizeof(float), d, deadline, buf);
+    if (d.op == ReduceOp::Avg) divide_by(buf->data(), d.count, DType::f32, n);
+    narrow_from_f32(buf->data(), d.dtype, t.data_ptr(), d.count);
+  } else {
+    chunked_allreduce_(t.data_ptr(), d.count, mpi_type(d.dtype), dtype_size(d.dtype), d, deadline,
+                       std::make_shared<Tensor>(t));
+    if (d.op == ReduceOp::Avg) divide_by(t.data_ptr(), d.count, d.dtype, n);
+  }
+}
+
+void MpiCollectives::chunked_allreduce_(void* data, int64_t count, MPI_Datatype type, size_t esize,
+                                        const CollectiveDesc& d, Clock::time_point deadline, std::shared_ptr<void> keep) {
+  if (use_ring(size_, count * static_cast<int64_t>(esize))) {  // Note [ring all-reduce] (ring.cpp)
+    MpiTransport ring(rt_, comm_, [&](MPI_Request* reqs, int n, std::shared_ptr<void> hold) {
+      wait_all_(reqs, n, deadline, d, kDataPhase, std::move(hold));
+    }, std::move(keep));
+    ring_all_reduce(ring, data, count, type == MPI_FLOAT ? DType::f32 : d.dtype, d.op,
+                    {.piece_bytes = std::min(max_count(), RingOptions{}.piece_bytes)});
+    return;
+  }
+  const MPI_Op op = mpi_op(d.op);
+  for (int64_t lo = 0; lo < count; lo += max_count()) {
+    const int c = static_cast<int>(std::min(max_count(), count - lo));
+    MPI_Request req;
+    {
+      auto g = rt_.guard();
+      KIRZL_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, static_cast<std::byte*>(data) + lo * esize, c, type, op, comm_, &req));
+    }
+    wait_(req, deadline, d, kDataPhase, keep);
+  }
+}
+
+void MpiCollectives::broadcast_(Tensor& t, const CollectiveDesc& d, Clock::time_point deadline) {
+  const int64_t bytes = d.bytes();
+  auto keep = std::make_shared<Tensor>(t);
+  for (int64_t lo = 0; lo < bytes; lo += max_count()) {
+    const int c = static_cast<int>(std::min(max_count(), bytes - lo));
+    MPI_Request req;
+    {
+      auto g = rt_.guard();
+      KIRZL_MPI_CHECK(MPI_Ibcast(static_cast<std::byte*>(t.data_ptr()) + lo, c, MPI_BYTE, d.root, comm_, &req));
+    }
+    wait_(req, deadline, d, kDataPhase, keep);
+  }
+}
+
+void MpiCollectives::all_gather_(Tensor& out, const Tensor& in, const CollectiveDesc& d, Clock::time_point deadline) {
+  const int n = size_;
+  const int64_t bytes = d.bytes();
+  auto* o = static_cast<std::byte*>(out.data_ptr());
+  const auto* i = static_cast<const std::byte*>(in.data_ptr());
+  if (bytes <= max_count()) {
+    MPI_Request req;
+    {
+      auto g = rt_.guard();
+      KIRZL_MPI_CHECK(MPI_Iallgather(i, static_cast<int>(bytes), MPI_BYTE, o, static_cast<int>(bytes), MPI_BYTE, comm_, &req));
+    }
+    wait_(req, deadline, d, kDataPhase, std::make_shared<std::pair<Tensor, Tensor>>(out, in));
+    return;
+  }
+  // Chunked: gather piece [lo, lo + c) of every rank into a staging buffer, then place it.
+  for (int64_t lo = 0; lo < bytes; lo += max_count()) {
+    const int64_t c = std::min(max_count(), bytes - lo);
+    auto tmp = std::make_shared<std::vector<std::byte>>(static_cast<size_t>(c * n));
+    MPI_Request req;
+    {
+      auto g = rt_.guard();
+      KIRZL_MPI_CHECK(MPI_Iallgather(i + lo, static_cast<int>(c), MPI_BYTE, tmp->data(), static_cast<int>(c), MPI_BYTE, comm_, &req));
+    }
+    wait_(req, deadline, d, kDataPhase, tmp);
+    for (int r = 0; r < n; ++r) std::memcpy(o + r * bytes + lo, tmp->data() + r * c, static_cast<size_t>(c));
+  }
+}
+
+void MpiCollectives::reduce_scatter_(Tensor& out, const Tensor& in, const CollectiveDesc& d, Clock::time_point deadline) {
+  const int n = size_;
+  const bool half = is_half_float(d.dtype);
+  const size_t esize = half ? sizeof(float) : dtype_size(d.dtype);
+  const MPI_Datatype type = mpi_type(d.dtype);
+  const int64_t m = d.count;
+  // Staged copies: f32 for the 16-bit floats, and per chunk when the block is too large.
+  for (int64_t lo = 0; lo < m; lo += max_count()) {
+    const int64_t c = std::min(max_count(), m - lo);
+    auto send = std::make_shared<std::vector<std::byte>>(static_cast<size_t>(c * n) * esize);
+    auto recv = std::make_shared<std::vector<std::byte>>(static_cast<size_t>(c) * esize);
+    for (int r = 0; r < n; ++r) {
+      const auto* src = static_cast<const std::byte*>(in.data_ptr()) + (r * m + lo) * dtype_size(d.dtype);
+      if (half) widen_to_f32(src, d.dtype, reinterpret_cast<float*>(send->data()) + r * c, c);
+      else std::memcpy(send->data() + r * c * esize, src, static_cast<size_t>(c) * esize);
+    }
+    MPI_Request req;
+    {
+      auto g = rt_.guard();
+      KIRZL_MPI_CHECK(MPI_Ireduce_scatter_block(send->data(), recv->data(), static_cast<int>(c), type, mpi_op(d.op), comm_, &req));
+    }
+    wait_(req, deadline, d, kDataPhase, std::make_shared<std::pair<decltype(send), decltype(recv)>>(send, recv));
+    if (d.op == ReduceOp::Avg) divide_by(recv->data(), c, half ? DType::f32 : d.dtype, n);
+    auto* dst = static_cast<std::byte*>(out.data_ptr()) + lo * dtype_size(d.dtype);
+    if (half) narrow_from_f32(reinterpret_cast<const float*>(recv->data()), d.dtype, dst, c);
+    else std::memcpy(dst, recv->data(), static_cast<size_t>(c) * esize);
+  }
+}
+
+void MpiCollectives::check_header(const CollectiveDesc& d) {
+  if (size_ == 1) return;
+  const int64_t sig = d.signature();
+  auto h = std::make_shared<std::array<int64_t, 4>>(std::array<int64_t, 4>{d.seq, sig, -d.seq, -sig});
+  MPI_Request req;
+  {
+    auto g = rt_.guard();
+    KIRZL_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, h->data(), 4, MPI_INT64_T, MPI_MIN, comm_, &req));
+  }
+  const auto deadline = Clock::now() + d.timeout;
+  wait_(req, deadline, d, kMpiArrivalPhase, h);
+  const auto& v = *h;
+  if (v[0] == -v[2] && v[1] == -v[3]) return;
+  // Mismatch: everyone saw it; gather the full headers to name both sides.
+  const int n = size_;
+  auto all = std::make_shared<std::vector<int64_t>>(static_cast<size_t>(6 * n));
+  int64_t mine[6];
+  mine[0] = d.seq;
+  d.pack(mine + 1);
+  {
+    auto g = rt_.guard();
+    KIRZL_MPI_CHECK(MPI_Iallgather(mine, 6, MPI_INT64_T, all->data(), 6, MPI_INT64_T, comm_, &req));
+  }
+  wait_(req, Clock::now() + d.timeout, d, "gathering mismatching headers", all);
+  const auto desc_of = [&](int r) {
+    CollectiveDesc x = CollectiveDesc::unpack(all->data() + 6 * r + 1, (*all)[6 * r]);
+    if (r == rank_) x.tag = d.tag;
+    return x;
+  };
+  const CollectiveDesc d0 = desc_of(0);
+  for (int r = 1; r < n; ++r) {
+    const CollectiveDesc dr = desc_of(r);
+    if (dr.seq != d0.seq || dr.signature() != d0.signature())
+      KIRZL_FAIL(ErrorCode::InvalidArgument, mismatch_message(d0, 0, dr, r));
+  }
+  KIRZL_FAIL(ErrorCode::Internal, d.str(), ": header check reported a mismatch but the gathered headers agree");
+}
+
+}  // namespace kirzl::comm::detail

@@ -1,0 +1,57 @@
+// Internal (MPI backend only): the MPI calls of each collective on one communicator — the header
+// check that every rank issued the same collective (Note [mpi collective protocol]) and the data
+// phase: nonblocking MPI collectives, chunked to MPI's int counts, with the ring (ring.h) for
+// large all-reduces. It only posts requests; waiting for them (deadline, failure notices,
+// Note [mpi timeouts]) is the communicator's, passed in as WaitAll.
+#pragma once
+
+#include <mpi.h>
+
+#include <functional>
+#include <memory>
+
+#include "comm/collective.h"
+#include "comm/flight_recorder.h"
+#include "comm/mpi_runtime.h"
+
+namespace kirzl::comm::detail {
+
+// The phases a wait names in its errors. The arrival phase may wait long for a late rank.
+inline constexpr const char* kMpiArrivalPhase = "waiting for the other ranks to arrive";
+
+class MpiCollectives {
+ public:
+  // Waits for `count` requests at `reqs` until `deadline`, naming collective `d` and `phase` in
+  // its errors; on failure it hands `keep` (what MPI may still write) to keep_forever and throws.
+  using WaitAll = std::function<void(MPI_Request* reqs, int count, Clock::time_point deadline, const CollectiveDesc& d,
+                                     const char* phase, std::shared_ptr<void> keep)>;
+
+  MpiCollectives(MpiRuntime& rt, MPI_Comm comm, int rank, int size, WaitAll wait_all)
+      : rt_(rt), comm_(comm), rank_(rank), size_(size), wait_all_(std::move(wait_all)) {}
+
+  // Note [mpi collective protocol]: returns once every rank has issued `d`; Error{InvalidArgument}
+  // naming both sides when the ranks disagree. Doubles as the barrier.
+  void check_header(const CollectiveDesc& d);
+  // The data phase of `d` on host memory: all_reduce and broadcast in place on `out`, all_gather
+  // and reduce_scatter from `in` into `out`.
+  void exchange(const CollectiveDesc& d, Tensor& out, const Tensor& in);
+
+ private:
+  void wait_(MPI_Request& req, Clock::time_point deadline, const CollectiveDesc& d, const char* phase,
+             std::shared_ptr<void> keep) {
+    wait_all_(&req, 1, deadline, d, phase, std::move(keep));
+  }
+  void all_reduce_(Tensor& t, const CollectiveDesc& d, Clock::time_point deadline);
+  void chunked_allreduce_(void* data, int64_t count, MPI_Datatype type, size_t esize, const CollectiveDesc& d,
+                          Clock::time_point deadline, std::shared_ptr<void> keep);
+  void broadcast_(Tensor& t, const CollectiveDesc& d, Clock::time_point deadline);
+  void all_gather_(Tensor& out, const Tensor& in, const CollectiveDesc& d, Clock::time_point deadline);
+  void reduce_scatter_(Tensor& out, const Tensor& in, const CollectiveDesc& d, Clock::time_point deadline);
+
+  MpiRuntime& rt_;
+  const MPI_Comm comm_;
+  const int rank_, size_;
+  WaitAll wait_all_;
+};
+
+}  // namespace kirzl::comm::detail

@@ -1,0 +1,39 @@
+// Internal: the ring algorithm — all-reduce as a reduce-scatter followed by an all-gather, each
+// n - 1 steps around the ring of ranks, over any point-to-point Transport. See Note [ring all-reduce].
+#pragma once
+
+#include <cstdint>
+
+#include "comm/transport.h"
+#include "kirzl/comm.hpp"
+
+namespace kirzl::comm::detail {
+
+struct RingOptions {
+  // Largest message: each segment travels in pieces of at most this many bytes (rounded down to
+  // whole elements, at least one), all posted at once, so that a received piece is reduced while
+  // the next ones arrive.
+  int64_t piece_bytes = int64_t{512} << 10;
+};
+
+// The ring splits `count` elements into size() segments; segment k is [ring_segment_begin(k),
+// ring_segment_begin(k + 1)) — sizes differ by at most one element.
+int64_t ring_segment_begin(int64_t count, int size, int k);
+// After ring_reduce_scatter, rank `rank` holds the fully reduced segment (rank + 1) % size.
+int ring_reduced_segment(int rank, int size);
+
+// In place over `data` (`count` elements of `dtype`, the same count on every rank): afterwards
+// segment ring_reduced_segment(rank) holds the reduction over all ranks; the other segments hold
+// partial reductions. Avg reduces as Sum (the caller divides). Throws what the transport throws.
+void ring_reduce_scatter(Transport& t, void* data, int64_t count, DType dtype, ReduceOp op, const RingOptions& options = {});
+// In place: every rank contributes its segment ring_reduced_segment(rank) and receives the others.
+void ring_all_gather(Transport& t, void* data, int64_t count, DType dtype, const RingOptions& options = {});
+// ring_reduce_scatter then ring_all_gather: every rank ends with the same bits (each segment is
+// reduced once, by one rank, then copied).
+void ring_all_reduce(Transport& t, void* data, int64_t count, DType dtype, ReduceOp op, const RingOptions& options = {});
+
+// All-reduces of at least this many bytes use the ring; KIRZL_MPI_RING_BYTES changes it (32 KiB).
+int64_t ring_min_bytes();
+inline bool use_ring(int size, int64_t bytes) { return size > 1 && bytes >= ring_min_bytes(); }
+
+}  // namespace kirzl::comm::detail

@@ -1,0 +1,323 @@
+// The ring algorithm (ring.h) over the in-process transport, deterministically, without MPI: at
+// 1..8 ranks, odd element counts (0, 1, n - 1, n + 1, primes, counts not divisible by n), every
+// dtype and reduce op, whole and in small pieces, against a plain reduction; bitwise-identical
+// results on every rank; and a transport that fails or drops a message mid-ring: every rank gets
+// an error, and nothing hangs.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "comm/in_process_transport.h"
+#include "comm/reduce_ops.h"
+#include "comm/ring.h"
+
+using namespace kirzl;
+using namespace kirzl::comm::detail;
+using comm::ReduceOp;
+using namespace std::chrono_literals;
+
+namespace {
+
+const DType kDTypes[] = {DType::f32, DType::f64, DType::i32, DType::i64, DType::u8, DType::u16, DType::bf16, DType::f16};
+const ReduceOp kOps[] = {ReduceOp::Sum, ReduceOp::Avg, ReduceOp::Min, ReduceOp::Max, ReduceOp::Prod};
+
+std::vector<int64_t> counts_for(int n) {
+  std::vector<int64_t> c = {0, 1, n - 1, n, n + 1, 2 * n + 1, 7, 13, 31, 97};
+  std::erase_if(c, [](int64_t x) { return x < 0; });
+  return c;
+}
+
+// Rank r's value at element i: small integers, exact in every dtype, whose reduction over 8 ranks
+// stays exact too (products: powers of two up to 2^8, which u8 wraps to 0 — as the reduction does).
+double value(ReduceOp op, int r, int64_t i) {
+  if (op == ReduceOp::Prod) return 1 + (r + i) % 2;
+  return static_cast<double>((r * 7 + i * 3) % 11);
+}
+
+// `values` stored as `dtype`.
+std::vector<std::byte> encode(const std::vector<double>& values, DType dtype) {
+  const size_t n = values.size();
+  std::vector<std::byte> out(n * dtype_size(dtype));
+  std::vector<float> f(values.begin(), values.end());
+  auto put = [&]<typename T>(T*) {
+    for (size_t i = 0; i < n; ++i) {
+      const T v = static_cast<T>(static_cast<uint64_t>(static_cast<int64_t>(values[i])));
+      std::memcpy(out.data() + i * sizeof(T), &v, sizeof v);
+    }
+  };
+  switch (dtype) {
+    case DType::f32: std::memcpy(out.data(), f.data(), n * sizeof(float)); break;
+    case DType::f64: std::memcpy(out.data(), values.data(), n * sizeof(double)); break;
+    case DType::i32: put(static_cast<int32_t*>(nullptr)); break;
+    case DType::i64: put(static_cast<int64_t*>(nullptr)); break;
+    case DType::u8: put(static_cast<uint8_t*>(nullptr)); break;
+    case DType::u16: put(static_cast<uint16_t*>(nullptr)); break;
+    case DType::bf16:
+    case DType::f16: narrow_from_f32(f.data(), dtype, out.data(), static_cast<int64_t>(n)); break;
+  }
+  return out;
+}
+
+// The plain reduction over ranks 0..n-1 in order, computed in double and stored as `dtype` (an
+// integer result wraps like the integer types do). Avg reduces as Sum: the ring leaves the division
+// to its caller.
+std::vector<std::byte> reference(int n, int64_t count, DType dtype, ReduceOp op) {
+  std::vector<double> acc(static_cast<size_t>(count));
+  for (int64_t i = 0; i < count; ++i) {
+    double a = value(op, 0, i);
+    for (int r = 1; r < n; ++r) {
+      const double v = value(op, r, i);
+      switch (op) {
+        case ReduceOp::Sum:
+        case ReduceOp::Avg: a += v; break;
+        case ReduceOp::Min: a = std::min(a, v); break;
+        case ReduceOp::Max: a = std::max(a, v); break;
+        case ReduceOp::Prod: a *= v; break;
+      }
+    }
+    acc[static_cast<size_t>(i)] = a;
+  }
+  return encode(acc, dtype);
+}
+
+std::vector<std::byte> contribution(int r, int64_t count, DType dtype, ReduceOp op) {
+  std::vector<double> v(static_cast<size_t>(count));
+  for (int64_t i = 0; i < count; ++i) v[static_cast<size_t>(i)] = value(op, r, i);
+  return encode(v, dtype);
+}
+
+// Runs fn(rank, transport) on one thread per rank; each rank's transport is destroyed on its own
+// thread when fn returns or throws (so a failing rank leaves the group). Returns each rank's error.
+std::vector<std::optional<Error>> run_ranks(int n, const std::function<void(int, Transport&)>& fn,
+                                            InProcessTransportOptions options = {}) {
+  auto transports = make_in_process_transports(n, options);
+  std::vector<std::optional<Error>> errors(n);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < n; ++r)
+    threads.emplace_back([&, r, t = std::move(transports[r])]() mutable {
+      try {
+        fn(r, *t);
+      } catch (const Error& e) {
+        errors[r] = e;
+      }
+      t.reset();
+    });
+  for (auto& t : threads) t.join();
+  return errors;
+}
+
+std::string case_name(int n, int64_t count, DType dtype, ReduceOp op, int64_t piece) {
+  return std::to_string(n) + " ranks, " + std::to_string(count) + " x " + dtype_name(dtype) + ", " + comm::to_string(op) +
+         ", pieces of " + std::to_string(piece) + " B";
+}
+
+}  // namespace
+
+TEST(Ring, SegmentsCoverTheDataAndDifferByAtMostOne) {
+  for (int n = 1; n <= 8; ++n)
+    for (int64_t count : counts_for(n)) {
+      EXPECT_EQ(ring_segment_begin(count, n, 0), 0);
+      EXPECT_EQ(ring_segment_begin(count, n, n), count);
+      for (int k = 0; k < n; ++k) {
+        const int64_t len = ring_segment_begin(count, n, k + 1) - ring_segment_begin(count, n, k);
+        EXPECT_TRUE(len == count / n || len == count / n + 1) << count << " over " << n << ", segment " << k;
+      }
+    }
+  EXPECT_EQ(ring_reduced_segment(0, 4), 1);
+  EXPECT_EQ(ring_reduced_segment(3, 4), 0);
+  EXPECT_EQ(ring_reduced_segment(0, 1), 0);
+}
+
+TEST(Ring, AllReduceMatchesAPlainReductionForEveryDtypeOpAndSize) {
+  for (int n = 1; n <= 8; ++n)
+    for (int64_t count : counts_for(n))
+      for (DType dtype : kDTypes)
+        for (ReduceOp op : kOps)
+          for (int64_t piece : {int64_t{512} << 10, int64_t{5}}) {  // whole segments; pieces of 1-2 elements
+            const auto want = reference(n, count, dtype, op);
+            std::vector<std::vector<std::byte>> got(n);
+            auto errors = run_ranks(n, [&](int r, Transport& t) {
+              got[r] = contribution(r, count, dtype, op);
+              ring_all_reduce(t, got[r].data(), count, dtype, op, {.piece_bytes = piece});
+            });
+            for (int r = 0; r < n; ++r) {
+              ASSERT_FALSE(errors[r]) << case_name(n, count, dtype, op, piece) << ": " << errors[r]->what();
+              ASSERT_EQ(got[r], want) << case_name(n, count, dtype, op, piece) << ", rank " << r;
+            }
+          }
+}
+
+TEST(Ring, ReduceScatterLeavesEachRankItsReducedSegment) {
+  for (int n = 1; n <= 8; ++n)
+    for (int64_t count : counts_for(n))
+      for (DType dtype : {DType::f32, DType::i64, DType::u8, DType::bf16})
+        for (ReduceOp op : kOps) {
+          const auto want = reference(n, count, dtype, op);
+          const size_t esize = dtype_size(dtype);
+          std::vector<std::vector<std::byte>> got(n);
+          auto errors = run_ranks(n, [&](int r, Transport& t) {
+            got[r] = contribution(r, count, dtype, op);
+            ring_reduce_scatter(t, got[r].data(), count, dtype, op, {.piece_bytes = 3});
+          });
+          for (int r = 0; r < n; ++r) {
+            ASSERT_FALSE(errors[r]) << errors[r]->what();
+            const int k = ring_reduced_segment(r, n);
+            const size_t lo = static_cast<size_t>(ring_segment_begin(count, n, k)) * esize,
+                         hi = static_cast<size_t>(ring_segment_begin(count, n, k + 1)) * esize;
+            ASSERT_TRUE(std::equal(got[r].begin() + lo, got[r].begin() + hi, want.begin() + lo))
+                << case_name(n, count, dtype, op, 3) << ", rank " << r << ", segment " << k;
+          }
+        }
+}
+
+TEST(Ring, AllGatherSpreadsEachRanksSegment) {
+  for (int n = 1; n <= 8; ++n)
+    for (int64_t count : counts_for(n)) {
+      // Rank r knows only its segment (the rest is poison); afterwards every rank has all of them.
+      std::vector<double> full(static_cast<size_t>(count));
+      for (int64_t i = 0; i < count; ++i) full[static_cast<size_t>(i)] = static_cast<double>(i * 3 + 1);
+      const auto want = encode(full, DType::f64);
+      std::vector<std::vector<std::byte>> got(n);
+      auto errors = run_ranks(n, [&](int r, Transport& t) {
+        std::vector<double> mine(static_cast<size_t>(count), -1.0);
+        const int k = ring_reduced_segment(r, n);
+        for (int64_t i = ring_segment_begin(count, n, k); i < ring_segment_begin(count, n, k + 1); ++i)
+          mine[static_cast<size_t>(i)] = full[static_cast<size_t>(i)];
+        got[r] = encode(mine, DType::f64);
+        ring_all_gather(t, got[r].data(), count, DType::f64, {.piece_bytes = 16});
+      });
+      for (int r = 0; r < n; ++r) {
+        ASSERT_FALSE(errors[r]) << errors[r]->what();
+        ASSERT_EQ(got[r], want) << n << " ranks, " << count << " elements, rank " << r;
+      }
+    }
+}
+
+TEST(Ring, EveryRankGetsTheSameBitsForInexactFloats) {
+  // Values whose sums round: the ranks must still agree bit for bit, close to the exact sum.
+  for (int n : {3, 5, 8})
+    for (DType dtype : {DType::f32, DType::bf16, DType::f16}) {
+      const int64_t count = 1009;
+      std::vector<std::vector<std::byte>> got(n);
+      std::vector<double> exact(count, 0.0);
+      std::vector<std::vector<double>> inputs(n, std::vector<double>(count));
+      for (int r = 0; r < n; ++r)
+        for (int64_t i = 0; i < count; ++i) {
+          inputs[r][i] = std::sin(0.1 * static_cast<double>(r * count + i));
+          exact[i] += inputs[r][i];
+        }
+      auto errors = run_ranks(n, [&](int r, Transport& t) {
+        got[r] = encode(inputs[r], dtype);
+        ring_all_reduce(t, got[r].data(), count, dtype, ReduceOp::Sum, {.piece_bytes = 64});
+      });
+      for (int r = 0; r < n; ++r) {
+        ASSERT_FALSE(errors[r]) << errors[r]->what();
+        ASSERT_EQ(got[r], got[0]) << n << " ranks, " << dtype_name(dtype) << ", rank " << r;
+      }
+      std::vector<float> back(count);
+      if (dtype == DType::f32) std::memcpy(back.data(), got[0].data(), count * sizeof(float));
+      else widen_to_f32(got[0].data(), dtype, back.data(), count);
+      const double tol = dtype == DType::f32 ? 1e-5 : 0.1;
+      for (int64_t i = 0; i < count; ++i) ASSERT_NEAR(back[i], exact[i], tol * n) << dtype_name(dtype) << " element " << i;
+    }
+}
+
+namespace {
+
+// Wraps a transport: on rank `bad_rank`, send number `bad_send` (0, 1, ...) throws (`drop` false),
+// or it and every later send are silently lost (`drop` true: a dead link — they complete, but the
+// peer never gets them).
+class FaultyTransport final : public Transport {
+ public:
+  FaultyTransport(Transport& inner, int bad_rank, int bad_send, bool drop)
+      : inner_(inner), bad_(inner.rank() == bad_rank ? bad_send : -1), drop_(drop) {}
+  int rank() const override { return inner_.rank(); }
+  int size() const override { return inner_.size(); }
+  Request send(int peer, const std::byte* data, int64_t bytes) override {
+    if (bad_ >= 0 && sends_++ >= bad_) {
+      if (!drop_) throw Error(ErrorCode::Mpi, "injected send failure on rank " + std::to_string(rank()));
+      map_.push_back(std::nullopt);
+    } else {
+      map_.push_back(inner_.send(peer, data, bytes));
+    }
+    return map_.size() - 1;
+  }
+  Request receive(int peer, std::byte* data, int64_t bytes) override {
+    map_.push_back(inner_.receive(peer, data, bytes));
+    return map_.size() - 1;
+  }
+  void wait(std::span<const Request> requests) override {
+    std::vector<Request> inner;
+    for (Request q : requests)
+      if (map_.at(q)) inner.push_back(*map_[q]);
+    inner_.wait(inner);
+  }
+  void keep_alive(std::shared_ptr<void> buffer) override { inner_.keep_alive(std::move(buffer)); }
+
+ private:
+  Transport& inner_;
+  const int bad_;
+  const bool drop_;
+  int sends_ = 0;
+  std::vector<std::optional<Request>> map_;
+};
+
+}  // namespace
+
+TEST(Ring, ASendThatFailsMidRingFailsEveryRank) {
+  for (int n = 2; n <= 8; ++n) {
+    const int bad_rank = n / 2, bad_send = (n - 1) / 2;  // a step in the middle of the reduce-scatter
+    // A long timeout: the failure must travel by the failing rank leaving, not by waiting it out.
+    auto errors = run_ranks(
+        n,
+        [&](int r, Transport& t) {
+          FaultyTransport faulty(t, bad_rank, bad_send, false);
+          auto data = contribution(r, 1000, DType::f32, ReduceOp::Sum);
+          ring_all_reduce(faulty, data.data(), 1000, DType::f32, ReduceOp::Sum);
+        },
+        {.timeout = 60s});
+    for (int r = 0; r < n; ++r) {
+      ASSERT_TRUE(errors[r]) << n << " ranks: rank " << r << " finished although rank " << bad_rank << " failed";
+      if (r == bad_rank) {
+        EXPECT_EQ(errors[r]->code(), ErrorCode::Mpi);
+        EXPECT_NE(errors[r]->message().find("injected"), std::string::npos) << errors[r]->what();
+      } else {
+        EXPECT_EQ(errors[r]->code(), ErrorCode::InvalidArgument) << errors[r]->what();
+        EXPECT_NE(errors[r]->message().find("has left the group"), std::string::npos) << errors[r]->what();
+      }
+    }
+  }
+}
+
+TEST(Ring, ALostMessageTimesOutAndFailsEveryRank) {
+  for (int n = 2; n <= 8; ++n) {
+    const int bad_rank = (n - 1) / 2, bad_send = (n - 2) / 2;  // in the reduce-scatter: every rank needs it
+    auto errors = run_ranks(
+        n,
+        [&](int r, Transport& t) {
+          FaultyTransport faulty(t, bad_rank, bad_send, true);
+          auto data = contribution(r, 1000, DType::i32, ReduceOp::Max);
+          ring_all_reduce(faulty, data.data(), 1000, DType::i32, ReduceOp::Max);
+        },
+        {.timeout = 200ms});
+    // The rank waiting for the lost message times out — or, when another stalled rank's wait ends
+    // first, learns that that rank has left. Either way every rank fails, at least one by timeout.
+    int timeouts = 0;
+    for (int r = 0; r < n; ++r) {
+      ASSERT_TRUE(errors[r]) << n << " ranks: rank " << r << " finished despite the lost message";
+      if (errors[r]->code() == ErrorCode::Timeout) {
+        ++timeouts;
+        EXPECT_NE(errors[r]->message().find("which did not send them"), std::string::npos) << errors[r]->what();
+      } else {
+        EXPECT_NE(errors[r]->message().find("has left the group"), std::string::npos) << errors[r]->what();
+      }
+    }
+    EXPECT_GE(timeouts, 1) << n << " ranks";
+  }
+}

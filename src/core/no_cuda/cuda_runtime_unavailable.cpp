@@ -1,6 +1,6 @@
 // The CUDA runtime entry points of a build without the CUDA toolkit: each says so clearly.
 #include "core/cuda_runtime.h"
-#include "core/no_cuda/without_cuda.h"
+#include "core/without_cuda.h"
 #include "kirzl/core/cuda.hpp"
 #include "kirzl/core/device.hpp"
 #include "kirzl/core/error.hpp"

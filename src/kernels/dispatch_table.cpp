@@ -27,7 +27,7 @@ void ensure_kernels_registered() {
   (void)registered;
 }
 
-namespace detail {
+namespace dispatch_detail {
 
 namespace {
 const char* device_name(DeviceType device) { return device == DeviceType::CPU ? "CPU" : "CUDA"; }
@@ -49,6 +49,6 @@ void throw_no_tensor_argument(const char* kernel) {
   KIRZL_FAIL(ErrorCode::Internal, kernel, ": called without a defined tensor argument to pick the device from");
 }
 
-}  // namespace detail
+}  // namespace dispatch_detail
 
 }  // namespace kirzl::kernels

@@ -42,7 +42,7 @@ namespace kirzl::kernels {
 /// Fills every stub of this build's backends, once; later calls return at once. Thread-safe.
 void ensure_kernels_registered();
 
-namespace detail {
+namespace dispatch_detail {
 
 inline constexpr size_t kDeviceTypes = 2;  // DeviceType::CPU, DeviceType::CUDA
 
@@ -66,7 +66,7 @@ inline const Tensor* tensor_in(const std::vector<Tensor>& ts) {
   return nullptr;
 }
 
-}  // namespace detail
+}  // namespace dispatch_detail
 
 template <typename Fn>
 class KernelStub;
@@ -91,7 +91,7 @@ class KernelStub<R (*)(Args...)> {
   void register_kernel(DeviceType device, Fn fn) {
     Fn expected = nullptr;
     if (!fns_[index(device)].compare_exchange_strong(expected, fn, std::memory_order_release))
-      detail::throw_double_registration(name_, device);
+      dispatch_detail::throw_double_registration(name_, device);
   }
 
   /// Whether a kernel for `device` is registered (after the table has been filled).
@@ -101,17 +101,16 @@ class KernelStub<R (*)(Args...)> {
   /// is registered.
   Fn kernel(DeviceType device) const {
     Fn fn = lookup(device);
-    if (fn == nullptr) detail::throw_no_kernel(name_, device, requirement_);
+    if (fn == nullptr) dispatch_detail::throw_no_kernel(name_, device, requirement_);
     return fn;
   }
 
   /// Runs the kernel for the device of the first defined tensor among `args`.
-  template <typename... A>
-  R operator()(A&&... args) const {
+  R operator()(Args... args) const {
     const Tensor* first = nullptr;
     ((first = first != nullptr ? first : tensor_in(args)), ...);
-    if (first == nullptr) detail::throw_no_tensor_argument(name_);
-    return kernel(first->device().type())(std::forward<A>(args)...);
+    if (first == nullptr) dispatch_detail::throw_no_tensor_argument(name_);
+    return kernel(first->device().type())(std::forward<Args>(args)...);
   }
 
  private:
@@ -127,25 +126,26 @@ class KernelStub<R (*)(Args...)> {
   // Brought into scope for the unqualified (ADL-enabled) calls in operator().
   template <typename T>
   static const Tensor* tensor_in(const T& arg) {
-    using detail::tensor_in;
+    using dispatch_detail::tensor_in;
     return tensor_in(arg);
   }
 
   const char* name_;
   const char* requirement_;
-  std::array<std::atomic<Fn>, detail::kDeviceTypes> fns_{};
+  std::array<std::atomic<Fn>, dispatch_detail::kDeviceTypes> fns_{};
 };
 
 }  // namespace kirzl::kernels
 
 /// Declares (and defines: one inline variable) the stub `name` of function-pointer type `fn_type`
 /// in namespace kirzl::kernels. Use at namespace scope there, in the op's kernel header.
-#define KIRZL_DECLARE_KERNEL(name, fn_type) inline constinit ::kirzl::kernels::KernelStub<fn_type> name{#name}
+/// (Variadic so that a type with commas, such as std::pair<Tensor, Tensor> (*)(...), needs no parentheses.)
+#define KIRZL_DECLARE_KERNEL(name, ...) inline constinit ::kirzl::kernels::KernelStub<__VA_ARGS__> name{#name}
 
 /// Like KIRZL_DECLARE_KERNEL, for a kernel whose CUDA implementation needs more than CUDA;
 /// `requirement` is the reason an Unsupported error gives when that implementation is missing.
-#define KIRZL_DECLARE_KERNEL_REQUIRING(name, fn_type, requirement) \
-  inline constinit ::kirzl::kernels::KernelStub<fn_type> name{#name, requirement}
+#define KIRZL_DECLARE_KERNEL_REQUIRING(name, requirement, ...) \
+  inline constinit ::kirzl::kernels::KernelStub<__VA_ARGS__> name{#name, requirement}
 
 /// Registers `fn` as stub `name`'s kernel for DeviceType `device`. Use inside a backend's
 /// register_*_kernels() function (Note [kernel registration]).

@@ -18,6 +18,7 @@ void register_fused_layer_norm_kernels();
 void register_gemm_kernels();
 void register_index_check_kernels();
 void register_layer_norm_kernels();
+void register_optim_update_kernels();
 void register_pool_kernels();
 void register_reduce_kernels();
 void register_softmax_kernels();
@@ -39,6 +40,7 @@ void register_kernels() {
   register_gemm_kernels();
   register_index_check_kernels();
   register_layer_norm_kernels();
+  register_optim_update_kernels();
   register_pool_kernels();
   register_reduce_kernels();
   register_softmax_kernels();

@@ -19,6 +19,8 @@ void register_fused_layer_norm_kernels();
 void register_gemm_cublaslt_kernels();
 void register_index_check_kernels();
 void register_layer_norm_kernels();
+void register_multi_tensor_optim_kernels();
+void register_multi_tensor_reduce_kernels();
 void register_pool_kernels();
 void register_reduce_kernels();
 void register_softmax_kernels();
@@ -42,6 +44,8 @@ void register_kernels() {
   register_gemm_cublaslt_kernels();
   register_index_check_kernels();
   register_layer_norm_kernels();
+  register_multi_tensor_optim_kernels();
+  register_multi_tensor_reduce_kernels();
   register_pool_kernels();
   register_reduce_kernels();
   register_softmax_kernels();

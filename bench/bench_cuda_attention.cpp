@@ -105,7 +105,7 @@ void BM_gemm_score_shape(benchmark::State& state) {
   if (!have_gpu(state)) return;
   Tensor q = rnd({kB * kH, kT, kD}, 1), k = rnd({kB * kH, kT, kD}, 2);
   Tensor s = empty({kB * kH, kT, kT}, {.dtype = DType::bf16, .device = q.device()});
-  timed_loop(state, [&] { kernels::gemm(s, q, k, false, true); });
+  timed_loop(state, [&] { kernels::gemm(s, q, k, false, true, 1.0, 0.0); });
   set_rate(state, 2.0 * kB * kH * kT * kT * kD);
 }
 

@@ -59,7 +59,7 @@ void BM_GeluForwardBf16(benchmark::State& state) {
   const int64_t n = kBytes / 2;
   Tensor x = random_on_gpu(n, DType::bf16);
   Tensor out = empty({n}, {.dtype = DType::bf16, .device = Device::cuda(0)});
-  run(state, 2 * kBytes, [&] { kernels::unary(kernels::UnaryOp::Gelu, out, x); });
+  run(state, 2 * kBytes, [&] { kernels::unary(kernels::UnaryOp::Gelu, out, x, {}); });
 }
 
 void BM_GeluBackwardBf16(benchmark::State& state) {
@@ -67,7 +67,7 @@ void BM_GeluBackwardBf16(benchmark::State& state) {
   const int64_t n = kBytes / 2;
   Tensor x = random_on_gpu(n, DType::bf16), g = random_on_gpu(n, DType::bf16);
   Tensor gx = empty({n}, {.dtype = DType::bf16, .device = Device::cuda(0)});
-  run(state, 3 * kBytes, [&] { kernels::unary_backward(kernels::UnaryOp::Gelu, gx, g, x); });
+  run(state, 3 * kBytes, [&] { kernels::unary_backward(kernels::UnaryOp::Gelu, gx, g, x, {}); });
 }
 
 void BM_SumLastDim(benchmark::State& state) {

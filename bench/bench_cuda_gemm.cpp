@@ -134,7 +134,7 @@ void bench_gemm(benchmark::State& state, DType dt, Problem p, bool via_matmul, b
       Tensor y = matmul(x, wt);
       benchmark::DoNotOptimize(y.data_ptr());
     } else {
-      kernels::gemm(out, x, w, false, true);
+      kernels::gemm(out, x, w, false, true, 1.0, 0.0);
     }
   };
   const double flops = 2.0 * double(p.M) * double(p.N) * double(p.K);

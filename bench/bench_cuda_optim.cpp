@@ -87,9 +87,9 @@ void BM_FusedAdamW_GPT2(benchmark::State& state) {
   int64_t launches = 0, steps = 0;
   double seconds = 0;
   for (auto _ : state) {
-    const int64_t before = kernels::cuda::multi_tensor_launch_count();
+    const int64_t before = kernels::multi_tensor_launch_count.kernel(DeviceType::CUDA)();
     const double s = time_per_iter(0, 10, [&] { opt.step(); });
-    launches += kernels::cuda::multi_tensor_launch_count() - before;
+    launches += kernels::multi_tensor_launch_count.kernel(DeviceType::CUDA)() - before;
     steps += 11;  // time_per_iter's warm-up step included
     seconds += s;
     state.SetIterationTime(s);

@@ -119,9 +119,8 @@ class GradScaler {
   struct PerOptimizer {
     bool unscaled = false;
     bool stepped = false;
-    bool found_inf = false;       // host value, known after step()
-    bool found_inf_cpu = false;   // from CPU gradients
-    std::vector<Tensor> device_flags;  // 1-element f32 flags on each CUDA device with gradients
+    bool found_inf = false;            // host value, known after step()
+    std::vector<Tensor> device_flags;  // 1-element f32 flags on each device with gradients
   };
 
   Options options_;

@@ -1,7 +1,7 @@
 // Internal: pinned host buffers through which the MPI backend moves CUDA tensors
-// (Note [mpi cuda staging] in mpi_communicator.cpp). Implemented in
-// src/core/cuda/comm_host_staging.cpp with CUDA and src/core/no_cuda/comm_host_staging.cpp without
-// (where no CUDA tensor can exist, so every call throws Error{Unsupported}).
+// (Note [mpi cuda staging] in mpi_communicator.cpp). Implemented in comm/host_staging.cpp over the
+// core's CUDA runtime calls; without CUDA no CUDA tensor can exist, and every call but abandon()
+// throws Error{Unsupported}.
 #pragma once
 
 #include <cstddef>

@@ -6,7 +6,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "kirzl/ops/elementwise.hpp"
+#include "kernels/binary.h"
 
 namespace kirzl {
 
@@ -157,13 +157,20 @@ struct ReadyOrder {
   }
 };
 
+/// slot += g, as a new tensor (a gradient may be shared). Runs under NoGradGuard, so the add
+/// kernel is called directly, with add's broadcasting and type promotion (core does not use ops).
 void accumulate(Tensor& slot, const Tensor& g) {
   if (!g.defined()) return;
   if (!slot.defined()) {
     slot = g;
-  } else {
-    slot = add(slot, g);
+    return;
   }
+  KIRZL_CHECK(slot.device() == g.device(), "backward: gradients ", slot.describe(), " and ", g.describe(),
+              " of one tensor are on different devices");
+  const DType dt = promote_types(slot.dtype(), g.dtype());
+  Tensor sum = empty(broadcast_shapes(slot.shape(), g.shape(), "backward"), {.dtype = dt, .device = g.device()});
+  kernels::binary(kernels::BinaryOp::Add, sum, slot.to(dt), g.to(dt));
+  slot = sum;
 }
 
 // Runs the engine. When `capture` is non-null, gradients arriving at those edges are stored there

@@ -54,6 +54,11 @@ void memcpy_async(void* dst, const void* src, size_t nbytes, CopyKind kind, int 
 void memcpy_peer(void* dst, int dst_device, const void* src, int src_device, size_t nbytes, bool blocking);
 /// The current stream of `device` as void* (cudaStream_t).
 void* current_stream_handle(int device);
+/// Blocks until the work queued so far on the calling thread's current stream of `device` has
+/// finished, without the index-error check of a synchronising point (Note [deferred index check]):
+/// for threads that are not the user's, such as a communicator's executor, so that a bad index
+/// is still reported to the user.
+void sync_current_stream_unchecked(int device);
 
 /// Sets `count` contiguous elements of `dtype` at `dst` to `value`.
 void fill(void* dst, DType dtype, size_t count, double value, int device);

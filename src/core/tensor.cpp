@@ -1,11 +1,12 @@
-// Tensor metadata, autograd accessors and in-place operations.
+// Tensor metadata, autograd accessors and in-place copies (the in-place arithmetic, add_ and
+// mul_, is an op: src/ops/tensor_inplace.cpp).
 #include "kirzl/tensor.hpp"
 
 #include <atomic>
 
+#include "core/inplace_check.h"
 #include "kernels/copy.h"
 #include "kirzl/autograd.hpp"
-#include "kirzl/ops/elementwise.hpp"
 
 namespace kirzl {
 
@@ -84,7 +85,7 @@ std::string Tensor::describe() const {
 
 // ---- in place ----
 
-namespace {
+namespace detail {
 void check_inplace(const Tensor& t, const char* op) {
   KIRZL_CHECK(t.defined(), op, ": called on an undefined tensor");
   KIRZL_CHECK(!(grad_enabled() && t.requires_grad() && t.is_leaf()), op, ": cannot modify ", t.describe(),
@@ -92,43 +93,24 @@ void check_inplace(const Tensor& t, const char* op) {
   KIRZL_CHECK(!(grad_enabled() && t.requires_grad()), op, ": in-place update of ", t.describe(),
               ", which is part of a recorded graph, is not supported (use the out-of-place op)");
 }
-}  // namespace
+}  // namespace detail
 
 Tensor& Tensor::zero_() { return fill_(0.0); }
 
 Tensor& Tensor::fill_(double value) {
-  check_inplace(*this, "fill_");
+  detail::check_inplace(*this, "fill_");
   kernels::fill(*this, value);
   return *this;
 }
 
 Tensor& Tensor::copy_(const Tensor& src) {
-  check_inplace(*this, "copy_");
+  detail::check_inplace(*this, "copy_");
   KIRZL_CHECK(src.defined(), "copy_: source is undefined");
   broadcast_shapes(shape(), src.shape(), "copy_");
   KIRZL_CHECK(broadcast_shapes(shape(), src.shape(), "copy_") == shape(), "copy_: cannot broadcast source ",
               src.describe(), " to destination ", describe());
   Tensor s = src.device() == device() ? src : src.contiguous().to(device());
   kernels::copy(*this, s);
-  return *this;
-}
-
-Tensor& Tensor::add_(const Tensor& other, double alpha) {
-  check_inplace(*this, "add_");
-  KIRZL_CHECK(other.defined(), "add_: other is undefined");
-  KIRZL_CHECK(other.device() == device(), "add_: ", describe(), " and ", other.describe(), " are on different devices");
-  NoGradGuard guard;
-  Tensor sum = alpha == 1.0 ? add(*this, other) : add(*this, mul(other, alpha));
-  KIRZL_CHECK(sum.shape() == shape(), "add_: cannot broadcast ", other.describe(), " into ", describe());
-  kernels::copy(*this, sum);
-  return *this;
-}
-
-Tensor& Tensor::mul_(double value) {
-  check_inplace(*this, "mul_");
-  NoGradGuard guard;
-  Tensor prod = mul(*this, value);
-  kernels::copy(*this, prod);
   return *this;
 }
 

@@ -1,13 +1,32 @@
 // Views: new shape/strides/offset over the same storage, recorded by autograd.
 #include <numeric>
 
+#include "kernels/reduce.h"
 #include "kirzl/autograd.hpp"
-#include "kirzl/ops/reduce.hpp"
 #include "kirzl/tensor.hpp"
 
 namespace kirzl {
 
 namespace {
+
+/// expand's gradient: g summed over the dims that expand broadcast, back to `shape`. Backward
+/// formulas record nothing, so the reduction kernel is called directly (core does not use ops).
+Tensor sum_to_shape(const Tensor& g, const Shape& shape) {
+  if (g.shape() == shape) return g;
+  const int64_t lead = g.dim() - shape.size();
+  std::vector<bool> reduce(static_cast<size_t>(g.dim()), false);
+  Shape kept;
+  kept.resize(g.dim());
+  int64_t n = 0;
+  for (int64_t d = 0; d < g.dim(); ++d) {
+    reduce[d] = d < lead || (shape[d - lead] == 1 && g.size(d) != 1);
+    if (!reduce[d]) kept[n++] = g.size(d);
+  }
+  kept.resize(n);
+  Tensor out = empty(kept, {.dtype = g.dtype(), .device = g.device()});
+  kernels::sum(out, g, reduce);
+  return out.reshape(shape);
+}
 
 int64_t wrap_dim(int64_t d, int64_t ndim, const char* op, const Tensor& t) {
   KIRZL_CHECK(d >= -ndim && d < ndim, op, ": dimension ", d, " is out of range for ", t.describe(), " (expected ",
@@ -224,7 +243,7 @@ Tensor Tensor::expand(const Shape& target) const {
   Tensor out = make_view(*this, s, st, offset());
   Shape in_shape = shape();
   autograd::record("expand", out, {*this}, [in_shape](const autograd::GradContext& c) {
-    return std::vector<Tensor>{sum_to(c.grad(), in_shape)};
+    return std::vector<Tensor>{sum_to_shape(c.grad(), in_shape)};
   });
   return out;
 }

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 
+#include "kernels/dispatch_table.h"
 #include "kirzl/tensor.hpp"
 
 namespace kirzl::kernels {
@@ -13,27 +14,19 @@ struct Conv2dGeometry {
   int64_t sh, sw, ph, pw, dh, dw, groups;
 };
 
-/// out = conv(x, weight) + bias (bias may be undefined). All tensors contiguous, one dtype.
-void conv2d_forward(Tensor& out, const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dGeometry& g);
-/// grad_x = conv^T(grad_out, weight): the gradient of conv2d with respect to its input.
-void conv2d_backward_input(Tensor& grad_x, const Tensor& grad_out, const Tensor& weight, const Conv2dGeometry& g);
-/// grad_w = sum over samples of grad_out x im2col(x)^T.
-void conv2d_backward_weight(Tensor& grad_w, const Tensor& grad_out, const Tensor& x, const Conv2dGeometry& g);
+/// The CUDA kernels are cuDNN's (kernels/cuda/conv_cudnn.cpp); a build without cuDNN has none.
+inline constexpr const char* kNeedsCudnn =
+    "the CUDA conv2d kernels use cuDNN, and kirzl was built without cuDNN (configure with -DKIRZL_WITH_CUDNN=ON)";
 
-namespace cpu {
-void conv2d_forward(Tensor& out, const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dGeometry& g);
-void conv2d_backward_input(Tensor& grad_x, const Tensor& grad_out, const Tensor& weight, const Conv2dGeometry& g);
-void conv2d_backward_weight(Tensor& grad_w, const Tensor& grad_out, const Tensor& x, const Conv2dGeometry& g);
-}  // namespace cpu
+/// out = conv(x, weight) + bias (bias may be undefined). All tensors contiguous, one dtype.
+KIRZL_DECLARE_KERNEL_REQUIRING(conv2d_forward, kNeedsCudnn, void (*)(Tensor& out, const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dGeometry& g));
+/// grad_x = conv^T(grad_out, weight): the gradient of conv2d with respect to its input.
+KIRZL_DECLARE_KERNEL_REQUIRING(conv2d_backward_input, kNeedsCudnn, void (*)(Tensor& grad_x, const Tensor& grad_out, const Tensor& weight, const Conv2dGeometry& g));
+/// grad_w = sum over samples of grad_out x im2col(x)^T.
+KIRZL_DECLARE_KERNEL_REQUIRING(conv2d_backward_weight, kNeedsCudnn, void (*)(Tensor& grad_w, const Tensor& grad_out, const Tensor& x, const Conv2dGeometry& g));
 
 /// CUDA (cuDNN, NCHW; f32, f64, bf16, f16): issued on the current stream of the tensors' device.
 /// The algorithm is chosen once per geometry and dtype by cuDNN's heuristics among deterministic
-/// algorithms, and cached. f32 is exact unless the thread holds an AllowTF32Guard. Built without
-/// cuDNN, these throw Error{Unsupported}.
-namespace cuda {
-void conv2d_forward(Tensor& out, const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dGeometry& g);
-void conv2d_backward_input(Tensor& grad_x, const Tensor& grad_out, const Tensor& weight, const Conv2dGeometry& g);
-void conv2d_backward_weight(Tensor& grad_w, const Tensor& grad_out, const Tensor& x, const Conv2dGeometry& g);
-}  // namespace cuda
+/// algorithms, and cached. f32 is exact unless the thread holds an AllowTF32Guard.
 
 }  // namespace kirzl::kernels

@@ -8,19 +8,14 @@
 
 #include <cstdint>
 
+#include "kernels/dispatch_table.h"
 #include "kirzl/tensor.hpp"
 
 namespace kirzl::kernels {
 
 /// out[i] = keep(i) ? in[i] * scale : 0 for contiguous in/out of one floating dtype.
-void dropout_apply(Tensor& out, const Tensor& in, double p, double scale, uint64_t seed, uint64_t offset);
+KIRZL_DECLARE_KERNEL(dropout_apply, void (*)(Tensor& out, const Tensor& in, double p, double scale, uint64_t seed, uint64_t offset));
 
-namespace cpu {
-void dropout_apply(Tensor& out, const Tensor& in, double p, double scale, uint64_t seed, uint64_t offset);
-}
 /// CUDA kernel (src/kernels/cuda/dropout.cu): the same mask as the CPU, bit for bit.
-namespace cuda {
-void dropout_apply(Tensor& out, const Tensor& in, double p, double scale, uint64_t seed, uint64_t offset);
-}
 
 }  // namespace kirzl::kernels

@@ -2,6 +2,7 @@
 // output and each row's log-sum-exp, backward recomputes the probabilities tile by tile.
 #pragma once
 
+#include "kernels/dispatch_table.h"
 #include "kirzl/tensor.hpp"
 
 namespace kirzl::kernels {
@@ -10,30 +11,16 @@ namespace kirzl::kernels {
 /// in the last dim (e.g. split from a [B, T, 3C] projection and transposed: used in place, no
 /// copy). out: contiguous [B, H, T, D] (q's dtype); lse: contiguous f32 [B, H, T] (f64 for f64),
 /// the natural-log sum of exp(q_i . k_j * scale) over j <= i.
-void flash_attention_forward(Tensor& out, Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v,
-                             double scale);
+KIRZL_DECLARE_KERNEL(flash_attention_forward, void (*)(Tensor& out, Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v, double scale));
 /// Gradients from g = d out ([B, H, T, D], last-dim stride 1), the saved out and lse. gq, gk, gv
 /// are contiguous [B, H, T, D] in q's dtype (all three must be defined). Deterministic: every
 /// gradient element is summed in a fixed order (no atomics).
-void flash_attention_backward(Tensor& gq, Tensor& gk, Tensor& gv, const Tensor& g, const Tensor& out,
-                              const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v, double scale);
+KIRZL_DECLARE_KERNEL(flash_attention_backward, void (*)(Tensor& gq, Tensor& gk, Tensor& gv, const Tensor& g, const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v, double scale));
 
 /// Whether the CUDA flash kernels take this dtype and head dim: f32, bf16 and f16 with D of 64 or
 /// 128. Anything else uses the reference attention kernels (T x T probabilities).
-bool flash_attention_cuda_supports(DType dtype, int64_t head_dim);
-
-namespace cpu {
-void flash_attention_forward(Tensor& out, Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v,
-                             double scale);
-void flash_attention_backward(Tensor& gq, Tensor& gk, Tensor& gv, const Tensor& g, const Tensor& out,
-                              const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v, double scale);
-}  // namespace cpu
-
-namespace cuda {
-void flash_attention_forward(Tensor& out, Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v,
-                             double scale);
-void flash_attention_backward(Tensor& gq, Tensor& gk, Tensor& gv, const Tensor& g, const Tensor& out,
-                              const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v, double scale);
-}  // namespace cuda
+inline bool flash_attention_cuda_supports(DType dtype, int64_t head_dim) {
+  return (dtype == DType::f32 || dtype == DType::bf16 || dtype == DType::f16) && (head_dim == 64 || head_dim == 128);
+}
 
 }  // namespace kirzl::kernels

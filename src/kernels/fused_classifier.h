@@ -2,6 +2,7 @@
 // logits, and its gradient written over the logits in place.
 #pragma once
 
+#include "kernels/dispatch_table.h"
 #include "kirzl/tensor.hpp"
 
 namespace kirzl::kernels {
@@ -13,27 +14,11 @@ namespace kirzl::kernels {
 /// read through). Writes each row's loss (lse - logit[target]; 0 where the target is
 /// ignore_index) and log-sum-exp over the classes into contiguous acc-dtype (f32; f64 for f64)
 /// losses/lse [N]. One pass per row (online max and sum).
-void classifier_forward(Tensor& losses, Tensor& lse, const Tensor& logits, const Tensor& targets,
-                        int64_t classes, int64_t ignore_index);
+KIRZL_DECLARE_KERNEL(classifier_forward, void (*)(Tensor& losses, Tensor& lse, const Tensor& logits, const Tensor& targets, int64_t classes, int64_t ignore_index));
 /// In place: logits[r, j] <- (exp(logits[r, j] - lse[r]) - [j == target[r]]) * grad * scale for
 /// j < classes, and zero in the padding columns j >= classes and on rows whose target is
 /// ignore_index. `grad` holds one element (any floating dtype, on
 /// logits' device): the upstream gradient of the mean loss, read on the device.
-void classifier_backward_inplace(Tensor& logits, const Tensor& targets, const Tensor& lse, const Tensor& grad,
-                                 double scale, int64_t classes, int64_t ignore_index);
-
-namespace cpu {
-void classifier_forward(Tensor& losses, Tensor& lse, const Tensor& logits, const Tensor& targets,
-                        int64_t classes, int64_t ignore_index);
-void classifier_backward_inplace(Tensor& logits, const Tensor& targets, const Tensor& lse, const Tensor& grad,
-                                 double scale, int64_t classes, int64_t ignore_index);
-}  // namespace cpu
-
-namespace cuda {
-void classifier_forward(Tensor& losses, Tensor& lse, const Tensor& logits, const Tensor& targets,
-                        int64_t classes, int64_t ignore_index);
-void classifier_backward_inplace(Tensor& logits, const Tensor& targets, const Tensor& lse, const Tensor& grad,
-                                 double scale, int64_t classes, int64_t ignore_index);
-}  // namespace cuda
+KIRZL_DECLARE_KERNEL(classifier_backward_inplace, void (*)(Tensor& logits, const Tensor& targets, const Tensor& lse, const Tensor& grad, double scale, int64_t classes, int64_t ignore_index));
 
 }  // namespace kirzl::kernels

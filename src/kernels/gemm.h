@@ -1,6 +1,7 @@
 // Internal: the one matrix-multiply primitive behind matmul, bmm, linear and conv2d.
 #pragma once
 
+#include "kernels/dispatch_table.h"
 #include "kirzl/tensor.hpp"
 
 namespace kirzl::kernels {
@@ -14,22 +15,12 @@ namespace kirzl::kernels {
 /// CUDA (cuBLASLt): issued on the current stream of out's device, asynchronous with respect to
 /// the host. f32 is exact f32 unless the calling thread holds an AllowTF32Guard
 /// (kirzl/ops/linalg.hpp); bf16 and f16 accumulate in f32 (CUBLAS_COMPUTE_32F).
-void gemm(Tensor& out, const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false,
-          double alpha = 1.0, double beta = 0.0);
+KIRZL_DECLARE_KERNEL(gemm, void (*)(Tensor& out, const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, double alpha, double beta));
 
 /// out [M, N] = a [M, K] @ b[N, K]^T + bias[N] (bias added to every row): linear's forward. All
 /// 2-D (bias 1-D, contiguous), one dtype and device; out may be uninitialised. CUDA: one cuBLASLt
 /// call with the bias epilogue (CUBLASLT_EPILOGUE_BIAS) where cuBLASLt offers it for the dtype,
 /// else a bias copy and a GEMM with beta = 1.
-void gemm_bias(Tensor& out, const Tensor& a, const Tensor& b, const Tensor& bias);
-
-namespace cpu {
-void gemm(Tensor& out, const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, double alpha, double beta);
-}
-
-namespace cuda {
-void gemm(Tensor& out, const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, double alpha, double beta);
-void gemm_bias(Tensor& out, const Tensor& a, const Tensor& b, const Tensor& bias);
-}  // namespace cuda
+KIRZL_DECLARE_KERNEL(gemm_bias, void (*)(Tensor& out, const Tensor& a, const Tensor& b, const Tensor& bias));
 
 }  // namespace kirzl::kernels

@@ -18,6 +18,7 @@
 #include <cstdint>
 
 #include "core/index_error.h"
+#include "kernels/dispatch_table.h"
 #include "kirzl/tensor.hpp"
 
 namespace kirzl::kernels {
@@ -54,18 +55,13 @@ ValidCount check_op_indices(const Tensor& indices, const IndexCheckSpec& spec);
 /// Scans contiguous i32/i64 `indices` for entries outside [0, limit); entries equal to `ignore`
 /// are skipped when `has_ignore`. Blocks the calling thread until the result is known (on CUDA
 /// it synchronises the current stream).
-IndexCheck check_indices(const Tensor& indices, int64_t limit, bool has_ignore, int64_t ignore);
+KIRZL_DECLARE_KERNEL(check_indices, IndexCheck (*)(const Tensor& indices, int64_t limit, bool has_ignore, int64_t ignore));
 
-namespace cpu {
-IndexCheck check_indices(const Tensor& indices, int64_t limit, bool has_ignore, int64_t ignore);
-}  // namespace cpu
-
-namespace cuda {
-IndexCheck check_indices(const Tensor& indices, int64_t limit, bool has_ignore, int64_t ignore);
 /// Queues the check on the current stream without waiting; publishes the lowest bad position of
 /// `indices` into its device's index error flag (`e` filled in but for position and value).
-/// Returns the valid count as a 0-d i64 tensor on the device.
-Tensor check_indices_deferred(const Tensor& indices, const IndexCheckSpec& spec, const index_error::IndexErrorRecord& e);
-}  // namespace cuda
+/// Returns the valid count as a 0-d i64 tensor on the device. CUDA only: check_op_indices defers
+/// the check on the devices that register this kernel.
+KIRZL_DECLARE_KERNEL(check_indices_deferred, Tensor (*)(const Tensor& indices, const IndexCheckSpec& spec,
+                                                        const index_error::IndexErrorRecord& e));
 
 }  // namespace kirzl::kernels

@@ -1,19 +1,20 @@
-// Internal: the fused multi-tensor kernels of the optimizers, gradient clipping and loss scaling.
-// The CPU updates stay per parameter in src/optim/ (plain loops, see update_loops.h); on CUDA
-// every function here updates a whole list of tensors in one or a few launches
-// (Note [multi-tensor apply] in kernels/cuda/multi_tensor_apply.cuh).
+// Internal: the multi-tensor kernels of the optimizers, gradient clipping and loss scaling. Each
+// takes a whole list of tensors on one device. The CPU kernels (kernels/cpu/optim_update.cpp) loop
+// over the list with plain per-tensor loops; the CUDA kernels update the list in one or a few
+// launches (Note [multi-tensor apply] in kernels/cuda/multi_tensor_apply.cuh).
 #pragma once
 
 #include <cstdint>
 #include <utility>
 #include <vector>
 
+#include "kernels/dispatch_table.h"
 #include "kirzl/tensor.hpp"
 
 namespace kirzl::kernels {
 
 /// The tensors of one multi-tensor optimizer update; entry k of every list belongs to parameter
-/// k. Every tensor is contiguous and on the same CUDA device.
+/// k. Every tensor is contiguous and on the same device.
 ///  - params: written in place (f32, f64, bf16, f16);
 ///  - grads: read; the parameter's dtype, or f32 for a 16-bit parameter;
 ///  - masters: f32 master weights of 16-bit parameters (Note [master weights] in
@@ -26,8 +27,8 @@ struct OptimLists {
   std::vector<Tensor> params, grads, masters;
   std::vector<Tensor> state[3];
 };
-
-namespace cuda {
+/// A stub called with OptimLists runs on the device of its parameters.
+inline const Tensor* tensor_in(const OptimLists& lists) { return dispatch_detail::tensor_in(lists.params); }
 
 /// torch.optim.SGD's rule (see kirzl/optim/sgd.hpp). state[0]: momentum buffers (when momentum
 /// != 0); first[k] != 0 when buffer k was just created (it then takes the gradient as is).
@@ -35,7 +36,8 @@ struct SgdArgs {
   double lr = 0, weight_decay = 0, momentum = 0, dampening = 0;
   bool nesterov = false, maximize = false;
 };
-void multi_tensor_sgd(const OptimLists& lists, const std::vector<uint8_t>& first, const SgdArgs& args);
+KIRZL_DECLARE_KERNEL(multi_tensor_sgd,
+                     void (*)(const OptimLists& lists, const std::vector<uint8_t>& first, const SgdArgs& args));
 
 /// Adam/AdamW (kirzl/optim/adam.hpp). state: exp_avg, exp_avg_sq, max_exp_avg_sq (amsgrad only).
 /// steps[k] is parameter k's step count after this step (1 on the first); the bias corrections
@@ -44,7 +46,8 @@ struct AdamArgs {
   double lr = 0, weight_decay = 0, beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
   bool decoupled = false, amsgrad = false, maximize = false;
 };
-void multi_tensor_adam(const OptimLists& lists, const std::vector<int64_t>& steps, const AdamArgs& args);
+KIRZL_DECLARE_KERNEL(multi_tensor_adam,
+                     void (*)(const OptimLists& lists, const std::vector<int64_t>& steps, const AdamArgs& args));
 
 /// LAMB (kirzl/optim/lamb.hpp). state: exp_avg, exp_avg_sq. Two launch groups: moments plus
 /// per-chunk partial norms, then the update, where each block sums its tensor's partials in a
@@ -52,28 +55,31 @@ void multi_tensor_adam(const OptimLists& lists, const std::vector<int64_t>& step
 struct LambArgs {
   double lr = 0, weight_decay = 0, beta1 = 0.9, beta2 = 0.999, eps = 1e-6;
 };
-void multi_tensor_lamb(const OptimLists& lists, const std::vector<int64_t>& steps, const LambArgs& args);
+KIRZL_DECLARE_KERNEL(multi_tensor_lamb,
+                     void (*)(const OptimLists& lists, const std::vector<int64_t>& steps, const LambArgs& args));
 
-/// The norm_type-norm of all elements of `tensors` together (contiguous, floating, one CUDA
+/// The norm_type-norm of all elements of `tensors` together (contiguous, floating, one
 /// device; norm_type > 0 or +inf), reduced deterministically (per-chunk partials in f64, then
 /// one block in a fixed order). Returns {0-d f64, 0-d f32} tensors on the device holding the same
 /// value; nothing is read back to the host.
-std::pair<Tensor, Tensor> multi_tensor_norm(const std::vector<Tensor>& tensors, double norm_type);
+KIRZL_DECLARE_KERNEL(multi_tensor_norm,
+                     std::pair<Tensor, Tensor> (*)(const std::vector<Tensor>& tensors, double norm_type));
 
 /// Multiplies every element of `tensors` in place by max_norm / (total + 1e-6) when that is
 /// below 1 and `total` (the 0-d f64 device tensor from multi_tensor_norm) is finite; the factor
 /// is computed on the device.
-void multi_tensor_clip_by_norm(const std::vector<Tensor>& tensors, const Tensor& total, double max_norm);
+KIRZL_DECLARE_KERNEL(multi_tensor_clip_by_norm,
+                     void (*)(const std::vector<Tensor>& tensors, const Tensor& total, double max_norm));
 
 /// Multiplies every element of `tensors` in place by inv_scale and sets found_inf (a 1-element
-/// f32 device tensor) to 1 when any input element is NaN or infinite. With `reset`, found_inf is
-/// first set to 0 (an async memset on the stream); without, several calls accumulate into one
+/// f32 tensor on their device) to 1 when any input element is NaN or infinite. With `reset`, found_inf is
+/// first set to 0 (on CUDA an async memset on the stream); without, several calls accumulate into one
 /// flag.
-void multi_tensor_unscale(const std::vector<Tensor>& tensors, double inv_scale, const Tensor& found_inf,
-                          bool reset);
+KIRZL_DECLARE_KERNEL(multi_tensor_unscale, void (*)(const std::vector<Tensor>& tensors, double inv_scale,
+                                                    const Tensor& found_inf, bool reset));
 
-/// Number of multi-tensor kernel launches issued by this process so far (for benchmarks).
-int64_t multi_tensor_launch_count();
+/// Number of multi-tensor kernel launches issued by this process so far (for benchmarks); CUDA
+/// only, so called as multi_tensor_launch_count.kernel(DeviceType::CUDA)().
+KIRZL_DECLARE_KERNEL(multi_tensor_launch_count, int64_t (*)());
 
-}  // namespace cuda
 }  // namespace kirzl::kernels

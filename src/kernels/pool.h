@@ -3,6 +3,7 @@
 
 #include <cstdint>
 
+#include "kernels/dispatch_table.h"
 #include "kirzl/tensor.hpp"
 
 namespace kirzl::kernels {
@@ -14,25 +15,11 @@ struct Pool2dGeometry {
 
 /// out = max over each window (padding counts as -inf; NaN wins). When `indices` is defined
 /// (i64, out's shape) it receives the flat h * W + w position of each maximum in its plane.
-void max_pool2d_forward(Tensor& out, Tensor& indices, const Tensor& x, const Pool2dGeometry& g);
+KIRZL_DECLARE_KERNEL(max_pool2d_forward, void (*)(Tensor& out, Tensor& indices, const Tensor& x, const Pool2dGeometry& g));
 /// grad_x = 0, then grad_x[plane][indices] += grad_out.
-void max_pool2d_backward(Tensor& grad_x, const Tensor& grad_out, const Tensor& indices, const Pool2dGeometry& g);
+KIRZL_DECLARE_KERNEL(max_pool2d_backward, void (*)(Tensor& grad_x, const Tensor& grad_out, const Tensor& indices, const Pool2dGeometry& g));
 /// out = window sum / divisor: the full window when count_include_pad, else its in-input part.
-void avg_pool2d_forward(Tensor& out, const Tensor& x, const Pool2dGeometry& g, bool count_include_pad);
-void avg_pool2d_backward(Tensor& grad_x, const Tensor& grad_out, const Pool2dGeometry& g, bool count_include_pad);
-
-namespace cpu {
-void max_pool2d_forward(Tensor& out, Tensor& indices, const Tensor& x, const Pool2dGeometry& g);
-void max_pool2d_backward(Tensor& grad_x, const Tensor& grad_out, const Tensor& indices, const Pool2dGeometry& g);
-void avg_pool2d_forward(Tensor& out, const Tensor& x, const Pool2dGeometry& g, bool count_include_pad);
-void avg_pool2d_backward(Tensor& grad_x, const Tensor& grad_out, const Pool2dGeometry& g, bool count_include_pad);
-}  // namespace cpu
-
-namespace cuda {
-void max_pool2d_forward(Tensor& out, Tensor& indices, const Tensor& x, const Pool2dGeometry& g);
-void max_pool2d_backward(Tensor& grad_x, const Tensor& grad_out, const Tensor& indices, const Pool2dGeometry& g);
-void avg_pool2d_forward(Tensor& out, const Tensor& x, const Pool2dGeometry& g, bool count_include_pad);
-void avg_pool2d_backward(Tensor& grad_x, const Tensor& grad_out, const Pool2dGeometry& g, bool count_include_pad);
-}  // namespace cuda
+KIRZL_DECLARE_KERNEL(avg_pool2d_forward, void (*)(Tensor& out, const Tensor& x, const Pool2dGeometry& g, bool count_include_pad));
+KIRZL_DECLARE_KERNEL(avg_pool2d_backward, void (*)(Tensor& grad_x, const Tensor& grad_out, const Pool2dGeometry& g, bool count_include_pad));
 
 }  // namespace kirzl::kernels

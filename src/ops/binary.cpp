@@ -11,20 +11,6 @@ namespace kirzl {
 
 using kernels::BinaryOp;
 
-Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
-  const int64_t n = std::max(a.size(), b.size());
-  Shape out;
-  out.resize(n);
-  for (int64_t i = 0; i < n; ++i) {
-    int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
-    int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
-    KIRZL_CHECK(da == db || da == 1 || db == 1, op, ": shapes ", a.str(), " and ", b.str(),
-                " cannot be broadcast together (dimension ", i, ": ", da, " vs ", db, ")");
-    out[i] = da == 1 ? db : da;
-  }
-  return out;
-}
-
 namespace {
 
 const char* op_name(BinaryOp op) {

@@ -69,7 +69,7 @@ Tensor linear_cross_entropy(const Tensor& hidden, const Tensor& weight, const Te
     for (int64_t r0 = 0; r0 < N; r0 += chunk) {
       const int64_t r1 = std::min(N, r0 + chunk);
       Tensor lg = rows_of(buf, 0, r1 - r0), ls = rows_of(losses, r0, r1), ll = rows_of(lse, r0, r1);
-      kernels::gemm(lg, rows_of(hd, r0, r1), wd, false, true);
+      kernels::gemm(lg, rows_of(hd, r0, r1), wd, false, true, 1.0, 0.0);
       kernels::classifier_forward(ls, ll, lg, rows_of(tg, r0, r1), classes, o.ignore_index);
     }
     if (chunk == N) logits = buf;
@@ -110,12 +110,12 @@ Tensor linear_cross_entropy(const Tensor& hidden, const Tensor& weight, const Te
                      for (int64_t r0 = 0; r0 < N; r0 += chunk) {
                        const int64_t r1 = std::min(N, r0 + chunk);
                        Tensor lg = rows_of(buf, 0, r1 - r0);
-                       if (!logits.defined()) kernels::gemm(lg, rows_of(hd, r0, r1), wd, false, true);
+                       if (!logits.defined()) kernels::gemm(lg, rows_of(hd, r0, r1), wd, false, true, 1.0, 0.0);
                        kernels::classifier_backward_inplace(lg, rows_of(tg, r0, r1), rows_of(lse, r0, r1), g, s,
                                                             classes, ignore);
                        if (gh.defined()) {
                          Tensor ghr = rows_of(gh, r0, r1);
-                         kernels::gemm(ghr, lg, wd);
+                         kernels::gemm(ghr, lg, wd, false, false, 1.0, 0.0);
                        }
                        if (gw.defined()) kernels::gemm(gw, lg, rows_of(hd, r0, r1), true, false, 1.0, r0 == 0 ? 0.0 : 1.0);
                      }

@@ -48,7 +48,7 @@ Tensor batched_product(const char* op, const Tensor& a, const Tensor& b) {
   so.push_back(a.size(-2));
   so.push_back(b.size(-1));
   Tensor out = empty(so, options_of(a));
-  kernels::gemm(out, a.detach().expand(sa), b.detach().expand(sb));
+  kernels::gemm(out, a.detach().expand(sa), b.detach().expand(sb), false, false, 1.0, 0.0);
   if (autograd::any_requires_grad({&a, &b})) {
     Shape a_shape = a.shape(), b_shape = b.shape();
     Tensor ad = a.detach(), bd = b.detach();

@@ -1,11 +1,10 @@
 #include "kirzl/optim/clip.hpp"
 
 #include <cmath>
-#include <limits>
 
 #include "kirzl/autograd.hpp"
+#include "kernels/cpu/update_loops.h"
 #include "kernels/optim_update.h"
-#include "optim/update_loops.h"
 
 namespace kirzl::optim {
 
@@ -54,18 +53,10 @@ void modify_in_place(Tensor g, Fn&& fn) {
   g.copy_(tmp);
 }
 
-/// Largest |x| so far, NaN-propagating (a NaN anywhere makes the norm NaN).
-struct MaxAbs {
-  double v = 0.0;
-  MaxAbs operator+(const MaxAbs& o) const {
-    if (std::isnan(v) || std::isnan(o.v)) return {std::numeric_limits<double>::quiet_NaN()};
-    return {v > o.v ? v : o.v};
-  }
-};
-
-/// clip_grad_norm over CUDA gradients: returns the {f64, f32} 0-d device tensors of the norm.
-std::pair<Tensor, Tensor> clip_cuda(const char* who, const std::vector<Tensor>& grads, double max_norm,
-                                    const ClipOptions& options) {
+/// clip_grad_norm over gradients on one device: returns the {f64, f32} 0-d tensors of the norm,
+/// on that device.
+std::pair<Tensor, Tensor> clip_on_device(const char* who, const std::vector<Tensor>& grads, double max_norm,
+                                         const ClipOptions& options) {
   std::vector<Tensor> work;
   std::vector<std::pair<Tensor, Tensor>> write_back;
   for (const Tensor& g : grads) {
@@ -76,14 +67,14 @@ std::pair<Tensor, Tensor> clip_cuda(const char* who, const std::vector<Tensor>& 
       write_back.emplace_back(g, work.back());
     }
   }
-  auto norms = kernels::cuda::multi_tensor_norm(work, options.norm_type);
+  auto norms = kernels::multi_tensor_norm(work, options.norm_type);
   if (options.error_if_nonfinite) {
-    const double total = norms.first.item();  // the one host sync, asked for
+    const double total = norms.first.item();  // the one host sync (on CUDA), asked for
     KIRZL_CHECK(std::isfinite(total), who, ": the total norm of order ", options.norm_type, " of the gradients of ",
                 grads.size(), " parameter(s) is ", total,
                 "; gradients left unchanged (pass error_if_nonfinite = false to get the norm back instead)");
   }
-  kernels::cuda::multi_tensor_clip_by_norm(work, norms.first, max_norm);
+  kernels::multi_tensor_clip_by_norm(work, norms.first, max_norm);
   for (auto& [g, c] : write_back) {
     Tensor dst = g;
     dst.copy_(c);
@@ -96,9 +87,6 @@ void check_clip_args(const char* who, double max_norm, double norm_type) {
   KIRZL_CHECK(norm_type > 0.0, who, ": 'norm_type' must be > 0 (or infinity), got ", norm_type);
 }
 
-double clip_cpu(const char* who, const std::vector<Tensor>& grads, double max_norm, double norm_type,
-                bool error_if_nonfinite);
-
 }  // namespace
 
 double clip_grad_norm(const std::vector<Tensor>& params, double max_norm, double norm_type, bool error_if_nonfinite) {
@@ -106,10 +94,9 @@ double clip_grad_norm(const std::vector<Tensor>& params, double max_norm, double
   check_clip_args(who, max_norm, norm_type);
   NoGradGuard no_grad;
   std::vector<Tensor> grads = defined_grads(who, params);
-  if (!grads.empty() && grads[0].device().is_cuda())
-    return clip_cuda(who, grads, max_norm, {.norm_type = norm_type, .error_if_nonfinite = error_if_nonfinite})
-        .first.item();
-  return clip_cpu(who, cpu_grads(who, params), max_norm, norm_type, error_if_nonfinite);
+  if (grads.empty()) return 0.0;
+  return clip_on_device(who, grads, max_norm, {.norm_type = norm_type, .error_if_nonfinite = error_if_nonfinite})
+      .first.item();
 }
 
 Tensor clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, const ClipOptions& options) {
@@ -117,71 +104,9 @@ Tensor clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, const
   check_clip_args(who, max_norm, options.norm_type);
   NoGradGuard no_grad;
   std::vector<Tensor> grads = defined_grads(who, params);
-  if (!grads.empty() && grads[0].device().is_cuda()) return clip_cuda(who, grads, max_norm, options).second;
-  double total = clip_cpu(who, cpu_grads(who, params), max_norm, options.norm_type, options.error_if_nonfinite);
-  return scalar_tensor(total, {.dtype = DType::f32});
+  if (grads.empty()) return scalar_tensor(0.0, {.dtype = DType::f32});
+  return clip_on_device(who, grads, max_norm, options).second;
 }
-
-namespace {
-
-double clip_cpu(const char* who, const std::vector<Tensor>& grads, double max_norm, double norm_type,
-                bool error_if_nonfinite) {
-  const bool inf_norm = std::isinf(norm_type);
-
-  double accum = 0.0;
-  for (const Tensor& grad : grads) {
-    Tensor g = grad.is_contiguous() ? grad : grad.contiguous();
-    kernels::dispatch_floating(g.dtype(), who, [&]<typename T>() {
-      const T* x = g.data<T>();
-      if (inf_norm) {
-        MaxAbs m = detail::deterministic_sum<MaxAbs>(g.numel(), [&](int64_t b, int64_t e) {
-          MaxAbs s;
-          for (int64_t i = b; i < e; ++i) s = s + MaxAbs{std::fabs(kernels::to_double(x[i]))};
-          return s;
-        });
-        accum = (MaxAbs{accum} + m).v;
-      } else {
-        accum += detail::deterministic_sum<double>(g.numel(), [&](int64_t b, int64_t e) {
-          double s = 0.0;
-          if (norm_type == 2.0) {
-            for (int64_t i = b; i < e; ++i) {
-              double v = kernels::to_double(x[i]);
-              s += v * v;
-            }
-          } else {
-            for (int64_t i = b; i < e; ++i) s += std::pow(std::fabs(kernels::to_double(x[i])), norm_type);
-          }
-          return s;
-        });
-      }
-    });
-  }
-  const double total = inf_norm ? accum : norm_type == 2.0 ? std::sqrt(accum) : std::pow(accum, 1.0 / norm_type);
-
-  if (!std::isfinite(total)) {
-    KIRZL_CHECK(!error_if_nonfinite, who, ": the total norm of order ", norm_type, " of the gradients of ",
-                grads.size(), " parameter(s) is ", total,
-                "; gradients left unchanged (pass error_if_nonfinite = false to get the norm back instead)");
-    return total;
-  }
-  const double coef = max_norm / (total + 1e-6);
-  if (coef < 1.0) {
-    for (const Tensor& grad : grads)
-      modify_in_place(grad, [&](Tensor& g) {
-        kernels::dispatch_floating(g.dtype(), who, [&]<typename T>() {
-          using C = detail::state_t<T>;
-          T* x = g.data<T>();
-          const C c = static_cast<C>(coef);
-          detail::parallel_elements(g.numel(), [&](int64_t b, int64_t e) {
-            for (int64_t i = b; i < e; ++i) x[i] = static_cast<T>(static_cast<C>(x[i]) * c);
-          });
-        });
-      });
-  }
-  return total;
-}
-
-}  // namespace
 
 void clip_grad_value(const std::vector<Tensor>& params, double clip_value) {
   const char* who = "clip_grad_value";
@@ -190,10 +115,10 @@ void clip_grad_value(const std::vector<Tensor>& params, double clip_value) {
   for (const Tensor& grad : cpu_grads(who, params))
     modify_in_place(grad, [&](Tensor& g) {
       kernels::dispatch_floating(g.dtype(), who, [&]<typename T>() {
-        using C = detail::state_t<T>;
+        using C = kernels::cpu::state_t<T>;
         T* x = g.data<T>();
         const C hi = static_cast<C>(clip_value), lo = -hi;
-        detail::parallel_elements(g.numel(), [&](int64_t b, int64_t e) {
+        kernels::cpu::parallel_elements(g.numel(), [&](int64_t b, int64_t e) {
           for (int64_t i = b; i < e; ++i) {
             C v = static_cast<C>(x[i]);
             if (v > hi) x[i] = static_cast<T>(hi);

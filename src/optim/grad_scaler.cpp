@@ -7,7 +7,6 @@
 #include "kirzl/ops.hpp"
 #include "kirzl/optim/optimizer.hpp"
 #include "kernels/optim_update.h"
-#include "optim/update_loops.h"
 
 namespace kirzl::amp {
 
@@ -21,33 +20,6 @@ void validate(const GradScalerOptions& o) {
   KIRZL_CHECK(o.backoff_factor > 0.0 && o.backoff_factor < 1.0,
               "GradScaler: option 'backoff_factor' must be in (0, 1), got ", o.backoff_factor);
   KIRZL_CHECK(o.growth_interval > 0, "GradScaler: option 'growth_interval' must be > 0, got ", o.growth_interval);
-}
-
-/// Multiplies a CPU gradient by inv_scale in place (through a contiguous copy when needed);
-/// true when an input element was inf or NaN.
-bool unscale_cpu(Tensor grad, double inv_scale) {
-  Tensor g = grad.is_contiguous() ? grad : grad.contiguous();
-  bool found = false;
-  kernels::dispatch_floating(g.dtype(), "GradScaler.unscale_", [&]<typename T>() {
-    using C = optim::detail::state_t<T>;
-    T* x = g.data<T>();
-    const C inv = static_cast<C>(inv_scale);
-    struct Flag {
-      bool v = false;
-      Flag operator+(const Flag& o) const { return {v || o.v}; }
-    };
-    found = optim::detail::deterministic_sum<Flag>(g.numel(), [&](int64_t b, int64_t e) {
-              bool bad = false;
-              for (int64_t i = b; i < e; ++i) {
-                C v = static_cast<C>(x[i]);
-                bad = bad || !std::isfinite(v);
-                x[i] = static_cast<T>(v * inv);
-              }
-              return Flag{bad};
-            }).v;
-  });
-  if (!g.is_same(grad)) grad.copy_(g);
-  return found;
 }
 
 }  // namespace
@@ -74,30 +46,24 @@ void GradScaler::unscale_(optim::Optimizer& optimizer) {
               " optimizer since the last update()");
   NoGradGuard no_grad;
   const double inv_scale = 1.0 / scale_;
-  std::map<int, std::vector<Tensor>> cuda_grads;  // contiguous gradients by device
+  // Contiguous gradients by device (type, index): one unscale kernel and one flag per device.
+  std::map<std::pair<int, int>, std::vector<Tensor>> device_grads;
   std::vector<std::pair<Tensor, Tensor>> write_back;
-  bool found_cpu = false;
   for (int64_t g = 0; g < optimizer.num_groups(); ++g)
     for (const Tensor& p : optimizer.params(g)) {
       Tensor grad = p.grad();
       if (!grad.defined()) continue;
       KIRZL_CHECK(is_floating(grad.dtype()), "GradScaler.unscale_: gradient ", grad.describe(), " of parameter ",
                   p.describe(), " must be floating");
-      if (grad.device().is_cpu()) {
-        found_cpu = unscale_cpu(grad, inv_scale) || found_cpu;
-      } else {
-        KIRZL_CHECK_CODE(grad.device().is_cuda(), ErrorCode::Unsupported, "GradScaler.unscale_: gradient ",
-                         grad.describe(), " is on an unsupported device");
-        Tensor c = grad.is_contiguous() ? grad : grad.contiguous();
-        if (!c.is_same(grad)) write_back.emplace_back(grad, c);
-        cuda_grads[grad.device().index()].push_back(c);
-      }
+      Tensor c = grad.is_contiguous() ? grad : grad.contiguous();
+      if (!c.is_same(grad)) write_back.emplace_back(grad, c);
+      const Device d = grad.device();
+      device_grads[{static_cast<int>(d.type()), d.index()}].push_back(c);
     }
-  st.found_inf_cpu = found_cpu;
   st.device_flags.clear();
-  for (auto& [device, grads] : cuda_grads) {
+  for (auto& [device, grads] : device_grads) {
     Tensor flag = empty({1}, {.dtype = DType::f32, .device = grads[0].device()});
-    kernels::cuda::multi_tensor_unscale(grads, inv_scale, flag, /*reset=*/true);
+    kernels::multi_tensor_unscale(grads, inv_scale, flag, /*reset=*/true);
     st.device_flags.push_back(flag);
   }
   for (auto& [g, c] : write_back) g.copy_(c);
@@ -117,12 +83,11 @@ bool GradScaler::step(optim::Optimizer& optimizer) {
   }
   PerOptimizer& st = per_optimizer_[&optimizer];
   // The only host read of a scaled step: one flag per device.
-  bool found = st.found_inf_cpu;
+  bool found = false;
   for (const Tensor& flag : st.device_flags) found = found || flag.item() != 0.0;
   if (comm_ != nullptr && comm_->size() > 1) {
-    // Max over the ranks. The flag is on the host by now; NCCL moves device memory only, the
-    // other backends (MPI, in-process) take host tensors.
-    Device where = comm_->backend() == "nccl" && !st.device_flags.empty() ? st.device_flags[0].device() : Device::cpu();
+    // Max over the ranks, in a flag on the communicator's device (the CPU, or CUDA:i for NCCL).
+    const Device where = comm_->device();
     Tensor f = full({1}, found ? 1.0 : 0.0, {.dtype = DType::f32, .device = where});
     comm_->all_reduce(f, {.op = comm::ReduceOp::Max}).wait();
     found = f.item() != 0.0;

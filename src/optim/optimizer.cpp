@@ -163,8 +163,6 @@ void Optimizer::step() {
       Tensor grad = p.grad();
       if (!grad.defined()) continue;
       int64_t index = group.first_index + static_cast<int64_t>(k);
-      KIRZL_CHECK_CODE(p.device().is_cpu() || p.device().is_cuda(), ErrorCode::Unsupported, name_, ": parameter ",
-                       index, " is ", p.describe(), "; only CPU and CUDA parameters are supported");
       KIRZL_CHECK(grad.device() == p.device(), name_, ": gradient ", grad.describe(), " of parameter ", index,
                   " is not on the parameter's device (", p.describe(), ")");
       KIRZL_CHECK(grad.shape() == p.shape(), name_, ": gradient ", grad.describe(), " of parameter ", index,
@@ -174,7 +172,8 @@ void Optimizer::step() {
     }
   }
   for (const Group& group : groups_) {
-    std::map<int, std::vector<DeviceItem>> device_items;  // by CUDA device index
+    // By device (type, index), so each device's kernel gets its parameters in one list.
+    std::map<std::pair<int, int>, std::vector<DeviceItem>> device_items;
     std::vector<std::pair<Tensor, Tensor>> write_back;      // (parameter, its contiguous copy)
     for (size_t k = 0; k < group.params.size(); ++k) {
       const Tensor& p = group.params[k];
@@ -193,24 +192,11 @@ void Optimizer::step() {
       ParamState& st = state_[index];
       ++st.step;
       Tensor master = half ? master_of(st.buffers, target) : Tensor();
-      if (p.device().is_cuda()) {
-        device_items[p.device().index()].push_back(DeviceItem{target, grad, master, &st});
-        if (!target.is_same(p)) write_back.emplace_back(p, target);
-        continue;
-      }
-      if (half) {
-        update(group, master, grad.dtype() == DType::f32 ? grad : grad.to(DType::f32), st);
-        Tensor dst = p;
-        dst.copy_(master);  // rounds to the parameter's dtype
-        continue;
-      }
-      update(group, target, grad, st);
-      if (!target.is_same(p)) {
-        Tensor dst = p;
-        dst.copy_(target);
-      }
+      const Device d = p.device();
+      device_items[{static_cast<int>(d.type()), d.index()}].push_back(DeviceItem{target, grad, master, &st});
+      if (!target.is_same(p)) write_back.emplace_back(p, target);
     }
-    for (auto& [device, items] : device_items) update_cuda(group, items);
+    for (auto& [device, items] : device_items) update(group, items);
     for (auto& [p, t] : write_back) {
       Tensor dst = p;
       dst.copy_(t);

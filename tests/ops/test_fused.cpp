@@ -245,7 +245,7 @@ TEST(FlashAttentionCpu, MatchesReferenceForwardAndBackward) {
     ASSERT_FALSE(q.is_contiguous());
     const double scale = 1.0 / std::sqrt(static_cast<double>(D));
     Tensor out = empty({B, H, T, D}), lse = empty({B, H, T});
-    kernels::cpu::flash_attention_forward(out, lse, q, k, v, scale);
+    kernels::flash_attention_forward.kernel(DeviceType::CPU)(out, lse, q, k, v, scale);
 
     Tensor qr = q.contiguous().requires_grad_(), kr = k.contiguous().requires_grad_(), vr = v.contiguous().requires_grad_();
     Tensor ref = causal_attention(qr, kr, vr);
@@ -263,7 +263,7 @@ TEST(FlashAttentionCpu, MatchesReferenceForwardAndBackward) {
     Tensor g = randn_t({B, H, T, D}, 70 + T, DType::f32);
     sum(mul(ref, g)).backward();
     Tensor gq = empty({B, H, T, D}), gk = empty({B, H, T, D}), gv = empty({B, H, T, D});
-    kernels::cpu::flash_attention_backward(gq, gk, gv, g, out, lse, q, k, v, scale);
+    kernels::flash_attention_backward.kernel(DeviceType::CPU)(gq, gk, gv, g, out, lse, q, k, v, scale);
     expect_close(gq, qr.grad(), 2e-5, "d q");
     expect_close(gk, kr.grad(), 2e-5, "d k");
     expect_close(gv, vr.grad(), 2e-5, "d v");

@@ -195,7 +195,7 @@ TEST(FusedOptimCuda, KernelTakesFloat32GradientsOfBFloat16Parameters) {
       lists.grads.push_back(g.to(Device::cuda()));
     }
     ref.step();
-    kernels::cuda::multi_tensor_adam(lists, std::vector<int64_t>(t.cpu.size(), s),
+    kernels::multi_tensor_adam(lists, std::vector<int64_t>(t.cpu.size(), s),
                                      {.lr = 0.01, .weight_decay = 0.1, .decoupled = true});
   }
   for (size_t k = 0; k < t.cpu.size(); ++k) {
@@ -222,9 +222,9 @@ TEST(FusedOptimCuda, GPT2LikeParameterSetTakesOneLaunchPerStep) {
   for (int s = 0; s < 3; ++s) {
     set_grads(t, DType::f32, 7 + s);
     cpu.step();
-    const int64_t before = kernels::cuda::multi_tensor_launch_count();
+    const int64_t before = kernels::multi_tensor_launch_count.kernel(DeviceType::CUDA)();
     gpu.step();
-    EXPECT_EQ(kernels::cuda::multi_tensor_launch_count() - before, 1);
+    EXPECT_EQ(kernels::multi_tensor_launch_count.kernel(DeviceType::CUDA)() - before, 1);
   }
   for (size_t k = 0; k < t.cpu.size(); ++k) ASSERT_TRUE(all_close(t.gpu[k], t.cpu[k], kF32)) << k;
 }
@@ -242,9 +242,9 @@ TEST(FusedOptimCuda, ManyTensorsAndMoreChunksThanOneLaunchHolds) {
   for (int s = 0; s < 2; ++s) {
     set_grads(t, DType::f32, 11 + s);
     cpu.step();
-    const int64_t before = kernels::cuda::multi_tensor_launch_count();
+    const int64_t before = kernels::multi_tensor_launch_count.kernel(DeviceType::CUDA)();
     gpu.step();
-    EXPECT_GE(kernels::cuda::multi_tensor_launch_count() - before, 2);
+    EXPECT_GE(kernels::multi_tensor_launch_count.kernel(DeviceType::CUDA)() - before, 2);
   }
   for (size_t k = 0; k < t.cpu.size(); ++k) ASSERT_TRUE(all_close(t.gpu[k], t.cpu[k], kF32)) << k;
 }

@@ -53,4 +53,7 @@ class Shape {
 /// Row-major (C-contiguous) strides for a shape.
 Shape contiguous_strides(const Shape& shape);
 
+/// Broadcast shape of a and b (numpy rules); throws Error{InvalidArgument} naming both shapes.
+Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op = "broadcast");
+
 }  // namespace kirzl

@@ -9,9 +9,6 @@
 
 namespace kirzl {
 
-/// Broadcast shape of a and b (numpy rules); throws Error{InvalidArgument} naming both shapes.
-Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op = "broadcast");
-
 Tensor add(const Tensor& a, const Tensor& b);
 Tensor sub(const Tensor& a, const Tensor& b);
 Tensor mul(const Tensor& a, const Tensor& b);

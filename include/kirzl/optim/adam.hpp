@@ -49,8 +49,7 @@ class Adam final : public Optimizer {
   const AdamOptions& options() const { return options_; }
 
  protected:
-  void update(const Group& group, const Tensor& param, const Tensor& grad, ParamState& state) override;
-  void update_cuda(const Group& group, std::vector<DeviceItem>& items) override;
+  void update(const Group& group, std::vector<DeviceItem>& items) override;
   std::vector<std::string> buffer_names() const override { return {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"}; }
   std::vector<OptionField> option_fields() const override;
   void set_option_fields(const std::vector<OptionField>& fields) override;
@@ -72,8 +71,7 @@ class AdamW final : public Optimizer {
   const AdamWOptions& options() const { return options_; }
 
  protected:
-  void update(const Group& group, const Tensor& param, const Tensor& grad, ParamState& state) override;
-  void update_cuda(const Group& group, std::vector<DeviceItem>& items) override;
+  void update(const Group& group, std::vector<DeviceItem>& items) override;
   std::vector<std::string> buffer_names() const override { return {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"}; }
   std::vector<OptionField> option_fields() const override;
   void set_option_fields(const std::vector<OptionField>& fields) override;

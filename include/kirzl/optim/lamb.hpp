@@ -37,8 +37,7 @@ class LAMB final : public Optimizer {
   const LAMBOptions& options() const { return options_; }
 
  protected:
-  void update(const Group& group, const Tensor& param, const Tensor& grad, ParamState& state) override;
-  void update_cuda(const Group& group, std::vector<DeviceItem>& items) override;
+  void update(const Group& group, std::vector<DeviceItem>& items) override;
   std::vector<std::string> buffer_names() const override { return {"exp_avg", "exp_avg_sq"}; }
   std::vector<OptionField> option_fields() const override;
   void set_option_fields(const std::vector<OptionField>& fields) override;

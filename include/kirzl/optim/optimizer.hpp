@@ -43,11 +43,12 @@ struct ParamGroup {
 /// outside the optimizer after its first step is overwritten by the next step (restore the
 /// optimizer's state together with the model's).
 ///
-/// Devices: CPU parameters are updated one by one by plain loops. CUDA parameters are updated by
-/// fused multi-tensor kernels (Note [multi-tensor apply] in src/kernels/cuda/): one or a few
-/// launches per param group and device, issued on the current stream of the device; step()
-/// returns without waiting for them and reads nothing back to the host (the learning rate and
-/// bias corrections are kernel arguments). A group may mix devices and dtypes. A parameter and
+/// Devices: the parameters of a group are updated one device at a time, by the optimizer's
+/// multi-tensor kernel for that device: plain loops on the CPU; on CUDA fused multi-tensor kernels
+/// (Note [multi-tensor apply] in src/kernels/cuda/): one or a few launches per param group and
+/// device, issued on the current stream of the device; step() returns without waiting for them
+/// and reads nothing back to the host (the learning rate and bias corrections are kernel
+/// arguments). A group may mix devices and dtypes. A parameter and
 /// its gradient must be on the same device.
 ///
 /// Thread safety: none. One thread at a time may call any method; step() may use several
@@ -137,13 +138,7 @@ class Optimizer {
   /// Validates the groups (and the defaults `default_lr`, `default_weight_decay`).
   Optimizer(std::string name, std::vector<ParamGroup> groups, double default_lr, double default_weight_decay);
 
-  /// Updates one CPU parameter. `param` is a contiguous CPU tensor whose memory is written (the
-  /// parameter itself, a contiguous copy that step() copies back, or the f32 master of a 16-bit
-  /// parameter, which step() rounds into the parameter); `grad` is contiguous with `param`'s
-  /// dtype; state.step has already been incremented (1 on the first update).
-  virtual void update(const Group& group, const Tensor& param, const Tensor& grad, ParamState& state) = 0;
-
-  /// One CUDA parameter of a fused update: `param` contiguous (written in place; the parameter
+  /// One parameter of an update: `param` contiguous (written in place; the parameter
   /// itself or a copy that step() writes back), `grad` contiguous (the parameter's dtype, or f32
   /// for a 16-bit one), `master` its f32 master weights when 16-bit (else undefined), `state` its
   /// state with the step already incremented.
@@ -151,9 +146,11 @@ class Optimizer {
     Tensor param, grad, master;
     ParamState* state = nullptr;
   };
-  /// Updates every item (all on one CUDA device, in parameter order) in as few launches as the
-  /// fused kernels allow, on the device's current stream, without a host sync.
-  virtual void update_cuda(const Group& group, std::vector<DeviceItem>& items) = 0;
+  /// Updates every item (all on one device, in parameter order) through the optimizer's
+  /// multi-tensor kernel (src/kernels/optim_update.h), which runs on the items' device: on CUDA
+  /// in as few launches as the fused kernels allow, on the device's current stream, without a
+  /// host sync.
+  virtual void update(const Group& group, std::vector<DeviceItem>& items) = 0;
   /// Every buffer name this optimizer may keep per parameter (for load_state_dict validation).
   virtual std::vector<std::string> buffer_names() const = 0;
   /// The optimizer-wide options as scalars.

@@ -38,8 +38,7 @@ class SGD final : public Optimizer {
   const SGDOptions& options() const { return options_; }
 
  protected:
-  void update(const Group& group, const Tensor& param, const Tensor& grad, ParamState& state) override;
-  void update_cuda(const Group& group, std::vector<DeviceItem>& items) override;
+  void update(const Group& group, std::vector<DeviceItem>& items) override;
   std::vector<std::string> buffer_names() const override { return {"momentum_buffer"}; }
   std::vector<OptionField> option_fields() const override;
   void set_option_fields(const std::vector<OptionField>& fields) override;

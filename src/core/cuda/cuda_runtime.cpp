@@ -165,5 +165,11 @@ void* current_stream_handle(int device) {
   return current_stream(device);
 }
 
+void sync_current_stream_unchecked(int device) {
+  require_device(device, "cuda stream synchronize");
+  DeviceGuard guard(device);
+  KIRZL_CUDA_CHECK(cudaStreamSynchronize(current_stream(device)));
+}
+
 }  // namespace cuda_rt
 }  // namespace kirzl

@@ -1,6 +1,6 @@
 // The CUDA runtime entry points of a build without the CUDA toolkit: each says so clearly.
 #include "core/cuda_runtime.h"
-#include "core/no_cuda/without_cuda.h"
+#include "core/without_cuda.h"
 #include "kirzl/core/cuda.hpp"
 #include "kirzl/core/device.hpp"
 #include "kirzl/core/error.hpp"
@@ -30,6 +30,7 @@ void memcpy(void*, const void*, size_t, CopyKind, int) { unavailable("cuda memcp
 void memcpy_async(void*, const void*, size_t, CopyKind, int) { unavailable("cuda memcpy_async"); }
 void memcpy_peer(void*, int, const void*, int, size_t, bool) { unavailable("cuda memcpy_peer"); }
 void* current_stream_handle(int) { unavailable("cuda current stream"); }
+void sync_current_stream_unchecked(int) { unavailable("cuda stream synchronize"); }
 IndexErrorSlot index_error_slot(int) { unavailable("cuda index check"); }
 void throw_if_index_error(int) {}
 void fill(void*, DType, size_t, double, int) { unavailable("cuda fill"); }

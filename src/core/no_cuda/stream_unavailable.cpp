@@ -1,6 +1,6 @@
 // kirzl::cuda::Stream / Event in a build without CUDA: nothing can be created, so every Stream is
 // empty and each call that would need a device says that CUDA is missing.
-#include "core/no_cuda/without_cuda.h"
+#include "core/without_cuda.h"
 #include "kirzl/core/error.hpp"
 #include "kirzl/core/stream.hpp"
 

@@ -100,4 +100,9 @@ void attention_backward(Tensor& gq, Tensor& gk, Tensor& gv, const Tensor& g, con
   });
 }
 
+void register_attention_kernels() {
+  KIRZL_REGISTER_KERNEL(attention_forward, DeviceType::CPU, &attention_forward);
+  KIRZL_REGISTER_KERNEL(attention_backward, DeviceType::CPU, &attention_backward);
+}
+
 }  // namespace kirzl::kernels::cpu

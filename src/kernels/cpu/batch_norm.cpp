@@ -113,4 +113,10 @@ void batch_norm_backward(Tensor& grad_x, Tensor& grad_weight, Tensor& grad_bias,
   });
 }
 
+void register_batch_norm_kernels() {
+  KIRZL_REGISTER_KERNEL(batch_norm_stats, DeviceType::CPU, &batch_norm_stats);
+  KIRZL_REGISTER_KERNEL(batch_norm_forward, DeviceType::CPU, &batch_norm_forward);
+  KIRZL_REGISTER_KERNEL(batch_norm_backward, DeviceType::CPU, &batch_norm_backward);
+}
+
 }  // namespace kirzl::kernels::cpu

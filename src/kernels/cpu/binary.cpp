@@ -49,4 +49,8 @@ void binary(BinaryOp op, Tensor& out, const Tensor& a, const Tensor& b) {
   });
 }
 
+void register_binary_kernels() {
+  KIRZL_REGISTER_KERNEL(binary, DeviceType::CPU, &binary);
+}
+
 }  // namespace kirzl::kernels::cpu

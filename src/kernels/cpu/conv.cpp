@@ -202,4 +202,10 @@ void conv2d_backward_weight(Tensor& grad_w, const Tensor& grad_out, const Tensor
   by_dtype(grad_w.dtype(), "conv2d backward", [&]<typename T>() { backward_weight<T>(grad_w, grad_out, x, g); });
 }
 
+void register_conv_kernels() {
+  KIRZL_REGISTER_KERNEL(conv2d_forward, DeviceType::CPU, &conv2d_forward);
+  KIRZL_REGISTER_KERNEL(conv2d_backward_input, DeviceType::CPU, &conv2d_backward_input);
+  KIRZL_REGISTER_KERNEL(conv2d_backward_weight, DeviceType::CPU, &conv2d_backward_weight);
+}
+
 }  // namespace kirzl::kernels::cpu

@@ -16,6 +16,7 @@ inline D convert(S v) {
 }  // namespace
 
 void copy(Tensor& dst, const Tensor& src) {
+  KIRZL_INTERNAL_ASSERT(dst.device() == src.device(), "copy across devices must go through Tensor::to");
   if (dst.dtype() == src.dtype() && dst.is_contiguous() && src.is_contiguous() && dst.shape() == src.shape()) {
     std::memcpy(dst.data_ptr(), src.data_ptr(), dst.nbytes());
     return;
@@ -50,6 +51,11 @@ void fill(Tensor& dst, double value) {
       for (int64_t i = 0; i < n; ++i) *reinterpret_cast<T*>(p[0] + i * s[0]) = v;
     });
   });
+}
+
+void register_copy_kernels() {
+  KIRZL_REGISTER_KERNEL(copy, DeviceType::CPU, &copy);
+  KIRZL_REGISTER_KERNEL(fill, DeviceType::CPU, &fill);
 }
 
 }  // namespace kirzl::kernels::cpu

@@ -93,4 +93,9 @@ void cross_entropy_backward(Tensor& gx, const Tensor& logits, const Tensor& targ
   });
 }
 
+void register_cross_entropy_kernels() {
+  KIRZL_REGISTER_KERNEL(cross_entropy_forward, DeviceType::CPU, &cross_entropy_forward);
+  KIRZL_REGISTER_KERNEL(cross_entropy_backward, DeviceType::CPU, &cross_entropy_backward);
+}
+
 }  // namespace kirzl::kernels::cpu

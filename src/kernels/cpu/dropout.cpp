@@ -30,4 +30,8 @@ void dropout_apply(Tensor& out, const Tensor& in, double p, double scale, uint64
   });
 }
 
+void register_dropout_kernels() {
+  KIRZL_REGISTER_KERNEL(dropout_apply, DeviceType::CPU, &dropout_apply);
+}
+
 }  // namespace kirzl::kernels::cpu

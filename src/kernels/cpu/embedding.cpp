@@ -63,4 +63,9 @@ void embedding_backward(Tensor& gw, const Tensor& g, const Tensor& indices) {
   });
 }
 
+void register_embedding_kernels() {
+  KIRZL_REGISTER_KERNEL(embedding_forward, DeviceType::CPU, &embedding_forward);
+  KIRZL_REGISTER_KERNEL(embedding_backward, DeviceType::CPU, &embedding_backward);
+}
+
 }  // namespace kirzl::kernels::cpu

@@ -118,4 +118,9 @@ void flash_attention_backward(Tensor& gq, Tensor& gk, Tensor& gv, const Tensor& 
   });
 }
 
+void register_flash_attention_kernels() {
+  KIRZL_REGISTER_KERNEL(flash_attention_forward, DeviceType::CPU, &flash_attention_forward);
+  KIRZL_REGISTER_KERNEL(flash_attention_backward, DeviceType::CPU, &flash_attention_backward);
+}
+
 }  // namespace kirzl::kernels::cpu

@@ -67,4 +67,9 @@ void bias_gelu_backward(Tensor& gx, Tensor& gbias, const Tensor& g, const Tensor
   });
 }
 
+void register_fused_bias_gelu_kernels() {
+  KIRZL_REGISTER_KERNEL(bias_gelu_forward, DeviceType::CPU, &bias_gelu_forward);
+  KIRZL_REGISTER_KERNEL(bias_gelu_backward, DeviceType::CPU, &bias_gelu_backward);
+}
+
 }  // namespace kirzl::kernels::cpu

@@ -73,4 +73,9 @@ void classifier_backward_inplace(Tensor& logits, const Tensor& targets, const Te
   });
 }
 
+void register_fused_classifier_kernels() {
+  KIRZL_REGISTER_KERNEL(classifier_forward, DeviceType::CPU, &classifier_forward);
+  KIRZL_REGISTER_KERNEL(classifier_backward_inplace, DeviceType::CPU, &classifier_backward_inplace);
+}
+
 }  // namespace kirzl::kernels::cpu

@@ -105,4 +105,9 @@ void residual_layer_norm_backward(Tensor& gx, Tensor& gw, Tensor& gb, const Tens
   });
 }
 
+void register_fused_layer_norm_kernels() {
+  KIRZL_REGISTER_KERNEL(residual_layer_norm_forward, DeviceType::CPU, &residual_layer_norm_forward);
+  KIRZL_REGISTER_KERNEL(residual_layer_norm_backward, DeviceType::CPU, &residual_layer_norm_backward);
+}
+
 }  // namespace kirzl::kernels::cpu

@@ -158,6 +158,12 @@ void batched(Tensor& out, const Tensor& a, const Tensor& b, bool trans_a, bool t
   }
 }
 
+void check_devices(const char* op, const Tensor& out, const Tensor& a, const Tensor& b) {
+  KIRZL_CHECK(a.device() == out.device() && b.device() == out.device(), op,
+              ": operands must be on one device, got out ", out.describe(), ", a ", a.describe(), ", b ",
+              b.describe());
+}
+
 }  // namespace
 
 Tensor widen_to_f32(const Tensor& t) {
@@ -167,6 +173,7 @@ Tensor widen_to_f32(const Tensor& t) {
 }
 
 void gemm(Tensor& out, const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, double alpha, double beta) {
+  check_devices("gemm", out, a, b);
   KIRZL_INTERNAL_ASSERT(out.dim() >= 2 && a.dim() == out.dim() && b.dim() == out.dim(), "gemm: ", out.describe(), " ",
                         a.describe(), " ", b.describe());
   const DType dt = out.dtype();
@@ -180,6 +187,19 @@ void gemm(Tensor& out, const Tensor& a, const Tensor& b, bool trans_a, bool tran
   if (dt == DType::f32) return batched<float>(out, a, b, trans_a, trans_b, float(alpha), float(beta));
   if (dt == DType::f64) return batched<double>(out, a, b, trans_a, trans_b, alpha, beta);
   KIRZL_FAIL(ErrorCode::InvalidArgument, "gemm: expected a floating dtype (f32, f64, bf16, f16), got ", out.describe());
+}
+
+void gemm_bias(Tensor& out, const Tensor& a, const Tensor& b, const Tensor& bias) {
+  check_devices("gemm_bias", out, a, b);
+  KIRZL_CHECK(bias.device() == out.device(), "gemm_bias: bias ", bias.describe(), " is not on out's device (out ",
+              out.describe(), ")");
+  kernels::copy(out, bias);  // bias broadcast to every row, then out += a b^T
+  gemm(out, a, b, false, true, 1.0, 1.0);
+}
+
+void register_gemm_kernels() {
+  KIRZL_REGISTER_KERNEL(gemm, DeviceType::CPU, &gemm);
+  KIRZL_REGISTER_KERNEL(gemm_bias, DeviceType::CPU, &gemm_bias);
 }
 
 }  // namespace kirzl::kernels::cpu

@@ -22,4 +22,8 @@ IndexCheck check_indices(const Tensor& indices, int64_t limit, bool has_ignore, 
   return r;
 }
 
+void register_index_check_kernels() {
+  KIRZL_REGISTER_KERNEL(check_indices, DeviceType::CPU, &check_indices);
+}
+
 }  // namespace kirzl::kernels::cpu

@@ -120,4 +120,9 @@ void layer_norm_backward(Tensor& gx, Tensor& gw, Tensor& gb, const Tensor& g, co
   });
 }
 
+void register_layer_norm_kernels() {
+  KIRZL_REGISTER_KERNEL(layer_norm_forward, DeviceType::CPU, &layer_norm_forward);
+  KIRZL_REGISTER_KERNEL(layer_norm_backward, DeviceType::CPU, &layer_norm_backward);
+}
+
 }  // namespace kirzl::kernels::cpu

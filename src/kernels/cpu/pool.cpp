@@ -177,4 +177,11 @@ void avg_pool2d_backward(Tensor& grad_x, const Tensor& grad_out, const Pool2dGeo
   });
 }
 
+void register_pool_kernels() {
+  KIRZL_REGISTER_KERNEL(max_pool2d_forward, DeviceType::CPU, &max_pool2d_forward);
+  KIRZL_REGISTER_KERNEL(max_pool2d_backward, DeviceType::CPU, &max_pool2d_backward);
+  KIRZL_REGISTER_KERNEL(avg_pool2d_forward, DeviceType::CPU, &avg_pool2d_forward);
+  KIRZL_REGISTER_KERNEL(avg_pool2d_backward, DeviceType::CPU, &avg_pool2d_backward);
+}
+
 }  // namespace kirzl::kernels::cpu

@@ -273,4 +273,9 @@ void extremum(bool is_max, Tensor& values, Tensor& indices, const Tensor& x, int
   });
 }
 
+void register_reduce_kernels() {
+  KIRZL_REGISTER_KERNEL(sum, DeviceType::CPU, &sum);
+  KIRZL_REGISTER_KERNEL(extremum, DeviceType::CPU, &extremum);
+}
+
 }  // namespace kirzl::kernels::cpu

@@ -96,4 +96,9 @@ void softmax_backward(Tensor& gx, const Tensor& g, const Tensor& y, int64_t dim,
   });
 }
 
+void register_softmax_kernels() {
+  KIRZL_REGISTER_KERNEL(softmax, DeviceType::CPU, &softmax);
+  KIRZL_REGISTER_KERNEL(softmax_backward, DeviceType::CPU, &softmax_backward);
+}
+
 }  // namespace kirzl::kernels::cpu

@@ -155,4 +155,10 @@ void where(Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) {
   });
 }
 
+void register_unary_kernels() {
+  KIRZL_REGISTER_KERNEL(unary, DeviceType::CPU, &unary);
+  KIRZL_REGISTER_KERNEL(unary_backward, DeviceType::CPU, &unary_backward);
+  KIRZL_REGISTER_KERNEL(where, DeviceType::CPU, &where);
+}
+
 }  // namespace kirzl::kernels::cpu

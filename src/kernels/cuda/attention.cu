@@ -178,4 +178,9 @@ void attention_backward(Tensor& gq, Tensor& gk, Tensor& gv, const Tensor& g, con
   });
 }
 
+void register_attention_kernels() {
+  KIRZL_REGISTER_KERNEL(attention_forward, DeviceType::CUDA, &attention_forward);
+  KIRZL_REGISTER_KERNEL(attention_backward, DeviceType::CUDA, &attention_backward);
+}
+
 }  // namespace kirzl::kernels::cuda

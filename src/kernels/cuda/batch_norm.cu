@@ -259,4 +259,10 @@ void batch_norm_backward(Tensor& grad_x, Tensor& grad_weight, Tensor& grad_bias,
   });
 }
 
+void register_batch_norm_kernels() {
+  KIRZL_REGISTER_KERNEL(batch_norm_stats, DeviceType::CUDA, &batch_norm_stats);
+  KIRZL_REGISTER_KERNEL(batch_norm_forward, DeviceType::CUDA, &batch_norm_forward);
+  KIRZL_REGISTER_KERNEL(batch_norm_backward, DeviceType::CUDA, &batch_norm_backward);
+}
+
 }  // namespace kirzl::kernels::cuda

@@ -63,4 +63,8 @@ void binary(BinaryOp op, Tensor& out, const Tensor& a, const Tensor& b) {
   });
 }
 
+void register_binary_kernels() {
+  KIRZL_REGISTER_KERNEL(binary, DeviceType::CUDA, &binary);
+}
+
 }  // namespace kirzl::kernels::cuda

@@ -283,4 +283,10 @@ void conv2d_backward_weight(Tensor& grad_w, const Tensor& grad_out, const Tensor
                                                    grad_w.data_ptr()));
 }
 
+void register_conv_cudnn_kernels() {
+  KIRZL_REGISTER_KERNEL(conv2d_forward, DeviceType::CUDA, &conv2d_forward);
+  KIRZL_REGISTER_KERNEL(conv2d_backward_input, DeviceType::CUDA, &conv2d_backward_input);
+  KIRZL_REGISTER_KERNEL(conv2d_backward_weight, DeviceType::CUDA, &conv2d_backward_weight);
+}
+
 }  // namespace kirzl::kernels::cuda

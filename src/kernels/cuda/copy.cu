@@ -53,4 +53,9 @@ void fill(Tensor& dst, double value) {
   dispatch_all(dst.dtype(), "fill", [&]<typename T>() { elementwise<T>(dst, FillFn<device_t<T>>{host_value<T>(value)}); });
 }
 
+void register_copy_kernels() {
+  KIRZL_REGISTER_KERNEL(copy, DeviceType::CUDA, &copy);
+  KIRZL_REGISTER_KERNEL(fill, DeviceType::CUDA, &fill);
+}
+
 }  // namespace kirzl::kernels::cuda

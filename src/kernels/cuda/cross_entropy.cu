@@ -263,4 +263,9 @@ void cross_entropy_backward(Tensor& gx, const Tensor& logits, const Tensor& targ
   });
 }
 
+void register_cross_entropy_kernels() {
+  KIRZL_REGISTER_KERNEL(cross_entropy_forward, DeviceType::CUDA, &cross_entropy_forward);
+  KIRZL_REGISTER_KERNEL(cross_entropy_backward, DeviceType::CUDA, &cross_entropy_backward);
+}
+
 }  // namespace kirzl::kernels::cuda

@@ -46,4 +46,8 @@ void dropout_apply(Tensor& out, const Tensor& in, double p, double scale, uint64
   KIRZL_CUDA_LAUNCH_CHECK();
 }
 
+void register_dropout_kernels() {
+  KIRZL_REGISTER_KERNEL(dropout_apply, DeviceType::CUDA, &dropout_apply);
+}
+
 }  // namespace kirzl::kernels::cuda

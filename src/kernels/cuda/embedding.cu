@@ -160,4 +160,9 @@ void embedding_backward(Tensor& gw, const Tensor& g, const Tensor& indices) {
   });
 }
 
+void register_embedding_kernels() {
+  KIRZL_REGISTER_KERNEL(embedding_forward, DeviceType::CUDA, &embedding_forward);
+  KIRZL_REGISTER_KERNEL(embedding_backward, DeviceType::CUDA, &embedding_backward);
+}
+
 }  // namespace kirzl::kernels::cuda

@@ -18,7 +18,7 @@ void fill(void* dst, DType dtype, size_t count, double value, int device) {
   if (count == 0) return;
   require_device(device, "cuda fill");
   Tensor d = view_of(dst, dtype, count, device);
-  kernels::cuda::fill(d, value);
+  kernels::fill(d, value);
 }
 
 void cast(void* dst, DType dst_dtype, const void* src, DType src_dtype, size_t count, int device) {
@@ -26,7 +26,7 @@ void cast(void* dst, DType dst_dtype, const void* src, DType src_dtype, size_t c
   require_device(device, "cuda cast");
   Tensor d = view_of(dst, dst_dtype, count, device);
   const Tensor s = view_of(const_cast<void*>(src), src_dtype, count, device);
-  kernels::cuda::copy(d, s);
+  kernels::copy(d, s);
 }
 
 }  // namespace kirzl::cuda_rt

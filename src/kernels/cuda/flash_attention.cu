@@ -475,4 +475,9 @@ void flash_attention_backward(Tensor& gq, Tensor& gk, Tensor& gv, const Tensor& 
   });
 }
 
+void register_flash_attention_kernels() {
+  KIRZL_REGISTER_KERNEL(flash_attention_forward, DeviceType::CUDA, &flash_attention_forward);
+  KIRZL_REGISTER_KERNEL(flash_attention_backward, DeviceType::CUDA, &flash_attention_backward);
+}
+
 }  // namespace kirzl::kernels::cuda

@@ -100,4 +100,9 @@ void bias_gelu_backward(Tensor& gx, Tensor& gbias, const Tensor& g, const Tensor
   });
 }
 
+void register_fused_bias_gelu_kernels() {
+  KIRZL_REGISTER_KERNEL(bias_gelu_forward, DeviceType::CUDA, &bias_gelu_forward);
+  KIRZL_REGISTER_KERNEL(bias_gelu_backward, DeviceType::CUDA, &bias_gelu_backward);
+}
+
 }  // namespace kirzl::kernels::cuda

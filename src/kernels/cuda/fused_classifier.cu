@@ -151,4 +151,9 @@ void classifier_backward_inplace(Tensor& logits, const Tensor& targets, const Te
   });
 }
 
+void register_fused_classifier_kernels() {
+  KIRZL_REGISTER_KERNEL(classifier_forward, DeviceType::CUDA, &classifier_forward);
+  KIRZL_REGISTER_KERNEL(classifier_backward_inplace, DeviceType::CUDA, &classifier_backward_inplace);
+}
+
 }  // namespace kirzl::kernels::cuda

@@ -188,4 +188,9 @@ void residual_layer_norm_backward(Tensor& gx, Tensor& gw, Tensor& gb, const Tens
   });
 }
 
+void register_fused_layer_norm_kernels() {
+  KIRZL_REGISTER_KERNEL(residual_layer_norm_forward, DeviceType::CUDA, &residual_layer_norm_forward);
+  KIRZL_REGISTER_KERNEL(residual_layer_norm_backward, DeviceType::CUDA, &residual_layer_norm_backward);
+}
+
 }  // namespace kirzl::kernels::cuda

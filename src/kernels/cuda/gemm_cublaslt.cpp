@@ -320,4 +320,9 @@ void gemm_bias(Tensor& out, const Tensor& a, const Tensor& b, const Tensor& bias
   run(out, a, b, false, true, 1.0, 1.0, nullptr);
 }
 
+void register_gemm_cublaslt_kernels() {
+  KIRZL_REGISTER_KERNEL(gemm, DeviceType::CUDA, &gemm);
+  KIRZL_REGISTER_KERNEL(gemm_bias, DeviceType::CUDA, &gemm_bias);
+}
+
 }  // namespace kirzl::kernels::cuda

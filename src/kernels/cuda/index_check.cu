@@ -110,4 +110,9 @@ IndexCheck check_indices(const Tensor& indices, int64_t limit, bool has_ignore, 
   return r;
 }
 
+void register_index_check_kernels() {
+  KIRZL_REGISTER_KERNEL(check_indices, DeviceType::CUDA, &check_indices);
+  KIRZL_REGISTER_KERNEL(check_indices_deferred, DeviceType::CUDA, &check_indices_deferred);
+}
+
 }  // namespace kirzl::kernels::cuda

@@ -283,4 +283,9 @@ void layer_norm_backward(Tensor& gx, Tensor& gw, Tensor& gb, const Tensor& g, co
   });
 }
 
+void register_layer_norm_kernels() {
+  KIRZL_REGISTER_KERNEL(layer_norm_forward, DeviceType::CUDA, &layer_norm_forward);
+  KIRZL_REGISTER_KERNEL(layer_norm_backward, DeviceType::CUDA, &layer_norm_backward);
+}
+
 }  // namespace kirzl::kernels::cuda

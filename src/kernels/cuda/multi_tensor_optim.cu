@@ -454,4 +454,11 @@ void multi_tensor_lamb(const OptimLists& lists, const std::vector<int64_t>& step
   }
 }
 
+void register_multi_tensor_optim_kernels() {
+  KIRZL_REGISTER_KERNEL(multi_tensor_sgd, DeviceType::CUDA, &multi_tensor_sgd);
+  KIRZL_REGISTER_KERNEL(multi_tensor_adam, DeviceType::CUDA, &multi_tensor_adam);
+  KIRZL_REGISTER_KERNEL(multi_tensor_lamb, DeviceType::CUDA, &multi_tensor_lamb);
+  KIRZL_REGISTER_KERNEL(multi_tensor_launch_count, DeviceType::CUDA, &multi_tensor_launch_count);
+}
+
 }  // namespace kirzl::kernels::cuda

@@ -227,4 +227,10 @@ void multi_tensor_unscale(const std::vector<Tensor>& tensors, double inv_scale, 
     });
 }
 
+void register_multi_tensor_reduce_kernels() {
+  KIRZL_REGISTER_KERNEL(multi_tensor_norm, DeviceType::CUDA, &multi_tensor_norm);
+  KIRZL_REGISTER_KERNEL(multi_tensor_clip_by_norm, DeviceType::CUDA, &multi_tensor_clip_by_norm);
+  KIRZL_REGISTER_KERNEL(multi_tensor_unscale, DeviceType::CUDA, &multi_tensor_unscale);
+}
+
 }  // namespace kirzl::kernels::cuda

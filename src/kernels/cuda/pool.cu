@@ -165,4 +165,11 @@ void avg_pool2d_backward(Tensor& grad_x, const Tensor& grad_out, const Pool2dGeo
   });
 }
 
+void register_pool_kernels() {
+  KIRZL_REGISTER_KERNEL(max_pool2d_forward, DeviceType::CUDA, &max_pool2d_forward);
+  KIRZL_REGISTER_KERNEL(max_pool2d_backward, DeviceType::CUDA, &max_pool2d_backward);
+  KIRZL_REGISTER_KERNEL(avg_pool2d_forward, DeviceType::CUDA, &avg_pool2d_forward);
+  KIRZL_REGISTER_KERNEL(avg_pool2d_backward, DeviceType::CUDA, &avg_pool2d_backward);
+}
+
 }  // namespace kirzl::kernels::cuda

@@ -399,4 +399,9 @@ void extremum(bool is_max, Tensor& values, Tensor& indices, const Tensor& x, int
   });
 }
 
+void register_reduce_kernels() {
+  KIRZL_REGISTER_KERNEL(sum, DeviceType::CUDA, &sum);
+  KIRZL_REGISTER_KERNEL(extremum, DeviceType::CUDA, &extremum);
+}
+
 }  // namespace kirzl::kernels::cuda

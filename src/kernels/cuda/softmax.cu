@@ -201,4 +201,9 @@ void softmax_backward(Tensor& gx, const Tensor& g, const Tensor& y, int64_t dim,
   });
 }
 
+void register_softmax_kernels() {
+  KIRZL_REGISTER_KERNEL(softmax, DeviceType::CUDA, &softmax);
+  KIRZL_REGISTER_KERNEL(softmax_backward, DeviceType::CUDA, &softmax_backward);
+}
+
 }  // namespace kirzl::kernels::cuda

@@ -178,4 +178,10 @@ void where(Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) {
   dispatch_all(out.dtype(), "where", [&]<typename T>() { elementwise<T, uint8_t, T, T>(out, WhereFn<device_t<T>>{}, cond, a, b); });
 }
 
+void register_unary_kernels() {
+  KIRZL_REGISTER_KERNEL(unary, DeviceType::CUDA, &unary);
+  KIRZL_REGISTER_KERNEL(unary_backward, DeviceType::CUDA, &unary_backward);
+  KIRZL_REGISTER_KERNEL(where, DeviceType::CUDA, &where);
+}
+
 }  // namespace kirzl::kernels::cuda

@@ -51,7 +51,7 @@ TEST_P(BatchNormDTypeTest, StatsAndForwardAgainstCpu) {
     Tensor x = rnd(s, dt);
     const int64_t C = s[1];
     Tensor mean = empty({C}, {.dtype = DType::f64}), var = empty({C}, {.dtype = DType::f64});
-    kernels::cpu::batch_norm_stats(mean, var, x);
+    kernels::batch_norm_stats.kernel(DeviceType::CPU)(mean, var, x);
     Tensor mean_d = poisoned_cuda({C}, DType::f64), var_d = poisoned_cuda({C}, DType::f64);
     Tensor xd = x.to(kCuda);
     kernels::batch_norm_stats(mean_d, var_d, xd);
@@ -62,7 +62,7 @@ TEST_P(BatchNormDTypeTest, StatsAndForwardAgainstCpu) {
     for (bool affine : {true, false}) {
       Tensor wa = affine ? w : Tensor(), ba = affine ? b : Tensor();
       Tensor y = empty(s, {.dtype = dt});
-      kernels::cpu::batch_norm_forward(y, x, mean, var, wa, ba, 1e-5);
+      kernels::batch_norm_forward.kernel(DeviceType::CPU)(y, x, mean, var, wa, ba, 1e-5);
       Tensor yd = poisoned_cuda(s, dt);
       kernels::batch_norm_forward(yd, xd, mean.to(kCuda), var.to(kCuda), cuda_like(wa), cuda_like(ba), 1e-5);
       EXPECT_TRUE(all_close(yd, y)) << (affine ? "forward (affine)" : "forward");
@@ -78,7 +78,7 @@ TEST_P(BatchNormDTypeTest, BackwardAgainstCpu) {
     const int64_t C = s[1];
     Tensor x = rnd(s, dt), g = rnd(s, dt, -1.0, 1.0);
     Tensor mean = empty({C}, {.dtype = DType::f64}), var = empty({C}, {.dtype = DType::f64});
-    kernels::cpu::batch_norm_stats(mean, var, x);
+    kernels::batch_norm_stats.kernel(DeviceType::CPU)(mean, var, x);
     Tensor w = channel_f64(C, 0.5, 1.5);
     Tensor xd = x.to(kCuda), gd = g.to(kCuda), md = mean.to(kCuda), vd = var.to(kCuda);
     for (bool training : {true, false})
@@ -92,7 +92,7 @@ TEST_P(BatchNormDTypeTest, BackwardAgainstCpu) {
           Tensor gx = want_x ? empty(s, {.dtype = dt}) : Tensor();
           Tensor gw = want_w ? empty({C}, {.dtype = DType::f64}) : Tensor();
           Tensor gb = want_b ? empty({C}, {.dtype = DType::f64}) : Tensor();
-          kernels::cpu::batch_norm_backward(gx, gw, gb, g, x, mean, var, wa, 1e-5, training);
+          kernels::batch_norm_backward.kernel(DeviceType::CPU)(gx, gw, gb, g, x, mean, var, wa, 1e-5, training);
           Tensor gxd = want_x ? poisoned_cuda(s, dt) : Tensor();
           Tensor gwd = want_w ? poisoned_cuda({C}, DType::f64) : Tensor();
           Tensor gbd = want_b ? poisoned_cuda({C}, DType::f64) : Tensor();

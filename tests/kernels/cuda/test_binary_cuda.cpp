@@ -27,7 +27,7 @@ void expect_binary_matches(BinaryOp op, const Tensor& a, const Tensor& b, const 
   const Shape shape = broadcast_shapes(a.shape(), b.shape(), "test");
   const DType out_dt = is_comparison(op) ? DType::u8 : a.dtype();
   Tensor expected = empty(shape, {.dtype = out_dt});
-  kernels::cpu::binary(op, expected, a, b);
+  kernels::binary.kernel(DeviceType::CPU)(op, expected, a, b);
   Tensor out = poisoned_out(shape, out_dt, strided_out);
   kernels::binary(op, out, ga, gb);
   EXPECT_TRUE(all_close(out, expected, tolerance_for(out_dt))) << what << " op " << int(op) << " dtype " << name_of(a.dtype());
@@ -77,7 +77,7 @@ TEST(BinaryCuda, NonContiguousAndMisalignedOperands) {
       const Shape s = c.shape();
       const DType out_dt = is_comparison(op) ? DType::u8 : dt;
       Tensor expected = empty(s, {.dtype = out_dt});
-      kernels::cpu::binary(op, expected, c, d);
+      kernels::binary.kernel(DeviceType::CPU)(op, expected, c, d);
       Tensor out = misaligned_gpu(zeros(s, {.dtype = out_dt}));
       poison(out);
       kernels::binary(op, out, misaligned_gpu(c), misaligned_gpu(d));

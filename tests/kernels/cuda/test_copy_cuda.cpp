@@ -21,7 +21,7 @@ TEST(CopyCuda, EveryDtypePairContiguousAndStrided) {
         if (n == kBig && src_dt != DType::f32 && dst_dt != DType::bf16) continue;
         Tensor src = castable_values({n}, 90 + n).to(src_dt);
         Tensor expected = empty({n}, {.dtype = dst_dt});
-        kernels::cpu::copy(expected, src);
+        kernels::copy.kernel(DeviceType::CPU)(expected, src);
         for (int variant = 0; variant < 3; ++variant) {
           Tensor g = variant == 0 ? src.to(kGpu) : variant == 1 ? misaligned_gpu(src) : non_contiguous_copy(src.to(kGpu));
           Tensor out = empty({n}, {.dtype = dst_dt, .device = kGpu});

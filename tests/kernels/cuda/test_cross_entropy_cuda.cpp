@@ -45,7 +45,7 @@ TEST(CrossEntropyCuda, KernelsMatchCpuWithPoisonedOutputs) {
             Tensor t = make_targets(s, tdt, ignore);
             const int64_t rows = t.numel();
             Tensor loss_ref = empty({rows}, {.dtype = DType::f32}), lse_ref = empty({rows}, {.dtype = DType::f32});
-            kernels::cpu::cross_entropy_forward(loss_ref, lse_ref, x, t, ignore, smoothing);
+            kernels::cross_entropy_forward.kernel(DeviceType::CPU)(loss_ref, lse_ref, x, t, ignore, smoothing);
             Tensor xg = x.to(gpu()), tg = t.to(gpu());
             Tensor loss = empty({rows}, {.dtype = DType::f32, .device = gpu()});
             Tensor lse = empty({rows}, {.dtype = DType::f32, .device = gpu()});
@@ -59,7 +59,7 @@ TEST(CrossEntropyCuda, KernelsMatchCpuWithPoisonedOutputs) {
             for (bool per_row : {true, false}) {
               Tensor grad = cpu_uniform({per_row ? rows : 1}, dt, 0.5, 2, 9);
               Tensor gx_ref = empty(s, {.dtype = dt});
-              kernels::cpu::cross_entropy_backward(gx_ref, x, t, lse_ref, grad, 0.25, ignore, smoothing);
+              kernels::cross_entropy_backward.kernel(DeviceType::CPU)(gx_ref, x, t, lse_ref, grad, 0.25, ignore, smoothing);
               Tensor gx = empty(s, {.dtype = dt, .device = gpu()});
               poison(gx);
               kernels::cross_entropy_backward(gx, xg, tg, lse_ref.to(gpu()), grad.to(gpu()), 0.25, ignore, smoothing);

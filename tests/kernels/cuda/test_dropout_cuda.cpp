@@ -20,7 +20,7 @@ TEST(DropoutCuda, KernelMaskEqualsCpuBitForBit) {
           const double scale = 1.0 / (1.0 - p);
           const uint64_t offset = 77 + n;
           Tensor expected = empty({n}, {.dtype = dt});
-          kernels::cpu::dropout_apply(expected, x, p, scale, seed, offset);
+          kernels::dropout_apply.kernel(DeviceType::CPU)(expected, x, p, scale, seed, offset);
           Tensor out = empty({n}, {.dtype = dt, .device = kGpu});
           poison(out);
           kernels::dropout_apply(out, x.to(kGpu), p, scale, seed, offset);
@@ -33,7 +33,7 @@ TEST(DropoutCuda, MaskMatchesCpuAtLargeOffsets) {
   // Counters above 2^32 use the high counter word: both sides must carry it the same way.
   Tensor x = ones({4099});
   Tensor expected = empty({4099});
-  kernels::cpu::dropout_apply(expected, x, 0.3, 1.0, 99, (uint64_t{1} << 32) - 500);
+  kernels::dropout_apply.kernel(DeviceType::CPU)(expected, x, 0.3, 1.0, 99, (uint64_t{1} << 32) - 500);
   Tensor out = empty({4099}, {.device = kGpu});
   poison(out);
   kernels::dropout_apply(out, x.to(kGpu), 0.3, 1.0, 99, (uint64_t{1} << 32) - 500);

@@ -36,7 +36,7 @@ TEST(EmbeddingCuda, ForwardMatchesCpuWithPoisonedOutput) {
         Tensor w = cpu_uniform({num, dim}, DType::f64, -100, 100).to(dt);
         Tensor idx = random_indices({17, 3}, num, idt);
         Tensor ref = empty({51, dim}, {.dtype = dt});
-        kernels::cpu::embedding_forward(ref, w, idx);
+        kernels::embedding_forward.kernel(DeviceType::CPU)(ref, w, idx);
         Tensor out = empty({51, dim}, {.dtype = dt, .device = gpu()});
         poison(out);
         kernels::embedding_forward(out, w.to(gpu()), idx.to(gpu()));
@@ -53,7 +53,7 @@ TEST(EmbeddingCuda, BackwardWithRepeatedIndicesMatchesCpuExactlyAndIsReproducibl
       Tensor idx = random_indices({n}, 7, idt);
       Tensor g = cpu_uniform({n, dim}, DType::f32, -1, 1, 3);
       Tensor ref = zeros({num, dim}, {.dtype = DType::f32});
-      kernels::cpu::embedding_backward(ref, g, idx);
+      kernels::embedding_backward.kernel(DeviceType::CPU)(ref, g, idx);
       Tensor gg = g.to(gpu()), ig = idx.to(gpu());
       Tensor a = zeros({num, dim}, {.dtype = DType::f32, .device = gpu()});
       Tensor b = zeros({num, dim}, {.dtype = DType::f32, .device = gpu()});
@@ -72,7 +72,7 @@ TEST(EmbeddingCuda, Bf16BackwardAccumulatesInF32) {
   Tensor g = cpu_uniform({n, dim}, DType::bf16, -1, 1, 3);
   // Reference: the CPU kernel in f32 on the same bf16 values, rounded once.
   Tensor ref32 = zeros({num, dim}, {.dtype = DType::f32});
-  kernels::cpu::embedding_backward(ref32, g.to(DType::f32), idx);
+  kernels::embedding_backward.kernel(DeviceType::CPU)(ref32, g.to(DType::f32), idx);
   Tensor a = zeros({num, dim}, {.dtype = DType::bf16, .device = gpu()});
   Tensor b = zeros({num, dim}, {.dtype = DType::bf16, .device = gpu()});
   kernels::embedding_backward(a, g.to(gpu()), idx.to(gpu()));

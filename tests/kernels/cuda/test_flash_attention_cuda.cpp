@@ -70,12 +70,12 @@ TEST_P(FlashAttentionCuda, KernelsMatchCpuReference) {
   ASSERT_FALSE(dev.q.is_contiguous());
 
   Tensor ref_out = empty({B, H, T, D}), ref_lse = empty({B, H, T});
-  kernels::cpu::flash_attention_forward(ref_out, ref_lse, ref.q, ref.k, ref.v, scale);
+  kernels::flash_attention_forward.kernel(DeviceType::CPU)(ref_out, ref_lse, ref.q, ref.k, ref.v, scale);
   Tensor out = empty({B, H, T, D}, {.dtype = dt, .device = kGpu});
   Tensor lse = empty({B, H, T}, {.dtype = DType::f32, .device = kGpu});
   poison(out);
   poison(lse);
-  kernels::cuda::flash_attention_forward(out, lse, dev.q, dev.k, dev.v, scale);
+  kernels::flash_attention_forward.kernel(DeviceType::CUDA)(out, lse, dev.q, dev.k, dev.v, scale);
   EXPECT_TRUE(all_close(out, ref_out, fwd_tol(dt))) << "out";
   EXPECT_TRUE(all_close(lse, ref_lse, {1e-4, 1e-4})) << "lse";
 
@@ -87,20 +87,20 @@ TEST_P(FlashAttentionCuda, KernelsMatchCpuReference) {
   Tensor rgq = empty({B, H, T, D}), rgk = empty({B, H, T, D}), rgv = empty({B, H, T, D});
   // The reference backward uses the reference output rounded like the device's (delta = dO . O).
   Tensor ref_out_rounded = out.to(Device::cpu()).to(DType::f32);
-  kernels::cpu::flash_attention_backward(rgq, rgk, rgv, g_ref, ref_out_rounded, ref_lse, ref.q, ref.k, ref.v, scale);
+  kernels::flash_attention_backward.kernel(DeviceType::CPU)(rgq, rgk, rgv, g_ref, ref_out_rounded, ref_lse, ref.q, ref.k, ref.v, scale);
   Tensor gq = empty({B, H, T, D}, {.dtype = dt, .device = kGpu});
   Tensor gk = empty_like(gq), gv = empty_like(gq);
   poison(gq);
   poison(gk);
   poison(gv);
-  kernels::cuda::flash_attention_backward(gq, gk, gv, g_dev, out, lse, dev.q, dev.k, dev.v, scale);
+  kernels::flash_attention_backward.kernel(DeviceType::CUDA)(gq, gk, gv, g_dev, out, lse, dev.q, dev.k, dev.v, scale);
   EXPECT_TRUE(all_close(gq, rgq, bwd_tol(dt))) << "d q";
   EXPECT_TRUE(all_close(gk, rgk, bwd_tol(dt))) << "d k";
   EXPECT_TRUE(all_close(gv, rgv, bwd_tol(dt))) << "d v";
 
   // Deterministic: a second backward gives the same bits.
   Tensor gq2 = empty_like(gq), gk2 = empty_like(gq), gv2 = empty_like(gq);
-  kernels::cuda::flash_attention_backward(gq2, gk2, gv2, g_dev, out, lse, dev.q, dev.k, dev.v, scale);
+  kernels::flash_attention_backward.kernel(DeviceType::CUDA)(gq2, gk2, gv2, g_dev, out, lse, dev.q, dev.k, dev.v, scale);
   EXPECT_TRUE(all_close(gq2, gq.to(Device::cpu()), {0, 0}));
   EXPECT_TRUE(all_close(gk2, gk.to(Device::cpu()), {0, 0}));
   EXPECT_TRUE(all_close(gv2, gv.to(Device::cpu()), {0, 0}));
@@ -162,7 +162,7 @@ TEST(FlashAttentionCudaOp, RejectsUnsupportedInputsClearly) {
   Tensor q = zeros({1, 1, 4, 32}, {.device = kGpu});
   Tensor out = empty_like(q), lse = empty({1, 1, 4}, {.device = kGpu});
   try {
-    kernels::cuda::flash_attention_forward(out, lse, q, q, q, 1.0);
+    kernels::flash_attention_forward.kernel(DeviceType::CUDA)(out, lse, q, q, q, 1.0);
     ADD_FAILURE() << "head dim 32 must be rejected by the flash kernel";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("head dim 64 or 128"), std::string::npos) << e.what();

@@ -32,27 +32,27 @@ TEST(BiasGeluCuda, KernelsMatchCpu) {
         SCOPED_TRACE(std::string(dtype_name(dt)) + " m=" + std::to_string(m) + " n=" + std::to_string(n));
         Tensor x = rnd({m, n}, dt, 1, 3.0), b = rnd({n}, dt, 2), g = rnd({m, n}, dt, 3);
         Tensor y_c = empty({m, n}, {.dtype = dt});
-        kernels::cpu::bias_gelu_forward(y_c, x, b, n);
+        kernels::bias_gelu_forward.kernel(DeviceType::CPU)(y_c, x, b, n);
         const TensorOptions o{.dtype = dt, .device = kGpu};
         Tensor y = empty({m, n}, o);
         poison(y);
         Tensor xd = x.to(kGpu), bd = b.to(kGpu), gd = g.to(kGpu);
-        kernels::cuda::bias_gelu_forward(y, xd, bd, n);
+        kernels::bias_gelu_forward.kernel(DeviceType::CUDA)(y, xd, bd, n);
         const auto tol = dt == DType::f32 ? Tolerance{1e-5, 1e-6} : tolerance_for(dt);
         EXPECT_TRUE(all_close(y, y_c, tol)) << "forward";
 
         Tensor gx_c = empty({m, n}, {.dtype = dt}), gb_c = empty({n}, {.dtype = dt});
-        kernels::cpu::bias_gelu_backward(gx_c, gb_c, g, x, b, n);
+        kernels::bias_gelu_backward.kernel(DeviceType::CPU)(gx_c, gb_c, g, x, b, n);
         Tensor gx = empty({m, n}, o), gb = empty({n}, o);
         poison(gx);
         poison(gb);
-        kernels::cuda::bias_gelu_backward(gx, gb, gd, xd, bd, n);
+        kernels::bias_gelu_backward.kernel(DeviceType::CUDA)(gx, gb, gd, xd, bd, n);
         EXPECT_TRUE(all_close(gx, gx_c, tol)) << "d x";
         // The bias gradient sums up to 3000 rows in chunks: wider in f32.
         EXPECT_TRUE(all_close(gb, gb_c, dt == DType::f32 ? Tolerance{1e-4, 1e-4} : tolerance_for(dt)))
             << "d bias";
         Tensor gb2 = empty({n}, o), none;
-        kernels::cuda::bias_gelu_backward(none, gb2, gd, xd, bd, n);
+        kernels::bias_gelu_backward.kernel(DeviceType::CUDA)(none, gb2, gd, xd, bd, n);
         EXPECT_TRUE(all_close(gb2, gb.to(Device::cpu()), {0, 0})) << "deterministic, and independent of gx";
       }
 }

@@ -49,24 +49,24 @@ TEST(ClassifierCuda, KernelsMatchCpu) {
             Tensor x = rnd({n, v + pad}, dt, 1, 4.0), t = targets(n, v, it, 2);
             if (pad > 0) x.narrow(1, v, pad).fill_(30.0);
             Tensor l_c = empty({n}), s_c = empty({n});
-            kernels::cpu::classifier_forward(l_c, s_c, x, t, v, -100);
+            kernels::classifier_forward.kernel(DeviceType::CPU)(l_c, s_c, x, t, v, -100);
             if (pad > 0) {
               Tensor l_ref = empty({n}), s_ref = empty({n});
-              kernels::cpu::classifier_forward(l_ref, s_ref, x.narrow(1, 0, v).contiguous(), t, v, -100);
+              kernels::classifier_forward.kernel(DeviceType::CPU)(l_ref, s_ref, x.narrow(1, 0, v).contiguous(), t, v, -100);
               EXPECT_TRUE(all_close(s_c, s_ref, {1e-6, 1e-6})) << "CPU lse ignores the padding";
             }
             Tensor xd = x.to(kGpu), td = t.to(kGpu);
             Tensor l = empty({n}, {.device = kGpu}), s = empty({n}, {.device = kGpu});
             poison(l);
             poison(s);
-            kernels::cuda::classifier_forward(l, s, xd, td, v, -100);
+            kernels::classifier_forward.kernel(DeviceType::CUDA)(l, s, xd, td, v, -100);
             EXPECT_TRUE(all_close(s, s_c, {1e-5, 1e-5})) << "lse";
             EXPECT_TRUE(all_close(l, l_c, {1e-5, 1e-5})) << "loss";
 
             Tensor grad = full({}, 0.75, {.dtype = DType::f32});
             Tensor gx_c = x.clone();
-            kernels::cpu::classifier_backward_inplace(gx_c, t, s_c, grad, 0.01, v, -100);
-            kernels::cuda::classifier_backward_inplace(xd, td, s, grad.to(kGpu), 0.01, v, -100);
+            kernels::classifier_backward_inplace.kernel(DeviceType::CPU)(gx_c, t, s_c, grad, 0.01, v, -100);
+            kernels::classifier_backward_inplace.kernel(DeviceType::CUDA)(xd, td, s, grad.to(kGpu), 0.01, v, -100);
             // p = exp(x - lse): the CPU sums 50257 exponentials one after another in f32, the GPU
             // in a tree; the two lse differ by up to ~1e-4 absolute, so p by ~1e-4 relative (H200).
             const auto tol = dt == DType::f32 ? Tolerance{2e-4, 1e-7} : tolerance_for(dt);

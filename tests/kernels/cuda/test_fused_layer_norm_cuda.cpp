@@ -32,14 +32,14 @@ TEST(ResidualLayerNormCuda, KernelsMatchCpu) {
         Tensor x = rnd({m, n}, dt, 1), r = rnd({m, n}, dt, 2), w = rnd({n}, dt, 3), b = rnd({n}, dt, 4);
         Tensor s_c = empty({m, n}, {.dtype = dt}), y_c = empty({m, n}, {.dtype = dt});
         Tensor mu_c = empty({m}), rs_c = empty({m});
-        kernels::cpu::residual_layer_norm_forward(s_c, y_c, mu_c, rs_c, x, r, w, b, n, 1e-5);
+        kernels::residual_layer_norm_forward.kernel(DeviceType::CPU)(s_c, y_c, mu_c, rs_c, x, r, w, b, n, 1e-5);
 
         const TensorOptions o{.dtype = dt, .device = kGpu};
         Tensor s = empty({m, n}, o), y = empty({m, n}, o);
         Tensor mu = empty({m}, {.device = kGpu}), rs = empty({m}, {.device = kGpu});
         for (Tensor* t : {&s, &y, &mu, &rs}) poison(*t);
         Tensor xd = x.to(kGpu), rd = r.to(kGpu), wd = w.to(kGpu), bd = b.to(kGpu);
-        kernels::cuda::residual_layer_norm_forward(s, y, mu, rs, xd, rd, wd, bd, n, 1e-5);
+        kernels::residual_layer_norm_forward.kernel(DeviceType::CUDA)(s, y, mu, rs, xd, rd, wd, bd, n, 1e-5);
         EXPECT_TRUE(all_close(s, s_c, {0, 0})) << "sum is x + residual rounded once";
         // Terms of order 1 summed (Note in test_layer_norm_cuda.cpp): absolute error of a few ulps of 1.
         EXPECT_TRUE(all_close(y, y_c, dt == DType::f32 ? Tolerance{1e-5, 1e-5} : tolerance_for(dt))) << "normed";
@@ -48,10 +48,10 @@ TEST(ResidualLayerNormCuda, KernelsMatchCpu) {
 
         Tensor gy = rnd({m, n}, dt, 5), gs = rnd({m, n}, dt, 6);
         Tensor gx_c = empty({m, n}, {.dtype = dt}), gw_c = empty({n}, {.dtype = dt}), gb_c = empty({n}, {.dtype = dt});
-        kernels::cpu::residual_layer_norm_backward(gx_c, gw_c, gb_c, gy, gs, s_c, mu_c, rs_c, w, n);
+        kernels::residual_layer_norm_backward.kernel(DeviceType::CPU)(gx_c, gw_c, gb_c, gy, gs, s_c, mu_c, rs_c, w, n);
         Tensor gx = empty({m, n}, o), gw = empty({n}, o), gb = empty({n}, o);
         for (Tensor* t : {&gx, &gw, &gb}) poison(*t);
-        kernels::cuda::residual_layer_norm_backward(gx, gw, gb, gy.to(kGpu), gs.to(kGpu), s, mu, rs, wd, n);
+        kernels::residual_layer_norm_backward.kernel(DeviceType::CUDA)(gx, gw, gb, gy.to(kGpu), gs.to(kGpu), s, mu, rs, wd, n);
         // Row sums over up to 257 rows in another order: a slightly wider tolerance in f32.
         const auto tol = dt == DType::f32 ? Tolerance{1e-4, 1e-4} : tolerance_for(dt);
         EXPECT_TRUE(all_close(gx, gx_c, tol)) << "d x";
@@ -61,9 +61,9 @@ TEST(ResidualLayerNormCuda, KernelsMatchCpu) {
         // Without g_sum, weight or bias, and with only some gradients wanted.
         Tensor gx2 = empty({m, n}, o), none;
         poison(gx2);
-        kernels::cuda::residual_layer_norm_backward(gx2, none, none, gy.to(kGpu), Tensor(), s, mu, rs, Tensor(), n);
+        kernels::residual_layer_norm_backward.kernel(DeviceType::CUDA)(gx2, none, none, gy.to(kGpu), Tensor(), s, mu, rs, Tensor(), n);
         Tensor gx2_c = empty({m, n}, {.dtype = dt});
-        kernels::cpu::residual_layer_norm_backward(gx2_c, none, none, gy, Tensor(), s_c, mu_c, rs_c, Tensor(), n);
+        kernels::residual_layer_norm_backward.kernel(DeviceType::CPU)(gx2_c, none, none, gy, Tensor(), s_c, mu_c, rs_c, Tensor(), n);
         EXPECT_TRUE(all_close(gx2, gx2_c, tol)) << "d x without affine and g_sum";
       }
 }

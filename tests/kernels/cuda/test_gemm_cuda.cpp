@@ -97,7 +97,7 @@ TEST(GemmCuda, EmptyInnerDimensionGivesBetaTimesOut) {
   Tensor a = empty({4, 0}, {.device = kCuda}), b = empty({0, 3}, {.device = kCuda});
   Tensor out = empty({4, 3}, {.device = kCuda});
   poison(out);
-  kernels::gemm(out, a, b);
+  kernels::gemm(out, a, b, false, false, 1.0, 0.0);
   EXPECT_TRUE(kirzl::testing::all_close(out, zeros({4, 3})));
   Tensor c0 = rnd({4, 3}, DType::f32);
   Tensor out2 = c0.to(kCuda);
@@ -113,10 +113,10 @@ TEST(GemmCuda, Tf32OnlyInsideTheGuard) {
   Tensor ac = a.to(kCuda), bc = b.to(kCuda);
   Reference r = reference(a, b, false, false, 1.0, 0.0, Tensor(), {s.M, s.N});
   Tensor exact = empty({s.M, s.N}, {.device = kCuda}), fast = empty({s.M, s.N}, {.device = kCuda});
-  kernels::gemm(exact, ac, bc);
+  kernels::gemm(exact, ac, bc, false, false, 1.0, 0.0);
   {
     AllowTF32Guard tf32;
-    kernels::gemm(fast, ac, bc);
+    kernels::gemm(fast, ac, bc, false, false, 1.0, 0.0);
   }
   EXPECT_TRUE(close_scaled(exact, r.value, r.scale, 1e-5));
   EXPECT_TRUE(close_scaled(fast, r.value, r.scale, 1e-2));
@@ -154,7 +154,7 @@ void check_batched(const Tensor& a, const Tensor& b, bool ta, bool tb, DType dt)
   os[os.size() - 1] = tb ? b.size(-2) : b.size(-1);
   Tensor out = empty(os, {.dtype = dt, .device = kCuda});
   poison(out);
-  kernels::gemm(out, a.to(kCuda), b.to(kCuda), ta, tb);
+  kernels::gemm(out, a.to(kCuda), b.to(kCuda), ta, tb, 1.0, 0.0);
   Reference r = reference(a, b, ta, tb, 1.0, 0.0, Tensor(), os);
   EXPECT_TRUE(close_scaled(out, r.value, r.scale, rtol_for(dt))) << "a " << a.describe() << " b " << b.describe();
 }
@@ -184,20 +184,20 @@ TEST(GemmCuda, BroadcastAndNonCollapsibleBatches) {
     Tensor b_dev = rnd({1, 1, 13, 6}, dt);
     Tensor out = empty({2, 3, 9, 6}, {.dtype = dt, .device = kCuda});
     poison(out);
-    kernels::gemm(out, a.to(kCuda), b_dev.to(kCuda).expand({2, 3, 13, 6}), false, false);
+    kernels::gemm(out, a.to(kCuda), b_dev.to(kCuda).expand({2, 3, 13, 6}), false, false, 1.0, 0.0);
     Reference r = reference(a, b_dev.expand({2, 3, 13, 6}), false, false, 1.0, 0.0, Tensor(), {2, 3, 9, 6});
     EXPECT_TRUE(close_scaled(out, r.value, r.scale, rtol_for(dt)));
     // Only the inner batch dim expanded: no single batch stride, made contiguous first.
     Tensor b_dev2 = rnd({2, 1, 13, 6}, dt);
     poison(out);
-    kernels::gemm(out, a.to(kCuda), b_dev2.to(kCuda).expand({2, 3, 13, 6}), false, false);
+    kernels::gemm(out, a.to(kCuda), b_dev2.to(kCuda).expand({2, 3, 13, 6}), false, false, 1.0, 0.0);
     r = reference(a, b_dev2.expand({2, 3, 13, 6}), false, false, 1.0, 0.0, Tensor(), {2, 3, 9, 6});
     EXPECT_TRUE(close_scaled(out, r.value, r.scale, rtol_for(dt)));
     // Permuted batch dims (strides out of order): made contiguous first.
     Tensor a_perm_dev = rnd({3, 2, 9, 13}, dt);
     Tensor bb = rnd({2, 3, 13, 6}, dt);
     poison(out);
-    kernels::gemm(out, a_perm_dev.to(kCuda).permute({1, 0, 2, 3}), bb.to(kCuda), false, false);
+    kernels::gemm(out, a_perm_dev.to(kCuda).permute({1, 0, 2, 3}), bb.to(kCuda), false, false, 1.0, 0.0);
     r = reference(a_perm_dev.permute({1, 0, 2, 3}), bb, false, false, 1.0, 0.0, Tensor(), {2, 3, 9, 6});
     EXPECT_TRUE(close_scaled(out, r.value, r.scale, rtol_for(dt)));
   }
@@ -216,7 +216,7 @@ TEST(GemmCuda, NonContiguousOperandsAndOutputs) {
     const double rtol = rtol_for(dt);
     auto run = [&](const Tensor& ad, const Tensor& bd, Tensor out) {
       poison(out);
-      kernels::gemm(out, ad, bd);
+      kernels::gemm(out, ad, bd, false, false, 1.0, 0.0);
       return out;
     };
     Tensor ad = a.to(kCuda), bd = b.to(kCuda);
@@ -379,13 +379,13 @@ TEST(GemmCuda, ErrorsOnDtypeAndDeviceMismatch) {
   EXPECT_KIRZL_ERROR(linear(a, w, rnd({3}, DType::bf16).to(kCuda)), ErrorCode::InvalidArgument, "linear", "dtype");
   // The kernel itself, called with inconsistent operands.
   Tensor out = empty({4, 3}, {.device = kCuda});
-  EXPECT_KIRZL_ERROR(kernels::gemm(out, a, b16), ErrorCode::InvalidArgument, "gemm", "dtype");
-  EXPECT_KIRZL_ERROR(kernels::gemm(out, a, b_cpu), ErrorCode::InvalidArgument, "gemm", "device");
-  EXPECT_KIRZL_ERROR(kernels::gemm(out, a, rnd({6, 3}, DType::f32).to(kCuda)), ErrorCode::InvalidArgument, "gemm",
+  EXPECT_KIRZL_ERROR(kernels::gemm(out, a, b16, false, false, 1.0, 0.0), ErrorCode::InvalidArgument, "gemm", "dtype");
+  EXPECT_KIRZL_ERROR(kernels::gemm(out, a, b_cpu, false, false, 1.0, 0.0), ErrorCode::InvalidArgument, "gemm", "device");
+  EXPECT_KIRZL_ERROR(kernels::gemm(out, a, rnd({6, 3}, DType::f32).to(kCuda), false, false, 1.0, 0.0), ErrorCode::InvalidArgument, "gemm",
                      "shapes");
   Tensor ints = zeros({4, 5}, {.dtype = DType::i32, .device = kCuda});
   Tensor iout = zeros({4, 3}, {.dtype = DType::i32, .device = kCuda});
-  EXPECT_KIRZL_ERROR(kernels::gemm(iout, ints, zeros({5, 3}, {.dtype = DType::i32, .device = kCuda})),
+  EXPECT_KIRZL_ERROR(kernels::gemm(iout, ints, zeros({5, 3}, {.dtype = DType::i32, .device = kCuda}), false, false, 1.0, 0.0),
                      ErrorCode::InvalidArgument, "gemm", "floating");
 }
 

@@ -71,7 +71,7 @@ TEST(PoolCuda, MaxPoolKernelsMatchCpuIncludingIndices) {
         Tensor x = pool_input(planes, geo, dt, with_nan);
         Tensor out_ref = empty({planes, g.Ho, g.Wo}, {.dtype = dt});
         Tensor idx_ref = empty({planes, g.Ho, g.Wo}, {.dtype = DType::i64});
-        kernels::cpu::max_pool2d_forward(out_ref, idx_ref, x, g);
+        kernels::max_pool2d_forward.kernel(DeviceType::CPU)(out_ref, idx_ref, x, g);
         Tensor out = empty({planes, g.Ho, g.Wo}, {.dtype = dt, .device = gpu()});
         Tensor idx = empty({planes, g.Ho, g.Wo}, {.dtype = DType::i64, .device = gpu()});
         poison(out);
@@ -90,7 +90,7 @@ TEST(PoolCuda, MaxPoolKernelsMatchCpuIncludingIndices) {
         // f32 reference: the CPU rounds to the 16-bit type after every addition, the GPU once;
         // both add in increasing output order, so f32 sums agree exactly.
         Tensor gx_ref = empty({planes, g.H, g.W}, {.dtype = DType::f32});
-        kernels::cpu::max_pool2d_backward(gx_ref, go.to(DType::f32), idx_ref, g);
+        kernels::max_pool2d_backward.kernel(DeviceType::CPU)(gx_ref, go.to(DType::f32), idx_ref, g);
         Tensor gx = empty({planes, g.H, g.W}, {.dtype = dt, .device = gpu()});
         poison(gx);
         kernels::max_pool2d_backward(gx, go.to(gpu()), idx, g);
@@ -110,7 +110,7 @@ TEST(PoolCuda, AvgPoolKernelsMatchCpu) {
         const kernels::Pool2dGeometry g = geometry(geo, planes);
         Tensor x = cpu_uniform({planes, geo.H, geo.W}, dt);
         Tensor ref = empty({planes, g.Ho, g.Wo}, {.dtype = dt});
-        kernels::cpu::avg_pool2d_forward(ref, x, g, include_pad);
+        kernels::avg_pool2d_forward.kernel(DeviceType::CPU)(ref, x, g, include_pad);
         Tensor out = empty({planes, g.Ho, g.Wo}, {.dtype = dt, .device = gpu()});
         poison(out);
         kernels::avg_pool2d_forward(out, x.to(gpu()), g, include_pad);
@@ -120,7 +120,7 @@ TEST(PoolCuda, AvgPoolKernelsMatchCpu) {
         // f32 reference for the backward: the CPU adds into the (16-bit) output once per window,
         // the GPU sums in f32 and rounds once.
         Tensor gx_ref = empty({planes, geo.H, geo.W}, {.dtype = DType::f32});
-        kernels::cpu::avg_pool2d_backward(gx_ref, go.to(DType::f32), g, include_pad);
+        kernels::avg_pool2d_backward.kernel(DeviceType::CPU)(gx_ref, go.to(DType::f32), g, include_pad);
         Tensor gx = empty({planes, geo.H, geo.W}, {.dtype = dt, .device = gpu()});
         poison(gx);
         kernels::avg_pool2d_backward(gx, go.to(gpu()), g, include_pad);

@@ -28,7 +28,7 @@ void expect_sum_matches(const Tensor& x_cpu, const Tensor& x_gpu, const std::vec
     else out_shape.push_back(x_cpu.size(d));
   }
   Tensor expected = empty(out_shape, {.dtype = x_cpu.dtype()});
-  kernels::cpu::sum(expected, x_cpu, mask);
+  kernels::sum.kernel(DeviceType::CPU)(expected, x_cpu, mask);
   Tensor out = empty(out_shape, {.dtype = x_cpu.dtype(), .device = kGpu});
   poison(out);
   kernels::sum(out, x_gpu, mask);
@@ -116,7 +116,7 @@ void expect_extremum_matches(bool is_max, const Tensor& x, int64_t dim, const st
   Shape kept = x.shape();
   kept.erase(dim);
   Tensor ev = empty(kept, {.dtype = x.dtype()}), ei = empty(kept, {.dtype = DType::i64});
-  kernels::cpu::extremum(is_max, ev, ei, x, dim);
+  kernels::extremum.kernel(DeviceType::CPU)(is_max, ev, ei, x, dim);
   Tensor v = empty(kept, {.dtype = x.dtype(), .device = kGpu}), i = empty(kept, {.dtype = DType::i64, .device = kGpu});
   poison(v);
   poison(i);
@@ -129,7 +129,7 @@ void expect_extremum_matches(bool is_max, const Tensor& x, int64_t dim, const st
   poison(v2);
   kernels::extremum(is_max, v2, none, xg, dim);
   Tensor ev2 = empty(kept, {.dtype = x.dtype()}), none_cpu;
-  kernels::cpu::extremum(is_max, ev2, none_cpu, x, dim);
+  kernels::extremum.kernel(DeviceType::CPU)(is_max, ev2, none_cpu, x, dim);
   EXPECT_TRUE(all_close(v2, ev2, {0, 0})) << what << " values only";
   Tensor i2 = empty(kept, {.dtype = DType::i64, .device = kGpu});
   poison(i2);

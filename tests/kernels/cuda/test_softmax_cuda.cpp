@@ -39,7 +39,7 @@ TEST(SoftmaxCuda, KernelMatchesCpuWithPoisonedOutputs) {
         SCOPED_TRACE(name(c, dt, log));
         Tensor x = cpu_uniform(c.shape, dt, -8, 8);
         Tensor ref = empty(c.shape, {.dtype = dt});
-        kernels::cpu::softmax(ref, x, c.dim, log);
+        kernels::softmax.kernel(DeviceType::CPU)(ref, x, c.dim, log);
         Tensor xg = x.to(gpu());
         Tensor out = empty(c.shape, {.dtype = dt, .device = gpu()});
         poison(out);
@@ -48,7 +48,7 @@ TEST(SoftmaxCuda, KernelMatchesCpuWithPoisonedOutputs) {
 
         Tensor g = cpu_uniform(c.shape, dt, -1, 1, 3);
         Tensor gref = empty(c.shape, {.dtype = dt});
-        kernels::cpu::softmax_backward(gref, g, ref, c.dim, log);
+        kernels::softmax_backward.kernel(DeviceType::CPU)(gref, g, ref, c.dim, log);
         Tensor gx = empty(c.shape, {.dtype = dt, .device = gpu()});
         poison(gx);
         kernels::softmax_backward(gx, g.to(gpu()), ref.to(gpu()), c.dim, log);
@@ -65,7 +65,7 @@ TEST(SoftmaxCuda, InfinitiesAndNaNRowsLikeCpu) {
   Tensor x = from_vector<float>(v, {3, 4});
   for (bool log : {false, true}) {
     Tensor ref = empty({3, 4}, {.dtype = DType::f32});
-    kernels::cpu::softmax(ref, x, 1, log);
+    kernels::softmax.kernel(DeviceType::CPU)(ref, x, 1, log);
     Tensor out = empty({3, 4}, {.dtype = DType::f32, .device = gpu()});
     poison(out);
     kernels::softmax(out, x.to(gpu()), 1, log);

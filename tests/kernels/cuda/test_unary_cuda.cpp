@@ -57,7 +57,7 @@ TEST(UnaryCuda, ForwardEveryOpFloatDtypesOddSizes) {
         if (n == kBig && dt == DType::f64) continue;
         Tensor x = input_for(c, {n}, dt, 31 + n);
         Tensor expected = empty({n}, {.dtype = dt});
-        kernels::cpu::unary(c.op, expected, x, c.args);
+        kernels::unary.kernel(DeviceType::CPU)(c.op, expected, x, c.args);
         for (bool misaligned : {false, true}) {
           Tensor out = empty({n}, {.dtype = dt, .device = kGpu});
           poison(out);
@@ -73,7 +73,7 @@ TEST(UnaryCuda, ForwardNonContiguousInput) {
     for (const Case& c : cases()) {
       Tensor x = input_for(c, {31, 47}, dt, 5);
       Tensor expected = empty({47, 31}, {.dtype = dt});
-      kernels::cpu::unary(c.op, expected, x.t(), c.args);
+      kernels::unary.kernel(DeviceType::CPU)(c.op, expected, x.t(), c.args);
       Tensor out = empty({47, 31}, {.dtype = dt, .device = kGpu});
       poison(out);
       kernels::unary(c.op, out, x.to(kGpu).t(), c.args);
@@ -82,7 +82,7 @@ TEST(UnaryCuda, ForwardNonContiguousInput) {
       poison(out2);
       kernels::unary(c.op, out2, non_contiguous_copy(x.to(kGpu)), c.args);
       Tensor expected2 = empty({31, 47}, {.dtype = dt});
-      kernels::cpu::unary(c.op, expected2, x, c.args);
+      kernels::unary.kernel(DeviceType::CPU)(c.op, expected2, x, c.args);
       EXPECT_TRUE(all_close(out2, expected2, unary_tol(dt))) << c.name << " stepped " << name_of(dt);
     }
 }
@@ -97,7 +97,7 @@ TEST(UnaryCuda, IntegerVariants) {
         const bool is_signed = dt == DType::i32 || dt == DType::i64;
         Tensor x = random_cpu({n}, dt, 41, is_signed ? -40 : 0, 60);
         Tensor expected = empty({n}, {.dtype = dt});
-        kernels::cpu::unary(op, expected, x, args);
+        kernels::unary.kernel(DeviceType::CPU)(op, expected, x, args);
         Tensor out = empty({n}, {.dtype = dt, .device = kGpu});
         poison(out);
         kernels::unary(op, out, misaligned_gpu(x), args);
@@ -111,7 +111,7 @@ TEST(UnaryCuda, NaNPropagates) {
   Tensor x = from_vector<double>({nan, -inf, inf, 0.0, -0.0, 1.0, -1.0}, {7}).to(DType::f32);
   for (const Case& c : cases()) {
     Tensor expected = empty({7}, {.dtype = DType::f32});
-    kernels::cpu::unary(c.op, expected, x, c.args);
+    kernels::unary.kernel(DeviceType::CPU)(c.op, expected, x, c.args);
     Tensor out = empty({7}, {.dtype = DType::f32, .device = kGpu});
     kernels::unary(c.op, out, x.to(kGpu), c.args);
     EXPECT_TRUE(all_close(out, expected, unary_tol(DType::f32))) << c.name;
@@ -129,10 +129,10 @@ TEST(UnaryCuda, BackwardKernelEveryOp) {
         Tensor saved = x;
         if (kernels::unary_backward_saves(c.op) == kernels::UnarySaved::Result) {
           saved = empty({n}, {.dtype = dt});
-          kernels::cpu::unary(c.op, saved, x, c.args);
+          kernels::unary.kernel(DeviceType::CPU)(c.op, saved, x, c.args);
         }
         Tensor expected = empty({n}, {.dtype = dt});
-        kernels::cpu::unary_backward(c.op, expected, g, saved, c.args);
+        kernels::unary_backward.kernel(DeviceType::CPU)(c.op, expected, g, saved, c.args);
         Tensor gx = empty({n}, {.dtype = dt, .device = kGpu});
         poison(gx);
         kernels::unary_backward(c.op, gx, misaligned_gpu(g), saved.to(kGpu), c.args);
@@ -181,7 +181,7 @@ TEST(WhereCuda, KernelBroadcastingAndStrides) {
       Tensor a = random_cpu(sa, dt, 72), b = random_cpu(sb, dt, 73);
       const Shape shape = broadcast_shapes(broadcast_shapes(sc, sa, "t"), sb, "t");
       Tensor expected = empty(shape, {.dtype = dt});
-      kernels::cpu::where(expected, cond, a, b);
+      kernels::where.kernel(DeviceType::CPU)(expected, cond, a, b);
       for (bool strided : {false, true}) {
         Tensor out = poisoned_out(shape, dt, strided);
         kernels::where(out, cond.to(kGpu), a.numel() > 1 ? misaligned_gpu(a) : a.to(kGpu), b.to(kGpu));

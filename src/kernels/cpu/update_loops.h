@@ -1,4 +1,5 @@
-// Internal: the loop helpers shared by the CPU optimizer updates and gradient clipping.
+// Internal (CPU): the loop helpers of the optimizer, clipping and loss-scaling kernels
+// (kernels/cpu/optim_update.cpp) and of clip_grad_value.
 #pragma once
 
 #include <cstdint>
@@ -8,7 +9,7 @@
 #include "kernels/cpu/loops.h"
 #include "kernels/dispatch.h"
 
-namespace kirzl::optim::detail {
+namespace kirzl::kernels::cpu {
 
 /// Element type of optimizer state for parameters of type T: double for f64, float otherwise
 /// (bf16/f16 parameters are updated in f32).
@@ -21,7 +22,7 @@ inline constexpr int64_t kUpdateGrain = 1 << 15;
 /// Runs fn(begin, end) over [0, n), split across OpenMP threads when n is large.
 template <typename Fn>
 void parallel_elements(int64_t n, Fn&& fn) {
-  kernels::cpu::parallel_for(n, kUpdateGrain, fn);
+  parallel_for(n, kUpdateGrain, fn);
 }
 
 /// Sum over [0, n) of the partial results fn(begin, end) (of type R, value-initialised to zero,
@@ -32,7 +33,7 @@ R deterministic_sum(int64_t n, Fn&& fn) {
   if (n <= kUpdateGrain) return n > 0 ? fn(int64_t{0}, n) : R{};
   int64_t chunks = (n + kUpdateGrain - 1) / kUpdateGrain;
   std::vector<R> partial(static_cast<size_t>(chunks), R{});
-  kernels::cpu::parallel_for(chunks, 1, [&](int64_t cb, int64_t ce) {
+  parallel_for(chunks, 1, [&](int64_t cb, int64_t ce) {
     for (int64_t c = cb; c < ce; ++c) {
       int64_t b = c * kUpdateGrain, e = b + kUpdateGrain < n ? b + kUpdateGrain : n;
       partial[c] = fn(b, e);
@@ -43,4 +44,4 @@ R deterministic_sum(int64_t n, Fn&& fn) {
   return total;
 }
 
-}  // namespace kirzl::optim::detail
+}  // namespace kirzl::kernels::cpu

@@ -1,0 +1,54 @@
+// The dispatch table's one-time fill and its errors. See Note [kernel registration] in
+// kernels/dispatch_table.h.
+#include "kernels/dispatch_table.h"
+
+#include "core/without_cuda.h"
+#include "kirzl/config.hpp"
+
+namespace kirzl::kernels {
+
+namespace cpu {
+void register_kernels();
+}
+#if KIRZL_HAS_CUDA
+namespace cuda {
+void register_kernels();
+}
+#endif
+
+void ensure_kernels_registered() {
+  static const bool registered = [] {
+    cpu::register_kernels();
+#if KIRZL_HAS_CUDA
+    cuda::register_kernels();
+#endif
+    return true;
+  }();
+  (void)registered;
+}
+
+namespace dispatch_detail {
+
+namespace {
+const char* device_name(DeviceType device) { return device == DeviceType::CPU ? "CPU" : "CUDA"; }
+}  // namespace
+
+void throw_no_kernel(const char* kernel, DeviceType device, const char* requirement) {
+  const char* why = "no kernel is registered for this device type";
+  if (device == DeviceType::CUDA && !KIRZL_HAS_CUDA) why = kirzl::detail::kBuiltWithoutCuda;
+  else if (device == DeviceType::CUDA && requirement != nullptr) why = requirement;
+  KIRZL_FAIL(ErrorCode::Unsupported, kernel, ": no ", device_name(device), " kernel: ", why);
+}
+
+void throw_double_registration(const char* kernel, DeviceType device) {
+  KIRZL_FAIL(ErrorCode::Internal, kernel, ": a ", device_name(device),
+             " kernel is registered already (each backend registers a kernel once)");
+}
+
+void throw_no_tensor_argument(const char* kernel) {
+  KIRZL_FAIL(ErrorCode::Internal, kernel, ": called without a defined tensor argument to pick the device from");
+}
+
+}  // namespace dispatch_detail
+
+}  // namespace kirzl::kernels

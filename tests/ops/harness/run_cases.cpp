@@ -75,8 +75,11 @@ Tensor place(const Tensor& t, const Arg& a, Device device) {
   return on;
 }
 
+bool low_precision(DType dt) { return dt == DType::bf16 || dt == DType::f16; }
+
 /// Per-dtype tolerance of a CPU result against the float64 reference.
-Tolerance reference_tolerance(DType dt, double scale) {
+Tolerance reference_tolerance(DType dt, const TolScale& s) {
+  const double scale = low_precision(dt) ? s.low_precision : s.reference;
   Tolerance t{0, 0};
   switch (dt) {
     case DType::f64: t = {1e-10, 1e-12}; break;
@@ -134,7 +137,7 @@ void run_cpu(const Case& c, Timings& timings) {
     EXPECT_EQ(row.check(ref_in, y.to(DType::f64)), "") << "property check of " << row.op;
   } else {
     const Tensor expected = row.reference(ref_in);
-    EXPECT_TRUE(all_close(y, expected, reference_tolerance(c.dtype, row.tol.reference)))
+    EXPECT_TRUE(all_close(y, expected, reference_tolerance(c.dtype, row.tol)))
         << row.op << " on the CPU against the float64 reference";
   }
   if (timings.enabled) timings.cpu_us[row_key(c)] = time_call(row, args, Device::cpu());
@@ -161,7 +164,7 @@ void run_cuda(const Case& c, Timings& timings) {
   Tensor yg = row.call(xg);
   ASSERT_TRUE(yg.defined());
   ASSERT_EQ(yg.device(), gpu) << yg.describe();
-  const Tolerance tol = scaled(tolerance_for(c.dtype), row.tol.cuda);
+  const Tolerance tol = scaled(tolerance_for(c.dtype), low_precision(c.dtype) ? row.tol.low_precision : row.tol.cuda);
   EXPECT_TRUE(all_close(yg, yc, tol)) << row.op << " forward on CUDA against the CPU";
   if (row.differentiable && is_floating(yc.dtype()) && yc.requires_grad()) {
     Generator gen(77);

@@ -41,6 +41,10 @@ struct Arg {
   /// The first elements are NaN, -inf, inf, 0, -0, 1, -1 (as many as fit): special values must
   /// propagate as the reference says.
   bool specials = false;
+  /// Round the values to integers (toward zero) before the cast: ties for max/argmax/pooling.
+  bool integral = false;
+  /// Fixed values (row-major, as many as the shape holds) instead of random ones.
+  std::vector<double> values;
   bool grad = true;      ///< a differentiable input (floating args only)
 };
 
@@ -73,6 +77,9 @@ struct Row {
   bool differentiable = true;  ///< gradcheck, and the cuda case compares gradients
   std::string no_cuda;         ///< why the row has no cuda case ("" = it has one)
   std::string no_gradcheck;    ///< why a differentiable row is not gradchecked ("" = it is)
+  /// The cuda case also runs the call (and backward) a second time and expects the same bits:
+  /// for kernels that promise a fixed summation order (no atomics in the result).
+  bool deterministic = false;
   double gradcheck_rtol = 1e-4;
 };
 
@@ -90,6 +97,16 @@ void add_copy_shape_rows(std::vector<Row>& rows);
 
 /// Every row of every family.
 std::vector<Row> all_rows();
+
+/// "3x5x7" for a variant name ("scalar" for 0-d).
+inline std::string shape_name(const Shape& s) {
+  std::string r;
+  for (int64_t d = 0; d < s.size(); ++d) {
+    if (d) r += 'x';
+    r += std::to_string(s[d]);
+  }
+  return s.size() ? r : "scalar";
+}
 
 /// The floating dtypes most rows run on.
 inline std::vector<DType> float_dtypes() { return {DType::f32, DType::f64, DType::bf16, DType::f16}; }

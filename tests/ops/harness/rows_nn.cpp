@@ -84,6 +84,11 @@ void add_nn_rows(std::vector<Row>& rows) {
       {"wide_3x4097", {.shape = {3, 4097}, .lo = -8, .hi = 8}, -1},
       {"rows_1000x257", {.shape = {1000, 257}}, -1},
       {"specials_2x7", {.shape = {2, 7}, .specials = true}, -1},
+      // Row 0 all -inf (a NaN row), row 1 partly -inf (zero probabilities), row 2 with a NaN.
+      {"infinities_3x4",
+       {.shape = {3, 4}, .values = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, 1, -INFINITY, 2, 3, 4, NAN, 5, 6}},
+       -1},
+      {"rows_64x5000", {.shape = {64, 5000}}, -1},
   };
   for (bool log : {false, true})
     for (const Sm& s : sms) {
@@ -98,7 +103,8 @@ void add_nn_rows(std::vector<Row>& rows) {
         return ref::along(in[0], dim, [log](const std::vector<double>& v) { return softmax_line(v, log); });
       };
       r.tol.reference = r.tol.cuda = 10;
-      if (s.x.specials) r.no_gradcheck = "NaN and infinities have no finite differences";
+      if (s.x.specials || !s.x.values.empty()) r.no_gradcheck = "NaN and infinities have no finite differences";
+      r.deterministic = true;
       rows.push_back(r);
     }
 
@@ -142,6 +148,55 @@ void add_nn_rows(std::vector<Row>& rows) {
     r.tol.low_precision = 2;
     // rstd = 1/sqrt(var + eps) with var ~ 0.3 and x ~ 3: finite differences need a looser rtol.
     r.gradcheck_rtol = 1e-3;
+    r.deterministic = true;
+    rows.push_back(r);
+  }
+  // Note [layer norm on CUDA]: rows of up to 32 K 16-byte packs per warp take the register path,
+  // longer or unaligned ones the block path; the backward keeps a row in shared memory up to a
+  // size. Widths at each boundary and the next pack, per dtype (the pack holds 8 bf16/f16, 4 f32,
+  // 2 f64), 300 rows (several per warp, several blocks of partial sums), and misaligned x.
+  struct Boundary {
+    DType dt;
+    std::vector<int64_t> widths;
+    int64_t rows;
+  };
+  const Boundary boundaries[] = {{DType::bf16, {8, 776, 1024, 1032, 2048, 2056}, 300},
+                                 {DType::f16, {1024, 1032, 2048, 2056}, 300},
+                                 {DType::f32, {4, 132, 768, 772, 1024, 1028}, 300},
+                                 {DType::f64, {2, 384, 386, 512, 514}, 300},
+                                 {DType::f32, {6128, 6129, 6136, 6144, 6145}, 40},
+                                 {DType::bf16, {6129, 6144}, 40},
+                                 {DType::f16, {6129, 6144}, 40},
+                                 {DType::f64, {3056, 3057, 3064, 3072, 3073}, 40}};
+  for (const Boundary& b : boundaries)
+    for (int64_t n : b.widths)
+      for (bool misaligned : {false, true}) {
+        if (misaligned && b.rows != 300) continue;
+        Row r;
+        r.op = "layer_norm";
+        r.variant = std::string(misaligned ? "misaligned_" : "boundary_") + std::to_string(b.rows) + "x" + std::to_string(n);
+        r.args = {Arg{.shape = {b.rows, n}, .lo = 2, .hi = 4, .misaligned = misaligned}, Arg{.shape = {n}, .lo = 0.5, .hi = 1.5},
+                  Arg{.shape = {n}, .lo = -1, .hi = 1}};
+        r.dtypes = {b.dt};
+        r.call = [n](const Inputs& in) { return layer_norm(in[0], {n}, in[1], in[2]); };
+        r.reference = [n](const Inputs& in) { return ref_layer_norm(in[0], n, in[1], in[2], 1e-5); };
+        r.tol = {20, 100, 2};
+        r.gradcheck_rtol = 1e-3;
+        rows.push_back(r);
+      }
+  // Only some gradients wanted: the backward kernels skip the others (and must not need them).
+  for (const auto& [variant, gx, gw, gb] : {std::tuple<const char*, bool, bool, bool>{"grad_w_only_40x768", false, true, false},
+                                            {"grad_x_only_40x768", true, false, false},
+                                            {"grad_x_b_40x768", true, false, true}}) {
+    Row r;
+    r.op = "layer_norm";
+    r.variant = variant;
+    r.args = {Arg{.shape = {40, 768}, .grad = gx}, Arg{.shape = {768}, .lo = 0.5, .hi = 1.5, .grad = gw},
+              Arg{.shape = {768}, .lo = -1, .hi = 1, .grad = gb}};
+    r.dtypes = {DType::f32, DType::bf16};
+    r.call = [](const Inputs& in) { return layer_norm(in[0], {768}, in[1], in[2]); };
+    r.reference = [](const Inputs& in) { return ref_layer_norm(in[0], 768, in[1], in[2], 1e-5); };
+    r.tol = {20, 100, 2};
     rows.push_back(r);
   }
 
@@ -149,7 +204,8 @@ void add_nn_rows(std::vector<Row>& rows) {
   // which are not differentiable inputs).
   for (const auto& [variant, shape, strided] :
        {std::tuple<const char*, Shape, bool>{"odd_4x3x5x2", {4, 3, 5, 2}, false}, {"2d_6x5", {6, 5}, false},
-        {"strided_4x5", {4, 5}, true}, {"channels_3x257x1x3", {3, 257, 1, 3}, false}}) {
+        {"strided_4x5", {4, 5}, true}, {"channels_3x257x1x3", {3, 257, 1, 3}, false},
+        {"channels_64x16x8x8", {64, 16, 8, 8}, false}, {"million_per_channel_1x3x1000003", {1, 3, 1000003}, false}}) {
     const int64_t C = shape[1];
     for (bool training : {true, false}) {
       Row r;
@@ -171,6 +227,7 @@ void add_nn_rows(std::vector<Row>& rows) {
       r.tol.reference = r.tol.cuda = 20;
       r.tol.low_precision = 2;
       r.gradcheck_rtol = 1e-3;
+      r.deterministic = true;
       rows.push_back(r);
     }
   }
@@ -180,7 +237,9 @@ void add_nn_rows(std::vector<Row>& rows) {
        {std::tuple<const char*, int64_t, int64_t, Shape, DType>{"odd_10x4_3x5", 10, 4, {3, 5}, DType::i64},
         {"i32_10x4_17", 10, 4, {17}, DType::i32},
         {"large_1000x64_4096", 1000, 64, {4096}, DType::i64},
-        {"empty_10x4_0", 10, 4, {0}, DType::i64}}) {
+        {"empty_10x4_0", 10, 4, {0}, DType::i64},
+        // ~1000 gradient rows summed into each of 4 rows: a bf16 accumulator would lose them.
+        {"many_repeats_4x8_4096", 4, 8, {4096}, DType::i64}}) {
     Row r;
     r.op = "embedding";
     r.variant = variant;
@@ -198,6 +257,7 @@ void add_nn_rows(std::vector<Row>& rows) {
       return ref::make(Shape(s), out);
     };
     r.tol.cuda = 10;  // the weight gradient sums repeated rows
+    r.deterministic = true;
     rows.push_back(r);
   }
 
@@ -205,17 +265,22 @@ void add_nn_rows(std::vector<Row>& rows) {
   // every device), so the cuda case compares exactly; the cpu case checks the op's definition.
   for (const auto& [variant, shape, strided] :
        {std::tuple<const char*, Shape, bool>{"odd_17x33", {17, 33}, false}, {"strided_5x9", {5, 9}, true},
-        {"large_1000003", {1000003}, false}, {"one_1", {1}, false}}) {
+        {"large_1000003", {1000003}, false}, {"one_1", {1}, false}, {"counter_wrap_4099", {4099}, false}}) {
     Row r;
     r.op = "dropout";
     r.variant = variant;
     r.args = {Arg{.shape = shape, .lo = 0.5, .hi = 2, .strided = strided}};
     r.dtypes = float_dtypes();
     constexpr double p = 0.3;
-    r.call = [](const Inputs& in) {
+    // counter_wrap: Philox counters cross 2^32 inside the call (the high counter word must be
+    // carried the same way on every device).
+    const uint64_t offset = std::string(variant) == "counter_wrap_4099" ? (uint64_t{1} << 32) - 500 : 0;
+    r.call = [offset](const Inputs& in) {
       Generator gen(2024);
+      gen.set_offset(offset);
       return dropout(in[0], p, true, &gen);
     };
+    r.deterministic = true;
     r.check = [](const Inputs& in, const Tensor& y) -> std::string {
       const std::vector<double> x = ref::values(in[0]), v = ref::values(y);
       int64_t zeros = 0;

@@ -2,7 +2,10 @@
 // and without keepdim, strided and empty inputs, one large odd size (the two-stage CUDA sum), and
 // the extrema with their indices.
 #include <cmath>
+#include <iterator>
 #include <limits>
+#include <string>
+#include <tuple>
 
 #include "ops/harness/op_table.hpp"
 #include "ops/harness/reference.hpp"
@@ -23,28 +26,19 @@ double ref_var(const std::vector<double>& v, int64_t correction) {
   for (double e : v) s += (e - m) * (e - m);
   return s / double(int64_t(v.size()) - correction);
 }
-double ref_max(const std::vector<double>& v) {
-  double m = -std::numeric_limits<double>::infinity();
-  for (double e : v) m = e > m ? e : m;
-  return m;
-}
-double ref_min(const std::vector<double>& v) {
-  double m = std::numeric_limits<double>::infinity();
-  for (double e : v) m = e < m ? e : m;
-  return m;
-}
-double ref_argmax(const std::vector<double>& v) {  // the first largest
+// Extrema propagate NaN (the first NaN is the extremum), else the first largest/smallest wins.
+size_t ref_arg_extremum(const std::vector<double>& v, bool largest) {
   size_t k = 0;
-  for (size_t i = 1; i < v.size(); ++i)
-    if (v[i] > v[k]) k = i;
-  return double(k);
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (std::isnan(v[i])) return i;
+    if (largest ? v[i] > v[k] : v[i] < v[k]) k = i;
+  }
+  return k;
 }
-double ref_argmin(const std::vector<double>& v) {
-  size_t k = 0;
-  for (size_t i = 1; i < v.size(); ++i)
-    if (v[i] < v[k]) k = i;
-  return double(k);
-}
+double ref_max(const std::vector<double>& v) { return v[ref_arg_extremum(v, true)]; }
+double ref_min(const std::vector<double>& v) { return v[ref_arg_extremum(v, false)]; }
+double ref_argmax(const std::vector<double>& v) { return double(ref_arg_extremum(v, true)); }
+double ref_argmin(const std::vector<double>& v) { return double(ref_arg_extremum(v, false)); }
 
 struct Reduction {
   const char* variant;
@@ -65,6 +59,121 @@ Row reduce_row(const char* op, const Reduction& r, std::function<Tensor(const Te
   return row;
 }
 
+/// The dims of a 4-bit mask, as a name ("dims_0_2", "dims_none") and a list.
+std::pair<std::string, Dims> mask_dims(int bits) {
+  std::string name = "dims";
+  Dims dims;
+  for (int64_t d = 0; d < 4; ++d)
+    if ((bits >> d) & 1) dims.push_back(d), name += "_" + std::to_string(d);
+  return {bits ? name : "dims_none", dims};
+}
+
+/// sum over every subset of the dims of 4-D shapes (contiguous, permuted, stepped), and the
+/// layouts that take each CUDA path (two stages, rows, columns, split columns, split rows); the
+/// values are small integers so that every dtype sums them exactly.
+void add_reduce_layout_rows(std::vector<Row>& rows) {
+  const std::vector<DType> all = {DType::f32, DType::bf16, DType::f64, DType::i32, DType::i64, DType::u8};
+  const Shape shapes[] = {{3, 5, 7, 11}, {2, 1, 33, 65}, {40, 3, 1, 129}};
+  for (size_t si = 0; si < std::size(shapes); ++si)
+    for (int bits = 1; bits < 16; ++bits)
+      for (int layout = 0; layout < (si == 0 ? 3 : 1); ++layout) {  // contiguous, permuted, stepped
+        auto [name, dims] = mask_dims(bits);
+        Row r;
+        r.op = "sum";
+        r.variant = std::string(layout == 1 ? "permuted_" : layout == 2 ? "stepped_" : "") + name + "_" + shape_name(shapes[si]);
+        r.args = {Arg{.shape = shapes[si], .lo = 0, .hi = 20, .strided = layout == 2, .integral = true}};
+        r.dtypes = all;
+        const bool permute = layout == 1;
+        r.call = [dims, permute](const Inputs& in) { return sum(permute ? in[0].permute({2, 0, 3, 1}) : in[0], dims); };
+        r.reference = [dims, permute](const Inputs& in) {
+          Tensor x = in[0];
+          if (permute) x = ref::make(x.permute({2, 0, 3, 1}).shape(), ref::values(x.permute({2, 0, 3, 1})));
+          return ref::reduce(x, dims, false, ref_sum);
+        };
+        r.deterministic = true;
+        rows.push_back(r);
+      }
+  struct Layout {
+    const char* variant;
+    Shape shape;
+    Dims dims;
+  };
+  const Layout layouts[] = {
+      {"rows_1000x1003", {1000, 1003}, {1}},        {"columns_4097x33", {4097, 33}, {0}},
+      {"split_columns_3x100003x5", {3, 100003, 5}, {1}}, {"split_rows_7x150001", {7, 150001}, {1}},
+      {"one_1x1", {1, 1}, {0, 1}},                  {"empty_rows_0x5", {0, 5}, {0}},
+  };
+  for (const Layout& l : layouts)
+    for (bool misaligned : {false, true}) {
+      if (misaligned && ref::numel_of(l.shape) <= 1) continue;
+      Row r;
+      r.op = "sum";
+      r.variant = std::string(misaligned ? "misaligned_" : "") + l.variant;
+      r.args = {Arg{.shape = l.shape, .lo = 0, .hi = 20, .misaligned = misaligned, .integral = true}};
+      r.dtypes = {DType::f32, DType::bf16, DType::f16, DType::f64, DType::i64};
+      // Sums of 10^5 values in [0, 20) exceed f16's range (65504).
+      if (ref::numel_of(l.shape) > 1000000) r.dtypes = {DType::f32, DType::bf16, DType::f64, DType::i64};
+      const Dims dims = l.dims;
+      r.call = [dims](const Inputs& in) { return sum(in[0], dims); };
+      r.reference = [dims](const Inputs& in) { return ref::reduce(in[0], dims, false, ref_sum); };
+      r.tol.low_precision = 2;
+      r.deterministic = true;
+      rows.push_back(r);
+    }
+}
+
+/// max/min/argmax/argmin along every dim with ties (small integers) and with NaN; and one long
+/// vector with a late maximum, a tie after it, and NaNs.
+void add_extremum_tie_rows(std::vector<Row>& rows) {
+  const Shape shapes[] = {{3, 5, 7, 11}, {2, 1, 4099, 3}, {1, 9000}};
+  using Fn = Tensor (*)(const Tensor&, int64_t, bool);
+  const std::tuple<const char*, Fn, double (*)(const std::vector<double>&), bool> ops[] = {
+      {"max_dim", [](const Tensor& x, int64_t d, bool k) { return max(x, d, k); }, ref_max, true},
+      {"min_dim", [](const Tensor& x, int64_t d, bool k) { return min(x, d, k); }, ref_min, true},
+      {"argmax", [](const Tensor& x, int64_t d, bool k) { return argmax(x, d, k); }, ref_argmax, false},
+      {"argmin", [](const Tensor& x, int64_t d, bool k) { return argmin(x, d, k); }, ref_argmin, false},
+  };
+  for (const auto& [op, fn, f, differentiable] : ops)
+    for (const Shape& shape : shapes)
+      for (int64_t dim = 0; dim < shape.size(); ++dim)
+        for (int kind = 0; kind < 3; ++kind) {  // ties in floats and signed ints, ties in u8, NaN
+          Row r;
+          r.op = op;
+          r.variant = std::string(kind == 0 ? "ties_dim" : kind == 1 ? "ties_u8_dim" : "nan_dim") + std::to_string(dim) + "_" +
+                      shape_name(shape);
+          r.args = {Arg{.shape = shape, .lo = kind == 1 ? 0.0 : -3.0, .hi = kind == 1 ? 4.0 : 3.0, .specials = kind == 2,
+                        .integral = true}};
+          r.dtypes = kind == 0 ? std::vector<DType>{DType::f32, DType::bf16, DType::f64, DType::i32, DType::i64}
+                     : kind == 1 ? std::vector<DType>{DType::u8}
+                                 : std::vector<DType>{DType::f32, DType::bf16, DType::f64};
+          r.call = [fn, dim](const Inputs& in) { return fn(in[0], dim, false); };
+          r.reference = [f, dim](const Inputs& in) { return ref::reduce(in[0], {dim}, false, f); };
+          r.differentiable = differentiable;
+          r.no_gradcheck = "ties and NaN: the extremum is not differentiable there (the first one gets the gradient)";
+          rows.push_back(r);
+        }
+  // The long vector: values in [-3, 3), a clear maximum at 777777 and a tie at 900001 (the first
+  // must win); the NaN variant has NaNs at 654321 and 999999 (the first NaN wins).
+  for (bool with_nan : {false, true}) {
+    std::vector<double> v(1000003);
+    uint64_t state = 14;
+    for (double& e : v) state = state * 6364136223846793005ULL + 1442695040888963407ULL, e = double(int64_t(state >> 61)) - 3;
+    v[777777] = v[900001] = 50;
+    if (with_nan) v[654321] = v[999999] = NAN;
+    for (const auto& [op, fn, f, differentiable] : ops) {
+      Row r;
+      r.op = op;
+      r.variant = with_nan ? "long_nan_1000003" : "long_ties_1000003";
+      r.args = {Arg{.shape = {1000003}, .values = v}};
+      r.dtypes = {DType::f32};
+      r.call = [fn](const Inputs& in) { return fn(in[0], 0, false); };
+      r.reference = [f](const Inputs& in) { return ref::reduce(in[0], {0}, false, f); };
+      r.differentiable = differentiable;
+      rows.push_back(r);
+    }
+  }
+}
+
 }  // namespace
 
 void add_reduce_rows(std::vector<Row>& rows) {
@@ -80,6 +189,7 @@ void add_reduce_rows(std::vector<Row>& rows) {
   for (const Reduction& r : sums) {
     Row row = reduce_row("sum", r, [](const Tensor& x, const Dims& d, bool k) { return sum(x, d, k); }, ref_sum);
     row.tol.reference = row.tol.cuda = 50;  // sums of up to 10^6 terms in another order
+    row.deterministic = true;
     rows.push_back(row);
     Row m = reduce_row("mean", r, [](const Tensor& x, const Dims& d, bool k) { return mean(x, d, k); }, ref_mean);
     m.tol = row.tol;
@@ -134,6 +244,8 @@ void add_reduce_rows(std::vector<Row>& rows) {
     rows.push_back(an);
     (void)k;
   }
+  add_reduce_layout_rows(rows);
+  add_extremum_tie_rows(rows);
   // sum_to: the inverse of broadcasting (the backward of every broadcasting op).
   Row st;
   st.op = "sum_to";

@@ -35,8 +35,11 @@ const Unary kUnary[] = {
     {"relu", [](const Tensor& x) { return relu(x); }, [](double x) { return std::isnan(x) || x > 0 ? x : 0; }, -2, 2},
     {"gelu", [](const Tensor& x) { return gelu(x); }, gelu_erf, -3, 3},
     {"gelu_tanh", [](const Tensor& x) { return gelu(x, GeluApproximation::Tanh); }, gelu_tanh, -3, 3},
+    {"pow_2", [](const Tensor& x) { return pow(x, 2.0); }, [](double x) { return x * x; }, -2, 2},
     {"pow_3", [](const Tensor& x) { return pow(x, 3.0); }, [](double x) { return x * x * x; }, -2, 2},
     {"pow_half", [](const Tensor& x) { return pow(x, 0.5); }, [](double x) { return std::sqrt(x); }, 0.1, 3},
+    {"pow_neg1_5", [](const Tensor& x) { return pow(x, -1.5); }, [](double x) { return std::pow(x, -1.5); }, 0.1, 3},
+    {"pow_0", [](const Tensor& x) { return pow(x, 0.0); }, [](double) { return 1.0; }, -2, 2},
     {"clamp", [](const Tensor& x) { return clamp(x, -0.5, 0.7); },
      [](double x) { return std::isnan(x) ? x : std::min(std::max(x, -0.5), 0.7); }, -2, 2},
     {"add_scalar", [](const Tensor& x) { return add(x, 2.5); }, [](double x) { return x + 2.5; }, -2, 2},
@@ -83,23 +86,38 @@ void add_unary_rows(std::vector<Row>& rows) {
       r.tol.reference = u.tol;
       rows.push_back(r);
     }
-  // Integer variants of the ops that keep integers integral (neg, abs, relu): exact.
-  for (const char* name : {"neg", "abs", "relu"})
-    for (const ShapeCase& s : {kShapes[0], kShapes[5]}) {
-      const Unary* u = nullptr;
-      for (const Unary& c : kUnary)
-        if (std::string(c.name) == name) u = &c;
-      Row r;
-      r.op = std::string(name) + "_int";
-      r.variant = s.variant;
-      r.args = {Arg{.shape = s.shape, .lo = -50, .hi = 50}};
-      r.dtypes = {DType::i32, DType::i64};
-      auto call = u->call;
-      auto f = u->ref;
-      r.call = [call](const Inputs& in) { return call(in[0]); };
-      r.reference = [f](const Inputs& in) { return ref::map(in[0], f); };
-      r.differentiable = false;
-      rows.push_back(r);
+  // Integer variants of the ops that keep integers integral: exact, signed and unsigned, with
+  // clamp bounds that are not integers (rounded toward zero) or far outside the dtype's range.
+  struct IntOp {
+    const char* name;
+    Tensor (*call)(const Tensor&);
+    double (*ref)(double);
+    bool signed_only;
+  };
+  const IntOp int_ops[] = {
+      {"neg_int", [](const Tensor& x) { return neg(x); }, [](double x) { return -x; }, true},
+      {"abs_int", [](const Tensor& x) { return abs(x); }, [](double x) { return std::abs(x); }, false},
+      {"relu_int", [](const Tensor& x) { return relu(x); }, [](double x) { return x > 0 ? x : 0; }, false},
+      {"clamp_int", [](const Tensor& x) { return clamp(x, -3.5, 20.2); },
+       [](double x) { return std::trunc(std::min(std::max(x, -3.5), 20.2)); }, false},
+      {"clamp_int_wide", [](const Tensor& x) { return clamp(x, -1e30, 1e30); }, [](double x) { return x; }, false},
+  };
+  for (const IntOp& op : int_ops)
+    for (bool is_signed : {true, false}) {
+      if (op.signed_only && !is_signed) continue;
+      for (const ShapeCase& s : {kShapes[0], kShapes[5], kShapes[6]}) {
+        Row r;
+        r.op = op.name;
+        r.variant = std::string(is_signed ? "signed_" : "unsigned_") + s.variant;
+        r.args = {Arg{.shape = s.shape, .lo = is_signed ? -40.0 : 0.0, .hi = 60, .misaligned = s.misaligned}};
+        r.dtypes = is_signed ? std::vector<DType>{DType::i32, DType::i64} : std::vector<DType>{DType::u8, DType::u16};
+        auto call = op.call;
+        auto f = op.ref;
+        r.call = [call](const Inputs& in) { return call(in[0]); };
+        r.reference = [f](const Inputs& in) { return ref::map(in[0], f); };
+        r.differentiable = false;
+        rows.push_back(r);
+      }
     }
 }
 

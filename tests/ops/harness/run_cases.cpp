@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstring>
 #include <iterator>
 #include <limits>
 #include <string>
@@ -46,6 +47,8 @@ std::vector<Tensor> make_inputs(const Row& row, DType dt) {
     const DType adt = dtype_of_arg(a, dt);
     if (is_floating(adt)) {
       Tensor t = uniform(a.shape, a.lo, a.hi, {.dtype = DType::f64}, &gen);
+      if (a.integral) t = t.to(DType::i64).to(DType::f64);
+      if (!a.values.empty()) t = from_vector<double>(a.values, a.shape);
       if (a.specials) {
         const double inf = std::numeric_limits<double>::infinity();
         const double special[] = {std::numeric_limits<double>::quiet_NaN(), -inf, inf, 0.0, -0.0, 1.0, -1.0};
@@ -143,6 +146,38 @@ void run_cpu(const Case& c, Timings& timings) {
   if (timings.enabled) timings.cpu_us[row_key(c)] = time_call(row, args, Device::cpu());
 }
 
+/// Same dtype, shape and bytes (NaNs compared by their bits).
+::testing::AssertionResult bitwise_equal(const Tensor& a, const Tensor& b) {
+  Tensor x = a.to(Device::cpu()).contiguous(), y = b.to(Device::cpu()).contiguous();
+  if (x.dtype() != y.dtype() || x.shape() != y.shape())
+    return ::testing::AssertionFailure() << x.describe() << " vs " << y.describe();
+  if (x.nbytes() != 0 && std::memcmp(x.data_ptr(), y.data_ptr(), x.nbytes()) != 0)
+    return ::testing::AssertionFailure() << "bytes differ between " << x.describe() << " and " << y.describe();
+  return ::testing::AssertionSuccess();
+}
+
+/// The deterministic rows' second run on the device under test: the same output and gradients,
+/// bit for bit, as the first (`y`, and the gradients of `leaves`).
+void expect_same_bits_again(const Case& c, const std::vector<Tensor>& in, const Tensor& y, const std::vector<Tensor>& leaves) {
+  const Row& row = *c.row;
+  const Device gpu = test_gpu();
+  std::vector<Tensor> again;
+  for (size_t i = 0; i < in.size(); ++i) {
+    Tensor t = place(in[i], row.args[i], gpu);
+    if (wants_grad(row, row.args[i], c.dtype)) t.requires_grad_();
+    again.push_back(t);
+  }
+  Tensor y2 = row.call(again);
+  EXPECT_TRUE(bitwise_equal(y2, y)) << row.op << ": a second run gave other bits";
+  if (!y2.requires_grad()) return;
+  Generator gen(77);
+  y2.backward(uniform(y2.shape(), -1, 1, {.dtype = DType::f64}, &gen).to(y2.dtype()).to(gpu));
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (!wants_grad(row, row.args[i], c.dtype)) continue;
+    EXPECT_TRUE(bitwise_equal(again[i].grad(), leaves[i].grad())) << "gradient of input " << i << ": a second run gave other bits";
+  }
+}
+
 void run_cuda(const Case& c, Timings& timings) {
   const Row& row = *c.row;
   if (!row.no_cuda.empty()) GTEST_SKIP() << "cuda: skipped: " << row.no_cuda;
@@ -179,6 +214,7 @@ void run_cuda(const Case& c, Timings& timings) {
       EXPECT_TRUE(all_close(xg[i].grad(), xc[i].grad(), tol)) << "gradient of input " << i << " on CUDA against the CPU";
     }
   }
+  if (row.deterministic) expect_same_bits_again(c, in, yg, xg);
   if (timings.enabled) {
     for (Tensor& t : xc) t = t.detach();
     for (Tensor& t : xg) t = t.detach();

@@ -23,6 +23,22 @@ inline std::vector<double> values(const Tensor& t) {
   return t.to(Device::cpu()).to(DType::f64).contiguous().to_vector<double>();
 }
 
+/// The values of a view of a float64 CPU tensor, walked through its own shape, strides and offset
+/// (not through kirzl's copy kernels: the reference of the copy rows).
+inline std::vector<double> strided_values(const Tensor& view) {
+  const double* base = static_cast<const double*>(view.storage().data());
+  std::vector<double> v;
+  for (int64_t i = 0; i < numel_of(view.shape()); ++i) {
+    int64_t rem = i, off = view.offset();
+    for (int64_t d = view.dim() - 1; d >= 0; --d) {
+      off += (rem % view.size(d)) * view.stride(d);
+      rem /= view.size(d);
+    }
+    v.push_back(base[off]);
+  }
+  return v;
+}
+
 /// A float64 CPU tensor of `shape` holding `v`.
 inline Tensor make(const Shape& shape, const std::vector<double>& v) { return from_vector<double>(v, shape); }
 

@@ -65,8 +65,39 @@ void add_attention_rows(std::vector<Row>& rows) {
     r.tol.reference = 20;
     r.tol.cuda = 100;  // the flash kernels' online softmax sums in tiles
     r.tol.low_precision = 3;
+    r.deterministic = true;
     rows.push_back(r);
   }
+  // The reference kernels: one position, 128 positions, and a value head dim other than the
+  // query's (D = 8, Dv = 12).
+  for (const auto& [variant, sq, sv] : {std::tuple<const char*, Shape, Shape>{"reference_T1_6x1x16", {6, 1, 16}, {6, 1, 16}},
+                                        {"reference_T128_6x128x16", {6, 128, 16}, {6, 128, 16}},
+                                        {"reference_dv12_6x17x8", {6, 17, 8}, {6, 17, 12}}}) {
+    Row r;
+    r.op = "causal_attention";
+    r.variant = variant;
+    r.args = {Arg{.shape = sq}, Arg{.shape = sq}, Arg{.shape = sv}};
+    r.dtypes = {DType::f32, DType::f64, DType::bf16};
+    r.call = [](const Inputs& in) { return causal_attention(in[0], in[1], in[2]); };
+    r.reference = [](const Inputs& in) { return ref_causal_attention(in[0], in[1], in[2]); };
+    r.tol = {20, 100, 3};
+    rows.push_back(r);
+  }
+  // Only some of q, k, v require a gradient: the backward computes just those (mask bit 0: q,
+  // 1: k, 2: v), for the reference kernels (D = 16) and the flash kernels (D = 64).
+  for (int64_t D : {16, 64})
+    for (int mask = 1; mask < 7; ++mask) {
+      Row r;
+      r.op = "causal_attention";
+      r.variant = std::string("grads") + (mask & 1 ? "_q" : "") + (mask & 2 ? "_k" : "") + (mask & 4 ? "_v" : "") + "_3x33x" +
+                  std::to_string(D);
+      for (int i = 0; i < 3; ++i) r.args.push_back(Arg{.shape = {3, 33, D}, .lo = -1, .hi = 1, .grad = bool((mask >> i) & 1)});
+      r.dtypes = {DType::f32};
+      r.call = [](const Inputs& in) { return causal_attention(in[0], in[1], in[2]); };
+      r.reference = [](const Inputs& in) { return ref_causal_attention(in[0], in[1], in[2]); };
+      r.tol = {20, 100, 3};
+      rows.push_back(r);
+    }
 }
 
 }  // namespace kirzl::testing::op_table

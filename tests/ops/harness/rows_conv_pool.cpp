@@ -61,7 +61,7 @@ Tensor ref_pool2d(const Tensor& x_in, const Pool2dOptions& o, bool is_max) {
             const int64_t h = i * sh - o.padding[0] + p, v = j * sw - o.padding[1] + q;
             if (h < 0 || h >= H || v < 0 || v >= W) continue;
             const double e = x[(l * H + h) * W + v];
-            m = std::max(m, e), s += e, ++count;
+            m = std::isnan(m) || std::isnan(e) ? NAN : std::max(m, e), s += e, ++count;
           }
         y.push_back(is_max ? m : s / double(o.count_include_pad ? kh * kw : count));
       }
@@ -125,6 +125,33 @@ void add_conv_pool_rows(std::vector<Row>& rows) {
       const Pool2dOptions o = p.o;
       r.call = [o, is_max](const Inputs& in) { return is_max ? max_pool2d(in[0], o) : avg_pool2d(in[0], o); };
       r.reference = [o, is_max](const Inputs& in) { return ref_pool2d(in[0], o, is_max); };
+      rows.push_back(r);
+    }
+  // The geometries of the CUDA pooling kernels, on small integers so that windows hold ties (max
+  // pooling's gradient goes to the same element on every device), and with NaN (max pooling
+  // propagates it).
+  struct Geo {
+    const char* name;
+    int64_t H, W, kh, kw, sh, sw, ph, pw;
+  };
+  const Geo geos[] = {
+      {"cnn_8x8_k2_s2", 8, 8, 2, 2, 2, 2, 0, 0},          {"odd_7x9_k2_s2", 7, 9, 2, 2, 2, 2, 0, 0},
+      {"overlap_7x9_k3_s1_p1", 7, 9, 3, 3, 1, 1, 1, 1},   {"rect_17x5_k3x2_s2x1_p1x0", 17, 5, 3, 2, 2, 1, 1, 0},
+      {"border_5x5_k5_s1_p2", 5, 5, 5, 5, 1, 1, 2, 2},    {"pixel_1x1_k1", 1, 1, 1, 1, 1, 1, 0, 0},
+      {"mixed_13x11_k4x3_s3x2_p2x1", 13, 11, 4, 3, 3, 2, 2, 1},
+  };
+  for (const Geo& g : geos)
+    for (int kind = 0; kind < 3; ++kind) {  // max with ties, max with NaN, avg
+      Row r;
+      r.op = kind < 2 ? "max_pool2d" : "avg_pool2d";
+      r.variant = std::string(kind == 0 ? "ties_" : kind == 1 ? "nan_" : "geometry_") + g.name;
+      r.args = {Arg{.shape = {2, 3, g.H, g.W}, .lo = -4, .hi = 4, .specials = kind == 1, .integral = kind < 2}};
+      r.dtypes = kind == 1 ? std::vector<DType>{DType::f32, DType::bf16} : float_dtypes();
+      const Pool2dOptions o{.kernel_size = {g.kh, g.kw}, .stride = {g.sh, g.sw}, .padding = {g.ph, g.pw}};
+      const bool is_max = kind < 2;
+      r.call = [o, is_max](const Inputs& in) { return is_max ? max_pool2d(in[0], o) : avg_pool2d(in[0], o); };
+      r.reference = [o, is_max](const Inputs& in) { return ref_pool2d(in[0], o, is_max); };
+      if (kind < 2) r.no_gradcheck = "ties and NaN: max pooling is not differentiable there";
       rows.push_back(r);
     }
 }

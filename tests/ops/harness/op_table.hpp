@@ -45,6 +45,9 @@ struct Arg {
   bool integral = false;
   /// Fixed values (row-major, as many as the shape holds) instead of random ones.
   std::vector<double> values;
+  /// Or a function that makes them when the case runs (for large fixed inputs: a row is built in
+  /// every process that lists the cases, a case only in the one that runs it).
+  std::function<std::vector<double>()> generate;
   bool grad = true;      ///< a differentiable input (floating args only)
 };
 

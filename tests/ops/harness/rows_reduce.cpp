@@ -86,8 +86,8 @@ void add_reduce_layout_rows(std::vector<Row>& rows) {
         const bool permute = layout == 1;
         r.call = [dims, permute](const Inputs& in) { return sum(permute ? in[0].permute({2, 0, 3, 1}) : in[0], dims); };
         r.reference = [dims, permute](const Inputs& in) {
-          Tensor x = in[0];
-          if (permute) x = ref::make(x.permute({2, 0, 3, 1}).shape(), ref::values(x.permute({2, 0, 3, 1})));
+          Tensor x = in[0].to(DType::f64);
+          if (permute) x = ref::make(x.permute({2, 0, 3, 1}).shape(), ref::strided_values(x.permute({2, 0, 3, 1})));
           return ref::reduce(x, dims, false, ref_sum);
         };
         r.deterministic = true;
@@ -155,16 +155,19 @@ void add_extremum_tie_rows(std::vector<Row>& rows) {
   // The long vector: values in [-3, 3), a clear maximum at 777777 and a tie at 900001 (the first
   // must win); the NaN variant has NaNs at 654321 and 999999 (the first NaN wins).
   for (bool with_nan : {false, true}) {
-    std::vector<double> v(1000003);
-    uint64_t state = 14;
-    for (double& e : v) state = state * 6364136223846793005ULL + 1442695040888963407ULL, e = double(int64_t(state >> 61)) - 3;
-    v[777777] = v[900001] = 50;
-    if (with_nan) v[654321] = v[999999] = NAN;
+    auto values = [with_nan] {
+      std::vector<double> v(1000003);
+      uint64_t state = 14;
+      for (double& e : v) state = state * 6364136223846793005ULL + 1442695040888963407ULL, e = double(int64_t(state >> 61)) - 3;
+      v[777777] = v[900001] = 50;
+      if (with_nan) v[654321] = v[999999] = NAN;
+      return v;
+    };
     for (const auto& [op, fn, f, differentiable] : ops) {
       Row r;
       r.op = op;
       r.variant = with_nan ? "long_nan_1000003" : "long_ties_1000003";
-      r.args = {Arg{.shape = {1000003}, .values = v}};
+      r.args = {Arg{.shape = {1000003}, .generate = values}};
       r.dtypes = {DType::f32};
       r.call = [fn](const Inputs& in) { return fn(in[0], 0, false); };
       r.reference = [f](const Inputs& in) { return ref::reduce(in[0], {0}, false, f); };

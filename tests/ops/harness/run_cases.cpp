@@ -49,6 +49,7 @@ std::vector<Tensor> make_inputs(const Row& row, DType dt) {
       Tensor t = uniform(a.shape, a.lo, a.hi, {.dtype = DType::f64}, &gen);
       if (a.integral) t = t.to(DType::i64).to(DType::f64);
       if (!a.values.empty()) t = from_vector<double>(a.values, a.shape);
+      if (a.generate) t = from_vector<double>(a.generate(), a.shape);
       if (a.specials) {
         const double inf = std::numeric_limits<double>::infinity();
         const double special[] = {std::numeric_limits<double>::quiet_NaN(), -inf, inf, 0.0, -0.0, 1.0, -1.0};

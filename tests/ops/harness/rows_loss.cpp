@@ -10,7 +10,10 @@ namespace kirzl::testing::op_table {
 namespace {
 
 /// Cross-entropy of logits [N, C, d...] against targets [N, d...].
-Tensor ref_cross_entropy(const Tensor& logits, const Tensor& targets, const CrossEntropyOptions& o) {
+Tensor ref_cross_entropy(const Tensor& logits_in, const Tensor& targets, const CrossEntropyOptions& o) {
+  // [C] logits with a 0-d target: one row.
+  const bool one_row = logits_in.dim() == 1;
+  const Tensor logits = one_row ? ref::make({1, logits_in.size(0)}, ref::values(logits_in)) : logits_in;
   const Shape& s = logits.shape();
   const int64_t N = s[0], C = s[1], inner = ref::numel_of(s) / std::max<int64_t>(N * C, 1);
   const std::vector<double> x = ref::values(logits), t = ref::values(targets);
@@ -35,6 +38,7 @@ Tensor ref_cross_entropy(const Tensor& logits, const Tensor& targets, const Cros
       ++counted;
     }
   if (o.reduction == Reduction::None) {
+    if (one_row) return ref::make({}, losses);
     std::vector<int64_t> out{N};
     for (size_t d = 2; d < size_t(s.size()); ++d) out.push_back(s[d]);
     return ref::make(Shape(out), losses);
@@ -70,6 +74,46 @@ void add_loss_rows(std::vector<Row>& rows) {
     r.reference = [o](const Inputs& in) { return ref_cross_entropy(in[0], in[1], o); };
     r.tol.reference = r.tol.cuda = 20;
     r.tol.low_precision = 2;
+    rows.push_back(r);
+  }
+  // The CUDA kernels' paths: one class, few classes, warp and block rows, aligned and odd class
+  // counts up to a GPT-2 vocabulary, the strided [N, C, S] path and [C] logits; every third target
+  // ignored (ignore_index -100), label smoothing, per-element and reduced losses.
+  for (const Shape& shape : {Shape{1, 1}, Shape{4, 3}, Shape{33, 1000}, Shape{5, 1003}, Shape{6, 5003}, Shape{3, 50304},
+                             Shape{3, 5, 7}, Shape{17}})
+    for (Reduction red : {Reduction::Mean, Reduction::None}) {
+      Shape ts;
+      for (int64_t d = 0; d < shape.size(); ++d)
+        if (d != (shape.size() == 1 ? 0 : 1)) ts.push_back(shape[d]);
+      const int64_t classes = shape.size() == 1 ? shape[0] : shape[1];
+      Row r;
+      r.op = "cross_entropy";
+      r.variant = std::string(red == Reduction::Mean ? "mean" : "none") + "_ignore_third_smooth_" + shape_name(shape);
+      const int64_t n = ref::numel_of(ts);
+      auto targets = [n, classes] {
+        std::vector<double> v;
+        for (int64_t i = 0; i < n; ++i) v.push_back(i % 3 == 0 ? -100 : double((i * 7919) % classes));
+        return v;
+      };
+      r.args = {Arg{.shape = shape, .lo = -5, .hi = 5}, Arg{.shape = ts, .dtype = DType::i64, .generate = targets}};
+      r.dtypes = {DType::f32, DType::f64, DType::bf16};
+      const CrossEntropyOptions o{.ignore_index = -100, .label_smoothing = 0.05, .reduction = red};
+      r.call = [o](const Inputs& in) { return cross_entropy(in[0], in[1], o); };
+      r.reference = [o](const Inputs& in) { return ref_cross_entropy(in[0], in[1], o); };
+      r.tol = {20, 20, 2};
+      if (n == 1 && red == Reduction::Mean) r.no_gradcheck = "its only target is ignored: the mean is NaN";
+      rows.push_back(r);
+    }
+  // Every target ignored: the mean is NaN (0 / 0) and the gradient zero, on every device.
+  {
+    Row r;
+    r.op = "cross_entropy";
+    r.variant = "all_ignored_4x10";
+    r.args = {Arg{.shape = {4, 10}}, Arg{.shape = {4}, .dtype = DType::i64, .values = {-100, -100, -100, -100}}};
+    r.dtypes = {DType::f32, DType::f64};
+    r.call = [](const Inputs& in) { return cross_entropy(in[0], in[1]); };
+    r.reference = [](const Inputs& in) { return ref_cross_entropy(in[0], in[1], {}); };
+    r.no_gradcheck = "the loss is NaN (no target counted)";
     rows.push_back(r);
   }
   {

@@ -260,12 +260,35 @@ void add_nn_rows(std::vector<Row>& rows) {
     r.deterministic = true;
     rows.push_back(r);
   }
+  // Note [embedding backward order]: the CUDA backward adds the gradient rows of each weight row
+  // in the CPU's order, so f32/f64 gradients equal the CPU's exactly; rows of 1, 3 and 13
+  // elements (narrow copies) and 768, 1000; ~700 repeats of each of the first 7 rows.
+  for (int64_t dim : {1, 3, 13, 768, 1000})
+    for (DType idt : {DType::i32, DType::i64}) {
+      Row r;
+      r.op = "embedding";
+      r.variant = std::string("repeats_exact_") + dtype_name(idt) + "_50x" + std::to_string(dim) + "_5000";
+      r.args = {Arg{.shape = {50, dim}}, Arg{.shape = {5000}, .lo = 0, .hi = 7, .dtype = idt}};
+      r.dtypes = {DType::f32, DType::bf16};
+      r.call = [](const Inputs& in) { return embedding(in[0], in[1]); };
+      r.reference = [dim](const Inputs& in) {
+        const std::vector<double> w = ref::values(in[0]), ix = ref::values(in[1]);
+        std::vector<double> out;
+        for (double i : ix)
+          for (int64_t j = 0; j < dim; ++j) out.push_back(w[int64_t(i) * dim + j]);
+        return ref::make({int64_t(ix.size()), dim}, out);
+      };
+      r.tol = {1, 0, 1};  // f32: exact on CUDA
+      r.deterministic = true;
+      rows.push_back(r);
+    }
 
   // dropout, seeded: the mask is a function of the seed and the position only (identical on
   // every device), so the cuda case compares exactly; the cpu case checks the op's definition.
   for (const auto& [variant, shape, strided] :
        {std::tuple<const char*, Shape, bool>{"odd_17x33", {17, 33}, false}, {"strided_5x9", {5, 9}, true},
-        {"large_1000003", {1000003}, false}, {"one_1", {1}, false}, {"counter_wrap_4099", {4099}, false}}) {
+        {"large_1000003", {1000003}, false}, {"one_1", {1}, false}, {"three_3", {3}, false}, {"four_4", {4}, false},
+        {"five_5", {5}, false}, {"counter_wrap_4099", {4099}, false}}) {
     Row r;
     r.op = "dropout";
     r.variant = variant;

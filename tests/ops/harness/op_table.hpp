@@ -31,8 +31,8 @@ namespace kirzl::testing::op_table {
 struct Arg {
   Shape shape;
   double lo = -2, hi = 2;  ///< uniform in [lo, hi); integers in [lo, hi) for index args
-  /// The arg's dtype when it is not the row's (indices: i64, masks: u8); such args never get a
-  /// gradient and are never strided.
+  /// The arg's dtype when it is not the row's (indices: i64, masks: u8, f32 parameters of a bf16
+  /// op); such args are never strided, and in the gradcheck a floating one is f64 like the rest.
   std::optional<DType> dtype;
   bool strided = false;  ///< pass a non-contiguous view (every other element of the last dim)
   /// Pass a view starting one element into its buffer: its data pointer is not 16-byte aligned,

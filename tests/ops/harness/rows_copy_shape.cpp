@@ -120,7 +120,7 @@ void add_copy_shape_rows(std::vector<Row>& rows) {
         return ref::make(v.shape(), ref::strided_values(v));
       };
       r.tol = {0, 0, 0};
-      r.no_gradcheck = "a copy: its gradient is the identity, checked by the contiguous rows below";
+      r.no_gradcheck = "a copy: its gradient is the identity (gradchecked in the contiguous rows)";
       rows.push_back(r);
     }
   // copy_ into views of a destination: broadcast [1, 5] into every other column, with a cast to

@@ -205,7 +205,7 @@ void add_nn_rows(std::vector<Row>& rows) {
   for (const auto& [variant, shape, strided] :
        {std::tuple<const char*, Shape, bool>{"odd_4x3x5x2", {4, 3, 5, 2}, false}, {"2d_6x5", {6, 5}, false},
         {"strided_4x5", {4, 5}, true}, {"channels_3x257x1x3", {3, 257, 1, 3}, false},
-        {"channels_64x16x8x8", {64, 16, 8, 8}, false}, {"million_per_channel_1x3x1000003", {1, 3, 1000003}, false}}) {
+        {"channels_64x16x8x8", {64, 16, 8, 8}, false}, {"ones_17x4x1x1", {17, 4, 1, 1}, false}, {"million_per_channel_1x3x1000003", {1, 3, 1000003}, false}}) {
     const int64_t C = shape[1];
     for (bool training : {true, false}) {
       Row r;
@@ -229,6 +229,70 @@ void add_nn_rows(std::vector<Row>& rows) {
       r.gradcheck_rtol = 1e-3;
       r.deterministic = true;
       rows.push_back(r);
+    }
+  }
+
+  // The public op with running statistics (updated in place, returned after y) and f32
+  // parameters for every dtype of x, as BatchNorm2d keeps them; and subsets of the gradients.
+  for (bool training : {true, false}) {
+    Row r;
+    r.op = training ? "batch_norm_train" : "batch_norm_eval";
+    r.variant = "running_stats_f32_params_6x5x7x3";
+    const Arg param{.shape = {5}, .lo = 0.5, .hi = 1.5, .dtype = DType::f32};
+    r.args = {Arg{.shape = {6, 5, 7, 3}, .lo = -2, .hi = 4}, param, Arg{.shape = {5}, .lo = -1, .hi = 1, .dtype = DType::f32},
+              Arg{.shape = {5}, .lo = -0.5, .hi = 0.5, .dtype = DType::f32, .grad = false}, Arg{.shape = {5}, .lo = 0.5, .hi = 1.5, .dtype = DType::f32, .grad = false}};
+    r.dtypes = {DType::f32, DType::bf16, DType::f64};
+    r.call = [training](const Inputs& in) {
+      Tensor rm = in[3].detach().clone(), rv = in[4].detach().clone();  // a fresh copy per call
+      Tensor y = batch_norm(in[0], rm, rv, in[1], in[2], training, 0.1, 1e-5);
+      return cat({y.reshape({-1}), rm.to(y.dtype()), rv.to(y.dtype())});
+    };
+    r.reference = [training](const Inputs& in) {
+      const Tensor y = training ? ref_batch_norm(in[0], Tensor(), Tensor(), in[1], in[2], 1e-5)
+                                : ref_batch_norm(in[0], in[3], in[4], in[1], in[2], 1e-5);
+      std::vector<double> out = ref::values(y), rm = ref::values(in[3]), rv = ref::values(in[4]);
+      if (training) {
+        const std::vector<double> x = ref::values(in[0]);
+        const int64_t N = 6, C = 5, inner = 21;
+        for (int64_t c = 0; c < C; ++c) {
+          double mu = 0, var = 0;
+          for (int64_t n = 0; n < N; ++n)
+            for (int64_t i = 0; i < inner; ++i) mu += x[(n * C + c) * inner + i];
+          mu /= double(N * inner);
+          for (int64_t n = 0; n < N; ++n)
+            for (int64_t i = 0; i < inner; ++i) var += std::pow(x[(n * C + c) * inner + i] - mu, 2);
+          var /= double(N * inner - 1);  // unbiased for the running variance
+          rm[c] = 0.9 * rm[c] + 0.1 * mu;
+          rv[c] = 0.9 * rv[c] + 0.1 * var;
+        }
+      }
+      out.insert(out.end(), rm.begin(), rm.end());
+      out.insert(out.end(), rv.begin(), rv.end());
+      return ref::make({int64_t(out.size())}, out);
+    };
+    r.tol = {20, 20, 2};
+    r.gradcheck_rtol = 1e-3;
+    rows.push_back(r);
+    // Only some gradients wanted (x alone; weight and bias alone).
+    for (bool want_x : {true, false}) {
+      Row g;
+      g.op = r.op;
+      g.variant = want_x ? "grad_x_only_4x3x5x2" : "grad_w_b_only_4x3x5x2";
+      g.args = {Arg{.shape = {4, 3, 5, 2}, .grad = want_x}, Arg{.shape = {3}, .lo = 0.5, .hi = 1.5, .grad = !want_x},
+                Arg{.shape = {3}, .lo = -1, .hi = 1, .grad = !want_x}, Arg{.shape = {3}, .lo = -0.5, .hi = 0.5, .grad = false},
+                Arg{.shape = {3}, .lo = 0.5, .hi = 1.5, .grad = false}};
+      g.dtypes = {DType::f32, DType::bf16};
+      g.call = [training](const Inputs& in) {
+        return training ? batch_norm(in[0], Tensor(), Tensor(), in[1], in[2], true)
+                        : batch_norm(in[0], in[3], in[4], in[1], in[2], false);
+      };
+      g.reference = [training](const Inputs& in) {
+        return training ? ref_batch_norm(in[0], Tensor(), Tensor(), in[1], in[2], 1e-5)
+                        : ref_batch_norm(in[0], in[3], in[4], in[1], in[2], 1e-5);
+      };
+      g.tol = {20, 20, 2};
+      g.gradcheck_rtol = 1e-3;
+      rows.push_back(g);
     }
   }
 

@@ -2,6 +2,7 @@
 // dims, f64) and the CUDA flash kernels (f32/bf16/f16, D in {64, 128}, T not a multiple of the
 // tile), contiguous and strided.
 #include <cmath>
+#include <string>
 
 #include "ops/harness/op_table.hpp"
 #include "ops/harness/reference.hpp"
@@ -65,7 +66,8 @@ void add_attention_rows(std::vector<Row>& rows) {
     r.tol.reference = 20;
     r.tol.cuda = 100;  // the flash kernels' online softmax sums in tiles
     r.tol.low_precision = 3;
-    r.deterministic = true;
+    // The flash kernels promise a fixed order (a second backward gives the same bits).
+    r.deterministic = std::string(a.variant).rfind("flash", 0) == 0;
     rows.push_back(r);
   }
   // The reference kernels: one position, 128 positions, and a value head dim other than the

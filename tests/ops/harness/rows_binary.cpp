@@ -1,9 +1,9 @@
 // Op table rows: the binary elementwise ops, comparisons, where and masked_fill
 // (include/kirzl/ops/elementwise.hpp): same odd shapes, numpy broadcasting both ways, a 0-d
 // operand, strided and misaligned operands, empty, one large odd size, and the integer dtypes.
-#include <algorithm>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "ops/harness/op_table.hpp"

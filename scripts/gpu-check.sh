@@ -221,7 +221,11 @@ lane_tests() {
   local cmds=() t
   for t in "${gpu_tests[@]}"; do
     [ "$t" = core_test_cuda_runtime_cuda ] && continue  # ran alone before
-    cmds+=("run_bounded $t_test $phase_a_end test $t '$logs/tests/$t.log' env LD_LIBRARY_PATH='$KLIB' '$B/bin/tests/$t' --gtest_output=xml:'$logs/tests/$t.xml'")
+    # The op table's cpu and gradcheck cases run on every development machine: here only its
+    # cuda cases (and its self-tests).
+    local only_cuda=""
+    [ "$t" = ops_op_table_cuda ] && only_cuda="'--gtest_filter=*.cuda:OpTableSelfTest.*'"
+    cmds+=("run_bounded $t_test $phase_a_end test $t '$logs/tests/$t.log' env LD_LIBRARY_PATH='$KLIB' '$B/bin/tests/$t' --gtest_output=xml:'$logs/tests/$t.xml' $only_cuda")
   done
   # The index-checking ops once more with the eager check (Note [deferred index check]).
   for t in "${gpu_tests[@]}"; do
@@ -235,7 +239,7 @@ lane_tests() {
 }
 
 # The kernels that use shared memory and barriers get racecheck and synccheck too.
-shared_memory_tests='attention|flash_attention|batch_norm|cross_entropy|fused_classifier|layer_norm|fused_layer_norm|reduce|softmax|fused_optim|clip'
+shared_memory_tests='ops_op_table|flash_attention|batch_norm|cross_entropy|fused_classifier|fused_optim|clip'
 lane_sanitizer() {
   local san
   san=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
@@ -245,7 +249,7 @@ lane_sanitizer() {
   fi
   local cmds=() t tool short only=""
   # verify: the programs whose sanitizer runs did not finish cleanly in the full check.
-  [ "$profile" = verify ] && only='kernels_cuda_test_flash_attention_cuda|core_test_cuda_runtime_cuda|core_test_storage_cuda|kernels_cuda_test_layer_norm_cuda|kernels_cuda_test_fused_layer_norm_cuda|kernels_cuda_test_fused_classifier_cuda|kernels_cuda_test_embedding_cuda|optim_test_fused_optim_cuda'
+  [ "$profile" = verify ] && only='kernels_cuda_test_flash_attention_cuda|core_test_cuda_runtime_cuda|core_test_storage_cuda|ops_op_table_cuda|kernels_cuda_test_fused_classifier_cuda|kernels_cuda_test_embedding_cuda|optim_test_fused_optim_cuda'
   # Racecheck and synccheck first: they are the slow ones.
   for tool in racecheck synccheck memcheck; do
     for t in "${gpu_tests[@]}"; do
@@ -261,6 +265,12 @@ lane_sanitizer() {
       # error; the flash-attention tests run two shapes under racecheck (all of them took >150 s).
       local filter='-*OutOfMemory*'
       [ "$tool" = racecheck ] && [[ "$t" == *flash_attention* ]] && filter='*/f32_D64_T17:*/bf16_D128_T100'
+      # The op table under a sanitizer: its cuda cases in f32 without the large rows; under
+      # racecheck and synccheck only the ops whose kernels share memory and barriers.
+      if [ "$t" = ops_op_table_cuda ]; then
+        filter='Ops/*.f32.*.cuda:-*large*:*million*:*long_*:*rows_*:*block_path*:*vocab*'
+        [ "$tool" != memcheck ] && filter='Ops/layer_norm.f32.*.cuda:Ops/residual_layer_norm.f32.*.cuda:Ops/softmax.f32.*.cuda:Ops/log_softmax.f32.*.cuda:Ops/sum.f32.*.cuda:Ops/max_dim.f32.*.cuda:Ops/batch_norm_train.f32.*.cuda:Ops/cross_entropy.f32.*.cuda:Ops/causal_attention.f32.*.cuda:Ops/bias_gelu.f32.*.cuda:-*large*:*million*:*long_*:*rows_*:*block_path*:*vocab*:*dims_*'
+      fi
       cmds+=("run_bounded $t_san $phase_a_end sanitizer '$tool:$t' '$logs/sanitizer/$tool-$t.log' env LD_LIBRARY_PATH='$KLIB' KIRZL_CUDA_NO_CACHE=$nocache KIRZL_GPU_TEST_QUICK=1 '$san' --tool $tool --error-exitcode 9 --print-limit 20 '$B/bin/tests/$t' '--gtest_filter=$filter'")
     done
   done

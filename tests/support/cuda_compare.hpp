@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <sstream>
 #include <string>
@@ -81,6 +82,23 @@ inline ::testing::AssertionResult all_close(const Tensor& actual, const Tensor& 
 }
 inline ::testing::AssertionResult all_close(const Tensor& actual, const Tensor& expected) {
   return all_close(actual, expected, tolerance_for(actual.dtype()));
+}
+
+/// Same dtype, shape and bytes (NaNs compared by their bits): for results that must be
+/// reproducible bit for bit.
+inline ::testing::AssertionResult bitwise_equal(const Tensor& a, const Tensor& b) {
+  Tensor x = a.to(Device::cpu()).contiguous(), y = b.to(Device::cpu()).contiguous();
+  if (x.dtype() != y.dtype() || x.shape() != y.shape())
+    return ::testing::AssertionFailure() << x.describe() << " vs " << y.describe();
+  if (x.nbytes() != 0 && std::memcmp(x.data_ptr(), y.data_ptr(), x.nbytes()) != 0)
+    return ::testing::AssertionFailure() << "bytes differ between " << x.describe() << " and " << y.describe();
+  return ::testing::AssertionSuccess();
+}
+
+/// Uniform values in [lo, hi) of dtype `dt` on the CPU, from a fixed-seed generator.
+inline Tensor uniform_cpu(const Shape& s, DType dt, double lo = -3, double hi = 3, uint64_t seed = 1) {
+  Generator gen(seed);
+  return uniform(s, lo, hi, {.dtype = DType::f64}, &gen).to(dt);
 }
 
 /// A non-contiguous view holding the same values as `t` (same device and dtype): the values are

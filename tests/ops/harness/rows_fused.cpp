@@ -1,0 +1,129 @@
+// Op table rows: the fused transformer ops (include/kirzl/ops/fused.hpp): residual_layer_norm
+// (both results, stacked), bias_gelu and linear_cross_entropy (whole, chunked, padded classes,
+// ignore_index). Each reference is the unfused composition, computed in float64 loops.
+#include <cmath>
+
+#include "ops/harness/op_table.hpp"
+#include "ops/harness/reference.hpp"
+
+namespace kirzl::testing::op_table {
+
+namespace {
+
+std::vector<double> layer_norm_row(const std::vector<double>& v, const std::vector<double>& w, const std::vector<double>& b) {
+  const double n = double(v.size());
+  double mu = 0, var = 0;
+  for (double e : v) mu += e;
+  mu /= n;
+  for (double e : v) var += (e - mu) * (e - mu);
+  var /= n;
+  std::vector<double> y;
+  for (size_t j = 0; j < v.size(); ++j) y.push_back((v[j] - mu) / std::sqrt(var + 1e-5) * w[j] + b[j]);
+  return y;
+}
+
+Tensor ref_residual_layer_norm(const Inputs& in) {
+  const Tensor s = ref::zip(in[0], in[1], [](double a, double b) { return a + b; });
+  const std::vector<double> w = ref::values(in[2]), b = ref::values(in[3]);
+  const Tensor normed = ref::along(s, -1, [&](const std::vector<double>& v) { return layer_norm_row(v, w, b); });
+  std::vector<double> both = ref::values(s), nv = ref::values(normed);
+  both.insert(both.end(), nv.begin(), nv.end());
+  std::vector<int64_t> shape{2};
+  for (int64_t e : in[0].shape()) shape.push_back(e);
+  return ref::make(Shape(shape), both);
+}
+
+/// Mean cross-entropy of hidden [N, C] x weight [V, C]^T over the first `classes` logits.
+Tensor ref_linear_cross_entropy(const Inputs& in, int64_t classes, int64_t ignore_index) {
+  const std::vector<double> h = ref::values(in[0]), w = ref::values(in[1]), t = ref::values(in[2]);
+  const int64_t N = in[0].size(0), C = in[0].size(1), V = classes ? classes : in[1].size(0);
+  double total = 0;
+  int64_t counted = 0;
+  for (int64_t n = 0; n < N; ++n) {
+    if (int64_t(t[n]) == ignore_index) continue;
+    std::vector<double> logits(static_cast<size_t>(V));
+    double m = -INFINITY, z = 0;
+    for (int64_t v = 0; v < V; ++v) {
+      double s = 0;
+      for (int64_t c = 0; c < C; ++c) s += h[n * C + c] * w[v * C + c];
+      logits[v] = s, m = std::max(m, s);
+    }
+    for (double l : logits) z += std::exp(l - m);
+    total += -(logits[int64_t(t[n])] - m - std::log(z));
+    ++counted;
+  }
+  return ref::make({}, {total / double(counted)});
+}
+
+double gelu_tanh(double x) { return 0.5 * x * (1 + std::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x))); }
+
+}  // namespace
+
+void add_fused_rows(std::vector<Row>& rows) {
+  for (const auto& [variant, shape, strided] :
+       {std::tuple<const char*, Shape, bool>{"odd_3x7x5", {3, 7, 5}, false}, {"strided_5x9", {5, 9}, true},
+        {"wide_4x1032", {4, 1032}, false}, {"one_1x1", {1, 1}, false}, {"rows_257x1000", {257, 1000}, false},
+        {"rows_3000x17", {3000, 17}, false}, {"gpt2_257x3072", {257, 3072}, false}}) {
+    const int64_t C = shape[shape.size() - 1];
+    Row r;
+    r.op = "residual_layer_norm";
+    r.variant = variant;
+    r.args = {Arg{.shape = shape, .strided = strided}, Arg{.shape = shape, .strided = strided},
+              Arg{.shape = {C}, .lo = 0.5, .hi = 1.5}, Arg{.shape = {C}, .lo = -1, .hi = 1}};
+    r.dtypes = float_dtypes();
+    r.call = [](const Inputs& in) {
+      ResidualLayerNormResult res = residual_layer_norm(in[0], in[1], in[2], in[3]);
+      return stack({res.sum, res.normed});
+    };
+    r.reference = ref_residual_layer_norm;
+    r.tol.reference = 20;
+    r.tol.cuda = 100;
+    // The statistics are taken over the sum rounded to the dtype, which the f64 reference does not round.
+    r.tol.low_precision = 3;
+    r.gradcheck_rtol = 1e-3;
+    rows.push_back(r);
+
+    Row g;
+    g.op = "bias_gelu";
+    g.variant = variant;
+    g.args = {Arg{.shape = shape, .strided = strided}, Arg{.shape = {C}, .lo = -1, .hi = 1}};
+    g.dtypes = float_dtypes();
+    g.call = [](const Inputs& in) { return bias_gelu(in[0], in[1]); };
+    g.reference = [](const Inputs& in) {
+      return ref::zip(in[0], in[1], [](double x, double b) { return gelu_tanh(x + b); });
+    };
+    g.tol.reference = g.tol.cuda = 10;
+    g.tol.low_precision = 3;  // x + bias is rounded to the dtype first
+    g.deterministic = true;    // the bias gradient is summed over rows in a fixed order
+    rows.push_back(g);
+  }
+  struct Lce {
+    const char* variant;
+    int64_t N, C, V;
+    LinearCrossEntropyOptions o;
+  };
+  const Lce lces[] = {
+      {"odd_7x5_11", 7, 5, 11, {}},
+      {"chunked_3_7x5_11", 7, 5, 11, {.chunk_rows = 3}},
+      {"padded_classes_8_of_11", 7, 5, 11, {.num_classes = 8}},
+      {"ignore_index_3", 9, 5, 6, {.ignore_index = 3}},
+      {"large_64x96_1031", 64, 96, 1031, {.chunk_rows = 17}},
+  };
+  for (const Lce& l : lces) {
+    Row r;
+    r.op = "linear_cross_entropy";
+    r.variant = l.variant;
+    const int64_t classes = l.o.num_classes ? l.o.num_classes : l.V;
+    r.args = {Arg{.shape = {l.N, l.C}}, Arg{.shape = {l.V, l.C}, .lo = -1, .hi = 1},
+              Arg{.shape = {l.N}, .lo = 0, .hi = double(classes), .dtype = DType::i64}};
+    r.dtypes = float_dtypes();
+    const LinearCrossEntropyOptions o = l.o;
+    r.call = [o](const Inputs& in) { return linear_cross_entropy(in[0], in[1], in[2], o); };
+    r.reference = [o](const Inputs& in) { return ref_linear_cross_entropy(in, o.num_classes, o.ignore_index); };
+    r.tol.reference = r.tol.cuda = 50;
+    r.tol.low_precision = 3;  // the logits are rounded to the dtype
+    rows.push_back(r);
+  }
+}
+
+}  // namespace kirzl::testing::op_table

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Turns a kirzl metrics log (the JSON lines that io::MetricsLog writes, e.g. the examples'
---metrics file) into PNG plots: the loss (training, and validation where lines carry
-"split": "val"), the throughput (samples_per_second or tokens_per_second), and the data-parallel
+--metrics file) into PNG plots: the loss (training lines, and each evaluated split where
+lines carry "split", e.g. "val" or "test"), the throughput (samples_per_second or tokens_per_second), and the data-parallel
 communication of each logged step, hidden behind backward or exposed (comm_hidden_ms,
 comm_exposed_ms). A plot whose fields the log lacks is not drawn; each written file is printed.
 
@@ -73,13 +73,14 @@ def main():
         plt.close(fig)
         print(f"wrote {out}")
 
-    train, val = series(records, "loss"), series(records, "loss", "val")
-    if train[0] or val[0]:
+    # Training lines carry no "split"; evaluation lines say which split they measured.
+    splits = [None] + sorted({r["split"] for r in records if isinstance(r.get("split"), str)})
+    losses = [(split, series(records, "loss", split)) for split in splits]
+    if any(xs for _, (xs, _) in losses):
         def draw_loss(ax):
-            if train[0]:
-                ax.plot(*train, label="train")
-            if val[0]:
-                ax.plot(*val, "o-", label="validation")
+            for split, (xs, ys) in losses:
+                if xs:
+                    ax.plot(xs, ys, "-" if split is None else "o-", label=split or "train")
         figure("loss", "loss", "loss", draw_loss)
 
     for field, unit in (("samples_per_second", "samples/s"), ("tokens_per_second", "tokens/s")):
@@ -89,7 +90,8 @@ def main():
             break
 
     hidden, exposed = series(records, "comm_hidden_ms"), series(records, "comm_exposed_ms")
-    if hidden[0] and hidden[0] == exposed[0]:
+    # A single process logs zeros: nothing to draw.
+    if hidden[0] and hidden[0] == exposed[0] and max(hidden[1] + exposed[1]) > 0:
         def draw_comm(ax):
             width = 0.8 * min((b - a for a, b in zip(hidden[0], hidden[0][1:])), default=1)
             ax.bar(hidden[0], hidden[1], width, label="hidden behind backward", color="#55A868")

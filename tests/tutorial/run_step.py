@@ -4,19 +4,9 @@
 A page of docs/tutorial/ marks the commands a reader types with `<!-- run -->` on the line before
 a ```sh block, and states what they print in `<!-- expect ... -->` comments next to the visible
 "Expected output". So the page and its test cannot drift apart: this script reads both from the
-page. See Note [tutorial checks].
+page. See Note [tutorial checks] below.
 
 Usage: run_step.py PAGE --source-dir DIR --build-dir DIR
-
-Note [tutorial checks]: the forms of an expectation, each on one line:
-  <!-- expect: KEY OP NUMBER -->   the last JSON line that has KEY: its value OP NUMBER
-                                   (OP one of >= <= > < ==)
-  <!-- expect: KEY == "TEXT" -->   the same for a string value
-  <!-- expect-line: REGEX -->      some line of the output matches REGEX
-  <!-- expect-file: PATH -->       the commands left a non-empty file PATH (relative to the run)
-Commands run with bash -e in a fresh temporary directory; a path starting with build/, scripts/ or
-docs/ is taken relative to the build or source tree, as a reader at the repository root would
-mean it. The output of every block is joined; the script exits 1 naming each failed expectation.
 """
 import argparse
 import json
@@ -26,6 +16,16 @@ import re
 import subprocess
 import sys
 import tempfile
+
+# Note [tutorial checks]: the forms of an expectation, each on one line:
+#   <!-- expect: KEY OP NUMBER -->   the last JSON line that has KEY: its value OP NUMBER
+#                                    (OP one of >= <= > < ==)
+#   <!-- expect: KEY == "TEXT" -->   the same for a string value
+#   <!-- expect-line: REGEX -->      some line of the output matches REGEX
+#   <!-- expect-file: PATH -->       the commands left a non-empty file PATH (relative to the run)
+# Commands run with bash -e in a fresh temporary directory; a path starting with build/, scripts/ or
+# docs/ is taken relative to the build or source tree, as a reader at the repository root would
+# mean it. The output of every block is joined; the script exits 1 naming each failed expectation.
 
 OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq}
 

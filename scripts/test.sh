@@ -17,6 +17,7 @@ echo "== build/ (backends: AUTO) =="
 # kernels are compiled, not run, on a machine without a GPU. KIRZL_CUDA_ARCHITECTURES overrides.
 kirzl_build build -DKIRZL_WITH_CUDA=AUTO -DKIRZL_WITH_MPI=AUTO -DCMAKE_CUDA_ARCHITECTURES="${KIRZL_CUDA_ARCHITECTURES:-90}"
 (cd build && ctest --output-on-failure -j "$jobs" --timeout 900) || status=1
+echo "== API reference (Doxygen; fails on an undocumented public declaration) ==" && { scripts/api-docs.sh || status=1; }
 
 # ---- Sanitizer steps (issue #14; Note [sanitizer builds] in cmake/KirzlSanitize.cmake) ----
 # build-cpu/ is the every-backend-OFF tree *and* the AddressSanitizer+UBSan tree: instrumenting it

@@ -61,6 +61,7 @@ class Node : public std::enable_shared_from_this<Node> {
   virtual std::vector<Tensor> apply(std::vector<Tensor>&& grad_outputs) = 0;
   /// Frees saved tensors after a backward pass without retain_graph.
   virtual void release() { released_ = true; }
+  /// True once release() ran.
   bool released() const { return released_; }
 
   const std::vector<Edge>& next_edges() const { return next_edges_; }

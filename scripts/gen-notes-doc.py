@@ -48,7 +48,7 @@ def definition(text):
 
 def names(text):
     """The note names mentioned in text; a name broken over two comment lines is joined."""
-    return [" ".join(n.split()) for n in MENTION.findall(text)]
+    return [" ".join(n.split()) for n in MENTION.findall(text) if n.strip(". ")]  # not the placeholder "Note [..]"
 
 
 def scan(path):

@@ -3,16 +3,18 @@
 # present it only checks (a second or so). Sourced by test.sh and demo.sh.
 set -euo pipefail
 
-# dataset-fashion-mnist and fortunes are the corpora of the examples (and of their tests). clang
-# and its runtime libraries (libFuzzer, the sanitizers' runtimes; Debian 12 ships clang 14) build
-# the fuzz harnesses of scripts/fuzz.sh.
+# dataset-fashion-mnist and fortunes are the corpora of the examples (and of their tests); doxygen
+# builds the API reference (scripts/api-docs.sh), python3-matplotlib draws the tutorial's plots;
+# clang and its runtime libraries (libFuzzer, the sanitizers' runtimes; Debian 12 ships clang 14)
+# build the fuzz harnesses of scripts/fuzz.sh.
 KIRZL_APT_PACKAGES=(cmake g++ ninja-build libeigen3-dev libopenmpi-dev openmpi-bin libgtest-dev libcli11-dev
-  libbenchmark-dev pybind11-dev zlib1g-dev nlohmann-json3-dev dataset-fashion-mnist fortunes
+  libbenchmark-dev pybind11-dev zlib1g-dev nlohmann-json3-dev dataset-fashion-mnist fortunes doxygen python3-matplotlib
   clang libclang-rt-14-dev)
 # Python packages of the Python tests (tests/io/safetensors_interop.py, pytest); those tests skip
 # with the reason when the packages are missing. pybind11 (>= 3, for py::smart_holder; Debian's
 # pybind11-dev is 2.10) builds the Python module kirzl._C; scikit-build-core drives `pip install .`.
-KIRZL_PIP_PACKAGES=(safetensors numpy pytest "pybind11>=3" scikit-build-core)
+# matplotlib: scripts/plot_metrics.py and plot_timeline.py, for a python3 that is not the system's.
+KIRZL_PIP_PACKAGES=(safetensors numpy pytest "pybind11>=3" scikit-build-core matplotlib)
 
 kirzl_setup() {
   local missing=()
@@ -37,7 +39,7 @@ kirzl_setup() {
 # fails the setup: without them (no pip, no network) the Python tests skip.
 kirzl_setup_python() {
   command -v python3 >/dev/null 2>&1 || return 0
-  python3 -c 'import safetensors, numpy, pytest, scikit_build_core, pybind11, sys
+  python3 -c 'import safetensors, numpy, pytest, scikit_build_core, pybind11, matplotlib, sys
 sys.exit(int(pybind11.__version__.split(".")[0]) < 3)' >/dev/null 2>&1 && return 0
   echo "kirzl setup: installing Python packages ${KIRZL_PIP_PACKAGES[*]}"
   # A distribution's python3 refuses pip installs outside a venv (PEP 668, "externally-managed-

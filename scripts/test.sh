@@ -25,6 +25,7 @@ echo "== build/ (backends: AUTO; Python module: $python_module) =="
 kirzl_build build -DKIRZL_WITH_CUDA=AUTO -DKIRZL_WITH_MPI=AUTO -DCMAKE_CUDA_ARCHITECTURES="${KIRZL_CUDA_ARCHITECTURES:-90}" \
   -DKIRZL_BUILD_PYTHON="$python_module"
 (cd build && ctest --output-on-failure -j "$jobs" --timeout 900) || status=1
+echo "== API reference (Doxygen; fails on an undocumented public declaration) ==" && { scripts/api-docs.sh || status=1; }
 
 echo "== Python tests (python/tests, module from build/python) =="
 if [ "$python_module" = ON ]; then

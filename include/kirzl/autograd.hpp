@@ -35,17 +35,18 @@ class Node;
 
 /// Where a gradient goes: input `input_nr` of `fn`. A null fn means "nowhere" (no grad needed).
 struct Edge {
-  std::shared_ptr<Node> fn;
-  uint32_t input_nr = 0;
+  std::shared_ptr<Node> fn;  ///< the node that receives the gradient, or null
+  uint32_t input_nr = 0;  ///< which of fn's inputs it arrives as
+  /// True when the edge leads somewhere.
   bool valid() const { return fn != nullptr; }
 };
 
 /// Shape, dtype and device of a node's output, kept so that the engine can materialise zeros for
 /// an output that received no gradient.
 struct OutputMeta {
-  Shape shape;
-  DType dtype = DType::f32;
-  Device device;
+  Shape shape;  ///< of the output
+  DType dtype = DType::f32;  ///< of the output
+  Device device;  ///< of the output
 };
 
 /// One recorded operation. apply() receives one gradient per output and returns one gradient per
@@ -55,17 +56,25 @@ class Node : public std::enable_shared_from_this<Node> {
  public:
   Node();
   virtual ~Node();
+  /// The op's name, for errors and debugging ("linear", "relu", ...).
   virtual std::string name() const = 0;
   /// True for the node that accumulates into a leaf's .grad; the engine runs those first.
   virtual bool is_accumulate_grad() const { return false; }
+  /// Computes the gradients of the inputs from those of the outputs (see the class comment).
   virtual std::vector<Tensor> apply(std::vector<Tensor>&& grad_outputs) = 0;
   /// Frees saved tensors after a backward pass without retain_graph.
   virtual void release() { released_ = true; }
+  /// True once release() ran.
+  /// True once release() ran: a further backward through this node fails.
   bool released() const { return released_; }
 
+  /// Where each input's gradient goes, in input order.
   const std::vector<Edge>& next_edges() const { return next_edges_; }
+  /// Same, for building the graph (autograd::record).
   std::vector<Edge>& mutable_next_edges() { return next_edges_; }
+  /// Shape, dtype and device of each output.
   const std::vector<OutputMeta>& outputs() const { return outputs_; }
+  /// Same, for building the graph (autograd::record).
   std::vector<OutputMeta>& mutable_outputs() { return outputs_; }
   /// Creation order; the engine runs later nodes first when several are ready.
   uint64_t sequence_nr() const { return sequence_nr_; }
@@ -74,10 +83,11 @@ class Node : public std::enable_shared_from_this<Node> {
 
   /// Hooks on the gradient of output `output_nr`, run before apply().
   std::vector<std::pair<uint64_t, GradHook>>& pre_hooks(uint32_t output_nr);
+  /// The pre-hooks of every output (handle, hook), by output number.
   const std::vector<std::vector<std::pair<uint64_t, GradHook>>>& all_pre_hooks() const { return pre_hooks_; }
 
  protected:
-  bool released_ = false;
+  bool released_ = false;  ///< set by release()
 
  private:
   std::vector<Edge> next_edges_;
@@ -88,9 +98,11 @@ class Node : public std::enable_shared_from_this<Node> {
 
 /// What a backward function sees: the gradients of the op's outputs and which inputs need one.
 struct GradContext {
-  const std::vector<Tensor>& grads;
-  const Node& node;
+  const std::vector<Tensor>& grads;  ///< the gradients of the op's outputs (undefined where none arrived)
+  const Node& node;  ///< the node being run
+  /// The gradient of output `i`.
   const Tensor& grad(size_t i = 0) const { return grads[i]; }
+  /// True when input `input` needs a gradient: skip the work otherwise.
   bool needs(size_t input) const { return node.needs_input_grad(input); }
 };
 
@@ -101,8 +113,11 @@ using BackwardFn = std::function<std::vector<Tensor>(const GradContext&)>;
 /// it captured), so a second backward through it fails with a clear error.
 class FunctionNode final : public Node {
  public:
+  /// A node named `name` whose backward is `fn`.
   FunctionNode(std::string name, BackwardFn fn) : name_(std::move(name)), fn_(std::move(fn)) {}
+  /// The name given at construction.
   std::string name() const override { return name_; }
+  /// Runs the backward function (the engine refuses a released node before it gets here).
   std::vector<Tensor> apply(std::vector<Tensor>&& grad_outputs) override;
   void release() override;
 
@@ -113,13 +128,13 @@ class FunctionNode final : public Node {
 
 /// Per-tensor autograd state (only for tensors that take part in autograd).
 struct AutogradMeta {
-  bool requires_grad = false;
-  Tensor grad;
-  std::shared_ptr<Node> grad_fn;  // null for leaves
-  uint32_t output_nr = 0;
-  std::weak_ptr<Node> grad_accumulator;  // leaves only; created on first use
-  std::vector<std::pair<uint64_t, GradHook>> leaf_grad_hooks;  // leaves: run before accumulation
-  std::vector<std::pair<uint64_t, PostAccumulateGradHook>> post_accumulate_hooks;
+  bool requires_grad = false;  ///< autograd tracks this tensor
+  Tensor grad;  ///< the accumulated gradient (leaves)
+  std::shared_ptr<Node> grad_fn;  ///< the node that produced the tensor; null for leaves
+  uint32_t output_nr = 0;  ///< which output of grad_fn the tensor is
+  std::weak_ptr<Node> grad_accumulator;  ///< leaves only: the node that adds into grad, created on first use
+  std::vector<std::pair<uint64_t, GradHook>> leaf_grad_hooks;  ///< leaves: hooks run before accumulation (handle, hook)
+  std::vector<std::pair<uint64_t, PostAccumulateGradHook>> post_accumulate_hooks;  ///< leaves: hooks run after accumulation (handle, hook)
 };
 
 /// True when grad mode is on and any of `inputs` requires grad.

@@ -79,7 +79,7 @@ const char* to_string(ReduceOp op);
 
 /// Options of Communicator::all_reduce.
 struct AllReduceOptions {
-  ReduceOp op = ReduceOp::Sum;
+  ReduceOp op = ReduceOp::Sum;  ///< how the ranks' elements are combined
   /// How long to wait for the other ranks; 0 = the communicator's default_timeout().
   std::chrono::milliseconds timeout{0};
   /// Free text shown in errors and reports, e.g. "bucket 3: fc.weight, fc.bias".
@@ -89,27 +89,27 @@ struct AllReduceOptions {
 /// Options of Communicator::broadcast.
 struct BroadcastOptions {
   int root = 0;  ///< the rank whose tensor is copied to every rank
-  std::chrono::milliseconds timeout{0};
-  std::string tag{};
+  std::chrono::milliseconds timeout{0};  ///< 0 = the communicator's default_timeout()
+  std::string tag{};                     ///< shown in errors and reports
 };
 
 /// Options of Communicator::all_gather.
 struct AllGatherOptions {
-  std::chrono::milliseconds timeout{0};
-  std::string tag{};
+  std::chrono::milliseconds timeout{0};  ///< 0 = the communicator's default_timeout()
+  std::string tag{};                     ///< shown in errors and reports
 };
 
 /// Options of Communicator::reduce_scatter.
 struct ReduceScatterOptions {
-  ReduceOp op = ReduceOp::Sum;
-  std::chrono::milliseconds timeout{0};
-  std::string tag{};
+  ReduceOp op = ReduceOp::Sum;           ///< how the ranks' elements are combined
+  std::chrono::milliseconds timeout{0};  ///< 0 = the communicator's default_timeout()
+  std::string tag{};                     ///< shown in errors and reports
 };
 
 /// Options of Communicator::barrier.
 struct BarrierOptions {
-  std::chrono::milliseconds timeout{0};
-  std::string tag{};
+  std::chrono::milliseconds timeout{0};  ///< 0 = the communicator's default_timeout()
+  std::string tag{};                     ///< shown in errors and reports
 };
 
 namespace detail {
@@ -122,6 +122,7 @@ struct WorkState;
 class Work {
  public:
   Work() = default;
+  /// A handle to a backend's work (internal: communicators make them).
   explicit Work(std::shared_ptr<detail::WorkState> state) : state_(std::move(state)) {}
 
   /// Blocks until the collective has finished. Re-throws its failure (a kirzl::Error with the
@@ -240,16 +241,20 @@ struct InitOptions {
 class ProcessGroup {
  public:
   ProcessGroup() = default;
+  /// This process's rank, in [0, size()).
   int rank() const { return rank_; }
+  /// Number of ranks in the world.
   int size() const { return size_; }
-  /// This process's index among the ranks on its node, and how many ranks share the node.
+  /// This process's index among the ranks on its node.
   int local_rank() const { return local_rank_; }
+  /// How many ranks share this process's node.
   int local_size() const { return local_size_; }
   /// The device this rank should compute on: CUDA:(local_rank % visible GPUs) when kirzl has
   /// CUDA and a GPU is present, else the CPU.
   Device device() const { return device_; }
   /// The world communicator (shared; never null for a group returned by init()).
   std::shared_ptr<Communicator> communicator() const { return comm_; }
+  /// The communicator's backend ("inprocess", "mpi", "nccl", "nccl+mpi" for a routed world; "none" without one).
   std::string backend() const;
   /// Host name of every rank, indexed by rank.
   const std::vector<std::string>& hosts() const { return hosts_; }
@@ -258,7 +263,9 @@ class ProcessGroup {
 
   /// Forwarders to communicator().
   Work all_reduce(Tensor& t, const AllReduceOptions& options = {}) const { return comm_->all_reduce(t, options); }
+  /// See Communicator::broadcast.
   Work broadcast(Tensor& t, const BroadcastOptions& options = {}) const { return comm_->broadcast(t, options); }
+  /// See Communicator::barrier.
   Work barrier(const BarrierOptions& options = {}) const { return comm_->barrier(options); }
 
  private:

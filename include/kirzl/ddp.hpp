@@ -17,10 +17,10 @@ namespace kirzl {
 
 /// What a communication hook is told about the bucket it reduces.
 struct BucketInfo {
-  int index = 0;
+  int index = 0;  ///< position in bucket order; bucket 0 is reduced first
   std::vector<std::string> param_names;  ///< in bucket order (reverse registration order)
-  size_t bytes = 0;
-  DType dtype = DType::f32;
+  size_t bytes = 0;           ///< size of the bucket's flat buffer
+  DType dtype = DType::f32;   ///< dtype of the gradients in it
   /// "bucket 3: fc2.weight, fc2.bias (1.2 MB, f32)" — passed as the collective's tag.
   std::string tag;
   /// DDPOptions::timeout: hooks pass it on to their collectives (0: the communicator's default).
@@ -29,8 +29,8 @@ struct BucketInfo {
 
 /// A hook's answer: the collective in flight and what to do once it completed (may be empty).
 struct CommHookResult {
-  comm::Work work;
-  std::function<void()> finish;
+  comm::Work work;               ///< the collective in flight
+  std::function<void()> finish;  ///< run after work completed (e.g. write a compressed average back); may be empty
 };
 
 /// Reduces one bucket across ranks. `bucket` is a flat contiguous tensor holding this rank's
@@ -79,7 +79,7 @@ struct DDPStepStats {
   double comm_ms = 0;           ///< first bucket launched to last bucket completed
   double comm_exposed_ms = 0;   ///< waited for communication after backward's nodes finished
   double comm_hidden_ms = 0;    ///< comm_ms - comm_exposed_ms: overlapped with backward
-  int buckets = 0;
+  int buckets = 0;              ///< buckets reduced in the step
 };
 
 /// Wraps a module for data-parallel training. Construction broadcasts parameters and buffers
@@ -108,7 +108,9 @@ struct DDPStepStats {
 /// re-binding of gradient views per step.
 class DistributedDataParallel {
  public:
+  /// Wraps `module` (not owned; it must outlive this object) for data-parallel training over `comm`.
   DistributedDataParallel(nn::Module& module, std::shared_ptr<comm::Communicator> comm, const DDPOptions& options = {});
+  /// Same, over the group's communicator (e.g. the world from comm::init()).
   DistributedDataParallel(nn::Module& module, const comm::ProcessGroup& group, const DDPOptions& options = {});
   ~DistributedDataParallel();
   DistributedDataParallel(const DistributedDataParallel&) = delete;
@@ -116,12 +118,14 @@ class DistributedDataParallel {
 
   /// Runs the module's forward, preparing the reducer for the backward that follows.
   Tensor forward(const Tensor& x);
+  /// Calls forward(x).
   Tensor operator()(const Tensor& x) { return forward(x); }
 
   /// While alive, backward passes accumulate gradients locally without communicating (gradient
   /// accumulation); the next backward outside it reduces the accumulated sum.
   class NoSyncGuard {
    public:
+    /// Stops communication for `ddp` until destroyed.
     explicit NoSyncGuard(DistributedDataParallel& ddp);
     ~NoSyncGuard();
     NoSyncGuard(const NoSyncGuard&) = delete;
@@ -131,6 +135,7 @@ class DistributedDataParallel {
     DistributedDataParallel& ddp_;
     bool prev_;
   };
+  /// A NoSyncGuard for this object: `{ auto guard = ddp.no_sync(); loss.backward(); }`.
   [[nodiscard]] NoSyncGuard no_sync() { return NoSyncGuard(*this); }
 
   /// Uneven data: call at the top of every step with whether this rank has a batch. Returns true
@@ -143,8 +148,11 @@ class DistributedDataParallel {
   /// that cannot be split evenly in advance, e.g. streams or filtered datasets.)
   bool join(bool has_batch);
 
+  /// The wrapped module.
   nn::Module& module();
+  /// The communicator the buckets are reduced over.
   comm::Communicator& communicator();
+  /// The buckets, in the order they are reduced.
   const std::vector<BucketInfo>& buckets() const;
   /// Figures of the last synchronised backward.
   const DDPStepStats& last_step_stats() const;

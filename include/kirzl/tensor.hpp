@@ -26,9 +26,9 @@ class Tensor;
 
 /// How to create a tensor: `kirzl::zeros({2, 3}, {.dtype = DType::f64, .requires_grad = true})`.
 struct TensorOptions {
-  DType dtype = DType::f32;
-  Device device = Device::cpu();
-  bool requires_grad = false;
+  DType dtype = DType::f32;  ///< element type
+  Device device = Device::cpu();  ///< where the elements live
+  bool requires_grad = false;  ///< make a leaf that autograd tracks (floating dtypes only)
 };
 
 /// Called with a gradient flowing into a tensor during backward; return a defined tensor to
@@ -39,12 +39,12 @@ using PostAccumulateGradHook = std::function<void(Tensor& leaf)>;
 
 /// Internal state behind a Tensor handle. Users do not touch it.
 struct TensorImpl {
-  Storage storage;
-  Shape shape;
-  Shape strides;  // in elements
-  int64_t offset = 0;  // in elements
-  DType dtype = DType::f32;
-  std::unique_ptr<autograd::AutogradMeta> autograd;
+  Storage storage;  ///< the shared, reference-counted memory
+  Shape shape;  ///< extent of each dim
+  Shape strides;  ///< step of each dim, in elements
+  int64_t offset = 0;  ///< of element [0, ..., 0] in the storage, in elements
+  DType dtype = DType::f32;  ///< element type
+  std::unique_ptr<autograd::AutogradMeta> autograd;  ///< null until the tensor takes part in autograd
   TensorImpl();
   ~TensorImpl();
 };
@@ -60,23 +60,37 @@ class Tensor {
  public:
   /// An undefined tensor (no storage); most operations on it throw.
   Tensor() = default;
+  /// A handle to `impl` (internal: factories and ops make tensors).
   explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
 
   // ---- metadata ----
+  /// False for Tensor(): no storage.
   bool defined() const { return impl_ != nullptr; }
+  /// Extent of each dim.
   const Shape& shape() const;
+  /// Step of each dim, in elements (a view may have any strides).
   const Shape& strides() const;
+  /// Position of element [0, ..., 0] in the storage, in elements.
   int64_t offset() const;
+  /// Number of dims (0 for a scalar).
   int64_t dim() const { return shape().size(); }
   /// Extent of dimension `d`; negative d counts from the end.
   int64_t size(int64_t d) const;
+  /// Step of dim `d` in elements; negative d counts from the end.
   int64_t stride(int64_t d) const;
+  /// Number of elements (1 for a scalar, 0 if any extent is 0).
   int64_t numel() const { return shape().numel(); }
+  /// Element type.
   DType dtype() const;
+  /// Where the elements live (CPU or cuda:n).
   Device device() const;
+  /// Bytes per element.
   size_t element_size() const { return dtype_size(dtype()); }
+  /// Bytes of the elements (numel() * element_size()).
   size_t nbytes() const { return static_cast<size_t>(numel()) * element_size(); }
+  /// True when the elements are dense in row-major order (strides of a fresh tensor).
   bool is_contiguous() const;
+  /// The memory this tensor (and its views) refer to.
   const Storage& storage() const;
   /// Address of element [0, ..., 0] (storage data + offset).
   void* data_ptr() const;
@@ -87,6 +101,7 @@ class Tensor {
   }
   /// "f32[2, 3] on cpu" — used in error messages.
   std::string describe() const;
+  /// The state behind this handle (internal).
   TensorImpl* impl() const { return impl_.get(); }
   /// Number of handles to this tensor object (not counting views, which are other objects).
   long use_count() const { return impl_.use_count(); }
@@ -105,15 +120,21 @@ class Tensor {
   Tensor narrow(int64_t dim, int64_t start, int64_t length) const;
   /// Index `index` of `dim`, removing that dimension.
   Tensor select(int64_t dim, int64_t index) const;
+  /// A view with dims dim0 and dim1 swapped.
   Tensor transpose(int64_t dim0, int64_t dim1) const;
   /// Transpose of a 2-D tensor.
   Tensor t() const;
+  /// A view with the dims reordered: dim i of the result is dim dims[i] of this.
   Tensor permute(const Shape& dims) const;
   /// Broadcasts size-1 dimensions (and new leading ones) to `shape` with stride 0; -1 keeps a size.
   Tensor expand(const Shape& shape) const;
+  /// A view without the dims of extent 1.
   Tensor squeeze() const;
+  /// A view without dim `dim` if its extent is 1 (else the same shape).
   Tensor squeeze(int64_t dim) const;
+  /// A view with a new dim of extent 1 at `dim`.
   Tensor unsqueeze(int64_t dim) const;
+  /// Dims start_dim..end_dim merged into one (a view when the strides allow, else a copy).
   Tensor flatten(int64_t start_dim = 0, int64_t end_dim = -1) const;
 
   // ---- copies and conversions ----
@@ -143,17 +164,21 @@ class Tensor {
   bool is_pinned() const;
   /// The single element as double; throws unless numel() == 1.
   double item() const;
+  /// The single element converted to T.
   template <typename T> T item() const { return static_cast<T>(item()); }
   /// All elements, converted to T, in row-major order (copies to the CPU if needed).
   template <typename T> std::vector<T> to_vector() const;
 
   // ---- in place (not recorded by autograd; throw on a leaf that requires grad while grad mode is on) ----
+  /// Sets every element to 0.
   Tensor& zero_();
+  /// Sets every element to `value` (converted to the dtype).
   Tensor& fill_(double value);
   /// Copies `src` (broadcast to this shape, any dtype/device) into this tensor.
   Tensor& copy_(const Tensor& src);
   /// this += alpha * other (other broadcast to this shape).
   Tensor& add_(const Tensor& other, double alpha = 1.0);
+  /// this *= value.
   Tensor& mul_(double value);
   /// Makes this tensor object refer to `src`'s data (storage, shape, strides, dtype, device),
   /// keeping its own autograd identity (requires_grad, hooks). Every handle to this tensor sees the
@@ -162,6 +187,7 @@ class Tensor {
   void set_data(const Tensor& src);
 
   // ---- autograd ----
+  /// True when autograd tracks this tensor (a leaf marked with requires_grad_(), or an op result that depends on one).
   bool requires_grad() const;
   /// Marks a leaf as needing a gradient. Throws on a non-leaf or a non-floating tensor.
   Tensor& requires_grad_(bool enabled = true);
@@ -192,7 +218,9 @@ class Tensor {
   std::string str() const;
 
   // Internal helpers.
+  /// The autograd state, or null when none was made (internal).
   autograd::AutogradMeta* autograd_meta() const;
+  /// The autograd state, made on first use (internal).
   autograd::AutogradMeta& ensure_autograd_meta() const;
 
  private:

@@ -18,8 +18,8 @@ class Generator {
   uint64_t seed() const;
   /// Where a draw's numbers come from: Philox blocks [offset, offset + n) under key `seed`.
   struct Draw {
-    uint64_t seed;
-    uint64_t offset;
+    uint64_t seed;    ///< The key of the stream the draw belongs to.
+    uint64_t offset;  ///< Its first Philox counter.
   };
   /// Reserves `n` blocks of four 32-bit values. Returns the seed and the first counter offset
   /// together, read under one lock: a manual_seed() from another thread between reading the seed

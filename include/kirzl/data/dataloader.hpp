@@ -9,11 +9,12 @@
 
 namespace kirzl::data {
 
+/// Options of DataLoader.
 struct DataLoaderOptions {
-  int64_t batch_size = 1;
+  int64_t batch_size = 1;  ///< examples per batch (the last may be smaller unless drop_last)
   /// Visit a fresh permutation each epoch (seeded with seed + epoch). Ignored with a sampler.
   bool shuffle = false;
-  uint64_t seed = 0;
+  uint64_t seed = 0;  ///< seed of the loader's own shuffling
   /// Drop the last batch when it is smaller than batch_size.
   bool drop_last = false;
   /// Decides the indices of each epoch when set (not owned; must outlive the loader). Its
@@ -38,6 +39,7 @@ struct DataLoaderOptions {
 /// The dataset must outlive the loader. Not thread-safe: one thread iterates a loader at a time.
 class DataLoader {
  public:
+  /// A loader over `dataset` (not owned; it must outlive the loader).
   DataLoader(const Dataset& dataset, const DataLoaderOptions& options);
   ~DataLoader();
   DataLoader(const DataLoader&) = delete;
@@ -50,13 +52,19 @@ class DataLoader {
   /// Sets the epoch that the next begin() will produce (for the loader's own shuffling; with a
   /// sampler, call the sampler's set_epoch()). Lets a resumed run continue the same order.
   void set_epoch(int64_t epoch);
+  /// The options given at construction.
   const DataLoaderOptions& options() const { return options_; }
 
+  /// An input iterator over one epoch's batches.
   class Iterator {
    public:
+    /// The current batch.
     Example& operator*() { return current_; }
+    /// The current batch.
     Example* operator->() { return &current_; }
+    /// Moves to the next batch (waiting for the prefetch thread; re-throws its error).
     Iterator& operator++();
+    /// True when both are at the end, or both are not.
     bool operator==(const Iterator& other) const { return done_ == other.done_; }
 
    private:
@@ -69,6 +77,7 @@ class DataLoader {
 
   /// Starts an epoch (stopping any unfinished one) and returns its first batch.
   Iterator begin();
+  /// The end of the epoch.
   Iterator end() { return Iterator(this, true); }
 
  private:

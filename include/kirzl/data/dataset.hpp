@@ -11,8 +11,8 @@ namespace kirzl::data {
 /// One example, or a batch of them stacked along a new first dimension. Works with structured
 /// bindings: `auto& [x, y] = batch;`.
 struct Example {
-  Tensor input;
-  Tensor target;
+  Tensor input;   ///< e.g. an image, or a batch [n, ...] of them
+  Tensor target;  ///< e.g. a class index, or a batch [n] of them
 };
 
 /// An indexed collection of examples. Implementations must make get() and get_batch() safe to call
@@ -34,12 +34,15 @@ class Dataset {
 /// (inputs[i], targets[i]). Holds handles to the tensors (no copy); they must be on the CPU.
 class TensorDataset : public Dataset {
  public:
+  /// Error{InvalidArgument} unless both are CPU tensors with the same first extent.
   TensorDataset(Tensor inputs, Tensor targets);
   int64_t size() const override;
   Example get(int64_t index) const override;
   /// Gathers rows into new contiguous tensors (a memcpy per row).
   Example get_batch(std::span<const int64_t> indices) const override;
+  /// All inputs, [size(), ...].
   const Tensor& inputs() const { return inputs_; }
+  /// All targets, [size(), ...].
   const Tensor& targets() const { return targets_; }
 
  private:

@@ -17,15 +17,17 @@ class Sampler {
   virtual int64_t size() const = 0;
   /// Selects the epoch (reshuffles for shuffling samplers). Call it at the start of every epoch.
   virtual void set_epoch(int64_t epoch) { epoch_ = epoch; }
+  /// The epoch set last (0 at first).
   int64_t epoch() const { return epoch_; }
 
  protected:
-  int64_t epoch_ = 0;
+  int64_t epoch_ = 0;  ///< set by set_epoch()
 };
 
 /// 0, 1, ..., n-1.
 class SequentialSampler : public Sampler {
  public:
+  /// Indices 0..n-1 in order.
   explicit SequentialSampler(int64_t n);
   std::vector<int64_t> indices() const override;
   int64_t size() const override { return n_; }
@@ -37,6 +39,7 @@ class SequentialSampler : public Sampler {
 /// A permutation of 0..n-1 drawn from a generator seeded with seed + epoch.
 class RandomSampler : public Sampler {
  public:
+  /// A fresh permutation of 0..n-1 each epoch.
   explicit RandomSampler(int64_t n, uint64_t seed = 0);
   std::vector<int64_t> indices() const override;
   int64_t size() const override { return n_; }
@@ -46,8 +49,9 @@ class RandomSampler : public Sampler {
   uint64_t seed_;
 };
 
+/// Options of DistributedSampler.
 struct DistributedSamplerOptions {
-  bool shuffle = true;
+  bool shuffle = true;  ///< false: the permutation is 0..n-1
   /// Must be the same on every rank: it decides the common permutation.
   uint64_t seed = 0;
   /// false: pad by wrapping around to the start so that every rank gets ceil(n / world) samples;
@@ -74,7 +78,9 @@ class DistributedSampler : public Sampler {
 
   std::vector<int64_t> indices() const override;
   int64_t size() const override { return per_rank_; }
+  /// This rank.
   int rank() const { return rank_; }
+  /// Number of ranks sharing the data.
   int world_size() const { return world_size_; }
 
  private:

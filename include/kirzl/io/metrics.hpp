@@ -18,24 +18,29 @@ namespace kirzl::io {
 /// Build it with designated initializers and/or set():
 ///   log.log(MetricsRecord{.step = s, .loss = l}.set("grad_norm", g).set("phase", "train"));
 struct MetricsRecord {
+  /// The value of an extra field: a number or a string.
   using Value = std::variant<double, int64_t, std::string>;
 
-  int64_t step = 0;
-  int64_t epoch = 0;
-  std::optional<double> loss = {};
-  std::optional<double> accuracy = {};
-  std::optional<double> lr = {};
-  std::optional<double> samples_per_second = {};
-  std::optional<double> elapsed_seconds = {};
+  int64_t step = 0;                                   ///< always written
+  int64_t epoch = 0;                                  ///< always written
+  std::optional<double> loss = {};                    ///< written when set
+  std::optional<double> accuracy = {};                ///< written when set
+  std::optional<double> lr = {};                      ///< written when set
+  std::optional<double> samples_per_second = {};      ///< written when set
+  std::optional<double> elapsed_seconds = {};         ///< written when set
   /// Extra fields in insertion order. Names must differ from the standard ones and each other.
   std::vector<std::pair<std::string, Value>> extra = {};
 
   /// Adds (or replaces) an extra field; returns *this for chaining. Throws
   /// Error{InvalidArgument} for an empty name or one of the standard field names.
   MetricsRecord& set(const std::string& name, double value);
+  /// Same, for an integer field.
   MetricsRecord& set(const std::string& name, int64_t value);
+  /// Same, for an integer field.
   MetricsRecord& set(const std::string& name, int value) { return set(name, static_cast<int64_t>(value)); }
+  /// Same, for a string field.
   MetricsRecord& set(const std::string& name, std::string value);
+  /// Same, for a string field.
   MetricsRecord& set(const std::string& name, const char* value) { return set(name, std::string(value)); }
 
   /// The JSON object of this record, without a newline. Doubles are written with the digits that
@@ -62,7 +67,9 @@ class MetricsLog {
   MetricsLog(const MetricsLog&) = delete;
   MetricsLog& operator=(const MetricsLog&) = delete;
 
+  /// False when built with an empty path.
   bool enabled() const { return file_ != nullptr; }
+  /// The file appended to (empty when disabled).
   const std::string& path() const { return path_; }
 
   /// Appends `record` as one line and flushes. Throws Error{Io} when writing fails.

@@ -25,7 +25,9 @@ class Timeline {
   /// (or "<value>" itself when it already ends in ".json" and rank is 0); empty when unset.
   static std::string path_from_env(int rank);
 
+  /// False when built with an empty path: recording does nothing.
   bool enabled() const { return !path_.empty(); }
+  /// The file written (empty when disabled).
   const std::string& path() const { return path_; }
   /// Microseconds since this timeline was created.
   int64_t now_us() const;
@@ -35,6 +37,7 @@ class Timeline {
   /// Records the span from construction to destruction.
   class Scope {
    public:
+    /// Starts a span `name` of `category` on lane `track` of `t` (not owned; must outlive the scope).
     Scope(Timeline& t, std::string name, std::string category, int track = 0);
     ~Scope();
     Scope(const Scope&) = delete;
@@ -50,6 +53,7 @@ class Timeline {
   /// Writes all spans recorded so far (atomically: temporary file, then rename). Throws
   /// Error{Io} when the file cannot be written.
   void write() const;
+  /// Number of spans recorded so far.
   size_t size() const;
 
  private:

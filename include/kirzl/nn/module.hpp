@@ -24,13 +24,16 @@ class Module {
  public:
   Module() = default;
   virtual ~Module() = default;
+  /// Moves the parameters, buffers and children (handles: other holders see the moved module's).
   Module(Module&&) = default;
+  /// Moves the parameters, buffers and children (handles: other holders see the moved module's).
   Module& operator=(Module&&) = default;
   Module(const Module&) = delete;
   Module& operator=(const Module&) = delete;
 
   /// The computation. The default throws Error{Unsupported}: containers like ModuleList have none.
   virtual Tensor forward(const Tensor& x);
+  /// Calls forward(x).
   Tensor operator()(const Tensor& x) { return forward(x); }
   /// "Linear(in_features=784, out_features=256, bias=true)".
   virtual std::string repr() const;
@@ -41,7 +44,9 @@ class Module {
   std::vector<Tensor> parameters(bool recurse = true) const;
   /// Same, with dotted names: "0.weight", "encoder.layers.1.bias".
   std::vector<std::pair<std::string, Tensor>> named_parameters(bool recurse = true) const;
+  /// Buffers of this module then its children's (depth first), in registration order.
   std::vector<Tensor> buffers(bool recurse = true) const;
+  /// Same, with dotted names: "1.running_mean".
   std::vector<std::pair<std::string, Tensor>> named_buffers(bool recurse = true) const;
   /// Direct children in registration order.
   const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& named_children() const { return children_; }
@@ -51,7 +56,9 @@ class Module {
 
   /// Training mode for this module and all children (affects Dropout and BatchNorm).
   virtual void train(bool on = true);
+  /// Evaluation mode: train(false).
   void eval() { train(false); }
+  /// True in training mode (the default), false after eval().
   bool is_training() const { return training_; }
 
   /// Moves every parameter and buffer to `device`, in place (see class comment).
@@ -73,12 +80,15 @@ class Module {
  protected:
   /// Registers a parameter (sets requires_grad) and returns the handle. Names must be unique.
   Tensor register_parameter(const std::string& name, Tensor t, bool requires_grad = true);
+  /// Registers a buffer (saved in the state dict, moved by to(), not trained); returns the handle.
   Tensor register_buffer(const std::string& name, Tensor t);
+  /// Registers a child module under `name` and returns it, typed.
   template <std::derived_from<Module> M>
   std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> m) {
     add_child(name, m);
     return m;
   }
+  /// Registers a child module under `name` (names must be unique).
   void add_child(const std::string& name, std::shared_ptr<Module> m);
 
  private:

@@ -14,18 +14,18 @@ struct AdamOptions {
   std::pair<double, double> betas{0.9, 0.999};   ///< each in [0, 1)
   double eps = 1e-8;                             ///< > 0
   double weight_decay = 0.0;                     ///< L2 penalty added to the gradient; >= 0
-  bool amsgrad = false;
-  bool maximize = false;
+  bool amsgrad = false;                          ///< use the maximum of past second moments (AMSGrad)
+  bool maximize = false;                         ///< ascend the objective instead of descending
 };
 
 /// Options of AdamW: as Adam's, but weight decay is decoupled and defaults to 0.01.
 struct AdamWOptions {
-  double lr = 1e-3;
-  std::pair<double, double> betas{0.9, 0.999};
-  double eps = 1e-8;
+  double lr = 1e-3;                              ///< >= 0
+  std::pair<double, double> betas{0.9, 0.999};   ///< each in [0, 1)
+  double eps = 1e-8;                             ///< > 0
   double weight_decay = 0.01;  ///< decoupled: θ *= 1 - lr λ before the Adam step; >= 0
-  bool amsgrad = false;
-  bool maximize = false;
+  bool amsgrad = false;        ///< use the maximum of past second moments (AMSGrad)
+  bool maximize = false;       ///< ascend the objective instead of descending
 };
 
 /// Adam, following PyTorch's torch.optim.Adam. For each parameter θ with gradient ∇, at its

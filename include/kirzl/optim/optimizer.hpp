@@ -18,9 +18,9 @@ namespace kirzl::optim {
 /// The tensors are handles: the optimizer updates the very tensors the caller (a module, DDP)
 /// holds.
 struct ParamGroup {
-  std::vector<Tensor> params = {};
-  std::optional<double> lr = std::nullopt;
-  std::optional<double> weight_decay = std::nullopt;
+  std::vector<Tensor> params = {};                    ///< the parameters (handles)
+  std::optional<double> lr = std::nullopt;            ///< this group's learning rate, if not the default
+  std::optional<double> weight_decay = std::nullopt;  ///< this group's weight decay, if not the default
 };
 
 /// Base class of SGD, Adam, AdamW and LAMB.
@@ -57,8 +57,8 @@ class Optimizer {
  public:
   /// A named scalar option, as stored in state dicts (booleans as 0/1).
   struct OptionField {
-    std::string name;
-    double value = 0.0;
+    std::string name;    ///< e.g. "lr", "beta1"
+    double value = 0.0;  ///< its value
   };
 
   virtual ~Optimizer();
@@ -115,17 +115,17 @@ class Optimizer {
  protected:
   /// A group with its overrides resolved.
   struct Group {
-    std::vector<Tensor> params;
-    double lr = 0.0;
-    double initial_lr = 0.0;
-    double weight_decay = 0.0;
-    int64_t first_index = 0;  // global index of params[0]
+    std::vector<Tensor> params;  ///< the group's parameters
+    double lr = 0.0;             ///< current learning rate (schedules change it)
+    double initial_lr = 0.0;     ///< the learning rate at construction
+    double weight_decay = 0.0;   ///< resolved weight decay
+    int64_t first_index = 0;     ///< global index of params[0] among all groups' parameters
   };
 
   /// State of one parameter: its step count and named buffers of the parameter's shape.
   struct ParamState {
-    int64_t step = 0;
-    std::vector<std::pair<std::string, Tensor>> buffers;
+    int64_t step = 0;                                      ///< updates applied to this parameter
+    std::vector<std::pair<std::string, Tensor>> buffers;  ///< e.g. ("exp_avg", m), ("exp_avg_sq", v)
     /// The buffer `name`, or nullptr.
     Tensor* find(const std::string& name);
   };
@@ -143,8 +143,10 @@ class Optimizer {
   /// for a 16-bit one), `master` its f32 master weights when 16-bit (else undefined), `state` its
   /// state with the step already incremented.
   struct DeviceItem {
-    Tensor param, grad, master;
-    ParamState* state = nullptr;
+    Tensor param;                 ///< written in place
+    Tensor grad;                  ///< read
+    Tensor master;                ///< f32 master weights of a 16-bit parameter, else undefined
+    ParamState* state = nullptr;  ///< the parameter's state (not owned)
   };
   /// Updates every item (all on one device, in parameter order) through the optimizer's
   /// multi-tensor kernel (src/kernels/optim_update.h), which runs on the items' device: on CUDA

@@ -173,7 +173,7 @@ TEST(Init, WithoutALauncherTheWorldHasOneRankAndIdentityCollectives) {
   EXPECT_EQ(pg.local_size(), 1);
   // With NCCL and a GPU, CUDA tensors go to NCCL and CPU tensors to the in-process backend.
   EXPECT_TRUE(pg.backend() == "inprocess" || pg.backend() == "nccl+inprocess") << pg.backend();
-  if (!cuda::is_available()) EXPECT_EQ(pg.backend(), "inprocess");
+  if (!cuda::is_available()) { EXPECT_EQ(pg.backend(), "inprocess"); }
   EXPECT_EQ(pg.launcher(), "none");
   ASSERT_EQ(pg.hosts().size(), 1u);
   EXPECT_FALSE(pg.hosts()[0].empty());

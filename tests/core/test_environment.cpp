@@ -56,8 +56,8 @@ TEST(Environment, DeclarationsAreComplete) {
     EXPECT_FALSE(v.meaning.empty()) << v.name;
     EXPECT_FALSE(v.fallback.empty()) << v.name;
     EXPECT_FALSE(v.area.empty()) << v.name;
-    if (v.type == kirzl::env::Type::Integer) EXPECT_LE(v.min, v.max) << v.name;
-    if (v.type == kirzl::env::Type::Choice) EXPECT_FALSE(v.choices.empty()) << v.name;
+    if (v.type == kirzl::env::Type::Integer) { EXPECT_LE(v.min, v.max) << v.name; }
+    if (v.type == kirzl::env::Type::Choice) { EXPECT_FALSE(v.choices.empty()) << v.name; }
   }
   EXPECT_EQ(&kirzl::env::variable("KIRZL_TIMEOUT"), &kirzl::env::variables()[0]);
   EXPECT_KIRZL_ERROR(kirzl::env::variable("KIRZL_NO_SUCH_THING"), ErrorCode::InvalidArgument, "KIRZL_NO_SUCH_THING");
@@ -159,8 +159,9 @@ TEST(Environment, TheSourcesReadOnlyDeclaredVariables) {
         for (const auto& v : kirzl::env::variables()) declared |= v.name == name;
         EXPECT_TRUE(declared) << rel << " names " << name << ", which include/kirzl/environment.hpp does not declare";
       }
-      if (rel != "src/core/environment.cpp")
+      if (rel != "src/core/environment.cpp") {
         EXPECT_FALSE(std::regex_search(text, direct)) << rel << " reads a KIRZL_ variable with getenv; use core/environment.h";
+      }
     }
   }
   EXPECT_GT(files, 100) << "the scan found too few sources under " << root;

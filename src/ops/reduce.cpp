@@ -60,6 +60,10 @@ Tensor mean(const Tensor& x, const Dims& dims, bool keepdim) {
   int64_t count = 1;
   for (int64_t d = 0; d < x.dim(); ++d)
     if (mask[d]) count *= x.size(d);
+  // 16-bit floats are summed and divided in f32: in f16 both the sum and the count overflow past
+  // 65504 (the count becomes inf and every mean 0), though the mean itself is in range.
+  if (x.dtype() == DType::f16 || x.dtype() == DType::bf16)
+    return div(sum(x.to(DType::f32), dims, keepdim), static_cast<double>(count)).to(x.dtype());
   return div(sum(x, dims, keepdim), static_cast<double>(count));
 }
 

@@ -52,7 +52,8 @@ kirzl_asan_step() {
   echo "== build-cpu/ (every KIRZL_WITH_*=OFF; AddressSanitizer + UndefinedBehaviorSanitizer) =="
   kirzl_build build-cpu -DKIRZL_WITH_CUDA=OFF -DKIRZL_WITH_CUDNN=OFF -DKIRZL_WITH_NCCL=OFF -DKIRZL_WITH_MPI=OFF \
     -DKIRZL_BUILD_BENCH=OFF -DKIRZL_SANITIZE=address,undefined "-DCMAKE_CXX_FLAGS_RELEASE=-O1 -DNDEBUG" || return 1
-  (cd build-cpu && ctest --output-on-failure -j "$jobs" --timeout 900)
+  # -LE gpu: a tree without CUDA only skips them (3,290 op-table CUDA cases alone); build/ lists them.
+  (cd build-cpu && ctest --output-on-failure -j "$jobs" --timeout 900 -LE gpu)
 }
 
 kirzl_tsan_step() {

@@ -114,12 +114,7 @@ TEST(GptExampleFlags, BadValuesExitTwoAndHelpZero) {
   if (!fs::exists(kExample)) GTEST_SKIP() << kExample << " is not built";
   for (const char* args : {"--steps abc", "--n-head 0", "--dropout 1", "--temperature inf", "--n-embd 100 --n-head 3"}) {
     SCOPED_TRACE(args);
-    ProgramRun r = run(args);
-    ASSERT_TRUE(WIFEXITED(r.status)) << r.output;
-    EXPECT_EQ(WEXITSTATUS(r.status), 2) << r.output;
-    EXPECT_EQ(r.output.find("terminate called"), std::string::npos) << r.output;
-    const std::string flag = std::string(args).substr(0, std::string(args).find(' '));
-    EXPECT_EQ(r.output.rfind("gpt: " + flag + " ", 0), 0u) << r.output;
+    expect_flag_error(run(args), "gpt", args);
   }
   ProgramRun help = run("--help");
   ASSERT_TRUE(WIFEXITED(help.status));

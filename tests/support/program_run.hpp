@@ -2,6 +2,9 @@
 // lines the examples print (their last line) and write (their metrics logs).
 #pragma once
 
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -35,6 +38,16 @@ inline ProgramRun run_program(const std::string& cmd) {
   while (std::fgets(buf, sizeof buf, pipe.get())) r.output += buf;
   r.status = pclose(pipe.release());
   return r;
+}
+
+/// A bad flag value: the example exited with status 2 and no uncaught exception, and its message
+/// starts with "<program>: <the flag> " (the flag is the first word of `args`).
+inline void expect_flag_error(const ProgramRun& r, const std::string& program, const std::string& args) {
+  ASSERT_TRUE(WIFEXITED(r.status)) << r.output;
+  EXPECT_EQ(WEXITSTATUS(r.status), 2) << r.output;
+  EXPECT_EQ(r.output.find("terminate called"), std::string::npos) << r.output;
+  const std::string flag = args.substr(0, args.find(' '));
+  EXPECT_EQ(r.output.rfind(program + ": " + flag + " ", 0), 0u) << r.output;
 }
 
 /// The number after the last `"key":` in `text` (spaces after the colon allowed; the examples'

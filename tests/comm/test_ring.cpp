@@ -44,6 +44,7 @@ double value(ReduceOp op, int r, int64_t i) {
 std::vector<std::byte> encode(const std::vector<double>& values, DType dtype) {
   const size_t n = values.size();
   std::vector<std::byte> out(n * dtype_size(dtype));
+  if (n == 0) return out;  // memcpy from an empty vector's null data() is undefined (UBSan)
   std::vector<float> f(values.begin(), values.end());
   auto put = [&]<typename T>(T*) {
     for (size_t i = 0; i < n; ++i) {

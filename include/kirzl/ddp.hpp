@@ -11,6 +11,8 @@
 #include "kirzl/comm.hpp"
 #include "kirzl/io/timeline.hpp"
 #include "kirzl/nn/module.hpp"
+#include "kirzl/optim/clip.hpp"
+#include "kirzl/optim/optimizer.hpp"
 #include "kirzl/tensor.hpp"
 
 namespace kirzl {
@@ -47,6 +49,17 @@ CommHook bf16_compress();
 CommHook fp16_compress();
 }  // namespace comm_hooks
 
+/// What data-parallel training keeps only a share of on each rank (ZeRO, Rajbhandari et al. 2020;
+/// Note [sharded optimizer]). With d ranks and Adam in f32 (4 bytes of weights, 4 of gradients and
+/// 8 of moments per parameter):
+///  - none: every rank holds everything: 16 bytes per parameter;
+///  - optimizer (ZeRO-1): each rank keeps the optimizer state (and the f32 master weights of 16-bit
+///    parameters) of its shard only: 8 + 8/d bytes; gradients are all-reduced as without sharding;
+///  - gradients (ZeRO-2): as optimizer, and each bucket's gradients are reduce-scattered into the
+///    owners' shards during backward: the reduced gradient of a parameter exists only on the rank
+///    that owns it, 4 + 12/d bytes between steps.
+enum class Shard { none, optimizer, gradients };
+
 struct DDPOptions {
   double bucket_cap_mb = 25.0;       ///< cap on a bucket's size (MiB); see Note [bucket order]
   double first_bucket_cap_mb = 1.0;  ///< the first bucket is small so communication starts early
@@ -67,6 +80,10 @@ struct DDPOptions {
   /// wire, ~3 significant digits; the same as comm_hook = comm_hooks::bf16_compress()). Other
   /// dtypes, or bf16 together with a comm_hook, are Error{InvalidArgument}.
   DType reduce_dtype = DType::f32;
+  /// Sharded data parallelism (see Shard). With optimizer or gradients, build the optimizer with
+  /// make_optimizer(). Shard::gradients reduce-scatters with ReduceOp::Avg: comm_hook and a bf16
+  /// reduce_dtype are Error{InvalidArgument} with it.
+  Shard shard = Shard::none;
   /// Chrome-trace output (forward, backward, each bucket's all-reduce, user scopes); default from
   /// the KIRZL_TIMELINE environment variable (see io::Timeline::path_from_env).
   std::string timeline_path = "<env>";
@@ -101,6 +118,31 @@ struct DDPStepStats {
 /// reaches the parameters through `module.forward()` directly, and parameters added, removed,
 /// converted or moved after construction throw Error{InvalidArgument} naming the parameter. To
 /// accumulate several backward passes, run all but the last under `no_sync()`.
+///
+/// Sharded data parallelism (DDPOptions::shard; Note [sharded optimizer]): the loop stays the
+/// same, with the optimizer built by DDP over this rank's shard:
+///
+///     DistributedDataParallel ddp(model, world, {.shard = Shard::gradients});
+///     auto opt = ddp.make_optimizer<optim::AdamW>({.lr = 3e-4, .weight_decay = 0.1});
+///     for (auto& [x, y] : loader) {
+///       Tensor loss = cross_entropy(ddp(x), y);
+///       opt->zero_grad();
+///       loss.backward();            // buckets all-reduced (optimizer) or reduce-scattered (gradients)
+///       ddp.clip_grad_norm_(1.0);   // optional: the global norm over every rank's shard
+///       opt->step();                // updates this rank's shard, then all-gathers the parameters
+///     }
+///
+/// Each bucket is split into equal chunks, one per rank (Note [shard layout]); the optimizer's
+/// parameters are this rank's pieces of the model's parameters (1-D views into them), so its
+/// state, and the f32 master weights of bf16/f16 parameters, exist for the shard only. step()
+/// updates the pieces in place and starts an all-gather of every bucket's parameters; the next
+/// forward() (or synchronize_parameters()) waits for it, so the work in between (zero_grad, the
+/// next batch) overlaps it. LR schedules, param groups (given over the model's parameters),
+/// GradScaler (pass it the same communicator), no_sync accumulation and LAMB (trust ratios from
+/// whole-tensor norms summed over the ranks; CPU only so far) work as without sharding.
+/// With Shard::gradients, a parameter's .grad() is undefined after a reduced backward (the
+/// reduced gradients live in the optimizer's pieces): clip with ddp.clip_grad_norm_(), not with
+/// optim::clip_grad_norm_(model.parameters()), which would find no gradient.
 ///
 /// Use one DDP object per module; it must outlive every backward through the module. Not
 /// thread-safe: drive it from one thread per rank. The optimizer should use
@@ -148,6 +190,40 @@ class DistributedDataParallel {
   /// that cannot be split evenly in advance, e.g. streams or filtered datasets.)
   bool join(bool has_batch);
 
+  /// The optimizer for this DDP: over `groups` (given over the module's parameters, as for an
+  /// unsharded optimizer; each parameter at most once) when DDPOptions::shard is none, else over
+  /// this rank's pieces of them, in the same groups, so that group indices, LR schedules and
+  /// state_dict() entries mean the same on every rank. A sharded optimizer is tied to this
+  /// object: its step() updates the shard and starts the parameters' all-gather, its zero_grad()
+  /// also clears the parameters' gradients, and step() without a reduced backward since the last
+  /// step is Error{InvalidArgument}. Error{InvalidArgument} for a tensor in `groups` that is not
+  /// one of the module's trainable parameters, and when this rank's shard has no element of any
+  /// group (too small a model for this many ranks). `options` has no default here, so that
+  /// `make_optimizer<AdamW>({.lr = 3e-4})` names the overload below unambiguously.
+  template <class Opt>
+  std::unique_ptr<Opt> make_optimizer(std::vector<optim::ParamGroup> groups, typename Opt::Options options) {
+    auto opt = std::make_unique<Opt>(shard_groups(groups), options);
+    attach_optimizer(*opt);
+    return opt;
+  }
+  /// make_optimizer over all of the module's trainable parameters in one group.
+  template <class Opt>
+  std::unique_ptr<Opt> make_optimizer(typename Opt::Options options = {}) {
+    return make_optimizer<Opt>({optim::ParamGroup{.params = trainable_parameters()}}, options);
+  }
+
+  /// clip_grad_norm_ over the gradients the optimizer will read: every parameter's without
+  /// sharding, this rank's shard's with it (the global norm over all ranks; a collective).
+  Tensor clip_grad_norm_(double max_norm, optim::ClipOptions options = {});
+
+  /// Waits for the parameters' all-gather started by a sharded optimizer's step(); forward()
+  /// calls it. Call it before reading the parameters outside forward() (evaluation through
+  /// module() directly, saving a checkpoint). Does nothing when nothing is in flight.
+  void synchronize_parameters();
+
+  /// The module's parameters that DDP reduces (those that require grad), in registration order.
+  std::vector<Tensor> trainable_parameters() const;
+
   /// The wrapped module.
   nn::Module& module();
   /// The communicator the buckets are reduced over.
@@ -162,6 +238,8 @@ class DistributedDataParallel {
   void write_timeline();
 
  private:
+  std::vector<optim::ParamGroup> shard_groups(const std::vector<optim::ParamGroup>& groups) const;
+  void attach_optimizer(optim::Optimizer& opt);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

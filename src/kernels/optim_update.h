@@ -58,6 +58,18 @@ struct LambArgs {
 KIRZL_DECLARE_KERNEL(multi_tensor_lamb,
                      void (*)(const OptimLists& lists, const std::vector<int64_t>& steps, const LambArgs& args));
 
+/// LAMB over pieces of whole tensors (Note [sharded optimizer]) in two halves, so that the norms
+/// of each whole tensor can be summed over the ranks in between. The first half updates the
+/// moments of every item and returns its partial squared norms: {Σ θ², Σ r²} of item k at
+/// [2k] and [2k + 1] (host values; θ is the master of a 16-bit parameter). The second half
+/// applies θ -= lr · trust[k] · r to item k (rounding masters into their parameters). CPU only
+/// so far: on CUDA the dispatch table reports the missing kernel.
+KIRZL_DECLARE_KERNEL(multi_tensor_lamb_moments, std::vector<double> (*)(const OptimLists& lists,
+                                                                         const std::vector<int64_t>& steps,
+                                                                         const LambArgs& args));
+KIRZL_DECLARE_KERNEL(multi_tensor_lamb_apply, void (*)(const OptimLists& lists, const std::vector<int64_t>& steps,
+                                                       const LambArgs& args, const std::vector<double>& trust));
+
 /// The norm_type-norm of all elements of `tensors` together (contiguous, floating, one
 /// device; norm_type > 0 or +inf), reduced deterministically (per-chunk partials in f64, then
 /// one block in a fixed order). Returns {0-d f64, 0-d f32} tensors on the device holding the same

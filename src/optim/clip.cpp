@@ -3,6 +3,8 @@
 #include <cmath>
 
 #include "kirzl/autograd.hpp"
+#include "kirzl/comm.hpp"
+#include "kirzl/ops/elementwise.hpp"
 #include "kernels/cpu/update_loops.h"
 #include "kernels/optim_update.h"
 
@@ -53,6 +55,21 @@ void modify_in_place(Tensor g, Fn&& fn) {
   g.copy_(tmp);
 }
 
+// Note [sharded clipping]: with gradients sharded over a group, each rank reduces its own
+// gradients to Σ|x|^p (max |x| for p = inf), the group sums (maxes) those partials, and every rank
+// takes the p-th root of the same total: the norm of all gradients together, up to the order of
+// the f64 additions. Everything stays in 0-d f64 tensors, so on CUDA nothing is read back.
+Tensor norm_over_group(const Tensor& local, double norm_type, comm::Communicator& group) {
+  const bool inf_norm = std::isinf(norm_type);
+  Tensor part = inf_norm ? local : norm_type == 2.0 ? kirzl::operator*(local, local) : kirzl::pow(local, norm_type);
+  const Device here = local.device();
+  Tensor wire = part.reshape({1}).to(group.device()).contiguous();
+  group.all_reduce(wire, {.op = inf_norm ? comm::ReduceOp::Max : comm::ReduceOp::Sum, .tag = "clip_grad_norm_ (sharded)"})
+      .wait();
+  Tensor total = wire.reshape({}).to(here);
+  return inf_norm ? total : norm_type == 2.0 ? kirzl::sqrt(total) : kirzl::pow(total, 1.0 / norm_type);
+}
+
 /// clip_grad_norm over gradients on one device: returns the {f64, f32} 0-d tensors of the norm,
 /// on that device.
 std::pair<Tensor, Tensor> clip_on_device(const char* who, const std::vector<Tensor>& grads, double max_norm,
@@ -68,6 +85,10 @@ std::pair<Tensor, Tensor> clip_on_device(const char* who, const std::vector<Tens
     }
   }
   auto norms = kernels::multi_tensor_norm(work, options.norm_type);
+  if (options.group != nullptr && options.group->size() > 1) {
+    norms.first = norm_over_group(norms.first, options.norm_type, *options.group);
+    norms.second = norms.first.to(DType::f32);
+  }
   if (options.error_if_nonfinite) {
     const double total = norms.first.item();  // the one host sync (on CUDA), asked for
     KIRZL_CHECK(std::isfinite(total), who, ": the total norm of order ", options.norm_type, " of the gradients of ",
@@ -104,7 +125,14 @@ Tensor clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, const
   check_clip_args(who, max_norm, options.norm_type);
   NoGradGuard no_grad;
   std::vector<Tensor> grads = defined_grads(who, params);
-  if (grads.empty()) return scalar_tensor(0.0, {.dtype = DType::f32});
+  if (grads.empty()) {
+    // Sharded: this rank holds no gradient but must still take part in the group's reduction.
+    if (options.group != nullptr && options.group->size() > 1)
+      return norm_over_group(scalar_tensor(0.0, {.dtype = DType::f64, .device = options.group->device()}),
+                             options.norm_type, *options.group)
+          .to(DType::f32);
+    return scalar_tensor(0.0, {.dtype = DType::f32});
+  }
   return clip_on_device(who, grads, max_norm, options).second;
 }
 

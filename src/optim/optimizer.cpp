@@ -154,7 +154,47 @@ Tensor master_of(std::vector<std::pair<std::string, Tensor>>& buffers, const Ten
 
 }  // namespace
 
+uint64_t Optimizer::add_hook(HookKind kind, Hook hook) {
+  KIRZL_CHECK(static_cast<bool>(hook), name_, ": register_*_hook: the hook is empty");
+  hooks_.push_back({next_hook_, kind, std::move(hook)});
+  return next_hook_++;
+}
+uint64_t Optimizer::register_step_pre_hook(Hook hook) { return add_hook(HookKind::step_pre, std::move(hook)); }
+uint64_t Optimizer::register_step_post_hook(Hook hook) { return add_hook(HookKind::step_post, std::move(hook)); }
+uint64_t Optimizer::register_zero_grad_post_hook(Hook hook) { return add_hook(HookKind::zero_grad_post, std::move(hook)); }
+
+bool Optimizer::remove_hook(uint64_t handle) {
+  for (auto it = hooks_.begin(); it != hooks_.end(); ++it)
+    if (it->handle == handle) {
+      hooks_.erase(it);
+      return true;
+    }
+  return false;
+}
+
+void Optimizer::run_hooks(HookKind kind, bool set_to_none) {
+  // A copy: a hook may remove itself.
+  std::vector<HookEntry> now = hooks_;
+  for (HookEntry& h : now)
+    if (h.kind == kind) h.hook(*this, set_to_none);
+}
+
+void Optimizer::set_whole_tensors(WholeTensors whole) {
+  KIRZL_CHECK(static_cast<int64_t>(whole.index.size()) == num_params(), name_, ".set_whole_tensors: ",
+              whole.index.size(), " entries for ", num_params(), " parameters");
+  for (size_t i = 0; i < whole.index.size(); ++i)
+    KIRZL_CHECK(whole.index[i] >= 0 && whole.index[i] < whole.count, name_, ".set_whole_tensors: parameter ", i,
+                " maps to whole tensor ", whole.index[i], ", outside [0, ", whole.count, ")");
+  KIRZL_CHECK(static_cast<bool>(whole.all_reduce_sum), name_, ".set_whole_tensors: all_reduce_sum is empty");
+  whole_ = std::move(whole);
+}
+
+void Optimizer::update_all(std::vector<GroupItems>& all) {
+  for (GroupItems& g : all) update(*g.group, g.items);
+}
+
 void Optimizer::step() {
+  run_hooks(HookKind::step_pre, false);
   NoGradGuard no_grad;
   // Check every parameter before touching any, so a bad one leaves the model consistent.
   for (const Group& group : groups_) {
@@ -171,10 +211,11 @@ void Optimizer::step() {
                   " must be floating");
     }
   }
+  std::vector<GroupItems> all;
+  std::vector<std::pair<Tensor, Tensor>> write_back;  // (parameter, its contiguous copy)
   for (const Group& group : groups_) {
     // By device (type, index), so each device's kernel gets its parameters in one list.
     std::map<std::pair<int, int>, std::vector<DeviceItem>> device_items;
-    std::vector<std::pair<Tensor, Tensor>> write_back;      // (parameter, its contiguous copy)
     for (size_t k = 0; k < group.params.size(); ++k) {
       const Tensor& p = group.params[k];
       Tensor grad = p.grad();
@@ -193,15 +234,17 @@ void Optimizer::step() {
       ++st.step;
       Tensor master = half ? master_of(st.buffers, target) : Tensor();
       const Device d = p.device();
-      device_items[{static_cast<int>(d.type()), d.index()}].push_back(DeviceItem{target, grad, master, &st});
+      device_items[{static_cast<int>(d.type()), d.index()}].push_back(DeviceItem{target, grad, master, &st, index});
       if (!target.is_same(p)) write_back.emplace_back(p, target);
     }
-    for (auto& [device, items] : device_items) update(group, items);
-    for (auto& [p, t] : write_back) {
-      Tensor dst = p;
-      dst.copy_(t);
-    }
+    for (auto& [device, items] : device_items) all.push_back({&group, std::move(items)});
   }
+  update_all(all);
+  for (auto& [p, t] : write_back) {
+    Tensor dst = p;
+    dst.copy_(t);
+  }
+  run_hooks(HookKind::step_post, false);
 }
 
 void Optimizer::zero_grad(bool set_to_none) {
@@ -213,6 +256,7 @@ void Optimizer::zero_grad(bool set_to_none) {
       if (set_to_none) p.set_grad(Tensor());
       else g.zero_();
     }
+  run_hooks(HookKind::zero_grad_post, set_to_none);
 }
 
 StateDict Optimizer::state_dict() const {

@@ -43,6 +43,8 @@ struct AdamWOptions {
 /// thread safety. Options are validated at construction (Error{InvalidArgument}).
 class Adam final : public Optimizer {
  public:
+  /// The options type: `Adam::Options{.lr = 1e-3}`.
+  using Options = AdamOptions;
   Adam(std::vector<Tensor> params, AdamOptions options = {});
   Adam(std::vector<ParamGroup> groups, AdamOptions options = {});
   /// lr and weight_decay here are the defaults; the groups hold the live values.
@@ -65,6 +67,8 @@ class Adam final : public Optimizer {
 /// then exactly Adam's update above with no L2 term in the gradient. Same state as Adam.
 class AdamW final : public Optimizer {
  public:
+  /// The options type: `AdamW::Options{.lr = 1e-3}`.
+  using Options = AdamWOptions;
   AdamW(std::vector<Tensor> params, AdamWOptions options = {});
   AdamW(std::vector<ParamGroup> groups, AdamWOptions options = {});
   /// lr and weight_decay here are the defaults; the groups hold the live values.

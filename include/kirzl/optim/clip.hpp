@@ -5,6 +5,10 @@
 
 #include "kirzl/tensor.hpp"
 
+namespace kirzl::comm {
+class Communicator;
+}  // namespace kirzl::comm
+
 namespace kirzl::optim {
 
 /// Clips the gradients of `params` by their global norm, as torch.nn.utils.clip_grad_norm_.
@@ -33,6 +37,12 @@ double clip_grad_norm(const std::vector<Tensor>& params, double max_norm, double
 struct ClipOptions {
   double norm_type = 2.0;           ///< > 0, or +infinity for the max norm
   bool error_if_nonfinite = false;  ///< on CUDA this reads the norm back: one host sync
+  /// Gradients sharded over the ranks of `group` (e.g. DistributedDataParallel with
+  /// DDPOptions::shard, whose clip_grad_norm_ passes its communicator): the norm is that of every
+  /// rank's gradients together (Note [sharded clipping]), and every rank scales by the same
+  /// factor. A collective: every rank of the group must call it, also one without gradients.
+  /// nullptr (the default): the gradients given are all there is.
+  comm::Communicator* group = nullptr;
 };
 
 /// clip_grad_norm without a host sync: the same rule, but the total norm is returned as a 0-d

@@ -7,6 +7,11 @@
 
 #include "kirzl/optim/optimizer.hpp"
 
+namespace kirzl::kernels {
+struct OptimLists;
+struct LambArgs;
+}  // namespace kirzl::kernels
+
 namespace kirzl::optim {
 
 /// Options of LAMB: `LAMB opt(params, {.lr = 1e-3, .weight_decay = 0.01})`.
@@ -25,12 +30,18 @@ struct LAMBOptions {
 ///     trust = ||θ|| / ||r||   (2-norms over the whole tensor; 1 when either norm is 0)
 ///     θ = θ - lr · trust · r
 ///
-/// No clamping of ||θ|| (the paper's φ is the identity). State per parameter: "exp_avg",
+/// No clamping of ||θ|| (the paper's φ is the identity). Over a sharded state
+/// (DistributedDataParallel::make_optimizer with DDPOptions::shard; Note [sharded optimizer])
+/// each parameter is a piece of a whole tensor, and ||θ|| and ||r|| are the norms of the whole
+/// tensor, summed over the pieces on every rank: one small all-reduce per step (CPU only so far;
+/// on CUDA Error{Unsupported}). State per parameter: "exp_avg",
 /// "exp_avg_sq". Each update reads the parameter twice (norms first, then the update); the norms
 /// are summed in a fixed order, so results do not depend on the thread count. See Optimizer
 /// for in-place behaviour and thread safety.
 class LAMB final : public Optimizer {
  public:
+  /// The options type: `LAMB::Options{.lr = 1e-3}`.
+  using Options = LAMBOptions;
   LAMB(std::vector<Tensor> params, LAMBOptions options = {});
   LAMB(std::vector<ParamGroup> groups, LAMBOptions options = {});
   /// lr and weight_decay here are the defaults; the groups hold the live values.
@@ -38,11 +49,15 @@ class LAMB final : public Optimizer {
 
  protected:
   void update(const Group& group, std::vector<DeviceItem>& items) override;
+  void update_all(std::vector<GroupItems>& all) override;
   std::vector<std::string> buffer_names() const override { return {"exp_avg", "exp_avg_sq"}; }
   std::vector<OptionField> option_fields() const override;
   void set_option_fields(const std::vector<OptionField>& fields) override;
 
  private:
+  // The kernel arguments of one update (internal types of src/kernels/optim_update.h).
+  static kernels::LambArgs args_of(const Group& group, const LAMBOptions& options);
+  static kernels::OptimLists lists_of(std::vector<DeviceItem>& items, std::vector<int64_t>& steps);
   LAMBOptions options_;
 };
 

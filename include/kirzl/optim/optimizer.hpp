@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -112,6 +113,39 @@ class Optimizer {
   /// optimizer unchanged when it throws.
   void load_state_dict(const StateDict& state);
 
+  // ---- hooks (DistributedDataParallel's sharded optimizers use them; Note [sharded optimizer]) ----
+
+  /// A hook run by step() or zero_grad(); `set_to_none` is zero_grad's argument (false for step hooks).
+  using Hook = std::function<void(Optimizer& optimizer, bool set_to_none)>;
+  /// Runs `hook` at the start of every step(), before any parameter is checked or changed; a hook
+  /// that throws stops the step with nothing changed. Returns a handle for remove_hook().
+  uint64_t register_step_pre_hook(Hook hook);
+  /// Runs `hook` after every step() that completed (not after one that threw).
+  uint64_t register_step_post_hook(Hook hook);
+  /// Runs `hook` after every zero_grad().
+  uint64_t register_zero_grad_post_hook(Hook hook);
+  /// Removes a hook registered above; returns false if the handle is unknown.
+  bool remove_hook(uint64_t handle);
+
+  /// How the parameters map to whole tensors when they are pieces of tensors spread over ranks
+  /// (DistributedDataParallel with DDPOptions::shard; Note [sharded optimizer]).
+  struct WholeTensors {
+    /// Per parameter (global index, group order): the index of the whole tensor it is a piece of.
+    std::vector<int64_t> index = {};
+    /// Number of whole tensors (the same on every rank).
+    int64_t count = 0;
+    /// Sums a 1-D f64 CPU tensor over the ranks in place (a collective: every rank calls it once
+    /// per step, in the same order).
+    std::function<void(Tensor& sums)> all_reduce_sum = {};
+  };
+  /// Declares the parameters to be pieces of whole tensors. Rules that need a norm of each whole
+  /// tensor (LAMB's trust ratio) then sum the pieces' partial norms over the ranks; element-wise
+  /// rules (SGD, Adam, AdamW) ignore it. Error{InvalidArgument} when `index` does not have one
+  /// entry per parameter or an entry is outside [0, count).
+  void set_whole_tensors(WholeTensors whole);
+  /// The declaration above, or nullptr for an optimizer over whole tensors.
+  const WholeTensors* whole_tensors() const { return whole_ ? &*whole_ : nullptr; }
+
  protected:
   /// A group with its overrides resolved.
   struct Group {
@@ -147,12 +181,22 @@ class Optimizer {
     Tensor grad;                  ///< read
     Tensor master;                ///< f32 master weights of a 16-bit parameter, else undefined
     ParamState* state = nullptr;  ///< the parameter's state (not owned)
+    int64_t index = 0;            ///< the parameter's global index
   };
   /// Updates every item (all on one device, in parameter order) through the optimizer's
   /// multi-tensor kernel (src/kernels/optim_update.h), which runs on the items' device: on CUDA
   /// in as few launches as the fused kernels allow, on the device's current stream, without a
   /// host sync.
   virtual void update(const Group& group, std::vector<DeviceItem>& items) = 0;
+  /// The items of one group on one device, as update() receives them.
+  struct GroupItems {
+    const Group* group = nullptr;    ///< the group (not owned)
+    std::vector<DeviceItem> items;   ///< its items on one device
+  };
+  /// Updates every group's items of one step (in group order, then device order). The default
+  /// calls update() for each entry; a rule that needs something of the whole step at once (LAMB
+  /// over pieces of whole tensors: one reduction of the norms per step) overrides it.
+  virtual void update_all(std::vector<GroupItems>& all);
   /// Every buffer name this optimizer may keep per parameter (for load_state_dict validation).
   virtual std::vector<std::string> buffer_names() const = 0;
   /// The optimizer-wide options as scalars.
@@ -176,6 +220,17 @@ class Optimizer {
   std::string name_;
   std::vector<Group> groups_;
   std::vector<ParamState> state_;  // indexed by global parameter index
+  enum class HookKind { step_pre, step_post, zero_grad_post };
+  struct HookEntry {
+    uint64_t handle = 0;
+    HookKind kind = HookKind::step_pre;
+    Hook hook;
+  };
+  std::vector<HookEntry> hooks_;
+  uint64_t next_hook_ = 1;
+  std::optional<WholeTensors> whole_;
+  uint64_t add_hook(HookKind kind, Hook hook);
+  void run_hooks(HookKind kind, bool set_to_none);
 };
 
 }  // namespace kirzl::optim

@@ -32,6 +32,8 @@ struct SGDOptions {
 /// option). See Optimizer for in-place behaviour and thread safety.
 class SGD final : public Optimizer {
  public:
+  /// The options type: `SGD::Options{.lr = 1e-3}`.
+  using Options = SGDOptions;
   SGD(std::vector<Tensor> params, SGDOptions options = {});
   SGD(std::vector<ParamGroup> groups, SGDOptions options = {});
   /// lr and weight_decay here are the defaults; the groups hold the live values.

@@ -103,43 +103,72 @@ struct SquaredNorms {
   SquaredNorms operator+(const SquaredNorms& o) const { return {w + o.w, r + o.r}; }
 };
 
-void lamb_one(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq, int64_t step,
-              const LambArgs& a) {
-  const double t = static_cast<double>(step);
-  const double bc1 = 1.0 - std::pow(a.beta1, t);
-  const double bc2_sqrt = std::sqrt(1.0 - std::pow(a.beta2, t));
+/// The per-step constants of LAMB's rule for parameter dtype T, and r for element i from the
+/// already-updated moments: the same expression in the norm pass and the update pass.
+template <typename T>
+struct LambRule {
+  using C = state_t<T>;
+  C b1, b2, eps, wd, inv_bc1, inv_bc2_sqrt;
+  LambRule(const LambArgs& a, int64_t step) {
+    const double t = static_cast<double>(step);
+    b1 = static_cast<C>(a.beta1);
+    b2 = static_cast<C>(a.beta2);
+    eps = static_cast<C>(a.eps);
+    wd = static_cast<C>(a.weight_decay);
+    inv_bc1 = static_cast<C>(1.0 / (1.0 - std::pow(a.beta1, t)));
+    inv_bc2_sqrt = static_cast<C>(1.0 / std::sqrt(1.0 - std::pow(a.beta2, t)));
+  }
+  C update_of(C m, C v, C w) const { return m * inv_bc1 / (std::sqrt(v) * inv_bc2_sqrt + eps) + wd * w; }
+};
+
+/// LAMB's first pass over one tensor: updates the moments, returns the squared norms of θ and r.
+SquaredNorms lamb_moments_one(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq,
+                              int64_t step, const LambArgs& a) {
+  SquaredNorms norms;
   dispatch_floating(param.dtype(), "LAMB.step", [&]<typename T>() {
     using C = state_t<T>;
-    T* p = param.data<T>();
+    const LambRule<T> rule(a, step);
+    const T* p = param.data<T>();
     const T* g = grad.data<T>();
     C* m = exp_avg.data<C>();
     C* v = exp_avg_sq.data<C>();
-    const C b1 = static_cast<C>(a.beta1), b2 = static_cast<C>(a.beta2);
-    const C eps = static_cast<C>(a.eps), wd = static_cast<C>(a.weight_decay);
-    const C inv_bc1 = static_cast<C>(1.0 / bc1), inv_bc2_sqrt = static_cast<C>(1.0 / bc2_sqrt);
-    // r for element i from the already-updated moments; the same expression in both passes.
-    auto update_of = [&](int64_t i, C w) { return m[i] * inv_bc1 / (std::sqrt(v[i]) * inv_bc2_sqrt + eps) + wd * w; };
-
-    SquaredNorms norms = deterministic_sum<SquaredNorms>(param.numel(), [&](int64_t begin, int64_t end) {
+    norms = deterministic_sum<SquaredNorms>(param.numel(), [&](int64_t begin, int64_t end) {
       SquaredNorms s;
       for (int64_t i = begin; i < end; ++i) {
         C w = static_cast<C>(p[i]);
         C d = static_cast<C>(g[i]);
-        m[i] = b1 * m[i] + (1 - b1) * d;
-        v[i] = b2 * v[i] + (1 - b2) * d * d;
-        double r = static_cast<double>(update_of(i, w));
+        m[i] = rule.b1 * m[i] + (1 - rule.b1) * d;
+        v[i] = rule.b2 * v[i] + (1 - rule.b2) * d * d;
+        double r = static_cast<double>(rule.update_of(m[i], v[i], w));
         s.w += static_cast<double>(w) * static_cast<double>(w);
         s.r += r * r;
       }
       return s;
     });
-    const double w_norm = std::sqrt(norms.w), r_norm = std::sqrt(norms.r);
-    const double trust = (w_norm > 0.0 && r_norm > 0.0) ? w_norm / r_norm : 1.0;
+  });
+  return norms;
+}
+
+/// LAMB's trust ratio from the squared norms of a whole tensor.
+double lamb_trust(const SquaredNorms& n) {
+  const double w_norm = std::sqrt(n.w), r_norm = std::sqrt(n.r);
+  return (w_norm > 0.0 && r_norm > 0.0) ? w_norm / r_norm : 1.0;
+}
+
+/// LAMB's second pass over one tensor: θ -= lr · trust · r.
+void lamb_apply_one(const Tensor& param, const Tensor& exp_avg, const Tensor& exp_avg_sq, int64_t step,
+                    const LambArgs& a, double trust) {
+  dispatch_floating(param.dtype(), "LAMB.step", [&]<typename T>() {
+    using C = state_t<T>;
+    const LambRule<T> rule(a, step);
+    T* p = param.data<T>();
+    const C* m = exp_avg.data<C>();
+    const C* v = exp_avg_sq.data<C>();
     const C step_size = static_cast<C>(a.lr * trust);
     parallel_elements(param.numel(), [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) {
         C w = static_cast<C>(p[i]);
-        p[i] = static_cast<T>(w - step_size * update_of(i, w));
+        p[i] = static_cast<T>(w - step_size * rule.update_of(m[i], v[i], w));
       }
     });
   });
@@ -175,7 +204,29 @@ void multi_tensor_adam(const OptimLists& lists, const std::vector<int64_t>& step
 void multi_tensor_lamb(const OptimLists& lists, const std::vector<int64_t>& steps, const LambArgs& args) {
   for (size_t k = 0; k < lists.params.size(); ++k) {
     const Target t = target_of(lists, k);
-    lamb_one(t.param, t.grad, lists.state[0][k], lists.state[1][k], steps[k], args);
+    const SquaredNorms n = lamb_moments_one(t.param, t.grad, lists.state[0][k], lists.state[1][k], steps[k], args);
+    lamb_apply_one(t.param, lists.state[0][k], lists.state[1][k], steps[k], args, lamb_trust(n));
+    round_into_param(lists, k);
+  }
+}
+
+std::vector<double> multi_tensor_lamb_moments(const OptimLists& lists, const std::vector<int64_t>& steps,
+                                              const LambArgs& args) {
+  std::vector<double> sums;
+  for (size_t k = 0; k < lists.params.size(); ++k) {
+    const Target t = target_of(lists, k);
+    const SquaredNorms n = lamb_moments_one(t.param, t.grad, lists.state[0][k], lists.state[1][k], steps[k], args);
+    sums.push_back(n.w);
+    sums.push_back(n.r);
+  }
+  return sums;
+}
+
+void multi_tensor_lamb_apply(const OptimLists& lists, const std::vector<int64_t>& steps, const LambArgs& args,
+                             const std::vector<double>& trust) {
+  for (size_t k = 0; k < lists.params.size(); ++k) {
+    const Target t = target_of(lists, k);
+    lamb_apply_one(t.param, lists.state[0][k], lists.state[1][k], steps[k], args, trust[k]);
     round_into_param(lists, k);
   }
 }
@@ -262,6 +313,8 @@ void register_optim_update_kernels() {
   KIRZL_REGISTER_KERNEL(multi_tensor_sgd, DeviceType::CPU, &multi_tensor_sgd);
   KIRZL_REGISTER_KERNEL(multi_tensor_adam, DeviceType::CPU, &multi_tensor_adam);
   KIRZL_REGISTER_KERNEL(multi_tensor_lamb, DeviceType::CPU, &multi_tensor_lamb);
+  KIRZL_REGISTER_KERNEL(multi_tensor_lamb_moments, DeviceType::CPU, &multi_tensor_lamb_moments);
+  KIRZL_REGISTER_KERNEL(multi_tensor_lamb_apply, DeviceType::CPU, &multi_tensor_lamb_apply);
   KIRZL_REGISTER_KERNEL(multi_tensor_norm, DeviceType::CPU, &multi_tensor_norm);
   KIRZL_REGISTER_KERNEL(multi_tensor_clip_by_norm, DeviceType::CPU, &multi_tensor_clip_by_norm);
   KIRZL_REGISTER_KERNEL(multi_tensor_unscale, DeviceType::CPU, &multi_tensor_unscale);

@@ -80,6 +80,7 @@ struct GradScalerOptions {
 /// update()). Thread safety: none; use from the thread that runs the training loop.
 class GradScaler {
  public:
+  /// The options type, so that `amp::GradScaler::Options{.init_scale = 1024}` names it.
   using Options = GradScalerOptions;
   /// Validates the options (Error{InvalidArgument} naming the option). `comm`: the group whose
   /// ranks must skip alike (e.g. the DDP world); nullptr for a single process.
@@ -106,6 +107,8 @@ class GradScaler {
   double get_scale() const { return options_.enabled ? scale_ : 1.0; }
   /// Consecutive clean steps counted towards the next growth.
   int64_t growth_tracker() const { return growth_tracker_; }
+  /// The `enabled` option. When false, scale() returns the loss itself, unscale_() and update()
+  /// do nothing, step() always steps and get_scale() is 1.
   bool is_enabled() const { return options_.enabled; }
   /// True when the last step() of `optimizer` was skipped (false before any).
   bool last_step_skipped(const optim::Optimizer& optimizer) const;

@@ -60,6 +60,9 @@ CommHook fp16_compress();
 ///    that owns it, 4 + 12/d bytes between steps.
 enum class Shard { none, optimizer, gradients };
 
+/// How DistributedDataParallel buckets, reduces and shards; every field has a working default:
+/// `DistributedDataParallel ddp(model, world, {.shard = Shard::optimizer});`. Validated at
+/// construction (Error{InvalidArgument} naming the field).
 struct DDPOptions {
   double bucket_cap_mb = 25.0;       ///< cap on a bucket's size (MiB); see Note [bucket order]
   double first_bucket_cap_mb = 1.0;  ///< the first bucket is small so communication starts early

@@ -22,7 +22,7 @@ enum class Type {
 /// One variable's declaration.
 struct Variable {
   std::string_view name;       ///< "KIRZL_TIMEOUT"
-  Type type;
+  Type type;                   ///< how the value is parsed and checked
   std::string_view fallback;   ///< what applies when it is unset, in words
   std::string_view meaning;    ///< one or two sentences for the reference page
   std::string_view area;       ///< the section of the reference page

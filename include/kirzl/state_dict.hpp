@@ -13,6 +13,7 @@ namespace kirzl {
 /// which is fine for the few thousand entries of a model. Not thread-safe for concurrent writes.
 class StateDict {
  public:
+  /// One entry: (name, tensor). Iteration yields these in insertion order.
   using Entry = std::pair<std::string, Tensor>;
 
   /// Adds or replaces `name`. Replacing keeps the original position.
@@ -24,6 +25,7 @@ class StateDict {
       }
     entries_.emplace_back(name, t);
   }
+  /// True when an entry is named `name` (exact, case-sensitive match).
   bool contains(const std::string& name) const { return find(name) != nullptr; }
   /// The tensor named `name`, or nullptr.
   const Tensor* find(const std::string& name) const {
@@ -37,11 +39,20 @@ class StateDict {
     KIRZL_CHECK(t != nullptr, "StateDict: no entry named '", name, "'");
     return *t;
   }
+  /// Number of entries.
   size_t size() const { return entries_.size(); }
+  /// True when there are no entries.
   bool empty() const { return entries_.empty(); }
+  /// Iterator over the entries (const Entry&) in insertion order:
+  /// `for (const auto& [name, t] : dict)`. Invalidated by insert() of a new name.
   auto begin() const { return entries_.begin(); }
+  /// End of the iteration begun by begin().
   auto end() const { return entries_.end(); }
+  /// Iterator over the entries (Entry&) in insertion order; assigning an entry's tensor replaces
+  /// the handle (the tensor it held is not modified). Do not rename entries through it: names must
+  /// stay unique. Invalidated by insert() of a new name.
   auto begin() { return entries_.begin(); }
+  /// End of the iteration begun by begin().
   auto end() { return entries_.end(); }
 
  private:

@@ -1,5 +1,6 @@
-// Internal: the CUDA runtime calls the core needs. Implemented in src/core/cuda/ when kirzl is
-// built with CUDA and in src/core/no_cuda/ otherwise (where each call throws Unsupported).
+// Internal: the CUDA runtime calls the core needs. Defined in every build (core/cuda_api.cpp):
+// with CUDA they run the CUDA backend of src/core/cuda/, without it the ones that need CUDA throw
+// Error{Unsupported} naming the call (Note [cuda backend] in core/cuda_backend.h).
 // Every copy runs on the calling thread's current stream of the device involved
 // (cuda_rt::current_stream, Note [current stream]).
 #pragma once
@@ -11,10 +12,15 @@
 
 namespace kirzl::cuda_rt {
 
-/// Throws Error{Unsupported/Cuda} naming `what` unless CUDA device `index` exists.
-void require_device(int index, const char* what);
-/// Throws Error{Unsupported} naming `what` unless at least one CUDA device exists.
-void require_any_device(const char* what);
+class Backend;
+
+/// Throws Error{Unsupported} naming `what` unless kirzl was built with CUDA and a CUDA device
+/// exists, and Error{InvalidArgument} unless CUDA device `index` is one of them. Returns the
+/// backend (core/cuda_backend.h).
+Backend& require_device(int index, const char* what);
+/// Throws Error{Unsupported} naming `what` unless kirzl was built with CUDA and at least one CUDA
+/// device exists. Returns the backend.
+Backend& require_any_device(const char* what);
 
 /// Device memory from the caching allocator of `device`, for use on its current stream
 /// (Note [cuda caching allocator]).

@@ -35,17 +35,17 @@ bool sync_index_checks();
 
 /// What a CUDA device is (cudaGetDeviceProperties).
 struct DeviceProperties {
-  std::string name;
-  int major = 0;  ///< compute capability
-  int minor = 0;
+  std::string name;  ///< the product name the driver reports, e.g. "NVIDIA H100 80GB HBM3"
+  int major = 0;  ///< compute capability, major part (9 for sm_90)
+  int minor = 0;  ///< compute capability, minor part (0 for sm_90)
   int sm_count = 0;                        ///< streaming multiprocessors
   size_t total_memory = 0;                 ///< bytes of device memory
   size_t shared_memory_per_block = 0;      ///< default limit per block (48 KiB)
   size_t shared_memory_per_block_optin = 0;  ///< limit with cudaFuncAttributeMaxDynamicSharedMemorySize
-  size_t shared_memory_per_sm = 0;
-  size_t l2_cache_bytes = 0;
-  int max_threads_per_block = 0;
-  int warp_size = 0;
+  size_t shared_memory_per_sm = 0;         ///< bytes of shared memory of one multiprocessor
+  size_t l2_cache_bytes = 0;               ///< bytes of L2 cache of the whole device
+  int max_threads_per_block = 0;           ///< the largest block a kernel may launch with (1024)
+  int warp_size = 0;                       ///< threads per warp (32 on every NVIDIA GPU so far)
   int memory_bus_width_bits = 0;  ///< 0 when the driver does not report it
   int memory_clock_khz = 0;       ///< 0 when the driver does not report it
   /// The physical GPU: "domain:bus:device.function" (cudaDeviceGetPCIBusId), the same in every
@@ -56,16 +56,19 @@ struct DeviceProperties {
     return 2.0 * memory_clock_khz * 1e3 * (memory_bus_width_bits / 8.0) / 1e9;
   }
 };
+/// The properties of CUDA device `device`, read from the driver at each call (not cached).
+/// Throws Error{Unsupported} when there is no CUDA device (or no CUDA in this build), and
+/// Error{InvalidArgument} when `device` is not in [0, device_count()).
 DeviceProperties device_properties(int device);
 
 /// Statistics of one of kirzl's caching allocators (bytes unless said otherwise). "allocated"
 /// counts blocks handed to tensors (rounded to the allocator's size classes); "reserved" counts
 /// memory obtained from the driver (cudaMalloc / cudaHostAlloc), which includes the cache.
 struct MemoryStats {
-  size_t allocated_bytes = 0;
-  size_t peak_allocated_bytes = 0;
-  size_t reserved_bytes = 0;
-  size_t peak_reserved_bytes = 0;
+  size_t allocated_bytes = 0;       ///< in blocks held by live tensors (freed ones no longer count)
+  size_t peak_allocated_bytes = 0;  ///< highest allocated_bytes since start or reset_peak_memory_stats
+  size_t reserved_bytes = 0;        ///< obtained from the driver: allocated plus the cache
+  size_t peak_reserved_bytes = 0;   ///< highest reserved_bytes since start or reset_peak_memory_stats
   size_t requested_bytes = 0;   ///< as asked for by callers, before rounding
   uint64_t allocations = 0;     ///< allocation calls served (nonzero sizes)
   uint64_t cache_hits = 0;      ///< allocations served from cached memory (no driver call)
@@ -92,9 +95,11 @@ void empty_host_cache();
 /// Free and total bytes of device memory as the driver sees them (cudaMemGetInfo); kirzl's cache
 /// counts as used.
 struct MemInfo {
-  size_t free_bytes = 0;
-  size_t total_bytes = 0;
+  size_t free_bytes = 0;   ///< bytes the driver could still hand out on the device (any process)
+  size_t total_bytes = 0;  ///< bytes of memory the device has in all
 };
+/// cudaMemGetInfo on `device`. Throws Error{Unsupported} when there is no CUDA device (or no CUDA
+/// in this build), and Error{InvalidArgument} when `device` is not in [0, device_count()).
 MemInfo mem_get_info(int device);
 
 }  // namespace kirzl::cuda

@@ -27,7 +27,10 @@ const char* error_code_name(ErrorCode code) noexcept;
 /// "kirzl::Error [Code] message". Thread-safe to copy and read.
 class Error : public std::runtime_error {
  public:
+  /// An error of kind `code`; `message` should name what failed and where (the op, the argument,
+  /// the file). Usually thrown through KIRZL_CHECK / KIRZL_CHECK_CODE / KIRZL_FAIL below.
   Error(ErrorCode code, const std::string& message);
+  /// The kind of failure, for callers that handle some kinds (e.g. Timeout) and rethrow others.
   ErrorCode code() const noexcept { return code_; }
   /// The message without the "kirzl::Error [Code]" prefix.
   const std::string& message() const noexcept { return message_; }

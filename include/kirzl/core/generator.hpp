@@ -13,8 +13,12 @@ namespace kirzl {
 /// Thread-safe: draws are serialised by an internal mutex.
 class Generator {
  public:
+  /// A generator at the start (offset 0) of the stream of key `seed`.
   explicit Generator(uint64_t seed = 0) : seed_(seed) {}
+  /// Restarts the generator on the stream of key `seed`, at offset 0: the next draws repeat those
+  /// of a fresh Generator(seed). Thread-safe.
   void manual_seed(uint64_t seed);
+  /// The key of the current stream (the last seed set). Thread-safe.
   uint64_t seed() const;
   /// Where a draw's numbers come from: Philox blocks [offset, offset + n) under key `seed`.
   struct Draw {
@@ -25,8 +29,11 @@ class Generator {
   /// together, read under one lock: a manual_seed() from another thread between reading the seed
   /// and reserving would otherwise pair the old seed with the new stream's counters.
   Draw reserve(uint64_t n_blocks);
-  /// The (seed, offset) pair, for saving and restoring the stream.
+  /// The next Philox block a draw will use; with seed(), the pair that saves the stream's position.
   uint64_t offset() const;
+  /// Moves the stream to block `offset` (keeping the seed): after `manual_seed(s); set_offset(o)`
+  /// the draws continue exactly where a generator that reported seed() == s and offset() == o
+  /// stood. Thread-safe.
   void set_offset(uint64_t offset);
 
   /// Philox4x32-10 of counter `ctr` under key `seed`: four independent uniform 32-bit words.

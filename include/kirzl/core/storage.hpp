@@ -30,9 +30,16 @@ class Storage {
   /// Wraps memory kirzl does not own. `deleter` (may be empty) runs when the last reference dies.
   static Storage from_blob(void* data, size_t nbytes, Device device, Deleter deleter = {});
 
+  /// False for a default-constructed Storage (no block); the accessors below then return
+  /// nullptr, 0 and the CPU.
   bool defined() const { return impl_ != nullptr; }
+  /// Start of the block: a host pointer for the CPU, a device pointer for CUDA (not dereferenceable
+  /// on the host). Owned by the Storage: valid while any copy of it lives. nullptr when undefined
+  /// (and possibly for 0 bytes on CUDA).
   void* data() const;
+  /// Size of the block in bytes, as allocated or wrapped (0 when undefined).
   size_t nbytes() const;
+  /// Where the block lives (pinned host memory is Device::cpu()); the CPU when undefined.
   Device device() const;
   /// Number of Storage handles sharing the block (tensors and their views).
   long use_count() const { return impl_.use_count(); }

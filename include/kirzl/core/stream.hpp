@@ -28,7 +28,10 @@ class Stream {
   /// range (CUDA: 0 is the default, -5 .. 0 on current GPUs).
   explicit Stream(int device, int priority = 0);
   ~Stream();
+  /// Takes over `other`'s stream (and its ownership); `other` is left empty.
   Stream(Stream&& other) noexcept;
+  /// Releases this Stream first (an owning one waits for its queued work and destroys its CUDA
+  /// stream), then takes over `other`'s stream, leaving `other` empty. Self-move does nothing.
   Stream& operator=(Stream&& other) noexcept;
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;
@@ -48,12 +51,17 @@ class Stream {
   /// nullptr (CUDA's null stream) is taken as the legacy default stream.
   static Stream from_native(int device, void* cuda_stream);
 
+  /// False for an empty Stream (default-constructed or moved-from); never throws.
   bool defined() const { return handle_ != nullptr; }
+  /// The CUDA device index the stream belongs to. Throws Error{InvalidArgument} when empty.
   int device() const;
   /// The scheduling priority (cudaStreamGetPriority).
   int priority() const;
   /// The cudaStream_t, as void*, for interop. Not owned by the caller.
   void* native_handle() const { return handle_; }
+  /// True for a Stream made by the constructor, which destroys its CUDA stream when it dies;
+  /// false for the non-owning ones (current, legacy_default, per_thread_default, from_native) and
+  /// for an empty Stream.
   bool owns() const { return owned_; }
   /// True when this is the legacy default stream (Stream::legacy_default, or from_native with
   /// nullptr or cudaStreamLegacy). False for an empty Stream; never throws.
@@ -76,6 +84,8 @@ class Stream {
   /// written on kirzl's current stream to a consumer's stream (DLPack __dlpack__(stream=...)).
   void wait(const Stream& other) const;
 
+  /// The same CUDA stream on the same device (ownership does not matter: Stream::current(d) equals
+  /// the owning Stream a StreamGuard made current). Two empty Streams are equal.
   friend bool operator==(const Stream& a, const Stream& b) { return a.handle_ == b.handle_ && a.device_ == b.device_; }
 
  private:
@@ -94,6 +104,8 @@ class Stream {
 /// copyable or movable.
 class StreamGuard {
  public:
+  /// Makes `stream` current on its device for this thread. Throws Error{InvalidArgument} for an
+  /// empty Stream (Error{Unsupported} in a build without CUDA, where every Stream is empty).
   explicit StreamGuard(const Stream& stream);
   ~StreamGuard();
   StreamGuard(const StreamGuard&) = delete;
@@ -113,9 +125,15 @@ class StreamGuard {
 /// work finish first). Thread safety as for Stream.
 class Event {
  public:
+  /// An unrecorded event (no CUDA call is made until record(), so this works without CUDA too).
+  /// `enable_timing`: whether elapsed_ms() may be used with it.
   explicit Event(bool enable_timing = false) : timing_(enable_timing) {}
   ~Event();
+  /// Takes over `other`'s CUDA event and recorded state; `other` is left unrecorded (it keeps its
+  /// timing flag).
   Event(Event&& other) noexcept;
+  /// Releases this Event's CUDA event first, then takes over `other`'s as the move constructor
+  /// does. Self-move does nothing.
   Event& operator=(Event&& other) noexcept;
   Event(const Event&) = delete;
   Event& operator=(const Event&) = delete;
@@ -128,7 +146,9 @@ class Event {
   void synchronize() const;
   /// True when the recorded work has completed (or nothing was recorded); never blocks.
   bool query() const;
+  /// True once record() has been called (false for a new or moved-from Event).
   bool recorded() const { return recorded_; }
+  /// The `enable_timing` the event was made with: whether elapsed_ms() accepts it.
   bool timing() const { return timing_; }
   /// Device of the CUDA event, or -1 before the first record().
   int device() const { return device_; }

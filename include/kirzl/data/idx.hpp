@@ -8,6 +8,7 @@
 
 namespace kirzl::data {
 
+/// Limits of read_idx, which treats its file as untrusted: `read_idx(path, {.max_bytes = 1 << 20})`.
 struct IdxReadOptions {
   /// Largest payload (elements x element size) the reader accepts; bigger headers are rejected
   /// before anything is allocated.

@@ -33,8 +33,8 @@ void write_token_shard(const std::string& path, std::span<const uint16_t> tokens
 
 /// A shard read into memory.
 struct TokenShard {
-  std::vector<uint16_t> tokens;
-  uint32_t vocab_size = 0;
+  std::vector<uint16_t> tokens;  ///< the token ids in file order, each < vocab_size
+  uint32_t vocab_size = 0;       ///< the vocabulary size the file declares, in [1, 65536]
 };
 
 /// Reads a token shard. The file is untrusted: its size, magic, version, reserved field and
@@ -51,15 +51,20 @@ std::vector<std::string> shards_for_rank(const std::vector<std::string>& paths, 
 
 /// One batch of windows: inputs [B, T] and targets [B, T] (the inputs shifted by one), i64, CPU.
 struct TokenBatch {
-  Tensor inputs, targets;
+  /// Tokens [B, T]: row b is the window's tokens 0 .. T-1.
+  Tensor inputs;
+  /// Tokens [B, T]: row b is the window's tokens 1 .. T, the next-token target of each input.
+  Tensor targets;
 };
 
+/// Window size, batch size, seed and this rank's place in the data-parallel world:
+/// `{.block_size = 256, .batch_size = 16, .rank = comm.rank(), .world_size = comm.size()}`.
 struct TokenBatchSamplerOptions {
   int64_t block_size = 64;  ///< T: each window holds T + 1 tokens
   int64_t batch_size = 8;   ///< windows per rank per step (the global batch is batch_size * world_size)
   uint64_t seed = 0;        ///< must be the same on every rank
-  int rank = 0;
-  int world_size = 1;
+  int rank = 0;             ///< this process's rank, in [0, world_size)
+  int world_size = 1;       ///< number of data-parallel ranks sharing each global batch; >= 1
 };
 
 /// Random training windows over one token stream, a deterministic function of (seed, step).
@@ -82,7 +87,9 @@ class TokenBatchSampler {
   TokenBatch batch(int64_t step) const;
   /// The windows starting at `offsets` (each must leave room for T + 1 tokens).
   TokenBatch windows(const std::vector<int64_t>& offsets) const;
+  /// Length of the token stream the windows are drawn from (all ranks' share alike).
   int64_t num_tokens() const { return static_cast<int64_t>(tokens_.size()); }
+  /// The options given at construction (validated), e.g. to log or checkpoint the data settings.
   const TokenBatchSamplerOptions& options() const { return options_; }
 
  private:

@@ -15,11 +15,15 @@ namespace kirzl::data {
 class Tokenizer {
  public:
   virtual ~Tokenizer() = default;
+  /// Number of distinct ids: every id encode() returns, and every id decode() accepts, is in
+  /// [0, vocab_size()). At most 65536. Size a model's embedding and output layers with it.
   virtual int64_t vocab_size() const = 0;
   /// The ids of `text`. Throws Error{InvalidArgument} for text the tokenizer cannot represent.
   virtual std::vector<uint16_t> encode(std::string_view text) const = 0;
   /// The text of `ids`. Throws Error{InvalidArgument} for an id outside [0, vocab_size()).
   virtual std::string decode(std::span<const int64_t> ids) const = 0;
+  /// decode() of ids as encode() returns them and token shards store them (widened to int64_t).
+  /// Throws Error{InvalidArgument} for an id >= vocab_size().
   std::string decode(std::span<const uint16_t> ids) const;
   /// One line of text that deserialize() turns back into an equal tokenizer: what checkpoints
   /// store (in their metadata) so that a saved model decodes with its own vocabulary.
@@ -31,12 +35,15 @@ class Tokenizer {
   static std::unique_ptr<Tokenizer> deserialize(const std::string& text);
   /// Writes serialize() to `path` (atomically) / reads it back. Error{Io} naming the file.
   void save(const std::string& path) const;
+  /// The tokenizer that save() wrote to `path` (its first line, through deserialize()). Throws
+  /// Error{Io} naming the file when it cannot be opened or does not describe a tokenizer.
   static std::unique_ptr<Tokenizer> load(const std::string& path);
 };
 
 /// Each byte of the (UTF-8 or any) text is one token: 256 ids, every input representable.
 class ByteTokenizer final : public Tokenizer {
  public:
+  /// 256: one id per byte value.
   int64_t vocab_size() const override { return 256; }
   std::vector<uint16_t> encode(std::string_view text) const override;
   std::string decode(std::span<const int64_t> ids) const override;
@@ -56,6 +63,7 @@ class CharTokenizer final : public Tokenizer {
   /// A tokenizer over exactly these code points (sorted and unique, each a valid scalar value).
   explicit CharTokenizer(std::vector<char32_t> vocabulary);
 
+  /// The number of characters in the vocabulary (vocabulary().size()).
   int64_t vocab_size() const override { return static_cast<int64_t>(chars_.size()); }
   std::vector<uint16_t> encode(std::string_view text) const override;
   std::string decode(std::span<const int64_t> ids) const override;
@@ -63,6 +71,8 @@ class CharTokenizer final : public Tokenizer {
   /// "kirzl-char-tokenizer-1:" and the code points in decimal, space separated.
   std::string serialize() const override;
   std::string kind() const override { return "char"; }
+  /// Id -> code point: id i encodes vocabulary()[i]; ascending, without duplicates. Valid while the
+  /// tokenizer lives.
   const std::vector<char32_t>& vocabulary() const { return chars_; }
 
  private:

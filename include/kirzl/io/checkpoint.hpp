@@ -13,8 +13,8 @@ namespace kirzl::io {
 
 /// The training position and free-form configuration stored with a checkpoint.
 struct CheckpointInfo {
-  int64_t step = 0;
-  int64_t epoch = 0;
+  int64_t step = 0;   ///< optimizer steps taken so far (saved as metadata "step"; kirzl does not interpret it)
+  int64_t epoch = 0;  ///< epochs completed so far, or the current one: the caller's convention ("epoch")
   /// Anything worth keeping with the weights (model name, hyper-parameters, data set, ...).
   std::map<std::string, std::string> config = {};
 };

@@ -35,8 +35,8 @@ struct LoadOptions {
 
 /// What load_safetensors() returns: the tensors in file-header order and the "__metadata__" map.
 struct SafetensorsFile {
-  StateDict tensors;
-  std::map<std::string, std::string> metadata;
+  StateDict tensors;                            ///< name -> contiguous CPU tensor, in header order
+  std::map<std::string, std::string> metadata;  ///< the "__metadata__" strings; empty when absent
 };
 
 /// Reads a safetensors file into new contiguous CPU tensors (owned by the result).

@@ -20,9 +20,9 @@ namespace kirzl::models {
 struct GPTConfig {
   int64_t vocab_size = 50257;  ///< the true vocabulary (GPT-2's BPE); ids and logits range over it
   int64_t block_size = 1024;   ///< the longest sequence (the number of learned positions)
-  int64_t n_layer = 12;
-  int64_t n_head = 12;
-  int64_t n_embd = 768;
+  int64_t n_layer = 12;        ///< transformer blocks (the model's depth)
+  int64_t n_head = 12;         ///< attention heads per block; must divide n_embd
+  int64_t n_embd = 768;        ///< C: the width of the residual stream (embedding size)
   double dropout = 0.0;  ///< on the embeddings and both residual branches while training
   bool bias = true;      ///< biases in the Linear layers (the LayerNorms always have one)
   /// The token embedding wte (tied to the output layer) is allocated with padded_vocab_size() =
@@ -35,9 +35,13 @@ struct GPTConfig {
   /// wte.weight itself (and so Module::state_dict checkpoints) has padded_vocab_size() rows.
   int64_t vocab_padding = 128;
 
+  /// GPT-2 small ("gpt2"): 12 layers, 12 heads, 768 channels, 1024 positions (the defaults).
   static GPTConfig gpt2_124m() { return {}; }
+  /// GPT-2 medium ("gpt2-medium"): 24 layers, 16 heads, 1024 channels.
   static GPTConfig gpt2_350m() { return {.n_layer = 24, .n_head = 16, .n_embd = 1024}; }
+  /// GPT-2 large ("gpt2-large"): 36 layers, 20 heads, 1280 channels.
   static GPTConfig gpt2_774m() { return {.n_layer = 36, .n_head = 20, .n_embd = 1280}; }
+  /// GPT-2 XL ("gpt2-xl"): 48 layers, 25 heads, 1600 channels.
   static GPTConfig gpt2_1558m() { return {.n_layer = 48, .n_head = 25, .n_embd = 1600}; }
   /// Two layers, two heads, 32 channels, 16 positions, 64 tokens: for tests (~30k parameters).
   static GPTConfig tiny() { return {.vocab_size = 64, .block_size = 16, .n_layer = 2, .n_head = 2, .n_embd = 32}; }
@@ -65,16 +69,24 @@ struct GPTConfig {
                             const GPTConfig& base);
   /// from_map over the default config (GPT-2 124M).
   static GPTConfig from_map(const std::map<std::string, std::string>& m, const std::string& prefix = "");
+  /// Every field equal (dropout compared exactly), e.g. a checkpoint's config against the model's.
   bool operator==(const GPTConfig&) const = default;
 };
 
 /// The feed-forward half of a block: c_proj(gelu_tanh(c_fc(x))), C -> 4C -> C, then dropout.
 class MLP : public nn::Module {
  public:
+  /// Registers c_fc (n_embd -> 4 n_embd) and c_proj (4 n_embd -> n_embd), with biases when
+  /// config.bias, initialised as any nn::Linear (GPT re-initialises them). Does not validate
+  /// `config` (GPT does).
   explicit MLP(const GPTConfig& config);
   Tensor forward(const Tensor& x) override;
   std::string repr() const override { return "MLP"; }
-  std::shared_ptr<nn::Linear> c_fc, c_proj;
+  /// The expanding layer, C -> 4C (GPT-2's "mlp.c_fc"); its output goes through the tanh GELU.
+  std::shared_ptr<nn::Linear> c_fc;
+  /// The projection back, 4C -> C (GPT-2's "mlp.c_proj"), a residual projection.
+  std::shared_ptr<nn::Linear> c_proj;
+  /// Probability of zeroing an output element in training mode (config.dropout); 0 in eval mode.
   double dropout;
 };
 
@@ -83,11 +95,19 @@ class MLP : public nn::Module {
 /// replace its lines one by one.
 class Block : public nn::Module {
  public:
+  /// Registers ln_1, attn, ln_2 and mlp (in that order, GPT-2's names) for `config`; the
+  /// attention and MLP use config.bias and config.dropout. Throws Error{InvalidArgument} when
+  /// n_embd is not a positive multiple of n_head; does not validate the rest of `config`.
   explicit Block(const GPTConfig& config);
   Tensor forward(const Tensor& x) override;
   std::string repr() const override { return "Block"; }
-  std::shared_ptr<nn::LayerNorm> ln_1, ln_2;
+  /// LayerNorm over n_embd applied to the input of the attention branch.
+  std::shared_ptr<nn::LayerNorm> ln_1;
+  /// LayerNorm over n_embd applied to the input of the MLP branch.
+  std::shared_ptr<nn::LayerNorm> ln_2;
+  /// Causal multi-head self-attention with n_head heads (GPT-2's "attn.c_attn", "attn.c_proj").
   std::shared_ptr<nn::CausalSelfAttention> attn;
+  /// The feed-forward branch.
   std::shared_ptr<MLP> mlp;
 };
 
@@ -147,12 +167,20 @@ class GPT : public nn::Module {
   /// parameter elements less wte's (padded_vocab_size - vocab_size) * n_embd padding elements.
   int64_t num_parameters() const override;
 
+  /// The config the model was built with (validated); valid while the model lives.
   const GPTConfig& config() const { return config_; }
   std::string repr() const override;
+  /// Block `i` (0 = nearest the input), typed; the same object as h's entry i. Throws
+  /// std::out_of_range for i >= n_layer.
   Block& block(size_t i) const { return *blocks_.at(i); }
 
-  std::shared_ptr<nn::Embedding> wte, wpe;
+  /// Token embedding [padded_vocab_size, n_embd], tied to the output layer (see the class comment).
+  std::shared_ptr<nn::Embedding> wte;
+  /// Learned position embedding [block_size, n_embd].
+  std::shared_ptr<nn::Embedding> wpe;
+  /// The n_layer Blocks, registered as "h.0", "h.1", ... (use block(i) for a typed reference).
   std::shared_ptr<nn::ModuleList> h;
+  /// The final LayerNorm, before the output layer.
   std::shared_ptr<nn::LayerNorm> ln_f;
 
  private:

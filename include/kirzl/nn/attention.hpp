@@ -8,6 +8,7 @@
 
 namespace kirzl::nn {
 
+/// Options of CausalSelfAttention: `{.bias = false, .dropout = 0.1}`.
 struct CausalSelfAttentionOptions {
   bool bias = true;      ///< biases on the qkv and output projections
   double dropout = 0.0;  ///< dropout on the output projection while training (residual dropout)
@@ -28,8 +29,16 @@ class CausalSelfAttention : public Module {
   Tensor forward(const Tensor& x) override;
   std::string repr() const override;
 
-  std::shared_ptr<Linear> c_attn, c_proj;
-  int64_t n_embd, n_head;
+  /// The fused query/key/value projection, C -> 3C: output columns [0, C) are q, [C, 2C) k,
+  /// [2C, 3C) v, each split into n_head heads of C / n_head channels.
+  std::shared_ptr<Linear> c_attn;
+  /// The output projection, C -> C, applied to the heads concatenated back to [B, T, C].
+  std::shared_ptr<Linear> c_proj;
+  /// C: the input and output width (the constructor's argument).
+  int64_t n_embd;
+  /// Number of heads; each attends over n_embd / n_head channels.
+  int64_t n_head;
+  /// The options given at construction (dropout is read at each forward()).
   CausalSelfAttentionOptions options;
 };
 

@@ -25,6 +25,10 @@ namespace nn {
 /// interchangeable. Every rank must run forward and backward in the same order.
 class SyncBatchNorm : public BatchNorm2d {
  public:
+  /// A BatchNorm2d over `num_features` channels whose statistics are reduced over `comm`'s ranks
+  /// (shared ownership: the communicator lives at least as long as the layer). Throws
+  /// Error{InvalidArgument} for a null `comm` and for the options BatchNorm2d rejects
+  /// (num_features <= 0, momentum outside [0, 1], eps <= 0).
   SyncBatchNorm(int64_t num_features, std::shared_ptr<comm::Communicator> comm, const BatchNormOptions& options = {});
   Tensor forward(const Tensor& x) override;
   std::string repr() const override;

@@ -38,6 +38,7 @@ ResidualLayerNormResult residual_layer_norm(const Tensor& x, const Tensor& resid
 /// bias gradient over rows in a fixed order (deterministic).
 Tensor bias_gelu(const Tensor& x, const Tensor& bias);
 
+/// Options of linear_cross_entropy: `{.chunk_rows = 4096, .num_classes = config.vocab_size}`.
 struct LinearCrossEntropyOptions {
   int64_t ignore_index = -100;  ///< rows whose target equals this contribute nothing and are not counted
   /// 0: the logits [N, V] are kept from forward to backward and overwritten there by their own

@@ -30,6 +30,8 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor
 /// too. No effect on CPU, f64, bf16 or f16.
 class AllowTF32Guard {
  public:
+  /// Sets the calling thread's TF32 permission to `allow` until the guard dies; `false` forbids
+  /// TF32 inside an outer guard that allowed it. Never throws.
   explicit AllowTF32Guard(bool allow = true);
   ~AllowTF32Guard();
   AllowTF32Guard(const AllowTF32Guard&) = delete;

@@ -12,14 +12,19 @@ namespace kirzl {
 
 /// Softmax / log-softmax along `dim` (numerically stable: max-subtracted).
 Tensor softmax(const Tensor& x, int64_t dim = -1);
+/// log(softmax(x)) along `dim`, computed as x - max - log(sum(exp(x - max))): finite where
+/// softmax underflows to 0.
 Tensor log_softmax(const Tensor& x, int64_t dim = -1);
 
+/// How a loss combines its per-element (per-target) losses: their mean (a 0-d tensor), their sum
+/// (0-d), or none (the per-element losses, in the targets' shape).
 enum class Reduction { Mean, Sum, None };
 
+/// Options of cross_entropy: `{.ignore_index = 0, .label_smoothing = 0.1}`.
 struct CrossEntropyOptions {
   int64_t ignore_index = -100;  ///< targets equal to this contribute nothing (and are not counted in the mean)
   double label_smoothing = 0.0; ///< in [0, 1]: mixes the one-hot target with the uniform distribution
-  Reduction reduction = Reduction::Mean;
+  Reduction reduction = Reduction::Mean;  ///< Mean over the targets that are not ignore_index, Sum, or None
 };
 /// Cross-entropy of `logits` [N, C] (or [N, C, d1, ...]) against integer class `targets` [N]
 /// (or [N, d1, ...], i32/i64), fused with log_softmax. A target outside [0, C) that is not
@@ -49,26 +54,34 @@ Tensor embedding(const Tensor& weight, const Tensor& indices);
 /// (ceil(numel / 4) Philox blocks are reserved per call), identical on every machine.
 Tensor dropout(const Tensor& x, double p, bool training = true, Generator* gen = nullptr);
 
+/// Options of conv2d, each pair {height, width}: `{.stride = {2, 2}, .padding = {1, 1}}`.
+/// Out-of-range values throw Error{InvalidArgument} at the call.
 struct Conv2dOptions {
-  std::array<int64_t, 2> stride{1, 1};
-  std::array<int64_t, 2> padding{0, 0};
-  std::array<int64_t, 2> dilation{1, 1};
-  int64_t groups = 1;
+  std::array<int64_t, 2> stride{1, 1};    ///< step of the window between outputs; >= 1
+  std::array<int64_t, 2> padding{0, 0};   ///< zeros added on each side of the input; >= 0
+  std::array<int64_t, 2> dilation{1, 1};  ///< spacing between kernel taps (1: dense kernel); >= 1
+  int64_t groups = 1;  ///< channel groups convolved separately; divides Cin and Cout (Cin: depthwise)
 };
 /// 2-D convolution (cross-correlation) of x [N, Cin, H, W] (or unbatched [Cin, H, W]) with weight
 /// [Cout, Cin/groups, kH, kW] and optional bias [Cout], all of one floating dtype (no promotion:
 /// mixing throws Error{InvalidArgument}). CPU: im2col + GEMM; bf16/f16 compute in f32.
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), const Conv2dOptions& options = {});
 
+/// Options of max_pool2d and avg_pool2d, each pair {height, width}: `{.kernel_size = {3, 3},
+/// .stride = {2, 2}, .padding = {1, 1}}`.
 struct Pool2dOptions {
-  std::array<int64_t, 2> kernel_size{2, 2};
+  std::array<int64_t, 2> kernel_size{2, 2};  ///< window size; >= 1
   std::array<int64_t, 2> stride{0, 0};  ///< 0 means "equal to kernel_size"
+  /// Implicit border on each side, at most half the kernel: max pooling never picks it, average
+  /// pooling counts it as zeros (see count_include_pad).
   std::array<int64_t, 2> padding{0, 0};
   bool count_include_pad = true;        ///< avg_pool2d only: divide by the full window size
 };
 /// Max / average pooling of x [N, C, H, W] (or [C, H, W]). Padding may be at most half the
 /// kernel, and the kernel must fit the padded input; otherwise Error{InvalidArgument}.
 Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options = {});
+/// Average pooling, with the shapes and checks of max_pool2d: each output is the mean of its
+/// window (see Pool2dOptions::count_include_pad for windows that overlap the padding).
 Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& options = {});
 
 /// Batch normalisation of x [N, C, ...] over all dims but C. In training, normalises with the

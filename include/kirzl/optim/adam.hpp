@@ -45,7 +45,13 @@ class Adam final : public Optimizer {
  public:
   /// The options type: `Adam::Options{.lr = 1e-3}`.
   using Options = AdamOptions;
+  /// One param group of `params` (handles: the optimizer updates these very tensors), with the
+  /// options' lr and weight_decay. No state is allocated until the first step(). Throws
+  /// Error{InvalidArgument} for an option out of range, an empty list, or a parameter that is
+  /// undefined, not floating, or listed twice.
   Adam(std::vector<Tensor> params, AdamOptions options = {});
+  /// Several param groups; a group's lr / weight_decay, when set, override the options' for its
+  /// parameters. Throws as the constructor above, naming the group.
   Adam(std::vector<ParamGroup> groups, AdamOptions options = {});
   /// lr and weight_decay here are the defaults; the groups hold the live values.
   const AdamOptions& options() const { return options_; }
@@ -69,7 +75,13 @@ class AdamW final : public Optimizer {
  public:
   /// The options type: `AdamW::Options{.lr = 1e-3}`.
   using Options = AdamWOptions;
+  /// One param group of `params` (handles: the optimizer updates these very tensors), with the
+  /// options' lr and weight_decay. No state is allocated until the first step(). Throws
+  /// Error{InvalidArgument} for an option out of range, an empty list, or a parameter that is
+  /// undefined, not floating, or listed twice.
   AdamW(std::vector<Tensor> params, AdamWOptions options = {});
+  /// Several param groups; a group's lr / weight_decay, when set, override the options' for its
+  /// parameters. Throws as the constructor above, naming the group.
   AdamW(std::vector<ParamGroup> groups, AdamWOptions options = {});
   /// lr and weight_decay here are the defaults; the groups hold the live values.
   const AdamWOptions& options() const { return options_; }

@@ -42,7 +42,13 @@ class LAMB final : public Optimizer {
  public:
   /// The options type: `LAMB::Options{.lr = 1e-3}`.
   using Options = LAMBOptions;
+  /// One param group of `params` (handles: the optimizer updates these very tensors), with the
+  /// options' lr and weight_decay. No state is allocated until the first step(). Throws
+  /// Error{InvalidArgument} for an option out of range, an empty list, or a parameter that is
+  /// undefined, not floating, or listed twice.
   LAMB(std::vector<Tensor> params, LAMBOptions options = {});
+  /// Several param groups; a group's lr / weight_decay, when set, override the options' for its
+  /// parameters. Throws as the constructor above, naming the group.
   LAMB(std::vector<ParamGroup> groups, LAMBOptions options = {});
   /// lr and weight_decay here are the defaults; the groups hold the live values.
   const LAMBOptions& options() const { return options_; }

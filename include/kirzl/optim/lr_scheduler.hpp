@@ -40,6 +40,8 @@ class LRScheduler {
   virtual double lr_at(int64_t step, double base_lr) const = 0;
 
  protected:
+  /// Binds the schedule to `optimizer` (by reference) at step 0 without touching its lrs: a
+  /// derived constructor validates its options, then calls apply_lr().
   explicit LRScheduler(Optimizer& optimizer);
   /// Sets the optimizer's lrs for last_step(); derived constructors call it once their options
   /// are validated (a base constructor cannot call lr_at).
@@ -53,10 +55,12 @@ class LRScheduler {
 /// lr = base lr at every step.
 class ConstantLR final : public LRScheduler {
  public:
+  /// Sets every group's lr to its initial_lr (undoing any earlier set_lr). Never throws.
   explicit ConstantLR(Optimizer& optimizer);
   double lr_at(int64_t step, double base_lr) const override;
 };
 
+/// Options of StepLR: `{.step_size = 30, .gamma = 0.1}` divides the lr by 10 every 30 steps.
 struct StepLROptions {
   int64_t step_size = 1;  ///< > 0
   double gamma = 0.1;     ///< >= 0
@@ -65,6 +69,8 @@ struct StepLROptions {
 /// lr = base lr · gamma^floor(step / step_size).
 class StepLR final : public LRScheduler {
  public:
+  /// Sets every group's lr for step 0 (its base lr). Throws Error{InvalidArgument} naming the
+  /// option when step_size <= 0 or gamma is negative or not finite.
   StepLR(Optimizer& optimizer, StepLROptions options);
   double lr_at(int64_t step, double base_lr) const override;
 
@@ -72,6 +78,7 @@ class StepLR final : public LRScheduler {
   StepLROptions options_;
 };
 
+/// Options of CosineWithWarmup, in scheduler steps: `{.warmup_steps = 700, .total_steps = 19073}`.
 struct CosineWithWarmupOptions {
   int64_t warmup_steps = 0;  ///< >= 0
   int64_t total_steps = 0;   ///< > 0 and >= warmup_steps
@@ -84,6 +91,8 @@ struct CosineWithWarmupOptions {
 ///   s >= total:           lr = min_lr
 class CosineWithWarmup final : public LRScheduler {
  public:
+  /// Sets every group's lr for step 0 (0 with a warm-up, else the base lr). Throws
+  /// Error{InvalidArgument} naming the option when one is out of the range its comment gives.
   CosineWithWarmup(Optimizer& optimizer, CosineWithWarmupOptions options);
   double lr_at(int64_t step, double base_lr) const override;
 
@@ -91,6 +100,7 @@ class CosineWithWarmup final : public LRScheduler {
   CosineWithWarmupOptions options_;
 };
 
+/// Options of LinearDecay, in scheduler steps: `{.total_steps = 1000, .end_factor = 0.1}`.
 struct LinearDecayOptions {
   int64_t total_steps = 0;   ///< > 0 and >= warmup_steps
   double end_factor = 0.0;   ///< lr at total_steps as a fraction of base; >= 0
@@ -103,6 +113,8 @@ struct LinearDecayOptions {
 ///   s >= total:           lr = base · end_factor
 class LinearDecay final : public LRScheduler {
  public:
+  /// Sets every group's lr for step 0 (0 with a warm-up, else the base lr). Throws
+  /// Error{InvalidArgument} naming the option when one is out of the range its comment gives.
   LinearDecay(Optimizer& optimizer, LinearDecayOptions options);
   double lr_at(int64_t step, double base_lr) const override;
 

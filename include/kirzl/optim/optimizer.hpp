@@ -78,6 +78,7 @@ class Optimizer {
   /// (e.g. the DDP bucket views that gradients alias).
   void zero_grad(bool set_to_none = true);
 
+  /// Number of param groups (group indices for lr(), set_lr() and the schedulers are 0 .. num_groups() - 1).
   int64_t num_groups() const { return static_cast<int64_t>(groups_.size()); }
   /// Total number of parameters over all groups.
   int64_t num_params() const { return static_cast<int64_t>(state_.size()); }

@@ -34,7 +34,14 @@ class SGD final : public Optimizer {
  public:
   /// The options type: `SGD::Options{.lr = 1e-3}`.
   using Options = SGDOptions;
+  /// One param group of `params` (handles: the optimizer updates these very tensors), with the
+  /// options' lr and weight_decay. No momentum buffer is allocated until the first step(). Throws
+  /// Error{InvalidArgument} for an option out of range (nesterov without momentum > 0 and
+  /// dampening == 0 included), an empty list, or a parameter that is undefined, not floating, or
+  /// listed twice.
   SGD(std::vector<Tensor> params, SGDOptions options = {});
+  /// Several param groups; a group's lr / weight_decay, when set, override the options' for its
+  /// parameters. Throws as the constructor above, naming the group.
   SGD(std::vector<ParamGroup> groups, SGDOptions options = {});
   /// lr and weight_decay here are the defaults; the groups hold the live values.
   const SGDOptions& options() const { return options_; }

@@ -1,6 +1,7 @@
-// CUDA runtime calls of the core (device memory, pinned memory, copies). Built only with the CUDA
-// toolkit; a GPU is needed only when one of these is called.
-#include "core/cuda_runtime.h"
+// CUDA runtime calls of the core (device memory, pinned memory, copies): the CudaBackend methods
+// behind the entry points of core/cuda_runtime.h, which checked the device first (Note [cuda
+// backend]). Built only with the CUDA toolkit; a GPU is needed only when one of these is called.
+#include "core/cuda/cuda_backend.h"
 
 #include <cstdio>
 #include <cuda_runtime.h>
@@ -11,9 +12,15 @@
 #include "core/cuda/device_guard.h"
 #include "kirzl/core/device.hpp"
 
-namespace kirzl {
+namespace kirzl::cuda_rt {
 
-int cuda::device_count() noexcept {
+Backend& cuda_backend() {
+  // Never destroyed, like the allocators: tensors may be freed during static destruction.
+  static CudaBackend* backend = new CudaBackend();
+  return *backend;
+}
+
+int CudaBackend::device_count() const noexcept {
   // Asked once: the answer cannot change in a process, and cudaGetDeviceCount is not free.
   static const int count = [] {
     int n = 0;
@@ -26,7 +33,6 @@ int cuda::device_count() noexcept {
   return count;
 }
 
-namespace cuda_rt {
 namespace {
 
 cudaMemcpyKind to_cuda(CopyKind kind) {
@@ -56,50 +62,35 @@ void stream_wait_stream(cudaStream_t waiting, int wd, cudaStream_t waited, int v
 
 }  // namespace
 
-void require_device(int index, const char* what) {
-  int n = cuda::device_count();
-  KIRZL_CHECK_CODE(n > 0, ErrorCode::Unsupported, what, ": cuda:", index,
-                   " requested, but no CUDA device is available on this machine");
-  KIRZL_CHECK(index >= 0 && index < n, what, ": cuda:", index, " requested, but only ", n,
-              " CUDA device(s) are visible (cuda:0 .. cuda:", n - 1, ")");
-}
-
-void require_any_device(const char* what) {
-  KIRZL_CHECK_CODE(cuda::device_count() > 0, ErrorCode::Unsupported, what,
-                   ": no CUDA device is available on this machine");
-}
-
-void* malloc(size_t nbytes, int device) {
-  require_device(device, "cuda malloc");
+void* CudaBackend::malloc(size_t nbytes, int device) {
   if (nbytes == 0) return nullptr;
   return device_allocator(device).allocate(nbytes, stream_ref(current_stream(device), device));
 }
 
-void free(void* ptr, int device) noexcept {
+void CudaBackend::free(void* ptr, int device) noexcept {
   if (ptr) device_allocator(device).free(ptr);
 }
 
-bool record_stream(void* ptr, int device, void* stream, int stream_device) {
+bool CudaBackend::record_stream(void* ptr, int device, void* stream, int stream_device) {
   if (!ptr) return false;
   return device_allocator(device).record_stream(ptr, stream_ref(static_cast<cudaStream_t>(stream), stream_device));
 }
 
-void* malloc_pinned(size_t nbytes, const char* what) {
-  require_any_device(what);
+void* CudaBackend::malloc_pinned(size_t nbytes) {
   if (nbytes == 0) return nullptr;
   return host_allocator().allocate(nbytes, kPinnedStream);
 }
 
-void free_pinned(void* ptr) noexcept {
+void CudaBackend::free_pinned(void* ptr) noexcept {
   if (ptr) host_allocator().free(ptr);
 }
 
-bool record_pinned_use(void* ptr, int device, void* stream) {
+bool CudaBackend::record_pinned_use(void* ptr, int device, void* stream) {
   if (!ptr) return false;
   return host_allocator().record_stream(ptr, stream_ref(static_cast<cudaStream_t>(stream), device));
 }
 
-void forget_stream(void* stream, int device) noexcept {
+void CudaBackend::forget_stream(void* stream, int device) noexcept {
   if (!stream || device < 0) return;
   const alloc::StreamRef ref = stream_ref(static_cast<cudaStream_t>(stream), device);
   try {
@@ -110,8 +101,8 @@ void forget_stream(void* stream, int device) noexcept {
   }
 }
 
-bool is_pinned_pointer(const void* ptr) noexcept {
-  if (!ptr || cuda::device_count() == 0) return false;
+bool CudaBackend::is_pinned_pointer(const void* ptr) noexcept {
+  if (!ptr || device_count() == 0) return false;
   cudaPointerAttributes attr{};
   if (cudaPointerGetAttributes(&attr, ptr) != cudaSuccess) {
     (void)cudaGetLastError();
@@ -120,8 +111,7 @@ bool is_pinned_pointer(const void* ptr) noexcept {
   return attr.type == cudaMemoryTypeHost;
 }
 
-void memcpy(void* dst, const void* src, size_t nbytes, CopyKind kind, int device) {
-  require_device(device, "cuda memcpy");
+void CudaBackend::memcpy(void* dst, const void* src, size_t nbytes, CopyKind kind, int device) {
   if (nbytes == 0) return;
   DeviceGuard guard(device);
   cudaStream_t s = current_stream(device);
@@ -132,16 +122,14 @@ void memcpy(void* dst, const void* src, size_t nbytes, CopyKind kind, int device
   if (kind == CopyKind::DeviceToHost) throw_if_index_error(device);
 }
 
-void memcpy_async(void* dst, const void* src, size_t nbytes, CopyKind kind, int device) {
-  require_device(device, "cuda memcpy_async");
+void CudaBackend::memcpy_async(void* dst, const void* src, size_t nbytes, CopyKind kind, int device) {
   if (nbytes == 0) return;
   DeviceGuard guard(device);
   KIRZL_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, to_cuda(kind), current_stream(device)));
 }
 
-void memcpy_peer(void* dst, int dst_device, const void* src, int src_device, size_t nbytes, bool blocking) {
-  require_device(dst_device, "cuda memcpy_peer");
-  require_device(src_device, "cuda memcpy_peer");
+void CudaBackend::memcpy_peer(void* dst, int dst_device, const void* src, int src_device, size_t nbytes,
+                              bool blocking) {
   if (nbytes == 0) return;
   cudaStream_t ss = current_stream(src_device);
   cudaStream_t ds = current_stream(dst_device);
@@ -160,16 +148,13 @@ void memcpy_peer(void* dst, int dst_device, const void* src, int src_device, siz
   }
 }
 
-void* current_stream_handle(int device) {
-  require_device(device, "cuda current stream");
+void* CudaBackend::current_stream_handle(int device) {
   return current_stream(device);
 }
 
-void sync_current_stream_unchecked(int device) {
-  require_device(device, "cuda stream synchronize");
+void CudaBackend::sync_current_stream_unchecked(int device) {
   DeviceGuard guard(device);
   KIRZL_CUDA_CHECK(cudaStreamSynchronize(current_stream(device)));
 }
 
-}  // namespace cuda_rt
-}  // namespace kirzl
+}  // namespace kirzl::cuda_rt

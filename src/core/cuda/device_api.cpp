@@ -1,35 +1,36 @@
-// kirzl::cuda device selection, properties and memory statistics (include/kirzl/core/cuda.hpp).
+// kirzl::cuda device selection, properties and memory statistics (include/kirzl/core/cuda.hpp):
+// the CudaBackend methods behind them, called once the entry points in core/cuda_api.cpp have
+// checked the device (Note [cuda backend]).
 #include <cuda_runtime.h>
 
 #include "core/cuda/allocators.h"
+#include "core/cuda/cuda_backend.h"
 #include "core/cuda/cuda_check.h"
 #include "core/cuda/device_guard.h"
-#include "core/cuda_runtime.h"
-#include "kirzl/core/cuda.hpp"
 
-namespace kirzl::cuda {
+namespace kirzl::cuda_rt {
 
-void set_device(int device) {
-  cuda_rt::require_device(device, "cuda::set_device");
+using cuda::DeviceProperties;
+using cuda::MemInfo;
+using cuda::MemoryStats;
+
+void CudaBackend::set_device(int device) {
   KIRZL_CUDA_CHECK(cudaSetDevice(device));
 }
 
-int current_device() {
-  cuda_rt::require_any_device("cuda::current_device");
+int CudaBackend::current_device() {
   int d = 0;
   KIRZL_CUDA_CHECK(cudaGetDevice(&d));
   return d;
 }
 
-void synchronize(int device) {
-  cuda_rt::require_device(device, "cuda::synchronize");
-  cuda_rt::DeviceGuard guard(device);
+void CudaBackend::synchronize(int device) {
+  DeviceGuard guard(device);
   KIRZL_CUDA_CHECK(cudaDeviceSynchronize());
-  cuda_rt::throw_if_index_error(device);  // Note [deferred index check]
+  throw_if_index_error(device);  // Note [deferred index check]
 }
 
-DeviceProperties device_properties(int device) {
-  cuda_rt::require_device(device, "cuda::device_properties");
+DeviceProperties CudaBackend::device_properties(int device) {
   cudaDeviceProp p{};
   KIRZL_CUDA_CHECK(cudaGetDeviceProperties(&p, device));
   DeviceProperties out;
@@ -57,37 +58,31 @@ DeviceProperties device_properties(int device) {
   return out;
 }
 
-MemoryStats memory_stats(int device) {
-  cuda_rt::require_device(device, "cuda::memory_stats");
-  return cuda_rt::device_allocator(device).stats();
+MemoryStats CudaBackend::memory_stats(int device) {
+  return device_allocator(device).stats();
 }
 
-void reset_peak_memory_stats(int device) {
-  cuda_rt::require_device(device, "cuda::reset_peak_memory_stats");
-  cuda_rt::device_allocator(device).reset_peak_stats();
+void CudaBackend::reset_peak_memory_stats(int device) {
+  device_allocator(device).reset_peak_stats();
 }
 
-void empty_cache() {
-  cuda_rt::require_any_device("cuda::empty_cache");
-  for (int d = 0; d < device_count(); ++d) cuda_rt::device_allocator(d).empty_cache();
+void CudaBackend::empty_cache() {
+  for (int d = 0; d < device_count(); ++d) device_allocator(d).empty_cache();
 }
 
-MemoryStats host_memory_stats() {
-  cuda_rt::require_any_device("cuda::host_memory_stats");
-  return cuda_rt::host_allocator().stats();
+MemoryStats CudaBackend::host_memory_stats() {
+  return host_allocator().stats();
 }
 
-void empty_host_cache() {
-  cuda_rt::require_any_device("cuda::empty_host_cache");
-  cuda_rt::host_allocator().empty_cache();
+void CudaBackend::empty_host_cache() {
+  host_allocator().empty_cache();
 }
 
-MemInfo mem_get_info(int device) {
-  cuda_rt::require_device(device, "cuda::mem_get_info");
-  cuda_rt::DeviceGuard guard(device);
+MemInfo CudaBackend::mem_get_info(int device) {
+  DeviceGuard guard(device);
   MemInfo info;
   KIRZL_CUDA_CHECK(cudaMemGetInfo(&info.free_bytes, &info.total_bytes));
   return info;
 }
 
-}  // namespace kirzl::cuda
+}  // namespace kirzl::cuda_rt

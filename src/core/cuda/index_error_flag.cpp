@@ -6,10 +6,10 @@
 #include <cstring>
 #include <mutex>
 
+#include "core/cuda/cuda_backend.h"
 #include "core/cuda/cuda_check.h"
 #include "core/cuda/current_stream.h"
 #include "core/cuda/device_guard.h"
-#include "core/cuda_runtime.h"
 #include "core/index_error.h"
 
 namespace kirzl::cuda_rt {
@@ -77,8 +77,7 @@ Flags& flags() {
 
 }  // namespace
 
-IndexErrorSlot index_error_slot(int device) {
-  require_device(device, "cuda index check");
+IndexErrorSlot CudaBackend::index_error_slot(int device) {
   KIRZL_CHECK(device < kMaxFlagDevices, "cuda index check: device index ", device, " out of range");
   Flags& f = flags();
   auto d = static_cast<size_t>(device);
@@ -86,7 +85,7 @@ IndexErrorSlot index_error_slot(int device) {
   return f.made[d].load(std::memory_order_acquire)->slot();
 }
 
-void throw_if_index_error(int device) {
+void CudaBackend::throw_if_index_error(int device) {
   if (device < 0 || device >= kMaxFlagDevices) return;
   DeviceIndexErrorFlag* flag = flags().made[static_cast<size_t>(device)].load(std::memory_order_acquire);
   if (flag) index_error::throw_if_index_error(*flag);

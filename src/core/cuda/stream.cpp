@@ -1,16 +1,15 @@
-// kirzl::cuda::Stream / Event / StreamGuard over the CUDA runtime, and the per-thread current
+// The CUDA runtime side of kirzl::cuda::Stream / Event / StreamGuard (CudaBackend methods; the
+// classes themselves are in core/stream.cpp, Note [cuda backend]), and the per-thread current
 // stream that every kirzl kernel launches on (cuda_rt::current_stream).
-#include "kirzl/core/stream.hpp"
-
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <array>
 
+#include "core/cuda/cuda_backend.h"
 #include "core/cuda/cuda_check.h"
 #include "core/cuda/current_stream.h"
 #include "core/cuda/device_guard.h"
-#include "core/cuda_runtime.h"
 
 namespace kirzl {
 namespace {
@@ -47,161 +46,95 @@ cudaStream_t cuda_rt::current_stream(int device) {
   return s ? s : cudaStreamLegacy;
 }
 
-namespace cuda {
+namespace cuda_rt {
 
-Stream::Stream(int device, int priority) {
-  cuda_rt::require_device(device, "cuda::Stream");
-  cuda_rt::DeviceGuard guard(device);
+void* CudaBackend::create_stream(int device, int priority) {
+  DeviceGuard guard(device);
   int least = 0, greatest = 0;
   KIRZL_CUDA_CHECK(cudaDeviceGetStreamPriorityRange(&least, &greatest));
   // CUDA: "greatest" priority is the numerically lowest value.
   int p = std::clamp(priority, greatest, least);
   cudaStream_t s = nullptr;
   KIRZL_CUDA_CHECK(cudaStreamCreateWithPriority(&s, cudaStreamNonBlocking, p));
-  device_ = device;
-  handle_ = s;
-  owned_ = true;
+  return s;
 }
 
-void Stream::reset_() noexcept {
-  if (owned_ && handle_) {
-    // Wait for the queued work first: blocks freed on this stream went back to its free list at
-    // once (Note [cuda caching allocator]), and a later stream may get the same handle value.
-    cuda_rt::DeviceGuard guard(device_, std::nothrow);
-    KIRZL_CUDA_CHECK_NOTHROW(cudaStreamSynchronize(static_cast<cudaStream_t>(handle_)));
-    // Blocks that recorded this stream (Storage::record_stream) and are freed later must not
-    // record an event on the destroyed handle: its uses are complete now.
-    cuda_rt::forget_stream(handle_, device_);
-    KIRZL_CUDA_CHECK_NOTHROW(cudaStreamDestroy(static_cast<cudaStream_t>(handle_)));
-  }
-  handle_ = nullptr;
-  owned_ = false;
-  device_ = -1;
+void CudaBackend::destroy_stream(void* stream, int device) noexcept {
+  // Wait for the queued work first: blocks freed on this stream went back to its free list at
+  // once (Note [cuda caching allocator]), and a later stream may get the same handle value.
+  DeviceGuard guard(device, std::nothrow);
+  KIRZL_CUDA_CHECK_NOTHROW(cudaStreamSynchronize(static_cast<cudaStream_t>(stream)));
+  // Blocks that recorded this stream (Storage::record_stream) and are freed later must not
+  // record an event on the destroyed handle: its uses are complete now.
+  forget_stream(stream, device);
+  KIRZL_CUDA_CHECK_NOTHROW(cudaStreamDestroy(static_cast<cudaStream_t>(stream)));
 }
 
-Stream Stream::current(int device) {
-  cuda_rt::require_device(device, "cuda::Stream::current");
-  return Stream(device, cuda_rt::current_stream(device), false);
-}
+void* CudaBackend::legacy_default_stream() const noexcept { return cudaStreamLegacy; }
 
-Stream Stream::legacy_default(int device) {
-  cuda_rt::require_device(device, "cuda::Stream::legacy_default");
-  return Stream(device, cudaStreamLegacy, false);
-}
+void* CudaBackend::per_thread_default_stream() const noexcept { return cudaStreamPerThread; }
 
-Stream Stream::per_thread_default(int device) {
-  cuda_rt::require_device(device, "cuda::Stream::per_thread_default");
-  return Stream(device, cudaStreamPerThread, false);
-}
-
-Stream Stream::from_native(int device, void* cuda_stream) {
-  cuda_rt::require_device(device, "cuda::Stream::from_native");
-  // The null stream (0) is the legacy default stream unless compiled with per-thread default
-  // streams; store it as cudaStreamLegacy so that defined() stays true.
-  return Stream(device, cuda_stream ? cuda_stream : cudaStreamLegacy, false);
-}
-
-bool Stream::is_legacy_default() const { return handle_ == static_cast<void*>(cudaStreamLegacy); }
-
-bool Stream::is_per_thread_default() const { return handle_ == static_cast<void*>(cudaStreamPerThread); }
-
-int Stream::priority() const {
-  check_defined_("priority");
-  cuda_rt::DeviceGuard guard(device_);
+int CudaBackend::stream_priority(void* stream, int device) {
+  DeviceGuard guard(device);
   int p = 0;
-  KIRZL_CUDA_CHECK(cudaStreamGetPriority(static_cast<cudaStream_t>(handle_), &p));
+  KIRZL_CUDA_CHECK(cudaStreamGetPriority(static_cast<cudaStream_t>(stream), &p));
   return p;
 }
 
-void Stream::synchronize() const {
-  check_defined_("synchronize");
-  cuda_rt::DeviceGuard guard(device_);  // cudaStreamLegacy means the current device's stream
-  KIRZL_CUDA_CHECK(cudaStreamSynchronize(static_cast<cudaStream_t>(handle_)));
-  cuda_rt::throw_if_index_error(device_);  // Note [deferred index check]
+void CudaBackend::stream_synchronize(void* stream, int device) {
+  DeviceGuard guard(device);  // cudaStreamLegacy means the current device's stream
+  KIRZL_CUDA_CHECK(cudaStreamSynchronize(static_cast<cudaStream_t>(stream)));
+  throw_if_index_error(device);  // Note [deferred index check]
 }
 
-bool Stream::query() const {
-  check_defined_("query");
-  cuda_rt::DeviceGuard guard(device_);
-  return ready(cudaStreamQuery(static_cast<cudaStream_t>(handle_)), "cudaStreamQuery");
+bool CudaBackend::stream_query(void* stream, int device) {
+  DeviceGuard guard(device);
+  return ready(cudaStreamQuery(static_cast<cudaStream_t>(stream)), "cudaStreamQuery");
 }
 
-void Stream::wait(const Event& event) const {
-  check_defined_("wait");
-  if (!event.recorded()) return;
-  cuda_rt::DeviceGuard guard(device_);
-  KIRZL_CUDA_CHECK(cudaStreamWaitEvent(static_cast<cudaStream_t>(handle_), static_cast<cudaEvent_t>(event.native_handle()), 0));
+void CudaBackend::stream_wait_event(void* stream, int device, void* event) {
+  DeviceGuard guard(device);
+  KIRZL_CUDA_CHECK(cudaStreamWaitEvent(static_cast<cudaStream_t>(stream), static_cast<cudaEvent_t>(event), 0));
 }
 
-void Stream::wait(const Stream& other) const {
-  check_defined_("wait");
-  KIRZL_CHECK(other.defined(), "cuda::Stream::wait: the Stream to wait for is empty (default-constructed or moved from)");
-  if (other == *this) return;  // a stream is always ordered after its own earlier work
-  // The event may be destroyed at once: cudaStreamWaitEvent waits for the work the event captured
-  // when it was called, and CUDA releases the event after that work completes.
-  Event e;
-  e.record(other);
-  wait(e);
+void* CudaBackend::exchange_current_stream(int device, void* stream) {
+  cudaStream_t& slot = current_slot(device);
+  void* previous = slot;
+  slot = static_cast<cudaStream_t>(stream);
+  return previous;
 }
 
-StreamGuard::StreamGuard(const Stream& stream) : device_(stream.device()) {
-  cudaStream_t& slot = current_slot(device_);
-  previous_ = slot;
-  slot = static_cast<cudaStream_t>(stream.native_handle());
+void* CudaBackend::create_event(int device, bool timing) {
+  DeviceGuard guard(device);
+  cudaEvent_t e = nullptr;
+  KIRZL_CUDA_CHECK(cudaEventCreateWithFlags(&e, timing ? cudaEventDefault : cudaEventDisableTiming));
+  return e;
 }
 
-StreamGuard::~StreamGuard() { current_slot(device_) = static_cast<cudaStream_t>(previous_); }
-
-void Event::reset_() noexcept {
-  if (handle_) {
-    // CUDA releases the event's resources once pending work that recorded it has completed.
-    KIRZL_CUDA_CHECK_NOTHROW(cudaEventDestroy(static_cast<cudaEvent_t>(handle_)));
-  }
-  handle_ = nullptr;
-  recorded_ = false;
-  device_ = -1;
+void CudaBackend::destroy_event(void* event) noexcept {
+  // CUDA releases the event's resources once pending work that recorded it has completed.
+  KIRZL_CUDA_CHECK_NOTHROW(cudaEventDestroy(static_cast<cudaEvent_t>(event)));
 }
 
-void Event::record(const Stream& stream) {
-  KIRZL_CHECK(stream.defined(), "cuda::Event::record: the Stream is empty");
-  int device = stream.device();
-  cuda_rt::DeviceGuard guard(device);
-  if (!handle_) {
-    cudaEvent_t e = nullptr;
-    KIRZL_CUDA_CHECK(cudaEventCreateWithFlags(&e, timing_ ? cudaEventDefault : cudaEventDisableTiming));
-    handle_ = e;
-    device_ = device;
-  }
-  KIRZL_CHECK(device == device_, "cuda::Event::record: the event belongs to cuda:", device_,
-              " but the stream is on cuda:", device, " (use one Event per device)");
-  KIRZL_CUDA_CHECK(cudaEventRecord(static_cast<cudaEvent_t>(handle_), static_cast<cudaStream_t>(stream.native_handle())));
-  recorded_ = true;
+void CudaBackend::record_event(void* event, void* stream, int device) {
+  DeviceGuard guard(device);
+  KIRZL_CUDA_CHECK(cudaEventRecord(static_cast<cudaEvent_t>(event), static_cast<cudaStream_t>(stream)));
 }
 
-void Event::synchronize() const {
-  if (!recorded_) return;
-  KIRZL_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(handle_)));
-  cuda_rt::throw_if_index_error(device_);  // Note [deferred index check]
+void CudaBackend::event_synchronize(void* event, int device) {
+  KIRZL_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(event)));
+  throw_if_index_error(device);  // Note [deferred index check]
 }
 
-bool Event::query() const {
-  if (!recorded_) return true;
-  return ready(cudaEventQuery(static_cast<cudaEvent_t>(handle_)), "cudaEventQuery");
+bool CudaBackend::event_query(void* event) {
+  return ready(cudaEventQuery(static_cast<cudaEvent_t>(event)), "cudaEventQuery");
 }
 
-float Event::elapsed_ms(const Event& start, const Event& end) {
-  cuda_rt::require_any_device("cuda::Event::elapsed_ms");
-  KIRZL_CHECK(start.timing_ && end.timing_,
-              "cuda::Event::elapsed_ms: both events must be created with enable_timing = true (start: ",
-              start.timing_ ? "timing" : "no timing", ", end: ", end.timing_ ? "timing" : "no timing", ")");
-  KIRZL_CHECK(start.recorded_ && end.recorded_, "cuda::Event::elapsed_ms: both events must be recorded first (start: ",
-              start.recorded_ ? "recorded" : "not recorded", ", end: ", end.recorded_ ? "recorded" : "not recorded", ")");
-  KIRZL_CHECK(start.device_ == end.device_, "cuda::Event::elapsed_ms: events on different devices (cuda:", start.device_,
-              " and cuda:", end.device_, ")");
+float CudaBackend::event_elapsed_ms(void* start, void* end) {
   float ms = 0;
-  KIRZL_CUDA_CHECK(cudaEventElapsedTime(&ms, static_cast<cudaEvent_t>(start.handle_), static_cast<cudaEvent_t>(end.handle_)));
+  KIRZL_CUDA_CHECK(cudaEventElapsedTime(&ms, static_cast<cudaEvent_t>(start), static_cast<cudaEvent_t>(end)));
   return ms;
 }
 
-}  // namespace cuda
+}  // namespace cuda_rt
 }  // namespace kirzl

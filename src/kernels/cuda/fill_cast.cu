@@ -1,7 +1,8 @@
-// The core's CUDA fill and cast (declared in core/cuda_runtime.h): thin wrappers over the
-// elementwise kernels of kernels/cuda/copy.cu, issued on the device's current stream of the
-// calling thread (stream-ordered, like every kernel; no device-wide synchronisation).
-#include "core/cuda_runtime.h"
+// The core's CUDA fill and cast (cuda_rt::fill and cast in core/cuda_runtime.h, as CudaBackend
+// methods): thin wrappers over the elementwise kernels of kernels/cuda/copy.cu, issued on the
+// device's current stream of the calling thread (stream-ordered, like every kernel; no
+// device-wide synchronisation).
+#include "core/cuda/cuda_backend.h"
 #include "kernels/copy.h"
 #include "kirzl/tensor.hpp"
 
@@ -14,14 +15,14 @@ Tensor view_of(void* p, DType dtype, size_t count, int device) {
 }
 }  // namespace
 
-void fill(void* dst, DType dtype, size_t count, double value, int device) {
+void CudaBackend::fill(void* dst, DType dtype, size_t count, double value, int device) {
   if (count == 0) return;
   require_device(device, "cuda fill");
   Tensor d = view_of(dst, dtype, count, device);
   kernels::fill(d, value);
 }
 
-void cast(void* dst, DType dst_dtype, const void* src, DType src_dtype, size_t count, int device) {
+void CudaBackend::cast(void* dst, DType dst_dtype, const void* src, DType src_dtype, size_t count, int device) {
   if (count == 0) return;
   require_device(device, "cuda cast");
   Tensor d = view_of(dst, dst_dtype, count, device);

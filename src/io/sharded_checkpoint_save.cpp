@@ -162,8 +162,6 @@ void write_shard(const std::string& incoming, int rank, int n, const std::vector
   for (const TensorPiece& p : pieces) {
     const std::string what = "piece of '" + p.key + "' at offset " + std::to_string(p.offset);
     KIRZL_CHECK(p.data.defined(), kWho, ": rank ", rank, ": the ", what, " has no data (undefined tensor)");
-    KIRZL_CHECK(p.data.dim() == 1, kWho, ": rank ", rank, ": the ", what, " has data of shape ",
-                detail::shape_text(p.data.shape().vec()), "; pieces are 1-D");
     KIRZL_CHECK(p.shape.size() <= static_cast<size_t>(kMaxDims), kWho, ": rank ", rank, ": '", p.key, "' has ",
                 p.shape.size(), " dimensions; at most ", kMaxDims);
     const int64_t numel = detail::checked_numel(p.shape);
@@ -173,11 +171,16 @@ void write_shard(const std::string& incoming, int rank, int n, const std::vector
     KIRZL_CHECK(p.offset >= 0 && !__builtin_add_overflow(p.offset, p.data.numel(), &end) && end <= numel, kWho,
                 ": rank ", rank, ": the ", what, " with ", p.data.numel(), " elements lies outside '", p.key,
                 "' of shape ", detail::shape_text(p.shape), " (", numel, " elements)");
+    // 1-D, or the whole tensor in its own shape (a buffer or a scalar from one rank).
+    KIRZL_CHECK(p.data.dim() == 1 || (p.offset == 0 && p.data.shape().vec() == p.shape), kWho, ": rank ", rank,
+                ": the ", what, " has data of shape ", detail::shape_text(p.data.shape().vec()),
+                "; a piece is 1-D, or the whole tensor in its shape ", detail::shape_text(p.shape));
     KIRZL_CHECK(seen.emplace(p.key, p.offset).second, kWho, ": rank ", rank, " gives two pieces of '", p.key,
                 "' at offset ", p.offset);
     Tensor h = p.data.detach();
     if (!h.device().is_cpu()) h = h.to(Device::cpu());
     if (!h.is_contiguous()) h = h.contiguous();
+    if (h.dim() != 1) h = h.reshape({h.numel()});
     const std::string name = p.key + "@" + std::to_string(p.offset);
     tensors.insert(name, h);
     described.push_back({{"tensor", name},

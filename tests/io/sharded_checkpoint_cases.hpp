@@ -80,7 +80,14 @@ inline std::vector<io::TensorPiece> pieces_of(int rank, const std::map<std::stri
   std::vector<io::TensorPiece> out;
   for (const auto& [key, t] : tensors)
     for (const auto& [r, range] : t.cuts)
-      if (r == rank) out.push_back({key, t.shape, range.first, t.flat.narrow(0, range.first, range.second - range.first)});
+      if (r == rank) {
+        // A whole tensor goes in its own shape (0-d for the step), a range as 1-D.
+        int64_t numel = 1;
+        for (int64_t d : t.shape) numel *= d;
+        const bool whole = range.first == 0 && range.second == t.flat.numel() && numel == t.flat.numel();
+        const Tensor part = t.flat.narrow(0, range.first, range.second - range.first);
+        out.push_back({key, t.shape, range.first, whole ? part.reshape(Shape(t.shape)) : part});
+      }
   return out;
 }
 

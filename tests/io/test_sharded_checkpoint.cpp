@@ -284,6 +284,15 @@ TEST(ShardedCheckpoint, AFailureOnOneRankBeforeWritingFailsEveryRank) {
   });
   expect_every_rank_fails(errors, ErrorCode::InvalidArgument, {"rank 3", "'model.broken'", "undefined"});
   EXPECT_TRUE(names_in(tmp.path()).empty());
+
+  // A range that is not 1-D (only a whole tensor may come in its own shape).
+  errors = run_ranks(4, [&](int r, comm::Communicator& c) {
+    auto pieces = pieces_of(r, case_tensors());
+    if (r == 1) pieces.push_back({"model.two_d", {4, 2}, 2, zeros({3, 2})});
+    save_sharded_checkpoint(tmp / "ckpt", c, pieces, {});
+  });
+  expect_every_rank_fails(errors, ErrorCode::InvalidArgument, {"rank 1", "'model.two_d'", "shape [3, 2]", "1-D"});
+  EXPECT_TRUE(names_in(tmp.path()).empty());
 }
 
 TEST(ShardedCheckpoint, RefusesToReplaceADirectoryThatIsNotACheckpoint) {

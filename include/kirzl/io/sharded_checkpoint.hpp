@@ -27,8 +27,9 @@ struct TensorPiece {
   std::vector<int64_t> shape;
   /// Flat element offset of data[0] in the whole tensor.
   int64_t offset = 0;
-  /// 1-D, of the whole tensor's dtype (any kirzl dtype); CPU or CUDA (copied to the host);
-  /// non-contiguous views are written as their contiguous copy. Only read.
+  /// 1-D, of the whole tensor's dtype (any kirzl dtype); or, for a key that one rank writes
+  /// whole (offset 0), the tensor in its own shape, e.g. a 0-d step counter. CPU or CUDA (copied
+  /// to the host); non-contiguous views are written as their contiguous copy. Only read.
   Tensor data;
 };
 
@@ -44,7 +45,7 @@ inline constexpr int kShardedCheckpointVersion = 1;
 /// elements), e.g. buffers or scalars; a rank may contribute no pieces. Keys are any UTF-8 text.
 /// `metadata` of rank 0 goes into the index (the other ranks' is ignored).
 ///
-/// Atomic (Note [sharded checkpoint commit]): the shards and the index are written into
+/// Atomic (see Note [sharded checkpoint commit]) — the shards and the index are written into
 /// `<dir>.incoming`, the COMPLETE marker last after everything is fsync'ed, and only then does
 /// the directory replace a previous checkpoint at `dir` (which stays intact and loadable until
 /// the new one is complete). Any failure on any rank (a disk that is full or read-only, a bad

@@ -200,6 +200,11 @@ class ShardedCheckpointBuilder {
     ck.chunk_bytes_ = chunk;
     ck.world_size_ = world;
     check_shards(ck, options);
+    // Empty pieces hold nothing (their shard entries were checked all the same); without them the
+    // pieces' ends increase with their offsets, which read() relies on to find the first piece of
+    // a range by binary search.
+    for (auto& [key, info] : ck.tensors_)
+      std::erase_if(info.pieces, [](const ShardedCheckpoint::Piece& p) { return p.length == 0; });
   }
 
  private:

@@ -72,6 +72,22 @@ Outcome attempt(F&& f) {
   }
 }
 
+// The collectives of agree() on the communicator's device (a CUDA-only NCCL communicator takes
+// no CPU tensors); the results come back to the CPU, ordered after the collective.
+Tensor reduce_on_device(comm::Communicator& comm, Tensor t, const std::string& phase) {
+  const Device device = comm.device();
+  if (!device.is_cpu()) t = t.to(device);
+  comm.all_reduce(t, {.tag = kWho + ": " + phase}).wait();
+  return device.is_cpu() ? t : t.to(Device::cpu());
+}
+
+Tensor broadcast_on_device(comm::Communicator& comm, Tensor t, int root, const std::string& phase) {
+  const Device device = comm.device();
+  if (!device.is_cpu()) t = t.to(device);
+  comm.broadcast(t, {.root = root, .tag = kWho + ": " + phase}).wait();
+  return device.is_cpu() ? t : t.to(Device::cpu());
+}
+
 // Every rank learns whether any rank failed in this phase, which, and the first one's message;
 // on failure, runs `cleanup` (which must not throw) and throws the same Error on every rank.
 // See Note [sharded checkpoint commit].
@@ -83,7 +99,7 @@ void agree(comm::Communicator& comm, const Outcome& mine, const std::string& dir
   Tensor status = zeros({n, 2}, {.dtype = DType::i64});
   status.data<int64_t>()[2 * rank] = mine.code + 1;
   status.data<int64_t>()[2 * rank + 1] = mine.code >= 0 ? static_cast<int64_t>(message.size()) : 0;
-  comm.all_reduce(status, {.tag = kWho + ": " + phase}).wait();
+  status = reduce_on_device(comm, status, phase);
   const int64_t* s = status.data<int64_t>();
   std::vector<int> failed;
   bool io = false;
@@ -98,9 +114,9 @@ void agree(comm::Communicator& comm, const Outcome& mine, const std::string& dir
   const int64_t length = s[2 * first + 1];
   std::string first_message;
   if (length > 0 && length <= static_cast<int64_t>(kMaxMessageBytes + 3)) {
-    Tensor bytes = empty({length}, {.dtype = DType::u8});
+    Tensor bytes = zeros({length}, {.dtype = DType::u8});
     if (rank == first) std::copy(message.begin(), message.end(), bytes.data<uint8_t>());
-    comm.broadcast(bytes, {.root = first, .tag = kWho + ": " + phase + " (error message)"}).wait();
+    bytes = broadcast_on_device(comm, bytes, first, phase + " (error message)");
     first_message.assign(reinterpret_cast<const char*>(bytes.data<uint8_t>()), static_cast<size_t>(length));
   }
   if (cleanup) cleanup();

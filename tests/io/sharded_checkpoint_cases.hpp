@@ -65,7 +65,7 @@ struct CaseTensor {
 inline std::map<std::string, CaseTensor> case_tensors(uint64_t salt = 0) {
   Generator g(42 + salt);
   std::map<std::string, CaseTensor> m;
-  m["model.fc1.weight"] = {{7, 13}, randn({91}, {}, &g), {{0, {0, 10}}, {1, {10, 40}}, {2, {40, 41}}, {3, {41, 91}}}};
+  m["model.fc1.weight"] = {{7, 13}, randn({91}, {}, &g), {{0, {0, 10}}, {1, {10, 40}}, {2, {40, 41}}, {3, {41, 91}}, {0, {40, 40}} /* empty */}};
   m["model.fc1.bias"] = {{5, 33}, randn({165}, {}, &g).to(DType::bf16), {{3, {0, 100}}, {1, {100, 165}}}};
   m["model.counts"] = {{3, 4}, randint(-1000, 1000, {12}, {.dtype = DType::i64}, &g), {{2, {0, 12}}}};
   m["model.empty"] = {{0, 3}, zeros({0}), {{1, {0, 0}}}};

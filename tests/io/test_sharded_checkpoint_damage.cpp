@@ -76,7 +76,7 @@ TEST_F(Damaged, FlippedByteInAShardsData) {
   EXPECT_KIRZL_ERROR(again.read("optim.state.0.exp_avg", 550000, 1), ErrorCode::Io, shard(2), "checksum mismatch",
                      "optim.state.0.exp_avg", "damaged");
   EXPECT_KIRZL_ERROR(again.read("optim.state.0.exp_avg"), ErrorCode::Io, shard(2), "checksum mismatch");
-  const Tensor& big = case_tensors().at("optim.state.0.exp_avg").flat;
+  const Tensor big = case_tensors().at("optim.state.0.exp_avg").flat;
   EXPECT_TRUE(same_bytes(again.read("optim.state.0.exp_avg", 0, 350000), big.narrow(0, 0, 350000)));
   // The piece's 960000 bytes are one checksum chunk: any element of it fails.
   EXPECT_KIRZL_ERROR(again.read("optim.state.0.exp_avg", 589999, 1), ErrorCode::Io, "checksum mismatch");

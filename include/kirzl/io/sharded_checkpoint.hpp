@@ -119,7 +119,7 @@ class ShardedCheckpoint {
     uint64_t file_offset = 0;      ///< where its bytes start in the file
     std::vector<uint32_t> crc32;   ///< per checksum chunk of its bytes; empty: not checksummed
   };
-  /// The pieces of `key` in offset order. Unknown key: Error{InvalidArgument}.
+  /// The non-empty pieces of `key` in offset order. Unknown key: Error{InvalidArgument}.
   const std::vector<Piece>& pieces(const std::string& key) const;
   /// The shard files (absolute or relative as `path` was), indexed by Piece::shard.
   const std::vector<std::string>& shard_files() const { return shard_paths_; }

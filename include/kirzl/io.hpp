@@ -1,8 +1,9 @@
-// The io layer: safetensors files, training checkpoints, metrics log, progress bar, timeline trace.
+// The io layer: safetensors files, training checkpoints (whole and sharded), metrics log, progress bar, timeline trace.
 #pragma once
 
 #include "kirzl/io/checkpoint.hpp"
 #include "kirzl/io/metrics.hpp"
 #include "kirzl/io/progress.hpp"
 #include "kirzl/io/safetensors.hpp"
+#include "kirzl/io/sharded_checkpoint.hpp"
 #include "kirzl/io/timeline.hpp"

@@ -14,6 +14,7 @@
 
 #include "io/atomic_file.h"
 #include "io/json.h"
+#include "io/safetensors_layout.h"
 #include "kirzl/autograd.hpp"
 
 namespace kirzl::io {
@@ -21,7 +22,74 @@ namespace kirzl::io {
 static_assert(std::endian::native == std::endian::little,
               "safetensors stores little-endian data; big-endian hosts would need byte swapping");
 
+namespace detail {
+
+std::string shown(std::string_view s) {
+  constexpr size_t kMax = 120;
+  std::string q = json::quote(s.substr(0, kMax));
+  std::string out(1, '\'');
+  out.append(q, 1, q.size() - 2);
+  out += '\'';
+  if (s.size() > kMax) out += "...";
+  return out;
+}
+
+std::string shape_text(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i) s += ", ";
+    s += std::to_string(shape[i]);
+  }
+  return s + "]";
+}
+
+FileReader::FileReader(const std::string& path, const std::string& who) : path_(path), who_(who) {
+  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd_ < 0) fail_errno("cannot open the file", errno);
+  // The destructor does not run when the constructor throws: close first.
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0) {
+    const int err = errno;
+    ::close(fd_);
+    fail_errno("cannot stat the file", err);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd_);
+    fail("not a regular file");
+  }
+  size_ = static_cast<uint64_t>(st.st_size);
+}
+
+FileReader::~FileReader() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void FileReader::read_at(uint64_t offset, void* dst, size_t n, const std::string& what) {
+  char* p = static_cast<char*>(dst);
+  while (n > 0) {
+    ssize_t r = ::pread(fd_, p, n, static_cast<off_t>(offset));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      fail_errno("reading " + what + " failed", errno);
+    }
+    if (r == 0) fail("unexpected end of file while reading " + what + " (was the file truncated while reading?)");
+    p += r;
+    n -= static_cast<size_t>(r);
+    offset += static_cast<uint64_t>(r);
+  }
+}
+
+void FileReader::fail(const std::string& what, ErrorCode code) const { KIRZL_FAIL(code, who_, ": '", path_, "': ", what); }
+
+void FileReader::fail_errno(const std::string& what, int err) const { fail(what + ": " + errno_text(err)); }
+
+}  // namespace detail
+
 namespace {
+
+using detail::FileReader;
+using detail::shape_text;
+using detail::shown;
 
 // Every dtype the safetensors format defines, with its width in bits; `kirzl` is set where kirzl
 // has a tensor type for it.
@@ -47,70 +115,6 @@ const DTypeInfo* find_dtype(const std::string& name) {
     if (name == d.name) return &d;
   return nullptr;
 }
-
-// An untrusted string for an error message: control characters escaped, long ones cut.
-std::string shown(std::string_view s) {
-  constexpr size_t kMax = 120;
-  std::string q = json::quote(s.substr(0, kMax));
-  std::string out(1, '\'');
-  out.append(q, 1, q.size() - 2);
-  out += '\'';
-  if (s.size() > kMax) out += "...";
-  return out;
-}
-
-std::string shape_text(const std::vector<int64_t>& shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (i) s += ", ";
-    s += std::to_string(shape[i]);
-  }
-  return s + "]";
-}
-
-class FileReader {
- public:
-  FileReader(const std::string& path, const std::string& who) : path_(path), who_(who) {
-    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd_ < 0) fail_errno("cannot open the file", errno);
-    struct stat st {};
-    if (::fstat(fd_, &st) != 0) fail_errno("cannot stat the file", errno);
-    if (!S_ISREG(st.st_mode)) fail("not a regular file");
-    size_ = static_cast<uint64_t>(st.st_size);
-  }
-  ~FileReader() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  FileReader(const FileReader&) = delete;
-  FileReader& operator=(const FileReader&) = delete;
-
-  uint64_t size() const { return size_; }
-
-  void read_at(uint64_t offset, void* dst, size_t n, const std::string& what) {
-    char* p = static_cast<char*>(dst);
-    while (n > 0) {
-      ssize_t r = ::pread(fd_, p, n, static_cast<off_t>(offset));
-      if (r < 0) {
-        if (errno == EINTR) continue;
-        fail_errno("reading " + what + " failed", errno);
-      }
-      if (r == 0) fail("unexpected end of file while reading " + what + " (was the file truncated while reading?)");
-      p += r;
-      n -= static_cast<size_t>(r);
-      offset += static_cast<uint64_t>(r);
-    }
-  }
-
-  [[noreturn]] void fail(const std::string& what, ErrorCode code = ErrorCode::Io) const {
-    KIRZL_FAIL(code, who_, ": '", path_, "': ", what);
-  }
-  [[noreturn]] void fail_errno(const std::string& what, int err) const { fail(what + ": " + detail::errno_text(err)); }
-
- private:
-  std::string path_, who_;
-  int fd_ = -1;
-  uint64_t size_ = 0;
-};
 
 // Reads and length-checks the header; returns it with the trailing padding kept.
 std::string read_header(FileReader& f, const LoadOptions& options) {
@@ -149,35 +153,26 @@ const char* safetensors_dtype_name(DType dtype) {
   KIRZL_FAIL(ErrorCode::Internal, "safetensors_dtype_name: no safetensors name for dtype ", dtype_name(dtype));
 }
 
-void save_safetensors(const std::string& path, const StateDict& tensors,
-                      const std::map<std::string, std::string>& metadata) {
-  static const std::string who = "save_safetensors";
-  NoGradGuard no_grad;
-  // Everything the file will hold, as contiguous CPU tensors, before the file system is touched.
-  std::vector<Tensor> host;
-  host.reserve(tensors.size());
-  for (const auto& [name, t] : tensors) {
-    KIRZL_CHECK(name != "__metadata__", who, ": '", path, "': a tensor may not be named '__metadata__'");
-    KIRZL_CHECK(t.defined(), who, ": '", path, "': tensor '", name, "' is undefined");
-    Tensor h = t.detach();
-    if (!h.device().is_cpu()) h = h.to(Device::cpu());
-    if (!h.is_contiguous()) h = h.contiguous();
-    host.push_back(h);
-  }
+namespace detail {
 
+SafetensorsPlan plan_safetensors(const std::vector<SafetensorsPlanEntry>& entries,
+                                 const std::map<std::string, std::string>& metadata, const std::string& who,
+                                 const std::string& path) {
   // Note [data order]: the buffer holds the tensors by decreasing element size (stable), so each
   // starts aligned to its element size given the 8-byte aligned buffer; the header lists them in
-  // StateDict order, which load_safetensors() returns. Tensors are packed without gaps, as the
-  // format's reference reader requires.
-  std::vector<size_t> order(host.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(),
-                   [&](size_t a, size_t b) { return host[a].element_size() > host[b].element_size(); });
-  std::vector<uint64_t> begin(host.size());
+  // the order given (StateDict order), which load_safetensors() returns. Tensors are packed
+  // without gaps, as the format's reference reader requires.
+  SafetensorsPlan plan;
+  plan.order.resize(entries.size());
+  for (size_t i = 0; i < plan.order.size(); ++i) plan.order[i] = i;
+  std::stable_sort(plan.order.begin(), plan.order.end(), [&](size_t a, size_t b) {
+    return dtype_size(entries[a].dtype) > dtype_size(entries[b].dtype);
+  });
+  std::vector<uint64_t> begin(entries.size());
   uint64_t offset = 0;
-  for (size_t i : order) {
+  for (size_t i : plan.order) {
     begin[i] = offset;
-    offset += host[i].nbytes();
+    offset += entries[i].nbytes;
   }
 
   nlohmann::ordered_json doc = nlohmann::ordered_json::object();
@@ -185,15 +180,11 @@ void save_safetensors(const std::string& path, const StateDict& tensors,
     auto& m = doc["__metadata__"] = nlohmann::ordered_json::object();
     for (const auto& [k, v] : metadata) m[k] = v;
   }
-  size_t i = 0;
-  for (const auto& [name, t] : tensors) {
-    (void)t;
-    const Tensor& h = host[i];
-    const std::vector<int64_t> shape = h.shape().vec();
-    doc[name] = {{"dtype", safetensors_dtype_name(h.dtype())},
-                 {"shape", shape},
-                 {"data_offsets", {begin[i], begin[i] + h.nbytes()}}};
-    ++i;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const SafetensorsPlanEntry& e = entries[i];
+    doc[e.name] = {{"dtype", safetensors_dtype_name(e.dtype)},
+                   {"shape", e.shape},
+                   {"data_offsets", {begin[i], begin[i] + e.nbytes}}};
   }
   std::string header;
   try {
@@ -204,14 +195,37 @@ void save_safetensors(const std::string& path, const StateDict& tensors,
   }
   while ((8 + header.size()) % 8 != 0) header += ' ';
 
-  unsigned char len_bytes[8];
-  uint64_t n = header.size();
-  for (int k = 0; k < 8; ++k) len_bytes[k] = static_cast<unsigned char>(n >> (8 * k));
+  const uint64_t n = header.size();
+  plan.prefix.resize(8);
+  for (int k = 0; k < 8; ++k) plan.prefix[k] = static_cast<char>(static_cast<unsigned char>(n >> (8 * k)));
+  plan.prefix += header;
+  return plan;
+}
+
+}  // namespace detail
+
+void save_safetensors(const std::string& path, const StateDict& tensors,
+                      const std::map<std::string, std::string>& metadata) {
+  static const std::string who = "save_safetensors";
+  NoGradGuard no_grad;
+  // Everything the file will hold, as contiguous CPU tensors, before the file system is touched.
+  std::vector<Tensor> host;
+  std::vector<detail::SafetensorsPlanEntry> entries;
+  host.reserve(tensors.size());
+  for (const auto& [name, t] : tensors) {
+    KIRZL_CHECK(name != "__metadata__", who, ": '", path, "': a tensor may not be named '__metadata__'");
+    KIRZL_CHECK(t.defined(), who, ": '", path, "': tensor '", name, "' is undefined");
+    Tensor h = t.detach();
+    if (!h.device().is_cpu()) h = h.to(Device::cpu());
+    if (!h.is_contiguous()) h = h.contiguous();
+    host.push_back(h);
+    entries.push_back({name, h.dtype(), h.shape().vec(), h.nbytes()});
+  }
+  const detail::SafetensorsPlan plan = detail::plan_safetensors(entries, metadata, who, path);
 
   detail::AtomicFile file(path, who);
-  file.write(len_bytes, 8);
-  file.write(header.data(), header.size());
-  for (size_t k : order)
+  file.write(plan.prefix.data(), plan.prefix.size());
+  for (size_t k : plan.order)
     if (host[k].nbytes() > 0) file.write(host[k].data_ptr(), host[k].nbytes());
   file.commit();
 }
@@ -223,8 +237,9 @@ std::string read_safetensors_header(const std::string& path, const LoadOptions& 
   return h;
 }
 
-SafetensorsFile load_safetensors(const std::string& path, const LoadOptions& options) {
-  FileReader f(path, "load_safetensors");
+namespace detail {
+
+SafetensorsLayout read_safetensors_layout(FileReader& f, const LoadOptions& options) {
   const std::string header = read_header(f, options);
   const uint64_t buffer_start = 8 + header.size();
   const uint64_t buffer_size = f.size() - buffer_start;
@@ -246,7 +261,9 @@ SafetensorsFile load_safetensors(const std::string& path, const LoadOptions& opt
   }
   if (!root.is_object()) f.fail(std::string("the header is a JSON ") + root.type_name() + ", not an object");
 
-  SafetensorsFile out;
+  SafetensorsLayout out;
+  out.file_size = f.size();
+  out.data_start = buffer_start;
   std::vector<Entry> entries;
   for (const auto& [name, v] : root.items()) {
     if (name == "__metadata__") {
@@ -339,10 +356,23 @@ SafetensorsFile load_safetensors(const std::string& path, const LoadOptions& opt
   }
   if (!unsupported.empty()) f.fail("kirzl cannot load tensor(s) " + unsupported, ErrorCode::Unsupported);
 
+  for (Entry& e : entries)
+    out.entries.push_back(SafetensorsEntry{std::move(e.name), *e.dtype->kirzl, std::move(e.shape), e.begin, e.end});
+  return out;
+}
+
+}  // namespace detail
+
+SafetensorsFile load_safetensors(const std::string& path, const LoadOptions& options) {
+  FileReader f(path, "load_safetensors");
+  detail::SafetensorsLayout layout = detail::read_safetensors_layout(f, options);
+  SafetensorsFile out;
+  out.metadata = std::move(layout.metadata);
   // Allocation is bounded by the file size: every tensor's bytes are distinct bytes of the file.
-  for (const Entry& e : entries) {
-    Tensor t = empty(Shape(e.shape), {.dtype = *e.dtype->kirzl});
-    if (e.end > e.begin) f.read_at(buffer_start + e.begin, t.data_ptr(), e.end - e.begin, "tensor " + shown(e.name));
+  for (const detail::SafetensorsEntry& e : layout.entries) {
+    Tensor t = empty(Shape(e.shape), {.dtype = e.dtype});
+    if (e.end > e.begin)
+      f.read_at(layout.data_start + e.begin, t.data_ptr(), e.end - e.begin, "tensor " + shown(e.name));
     out.tensors.insert(e.name, t);
   }
   return out;

@@ -8,8 +8,11 @@
 //    written by n ranks (each its 1/n of every tensor) and read back whole on one thread, against
 //    save_safetensors / load_safetensors of the same bytes on one thread (Arg 1: the raw backend).
 //
-//   ./build/bench/bench_zero --benchmark_min_time=0.2s
+//   ./build/bench/bench_zero --benchmark_repetitions=5 --benchmark_enable_random_interleaving=true \
+//       --benchmark_report_aggregates_only=true
 //
+// Iteration counts are fixed (every rank must do the same number of steps), so
+// --benchmark_min_time has no effect; repetitions give the spread.
 // Files go into a temporary directory that is removed at exit.
 #include <benchmark/benchmark.h>
 

@@ -57,7 +57,9 @@ CommHook fp16_compress();
 ///    parameters) of its shard only: 8 + 8/d bytes; gradients are all-reduced as without sharding;
 ///  - gradients (ZeRO-2): as optimizer, and each bucket's gradients are reduce-scattered into the
 ///    owners' shards during backward: the reduced gradient of a parameter exists only on the rank
-///    that owns it, 4 + 12/d bytes between steps.
+///    that owns it, 4 + 12/d bytes between steps. (During backward each parameter's gradient is
+///    still produced full-size by autograd before its bucket is reduce-scattered, so the peak
+///    during backward is ZeRO-1's for now; bench/RESULTS.md measures both.)
 enum class Shard { none, optimizer, gradients };
 
 /// How DistributedDataParallel buckets, reduces and shards; every field has a working default:

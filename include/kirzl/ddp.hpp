@@ -17,6 +17,10 @@
 
 namespace kirzl {
 
+namespace ddp_detail {
+struct ShardAccess;
+}  // namespace ddp_detail
+
 /// What a communication hook is told about the bucket it reduces.
 struct BucketInfo {
   int index = 0;  ///< position in bucket order; bucket 0 is reduced first
@@ -208,7 +212,7 @@ class DistributedDataParallel {
   template <class Opt>
   std::unique_ptr<Opt> make_optimizer(std::vector<optim::ParamGroup> groups, typename Opt::Options options) {
     auto opt = std::make_unique<Opt>(shard_groups(groups), options);
-    attach_optimizer(*opt);
+    attach_optimizer(*opt, groups);
     return opt;
   }
   /// make_optimizer over all of the module's trainable parameters in one group.
@@ -244,7 +248,8 @@ class DistributedDataParallel {
 
  private:
   std::vector<optim::ParamGroup> shard_groups(const std::vector<optim::ParamGroup>& groups) const;
-  void attach_optimizer(optim::Optimizer& opt);
+  void attach_optimizer(optim::Optimizer& opt, const std::vector<optim::ParamGroup>& groups);
+  friend struct ddp_detail::ShardAccess;  // the DDP checkpoints (src/io/ddp_checkpoint.cpp) read the shard layout
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

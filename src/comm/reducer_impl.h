@@ -12,6 +12,13 @@
 
 namespace kirzl {
 
+namespace ddp_detail {
+/// Read access to a DDP's state for the DDP checkpoints.
+struct ShardAccess {
+  static DistributedDataParallel::Impl& impl(DistributedDataParallel& ddp) { return *ddp.impl_; }
+};
+}  // namespace ddp_detail
+
 struct DistributedDataParallel::Impl {
   struct Bucket {
     std::vector<size_t> members;  // parameter indices, in bucket order
@@ -84,6 +91,16 @@ struct DistributedDataParallel::Impl {
   bool gathers_pending = false;          // a step started all-gathers that nobody waited for yet
   bool reduced_since_step = false;       // a reduced backward happened since the last step
   int attached_optimizers = 0;
+  // The attached optimizer's parameters as pieces of the unsharded optimizer's (what
+  // make_optimizer's groups would give without sharding), for DDP checkpoints: per optimizer
+  // parameter, the unsharded index and the piece's first element; per group, its whole parameters.
+  struct OptimizerLayout {
+    const optim::Optimizer* optimizer = nullptr;
+    std::vector<int64_t> whole_index, offset;
+    std::vector<Shape> whole_shape;
+    std::vector<int64_t> group_sizes;
+  };
+  OptimizerLayout layout;
   // The optimizers' hooks hold a weak_ptr to this: after DDP is gone they fail instead of using it.
   std::shared_ptr<Impl*> self;
 

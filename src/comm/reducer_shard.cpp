@@ -178,11 +178,23 @@ std::vector<optim::ParamGroup> DistributedDataParallel::shard_groups(const std::
   return out;
 }
 
-void DistributedDataParallel::attach_optimizer(optim::Optimizer& opt) {
+void DistributedDataParallel::attach_optimizer(optim::Optimizer& opt, const std::vector<optim::ParamGroup>& groups) {
   Impl& d = *impl_;
   if (!d.sharded()) return;
   KIRZL_CHECK(d.attached_optimizers == 0, "DistributedDataParallel::make_optimizer: a sharded DDP drives one "
               "optimizer (put several param groups into it instead)");
+  // The unsharded optimizer's index of each DDP parameter (shard_groups checked that each is one).
+  std::vector<int64_t> unsharded(d.params.size(), -1);
+  Impl::OptimizerLayout layout{.optimizer = &opt};
+  int64_t next = 0;
+  for (const optim::ParamGroup& g : groups) {
+    for (const Tensor& p : g.params) {
+      for (size_t i = 0; i < d.params.size(); ++i)
+        if (p.is_same(d.params[i])) unsharded[i] = next;
+      ++next;
+    }
+    layout.group_sizes.push_back(static_cast<int64_t>(g.params.size()));
+  }
   optim::Optimizer::WholeTensors whole;
   for (int64_t g = 0; g < opt.num_groups(); ++g)
     for (const Tensor& t : opt.params(g)) {
@@ -190,8 +202,13 @@ void DistributedDataParallel::attach_optimizer(optim::Optimizer& opt) {
       while (k < d.pieces.size() && !t.is_same(d.pieces[k].data)) ++k;
       KIRZL_CHECK(k < d.pieces.size(), "DistributedDataParallel::make_optimizer: the optimizer's parameter ",
                   t.describe(), " is not a piece of this rank's shard");
-      whole.index.push_back(static_cast<int64_t>(d.pieces[k].param));
+      const size_t i = d.pieces[k].param;
+      whole.index.push_back(static_cast<int64_t>(i));
+      layout.whole_index.push_back(unsharded[i]);
+      layout.offset.push_back(d.pieces[k].offset);
+      layout.whole_shape.push_back(d.meta[i].shape);
     }
+  d.layout = std::move(layout);
   whole.count = static_cast<int64_t>(d.params.size());
   std::weak_ptr<Impl*> weak = d.self;
   auto lock = [weak](const optim::Optimizer& o) -> Impl& {

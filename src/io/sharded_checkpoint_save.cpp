@@ -14,6 +14,7 @@
 
 #include "io/atomic_file.h"
 #include "io/json.h"
+#include "io/rank_agreement.h"
 #include "io/safetensors_layout.h"
 #include "io/sharded_checkpoint_format.h"
 #include "kirzl/autograd.hpp"
@@ -52,80 +53,16 @@ namespace fs = std::filesystem;
 namespace {
 
 const std::string kWho = "save_sharded_checkpoint";
-constexpr size_t kMaxMessageBytes = 4000;
 
-// What a phase ended with on this rank.
-struct Outcome {
-  int code = -1;  // -1: ok; otherwise an ErrorCode
-  std::string message;
-};
+using detail::attempt;
+using detail::Outcome;
 
-template <class F>
-Outcome attempt(F&& f) {
-  try {
-    f();
-    return {};
-  } catch (const Error& e) {
-    return {static_cast<int>(e.code()), e.message()};
-  } catch (const std::exception& e) {
-    return {static_cast<int>(ErrorCode::Io), e.what()};
-  }
-}
-
-// The collectives of agree() on the communicator's device (a CUDA-only NCCL communicator takes
-// no CPU tensors); the results come back to the CPU, ordered after the collective.
-Tensor reduce_on_device(comm::Communicator& comm, Tensor t, const std::string& phase) {
-  const Device device = comm.device();
-  if (!device.is_cpu()) t = t.to(device);
-  comm.all_reduce(t, {.tag = kWho + ": " + phase}).wait();
-  return device.is_cpu() ? t : t.to(Device::cpu());
-}
-
-Tensor broadcast_on_device(comm::Communicator& comm, Tensor t, int root, const std::string& phase) {
-  const Device device = comm.device();
-  if (!device.is_cpu()) t = t.to(device);
-  comm.broadcast(t, {.root = root, .tag = kWho + ": " + phase}).wait();
-  return device.is_cpu() ? t : t.to(Device::cpu());
-}
-
-// Every rank learns whether any rank failed in this phase, which, and the first one's message;
-// on failure, runs `cleanup` (which must not throw) and throws the same Error on every rank.
-// See Note [sharded checkpoint commit].
 void agree(comm::Communicator& comm, const Outcome& mine, const std::string& dir, const std::string& phase,
            const std::function<void()>& cleanup = {}) {
-  const int n = comm.size(), rank = comm.rank();
-  std::string message = mine.message.substr(0, kMaxMessageBytes);
-  if (mine.message.size() > kMaxMessageBytes) message += "...";
-  Tensor status = zeros({n, 2}, {.dtype = DType::i64});
-  status.data<int64_t>()[2 * rank] = mine.code + 1;
-  status.data<int64_t>()[2 * rank + 1] = mine.code >= 0 ? static_cast<int64_t>(message.size()) : 0;
-  status = reduce_on_device(comm, status, phase);
-  const int64_t* s = status.data<int64_t>();
-  std::vector<int> failed;
-  bool io = false;
-  for (int r = 0; r < n; ++r)
-    if (s[2 * r] != 0) {
-      failed.push_back(r);
-      io = io || s[2 * r] - 1 == static_cast<int64_t>(ErrorCode::Io);
-    }
-  if (failed.empty()) return;
-
-  const int first = failed.front();
-  const int64_t length = s[2 * first + 1];
-  std::string first_message;
-  if (length > 0 && length <= static_cast<int64_t>(kMaxMessageBytes + 3)) {
-    Tensor bytes = zeros({length}, {.dtype = DType::u8});
-    if (rank == first) std::copy(message.begin(), message.end(), bytes.data<uint8_t>());
-    bytes = broadcast_on_device(comm, bytes, first, phase + " (error message)");
-    first_message.assign(reinterpret_cast<const char*>(bytes.data<uint8_t>()), static_cast<size_t>(length));
-  }
-  if (cleanup) cleanup();
-  std::string ranks;
-  for (int r : failed) ranks += (ranks.empty() ? "" : ", ") + std::to_string(r);
-  const ErrorCode code = io ? ErrorCode::Io : static_cast<ErrorCode>(s[2 * first] - 1);
-  KIRZL_FAIL(code, kWho, ": '", dir, "': ", phase, " failed on rank", failed.size() > 1 ? "s " : " ", ranks,
-             " of ", n, "; nothing was committed and '", dir, "' is as it was. Rank ", first, ": ", first_message);
+  detail::agree(comm, mine, kWho, "'" + dir + "'", phase, "nothing was committed and '" + dir + "' is as it was",
+                cleanup);
 }
+
 
 [[noreturn]] void fail_fs(const std::string& dir, const std::string& what, const std::error_code& ec) {
   KIRZL_FAIL(ErrorCode::Io, kWho, ": '", dir, "': ", what, ": ", ec.message());

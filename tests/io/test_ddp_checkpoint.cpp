@@ -1,0 +1,269 @@
+// DDP checkpoints (kirzl/io/ddp_checkpoint.hpp, Note [DDP checkpoint keys]): written by N
+// in-process ranks, sharded or not, they load at any M ranks and any shard setting, and training
+// continues as if it never stopped; consolidated, they load into one process; a checkpoint that
+// does not fit is the same error on every rank, with nothing changed.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <thread>
+
+#include <kirzl/ddp.hpp>
+#include <kirzl/io/ddp_checkpoint.hpp>
+#include <kirzl/io/sharded_checkpoint.hpp>
+#include <kirzl/kirzl.hpp>
+
+#include "io/sharded_checkpoint_cases.hpp"
+
+using namespace kirzl;
+using kirzl::testing::TempDir;
+
+namespace {
+
+constexpr int kGlobalBatch = 12;  // divisible by 1, 2, 3 and 4 ranks
+
+std::shared_ptr<nn::Module> make_model() {
+  return std::make_shared<nn::Sequential>(nn::Linear(12, 16), nn::GELU(), nn::Linear(16, 7), nn::ReLU(),
+                                          nn::Linear(7, 3));
+}
+
+void run_ranks(int n, const std::function<void(int, std::shared_ptr<comm::Communicator>)>& fn) {
+  auto group = comm::make_in_process_group(n);
+  std::vector<std::thread> threads;
+  std::vector<std::exception_ptr> errors(n);
+  for (int r = 0; r < n; ++r)
+    threads.emplace_back([&, r] {
+      GeneratorScope rng;
+      try {
+        fn(r, group[r]);
+      } catch (...) {
+        errors[r] = std::current_exception();
+      }
+    });
+  for (auto& t : threads) t.join();
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
+}
+
+// Steps [from, to) of AdamW over a fixed global batch per step, this rank's share of it.
+void train_steps(DistributedDataParallel& ddp, optim::Optimizer& opt, int rank, int n, int from, int to) {
+  const int64_t per_rank = kGlobalBatch / n;
+  for (int step = from; step < to; ++step) {
+    Generator g(1000 + step);
+    Tensor x = randn({kGlobalBatch, 12}, {}, &g).narrow(0, per_rank * rank, per_rank);
+    Tensor y = randint(0, 3, {kGlobalBatch}, {.dtype = DType::i64}, &g).narrow(0, per_rank * rank, per_rank);
+    opt.zero_grad();
+    cross_entropy(ddp(x), y).backward();
+    opt.step();
+  }
+  ddp.synchronize_parameters();
+}
+
+std::vector<std::vector<float>> params_of(nn::Module& m) {
+  std::vector<std::vector<float>> out;
+  for (auto& p : m.parameters()) out.push_back(p.to_vector<float>());
+  return out;
+}
+
+double max_diff(const std::vector<std::vector<float>>& a, const std::vector<std::vector<float>>& b) {
+  double d = 0;
+  for (size_t i = 0; i < a.size(); ++i)
+    for (size_t k = 0; k < a[i].size(); ++k) d = std::max(d, static_cast<double>(std::fabs(a[i][k] - b[i][k])));
+  return d;
+}
+
+const optim::AdamWOptions kAdamW{.lr = 0.01, .weight_decay = 0.1};
+
+// 10 uninterrupted steps on n unsharded ranks (rank 0's parameters): what every resumed run
+// must end at. Runs at other world sizes sum the gradients in another order, so they agree with
+// it to rounding (measured: 5e-8; asserted: 1e-6), and the same world size and layout exactly.
+std::vector<std::vector<float>> reference(int n = 1) {
+  std::vector<std::vector<float>> out;
+  run_ranks(n, [&](int rank, std::shared_ptr<comm::Communicator> c) {
+    manual_seed(7);
+    auto model = make_model();
+    DistributedDataParallel ddp(*model, c);
+    auto opt = ddp.make_optimizer<optim::AdamW>(kAdamW);
+    train_steps(ddp, *opt, rank, n, 0, 10);
+    if (rank == 0) out = params_of(*model);
+  });
+  return out;
+}
+
+// Steps 0-4 on n ranks with `shard`, then save_checkpoint(dir).
+void first_half(int n, Shard shard, const std::string& dir) {
+  run_ranks(n, [&](int rank, std::shared_ptr<comm::Communicator> c) {
+    manual_seed(7);
+    auto model = make_model();
+    DistributedDataParallel ddp(*model, c, {.bucket_cap_mb = 0.0005, .first_bucket_cap_mb = 0.0002, .shard = shard});
+    auto opt = ddp.make_optimizer<optim::AdamW>(kAdamW);
+    train_steps(ddp, *opt, rank, n, 0, 5);
+    io::save_checkpoint(dir, ddp, opt.get(), {.step = 5, .epoch = 1, .config = {{"run", "test"}}});
+  });
+}
+
+// A fresh model (other seed) on m ranks with `shard` loads `path`, then steps 5-9; every rank's
+// final parameters.
+std::vector<std::vector<std::vector<float>>> second_half(int m, Shard shard, const std::string& path) {
+  std::vector<std::vector<std::vector<float>>> out(m);
+  run_ranks(m, [&](int rank, std::shared_ptr<comm::Communicator> c) {
+    manual_seed(99);
+    auto model = make_model();
+    DistributedDataParallel ddp(*model, c, {.bucket_cap_mb = 0.0003, .first_bucket_cap_mb = 0.0001, .shard = shard});
+    auto opt = ddp.make_optimizer<optim::AdamW>({.lr = 0.5});
+    io::CheckpointInfo info = io::load_checkpoint(path, ddp, opt.get());
+    EXPECT_EQ(info.step, 5);
+    EXPECT_EQ(info.epoch, 1);
+    EXPECT_EQ(info.config.at("run"), "test");
+    EXPECT_DOUBLE_EQ(opt->lr(), 0.01) << "the group's lr comes from the checkpoint";
+    train_steps(ddp, *opt, rank, m, 5, 10);
+    out[rank] = params_of(*model);
+  });
+  return out;
+}
+
+const char* shard_name(Shard s) { return s == Shard::none ? "none" : s == Shard::optimizer ? "ZeRO-1" : "ZeRO-2"; }
+
+}  // namespace
+
+TEST(DdpCheckpoint, WrittenAtTwoShardedRanksContinuesAtAnyWorldSizeAndShardSetting) {
+  const auto want = reference();
+  TempDir tmp("ddp_ckpt");
+  const std::string dir = tmp / "ckpt";
+  first_half(2, Shard::gradients, dir);
+  const io::ShardedCheckpoint ck = io::ShardedCheckpoint::open(dir);
+  EXPECT_EQ(ck.world_size(), 2);
+  EXPECT_EQ(ck.metadata().at("shard"), "gradients");
+  EXPECT_EQ(ck.shape("optim.state.0.exp_avg"), (std::vector<int64_t>{16, 12})) << "state under whole shapes";
+  for (int m : {1, 2, 3, 4})
+    for (Shard shard : {Shard::none, Shard::optimizer, Shard::gradients}) {
+      SCOPED_TRACE(std::to_string(m) + " ranks, " + shard_name(shard));
+      auto got = second_half(m, shard, dir);
+      for (int r = 0; r < m; ++r) EXPECT_LE(max_diff(got[r], want), 1e-6) << "rank " << r;
+    }
+}
+
+// The case: written by 4 ranks, resumed at 1, 2 and 3, it continues as the
+// uninterrupted 4-rank run does.
+TEST(DdpCheckpoint, WrittenAtFourRanksContinuesLikeTheUninterruptedFourRankRun) {
+  const auto four = reference(4), one = reference(1);
+  TempDir tmp("ddp_ckpt");
+  const std::string dir = tmp / "ckpt";
+  first_half(4, Shard::optimizer, dir);
+  for (int m : {1, 2, 3, 4}) {
+    SCOPED_TRACE(std::to_string(m) + " ranks");
+    auto got = second_half(m, m == 4 ? Shard::optimizer : Shard::gradients, dir);
+    for (int r = 0; r < m; ++r) {
+      EXPECT_LE(max_diff(got[r], four), m == 4 ? 0.0 : 1e-6) << "rank " << r;
+      EXPECT_LE(max_diff(got[r], one), 1e-6) << "rank " << r;
+    }
+  }
+}
+
+TEST(DdpCheckpoint, AnUnshardedCheckpointReshardsAndAConsolidatedOneLoadsInOneProcess) {
+  const auto want = reference();
+  TempDir tmp("ddp_ckpt");
+  const std::string dir = tmp / "ckpt", file = tmp / "one.safetensors";
+  first_half(3, Shard::none, dir);
+  {  // the write is spread: every rank's file holds whole tensors of the model and the optimizer
+    const io::ShardedCheckpoint ck = io::ShardedCheckpoint::open(dir);
+    std::vector<int> model_entries(3, 0), state_entries(3, 0);
+    for (const std::string& key : ck.keys())
+      for (const auto& piece : ck.pieces(key)) {
+        EXPECT_EQ(piece.length, ck.numel(key)) << key << " is written whole by one rank";
+        if (key.rfind("model.", 0) == 0) ++model_entries.at(piece.shard);
+        if (key.rfind("optim.state.", 0) == 0) ++state_entries.at(piece.shard);
+      }
+    for (int r = 0; r < 3; ++r) {
+      EXPECT_GE(model_entries[r], 2) << "rank " << r;
+      EXPECT_GE(state_entries[r], 2 * 3) << "rank " << r;
+    }
+  }
+  auto got = second_half(4, Shard::optimizer, dir);
+  EXPECT_LE(max_diff(got[0], want), 1e-6);
+
+  // consolidate -> the single-process loader and the plain optimizer continue alike.
+  io::consolidate(dir, file);
+  manual_seed(99);
+  auto model = make_model();
+  optim::AdamW opt(model->parameters(), {.lr = 0.5});
+  io::CheckpointInfo info = io::load_checkpoint(file, *model, &opt);
+  EXPECT_EQ(info.step, 5);
+  for (int step = 5; step < 10; ++step) {
+    Generator g(1000 + step);
+    Tensor x = randn({kGlobalBatch, 12}, {}, &g);
+    Tensor y = randint(0, 3, {kGlobalBatch}, {.dtype = DType::i64}, &g);
+    opt.zero_grad();
+    cross_entropy((*model)(x), y).backward();
+    opt.step();
+  }
+  EXPECT_LE(max_diff(params_of(*model), want), 1e-6);
+  // ... and the consolidated file loads into a sharded DDP too.
+  got = second_half(3, Shard::gradients, file);
+  EXPECT_LE(max_diff(got[2], want), 1e-6);
+}
+
+TEST(DdpCheckpoint, ACheckpointThatDoesNotFitIsTheSameErrorOnEveryRankAndChangesNothing) {
+  TempDir tmp("ddp_ckpt");
+  const std::string dir = tmp / "ckpt";
+  first_half(2, Shard::optimizer, dir);
+  std::vector<std::string> messages(3);
+  run_ranks(3, [&](int rank, std::shared_ptr<comm::Communicator> c) {
+    manual_seed(99);
+    auto model = make_model();
+    DistributedDataParallel ddp(*model, c, {.shard = Shard::gradients});
+    auto opt = ddp.make_optimizer<optim::SGD>({.lr = 0.1});
+    const auto before = params_of(*model);
+    try {
+      io::load_checkpoint(dir, ddp, opt.get());
+      ADD_FAILURE() << "loading AdamW state into SGD should fail";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::InvalidArgument);
+      messages[rank] = e.message();
+    }
+    EXPECT_EQ(max_diff(params_of(*model), before), 0.0) << "the model is unchanged";
+    // Two param groups here, one in the checkpoint.
+    auto model2 = make_model();
+    DistributedDataParallel ddp2(*model2, c, {.shard = Shard::optimizer});
+    std::vector<optim::ParamGroup> groups(2);
+    auto params = ddp2.trainable_parameters();
+    for (size_t i = 0; i < params.size(); ++i) groups[i % 2].params.push_back(params[i]);
+    auto opt2 = ddp2.make_optimizer<optim::AdamW>(groups, {});
+    try {
+      io::load_checkpoint(dir, ddp2, opt2.get());
+      ADD_FAILURE() << "other param groups should fail";
+    } catch (const Error& e) {
+      EXPECT_NE(e.message().find("param group"), std::string::npos) << e.message();
+    }
+  });
+  for (int r = 0; r < 3; ++r) {
+    EXPECT_NE(messages[r].find("AdamW"), std::string::npos) << messages[r];
+    EXPECT_EQ(messages[r], messages[0]) << "every rank reports the same error";
+  }
+}
+
+TEST(DdpCheckpoint, AFailedSaveLeavesThePreviousCheckpoint) {
+  TempDir tmp("ddp_ckpt");
+  const std::string dir = tmp / "ckpt";
+  first_half(2, Shard::gradients, dir);
+  const auto before = io::ShardedCheckpoint::open(dir).read("model.0.weight").to_vector<float>();
+  // The second save's optimizer is not the one make_optimizer() returned on rank 1: every rank fails.
+  std::vector<int> failed(2, 0);
+  run_ranks(2, [&](int rank, std::shared_ptr<comm::Communicator> c) {
+    manual_seed(5);
+    auto model = make_model();
+    DistributedDataParallel ddp(*model, c, {.shard = Shard::optimizer});
+    auto opt = ddp.make_optimizer<optim::AdamW>(kAdamW);
+    optim::AdamW stranger(model->parameters(), {});
+    try {
+      io::save_checkpoint(dir, ddp, rank == 1 ? &stranger : opt.get(), {.step = 9});
+    } catch (const Error& e) {
+      failed[rank] = 1;
+      EXPECT_NE(e.message().find("rank 1"), std::string::npos) << e.message();
+    }
+  });
+  EXPECT_EQ(failed, (std::vector<int>{1, 1}));
+  const io::ShardedCheckpoint ck = io::ShardedCheckpoint::open(dir);
+  EXPECT_EQ(ck.metadata().at("step"), "5");
+  EXPECT_EQ(ck.read("model.0.weight").to_vector<float>(), before);
+}

@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 
 #include <kirzl/comm.hpp>
+#include <kirzl/core/allocator.hpp>
 #include <kirzl/ddp.hpp>
 #include <kirzl/io/checkpoint.hpp>
 #include <kirzl/io/ddp_checkpoint.hpp>
@@ -17,6 +18,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "args.hpp"
@@ -79,12 +81,18 @@ inline int64_t optimizer_state_bytes(const optim::Optimizer& opt) {
   return bytes;
 }
 
-/// The process's peak resident set size in bytes so far (getrusage; Linux counts KiB).
+/// The process's peak resident set size in bytes so far (getrusage; Linux counts KiB). It includes
+/// the blocks kirzl's CPU allocator keeps for reuse (Note [cpu caching allocator]); see
+/// peak_tensor_bytes for the live tensors alone.
 inline int64_t peak_rss_bytes() {
   struct rusage ru {};
   if (::getrusage(RUSAGE_SELF, &ru) != 0) return 0;
   return static_cast<int64_t>(ru.ru_maxrss) * 1024;
 }
+
+/// The most bytes of live CPU tensors at any time so far (kirzl's CPU allocator; its cache not
+/// counted).
+inline int64_t peak_tensor_bytes() { return static_cast<int64_t>(cpu_allocator_stats().peak_allocated); }
 
 /// Every rank's `value`, in rank order, on every rank (one all_reduce).
 inline std::vector<int64_t> per_rank(const comm::ProcessGroup& world, int64_t value) {
@@ -107,21 +115,28 @@ inline std::string json_list(const std::vector<int64_t>& v) {
 /// The memory figures of the examples' last JSON line, gathered from every rank; see
 /// MemoryFigures::json.
 struct MemoryFigures {
-  std::vector<int64_t> optimizer_state_bytes, peak_rss_bytes;  ///< per rank
+  std::vector<int64_t> optimizer_state_bytes, peak_rss_bytes, peak_tensor_bytes;  ///< per rank
 
-  /// Every rank calls it after training: the peak RSS first, then the optimizer state's size.
+  /// Every rank calls it after training: the peaks first, then the optimizer state's size.
   static MemoryFigures gather(const comm::ProcessGroup& world, const optim::Optimizer& opt) {
-    const int64_t rss = examples::peak_rss_bytes();
+    const int64_t rss = examples::peak_rss_bytes(), tensors = examples::peak_tensor_bytes();
     const int64_t state = examples::optimizer_state_bytes(opt);
-    return {per_rank(world, state), per_rank(world, rss)};
+    return {per_rank(world, state), per_rank(world, rss), per_rank(world, tensors)};
   }
-  /// `"optimizer_state_bytes": <rank 0's>, "peak_rss_bytes": <rank 0's>, "optimizer_state_bytes_per_rank": [...],
-  /// "peak_rss_bytes_per_rank": [...]`.
+  /// Rank 0's figures and every rank's: `"optimizer_state_bytes": N, "peak_rss_bytes": N,
+  /// "peak_tensor_bytes": N, "optimizer_state_bytes_per_rank": [...], "peak_rss_bytes_per_rank":
+  /// [...], "peak_tensor_bytes_per_rank": [...]`.
   std::string json() const {
-    return "\"optimizer_state_bytes\": " + std::to_string(optimizer_state_bytes.at(0)) +
-           ", \"peak_rss_bytes\": " + std::to_string(peak_rss_bytes.at(0)) +
-           ", \"optimizer_state_bytes_per_rank\": " + json_list(optimizer_state_bytes) +
-           ", \"peak_rss_bytes_per_rank\": " + json_list(peak_rss_bytes);
+    std::string s;
+    for (const auto& [key, v] : {std::pair{"optimizer_state_bytes", &optimizer_state_bytes},
+                                 std::pair{"peak_rss_bytes", &peak_rss_bytes},
+                                 std::pair{"peak_tensor_bytes", &peak_tensor_bytes}})
+      s += std::string(s.empty() ? "" : ", ") + "\"" + key + "\": " + std::to_string(v->at(0));
+    for (const auto& [key, v] : {std::pair{"optimizer_state_bytes_per_rank", &optimizer_state_bytes},
+                                 std::pair{"peak_rss_bytes_per_rank", &peak_rss_bytes},
+                                 std::pair{"peak_tensor_bytes_per_rank", &peak_tensor_bytes}})
+      s += std::string(", \"") + key + "\": " + json_list(*v);
+    return s;
   }
 };
 

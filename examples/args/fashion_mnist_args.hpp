@@ -31,8 +31,8 @@ FashionMnistArgs parse_fashion_mnist_args(int argc, const char* const* argv);
 
 /// The up-front path checks of one rank: --data-dir and --resume (every rank reads them) and,
 /// when `writes_files` (rank 0), --metrics. --checkpoint is checked by rank 0 when the run writes
-/// it as one file, by every rank when as a directory (each rank writes its share; Note
-/// [checkpoint forms] in args.hpp). Throws ArgsError.
+/// it as one file, by every rank when as a directory, since each rank writes its share (see
+/// Note [checkpoint forms] in args.hpp). Throws ArgsError.
 void check_fashion_mnist_paths(const FashionMnistArgs& args, bool writes_files,
                                CheckpointForm form = CheckpointForm::file);
 

@@ -109,7 +109,7 @@ TEST_F(ExampleArgsPaths, Inputs) {
             "--data-dir '/nonexistent/d': no such directory (apt-get install x)");
 }
 
-// Note [checkpoint forms]: a file from one process without sharding, a directory otherwise.
+// A file from one process without sharding, a directory otherwise (see Note [checkpoint forms]).
 TEST(ExampleArgs, CheckpointForm) {
   using kirzl::examples::checkpoint_form;
   using kirzl::examples::CheckpointForm;

@@ -2,16 +2,20 @@
 //
 //   ./build/examples/fashion_mnist                       # one process, the MLP
 //   mpirun -np 2 ./build/examples/fashion_mnist --model cnn
+//   mpirun -np 2 ./build/examples/fashion_mnist --shard gradients   # ZeRO-2: each rank keeps a share
 //
 // --batch-size is the *global* batch: each of N ranks takes batch/N examples per step and the
 // reducer averages their gradients, so one command trains the same model at any world size.
-// The last line printed is one JSON object with the final figures.
+// --shard optimizer|gradients keeps only a share of the optimizer state (and of the reduced
+// gradients) on each rank; a checkpoint of several ranks or of a sharded run is a directory that
+// --resume reads at any world size. The last line printed is one JSON object with the final figures.
 #include <kirzl/ddp.hpp>
 #include <kirzl/io/checkpoint.hpp>
 #include <kirzl/io/metrics.hpp>
 #include <kirzl/io/progress.hpp>
 #include <kirzl/kirzl.hpp>
 
+#include "data_parallel.hpp"
 #include "fashion_mnist_args.hpp"
 #include "path_checks.hpp"
 
@@ -31,13 +35,22 @@ namespace nn = kirzl::nn;
 
 using Args = kirzl::examples::FashionMnistArgs;
 
-std::unique_ptr<optim::Optimizer> make_optimizer(const Args& a, const std::vector<Tensor>& params) {
-  if (a.optimizer == "sgd")
-    return std::make_unique<optim::SGD>(params, optim::SGDOptions{.lr = a.lr, .momentum = 0.9, .nesterov = true});
-  return std::make_unique<optim::AdamW>(params, optim::AdamWOptions{.lr = a.lr, .weight_decay = 0.01});
+// Without sharding, over the model's parameters as always; with it, DDP builds the optimizer over
+// this rank's shard of them.
+std::unique_ptr<optim::Optimizer> make_optimizer(const Args& a, DistributedDataParallel& ddp) {
+  const optim::SGDOptions sgd{.lr = a.lr, .momentum = 0.9, .nesterov = true};
+  const optim::AdamWOptions adamw{.lr = a.lr, .weight_decay = 0.01};
+  if (a.shard != "none") {
+    if (a.optimizer == "sgd") return ddp.make_optimizer<optim::SGD>(sgd);
+    return ddp.make_optimizer<optim::AdamW>(adamw);
+  }
+  const std::vector<Tensor> params = ddp.module().parameters();
+  if (a.optimizer == "sgd") return std::make_unique<optim::SGD>(params, sgd);
+  return std::make_unique<optim::AdamW>(params, adamw);
 }
 
-// The run's settings that a checkpoint must agree with to be resumed.
+// The run's settings that a checkpoint must agree with to be resumed. Not the world size and not
+// --shard: a checkpoint resumes at any of them (the global batch keeps the data order).
 std::map<std::string, std::string> run_config(const Args& a) {
   return {{"model", a.model},
           {"optimizer", a.optimizer},
@@ -77,8 +90,10 @@ Evaluation evaluate(nn::Module& model, const data::TensorDataset& test, const co
 int run(const Args& args) {
   comm::ProcessGroup world = comm::init();
   const bool lead = world.rank() == 0;
+  const examples::CheckpointForm form = examples::checkpoint_form(world.size(), args.shard);
+  const bool sharded = args.shard != "none";
   // Wrong paths stop every rank now, not after the first epoch. See Note [paths checked by every rank].
-  examples::check_paths_on_every_rank(world, [&] { examples::check_fashion_mnist_paths(args, lead); });
+  examples::check_paths_on_every_rank(world, [&] { examples::check_fashion_mnist_paths(args, lead, form); });
   if (args.threads > 0) set_num_threads(args.threads);
   // The world's device: cuda:(local_rank % visible GPUs), so that 2 ranks on one GPU share it
   // (cuda:local_rank named a device that does not exist there).
@@ -96,8 +111,8 @@ int run(const Args& args) {
   // MLP: ~0.89 test accuracy after 10 epochs; CNN: ~0.91 after 4 (models/fashion_mnist.hpp).
   std::shared_ptr<nn::Module> model = args.model == "mlp" ? models::fashion_mlp() : models::fashion_cnn();
   model->to(dev);
-  DistributedDataParallel ddp(*model, world);
-  auto opt = make_optimizer(args, model->parameters());
+  DistributedDataParallel ddp(*model, world, {.shard = examples::parse_shard(args.shard)});
+  auto opt = make_optimizer(args, ddp);
 
   data::DistributedSampler sampler(train.size(), world, {.shuffle = true, .seed = args.seed, .drop_last = true});
   data::DataLoader loader(train, {.batch_size = local_batch, .drop_last = true, .sampler = &sampler});
@@ -111,24 +126,27 @@ int run(const Args& args) {
   int64_t step = 0;
   if (!args.resume.empty()) {
     // The run's settings first: a checkpoint of another model should say so, not list tensor names.
-    const auto saved = io::load_safetensors(args.resume).metadata;
+    const auto saved = examples::checkpoint_metadata(args.resume);
     for (const auto& [key, value] : run_config(args)) {
       auto it = saved.find("config." + key);
       KIRZL_CHECK(it == saved.end() || it->second == value, "fashion_mnist: --resume '", args.resume,
                   "' was written with ", key, " = ", it->second, " but this run has ", key, " = ", value);
     }
-    io::CheckpointInfo info = io::load_checkpoint(args.resume, *model, opt.get());
+    // Any world size and --shard: the optimizer state is resharded to this run's.
+    io::CheckpointInfo info = examples::load_run_checkpoint(args.resume, form, ddp, opt.get());
     start_epoch = static_cast<int>(info.epoch);
     step = info.step;
     for (int64_t s = 0; s < step; ++s) schedule.step();
-    if (lead) std::printf("resumed from %s at epoch %d, step %lld\n", args.resume.c_str(), start_epoch, static_cast<long long>(step));
+    if (lead)
+      std::printf("resumed from %s (written by %s) at epoch %d, step %lld\n", args.resume.c_str(),
+                  examples::checkpoint_origin(saved).c_str(), start_epoch, static_cast<long long>(step));
   }
   io::MetricsLog metrics(lead ? args.metrics : std::string());
 
   if (lead)
-    std::printf("fashion_mnist: %s, %s lr %g, global batch %lld (%lld per rank), %d epochs, %d rank(s), %s\n",
+    std::printf("fashion_mnist: %s, %s lr %g, global batch %lld (%lld per rank), %d epochs, %d rank(s), --shard %s, %s\n",
                 args.model.c_str(), args.optimizer.c_str(), args.lr, static_cast<long long>(args.batch_size),
-                static_cast<long long>(local_batch), args.epochs, world.size(), dev.str().c_str());
+                static_cast<long long>(local_batch), args.epochs, world.size(), args.shard.c_str(), dev.str().c_str());
   const auto start = std::chrono::steady_clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
   double train_seconds = 0;
@@ -144,10 +162,10 @@ int run(const Args& args) {
     for (auto& [x, y] : loader) {
       Tensor loss = cross_entropy(ddp(x.to(dev)), y.to(dev));
       opt->zero_grad();
-      loss.backward();  // buckets are all-reduced while backward runs
+      loss.backward();  // buckets are all-reduced (reduce-scattered with --shard gradients) while backward runs
       {
         auto span = ddp.trace("optimizer step");  // in the KIRZL_TIMELINE trace, when enabled
-        opt->step();
+        opt->step();  // sharded: updates this rank's shard and starts the parameters' all-gather
       }
       schedule.step();
       ++step;
@@ -169,24 +187,27 @@ int run(const Args& args) {
     }
     bar.finish();
     train_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
+    if (sharded) ddp.synchronize_parameters();  // evaluate() reads the parameters outside ddp.forward
     result = evaluate(*model, test, world, dev);
     if (lead) {
       std::printf("epoch %d/%d  test accuracy %.4f  test loss %.4f  (%.1f s)\n", epoch + 1, args.epochs, result.accuracy,
                   result.loss, elapsed());
       metrics.log({.step = step, .epoch = epoch, .loss = result.loss, .accuracy = result.accuracy, .lr = opt->lr(),
                    .elapsed_seconds = elapsed(), .extra = {{"split", "test"}}});
-      if (!args.checkpoint.empty()) {
-        io::save_checkpoint(args.checkpoint, *model, opt.get(), {.step = step, .epoch = epoch + 1, .config = run_config(args)});
-      }
     }
-    world.communicator()->barrier({.tag = "end of epoch"}).wait();  // a checkpoint is complete before anyone goes on
+    if (!args.checkpoint.empty())  // a file from rank 0, or a directory every rank writes its share of
+      examples::save_run_checkpoint(args.checkpoint, form, ddp, opt.get(),
+                                    {.step = step, .epoch = epoch + 1, .config = run_config(args)}, world);
   }
   if (start_epoch >= end_epoch) result = evaluate(*model, test, world, dev);
+  const auto memory = examples::MemoryFigures::gather(world, *opt);
   if (lead)
     std::printf("{\"example\": \"fashion_mnist\", \"model\": \"%s\", \"test_accuracy\": %.4f, \"test_loss\": %.4f, "
-                "\"epochs\": %d, \"seconds\": %.2f, \"samples_per_second\": %.0f, \"world_size\": %d}\n",
+                "\"epochs\": %d, \"seconds\": %.2f, \"samples_per_second\": %.0f, \"world_size\": %d, \"shard\": \"%s\", "
+                "%s}\n",
                 args.model.c_str(), result.accuracy, result.loss, args.epochs, elapsed(),
-                train_seconds > 0 ? static_cast<double>(samples) / train_seconds : 0.0, world.size());
+                train_seconds > 0 ? static_cast<double>(samples) / train_seconds : 0.0, world.size(), args.shard.c_str(),
+                memory.json().c_str());
   return 0;
 }
 

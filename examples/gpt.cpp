@@ -3,6 +3,7 @@
 //
 //   ./build/examples/gpt                          # one process, a few minutes on 2 CPU threads
 //   mpirun -np 2 ./build/examples/gpt --threads 1
+//   mpirun -np 4 ./build/examples/gpt --threads 1 --shard optimizer   # ZeRO-1: a quarter of AdamW's state per rank
 //
 // The corpus is split by fortune (every tenth one is validation), tokenised by character, and
 // written once as token shards (data/token_shards.hpp) that every rank then reads. The val loss
@@ -10,13 +11,17 @@
 // (both in nats per character), so the gap is what the transformer learned from context. At the
 // end rank 0 samples text. --batch-size is the *global* batch: N ranks take batch/N windows each
 // (disjoint shares of the same global batch), so one command trains the same model at any world
-// size. The last line printed is one JSON object with the final figures.
+// size. --shard optimizer|gradients keeps only a share of the optimizer state (and of the reduced
+// gradients) on each rank; a checkpoint of several ranks or of a sharded run is a directory that
+// --resume reads at any world size. The last line printed is one JSON object with the final
+// figures, with each rank's optimizer-state bytes and peak resident memory.
 #include <kirzl/ddp.hpp>
 #include <kirzl/io/checkpoint.hpp>
 #include <kirzl/io/metrics.hpp>
 #include <kirzl/io/progress.hpp>
 #include <kirzl/kirzl.hpp>
 
+#include "data_parallel.hpp"
 #include "gpt_args.hpp"
 #include "path_checks.hpp"
 
@@ -131,7 +136,8 @@ models::GPTConfig model_config(const Args& a, int64_t vocab) {
           .n_embd = a.n_embd, .dropout = a.dropout};
 }
 
-// The run's settings that a checkpoint must agree with to be resumed.
+// The run's settings that a checkpoint must agree with to be resumed. Not the world size and not
+// --shard: a checkpoint resumes at any of them (the global batch keeps the data order).
 std::map<std::string, std::string> run_config(const Args& a, const models::GPTConfig& c, const data::Tokenizer& tok) {
   std::map<std::string, std::string> m;
   for (const auto& [k, v] : c.to_map()) m["model." + k] = v;
@@ -176,8 +182,11 @@ double evaluate(models::GPT& model, const data::TokenBatchSampler& val, int64_t 
 int run(const Args& args) {
   comm::ProcessGroup world = comm::init();
   const bool lead = world.rank() == 0;
+  const examples::CheckpointForm form = examples::checkpoint_form(world.size(), args.shard);
+  const bool sharded = args.shard != "none";
   // Wrong paths stop every rank now, not at the first evaluation. See Note [paths checked by every rank].
-  examples::check_paths_on_every_rank(world, [&] { examples::check_gpt_paths(args, world.local_rank() == 0, lead); });
+  examples::check_paths_on_every_rank(world,
+                                      [&] { examples::check_gpt_paths(args, world.local_rank() == 0, lead, form); });
   if (args.threads > 0) set_num_threads(args.threads);
   // The world's device: cuda:(local_rank % visible GPUs), so that 2 ranks on one GPU share it
   // (cuda:local_rank named a device that does not exist there).
@@ -200,23 +209,29 @@ int run(const Args& args) {
   manual_seed(args.seed);  // the same initial model on every rank (DDP also broadcasts rank 0's)
   models::GPT model(config);
   model.to(dev);
-  DistributedDataParallel ddp(model, world);
-  optim::AdamW opt(param_groups(model, args.weight_decay), {.lr = args.lr, .betas = {0.9, 0.95}});
-  optim::CosineWithWarmup schedule(opt, {.warmup_steps = args.warmup, .total_steps = args.steps, .min_lr = args.min_lr});
+  DistributedDataParallel ddp(model, world, {.shard = examples::parse_shard(args.shard)});
+  // Sharded, DDP builds the optimizer over this rank's shard, in the same two groups.
+  const optim::AdamWOptions adamw{.lr = args.lr, .betas = {0.9, 0.95}};
+  std::unique_ptr<optim::AdamW> opt = sharded ? ddp.make_optimizer<optim::AdamW>(param_groups(model, args.weight_decay), adamw)
+                                              : std::make_unique<optim::AdamW>(param_groups(model, args.weight_decay), adamw);
+  optim::CosineWithWarmup schedule(*opt, {.warmup_steps = args.warmup, .total_steps = args.steps, .min_lr = args.min_lr});
   const auto config_map = run_config(args, config, *corpus.tokenizer);
 
   int64_t step = 0;
   if (!args.resume.empty()) {
-    const auto saved = io::load_safetensors(args.resume).metadata;
+    const auto saved = examples::checkpoint_metadata(args.resume);
     for (const auto& [key, value] : config_map) {
       auto it = saved.find("config." + key);
       KIRZL_CHECK(it == saved.end() || it->second == value, "gpt: --resume '", args.resume, "' was written with ",
                   key == "tokenizer" ? "another tokenizer" : key + " = " + it->second, " but this run has ",
                   key == "tokenizer" ? "this corpus' tokenizer" : key + " = " + value);
     }
-    step = io::load_checkpoint(args.resume, model, &opt).step;
+    // Any world size and --shard: the optimizer state is resharded to this run's.
+    step = examples::load_run_checkpoint(args.resume, form, ddp, opt.get()).step;
     for (int64_t s = 0; s < step; ++s) schedule.step();
-    if (lead) std::printf("resumed from %s at step %lld\n", args.resume.c_str(), static_cast<long long>(step));
+    if (lead)
+      std::printf("resumed from %s (written by %s) at step %lld\n", args.resume.c_str(),
+                  examples::checkpoint_origin(saved).c_str(), static_cast<long long>(step));
   }
   io::MetricsLog metrics(lead ? args.metrics : std::string());
   if (lead) {
@@ -224,11 +239,11 @@ int run(const Args& args) {
                 static_cast<long long>(n_train), static_cast<long long>(n_val), static_cast<long long>(vocab),
                 corpus.entropy);
     std::printf("gpt: %s, %lld parameters; global batch %lld x %lld tokens (%lld windows per rank), %lld steps, "
-                "lr %g, %d rank(s), %s\n",
+                "lr %g, %d rank(s), --shard %s, %s\n",
                 config.str().c_str(), static_cast<long long>(model.num_parameters()),
                 static_cast<long long>(args.batch_size), static_cast<long long>(args.block_size),
                 static_cast<long long>(local_batch), static_cast<long long>(args.steps), args.lr, world.size(),
-                dev.str().c_str());
+                args.shard.c_str(), dev.str().c_str());
   }
 
   const auto start = std::chrono::steady_clock::now();
@@ -237,10 +252,11 @@ int run(const Args& args) {
   const double tokens_per_step = static_cast<double>(args.batch_size * args.block_size);
   double train_seconds = 0, val_loss = NAN, train_loss = NAN;
   int64_t trained_steps = 0;
-  auto save = [&] {
-    if (lead && !args.checkpoint.empty())
-      io::save_checkpoint(args.checkpoint, model, &opt, {.step = step, .config = config_map});
-    world.communicator()->barrier({.tag = "checkpoint written"}).wait();  // complete before anyone goes on
+  auto save = [&] {  // a file from rank 0, or a directory every rank writes its share of
+    if (!args.checkpoint.empty())
+      examples::save_run_checkpoint(args.checkpoint, form, ddp, opt.get(), {.step = step, .config = config_map}, world);
+    else
+      world.communicator()->barrier({.tag = "checkpoint written"}).wait();
   };
   // The bar and the rate cover one stretch of training between evaluations.
   auto new_bar = [&] {
@@ -254,10 +270,16 @@ int run(const Args& args) {
     data::TokenBatch b = train.batch(step);
     Tensor logits = ddp(b.inputs.to(dev));
     Tensor loss = cross_entropy(logits.reshape({-1, vocab}), b.targets.to(dev).reshape({-1}));
-    opt.zero_grad();
-    loss.backward();  // buckets are all-reduced while backward runs
-    if (args.grad_clip > 0) optim::clip_grad_norm(model.parameters(), args.grad_clip);
-    opt.step();
+    opt->zero_grad();
+    loss.backward();  // buckets are all-reduced (reduce-scattered with --shard gradients) while backward runs
+    if (args.grad_clip > 0) {
+      // Sharded, the norm is over every rank's shard of the gradients (a collective).
+      if (sharded)
+        ddp.clip_grad_norm_(args.grad_clip);
+      else
+        optim::clip_grad_norm(model.parameters(), args.grad_clip);
+    }
+    opt->step();  // sharded: updates this rank's shard and starts the parameters' all-gather
     schedule.step();
     ++step;
     ++trained_steps;
@@ -269,13 +291,14 @@ int run(const Args& args) {
       // The metrics log holds the loss of the global batch: the mean over ranks.
       Tensor global_loss = loss.detach().to(Device::cpu()).to(DType::f64).reshape({1});
       world.communicator()->all_reduce(global_loss, {.op = comm::ReduceOp::Avg, .tag = "loss for the metrics log"}).wait();
-      metrics.log(io::MetricsRecord{.step = step, .loss = global_loss.item(), .lr = opt.lr(), .elapsed_seconds = elapsed()}
+      metrics.log(io::MetricsRecord{.step = step, .loss = global_loss.item(), .lr = opt->lr(), .elapsed_seconds = elapsed()}
                       .set("tokens_per_second", rate));
     }
     if (step % args.eval_every == 0 || step == end_step) {
       // Time spent evaluating, saving and sampling is not training time.
       train_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       bar->finish();
+      if (sharded) ddp.synchronize_parameters();  // evaluate() reads the parameters outside ddp.forward
       val_loss = evaluate(model, val, args.eval_tokens, local_batch, world, dev);
       if (lead) {
         std::printf("step %lld/%lld  train loss %.4f  val loss %.4f  (unigram entropy %.4f)  %.1f s\n",
@@ -291,7 +314,9 @@ int run(const Args& args) {
     }
   }
   if (trained_steps == 0) val_loss = evaluate(model, val, args.eval_tokens, local_batch, world, dev);
+  const auto memory = examples::MemoryFigures::gather(world, *opt);  // before the sample allocates
 
+  if (sharded) ddp.synchronize_parameters();  // the sample reads the parameters outside ddp.forward
   if (lead) {
     Generator gen(args.seed);
     std::vector<uint16_t> prompt = corpus.tokenizer->encode(args.prompt.empty() ? std::string("%\n") : args.prompt);
@@ -303,10 +328,11 @@ int run(const Args& args) {
                 corpus.tokenizer->decode(std::span<const int64_t>(all.data() + ids.size(), all.size() - ids.size())).c_str());
     std::printf("{\"example\": \"gpt\", \"val_loss\": %.4f, \"unigram_entropy\": %.4f, \"train_loss\": %.4f, "
                 "\"tokens_per_second\": %.0f, \"steps\": %lld, \"parameters\": %lld, \"world_size\": %d, "
-                "\"seconds\": %.2f}\n",
+                "\"seconds\": %.2f, \"shard\": \"%s\", %s}\n",
                 val_loss, corpus.entropy, train_loss,
                 train_seconds > 0 ? static_cast<double>(trained_steps) * tokens_per_step / train_seconds : 0.0,
-                static_cast<long long>(step), static_cast<long long>(model.num_parameters()), world.size(), elapsed());
+                static_cast<long long>(step), static_cast<long long>(model.num_parameters()), world.size(), elapsed(),
+                args.shard.c_str(), memory.json().c_str());
   }
   return 0;
 }

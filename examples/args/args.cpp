@@ -241,4 +241,68 @@ void check_input_dir(const std::string& flag, const std::string& path, const std
     throw ArgsError(flag + " " + quoted(path) + ": no such directory" + (hint.empty() ? "" : " (" + hint + ")"));
 }
 
+// ---- checkpoints ----
+
+CheckpointForm checkpoint_form(int world_size, const std::string& shard) {
+  return world_size > 1 || shard != "none" ? CheckpointForm::directory : CheckpointForm::file;
+}
+
+const std::vector<std::string>& shard_choices() {
+  static const std::vector<std::string> choices = {"none", "optimizer", "gradients"};
+  return choices;
+}
+
+namespace {
+
+// The names a sharded checkpoint directory holds (see is_checkpoint_entry in
+// src/io/sharded_checkpoint_save.cpp, which refuses to replace a directory with anything else).
+bool checkpoint_entry(const std::string& name) {
+  if (name == "index.json" || name == "COMPLETE") return true;
+  if (!name.empty() && name[0] == '.') return name.find(".tmp.") != std::string::npos;
+  const std::string ext = ".safetensors";
+  return name.rfind("shard-", 0) == 0 && name.size() > ext.size() &&
+         name.compare(name.size() - ext.size(), ext.size(), ext) == 0;
+}
+
+}  // namespace
+
+void check_output_checkpoint_dir(const std::string& flag, const std::string& path) {
+  if (path.empty()) return;
+  const fs::path p(path);
+  std::error_code ec;
+  if (fs::exists(p, ec)) {
+    if (!fs::is_directory(p, ec))
+      throw ArgsError(flag + " " + quoted(path) + ": exists and is not a directory (with more than one rank or "
+                      "--shard, the checkpoint is a directory)");
+    for (const auto& e : fs::directory_iterator(p, ec))
+      if (!checkpoint_entry(e.path().filename().string()))
+        throw ArgsError(flag + " " + quoted(path) + ": exists and is not a checkpoint directory (it holds " +
+                        quoted(e.path().filename().string()) + "); the checkpoint would replace it");
+    if (ec) throw ArgsError(flag + " " + quoted(path) + ": cannot list the directory" + system_reason(ec));
+  }
+  // The new checkpoint is written into <path>.incoming and renamed over <path>: the parent must
+  // be writable.
+  const fs::path normal = p.lexically_normal();
+  const fs::path parent = normal.has_relative_path() && normal.filename().empty() ? normal.parent_path().parent_path()
+                                                                                  : normal.parent_path();
+  const fs::path dir = parent.empty() ? fs::path(".") : parent;
+  if (!fs::is_directory(dir, ec))
+    throw ArgsError(flag + " " + quoted(path) + ": the directory " + quoted(dir.string()) + " does not exist");
+  if (!dir_writable(dir))
+    throw ArgsError(flag + " " + quoted(path) + ": the directory " + quoted(dir.string()) + " is not writable");
+}
+
+void check_input_checkpoint(const std::string& flag, const std::string& path) {
+  if (path.empty()) return;
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw ArgsError(flag + " " + quoted(path) + ": no such file or directory");
+  if (fs::is_directory(path, ec)) {
+    if (::access(path.c_str(), R_OK | X_OK) != 0) throw ArgsError(flag + " " + quoted(path) + ": is not readable");
+    return;
+  }
+  if (!fs::is_regular_file(path, ec))
+    throw ArgsError(flag + " " + quoted(path) + ": is neither a regular file nor a directory");
+  if (::access(path.c_str(), R_OK) != 0) throw ArgsError(flag + " " + quoted(path) + ": is not readable");
+}
+
 }  // namespace kirzl::examples

@@ -109,6 +109,28 @@ void check_input_file(const std::string& flag, const std::string& path);
 /// An input directory: exists and is a directory; `hint` (may be empty) is added to the message.
 void check_input_dir(const std::string& flag, const std::string& path, const std::string& hint);
 
+/// How an example writes --checkpoint (Note [checkpoint forms]).
+enum class CheckpointForm {
+  file,       ///< one safetensors file, written by the only rank (io::save_checkpoint(path, model, opt))
+  directory,  ///< a directory every rank writes its share into (io::save_checkpoint(dir, ddp, opt))
+};
+/// Note [checkpoint forms]: one process without sharding writes one plain file, as the examples
+/// always did; more than one rank or a --shard other than none writes a directory (a sharded
+/// checkpoint, docs/checkpoints.md), every rank writing its own share, so no rank gathers the
+/// whole optimizer state. --resume reads either form at any world size and any --shard.
+CheckpointForm checkpoint_form(int world_size, const std::string& shard);
+/// "none", "optimizer", "gradients": the values of the examples' --shard flag (those of
+/// kirzl::Shard, DDPOptions::shard).
+const std::vector<std::string>& shard_choices();
+
+/// A checkpoint directory the run writes (and replaces as a whole at every save): if it exists it
+/// is a directory that holds only a checkpoint's files (shard-*.safetensors, index.json, COMPLETE),
+/// and the directory it is in exists and is writable (the new checkpoint is assembled next to it).
+/// Nothing is created. Empty path: nothing to check.
+void check_output_checkpoint_dir(const std::string& flag, const std::string& path);
+/// A checkpoint to read: a readable regular file or a directory. Empty path: nothing to check.
+void check_input_checkpoint(const std::string& flag, const std::string& path);
+
 /// The part of an example's main() that handles its flags: parse(argc, argv), then run(args).
 /// HelpRequested prints the help to stdout and returns 0; ArgsError (from the parse, or from path
 /// checks inside run) prints "<program>: <message>" as one line to stderr and returns 2;

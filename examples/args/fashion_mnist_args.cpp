@@ -17,8 +17,14 @@ FashionMnistArgs parse_fashion_mnist_args(int argc, const char* const* argv) {
   p.add_text("--data-dir", a.data_dir, "the Fashion-MNIST files (apt-get install dataset-fashion-mnist)");
   p.add_uint("--seed", a.seed, "seed of the initial model and the data order");
   p.add_choice("--device", a.device, "where to train", {"cpu", "cuda"});
-  p.add_text("--checkpoint", a.checkpoint, "write a checkpoint here after every epoch", "none");
-  p.add_text("--resume", a.resume, "continue from this checkpoint", "none");
+  p.add_choice("--shard", a.shard,
+               "what each rank keeps only its share of: the optimizer state (ZeRO-1), also the gradients (ZeRO-2)",
+               shard_choices());
+  p.add_text("--checkpoint", a.checkpoint,
+             "write a checkpoint here after every epoch: a file (one process), a directory (several ranks or --shard)",
+             "none");
+  p.add_text("--resume", a.resume, "continue from this checkpoint (a file or a directory, of any world size and --shard)",
+             "none");
   p.add_text("--metrics", a.metrics, "append JSON lines of metrics here", "none");
   p.add_int("--threads", a.threads, "CPU threads per rank", 1, 1'000'000, "kirzl's default");
   p.add_int("--train-limit", a.train_limit, "use only the first N training examples", 0,
@@ -33,11 +39,12 @@ FashionMnistArgs parse_fashion_mnist_args(int argc, const char* const* argv) {
   return a;
 }
 
-void check_fashion_mnist_paths(const FashionMnistArgs& a, bool writes_files) {
+void check_fashion_mnist_paths(const FashionMnistArgs& a, bool writes_files, CheckpointForm form) {
   check_input_dir("--data-dir", a.data_dir, "the default is Debian's dataset-fashion-mnist: apt-get install dataset-fashion-mnist");
-  check_input_file("--resume", a.resume);
+  check_input_checkpoint("--resume", a.resume);
+  if (form == CheckpointForm::directory) check_output_checkpoint_dir("--checkpoint", a.checkpoint);
   if (!writes_files) return;
-  check_output_file("--checkpoint", a.checkpoint);
+  if (form == CheckpointForm::file) check_output_file("--checkpoint", a.checkpoint);
   check_output_file("--metrics", a.metrics);
 }
 

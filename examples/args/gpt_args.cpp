@@ -37,8 +37,14 @@ GptArgs parse_gpt_args(int argc, const char* const* argv) {
   p.add_uint("--seed", a.seed, "seed of the initial model, the data order and the sample");
   p.add_choice("--device", a.device, "where to train", {"cpu", "cuda"});
   p.add_int("--threads", a.threads, "CPU threads per rank", 1, 1'000'000, "kirzl's default");
-  p.add_text("--checkpoint", a.checkpoint, "write a checkpoint here at every evaluation", "none");
-  p.add_text("--resume", a.resume, "continue from this checkpoint", "none");
+  p.add_choice("--shard", a.shard,
+               "what each rank keeps only its share of: the optimizer state (ZeRO-1), also the gradients (ZeRO-2)",
+               shard_choices());
+  p.add_text("--checkpoint", a.checkpoint,
+             "write a checkpoint here at every evaluation: a file (one process), a directory (several ranks or --shard)",
+             "none");
+  p.add_text("--resume", a.resume, "continue from this checkpoint (a file or a directory, of any world size and --shard)",
+             "none");
   p.add_text("--metrics", a.metrics, "append JSON lines of metrics here", "none");
   p.add_int("--log-every", a.log_every, "a metrics line every N steps", 1);
   p.add_int("--eval-every", a.eval_every, "evaluate (and checkpoint) every N steps", 1);
@@ -63,14 +69,15 @@ std::string default_gpt_cache_dir() {
   return ((ec ? std::filesystem::path("/tmp") : tmp) / "kirzl_gpt_fortunes").string();
 }
 
-void check_gpt_paths(const GptArgs& a, bool builds_corpus, bool writes_files) {
-  check_input_file("--resume", a.resume);
+void check_gpt_paths(const GptArgs& a, bool builds_corpus, bool writes_files, CheckpointForm form) {
+  check_input_checkpoint("--resume", a.resume);
+  if (form == CheckpointForm::directory) check_output_checkpoint_dir("--checkpoint", a.checkpoint);
   if (builds_corpus) {
     check_input_dir("--data-dir", a.data_dir, "the corpus is Debian's fortunes package: apt-get install fortunes");
     make_output_dir("--cache-dir", a.cache_dir.empty() ? default_gpt_cache_dir() : a.cache_dir);
   }
   if (!writes_files) return;
-  check_output_file("--checkpoint", a.checkpoint);
+  if (form == CheckpointForm::file) check_output_file("--checkpoint", a.checkpoint);
   check_output_file("--metrics", a.metrics);
 }
 

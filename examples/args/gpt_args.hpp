@@ -30,6 +30,7 @@ struct GptArgs {
   double temperature = 0.8;  // 0: greedy
   int64_t top_k = 0;         // 0: all
   std::string prompt;
+  std::string shard = "none";  // DDPOptions::shard: none, optimizer (ZeRO-1), gradients (ZeRO-2)
 };
 
 /// Parses gpt's flags, with the rules across flags (--n-embd divisible by --n-head, --min-lr <=
@@ -40,8 +41,10 @@ GptArgs parse_gpt_args(int argc, const char* const* argv);
 std::string default_gpt_cache_dir();
 
 /// The up-front path checks of one rank: --resume (every rank reads it); when `builds_corpus`
-/// (each node's local rank 0), --data-dir, and --cache-dir, which is created now; --checkpoint and
-/// --metrics when `writes_files` (rank 0). Throws ArgsError.
-void check_gpt_paths(const GptArgs& args, bool builds_corpus, bool writes_files);
+/// (each node's local rank 0), --data-dir, and --cache-dir, which is created now; --metrics when
+/// `writes_files` (rank 0); --checkpoint by rank 0 when the run writes it as one file, by every
+/// rank when as a directory (Note [checkpoint forms] in args.hpp). Throws ArgsError.
+void check_gpt_paths(const GptArgs& args, bool builds_corpus, bool writes_files,
+                     CheckpointForm form = CheckpointForm::file);
 
 }  // namespace kirzl::examples

@@ -105,7 +105,8 @@ TEST_F(FashionMnistExample, BadFlagsAreRejected) {
 // one line naming the flag and exit status 2, not an uncaught std::stoi exception.
 TEST(FashionMnistExampleFlags, BadValueExitsTwoNamingTheFlag) {
   if (!fs::exists(kExample)) GTEST_SKIP() << kExample << " is not built";
-  for (const char* args : {"--epochs abc", "--epochs 12abc", "--batch-size 1e3", "--lr nan", "--seed -1", "--threads 0"}) {
+  for (const char* args : {"--epochs abc", "--epochs 12abc", "--batch-size 1e3", "--lr nan", "--seed -1", "--threads 0",
+                           "--shard bogus"}) {
     SCOPED_TRACE(args);
     ProgramRun r = run(args);
     expect_flag_error(r, "fashion_mnist", args);
@@ -122,6 +123,14 @@ TEST(FashionMnistExampleFlags, HelpExitsZeroWithTheDefaults) {
   EXPECT_EQ(WEXITSTATUS(r.status), 0) << r.output;
   EXPECT_NE(r.output.find("--epochs INT [default: 10 for mlp, 4 for cnn]"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("--batch-size INT [default: 128]"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--shard none|optimizer|gradients [default: none]"), std::string::npos) << r.output;
+}
+
+TEST(FashionMnistExampleFlags, BogusShardNamesTheChoices) {
+  if (!fs::exists(kExample)) GTEST_SKIP() << kExample << " is not built";
+  ProgramRun r = run("--shard bogus");
+  expect_flag_error(r, "fashion_mnist", "--shard bogus");
+  EXPECT_EQ(r.output, "fashion_mnist: --shard 'bogus': expected one of none|optimizer|gradients\n");
 }
 
 // A checkpoint path that cannot be written stops the run before the data is read and before the

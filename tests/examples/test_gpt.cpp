@@ -112,7 +112,8 @@ TEST_F(GptExample, MissingCorpusSaysWhatToInstall) {
 // and exit status 2, help with the defaults and exit status 0.
 TEST(GptExampleFlags, BadValuesExitTwoAndHelpZero) {
   if (!fs::exists(kExample)) GTEST_SKIP() << kExample << " is not built";
-  for (const char* args : {"--steps abc", "--n-head 0", "--dropout 1", "--temperature inf", "--n-embd 100 --n-head 3"}) {
+  for (const char* args :
+       {"--steps abc", "--n-head 0", "--dropout 1", "--temperature inf", "--n-embd 100 --n-head 3", "--shard bogus"}) {
     SCOPED_TRACE(args);
     expect_flag_error(run(args), "gpt", args);
   }
@@ -120,6 +121,9 @@ TEST(GptExampleFlags, BadValuesExitTwoAndHelpZero) {
   ASSERT_TRUE(WIFEXITED(help.status));
   EXPECT_EQ(WEXITSTATUS(help.status), 0) << help.output;
   EXPECT_NE(help.output.find("--steps INT [default: 600]"), std::string::npos) << help.output;
+  EXPECT_NE(help.output.find("--shard none|optimizer|gradients [default: none]"), std::string::npos) << help.output;
+  ProgramRun bogus = run("--shard bogus");
+  EXPECT_EQ(bogus.output, "gpt: --shard 'bogus': expected one of none|optimizer|gradients\n");
 }
 
 // Unwritable output paths stop the run before the corpus is built and before the first step (the

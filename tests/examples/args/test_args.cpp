@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "args.hpp"
 
@@ -106,4 +107,51 @@ TEST_F(ExampleArgsPaths, Inputs) {
   EXPECT_EQ(error_of([&] { check_input_dir("--data-dir", dir_.string(), "hint"); }), "");
   EXPECT_EQ(error_of([] { check_input_dir("--data-dir", "/nonexistent/d", "apt-get install x"); }),
             "--data-dir '/nonexistent/d': no such directory (apt-get install x)");
+}
+
+// A file from one process without sharding, a directory otherwise (see Note [checkpoint forms]).
+TEST(ExampleArgs, CheckpointForm) {
+  using kirzl::examples::checkpoint_form;
+  using kirzl::examples::CheckpointForm;
+  EXPECT_EQ(checkpoint_form(1, "none"), CheckpointForm::file);
+  EXPECT_EQ(checkpoint_form(2, "none"), CheckpointForm::directory);
+  EXPECT_EQ(checkpoint_form(1, "optimizer"), CheckpointForm::directory);
+  EXPECT_EQ(checkpoint_form(4, "gradients"), CheckpointForm::directory);
+  EXPECT_EQ(kirzl::examples::shard_choices(), (std::vector<std::string>{"none", "optimizer", "gradients"}));
+}
+
+TEST_F(ExampleArgsPaths, OutputCheckpointDir) {
+  using kirzl::examples::check_output_checkpoint_dir;
+  EXPECT_EQ(error_of([] { check_output_checkpoint_dir("--checkpoint", ""); }), "");
+  EXPECT_EQ(error_of([&] { check_output_checkpoint_dir("--checkpoint", (dir_ / "ckpt").string()); }), "");
+  EXPECT_FALSE(fs::exists(dir_ / "ckpt"));  // checked, not created
+  EXPECT_EQ(error_of([&] { check_output_checkpoint_dir("--checkpoint", (dir_ / "ckpt/").string()); }), "");
+  // A previous checkpoint (or an empty directory) is replaced; anything else is refused up front.
+  fs::create_directories(dir_ / "ckpt");
+  for (const char* name : {"index.json", "COMPLETE", "shard-0-of-2.safetensors"}) std::ofstream(dir_ / "ckpt" / name) << "x";
+  EXPECT_EQ(error_of([&] { check_output_checkpoint_dir("--checkpoint", (dir_ / "ckpt").string()); }), "");
+  std::ofstream(dir_ / "ckpt" / "notes.txt") << "x";
+  EXPECT_EQ(error_of([&] { check_output_checkpoint_dir("--checkpoint", (dir_ / "ckpt").string()); }),
+            "--checkpoint '" + (dir_ / "ckpt").string() +
+                "': exists and is not a checkpoint directory (it holds 'notes.txt'); the checkpoint would replace it");
+  std::ofstream(dir_ / "file.safetensors") << "x";  // a one-process checkpoint file
+  EXPECT_NE(error_of([&] { check_output_checkpoint_dir("--checkpoint", (dir_ / "file.safetensors").string()); })
+                .find("exists and is not a directory"),
+            std::string::npos);
+  EXPECT_EQ(error_of([] { check_output_checkpoint_dir("--checkpoint", "/proc/x/ckpt"); }),
+            "--checkpoint '/proc/x/ckpt': the directory '/proc/x' does not exist");
+  EXPECT_EQ(error_of([] { check_output_checkpoint_dir("--checkpoint", "/proc/ckpt"); }),
+            "--checkpoint '/proc/ckpt': the directory '/proc' is not writable");
+}
+
+TEST_F(ExampleArgsPaths, InputCheckpoint) {
+  using kirzl::examples::check_input_checkpoint;
+  EXPECT_EQ(error_of([] { check_input_checkpoint("--resume", ""); }), "");
+  EXPECT_EQ(error_of([&] { check_input_checkpoint("--resume", dir_.string()); }), "");  // a directory
+  std::ofstream(dir_ / "c.safetensors") << "x";
+  EXPECT_EQ(error_of([&] { check_input_checkpoint("--resume", (dir_ / "c.safetensors").string()); }), "");  // a file
+  EXPECT_EQ(error_of([&] { check_input_checkpoint("--resume", (dir_ / "none").string()); }),
+            "--resume '" + (dir_ / "none").string() + "': no such file or directory");
+  EXPECT_EQ(error_of([] { check_input_checkpoint("--resume", "/dev/null"); }),
+            "--resume '/dev/null': is neither a regular file nor a directory");
 }

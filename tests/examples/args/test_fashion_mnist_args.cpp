@@ -39,6 +39,7 @@ TEST(FashionMnistArgs, Defaults) {
   EXPECT_EQ(a.data_dir, kirzl::data::kFashionMnistDir);
   EXPECT_EQ(a.threads, 0);
   EXPECT_EQ(a.log_every, 50);
+  EXPECT_EQ(a.shard, "none");
   EXPECT_EQ(parse({"--model", "cnn"}).epochs, 4);  // the CNN's default
   EXPECT_EQ(parse({"--model", "cnn", "--epochs", "7"}).epochs, 7);
 }
@@ -47,7 +48,8 @@ TEST(FashionMnistArgs, GoodValues) {
   FashionMnistArgs a = parse({"--model", "cnn", "--epochs", "3", "--batch-size", "256", "--lr", "0.01", "--optimizer",
                               "sgd", "--data-dir", "/d", "--seed", "18446744073709551615", "--device", "cuda",
                               "--checkpoint", "c.st", "--resume", "r.st", "--metrics", "m.jsonl", "--threads", "2",
-                              "--train-limit", "1024", "--test-limit", "0", "--log-every", "1", "--stop-after=2"});
+                              "--train-limit", "1024", "--test-limit", "0", "--log-every", "1", "--stop-after=2",
+                              "--shard", "gradients"});
   EXPECT_EQ(a.model, "cnn");
   EXPECT_EQ(a.epochs, 3);
   EXPECT_EQ(a.batch_size, 256);
@@ -64,6 +66,8 @@ TEST(FashionMnistArgs, GoodValues) {
   EXPECT_EQ(a.test_limit, 0);
   EXPECT_EQ(a.log_every, 1);
   EXPECT_EQ(a.stop_after, 2);
+  EXPECT_EQ(a.shard, "gradients");
+  EXPECT_EQ(parse({"--shard=optimizer"}).shard, "optimizer");
   EXPECT_EQ(parse({"--epochs", "1", "--epochs", "2"}).epochs, 2);  // the last one counts, as before
 }
 
@@ -77,13 +81,15 @@ TEST(FashionMnistArgs, BadValuesNameTheFlag) {
       {"--seed", "1.0"},         {"--threads", "0"},          {"--threads", "-2"},
       {"--train-limit", "-1"},   {"--test-limit", "x"},       {"--log-every", "0"},
       {"--stop-after", "-1"},    {"--model", "resnet"},       {"--optimizer", "adam"},
-      {"--device", "gpu"},       {"--model", ""},
+      {"--device", "gpu"},       {"--model", ""},             {"--shard", "bogus"},
+      {"--shard", "zero2"},      {"--shard", ""},
   };
   for (const auto& c : cases) {
     const std::string msg = error_of(c);
     EXPECT_NE(msg.find(c[0] + " '" + c[1] + "': expected"), std::string::npos) << c[0] << " " << c[1] << ": " << msg;
   }
   EXPECT_EQ(error_of({"--model", "vit"}), "--model 'vit': expected one of mlp|cnn");
+  EXPECT_EQ(error_of({"--shard", "bogus"}), "--shard 'bogus': expected one of none|optimizer|gradients");
 }
 
 TEST(FashionMnistArgs, MissingValueAndUnknownFlags) {
@@ -108,7 +114,8 @@ TEST(FashionMnistArgs, HelpListsEveryFlagWithItsDefault) {
                                "--resume TEXT [default: none]", "--metrics TEXT [default: none]",
                                "--threads INT [default: kirzl's default]", "--train-limit INT [default: 0 (all)]",
                                "--test-limit INT [default: 0 (all)]", "--log-every INT [default: 50]",
-                               "--stop-after INT [default: 0 (never)]"})
+                               "--stop-after INT [default: 0 (never)]",
+                               "--shard none|optimizer|gradients [default: none]"})
         EXPECT_NE(text.find(line), std::string::npos) << line << " missing in\n" << text;
     }
   }

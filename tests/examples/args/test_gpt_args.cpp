@@ -32,6 +32,9 @@ TEST(GptArgs, DefaultsAndGoodValues) {
   EXPECT_EQ(d.n_embd % d.n_head, 0);
   EXPECT_EQ(d.cache_dir, "");  // default_gpt_cache_dir() at run time
   EXPECT_EQ(d.data_dir, "/usr/share/games/fortunes");
+  EXPECT_EQ(d.shard, "none");
+  EXPECT_EQ(parse({"--shard", "optimizer"}).shard, "optimizer");
+  EXPECT_EQ(parse({"--shard=gradients"}).shard, "gradients");
   GptArgs a = parse({"--steps", "20", "--batch-size", "8", "--block-size", "32", "--n-layer", "2", "--n-head", "2",
                      "--n-embd", "48", "--dropout", "0.1", "--lr", "1e-2", "--min-lr", "0", "--warmup", "0",
                      "--weight-decay", "0", "--grad-clip", "0", "--cache-dir", "/c", "--seed", "5", "--threads", "1",
@@ -58,7 +61,7 @@ TEST(GptArgs, BadValuesNameTheFlag) {
       {"--min-lr", "-1"},          {"--warmup", "-1"},        {"--weight-decay", "-0.1"}, {"--grad-clip", "inf"},
       {"--seed", "-3"},            {"--device", "tpu"},       {"--threads", "0"},         {"--log-every", "0"},
       {"--eval-every", "0"},       {"--eval-tokens", "0"},    {"--stop-after", "-1"},     {"--sample-tokens", "-1"},
-      {"--temperature", "-0.5"},   {"--top-k", "-1"},
+      {"--temperature", "-0.5"},   {"--top-k", "-1"},         {"--shard", "bogus"},       {"--shard", "Optimizer"},
   };
   for (const auto& c : cases) {
     const std::string msg = error_of(c);
@@ -90,7 +93,8 @@ TEST(GptArgs, UnknownFlagsAndHelp) {
                           "--metrics TEXT [default: none]", "--log-every INT [default: 50]",
                           "--eval-every INT [default: 200]", "--eval-tokens INT [default: 32768]",
                           "--stop-after INT [default: 0 (never)]", "--sample-tokens INT [default: 400]",
-                          "--temperature FLOAT [default: 0.8]", "--top-k INT [default: 0]", "--prompt TEXT"})
+                          "--temperature FLOAT [default: 0.8]", "--top-k INT [default: 0]", "--prompt TEXT",
+                          "--shard none|optimizer|gradients [default: none]"})
       EXPECT_NE(h.help().find(s), std::string::npos) << s << " missing in\n" << h.help();
   }
 }

@@ -1,0 +1,143 @@
+// What both examples do the same way around DistributedDataParallel: the --shard flag's value as
+// a kirzl::Shard, the checkpoint in the form the run writes (Note [checkpoint forms] in
+// examples/args/args.hpp) and resuming from either form, and the memory figures of the last JSON
+// line. Header-only, next to the examples that include it.
+#pragma once
+
+#include <sys/resource.h>
+
+#include <kirzl/comm.hpp>
+#include <kirzl/core/allocator.hpp>
+#include <kirzl/ddp.hpp>
+#include <kirzl/io/checkpoint.hpp>
+#include <kirzl/io/ddp_checkpoint.hpp>
+#include <kirzl/io/sharded_checkpoint.hpp>
+#include <kirzl/kirzl.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "args.hpp"
+
+namespace kirzl::examples {
+
+/// The value of --shard (one of shard_choices(); the parser has checked it).
+inline Shard parse_shard(const std::string& shard) {
+  if (shard == "optimizer") return Shard::optimizer;
+  if (shard == "gradients") return Shard::gradients;
+  KIRZL_CHECK(shard == "none", "--shard '", shard, "': expected one of none|optimizer|gradients");
+  return Shard::none;
+}
+
+/// The metadata of the checkpoint at `path`, a file or a directory of any world size, read from
+/// its header or index alone ("config.<key>" holds the run settings the examples save).
+inline std::map<std::string, std::string> checkpoint_metadata(const std::string& path) {
+  return io::ShardedCheckpoint::open(path).metadata();
+}
+
+/// "2 ranks, --shard gradients" for a checkpoint's metadata; "1 rank" for one without those
+/// entries (a file of one process, which is not sharded).
+inline std::string checkpoint_origin(const std::map<std::string, std::string>& metadata) {
+  auto ws = metadata.find("world_size"), sh = metadata.find("shard");
+  const std::string ranks = ws == metadata.end() ? "1" : ws->second;
+  return ranks + (ranks == "1" ? " rank" : " ranks") + ", --shard " + (sh == metadata.end() ? "none" : sh->second);
+}
+
+/// Writes the run's checkpoint to `path` in `form`: a file written by rank 0 (the only rank), or a
+/// directory every rank writes its share into. Every rank calls it; it returns when the checkpoint
+/// is complete on every rank.
+inline void save_run_checkpoint(const std::string& path, CheckpointForm form, DistributedDataParallel& ddp,
+                                const optim::Optimizer* opt, const io::CheckpointInfo& info,
+                                const comm::ProcessGroup& world) {
+  if (form == CheckpointForm::directory) {
+    io::save_checkpoint(path, ddp, opt, info);  // a collective; waits for a sharded step's all-gather
+  } else if (world.rank() == 0) {
+    io::save_checkpoint(path, ddp.module(), opt, info);
+  }
+  world.communicator()->barrier({.tag = "checkpoint written"}).wait();  // complete before anyone goes on
+}
+
+/// Loads the checkpoint at `path` (a file, or a directory written at any world size and --shard)
+/// into the DDP's module and `opt`, resharding the optimizer state to this run. One process
+/// without sharding reads a file as it always did (io::load_checkpoint(path, model, opt)).
+inline io::CheckpointInfo load_run_checkpoint(const std::string& path, CheckpointForm form,
+                                              DistributedDataParallel& ddp, optim::Optimizer* opt) {
+  std::error_code ec;
+  if (form == CheckpointForm::file && std::filesystem::is_regular_file(path, ec))
+    return io::load_checkpoint(path, ddp.module(), opt);
+  return io::load_checkpoint(path, ddp, opt);  // a collective
+}
+
+/// Bytes of the tensors of `opt`'s state_dict(): moments or momentum buffers, step counters,
+/// master weights (of the whole model without sharding, of this rank's shard with it). Copies the
+/// state for a moment, so read peak_rss_bytes() first.
+inline int64_t optimizer_state_bytes(const optim::Optimizer& opt) {
+  int64_t bytes = 0;
+  for (const auto& [name, t] : opt.state_dict()) bytes += static_cast<int64_t>(t.nbytes());
+  return bytes;
+}
+
+/// The process's peak resident set size in bytes so far (getrusage; Linux counts KiB). It includes
+/// the blocks kirzl's CPU allocator keeps for reuse (Note [cpu caching allocator]); see
+/// peak_tensor_bytes for the live tensors alone.
+inline int64_t peak_rss_bytes() {
+  struct rusage ru {};
+  if (::getrusage(RUSAGE_SELF, &ru) != 0) return 0;
+  return static_cast<int64_t>(ru.ru_maxrss) * 1024;
+}
+
+/// The most bytes of live CPU tensors at any time so far (kirzl's CPU allocator; its cache not
+/// counted).
+inline int64_t peak_tensor_bytes() { return static_cast<int64_t>(cpu_allocator_stats().peak_allocated); }
+
+/// Every rank's `value`, in rank order, on every rank (one all_reduce).
+inline std::vector<int64_t> per_rank(const comm::ProcessGroup& world, int64_t value) {
+  std::vector<double> slots(static_cast<size_t>(world.size()), 0.0);
+  slots[static_cast<size_t>(world.rank())] = static_cast<double>(value);  // exact below 2^53
+  Tensor t = from_vector<double>(slots, {world.size()});
+  world.communicator()->all_reduce(t, {.op = comm::ReduceOp::Sum, .tag = "per-rank figures"}).wait();
+  std::vector<int64_t> out;
+  for (double v : t.to_vector<double>()) out.push_back(static_cast<int64_t>(v));
+  return out;
+}
+
+/// `v` as a JSON list: "[1, 2, 3]".
+inline std::string json_list(const std::vector<int64_t>& v) {
+  std::string s = "[";
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+  return s + "]";
+}
+
+/// The memory figures of the examples' last JSON line, gathered from every rank; see
+/// MemoryFigures::json.
+struct MemoryFigures {
+  std::vector<int64_t> optimizer_state_bytes, peak_rss_bytes, peak_tensor_bytes;  ///< per rank
+
+  /// Every rank calls it after training: the peaks first, then the optimizer state's size.
+  static MemoryFigures gather(const comm::ProcessGroup& world, const optim::Optimizer& opt) {
+    const int64_t rss = examples::peak_rss_bytes(), tensors = examples::peak_tensor_bytes();
+    const int64_t state = examples::optimizer_state_bytes(opt);
+    return {per_rank(world, state), per_rank(world, rss), per_rank(world, tensors)};
+  }
+  /// Rank 0's figures and every rank's: `"optimizer_state_bytes": N, "peak_rss_bytes": N,
+  /// "peak_tensor_bytes": N, "optimizer_state_bytes_per_rank": [...], "peak_rss_bytes_per_rank":
+  /// [...], "peak_tensor_bytes_per_rank": [...]`.
+  std::string json() const {
+    std::string s;
+    for (const auto& [key, v] : {std::pair{"optimizer_state_bytes", &optimizer_state_bytes},
+                                 std::pair{"peak_rss_bytes", &peak_rss_bytes},
+                                 std::pair{"peak_tensor_bytes", &peak_tensor_bytes}})
+      s += std::string(s.empty() ? "" : ", ") + "\"" + key + "\": " + std::to_string(v->at(0));
+    for (const auto& [key, v] : {std::pair{"optimizer_state_bytes_per_rank", &optimizer_state_bytes},
+                                 std::pair{"peak_rss_bytes_per_rank", &peak_rss_bytes},
+                                 std::pair{"peak_tensor_bytes_per_rank", &peak_tensor_bytes}})
+      s += std::string(", \"") + key + "\": " + json_list(*v);
+    return s;
+  }
+};
+
+}  // namespace kirzl::examples

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <thread>
 
@@ -266,4 +268,58 @@ TEST(DdpCheckpoint, AFailedSaveLeavesThePreviousCheckpoint) {
   const io::ShardedCheckpoint ck = io::ShardedCheckpoint::open(dir);
   EXPECT_EQ(ck.metadata().at("step"), "5");
   EXPECT_EQ(ck.read("model.0.weight").to_vector<float>(), before);
+}
+
+// A damaged shard (one flipped bit in rank 1's optimizer piece) or a broken index: every rank
+// throws the same Error{Io} naming the file, and no rank's model or optimizer changed.
+TEST(DdpCheckpoint, ADamagedShardOrIndexIsAnIoErrorOnEveryRankAndLoadsNothing) {
+  TempDir tmp("ddp_ckpt");
+  const std::string dir = tmp / "ckpt";
+  first_half(2, Shard::optimizer, dir);
+  const std::string shard1 = (std::filesystem::path(dir) / "shard-00001-of-00002.safetensors").string();
+  {
+    const io::ShardedCheckpoint ck = io::ShardedCheckpoint::open(dir);
+    const auto& pieces = ck.pieces("optim.state.0.exp_avg");
+    ASSERT_EQ(pieces.size(), 2u);
+    ASSERT_EQ(pieces[1].shard, 1);
+    std::fstream f(shard1, std::ios::in | std::ios::out | std::ios::binary);
+    const auto at = static_cast<std::streamoff>(pieces[1].file_offset + 4 * 5 + 2);
+    f.seekg(at);
+    char c = 0;
+    f.read(&c, 1);
+    c = static_cast<char>(c ^ 0x08);
+    f.seekp(at);
+    f.write(&c, 1);
+    ASSERT_TRUE(f.good());
+  }
+  auto try_load = [&](const std::string& expected_file) {
+    std::vector<std::string> messages(3);
+    run_ranks(3, [&](int rank, std::shared_ptr<comm::Communicator> c) {
+      manual_seed(99);
+      auto model = make_model();
+      DistributedDataParallel ddp(*model, c, {.shard = Shard::gradients});
+      auto opt = ddp.make_optimizer<optim::AdamW>({.lr = 0.5});
+      const auto before = params_of(*model);
+      try {
+        io::load_checkpoint(dir, ddp, opt.get());
+        ADD_FAILURE() << "a damaged checkpoint loaded";
+      } catch (const Error& e) {
+        EXPECT_EQ(e.code(), ErrorCode::Io) << e.message();
+        messages[rank] = e.message();
+      }
+      EXPECT_EQ(max_diff(params_of(*model), before), 0.0) << "the model is unchanged";
+      EXPECT_DOUBLE_EQ(opt->lr(), 0.5) << "the optimizer is unchanged";
+      for (const auto& [key, t] : opt->state_dict())
+        EXPECT_NE(key.rfind("state.", 0), 0u) << "optimizer state appeared: " << key;
+    });
+    for (int r = 0; r < 3; ++r) {
+      EXPECT_NE(messages[r].find(expected_file), std::string::npos) << messages[r];
+      EXPECT_EQ(messages[r], messages[0]) << "every rank reports the same error";
+    }
+  };
+  try_load(shard1);
+  // The index cut short: not valid JSON.
+  const std::string index = (std::filesystem::path(dir) / "index.json").string();
+  std::filesystem::resize_file(index, std::filesystem::file_size(index) / 2);
+  try_load(index);
 }

@@ -4,9 +4,16 @@
 //  - BM_ZeroStep: time per training step (forward + backward + step) and, as counters, what
 //    rank 0 holds: optimizer-state bytes, gradient bytes between steps, parameter bytes, and the
 //    ratios of step time and of those bytes to shard = none at the same world size (run first).
-//  - BM_ShardedSave / BM_ShardedRead: a sharded checkpoint of the model and both Adam moments
+//  - BM_ZeroBytesGpt2: the same bytes for GPT-2 124M (models::GPT, AdamW) after one step at 1, 2
+//    and 4 ranks, beside the formulas (optimizer state 8/d bytes per parameter, ZeRO-2 gradients
+//    4/d), as counters; one step of 1 x 32 tokens per rank (not a timing).
+//  - BM_CheckpointSave / BM_CheckpointRead: a sharded checkpoint of the model and both Adam moments
 //    written by n ranks (each its 1/n of every tensor) and read back whole on one thread, against
 //    save_safetensors / load_safetensors of the same bytes on one thread (Arg 1: the raw backend).
+//  - BM_DdpCheckpointSave / BM_DdpCheckpointLoad: io::save_checkpoint(dir, ddp, opt) of the MLP
+//    and its AdamW state from n ranks (ZeRO-1 when n > 1), and io::load_checkpoint of the 4-rank
+//    checkpoint at n ranks (resharding), rank 0's wall time per collective call; compare with
+//    BM_CheckpointSave/1 and BM_CheckpointRead/1 (the same bytes, raw safetensors on one thread).
 //
 //   ./build/bench/bench_zero --benchmark_repetitions=5 --benchmark_enable_random_interleaving=true \
 //       --benchmark_report_aggregates_only=true
@@ -17,9 +24,11 @@
 #include <benchmark/benchmark.h>
 
 #include <kirzl/ddp.hpp>
+#include <kirzl/io/ddp_checkpoint.hpp>
 #include <kirzl/io/safetensors.hpp>
 #include <kirzl/io/sharded_checkpoint.hpp>
 #include <kirzl/kirzl.hpp>
+#include <kirzl/models/gpt.hpp>
 
 #include <chrono>
 #include <cmath>
@@ -104,6 +113,26 @@ std::map<int, Held>& baseline() {  // shard = none, per world size, from the sam
   return b;
 }
 
+// What a rank holds between steps (after step(), before the next zero_grad()).
+Held held_by(DistributedDataParallel& ddp, nn::Module& model, const optim::Optimizer& opt, Shard shard, int n) {
+  Held held;
+  ddp.synchronize_parameters();
+  for (auto& [key, t] : opt.state_dict())
+    if (key.rfind("state.", 0) == 0) held.optim_bytes += static_cast<double>(t.numel() * dtype_size(t.dtype()));
+  for (auto& p : model.parameters()) {
+    held.param_bytes += static_cast<double>(p.numel() * dtype_size(p.dtype()));
+    if (p.grad().defined()) held.grad_bytes += static_cast<double>(p.grad().numel() * dtype_size(p.grad().dtype()));
+  }
+  // ZeRO-2: the reduced gradients live only in this rank's chunk of every bucket
+  // (ceil(numel / n) elements each), which the optimizer's pieces view.
+  if (shard == Shard::gradients)
+    for (const BucketInfo& b : ddp.buckets()) {
+      const auto elems = static_cast<double>(b.bytes / dtype_size(b.dtype));
+      held.grad_bytes += std::ceil(elems / n) * static_cast<double>(dtype_size(b.dtype));
+    }
+  return held;
+}
+
 // range(0): ranks; range(1): 0 none, 1 optimizer, 2 gradients.
 void BM_ZeroStep(benchmark::State& state) {
   const int n = static_cast<int>(state.range(0));
@@ -128,24 +157,7 @@ void BM_ZeroStep(benchmark::State& state) {
       opts[rank]->step();
     };
   };
-  // What rank 0 holds between steps (after step(), before the next zero_grad()).
-  auto measure = [&] {
-    ddps[0]->synchronize_parameters();
-    for (auto& [key, t] : opts[0]->state_dict())
-      if (key.rfind("state.", 0) == 0) held.optim_bytes += static_cast<double>(t.numel() * dtype_size(t.dtype()));
-    for (auto& p : models[0]->parameters()) {
-      held.param_bytes += static_cast<double>(p.numel() * dtype_size(p.dtype()));
-      if (p.grad().defined()) held.grad_bytes += static_cast<double>(p.grad().numel() * dtype_size(p.grad().dtype()));
-    }
-    // ZeRO-2: the reduced gradients live only in this rank's chunk of every bucket
-    // (ceil(numel / n) elements each), which the optimizer's pieces view.
-    if (shard == Shard::gradients)
-      for (const BucketInfo& b : ddps[0]->buckets()) {
-        const auto elems = static_cast<double>(b.bytes / dtype_size(b.dtype));
-        held.grad_bytes += std::ceil(elems / n) * static_cast<double>(dtype_size(b.dtype));
-      }
-  };
-  held.step_s = run_ranks(state, n, 2, setup, measure);
+  held.step_s = run_ranks(state, n, 2, setup, [&] { held = held_by(*ddps[0], *models[0], *opts[0], shard, n); });
   if (shard == Shard::none) baseline()[n] = held;
   state.counters["ranks"] = n;
   state.counters["optim_state_MB_per_rank"] = held.optim_bytes / 1e6;
@@ -158,6 +170,54 @@ void BM_ZeroStep(benchmark::State& state) {
     state.counters["grad_vs_none"] = held.grad_bytes / b.grad_bytes;
   }
   state.SetLabel(std::string("shard=") + shard_name(shard));
+}
+
+// range(0): ranks; range(1): shard. GPT-2 124M (allocated parameters P, the padded wte rows
+// included), AdamW in f32, one step of 1 x 32 tokens per rank, then what rank 0 holds, beside
+// the formulas: optimizer state 8 P (none) or 8 P / d bytes; gradients 4 P, or 4 P / d (ZeRO-2).
+void BM_ZeroBytesGpt2(benchmark::State& state) {
+  const int n = static_cast<int>(state.range(0));
+  const auto shard = static_cast<Shard>(state.range(1));
+  set_num_threads(1);
+  const models::GPTConfig config = models::GPTConfig::gpt2_124m();
+  constexpr int64_t kTokens = 32;
+  Held held;
+  double params = 0;
+  std::vector<std::shared_ptr<models::GPT>> gpts(n);
+  std::vector<std::unique_ptr<DistributedDataParallel>> ddps(n);
+  std::vector<std::unique_ptr<optim::AdamW>> opts(n);
+  auto setup = [&](int rank, std::shared_ptr<comm::Communicator> c) -> std::function<void()> {
+    manual_seed(0);
+    gpts[rank] = std::make_shared<models::GPT>(config);
+    ddps[rank] = std::make_unique<DistributedDataParallel>(*gpts[rank], c, DDPOptions{.shard = shard});
+    opts[rank] = ddps[rank]->make_optimizer<optim::AdamW>({.lr = 1e-4, .weight_decay = 0.1});
+    Generator g(static_cast<uint64_t>(rank) + 1);
+    auto idx = std::make_shared<Tensor>(randint(0, config.vocab_size, {1, kTokens}, {.dtype = DType::i64}, &g));
+    auto targets = std::make_shared<Tensor>(randint(0, config.vocab_size, {kTokens}, {.dtype = DType::i64}, &g));
+    return [&, rank, idx, targets] {
+      Tensor logits = (*ddps[rank])(*idx);
+      Tensor loss = cross_entropy(logits.reshape({kTokens, logits.size(-1)}), *targets);
+      opts[rank]->zero_grad();
+      loss.backward();
+      opts[rank]->step();
+    };
+  };
+  run_ranks(state, n, 0, setup, [&] {
+    held = held_by(*ddps[0], *gpts[0], *opts[0], shard, n);
+    for (auto& p : gpts[0]->parameters()) params += static_cast<double>(p.numel());
+  });
+  const double d = shard == Shard::none ? 1 : n;
+  const double optim_formula = 8 * params / d, grad_formula = shard == Shard::gradients ? 4 * params / n : 4 * params;
+  state.counters["ranks"] = n;
+  state.counters["params_M"] = params / 1e6;
+  state.counters["optim_state_MB_per_rank"] = held.optim_bytes / 1e6;
+  state.counters["optim_formula_MB"] = optim_formula / 1e6;
+  state.counters["optim_vs_formula"] = held.optim_bytes / optim_formula;
+  state.counters["grad_MB_per_rank"] = held.grad_bytes / 1e6;
+  state.counters["grad_formula_MB"] = grad_formula / 1e6;
+  state.counters["grad_vs_formula"] = held.grad_bytes / grad_formula;
+  state.counters["param_MB_per_rank"] = held.param_bytes / 1e6;
+  state.SetLabel(std::string("GPT-2 124M, shard=") + shard_name(shard));
 }
 
 // The checkpoint: the model's tensors and two Adam moments of each, f32, in a 2.4M-parameter MLP.
@@ -256,6 +316,61 @@ void BM_CheckpointRead(benchmark::State& state) {
       benchmark::Counter(static_cast<double>(d.bytes), benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// A rank of the MLP after one AdamW step (so that the moments exist), for the DDP checkpoints;
+// ZeRO-1 when n > 1.
+struct DdpRank {
+  std::shared_ptr<nn::Module> model;
+  std::unique_ptr<DistributedDataParallel> ddp;
+  std::unique_ptr<optim::AdamW> opt;
+};
+std::shared_ptr<DdpRank> trained_rank(int rank, int n, std::shared_ptr<comm::Communicator> c) {
+  auto r = std::make_shared<DdpRank>();
+  manual_seed(0);
+  r->model = make_model();
+  r->ddp = std::make_unique<DistributedDataParallel>(*r->model, c,
+                                                     DDPOptions{.shard = n > 1 ? Shard::optimizer : Shard::none});
+  r->opt = r->ddp->make_optimizer<optim::AdamW>({.lr = 1e-3});
+  Generator g(static_cast<uint64_t>(rank) + 1);
+  Tensor loss = cross_entropy((*r->ddp)(randn({kBatchPerRank, kIn}, {}, &g)),
+                              randint(0, kOut, {kBatchPerRank}, {.dtype = DType::i64}, &g));
+  loss.backward();
+  r->opt->step();
+  return r;
+}
+
+std::string ddp_checkpoint_dir(int n) { return (temp_dir() / ("ddp_" + std::to_string(n))).string(); }
+
+// range(0): ranks. io::save_checkpoint(dir, ddp, opt) from every rank.
+void BM_DdpCheckpointSave(benchmark::State& state) {
+  const int n = static_cast<int>(state.range(0));
+  set_num_threads(1);
+  const std::string dir = ddp_checkpoint_dir(n);
+  run_ranks(state, n, 0, [&](int rank, std::shared_ptr<comm::Communicator> c) -> std::function<void()> {
+    auto r = trained_rank(rank, n, c);
+    return [r, dir] { io::save_checkpoint(dir, *r->ddp, r->opt.get(), {.step = 1}); };
+  });
+  state.counters["MB"] = static_cast<double>(checkpoint_data().bytes) / 1e6;
+  state.counters["bytes_per_second"] = benchmark::Counter(static_cast<double>(checkpoint_data().bytes),
+                                                          benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel("save_checkpoint(dir, ddp, opt), " + std::to_string(n) + (n > 1 ? " ranks, ZeRO-1" : " rank"));
+}
+
+// range(0): ranks. io::load_checkpoint of the 4-rank checkpoint (resharded to n ranks).
+void BM_DdpCheckpointLoad(benchmark::State& state) {
+  const int n = static_cast<int>(state.range(0));
+  set_num_threads(1);
+  const std::string dir = ddp_checkpoint_dir(4);
+  if (!fs::exists(dir)) return state.SkipWithError("run BM_DdpCheckpointSave/ranks:4 first");
+  run_ranks(state, n, 0, [&](int rank, std::shared_ptr<comm::Communicator> c) -> std::function<void()> {
+    auto r = trained_rank(rank, n, c);
+    return [r, dir] { io::load_checkpoint(dir, *r->ddp, r->opt.get()); };
+  });
+  state.counters["MB"] = static_cast<double>(checkpoint_data().bytes) / 1e6;
+  state.counters["bytes_per_second"] = benchmark::Counter(static_cast<double>(checkpoint_data().bytes),
+                                                          benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel("load_checkpoint(4-rank dir, ddp, opt), " + std::to_string(n) + (n > 1 ? " ranks, ZeRO-1" : " rank"));
+}
+
 }  // namespace
 
 // shard = none first at each world size: the ratios compare with it.
@@ -265,8 +380,16 @@ BENCHMARK(BM_ZeroStep)
     ->Iterations(20)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ZeroBytesGpt2)
+    ->ArgsProduct({{1, 2, 4}, {0, 1, 2}})
+    ->ArgNames({"ranks", "shard"})
+    ->Iterations(1)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_CheckpointSave)->Arg(1)->Arg(2)->Arg(4)->ArgName("ranks")->Iterations(5)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_CheckpointRead)->Arg(1)->Arg(2)->Arg(4)->ArgName("ranks")->Iterations(5)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_DdpCheckpointSave)->Arg(1)->Arg(2)->Arg(4)->ArgName("ranks")->Iterations(5)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_DdpCheckpointLoad)->Arg(1)->Arg(2)->Arg(4)->ArgName("ranks")->Iterations(5)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);

@@ -61,9 +61,10 @@ CommHook fp16_compress();
 ///    parameters) of its shard only: 8 + 8/d bytes; gradients are all-reduced as without sharding;
 ///  - gradients (ZeRO-2): as optimizer, and each bucket's gradients are reduce-scattered into the
 ///    owners' shards during backward: the reduced gradient of a parameter exists only on the rank
-///    that owns it, 4 + 12/d bytes between steps. (During backward each parameter's gradient is
-///    still produced full-size by autograd before its bucket is reduce-scattered, so the peak
-///    during backward is ZeRO-1's for now; bench/RESULTS.md measures both.)
+///    that owns it, 4 + 12/d bytes between steps. During backward a rank holds, beyond that, the
+///    full-size gradient buckets being filled or in flight (each is freed when its
+///    reduce-scatter is done; Note [ZeRO-2 bucket lifetime]), so a smaller bucket_cap_mb lowers
+///    the peak further; bench/RESULTS.md measures both.
 enum class Shard { none, optimizer, gradients };
 
 /// How DistributedDataParallel buckets, reduces and shards; every field has a working default:

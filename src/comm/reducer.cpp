@@ -367,6 +367,7 @@ void DistributedDataParallel::Impl::launch_ready_buckets() {
     b.launch_us = timeline.now_us();
     b.result = shards_gradients() ? reduce_scatter_bucket(next_launch - 1) : hook(*comm, b.buffer, b.info);
     b.launched = true;
+    if (shards_gradients()) release_bucket_buffer(b);
   }
 }
 

@@ -128,6 +128,7 @@ struct DistributedDataParallel::Impl {
   bool shards_gradients() const { return opts.shard == Shard::gradients; }
   void build_shards();
   void ensure_bucket_buffer(Bucket& b);
+  void release_bucket_buffer(Bucket& b);  // Note [ZeRO-2 bucket lifetime]
   void bind_to_slot_sharded(size_t i);
   CommHookResult reduce_scatter_bucket(size_t b);
   void after_reduction();

@@ -85,12 +85,21 @@ CommHookResult DistributedDataParallel::Impl::reduce_scatter_bucket(size_t b) {
   return CommHookResult{comm->reduce_scatter(shards[b].grad_shard, buckets[b].buffer, o), {}};
 }
 
+// Note [ZeRO-2 bucket lifetime]: a bucket's full-size gradient buffer lives from its first
+// gradient until its reduce-scatter is launched; then the reducer lets go of it, and the
+// communicator's reference (held until the collective completes: the queued communicators drop
+// the op after running it, NCCL's watchdog after its end event) is the last one, so its memory
+// returns to the allocator, for the next bucket to reuse, as soon as the bucket is reduced. The
+// backward therefore holds the buckets being filled or in flight, not the whole gradient: what
+// ZeRO-2 saves over ZeRO-1 at the peak, not only between steps.
+void DistributedDataParallel::Impl::release_bucket_buffer(Bucket& b) {
+  b.buffer = Tensor();
+  for (size_t i : b.members) views[i] = Tensor();
+}
+
 void DistributedDataParallel::Impl::after_reduction() {
   if (shards_gradients())
-    for (Bucket& b : buckets) {
-      b.buffer = Tensor();
-      for (size_t i : b.members) views[i] = Tensor();
-    }
+    for (Bucket& b : buckets) release_bucket_buffer(b);
   rebind_piece_grads();
   reduced_since_step = true;
   KIRZL_CHECK(attached_optimizers > 0, "DistributedDataParallel: shard = ",

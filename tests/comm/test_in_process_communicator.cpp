@@ -13,6 +13,8 @@
 #include <thread>
 
 #include <kirzl/comm.hpp>
+#include <kirzl/core/allocator.hpp>
+#include <kirzl/kirzl.hpp>
 
 #include "comm/collective_cases.hpp"
 #include "support/expect_error.hpp"
@@ -217,6 +219,37 @@ TEST(InProcessCommunicator, WorkIsAsynchronousAndCompletesInOrder) {
         c.barrier().wait();
       },
       {.timeout = 20s});
+}
+
+// The communicator keeps a collective's tensors only until it is done, so that a caller may drop
+// its own handle right after the launch (DDP's ZeRO-2 buckets, Note [ZeRO-2 bucket lifetime]):
+// the input's memory returns to the allocator once the collective has run.
+TEST(InProcessCommunicator, ACollectiveLetsGoOfItsTensorsWhenDone) {
+  constexpr int64_t kElems = int64_t{1} << 20;  // 4 MB of f32 per rank
+  std::latch launched(2);
+  std::atomic<int64_t> before{0};
+  run_ranks(2, [&](int rank, comm::Communicator& c) {
+    if (rank == 0) before = static_cast<int64_t>(cpu_allocator_stats().allocated);
+    Tensor out = zeros({kElems / 2});
+    comm::Work work;
+    {
+      Tensor in = ones({kElems});
+      work = c.reduce_scatter(out, in, {});
+      launched.arrive_and_wait();
+    }  // the caller's handle to `in` is gone; the communicator's is the last one
+    work.wait();
+    EXPECT_EQ(out.to_vector<float>()[0], 2.0f);
+    // The worker thread drops the op right after finishing it: allow it a moment.
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    int64_t now = 0;
+    do {
+      now = static_cast<int64_t>(cpu_allocator_stats().allocated);
+      // Live: both outputs (2 MB each); both inputs (4 MB each) freed.
+      if (now - before.load() < kElems * 6) break;
+      std::this_thread::sleep_for(1ms);
+    } while (std::chrono::steady_clock::now() < deadline);
+    EXPECT_LT(now - before.load(), kElems * 6) << "the collectives' inputs are still alive";
+  });
 }
 
 TEST(InProcessCommunicator, SplitIntoTwoGroupsByColor) {

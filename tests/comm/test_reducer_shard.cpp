@@ -12,6 +12,7 @@
 #include <kirzl/ddp.hpp>
 #include <kirzl/kirzl.hpp>
 
+#include "comm/reducer_impl.h"
 #include "support/expect_error.hpp"
 
 using namespace kirzl;
@@ -191,6 +192,41 @@ TEST(ShardMemory, EachRankKeepsOnlyItsShardOfTheOptimizerState) {
     }
     EXPECT_EQ(sum, 2 * total);
   }
+}
+
+// Note [ZeRO-2 bucket lifetime]: during backward ZeRO-2 holds only the gradient buckets being
+// filled; the reducer lets go of each full-size bucket buffer when its reduce-scatter is launched
+// (the communicator frees it when the collective is done: test_in_process_communicator). Counted
+// after every parameter's gradient, on every rank, over 12 buckets.
+TEST(ShardMemory, ZeroTwoKeepsNoBucketBufferPastItsLaunchDuringBackward) {
+  constexpr int kLayers = 12;
+  constexpr int64_t kWidth = 64;  // 16.6 kB per layer: one bucket each
+  run_ranks(2, [&](int rank, std::shared_ptr<comm::Communicator> c) {
+    manual_seed(7);
+    auto model = std::make_shared<nn::Sequential>();
+    for (int l = 0; l < kLayers; ++l) model->push_back(nn::Linear(kWidth, kWidth));
+    DistributedDataParallel ddp(*model, c, {.bucket_cap_mb = 0.02, .first_bucket_cap_mb = 0.02,
+                                            .shard = Shard::gradients});
+    ASSERT_EQ(ddp.buckets().size(), static_cast<size_t>(kLayers));
+    auto opt = ddp.make_optimizer<optim::SGD>({.lr = 0.01});
+    auto& impl = ddp_detail::ShardAccess::impl(ddp);
+    size_t most = 0, hooks = 0;
+    for (auto& p : model->parameters())
+      p.register_post_accumulate_grad_hook([&](Tensor&) {
+        size_t held = 0;
+        for (const auto& b : impl.buckets) held += b.buffer.defined() ? 1 : 0;
+        most = std::max(most, held);
+        ++hooks;
+      });
+    for (int step = 0; step < 3; ++step) {
+      opt->zero_grad();
+      sum(ddp(randn({2, kWidth}))).backward();
+      opt->step();
+    }
+    EXPECT_EQ(hooks, 3u * 2 * kLayers);
+    // The bucket being filled, and the next one when a hook runs before the reducer's launch.
+    EXPECT_LE(most, 2u) << "rank " << rank << " held that many full-size gradient buckets at once";
+  });
 }
 
 TEST(ShardErrors, StepWithoutAReducedBackwardIsAnError) {

@@ -149,7 +149,7 @@ struct DDPStepStats {
 /// forward() (or synchronize_parameters()) waits for it, so the work in between (zero_grad, the
 /// next batch) overlaps it. LR schedules, param groups (given over the model's parameters),
 /// GradScaler (pass it the same communicator), no_sync accumulation and LAMB (trust ratios from
-/// whole-tensor norms summed over the ranks; CPU only so far) work as without sharding.
+/// whole-tensor norms summed over the ranks) work as without sharding.
 /// With Shard::gradients, a parameter's .grad() is undefined after a reduced backward (the
 /// reduced gradients live in the optimizer's pieces): clip with ddp.clip_grad_norm_(), not with
 /// optim::clip_grad_norm_(model.parameters()), which would find no gradient.

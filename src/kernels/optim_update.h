@@ -62,8 +62,8 @@ KIRZL_DECLARE_KERNEL(multi_tensor_lamb,
 /// of each whole tensor can be summed over the ranks in between. The first half updates the
 /// moments of every item and returns its partial squared norms: {Σ θ², Σ r²} of item k at
 /// [2k] and [2k + 1] (host values; θ is the master of a 16-bit parameter). The second half
-/// applies θ -= lr · trust[k] · r to item k (rounding masters into their parameters). CPU only
-/// so far: on CUDA the dispatch table reports the missing kernel.
+/// applies θ -= lr · trust[k] · r to item k (rounding masters into their parameters). On CUDA
+/// the first half reads the partial sums back to the host (Note [sharded LAMB on CUDA]).
 KIRZL_DECLARE_KERNEL(multi_tensor_lamb_moments, std::vector<double> (*)(const OptimLists& lists,
                                                                          const std::vector<int64_t>& steps,
                                                                          const LambArgs& args));

@@ -71,9 +71,6 @@ void LAMB::update_all(std::vector<GroupItems>& all) {
   for (size_t g = 0; g < all.size(); ++g) {
     Pass& p = passes[g];
     p.lists = lists_of(all[g].items, p.steps);
-    KIRZL_CHECK_CODE(p.lists.params.empty() || p.lists.params[0].device().is_cpu(), ErrorCode::Unsupported,
-                     "LAMB.step: over a sharded state (pieces of whole tensors, DDPOptions::shard) LAMB runs on the "
-                     "CPU only so far; got ", p.lists.params[0].describe());
     p.sums = kernels::multi_tensor_lamb_moments(p.lists, p.steps, args_of(*all[g].group, options_));
     for (size_t k = 0; k < all[g].items.size(); ++k) {
       const int64_t w = whole->index[all[g].items[k].index];

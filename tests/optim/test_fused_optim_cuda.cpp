@@ -149,6 +149,54 @@ TEST(FusedOptimCuda, Lamb) {
   run_and_compare(lamb({.lr = 0.01, .weight_decay = 0.01}), DType::f32, DType::f32, kF32, kF32);
 }
 
+// Note [sharded LAMB on CUDA]: LAMB over pieces of whole tensors (as DDPOptions::shard gives each
+// rank) takes each whole tensor's trust ratio; on CUDA it must equal the CPU's LAMB over the whole
+// tensors. Each whole tensor here is cut into two pieces, the multi-chunk one mid-chunk, and one
+// process holds both (the "all-reduce" of the partial norms is the identity).
+TEST(FusedOptimCuda, LambOverPiecesOfWholeTensorsEqualsTheCpuOverTheWholeTensors) {
+  KIRZL_REQUIRE_GPU();
+  const std::vector<Shape> shapes = {{257}, {33, 65}, {2 * 65536 + 4099}};
+  const optim::LAMBOptions o{.lr = 0.01, .weight_decay = 0.01};
+  Generator gen(5);
+  std::vector<Tensor> whole, pieces;
+  std::vector<int64_t> index, cut;
+  for (size_t w = 0; w < shapes.size(); ++w) {
+    Tensor t = randn(shapes[w], {}, &gen);
+    whole.push_back(t.clone().requires_grad_());
+    const Tensor flat = t.reshape({-1});
+    const int64_t n = flat.numel(), at = n == 2 * 65536 + 4099 ? 65536 + 100 : n / 3;
+    cut.push_back(at);
+    pieces.push_back(flat.narrow(0, 0, at).contiguous().to(Device::cuda()).requires_grad_());
+    pieces.push_back(flat.narrow(0, at, n - at).contiguous().to(Device::cuda()).requires_grad_());
+    index.insert(index.end(), {static_cast<int64_t>(w), static_cast<int64_t>(w)});
+  }
+  optim::LAMB cpu({optim::ParamGroup{.params = whole}}, o), gpu({optim::ParamGroup{.params = pieces}}, o);
+  int reductions = 0;
+  gpu.set_whole_tensors({.index = index,
+                         .count = static_cast<int64_t>(shapes.size()),
+                         .all_reduce_sum = [&](Tensor& sums) {
+                           EXPECT_EQ(sums.numel(), 2 * static_cast<int64_t>(shapes.size()));
+                           ++reductions;
+                         }});
+  for (int step = 0; step < 4; ++step) {
+    for (size_t w = 0; w < whole.size(); ++w) {
+      Tensor g = randn(shapes[w], {}, &gen);
+      whole[w].set_grad(g);
+      const Tensor flat = g.reshape({-1});
+      const int64_t n = flat.numel(), at = cut[w];
+      pieces[2 * w].set_grad(flat.narrow(0, 0, at).contiguous().to(Device::cuda()));
+      pieces[2 * w + 1].set_grad(flat.narrow(0, at, n - at).contiguous().to(Device::cuda()));
+    }
+    cpu.step();
+    gpu.step();
+  }
+  EXPECT_EQ(reductions, 4);
+  for (size_t w = 0; w < whole.size(); ++w) {
+    const Tensor got = cat({pieces[2 * w].to(Device::cpu()), pieces[2 * w + 1].to(Device::cpu())}, 0);
+    EXPECT_TRUE(all_close(got, whole[w].reshape({-1}), kF32)) << "whole tensor " << w;
+  }
+}
+
 TEST(FusedOptimCuda, MisalignedGradientsTakeTheScalarPath) {
   KIRZL_REQUIRE_GPU();
   run_and_compare(adamw({.lr = 0.01}), DType::f32, DType::f32, kF32, kF32, /*misaligned=*/true);

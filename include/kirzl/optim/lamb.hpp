@@ -33,8 +33,9 @@ struct LAMBOptions {
 /// No clamping of ||θ|| (the paper's φ is the identity). Over a sharded state
 /// (DistributedDataParallel::make_optimizer with DDPOptions::shard; Note [sharded optimizer])
 /// each parameter is a piece of a whole tensor, and ||θ|| and ||r|| are the norms of the whole
-/// tensor, summed over the pieces on every rank: one small all-reduce per step (CPU only so far;
-/// on CUDA Error{Unsupported}). State per parameter: "exp_avg",
+/// tensor, summed over the pieces on every rank: one small all-reduce per step (on CUDA also one
+/// synchronising copy of the partial norms to the host; Note [sharded LAMB on CUDA]). State per
+/// parameter: "exp_avg",
 /// "exp_avg_sq". Each update reads the parameter twice (norms first, then the update); the norms
 /// are summed in a fixed order, so results do not depend on the thread count. See Optimizer
 /// for in-place behaviour and thread safety.

@@ -218,6 +218,33 @@ __global__ void __launch_bounds__(mt::kThreads)
   }
 }
 
+// Pass 2's update of one chunk, with the trust ratio already known: θ -= lr · trust · r.
+template <typename T, typename Meta>
+__device__ __forceinline__ void lamb_update_chunk(const Meta& meta, const ChunkPos& c, const LambParams<math_t<T>>& a,
+                                                  double trust) {
+  using M = math_t<T>;
+  const M step_size = static_cast<M>(a.lr * trust);
+  T* p = list_ptr<T>(meta, 0, c);
+  float* w32 = list_ptr<float>(meta, 2, c);
+  M* m_ = list_ptr<M>(meta, 3, c);
+  M* v_ = list_ptr<M>(meta, 4, c);
+  const M inv_bc1 = static_cast<M>(meta.scalars[0][c.t]);
+  const M inv_bc2_sqrt = static_cast<M>(meta.scalars[1][c.t]);
+  const bool vec = mt::aligned<T>(p) && mt::aligned<float>(w32) && mt::aligned<M>(m_) && mt::aligned<M>(v_);
+  for (int64_t i = threadIdx.x * int64_t{kIlp}; i < c.n; i += int64_t{blockDim.x} * kIlp) {
+    const bool vv = vec && i + kIlp <= c.n;
+    M w[kIlp], m[kIlp], v[kIlp];
+    if (w32) mt::load(w, w32, i, c.n, vv);
+    else mt::load(w, p, i, c.n, vv);
+    mt::load(m, m_, i, c.n, vv);
+    mt::load(v, v_, i, c.n, vv);
+#pragma unroll
+    for (int k = 0; k < kIlp; ++k) w[k] = w[k] - step_size * lamb_r(m[k], v[k], w[k], inv_bc1, inv_bc2_sqrt, a);
+    if (w32) mt::store(w32, w, i, c.n, vv);
+    mt::store(p, w, i, c.n, vv);
+  }
+}
+
 template <typename T>
 __global__ void __launch_bounds__(mt::kThreads)
     lamb_update_kernel(const __grid_constant__ mt::Meta<5, 2> meta, LambParams<math_t<T>> a, const double* partials,
@@ -238,27 +265,16 @@ __global__ void __launch_bounds__(mt::kThreads)
   sr = mt::block_reduce(sr, scratch, Add{});
   const double w_norm = sqrt(sw), r_norm = sqrt(sr);
   const double trust = (w_norm > 0.0 && r_norm > 0.0) ? w_norm / r_norm : 1.0;
-  const M step_size = static_cast<M>(a.lr * trust);
+  lamb_update_chunk<T>(meta, c, a, trust);
+}
 
-  T* p = list_ptr<T>(meta, 0, c);
-  float* w32 = list_ptr<float>(meta, 2, c);
-  M* m_ = list_ptr<M>(meta, 3, c);
-  M* v_ = list_ptr<M>(meta, 4, c);
-  const M inv_bc1 = static_cast<M>(meta.scalars[0][c.t]);
-  const M inv_bc2_sqrt = static_cast<M>(meta.scalars[1][c.t]);
-  const bool vec = mt::aligned<T>(p) && mt::aligned<float>(w32) && mt::aligned<M>(m_) && mt::aligned<M>(v_);
-  for (int64_t i = threadIdx.x * int64_t{kIlp}; i < c.n; i += int64_t{blockDim.x} * kIlp) {
-    const bool vv = vec && i + kIlp <= c.n;
-    M w[kIlp], m[kIlp], v[kIlp];
-    if (w32) mt::load(w, w32, i, c.n, vv);
-    else mt::load(w, p, i, c.n, vv);
-    mt::load(m, m_, i, c.n, vv);
-    mt::load(v, v_, i, c.n, vv);
-#pragma unroll
-    for (int k = 0; k < kIlp; ++k) w[k] = w[k] - step_size * lamb_r(m[k], v[k], w[k], inv_bc1, inv_bc2_sqrt, a);
-    if (w32) mt::store(w32, w, i, c.n, vv);
-    mt::store(p, w, i, c.n, vv);
-  }
+// The second half of LAMB over pieces of whole tensors (Note [sharded optimizer]): the trust
+// ratio of each piece's whole tensor comes from the host as scalar 2.
+template <typename T>
+__global__ void __launch_bounds__(mt::kThreads)
+    lamb_apply_kernel(const __grid_constant__ mt::Meta<5, 3> meta, LambParams<math_t<T>> a) {
+  const ChunkPos c = chunk_pos(meta);
+  lamb_update_chunk<T>(meta, c, a, meta.scalars[2][c.t]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -404,47 +420,87 @@ void multi_tensor_adam(const OptimLists& lists, const std::vector<int64_t>& step
   }
 }
 
-void multi_tensor_lamb(const OptimLists& lists, const std::vector<int64_t>& steps, const LambArgs& args) {
-  const char* who = "LAMB.step (CUDA)";
-  auto classes = classes_of(who, lists, 2);
+namespace {
+
+/// LAMB's lists, checked, as multi-tensor entries per (param, grad) dtype class (NS scalars:
+/// 0 = 1 / (1 - β1^t), 1 = 1 / sqrt(1 - β2^t), the rest left for the caller).
+template <int NS>
+struct LambClasses {
+  std::map<std::pair<DType, DType>, std::vector<size_t>> classes;
+  std::vector<std::vector<mt::Entry<5, NS>>> entries;  // per class, in class order
+  int64_t chunks = 0;                                   // over all classes
+};
+
+template <int NS>
+LambClasses<NS> lamb_classes(const char* who, const OptimLists& lists, const std::vector<int64_t>& steps,
+                             const LambArgs& args) {
+  LambClasses<NS> out;
+  out.classes = classes_of(who, lists, 2);
   KIRZL_CHECK(steps.size() == lists.params.size(), who, ": ", steps.size(), " step counts for ",
               lists.params.size(), " parameters");
   KIRZL_CHECK(lists.state[0].size() == lists.params.size() && lists.state[1].size() == lists.params.size(), who,
               ": exp_avg and exp_avg_sq are required for every parameter");
-  if (lists.params.empty()) return;
-  cudaStream_t stream = prepare(lists.params[0]);
-  std::vector<std::vector<mt::Entry<5, 2>>> per_class;
-  int64_t chunks = 0;
-  for (const auto& [cls, idx] : classes) {
-    std::vector<mt::Entry<5, 2>> entries;
+  for (const auto& [cls, idx] : out.classes) {
+    std::vector<mt::Entry<5, NS>> entries;
     for (size_t k : idx) {
       KIRZL_CHECK(steps[k] >= 1, who, ": step count of parameter ", k, " must be >= 1, got ", steps[k]);
-      auto e = entry_of<5, 2>(lists, k, 2);
+      auto e = entry_of<5, NS>(lists, k, 2);
       const double t = static_cast<double>(steps[k]);
       e.scalars[0] = 1.0 / (1.0 - std::pow(args.beta1, t));
       e.scalars[1] = 1.0 / std::sqrt(1.0 - std::pow(args.beta2, t));
       entries.push_back(e);
     }
-    chunks += mt::total_chunks(entries);
-    per_class.push_back(std::move(entries));
+    out.chunks += mt::total_chunks(entries);
+    out.entries.push_back(std::move(entries));
   }
-  // Scratch from the caching allocator: two f64 partial sums per chunk.
-  Tensor partials = empty({std::max<int64_t>(2 * chunks, 1)},
+  return out;
+}
+
+template <typename M>
+LambParams<M> lamb_params(const LambArgs& args) {
+  return {static_cast<M>(args.beta1), static_cast<M>(args.beta2), static_cast<M>(args.eps),
+          static_cast<M>(args.weight_decay), args.lr};
+}
+
+/// Pass 1 over every class: moments updated, two f64 partial sums per chunk in the returned
+/// scratch (from the caching allocator), class after class in chunk order.
+Tensor lamb_moments_pass(const char* who, const LambClasses<2>& lc, const OptimLists& lists, const LambArgs& args,
+                         cudaStream_t stream) {
+  Tensor partials = empty({std::max<int64_t>(2 * lc.chunks, 1)},
                           TensorOptions{.dtype = DType::f64, .device = lists.params[0].device()});
   double* part = partials.data<double>();
   size_t c = 0;
   int64_t base = 0;
-  for (const auto& [cls, idx] : classes) {
-    const auto& entries = per_class[c++];
+  for (const auto& [cls, idx] : lc.classes) {
+    const auto& entries = lc.entries[c++];
     dispatch_class(cls, who, [&]<typename T, typename G>() {
-      using M = math_t<T>;
-      LambParams<M> a{static_cast<M>(args.beta1), static_cast<M>(args.beta2), static_cast<M>(args.eps),
-                      static_cast<M>(args.weight_decay), args.lr};
+      const auto a = lamb_params<math_t<T>>(args);
       mt::apply(entries, [&](const mt::Meta<5, 2>& meta, int blocks) {
         lamb_moments_kernel<T, G><<<blocks, mt::kThreads, 0, stream>>>(meta, a, part, base);
         KIRZL_CUDA_LAUNCH_CHECK();
       });
-      // Every launch of pass 1 for this class is on the stream before pass 2 starts.
+    });
+    base += mt::total_chunks(entries);
+  }
+  return partials;
+}
+
+}  // namespace
+
+void multi_tensor_lamb(const OptimLists& lists, const std::vector<int64_t>& steps, const LambArgs& args) {
+  const char* who = "LAMB.step (CUDA)";
+  const LambClasses<2> lc = lamb_classes<2>(who, lists, steps, args);
+  if (lists.params.empty()) return;
+  cudaStream_t stream = prepare(lists.params[0]);
+  Tensor partials = lamb_moments_pass(who, lc, lists, args, stream);
+  // Every launch of pass 1 is on the stream before pass 2 starts.
+  const double* part = partials.data<double>();
+  size_t c = 0;
+  int64_t base = 0;
+  for (const auto& [cls, idx] : lc.classes) {
+    const auto& entries = lc.entries[c++];
+    dispatch_class(cls, who, [&]<typename T, typename G>() {
+      const auto a = lamb_params<math_t<T>>(args);
       mt::apply(entries, [&](const mt::Meta<5, 2>& meta, int blocks) {
         lamb_update_kernel<T><<<blocks, mt::kThreads, 0, stream>>>(meta, a, part, base);
         KIRZL_CUDA_LAUNCH_CHECK();
@@ -454,10 +510,59 @@ void multi_tensor_lamb(const OptimLists& lists, const std::vector<int64_t>& step
   }
 }
 
+// Note [sharded LAMB on CUDA]: the pieces' partial norms go to the host (two doubles per 64k
+// elements, one synchronising copy per step) and are summed there per piece in chunk order, so
+// that LAMB::update_all can add them per whole tensor and all-reduce them as on the CPU; the
+// trust ratios come back as per-tensor kernel scalars. Only the sharded path pays the copy.
+std::vector<double> multi_tensor_lamb_moments(const OptimLists& lists, const std::vector<int64_t>& steps,
+                                              const LambArgs& args) {
+  const char* who = "LAMB.step (CUDA, pieces of whole tensors)";
+  const LambClasses<2> lc = lamb_classes<2>(who, lists, steps, args);
+  std::vector<double> sums(2 * lists.params.size(), 0.0);
+  if (lists.params.empty()) return sums;
+  cudaStream_t stream = prepare(lists.params[0]);
+  const Tensor host = lamb_moments_pass(who, lc, lists, args, stream).to(Device::cpu());
+  const double* h = host.data<double>();
+  int64_t chunk = 0;
+  for (const auto& [cls, idx] : lc.classes)
+    for (size_t k : idx) {
+      const int64_t chunks = (lists.params[k].numel() + mt::kChunk - 1) / mt::kChunk;
+      for (int64_t i = 0; i < chunks; ++i, ++chunk) {
+        sums[2 * k] += h[2 * chunk];
+        sums[2 * k + 1] += h[2 * chunk + 1];
+      }
+    }
+  return sums;
+}
+
+void multi_tensor_lamb_apply(const OptimLists& lists, const std::vector<int64_t>& steps, const LambArgs& args,
+                             const std::vector<double>& trust) {
+  const char* who = "LAMB.step (CUDA, pieces of whole tensors)";
+  LambClasses<3> lc = lamb_classes<3>(who, lists, steps, args);
+  KIRZL_CHECK(trust.size() == lists.params.size(), who, ": ", trust.size(), " trust ratios for ",
+              lists.params.size(), " parameters");
+  if (lists.params.empty()) return;
+  cudaStream_t stream = prepare(lists.params[0]);
+  size_t c = 0;
+  for (const auto& [cls, idx] : lc.classes) {
+    auto& entries = lc.entries[c++];
+    for (size_t j = 0; j < idx.size(); ++j) entries[j].scalars[2] = trust[idx[j]];
+    dispatch_class(cls, who, [&]<typename T, typename G>() {
+      const auto a = lamb_params<math_t<T>>(args);
+      mt::apply(entries, [&](const mt::Meta<5, 3>& meta, int blocks) {
+        lamb_apply_kernel<T><<<blocks, mt::kThreads, 0, stream>>>(meta, a);
+        KIRZL_CUDA_LAUNCH_CHECK();
+      });
+    });
+  }
+}
+
 void register_multi_tensor_optim_kernels() {
   KIRZL_REGISTER_KERNEL(multi_tensor_sgd, DeviceType::CUDA, &multi_tensor_sgd);
   KIRZL_REGISTER_KERNEL(multi_tensor_adam, DeviceType::CUDA, &multi_tensor_adam);
   KIRZL_REGISTER_KERNEL(multi_tensor_lamb, DeviceType::CUDA, &multi_tensor_lamb);
+  KIRZL_REGISTER_KERNEL(multi_tensor_lamb_moments, DeviceType::CUDA, &multi_tensor_lamb_moments);
+  KIRZL_REGISTER_KERNEL(multi_tensor_lamb_apply, DeviceType::CUDA, &multi_tensor_lamb_apply);
   KIRZL_REGISTER_KERNEL(multi_tensor_launch_count, DeviceType::CUDA, &multi_tensor_launch_count);
 }
 

@@ -15,9 +15,12 @@
 #include <kirzl/nn/sync_batch_norm.hpp>
 
 #include "support/expect_error.hpp"
+#include "support/rank_threads.hpp"
 
 using namespace kirzl;
 namespace nn = kirzl::nn;
+
+using kirzl::testing::run_rank_threads;
 
 namespace {
 
@@ -55,26 +58,6 @@ double max_abs_diff(const std::vector<std::vector<float>>& a, const std::vector<
   return d;
 }
 
-// Runs fn(rank, comm) on n threads of an in-process group, each with its own default generator
-// as a process would have (Note [per-thread default generator]); rethrows the first failure.
-void run_ranks(int n, const std::function<void(int, std::shared_ptr<comm::Communicator>)>& fn) {
-  auto group = comm::make_in_process_group(n);
-  std::vector<std::thread> threads;
-  std::vector<std::exception_ptr> errors(n);
-  for (int r = 0; r < n; ++r)
-    threads.emplace_back([&, r] {
-      GeneratorScope rng;
-      try {
-        fn(r, group[r]);
-      } catch (...) {
-        errors[r] = std::current_exception();
-      }
-    });
-  for (auto& t : threads) t.join();
-  for (auto& e : errors)
-    if (e) std::rethrow_exception(e);
-}
-
 // Trains `steps` steps on one process with the global batch; returns the final parameters.
 std::vector<std::vector<float>> train_single(const ModelFactory& make, const OptimFactory& make_opt, int steps,
                                              int64_t global, bool image, int accumulate = 1) {
@@ -98,7 +81,7 @@ std::vector<std::vector<float>> train_ddp(int n, const ModelFactory& make, const
   std::vector<std::vector<float>> result;
   manual_seed(7);
   auto reference_init = make()->state_dict();  // what rank 0 starts from
-  run_ranks(n, [&](int rank, std::shared_ptr<comm::Communicator> c) {
+  run_rank_threads(n, [&](int rank, std::shared_ptr<comm::Communicator> c) {
     auto model = make();  // each rank initialises differently...
     if (rank == 0) model->load_state_dict(reference_init);  // ...and DDP broadcasts rank 0's
     DistributedDataParallel ddp(*model, c, options);
@@ -197,7 +180,7 @@ TEST(DDP, NoSyncAccumulationEqualsLargeBatch) {
   std::vector<std::vector<float>> got;
   manual_seed(7);
   auto init = make_mlp()->state_dict();
-  run_ranks(2, [&](int rank, std::shared_ptr<comm::Communicator> c) {
+  run_rank_threads(2, [&](int rank, std::shared_ptr<comm::Communicator> c) {
     auto model = make_mlp();
     if (rank == 0) model->load_state_dict(init);
     DistributedDataParallel ddp(*model, c);
@@ -238,13 +221,13 @@ class Branchy : public nn::Module {
 }  // namespace
 
 TEST(DDP, UnusedParametersAreAnErrorOrZeroWithTheOption) {
-  run_ranks(2, [&](int, std::shared_ptr<comm::Communicator> c) {
+  run_rank_threads(2, [&](int, std::shared_ptr<comm::Communicator> c) {
     Branchy m;
     DistributedDataParallel ddp(m, c);
     EXPECT_KIRZL_ERROR(sum(ddp(ones({3, 4}))).backward(), ErrorCode::InvalidArgument, "b.weight", "b.bias",
                        "find_unused_parameters");
   });
-  run_ranks(2, [&](int rank, std::shared_ptr<comm::Communicator> c) {
+  run_rank_threads(2, [&](int rank, std::shared_ptr<comm::Communicator> c) {
     Branchy m;
     DistributedDataParallel ddp(m, c, {.find_unused_parameters = true});
     sum(ddp(full({3, 4}, rank + 1.0))).backward();
@@ -260,7 +243,7 @@ TEST(DDP, UnusedParametersAreAnErrorOrZeroWithTheOption) {
 // Note [reducer phases] (issue #14): every backward either reduces or fails. A second backward
 // through one forward used to leave the ranks with different gradients (12.6 apart on this model).
 TEST(DDP, ASecondBackwardThroughOneForwardIsAnError) {
-  run_ranks(2, [&](int rank, std::shared_ptr<comm::Communicator> c) {
+  run_rank_threads(2, [&](int rank, std::shared_ptr<comm::Communicator> c) {
     manual_seed(3);
     nn::Linear m(4, 3);
     DistributedDataParallel ddp(m, c);
@@ -272,7 +255,7 @@ TEST(DDP, ASecondBackwardThroughOneForwardIsAnError) {
 }
 
 TEST(DDP, ALossFromTheModuleOutsideDdpForwardIsAnError) {
-  run_ranks(2, [&](int rank, std::shared_ptr<comm::Communicator> c) {
+  run_rank_threads(2, [&](int rank, std::shared_ptr<comm::Communicator> c) {
     manual_seed(3);
     nn::Linear m(4, 3);
     DistributedDataParallel ddp(m, c);
@@ -286,7 +269,7 @@ TEST(DDP, ALossFromTheModuleOutsideDdpForwardIsAnError) {
 }
 
 TEST(DDP, ParametersChangedAfterConstructionAreAnError) {
-  run_ranks(2, [&](int, std::shared_ptr<comm::Communicator> c) {
+  run_rank_threads(2, [&](int, std::shared_ptr<comm::Communicator> c) {
     manual_seed(3);
     nn::Linear m(4, 3);
     DistributedDataParallel ddp(m, c);
@@ -317,7 +300,7 @@ TEST(DDP, DifferentModelsAreRejectedNamingTheParameter) {
 }
 
 TEST(DDP, BucketsOverlapBackwardAndCompressionHooksStayClose) {
-  run_ranks(2, [&](int rank, std::shared_ptr<comm::Communicator> c) {
+  run_rank_threads(2, [&](int rank, std::shared_ptr<comm::Communicator> c) {
     manual_seed(3);
     nn::Sequential m(nn::Linear(64, 256), nn::ReLU(), nn::Linear(256, 256), nn::ReLU(), nn::Linear(256, 64), nn::ReLU(),
                      nn::Linear(64, 4));
@@ -361,7 +344,7 @@ TEST(DDP, EquivalentToOneProcessMlpAdamWAndCnnSgd) {
 TEST(DDP, JoinStopsAllRanksAtTheShortestData) {
   std::vector<int> steps(2, 0);
   std::vector<std::vector<float>> params(2);
-  run_ranks(2, [&](int rank, std::shared_ptr<comm::Communicator> c) {
+  run_rank_threads(2, [&](int rank, std::shared_ptr<comm::Communicator> c) {
     manual_seed(1);
     auto model = make_mlp();
     DistributedDataParallel ddp(*model, c);
@@ -385,7 +368,7 @@ TEST(DDP, JoinStopsAllRanksAtTheShortestData) {
 TEST(DDP, AnExceptionInOneRanksForwardDoesNotHangTheOthers) {
   std::vector<std::string> errors(2);
   const auto start = std::chrono::steady_clock::now();
-  run_ranks(2, [&](int rank, std::shared_ptr<comm::Communicator> c) {
+  run_rank_threads(2, [&](int rank, std::shared_ptr<comm::Communicator> c) {
     auto model = make_mlp();
     DistributedDataParallel ddp(*model, c, {.timeout = std::chrono::milliseconds(500)});
     try {
@@ -405,7 +388,7 @@ TEST(DDP, AnExceptionInOneRanksForwardDoesNotHangTheOthers) {
 TEST(DDP, TimelineShowsTheFirstBucketStartingBeforeBackwardEnds) {
   const auto dir = std::filesystem::temp_directory_path() / ("kirzl_ddp_timeline_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
-  run_ranks(2, [&](int rank, std::shared_ptr<comm::Communicator> c) {
+  run_rank_threads(2, [&](int rank, std::shared_ptr<comm::Communicator> c) {
     manual_seed(3);
     nn::Sequential m(nn::Linear(64, 256), nn::ReLU(), nn::Linear(256, 256), nn::ReLU(), nn::Linear(256, 4));
     DistributedDataParallel ddp(m, c, {.bucket_cap_mb = 0.1, .first_bucket_cap_mb = 0.01,
@@ -467,7 +450,7 @@ TEST(SyncBatchNorm, NRanksNormaliseLikeOneProcessWithTheWholeBatch) {
     ref_opt.step();
   }
   std::vector<StateDict> got(n);
-  run_ranks(n, [&](int rank, std::shared_ptr<comm::Communicator> c) {
+  run_rank_threads(n, [&](int rank, std::shared_ptr<comm::Communicator> c) {
     auto model = bn_model(std::make_shared<nn::SyncBatchNorm>(4, c));
     model->load_state_dict(init);  // BatchNorm2d and SyncBatchNorm share names
     DistributedDataParallel ddp(*model, c);

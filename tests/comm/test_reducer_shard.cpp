@@ -14,10 +14,13 @@
 
 #include "comm/reducer_impl.h"
 #include "support/expect_error.hpp"
+#include "support/rank_threads.hpp"
 
 using namespace kirzl;
 using kirzl::testing::expect_error;
 namespace nn = kirzl::nn;
+
+using kirzl::testing::run_rank_threads;
 
 namespace {
 
@@ -25,24 +28,6 @@ namespace {
 std::shared_ptr<nn::Module> make_model() {
   return std::make_shared<nn::Sequential>(nn::Linear(12, 16), nn::GELU(), nn::Linear(16, 7), nn::ReLU(),
                                           nn::Linear(7, 3));
-}
-
-void run_ranks(int n, const std::function<void(int, std::shared_ptr<comm::Communicator>)>& fn) {
-  auto group = comm::make_in_process_group(n);
-  std::vector<std::thread> threads;
-  std::vector<std::exception_ptr> errors(n);
-  for (int r = 0; r < n; ++r)
-    threads.emplace_back([&, r] {
-      GeneratorScope rng;
-      try {
-        fn(r, group[r]);
-      } catch (...) {
-        errors[r] = std::current_exception();
-      }
-    });
-  for (auto& t : threads) t.join();
-  for (auto& e : errors)
-    if (e) std::rethrow_exception(e);
 }
 
 struct Setup {
@@ -74,7 +59,7 @@ std::unique_ptr<optim::Optimizer> build(DistributedDataParallel& ddp, const Setu
 // every rank's final parameters as f32.
 std::vector<std::vector<std::vector<float>>> train(int n, Shard shard, const Setup& s, int steps = 20) {
   std::vector<std::vector<std::vector<float>>> out(n);
-  run_ranks(n, [&](int rank, std::shared_ptr<comm::Communicator> c) {
+  run_rank_threads(n, [&](int rank, std::shared_ptr<comm::Communicator> c) {
     manual_seed(7);
     auto model = make_model();
     if (s.bf16) model->to(DType::bf16);
@@ -166,7 +151,7 @@ TEST(ShardMemory, EachRankKeepsOnlyItsShardOfTheOptimizerState) {
   for (auto& p : make_model()->parameters()) total += p.numel();
   for (Shard shard : {Shard::optimizer, Shard::gradients}) {
     std::vector<int64_t> state(n, 0), grads_left(n, -1);
-    run_ranks(n, [&](int rank, std::shared_ptr<comm::Communicator> c) {
+    run_rank_threads(n, [&](int rank, std::shared_ptr<comm::Communicator> c) {
       manual_seed(7);
       auto model = make_model();
       DistributedDataParallel ddp(*model, c, {.shard = shard});
@@ -201,7 +186,7 @@ TEST(ShardMemory, EachRankKeepsOnlyItsShardOfTheOptimizerState) {
 TEST(ShardMemory, ZeroTwoKeepsNoBucketBufferPastItsLaunchDuringBackward) {
   constexpr int kLayers = 12;
   constexpr int64_t kWidth = 64;  // 16.6 kB per layer: one bucket each
-  run_ranks(2, [&](int rank, std::shared_ptr<comm::Communicator> c) {
+  run_rank_threads(2, [&](int rank, std::shared_ptr<comm::Communicator> c) {
     manual_seed(7);
     auto model = std::make_shared<nn::Sequential>();
     for (int l = 0; l < kLayers; ++l) model->push_back(nn::Linear(kWidth, kWidth));
@@ -230,7 +215,7 @@ TEST(ShardMemory, ZeroTwoKeepsNoBucketBufferPastItsLaunchDuringBackward) {
 }
 
 TEST(ShardErrors, StepWithoutAReducedBackwardIsAnError) {
-  run_ranks(2, [&](int, std::shared_ptr<comm::Communicator> c) {
+  run_rank_threads(2, [&](int, std::shared_ptr<comm::Communicator> c) {
     manual_seed(7);
     auto model = make_model();
     DistributedDataParallel ddp(*model, c, {.shard = Shard::optimizer});
@@ -243,7 +228,7 @@ TEST(ShardErrors, StepWithoutAReducedBackwardIsAnError) {
 }
 
 TEST(ShardErrors, AnOptimizerNotMadeByDDPIsAnErrorAtBackward) {
-  run_ranks(2, [&](int, std::shared_ptr<comm::Communicator> c) {
+  run_rank_threads(2, [&](int, std::shared_ptr<comm::Communicator> c) {
     manual_seed(7);
     auto model = make_model();
     DistributedDataParallel ddp(*model, c, {.shard = Shard::gradients});
@@ -254,7 +239,7 @@ TEST(ShardErrors, AnOptimizerNotMadeByDDPIsAnErrorAtBackward) {
 }
 
 TEST(ShardErrors, BadGroupsAndOptionsAreErrors) {
-  run_ranks(2, [&](int, std::shared_ptr<comm::Communicator> c) {
+  run_rank_threads(2, [&](int, std::shared_ptr<comm::Communicator> c) {
     manual_seed(7);
     auto model = make_model();
     expect_error([&] { DistributedDataParallel(*model, c, {.comm_hook = comm_hooks::fp16_compress(), .shard = Shard::gradients}); },
@@ -272,7 +257,7 @@ TEST(ShardErrors, BadGroupsAndOptionsAreErrors) {
 }
 
 TEST(ShardErrors, AnOptimizerOutlivingItsDDPFailsClearly) {
-  run_ranks(2, [&](int, std::shared_ptr<comm::Communicator> c) {
+  run_rank_threads(2, [&](int, std::shared_ptr<comm::Communicator> c) {
     manual_seed(7);
     auto model = make_model();
     std::unique_ptr<optim::SGD> opt;
@@ -286,7 +271,7 @@ TEST(ShardErrors, AnOptimizerOutlivingItsDDPFailsClearly) {
 
 TEST(ShardParameters, EveryRankSeesTheWholeUpdatedModelAfterSynchronize) {
   std::vector<std::vector<float>> first(2);
-  run_ranks(2, [&](int rank, std::shared_ptr<comm::Communicator> c) {
+  run_rank_threads(2, [&](int rank, std::shared_ptr<comm::Communicator> c) {
     manual_seed(7);
     auto model = make_model();
     DistributedDataParallel ddp(*model, c, {.shard = Shard::gradients});

@@ -16,9 +16,12 @@
 #include <kirzl/kirzl.hpp>
 
 #include "io/sharded_checkpoint_cases.hpp"
+#include "support/rank_threads.hpp"
 
 using namespace kirzl;
 using kirzl::testing::TempDir;
+
+using kirzl::testing::run_rank_threads;
 
 namespace {
 
@@ -27,24 +30,6 @@ constexpr int kGlobalBatch = 12;  // divisible by 1, 2, 3 and 4 ranks
 std::shared_ptr<nn::Module> make_model() {
   return std::make_shared<nn::Sequential>(nn::Linear(12, 16), nn::GELU(), nn::Linear(16, 7), nn::ReLU(),
                                           nn::Linear(7, 3));
-}
-
-void run_ranks(int n, const std::function<void(int, std::shared_ptr<comm::Communicator>)>& fn) {
-  auto group = comm::make_in_process_group(n);
-  std::vector<std::thread> threads;
-  std::vector<std::exception_ptr> errors(n);
-  for (int r = 0; r < n; ++r)
-    threads.emplace_back([&, r] {
-      GeneratorScope rng;
-      try {
-        fn(r, group[r]);
-      } catch (...) {
-        errors[r] = std::current_exception();
-      }
-    });
-  for (auto& t : threads) t.join();
-  for (auto& e : errors)
-    if (e) std::rethrow_exception(e);
 }
 
 // Steps [from, to) of AdamW over a fixed global batch per step, this rank's share of it.
@@ -81,7 +66,7 @@ const optim::AdamWOptions kAdamW{.lr = 0.01, .weight_decay = 0.1};
 // it to rounding (measured: 5e-8; asserted: 1e-6), and the same world size and layout exactly.
 std::vector<std::vector<float>> reference(int n = 1) {
   std::vector<std::vector<float>> out;
-  run_ranks(n, [&](int rank, std::shared_ptr<comm::Communicator> c) {
+  run_rank_threads(n, [&](int rank, std::shared_ptr<comm::Communicator> c) {
     manual_seed(7);
     auto model = make_model();
     DistributedDataParallel ddp(*model, c);
@@ -94,7 +79,7 @@ std::vector<std::vector<float>> reference(int n = 1) {
 
 // Steps 0-4 on n ranks with `shard`, then save_checkpoint(dir).
 void first_half(int n, Shard shard, const std::string& dir) {
-  run_ranks(n, [&](int rank, std::shared_ptr<comm::Communicator> c) {
+  run_rank_threads(n, [&](int rank, std::shared_ptr<comm::Communicator> c) {
     manual_seed(7);
     auto model = make_model();
     DistributedDataParallel ddp(*model, c, {.bucket_cap_mb = 0.0005, .first_bucket_cap_mb = 0.0002, .shard = shard});
@@ -108,7 +93,7 @@ void first_half(int n, Shard shard, const std::string& dir) {
 // final parameters.
 std::vector<std::vector<std::vector<float>>> second_half(int m, Shard shard, const std::string& path) {
   std::vector<std::vector<std::vector<float>>> out(m);
-  run_ranks(m, [&](int rank, std::shared_ptr<comm::Communicator> c) {
+  run_rank_threads(m, [&](int rank, std::shared_ptr<comm::Communicator> c) {
     manual_seed(99);
     auto model = make_model();
     DistributedDataParallel ddp(*model, c, {.bucket_cap_mb = 0.0003, .first_bucket_cap_mb = 0.0001, .shard = shard});
@@ -210,7 +195,7 @@ TEST(DdpCheckpoint, ACheckpointThatDoesNotFitIsTheSameErrorOnEveryRankAndChanges
   const std::string dir = tmp / "ckpt";
   first_half(2, Shard::optimizer, dir);
   std::vector<std::string> messages(3);
-  run_ranks(3, [&](int rank, std::shared_ptr<comm::Communicator> c) {
+  run_rank_threads(3, [&](int rank, std::shared_ptr<comm::Communicator> c) {
     manual_seed(99);
     auto model = make_model();
     DistributedDataParallel ddp(*model, c, {.shard = Shard::gradients});
@@ -251,7 +236,7 @@ TEST(DdpCheckpoint, AFailedSaveLeavesThePreviousCheckpoint) {
   const auto before = io::ShardedCheckpoint::open(dir).read("model.0.weight").to_vector<float>();
   // The second save's optimizer is not the one make_optimizer() returned on rank 1: every rank fails.
   std::vector<int> failed(2, 0);
-  run_ranks(2, [&](int rank, std::shared_ptr<comm::Communicator> c) {
+  run_rank_threads(2, [&](int rank, std::shared_ptr<comm::Communicator> c) {
     manual_seed(5);
     auto model = make_model();
     DistributedDataParallel ddp(*model, c, {.shard = Shard::optimizer});
@@ -294,7 +279,7 @@ TEST(DdpCheckpoint, ADamagedShardOrIndexIsAnIoErrorOnEveryRankAndLoadsNothing) {
   }
   auto try_load = [&](const std::string& expected_file) {
     std::vector<std::string> messages(3);
-    run_ranks(3, [&](int rank, std::shared_ptr<comm::Communicator> c) {
+    run_rank_threads(3, [&](int rank, std::shared_ptr<comm::Communicator> c) {
       manual_seed(99);
       auto model = make_model();
       DistributedDataParallel ddp(*model, c, {.shard = Shard::gradients});

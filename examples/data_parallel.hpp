@@ -14,6 +14,7 @@
 #include <kirzl/io/sharded_checkpoint.hpp>
 #include <kirzl/kirzl.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -110,6 +111,29 @@ inline std::string json_list(const std::vector<int64_t>& v) {
   std::string s = "[";
   for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
   return s + "]";
+}
+
+/// Where the world's ranks run, for the examples' last JSON line: `"launcher": "slurm", "nodes": N,
+/// "local_size": N, "local_rank_per_rank": [...], "local_size_per_rank": [...], "node_per_rank":
+/// [...]`. `launcher` is what comm::init() detected; `nodes` counts the ranks' distinct host names
+/// and `node_per_rank` numbers them in the order of their first rank (as SLURM_NODEID does under a
+/// block distribution); `local_size` is rank 0's, and the per-rank lists hold every rank's
+/// ProcessGroup::local_rank() and local_size() (so a job's scheduler variables, e.g. SLURM_LOCALID
+/// and SLURM_TASKS_PER_NODE, can be checked against what kirzl saw). Every rank calls it.
+inline std::string world_layout_json(const comm::ProcessGroup& world) {
+  const std::vector<int64_t> local_ranks = per_rank(world, world.local_rank());
+  const std::vector<int64_t> local_sizes = per_rank(world, world.local_size());
+  std::vector<std::string> distinct;
+  std::vector<int64_t> node_of;
+  for (const std::string& host : world.hosts()) {
+    auto it = std::find(distinct.begin(), distinct.end(), host);
+    node_of.push_back(static_cast<int64_t>(it - distinct.begin()));
+    if (it == distinct.end()) distinct.push_back(host);
+  }
+  return "\"launcher\": \"" + world.launcher() + "\", \"nodes\": " + std::to_string(distinct.size()) +
+         ", \"local_size\": " + std::to_string(world.local_size()) + ", \"local_rank_per_rank\": " +
+         json_list(local_ranks) + ", \"local_size_per_rank\": " + json_list(local_sizes) +
+         ", \"node_per_rank\": " + json_list(node_of);
 }
 
 /// The memory figures of the examples' last JSON line, gathered from every rank; see

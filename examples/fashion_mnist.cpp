@@ -201,13 +201,14 @@ int run(const Args& args) {
   }
   if (start_epoch >= end_epoch) result = evaluate(*model, test, world, dev);
   const auto memory = examples::MemoryFigures::gather(world, *opt);
+  const std::string layout = examples::world_layout_json(world);
   if (lead)
     std::printf("{\"example\": \"fashion_mnist\", \"model\": \"%s\", \"test_accuracy\": %.4f, \"test_loss\": %.4f, "
                 "\"epochs\": %d, \"seconds\": %.2f, \"samples_per_second\": %.0f, \"world_size\": %d, \"shard\": \"%s\", "
-                "%s}\n",
+                "%s, %s}\n",
                 args.model.c_str(), result.accuracy, result.loss, args.epochs, elapsed(),
                 train_seconds > 0 ? static_cast<double>(samples) / train_seconds : 0.0, world.size(), args.shard.c_str(),
-                memory.json().c_str());
+                memory.json().c_str(), layout.c_str());
   return 0;
 }
 

@@ -315,6 +315,7 @@ int run(const Args& args) {
   }
   if (trained_steps == 0) val_loss = evaluate(model, val, args.eval_tokens, local_batch, world, dev);
   const auto memory = examples::MemoryFigures::gather(world, *opt);  // before the sample allocates
+  const std::string layout = examples::world_layout_json(world);
 
   if (sharded) ddp.synchronize_parameters();  // the sample reads the parameters outside ddp.forward
   if (lead) {
@@ -328,11 +329,11 @@ int run(const Args& args) {
                 corpus.tokenizer->decode(std::span<const int64_t>(all.data() + ids.size(), all.size() - ids.size())).c_str());
     std::printf("{\"example\": \"gpt\", \"val_loss\": %.4f, \"unigram_entropy\": %.4f, \"train_loss\": %.4f, "
                 "\"tokens_per_second\": %.0f, \"steps\": %lld, \"parameters\": %lld, \"world_size\": %d, "
-                "\"seconds\": %.2f, \"shard\": \"%s\", %s}\n",
+                "\"seconds\": %.2f, \"shard\": \"%s\", %s, %s}\n",
                 val_loss, corpus.entropy, train_loss,
                 train_seconds > 0 ? static_cast<double>(trained_steps) * tokens_per_step / train_seconds : 0.0,
                 static_cast<long long>(step), static_cast<long long>(model.num_parameters()), world.size(), elapsed(),
-                args.shard.c_str(), memory.json().c_str());
+                args.shard.c_str(), memory.json().c_str(), layout.c_str());
   }
   return 0;
 }

@@ -2,11 +2,16 @@
 # A one-node SLURM on this machine, for running kirzl's jobs (and its srun fault tests,
 # tests/comm/faults/test_faults_srun.cpp) under srun as on a cluster.
 #
-#   scripts/slurm-local.sh start    install slurm-wlm and munge when missing, write the config,
+#   scripts/slurm-local.sh up       install slurm-wlm and munge when missing, write the config,
 #                                    start munged, slurmctld and slurmd, and wait for the node
 #                                    to be idle (idempotent: a running cluster is left alone)
-#   scripts/slurm-local.sh stop     cancel the jobs, stop the three daemons
+#   scripts/slurm-local.sh down     cancel the jobs, stop the three daemons
 #   scripts/slurm-local.sh status   whether it runs, and sinfo
+# (start and stop are the older names of up and down, and still work.)
+#
+# The tests labelled `slurm` (tests/examples/test_*_slurm.cpp) and `srun`
+# (tests/comm/faults/test_faults_srun.cpp) run their jobs on it; scripts/test.sh brings it up and
+# down around them. docs/cluster.md shows the same jobs on a real cluster.
 #
 # Needs root (the daemons run as root, munged as the munge user). Everything it writes lives in
 # KIRZL_SLURM_DIR (default /var/tmp/kirzl-slurm): the config, munge's socket, the daemons' state,
@@ -204,8 +209,8 @@ status() {
 }
 
 case "${1:-}" in
-  start) start ;;
-  stop) stop ;;
+  up | start) start ;;
+  down | stop) stop ;;
   status) status ;;
-  *) die "usage: $0 start|stop|status" ;;
+  *) die "usage: $0 up|down|status (start and stop: the same as up and down)" ;;
 esac

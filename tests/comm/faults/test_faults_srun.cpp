@@ -2,7 +2,7 @@
 // with srun starting the ranks instead of mpirun (Note [srun], Note [abort on failure]), at 2 and
 // 4 ranks (--overcommit: more tasks than the node's CPUs). Every case must end the step, non-zero,
 // within the bound, with every rank's process gone and the faulty rank named. Skips without a
-// running SLURM (scripts/slurm-local.sh start brings up one on this machine).
+// running SLURM (scripts/slurm-local.sh up brings up one on this machine).
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -13,23 +13,12 @@
 #include "kirzl/config.hpp"
 
 #include "comm/faults/fault_job.hpp"
+#include "support/slurm.hpp"
 
 namespace {
 
 using namespace kirzl::testing::faults;
-
-// Why srun cannot be used here, or "" when a node can take a step. Quick either way: scontrol ping
-// answers at once when the controller is down, where sinfo would retry for seconds, and the
-// clients wait up to a minute for a missing slurm.conf, hence the timeouts.
-std::string no_slurm() {
-  const auto r = kirzl::testing::run_program(
-      "command -v srun >/dev/null && timeout 5 scontrol ping | grep -q 'is UP' && timeout 10 sinfo -h -o %t");
-  if (!WIFEXITED(r.status) || WEXITSTATUS(r.status) != 0)
-    return "no SLURM: srun missing, or no slurmctld answers (scripts/slurm-local.sh start starts one) " + r.output;
-  for (const char* state : {"idle", "mix", "alloc"})
-    if (r.output.find(state) != std::string::npos) return "";
-  return "no SLURM node is up (sinfo: " + r.output + "); scripts/slurm-local.sh start";
-}
+using kirzl::testing::no_slurm;
 
 // srun of `np` tasks. timeout sends srun SIGTERM (which it passes to the step) before SIGKILL, so
 // that a hung step is cancelled rather than left behind; --time is SLURM's own limit on it.

@@ -76,12 +76,12 @@ std::string job_name(const std::string& what) { return "kirzl-test-" + what + "-
 
 // The example's last line as JSON, checked against the tasks' reports.
 nlohmann::json check_layout(const std::string& output, const std::string& last_line, int np) {
-  nlohmann::json j;
+  nlohmann::json j = nlohmann::json::object();
   try {
     j = nlohmann::json::parse(last_line);
   } catch (const std::exception& e) {
     ADD_FAILURE() << "the last line is not JSON (" << e.what() << "): " << last_line << "\n" << output;
-    return j;
+    return nlohmann::json::object();
   }
   const std::map<int, Task> tasks = task_reports(output);
   EXPECT_EQ(static_cast<int>(tasks.size()), np) << "every task reports what SLURM told it\n" << output;
@@ -177,13 +177,13 @@ TEST_F(ExamplesUnderSlurm, OneNodeSbatchScriptRunsTheExampleAsASlurmWorld) {
   text << in.rdbuf();
   const std::string output = text.str();
   fs::remove(out);
+  expect_released(name);
   ASSERT_TRUE(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0) << r.output << "\njob output:\n" << output;
   kirzl::testing::ProgramRun job{0, output};
   const nlohmann::json j = check_layout(output, job.last_line(), 2);
   EXPECT_GT(j.value("test_accuracy", 0.0), 0.75) << job.last_line();
   // The script's own line: what SLURM allocated, one CPU per task (OMP_NUM_THREADS).
   EXPECT_NE(output.find(" 2 tasks (2 per node), 1 CPU(s) per task, GPUs per task: none"), std::string::npos) << output;
-  expect_released(name);
 }
 
 }  // namespace

@@ -7,6 +7,8 @@
 #                                    to be idle (idempotent: a running cluster is left alone)
 #   scripts/slurm-local.sh down     cancel the jobs, stop the three daemons
 #   scripts/slurm-local.sh status   whether it runs, and sinfo
+#   scripts/slurm-local.sh install  only install slurm-wlm and munge when missing (what up does
+#                                    first); fails when apt-get cannot
 # (start and stop are the older names of up and down, and still work.)
 #
 # The tests labelled `slurm` (tests/examples/test_*_slurm.cpp) and `srun`
@@ -212,5 +214,6 @@ case "${1:-}" in
   up | start) start ;;
   down | stop) stop ;;
   status) status ;;
-  *) die "usage: $0 up|down|status (start and stop: the same as up and down)" ;;
+  install) need_root && install_missing ;;
+  *) die "usage: $0 up|down|status|install (start and stop: the same as up and down)" ;;
 esac

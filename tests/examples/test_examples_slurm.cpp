@@ -1,6 +1,6 @@
 // The examples as SLURM jobs (label `slurm`): fashion_mnist and gpt under `srun -n 2 --mpi=pmix`,
-// and examples/slurm/one_node.sbatch under `sbatch --wait`, each with small limits so that it runs
-// in seconds. Each checks the example's last JSON line against what SLURM told the tasks: the world
+// examples/slurm/one_node.sbatch under `sbatch --wait`, and multi_node_gpu.sbatch's SLURM side on
+// this one node without GPUs, each with small limits so that it runs in seconds. Each checks the example's last JSON line against what SLURM told the tasks: the world
 // size against SLURM_NTASKS, the nodes and every rank's local size against SLURM_TASKS_PER_NODE,
 // every rank's local rank and node against SLURM_LOCALID and SLURM_NODEID; the training against a
 // floor; and that the job let go of everything (squeue no longer lists it, none of its processes
@@ -28,6 +28,7 @@ namespace {
 
 const std::string kBin = std::string(KIRZL_BINARY_DIR) + "/examples/";
 const std::string kOneNodeScript = std::string(KIRZL_SOURCE_DIR) + "/examples/slurm/one_node.sbatch";
+const std::string kMultiNodeGpuScript = std::string(KIRZL_SOURCE_DIR) + "/examples/slurm/multi_node_gpu.sbatch";
 const char* const kFashionData = "/usr/share/datasets/fashion-mnist";
 const char* const kFortunes = "/usr/share/games/fortunes";
 
@@ -36,6 +37,15 @@ const char* const kFortunes = "/usr/share/games/fortunes";
 const std::string kTaskReport =
     "bash -c 'echo \"kirzl-slurm-task $SLURM_PROCID $SLURM_LOCALID $SLURM_NODEID $SLURM_NTASKS $SLURM_TASKS_PER_NODE\"; "
     "exec \"$0\" \"$@\"' ";
+
+// The GPU script's program, stood in for on a machine without GPUs: each task prints what the
+// script gave it (its threads, NCCL's interface, the flags the script added at the end), then the
+// task report, then runs the program without those last two flags (--device cuda).
+const std::string kGpuStandIn =
+    "bash -c 'n=$#; added=\"${@:n-1:2}\"; "
+    "echo \"kirzl-gpu-task $SLURM_PROCID threads=$OMP_NUM_THREADS ifname=$NCCL_SOCKET_IFNAME added=$added\"; "
+    "echo \"kirzl-slurm-task $SLURM_PROCID $SLURM_LOCALID $SLURM_NODEID $SLURM_NTASKS $SLURM_TASKS_PER_NODE\"; "
+    "exec \"$0\" \"${@:1:n-2}\"' ";
 
 // What one task was told.
 struct Task {
@@ -115,6 +125,29 @@ void expect_released(const std::string& name) {
   for (int pid : kirzl::testing::processes_of_job(name)) ADD_FAILURE() << "process " << pid << " of job " << name << " is left";
 }
 
+// A batch job that has ended: sbatch's status and output, and the job's output file.
+struct BatchJob {
+  int status = -1;
+  std::string sbatch_output, output;
+};
+
+// Submits `script` with `args` as job `name` (`options` before the script) and waits for its end
+// (sbatch --wait returns then, with the job's exit status; --time is SLURM's limit in minutes,
+// timeout the test's). Checks that the job let go of everything, then returns its output.
+// `env`: variables set for sbatch (the job gets sbatch's environment).
+BatchJob sbatch(const std::string& name, const std::string& options, const std::string& script, const std::string& args,
+                const std::string& env = "") {
+  const fs::path out = fs::temp_directory_path() / (name + ".out");
+  const auto r = kirzl::testing::run_program(env + " timeout -k 10 300 sbatch --wait --parsable --time=4 --job-name=" + name +
+                                             " --output=" + out.string() + " " + options + " " + script + " " + args);
+  std::ifstream in(out);
+  std::stringstream text;
+  text << in.rdbuf();
+  fs::remove(out);
+  expect_released(name);
+  return {r.status, r.output, text.str()};
+}
+
 class ExamplesUnderSlurm : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -166,24 +199,42 @@ TEST_F(ExamplesUnderSlurm, OneNodeSbatchScriptRunsTheExampleAsASlurmWorld) {
   if (!fs::exists(kBin + "fashion_mnist")) GTEST_SKIP() << kBin << "fashion_mnist is not built";
   if (!fs::exists(kFashionData)) GTEST_SKIP() << "apt-get install dataset-fashion-mnist";
   ASSERT_TRUE(fs::exists(kOneNodeScript)) << kOneNodeScript;
-  const std::string name = job_name("sbatch");
-  const fs::path out = fs::temp_directory_path() / (name + ".out");
-  // --wait: sbatch returns when the job has ended, with its exit status. --time: minutes.
-  const auto r = kirzl::testing::run_program(
-      "timeout -k 10 300 sbatch --wait --parsable --time=4 --job-name=" + name + " --output=" + out.string() + " " +
-      kOneNodeScript + " " + kTaskReport + kBin + "fashion_mnist --epochs 2 --train-limit 4096 --test-limit 1000");
-  std::ifstream in(out);
-  std::stringstream text;
-  text << in.rdbuf();
-  const std::string output = text.str();
-  fs::remove(out);
-  expect_released(name);
-  ASSERT_TRUE(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0) << r.output << "\njob output:\n" << output;
+  const BatchJob b = sbatch(job_name("sbatch"), "", kOneNodeScript,
+                            kTaskReport + kBin + "fashion_mnist --epochs 2 --train-limit 4096 --test-limit 1000");
+  const std::string& output = b.output;
+  ASSERT_TRUE(WIFEXITED(b.status) && WEXITSTATUS(b.status) == 0) << b.sbatch_output << "\njob output:\n" << output;
   kirzl::testing::ProgramRun job{0, output};
   const nlohmann::json j = check_layout(output, job.last_line(), 2);
   EXPECT_GT(j.value("test_accuracy", 0.0), 0.75) << job.last_line();
   // The script's own line: what SLURM allocated, one CPU per task (OMP_NUM_THREADS).
   EXPECT_NE(output.find(" 2 tasks (2 per node), 1 CPU(s) per task, GPUs per task: none"), std::string::npos) << output;
+}
+
+// The multi-node GPU script's SLURM side on this one node without GPUs: its #SBATCH lines
+// overridden to one node of 2 tasks and no GPU (--gpus-per-task=0), the program a stand-in that
+// drops the --device cuda the script adds. What runs on GPUs across nodes is not tested here
+// (docs/cluster.md); this checks the job the script builds: the ranks and their layout, the
+// threads per rank from --cpus-per-task, NCCL's variables passed through to every rank, the flags
+// added, KIRZL_VERBOSE's report.
+TEST_F(ExamplesUnderSlurm, MultiNodeGpuScriptBuildsItsJobOnOneNodeWithoutGpus) {
+  if (!fs::exists(kBin + "fashion_mnist")) GTEST_SKIP() << kBin << "fashion_mnist is not built";
+  if (!fs::exists(kFashionData)) GTEST_SKIP() << "apt-get install dataset-fashion-mnist";
+  ASSERT_TRUE(fs::exists(kMultiNodeGpuScript)) << kMultiNodeGpuScript;
+  // NCCL's interface set when submitting, as a user's `NCCL_SOCKET_IFNAME=ib0 sbatch ...`.
+  const BatchJob b = sbatch(job_name("gpu-script"), "--nodes=1 --ntasks-per-node=2 --cpus-per-task=1 --gpus-per-task=0",
+                            kMultiNodeGpuScript,
+                            kGpuStandIn + kBin + "fashion_mnist --epochs 2 --train-limit 4096 --test-limit 1000",
+                            "NCCL_SOCKET_IFNAME=lo");
+  const std::string& output = b.output;
+  ASSERT_TRUE(WIFEXITED(b.status) && WEXITSTATUS(b.status) == 0) << b.sbatch_output << "\njob output:\n" << output;
+  kirzl::testing::ProgramRun job{0, output};
+  const nlohmann::json j = check_layout(output, job.last_line(), 2);
+  EXPECT_GT(j.value("test_accuracy", 0.0), 0.75) << job.last_line();
+  EXPECT_NE(output.find("passing NCCL_SOCKET_IFNAME=lo to the ranks"), std::string::npos) << output;
+  for (int rank : {0, 1})
+    EXPECT_NE(output.find("kirzl-gpu-task " + std::to_string(rank) + " threads=1 ifname=lo added=--device cuda"),
+              std::string::npos) << output;
+  EXPECT_NE(output.find("world size 2 (launcher slurm)"), std::string::npos) << "KIRZL_VERBOSE's report\n" << output;
 }
 
 }  // namespace

@@ -33,9 +33,8 @@ kirzl_build build -DKIRZL_WITH_CUDA=AUTO -DKIRZL_WITH_MPI=AUTO -DCMAKE_CUDA_ARCH
 # (scripts/slurm-local.sh). Needs root and slurm-wlm and munge installed or installable with
 # apt-get; otherwise it says why the tests are skipped. A cluster this step started is always
 # stopped again; one that was already running is left running. Measured on the 2-core development
-# machine: 40 s in all, of which installing the five packages from apt's cache ~11 s (a fresh
-# machine adds apt-get update and the download, ~20 s more), up < 1 s, the 15 tests 28 s at -j2,
-# down < 1 s.
+# machine: 46 s in all, of which installing the five packages from apt's cache ~14 s (a fresh
+# machine adds apt-get update and the download), up < 1 s, the 16 tests 31 s at -j2, down < 1 s.
 kirzl_slurm_step() {
   echo "== SLURM: tests labelled slurm and srun on a one-node cluster (scripts/slurm-local.sh) =="
   if [ "$(id -u)" -ne 0 ]; then

@@ -2,6 +2,7 @@
 // wrap-around, unreadable and missing files), NVML absent, and EnergyWindow's figures.
 #include <gtest/gtest.h>
 
+#include <dlfcn.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -196,6 +197,104 @@ TEST(EnergyMeterNvml, DefaultLibraryOnThisMachine) {
   const std::string& r = m.unavailable_reason();
   EXPECT_TRUE(r.find("libnvidia-ml.so.1") != std::string::npos || r.find("cuda:0") != std::string::npos) << r;
 }
+
+#ifdef KIRZL_FAKE_NVML
+// NVML's path against tests/io/fake_nvml.cpp, a stand-in library whose counter, return codes and
+// call counts the test controls through the same loaded copy.
+class FakeNvml : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    lib_ = ::dlopen(KIRZL_FAKE_NVML, RTLD_NOW | RTLD_LOCAL);
+    ASSERT_NE(lib_, nullptr) << ::dlerror();
+    set_ = reinterpret_cast<void (*)(int, int, unsigned long long)>(::dlsym(lib_, "fake_nvml_set"));
+    calls_ = reinterpret_cast<void (*)(int*, int*)>(::dlsym(lib_, "fake_nvml_calls"));
+    ASSERT_TRUE(set_ && calls_);
+    set_(0, 0, 1'000'000);
+  }
+  void TearDown() override {
+    if (lib_) ::dlclose(lib_);
+  }
+  EnergyMeter meter(const std::string& bus_id = "00000000:3B:00.0") {
+    return EnergyMeter({.device = Device::cuda(0), .gpu_pci_bus_id = bus_id, .nvml_library = KIRZL_FAKE_NVML});
+  }
+  std::pair<int, int> calls() {
+    int i = 0, s = 0;
+    calls_(&i, &s);
+    return {i, s};
+  }
+  void* lib_ = nullptr;
+  void (*set_)(int, int, unsigned long long) = nullptr;
+  void (*calls_)(int*, int*) = nullptr;
+};
+
+TEST_F(FakeNvml, ReadsTheCounterInMillijoules) {
+  EnergyMeter m = meter();
+  ASSERT_TRUE(m.available()) << m.unavailable_reason();
+  EXPECT_EQ(m.source(), "NVML GPU 00000000:3B:00.0 (Fake GPU)");
+  EXPECT_DOUBLE_EQ(m.joules(), 0.0);
+  set_(0, 0, 1'250'500);
+  EXPECT_DOUBLE_EQ(m.joules(), 250.5);
+}
+
+TEST_F(FakeNvml, GpuWithoutTheCounterIsNotAvailable) {
+  set_(0, 3, 0);  // NVML_ERROR_NOT_SUPPORTED
+  EnergyMeter m = meter();
+  EXPECT_FALSE(m.available());
+  EXPECT_NE(m.unavailable_reason().find("NVML: nvmlDeviceGetTotalEnergyConsumption(GPU 00000000:3B:00.0) failed: "
+                                        "Not Supported (code 3) (this GPU has no energy counter"),
+            std::string::npos)
+      << m.unavailable_reason();
+  EXPECT_KIRZL_ERROR(m.joules(), ErrorCode::Unsupported, "Not Supported");
+}
+
+TEST_F(FakeNvml, UnknownBusIdIsNotAvailable) {
+  EnergyMeter m = meter("0000:01:00.0");
+  EXPECT_FALSE(m.available());
+  EXPECT_EQ(m.unavailable_reason(), "NVML: nvmlDeviceGetHandleByPciBusId_v2(0000:01:00.0) failed: Not Found (code 6)");
+}
+
+TEST_F(FakeNvml, FailedInitIsNotAvailableAndNotShutDown) {
+  set_(9, 0, 0);  // NVML_ERROR_DRIVER_NOT_LOADED
+  const auto before = calls();
+  {
+    EnergyMeter m = meter();
+    EXPECT_FALSE(m.available());
+    EXPECT_EQ(m.unavailable_reason(), "NVML: nvmlInit_v2 failed: Driver Not Loaded (code 9)");
+  }
+  EXPECT_EQ(calls().first, before.first + 1);
+  EXPECT_EQ(calls().second, before.second);  // nothing to shut down
+}
+
+TEST_F(FakeNvml, MetersShareOneSessionShutDownOnce) {
+  const auto before = calls();
+  {
+    EnergyMeter a = meter();
+    EnergyMeter b = meter();
+    ASSERT_TRUE(a.available() && b.available());
+    EXPECT_EQ(calls(), std::make_pair(before.first + 1, before.second));
+  }
+  EXPECT_EQ(calls(), std::make_pair(before.first + 1, before.second + 1));
+  {
+    EnergyMeter c = meter();  // a new session after the last one ended
+    EXPECT_TRUE(c.available());
+  }
+  EXPECT_EQ(calls(), std::make_pair(before.first + 2, before.second + 2));
+}
+
+TEST_F(FakeNvml, CounterFailingLaterIsAnIoError) {
+  EnergyMeter m = meter();
+  ASSERT_TRUE(m.available());
+  set_(0, 4, 0);  // NVML_ERROR_NO_PERMISSION
+  EXPECT_KIRZL_ERROR(m.joules(), ErrorCode::Io, "nvmlDeviceGetTotalEnergyConsumption", "Fake GPU",
+                     "Insufficient Permissions (code 4)");
+}
+
+TEST_F(FakeNvml, CudaDeviceWithoutBusIdAsksCuda) {
+  EnergyMeter m({.device = Device::cuda(0), .nvml_library = KIRZL_FAKE_NVML});
+  if (m.available()) GTEST_SKIP() << "a GPU with this fake's bus id is here";
+  EXPECT_EQ(m.unavailable_reason().rfind("cannot find the PCI bus id of cuda:0: ", 0), 0u) << m.unavailable_reason();
+}
+#endif
 
 }  // namespace
 }  // namespace kirzl::io

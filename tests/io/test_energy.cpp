@@ -69,6 +69,7 @@ TEST_F(FakePowercap, TwoPackagesAreSummedAndSubzonesAndPsysIgnored) {
   zone("intel-rapl:1:0", "core", 100);
   zone("intel-rapl:2", "psys", 100);  // the platform: includes the packages
   fs::create_directories(root_ / "intel-rapl-mmio:0");  // another driver's zone
+  fs::create_directories(root_ / "intel-rapl:1:1");     // a subzone is not even opened
   EnergyMeter m = meter();
   ASSERT_TRUE(m.available()) << m.unavailable_reason();
   EXPECT_EQ(m.source(), "RAPL package-0 + package-1 (" + root_.string() + ")");

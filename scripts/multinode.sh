@@ -63,7 +63,16 @@ live_pid() {
   local pid
   [ -f "$1" ] || return 1
   pid="$(cat "$1" 2>/dev/null)" || return 1
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && echo "$pid"
+  [ -n "$pid" ] && running "$pid" && echo "$pid"
+}
+
+# Whether process $1 runs (exists and is no zombie: a killed holder whose parent has not reaped it
+# yet is gone for our purposes).
+running() {
+  local stat
+  stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+  stat="${stat##*) }"
+  [ "${stat%% *}" != Z ]
 }
 
 # The node count that is up (every node's holder alive), or nothing.
@@ -221,7 +230,7 @@ down_quiet() {
       # shellcheck disable=SC2086
       [ -n "$pids" ] && kill -KILL $pids 2>/dev/null || true
       for _ in $(seq 100); do
-        kill -0 "$pid" 2>/dev/null || break
+        running "$pid" || break
         sleep 0.02
       done
     fi

@@ -37,7 +37,9 @@ std::string node_args(std::string* why) {
   std::smatch m;
   if (!WIFEXITED(status.status) || WEXITSTATUS(status.status) != 0 ||
       !std::regex_search(status.output, m, std::regex("multinode: ([0-9]+) nodes")) || std::stoi(m[1]) < kNodes) {
-    *why = "the emulated nodes are not up: run `scripts/multinode.sh up 2` as root (" + status.output + ")";
+    std::string said = status.output;
+    while (!said.empty() && said.back() == '\n') said.pop_back();
+    *why = "the emulated nodes are not up: run `scripts/multinode.sh up 2` as root (" + said + ")";
     return "";
   }
   const auto args = run_program(kScript + " mpirun-args");

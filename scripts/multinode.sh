@@ -121,6 +121,7 @@ start_node() {
   rm -f "$STATE/$name.ready"
   # The holder: unshare execs sh, which execs sleep, all in one process (no --fork); it owns the
   # node's namespaces. setsid and closed descriptors keep it from holding a caller's terminal or pipe.
+  # shellcheck disable=SC2016 # $1 and $2 are the inner sh's
   setsid unshare --net --uts -- sh -c 'hostname "$1" && ip link set lo up && touch "$2" && exec sleep infinity' \
     sh "$name" "$STATE/$name.ready" </dev/null >/dev/null 2>&1 &
   pid=$!
@@ -167,15 +168,16 @@ up() {
   mkdir -p "$STATE"
   if [ "$(nodes_up || true)" = "$n" ]; then
     # Already up: only the shaping may change.
-    echo "$(choose_shaping)" >"$STATE/shaping"
+    choose_shaping >"$STATE/shaping"
     for ((i = 1; i <= n; i++)); do shape host "kzmn-v$i" && shape "$i" eth0; done
     echo "$RATE $DELAY" >"$STATE/link"
     echo "multinode: $n nodes already up; links reshaped ($(link_text))"
+    warn_no_delay
     return 0
   fi
   [ -f "$STATE/nodes" ] && down_quiet
   mkdir -p "$STATE"
-  echo "$(choose_shaping)" >"$STATE/shaping"
+  choose_shaping >"$STATE/shaping"
   echo "$RATE $DELAY" >"$STATE/link"
   ip link add "$BRIDGE" type bridge 2>/dev/null || true
   ip addr replace "$NET.1/24" dev "$BRIDGE"
@@ -189,8 +191,13 @@ up() {
     reaches "$i" "$NET.$((10 + i % n + 1))" || die "kirzl-node$i does not reach kirzl-node$((i % n + 1))"
   done
   echo "multinode: $n nodes up (kirzl-node1..$n at $NET.11..$((10 + n)), host $NET.1 on $BRIDGE; $(link_text)) after $((SECONDS - t0)) s"
-  [ "$(cat "$STATE/shaping")" = tbf ] && [ "$DELAY" != 0 ] &&
+  warn_no_delay
+}
+
+warn_no_delay() {
+  if [ "$(cat "$STATE/shaping")" = tbf ] && [ "$DELAY" != 0 ]; then
     echo "multinode: this kernel has no sch_netem: links are limited to $RATE by tbf, the delay $DELAY is not applied" >&2
+  fi
   return 0
 }
 
@@ -227,8 +234,8 @@ down_quiet() {
     [ -f "$f" ] || continue
     if pid="$(live_pid "$f")"; then
       pids="$(node_processes "$pid")"
-      # shellcheck disable=SC2086
-      [ -n "$pids" ] && kill -KILL $pids 2>/dev/null || true
+      # shellcheck disable=SC2086 # one word per pid
+      kill -KILL $pids 2>/dev/null || true
       for _ in $(seq 100); do
         running "$pid" || break
         sleep 0.02
@@ -250,18 +257,19 @@ down() {
 }
 
 status() {
-  local n i pid rc=0
+  local n i pid
   if ! n="$(nodes_up)"; then
     echo "multinode: not up (scripts/multinode.sh up 2)"
     return 1
   fi
+  read -r RATE DELAY <"$STATE/link"
   echo "multinode: $n nodes, $(link_text), state in $STATE"
   for ((i = 1; i <= n; i++)); do
     pid="$(cat "$STATE/kirzl-node$i.pid")"
     echo "kirzl-node$i: holder pid $pid, $(in_node "$i" hostname), $(in_node "$i" ip -4 -o addr show dev eth0 | awk '{print $4}')," \
       "$(($(node_processes "$pid" | wc -l) - 1)) other processes"
   done
-  return $rc
+  return 0
 }
 
 # The mpirun options for the nodes (Note [emulated nodes]); see docs/multinode.md.

@@ -20,15 +20,16 @@
 # which also carries the host's address (so mpirun and its daemon run on the host and reach the
 # nodes' daemons). Ranks on one node share its hostname, so Open MPI puts them in shared memory
 # (btl vader); ranks on different nodes talk TCP over the veth links, which `tc` shapes in both
-# directions (egress of both ends of each pair): netem with delay and rate where the kernel has
-# sch_netem, else tbf with the rate only (then the delay is not applied, and `up` says so).
+# directions (egress of both ends of each pair; the delay where a node sends): netem with delay and
+# rate where the kernel has sch_netem, else tbf with the rate only (then the delay is not applied,
+# and `up` says so).
 # Open MPI starts its daemon on each node through scripts/multinode/rsh-agent, which enters the
 # node's namespaces as ssh would log into another host. Addresses come from RFC 2544's
 # benchmarking range (198.18.0.0/15): host .1, node i .(10+i); no other interface is touched.
 #
 # Environment: KIRZL_MULTINODE_DIR (state, default /var/tmp/kirzl-multinode),
-# KIRZL_MULTINODE_RATE (default 1gbit), KIRZL_MULTINODE_DELAY (one way per link end, default
-# 200us; 0 for none), KIRZL_MULTINODE_SUBNET (first three octets, default 198.18.0).
+# KIRZL_MULTINODE_RATE (default 1gbit), KIRZL_MULTINODE_DELAY (one-way latency between two nodes,
+# default 200us; 0 for none), KIRZL_MULTINODE_SUBNET (first three octets, default 198.18.0).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -90,15 +91,18 @@ in_node() {
   nsenter -t "$(cat "$STATE/kirzl-node$i.pid")" --net --uts -- "$@"
 }
 
-# Shapes the egress of device $2 (in node $1, or on the host when $1 is "host").
+# Shapes the egress of device $2 (in node $1, or on the host when $1 is "host"): the rate on
+# both ends of a node's link (each direction), the delay only where a node sends (its eth0), so
+# that one way between two nodes, or between a node and the host, takes the delay once.
 shape() {
-  local where=$1 dev=$2 run=()
+  local where=$1 dev=$2 run=() delay=()
   [ "$where" = host ] || run=(nsenter -t "$(cat "$STATE/kirzl-node$where.pid")" --net --)
+  [ "$where" = host ] || [ "$DELAY" = 0 ] || delay=(delay "$DELAY")
   "${run[@]}" tc qdisc del dev "$dev" root 2>/dev/null || true
   if [ "$(cat "$STATE/shaping")" = netem ]; then
-    "${run[@]}" tc qdisc add dev "$dev" root netem delay "$DELAY" rate "$RATE" limit 10000
+    "${run[@]}" tc qdisc add dev "$dev" root netem "${delay[@]}" rate "$RATE" limit 10000
   else
-    # Burst: 1 ms at the rate, at least 64 KiB (a segmentation-offloaded packet); queue up to 50 ms.
+    # Burst: 256 KiB, a few segmentation-offloaded packets (a smaller one splits them); queue up to 50 ms.
     "${run[@]}" tc qdisc add dev "$dev" root tbf rate "$RATE" burst 256kb latency 50ms
   fi
 }
@@ -211,7 +215,7 @@ reaches() {
 
 link_text() {
   if [ "$(cat "$STATE/shaping" 2>/dev/null)" = netem ]; then
-    echo "links: $RATE, $DELAY each way per link end (netem)"
+    echo "links: $RATE each way, $DELAY one way (netem)"
   else
     echo "links: $RATE (tbf; no delay)"
   fi

@@ -129,6 +129,7 @@ start_node() {
   setsid unshare --net --uts -- sh -c 'hostname "$1" && ip link set lo up && touch "$2" && exec sleep infinity' \
     sh "$name" "$STATE/$name.ready" </dev/null >/dev/null 2>&1 &
   pid=$!
+  disown "$pid"  # not this shell's job: down may kill it without a word from bash
   echo "$pid" >"$STATE/$name.pid"
   for _ in $(seq 100); do
     [ -e "$STATE/$name.ready" ] && break
@@ -180,6 +181,8 @@ up() {
     return 0
   fi
   [ -f "$STATE/nodes" ] && down_quiet
+  # A failed start leaves nothing behind.
+  trap down_quiet EXIT
   mkdir -p "$STATE"
   choose_shaping >"$STATE/shaping"
   echo "$RATE $DELAY" >"$STATE/link"
@@ -194,6 +197,7 @@ up() {
     reaches "$i" "$NET.1" || die "kirzl-node$i does not reach the host at $NET.1"
     reaches "$i" "$NET.$((10 + i % n + 1))" || die "kirzl-node$i does not reach kirzl-node$((i % n + 1))"
   done
+  trap - EXIT
   echo "multinode: $n nodes up (kirzl-node1..$n at $NET.11..$((10 + n)), host $NET.1 on $BRIDGE; $(link_text)) after $((SECONDS - t0)) s"
   warn_no_delay
 }

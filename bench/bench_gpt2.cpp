@@ -14,7 +14,10 @@
 // bytes, warm-up included, so the optimizer's state is counted); MFU = (6 N + 12 L C T) x tokens/s
 // over the dense bf16 peak of an H100 SXM, 989.4 TFLOP/s (N: parameters of the true 50257-class
 // model without the position embedding, as nanoGPT counts -- the padding's 47 x 768 GEMM rows are
-// not useful work; the attention term counts the full T x T products, as PaLM does).
+// not useful work; the attention term counts the full T x T products, as PaLM does); energy over
+// the timed steps from the GPU's NVML counter (io::EnergyMeter): joules_per_step and
+// tokens_per_joule, and the label "energy: <what was measured>". Without the counter those two
+// are absent (never 0) and the label says "energy not available: <why>".
 //
 // BM_gpt2_loss_check writes the initial weights (GPT-2 names, safetensors, values exact in bf16;
 // wte as GPT-2's [50257, 768], without the padding rows, so the peer's 50257-class model loads it)
@@ -31,6 +34,7 @@
 #include <string>
 #include <vector>
 
+#include <kirzl/io/energy.hpp>
 #include <kirzl/kirzl.hpp>
 
 using namespace kirzl;
@@ -92,10 +96,14 @@ void BM_gpt2_train_step(benchmark::State& state) {
   Setup s = make_setup();
   Tensor batch = random_tokens(s.model->config().vocab_size, 7).to(Device::cuda(0));
   Tensor idx = batch.slice(1, 0, kSeq).contiguous(), targets = batch.slice(1, 1, kSeq + 1).contiguous();
+  io::EnergyMeter meter({.device = Device::cuda(0)});
+  double joules = 0;
   try {
     for (int i = 0; i < 3; ++i) train_step(s, fused, idx, targets);  // warm-up: optimizer state, allocator cache
     cuda::synchronize(0);
     double last = 0;
+    // One window over all timed steps: NVML's counter moves in steps of tens of milliseconds.
+    const double joules_start = meter.available() ? meter.joules() : 0.0;
     for (auto _ : state) {
       const auto t0 = std::chrono::steady_clock::now();
       Tensor loss = train_step(s, fused, idx, targets);
@@ -103,6 +111,7 @@ void BM_gpt2_train_step(benchmark::State& state) {
       state.SetIterationTime(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
       last = loss.to(Device::cpu()).to(DType::f64).item();
     }
+    if (meter.available()) joules = meter.joules() - joules_start;
     state.counters["last_loss"] = last;
   } catch (const Error& e) {
     state.SkipWithError(e.what());
@@ -114,6 +123,16 @@ void BM_gpt2_train_step(benchmark::State& state) {
                                              benchmark::Counter::kIsIterationInvariantRate);
   state.counters["peak_mem_GB"] = static_cast<double>(cuda::memory_stats(0).peak_allocated_bytes) / 1e9;
   state.counters["peak_reserved_GB"] = static_cast<double>(cuda::memory_stats(0).peak_reserved_bytes) / 1e9;
+  if (meter.available() && joules > 0) {
+    const double steps = static_cast<double>(state.iterations());
+    state.counters["joules_per_step"] = joules / steps;
+    state.counters["tokens_per_joule"] = tokens * steps / joules;
+    state.SetLabel("energy: " + meter.source());
+  } else {
+    state.SetLabel("energy not available: " +
+                   (meter.available() ? "the counter did not move in " + std::to_string(state.iterations()) + " steps"
+                                      : meter.unavailable_reason()));
+  }
 }
 
 void BM_gpt2_loss_check(benchmark::State& state) {

@@ -1,22 +1,28 @@
 // What both examples do the same way around DistributedDataParallel: the --shard flag's value as
 // a kirzl::Shard, the checkpoint in the form the run writes (Note [checkpoint forms] in
 // examples/args/args.hpp) and resuming from either form, and the memory figures of the last JSON
-// line. Header-only, next to the examples that include it.
+// line, and the energy figures of the metrics log and the last line. Header-only, next to the
+// examples that include it.
 #pragma once
 
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <kirzl/comm.hpp>
 #include <kirzl/core/allocator.hpp>
 #include <kirzl/ddp.hpp>
 #include <kirzl/io/checkpoint.hpp>
+#include <kirzl/io/energy.hpp>
 #include <kirzl/io/ddp_checkpoint.hpp>
 #include <kirzl/io/sharded_checkpoint.hpp>
 #include <kirzl/kirzl.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -162,6 +168,106 @@ struct MemoryFigures {
       s += std::string(", \"") + key + "\": " + json_list(*v);
     return s;
   }
+};
+
+/// Every rank's `value`, in rank order, on every rank (one all_reduce); NaN stays NaN.
+inline std::vector<double> per_rank_double(const comm::ProcessGroup& world, double value) {
+  std::vector<double> slots(static_cast<size_t>(world.size()), 0.0);
+  slots[static_cast<size_t>(world.rank())] = value;
+  Tensor t = from_vector<double>(slots, {world.size()});
+  world.communicator()->all_reduce(t, {.op = comm::ReduceOp::Sum, .tag = "per-rank figures"}).wait();
+  return t.to_vector<double>();
+}
+
+/// `v` as a JSON number, or null when it is NaN or infinite.
+inline std::string json_number_or_null(double v) {
+  if (!std::isfinite(v)) return "null";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+
+/// `v` as a JSON list of numbers, null where NaN: "[1.5, null]".
+inline std::string json_list(const std::vector<double>& v) {
+  std::string s = "[";
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + json_number_or_null(v[i]);
+  return s + "]";
+}
+
+/// `s` as a quoted JSON string.
+inline std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(c)));
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+/// The job's energy: each rank's io::EnergyMeter on its device (NVML for a GPU, RAPL for the
+/// CPU), and the job's joules from every rank's, each counter counted once. Ranks on one node
+/// that read the same counter (the same CPU packages, or two ranks on one GPU) would otherwise
+/// count the same joules twice: the ranks of one node and one counter share a key (a hash of the
+/// host name and the meter's source), and only the first rank with a key adds its joules.
+/// The figures are null, never zero, unless every rank has a counter (Note [energy never zero]).
+class JobEnergy {
+ public:
+  /// Every rank, collectively: builds this rank's meter and learns every rank's key and
+  /// availability. A rank whose meter is not available says why on stderr.
+  JobEnergy(const comm::ProcessGroup& world, Device dev, const std::string& program)
+      : world_(world), meter_(io::EnergyMeter::Options{.device = dev}) {
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    const double key = static_cast<double>(std::hash<std::string>{}(std::string(host) + "|" + meter_.source()) &
+                                           ((uint64_t{1} << 52) - 1));  // exact in a double
+    keys_ = per_rank_double(world, meter_.available() ? key : NAN);
+    for (size_t r = 0; r < keys_.size() && missing_rank_ < 0; ++r)
+      if (std::isnan(keys_[r])) missing_rank_ = static_cast<int>(r);
+    if (!meter_.available() && world.rank() != 0)
+      std::fprintf(stderr, "%s: rank %d: energy not available: %s\n", program.c_str(), world.rank(),
+                   meter_.unavailable_reason().c_str());
+  }
+
+  /// True when every rank has a counter.
+  bool available() const { return missing_rank_ < 0; }
+  /// What is measured (rank 0's source), or "not available: <why>": rank 0's reason, or the first
+  /// rank without a counter (whose reason is on its stderr).
+  std::string status() const {
+    if (!meter_.available()) return "not available: " + meter_.unavailable_reason();
+    if (missing_rank_ >= 0)
+      return "not available: rank " + std::to_string(missing_rank_) + " has no energy counter (its reason is on its stderr)";
+    return meter_.source();
+  }
+  /// This rank's meter.
+  io::EnergyMeter& meter() { return meter_; }
+
+  /// Every rank, collectively: every rank's `rank_joules` (per_rank, NaN where not available),
+  /// and the job's joules, each counter once (NaN unless every rank has a counter).
+  double job_joules(double rank_joules, std::vector<double>* per_rank = nullptr) const {
+    std::vector<double> all = per_rank_double(world_, rank_joules);
+    double total = available() ? 0.0 : NAN;
+    for (size_t r = 0; r < all.size() && available(); ++r) {
+      bool first = true;
+      for (size_t q = 0; q < r; ++q) first = first && keys_[q] != keys_[r];
+      if (first) total += all[r];
+    }
+    if (per_rank) *per_rank = std::move(all);
+    return total;
+  }
+
+ private:
+  const comm::ProcessGroup& world_;
+  io::EnergyMeter meter_;
+  std::vector<double> keys_;
+  int missing_rank_ = -1;
 };
 
 }  // namespace kirzl::examples

@@ -8,7 +8,9 @@
 // reducer averages their gradients, so one command trains the same model at any world size.
 // --shard optimizer|gradients keeps only a share of the optimizer state (and of the reduced
 // gradients) on each rank; a checkpoint of several ranks or of a sharded run is a directory that
-// --resume reads at any world size. The last line printed is one JSON object with the final figures.
+// --resume reads at any world size. The last line printed is one JSON object with the final figures,
+// among them the energy used in training (joules per epoch, samples per joule) where the devices
+// have an energy counter.
 #include <kirzl/ddp.hpp>
 #include <kirzl/io/checkpoint.hpp>
 #include <kirzl/io/metrics.hpp>
@@ -19,7 +21,9 @@
 #include "fashion_mnist_args.hpp"
 #include "path_checks.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -27,6 +31,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -142,11 +147,16 @@ int run(const Args& args) {
                   examples::checkpoint_origin(saved).c_str(), start_epoch, static_cast<long long>(step));
   }
   io::MetricsLog metrics(lead ? args.metrics : std::string());
+  examples::JobEnergy energy(world, dev, "fashion_mnist");  // NVML on a GPU, RAPL on the CPU
 
   if (lead)
     std::printf("fashion_mnist: %s, %s lr %g, global batch %lld (%lld per rank), %d epochs, %d rank(s), --shard %s, %s\n",
                 args.model.c_str(), args.optimizer.c_str(), args.lr, static_cast<long long>(args.batch_size),
                 static_cast<long long>(local_batch), args.epochs, world.size(), args.shard.c_str(), dev.str().c_str());
+  if (lead) std::printf("fashion_mnist: energy: %s\n", energy.status().c_str());
+  // Energy of the training loops (evaluations left out): this rank's and the job's, each counter once.
+  io::EnergyWindow epoch_window(energy.meter());
+  double train_joules = energy.meter().available() ? 0.0 : NAN, job_train_joules = energy.available() ? 0.0 : NAN;
   const auto start = std::chrono::steady_clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
   double train_seconds = 0;
@@ -158,6 +168,7 @@ int run(const Args& args) {
     io::ProgressBar bar({.total_steps = steps_per_epoch, .epoch = epoch + 1, .epochs = args.epochs, .label = "train",
                          .enabled = lead});
     const auto epoch_start = std::chrono::steady_clock::now();
+    epoch_window.start();
     int64_t k = 0;
     for (auto& [x, y] : loader) {
       Tensor loss = cross_entropy(ddp(x.to(dev)), y.to(dev));
@@ -187,13 +198,21 @@ int run(const Args& args) {
     }
     bar.finish();
     train_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
+    const double rank_epoch_joules = epoch_window.finish(0, 0).joules;
+    train_joules += rank_epoch_joules;
+    const double epoch_joules = energy.job_joules(rank_epoch_joules);  // null, never 0, without a counter
+    job_train_joules += epoch_joules;
     if (sharded) ddp.synchronize_parameters();  // evaluate() reads the parameters outside ddp.forward
     result = evaluate(*model, test, world, dev);
     if (lead) {
       std::printf("epoch %d/%d  test accuracy %.4f  test loss %.4f  (%.1f s)\n", epoch + 1, args.epochs, result.accuracy,
                   result.loss, elapsed());
-      metrics.log({.step = step, .epoch = epoch, .loss = result.loss, .accuracy = result.accuracy, .lr = opt->lr(),
-                   .elapsed_seconds = elapsed(), .extra = {{"split", "test"}}});
+      io::MetricsRecord record{.step = step, .epoch = epoch, .loss = result.loss, .accuracy = result.accuracy,
+                               .lr = opt->lr(), .elapsed_seconds = elapsed(), .extra = {{"split", "test"}}};
+      record.set("joules_per_epoch", epoch_joules)
+          .set("samples_per_joule", epoch_joules > 0 ? static_cast<double>(k * args.batch_size) / epoch_joules : NAN);
+      if (!energy.available()) record.set("energy", energy.status());
+      metrics.log(record);
     }
     if (!args.checkpoint.empty())  // a file from rank 0, or a directory every rank writes its share of
       examples::save_run_checkpoint(args.checkpoint, form, ddp, opt.get(),
@@ -201,14 +220,23 @@ int run(const Args& args) {
   }
   if (start_epoch >= end_epoch) result = evaluate(*model, test, world, dev);
   const auto memory = examples::MemoryFigures::gather(world, *opt);
+  std::vector<double> rank_joules;
+  energy.job_joules(train_joules, &rank_joules);
+  const int trained_epochs = std::max(0, end_epoch - start_epoch);
   const std::string layout = examples::world_layout_json(world);
   if (lead)
     std::printf("{\"example\": \"fashion_mnist\", \"model\": \"%s\", \"test_accuracy\": %.4f, \"test_loss\": %.4f, "
                 "\"epochs\": %d, \"seconds\": %.2f, \"samples_per_second\": %.0f, \"world_size\": %d, \"shard\": \"%s\", "
-                "%s, %s}\n",
+                "%s, \"energy\": %s, \"energy_joules\": %s, \"joules_per_epoch\": %s, \"samples_per_joule\": %s, "
+                "\"energy_joules_per_rank\": %s, %s}\n",
                 args.model.c_str(), result.accuracy, result.loss, args.epochs, elapsed(),
                 train_seconds > 0 ? static_cast<double>(samples) / train_seconds : 0.0, world.size(), args.shard.c_str(),
-                memory.json().c_str(), layout.c_str());
+                memory.json().c_str(), examples::json_string(energy.status()).c_str(),
+                examples::json_number_or_null(job_train_joules).c_str(),
+                examples::json_number_or_null(job_train_joules / trained_epochs).c_str(),
+                examples::json_number_or_null(job_train_joules > 0 ? static_cast<double>(samples) / job_train_joules : NAN)
+                    .c_str(),
+                examples::json_list(rank_joules).c_str(), layout.c_str());
   return 0;
 }
 

@@ -14,7 +14,8 @@
 // size. --shard optimizer|gradients keeps only a share of the optimizer state (and of the reduced
 // gradients) on each rank; a checkpoint of several ranks or of a sharded run is a directory that
 // --resume reads at any world size. The last line printed is one JSON object with the final
-// figures, with each rank's optimizer-state bytes and peak resident memory.
+// figures, with each rank's optimizer-state bytes and peak resident memory, and the energy used in
+// training (joules per step, tokens per joule) where the devices have an energy counter.
 #include <kirzl/ddp.hpp>
 #include <kirzl/io/checkpoint.hpp>
 #include <kirzl/io/metrics.hpp>
@@ -234,6 +235,7 @@ int run(const Args& args) {
                   examples::checkpoint_origin(saved).c_str(), static_cast<long long>(step));
   }
   io::MetricsLog metrics(lead ? args.metrics : std::string());
+  examples::JobEnergy energy(world, dev, "gpt");  // NVML on a GPU, RAPL on the CPU
   if (lead) {
     std::printf("gpt: fortunes corpus, %lld train / %lld val characters, vocabulary %lld, unigram entropy %.4f nats\n",
                 static_cast<long long>(n_train), static_cast<long long>(n_val), static_cast<long long>(vocab),
@@ -244,6 +246,7 @@ int run(const Args& args) {
                 static_cast<long long>(args.batch_size), static_cast<long long>(args.block_size),
                 static_cast<long long>(local_batch), static_cast<long long>(args.steps), args.lr, world.size(),
                 args.shard.c_str(), dev.str().c_str());
+    std::printf("gpt: energy: %s\n", energy.status().c_str());
   }
 
   const auto start = std::chrono::steady_clock::now();
@@ -265,6 +268,11 @@ int run(const Args& args) {
   };
   auto bar = new_bar();
   int64_t stretch_first = step;
+  // Energy: this rank's joules over the steps of each metrics line (log_first..step; the
+  // evaluations between are left out, carried over in log_joules) and over all training.
+  io::EnergyWindow log_window(energy.meter()), train_window(energy.meter());
+  int64_t log_first = step;
+  double log_joules = 0, train_joules = energy.meter().available() ? 0.0 : NAN;
   auto t0 = std::chrono::steady_clock::now();
   while (step < end_step) {
     data::TokenBatch b = train.batch(step);
@@ -291,12 +299,23 @@ int run(const Args& args) {
       // The metrics log holds the loss of the global batch: the mean over ranks.
       Tensor global_loss = loss.detach().to(Device::cpu()).to(DType::f64).reshape({1});
       world.communicator()->all_reduce(global_loss, {.op = comm::ReduceOp::Avg, .tag = "loss for the metrics log"}).wait();
-      metrics.log(io::MetricsRecord{.step = step, .loss = global_loss.item(), .lr = opt->lr(), .elapsed_seconds = elapsed()}
-                      .set("tokens_per_second", rate));
+      // The job's joules over the window, each counter once: null, never 0, without a counter.
+      const double window_joules = energy.job_joules(log_window.finish(0, 0).joules + log_joules);
+      const double window_steps = static_cast<double>(step - log_first);
+      log_joules = 0;
+      log_first = step;
+      io::MetricsRecord record{.step = step, .loss = global_loss.item(), .lr = opt->lr(), .elapsed_seconds = elapsed()};
+      record.set("tokens_per_second", rate)
+          .set("joules_per_step", window_joules / window_steps)
+          .set("tokens_per_joule", window_joules > 0 ? window_steps * tokens_per_step / window_joules : NAN);
+      if (!energy.available()) record.set("energy", energy.status());
+      metrics.log(record);
     }
     if (step % args.eval_every == 0 || step == end_step) {
       // Time spent evaluating, saving and sampling is not training time.
       train_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      train_joules += train_window.finish(0, 0).joules;
+      log_joules += log_window.finish(0, 0).joules;
       bar->finish();
       if (sharded) ddp.synchronize_parameters();  // evaluate() reads the parameters outside ddp.forward
       val_loss = evaluate(model, val, args.eval_tokens, local_batch, world, dev);
@@ -310,11 +329,16 @@ int run(const Args& args) {
       save();
       if (step < end_step) bar = new_bar();
       stretch_first = step;
+      train_window.start();
+      log_window.start();
       t0 = std::chrono::steady_clock::now();
     }
   }
   if (trained_steps == 0) val_loss = evaluate(model, val, args.eval_tokens, local_batch, world, dev);
   const auto memory = examples::MemoryFigures::gather(world, *opt);  // before the sample allocates
+  std::vector<double> rank_joules;
+  const double job_joules = energy.job_joules(train_joules, &rank_joules);
+  const double trained_tokens = static_cast<double>(trained_steps) * tokens_per_step;
   const std::string layout = examples::world_layout_json(world);
 
   if (sharded) ddp.synchronize_parameters();  // the sample reads the parameters outside ddp.forward
@@ -329,11 +353,16 @@ int run(const Args& args) {
                 corpus.tokenizer->decode(std::span<const int64_t>(all.data() + ids.size(), all.size() - ids.size())).c_str());
     std::printf("{\"example\": \"gpt\", \"val_loss\": %.4f, \"unigram_entropy\": %.4f, \"train_loss\": %.4f, "
                 "\"tokens_per_second\": %.0f, \"steps\": %lld, \"parameters\": %lld, \"world_size\": %d, "
-                "\"seconds\": %.2f, \"shard\": \"%s\", %s, %s}\n",
+                "\"seconds\": %.2f, \"shard\": \"%s\", %s, \"energy\": %s, \"energy_joules\": %s, "
+                "\"joules_per_step\": %s, \"tokens_per_joule\": %s, \"energy_joules_per_rank\": %s, %s}\n",
                 val_loss, corpus.entropy, train_loss,
                 train_seconds > 0 ? static_cast<double>(trained_steps) * tokens_per_step / train_seconds : 0.0,
                 static_cast<long long>(step), static_cast<long long>(model.num_parameters()), world.size(), elapsed(),
-                args.shard.c_str(), memory.json().c_str(), layout.c_str());
+                args.shard.c_str(), memory.json().c_str(), examples::json_string(energy.status()).c_str(),
+                examples::json_number_or_null(job_joules).c_str(),
+                examples::json_number_or_null(job_joules / static_cast<double>(trained_steps)).c_str(),
+                examples::json_number_or_null(job_joules > 0 ? trained_tokens / job_joules : NAN).c_str(),
+                examples::json_list(rank_joules).c_str(), layout.c_str());
   }
   return 0;
 }

@@ -268,6 +268,10 @@ def parse_gpt2(logs, benches, work):
             g[f"{key}_peak_GB"] = b["counters"].get("peak_mem_GB")
             g[f"{key}_mfu"] = b["counters"].get("MFU")
             g[f"{key}_step_ms"] = b.get("real_time")
+            # Energy (NVML): numbers, or None with the reason in the label ("energy not available: ...").
+            g[f"{key}_tokens_per_joule"] = b["counters"].get("tokens_per_joule")
+            g[f"{key}_joules_per_step"] = b["counters"].get("joules_per_step")
+            g[f"{key}_energy"] = b.get("label", "")
         if b["program"] == "bench_gpt2" and "error" in b:
             g.setdefault("errors", []).append(f"{b['name']}: {b['error']}")
     t = last_json_line(read(os.path.join(logs, "bench", "torch_gpt2_eager.log")))
@@ -275,6 +279,9 @@ def parse_gpt2(logs, benches, work):
         g["torch_eager_tokens_per_s"] = t.get("tokens_per_s")
         g["torch_eager_peak_GB"] = (t.get("peak_mem_bytes") or 0) / 1e9
         g["torch_eager_mfu"] = t.get("mfu")
+        g["torch_eager_tokens_per_joule"] = t.get("tokens_per_joule")
+        g["torch_eager_joules_per_step"] = t.get("joules_per_step")
+        g["torch_eager_energy"] = t.get("energy", "not available: the peer did not report energy")
     kl = None
     try:
         kl = json.load(open(os.path.join(work, "gpt2_check", "kirzl_losses.json")))
@@ -370,9 +377,12 @@ def main():
         mark = {True: "met", False: "NOT met", None: "not measured"}[t["met"]]
         print(f"  {t['what']:<58} {vs:>10} (goal {t['goal']}) {mark}  {t['note'][:80]}")
     for k in ("kirzl_tokens_per_s", "kirzl_peak_GB", "kirzl_model_tokens_per_s", "torch_eager_tokens_per_s",
-              "torch_eager_peak_GB"):
+              "torch_eager_peak_GB", "kirzl_tokens_per_joule", "torch_eager_tokens_per_joule"):
         if gpt2.get(k) is not None:
             print(f"  gpt2 {k}: {gpt2[k]:.4g}")
+    for k in ("kirzl_energy", "torch_eager_energy"):
+        if gpt2.get(k):
+            print(f"  gpt2 {k}: {gpt2[k][:100]}")
     ok = count["failed"] == 0 and not bad_programs and not any(s["errors"] for s in sanitizer)
     print("RESULT:", "all tests that ran passed" if ok else "FAILURES (see above)")
     return 0 if ok else 1

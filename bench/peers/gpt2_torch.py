@@ -7,7 +7,10 @@ parameters and fused AdamW (lr 6e-4, betas (0.9, 0.95), eps 1e-8, weight decay 0
 parameters, none on biases and LayerNorm). Modes: `eager` and `compile` (torch.compile).
 
 Throughput: tokens/s over --steps timed steps after --warmup untimed ones, on one fixed batch;
-peak memory: torch.cuda.max_memory_allocated() over warm-up and timed steps.
+peak memory: torch.cuda.max_memory_allocated() over warm-up and timed steps; energy: the GPU's NVML
+counter (nvmlDeviceGetTotalEnergyConsumption, read through ctypes) over the timed steps, as
+joules_per_step and tokens_per_joule, with "energy" naming the GPU -- or, without the counter, both
+null and "energy": "not available: <why>" (never 0), as bench_gpt2 reports kirzl's.
 
 Correctness (--weights / --batch, as written by bench_gpt2's BM_gpt2_loss_check): loads initial
 weights from a safetensors file in GPT-2's own names and layout (as Hugging Face's GPT-2 files and
@@ -20,6 +23,8 @@ targets [:, 1:]); prints the loss at step 0 and after --loss-steps optimizer ste
 Output: one JSON object on the last line of stdout.
 """
 import argparse
+import atexit
+import ctypes
 import json
 import math
 import os
@@ -86,6 +91,71 @@ class GPT(nn.Module):
             x = block(x)
         logits = self.lm_head(self.transformer.ln_f(x))
         return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1))
+
+
+class NvmlEnergy:
+    """The NVML energy counter of CUDA device `index` (found by PCI bus id, as kirzl's EnergyMeter
+    finds it), in joules since this object was made; `reason` says why not where it is missing."""
+
+    def __init__(self, index):
+        self.reason, self.source, self._start = None, None, 0
+        try:
+            self._lib = ctypes.CDLL("libnvidia-ml.so.1")
+        except OSError as e:
+            self.reason = f"NVML: cannot load libnvidia-ml.so.1: {e}"
+            return
+        lib = self._lib
+        lib.nvmlErrorString.restype = ctypes.c_char_p
+        rc = lib.nvmlInit_v2()
+        if rc != 0:
+            self.reason = f"NVML: nvmlInit_v2 failed: {self._error(rc)}"
+            return
+        atexit.register(lib.nvmlShutdown)
+        p = torch.cuda.get_device_properties(index)
+        self._handle = ctypes.c_void_p()
+        count = ctypes.c_uint()
+        if hasattr(p, "pci_bus_id"):
+            bus = f"{getattr(p, 'pci_domain_id', 0):08x}:{p.pci_bus_id:02x}:{p.pci_device_id:02x}.0"
+            rc = lib.nvmlDeviceGetHandleByPciBusId_v2(bus.encode(), ctypes.byref(self._handle))
+            call = f"nvmlDeviceGetHandleByPciBusId_v2({bus})"
+        elif lib.nvmlDeviceGetCount_v2(ctypes.byref(count)) == 0 and count.value == 1:
+            bus = "index 0"  # an older torch without the bus id, but only one GPU: it is the one
+            rc = lib.nvmlDeviceGetHandleByIndex_v2(0, ctypes.byref(self._handle))
+            call = "nvmlDeviceGetHandleByIndex_v2(0)"
+        else:
+            self.reason = f"torch {torch.__version__} does not report the PCI bus id of cuda:{index}"
+            return
+        if rc != 0:
+            self.reason = f"NVML: {call} failed: {self._error(rc)}"
+            return
+        mj = ctypes.c_ulonglong()
+        rc = lib.nvmlDeviceGetTotalEnergyConsumption(self._handle, ctypes.byref(mj))
+        if rc != 0:
+            self.reason = f"NVML: nvmlDeviceGetTotalEnergyConsumption(GPU {bus}) failed: {self._error(rc)}"
+            return
+        self._start = mj.value
+        self.source = f"NVML GPU {bus} ({torch.cuda.get_device_name(index)})"
+
+    def _error(self, rc):
+        s = self._lib.nvmlErrorString(rc)
+        return f"{s.decode() if s else 'unknown NVML error'} (code {rc})"
+
+    def joules(self):
+        mj = ctypes.c_ulonglong()
+        rc = self._lib.nvmlDeviceGetTotalEnergyConsumption(self._handle, ctypes.byref(mj))
+        if rc != 0:
+            raise RuntimeError(f"NVML: nvmlDeviceGetTotalEnergyConsumption failed: {self._error(rc)}")
+        return (mj.value - self._start) * 1e-3
+
+
+def energy_fields(meter, joules, steps, tokens_per_step):
+    """The result's energy fields: numbers, or null next to the reason (never 0)."""
+    if meter.reason is None and joules > 0:
+        return {"energy": meter.source, "energy_joules": joules, "joules_per_step": joules / steps,
+                "tokens_per_joule": tokens_per_step * steps / joules}
+    why = meter.reason or f"the counter did not move in {steps} steps"
+    return {"energy": f"not available: {why}", "energy_joules": None, "joules_per_step": None,
+            "tokens_per_joule": None}
 
 
 def load_safetensors(path):
@@ -200,12 +270,15 @@ def main():
     else:
         for _ in range(args.warmup):
             step()
+        meter = NvmlEnergy(dev.index or 0)
         torch.cuda.synchronize()
         t0 = time.perf_counter()
+        j0 = meter.joules() if meter.reason is None else 0.0
         for _ in range(args.steps):
             loss = step()
         torch.cuda.synchronize()
         dt = time.perf_counter() - t0
+        joules = meter.joules() - j0 if meter.reason is None else 0.0
         tokens_per_s = b * t * args.steps / dt
         n_params = sum(p.numel() for p in model.parameters()) - model.transformer.wpe.weight.numel()
         cfg_l, cfg_c = len(model.transformer.h), model.transformer.wte.weight.shape[1]
@@ -218,6 +291,7 @@ def main():
             "mfu": flops_per_token * tokens_per_s / (args.peak_tflops * 1e12),
             "peak_tflops": args.peak_tflops,
         })
+        result.update(energy_fields(meter, joules, args.steps, b * t))
     result["peak_mem_bytes"] = torch.cuda.max_memory_allocated()
     print(json.dumps(result), flush=True)
 

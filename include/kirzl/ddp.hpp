@@ -222,6 +222,16 @@ class DistributedDataParallel {
     return make_optimizer<Opt>({optim::ParamGroup{.params = trainable_parameters()}}, options);
   }
 
+  /// make_optimizer()'s two halves, for an optimizer built another way (the Python binding, an
+  /// optimizer class of your own): build it over shard_groups(groups), then attach_optimizer(opt,
+  /// groups) before its first step(). shard_groups returns `groups` unchanged without sharding,
+  /// and with it this rank's pieces of them (errors as make_optimizer()).
+  std::vector<optim::ParamGroup> shard_groups(const std::vector<optim::ParamGroup>& groups) const;
+  /// Ties `opt`, built over shard_groups(groups), to this object as make_optimizer() does (does
+  /// nothing without sharding). Error{InvalidArgument} when a sharded DDP already has one, or a
+  /// parameter of `opt` is not a piece of this rank's shard.
+  void attach_optimizer(optim::Optimizer& opt, const std::vector<optim::ParamGroup>& groups);
+
   /// clip_grad_norm_ over the gradients the optimizer will read: every parameter's without
   /// sharding, this rank's shard's with it (the global norm over all ranks; a collective).
   Tensor clip_grad_norm_(double max_norm, optim::ClipOptions options = {});
@@ -248,8 +258,6 @@ class DistributedDataParallel {
   void write_timeline();
 
  private:
-  std::vector<optim::ParamGroup> shard_groups(const std::vector<optim::ParamGroup>& groups) const;
-  void attach_optimizer(optim::Optimizer& opt, const std::vector<optim::ParamGroup>& groups);
   friend struct ddp_detail::ShardAccess;  // the DDP checkpoints (src/io/ddp_checkpoint.cpp) read the shard layout
   struct Impl;
   std::unique_ptr<Impl> impl_;

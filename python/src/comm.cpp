@@ -6,6 +6,8 @@
 // the result and is returned.
 #include "common.h"
 
+#include <kirzl/io/ddp_checkpoint.hpp>
+
 #include <chrono>
 
 namespace kirzl::python {
@@ -271,15 +273,21 @@ void init_ddp(py::module_& top) {
 Wraps a module (C++ layer or Python subclass of kirzl.nn.Module) for data-parallel training:
 broadcasts rank 0's parameters, then all-reduces gradient buckets while backward runs, so the
 optimizer sees gradients averaged over ranks. `group` is a ProcessGroup (kirzl.init()) or a
-Communicator. comm_hook: "allreduce" (default), "bf16_compress" or "fp16_compress". The module is
+Communicator. comm_hook: "allreduce" (default), "bf16_compress" or "fp16_compress". shard: "none"
+(default), "optimizer" (ZeRO-1) or "gradients" (ZeRO-2); sharded, build the optimizer with
+ddp.make_optimizer(kirzl.optim.AdamW, lr=...) and clip with ddp.clip_grad_norm_(). The module is
 kept alive by the wrapper.
 )doc")
       .def(py::init([](nn::Module& module, const py::object& group, double bucket_cap_mb, double first_bucket_cap_mb,
                        bool find_unused, bool broadcast_buffers, bool overlap, const py::object& timeout,
-                       const std::string& comm_hook, const std::string& timeline_path) {
+                       const std::string& comm_hook, const std::string& timeline_path, const std::string& shard) {
              DDPOptions o{.bucket_cap_mb = bucket_cap_mb, .first_bucket_cap_mb = first_bucket_cap_mb,
                           .find_unused_parameters = find_unused, .broadcast_buffers = broadcast_buffers, .overlap = overlap,
                           .timeout = timeout_from(timeout), .timeline_path = timeline_path};
+             if (shard == "optimizer") o.shard = Shard::optimizer;
+             else if (shard == "gradients") o.shard = Shard::gradients;
+             else KIRZL_CHECK(shard == "none", "DistributedDataParallel: shard must be 'none', 'optimizer' or "
+                              "'gradients', got '", shard, "'");
              if (comm_hook == "bf16_compress") o.comm_hook = comm_hooks::bf16_compress();
              else if (comm_hook == "fp16_compress") o.comm_hook = comm_hooks::fp16_compress();
              else KIRZL_CHECK(comm_hook == "allreduce", "DistributedDataParallel: comm_hook must be 'allreduce', "
@@ -293,7 +301,37 @@ kept alive by the wrapper.
            py::arg("module"), py::arg("group") = py::none(), py::kw_only(), py::arg("bucket_cap_mb") = 25.0,
            py::arg("first_bucket_cap_mb") = 1.0, py::arg("find_unused_parameters") = false,
            py::arg("broadcast_buffers") = true, py::arg("overlap") = true, py::arg("timeout") = py::none(),
-           py::arg("comm_hook") = "allreduce", py::arg("timeline_path") = "<env>", py::keep_alive<1, 2>())
+           py::arg("comm_hook") = "allreduce", py::arg("timeline_path") = "<env>", py::arg("shard") = "none",
+           py::keep_alive<1, 2>())
+      .def("make_optimizer",
+           [](PyDDP& d, const py::object& optimizer_class, const py::object& params, const py::kwargs& options) {
+             DistributedDataParallel& ddp = d.get();
+             const std::vector<optim::ParamGroup> groups =
+                 params.is_none() ? std::vector<optim::ParamGroup>{{.params = ddp.trainable_parameters()}}
+                                  : groups_from(params);
+             py::object opt = optimizer_class(groups_to_py(ddp.shard_groups(groups)), **options);
+             KIRZL_CHECK(py::isinstance<optim::Optimizer>(opt), "DistributedDataParallel.make_optimizer: ",
+                         py::str(optimizer_class).cast<std::string>(), " did not build a kirzl optimizer");
+             ddp.attach_optimizer(opt.cast<optim::Optimizer&>(), groups);
+             return opt;
+           },
+           py::arg("optimizer_class"), py::arg("params") = py::none(),
+           "optimizer_class(<this rank's shard of params>, **options), tied to this DDP: an optimizer over its own "
+           "shard when sharded, over params (default: the trainable parameters) when not. params as for the "
+           "optimizers: tensors, or parameter-group dicts.")
+      .def("clip_grad_norm_",
+           [](PyDDP& d, double max_norm, double norm_type, bool error_if_nonfinite) {
+             auto& ddp = d.get();
+             py::gil_scoped_release rel;
+             return ddp.clip_grad_norm_(max_norm, {.norm_type = norm_type, .error_if_nonfinite = error_if_nonfinite});
+           },
+           py::arg("max_norm"), py::arg("norm_type") = 2.0, py::arg("error_if_nonfinite") = false,
+           "Clips the gradients the optimizer will read to a global norm of max_norm (over every rank's shard "
+           "when sharded: a collective); returns the norm before clipping as a 0-d f32 tensor.")
+      .def("synchronize_parameters", [](PyDDP& d) { auto& ddp = d.get(); py::gil_scoped_release rel; ddp.synchronize_parameters(); },
+           "Waits for the parameters' all-gather after a sharded optimizer's step (forward() does it).")
+      .def("trainable_parameters", [](PyDDP& d) { return d.get().trainable_parameters(); },
+           "The module's parameters that require grad, in registration order.")
       .def("forward", [](PyDDP& d, const py::object& x) {
              Tensor t = to_tensor(x);
              py::gil_scoped_release rel;
@@ -316,6 +354,33 @@ kept alive by the wrapper.
            py::arg("name"), py::keep_alive<0, 1>(), "Context manager recording a user span in the timeline.")
       .def("close", &PyDDP::close, "Destroys the reducer now (writes the timeline); later use raises.")
       .def("write_timeline", [](PyDDP& d) { d.get().write_timeline(); }, "Writes the timeline now.");
+}
+
+void init_ddp_checkpoints(py::module_& top) {
+  // The DDP overloads of kirzl.io.save_checkpoint / load_checkpoint (kirzl/io/ddp_checkpoint.hpp):
+  // after init_io, so that pybind11 adds them to its functions as further overloads.
+  py::module_ m = top.attr("io").cast<py::module_>();
+  m.def("save_checkpoint",
+        [](const std::string& dir, PyDDP& d, const optim::Optimizer* opt, int64_t step, int64_t epoch,
+           std::map<std::string, std::string> config) {
+          auto& ddp = d.get();
+          io::CheckpointInfo info{step, epoch, std::move(config)};
+          py::gil_scoped_release rel;
+          io::save_checkpoint(dir, ddp, opt, info);
+        },
+        py::arg("path"), py::arg("model"), py::arg("opt").none(true) = py::none(), py::kw_only(), py::arg("step") = 0,
+        py::arg("epoch") = 0, py::arg("config") = std::map<std::string, std::string>{},
+        "With a DistributedDataParallel: every rank writes its share (its ZeRO shard of the optimizer state) into "
+        "the directory `path`, committed atomically; it loads at any world size and shard setting.");
+  m.def("load_checkpoint",
+        [](const std::string& path, PyDDP& d, optim::Optimizer* opt, bool strict) {
+          auto& ddp = d.get();
+          py::gil_scoped_release rel;
+          return io::load_checkpoint(path, ddp, opt, strict);
+        },
+        py::arg("path"), py::arg("model"), py::arg("opt").none(true) = py::none(), py::arg("strict") = true,
+        "With a DistributedDataParallel: every rank reads a checkpoint written at any world size (a directory, or "
+        "one file) into its module and optimizer, resharding; every rank loads, or every rank raises.");
 }
 
 }  // namespace kirzl::python

@@ -79,6 +79,11 @@ Tensor from_dlpack(const py::object& obj);
 py::object tensor_to_numpy(const Tensor& t);
 
 py::dict state_dict_to_py(const StateDict& sd);
+// An optimizer's `params`: an iterable of tensors, or of dicts {"params": [...], "lr": x,
+// "weight_decay": y} (optim.cpp).
+std::vector<optim::ParamGroup> groups_from(const py::object& params);
+// The inverse: a list of such dicts (lr and weight_decay only where the group sets them).
+py::list groups_to_py(const std::vector<optim::ParamGroup>& groups);
 StateDict state_dict_from_py(const py::handle& h);
 
 // ---- per-area registration ----
@@ -93,6 +98,7 @@ void init_data(py::module_& m);
 void init_io(py::module_& m);
 void init_comm(py::module_& m);
 void init_ddp(py::module_& m);  // after init_nn: its signatures name nn.Module
+void init_ddp_checkpoints(py::module_& m);  // after init_io and init_ddp
 void init_models_gpt(py::module_& m);  // after init_nn and init_data: GPT is an nn.Module
 
 }  // namespace kirzl::python

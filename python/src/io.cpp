@@ -1,6 +1,8 @@
 // kirzl.io: checkpoints and safetensors files, metrics log (JSONL), progress bar, timeline traces.
 #include "common.h"
 
+#include <kirzl/io/sharded_checkpoint.hpp>
+
 #include <cstdio>
 
 namespace kirzl::python {
@@ -76,6 +78,14 @@ void init_io(py::module_& top) {
         },
         py::arg("path"), py::arg("model"), py::arg("opt").none(true) = py::none(), py::arg("strict") = true,
         "Restores a checkpoint into model (and opt) in place; returns its CheckpointInfo. All-or-nothing.");
+  m.def("consolidate",
+        [](const std::string& dir, const std::string& out_file, bool include_optimizer) {
+          py::gil_scoped_release rel;
+          consolidate(dir, out_file, include_optimizer);
+        },
+        py::arg("dir"), py::arg("out_file"), py::arg("include_optimizer") = true,
+        "Writes a sharded checkpoint directory (e.g. a DDP checkpoint) as one ordinary safetensors file, "
+        "atomically: a checkpoint that load_checkpoint(path, model, opt) and Python's safetensors read.");
   m.def("save_safetensors",
         [](const std::string& path, const py::object& tensors, std::map<std::string, std::string> metadata) {
           StateDict sd = state_dict_from_py(tensors);

@@ -16,6 +16,7 @@ PYBIND11_MODULE(_C, m) {
   init_optim(m);
   init_data(m);
   init_io(m);
+  init_ddp_checkpoints(m);
   init_models_gpt(m);
   m.attr("__version__") = std::to_string(KIRZL_VERSION_MAJOR) + "." + std::to_string(KIRZL_VERSION_MINOR) + "." +
                           std::to_string(KIRZL_VERSION_PATCH);

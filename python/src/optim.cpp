@@ -7,11 +7,8 @@
 
 namespace kirzl::python {
 
-namespace {
-
 using namespace kirzl::optim;
 
-// `params`: an iterable of tensors, or of dicts {"params": [...], "lr": x, "weight_decay": y}.
 std::vector<ParamGroup> groups_from(const py::object& params) {
   std::vector<ParamGroup> groups;
   std::vector<Tensor> plain;
@@ -36,6 +33,20 @@ std::vector<ParamGroup> groups_from(const py::object& params) {
   if (groups.empty()) groups.push_back(ParamGroup{.params = std::move(plain)});
   return groups;
 }
+
+py::list groups_to_py(const std::vector<ParamGroup>& groups) {
+  py::list out;
+  for (const ParamGroup& g : groups) {
+    py::dict d;
+    d["params"] = g.params;
+    if (g.lr) d["lr"] = *g.lr;
+    if (g.weight_decay) d["weight_decay"] = *g.weight_decay;
+    out.append(d);
+  }
+  return out;
+}
+
+namespace {
 
 std::pair<double, double> betas_of(const py::object& b) {
   auto v = b.cast<std::vector<double>>();

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "support/energy_fields.hpp"
 #include "support/program_run.hpp"
 
 namespace fs = std::filesystem;
@@ -57,6 +58,24 @@ TEST_F(FashionMnistExample, LastLineIsTheJsonSummary) {
     EXPECT_NE(last.find(key), std::string::npos) << key << " missing from " << last;
   EXPECT_EQ(last.front(), '{');
   EXPECT_EQ(last.back(), '}');
+}
+
+// Joules per epoch and samples per joule: numbers where the CPU has a readable energy counter,
+// otherwise null next to the reason, in the last line and in each epoch's test line of the log.
+TEST_F(FashionMnistExample, EnergyFieldsAreNumbersOrNullWithTheReason) {
+  const fs::path log = dir_ / "metrics.jsonl";
+  ProgramRun r = run(kSmall + "--epochs 2 --metrics " + log.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  kirzl::testing::expect_energy_summary(r.last_line(), {"energy_joules", "joules_per_epoch", "samples_per_joule"}, 1);
+  EXPECT_NE(r.output.find("fashion_mnist: energy: "), std::string::npos) << r.output;
+  std::ifstream in(log);
+  int epochs = 0;
+  for (std::string l; std::getline(in, l);)
+    if (l.find("\"split\":\"test\"") != std::string::npos) {
+      ++epochs;
+      kirzl::testing::expect_energy_metrics(l, {"joules_per_epoch", "samples_per_joule"});
+    }
+  EXPECT_EQ(epochs, 2);
 }
 
 TEST_F(FashionMnistExample, ResumeContinuesExactly) {

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "support/energy_fields.hpp"
 #include "support/program_run.hpp"
 
 namespace fs = std::filesystem;
@@ -71,6 +72,24 @@ TEST_F(GptExample, LastLineIsTheJsonSummary) {
   // The shards and the tokenizer were written where --cache-dir said.
   EXPECT_TRUE(fs::exists(dir_ / "cache" / "fortunes_train.tok"));
   EXPECT_TRUE(fs::exists(dir_ / "cache" / "fortunes.tokenizer"));
+}
+
+// Joules per step and tokens per joule: numbers where the CPU has a readable energy counter,
+// otherwise null next to the reason, in the last line and in every training line of the log.
+TEST_F(GptExample, EnergyFieldsAreNumbersOrNullWithTheReason) {
+  const fs::path log = dir_ / "metrics.jsonl";
+  ProgramRun r = run(small_ + "--steps 6 --eval-every 4 --log-every 2 --metrics " + log.string());
+  ASSERT_EQ(r.status, 0) << r.output;
+  kirzl::testing::expect_energy_summary(r.last_line(), {"energy_joules", "joules_per_step", "tokens_per_joule"}, 1);
+  EXPECT_NE(r.output.find("gpt: energy: "), std::string::npos) << r.output;
+  std::ifstream in(log);
+  int lines = 0;
+  for (std::string l; std::getline(in, l);)
+    if (l.find("\"split\"") == std::string::npos) {
+      ++lines;
+      kirzl::testing::expect_energy_metrics(l, {"joules_per_step", "tokens_per_joule"});
+    }
+  EXPECT_EQ(lines, 3);  // steps 2, 4, 6
 }
 
 TEST_F(GptExample, ResumingFromACheckpointContinuesExactly) {

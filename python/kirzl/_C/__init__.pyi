@@ -305,7 +305,7 @@ class Tensor:
     def __dlpack__(self, *, stream: typing.Any = None, max_version: typing.Any = None, dl_device: typing.Any = None, copy: typing.Any = None) -> typing.Any:
         """
         A DLPack capsule sharing this tensor's memory (zero-copy; a copy with copy=True).
-
+        
         stream: where the consumer will use a CUDA tensor. None (the legacy default stream is assumed), 1 (legacy default stream), 2 (per-thread default stream) or a cudaStream_t as an int > 2: that stream is made to wait, on the device, for kirzl's pending work on the tensor (the host does not block). -1: no synchronisation. 0 and other negative values raise InvalidArgumentError (a ValueError), a non-int TypeError. A CPU tensor needs no synchronisation and ignores a valid stream.
         """
     def __dlpack_device__(self) -> tuple[int, int]:
@@ -762,7 +762,9 @@ class DistributedDataParallel:
     Wraps a module (C++ layer or Python subclass of kirzl.nn.Module) for data-parallel training:
     broadcasts rank 0's parameters, then all-reduces gradient buckets while backward runs, so the
     optimizer sees gradients averaged over ranks. `group` is a ProcessGroup (kirzl.init()) or a
-    Communicator. comm_hook: "allreduce" (default), "bf16_compress" or "fp16_compress". The module is
+    Communicator. comm_hook: "allreduce" (default), "bf16_compress" or "fp16_compress". shard: "none"
+    (default), "optimizer" (ZeRO-1) or "gradients" (ZeRO-2); sharded, build the optimizer with
+    ddp.make_optimizer(kirzl.optim.AdamW, lr=...) and clip with ddp.clip_grad_norm_(). The module is
     kept alive by the wrapper.
     """
     def __call__(self, x: typing.Any) -> Tensor:
@@ -771,11 +773,15 @@ class DistributedDataParallel:
         """
     def __init__(self, *args, **kwargs):
         """
-        __init__(self: kirzl._C.DistributedDataParallel, module: kirzl._C.nn.Module, group: object | None = None, *, bucket_cap_mb: typing.SupportsFloat | typing.SupportsIndex = 25.0, first_bucket_cap_mb: typing.SupportsFloat | typing.SupportsIndex = 1.0, find_unused_parameters: bool = False, broadcast_buffers: bool = True, overlap: bool = True, timeout: object | None = None, comm_hook: str = 'allreduce', timeline_path: str = '<env>') -> None
+        __init__(self: kirzl._C.DistributedDataParallel, module: kirzl._C.nn.Module, group: object | None = None, *, bucket_cap_mb: typing.SupportsFloat | typing.SupportsIndex = 25.0, first_bucket_cap_mb: typing.SupportsFloat | typing.SupportsIndex = 1.0, find_unused_parameters: bool = False, broadcast_buffers: bool = True, overlap: bool = True, timeout: object | None = None, comm_hook: str = 'allreduce', timeline_path: str = '<env>', shard: str = 'none') -> None
         """
     def buckets(self) -> list[BucketInfo]:
         """
         The gradient buckets (reverse registration order).
+        """
+    def clip_grad_norm_(self, max_norm: typing.SupportsFloat | typing.SupportsIndex, norm_type: typing.SupportsFloat | typing.SupportsIndex = 2.0, error_if_nonfinite: bool = False) -> Tensor:
+        """
+        Clips the gradients the optimizer will read to a global norm of max_norm (over every rank's shard when sharded: a collective); returns the norm before clipping as a 0-d f32 tensor.
         """
     def close(self) -> None:
         """
@@ -797,6 +803,10 @@ class DistributedDataParallel:
         """
         Communication figures of the last synchronised backward.
         """
+    def make_optimizer(self, optimizer_class: typing.Any, params: typing.Any = None, **kwargs) -> typing.Any:
+        """
+        optimizer_class(<this rank's shard of params>, **options), tied to this DDP: an optimizer over its own shard when sharded, over params (default: the trainable parameters) when not. params as for the optimizers: tensors, or parameter-group dicts.
+        """
     def module(self) -> nn.Module:
         """
         The wrapped module.
@@ -805,9 +815,17 @@ class DistributedDataParallel:
         """
         Context manager: backward passes inside accumulate gradients locally without communicating.
         """
+    def synchronize_parameters(self) -> None:
+        """
+        Waits for the parameters' all-gather after a sharded optimizer's step (forward() does it).
+        """
     def trace(self, name: str) -> _TraceScope:
         """
         Context manager recording a user span in the timeline.
+        """
+    def trainable_parameters(self) -> list[Tensor]:
+        """
+        The module's parameters that require grad, in registration order.
         """
     def write_timeline(self) -> None:
         """

@@ -3,10 +3,11 @@ Checkpoints (safetensors), metrics logs, progress bars, timelines.
 """
 from __future__ import annotations
 import collections.abc
+import kirzl._C
 import kirzl._C.nn
 import kirzl._C.optim
 import typing
-__all__: list[str] = ['CheckpointInfo', 'MetricsLog', 'MetricsRecord', 'ProgressBar', 'Timeline', 'format_duration', 'format_rate', 'kCheckpointFormat', 'load_checkpoint', 'load_safetensors', 'read_safetensors_header', 'safetensors_dtype_name', 'save_checkpoint', 'save_safetensors']
+__all__: list[str] = ['CheckpointInfo', 'MetricsLog', 'MetricsRecord', 'ProgressBar', 'Timeline', 'consolidate', 'format_duration', 'format_rate', 'kCheckpointFormat', 'load_checkpoint', 'load_safetensors', 'read_safetensors_header', 'safetensors_dtype_name', 'save_checkpoint', 'save_safetensors']
 class CheckpointInfo:
     """
     Training position and free-form configuration of a checkpoint.
@@ -164,6 +165,10 @@ class Timeline:
         """
         Writes the spans recorded so far (atomically).
         """
+def consolidate(dir: str, out_file: str, include_optimizer: bool = True) -> None:
+    """
+    Writes a sharded checkpoint directory (e.g. a DDP checkpoint) as one ordinary safetensors file, atomically: a checkpoint that load_checkpoint(path, model, opt) and Python's safetensors read.
+    """
 def format_duration(seconds: typing.SupportsFloat | typing.SupportsIndex) -> str:
     """
     '0:42', '1:02:03' for a number of seconds.
@@ -172,9 +177,15 @@ def format_rate(value: typing.SupportsFloat | typing.SupportsIndex) -> str:
     """
     '512', '41.2k', '1.35M'.
     """
+@typing.overload
 def load_checkpoint(path: str, model: kirzl._C.nn.Module, opt: kirzl._C.optim.Optimizer | None = None, strict: bool = True) -> CheckpointInfo:
     """
     Restores a checkpoint into model (and opt) in place; returns its CheckpointInfo. All-or-nothing.
+    """
+@typing.overload
+def load_checkpoint(path: str, model: kirzl._C.DistributedDataParallel, opt: kirzl._C.optim.Optimizer | None = None, strict: bool = True) -> CheckpointInfo:
+    """
+    With a DistributedDataParallel: every rank reads a checkpoint written at any world size (a directory, or one file) into its module and optimizer, resharding; every rank loads, or every rank raises.
     """
 def load_safetensors(path: str, max_header_bytes: typing.SupportsInt | typing.SupportsIndex = 100000000) -> tuple[dict, dict[str, str]]:
     """
@@ -188,9 +199,15 @@ def safetensors_dtype_name(dtype: typing.Any) -> str:
     """
     'F32', 'BF16', ... for a kirzl dtype.
     """
+@typing.overload
 def save_checkpoint(path: str, model: kirzl._C.nn.Module, opt: kirzl._C.optim.Optimizer | None = None, *, step: typing.SupportsInt | typing.SupportsIndex = 0, epoch: typing.SupportsInt | typing.SupportsIndex = 0, config: collections.abc.Mapping[str, str] = {}) -> None:
     """
     Writes model (and optimizer) state and the training position to a safetensors file, atomically.
+    """
+@typing.overload
+def save_checkpoint(path: str, model: kirzl._C.DistributedDataParallel, opt: kirzl._C.optim.Optimizer | None = None, *, step: typing.SupportsInt | typing.SupportsIndex = 0, epoch: typing.SupportsInt | typing.SupportsIndex = 0, config: collections.abc.Mapping[str, str] = {}) -> None:
+    """
+    With a DistributedDataParallel: every rank writes its share (its ZeRO shard of the optimizer state) into the directory `path`, committed atomically; it loads at any world size and shard setting.
     """
 def save_safetensors(path: str, tensors: typing.Any, metadata: collections.abc.Mapping[str, str] = {}) -> None:
     """

@@ -227,16 +227,16 @@ int run(const Args& args) {
   if (lead)
     std::printf("{\"example\": \"fashion_mnist\", \"model\": \"%s\", \"test_accuracy\": %.4f, \"test_loss\": %.4f, "
                 "\"epochs\": %d, \"seconds\": %.2f, \"samples_per_second\": %.0f, \"world_size\": %d, \"shard\": \"%s\", "
-                "%s, \"energy\": %s, \"energy_joules\": %s, \"joules_per_epoch\": %s, \"samples_per_joule\": %s, "
-                "\"energy_joules_per_rank\": %s, %s}\n",
+                "%s, %s, \"energy\": %s, \"energy_joules\": %s, \"joules_per_epoch\": %s, \"samples_per_joule\": %s, "
+                "\"energy_joules_per_rank\": %s}\n",
                 args.model.c_str(), result.accuracy, result.loss, args.epochs, elapsed(),
                 train_seconds > 0 ? static_cast<double>(samples) / train_seconds : 0.0, world.size(), args.shard.c_str(),
-                memory.json().c_str(), examples::json_string(energy.status()).c_str(),
+                memory.json().c_str(), layout.c_str(), examples::json_string(energy.status()).c_str(),
                 examples::json_number_or_null(job_train_joules).c_str(),
                 examples::json_number_or_null(job_train_joules / trained_epochs).c_str(),
                 examples::json_number_or_null(job_train_joules > 0 ? static_cast<double>(samples) / job_train_joules : NAN)
                     .c_str(),
-                examples::json_list(rank_joules).c_str(), layout.c_str());
+                examples::json_list(rank_joules).c_str());
   return 0;
 }
 

@@ -353,16 +353,16 @@ int run(const Args& args) {
                 corpus.tokenizer->decode(std::span<const int64_t>(all.data() + ids.size(), all.size() - ids.size())).c_str());
     std::printf("{\"example\": \"gpt\", \"val_loss\": %.4f, \"unigram_entropy\": %.4f, \"train_loss\": %.4f, "
                 "\"tokens_per_second\": %.0f, \"steps\": %lld, \"parameters\": %lld, \"world_size\": %d, "
-                "\"seconds\": %.2f, \"shard\": \"%s\", %s, \"energy\": %s, \"energy_joules\": %s, "
-                "\"joules_per_step\": %s, \"tokens_per_joule\": %s, \"energy_joules_per_rank\": %s, %s}\n",
+                "\"seconds\": %.2f, \"shard\": \"%s\", %s, %s, \"energy\": %s, \"energy_joules\": %s, "
+                "\"joules_per_step\": %s, \"tokens_per_joule\": %s, \"energy_joules_per_rank\": %s}\n",
                 val_loss, corpus.entropy, train_loss,
                 train_seconds > 0 ? static_cast<double>(trained_steps) * tokens_per_step / train_seconds : 0.0,
                 static_cast<long long>(step), static_cast<long long>(model.num_parameters()), world.size(), elapsed(),
-                args.shard.c_str(), memory.json().c_str(), examples::json_string(energy.status()).c_str(),
+                args.shard.c_str(), memory.json().c_str(), layout.c_str(), examples::json_string(energy.status()).c_str(),
                 examples::json_number_or_null(job_joules).c_str(),
                 examples::json_number_or_null(job_joules / static_cast<double>(trained_steps)).c_str(),
                 examples::json_number_or_null(job_joules > 0 ? trained_tokens / job_joules : NAN).c_str(),
-                examples::json_list(rank_joules).c_str(), layout.c_str());
+                examples::json_list(rank_joules).c_str());
   }
   return 0;
 }

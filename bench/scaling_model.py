@@ -161,9 +161,24 @@ _UNIT = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 _ALIASES = {"ring": "flat", "flat_ring": "flat", "hier": "hierarchical", "hierarchical_ring": "hierarchical"}
 
 
+_FIELDS = ("algorithm", "ranks", "nodes", "bytes", "seconds", "ranks_per_node", "local_size")
+
+
 def _fields_from_text(text):
     """key=value pairs in a label or name ("algorithm=flat ranks=4", "BM_X/algorithm:flat/...")."""
-    return dict(re.findall(r"(algorithm|ranks|nodes|bytes|seconds|ranks_per_node)[=:]([\w.+-]+)", text or ""))
+    return dict(re.findall(r"\b(algorithm|ranks|nodes|bytes|seconds|ranks_per_node|local_size)[=:]([\w.+-]+)", text or ""))
+
+
+def _algorithm_from(entry):
+    """A label that is just an algorithm's name, else the benchmark's name (BM_...Hier..., ...Flat...)."""
+    label = str(entry.get("label", "")).strip().lower()
+    if re.fullmatch(r"[a-z_]+", label or "-"):
+        return label
+    name = str(entry.get("name", "")).lower()
+    for word, alg in (("hier", "hierarchical"), ("flat", "flat"), ("ring", "flat"), ("han", "mpi_han"), ("kirzl", "auto"), ("mpi", "mpi")):
+        if word in name.split("/")[0]:
+            return alg
+    return None
 
 
 def load_cases(path):
@@ -185,23 +200,26 @@ def load_cases(path):
         raise SystemExit(f"scaling_model: {path} has no 'benchmarks' list (not Google Benchmark JSON?)")
     medians = [e for e in entries if e.get("run_type") == "aggregate" and e.get("aggregate_name") == "median"]
     chosen = medians if medians else [e for e in entries if e.get("run_type", "iteration") == "iteration"]
-    groups = {}
+    groups, skipped = {}, []
     for e in chosen:
         f = {}
         for src in (ctx, _fields_from_text(e.get("name", "")), _fields_from_text(e.get("label", "")), e):
-            f.update({k: src[k] for k in ("algorithm", "ranks", "nodes", "bytes", "seconds", "ranks_per_node") if k in src})
+            f.update({k: src[k] for k in _FIELDS if k in src})
         if "bytes" not in f:
             continue
+        if "algorithm" not in f:
+            f.update({"algorithm": a for a in [_algorithm_from(e)] if a})
         if "seconds" not in f:
             if "real_time" not in e:
                 raise SystemExit(f"scaling_model: {path}: '{e.get('name')}' has neither seconds nor real_time")
             f["seconds"] = float(e["real_time"]) * _UNIT[e.get("time_unit", "ns")]
-        if "nodes" not in f and "ranks_per_node" in f and "ranks" in f:
-            f["nodes"] = int(float(f["ranks"])) // int(float(f["ranks_per_node"]))
+        per_node = f.get("ranks_per_node", f.get("local_size"))
+        if "nodes" not in f and per_node is not None and "ranks" in f:
+            f["nodes"] = int(float(f["ranks"])) // int(float(per_node))
         missing = [k for k in ("algorithm", "ranks", "nodes") if k not in f]
         if missing:
-            raise SystemExit(f"scaling_model: {path}: '{e.get('name')}' lacks {', '.join(missing)} "
-                             "(bench_allreduce writes algorithm, ranks, nodes, bytes, seconds per case)")
+            skipped.append(f"'{e.get('name')}' lacks {', '.join(missing)}")
+            continue
         alg = str(f["algorithm"]).lower()
         alg = _ALIASES.get(alg, alg)
         nodes, ranks = int(float(f["nodes"])), int(float(f["ranks"]))
@@ -210,6 +228,12 @@ def load_cases(path):
                              "(need equal ranks per node)")
         key = (alg, nodes, ranks, float(f["bytes"]))
         groups.setdefault(key, []).append(float(f["seconds"]))
+    if skipped and not groups:
+        raise SystemExit(f"scaling_model: {path}: no usable all-reduce case: {'; '.join(skipped[:3])}"
+                         f"{' ...' if len(skipped) > 3 else ''} (bench_allreduce writes algorithm, ranks, nodes, "
+                         "bytes, seconds per case)")
+    if skipped:
+        print(f"scaling_model: {path}: skipped {len(skipped)} entries ({skipped[0]}, ...)", file=sys.stderr)
     return [Case(a, n, r, b, float(np.mean(s)), path) for (a, n, r, b), s in sorted(groups.items())]
 
 
@@ -558,6 +582,28 @@ def report_scaling(rows, out, markdown):
         out.append("| " + " | ".join(cells) + " |" if markdown else "  ".join(cells))
 
 
+def report_best(rows, out, markdown):
+    """Per node count and model/gradient dtype: kirzl's default across nodes (hierarchical, 25 MiB
+    buckets, overlap) and the best algorithm and cap with overlap."""
+    cols = sorted({(r[0].name, r[1]) for r in rows}, key=lambda k: (k[0] != "GPT-2 124M", k[1] != "f32"))
+    by = {}
+    for r in rows:
+        if r[5]:
+            by.setdefault((r[2], r[0].name, r[1]), []).append(r)
+    head = ["nodes (GPUs)"] + [f"{m} {d}: default -> best" for m, d in cols]
+    if markdown:
+        out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for nodes in sorted({r[2] for r in rows}):
+        cells = [f"{nodes} ({nodes * 4})"]
+        for m, d in cols:
+            rs = by[(nodes, m, d)]
+            default = next(r for r in rs if r[3] == "hierarchical" and r[4] == 25)[7].efficiency
+            best = max(rs, key=lambda r: r[7].efficiency)
+            mark = "**" if default < 0.9 and markdown else ""
+            cells.append(f"{mark}{default:.1%}{mark} -> {best[7].efficiency:.1%} ({best[3][:4]}, {best[4]} MiB)")
+        out.append("| " + " | ".join(cells) + " |" if markdown else "  ".join(cells))
+
+
 def synthetic_cases(intra, inter, sizes=None, noise=0.0, seed=0, nodes_list=(1, 2, 3, 4), local=2):
     """Cases generated from known alpha/beta by the cost model (emulated nodes: one port per node),
     optionally with multiplicative Gaussian noise: for tests and --synthetic."""
@@ -580,6 +626,7 @@ def main(argv=None):
                      help="fit cases generated from known alpha/beta (1 Gbit/s, 200 us links; 5 GB/s shared memory) with 3%% noise")
     p.add_argument("--markdown", action="store_true", help="tables for bench/RESULTS.md")
     p.add_argument("--mfu", type=float, default=DEFAULT_MFU, help=f"model FLOP utilisation of the step (default {DEFAULT_MFU})")
+    p.add_argument("--min-bytes", type=float, default=0, help="fit and validate only messages of at least this many bytes")
     p.add_argument("--per-node-port", action="store_true", help="one 400 Gbit/s port per node instead of one per GPU")
     args = p.parse_args(argv)
     if args.mfu <= 0 or args.mfu > 1:
@@ -588,6 +635,7 @@ def main(argv=None):
         cases = synthetic_cases(Link(5e-6, 1 / 5e9), Link(200e-6, 1 / 0.125e9), noise=0.03)
     else:
         cases = [c for path in args.measured for c in load_cases(path)]
+    cases = [c for c in cases if c.nbytes >= args.min_bytes]
     machine = H100_NDR_PER_NODE if args.per_node_port else H100_NDR_PER_GPU
     out = []
     h = "### " if args.markdown else "== "
@@ -604,7 +652,12 @@ def main(argv=None):
     out.append("")
     out.append(f"{h}Weak scaling on {machine.name}: {', '.join(map(str, NODE_COUNTS))} nodes; "
                f"compute = (6N + 12LCT) x {DEFAULT_TOKENS_PER_GPU} tokens / ({H100_PEAK_BF16 / 1e12:.1f} TFLOP/s x MFU {args.mfu})")
-    report_scaling(scaling_rows(models, machine, mfu=args.mfu), out, args.markdown)
+    rows = scaling_rows(models, machine, mfu=args.mfu)
+    report_scaling(rows, out, args.markdown)
+    out.append("")
+    out.append(f"{h}Efficiency with overlap: kirzl's default across nodes (hierarchical, 25 MiB buckets) -> "
+               "the best algorithm and bucket cap" + (" (bold: below 90%)" if args.markdown else ""))
+    report_best(rows, out, args.markdown)
     print("\n".join(out))
     return 0
 

@@ -181,12 +181,12 @@ def _algorithm_from(entry):
     return None
 
 
-def load_cases(path):
+def load_cases(path, defaults=None):
     """The all-reduce cases of one Google Benchmark JSON file of bench_allreduce.
 
     Each case needs algorithm, ranks, nodes, bytes and seconds (per all-reduce): read from the
     entry's own fields (counters), else key=value pairs of its label or name, else the file's
-    context; seconds default to real_time in time_unit; ranks_per_node may stand for nodes.
+    context, else `defaults` (from the command line's PATH:key=value,...); seconds default to real_time in time_unit; ranks_per_node may stand for nodes.
     Aggregates: the median where there are repetitions, else the iterations' mean. Entries that
     are no all-reduce (no bytes, e.g. BM_Header) are skipped."""
     try:
@@ -203,8 +203,11 @@ def load_cases(path):
     groups, skipped = {}, []
     for e in chosen:
         f = {}
-        for src in (ctx, _fields_from_text(e.get("name", "")), _fields_from_text(e.get("label", "")), e):
+        for src in (defaults or {}, ctx, _fields_from_text(e.get("name", "")), _fields_from_text(e.get("label", "")), e):
             f.update({k: src[k] for k in _FIELDS if k in src})
+            per_node = src.get("ranks_per_node", src.get("local_size"))
+            if per_node is not None and "nodes" not in src and "ranks" in f:
+                f["nodes"] = int(float(f["ranks"])) // int(float(per_node))
         if "bytes" not in f:
             continue
         if "algorithm" not in f:
@@ -213,9 +216,6 @@ def load_cases(path):
             if "real_time" not in e:
                 raise SystemExit(f"scaling_model: {path}: '{e.get('name')}' has neither seconds nor real_time")
             f["seconds"] = float(e["real_time"]) * _UNIT[e.get("time_unit", "ns")]
-        per_node = f.get("ranks_per_node", f.get("local_size"))
-        if "nodes" not in f and per_node is not None and "ranks" in f:
-            f["nodes"] = int(float(f["ranks"])) // int(float(per_node))
         missing = [k for k in ("algorithm", "ranks", "nodes") if k not in f]
         if missing:
             skipped.append(f"'{e.get('name')}' lacks {', '.join(missing)}")
@@ -618,10 +618,25 @@ def synthetic_cases(intra, inter, sizes=None, noise=0.0, seed=0, nodes_list=(1, 
     return cases
 
 
+def parse_measured(arg):
+    """"a.json" or "a.json:algorithm=flat,ranks=2,nodes=1" (fields for entries that lack them)."""
+    path, sep, spec = arg.partition(":")
+    if not sep or os.path.exists(arg):
+        return arg, {}
+    defaults = {}
+    for item in spec.split(","):
+        key, eq, value = item.partition("=")
+        if not eq or key not in _FIELDS:
+            raise SystemExit(f"scaling_model: --measured {arg}: expected PATH:key=value,... with keys {', '.join(_FIELDS)}")
+        defaults[key] = value
+    return path, defaults
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--measured", nargs="+", metavar="JSON", help="bench_allreduce --benchmark_format=json outputs")
+    src.add_argument("--measured", nargs="+", metavar="JSON", help="bench_allreduce --benchmark_format=json outputs; PATH:algorithm=flat,ranks=2,nodes=1 supplies "
+                     "fields that a file's entries lack (e.g. today's bench_allreduce --benchmark_filter=BM_KirzlMpi)")
     src.add_argument("--synthetic", action="store_true",
                      help="fit cases generated from known alpha/beta (1 Gbit/s, 200 us links; 5 GB/s shared memory) with 3%% noise")
     p.add_argument("--markdown", action="store_true", help="tables for bench/RESULTS.md")
@@ -634,7 +649,7 @@ def main(argv=None):
     if args.synthetic:
         cases = synthetic_cases(Link(5e-6, 1 / 5e9), Link(200e-6, 1 / 0.125e9), noise=0.03)
     else:
-        cases = [c for path in args.measured for c in load_cases(path)]
+        cases = [c for arg in args.measured for c in load_cases(*parse_measured(arg))]
     cases = [c for c in cases if c.nbytes >= args.min_bytes]
     machine = H100_NDR_PER_NODE if args.per_node_port else H100_NDR_PER_GPU
     out = []

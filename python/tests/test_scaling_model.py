@@ -246,6 +246,21 @@ def test_load_cases_names_a_missing_field(tmp_path):
         sm.load_cases(str(p))
 
 
+def test_load_cases_takes_the_algorithm_from_label_or_name_and_fields_from_the_command_line(tmp_path):
+    p = tmp_path / "today.json"
+    p.write_text(json.dumps({"context": {}, "benchmarks": [
+        {"name": "BM_KirzlMpi/1024", "run_type": "iteration", "real_time": 3.0, "time_unit": "us", "bytes": 1024},
+        {"name": "BM_AllReduce/4096", "label": "hierarchical", "run_type": "iteration", "real_time": 2.0,
+         "time_unit": "ms", "bytes": 4096, "ranks": 4, "ranks_per_node": 2},
+        {"name": "BM_InProcess/64", "run_type": "iteration", "real_time": 1.0, "time_unit": "us", "bytes": 64}]}))
+    path, defaults = sm.parse_measured(f"{p}:ranks=2,nodes=1")
+    assert path == str(p) and defaults == {"ranks": "2", "nodes": "1"}
+    got = {(c.algorithm, c.nodes, c.ranks, c.nbytes): c.seconds for c in sm.load_cases(path, defaults)}
+    assert got == {("auto", 1, 2, 1024.0): 3e-6, ("hierarchical", 2, 4, 4096.0): 2e-3}  # BM_InProcess: no algorithm
+    with pytest.raises(SystemExit, match="expected PATH:key=value"):
+        sm.parse_measured(f"{p}:speed=3")
+
+
 def test_command_line_on_measured_files(tmp_path):
     cases = sm.synthetic_cases(SHM, WIRE, noise=0.01)
     files = []

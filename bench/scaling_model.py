@@ -10,49 +10,49 @@ flat ring against hierarchical, with and without overlap of the buckets with bac
     python3 bench/scaling_model.py --measured a.json b.json ... [--markdown]
     python3 bench/scaling_model.py --synthetic [--markdown]   # no measurements: a self-check
 
-numpy only. Every formula is a small function below, checked by python/tests/test_scaling_model.py.
-
-Note [scaling model cost formulas]: a ring all-reduce over n ranks is a reduce-scatter and an
-all-gather of n - 1 steps each; in every step each rank sends a chunk of bytes/n to its neighbour,
-all at once, so a step costs alpha + (bytes/n) beta of the slowest link in the ring:
-    ring(n, bytes) = 2 (n - 1) alpha + 2 (n - 1)/n bytes beta.
-A flat ring over N nodes of L ranks each (ranks numbered node by node, as mpirun and srun place
-them) crosses N node boundaries; each boundary link carries one chunk per step, so with N > 1 the
-inter-node link sets every step's time: flat = ring(N L) with the inter parameters (with N = 1,
-the intra ones). The hierarchical all-reduce (issue #17 item 3) is
-    reduce-scatter inside the node:  (L - 1) alpha_i + (L - 1)/L bytes beta_i
-    ring across nodes, L rings at once, each over bytes/L:
-                                     2 (N - 1) alpha_e + 2 (N - 1)/N (bytes/L) s beta_e
-    all-gather inside the node:      (L - 1) alpha_i + (L - 1)/L bytes beta_i
-where s is the number of those L rings that share one inter-node port: s = L where the node has
-one port (the emulated nodes of scripts/multinode.sh: one veth per node), s = 1 where every GPU
-has its own port (rail-optimised InfiniBand clusters: one NDR port per GPU). Every formula is
-linear in (alpha_i, beta_i, alpha_e, beta_e), so the fit is a (non-negative) least-squares
-problem. Not modelled: tree or other latency-optimal algorithms (NCCL switches to trees at scale),
-congestion in the fabric, and compute slowed down by the collectives running beside it.
-
-Note [scaling model overlap]: during backward a parameter's gradient is ready once backward has
-passed its layer. Backward time is spread over the parameters in proportion to their matmul
-work (a Linear weight of k elements costs as much as k of any other; biases, LayerNorms and the
-position embedding cost nothing), in reverse registration order; the tied token embedding's work
-(the output layer's GEMM) comes first in backward, but its gradient is ready only at the end (the
-input embedding adds to it last). A bucket is ready when its last parameter is; buckets are
-reduced one after another, in bucket order, on one communicator (as kirzl's reducer does): start
-= max(ready, previous end). Exposed communication = last end - end of backward. Without overlap
-every bucket starts after backward (DDPOptions::overlap = false): exposed = the sum of the
-buckets' times. Weak-scaling efficiency = compute / (compute + exposed), compute being one GPU's
-forward + backward + optimizer step on its own batch.
+numpy only. Every formula is a small function below, checked by python/tests/test_scaling_model.py;
+the model is Note [scaling model cost formulas] and Note [scaling model overlap] below.
 """
 import argparse
 import itertools
 import json
-import math
 import os
 import re
 import sys
 from dataclasses import dataclass, field
 
 import numpy as np
+
+# Note [scaling model cost formulas]: a ring all-reduce over n ranks is a reduce-scatter and an
+# all-gather of n - 1 steps each; in every step each rank sends a chunk of bytes/n to its neighbour,
+# all at once, so a step costs alpha + (bytes/n) beta of the slowest link in the ring:
+#     ring(n, bytes) = 2 (n - 1) alpha + 2 (n - 1)/n bytes beta.
+# A flat ring over N nodes of L ranks each (ranks numbered node by node, as mpirun and srun place
+# them) crosses N node boundaries; each boundary link carries one chunk per step, so with N > 1 the
+# inter-node link sets every step's time: flat = ring(N L) with the inter parameters (with N = 1,
+# the intra ones). The hierarchical all-reduce (issue #17 item 3) is
+#     reduce-scatter inside the node:  (L - 1) alpha_i + (L - 1)/L bytes beta_i
+#     ring across nodes, L rings at once, each over bytes/L:
+#                                      2 (N - 1) alpha_e + 2 (N - 1)/N (bytes/L) s beta_e
+#     all-gather inside the node:      (L - 1) alpha_i + (L - 1)/L bytes beta_i
+# where s is the number of those L rings that share one inter-node port: s = L where the node has
+# one port (the emulated nodes of scripts/multinode.sh: one veth per node), s = 1 where every GPU
+# has its own port (rail-optimised InfiniBand clusters: one NDR port per GPU). Every formula is
+# linear in (alpha_i, beta_i, alpha_e, beta_e), so the fit is a (non-negative) least-squares
+# problem. Not modelled: tree or other latency-optimal algorithms (NCCL switches to trees at scale),
+# congestion in the fabric, and compute slowed down by the collectives running beside it.
+
+# Note [scaling model overlap]: during backward a parameter's gradient is ready once backward has
+# passed its layer. Backward time is spread over the parameters in proportion to their matmul
+# work (a Linear weight of k elements costs as much as k of any other; biases, LayerNorms and the
+# position embedding cost nothing), in reverse registration order; the tied token embedding's work
+# (the output layer's GEMM) comes first in backward, but its gradient is ready only at the end (the
+# input embedding adds to it last). A bucket is ready when its last parameter is; buckets are
+# reduced one after another, in bucket order, on one communicator (as kirzl's reducer does): start
+# = max(ready, previous end). Exposed communication = last end - end of backward. Without overlap
+# every bucket starts after backward (DDPOptions::overlap = false): exposed = the sum of the
+# buckets' times. Weak-scaling efficiency = compute / (compute + exposed), compute being one GPU's
+# forward + backward + optimizer step on its own batch.
 
 MiB = 1 << 20
 

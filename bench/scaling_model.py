@@ -654,7 +654,8 @@ def main(argv=None):
     machine = H100_NDR_PER_NODE if args.per_node_port else H100_NDR_PER_GPU
     out = []
     h = "### " if args.markdown else "== "
-    out.append(f"{h}Fit of the measured all-reduces ({len(cases)} cases; "
+    what = "synthetic all-reduces (known alpha/beta, 3% noise)" if args.synthetic else "the measured all-reduces"
+    out.append(f"{h}Fit of {what} ({len(cases)} cases; "
                f"{', '.join(sorted({f'{c.algorithm} {c.nodes}x{c.local}' for c in cases}))})")
     report_fit(fit(cases), out)
     out.append("")

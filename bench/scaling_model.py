@@ -285,7 +285,8 @@ def fit(cases, ports_per_node=1):
     data (e.g. inter with one node) are reported as not fitted (0)."""
     cases = [c for c in cases if fittable(c)]
     if not cases:
-        raise SystemExit("scaling_model: no flat or hierarchical all-reduce with more than one rank to fit")
+        raise SystemExit("scaling_model: no flat or hierarchical all-reduce with more than one rank to fit "
+                         "(set the algorithm with PATH:algorithm=flat where a file does not say it)")
     a = np.array([design_row(c.algorithm, c.nodes, c.local, c.nbytes, port_share(c, ports_per_node)) for c in cases])
     t = np.array([c.seconds for c in cases])
     used = [j for j in range(4) if np.any(a[:, j] != 0)]
@@ -515,6 +516,42 @@ def report_fit(f, out):
             out.append(f"  {cls}: not measured")
 
 
+def data_ratio(nodes, local):
+    """What issue #17 predicts the hierarchical algorithm gains over the flat ring for large
+    messages on one port per node: the bytes each node sends across, 2(n-1)/n against 2(N-1)/N."""
+    n = nodes * local
+    return ((n - 1) / n) / ((nodes - 1) / nodes)
+
+
+def hierarchical_gains(f, cases, min_bytes=MiB):
+    """(nodes, ranks, bytes, measured flat/hierarchical, fitted model's ratio, data ratio) wherever
+    both algorithms were measured on more than one node at >= min_bytes."""
+    flat = {(c.nodes, c.ranks, c.nbytes): c.seconds for c in cases if c.algorithm == "flat"}
+    rows = []
+    for c in sorted(cases, key=lambda c: (c.nodes, c.ranks, c.nbytes)):
+        key = (c.nodes, c.ranks, c.nbytes)
+        if c.algorithm == "hierarchical" and c.nodes > 1 and c.nbytes >= min_bytes and key in flat:
+            model = (flat_time(c.nodes, c.local, c.nbytes, f.intra, f.inter) /
+                     hierarchical_time(c.nodes, c.local, c.nbytes, f.intra, f.inter, port_share(c)))
+            rows.append((c.nodes, c.ranks, c.nbytes, flat[key] / c.seconds, model, data_ratio(c.nodes, c.local)))
+    return rows
+
+
+def report_gains(f, cases, out, markdown):
+    rows = hierarchical_gains(f, cases)
+    if not rows:
+        out.append("hierarchical against flat: no size >= 1 MiB measured with both on more than one node")
+        return
+    head = ["nodes x ranks", "bytes", "measured flat / hierarchical", "fitted model", "data ratio 2(n-1)/n : 2(N-1)/N",
+            "measured / data ratio"]
+    if markdown:
+        out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for nodes, ranks, b, meas, model, data in rows:
+        cells = [f"{nodes} x {ranks // nodes}", f"{b / MiB:g} MiB", f"{meas:.2f}", f"{model:.2f}", f"{data:.2f}",
+                 f"{meas / data:.2f}"]
+        out.append("| " + " | ".join(cells) + " |" if markdown else "  ".join(cells))
+
+
 def report_validation(cases, out, markdown):
     results = validate(cases)
     if not results:
@@ -661,6 +698,9 @@ def main(argv=None):
     out.append("")
     out.append(f"{h}Validation: predicting runs left out of the fit")
     report_validation(cases, out, args.markdown)
+    out.append("")
+    out.append(f"{h}Hierarchical against flat on the measured nodes (issue #17: the gain the data ratio predicts, within 20%)")
+    report_gains(fit(cases), cases, out, args.markdown)
     out.append("")
     models = (GPT2_124M, GPT2_1558M)
     out.append(f"{h}DDP buckets (kirzl's rule; wte tied to the output layer, counted once, padded to 50304 rows)")

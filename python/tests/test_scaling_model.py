@@ -65,6 +65,20 @@ def test_design_row_is_linear_in_the_four_parameters():
         assert row @ x == pytest.approx(sm.allreduce_time(alg, nodes, local, 3e6, SHM, WIRE, local), rel=1e-12)
 
 
+def test_data_ratio_and_measured_gains():
+    assert sm.data_ratio(2, 2) == pytest.approx(1.5)
+    assert sm.data_ratio(4, 2) == pytest.approx((7 / 8) / (3 / 4))
+    cases = sm.synthetic_cases(SHM, WIRE, nodes_list=(1, 2, 4))
+    f = sm.fit(cases)
+    rows = sm.hierarchical_gains(f, cases)
+    sizes = [2 * MiB, 8 * MiB, 32 * MiB, 128 * MiB, 256 * MiB]  # the synthetic sizes >= 1 MiB
+    assert sorted((r[0], r[2]) for r in rows) == [(n, b) for n in (2, 4) for b in sizes]
+    for nodes, ranks, b, meas, model, data in rows:
+        assert meas == pytest.approx(model, rel=1e-6)  # exact synthetic data: measured = fitted model
+        if b == 256 * MiB:
+            assert meas == pytest.approx(data, rel=0.05)  # large messages: the data ratio
+
+
 # ---- fit ----
 
 def test_fit_recovers_alpha_and_beta_from_exact_synthetic_runs():

@@ -48,6 +48,16 @@ constexpr Variable kVariables[] = {
      "All-reduces of at least this many bytes use kirzl's ring over MPI (Note [ring all-reduce]); smaller ones "
      "use MPI_Allreduce.",
      "Distributed training", 0, 1ll << 62},
+    {"KIRZL_ALLREDUCE", Type::Choice, "auto",
+     "Algorithm of the MPI backend's all-reduce (Note [mpi all-reduce choice]): auto (MPI's own below "
+     "KIRZL_MPI_RING_BYTES; above it, hierarchical when the ranks span nodes with equal numbers of ranks, "
+     "else kirzl's flat ring), flat (kirzl's ring at every size), hierarchical (where the nodes allow it, else the "
+     "flat ring, saying why once), or mpi (MPI_Iallreduce at every size).",
+     "Distributed training", 0, 0, "auto|flat|hierarchical|mpi"},
+    {"KIRZL_EMULATE_NODES", Type::Integer, "the real nodes",
+     "For tests on one machine: the MPI backend's all-reduce treats consecutive blocks of this many world ranks "
+     "as nodes (Note [mpi nodes]); local_rank and local_size are unchanged.",
+     "Distributed training", 1, kMaxCount},
     // Memory
     {"KIRZL_CPU_CACHE_MB", Type::Integer, "2048",
      "Cap, in MiB, of the freed CPU blocks the caching allocator keeps for reuse; 0 caches nothing.", "Memory", 0,

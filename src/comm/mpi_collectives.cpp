@@ -8,11 +8,13 @@
 // MPI never sees mismatched collectives, and a rank that does not arrive stalls the header phase,
 // before any user buffer is handed to MPI. The header all-reduce doubles as the barrier.
 //
-// Note [mpi all-reduce choice]: KIRZL_ALLREDUCE picks the data phase of an all-reduce. auto: below
-// KIRZL_MPI_RING_BYTES, MPI_Iallreduce (latency-bound; MPI's algorithms for small messages are
-// hard to beat); from it, the hierarchical all-reduce when the communicator spans nodes with equal
-// numbers of ranks (Note [mpi nodes], Note [hierarchical all-reduce]), else kirzl's flat ring
-// (Note [ring all-reduce]). flat, hierarchical and mpi force one algorithm at every size (for
+// Note [mpi all-reduce choice]: KIRZL_ALLREDUCE picks the data phase of an all-reduce. auto: when
+// the communicator spans nodes with equal numbers of ranks (Note [mpi nodes]), the hierarchical
+// all-reduce (Note [hierarchical all-reduce]) from KIRZL_MPI_HIERARCHICAL_BYTES (32 KiB) and
+// MPI_Iallreduce below; otherwise kirzl's flat ring (Note [ring all-reduce]) from
+// KIRZL_MPI_RING_BYTES and MPI_Iallreduce below. That threshold is measured (bench/RESULTS.md,
+// "All-reduce algorithms"): on one node MPI_Iallreduce beat the ring up to a few MiB, the
+// pipelined ring won from 16 MiB. flat, hierarchical and mpi force one algorithm at every size (for
 // benchmarks and tests); hierarchical falls back to the flat ring where the nodes do not allow it,
 // saying why once per process on stderr (from rank 0 of the communicator). Every algorithm runs under the same header check and the
 // same deadline-polled waits, so mismatches and stalled ranks are reported the same way.
@@ -73,6 +75,12 @@ int64_t max_count() {
   return v;
 }
 
+// Across nodes, all-reduces of at least this many bytes run hierarchically (KIRZL_MPI_HIERARCHICAL_BYTES).
+int64_t hierarchical_min_bytes() {
+  static const int64_t v = env::integer("KIRZL_MPI_HIERARCHICAL_BYTES").value_or(int64_t{32} << 10);
+  return v;
+}
+
 // KIRZL_ALLREDUCE, read once.
 const std::string& allreduce_setting() {
   static const std::string v = env::text("KIRZL_ALLREDUCE").value_or("auto");
@@ -98,8 +106,8 @@ AllReduceAlgorithm MpiCollectives::all_reduce_algorithm(int64_t bytes) const {
   if (size_ <= 1 || s == "mpi") return AllReduceAlgorithm::Mpi;
   if (s == "flat") return AllReduceAlgorithm::Ring;
   if (s == "hierarchical") return flat_only_ ? AllReduceAlgorithm::Ring : AllReduceAlgorithm::Hierarchical;
-  if (!use_ring(size_, bytes)) return AllReduceAlgorithm::Mpi;
-  return flat_only_ ? AllReduceAlgorithm::Ring : AllReduceAlgorithm::Hierarchical;
+  if (!flat_only_) return bytes >= hierarchical_min_bytes() ? AllReduceAlgorithm::Hierarchical : AllReduceAlgorithm::Mpi;
+  return use_ring(size_, bytes) ? AllReduceAlgorithm::Ring : AllReduceAlgorithm::Mpi;
 }
 
 void MpiCollectives::exchange(const CollectiveDesc& d, Tensor& out, const Tensor& in) {

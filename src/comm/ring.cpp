@@ -4,8 +4,9 @@
 // doubling, about half the bandwidth of the blocking tuned MPI_Allreduce at megabytes. Large
 // all-reduces therefore run a ring over nonblocking point-to-point messages instead — reduce-
 // scatter then all-gather, n - 1 steps each, 2 (n - 1) / n of the data per rank, the bandwidth-
-// optimal schedule — which keeps every wait under the deadline. Each segment is reduced once
-// and then copied, so all ranks get bitwise-identical results.
+// optimal schedule — which keeps every wait under the deadline (on one node from
+// KIRZL_MPI_RING_BYTES, Note [mpi all-reduce choice]). Each segment is reduced once and then
+// copied, so all ranks get bitwise-identical results.
 #include "comm/ring.h"
 
 #include <algorithm>
@@ -97,7 +98,7 @@ void ring_all_reduce(Transport& t, void* data, int64_t count, DType dtype, Reduc
 }
 
 int64_t ring_min_bytes() {
-  static const int64_t v = env::integer("KIRZL_MPI_RING_BYTES").value_or(int64_t{32} << 10);
+  static const int64_t v = env::integer("KIRZL_MPI_RING_BYTES").value_or(int64_t{16} << 20);
   return v;
 }
 

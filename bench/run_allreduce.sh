@@ -18,13 +18,14 @@ rpn="${3:-}"
 out="${4:-bench/results/allreduce-np${np}${rpn:+-x$rpn}}"
 mkdir -p "$out"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-[ -n "$rpn" ] && export KIRZL_EMULATE_NODES="$rpn"
+xs=(-x KIRZL_ALLREDUCE)
+if [ -n "$rpn" ]; then export KIRZL_EMULATE_NODES="$rpn"; xs+=(-x KIRZL_EMULATE_NODES); fi
 # shellcheck disable=SC2086  # MPIRUN_ARGS is a list of options
 run() {  # run NAME [mpirun options...] -- [bench options...]
   local name="$1"; shift
-  local mpi=() 
+  local mpi=()
   while [ "$1" != "--" ]; do mpi+=("$1"); shift; done; shift
-  mpirun -np "$np" --oversubscribe --bind-to none -x KIRZL_ALLREDUCE -x KIRZL_EMULATE_NODES ${MPIRUN_ARGS:-} "${mpi[@]}" \
+  mpirun -np "$np" --oversubscribe --bind-to none "${xs[@]}" ${MPIRUN_ARGS:-} "${mpi[@]}" \
     "$build/bench/bench_allreduce" --benchmark_format=json --benchmark_out_format=json \
     --benchmark_out="$out/$name.json" "$@" >/dev/null
   echo "wrote $out/$name.json"

@@ -98,7 +98,7 @@ void ring_all_reduce(Transport& t, void* data, int64_t count, DType dtype, Reduc
 }
 
 int64_t ring_min_bytes() {
-  static const int64_t v = env::integer("KIRZL_MPI_RING_BYTES").value_or(int64_t{16} << 20);
+  static const int64_t v = env::integer("KIRZL_MPI_RING_BYTES").value_or(int64_t{32} << 10);
   return v;
 }
 

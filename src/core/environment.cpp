@@ -44,7 +44,7 @@ constexpr Variable kVariables[] = {
     {"KIRZL_MPI_MAX_COUNT", Type::Integer, "1073741824",
      "Elements per MPI call; larger messages are sent in pieces of this size. Lower it to exercise the chunked paths.",
      "Distributed training", 1, kMaxCount},
-    {"KIRZL_MPI_RING_BYTES", Type::Integer, "16777216",
+    {"KIRZL_MPI_RING_BYTES", Type::Integer, "32768",
      "With KIRZL_ALLREDUCE=auto on one node: all-reduces of at least this many bytes use kirzl's pipelined ring "
      "over MPI (Note [ring all-reduce]); smaller ones use MPI_Iallreduce (Note [mpi all-reduce choice]).",
      "Distributed training", 0, 1ll << 62},

@@ -96,7 +96,7 @@ TEST(MpiCommunicator, AllReduceEveryDtypeOpAndSize) {
           expect_close(v[i], expected_reduce(op, dt, n, i), dt,
                        std::string(dtype_name(dt)) + " " + comm::to_string(op) + " len=" + std::to_string(len));
       }
-  const int64_t big = (1 << 20) + 3;  // > KIRZL_MPI_MAX_COUNT: chunked (MPI_Iallreduce below the ring threshold)
+  const int64_t big = (1 << 20) + 3;  // > KIRZL_MPI_MAX_COUNT and the ring threshold: chunked ring
   for (DType dt : {DType::f32, DType::bf16, DType::i64}) {
     Tensor t = make(big, dt, [&](int64_t i) { return f(r, i); });
     c.all_reduce(t, {.op = ReduceOp::Avg}).wait();

@@ -15,7 +15,7 @@
 // KIRZL_MPI_RING_BYTES (32 KiB) and MPI_Iallreduce below. That threshold is measured
 // (bench/RESULTS.md, "All-reduce algorithms"): MPI_Iallreduce, the only MPI all-reduce that keeps
 // the deadline (a blocking MPI_Allreduce cannot be abandoned when a rank stalls), lost to the ring
-// at every size from 16 KiB at 2 ranks (0.41-0.61 of raw MPI_Allreduce against 0.63-0.92). flat, hierarchical and mpi force one algorithm at every size (for
+// at every size from 16 KiB at 2 ranks (0.39-0.61 of raw MPI_Allreduce against 0.63-1.24). flat, hierarchical and mpi force one algorithm at every size (for
 // benchmarks and tests); hierarchical falls back to the flat ring where the nodes do not allow it,
 // saying why once per process on stderr (from rank 0 of the communicator). Every algorithm runs under the same header check and the
 // same deadline-polled waits, so mismatches and stalled ranks are reported the same way.

@@ -1,7 +1,19 @@
 // All-reduce bandwidth: kirzl's MPI backend (all_reduce + wait) against raw MPI_Allreduce in the
-// same run, f32 sum, 8 B to 256 MB. Run under MPI (only rank 0 reports):
+// same run, f32 sum, 8 B and 1 KiB to 256 MiB. Run under MPI (only rank 0 reports):
 //
 //   OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun -np 2 --oversubscribe build-comm/bench/bench_allreduce
+//
+// bench/run_allreduce.sh runs the whole comparison (flat ring, hierarchical, auto, raw MPI, and raw
+// MPI with Open MPI's coll/han) and writes one JSON file per run.
+//
+// BM_Allreduce/<algorithm>/<bytes> (the cases bench/scaling_model.py reads): <algorithm> is
+// kirzl_flat, kirzl_hierarchical, kirzl_auto or kirzl_mpi — kirzl's all_reduce with
+// KIRZL_ALLREDUCE as set for this run (one per run: the variable is read once per process) — or
+// mpi (raw MPI_Allreduce), renamed by --raw_name=NAME (e.g. --raw_name=mpi_han for a run with
+// `--mca coll_han_priority 100`). Counters per case: ranks, nodes, ranks_per_node (from
+// KIRZL_EMULATE_NODES when set, else the launcher's local size), bytes, seconds (per call), algbw and
+// busbw, and for kirzl's cases mpi_seconds and ratio = busbw / raw MPI's busbw, raw MPI timed
+// interleaved with kirzl's calls on a buffer of the same size.
 //
 // Counters (as nccl-tests defines them): algbw = bytes / time, busbw = algbw * 2 (n - 1) / n, both
 // GB/s; mpi_busbw is raw MPI_Allreduce of the same buffer size, interleaved with kirzl's calls,
@@ -20,6 +32,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -32,6 +47,80 @@ using Clock = std::chrono::steady_clock;
 kirzl::comm::ProcessGroup& world() {
   static kirzl::comm::ProcessGroup pg;
   return pg;
+}
+
+// The topology this run claims (KIRZL_EMULATE_NODES, else the launcher's ranks per node).
+int ranks_per_node() {
+  const char* e = std::getenv("KIRZL_EMULATE_NODES");
+  if (e && *e) return std::max(1, std::atoi(e));
+  return std::max(1, world().local_size());
+}
+
+std::string& raw_name() {
+  static std::string v = "mpi";
+  return v;
+}
+
+// The cases per run are many: ~0.2 GB moved per size and case (at least 5, at most 1000 calls).
+int64_t iterations_for_sweep(int64_t bytes) { return std::clamp<int64_t>(200'000'000 / std::max<int64_t>(bytes, 1), 5, 1000); }
+
+void set_sweep_counters(benchmark::State& state, int64_t bytes, double seconds, double mpi_seconds) {
+  const int n = world().size(), rpn = ranks_per_node();
+  const double iters = static_cast<double>(state.iterations());
+  const double factor = n > 1 ? 2.0 * (n - 1) / n : 1.0;
+  state.counters["ranks"] = n;
+  state.counters["ranks_per_node"] = rpn;
+  state.counters["nodes"] = (n + rpn - 1) / rpn;
+  state.counters["bytes"] = static_cast<double>(bytes);
+  state.counters["seconds"] = seconds / iters;
+  state.counters["algbw"] = bytes * iters / seconds / 1e9;
+  state.counters["busbw"] = bytes * iters / seconds / 1e9 * factor;
+  if (mpi_seconds > 0) {
+    state.counters["mpi_seconds"] = mpi_seconds / iters;
+    state.counters["ratio"] = mpi_seconds / seconds;
+  }
+}
+
+// kirzl all_reduce + wait with this run's KIRZL_ALLREDUCE, raw MPI_Allreduce of the same size
+// interleaved with it (same machine load); the reported time is kirzl's.
+void BM_AllreduceKirzl(benchmark::State& state) {
+  const int64_t bytes = state.range(0);
+  const int64_t count = std::max<int64_t>(bytes / 4, 1);
+  auto& c = *world().communicator();
+  kirzl::Tensor t = kirzl::ones({count});
+  std::vector<float> raw(static_cast<size_t>(count), 1.0f);
+  c.all_reduce(t).wait();  // warm-up
+  MPI_Allreduce(MPI_IN_PLACE, raw.data(), static_cast<int>(count), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+  double kirzl_s = 0, mpi_s = 0;
+  for (auto _ : state) {
+    auto t0 = Clock::now();
+    c.all_reduce(t).wait();
+    auto t1 = Clock::now();
+    MPI_Allreduce(MPI_IN_PLACE, raw.data(), static_cast<int>(count), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+    auto t2 = Clock::now();
+    const double k = std::chrono::duration<double>(t1 - t0).count();
+    kirzl_s += k;
+    mpi_s += std::chrono::duration<double>(t2 - t1).count();
+    state.SetIterationTime(k);
+  }
+  set_sweep_counters(state, count * 4, kirzl_s, mpi_s);
+}
+
+// Raw MPI_Allreduce alone (with whatever collective component this run's MCA options select).
+void BM_AllreduceRaw(benchmark::State& state) {
+  const int64_t count = std::max<int64_t>(state.range(0) / 4, 1);
+  std::vector<float> raw(static_cast<size_t>(count), 1.0f);
+  MPI_Allreduce(MPI_IN_PLACE, raw.data(), static_cast<int>(count), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+  MPI_Barrier(MPI_COMM_WORLD);
+  double s = 0;
+  for (auto _ : state) {
+    auto t0 = Clock::now();
+    MPI_Allreduce(MPI_IN_PLACE, raw.data(), static_cast<int>(count), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+    const double k = std::chrono::duration<double>(Clock::now() - t0).count();
+    s += k;
+    state.SetIterationTime(k);
+  }
+  set_sweep_counters(state, count * 4, s, 0);
 }
 
 int64_t iterations_for(int64_t bytes) { return std::clamp<int64_t>(2'000'000'000 / std::max<int64_t>(bytes, 1), 5, 20000); }
@@ -161,7 +250,25 @@ class NullReporter : public benchmark::BenchmarkReporter {
 
 int main(int argc, char** argv) {
   world() = kirzl::comm::init({.backend = "mpi"});
+  // --raw_name=NAME: what the raw MPI_Allreduce cases are called (e.g. mpi_han); taken out of argv.
+  for (int i = 1; i < argc; ++i)
+    if (std::strncmp(argv[i], "--raw_name=", 11) == 0) {
+      raw_name() = argv[i] + 11;
+      for (int j = i; j + 1 < argc; ++j) argv[j] = argv[j + 1];
+      --argc;
+      --i;
+    }
   benchmark::Initialize(&argc, argv);
+  {
+    const char* a = std::getenv("KIRZL_ALLREDUCE");
+    const std::string kirzl_name = std::string("BM_Allreduce/kirzl_") + (a && *a ? a : "auto");
+    std::vector<int64_t> sweep = {8};
+    for (int64_t b = 1024; b <= (int64_t{256} << 20); b *= 4) sweep.push_back(b);
+    for (int64_t b : sweep)
+      benchmark::RegisterBenchmark(kirzl_name.c_str(), BM_AllreduceKirzl)->Arg(b)->Iterations(iterations_for_sweep(b))->UseManualTime()->Unit(benchmark::kMicrosecond);
+    for (int64_t b : sweep)
+      benchmark::RegisterBenchmark(("BM_Allreduce/" + raw_name()).c_str(), BM_AllreduceRaw)->Arg(b)->Iterations(iterations_for_sweep(b))->UseManualTime()->Unit(benchmark::kMicrosecond);
+  }
   std::vector<int64_t> sizes;
   for (int64_t b = 8; b <= (int64_t{128} << 20); b *= 4) sizes.push_back(b);
   sizes.push_back(int64_t{256} << 20);

@@ -8,7 +8,7 @@
 namespace kirzl::comm::detail {
 
 namespace {
-constexpr size_t kKindAt = 0, kFromAt = 4, kSeqAt = 8, kLastAt = 16, kTextAt = 24;
+constexpr size_t kKindAt = 0, kFromAt = 4, kSeqAt = 8, kLastAt = 16, kChannelAt = 24, kTextAt = 32;
 
 template <typename T>
 void put(NoticeBytes& b, size_t at, T v) {
@@ -37,6 +37,7 @@ NoticeBytes encode_notice(const Notice& n) {
   put(b, kFromAt, n.from);
   put(b, kSeqAt, n.seq);
   put(b, kLastAt, n.last_started);
+  put(b, kChannelAt, n.channel);
   std::memcpy(b.data() + kTextAt, n.text.data(), std::min(n.text.size(), kNoticeTextBytes - 1));  // NUL-terminated
   return b;
 }
@@ -51,6 +52,7 @@ Notice decode_notice(const NoticeBytes& b) {
   n.from = get<int32_t>(b, kFromAt);
   n.seq = get<int64_t>(b, kSeqAt);
   n.last_started = get<int64_t>(b, kLastAt);
+  n.channel = get<int64_t>(b, kChannelAt);
   const auto* text = reinterpret_cast<const char*>(b.data() + kTextAt);
   n.text.assign(text, strnlen(text, kNoticeTextBytes - 1));
   return n;

@@ -47,13 +47,16 @@ struct Notice {
   int64_t seq = 0;           // query, answer: the collective that timed out
   int64_t last_started = 0;  // the sender's last started collective
   std::string text;          // query: the collective's description; answer, departure: where the sender is
+  // The communicator the notice belongs to: its channel's id (Note [notice channel id],
+  // mpi_notice_channel.cpp); set by the channel when it sends, checked when it receives.
+  int64_t channel = 0;
 };
 
 // On the wire a notice has a fixed size, so a receive can always be posted in advance; the text
 // is cut to kNoticeTextBytes - 1 bytes. Fields are in the machine's byte order (the ranks of one
 // job share it).
 inline constexpr size_t kNoticeTextBytes = 400;
-inline constexpr size_t kNoticeBytes = 4 + 4 + 8 + 8 + kNoticeTextBytes;
+inline constexpr size_t kNoticeBytes = 4 + 4 + 8 + 8 + 8 + kNoticeTextBytes;
 using NoticeBytes = std::array<std::byte, kNoticeBytes>;
 
 NoticeBytes encode_notice(const Notice& n);

@@ -7,13 +7,28 @@
 // naming rank 0's collective and the first rank that differs. Only then is the data exchanged, so
 // MPI never sees mismatched collectives, and a rank that does not arrive stalls the header phase,
 // before any user buffer is handed to MPI. The header all-reduce doubles as the barrier.
+//
+// Note [mpi all-reduce choice]: KIRZL_ALLREDUCE picks the data phase of an all-reduce. auto: when
+// the communicator spans nodes with equal numbers of ranks (Note [mpi nodes]), the hierarchical
+// all-reduce (Note [hierarchical all-reduce]) from KIRZL_MPI_HIERARCHICAL_BYTES (32 KiB) and
+// MPI_Iallreduce below; otherwise kirzl's flat ring (Note [ring all-reduce]) from
+// KIRZL_MPI_RING_BYTES (32 KiB) and MPI_Iallreduce below. That threshold is measured
+// (bench/RESULTS.md, "All-reduce algorithms"): MPI_Iallreduce, the only MPI all-reduce that keeps
+// the deadline (a blocking MPI_Allreduce cannot be abandoned when a rank stalls), lost to the ring
+// at every size from 16 KiB at 2 ranks (0.39-0.61 of raw MPI_Allreduce against 0.63-1.24). flat, hierarchical and mpi force one algorithm at every size (for
+// benchmarks and tests); hierarchical falls back to the flat ring where the nodes do not allow it,
+// saying why once per process on stderr (from rank 0 of the communicator). Every algorithm runs under the same header check and the
+// same deadline-polled waits, so mismatches and stalled ranks are reported the same way.
 #include "comm/mpi_collectives.h"
 
 #include <algorithm>
 #include <array>
+#include <cstdio>
 #include <cstring>
+#include <mutex>
 #include <vector>
 
+#include "comm/hierarchical.h"
 #include "comm/mpi_check.h"
 #include "comm/mpi_transport.h"
 #include "comm/reduce_ops.h"
@@ -61,7 +76,40 @@ int64_t max_count() {
   return v;
 }
 
+// Across nodes, all-reduces of at least this many bytes run hierarchically (KIRZL_MPI_HIERARCHICAL_BYTES).
+int64_t hierarchical_min_bytes() {
+  static const int64_t v = env::integer("KIRZL_MPI_HIERARCHICAL_BYTES").value_or(int64_t{32} << 10);
+  return v;
+}
+
+// KIRZL_ALLREDUCE, read once.
+const std::string& allreduce_setting() {
+  static const std::string v = env::text("KIRZL_ALLREDUCE").value_or("auto");
+  return v;
+}
+
 }  // namespace
+
+MpiCollectives::MpiCollectives(MpiRuntime& rt, MPI_Comm comm, int rank, int size, NodeMap nodes, WaitAll wait_all)
+    : rt_(rt), comm_(comm), rank_(rank), size_(size), wait_all_(std::move(wait_all)), nodes_(std::move(nodes)),
+      flat_only_(hierarchical_unusable(nodes_)) {
+  if (allreduce_setting() == "hierarchical" && flat_only_ && rank_ == 0) {
+    static std::once_flag said;
+    std::call_once(said, [&] {
+      std::fprintf(stderr, "kirzl: rank %d: KIRZL_ALLREDUCE=hierarchical: the flat ring instead, as %s\n", rank_,
+                   flat_only_->c_str());
+    });
+  }
+}
+
+AllReduceAlgorithm MpiCollectives::all_reduce_algorithm(int64_t bytes) const {
+  const std::string& s = allreduce_setting();
+  if (size_ <= 1 || s == "mpi") return AllReduceAlgorithm::Mpi;
+  if (s == "flat") return AllReduceAlgorithm::Ring;
+  if (s == "hierarchical") return flat_only_ ? AllReduceAlgorithm::Ring : AllReduceAlgorithm::Hierarchical;
+  if (!flat_only_) return bytes >= hierarchical_min_bytes() ? AllReduceAlgorithm::Hierarchical : AllReduceAlgorithm::Mpi;
+  return use_ring(size_, bytes) ? AllReduceAlgorithm::Ring : AllReduceAlgorithm::Mpi;
+}
 
 void MpiCollectives::exchange(const CollectiveDesc& d, Tensor& out, const Tensor& in) {
   const auto deadline = Clock::now() + d.timeout;
@@ -91,12 +139,15 @@ void MpiCollectives::all_reduce_(Tensor& t, const CollectiveDesc& d, Clock::time
 
 void MpiCollectives::chunked_allreduce_(void* data, int64_t count, MPI_Datatype type, size_t esize,
                                         const CollectiveDesc& d, Clock::time_point deadline, std::shared_ptr<void> keep) {
-  if (use_ring(size_, count * static_cast<int64_t>(esize))) {  // Note [ring all-reduce] (ring.cpp)
+  const AllReduceAlgorithm algo = all_reduce_algorithm(count * static_cast<int64_t>(esize));
+  if (algo != AllReduceAlgorithm::Mpi) {  // Note [mpi all-reduce choice]
     MpiTransport ring(rt_, comm_, [&](MPI_Request* reqs, int n, std::shared_ptr<void> hold) {
       wait_all_(reqs, n, deadline, d, kDataPhase, std::move(hold));
     }, std::move(keep));
-    ring_all_reduce(ring, data, count, type == MPI_FLOAT ? DType::f32 : d.dtype, d.op,
-                    {.piece_bytes = std::min(max_count(), RingOptions{}.piece_bytes)});
+    const DType dtype = type == MPI_FLOAT ? DType::f32 : d.dtype;
+    const RingOptions options{.piece_bytes = std::min(max_count(), RingOptions{}.piece_bytes)};
+    if (algo == AllReduceAlgorithm::Hierarchical) hierarchical_all_reduce(ring, nodes_, data, count, dtype, d.op, options);
+    else ring_all_reduce(ring, data, count, dtype, d.op, options);
     return;
   }
   const MPI_Op op = mpi_op(d.op);

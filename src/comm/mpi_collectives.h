@@ -12,12 +12,16 @@
 
 #include "comm/collective.h"
 #include "comm/flight_recorder.h"
+#include "comm/hierarchical.h"
 #include "comm/mpi_runtime.h"
 
 namespace kirzl::comm::detail {
 
 // The phases a wait names in its errors. The arrival phase may wait long for a late rank.
 inline constexpr const char* kMpiArrivalPhase = "waiting for the other ranks to arrive";
+
+// How an all-reduce's data is exchanged (Note [mpi all-reduce choice], mpi_collectives.cpp).
+enum class AllReduceAlgorithm { Mpi, Ring, Hierarchical };
 
 class MpiCollectives {
  public:
@@ -26,8 +30,8 @@ class MpiCollectives {
   using WaitAll = std::function<void(MPI_Request* reqs, int count, Clock::time_point deadline, const CollectiveDesc& d,
                                      const char* phase, std::shared_ptr<void> keep)>;
 
-  MpiCollectives(MpiRuntime& rt, MPI_Comm comm, int rank, int size, WaitAll wait_all)
-      : rt_(rt), comm_(comm), rank_(rank), size_(size), wait_all_(std::move(wait_all)) {}
+  // `nodes`: where the ranks of `comm` are (mpi_topology.h).
+  MpiCollectives(MpiRuntime& rt, MPI_Comm comm, int rank, int size, NodeMap nodes, WaitAll wait_all);
 
   // Note [mpi collective protocol]: returns once every rank has issued `d`; Error{InvalidArgument}
   // naming both sides when the ranks disagree. Doubles as the barrier.
@@ -35,6 +39,8 @@ class MpiCollectives {
   // The data phase of `d` on host memory: all_reduce and broadcast in place on `out`, all_gather
   // and reduce_scatter from `in` into `out`.
   void exchange(const CollectiveDesc& d, Tensor& out, const Tensor& in);
+  // The algorithm of an all-reduce of `bytes` bytes on this communicator (KIRZL_ALLREDUCE).
+  AllReduceAlgorithm all_reduce_algorithm(int64_t bytes) const;
 
  private:
   void wait_(MPI_Request& req, Clock::time_point deadline, const CollectiveDesc& d, const char* phase,
@@ -52,6 +58,8 @@ class MpiCollectives {
   const MPI_Comm comm_;
   const int rank_, size_;
   WaitAll wait_all_;
+  const NodeMap nodes_;
+  const std::optional<std::string> flat_only_;  // why the hierarchical all-reduce cannot run here
 };
 
 }  // namespace kirzl::comm::detail

@@ -25,6 +25,7 @@
 #include "comm/mpi_collectives.h"
 #include "comm/mpi_notice_channel.h"
 #include "comm/mpi_runtime.h"
+#include "comm/mpi_topology.h"
 #include "comm/queued_communicator.h"
 #include "kirzl/autograd.hpp"
 
@@ -38,7 +39,7 @@ class MpiCommunicator final : public QueuedCommunicator {
       : QueuedCommunicator(mpi_comm_rank(comm), mpi_comm_size(comm), timeout),
         rt_(std::move(rt)),
         comm_(comm),
-        collectives_(*rt_, comm_, rank(), size(),
+        collectives_(*rt_, comm_, rank(), size(), mpi_node_map(*rt_, comm_),
                      [this](MPI_Request* reqs, int n, Clock::time_point deadline, const CollectiveDesc& d,
                             const char* phase, std::shared_ptr<void> keep) {
                        wait_all_(reqs, n, deadline, d, phase, std::move(keep));

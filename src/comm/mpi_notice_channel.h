@@ -17,17 +17,22 @@ namespace kirzl::comm::detail {
 
 class MpiNoticeChannel {
  public:
-  // Duplicates `comm` (collective over it). Each method takes the runtime's guard itself.
+  // Duplicates `comm` and agrees on the channel's id with the other ranks (both collective over
+  // it; Note [notice channel id]). Each method takes the runtime's guard itself.
   MpiNoticeChannel(std::shared_ptr<MpiRuntime> rt, MPI_Comm comm);
   MpiNoticeChannel(const MpiNoticeChannel&) = delete;
   MpiNoticeChannel& operator=(const MpiNoticeChannel&) = delete;
   // The owner calls close(); a channel left open is abandoned (its duplicate is never freed).
   ~MpiNoticeChannel() = default;
 
+  // This channel's id, stamped on every notice it sends (Notice::channel).
+  int64_t id() const { return id_; }
+
   void send(const Notice& n, int to);
   // Sends `n` to every rank of the communicator but `me`.
   void send_to_all(const Notice& n, int me, int size);
-  // The notices that arrived since the last call, in arrival order; retires finished sends.
+  // The notices of this channel that arrived since the last call, in arrival order (notices of
+  // another channel are dropped); retires finished sends.
   std::vector<Notice> receive();
   // Teardown, best effort: sends `departure` to every other rank (Note [mpi departure]), cancels
   // the posted receive, gives sends in flight 200 ms and abandons the rest (their buffers kept
@@ -36,10 +41,12 @@ class MpiNoticeChannel {
 
  private:
   void post_receive();
+  NoticeBytes encode_(const Notice& n) const;
   void retire_sends();
 
   std::shared_ptr<MpiRuntime> rt_;
   MPI_Comm ctrl_ = MPI_COMM_NULL;
+  int64_t id_ = 0;
   NoticeBytes in_{};
   MPI_Request in_req_ = MPI_REQUEST_NULL;
   std::vector<std::pair<MPI_Request, std::shared_ptr<NoticeBytes>>> sends_;

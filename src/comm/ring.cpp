@@ -4,8 +4,9 @@
 // doubling, about half the bandwidth of the blocking tuned MPI_Allreduce at megabytes. Large
 // all-reduces therefore run a ring over nonblocking point-to-point messages instead — reduce-
 // scatter then all-gather, n - 1 steps each, 2 (n - 1) / n of the data per rank, the bandwidth-
-// optimal schedule — which keeps every wait under the deadline. Each segment is reduced once
-// and then copied, so all ranks get bitwise-identical results.
+// optimal schedule — which keeps every wait under the deadline (on one node from
+// KIRZL_MPI_RING_BYTES, Note [mpi all-reduce choice]). Each segment is reduced once and then
+// copied, so all ranks get bitwise-identical results.
 #include "comm/ring.h"
 
 #include <algorithm>

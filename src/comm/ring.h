@@ -32,7 +32,8 @@ void ring_all_gather(Transport& t, void* data, int64_t count, DType dtype, const
 // reduced once, by one rank, then copied).
 void ring_all_reduce(Transport& t, void* data, int64_t count, DType dtype, ReduceOp op, const RingOptions& options = {});
 
-// All-reduces of at least this many bytes use the ring; KIRZL_MPI_RING_BYTES changes it (32 KiB).
+// On one node, all-reduces of at least this many bytes use the ring (Note [mpi all-reduce choice]);
+// KIRZL_MPI_RING_BYTES changes it (32 KiB).
 int64_t ring_min_bytes();
 inline bool use_ring(int size, int64_t bytes) { return size > 1 && bytes >= ring_min_bytes(); }
 

@@ -45,9 +45,23 @@ constexpr Variable kVariables[] = {
      "Elements per MPI call; larger messages are sent in pieces of this size. Lower it to exercise the chunked paths.",
      "Distributed training", 1, kMaxCount},
     {"KIRZL_MPI_RING_BYTES", Type::Integer, "32768",
-     "All-reduces of at least this many bytes use kirzl's ring over MPI (Note [ring all-reduce]); smaller ones "
-     "use MPI_Allreduce.",
+     "With KIRZL_ALLREDUCE=auto on one node: all-reduces of at least this many bytes use kirzl's pipelined ring "
+     "over MPI (Note [ring all-reduce]); smaller ones use MPI_Iallreduce (Note [mpi all-reduce choice]).",
      "Distributed training", 0, 1ll << 62},
+    {"KIRZL_MPI_HIERARCHICAL_BYTES", Type::Integer, "32768",
+     "With KIRZL_ALLREDUCE=auto across nodes: all-reduces of at least this many bytes run hierarchically "
+     "(Note [hierarchical all-reduce]); smaller ones use MPI_Iallreduce.",
+     "Distributed training", 0, 1ll << 62},
+    {"KIRZL_ALLREDUCE", Type::Choice, "auto",
+     "Algorithm of the MPI backend's all-reduce (Note [mpi all-reduce choice]): auto (across nodes with equal "
+     "numbers of ranks, hierarchical from KIRZL_MPI_HIERARCHICAL_BYTES; else kirzl's flat ring from "
+     "KIRZL_MPI_RING_BYTES; MPI_Iallreduce below), flat (kirzl's ring at every size), hierarchical (where the nodes allow it, else the "
+     "flat ring, saying why once), or mpi (MPI_Iallreduce at every size).",
+     "Distributed training", 0, 0, "auto|flat|hierarchical|mpi"},
+    {"KIRZL_EMULATE_NODES", Type::Integer, "the real nodes",
+     "For tests on one machine: the MPI backend's all-reduce treats consecutive blocks of this many world ranks "
+     "as nodes (Note [mpi nodes]); local_rank and local_size are unchanged.",
+     "Distributed training", 1, kMaxCount},
     // Memory
     {"KIRZL_CPU_CACHE_MB", Type::Integer, "2048",
      "Cap, in MiB, of the freed CPU blocks the caching allocator keeps for reuse; 0 caches nothing.", "Memory", 0,

@@ -34,6 +34,7 @@ void expect_same(const Notice& a, const Notice& b) {
   EXPECT_EQ(a.seq, b.seq);
   EXPECT_EQ(a.last_started, b.last_started);
   EXPECT_EQ(a.text, b.text);
+  EXPECT_EQ(a.channel, b.channel);
 }
 
 }  // namespace
@@ -55,7 +56,8 @@ TEST(FailureNotice, EveryKindSurvivesEncoding) {
   EXPECT_EQ(a.last_started, 11);
   expect_same(round_trip(a), a);
 
-  const Notice bye = departure_notice(2, 7, "is idle after barrier #7");
+  Notice bye = departure_notice(2, 7, "is idle after barrier #7");
+  bye.channel = 0x123456789;  // the communicator it belongs to travels with it
   EXPECT_EQ(bye.kind, NoticeKind::Departure);
   EXPECT_EQ(bye.last_started, 7);
   expect_same(round_trip(bye), bye);

@@ -22,8 +22,7 @@ namespace {
 comm::ProcessGroup& world() { return kirzl::testing::mpi_world(); }
 
 // One communicator for every run of this file, apart from the world's (whose all-reduces compare
-// the ranks). Not a fresh split per run: a communicator's departure notice can reach the next
-// split communicator on the peers (see DISABLED_SplitCommunicatorsInSequenceDoNotSeeOldDepartures).
+// the ranks); SplitCommunicatorsInSequenceDoNotSeeOldDepartures checks fresh splits in sequence.
 std::shared_ptr<comm::Communicator> runs() {
   static std::shared_ptr<comm::Communicator> c = world().communicator()->split(0, world().rank());
   return c;
@@ -161,14 +160,13 @@ TEST(MpiShard, EachRankKeepsOnlyItsShardOfTheOptimizerState) {
   }
 }
 
-// Known bug (in the MPI backend, not in sharding): DDP over a communicator from split(), then DDP
-// over a second split() of the same world after the first was destroyed, fails at 4 ranks: the
-// peers take the first communicator's departure notice (sent on its MPI_Comm_dup'ed control
+// A bug once (in the MPI backend, not in sharding): DDP over a communicator from split(), then DDP
+// over a second split() of the same world after the first was destroyed, failed at 4 ranks: the
+// peers took the first communicator's departure notice (sent on its MPI_Comm_dup'ed control
 // communicator at destruction, still unmatched when the peers freed theirs) for a departure from
-// the second, whose MPI context id Open MPI reused, and time out ("rank k has left the group ...
-// its last collective was #N" with N from the first communicator) while rank k waits forever.
-// Run with --gtest_also_run_disabled_tests under mpirun -np 4.
-TEST(MpiShard, DISABLED_SplitCommunicatorsInSequenceDoNotSeeOldDepartures) {
+// the second, whose MPI context id Open MPI reused, and timed out. Notices now carry their
+// channel's id (Note [notice channel id], mpi_notice_channel.cpp).
+TEST(MpiShard, SplitCommunicatorsInSequenceDoNotSeeOldDepartures) {
   train(Shard::none, {.optimizer = "SGD"}, 5, world().communicator()->split(0, world().rank()));
   const auto second = train(Shard::none, {.optimizer = "SGD"}, 30, world().communicator()->split(0, world().rank()));
   EXPECT_TRUE(identical_on_every_rank(second));

@@ -1,0 +1,210 @@
+// The hierarchical all-reduce (hierarchical.h) over the in-process transport, deterministically,
+// without MPI: node maps of 2-4 nodes of 2-3 ranks (contiguous and interleaved), odd counts (0, 1,
+// 7, counts not divisible by the node size), every dtype and reduce op, whole and in small pieces,
+// against a plain reduction; bitwise-identical results on every rank for inexact floats; which
+// node maps it refuses and why; and a rank that leaves mid-way fails every rank without a hang.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "comm/hierarchical.h"
+#include "comm/in_process_transport.h"
+#include "comm/reduce_ops.h"
+
+using namespace kirzl;
+using namespace kirzl::comm::detail;
+using comm::ReduceOp;
+using namespace std::chrono_literals;
+
+namespace {
+
+const DType kDTypes[] = {DType::f32, DType::f64, DType::i32, DType::i64, DType::u8, DType::u16, DType::bf16, DType::f16};
+const ReduceOp kOps[] = {ReduceOp::Sum, ReduceOp::Avg, ReduceOp::Min, ReduceOp::Max, ReduceOp::Prod};
+
+// Small integers, exact in every dtype, whose reduction over 8 ranks stays exact (as test_ring.cpp).
+double value(ReduceOp op, int r, int64_t i) {
+  if (op == ReduceOp::Prod) return 1 + (r + i) % 2;
+  return static_cast<double>((r * 7 + i * 3) % 11);
+}
+
+std::vector<std::byte> encode(const std::vector<double>& values, DType dtype) {
+  const size_t n = values.size();
+  std::vector<std::byte> out(n * dtype_size(dtype));
+  if (n == 0) return out;
+  std::vector<float> f(values.begin(), values.end());
+  auto put = [&]<typename T>(T*) {
+    for (size_t i = 0; i < n; ++i) {
+      const T v = static_cast<T>(static_cast<uint64_t>(static_cast<int64_t>(values[i])));
+      std::memcpy(out.data() + i * sizeof(T), &v, sizeof v);
+    }
+  };
+  switch (dtype) {
+    case DType::f32: std::memcpy(out.data(), f.data(), n * sizeof(float)); break;
+    case DType::f64: std::memcpy(out.data(), values.data(), n * sizeof(double)); break;
+    case DType::i32: put(static_cast<int32_t*>(nullptr)); break;
+    case DType::i64: put(static_cast<int64_t*>(nullptr)); break;
+    case DType::u8: put(static_cast<uint8_t*>(nullptr)); break;
+    case DType::u16: put(static_cast<uint16_t*>(nullptr)); break;
+    case DType::bf16:
+    case DType::f16: narrow_from_f32(f.data(), dtype, out.data(), static_cast<int64_t>(n)); break;
+  }
+  return out;
+}
+
+// The plain reduction over all ranks (Avg as Sum: the caller divides).
+std::vector<std::byte> reference(int n, int64_t count, DType dtype, ReduceOp op) {
+  std::vector<double> acc(static_cast<size_t>(count));
+  for (int64_t i = 0; i < count; ++i) {
+    double a = value(op, 0, i);
+    for (int r = 1; r < n; ++r) {
+      const double v = value(op, r, i);
+      if (op == ReduceOp::Min) a = std::min(a, v);
+      else if (op == ReduceOp::Max) a = std::max(a, v);
+      else if (op == ReduceOp::Prod) a *= v;
+      else a += v;
+    }
+    acc[static_cast<size_t>(i)] = a;
+  }
+  return encode(acc, dtype);
+}
+
+std::vector<std::byte> contribution(int r, int64_t count, DType dtype, ReduceOp op) {
+  std::vector<double> v(static_cast<size_t>(count));
+  for (int64_t i = 0; i < count; ++i) v[static_cast<size_t>(i)] = value(op, r, i);
+  return encode(v, dtype);
+}
+
+// fn(rank, transport) on one thread per rank; a rank's transport is destroyed on its thread when
+// fn returns or throws. Returns each rank's error.
+std::vector<std::optional<Error>> run_ranks(int n, const std::function<void(int, Transport&)>& fn,
+                                            InProcessTransportOptions options = {}) {
+  auto transports = make_in_process_transports(n, options);
+  std::vector<std::optional<Error>> errors(n);
+  std::vector<std::thread> threads;
+  for (int r = 0; r < n; ++r)
+    threads.emplace_back([&, r, t = std::move(transports[r])]() mutable {
+      try {
+        fn(r, *t);
+      } catch (const Error& e) {
+        errors[r] = e;
+      }
+      t.reset();
+    });
+  for (auto& t : threads) t.join();
+  return errors;
+}
+
+// The node maps under test: contiguous 2x2, 2x3, 3x2, 4x2, and interleaved nodes (rank r on node r % 2).
+std::vector<NodeMap> node_maps() {
+  return {{{0, 0, 1, 1}}, {{0, 0, 0, 1, 1, 1}}, {{0, 0, 1, 1, 2, 2}}, {{0, 0, 1, 1, 2, 2, 3, 3}}, {{0, 1, 0, 1, 0, 1}}};
+}
+
+std::string map_name(const NodeMap& m) {
+  std::string s = "nodes [";
+  for (int x : m.node_of) s += std::to_string(x);
+  return s + "]";
+}
+
+}  // namespace
+
+TEST(Hierarchical, NodeMapFromKeysNumbersNodesByFirstRank) {
+  const NodeMap m = NodeMap::from_keys({40, 40, 7, 7, 40});
+  EXPECT_EQ(m.node_of, (std::vector<int>{0, 0, 1, 1, 0}));
+  EXPECT_EQ(m.nodes(), 2);
+  EXPECT_EQ(m.members(0), (std::vector<int>{0, 1, 4}));
+}
+
+TEST(Hierarchical, RefusesOneNodeUnevenNodesAndOneRankPerNode) {
+  EXPECT_EQ(hierarchical_unusable({{0, 0, 0}}), "the ranks are on one node");
+  EXPECT_EQ(hierarchical_unusable({{0, 0, 1, 1, 1}}), "the nodes have different numbers of ranks (2, 3)");
+  EXPECT_EQ(hierarchical_unusable({{0, 1, 2}}), "every node has one rank (the flat ring is the same)");
+  EXPECT_EQ(hierarchical_unusable({{0, 0, 1, 1}}), std::nullopt);
+  std::vector<std::byte> buf(8);
+  auto errors = run_ranks(3, [&](int r, Transport& t) {
+    std::vector<std::byte> mine(8);
+    hierarchical_all_reduce(t, {{0, 0, 1}}, mine.data(), 2, DType::f32, ReduceOp::Sum);
+    (void)r;
+  });
+  for (auto& e : errors) {
+    ASSERT_TRUE(e);
+    EXPECT_NE(std::string(e->what()).find("different numbers of ranks"), std::string::npos) << e->what();
+  }
+}
+
+TEST(Hierarchical, MatchesAPlainReductionForEveryDtypeOpAndSize) {
+  for (const NodeMap& map : node_maps()) {
+    const int n = static_cast<int>(map.node_of.size());
+    for (int64_t count : {int64_t{0}, int64_t{1}, int64_t{7}, int64_t{n - 1}, int64_t{n + 1}, int64_t{13}, int64_t{97}})
+      for (DType dtype : kDTypes)
+        for (ReduceOp op : kOps)
+          for (int64_t piece : {int64_t{512} << 10, int64_t{5}}) {
+            const auto want = reference(n, count, dtype, op);
+            std::vector<std::vector<std::byte>> got(n);
+            auto errors = run_ranks(n, [&](int r, Transport& t) {
+              got[r] = contribution(r, count, dtype, op);
+              hierarchical_all_reduce(t, map, got[r].data(), count, dtype, op, {.piece_bytes = piece});
+            });
+            for (int r = 0; r < n; ++r) {
+              const std::string what = map_name(map) + ", " + std::to_string(count) + " x " + dtype_name(dtype) + ", " +
+                                       comm::to_string(op) + ", pieces of " + std::to_string(piece) + ", rank " +
+                                       std::to_string(r);
+              ASSERT_FALSE(errors[r]) << what << ": " << errors[r]->what();
+              ASSERT_EQ(got[r], want) << what;
+            }
+          }
+  }
+}
+
+TEST(Hierarchical, EveryRankGetsTheSameBitsForInexactFloats) {
+  for (const NodeMap& map : node_maps())
+    for (DType dtype : {DType::f32, DType::f64, DType::bf16, DType::f16}) {
+      const int n = static_cast<int>(map.node_of.size());
+      const int64_t count = 1009;
+      std::vector<double> exact(count, 0.0);
+      std::vector<std::vector<double>> inputs(n, std::vector<double>(count));
+      for (int r = 0; r < n; ++r)
+        for (int64_t i = 0; i < count; ++i) {
+          inputs[r][i] = std::sin(0.1 * static_cast<double>(r * count + i));
+          exact[i] += inputs[r][i];
+        }
+      std::vector<std::vector<std::byte>> got(n);
+      auto errors = run_ranks(n, [&](int r, Transport& t) {
+        got[r] = encode(inputs[r], dtype);
+        hierarchical_all_reduce(t, map, got[r].data(), count, dtype, ReduceOp::Sum, {.piece_bytes = 64});
+      });
+      for (int r = 0; r < n; ++r) {
+        ASSERT_FALSE(errors[r]) << errors[r]->what();
+        ASSERT_EQ(got[r], got[0]) << map_name(map) << ", " << dtype_name(dtype) << ", rank " << r;
+      }
+      std::vector<double> back(count);
+      if (dtype == DType::f64) {
+        std::memcpy(back.data(), got[0].data(), count * sizeof(double));
+      } else {
+        std::vector<float> f(count);
+        if (dtype == DType::f32) std::memcpy(f.data(), got[0].data(), count * sizeof(float));
+        else widen_to_f32(got[0].data(), dtype, f.data(), count);
+        back.assign(f.begin(), f.end());
+      }
+      const double tol = dtype == DType::f64 ? 1e-12 : dtype == DType::f32 ? 1e-5 : 0.1;
+      for (int64_t i = 0; i < count; ++i) ASSERT_NEAR(back[i], exact[i], tol * n) << dtype_name(dtype) << " element " << i;
+    }
+}
+
+TEST(Hierarchical, ARankThatLeavesFailsEveryRankWithoutAHang) {
+  // Rank 3 (node 1) leaves before it starts: rank 2 fails in the node's reduce-scatter, ranks 0 and
+  // 1 in the exchange across nodes (or at their deadline at the latest).
+  const NodeMap map{{0, 0, 1, 1}};
+  const auto start = std::chrono::steady_clock::now();
+  auto errors = run_ranks(4, [&](int r, Transport& t) {
+    if (r == 3) throw Error(ErrorCode::InvalidArgument, "rank 3 fails before the all-reduce");
+    std::vector<float> v(1000, 1.0f);
+    hierarchical_all_reduce(t, map, v.data(), 1000, DType::f32, ReduceOp::Sum, {.piece_bytes = 256});
+  }, {.timeout = 5s});
+  for (int r = 0; r < 4; ++r) EXPECT_TRUE(errors[r]) << "rank " << r << " should have failed";
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 4s) << "the ranks should fail at once, not at their deadline";
+}

@@ -401,7 +401,7 @@ void gemm_bias_gelu(Tensor& y, Tensor& pre, const Tensor& a, const Tensor& w, co
   if (epilogue_allowed(op, p)) {
     const Epilogue epi{op, CUBLASLT_EPILOGUE_GELU_AUX_BIAS, bias.data_ptr(), pre.data_ptr(), N};
     if (run(y, a, w, false, true, 1.0, 0.0, &epi)) return;
-    note_epilogue_fallback(op, p.epilogue, "cuBLASLt offers no algorithm for " + all);
+    note_epilogue_fallback(op, p.epilogue, "cuBLASLt declined it (no algorithm, or NOT_SUPPORTED) for " + all);
   }
   gemm_bias(pre, a, w, bias);
   kernels::unary(UnaryOp::GeluTanh, y, pre, UnaryArgs{});
@@ -423,7 +423,7 @@ void gemm_dgelu_bgrad(Tensor& gpre, Tensor& gbias, const Tensor& g, const Tensor
   if (gbias.defined() && epilogue_allowed(op, p)) {
     const Epilogue epi{op, CUBLASLT_EPILOGUE_DGELU_BGRAD, gbias.data_ptr(), pre.data_ptr(), N};
     if (run(gpre, g, w, false, false, 1.0, 0.0, &epi)) return;
-    note_epilogue_fallback(op, p.epilogue, "cuBLASLt offers no algorithm for " + all);
+    note_epilogue_fallback(op, p.epilogue, "cuBLASLt declined it (no algorithm, or NOT_SUPPORTED) for " + all);
   }
   Tensor gy = empty({M, N}, options_of(g));
   run(gy, g, w, false, false, 1.0, 0.0, nullptr);
@@ -445,7 +445,7 @@ void gemm_bgradb(Tensor& gw, Tensor& gbias, const Tensor& g, const Tensor& x) {
   if (epilogue_allowed(op, p)) {
     const Epilogue epi{op, CUBLASLT_EPILOGUE_BGRADB, gbias.data_ptr(), nullptr, 0};
     if (run(gw, g, x, true, false, 1.0, 0.0, &epi)) return;
-    note_epilogue_fallback(op, p.epilogue, "cuBLASLt offers no algorithm for " + all);
+    note_epilogue_fallback(op, p.epilogue, "cuBLASLt declined it (no algorithm, or NOT_SUPPORTED) for " + all);
   }
   run(gw, g, x, true, false, 1.0, 0.0, nullptr);
   kernels::copy(gbias, kirzl::sum(g, {0}));

@@ -62,7 +62,10 @@ Tensor linear_bias_gelu(const Tensor& x, const Tensor& weight, const Tensor& bia
   if (M > 0 && N > 0) kernels::gemm_bias_gelu(y, pre, xd, wd, bd);
   if (autograd::any_requires_grad({&x2, &weight, &bias})) {
     autograd::record(op, y, {x2, weight, bias}, [xd, wd, pre, N](const autograd::GradContext& c) {
-      // Not differentiable twice: the backward records no graph.
+      // Not differentiable twice: the backward records no graph. Alone, this op's output gradient
+      // arrives already computed (no GEMM of ours produces it), so the GELU's derivative and the
+      // bias gradient are one elementwise pass over it (bias_gelu's backward kernel at h = pre);
+      // gelu_mlp instead puts them into the epilogue of the GEMM that produces it.
       Tensor g = c.grad().detach().to(pre.dtype()).contiguous();
       Tensor gpre = empty(pre.shape(), options_of(pre));
       Tensor gb = empty({N}, options_of(pre));

@@ -10,12 +10,19 @@
 // Shapes: bf16 4096^3 and 8192^3, the GPT-2 124M training GEMMs at B*T = 16384 tokens
 // (qkv 768 -> 2304, attention projection / MLP 3072 -> 768, MLP 768 -> 3072, LM head
 // 768 -> 50304), and f32 with TF32 (AllowTF32Guard).
+//
+// BM_CudaGemmEpilogue: the cuBLASLt epilogues of Note [GEMM epilogues] (src/kernels/gemm_epilogue.h)
+// against the unfused sequences they replace, timed in alternation in the same run, at GPT-2 124M's
+// MLP (B*T = 16384, 768 -> 3072 -> 768): fwd = gemm_bias_gelu vs a GEMM then bias_gelu_forward;
+// dgelu = gemm_dgelu_bgrad vs a GEMM then bias_gelu_backward (GELU gradient and bias gradient);
+// bgradb = gemm_bgradb vs a GEMM then a column sum. Counters: fused_us, unfused_us, speedup.
 #include <benchmark/benchmark.h>
 
 #include <kirzl/config.hpp>
 #include <kirzl/kirzl.hpp>
 
 #include <algorithm>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -24,7 +31,9 @@
 #include <cuda_runtime.h>
 
 #include "core/cuda/current_stream.h"
+#include "kernels/fused_bias_gelu.h"
 #include "kernels/gemm.h"
+#include "kernels/gemm_epilogue.h"
 #endif
 
 namespace {
@@ -175,6 +184,86 @@ void bench_gemm(benchmark::State& state, DType dt, Problem p, bool via_matmul, b
   state.SetLabel(std::string(dtype_name(dt)) + (tf32 ? " (TF32)" : "") + (via_matmul ? " ops::matmul" : " kernels::gemm"));
 }
 
+// The fused call against the unfused sequence, alternately on one stream, each timed by events.
+void time_pair(benchmark::State& state, const std::function<void()>& fused, const std::function<void()>& unfused,
+               int reps) {
+  cudaStream_t stream = cuda_rt::current_stream(0);
+  for (int i = 0; i < 3; ++i) fused(), unfused();  // warm-up: heuristics, workspaces, allocator
+  cudaEvent_t e0, e1, e2;
+  cudaEventCreate(&e0);
+  cudaEventCreate(&e1);
+  cudaEventCreate(&e2);
+  double fused_s = 0, unfused_s = 0;
+  int64_t calls = 0;
+  for (auto _ : state) {
+    cudaEventRecord(e0, stream);
+    for (int r = 0; r < reps; ++r) fused();
+    cudaEventRecord(e1, stream);
+    for (int r = 0; r < reps; ++r) unfused();
+    cudaEventRecord(e2, stream);
+    cudaEventSynchronize(e2);
+    float tf = 0, tu = 0;
+    cudaEventElapsedTime(&tf, e0, e1);
+    cudaEventElapsedTime(&tu, e1, e2);
+    state.SetIterationTime(tf / 1e3 / reps);
+    fused_s += tf / 1e3;
+    unfused_s += tu / 1e3;
+    calls += reps;
+  }
+  cudaEventDestroy(e0);
+  cudaEventDestroy(e1);
+  cudaEventDestroy(e2);
+  if (cudaGetLastError() != cudaSuccess) return state.SkipWithError("a CUDA call failed during the benchmark");
+  state.counters["fused_us"] = fused_s / double(calls) * 1e6;
+  state.counters["unfused_us"] = unfused_s / double(calls) * 1e6;
+  state.counters["speedup"] = unfused_s / fused_s;
+}
+
+// M rows, the layer K -> N (c_fc: 768 -> 3072); the GELU's output gradient comes from a product
+// with c_proj [K, N].
+void bench_epilogue(benchmark::State& state, DType dt, kernels::GemmEpilogue which, int64_t M, int64_t K, int64_t N) {
+  if (!cuda::is_available()) return state.SkipWithError("no CUDA device");
+  const Device dev = Device::cuda(0);
+  const TensorOptions o{.dtype = dt, .device = dev};
+  Tensor x = uniform({M, K}, -1.0, 1.0).to(dt).to(dev), w = uniform({N, K}, -0.1, 0.1).to(dt).to(dev);
+  Tensor b = uniform({N}, -1.0, 1.0).to(dt).to(dev), zero_b = zeros({N}, o);
+  Tensor y = empty({M, N}, o), pre = empty({M, N}, o), tmp = empty({M, N}, o);
+  kernels::gemm_bias_gelu(y, pre, x, w, b);
+  Tensor g = uniform({M, K}, -1.0, 1.0).to(dt).to(dev), w2 = uniform({K, N}, -0.1, 0.1).to(dt).to(dev);
+  Tensor gpre = empty({M, N}, o), gb = empty({N}, o);
+  Tensor gy = uniform({M, N}, -1.0, 1.0).to(dt).to(dev), gw = empty({N, K}, o);
+  std::function<void()> fused, unfused;
+  switch (which) {
+    case kernels::GemmEpilogue::BiasGeluAux:
+      fused = [&] { kernels::gemm_bias_gelu(y, pre, x, w, b); };
+      unfused = [&] {  // today's fused GPT path: linear without bias, then bias_gelu
+        kernels::gemm(tmp, x, w, false, true, 1.0, 0.0);
+        kernels::bias_gelu_forward(y, tmp, b, N);
+      };
+      break;
+    case kernels::GemmEpilogue::DGeluBGrad:
+      fused = [&] { kernels::gemm_dgelu_bgrad(gpre, gb, g, w2, pre); };
+      unfused = [&] {
+        kernels::gemm(tmp, g, w2, false, false, 1.0, 0.0);
+        kernels::bias_gelu_backward(gpre, gb, tmp, pre, zero_b, N);
+      };
+      break;
+    case kernels::GemmEpilogue::BGradB:
+      fused = [&] { kernels::gemm_bgradb(gw, gb, gy, x); };
+      unfused = [&] {
+        kernels::gemm(gw, gy, x, true, false, 1.0, 0.0);
+        Tensor s = sum(gy, {0});
+        benchmark::DoNotOptimize(s.data_ptr());
+      };
+      break;
+  }
+  const double flops = 2.0 * double(M) * double(N) * double(K);
+  time_pair(state, fused, unfused, std::clamp(int(0.02 / (flops / 700e12)), 1, 200));
+  const size_t fallbacks = kernels::epilogue_fallbacks().size();
+  state.SetLabel(std::string(dtype_name(dt)) + " " + kernels::epilogue_name(which) +
+                 (fallbacks ? " (a fallback was recorded: see stderr)" : ""));
+}
+
 #else
 
 void bench_gemm(benchmark::State& state, DType, Problem, bool, bool) {
@@ -208,6 +297,18 @@ const bool registered = [] {
     for (bool via_matmul : {false, true})
       add(std::string("BM_CudaGemm/f32_tf32/") + (via_matmul ? "matmul/" : "gemm/") + p.name, DType::f32, p,
           via_matmul, true);
+#if KIRZL_HAS_CUDA
+  for (DType dt : {DType::bf16, DType::f32})
+    for (auto [which, name] : {std::pair{kernels::GemmEpilogue::BiasGeluAux, "fwd"},
+                               std::pair{kernels::GemmEpilogue::DGeluBGrad, "dgelu"},
+                               std::pair{kernels::GemmEpilogue::BGradB, "bgradb"}}) {
+      const std::string bench = std::string("BM_CudaGemmEpilogue/") + dtype_name(dt) + "/" + name +
+                                "/gpt2_fc_16384x768x3072";
+      benchmark::RegisterBenchmark(bench.c_str(), [=](benchmark::State& st) {
+        bench_epilogue(st, dt, which, 16384, 768, 3072);
+      })->UseManualTime()->Iterations(10)->Unit(benchmark::kMicrosecond);
+    }
+#endif
   return true;
 }();
 

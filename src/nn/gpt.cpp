@@ -257,9 +257,16 @@ Tensor GPT::fused_loss(const Tensor& idx, const Tensor& targets) {
     Block& b = *blocks_[i];
     auto r1 = residual_layer_norm(b.attn->forward(normed), x, b.ln_2->weight, b.ln_2->bias, b.ln_2->options.eps);
     const Tensor& fc_bias = b.mlp->c_fc->bias;
-    Tensor h = fc_bias.defined() ? bias_gelu(linear(r1.normed, b.mlp->c_fc->weight), fc_bias)
-                                 : gelu(linear(r1.normed, b.mlp->c_fc->weight), GeluApproximation::Tanh);
-    Tensor mlp_out = linear(h, b.mlp->c_proj->weight, b.mlp->c_proj->bias);
+    Tensor mlp_out;
+    if (fc_bias.defined() && b.mlp->c_proj->bias.defined() && x.device().is_cuda()) {
+      // On CUDA the whole MLP with its bias, GELU and bias gradients in GEMM epilogues
+      // (gelu_mlp; Note [GEMM epilogues]); the CPU keeps the composition below.
+      mlp_out = gelu_mlp(r1.normed, b.mlp->c_fc->weight, fc_bias, b.mlp->c_proj->weight, b.mlp->c_proj->bias);
+    } else {
+      Tensor h = fc_bias.defined() ? bias_gelu(linear(r1.normed, b.mlp->c_fc->weight), fc_bias)
+                                   : gelu(linear(r1.normed, b.mlp->c_fc->weight), GeluApproximation::Tanh);
+      mlp_out = linear(h, b.mlp->c_proj->weight, b.mlp->c_proj->bias);
+    }
     const nn::LayerNorm& next = i + 1 < blocks_.size() ? *blocks_[i + 1]->ln_1 : *ln_f;
     auto r2 = residual_layer_norm(mlp_out, r1.sum, next.weight, next.bias, next.options.eps);
     x = r2.sum;

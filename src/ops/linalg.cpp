@@ -1,5 +1,6 @@
 // Matrix products: matmul (numpy semantics), bmm and linear, all on the GEMM primitive.
 #include "kernels/gemm.h"
+#include "kernels/gemm_epilogue.h"
 #include "kirzl/autograd.hpp"
 #include "kirzl/ops/linalg.hpp"
 #include "kirzl/ops/reduce.hpp"
@@ -131,6 +132,16 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
       const Tensor& g = c.grad();
       Tensor gx, gw, gb;
       if (c.needs(0)) gx = matmul(g, wd);
+      // Weight and bias gradients in one GEMM whose epilogue sums the bias gradient (CUDA:
+      // cuBLASLt's BGRADB, Note [GEMM epilogues]) where the device has that kernel and no second
+      // derivative is being built (the kernel records no graph).
+      if (c.needs(1) && c.needs(2) && !g.requires_grad() && g.dtype() == xd.dtype() &&
+          kernels::gemm_bgradb.has_kernel(g.device().type()) && g.size(0) > 0 && g.size(1) > 0 && xd.size(1) > 0) {
+        gw = empty(wd.shape(), options_of(wd));
+        gb = empty({wd.size(0)}, options_of(wd));
+        kernels::gemm_bgradb(gw, gb, g.contiguous(), xd);
+        return std::vector<Tensor>{gx, gw, gb};
+      }
       if (c.needs(1)) gw = matmul(g.t(), xd);
       if (c.needs(2)) gb = sum(g, {0});
       return std::vector<Tensor>{gx, gw, gb};

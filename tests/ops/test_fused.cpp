@@ -137,6 +137,76 @@ TEST(BiasGelu, BadInput) {
   EXPECT_KIRZL_ERROR(bias_gelu(zeros({2, 4}), zeros({4}, {.dtype = DType::f64})), ErrorCode::InvalidArgument, "dtype");
 }
 
+// ---- linear_bias_gelu and gelu_mlp (on the CPU: the reference composition) ----
+
+namespace {
+Tensor plain_linear_gelu(const Tensor& x, const Tensor& w, const Tensor& b) {
+  return gelu(add(matmul(x, w.t()), b), GeluApproximation::Tanh);
+}
+}  // namespace
+
+TEST(LinearBiasGelu, Gradcheck) {
+  Tensor x = rand_input({2, 3, 5}, 40, -2, 2), w = rand_input({6, 5}, 41), b = rand_input({6}, 42);
+  EXPECT_GRADCHECK([](const std::vector<Tensor>& in) { return linear_bias_gelu(in[0], in[1], in[2]); }, {x, w, b});
+}
+
+TEST(LinearBiasGelu, EqualsUnfusedF32) {
+  Tensor x = randn_t({4, 3, 16}, 43, DType::f32), w = randn_t({24, 16}, 44, DType::f32), b = randn_t({24}, 45, DType::f32);
+  auto fused = [](const std::vector<Tensor>& in) { return linear_bias_gelu(in[0], in[1], in[2]); };
+  auto plain = [](const std::vector<Tensor>& in) { return plain_linear_gelu(in[0], in[1], in[2]); };
+  Tensor y = fused({x, w, b});
+  EXPECT_EQ(y.shape(), (Shape{4, 3, 24}));
+  expect_close(y, plain({x, w, b}), 1e-5, "forward");
+  auto gf = grads_of(fused, {x, w, b}, 7), gp = grads_of(plain, {x, w, b}, 7);
+  expect_close(gf[0], gp[0], 1e-5, "d x");
+  expect_close(gf[1], gp[1], 1e-5, "d weight");
+  expect_close(gf[2], gp[2], 1e-5, "d bias");
+}
+
+TEST(LinearBiasGelu, BadInput) {
+  EXPECT_KIRZL_ERROR(linear_bias_gelu(zeros({2, 4}), zeros({3, 5}), zeros({3})), ErrorCode::InvalidArgument,
+                     "linear_bias_gelu", "[N, K]");
+  EXPECT_KIRZL_ERROR(linear_bias_gelu(zeros({2, 4}), zeros({3, 4}), zeros({4})), ErrorCode::InvalidArgument,
+                     "linear_bias_gelu", "bias [3]");
+  EXPECT_KIRZL_ERROR(linear_bias_gelu(zeros({2, 4}), zeros({3, 4}), zeros({3}, {.dtype = DType::f64})),
+                     ErrorCode::InvalidArgument, "dtype");
+  EXPECT_KIRZL_ERROR(linear_bias_gelu(zeros({2, 4}), zeros({3, 4}), Tensor()), ErrorCode::InvalidArgument, "bias");
+}
+
+TEST(GeluMlp, Gradcheck) {
+  Tensor x = rand_input({3, 4}, 46, -2, 2), fw = rand_input({6, 4}, 47), fb = rand_input({6}, 48);
+  Tensor pw = rand_input({5, 6}, 49), pb = rand_input({5}, 50);
+  EXPECT_GRADCHECK(
+      [](const std::vector<Tensor>& in) { return gelu_mlp(in[0], in[1], in[2], in[3], in[4]); }, {x, fw, fb, pw, pb});
+}
+
+TEST(GeluMlp, EqualsUnfusedF32) {
+  Tensor x = randn_t({2, 5, 8}, 51, DType::f32), fw = randn_t({32, 8}, 52, DType::f32), fb = randn_t({32}, 53, DType::f32);
+  Tensor pw = randn_t({8, 32}, 54, DType::f32), pb = randn_t({8}, 55, DType::f32);
+  auto fused = [](const std::vector<Tensor>& in) { return gelu_mlp(in[0], in[1], in[2], in[3], in[4]); };
+  auto plain = [](const std::vector<Tensor>& in) {
+    return add(matmul(plain_linear_gelu(in[0], in[1], in[2]), in[3].t()), in[4]);
+  };
+  Tensor y = fused({x, fw, fb, pw, pb});
+  EXPECT_EQ(y.shape(), (Shape{2, 5, 8}));
+  expect_close(y, plain({x, fw, fb, pw, pb}), 1e-5, "forward");
+  auto gf = grads_of(fused, {x, fw, fb, pw, pb}, 8), gp = grads_of(plain, {x, fw, fb, pw, pb}, 8);
+  const char* names[] = {"d x", "d fc_weight", "d fc_bias", "d proj_weight", "d proj_bias"};
+  for (size_t i = 0; i < 5; ++i) expect_close(gf[i], gp[i], 1e-5, names[i]);
+}
+
+TEST(GeluMlp, BadInput) {
+  Tensor x = zeros({2, 4}), fw = zeros({6, 4}), fb = zeros({6});
+  EXPECT_KIRZL_ERROR(gelu_mlp(x, fw, fb, zeros({4, 5}), zeros({4})), ErrorCode::InvalidArgument, "gelu_mlp",
+                     "proj_weight [C_out, 6]");
+  EXPECT_KIRZL_ERROR(gelu_mlp(x, fw, fb, zeros({4, 6}), zeros({5})), ErrorCode::InvalidArgument, "gelu_mlp",
+                     "proj_bias [4]");
+  EXPECT_KIRZL_ERROR(gelu_mlp(x, fw, zeros({5}), zeros({4, 6}), zeros({4})), ErrorCode::InvalidArgument,
+                     "fc_bias [6]");
+  EXPECT_KIRZL_ERROR(gelu_mlp(x, fw, fb, zeros({4, 6}, {.dtype = DType::f64}), zeros({4})),
+                     ErrorCode::InvalidArgument, "dtype");
+}
+
 // ---- linear_cross_entropy ----
 
 TEST(LinearCrossEntropy, Gradcheck) {

@@ -146,7 +146,9 @@ class GPT : public nn::Module {
   /// ignored). Throws Error{InvalidArgument} when the shapes differ.
   Tensor loss(const Tensor& idx, const Tensor& targets);
   /// The same loss through the fused ops of include/kirzl/ops/fused.hpp: each residual add with
-  /// the LayerNorm after it (residual_layer_norm), the MLP's bias with its GELU (bias_gelu), and
+  /// the LayerNorm after it (residual_layer_norm), the MLP's bias with its GELU (bias_gelu; on
+  /// CUDA, with biases, the whole MLP as gelu_mlp: bias, GELU and bias gradients in cuBLASLt
+  /// GEMM epilogues), and
   /// the tied classifier with the cross-entropy (linear_cross_entropy, whose gradient overwrites
   /// the logits, so no second [B*T, V] buffer; the GEMM runs over all padded_vocab_size rows and
   /// the kernel's softmax over the first vocab_size columns, options.num_classes). On CUDA,

@@ -38,6 +38,30 @@ ResidualLayerNormResult residual_layer_norm(const Tensor& x, const Tensor& resid
 /// bias gradient over rows in a fixed order (deterministic).
 Tensor bias_gelu(const Tensor& x, const Tensor& bias);
 
+/// gelu_tanh(linear(x, weight, bias)): x [..., K], weight [N, K], bias [N], one floating dtype;
+/// returns a new contiguous [..., N]. Equals bias_gelu(linear(x, weight), bias) up to rounding:
+/// on CUDA one cuBLASLt GEMM whose epilogue adds the bias, applies the GELU and stores the
+/// pre-activation x weight^T + bias for the backward (CUBLASLT_EPILOGUE_GELU_AUX_BIAS; the GELU
+/// is taken of the unrounded f32 pre-activation, where the composition rounds it to x's dtype
+/// first); on the CPU that composition itself. Where cuBLASLt declines the epilogue (f64, a
+/// misaligned bias, N not a multiple of 8, no algorithm), CUDA runs the unfused kernels instead and
+/// says so once on stderr. Differentiable once in x, weight and bias; saves x, weight and the
+/// pre-activation [.., N].
+Tensor linear_bias_gelu(const Tensor& x, const Tensor& weight, const Tensor& bias);
+
+/// GPT-2's MLP without dropout: linear(linear_bias_gelu(x, fc_weight, fc_bias), proj_weight,
+/// proj_bias), with x [..., K], fc_weight [H, K], fc_bias [H], proj_weight [C, H], proj_bias [C],
+/// one floating dtype; returns a new contiguous [..., C]. On the CPU exactly that composition. On
+/// CUDA the forward is two cuBLASLt GEMMs (GELU_AUX_BIAS, then BIAS) and the backward puts every
+/// bias gradient and the GELU's derivative into GEMM epilogues: c_proj's weight and bias gradients
+/// in one GEMM (CUBLASLT_EPILOGUE_BGRADB), and the GEMM that turns the output gradient into the
+/// GELU's applies gelu_tanh' and sums c_fc's bias gradient (CUBLASLT_EPILOGUE_DGELU_BGRAD), so no
+/// separate elementwise or column-sum kernel runs; each falls back to the unfused kernels as
+/// linear_bias_gelu does. Differentiable once in all five; saves x, both weights, the
+/// pre-activation and the GELU output [.., H], as the composition does.
+Tensor gelu_mlp(const Tensor& x, const Tensor& fc_weight, const Tensor& fc_bias, const Tensor& proj_weight,
+                const Tensor& proj_bias);
+
 /// Options of linear_cross_entropy: `{.chunk_rows = 4096, .num_classes = config.vocab_size}`.
 struct LinearCrossEntropyOptions {
   int64_t ignore_index = -100;  ///< rows whose target equals this contribute nothing and are not counted

@@ -32,8 +32,12 @@
 #include "kernels/copy.h"
 #include "kernels/cuda/cublas_check.h"
 #include "kernels/cuda/library_context.h"
+#include "kernels/fused_bias_gelu.h"
 #include "kernels/gemm.h"
+#include "kernels/gemm_epilogue.h"
+#include "kernels/unary.h"
 #include "kirzl/ops/linalg.hpp"
+#include "kirzl/ops/reduce.hpp"
 
 namespace kirzl::kernels::cuda {
 
@@ -181,11 +185,23 @@ void check_operands(const char* op, const Tensor& out, const Tensor& a, const Te
               out.describe());
 }
 
-// The product through cuBLASLt. `bias` (contiguous [N]) selects the bias epilogue; returns false,
-// having written nothing, when cuBLASLt has no algorithm for that epilogue (the caller falls back).
+// An epilogue for run(): cuBLASLt's mode, the bias (or bias-gradient) vector and the aux matrix
+// with its leading dimension (Note [GEMM epilogues]); `op` names the caller in errors.
+struct Epilogue {
+  const char* op;
+  cublasLtEpilogue_t mode;
+  const void* bias;
+  void* aux;
+  int64_t aux_ld;
+};
+
+// The product through cuBLASLt, finished by `epi` when given. Returns false, having written
+// nothing, when cuBLASLt offers no algorithm for that epilogue or rejects the call as not
+// supported (the caller falls back); every other failing status is an Error{Cuda} naming the op,
+// the shapes and the dtype.
 bool run(Tensor& out, Tensor a, Tensor b, bool trans_a, bool trans_b, double alpha, double beta,
-         const Tensor* bias) {
-  const char* op = bias ? "gemm_bias" : "gemm";
+         const Epilogue* epi) {
+  const char* op = epi ? epi->op : "gemm";
   KIRZL_CHECK(out.dim() >= 2 && a.dim() == out.dim() && b.dim() == out.dim(), op,
               ": expected operands of one rank >= 2, got out ", out.describe(), ", a ", a.describe(), ", b ",
               b.describe());
@@ -204,7 +220,7 @@ bool run(Tensor& out, Tensor a, Tensor b, bool trans_a, bool trans_b, double alp
               trans_a ? " (transposed)" : "", ", b ", b.describe(), trans_b ? " (transposed)" : "");
   if (M == 0 || N == 0 || batch == 0) return true;
   if (K == 0) {  // empty inner dimension: the product is zero
-    if (bias) kernels::copy(out, *bias);
+    if (epi) return false;  // the unfused kernels handle it
     else if (beta == 0.0) out.zero_();
     else if (beta != 1.0) out.mul_(beta);
     return true;
@@ -235,6 +251,7 @@ bool run(Tensor& out, Tensor a, Tensor b, bool trans_a, bool trans_b, double alp
     bool ok = collapse_batch(out, nb, so) && storage_of(M, N, out.stride(-2), out.stride(-1), o_row, ldo) && o_row &&
               (batch == 1 || so != 0);
     if (!ok) {
+      if (epi) return false;  // an epilogue writes aux and bias beside out: never through a copy
       dst = beta != 0.0 ? out.contiguous() : empty(out.shape(), options_of(out));  // a copy: out is not contiguous
       bool ok2 = collapse_batch(dst, nb, so) && storage_of(M, N, dst.stride(-2), dst.stride(-1), o_row, ldo);
       KIRZL_INTERNAL_ASSERT(ok2 && o_row, "gemm: a contiguous output has no cuBLAS layout: ", dst.describe());
@@ -264,12 +281,23 @@ bool run(Tensor& out, Tensor a, Tensor b, bool trans_a, bool trans_b, double alp
   MatmulDesc desc(compute, scale_type);
   desc.set(CUBLASLT_MATMUL_DESC_TRANSA, int32_t(ca.op));
   desc.set(CUBLASLT_MATMUL_DESC_TRANSB, int32_t(cb.op));
-  uint32_t bias_align = 0;
-  if (bias) {
-    desc.set(CUBLASLT_MATMUL_DESC_EPILOGUE, uint32_t(CUBLASLT_EPILOGUE_BIAS));
-    desc.set(CUBLASLT_MATMUL_DESC_BIAS_POINTER, bias->data_ptr());
-    desc.set(CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, int32_t(type));
-    bias_align = alignment_of(bias->data_ptr());
+  uint32_t bias_align = 0, aux_align = 0;
+  if (epi) {
+    desc.set(CUBLASLT_MATMUL_DESC_EPILOGUE, uint32_t(epi->mode));
+    if (epi->bias) {
+      // A bias read (BIAS, GELU_AUX_BIAS) or a bias gradient written (DGELU_BGRAD, BGRADB): in
+      // both cases of the output's element type here.
+      desc.set(CUBLASLT_MATMUL_DESC_BIAS_POINTER, epi->bias);
+      desc.set(CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, int32_t(type));
+      bias_align = alignment_of(epi->bias);
+    }
+    if (epi->aux) {
+      // The GELU input, written (GELU_AUX_BIAS) or read (DGELU_BGRAD); its element type is left
+      // at cuBLASLt's default, the output's.
+      desc.set(CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, epi->aux);
+      desc.set(CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, epi->aux_ld);
+      aux_align = alignment_of(epi->aux);
+    }
   }
   Layout la(type, ca.rows, ca.cols, ca.ld, batch, ca.batch_stride);
   Layout lb(type, cb.rows, cb.cols, cb.ld, batch, cb.batch_stride);
@@ -279,10 +307,11 @@ bool run(Tensor& out, Tensor a, Tensor b, bool trans_a, bool trans_b, double alp
                                       alignment_of(dst.data_ptr())};
   const AlgoKey key{device,     N,          M,         K,           ca.ld,    cb.ld,    ldo,
                     batch,      sa,         sb,        so,          int64_t(type), int64_t(compute), int64_t(ca.op),
-                    int64_t(cb.op), bias ? 1 : 0, align[0], align[1], align[2], bias_align, 0, 0};
+                    int64_t(cb.op), epi ? int64_t(epi->mode) : 0, align[0], align[1], align[2], bias_align, aux_align,
+                    epi ? epi->aux_ld : 0};
   std::optional<cublasLtMatmulAlgo_t> algo = cached_algo(key, handle, desc, la, lb, lc, align);
   if (!algo) {
-    if (bias) return false;
+    if (epi) return false;
     KIRZL_FAIL(ErrorCode::Unsupported, op, ": cuBLASLt has no algorithm for out ", out.describe(), " = a ",
                a.describe(), trans_a ? "^T" : "", " x b ", b.describe(), trans_b ? "^T" : "");
   }
@@ -291,8 +320,13 @@ bool run(Tensor& out, Tensor a, Tensor b, bool trans_a, bool trans_b, double alp
   const float alpha32 = float(alpha), beta32 = float(beta);
   const void* alpha_p = dt == DType::f64 ? static_cast<const void*>(&alpha) : &alpha32;
   const void* beta_p = dt == DType::f64 ? static_cast<const void*>(&beta) : &beta32;
-  KIRZL_CUBLAS_CHECK(cublasLtMatmul(handle, desc.d, alpha_p, ca.ptr, la.l, cb.ptr, lb.l, beta_p, dst.data_ptr(), lc.l,
-                                    dst.data_ptr(), lc.l, &*algo, ws.data_ptr(), kWorkspaceBytes, stream));
+  const cublasStatus_t st = cublasLtMatmul(handle, desc.d, alpha_p, ca.ptr, la.l, cb.ptr, lb.l, beta_p, dst.data_ptr(),
+                                           lc.l, dst.data_ptr(), lc.l, &*algo, ws.data_ptr(), kWorkspaceBytes, stream);
+  if (st == CUBLAS_STATUS_NOT_SUPPORTED && epi) return false;
+  if (st != CUBLAS_STATUS_SUCCESS)
+    KIRZL_FAIL(ErrorCode::Cuda, op, ": cublasLtMatmul failed: ", cublasGetStatusName(st), " (", cublasGetStatusString(st),
+               ") for out ", out.describe(), " = a ", a.describe(), trans_a ? "^T" : "", " x b ", b.describe(),
+               trans_b ? "^T" : "", epi ? " with epilogue " : "", epi ? std::to_string(int(epi->mode)) : std::string());
   if (!dst.is_same(out)) kernels::copy(out, dst);
   return true;
 }
@@ -315,14 +349,114 @@ void gemm_bias(Tensor& out, const Tensor& a, const Tensor& b, const Tensor& bias
   // cuBLASLt reads the bias vector with vector loads: an offset view that breaks element-size
   // alignment never reaches it.
   const bool bias_aligned = alignment_of(bias.data_ptr()) >= 16;
-  if (bias_aligned && run(out, a, b, false, true, 1.0, 0.0, &bias)) return;
+  const Epilogue epi{"gemm_bias", CUBLASLT_EPILOGUE_BIAS, bias.data_ptr(), nullptr, 0};
+  if (bias_aligned && run(out, a, b, false, true, 1.0, 0.0, &epi)) return;
   kernels::copy(out, bias);  // no epilogue for this problem: bias rows, then out += a b^T
   run(out, a, b, false, true, 1.0, 1.0, nullptr);
+}
+
+// ---- the epilogues of Note [GEMM epilogues] ----
+
+namespace {
+
+std::string shapes_of(std::initializer_list<std::pair<const char*, const Tensor*>> ts) {
+  std::string s;
+  for (const auto& [name, t] : ts) {
+    if (!s.empty()) s += ", ";
+    s += std::string(name) + " " + (t->defined() ? t->describe() : std::string("undefined"));
+  }
+  return s;
+}
+
+void check_epilogue_tensor(const char* op, const Tensor& t, const char* name, const Shape& shape, const Tensor& like,
+                           const std::string& all) {
+  KIRZL_CHECK(t.defined() && t.device() == like.device() && t.dtype() == like.dtype() && t.shape() == shape &&
+                  t.is_contiguous(),
+              op, ": expected ", name, " to be a contiguous ", shape.str(), " of ", dtype_name(like.dtype()), " on ",
+              like.device().str(), ", got ", all);
+}
+
+// Whether the epilogue may be tried; records the reason once otherwise.
+bool epilogue_allowed(const char* op, const EpilogueProblem& p) {
+  const std::string why = epilogue_unsupported_reason(p);
+  if (why.empty()) return true;
+  note_epilogue_fallback(op, p.epilogue, why);
+  return false;
+}
+
+uintptr_t address_of(const Tensor& t) { return t.defined() ? reinterpret_cast<uintptr_t>(t.data_ptr()) : 0; }
+
+}  // namespace
+
+void gemm_bias_gelu(Tensor& y, Tensor& pre, const Tensor& a, const Tensor& w, const Tensor& bias) {
+  const char* op = "gemm_bias_gelu";
+  check_operands(op, y, a, w);
+  const std::string all = shapes_of({{"y", &y}, {"pre", &pre}, {"a", &a}, {"w", &w}, {"bias", &bias}});
+  KIRZL_CHECK(a.dim() == 2 && w.dim() == 2 && a.size(1) == w.size(1), op, ": expected a [M, K] and w [N, K], got ", all);
+  const int64_t M = a.size(0), N = w.size(0), K = a.size(1);
+  check_epilogue_tensor(op, y, "y", {M, N}, a, all);
+  check_epilogue_tensor(op, pre, "pre", {M, N}, a, all);
+  check_epilogue_tensor(op, bias, "bias", {N}, a, all);
+  const EpilogueProblem p{GemmEpilogue::BiasGeluAux, a.dtype(), M, N, K, address_of(bias), address_of(pre), N};
+  if (epilogue_allowed(op, p)) {
+    const Epilogue epi{op, CUBLASLT_EPILOGUE_GELU_AUX_BIAS, bias.data_ptr(), pre.data_ptr(), N};
+    if (run(y, a, w, false, true, 1.0, 0.0, &epi)) return;
+    note_epilogue_fallback(op, p.epilogue, "cuBLASLt declined it (no algorithm, or NOT_SUPPORTED) for " + all);
+  }
+  gemm_bias(pre, a, w, bias);
+  kernels::unary(UnaryOp::GeluTanh, y, pre, UnaryArgs{});
+}
+
+void gemm_dgelu_bgrad(Tensor& gpre, Tensor& gbias, const Tensor& g, const Tensor& w, const Tensor& pre) {
+  const char* op = "gemm_dgelu_bgrad";
+  check_operands(op, gpre, g, w);
+  const std::string all = shapes_of({{"gpre", &gpre}, {"gbias", &gbias}, {"g", &g}, {"w", &w}, {"pre", &pre}});
+  KIRZL_CHECK(g.dim() == 2 && w.dim() == 2 && g.size(1) == w.size(0), op, ": expected g [M, K] and w [K, N], got ",
+              all);
+  const int64_t M = g.size(0), N = w.size(1), K = g.size(1);
+  check_epilogue_tensor(op, gpre, "gpre", {M, N}, g, all);
+  check_epilogue_tensor(op, pre, "pre", {M, N}, g, all);
+  if (gbias.defined()) check_epilogue_tensor(op, gbias, "gbias", {N}, g, all);
+  // Without a bias gradient the DGELU_BGRAD call would still need a vector to write: it is only
+  // asked with one.
+  const EpilogueProblem p{GemmEpilogue::DGeluBGrad, g.dtype(), M, N, K, address_of(gbias), address_of(pre), N};
+  if (gbias.defined() && epilogue_allowed(op, p)) {
+    const Epilogue epi{op, CUBLASLT_EPILOGUE_DGELU_BGRAD, gbias.data_ptr(), pre.data_ptr(), N};
+    if (run(gpre, g, w, false, false, 1.0, 0.0, &epi)) return;
+    note_epilogue_fallback(op, p.epilogue, "cuBLASLt declined it (no algorithm, or NOT_SUPPORTED) for " + all);
+  }
+  Tensor gy = empty({M, N}, options_of(g));
+  run(gy, g, w, false, false, 1.0, 0.0, nullptr);
+  Tensor zero_bias = zeros({N}, options_of(g));  // bias_gelu's backward at h = pre + 0 = pre
+  kernels::bias_gelu_backward(gpre, gbias, gy, pre, zero_bias, N);
+}
+
+void gemm_bgradb(Tensor& gw, Tensor& gbias, const Tensor& g, const Tensor& x) {
+  const char* op = "gemm_bgradb";
+  check_operands(op, gw, g, x);
+  const std::string all = shapes_of({{"gw", &gw}, {"gbias", &gbias}, {"g", &g}, {"x", &x}});
+  KIRZL_CHECK(g.dim() == 2 && x.dim() == 2 && g.size(0) == x.size(0), op, ": expected g [M, N] and x [M, K], got ",
+              all);
+  const int64_t M = g.size(0), N = g.size(1), K = x.size(1);
+  check_epilogue_tensor(op, gw, "gw", {N, K}, g, all);
+  check_epilogue_tensor(op, gbias, "gbias", {N}, g, all);
+  // In run's terms the product is out [N, K] with inner dimension M.
+  const EpilogueProblem p{GemmEpilogue::BGradB, g.dtype(), N, K, M, address_of(gbias), 0, 0};
+  if (epilogue_allowed(op, p)) {
+    const Epilogue epi{op, CUBLASLT_EPILOGUE_BGRADB, gbias.data_ptr(), nullptr, 0};
+    if (run(gw, g, x, true, false, 1.0, 0.0, &epi)) return;
+    note_epilogue_fallback(op, p.epilogue, "cuBLASLt declined it (no algorithm, or NOT_SUPPORTED) for " + all);
+  }
+  run(gw, g, x, true, false, 1.0, 0.0, nullptr);
+  kernels::copy(gbias, kirzl::sum(g, {0}));
 }
 
 void register_gemm_cublaslt_kernels() {
   KIRZL_REGISTER_KERNEL(gemm, DeviceType::CUDA, &gemm);
   KIRZL_REGISTER_KERNEL(gemm_bias, DeviceType::CUDA, &gemm_bias);
+  KIRZL_REGISTER_KERNEL(gemm_bias_gelu, DeviceType::CUDA, &gemm_bias_gelu);
+  KIRZL_REGISTER_KERNEL(gemm_dgelu_bgrad, DeviceType::CUDA, &gemm_dgelu_bgrad);
+  KIRZL_REGISTER_KERNEL(gemm_bgradb, DeviceType::CUDA, &gemm_bgradb);
 }
 
 }  // namespace kirzl::kernels::cuda

@@ -1,6 +1,7 @@
 // Op table rows: the fused transformer ops (include/kirzl/ops/fused.hpp): residual_layer_norm
-// (both results, stacked), bias_gelu and linear_cross_entropy (whole, chunked, padded classes,
-// ignore_index). Each reference is the unfused composition, computed in float64 loops.
+// (both results, stacked), bias_gelu, linear_bias_gelu and gelu_mlp (widths that cuBLASLt's
+// epilogues take and odd ones that fall back) and linear_cross_entropy (whole, chunked, padded
+// classes, ignore_index). Each reference is the unfused composition, computed in float64 loops.
 #include <cmath>
 
 #include "ops/harness/op_table.hpp"
@@ -57,6 +58,39 @@ Tensor ref_linear_cross_entropy(const Inputs& in, int64_t classes, int64_t ignor
 
 double gelu_tanh(double x) { return 0.5 * x * (1 + std::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x))); }
 
+/// f(x [M, K] w [N, K]^T + b [N]) for x viewed as rows of K.
+std::vector<double> ref_linear(const std::vector<double>& x, const std::vector<double>& w, const std::vector<double>& b,
+                               int64_t K, double (*f)(double)) {
+  const int64_t M = K ? int64_t(x.size()) / K : 0, N = int64_t(b.size());
+  std::vector<double> y(static_cast<size_t>(M * N));
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < N; ++n) {
+      double s = b[n];
+      for (int64_t k = 0; k < K; ++k) s += x[m * K + k] * w[n * K + k];
+      y[m * N + n] = f ? f(s) : s;
+    }
+  return y;
+}
+
+Shape with_last(const Shape& s, int64_t n) {
+  std::vector<int64_t> v(s.begin(), s.end());
+  v.back() = n;
+  return Shape(v);
+}
+
+Tensor ref_linear_bias_gelu(const Inputs& in) {
+  const int64_t K = in[0].size(-1);
+  return ref::make(with_last(in[0].shape(), in[1].size(0)),
+                   ref_linear(ref::values(in[0]), ref::values(in[1]), ref::values(in[2]), K, gelu_tanh));
+}
+
+Tensor ref_gelu_mlp(const Inputs& in) {
+  const int64_t K = in[0].size(-1), H = in[1].size(0);
+  std::vector<double> h = ref_linear(ref::values(in[0]), ref::values(in[1]), ref::values(in[2]), K, gelu_tanh);
+  return ref::make(with_last(in[0].shape(), in[3].size(0)),
+                   ref_linear(h, ref::values(in[3]), ref::values(in[4]), H, nullptr));
+}
+
 }  // namespace
 
 void add_fused_rows(std::vector<Row>& rows) {
@@ -97,6 +131,64 @@ void add_fused_rows(std::vector<Row>& rows) {
     g.deterministic = true;    // the bias gradient is summed over rows in a fixed order
     rows.push_back(g);
   }
+  // linear_bias_gelu and gelu_mlp: x [.., K], c_fc [H, K], c_proj [C, H]. On CUDA, H a multiple
+  // of 8 runs the cuBLASLt epilogues; odd H falls back to the unfused kernels (Note [GEMM
+  // epilogues]), so both paths are compared with the CPU.
+  struct Mlp {
+    const char* variant;
+    Shape x;
+    int64_t H, C;
+    bool strided;
+  };
+  const Mlp mlps[] = {
+      {"odd_2x3x5_h7_c3", {2, 3, 5}, 7, 3, false},
+      {"strided_5x9_h16_c9", {5, 9}, 16, 9, true},
+      {"epilogue_33x24_h96_c24", {33, 24}, 96, 24, false},
+      {"gpt2_width_64x768_h3072_c768", {64, 768}, 3072, 768, false},
+  };
+  for (const Mlp& m : mlps) {
+    const int64_t K = m.x[m.x.size() - 1];
+    // At GPT-2's width the sums over K = 768 and H = 3072 terms cancel so much that an elementwise
+    // tolerance cannot hold bf16/f16 (a 16-bit rounding of h, times sqrt(H)): those dtypes at that
+    // width are compared with an error bound scaled by the sum of |terms| in
+    // tests/kernels/cuda/test_gemm_epilogue_cuda.cpp instead.
+    const bool wide = m.H > 1024;
+    const std::vector<DType> dtypes = wide ? std::vector<DType>{DType::f32, DType::f64} : float_dtypes();
+    Row r;
+    r.op = "linear_bias_gelu";
+    r.variant = m.variant;
+    r.args = {Arg{.shape = m.x, .strided = m.strided}, Arg{.shape = {m.H, K}, .lo = -1, .hi = 1},
+              Arg{.shape = {m.H}, .lo = -1, .hi = 1}};
+    r.dtypes = dtypes;
+    r.call = [](const Inputs& in) { return linear_bias_gelu(in[0], in[1], in[2]); };
+    r.reference = ref_linear_bias_gelu;
+    r.tol.reference = wide ? 100 : 20;
+    r.tol.cuda = wide ? 100 : 50;
+    // The CPU rounds the pre-activation to the dtype before the GELU; cuBLASLt does not.
+    r.tol.low_precision = 5;
+    r.gradcheck_rtol = 1e-3;
+    rows.push_back(r);
+
+    Row g;
+    g.op = "gelu_mlp";
+    g.variant = m.variant;
+    g.args = {Arg{.shape = m.x, .strided = m.strided}, Arg{.shape = {m.H, K}, .lo = -1, .hi = 1},
+              Arg{.shape = {m.H}, .lo = -1, .hi = 1}, Arg{.shape = {m.C, m.H}, .lo = -1, .hi = 1},
+              Arg{.shape = {m.C}, .lo = -1, .hi = 1}};
+    g.dtypes = dtypes;
+    g.call = [](const Inputs& in) { return gelu_mlp(in[0], in[1], in[2], in[3], in[4]); };
+    g.reference = ref_gelu_mlp;
+    g.tol.reference = wide ? 100 : 20;
+    g.tol.cuda = wide ? 100 : 50;
+    // Two products in a chain, the first one's result (h) rounded to the dtype: its rounding
+    // errors are summed over H terms that cancel.
+    g.tol.low_precision = 20;
+    g.gradcheck_rtol = 1e-3;
+    // At GPT-2's width the second product's cancellation defeats an elementwise bound even in
+    // f32: that case is the GPU test's (scaled bound), not a row.
+    if (!wide) rows.push_back(g);
+  }
+
   struct Lce {
     const char* variant;
     int64_t N, C, V;

@@ -56,6 +56,9 @@ runs="$logs/runs.tsv"
 printf 'name\tkind\trc\tseconds\tstatus\n' >"$runs"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 PYTHONUNBUFFERED=1
 export OMP_WAIT_POLICY=passive OMP_NUM_THREADS=2  # many programs at once share the cores
+# The cuBLASLt GEMM epilogues are off by default until a GPU run has verified them: the check runs
+# every test and benchmark with them on (Note [GEMM epilogues]).
+export KIRZL_GEMM_EPILOGUES=1
 # The bundle's Open MPI has no network transports (scripts/gpu-bundle.sh): quiet about their plugins.
 export OMPI_MCA_mca_base_component_show_load_errors=0
 echo "gpu-check: profile $profile, budget ${budget}s, dry run $dry, $(date -u +%FT%TZ)"

@@ -69,6 +69,12 @@ constexpr Variable kVariables[] = {
     {"KIRZL_CUDA_NO_CACHE", Type::Flag, "off",
      "The CUDA allocator frees every block at once instead of caching it (for compute-sanitizer's memcheck).",
      "Memory"},
+    // GPU kernels
+    {"KIRZL_GEMM_EPILOGUES", Type::Flag, "off",
+     "On CUDA, linear_bias_gelu, gelu_mlp (GPT's fused MLP) and linear's backward use cuBLASLt's GELU_AUX_BIAS, "
+     "DGELU_BGRAD and BGRADB epilogues (Note [GEMM epilogues]) instead of separate GELU and bias-gradient kernels. "
+     "Off until a GPU run has verified them (scripts/gpu-check.sh turns it on). Read once per process.",
+     "GPU kernels"},
     // Debugging
     {"KIRZL_SYNC_INDEX_CHECKS", Type::Flag, "off",
      "embedding, cross_entropy and linear_cross_entropy check their indices at the call, synchronising with the "

@@ -3,11 +3,18 @@
 // without a GPU.
 #include "kernels/gemm_epilogue.h"
 
+#include "core/environment.h"
+
 #include <cstdio>
 #include <mutex>
 #include <sstream>
 
 namespace kirzl::kernels {
+
+bool gemm_epilogues_enabled() {
+  static const bool on = env::flag("KIRZL_GEMM_EPILOGUES");
+  return on;
+}
 
 const char* epilogue_name(GemmEpilogue e) {
   switch (e) {

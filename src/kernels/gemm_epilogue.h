@@ -50,6 +50,10 @@ KIRZL_DECLARE_KERNEL(gemm_dgelu_bgrad, void (*)(Tensor& gpre, Tensor& gbias, con
 /// (CUBLASLT_EPILOGUE_BGRADB, else a GEMM and a sum).
 KIRZL_DECLARE_KERNEL(gemm_bgradb, void (*)(Tensor& gw, Tensor& gbias, const Tensor& g, const Tensor& x));
 
+/// Whether the ops may ask for the epilogues at all: KIRZL_GEMM_EPILOGUES, off by default while
+/// they have not yet run on a GPU (read once per process). The kernels themselves do not check it.
+bool gemm_epilogues_enabled();
+
 /// The epilogues of Note [GEMM epilogues].
 enum class GemmEpilogue { BiasGeluAux, DGeluBGrad, BGradB };
 

@@ -36,10 +36,12 @@ void check_layer(const char* op, const char* layer, const Tensor& x, const Tenso
   KIRZL_CHECK(bias.shape() == Shape{weight.size(0)}, op, ": expected ", b, " [", weight.size(0), "], got ", all);
 }
 
-// Whether x's device runs the epilogue kernels (CUDA); elsewhere the ops compose.
+// Whether x's device runs the epilogue kernels (CUDA) and they are enabled (KIRZL_GEMM_EPILOGUES);
+// otherwise the ops compose.
 bool has_epilogues(const Tensor& x) {
   const DeviceType d = x.device().type();
-  return kernels::gemm_bias_gelu.has_kernel(d) && kernels::gemm_dgelu_bgrad.has_kernel(d) &&
+  return kernels::gemm_epilogues_enabled() && kernels::gemm_bias_gelu.has_kernel(d) &&
+         kernels::gemm_dgelu_bgrad.has_kernel(d) &&
          kernels::gemm_bgradb.has_kernel(d);
 }
 

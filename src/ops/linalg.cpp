@@ -134,8 +134,8 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
       if (c.needs(0)) gx = matmul(g, wd);
       // Weight and bias gradients in one GEMM whose epilogue sums the bias gradient (CUDA:
       // cuBLASLt's BGRADB, Note [GEMM epilogues]) where the device has that kernel and no second
-      // derivative is being built (the kernel records no graph).
-      if (c.needs(1) && c.needs(2) && !g.requires_grad() && g.dtype() == xd.dtype() &&
+      // derivative is being built (the kernel records no graph), when KIRZL_GEMM_EPILOGUES is on.
+      if (c.needs(1) && c.needs(2) && !g.requires_grad() && g.dtype() == xd.dtype() && kernels::gemm_epilogues_enabled() &&
           kernels::gemm_bgradb.has_kernel(g.device().type()) && g.size(0) > 0 && g.size(1) > 0 && xd.size(1) > 0) {
         gw = empty(wd.shape(), options_of(wd));
         gb = empty({wd.size(0)}, options_of(wd));

@@ -9,6 +9,14 @@
 
 #include "support/cuda_compare.hpp"
 
+#include <cstdlib>
+
+namespace {
+// These tests are about the epilogues, which the ops use only with KIRZL_GEMM_EPILOGUES on (off by
+// default until a GPU run has verified them; read once per process): on before any test runs.
+const bool kGemmEpiloguesOn = [] { return setenv("KIRZL_GEMM_EPILOGUES", "1", 1) == 0; }();
+}  // namespace
+
 using namespace kirzl;
 using models::GPT;
 using models::GPTConfig;

@@ -81,12 +81,10 @@ void set_sweep_counters(benchmark::State& state, int64_t bytes, double seconds, 
   }
 }
 
-// kirzl all_reduce + wait with this run's KIRZL_ALLREDUCE, raw MPI_Allreduce of the same size
-// interleaved with it (same machine load); the reported time is kirzl's.
-void BM_AllreduceKirzl(benchmark::State& state) {
-  const int64_t bytes = state.range(0);
-  const int64_t count = std::max<int64_t>(bytes / 4, 1);
-  auto& c = *world().communicator();
+// kirzl all_reduce + wait of `count` floats, and raw MPI_Allreduce of the same size interleaved
+// with it iteration by iteration (both see the same machine load); the iteration time reported
+// is kirzl's. Returns the total seconds of {kirzl, raw MPI}.
+std::pair<double, double> time_interleaved(benchmark::State& state, kirzl::comm::Communicator& c, int64_t count) {
   kirzl::Tensor t = kirzl::ones({count});
   std::vector<float> raw(static_cast<size_t>(count), 1.0f);
   c.all_reduce(t).wait();  // warm-up
@@ -103,6 +101,16 @@ void BM_AllreduceKirzl(benchmark::State& state) {
     mpi_s += std::chrono::duration<double>(t2 - t1).count();
     state.SetIterationTime(k);
   }
+  return {kirzl_s, mpi_s};
+}
+
+// kirzl all_reduce + wait with this run's KIRZL_ALLREDUCE, raw MPI_Allreduce of the same size
+// interleaved with it (same machine load); the reported time is kirzl's.
+void BM_AllreduceKirzl(benchmark::State& state) {
+  const int64_t bytes = state.range(0);
+  const int64_t count = std::max<int64_t>(bytes / 4, 1);
+  auto& c = *world().communicator();
+  const auto [kirzl_s, mpi_s] = time_interleaved(state, c, count);
   set_sweep_counters(state, count * 4, kirzl_s, mpi_s);
 }
 
@@ -146,22 +154,7 @@ void BM_KirzlMpi(benchmark::State& state) {
   const int64_t bytes = state.range(0);
   const int64_t count = std::max<int64_t>(bytes / 4, 1);
   auto& c = *world().communicator();
-  kirzl::Tensor t = kirzl::ones({count});
-  std::vector<float> raw(static_cast<size_t>(count), 1.0f);
-  c.all_reduce(t).wait();  // warm-up
-  MPI_Allreduce(MPI_IN_PLACE, raw.data(), static_cast<int>(count), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
-  double kirzl_s = 0, mpi_s = 0;
-  for (auto _ : state) {
-    auto t0 = Clock::now();
-    c.all_reduce(t).wait();
-    auto t1 = Clock::now();
-    MPI_Allreduce(MPI_IN_PLACE, raw.data(), static_cast<int>(count), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
-    auto t2 = Clock::now();
-    const double k = std::chrono::duration<double>(t1 - t0).count();
-    kirzl_s += k;
-    mpi_s += std::chrono::duration<double>(t2 - t1).count();
-    state.SetIterationTime(k);
-  }
+  const auto [kirzl_s, mpi_s] = time_interleaved(state, c, count);
   set_counters(state, count * 4, world().size(), kirzl_s, mpi_s);
 }
 

@@ -7,26 +7,7 @@ import pytest
 
 import kirzl
 import kirzl.nn as nn
-
-
-def run_ranks(n, fn):
-    comms = kirzl.comm.make_in_process_group(n, timeout=30)
-    results, errors = [None] * n, []
-
-    def body(r):
-        try:
-            with kirzl.GeneratorScope(0):  # each rank thread draws as a process of its own would
-                results[r] = fn(r, comms[r])
-        except BaseException as e:  # noqa: BLE001
-            errors.append(e)
-    threads = [threading.Thread(target=body, args=(r,)) for r in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
-    return results
+from rank_threads import run_ranks
 
 
 def test_world_of_one():

@@ -1,13 +1,13 @@
 """Sharded data parallelism (ZeRO) and DDP checkpoints from Python, on in-process ranks (Python
 threads): the same names as in C++ (DistributedDataParallel(shard=...), make_optimizer,
 clip_grad_norm_, kirzl.io.save_checkpoint(dir, ddp, opt), consolidate)."""
-import threading
 
 import numpy as np
 import pytest
 
 import kirzl
 import kirzl.nn as nn
+from rank_threads import run_ranks
 
 GLOBAL_BATCH = 12
 
@@ -20,26 +20,6 @@ class Net(nn.Module):
 
     def forward(self, x):
         return self.b(kirzl.tanh(self.a(x)))
-
-
-def run_ranks(n, fn):
-    comms = kirzl.comm.make_in_process_group(n, timeout=60)
-    results, errors = [None] * n, []
-
-    def body(r):
-        try:
-            with kirzl.GeneratorScope(0):
-                results[r] = fn(r, comms[r])
-        except BaseException as e:  # noqa: BLE001
-            errors.append(e)
-    threads = [threading.Thread(target=body, args=(r,)) for r in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
-    return results
 
 
 def batch(step, rank, n):

@@ -15,89 +15,16 @@
 #include "comm/hierarchical.h"
 #include "comm/in_process_transport.h"
 #include "comm/reduce_ops.h"
+#include "comm/transport_cases.hpp"
 
 using namespace kirzl;
 using namespace kirzl::comm::detail;
 using comm::ReduceOp;
 using namespace std::chrono_literals;
 
+using namespace kirzl::testing::transport_cases;
+
 namespace {
-
-const DType kDTypes[] = {DType::f32, DType::f64, DType::i32, DType::i64, DType::u8, DType::u16, DType::bf16, DType::f16};
-const ReduceOp kOps[] = {ReduceOp::Sum, ReduceOp::Avg, ReduceOp::Min, ReduceOp::Max, ReduceOp::Prod};
-
-// Small integers, exact in every dtype, whose reduction over 8 ranks stays exact (as test_ring.cpp).
-double value(ReduceOp op, int r, int64_t i) {
-  if (op == ReduceOp::Prod) return 1 + (r + i) % 2;
-  return static_cast<double>((r * 7 + i * 3) % 11);
-}
-
-std::vector<std::byte> encode(const std::vector<double>& values, DType dtype) {
-  const size_t n = values.size();
-  std::vector<std::byte> out(n * dtype_size(dtype));
-  if (n == 0) return out;
-  std::vector<float> f(values.begin(), values.end());
-  auto put = [&]<typename T>(T*) {
-    for (size_t i = 0; i < n; ++i) {
-      const T v = static_cast<T>(static_cast<uint64_t>(static_cast<int64_t>(values[i])));
-      std::memcpy(out.data() + i * sizeof(T), &v, sizeof v);
-    }
-  };
-  switch (dtype) {
-    case DType::f32: std::memcpy(out.data(), f.data(), n * sizeof(float)); break;
-    case DType::f64: std::memcpy(out.data(), values.data(), n * sizeof(double)); break;
-    case DType::i32: put(static_cast<int32_t*>(nullptr)); break;
-    case DType::i64: put(static_cast<int64_t*>(nullptr)); break;
-    case DType::u8: put(static_cast<uint8_t*>(nullptr)); break;
-    case DType::u16: put(static_cast<uint16_t*>(nullptr)); break;
-    case DType::bf16:
-    case DType::f16: narrow_from_f32(f.data(), dtype, out.data(), static_cast<int64_t>(n)); break;
-  }
-  return out;
-}
-
-// The plain reduction over all ranks (Avg as Sum: the caller divides).
-std::vector<std::byte> reference(int n, int64_t count, DType dtype, ReduceOp op) {
-  std::vector<double> acc(static_cast<size_t>(count));
-  for (int64_t i = 0; i < count; ++i) {
-    double a = value(op, 0, i);
-    for (int r = 1; r < n; ++r) {
-      const double v = value(op, r, i);
-      if (op == ReduceOp::Min) a = std::min(a, v);
-      else if (op == ReduceOp::Max) a = std::max(a, v);
-      else if (op == ReduceOp::Prod) a *= v;
-      else a += v;
-    }
-    acc[static_cast<size_t>(i)] = a;
-  }
-  return encode(acc, dtype);
-}
-
-std::vector<std::byte> contribution(int r, int64_t count, DType dtype, ReduceOp op) {
-  std::vector<double> v(static_cast<size_t>(count));
-  for (int64_t i = 0; i < count; ++i) v[static_cast<size_t>(i)] = value(op, r, i);
-  return encode(v, dtype);
-}
-
-// fn(rank, transport) on one thread per rank; a rank's transport is destroyed on its thread when
-// fn returns or throws. Returns each rank's error.
-std::vector<std::optional<Error>> run_ranks(int n, const std::function<void(int, Transport&)>& fn,
-                                            InProcessTransportOptions options = {}) {
-  auto transports = make_in_process_transports(n, options);
-  std::vector<std::optional<Error>> errors(n);
-  std::vector<std::thread> threads;
-  for (int r = 0; r < n; ++r)
-    threads.emplace_back([&, r, t = std::move(transports[r])]() mutable {
-      try {
-        fn(r, *t);
-      } catch (const Error& e) {
-        errors[r] = e;
-      }
-      t.reset();
-    });
-  for (auto& t : threads) t.join();
-  return errors;
-}
 
 // The node maps under test: contiguous 2x2, 2x3, 3x2, 4x2, and interleaved nodes (rank r on node r % 2).
 std::vector<NodeMap> node_maps() {

@@ -28,7 +28,7 @@ namespace kirzl::io {
 ///    have the counter; the driver updates it every few tens of milliseconds, so measure windows
 ///    of several steps, not one short step.
 ///  - the CPU: Intel's RAPL through the Linux powercap interface (also AMD's on recent kernels),
-///    the package domains <powercap_root>/intel-rapl:N/energy_uj summed over the sockets. Their
+///    the package domains `powercap_root/intel-rapl:N/energy_uj` summed over the sockets. Their
 ///    subzones (core, uncore, dram: intel-rapl:N:M) are not read: the package already includes
 ///    core and uncore. A counter that wraps around (at max_energy_range_uj) is followed across
 ///    the wrap, provided it is read at least once per wrap period (tens of minutes to hours at a
@@ -111,8 +111,11 @@ class EnergyWindow {
     double joules = 0;          ///< energy used in the window
     int64_t steps = 0;          ///< steps done in the window
     double work = 0;            ///< tokens or samples processed in the window
+    /// joules / steps; NaN for a window without steps.
     double joules_per_step() const { return steps > 0 ? joules / static_cast<double>(steps) : kNaN; }
+    /// work / joules; NaN when no energy was measured (the counter did not advance).
     double work_per_joule() const { return joules > 0 ? work / joules : kNaN; }
+    /// The "no figure" value.
     static constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
   };
   /// Borrows `meter` (which must outlive the window) and opens the first window.

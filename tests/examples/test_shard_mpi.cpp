@@ -28,10 +28,8 @@ using kirzl::testing::ProgramRun;
 ProgramRun run_ranks(const std::string& program, int np, const std::string& args) {
   const std::string exe = std::string(KIRZL_BINARY_DIR) + "/examples/" + program;
   if (np == 1) return kirzl::testing::run_program("OMP_NUM_THREADS=1 " + exe + " --threads 1 " + args);
-  const std::string mpirun = std::string(MPIEXEC_EXECUTABLE) + " -np " + std::to_string(np) +
-                             " --oversubscribe --bind-to none -x OMP_WAIT_POLICY=passive -x KIRZL_TIMEOUT=60 ";
-  return kirzl::testing::run_program("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 " +
-                                     mpirun + exe + " --threads 1 " + args);
+  return kirzl::testing::run_program(kirzl::testing::mpirun_prefix(np, "-x KIRZL_TIMEOUT=60") + exe + " --threads 1 " +
+                                     args);
 }
 
 // The step and loss of each training line of a metrics log (not the evaluation lines, which carry

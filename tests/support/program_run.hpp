@@ -29,6 +29,18 @@ struct ProgramRun {
     begin = begin == std::string::npos ? 0 : begin + 1;
     return output.substr(begin, end - begin + 1);
   }
+  /// The last line that starts with '{': the JSON summary of a run on several ranks, where the
+  /// other ranks' stderr, forwarded by mpirun or srun, may arrive after rank 0's last line.
+  std::string summary_line() const {
+    for (size_t end = output.size(); end > 0;) {
+      const size_t nl = output.rfind('\n', end - 1);
+      const size_t begin = nl == std::string::npos ? 0 : nl + 1;
+      if (begin < end && output[begin] == '{') return output.substr(begin, end - begin);
+      if (nl == std::string::npos) break;
+      end = nl;
+    }
+    return "";
+  }
 };
 
 /// Runs `cmd` through the shell with stderr joined to stdout, and waits for it.

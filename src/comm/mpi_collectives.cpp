@@ -145,9 +145,15 @@ void MpiCollectives::chunked_allreduce_(void* data, int64_t count, MPI_Datatype 
       wait_all_(reqs, n, deadline, d, kDataPhase, std::move(hold));
     }, std::move(keep));
     const DType dtype = type == MPI_FLOAT ? DType::f32 : d.dtype;
-    const RingOptions options{.piece_bytes = std::min(max_count(), RingOptions{}.piece_bytes)};
-    if (algo == AllReduceAlgorithm::Hierarchical) hierarchical_all_reduce(ring, nodes_, data, count, dtype, d.op, options);
-    else ring_all_reduce(ring, data, count, dtype, d.op, options);
+    const RingOptions options{.piece_bytes = std::min(max_count(), RingOptions{}.piece_bytes),
+                              .scratch = &ring_scratch_};
+    try {
+      if (algo == AllReduceAlgorithm::Hierarchical) hierarchical_all_reduce(ring, nodes_, data, count, dtype, d.op, options);
+      else ring_all_reduce(ring, data, count, dtype, d.op, options);
+    } catch (...) {
+      ring_scratch_ = {};  // MPI may still write into it (the transport keeps it alive)
+      throw;
+    }
     return;
   }
   const MPI_Op op = mpi_op(d.op);

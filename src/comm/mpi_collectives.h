@@ -59,7 +59,8 @@ class MpiCollectives {
   const int rank_, size_;
   WaitAll wait_all_;
   const NodeMap nodes_;
-  const std::optional<std::string> flat_only_;  // why the hierarchical all-reduce cannot run here
+  const std::optional<std::string> flat_only_;
+  RingScratch ring_scratch_;  // reused by every ring all-reduce; dropped after a failed one  // why the hierarchical all-reduce cannot run here
 };
 
 }  // namespace kirzl::comm::detail

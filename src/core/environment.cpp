@@ -48,6 +48,10 @@ constexpr Variable kVariables[] = {
      "With KIRZL_ALLREDUCE=auto on one node: all-reduces of at least this many bytes use kirzl's pipelined ring "
      "over MPI (Note [ring all-reduce]); smaller ones use MPI_Iallreduce (Note [mpi all-reduce choice]).",
      "Distributed training", 0, 1ll << 62},
+    {"KIRZL_MPI_FUSED_BYTES", Type::Integer, "512",
+     "On MPI communicators of at most 8 ranks: all-reduces of at most this many bytes travel with the arrival "
+     "check in one exchange (Note [fused small all-reduce]); 0 keeps the header and the data apart.",
+     "Distributed training", 0, 1 << 20},
     {"KIRZL_MPI_HIERARCHICAL_BYTES", Type::Integer, "32768",
      "With KIRZL_ALLREDUCE=auto across nodes: all-reduces of at least this many bytes run hierarchically "
      "(Note [hierarchical all-reduce]); smaller ones use MPI_Iallreduce.",

@@ -166,7 +166,7 @@ void MpiCollectives::chunked_allreduce_(void* data, int64_t count, MPI_Datatype 
       wait_all_(reqs, n, deadline, d, kDataPhase, std::move(hold));
     }, std::move(keep));
     const DType dtype = type == MPI_FLOAT ? DType::f32 : d.dtype;
-    const RingOptions options{.piece_bytes = std::min(max_count(), RingOptions{}.piece_bytes),
+    const RingOptions options{.piece_bytes = std::min(max_count(), ring_piece_bytes()),
                               .scratch = &ring_scratch_};
     try {
       if (algo == AllReduceAlgorithm::Hierarchical) hierarchical_all_reduce(ring, nodes_, data, count, dtype, d.op, options);

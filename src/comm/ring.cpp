@@ -112,4 +112,9 @@ int64_t ring_min_bytes() {
   return v;
 }
 
+int64_t ring_piece_bytes() {
+  static const int64_t v = env::integer("KIRZL_MPI_RING_PIECE_BYTES").value_or(RingOptions{}.piece_bytes);
+  return v;
+}
+
 }  // namespace kirzl::comm::detail

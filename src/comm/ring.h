@@ -48,6 +48,9 @@ void ring_all_reduce(Transport& t, void* data, int64_t count, DType dtype, Reduc
 // On one node, all-reduces of at least this many bytes use the ring (Note [mpi all-reduce choice]);
 // KIRZL_MPI_RING_BYTES changes it (32 KiB).
 int64_t ring_min_bytes();
+// The ring's largest message over MPI (RingOptions::piece_bytes); KIRZL_MPI_RING_PIECE_BYTES
+// changes it (512 KiB).
+int64_t ring_piece_bytes();
 inline bool use_ring(int size, int64_t bytes) { return size > 1 && bytes >= ring_min_bytes(); }
 
 }  // namespace kirzl::comm::detail

@@ -48,6 +48,10 @@ constexpr Variable kVariables[] = {
      "With KIRZL_ALLREDUCE=auto on one node: all-reduces of at least this many bytes use kirzl's pipelined ring "
      "over MPI (Note [ring all-reduce]); smaller ones use MPI_Iallreduce (Note [mpi all-reduce choice]).",
      "Distributed training", 0, 1ll << 62},
+    {"KIRZL_MPI_RING_PIECE_BYTES", Type::Integer, "524288",
+     "Largest message of kirzl's ring all-reduce over MPI: each ring step's segment travels in pieces of this size, "
+     "all posted at once, so that a received piece is reduced while the next arrive (Note [ring all-reduce]).",
+     "Distributed training", 1, 1 << 30},
     {"KIRZL_MPI_FUSED_BYTES", Type::Integer, "512",
      "On MPI communicators of at most 8 ranks: all-reduces of at most this many bytes travel with the arrival "
      "check in one exchange (Note [fused small all-reduce]); 0 keeps the header and the data apart.",

@@ -10,13 +10,16 @@
 //
 // Note [fused small all-reduce]: on communicators of at most kFusedMaxRanks ranks, the arrival is
 // instead an MPI_Iallgather of one fixed-size slot per rank: the header (seq and the packed
-// signature) and KIRZL_MPI_FUSED_BYTES (512) payload bytes. Every rank then compares all headers
+// signature) and KIRZL_MPI_FUSED_BYTES (64) payload bytes. Every rank then compares all headers
 // itself, and an all-reduce whose data fits the payload travels in it: each rank reduces the
 // ranks' payloads in rank order (reduce_sources: bf16/f16 in f32, rounded once), so all get the
 // same bits, and the collective costs one MPI exchange instead of two (the header, then the data).
 // The slot's size never depends on the collective, so mismatched collectives still never reach
 // MPI with different counts. Larger communicators keep the MIN header (an all-gather's volume
-// grows with the ranks); KIRZL_MPI_FUSED_BYTES=0 selects it everywhere.
+// grows with the ranks); KIRZL_MPI_FUSED_BYTES=0 selects it everywhere. Measured at 2 ranks
+// (bench/RESULTS.md, 2026-12-06): an 8-byte all-reduce 3.5 us fused (64-byte payload) against 4.9
+// us unfused, and a barrier no slower; a 512-byte payload made the slot itself slower (3.6 us
+// barriers against 3.3), so the payload is kept to scalars and short vectors.
 //
 // Note [mpi all-reduce choice]: KIRZL_ALLREDUCE picks the data phase of an all-reduce. auto: when
 // the communicator spans nodes with equal numbers of ranks (Note [mpi nodes]), the hierarchical
@@ -99,7 +102,7 @@ constexpr int kHeaderWords = 6;  // seq + CollectiveDesc::pack
 // The payload bytes of the arrival slot on a communicator of `size` ranks (a multiple of 8, so
 // that payloads stay aligned for every dtype).
 int64_t fused_bytes(int size) {
-  static const int64_t v = env::integer("KIRZL_MPI_FUSED_BYTES").value_or(512);
+  static const int64_t v = env::integer("KIRZL_MPI_FUSED_BYTES").value_or(64);
   return size > 1 && size <= kFusedMaxRanks ? v / 8 * 8 : 0;
 }
 

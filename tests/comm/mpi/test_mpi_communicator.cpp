@@ -213,9 +213,9 @@ TEST(MpiCommunicator, MismatchFailsOnEveryRankNamingBothSides) {
 TEST(MpiCommunicator, SmallAllReduceGivesEveryRankTheSameBits) {
   auto& c = *world().communicator();
   const int n = c.size(), r = c.rank();
-  for (DType dt : {DType::f32, DType::bf16, DType::f16, DType::f64}) {
-    for (ReduceOp op : {ReduceOp::Sum, ReduceOp::Avg}) {
-      const int64_t len = 37;
+  for (DType dt : {DType::f32, DType::bf16, DType::f16, DType::f64})
+    for (ReduceOp op : {ReduceOp::Sum, ReduceOp::Avg})
+      for (int64_t len : {static_cast<int64_t>(64 / dtype_size(dt)), int64_t{37}}) {  // fused (64 B), and not
       std::vector<double> v(len);
       for (int64_t i = 0; i < len; ++i) v[i] = (r % 2 ? 1e-3 : 1.0) * (1.0 + 0.37 * i) * (r + 1) * (i % 3 == 0 ? 1e2 : 1);
       Tensor t = from_vector(v, {len}).to(dt);
@@ -235,7 +235,6 @@ TEST(MpiCommunicator, SmallAllReduceGivesEveryRankTheSameBits) {
         EXPECT_NEAR(got[i], want, std::abs(want) * (dt == DType::bf16 ? 2e-2 : dt == DType::f16 ? 4e-3 : 1e-6));
       }
     }
-  }
 }
 
 // Two small all-reduces of different lengths: both travel in the arrival slot, which has the same

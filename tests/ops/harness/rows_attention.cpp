@@ -136,7 +136,7 @@ void add_attention_rows(std::vector<Row>& rows) {
   };
   const Qkv qkvs[] = {
       {"reference_2x5x24_h2", {2, 5, 24}, 2, false, float_dtypes()},
-      {"reference_strided_1x7x48_h3", {1, 7, 48}, 3, true, float_dtypes()},
+      {"reference_strided_1x7x36_h3", {1, 7, 36}, 3, true, float_dtypes()},
       {"T1_2x1x384_h2", {2, 1, 384}, 2, false, {DType::f32, DType::bf16, DType::f16}},
       {"d64_2x17x384_h2", {2, 17, 384}, 2, false, float_dtypes()},
       {"d128_1x100x768_h2", {1, 100, 768}, 2, false, {DType::f32, DType::bf16, DType::f16}},

@@ -7,8 +7,8 @@
 // one natural-log log-sum-exp per row (the flash kernels' lse, so either backward could use it),
 // the backward recomputes the probabilities from them. Every tensor is given to cuDNN with its
 // own strides (stride 1 in the head dim), so views are read and written in place.
-// What is cached: a Plan per (device, dtype, B, H, T, D, the strides of every tensor of the
-// graph, direction): the validated graph, its operation graph, the execution plan cuDNN's
+// What is cached: a Plan per (device, dtype, B, H, T, D, scale, the strides of every tensor of
+// the graph, direction): the validated graph, its operation graph, the execution plan cuDNN's
 // heuristics (mode A) rank first among those that pass the support check, and its workspace
 // size. Plans are built under one mutex (heuristics run once per shape) and kept for the life of
 // the process, like conv_cudnn.cpp's. A call binds the thread's handle to the current stream,
@@ -32,6 +32,7 @@
 #include <cudnn_frontend.h>
 
 #include <array>
+#include <bit>
 #include <cmath>
 #include <initializer_list>
 #include <map>
@@ -82,12 +83,14 @@ struct Plan {
   bool deterministic = true;
 };
 
-using Key = std::array<int64_t, 7 + 8 * 4>;
+using Key = std::array<int64_t, 8 + 8 * 4>;
 
-Key key_of(int device, DType dt, const Dims& d, bool backward, const Layout& l) {
+// The scale is a constant of the graph, so it is part of the key (as its bits).
+Key key_of(int device, DType dt, const Dims& d, bool backward, const Layout& l, double scale) {
   Key k{};
   size_t i = 0;
-  for (int64_t v : {int64_t(device), int64_t(dt), d.B, d.H, d.T, d.D, int64_t(backward)}) k[i++] = v;
+  for (int64_t v : {int64_t(device), int64_t(dt), d.B, d.H, d.T, d.D, int64_t(backward), std::bit_cast<int64_t>(scale)})
+    k[i++] = v;
   for (const Strides* s : {&l.q, &l.k, &l.v, &l.o, &l.dO, &l.dq, &l.dk, &l.dv})
     for (int64_t v : *s) k[i++] = v;
   return k;
@@ -182,14 +185,13 @@ std::unique_ptr<Plan> make_backward_plan(cudnnHandle_t h, DType dt, const Dims& 
   return p;
 }
 
-// The cached plan of one direction (see Note [cudnn sdpa]). The scale is 1/sqrt(D), a function
-// of the key, so it is not part of it.
+// The cached plan of one direction (see Note [cudnn sdpa]).
 const Plan& plan_for(cudnnHandle_t h, int device, DType dt, const Dims& d, bool backward, const Layout& l,
                      double scale) {
   // Never destroyed: plans are used until the process ends (see library_context.h on why).
   static std::mutex* mu = new std::mutex;
   static auto* plans = new std::map<Key, std::unique_ptr<Plan>>;
-  const Key key = key_of(device, dt, d, backward, l);
+  const Key key = key_of(device, dt, d, backward, l, scale);
   std::lock_guard lock(*mu);  // held while a plan is built: heuristics run once per shape
   auto it = plans->find(key);
   if (it == plans->end()) {

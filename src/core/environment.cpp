@@ -83,6 +83,11 @@ constexpr Variable kVariables[] = {
      "DGELU_BGRAD and BGRADB epilogues (Note [GEMM epilogues]) instead of separate GELU and bias-gradient kernels. "
      "Off until a GPU run has verified them (scripts/gpu-check.sh turns it on). Read once per process.",
      "GPU kernels"},
+    {"KIRZL_ATTENTION", Type::Choice, "auto",
+     "causal_attention and causal_attention_qkv on CUDA: auto (cuDNN's fused attention where the build has the "
+     "cuDNN frontend and cuDNN takes the shape and dtype, else the flash kernels), cudnn (Error{Unsupported} naming "
+     "why where cuDNN cannot), or flash (kirzl's own CUDA-core kernels). Note [cudnn sdpa]. Read at every call.",
+     "GPU kernels", 0, 0, "auto|cudnn|flash"},
     // Debugging
     {"KIRZL_SYNC_INDEX_CHECKS", Type::Flag, "off",
      "embedding, cross_entropy and linear_cross_entropy check their indices at the call, synchronising with the "

@@ -25,6 +25,7 @@
 #include "kernels/conv.h"
 #include "kernels/cuda/channel_bias.h"
 #include "kernels/cuda/cudnn_check.h"
+#include "kernels/cuda/cudnn_handle.h"
 #include "kernels/cuda/library_context.h"
 #include "kirzl/ops/linalg.hpp"
 
@@ -33,28 +34,6 @@
 namespace kirzl::kernels::cuda {
 
 namespace {
-
-// A cuDNN handle per (thread, device): cudnnSetStream changes the handle, so two threads issuing
-// on different streams must not share one. Destroyed when the thread ends.
-cudnnHandle_t cudnn_handle(int device) {
-  struct Handles {
-    std::map<int, cudnnHandle_t> by_device;
-    ~Handles() {
-      for (auto& [d, h] : by_device) {
-        (void)cudaSetDevice(d);
-        (void)cudnnDestroy(h);  // at exit the driver may be gone already: nothing to report
-      }
-    }
-  };
-  thread_local Handles handles;
-  auto it = handles.by_device.find(device);
-  if (it != handles.by_device.end()) return it->second;
-  KIRZL_CUDA_CHECK(cudaSetDevice(device));
-  cudnnHandle_t h = nullptr;
-  KIRZL_CUDNN_CHECK(cudnnCreate(&h));
-  handles.by_device.emplace(device, h);
-  return h;
-}
 
 cudnnDataType_t cudnn_type_of(DType dt) {
   switch (dt) {

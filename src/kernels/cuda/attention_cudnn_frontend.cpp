@@ -30,6 +30,7 @@
 // (strides (T*C, D, C, 1): no transpose copy after), and the backward's dq, dk, dv as the three
 // views of one [B, T, 3C] gradient, written by cuDNN in place: no split copies, no concatenation.
 #include <cudnn_frontend.h>
+#include <dlfcn.h>
 
 #include <array>
 #include <bit>
@@ -47,6 +48,15 @@
 #include "kernels/cuda/cudnn_check.h"
 #include "kernels/cuda/cudnn_handle.h"
 #include "kernels/cuda/library_context.h"
+
+// The frontend is compiled with NV_CUDNN_FRONTEND_USE_DYNAMIC_LOADING (CMakeLists.txt), so that
+// NVRTC, which only its run-time-compiled engines use, is no link dependency of libkirzl. It then
+// looks every cuDNN function up with dlsym in this handle: RTLD_DEFAULT searches the libraries
+// already loaded, and libkirzl links cuDNN itself, so the frontend calls the very cuDNN that
+// conv_cudnn.cpp does.
+namespace cudnn_frontend {
+void* cudnn_dlhandle = RTLD_DEFAULT;
+}  // namespace cudnn_frontend
 
 namespace kirzl::kernels::cuda {
 

@@ -94,6 +94,14 @@ struct DDPOptions {
   /// make_optimizer(). Shard::gradients reduce-scatters with ReduceOp::Avg: comm_hook and a bf16
   /// reduce_dtype are Error{InvalidArgument} with it.
   Shard shard = Shard::none;
+  /// With shard: the next forward waits for each bucket's parameter all-gather only when it reaches
+  /// a module that uses the bucket (a forward pre-hook on every submodule), so the gathers of later
+  /// layers overlap the forward of earlier ones (Note [parameter gather overlap]). Submodules must
+  /// then be called through operator() (`(*child)(x)`), or have run_forward_pre_hooks() called
+  /// before their parameters are read; a parameter read while its gather is pending is
+  /// Error{InvalidArgument}. false: forward() waits for every bucket before the module runs, as
+  /// it does anyway without grad mode (evaluation). No effect without shard.
+  bool overlap_parameter_gather = true;
   /// Chrome-trace output (forward, backward, each bucket's all-reduce, user scopes); default from
   /// the KIRZL_TIMELINE environment variable (see io::Timeline::path_from_env).
   std::string timeline_path = "<env>";

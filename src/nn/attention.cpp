@@ -22,11 +22,11 @@ Tensor CausalSelfAttention::forward(const Tensor& x) {
               "], got ", x.defined() ? x.describe() : std::string("an undefined tensor"));
   const int64_t B = x.size(0), T = x.size(1), C = n_embd, D = C / n_head;
   // [B, T, 3C] -> three [B, T, C] views -> [B, H, T, D] (the op makes them contiguous).
-  std::vector<Tensor> qkv = split(c_attn->forward(x), C, 2);
+  std::vector<Tensor> qkv = split((*c_attn)(x), C, 2);
   auto heads = [&](const Tensor& t) { return t.reshape({B, T, n_head, D}).transpose(1, 2); };
   Tensor y = causal_attention(heads(qkv[0]), heads(qkv[1]), heads(qkv[2]));
   y = y.transpose(1, 2).reshape({B, T, C});
-  return dropout(c_proj->forward(y), options.dropout, is_training());
+  return dropout((*c_proj)(y), options.dropout, is_training());
 }
 
 std::string CausalSelfAttention::repr() const {

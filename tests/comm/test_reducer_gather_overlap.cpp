@@ -200,6 +200,40 @@ TEST(GatherOverlap, EvaluationAfterAStepSeesTheGatheredParameters) {
   EXPECT_NE(through_ddp[0], direct[0]) << "the last step should change the output";
 }
 
+namespace {
+
+// A model with a layer its forward never calls.
+struct WithUnused : nn::Module {
+  std::shared_ptr<nn::Linear> used, unused;
+  WithUnused() {
+    used = register_module("used", nn::as_module(nn::Linear(6, 3)));
+    unused = register_module("unused", nn::as_module(nn::Linear(6, 16)));
+  }
+  Tensor forward(const Tensor& x) override { return (*used)(x); }
+};
+
+}  // namespace
+
+TEST(GatherOverlap, AnUnusedModulesBucketsAreWaitedWhenTheForwardEnds) {
+  run_rank_threads(2, [&](int rank, std::shared_ptr<comm::Communicator> c) {
+    manual_seed(3);
+    WithUnused model;
+    DDPOptions o = tiny_buckets(Shard::gradients);
+    o.find_unused_parameters = true;
+    DistributedDataParallel ddp(model, c, o);
+    for (const BucketInfo& b : ddp.buckets())  // else the used layer's wait would cover the unused one
+      ASSERT_FALSE(b.tag.find("unused") != std::string::npos && b.tag.find(" used") != std::string::npos) << b.tag;
+    auto opt = ddp.make_optimizer<optim::SGD>({.lr = 0.1});
+    for (int step = 0; step < 2; ++step) {
+      opt->zero_grad();
+      Tensor out = ddp(randn({4, 6}));
+      EXPECT_FALSE(pending(model.unused->weight) || pending(model.unused->bias)) << "rank " << rank << " step " << step;
+      cross_entropy(out, zeros({4}, {.dtype = DType::i64})).backward();
+      opt->step();
+    }
+  });
+}
+
 TEST(GatherOverlap, ADestroyedDDPLeavesNoHookAndNoMarkOnTheModule) {
   run_rank_threads(2, [&](int rank, std::shared_ptr<comm::Communicator> c) {
     manual_seed(3);
@@ -261,8 +295,10 @@ std::vector<std::vector<std::vector<float>>> train_gpt(Shard shard, bool fused) 
   run_rank_threads(2, [&](int rank, std::shared_ptr<comm::Communicator> c) {
     manual_seed(5);
     GptLoss model(small_gpt(), fused);
-    // Small buckets: several per block, so that the waits interleave with the blocks.
-    DistributedDataParallel ddp(model, c, {.bucket_cap_mb = 0.002, .first_bucket_cap_mb = 0.001, .shard = shard});
+    // A bucket per parameter: the waits interleave with the blocks, and a module whose hooks
+    // fused_loss forgot to run would not have its parameters waited by a neighbour's hook.
+    DistributedDataParallel ddp(model, c, {.bucket_cap_mb = 1e-5, .first_bucket_cap_mb = 1e-5, .shard = shard});
+    for (const BucketInfo& b : ddp.buckets()) EXPECT_EQ(b.param_names.size(), 1u) << b.tag;
     auto opt = ddp.make_optimizer<optim::AdamW>({.lr = 0.02, .weight_decay = 0.1});
     for (uint64_t step = 0; step < 6; ++step) {
       Generator g(40 + step);

@@ -4,6 +4,9 @@
 //  - BM_ZeroStep: time per training step (forward + backward + step) and, as counters, what
 //    rank 0 holds: optimizer-state bytes, gradient bytes between steps, parameter bytes, and the
 //    ratios of step time and of those bytes to shard = none at the same world size (run first).
+//    The sharded cases run with the parameters' all-gather overlapped with the next forward
+//    (overlap_gather:1, the default; Note [parameter gather overlap]) and waited for before it
+//    (overlap_gather:0).
 //  - BM_ZeroBytesGpt2: the same bytes for GPT-2 124M (models::GPT, AdamW) after one step at 1, 2
 //    and 4 ranks, beside the formulas (optimizer state 8/d bytes per parameter, ZeRO-2 gradients
 //    4/d), as counters; one step of 1 x 32 tokens per rank (not a timing).
@@ -133,10 +136,11 @@ Held held_by(DistributedDataParallel& ddp, nn::Module& model, const optim::Optim
   return held;
 }
 
-// range(0): ranks; range(1): 0 none, 1 optimizer, 2 gradients.
+// range(0): ranks; range(1): 0 none, 1 optimizer, 2 gradients; range(2): overlap_parameter_gather.
 void BM_ZeroStep(benchmark::State& state) {
   const int n = static_cast<int>(state.range(0));
   const auto shard = static_cast<Shard>(state.range(1));
+  const bool overlap_gather = state.range(2) != 0;
   set_num_threads(1);
   Held held;
   std::vector<std::shared_ptr<nn::Module>> models(n);
@@ -145,7 +149,8 @@ void BM_ZeroStep(benchmark::State& state) {
   auto setup = [&](int rank, std::shared_ptr<comm::Communicator> c) -> std::function<void()> {
     manual_seed(0);
     models[rank] = make_model();
-    ddps[rank] = std::make_unique<DistributedDataParallel>(*models[rank], c, DDPOptions{.shard = shard});
+    ddps[rank] = std::make_unique<DistributedDataParallel>(
+        *models[rank], c, DDPOptions{.shard = shard, .overlap_parameter_gather = overlap_gather});
     opts[rank] = ddps[rank]->make_optimizer<optim::AdamW>({.lr = 1e-3, .weight_decay = 0.1});
     Generator g(static_cast<uint64_t>(rank) + 1);
     auto x = std::make_shared<Tensor>(randn({kBatchPerRank, kIn}, {}, &g));
@@ -169,7 +174,18 @@ void BM_ZeroStep(benchmark::State& state) {
     state.counters["optim_state_vs_none"] = held.optim_bytes / b.optim_bytes;
     state.counters["grad_vs_none"] = held.grad_bytes / b.grad_bytes;
   }
-  state.SetLabel(std::string("shard=") + shard_name(shard));
+  state.SetLabel(std::string("shard=") + shard_name(shard) +
+                 (shard == Shard::none ? "" : overlap_gather ? ", gather overlapped" : ", gather waited first"));
+}
+
+// shard = none first at each world size (the ratios compare with it), then each shard with the
+// gather overlapped and not.
+void zero_step_cases(benchmark::internal::Benchmark* b) {
+  for (int64_t n : {2, 4}) {
+    b->Args({n, 0, 1});
+    for (int64_t shard : {1, 2})
+      for (int64_t overlap_gather : {1, 0}) b->Args({n, shard, overlap_gather});
+  }
 }
 
 // range(0): ranks; range(1): shard. GPT-2 124M (allocated parameters P, the padded wte rows
@@ -373,10 +389,9 @@ void BM_DdpCheckpointLoad(benchmark::State& state) {
 
 }  // namespace
 
-// shard = none first at each world size: the ratios compare with it.
 BENCHMARK(BM_ZeroStep)
-    ->ArgsProduct({{2, 4}, {0, 1, 2}})
-    ->ArgNames({"ranks", "shard"})
+    ->Apply(zero_step_cases)
+    ->ArgNames({"ranks", "shard", "overlap_gather"})
     ->Iterations(20)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);

@@ -194,7 +194,9 @@ void DistributedDataParallel::Impl::wait_gathers() {
 // as GPT::fused_loss does). A module that does not would read stale parameters, so the safety
 // net: the waiting marks each parameter of a pending bucket (AutogradMeta::gather_pending), and
 // autograd::record refuses a marked input, naming the op and the fix (one flag test per input of
-// a recorded op). The hooks are removed, and the marks cleared, when DDP is destroyed.
+// a recorded op). The hooks are removed, and the marks cleared, when DDP is destroyed. With NCCL a
+// wait makes the compute stream wait for the bucket's gather (Note [nccl work]) without blocking
+// the host, so there the layers' kernels queue up at once and the GPU does the interleaving.
 void DistributedDataParallel::Impl::install_gather_hooks() {
   if (!overlaps_gathers()) return;
   std::unordered_map<std::string, size_t> index;

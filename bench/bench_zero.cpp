@@ -6,7 +6,8 @@
 //    ratios of step time and of those bytes to shard = none at the same world size (run first).
 //    The sharded cases run with the parameters' all-gather overlapped with the next forward
 //    (overlap_gather:1, the default; Note [parameter gather overlap]) and waited for before it
-//    (overlap_gather:0).
+//    (overlap_gather:0); counters gather_wait_ms and forward_ms: rank 0's mean forward, and the
+//    part of it spent waiting for the all-gathers (DDPStepStats).
 //  - BM_ZeroBytesGpt2: the same bytes for GPT-2 124M (models::GPT, AdamW) after one step at 1, 2
 //    and 4 ranks, beside the formulas (optimizer state 8/d bytes per parameter, ZeRO-2 gradients
 //    4/d), as counters; one step of 1 x 32 tokens per rank (not a timing).
@@ -33,6 +34,7 @@
 #include <kirzl/kirzl.hpp>
 #include <kirzl/models/gpt.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <exception>
@@ -146,6 +148,7 @@ void BM_ZeroStep(benchmark::State& state) {
   std::vector<std::shared_ptr<nn::Module>> models(n);
   std::vector<std::unique_ptr<DistributedDataParallel>> ddps(n);
   std::vector<std::unique_ptr<optim::AdamW>> opts(n);
+  std::vector<DDPStepStats> forwards;  // rank 0's, per step
   auto setup = [&](int rank, std::shared_ptr<comm::Communicator> c) -> std::function<void()> {
     manual_seed(0);
     models[rank] = make_model();
@@ -157,12 +160,22 @@ void BM_ZeroStep(benchmark::State& state) {
     auto y = std::make_shared<Tensor>(randint(0, kOut, {kBatchPerRank}, {.dtype = DType::i64}, &g));
     return [&, rank, x, y] {
       Tensor loss = cross_entropy((*ddps[rank])(*x), *y);
+      if (rank == 0) forwards.push_back(ddps[0]->last_step_stats());
       opts[rank]->zero_grad();
       loss.backward();
       opts[rank]->step();
     };
   };
   held.step_s = run_ranks(state, n, 2, setup, [&] { held = held_by(*ddps[0], *models[0], *opts[0], shard, n); });
+  // Rank 0's forwards of the timed steps: how long each waited for the parameters' all-gathers.
+  double wait_ms = 0, forward_ms = 0;
+  const auto timed = static_cast<size_t>(state.iterations());
+  for (size_t i = forwards.size() - std::min(forwards.size(), timed); i < forwards.size(); ++i) {
+    wait_ms += forwards[i].gather_wait_ms / static_cast<double>(timed);
+    forward_ms += forwards[i].forward_ms / static_cast<double>(timed);
+  }
+  state.counters["gather_wait_ms"] = wait_ms;
+  state.counters["forward_ms"] = forward_ms;
   if (shard == Shard::none) baseline()[n] = held;
   state.counters["ranks"] = n;
   state.counters["optim_state_MB_per_rank"] = held.optim_bytes / 1e6;

@@ -115,6 +115,11 @@ struct DDPStepStats {
   double comm_exposed_ms = 0;   ///< waited for communication after backward's nodes finished
   double comm_hidden_ms = 0;    ///< comm_ms - comm_exposed_ms: overlapped with backward
   int buckets = 0;              ///< buckets reduced in the step
+  /// Sharded: how long the last forward() waited for the parameters' all-gathers (up front, or in
+  /// its modules' hooks with DDPOptions::overlap_parameter_gather): the gather time the forward
+  /// did not hide. 0 without sharding.
+  double gather_wait_ms = 0;
+  double forward_ms = 0;        ///< the last forward(), waits included
 };
 
 /// Wraps a module for data-parallel training. Construction broadcasts parameters and buffers

@@ -454,6 +454,8 @@ Tensor DistributedDataParallel::forward(const Tensor& x) {
   // A sharded optimizer's step left the parameters' all-gathers in flight: wait for all of them
   // now, or, overlapping them with this forward, for the root's own parameters now and for the
   // others in the submodules' hooks (Note [parameter gather overlap]).
+  const auto t0 = std::chrono::steady_clock::now();
+  d.gather_wait_ns = 0;
   const bool overlap_gathers = will_backward && d.overlaps_gathers();
   if (overlap_gathers) d.wait_gathers(d.root_buckets);
   else d.wait_gathers();
@@ -470,6 +472,8 @@ Tensor DistributedDataParallel::forward(const Tensor& x) {
   Tensor out = d.module(x);
   d.timeline.span("forward", "compute", start, d.timeline.now_us(), 0);
   if (overlap_gathers) d.wait_gathers();  // buckets no module waited for (unused modules)
+  d.stats.gather_wait_ms = static_cast<double>(d.gather_wait_ns) / 1e6;
+  d.stats.forward_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   if (will_backward && d.opts.find_unused_parameters) d.mark_unused(out);
   return out;
 }

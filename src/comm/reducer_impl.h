@@ -94,6 +94,7 @@ struct DistributedDataParallel::Impl {
   // (module, handle), and the buckets the root module's own parameters are in.
   std::vector<std::pair<std::shared_ptr<nn::Module>, uint64_t>> module_hooks;
   std::vector<size_t> root_buckets;
+  int64_t gather_wait_ns = 0;  // waited in wait_gather since the last forward() began
   bool reduced_since_step = false;       // a reduced backward happened since the last step
   int attached_optimizers = 0;
   // The attached optimizer's parameters as pieces of the unsharded optimizer's (what

@@ -2,6 +2,7 @@
 // for the optimizer, the reduce-scatter of Shard::gradients and the all-gather after step. See
 // Note [sharded optimizer] and Note [shard layout].
 #include <algorithm>
+#include <chrono>
 #include <functional>
 #include <string>
 #include <unordered_map>
@@ -154,6 +155,7 @@ void DistributedDataParallel::Impl::wait_gather(size_t b) {
   st.gather_pending = false;
   mark_gather_pending(b, false);
   const int64_t start = timeline.enabled() ? timeline.now_us() : 0;
+  const auto t0 = std::chrono::steady_clock::now();
   try {
     st.gather.wait();
   } catch (...) {
@@ -166,6 +168,7 @@ void DistributedDataParallel::Impl::wait_gather(size_t b) {
     throw;
   }
   st.gather_in = Tensor();
+  gather_wait_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
   if (timeline.enabled()) timeline.span("wait " + buckets[b].info.tag + " parameters", "comm", start, timeline.now_us(), 0);
 }
 

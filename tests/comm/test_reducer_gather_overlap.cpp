@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cmath>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <kirzl/ddp.hpp>
@@ -232,6 +233,26 @@ TEST(GatherOverlap, AnUnusedModulesBucketsAreWaitedWhenTheForwardEnds) {
       opt->step();
     }
   });
+}
+
+TEST(GatherOverlap, TheStepStatsSayHowLongTheForwardWaitedForTheGathers) {
+  for (bool overlap_gather : {true, false})
+    run_rank_threads(2, [&](int rank, std::shared_ptr<comm::Communicator> c) {
+      manual_seed(3);
+      auto model = make_stack();
+      DistributedDataParallel ddp(*model, c, tiny_buckets(Shard::optimizer, overlap_gather));
+      auto opt = ddp.make_optimizer<optim::SGD>({.lr = 0.1});
+      Tensor x = randn({4, 6});
+      cross_entropy(ddp(x), zeros({4}, {.dtype = DType::i64})).backward();
+      EXPECT_EQ(ddp.last_step_stats().gather_wait_ms, 0.0) << "nothing was in flight";
+      // Rank 1 steps (and so joins the all-gathers) 100 ms late: rank 0's forward waits for it.
+      if (rank == 1) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      opt->step();
+      ddp(x);
+      const DDPStepStats& s = ddp.last_step_stats();
+      if (rank == 0) EXPECT_GE(s.gather_wait_ms, 50.0) << (overlap_gather ? "overlapped" : "up front");
+      EXPECT_GE(s.forward_ms, s.gather_wait_ms);
+    });
 }
 
 TEST(GatherOverlap, ADestroyedDDPLeavesNoHookAndNoMarkOnTheModule) {

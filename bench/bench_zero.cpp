@@ -113,7 +113,7 @@ double run_ranks(benchmark::State& state, int n, int warmup,
 struct Held {
   double step_s = 0, optim_bytes = 0, grad_bytes = 0, param_bytes = 0;
 };
-std::map<int, Held>& baseline() {  // shard = none, per world size, from the same run
+std::map<int, Held>& baseline() {  // shard = none, per world size (and bucket cap), from the same run
   static std::map<int, Held> b;
   return b;
 }
@@ -138,11 +138,14 @@ Held held_by(DistributedDataParallel& ddp, nn::Module& model, const optim::Optim
   return held;
 }
 
-// range(0): ranks; range(1): 0 none, 1 optimizer, 2 gradients; range(2): overlap_parameter_gather.
+// range(0): ranks; range(1): 0 none, 1 optimizer, 2 gradients; range(2): overlap_parameter_gather;
+// range(3): bucket_cap_mb (25, the default: two buckets; 1: one per weight matrix).
 void BM_ZeroStep(benchmark::State& state) {
   const int n = static_cast<int>(state.range(0));
   const auto shard = static_cast<Shard>(state.range(1));
   const bool overlap_gather = state.range(2) != 0;
+  const auto cap_mb = static_cast<int>(state.range(3));
+  const int key = n * 100 + cap_mb;
   set_num_threads(1);
   Held held;
   std::vector<std::shared_ptr<nn::Module>> models(n);
@@ -153,7 +156,8 @@ void BM_ZeroStep(benchmark::State& state) {
     manual_seed(0);
     models[rank] = make_model();
     ddps[rank] = std::make_unique<DistributedDataParallel>(
-        *models[rank], c, DDPOptions{.shard = shard, .overlap_parameter_gather = overlap_gather});
+        *models[rank], c,
+        DDPOptions{.bucket_cap_mb = static_cast<double>(cap_mb), .shard = shard, .overlap_parameter_gather = overlap_gather});
     opts[rank] = ddps[rank]->make_optimizer<optim::AdamW>({.lr = 1e-3, .weight_decay = 0.1});
     Generator g(static_cast<uint64_t>(rank) + 1);
     auto x = std::make_shared<Tensor>(randn({kBatchPerRank, kIn}, {}, &g));
@@ -176,29 +180,31 @@ void BM_ZeroStep(benchmark::State& state) {
   }
   state.counters["gather_wait_ms"] = wait_ms;
   state.counters["forward_ms"] = forward_ms;
-  if (shard == Shard::none) baseline()[n] = held;
+  if (shard == Shard::none) baseline()[key] = held;
   state.counters["ranks"] = n;
   state.counters["optim_state_MB_per_rank"] = held.optim_bytes / 1e6;
   state.counters["grad_MB_per_rank"] = held.grad_bytes / 1e6;
   state.counters["param_MB_per_rank"] = held.param_bytes / 1e6;
-  if (baseline().count(n) != 0) {
-    const Held& b = baseline()[n];
+  if (baseline().count(key) != 0) {
+    const Held& b = baseline()[key];
     state.counters["step_time_vs_none"] = held.step_s / b.step_s;
     state.counters["optim_state_vs_none"] = held.optim_bytes / b.optim_bytes;
     state.counters["grad_vs_none"] = held.grad_bytes / b.grad_bytes;
   }
   state.SetLabel(std::string("shard=") + shard_name(shard) +
-                 (shard == Shard::none ? "" : overlap_gather ? ", gather overlapped" : ", gather waited first"));
+                 (shard == Shard::none ? "" : overlap_gather ? ", gather overlapped" : ", gather waited first") +
+                 ", buckets of " + std::to_string(cap_mb) + " MB");
 }
 
 // shard = none first at each world size (the ratios compare with it), then each shard with the
 // gather overlapped and not.
 void zero_step_cases(benchmark::internal::Benchmark* b) {
-  for (int64_t n : {2, 4}) {
-    b->Args({n, 0, 1});
-    for (int64_t shard : {1, 2})
-      for (int64_t overlap_gather : {1, 0}) b->Args({n, shard, overlap_gather});
-  }
+  for (int64_t cap_mb : {25, 1})
+    for (int64_t n : {2, 4}) {
+      b->Args({n, 0, 1, cap_mb});
+      for (int64_t shard : {1, 2})
+        for (int64_t overlap_gather : {1, 0}) b->Args({n, shard, overlap_gather, cap_mb});
+    }
 }
 
 // range(0): ranks; range(1): shard. GPT-2 124M (allocated parameters P, the padded wte rows
@@ -404,7 +410,7 @@ void BM_DdpCheckpointLoad(benchmark::State& state) {
 
 BENCHMARK(BM_ZeroStep)
     ->Apply(zero_step_cases)
-    ->ArgNames({"ranks", "shard", "overlap_gather"})
+    ->ArgNames({"ranks", "shard", "overlap_gather", "bucket_mb"})
     ->Iterations(20)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);

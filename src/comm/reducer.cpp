@@ -113,10 +113,10 @@ DistributedDataParallel::Impl::Impl(nn::Module& m, std::shared_ptr<comm::Communi
   broadcast_state();
   build_buckets();
   if (sharded()) build_shards();
-  install_gather_hooks();  // Note [parameter gather overlap]
   self = std::make_shared<Impl*>(this);
   for (size_t i = 0; i < params.size(); ++i)
     hook_handles.push_back(params[i].register_post_accumulate_grad_hook([this, i](Tensor&) { on_ready(i); }));
+  install_gather_hooks();  // last: nothing throws after it (~Impl removes them; Note [parameter gather overlap])
 }
 
 DistributedDataParallel::Impl::~Impl() {

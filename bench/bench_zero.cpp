@@ -139,7 +139,7 @@ Held held_by(DistributedDataParallel& ddp, nn::Module& model, const optim::Optim
 }
 
 // range(0): ranks; range(1): 0 none, 1 optimizer, 2 gradients; range(2): overlap_parameter_gather;
-// range(3): bucket_cap_mb (25, the default: two buckets; 1: one per weight matrix).
+// range(3): bucket_cap_mb (25, the default: two buckets for this MLP; 1: one bucket per tensor).
 void BM_ZeroStep(benchmark::State& state) {
   const int n = static_cast<int>(state.range(0));
   const auto shard = static_cast<Shard>(state.range(1));

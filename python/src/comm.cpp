@@ -261,7 +261,10 @@ void init_ddp(py::module_& top) {
       .def_readonly("comm_ms", &DDPStepStats::comm_ms)
       .def_readonly("comm_exposed_ms", &DDPStepStats::comm_exposed_ms)
       .def_readonly("comm_hidden_ms", &DDPStepStats::comm_hidden_ms)
-      .def_readonly("buckets", &DDPStepStats::buckets);
+      .def_readonly("buckets", &DDPStepStats::buckets)
+      .def_readonly("gather_wait_ms", &DDPStepStats::gather_wait_ms,
+                    "Sharded: how long the last forward waited for the parameters' all-gathers.")
+      .def_readonly("forward_ms", &DDPStepStats::forward_ms, "The last forward, waits included.");
   py::class_<NoSyncContext>(top, "_NoSync")
       .def("__enter__", [](NoSyncContext& c) { c.guard = std::make_unique<DistributedDataParallel::NoSyncGuard>(c.ddp->get()); })
       .def("__exit__", [](NoSyncContext& c, py::args) { c.guard.reset(); return false; });

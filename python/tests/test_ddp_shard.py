@@ -136,6 +136,8 @@ def test_the_parameter_gather_overlaps_the_forward_of_a_python_module():
                                             shard="gradients", overlap_parameter_gather=overlap)
         opt = ddp.make_optimizer(kirzl.optim.AdamW, lr=0.01, weight_decay=0.1)
         train(ddp, opt, r, 2, range(5))
+        stats = ddp.last_step_stats()
+        assert 0 <= stats.gather_wait_ms <= stats.forward_ms
         return params_of(model)
     on = run_ranks(2, lambda r, c: fn(r, c, True))
     off = run_ranks(2, lambda r, c: fn(r, c, False))

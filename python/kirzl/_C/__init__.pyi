@@ -747,6 +747,16 @@ class DDPStepStats:
     @property
     def first_launch_ms(self) -> float:
         ...
+    @property
+    def forward_ms(self) -> float:
+        """
+        The last forward, waits included.
+        """
+    @property
+    def gather_wait_ms(self) -> float:
+        """
+        Sharded: how long the last forward waited for the parameters' all-gathers.
+        """
 class _NoSync:
     def __enter__(self) -> None:
         ...

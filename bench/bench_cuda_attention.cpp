@@ -1,6 +1,8 @@
-// Causal attention on the GPU at GPT-2 124M shapes (B 16, H 12, T 1024, D 64, bf16): the flash
-// kernels against the reference kernels (T x T probabilities) forward + backward, with achieved
-// TFLOP/s; as the raw reference in the same run, a batched bf16 GEMM of the score shape
+// Causal attention on the GPU at GPT-2 124M shapes (B 16, H 12, T 1024, D 64, bf16): cuDNN's fused
+// attention (tensor cores; Note [cudnn sdpa]) and the flash kernels (CUDA cores) against the
+// reference kernels (T x T probabilities), forward and forward + backward, with achieved TFLOP/s;
+// cuDNN also in the qkv layout that training uses (q, k, v and their gradients as views of one
+// [B, T, 3C] tensor, the output as [B, T, C]); as the raw reference in the same run, a batched bf16 GEMM of the score shape
 // (q k^T, [B H, T, D] x [B H, D, T]) through kernels::gemm, i.e. the tensor-core rate this shape
 // can reach.
 //
@@ -15,6 +17,7 @@
 #include <kirzl/kirzl.hpp>
 
 #include "kernels/attention.h"
+#include "kernels/attention_cudnn.h"
 #include "kernels/flash_attention.h"
 #include "kernels/gemm.h"
 
@@ -79,6 +82,61 @@ void BM_flash_attention_fwd_bwd(benchmark::State& state) {
   state.counters["peak_GB"] = cuda::memory_stats(0).peak_allocated_bytes / 1e9;
 }
 
+bool have_cudnn(benchmark::State& state) {
+  if (!have_gpu(state)) return false;
+  if (kernels::cudnn_attention_forward.has_kernel(DeviceType::CUDA)) return true;
+  state.SkipWithError(kernels::kNeedsCudnnFrontend);
+  return false;
+}
+
+void BM_cudnn_attention_fwd(benchmark::State& state) {
+  if (!have_cudnn(state)) return;
+  Tensor q = rnd({kB, kH, kT, kD}, 1), k = rnd({kB, kH, kT, kD}, 2), v = rnd({kB, kH, kT, kD}, 3);
+  Tensor out = empty_like(q), lse = empty({kB, kH, kT}, {.dtype = DType::f32, .device = q.device()});
+  const double scale = 1.0 / std::sqrt(double(kD));
+  timed_loop(state, [&] { kernels::cudnn_attention_forward(out, lse, q, k, v, scale); });
+  set_rate(state, fwd_flops());
+}
+
+void BM_cudnn_attention_fwd_bwd(benchmark::State& state) {
+  if (!have_cudnn(state)) return;
+  Tensor q = rnd({kB, kH, kT, kD}, 1), k = rnd({kB, kH, kT, kD}, 2), v = rnd({kB, kH, kT, kD}, 3);
+  Tensor g = rnd({kB, kH, kT, kD}, 4);
+  Tensor out = empty_like(q), lse = empty({kB, kH, kT}, {.dtype = DType::f32, .device = q.device()});
+  Tensor gq = empty_like(q), gk = empty_like(q), gv = empty_like(q);
+  const double scale = 1.0 / std::sqrt(double(kD));
+  cuda::reset_peak_memory_stats(0);
+  timed_loop(state, [&] {
+    kernels::cudnn_attention_forward(out, lse, q, k, v, scale);
+    kernels::cudnn_attention_backward(gq, gk, gv, g, out, lse, q, k, v, scale);
+  });
+  set_rate(state, 3.5 * fwd_flops());
+  state.counters["peak_GB"] = cuda::memory_stats(0).peak_allocated_bytes / 1e9;
+}
+
+// The qkv layout: q, k, v and dq, dk, dv as the [B, H, T, D] views of [B, T, 3C] tensors, the
+// output and its gradient as views of [B, T, C] ones (what causal_attention_qkv runs).
+void BM_cudnn_attention_qkv_layout_fwd_bwd(benchmark::State& state) {
+  if (!have_cudnn(state)) return;
+  const int64_t C = kH * kD;
+  auto heads = [&](const Tensor& x, int64_t parts, int64_t part) {
+    return x.view({kB, kT, parts, kH, kD}).select(2, part).transpose(1, 2);
+  };
+  Tensor qkv = rnd({kB, kT, 3 * C}, 1), y = empty({kB, kT, C}, {.dtype = DType::bf16, .device = qkv.device()});
+  Tensor g = rnd({kB, kT, C}, 4), dqkv = empty_like(qkv);
+  Tensor q = heads(qkv, 3, 0), k = heads(qkv, 3, 1), v = heads(qkv, 3, 2), out = heads(y, 1, 0), g4 = heads(g, 1, 0);
+  Tensor gq = heads(dqkv, 3, 0), gk = heads(dqkv, 3, 1), gv = heads(dqkv, 3, 2);
+  Tensor lse = empty({kB, kH, kT}, {.dtype = DType::f32, .device = q.device()});
+  const double scale = 1.0 / std::sqrt(double(kD));
+  cuda::reset_peak_memory_stats(0);
+  timed_loop(state, [&] {
+    kernels::cudnn_attention_forward(out, lse, q, k, v, scale);
+    kernels::cudnn_attention_backward(gq, gk, gv, g4, out, lse, q, k, v, scale);
+  });
+  set_rate(state, 3.5 * fwd_flops());
+  state.counters["peak_GB"] = cuda::memory_stats(0).peak_allocated_bytes / 1e9;
+}
+
 void BM_reference_attention_fwd_bwd(benchmark::State& state) {
   if (!have_gpu(state)) return;
   Tensor q = rnd({kB * kH, kT, kD}, 1), k = rnd({kB * kH, kT, kD}, 2), v = rnd({kB * kH, kT, kD}, 3);
@@ -112,6 +170,9 @@ void BM_gemm_score_shape(benchmark::State& state) {
 BENCHMARK(BM_gemm_score_shape)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_flash_attention_fwd)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_flash_attention_fwd_bwd)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_cudnn_attention_fwd)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_cudnn_attention_fwd_bwd)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_cudnn_attention_qkv_layout_fwd_bwd)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_reference_attention_fwd_bwd)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace

@@ -9,10 +9,11 @@
 
 #include <kirzl/kirzl.hpp>
 
-#include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <string>
+
+#include "peer_run.hpp"
 
 namespace {
 
@@ -52,19 +53,7 @@ void BM_MlpEpochKirzl(benchmark::State& state) {
 // Runs the PyTorch peer as a child process and reports its own timing of one epoch.
 void BM_MlpEpochPyTorch(benchmark::State& state) {
   const std::string script = std::string(KIRZL_SOURCE_DIR) + "/bench/peers/fashion_mnist_mlp_torch.py";
-  const std::string cmd = "python3 " + script + " --threads " + std::to_string(state.range(0)) + " 2>&1";
-  double rate = 0;
-  for (auto _ : state) {
-    std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(cmd.c_str(), "r"), &pclose);
-    if (!pipe) return state.SkipWithError("cannot start python3");
-    std::string out;
-    char buf[512];
-    while (std::fgets(buf, sizeof buf, pipe.get())) out += buf;
-    const auto key = out.find("\"samples_per_second\": ");
-    if (key == std::string::npos) return state.SkipWithError(("PyTorch peer: " + out.substr(0, 200)).c_str());
-    rate = std::stod(out.substr(key + 22));
-  }
-  state.counters["samples_per_second"] = rate;
+  kirzl::bench::run_peer(state, "python3 " + script + " --threads " + std::to_string(state.range(0)), "samples_per_second");
 }
 
 }  // namespace

@@ -70,6 +70,54 @@ endif()
 kirzl_resolve(CUDNN ${_cudnn_found})
 kirzl_resolve(NCCL ${_nccl_found})
 
+# The cuDNN frontend: NVIDIA's header-only C++ graph API over cuDNN's backend API (C++17, cuDNN
+# >= 9 for the fused attention graphs kirzl builds with it). PyPI's nvidia-cudnn-frontend wheel
+# ships its include/ directory (scripts/setup.sh installs it); KIRZL_CUDNN_FRONTEND_INCLUDE names
+# the directory that holds cudnn_frontend.h, and is otherwise looked for in the python3 on PATH's
+# site-packages. Found with cuDNN 9 or later: KIRZL_HAS_CUDNN_FRONTEND = 1, and the files named
+# *_cudnn_frontend.cpp are compiled (CMakeLists.txt), they alone seeing the include directory.
+set(KIRZL_HAS_CUDNN_FRONTEND 0)
+if(KIRZL_HAS_CUDNN)
+  set(_cudnn_major 0)
+  foreach(_h cudnn_version.h cudnn.h)
+    if(_cudnn_major EQUAL 0 AND EXISTS "${KIRZL_CUDNN_INCLUDE}/${_h}")
+      file(STRINGS "${KIRZL_CUDNN_INCLUDE}/${_h}" _line REGEX "^#define CUDNN_MAJOR [0-9]+")
+      if(_line MATCHES "CUDNN_MAJOR ([0-9]+)")
+        set(_cudnn_major ${CMAKE_MATCH_1})
+      endif()
+    endif()
+  endforeach()
+  set(_fe_hint)
+  if(NOT KIRZL_CUDNN_FRONTEND_INCLUDE)
+    find_program(_kirzl_python3 python3 NO_CACHE)
+    if(_kirzl_python3)
+      execute_process(
+        COMMAND "${_kirzl_python3}" -c
+                "import importlib.metadata as m, pathlib; d = m.distribution('nvidia-cudnn-frontend'); print(next(pathlib.Path(str(d.locate_file(f))).parent for f in d.files if str(f).endswith('include/cudnn_frontend.h')))"
+        OUTPUT_VARIABLE _fe_hint OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET RESULT_VARIABLE _fe_rc)
+      if(NOT _fe_rc EQUAL 0)
+        set(_fe_hint)
+      endif()
+    endif()
+  endif()
+  find_path(KIRZL_CUDNN_FRONTEND_INCLUDE cudnn_frontend.h HINTS ${_fe_hint}
+            DOC "The directory holding cudnn_frontend.h (the nvidia-cudnn-frontend package's include/)")
+  if(NOT EXISTS "${KIRZL_CUDNN_FRONTEND_INCLUDE}/cudnn_frontend.h")
+    set(_fe_summary "0 (not found: pip install nvidia-cudnn-frontend, or set KIRZL_CUDNN_FRONTEND_INCLUDE to the directory holding cudnn_frontend.h; it is '${KIRZL_CUDNN_FRONTEND_INCLUDE}')")
+  elseif(_cudnn_major GREATER_EQUAL 9)
+    set(KIRZL_HAS_CUDNN_FRONTEND 1)
+    file(STRINGS "${KIRZL_CUDNN_FRONTEND_INCLUDE}/cudnn_frontend_version.h" _fe_lines
+         REGEX "^#define CUDNN_FRONTEND_(MAJOR|MINOR|PATCH)_VERSION [0-9]+")
+    string(REGEX REPLACE "[^;]*_VERSION ([0-9]+)" "\\1" _fe_version "${_fe_lines}")
+    string(REPLACE ";" "." _fe_version "${_fe_version}")
+    set(_fe_summary "1 (${_fe_version}, ${KIRZL_CUDNN_FRONTEND_INCLUDE})")
+  else()
+    set(_fe_summary "0 (needs cuDNN >= 9, found ${_cudnn_major})")
+  endif()
+else()
+  set(_fe_summary "0 (needs cuDNN)")
+endif()
+
 set(_mpi_found FALSE)
 string(TOUPPER "${KIRZL_WITH_MPI}" _mpi_mode)
 if(NOT _mpi_mode STREQUAL "OFF")
@@ -81,3 +129,4 @@ endif()
 kirzl_resolve(MPI ${_mpi_found})
 
 message(STATUS "kirzl backends: CUDA=${KIRZL_HAS_CUDA} cuDNN=${KIRZL_HAS_CUDNN} NCCL=${KIRZL_HAS_NCCL} MPI=${KIRZL_HAS_MPI}")
+message(STATUS "kirzl cuDNN frontend: ${_fe_summary}")

@@ -142,7 +142,7 @@ add_dir_of() {  # add_dir_of SONAME: the directory that holds it, if found
   case " ${cuda_lib_dirs[*]} " in *" $d "*) ;; *) cuda_lib_dirs+=("$d") ;; esac
 }
 {
-  for so in libcudart.so.13 libcublasLt.so.13 libcublas.so.13 libcudnn.so.9 libnccl.so.2; do
+  for so in libcudart.so.13 libcublasLt.so.13 libcublas.so.13 libcudnn.so.9 libnccl.so.2 libnvrtc.so.13; do
     if add_dir_of "$so"; then echo "found $so"; else echo "MISSING $so"; fi
   done
 } >"$logs/libs.txt"

@@ -15,6 +15,10 @@ KIRZL_APT_PACKAGES=(cmake g++ ninja-build libeigen3-dev libopenmpi-dev openmpi-b
 # pybind11-dev is 2.10) builds the Python module kirzl._C; scikit-build-core drives `pip install .`.
 # matplotlib: scripts/plot_metrics.py and plot_timeline.py, for a python3 that is not the system's.
 KIRZL_PIP_PACKAGES=(safetensors numpy pytest "pybind11>=3" scikit-build-core matplotlib)
+# The cuDNN frontend's C++ headers (the wheel's include/), for the cuDNN attention kernels of CUDA
+# builds (src/kernels/cuda/*_cudnn_frontend.cpp); CMake finds them in this python3's site-packages.
+# Installed on its own: a platform without the wheel must not cost the packages above.
+KIRZL_PIP_CUDNN_FRONTEND=nvidia-cudnn-frontend
 
 kirzl_setup() {
   local missing=()
@@ -39,6 +43,9 @@ kirzl_setup() {
 # fails the setup: without them (no pip, no network) the Python tests skip.
 kirzl_setup_python() {
   command -v python3 >/dev/null 2>&1 || return 0
+  kirzl_pip_install_one "$KIRZL_PIP_CUDNN_FRONTEND" \
+    "import importlib.metadata as m; m.distribution('$KIRZL_PIP_CUDNN_FRONTEND')" \
+    "CUDA builds will use the flash attention kernels only"
   python3 -c 'import safetensors, numpy, pytest, scikit_build_core, pybind11, matplotlib, sys
 sys.exit(int(pybind11.__version__.split(".")[0]) < 3)' >/dev/null 2>&1 && return 0
   echo "kirzl setup: installing Python packages ${KIRZL_PIP_PACKAGES[*]}"
@@ -47,6 +54,16 @@ sys.exit(int(pybind11.__version__.split(".")[0]) < 3)' >/dev/null 2>&1 && return
   python3 -m pip install --quiet "${KIRZL_PIP_PACKAGES[@]}" >/dev/null 2>&1 ||
     python3 -m pip install --quiet --break-system-packages "${KIRZL_PIP_PACKAGES[@]}" ||
     echo "kirzl setup: could not install ${KIRZL_PIP_PACKAGES[*]} with pip; the Python tests will skip" >&2
+}
+
+# kirzl_pip_install_one PACKAGE CHECK CONSEQUENCE: pip-installs PACKAGE for the python3 on PATH
+# unless the Python statement CHECK succeeds; never fails (says CONSEQUENCE instead).
+kirzl_pip_install_one() {
+  python3 -c "$2" >/dev/null 2>&1 && return 0
+  echo "kirzl setup: installing Python package $1"
+  python3 -m pip install --quiet "$1" >/dev/null 2>&1 ||
+    python3 -m pip install --quiet --break-system-packages "$1" >/dev/null 2>&1 ||
+    echo "kirzl setup: could not install $1 with pip; $3" >&2
 }
 
 # Configures (once) and builds a tree: kirzl_build DIR [cmake args...]

@@ -7,27 +7,16 @@ gathered on the host and copied to the device, as the kirzl side does.
 Prints one JSON line {"images_per_second": ..., "seconds": ..., "device": ...}.
 Exit code 3 when torch is not importable or the device is not available."""
 import argparse
-import gzip
 import json
-import os
-import struct
 import sys
 import time
 
 try:
-    import numpy as np
     import torch
+    from fashion_mnist_data import load_train
 except ImportError as e:  # noqa: F841
     print(json.dumps({"skipped": f"not importable: {e}"}))
     sys.exit(3)
-
-
-def read_idx(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    ndims = data[3]
-    dims = struct.unpack(">" + "I" * ndims, data[4 : 4 + 4 * ndims])
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndims).reshape(dims)
 
 
 def cnn():
@@ -49,10 +38,7 @@ def main():
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     dev = torch.device(a.device)
-    x = read_idx(os.path.join(a.data_dir, "train-images-idx3-ubyte.gz")).astype(np.float32) / 255.0
-    y = read_idx(os.path.join(a.data_dir, "train-labels-idx1-ubyte.gz")).astype(np.int64)
-    x = torch.from_numpy((x - 0.2860) / 0.3530).reshape(-1, 1, 28, 28)
-    y = torch.from_numpy(y)
+    x, y = load_train(a.data_dir)
     model = cnn().to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
     loss_fn = torch.nn.CrossEntropyLoss()

@@ -5,27 +5,16 @@
 Prints one JSON line {"samples_per_second": ..., "seconds": ..., "threads": ...}.
 Exit code 3 when torch is not importable (the benchmark reports that as skipped)."""
 import argparse
-import gzip
 import json
-import os
-import struct
 import sys
 import time
 
 try:
-    import numpy as np
     import torch
+    from fashion_mnist_data import load_train
 except ImportError as e:  # noqa: F841
     print(json.dumps({"skipped": f"not importable: {e}"}))
     sys.exit(3)
-
-
-def read_idx(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    ndims = data[3]
-    dims = struct.unpack(">" + "I" * ndims, data[4 : 4 + 4 * ndims])
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndims).reshape(dims)
 
 
 def main():
@@ -37,10 +26,7 @@ def main():
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    x = read_idx(os.path.join(a.data_dir, "train-images-idx3-ubyte.gz")).astype(np.float32) / 255.0
-    y = read_idx(os.path.join(a.data_dir, "train-labels-idx1-ubyte.gz")).astype(np.int64)
-    x = torch.from_numpy((x - 0.2860) / 0.3530).reshape(-1, 1, 28, 28)
-    y = torch.from_numpy(y)
+    x, y = load_train(a.data_dir)
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 128),
                                 torch.nn.ReLU(), torch.nn.Linear(128, 10))
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)

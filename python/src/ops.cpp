@@ -192,6 +192,9 @@ void init_ops(py::module_& m) {
         "Batch normalisation of [N, C, ...]: batch statistics (updating the running ones) when training, else the running ones.");
   m.def("causal_attention", [](const Tensor& q, const Tensor& k, const Tensor& v) { py::gil_scoped_release rel; return causal_attention(q, k, v); },
         py::arg("q"), py::arg("k"), py::arg("v"), "Causal scaled-dot-product attention of [..., T, D] tensors.");
+  m.def("causal_attention_qkv", [](const Tensor& qkv, int64_t n_head) { py::gil_scoped_release rel; return causal_attention_qkv(qkv, n_head); },
+        py::arg("qkv"), py::arg("n_head"),
+        "Causal self-attention of a [B, T, 3C] qkv projection with n_head heads: [B, T, C], one d(qkv) in backward.");
 
   // ---- reductions ----
   auto red = [](Tensor (*f)(const Tensor&, const Dims&, bool)) {

@@ -44,6 +44,22 @@ void HostStaging::to_device(Tensor& dst, const void* src) {
   cuda_rt::sync_current_stream_unchecked(dev);
 }
 
+bool HostStaging::stage(Tensor& out, Tensor& in, bool reads_out) {
+  const bool out_cuda = out.defined() && out.device().is_cuda(), in_cuda = in.defined() && in.device().is_cuda();
+  if (!out_cuda && !in_cuda) return false;
+  const size_t ob = out.defined() ? out.nbytes() : 0, ib = in.defined() ? in.nbytes() : 0;
+  auto* base = static_cast<std::byte*>(reserve(ob + ib));
+  if (out_cuda) {
+    if (reads_out) to_host(base, out);
+    out = from_blob(base, out.shape(), out.dtype());
+  }
+  if (in_cuda) {
+    to_host(base + ob, in);
+    in = from_blob(base + ob, in.shape(), in.dtype());
+  }
+  return true;
+}
+
 void HostStaging::sync_current_stream(int device) { cuda_rt::sync_current_stream_unchecked(device); }
 
 }  // namespace kirzl::comm::detail

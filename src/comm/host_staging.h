@@ -28,6 +28,9 @@ class HostStaging {
   static void to_device(Tensor& dst, const void* src);
   /// Blocks until the work queued on the calling thread's current stream of `device` has finished.
   static void sync_current_stream(int device);
+  /// Replaces the CUDA ones of `out` and `in` by host tensors in this buffer ([out | in]), copying
+  /// `in`, and `out` too when `reads_out` (an in-place collective). Returns whether any was CUDA.
+  bool stage(Tensor& out, Tensor& in, bool reads_out);
   /// Gives the buffer up without freeing it (MPI may still write into it after a timeout).
   void abandon();
 

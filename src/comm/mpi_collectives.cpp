@@ -8,6 +8,19 @@
 // MPI never sees mismatched collectives, and a rank that does not arrive stalls the header phase,
 // before any user buffer is handed to MPI. The header all-reduce doubles as the barrier.
 //
+// Note [fused small all-reduce]: on communicators of at most kFusedMaxRanks ranks, the arrival is
+// instead an MPI_Iallgather of one fixed-size slot per rank: the header (seq and the packed
+// signature) and KIRZL_MPI_FUSED_BYTES (64) payload bytes. Every rank then compares all headers
+// itself, and an all-reduce whose data fits the payload travels in it: each rank reduces the
+// ranks' payloads in rank order (reduce_sources: bf16/f16 in f32, rounded once), so all get the
+// same bits, and the collective costs one MPI exchange instead of two (the header, then the data).
+// The slot's size never depends on the collective, so mismatched collectives still never reach
+// MPI with different counts. Larger communicators keep the MIN header (an all-gather's volume
+// grows with the ranks); KIRZL_MPI_FUSED_BYTES=0 selects it everywhere. Measured at 2 ranks
+// (bench/RESULTS.md, 2026-12-06): an 8-byte all-reduce 3.5 us fused (64-byte payload) against 4.9
+// us unfused, and a barrier no slower; a 512-byte payload made the slot itself slower (3.6 us
+// barriers against 3.3), so the payload is kept to scalars and short vectors.
+//
 // Note [mpi all-reduce choice]: KIRZL_ALLREDUCE picks the data phase of an all-reduce. auto: when
 // the communicator spans nodes with equal numbers of ranks (Note [mpi nodes]), the hierarchical
 // all-reduce (Note [hierarchical all-reduce]) from KIRZL_MPI_HIERARCHICAL_BYTES (32 KiB) and
@@ -82,6 +95,17 @@ int64_t hierarchical_min_bytes() {
   return v;
 }
 
+// Note [fused small all-reduce]: up to this many ranks, the arrival carries a payload.
+constexpr int kFusedMaxRanks = 8;
+constexpr int kHeaderWords = 6;  // seq + CollectiveDesc::pack
+
+// The payload bytes of the arrival slot on a communicator of `size` ranks (a multiple of 8, so
+// that payloads stay aligned for every dtype).
+int64_t fused_bytes(int size) {
+  static const int64_t v = env::integer("KIRZL_MPI_FUSED_BYTES").value_or(64);
+  return size > 1 && size <= kFusedMaxRanks ? v / 8 * 8 : 0;
+}
+
 // KIRZL_ALLREDUCE, read once.
 const std::string& allreduce_setting() {
   static const std::string v = env::text("KIRZL_ALLREDUCE").value_or("auto");
@@ -92,7 +116,7 @@ const std::string& allreduce_setting() {
 
 MpiCollectives::MpiCollectives(MpiRuntime& rt, MPI_Comm comm, int rank, int size, NodeMap nodes, WaitAll wait_all)
     : rt_(rt), comm_(comm), rank_(rank), size_(size), wait_all_(std::move(wait_all)), nodes_(std::move(nodes)),
-      flat_only_(hierarchical_unusable(nodes_)) {
+      flat_only_(hierarchical_unusable(nodes_)), fused_bytes_(fused_bytes(size_)) {
   if (allreduce_setting() == "hierarchical" && flat_only_ && rank_ == 0) {
     static std::once_flag said;
     std::call_once(said, [&] {
@@ -145,9 +169,15 @@ void MpiCollectives::chunked_allreduce_(void* data, int64_t count, MPI_Datatype 
       wait_all_(reqs, n, deadline, d, kDataPhase, std::move(hold));
     }, std::move(keep));
     const DType dtype = type == MPI_FLOAT ? DType::f32 : d.dtype;
-    const RingOptions options{.piece_bytes = std::min(max_count(), RingOptions{}.piece_bytes)};
-    if (algo == AllReduceAlgorithm::Hierarchical) hierarchical_all_reduce(ring, nodes_, data, count, dtype, d.op, options);
-    else ring_all_reduce(ring, data, count, dtype, d.op, options);
+    const RingOptions options{.piece_bytes = std::min(max_count(), ring_piece_bytes()),
+                              .scratch = &ring_scratch_};
+    try {
+      if (algo == AllReduceAlgorithm::Hierarchical) hierarchical_all_reduce(ring, nodes_, data, count, dtype, d.op, options);
+      else ring_all_reduce(ring, data, count, dtype, d.op, options);
+    } catch (...) {
+      ring_scratch_ = {};  // MPI may still write into it (the transport keeps it alive)
+      throw;
+    }
     return;
   }
   const MPI_Op op = mpi_op(d.op);
@@ -233,8 +263,44 @@ void MpiCollectives::reduce_scatter_(Tensor& out, const Tensor& in, const Collec
   }
 }
 
-void MpiCollectives::check_header(const CollectiveDesc& d) {
-  if (size_ == 1) return;
+bool MpiCollectives::arrive(const CollectiveDesc& d, Tensor* t) {
+  if (size_ == 1) return false;
+  if (fused_bytes_ > 0) return arrive_fused_(d, t);
+  arrive_min_(d);
+  return false;
+}
+
+bool MpiCollectives::arrive_fused_(const CollectiveDesc& d, Tensor* t) {
+  const int64_t slot = kHeaderWords * int64_t{8} + fused_bytes_;
+  // Whether the data travels here is decided by the signature alone, so ranks that agree on the
+  // header agree on it too.
+  const bool fused = t && d.kind == OpKind::AllReduce && d.count > 0 && d.bytes() <= fused_bytes_;
+  auto mine = std::make_shared<std::vector<int64_t>>(static_cast<size_t>(slot / 8), 0);
+  (*mine)[0] = d.seq;
+  d.pack(mine->data() + 1);
+  if (fused) std::memcpy(mine->data() + kHeaderWords, t->data_ptr(), static_cast<size_t>(d.bytes()));
+  auto all = std::make_shared<std::vector<int64_t>>(static_cast<size_t>(slot / 8 * size_));
+  MPI_Request req;
+  {
+    auto g = rt_.guard();
+    KIRZL_MPI_CHECK(MPI_Iallgather(mine->data(), static_cast<int>(slot), MPI_BYTE, all->data(), static_cast<int>(slot),
+                                   MPI_BYTE, comm_, &req));
+  }
+  wait_(req, Clock::now() + d.timeout, d, kMpiArrivalPhase, std::make_shared<std::pair<decltype(mine), decltype(all)>>(mine, all));
+  const size_t stride = static_cast<size_t>(slot / 8);
+  for (int r = 0; r < size_; ++r) {
+    const int64_t* h = all->data() + stride * static_cast<size_t>(r);
+    if (h[0] != d.seq || CollectiveDesc::unpack(h + 1, h[0]).signature() != d.signature())
+      fail_mismatch_(d, all->data(), stride);
+  }
+  if (!fused) return false;
+  std::vector<const void*> payloads(static_cast<size_t>(size_));
+  for (int r = 0; r < size_; ++r) payloads[static_cast<size_t>(r)] = all->data() + stride * static_cast<size_t>(r) + kHeaderWords;
+  reduce_sources(t->data_ptr(), payloads.data(), size_, d.count, d.dtype, d.op);
+  return true;
+}
+
+void MpiCollectives::arrive_min_(const CollectiveDesc& d) {
   const int64_t sig = d.signature();
   auto h = std::make_shared<std::array<int64_t, 4>>(std::array<int64_t, 4>{d.seq, sig, -d.seq, -sig});
   MPI_Request req;
@@ -242,28 +308,33 @@ void MpiCollectives::check_header(const CollectiveDesc& d) {
     auto g = rt_.guard();
     KIRZL_MPI_CHECK(MPI_Iallreduce(MPI_IN_PLACE, h->data(), 4, MPI_INT64_T, MPI_MIN, comm_, &req));
   }
-  const auto deadline = Clock::now() + d.timeout;
-  wait_(req, deadline, d, kMpiArrivalPhase, h);
+  wait_(req, Clock::now() + d.timeout, d, kMpiArrivalPhase, h);
   const auto& v = *h;
   if (v[0] == -v[2] && v[1] == -v[3]) return;
   // Mismatch: everyone saw it; gather the full headers to name both sides.
-  const int n = size_;
-  auto all = std::make_shared<std::vector<int64_t>>(static_cast<size_t>(6 * n));
-  int64_t mine[6];
+  auto all = std::make_shared<std::vector<int64_t>>(static_cast<size_t>(kHeaderWords * size_));
+  int64_t mine[kHeaderWords];
   mine[0] = d.seq;
   d.pack(mine + 1);
   {
     auto g = rt_.guard();
-    KIRZL_MPI_CHECK(MPI_Iallgather(mine, 6, MPI_INT64_T, all->data(), 6, MPI_INT64_T, comm_, &req));
+    KIRZL_MPI_CHECK(MPI_Iallgather(mine, kHeaderWords, MPI_INT64_T, all->data(), kHeaderWords, MPI_INT64_T, comm_, &req));
   }
   wait_(req, Clock::now() + d.timeout, d, "gathering mismatching headers", all);
+  fail_mismatch_(d, all->data(), kHeaderWords);
+}
+
+// Every rank holds every rank's header (`stride` words apart): all fail with the same message,
+// naming rank 0's collective and the first rank that differs.
+void MpiCollectives::fail_mismatch_(const CollectiveDesc& d, const int64_t* headers, size_t stride) {
   const auto desc_of = [&](int r) {
-    CollectiveDesc x = CollectiveDesc::unpack(all->data() + 6 * r + 1, (*all)[6 * r]);
+    const int64_t* h = headers + stride * static_cast<size_t>(r);
+    CollectiveDesc x = CollectiveDesc::unpack(h + 1, h[0]);
     if (r == rank_) x.tag = d.tag;
     return x;
   };
   const CollectiveDesc d0 = desc_of(0);
-  for (int r = 1; r < n; ++r) {
+  for (int r = 1; r < size_; ++r) {
     const CollectiveDesc dr = desc_of(r);
     if (dr.seq != d0.seq || dr.signature() != d0.signature())
       KIRZL_FAIL(ErrorCode::InvalidArgument, mismatch_message(d0, 0, dr, r));

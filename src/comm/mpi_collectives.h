@@ -34,8 +34,11 @@ class MpiCollectives {
   MpiCollectives(MpiRuntime& rt, MPI_Comm comm, int rank, int size, NodeMap nodes, WaitAll wait_all);
 
   // Note [mpi collective protocol]: returns once every rank has issued `d`; Error{InvalidArgument}
-  // naming both sides when the ranks disagree. Doubles as the barrier.
-  void check_header(const CollectiveDesc& d);
+  // naming both sides when the ranks disagree. Doubles as the barrier. With `t` (the host tensor
+  // of an all-reduce), an all-reduce small enough to travel with the header is reduced in place in
+  // the same exchange, and the result is true: there is no data phase left (Note [fused small
+  // all-reduce]).
+  bool arrive(const CollectiveDesc& d, Tensor* t = nullptr);
   // The data phase of `d` on host memory: all_reduce and broadcast in place on `out`, all_gather
   // and reduce_scatter from `in` into `out`.
   void exchange(const CollectiveDesc& d, Tensor& out, const Tensor& in);
@@ -53,13 +56,18 @@ class MpiCollectives {
   void broadcast_(Tensor& t, const CollectiveDesc& d, Clock::time_point deadline);
   void all_gather_(Tensor& out, const Tensor& in, const CollectiveDesc& d, Clock::time_point deadline);
   void reduce_scatter_(Tensor& out, const Tensor& in, const CollectiveDesc& d, Clock::time_point deadline);
+  bool arrive_fused_(const CollectiveDesc& d, Tensor* t);
+  void arrive_min_(const CollectiveDesc& d);
+  [[noreturn]] void fail_mismatch_(const CollectiveDesc& d, const int64_t* headers, size_t stride);
 
   MpiRuntime& rt_;
   const MPI_Comm comm_;
   const int rank_, size_;
   WaitAll wait_all_;
   const NodeMap nodes_;
-  const std::optional<std::string> flat_only_;  // why the hierarchical all-reduce cannot run here
+  const std::optional<std::string> flat_only_;
+  RingScratch ring_scratch_;
+  const int64_t fused_bytes_;  // payload bytes of the arrival message; 0: the MIN header  // reused by every ring all-reduce; dropped after a failed one  // why the hierarchical all-reduce cannot run here
 };
 
 }  // namespace kirzl::comm::detail

@@ -74,7 +74,7 @@ class MpiCommunicator final : public QueuedCommunicator {
     op.desc.kind = OpKind::Split;
     op.desc.tag = "split(color " + std::to_string(color) + ", key " + std::to_string(key) + ")";
     op.body = [this, &sub, color, key](Op& o) {
-      collectives_.check_header(o.desc);  // every rank has arrived: the blocking split below cannot hang
+      collectives_.arrive(o.desc);  // every rank has arrived: the blocking split below cannot hang
       auto g = rt_->guard();
       KIRZL_MPI_CHECK(MPI_Comm_split(comm_, color < 0 ? MPI_UNDEFINED : color, key, &sub));
     };
@@ -117,30 +117,23 @@ class MpiCommunicator final : public QueuedCommunicator {
 
   void execute(Op& op) override {
     const CollectiveDesc& d = op.desc;
-    collectives_.check_header(d);
-    if (d.kind == OpKind::Barrier || d.count == 0) return;
+    if (d.kind == OpKind::Barrier || d.count == 0) {
+      collectives_.arrive(d);
+      return;
+    }
     Tensor out = op.out, in = op.in;
-    const bool out_cuda = out.defined() && out.device().is_cuda(), in_cuda = in.defined() && in.device().is_cuda();
-    if (out_cuda || in_cuda) {
-      // One pinned buffer: [out | in]; `out` staged only when the collective reads it (in place).
-      const size_t ob = out.defined() ? out.nbytes() : 0, ib = in.defined() ? in.nbytes() : 0;
-      auto* base = static_cast<std::byte*>(staging_.reserve(ob + ib));
-      if (out_cuda) {
-        if (d.kind == OpKind::AllReduce || d.kind == OpKind::Broadcast) HostStaging::to_host(base, out);
-        out = from_blob(base, out.shape(), out.dtype());
-      }
-      if (in_cuda) {
-        HostStaging::to_host(base + ob, in);
-        in = from_blob(base + ob, in.shape(), in.dtype());
+    const bool in_place = d.kind == OpKind::AllReduce || d.kind == OpKind::Broadcast;
+    const bool staged = staging_.stage(out, in, in_place);
+    // A small all-reduce is done on arrival, with copies of its own (Note [fused small all-reduce]).
+    if (!collectives_.arrive(d, d.kind == OpKind::AllReduce ? &out : nullptr)) {
+      try {
+        collectives_.exchange(d, out, in);
+      } catch (...) {
+        if (staged) staging_.abandon();  // MPI may still write into it
+        throw;
       }
     }
-    try {
-      collectives_.exchange(d, out, in);
-    } catch (...) {
-      if (out_cuda || in_cuda) staging_.abandon();  // MPI may still write into it
-      throw;
-    }
-    if (out_cuda) HostStaging::to_device(op.out, out.data_ptr());
+    if (op.out.defined() && op.out.device().is_cuda()) HostStaging::to_device(op.out, out.data_ptr());
   }
 
  private:

@@ -38,6 +38,11 @@ void QueuedCommunicator::stop_worker() {
 
 void QueuedCommunicator::check_device(const char* op, const Tensor& t) const { check_cpu_device(op, t, backend()); }
 
+void QueuedCommunicator::check_operand(const char* op, const Tensor& t, const char* name) const {
+  check_tensor(op, t, name);
+  check_device(op, t);
+}
+
 void QueuedCommunicator::poison(const Error& e) {
   std::lock_guard<std::mutex> lock(mu_);
   if (!poison_)
@@ -178,8 +183,7 @@ void describe(CollectiveDesc& d, OpKind kind, DType dtype, int64_t count, const 
 }  // namespace
 
 Work QueuedCommunicator::all_reduce(Tensor& t, const AllReduceOptions& options) {
-  check_tensor("all_reduce", t, "tensor");
-  check_device("all_reduce", t);
+  check_operand("all_reduce", t, "tensor");
   Op op;
   describe(op.desc, OpKind::AllReduce, t.dtype(), t.numel(), options);
   op.desc.op = options.op;
@@ -188,8 +192,7 @@ Work QueuedCommunicator::all_reduce(Tensor& t, const AllReduceOptions& options) 
 }
 
 Work QueuedCommunicator::broadcast(Tensor& t, const BroadcastOptions& options) {
-  check_tensor("broadcast", t, "tensor");
-  check_device("broadcast", t);
+  check_operand("broadcast", t, "tensor");
   check_root("broadcast", options.root, size_, t);
   Op op;
   describe(op.desc, OpKind::Broadcast, t.dtype(), t.numel(), options);
@@ -199,10 +202,8 @@ Work QueuedCommunicator::broadcast(Tensor& t, const BroadcastOptions& options) {
 }
 
 Work QueuedCommunicator::all_gather(Tensor& out, const Tensor& in, const AllGatherOptions& options) {
-  check_tensor("all_gather", out, "out");
-  check_tensor("all_gather", in, "in");
-  check_device("all_gather", out);
-  check_device("all_gather", in);
+  check_operand("all_gather", out, "out");
+  check_operand("all_gather", in, "in");
   check_same_dtype("all_gather", out, in);
   check_all_gather_sizes(out, in, size_);
   Op op;
@@ -213,10 +214,8 @@ Work QueuedCommunicator::all_gather(Tensor& out, const Tensor& in, const AllGath
 }
 
 Work QueuedCommunicator::reduce_scatter(Tensor& out, const Tensor& in, const ReduceScatterOptions& options) {
-  check_tensor("reduce_scatter", out, "out");
-  check_tensor("reduce_scatter", in, "in");
-  check_device("reduce_scatter", out);
-  check_device("reduce_scatter", in);
+  check_operand("reduce_scatter", out, "out");
+  check_operand("reduce_scatter", in, "in");
   check_same_dtype("reduce_scatter", out, in);
   check_reduce_scatter_sizes(out, in, size_);
   Op op;

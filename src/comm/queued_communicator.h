@@ -53,6 +53,8 @@ class QueuedCommunicator : public Communicator {
   virtual void poll_idle() {}
   // The device check of the backend (InProcess: CPU only).
   virtual void check_device(const char* op, const Tensor& t) const;
+  // check_tensor, then check_device: the checks of every collective's tensor arguments.
+  void check_operand(const char* op, const Tensor& t, const char* name) const;
   // Queues `op` (assigning its sequence number) and returns its Work. Throws at once when poisoned.
   Work submit(Op op);
   // Starts the worker thread; the last statement of every subclass constructor (the worker calls

@@ -25,7 +25,8 @@ namespace {
 class RingStep {
  public:
   RingStep(Transport& t, std::byte* data, int64_t count, DType dtype, ReduceOp op, const RingOptions& options)
-      : t_(t), data_(data), count_(count), dtype_(dtype), op_(op), esize_(static_cast<int64_t>(dtype_size(dtype))) {
+      : t_(t), data_(data), count_(count), dtype_(dtype), op_(op), esize_(static_cast<int64_t>(dtype_size(dtype))),
+        scratch_(options.scratch ? *options.scratch : own_scratch_) {
     piece_ = std::max(options.piece_bytes - options.piece_bytes % esize_, esize_);
   }
 
@@ -54,14 +55,21 @@ class RingStep {
 
  private:
   int64_t seg_len(int k) const { return ring_segment_begin(count_, t_.size(), k + 1) - ring_segment_begin(count_, t_.size(), k); }
-  // The receive buffer of a reducing step: one per ring, as large as the largest segment.
+  // The receive buffer of a reducing step, as large as the largest segment: the caller's
+  // (RingOptions::scratch) or this ring's own, kept alive by the transport while receives may
+  // write into it.
   std::byte* scratch(int64_t bytes) {
-    if (!scratch_ || static_cast<int64_t>(scratch_->size()) < bytes) {
-      const int64_t largest = (seg_len(0) + 1) * esize_;
-      scratch_ = std::make_shared<std::vector<std::byte>>(static_cast<size_t>(std::max(largest, bytes)));
-      t_.keep_alive(scratch_);
+    if (scratch_.bytes < bytes) {
+      const int64_t largest = std::max((seg_len(0) + 1) * esize_, bytes);
+      scratch_.data = std::shared_ptr<std::byte[]>(new std::byte[static_cast<size_t>(largest)]);
+      scratch_.bytes = largest;
+      kept_ = nullptr;
     }
-    return scratch_->data();
+    if (kept_ != scratch_.data.get()) {
+      t_.keep_alive(scratch_.data);
+      kept_ = scratch_.data.get();
+    }
+    return scratch_.data.get();
   }
 
   Transport& t_;
@@ -71,7 +79,9 @@ class RingStep {
   const ReduceOp op_;
   const int64_t esize_;
   int64_t piece_;
-  std::shared_ptr<std::vector<std::byte>> scratch_;
+  RingScratch own_scratch_;
+  RingScratch& scratch_;
+  const std::byte* kept_ = nullptr;  // the scratch buffer already handed to keep_alive
 };
 
 }  // namespace
@@ -99,6 +109,11 @@ void ring_all_reduce(Transport& t, void* data, int64_t count, DType dtype, Reduc
 
 int64_t ring_min_bytes() {
   static const int64_t v = env::integer("KIRZL_MPI_RING_BYTES").value_or(int64_t{32} << 10);
+  return v;
+}
+
+int64_t ring_piece_bytes() {
+  static const int64_t v = env::integer("KIRZL_MPI_RING_PIECE_BYTES").value_or(RingOptions{}.piece_bytes);
   return v;
 }
 

@@ -2,18 +2,31 @@
 // n - 1 steps around the ring of ranks, over any point-to-point Transport. See Note [ring all-reduce].
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <memory>
 
 #include "comm/transport.h"
 #include "kirzl/comm.hpp"
 
 namespace kirzl::comm::detail {
 
+// The receive buffer of the ring's reducing steps, kept by a communicator across collectives so
+// that an all-reduce neither allocates nor zero-fills it per call: grown on demand, never cleared.
+// After a failed collective the transport may still write into it, so its owner drops it then
+// (the transport keeps the old buffer alive, Transport::keep_alive).
+struct RingScratch {
+  std::shared_ptr<std::byte[]> data;
+  int64_t bytes = 0;
+};
+
 struct RingOptions {
   // Largest message: each segment travels in pieces of at most this many bytes (rounded down to
   // whole elements, at least one), all posted at once, so that a received piece is reduced while
   // the next ones arrive.
   int64_t piece_bytes = int64_t{512} << 10;
+  // The caller's scratch to reuse; null: one per call.
+  RingScratch* scratch = nullptr;
 };
 
 // The ring splits `count` elements into size() segments; segment k is [ring_segment_begin(k),
@@ -35,6 +48,9 @@ void ring_all_reduce(Transport& t, void* data, int64_t count, DType dtype, Reduc
 // On one node, all-reduces of at least this many bytes use the ring (Note [mpi all-reduce choice]);
 // KIRZL_MPI_RING_BYTES changes it (32 KiB).
 int64_t ring_min_bytes();
+// The ring's largest message over MPI (RingOptions::piece_bytes); KIRZL_MPI_RING_PIECE_BYTES
+// changes it (512 KiB).
+int64_t ring_piece_bytes();
 inline bool use_ring(int size, int64_t bytes) { return size > 1 && bytes >= ring_min_bytes(); }
 
 }  // namespace kirzl::comm::detail

@@ -48,6 +48,14 @@ constexpr Variable kVariables[] = {
      "With KIRZL_ALLREDUCE=auto on one node: all-reduces of at least this many bytes use kirzl's pipelined ring "
      "over MPI (Note [ring all-reduce]); smaller ones use MPI_Iallreduce (Note [mpi all-reduce choice]).",
      "Distributed training", 0, 1ll << 62},
+    {"KIRZL_MPI_RING_PIECE_BYTES", Type::Integer, "524288",
+     "Largest message of kirzl's ring all-reduce over MPI: each ring step's segment travels in pieces of this size, "
+     "all posted at once, so that a received piece is reduced while the next arrive (Note [ring all-reduce]).",
+     "Distributed training", 1, 1 << 30},
+    {"KIRZL_MPI_FUSED_BYTES", Type::Integer, "64",
+     "On MPI communicators of at most 8 ranks: all-reduces of at most this many bytes travel with the arrival "
+     "check in one exchange (Note [fused small all-reduce]); 0 keeps the header and the data apart.",
+     "Distributed training", 0, 1 << 20},
     {"KIRZL_MPI_HIERARCHICAL_BYTES", Type::Integer, "32768",
      "With KIRZL_ALLREDUCE=auto across nodes: all-reduces of at least this many bytes run hierarchically "
      "(Note [hierarchical all-reduce]); smaller ones use MPI_Iallreduce.",
@@ -75,6 +83,11 @@ constexpr Variable kVariables[] = {
      "DGELU_BGRAD and BGRADB epilogues (Note [GEMM epilogues]) instead of separate GELU and bias-gradient kernels. "
      "Off until a GPU run has verified them (scripts/gpu-check.sh turns it on). Read once per process.",
      "GPU kernels"},
+    {"KIRZL_ATTENTION", Type::Choice, "auto",
+     "causal_attention and causal_attention_qkv on CUDA: auto (cuDNN's fused attention where the build has the "
+     "cuDNN frontend and cuDNN takes the shape and dtype, else the flash kernels), cudnn (Error{Unsupported} naming "
+     "why where cuDNN cannot), or flash (kirzl's own CUDA-core kernels). Note [cudnn sdpa]. Read at every call.",
+     "GPU kernels", 0, 0, "auto|cudnn|flash"},
     // Debugging
     {"KIRZL_SYNC_INDEX_CHECKS", Type::Flag, "off",
      "embedding, cross_entropy and linear_cross_entropy check their indices at the call, synchronising with the "

@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <limits>
 
-#include <zlib.h>
+#include "io/crc32.h"
 
 namespace kirzl::io::detail {
 
@@ -19,18 +19,7 @@ std::string strip_trailing_slashes(std::string dir) {
   return dir;
 }
 
-uint32_t crc32_of(const void* data, size_t n) {
-  // zlib's crc32 takes a uInt length: feed it in pieces that fit.
-  uLong crc = ::crc32(0L, Z_NULL, 0);
-  const auto* p = static_cast<const Bytef*>(data);
-  while (n > 0) {
-    const size_t step = std::min<size_t>(n, std::numeric_limits<uInt>::max() / 2 + 1);
-    crc = ::crc32(crc, p, static_cast<uInt>(step));
-    p += step;
-    n -= step;
-  }
-  return static_cast<uint32_t>(crc);
-}
+uint32_t crc32_of(const void* data, size_t n) { return detail::crc32(data, n); }
 
 std::vector<uint32_t> chunk_crc32s(const void* data, size_t n, uint64_t chunk) {
   std::vector<uint32_t> out;

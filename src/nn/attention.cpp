@@ -2,7 +2,6 @@
 #include "kirzl/nn/attention.hpp"
 
 #include "kirzl/ops/nn.hpp"
-#include "kirzl/ops/shape_ops.hpp"
 
 namespace kirzl::nn {
 
@@ -20,12 +19,8 @@ CausalSelfAttention::CausalSelfAttention(int64_t n_embd, int64_t n_head, const C
 Tensor CausalSelfAttention::forward(const Tensor& x) {
   KIRZL_CHECK(x.defined() && x.dim() == 3 && x.size(2) == n_embd, "CausalSelfAttention: expected x [B, T, ", n_embd,
               "], got ", x.defined() ? x.describe() : std::string("an undefined tensor"));
-  const int64_t B = x.size(0), T = x.size(1), C = n_embd, D = C / n_head;
-  // [B, T, 3C] -> three [B, T, C] views -> [B, H, T, D] (the op makes them contiguous).
-  std::vector<Tensor> qkv = split((*c_attn)(x), C, 2);
-  auto heads = [&](const Tensor& t) { return t.reshape({B, T, n_head, D}).transpose(1, 2); };
-  Tensor y = causal_attention(heads(qkv[0]), heads(qkv[1]), heads(qkv[2]));
-  y = y.transpose(1, 2).reshape({B, T, C});
+  // [B, T, 3C] -> [B, T, C]: the op reads q, k, v in place and gives one d(qkv) in backward.
+  Tensor y = causal_attention_qkv((*c_attn)(x), n_head);
   return dropout((*c_proj)(y), options.dropout, is_training());
 }
 

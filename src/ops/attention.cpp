@@ -1,12 +1,17 @@
-// causal_attention: scaled-dot-product attention with a causal mask. CPU: the reference kernel
-// (T x T probabilities saved). CUDA: the flash kernels where they apply (see Note [flash path]).
+// causal_attention and causal_attention_qkv: scaled-dot-product attention with a causal mask.
+// CPU: the reference kernel (T x T probabilities saved). CUDA: cuDNN's fused attention or the
+// flash kernels where they apply (Note [flash path], Note [cudnn sdpa]).
 #include <cmath>
+#include <cstdint>
 #include <string>
 
+#include "core/environment.h"
 #include "kernels/attention.h"
+#include "kernels/attention_cudnn.h"
 #include "kernels/flash_attention.h"
 #include "kirzl/autograd.hpp"
 #include "kirzl/ops/nn.hpp"
+#include "kirzl/ops/shape_ops.hpp"
 #include "ops/op_utils.h"
 
 namespace kirzl {
@@ -48,6 +53,128 @@ Tensor flash_causal_attention(const Tensor& q, const Tensor& k, const Tensor& v,
   return out;
 }
 
+// The CUDA kernels causal attention of q ([B, H, T, D] view; Dv the value head dim) runs in,
+// following KIRZL_ATTENTION (Note [cudnn sdpa]).
+enum class CudaPath { Cudnn, Flash, Reference };
+
+CudaPath choose_cuda_path(const char* op, const Tensor& q4, int64_t Dv) {
+  const std::string mode = env::text("KIRZL_ATTENTION").value_or("auto");
+  const int64_t D = q4.size(3);
+  const bool flash = kernels::flash_attention_cuda_supports(q4.dtype(), D) && Dv == D;
+  if (mode == "flash") return flash ? CudaPath::Flash : CudaPath::Reference;
+  std::string why;
+  if (Dv != D) {
+    why = detail::str_cat("the value head dim (", Dv, ") differs from the query's (", D, ")");
+  } else if (!kernels::cudnn_attention_support.has_kernel(DeviceType::CUDA)) {
+    why = kernels::kNeedsCudnnFrontend;
+  } else {
+    why = kernels::cudnn_attention_support(q4);
+  }
+  if (mode == "cudnn")
+    KIRZL_CHECK_CODE(why.empty(), ErrorCode::Unsupported, op, ": KIRZL_ATTENTION=cudnn, but cuDNN cannot run ",
+                     q4.describe(), ": ", why);
+  if (why.empty()) return CudaPath::Cudnn;
+  return flash ? CudaPath::Flash : CudaPath::Reference;
+}
+
+// A 4-D view cuDNN reads in place: unit last-dim stride, every other stride a multiple of 8
+// elements and a 16-byte aligned start (Note [cudnn sdpa]); else a contiguous copy.
+Tensor cudnn_operand(const Tensor& t4) {
+  bool ok = t4.stride(3) == 1 && reinterpret_cast<uintptr_t>(t4.data_ptr()) % 16 == 0;
+  for (int64_t d = 0; ok && d < 3; ++d) ok = t4.stride(d) % 8 == 0;
+  return ok ? t4 : t4.contiguous();
+}
+
+Tensor cudnn_causal_attention(const Tensor& q, const Tensor& k, const Tensor& v, double scale) {
+  auto as4 = [](const Tensor& t) {
+    Tensor d = t.detach();
+    if (d.dim() != 4) {
+      int64_t batch = 1;
+      for (int64_t i = 0; i < t.dim() - 2; ++i) batch *= t.size(i);
+      d = d.contiguous().reshape({1, batch, t.size(-2), t.size(-1)});
+    }
+    return cudnn_operand(d);
+  };
+  Tensor q4 = as4(q), k4 = as4(k), v4 = as4(v);
+  Tensor out4 = empty(q4.shape(), options_of(q));
+  Tensor lse = empty({q4.size(0), q4.size(1), q4.size(2)}, {.dtype = DType::f32, .device = q.device()});
+  kernels::cudnn_attention_forward(out4, lse, q4, k4, v4, scale);
+  Tensor out = out4.reshape(q.shape());
+  if (!autograd::any_requires_grad({&q, &k, &v})) return out;
+  autograd::record("causal_attention", out, {q, k, v},
+                   [q4, k4, v4, out4, lse, scale, qs = q.shape()](const autograd::GradContext& c) {
+                     // Not differentiable twice: the backward kernels record no graph.
+                     Tensor g = cudnn_operand(c.grad().to(q4.dtype()).contiguous().reshape(q4.shape()));
+                     Tensor gq = empty(q4.shape(), options_of(q4));
+                     Tensor gk = empty(q4.shape(), options_of(q4));
+                     Tensor gv = empty(q4.shape(), options_of(q4));
+                     kernels::cudnn_attention_backward(gq, gk, gv, g, out4, lse, q4, k4, v4, scale);
+                     return std::vector<Tensor>{c.needs(0) ? gq.reshape(qs) : Tensor(),
+                                                c.needs(1) ? gk.reshape(qs) : Tensor(),
+                                                c.needs(2) ? gv.reshape(qs) : Tensor()};
+                   });
+  return out;
+}
+
+// The [B, H, T, D] view of part `part` of a contiguous [B, T, parts * H * D] tensor: q, k, v
+// (parts 0, 1, 2 of 3) of a qkv projection, strides (T*3C, D, 3C, 1), or (parts = 1) the output or
+// its gradient [B, T, C], strides (T*C, D, C, 1). See Note [cudnn sdpa] on the qkv layout.
+Tensor head_view(const Tensor& x, int64_t parts, int64_t part, int64_t n_head) {
+  const int64_t B = x.size(0), T = x.size(1), D = x.size(2) / (parts * n_head);
+  return x.view({B, T, parts, n_head, D}).select(2, part).transpose(1, 2);
+}
+
+// causal_attention_qkv through cuDNN: q, k, v read in place from the projection, the output
+// written as [B, T, C], the gradients written by cuDNN straight into one d(qkv).
+Tensor cudnn_causal_attention_qkv(const Tensor& qkv, const Tensor& x, int64_t n_head, double scale) {
+  const int64_t B = x.size(0), T = x.size(1), C = x.size(2) / 3;
+  Tensor q4 = cudnn_operand(head_view(x, 3, 0, n_head)), k4 = cudnn_operand(head_view(x, 3, 1, n_head)),
+         v4 = cudnn_operand(head_view(x, 3, 2, n_head));
+  Tensor y = empty({B, T, C}, options_of(x));
+  Tensor out4 = head_view(y, 1, 0, n_head);
+  Tensor lse = empty({B, n_head, T}, {.dtype = DType::f32, .device = x.device()});
+  kernels::cudnn_attention_forward(out4, lse, q4, k4, v4, scale);
+  if (!autograd::any_requires_grad({&qkv})) return y;
+  autograd::record("causal_attention_qkv", y, {qkv},
+                   [q4, k4, v4, out4, lse, n_head, scale, xs = x.shape()](const autograd::GradContext& c) {
+                     // Not differentiable twice: the backward kernels record no graph.
+                     Tensor g = c.grad().to(q4.dtype()).contiguous();
+                     Tensor g4 = cudnn_operand(head_view(g, 1, 0, n_head));
+                     Tensor dqkv = empty(xs, options_of(q4));
+                     Tensor gq = head_view(dqkv, 3, 0, n_head), gk = head_view(dqkv, 3, 1, n_head),
+                            gv = head_view(dqkv, 3, 2, n_head);
+                     kernels::cudnn_attention_backward(gq, gk, gv, g4, out4, lse, q4, k4, v4, scale);
+                     return std::vector<Tensor>{dqkv};
+                   });
+  return y;
+}
+
+// causal_attention_qkv through the flash kernels: q, k, v read in place; the kernels write
+// contiguous [B, H, T, D] outputs, which are copied into [B, T, C] and into one d(qkv).
+Tensor flash_causal_attention_qkv(const Tensor& qkv, const Tensor& x, int64_t n_head, double scale) {
+  const int64_t B = x.size(0), T = x.size(1), C = x.size(2) / 3;
+  Tensor q4 = head_view(x, 3, 0, n_head), k4 = head_view(x, 3, 1, n_head), v4 = head_view(x, 3, 2, n_head);
+  Tensor out4 = empty(q4.shape(), options_of(x));
+  Tensor lse = empty({B, n_head, T}, {.dtype = DType::f32, .device = x.device()});
+  kernels::flash_attention_forward(out4, lse, q4, k4, v4, scale);
+  Tensor y = out4.transpose(1, 2).contiguous().reshape({B, T, C});
+  if (!autograd::any_requires_grad({&qkv})) return y;
+  autograd::record("causal_attention_qkv", y, {qkv},
+                   [q4, k4, v4, out4, lse, n_head, scale, xs = x.shape()](const autograd::GradContext& c) {
+                     Tensor g = c.grad().to(q4.dtype()).contiguous();
+                     Tensor gq = empty(q4.shape(), options_of(q4)), gk = empty(q4.shape(), options_of(q4)),
+                            gv = empty(q4.shape(), options_of(q4));
+                     kernels::flash_attention_backward(gq, gk, gv, head_view(g, 1, 0, n_head), out4, lse, q4, k4,
+                                                       v4, scale);
+                     Tensor dqkv = empty(xs, options_of(q4));
+                     head_view(dqkv, 3, 0, n_head).copy_(gq);
+                     head_view(dqkv, 3, 1, n_head).copy_(gk);
+                     head_view(dqkv, 3, 2, n_head).copy_(gv);
+                     return std::vector<Tensor>{dqkv};
+                   });
+  return y;
+}
+
 }  // namespace
 
 Tensor causal_attention(const Tensor& q, const Tensor& k, const Tensor& v) {
@@ -68,8 +195,14 @@ Tensor causal_attention(const Tensor& q, const Tensor& k, const Tensor& v) {
   int64_t batch = 1;
   for (int64_t d = 0; d < q.dim() - 2; ++d) batch *= q.size(d);
   const double scale = D > 0 ? 1.0 / std::sqrt(static_cast<double>(D)) : 1.0;
-  if (q.device().is_cuda() && Dv == D && kernels::flash_attention_cuda_supports(q.dtype(), D))
-    return flash_causal_attention(q, k, v, scale);
+  if (q.device().is_cuda() && batch * T * D > 0) {
+    Tensor q4 = q.dim() == 4 ? q : q.detach().contiguous().reshape({1, batch, T, D});
+    switch (choose_cuda_path(op, q4, Dv)) {
+      case CudaPath::Cudnn: return cudnn_causal_attention(q, k, v, scale);
+      case CudaPath::Flash: return flash_causal_attention(q, k, v, scale);
+      case CudaPath::Reference: break;
+    }
+  }
   Tensor qc = q.detach().contiguous().reshape({batch, T, D});
   Tensor kc = k.detach().contiguous().reshape({batch, T, D});
   Tensor vc = v.detach().contiguous().reshape({batch, T, Dv});
@@ -90,6 +223,28 @@ Tensor causal_attention(const Tensor& q, const Tensor& k, const Tensor& v) {
                                gv.defined() ? gv.reshape(vs) : gv};
   });
   return out;
+}
+
+Tensor causal_attention_qkv(const Tensor& qkv, int64_t n_head) {
+  const char* op = "causal_attention_qkv";
+  ops::check_floating(op, qkv, "qkv");
+  KIRZL_CHECK(n_head > 0 && qkv.dim() == 3 && qkv.size(2) % (3 * n_head) == 0, op,
+              ": expected qkv [B, T, 3C] with C a multiple of n_head = ", n_head, ", got ", qkv.describe());
+  const int64_t B = qkv.size(0), T = qkv.size(1), C = qkv.size(2) / 3, D = C / n_head;
+  if (qkv.device().is_cuda() && qkv.numel() > 0) {
+    Tensor x = qkv.detach().contiguous();
+    const double scale = 1.0 / std::sqrt(static_cast<double>(D));
+    switch (choose_cuda_path(op, head_view(x, 3, 0, n_head), D)) {
+      case CudaPath::Cudnn: return cudnn_causal_attention_qkv(qkv, x, n_head, scale);
+      case CudaPath::Flash: return flash_causal_attention_qkv(qkv, x, n_head, scale);
+      case CudaPath::Reference: break;
+    }
+  }
+  // The composition: split's three views as heads, causal_attention, heads back to [B, T, C]; the
+  // gradient reaches qkv through split's backward as one [B, T, 3C] tensor too.
+  std::vector<Tensor> parts = split(qkv, C, 2);
+  auto heads = [&](const Tensor& t) { return t.reshape({B, T, n_head, D}).transpose(1, 2); };
+  return causal_attention(heads(parts[0]), heads(parts[1]), heads(parts[2])).transpose(1, 2).reshape({B, T, C});
 }
 
 }  // namespace kirzl

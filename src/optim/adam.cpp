@@ -79,46 +79,41 @@ void adam_step(const AdamConfig& c, double lr, double weight_decay, const Items&
 
 }  // namespace
 
-Adam::Adam(std::vector<Tensor> params, AdamOptions options) : Adam(one_group(std::move(params)), options) {}
+namespace detail {
 
-Adam::Adam(std::vector<ParamGroup> groups, AdamOptions options)
-    : Optimizer("Adam", std::move(groups), options.lr, options.weight_decay), options_(options) {
-  validate("Adam", options_);
+template <typename OptionsT, bool kDecoupled>
+AdamFamily<OptionsT, kDecoupled>::AdamFamily(std::vector<Tensor> params, OptionsT options)
+    : AdamFamily(one_group(std::move(params)), options) {}
+
+template <typename OptionsT, bool kDecoupled>
+AdamFamily<OptionsT, kDecoupled>::AdamFamily(std::vector<ParamGroup> groups, OptionsT options)
+    : Optimizer(kDecoupled ? "AdamW" : "Adam", std::move(groups), options.lr, options.weight_decay),
+      options_(options) {
+  validate(name().c_str(), options_);
 }
 
-void Adam::update(const Group& group, std::vector<DeviceItem>& items) {
+template <typename OptionsT, bool kDecoupled>
+void AdamFamily<OptionsT, kDecoupled>::update(const Group& group, std::vector<DeviceItem>& items) {
   std::vector<Tensor> vmax = options_.amsgrad ? state_buffers(items, "max_exp_avg_sq") : std::vector<Tensor>{};
-  adam_step(config_of(options_, false), group.lr, group.weight_decay, items,
-            state_buffers(items, "exp_avg"), state_buffers(items, "exp_avg_sq"), std::move(vmax));
+  adam_step(config_of(options_, kDecoupled), group.lr, group.weight_decay, items, state_buffers(items, "exp_avg"),
+            state_buffers(items, "exp_avg_sq"), std::move(vmax));
 }
 
-std::vector<Optimizer::OptionField> Adam::option_fields() const { return fields_of(options_); }
+template <typename OptionsT, bool kDecoupled>
+std::vector<Optimizer::OptionField> AdamFamily<OptionsT, kDecoupled>::option_fields() const {
+  return fields_of(options_);
+}
 
-void Adam::set_option_fields(const std::vector<OptionField>& fields) {
-  AdamOptions o = with_fields(options_, fields);
-  validate("Adam", o);
+template <typename OptionsT, bool kDecoupled>
+void AdamFamily<OptionsT, kDecoupled>::set_option_fields(const std::vector<OptionField>& fields) {
+  OptionsT o = with_fields(options_, fields);
+  validate(name().c_str(), o);
   options_ = o;
 }
 
-AdamW::AdamW(std::vector<Tensor> params, AdamWOptions options) : AdamW(one_group(std::move(params)), options) {}
+template class AdamFamily<AdamOptions, false>;
+template class AdamFamily<AdamWOptions, true>;
 
-AdamW::AdamW(std::vector<ParamGroup> groups, AdamWOptions options)
-    : Optimizer("AdamW", std::move(groups), options.lr, options.weight_decay), options_(options) {
-  validate("AdamW", options_);
-}
-
-void AdamW::update(const Group& group, std::vector<DeviceItem>& items) {
-  std::vector<Tensor> vmax = options_.amsgrad ? state_buffers(items, "max_exp_avg_sq") : std::vector<Tensor>{};
-  adam_step(config_of(options_, true), group.lr, group.weight_decay, items,
-            state_buffers(items, "exp_avg"), state_buffers(items, "exp_avg_sq"), std::move(vmax));
-}
-
-std::vector<Optimizer::OptionField> AdamW::option_fields() const { return fields_of(options_); }
-
-void AdamW::set_option_fields(const std::vector<OptionField>& fields) {
-  AdamWOptions o = with_fields(options_, fields);
-  validate("AdamW", o);
-  options_ = o;
-}
+}  // namespace detail
 
 }  // namespace kirzl::optim

@@ -64,47 +64,53 @@ double StepLR::lr_at(int64_t step, double base_lr) const {
   return base_lr * std::pow(options_.gamma, static_cast<double>(step / options_.step_size));
 }
 
-// ---- CosineWithWarmup ----
+// ---- CosineWithWarmup, LinearDecay ----
+
+namespace {
+
+// The two warm-up schedules: warmup_steps of linear warm-up from 0, then from base_lr down to
+// end_lr along `fall` (1 at progress 0, 0 at progress 1) until total_steps, then end_lr.
+void check_warmup_schedule(const char* who, int64_t warmup_steps, int64_t total_steps) {
+  KIRZL_CHECK(warmup_steps >= 0, who, ": option 'warmup_steps' must be >= 0, got ", warmup_steps);
+  KIRZL_CHECK(total_steps > 0 && total_steps >= warmup_steps, who,
+              ": option 'total_steps' must be > 0 and >= warmup_steps (", warmup_steps, "), got ", total_steps);
+}
+
+template <typename Fall>
+double warmup_then_fall(int64_t step, int64_t warmup_steps, int64_t total_steps, double base_lr, double end_lr,
+                        Fall fall) {
+  if (step < warmup_steps) return base_lr * static_cast<double>(step) / static_cast<double>(warmup_steps);
+  if (step >= total_steps) return end_lr;
+  const double progress =
+      static_cast<double>(step - warmup_steps) / static_cast<double>(total_steps - warmup_steps);
+  return end_lr + (base_lr - end_lr) * fall(progress);
+}
+
+}  // namespace
 
 CosineWithWarmup::CosineWithWarmup(Optimizer& optimizer, CosineWithWarmupOptions options)
     : LRScheduler(optimizer), options_(options) {
-  const auto& o = options_;
-  KIRZL_CHECK(o.warmup_steps >= 0, "CosineWithWarmup: option 'warmup_steps' must be >= 0, got ", o.warmup_steps);
-  KIRZL_CHECK(o.total_steps > 0 && o.total_steps >= o.warmup_steps,
-              "CosineWithWarmup: option 'total_steps' must be > 0 and >= warmup_steps (", o.warmup_steps, "), got ",
-              o.total_steps);
-  detail::check_non_negative("CosineWithWarmup", "min_lr", o.min_lr);
-  detail::check_finite("CosineWithWarmup", "min_lr", o.min_lr);
+  check_warmup_schedule("CosineWithWarmup", options_.warmup_steps, options_.total_steps);
+  detail::check_non_negative("CosineWithWarmup", "min_lr", options_.min_lr);
+  detail::check_finite("CosineWithWarmup", "min_lr", options_.min_lr);
   apply_lr();
 }
 
 double CosineWithWarmup::lr_at(int64_t step, double base_lr) const {
-  const auto& o = options_;
-  if (step < o.warmup_steps) return base_lr * static_cast<double>(step) / static_cast<double>(o.warmup_steps);
-  if (step >= o.total_steps) return o.min_lr;
-  double progress = static_cast<double>(step - o.warmup_steps) / static_cast<double>(o.total_steps - o.warmup_steps);
-  return o.min_lr + (base_lr - o.min_lr) * 0.5 * (1.0 + std::cos(std::numbers::pi * progress));
+  return warmup_then_fall(step, options_.warmup_steps, options_.total_steps, base_lr, options_.min_lr,
+                          [](double p) { return 0.5 * (1.0 + std::cos(std::numbers::pi * p)); });
 }
 
-// ---- LinearDecay ----
-
 LinearDecay::LinearDecay(Optimizer& optimizer, LinearDecayOptions options) : LRScheduler(optimizer), options_(options) {
-  const auto& o = options_;
-  KIRZL_CHECK(o.warmup_steps >= 0, "LinearDecay: option 'warmup_steps' must be >= 0, got ", o.warmup_steps);
-  KIRZL_CHECK(o.total_steps > 0 && o.total_steps >= o.warmup_steps,
-              "LinearDecay: option 'total_steps' must be > 0 and >= warmup_steps (", o.warmup_steps, "), got ",
-              o.total_steps);
-  detail::check_non_negative("LinearDecay", "end_factor", o.end_factor);
-  detail::check_finite("LinearDecay", "end_factor", o.end_factor);
+  check_warmup_schedule("LinearDecay", options_.warmup_steps, options_.total_steps);
+  detail::check_non_negative("LinearDecay", "end_factor", options_.end_factor);
+  detail::check_finite("LinearDecay", "end_factor", options_.end_factor);
   apply_lr();
 }
 
 double LinearDecay::lr_at(int64_t step, double base_lr) const {
-  const auto& o = options_;
-  if (step < o.warmup_steps) return base_lr * static_cast<double>(step) / static_cast<double>(o.warmup_steps);
-  if (step >= o.total_steps) return base_lr * o.end_factor;
-  double progress = static_cast<double>(step - o.warmup_steps) / static_cast<double>(o.total_steps - o.warmup_steps);
-  return base_lr * (1.0 + (o.end_factor - 1.0) * progress);
+  return warmup_then_fall(step, options_.warmup_steps, options_.total_steps, base_lr, base_lr * options_.end_factor,
+                          [](double p) { return 1.0 - p; });
 }
 
 }  // namespace kirzl::optim

@@ -18,11 +18,8 @@ namespace {
 // exits 0, so that mpirun does not end the other rank when the first one exits non-zero.
 // KIRZL_TIMEOUT bounds a run that waits for a rank that has gone (what this test rules out).
 kirzl::testing::ProgramRun run_two_ranks(const std::string& program, const std::string& args) {
-  const std::string mpirun = std::string(MPIEXEC_EXECUTABLE) +
-                             " -np 2 --oversubscribe --bind-to none -x OMP_WAIT_POLICY=passive -x KIRZL_TIMEOUT=30 ";
-  return kirzl::testing::run_program("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 " +
-                                     mpirun + "sh -c '" + program + " " + args +
-                                     "; echo \"rank $OMPI_COMM_WORLD_RANK exit $?\"'");
+  return kirzl::testing::run_program(kirzl::testing::mpirun_prefix(2, "-x KIRZL_TIMEOUT=30") + "sh -c '" + program +
+                                     " " + args + "; echo \"rank $OMPI_COMM_WORLD_RANK exit $?\"'");
 }
 
 size_t count(const std::string& text, const std::string& what) {

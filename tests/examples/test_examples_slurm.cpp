@@ -169,9 +169,9 @@ TEST_F(ExamplesUnderSlurm, FashionMnistUnderSrunTrainsAsASlurmWorld) {
   const auto r = kirzl::testing::run_program(srun(name) + kBin +
                                              "fashion_mnist --threads 1 --epochs 2 --train-limit 4096 --test-limit 1000");
   ASSERT_TRUE(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0) << r.output;
-  const nlohmann::json j = check_layout(r.output, r.last_line(), 2);
+  const nlohmann::json j = check_layout(r.output, r.summary_line(), 2);
   // 2 epochs of 4096 examples reach 0.79 (one epoch 0.68, an untrained model 0.1).
-  EXPECT_GT(j.value("test_accuracy", 0.0), 0.75) << r.last_line();
+  EXPECT_GT(j.value("test_accuracy", 0.0), 0.75) << r.summary_line();
   expect_released(name);
 }
 
@@ -185,11 +185,11 @@ TEST_F(ExamplesUnderSlurm, GptUnderSrunTrainsAsASlurmWorld) {
       "--warmup 5 --lr 3e-3 --eval-tokens 4096 --sample-tokens 20 --cache-dir " + cache.string());
   fs::remove_all(cache);
   ASSERT_TRUE(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0) << r.output;
-  const nlohmann::json j = check_layout(r.output, r.last_line(), 2);
+  const nlohmann::json j = check_layout(r.output, r.summary_line(), 2);
   // 150 steps reach 2.75 nats/char; predicting by character frequency alone gives the unigram
   // entropy (3.32), an untrained model ln(vocabulary) (> 4).
-  EXPECT_LT(j.value("val_loss", 99.0), j.value("unigram_entropy", 0.0) - 0.3) << r.last_line();
-  EXPECT_EQ(j.value("steps", -1), 150) << r.last_line();
+  EXPECT_LT(j.value("val_loss", 99.0), j.value("unigram_entropy", 0.0) - 0.3) << r.summary_line();
+  EXPECT_EQ(j.value("steps", -1), 150) << r.summary_line();
   expect_released(name);
 }
 
@@ -204,8 +204,8 @@ TEST_F(ExamplesUnderSlurm, OneNodeSbatchScriptRunsTheExampleAsASlurmWorld) {
   const std::string& output = b.output;
   ASSERT_TRUE(WIFEXITED(b.status) && WEXITSTATUS(b.status) == 0) << b.sbatch_output << "\njob output:\n" << output;
   kirzl::testing::ProgramRun job{0, output};
-  const nlohmann::json j = check_layout(output, job.last_line(), 2);
-  EXPECT_GT(j.value("test_accuracy", 0.0), 0.75) << job.last_line();
+  const nlohmann::json j = check_layout(output, job.summary_line(), 2);
+  EXPECT_GT(j.value("test_accuracy", 0.0), 0.75) << job.summary_line();
   // The script's own line: what SLURM allocated, one CPU per task (OMP_NUM_THREADS).
   EXPECT_NE(output.find(" 2 tasks (2 per node), 1 CPU(s) per task, GPUs per task: none"), std::string::npos) << output;
 }
@@ -228,8 +228,8 @@ TEST_F(ExamplesUnderSlurm, MultiNodeGpuScriptBuildsItsJobOnOneNodeWithoutGpus) {
   const std::string& output = b.output;
   ASSERT_TRUE(WIFEXITED(b.status) && WEXITSTATUS(b.status) == 0) << b.sbatch_output << "\njob output:\n" << output;
   kirzl::testing::ProgramRun job{0, output};
-  const nlohmann::json j = check_layout(output, job.last_line(), 2);
-  EXPECT_GT(j.value("test_accuracy", 0.0), 0.75) << job.last_line();
+  const nlohmann::json j = check_layout(output, job.summary_line(), 2);
+  EXPECT_GT(j.value("test_accuracy", 0.0), 0.75) << job.summary_line();
   EXPECT_NE(output.find("passing NCCL_SOCKET_IFNAME=lo to the ranks"), std::string::npos) << output;
   for (int rank : {0, 1})
     EXPECT_NE(output.find("kirzl-gpu-task " + std::to_string(rank) + " threads=1 ifname=lo added=--device cuda"),

@@ -12,14 +12,13 @@
 #include <vector>
 
 #include "support/energy_fields.hpp"
-#include "support/program_run.hpp"
+#include "examples/example_fixtures.hpp"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-const std::string kExample = std::string(KIRZL_BINARY_DIR) + "/examples/fashion_mnist";
-const char* kData = "/usr/share/datasets/fashion-mnist";
+const std::string& kExample = kirzl::testing::kFashionMnistProgram;
 
 using kirzl::testing::ProgramRun;
 
@@ -30,20 +29,7 @@ ProgramRun run(const std::string& args) {
 // The training-loss lines (not the evaluation ones), without the wall-clock fields.
 std::vector<std::string> losses(const fs::path& metrics) { return kirzl::testing::metric_steps(metrics, "accuracy"); }
 
-class FashionMnistExample : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (!fs::exists(kExample)) GTEST_SKIP() << kExample << " is not built (KIRZL_BUILD_EXAMPLES=OFF)";
-    if (!fs::exists(kData)) GTEST_SKIP() << kData << " is missing: apt-get install dataset-fashion-mnist";
-    dir_ = fs::temp_directory_path() / ("kirzl_fmnist_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    if (!dir_.empty()) fs::remove_all(dir_);
-  }
-  fs::path dir_;
-};
+using kirzl::testing::FashionMnistExample;
 
 const std::string kSmall = "--train-limit 1024 --test-limit 500 --batch-size 128 --log-every 1 ";
 

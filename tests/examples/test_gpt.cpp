@@ -14,14 +14,13 @@
 #include <vector>
 
 #include "support/energy_fields.hpp"
-#include "support/program_run.hpp"
+#include "examples/example_fixtures.hpp"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-const std::string kExample = std::string(KIRZL_BINARY_DIR) + "/examples/gpt";
-const char* kCorpus = "/usr/share/games/fortunes";
+const std::string& kExample = kirzl::testing::kGptProgram;
 
 using kirzl::testing::json_number;
 using kirzl::testing::ProgramRun;
@@ -33,23 +32,7 @@ ProgramRun run(const std::string& args) {
 // The training-loss lines of a metrics log (not the val lines), without the wall-clock fields.
 std::vector<std::string> losses(const fs::path& metrics) { return kirzl::testing::metric_steps(metrics, "val"); }
 
-class GptExample : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (!fs::exists(kExample)) GTEST_SKIP() << kExample << " is not built (KIRZL_BUILD_EXAMPLES=OFF)";
-    if (!fs::exists(kCorpus)) GTEST_SKIP() << kCorpus << " is missing: apt-get install fortunes";
-    dir_ = fs::temp_directory_path() / ("kirzl_gpt_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir_);
-    small_ = "--batch-size 8 --block-size 32 --n-layer 2 --n-head 2 --n-embd 48 --warmup 5 --eval-tokens 2048 "
-             "--sample-tokens 40 --log-every 1 --cache-dir " + (dir_ / "cache").string() + " ";
-  }
-  void TearDown() override {
-    if (!dir_.empty()) fs::remove_all(dir_);
-  }
-  fs::path dir_;
-  std::string small_;
-};
+using kirzl::testing::GptExample;
 
 }  // namespace
 

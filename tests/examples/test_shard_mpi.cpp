@@ -28,10 +28,8 @@ using kirzl::testing::ProgramRun;
 ProgramRun run_ranks(const std::string& program, int np, const std::string& args) {
   const std::string exe = std::string(KIRZL_BINARY_DIR) + "/examples/" + program;
   if (np == 1) return kirzl::testing::run_program("OMP_NUM_THREADS=1 " + exe + " --threads 1 " + args);
-  const std::string mpirun = std::string(MPIEXEC_EXECUTABLE) + " -np " + std::to_string(np) +
-                             " --oversubscribe --bind-to none -x OMP_WAIT_POLICY=passive -x KIRZL_TIMEOUT=60 ";
-  return kirzl::testing::run_program("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 " +
-                                     mpirun + exe + " --threads 1 " + args);
+  return kirzl::testing::run_program(kirzl::testing::mpirun_prefix(np, "-x KIRZL_TIMEOUT=60") + exe + " --threads 1 " +
+                                     args);
 }
 
 // The step and loss of each training line of a metrics log (not the evaluation lines, which carry
@@ -100,23 +98,23 @@ TEST_P(ShardedExampleMpi, ShardedRunsTrainTheSameModelAsPlainDdp) {
   ASSERT_EQ(plain.status, 0) << plain.output;
   const auto ref = losses("none");
   ASSERT_EQ(ref.size(), e.program == "fashion_mnist" ? 32u : 16u);
-  EXPECT_NE(plain.last_line().find("\"shard\": \"none\""), std::string::npos) << plain.last_line();
-  const double plain_bytes = json_number(plain.last_line(), "optimizer_state_bytes");
-  ASSERT_GT(plain_bytes, 0) << plain.last_line();
+  EXPECT_NE(plain.summary_line().find("\"shard\": \"none\""), std::string::npos) << plain.summary_line();
+  const double plain_bytes = json_number(plain.summary_line(), "optimizer_state_bytes");
+  ASSERT_GT(plain_bytes, 0) << plain.summary_line();
   for (const std::string shard : {"optimizer", "gradients"}) {
     SCOPED_TRACE(shard);
     ProgramRun r = run_ranks(e.program, 2, args_ + metrics(shard) + "--shard " + shard);
     ASSERT_EQ(r.status, 0) << r.output;
-    EXPECT_NE(r.last_line().find("\"shard\": \"" + shard + "\""), std::string::npos) << r.last_line();
+    EXPECT_NE(r.summary_line().find("\"shard\": \"" + shard + "\""), std::string::npos) << r.summary_line();
     const auto got = losses(shard);
     ASSERT_EQ(got.size(), ref.size());
     for (size_t i = 0; i < ref.size(); ++i) EXPECT_NEAR(got[i].loss, ref[i].loss, 1e-6) << "step " << i + 1;
-    EXPECT_NEAR(json_number(r.last_line(), e.result), json_number(plain.last_line(), e.result), 1e-4);  // printed %.4f
+    EXPECT_NEAR(json_number(r.summary_line(), e.result), json_number(plain.summary_line(), e.result), 1e-4);  // printed %.4f
     // Rank 0 holds its half of the moments (plus the small per-group entries every rank keeps).
-    const double bytes = json_number(r.last_line(), "optimizer_state_bytes");
-    EXPECT_GT(bytes, 0.45 * plain_bytes) << r.last_line();
-    EXPECT_LT(bytes, 0.55 * plain_bytes) << r.last_line();
-    EXPECT_GT(json_number(r.last_line(), "peak_rss_bytes"), 0) << r.last_line();
+    const double bytes = json_number(r.summary_line(), "optimizer_state_bytes");
+    EXPECT_GT(bytes, 0.45 * plain_bytes) << r.summary_line();
+    EXPECT_LT(bytes, 0.55 * plain_bytes) << r.summary_line();
+    EXPECT_GT(json_number(r.summary_line(), "peak_rss_bytes"), 0) << r.summary_line();
   }
 }
 
@@ -151,7 +149,7 @@ TEST_P(ShardedExampleMpi, CheckpointOfTwoShardedRanksResumesAtOneAndFourRanks) {
                                   (fmnist ? "epoch 1, step 16" : "step 8")),
               std::string::npos)
         << resumed.output;
-    EXPECT_EQ(json_number(resumed.last_line(), "world_size"), r.np);
+    EXPECT_EQ(json_number(resumed.summary_line(), "world_size"), r.np);
     const auto got = losses(name);
     ASSERT_EQ(got.size(), ref.size() - saved_step) << resumed.output;
     for (size_t i = 0; i < got.size(); ++i) {
@@ -159,7 +157,7 @@ TEST_P(ShardedExampleMpi, CheckpointOfTwoShardedRanksResumesAtOneAndFourRanks) {
       EXPECT_EQ(got[i].step, want.step);  // the data continue where they stopped
       EXPECT_NEAR(got[i].loss, want.loss, 1e-4 * (1 + saved_step + i)) << "step " << want.step;
     }
-    EXPECT_NEAR(json_number(resumed.last_line(), e.result), json_number(whole.last_line(), e.result),
+    EXPECT_NEAR(json_number(resumed.summary_line(), e.result), json_number(whole.summary_line(), e.result),
                 fmnist ? 0.005 : 1e-3);
   }
 }

@@ -111,6 +111,23 @@ std::vector<std::vector<std::vector<float>>> second_half(int m, Shard shard, con
 
 const char* shard_name(Shard s) { return s == Shard::none ? "none" : s == Shard::optimizer ? "ZeRO-1" : "ZeRO-2"; }
 
+// Loads `dir` into ddp and opt, which must fail with Error{code} and leave the model as it was;
+// returns the error's message.
+std::string load_fails(const std::string& dir, nn::Module& model, DistributedDataParallel& ddp,
+                       optim::Optimizer* opt, ErrorCode code) {
+  const auto before = params_of(model);
+  std::string message;
+  try {
+    io::load_checkpoint(dir, ddp, opt);
+    ADD_FAILURE() << "the checkpoint " << dir << " loaded";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), code) << e.message();
+    message = e.message();
+  }
+  EXPECT_EQ(max_diff(params_of(model), before), 0.0) << "the model is unchanged";
+  return message;
+}
+
 }  // namespace
 
 TEST(DdpCheckpoint, WrittenAtTwoShardedRanksContinuesAtAnyWorldSizeAndShardSetting) {
@@ -200,15 +217,7 @@ TEST(DdpCheckpoint, ACheckpointThatDoesNotFitIsTheSameErrorOnEveryRankAndChanges
     auto model = make_model();
     DistributedDataParallel ddp(*model, c, {.shard = Shard::gradients});
     auto opt = ddp.make_optimizer<optim::SGD>({.lr = 0.1});
-    const auto before = params_of(*model);
-    try {
-      io::load_checkpoint(dir, ddp, opt.get());
-      ADD_FAILURE() << "loading AdamW state into SGD should fail";
-    } catch (const Error& e) {
-      EXPECT_EQ(e.code(), ErrorCode::InvalidArgument);
-      messages[rank] = e.message();
-    }
-    EXPECT_EQ(max_diff(params_of(*model), before), 0.0) << "the model is unchanged";
+    messages[rank] = load_fails(dir, *model, ddp, opt.get(), ErrorCode::InvalidArgument);  // AdamW state into SGD
     // Two param groups here, one in the checkpoint.
     auto model2 = make_model();
     DistributedDataParallel ddp2(*model2, c, {.shard = Shard::optimizer});
@@ -216,12 +225,8 @@ TEST(DdpCheckpoint, ACheckpointThatDoesNotFitIsTheSameErrorOnEveryRankAndChanges
     auto params = ddp2.trainable_parameters();
     for (size_t i = 0; i < params.size(); ++i) groups[i % 2].params.push_back(params[i]);
     auto opt2 = ddp2.make_optimizer<optim::AdamW>(groups, {});
-    try {
-      io::load_checkpoint(dir, ddp2, opt2.get());
-      ADD_FAILURE() << "other param groups should fail";
-    } catch (const Error& e) {
-      EXPECT_NE(e.message().find("param group"), std::string::npos) << e.message();
-    }
+    const std::string groups_message = load_fails(dir, *model2, ddp2, opt2.get(), ErrorCode::InvalidArgument);
+    EXPECT_NE(groups_message.find("param group"), std::string::npos) << groups_message;
   });
   for (int r = 0; r < 3; ++r) {
     EXPECT_NE(messages[r].find("AdamW"), std::string::npos) << messages[r];
@@ -284,15 +289,7 @@ TEST(DdpCheckpoint, ADamagedShardOrIndexIsAnIoErrorOnEveryRankAndLoadsNothing) {
       auto model = make_model();
       DistributedDataParallel ddp(*model, c, {.shard = Shard::gradients});
       auto opt = ddp.make_optimizer<optim::AdamW>({.lr = 0.5});
-      const auto before = params_of(*model);
-      try {
-        io::load_checkpoint(dir, ddp, opt.get());
-        ADD_FAILURE() << "a damaged checkpoint loaded";
-      } catch (const Error& e) {
-        EXPECT_EQ(e.code(), ErrorCode::Io) << e.message();
-        messages[rank] = e.message();
-      }
-      EXPECT_EQ(max_diff(params_of(*model), before), 0.0) << "the model is unchanged";
+      messages[rank] = load_fails(dir, *model, ddp, opt.get(), ErrorCode::Io);
       EXPECT_DOUBLE_EQ(opt->lr(), 0.5) << "the optimizer is unchanged";
       for (const auto& [key, t] : opt->state_dict())
         EXPECT_NE(key.rfind("state.", 0), 0u) << "optimizer state appeared: " << key;

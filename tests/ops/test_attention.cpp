@@ -82,3 +82,43 @@ TEST(CausalAttention, BadInput) {
   expect_error([&] { causal_attention(q, q, zeros({2, 3, 4}, {.dtype = DType::f64})); }, ErrorCode::InvalidArgument,
                {"causal_attention", "dtype"});
 }
+
+// causal_attention_qkv against the composition it stands for (split, heads, causal_attention, back
+// to [B, T, C]): the same output, and one d(qkv) equal to the gradient the split path gives.
+TEST(CausalAttentionQkv, MatchesSplitComposition) {
+  const int64_t B = 2, T = 6, H = 3, D = 4, C = H * D;
+  Tensor w = uniform({B, T, C}, -1, 1, {.dtype = DType::f64}, nullptr);  // weights of the loss
+  Tensor a = uniform({B, T, 3 * C}, -1, 1, {.dtype = DType::f64}, nullptr).requires_grad_(true);
+  Tensor b = a.detach().clone().requires_grad_(true);
+  Tensor ya = causal_attention_qkv(a, H);
+  ASSERT_EQ(ya.shape(), Shape({B, T, C}));
+  std::vector<Tensor> parts = split(b, C, 2);
+  auto heads = [&](const Tensor& t) { return t.reshape({B, T, H, D}).transpose(1, 2); };
+  Tensor yb = causal_attention(heads(parts[0]), heads(parts[1]), heads(parts[2])).transpose(1, 2).reshape({B, T, C});
+  const auto va = ya.to_vector<double>(), vb = yb.to_vector<double>();
+  for (size_t i = 0; i < va.size(); ++i) EXPECT_NEAR(va[i], vb[i], 1e-14) << i;
+  sum(ya * w).backward();
+  sum(yb * w).backward();
+  ASSERT_TRUE(a.grad().defined());
+  ASSERT_EQ(a.grad().shape(), Shape({B, T, 3 * C}));
+  const auto ga = a.grad().to_vector<double>(), gb = b.grad().to_vector<double>();
+  for (size_t i = 0; i < ga.size(); ++i) EXPECT_NEAR(ga[i], gb[i], 1e-14) << i;
+  // The first head's output at t = 0 is v's first head at t = 0 (it attends to itself only).
+  for (int64_t d = 0; d < D; ++d) EXPECT_NEAR(va[d], a.to_vector<double>()[2 * C + d], 1e-14);
+}
+
+TEST(CausalAttentionQkv, Gradcheck) {
+  EXPECT_GRADCHECK([](const std::vector<Tensor>& in) { return causal_attention_qkv(in[0], 2); },
+                   {rand_input({2, 3, 12}, 11)});
+}
+
+TEST(CausalAttentionQkv, BadInput) {
+  expect_error([] { causal_attention_qkv(zeros({2, 3, 12}), 0); }, ErrorCode::InvalidArgument,
+               {"causal_attention_qkv", "n_head = 0", "f32[2, 3, 12]"});
+  expect_error([] { causal_attention_qkv(zeros({2, 3, 12}), 3); }, ErrorCode::InvalidArgument,
+               {"causal_attention_qkv", "[B, T, 3C]", "n_head = 3"});
+  expect_error([] { causal_attention_qkv(zeros({3, 12}), 2); }, ErrorCode::InvalidArgument,
+               {"causal_attention_qkv", "f32[3, 12]"});
+  expect_error([] { causal_attention_qkv(zeros({2, 3, 12}, {.dtype = DType::i64}), 2); }, ErrorCode::InvalidArgument,
+               {"causal_attention_qkv", "qkv"});
+}

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
@@ -11,6 +12,7 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace kirzl::testing {
@@ -27,6 +29,18 @@ struct ProgramRun {
     begin = begin == std::string::npos ? 0 : begin + 1;
     return output.substr(begin, end - begin + 1);
   }
+  /// The last line that starts with '{': the JSON summary of a run on several ranks, where the
+  /// other ranks' stderr, forwarded by mpirun or srun, may arrive after rank 0's last line.
+  std::string summary_line() const {
+    for (size_t end = output.size(); end > 0;) {
+      const size_t nl = output.rfind('\n', end - 1);
+      const size_t begin = nl == std::string::npos ? 0 : nl + 1;
+      if (begin < end && output[begin] == '{') return output.substr(begin, end - begin);
+      if (nl == std::string::npos) break;
+      end = nl;
+    }
+    return "";
+  }
 };
 
 /// Runs `cmd` through the shell with stderr joined to stdout, and waits for it.
@@ -39,6 +53,41 @@ inline ProgramRun run_program(const std::string& cmd) {
   r.status = pclose(pipe.release());
   return r;
 }
+
+/// The fixture of one example program's tests: skips, saying why, when the program is not built or
+/// its data is missing, and gives each test a fresh temporary directory dir_, removed afterwards.
+class ExampleProgramTest : public ::testing::Test {
+ protected:
+  /// `program`: the example's path; `data`: the file or folder it reads, `install`: how to get it.
+  ExampleProgramTest(std::string program, std::string data, std::string install)
+      : program_(std::move(program)), data_(std::move(data)), install_(std::move(install)) {}
+  void SetUp() override {
+    if (!std::filesystem::exists(program_)) GTEST_SKIP() << program_ << " is not built (KIRZL_BUILD_EXAMPLES=OFF)";
+    if (!std::filesystem::exists(data_)) GTEST_SKIP() << data_ << " is missing: " << install_;
+    const std::string name = std::filesystem::path(program_).filename().string();
+    dir_ = std::filesystem::temp_directory_path() / ("kirzl_" + name + "_" + std::to_string(::getpid()) + "_" +
+                                                     ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override {
+    if (!dir_.empty()) std::filesystem::remove_all(dir_);
+  }
+  std::filesystem::path dir_;
+
+ private:
+  std::string program_, data_, install_;
+};
+
+#ifdef MPIEXEC_EXECUTABLE
+/// The start of a command line that runs a program on `np` local ranks as the tests do: allowed as
+/// root, oversubscribed, unbound, one OpenMP thread per rank waiting passively; `extra` adds
+/// mpirun options (e.g. "-x KIRZL_TIMEOUT=60").
+inline std::string mpirun_prefix(int np, const std::string& extra = "") {
+  return "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 " +
+         std::string(MPIEXEC_EXECUTABLE) + " -np " + std::to_string(np) +
+         " --oversubscribe --bind-to none -x OMP_WAIT_POLICY=passive " + extra + " ";
+}
+#endif
 
 /// A bad flag value: the example exited with status 2 and no uncaught exception, and its message
 /// starts with "<program>: <the flag> " (the flag is the first word of `args`).

@@ -28,6 +28,41 @@ struct AdamWOptions {
   bool maximize = false;       ///< ascend the objective instead of descending
 };
 
+namespace detail {
+
+/// What Adam and AdamW share: they differ only in their options' type and in whether weight decay
+/// is decoupled (AdamW) or added to the gradient (Adam). Use Adam or AdamW.
+template <typename OptionsT, bool kDecoupled>
+class AdamFamily : public Optimizer {
+ public:
+  /// The options type: `AdamW::Options{.lr = 1e-3}`.
+  using Options = OptionsT;
+  /// One param group of `params` (handles: the optimizer updates these very tensors), with the
+  /// options' lr and weight_decay. No state is allocated until the first step(). Throws
+  /// Error{InvalidArgument} for an option out of range, an empty list, or a parameter that is
+  /// undefined, not floating, or listed twice.
+  AdamFamily(std::vector<Tensor> params, OptionsT options = {});
+  /// Several param groups; a group's lr / weight_decay, when set, override the options' for its
+  /// parameters. Throws as the constructor above, naming the group.
+  AdamFamily(std::vector<ParamGroup> groups, OptionsT options = {});
+  /// lr and weight_decay here are the defaults; the groups hold the live values.
+  const OptionsT& options() const { return options_; }
+
+ protected:
+  void update(const Group& group, std::vector<DeviceItem>& items) override;
+  std::vector<std::string> buffer_names() const override { return {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"}; }
+  std::vector<OptionField> option_fields() const override;
+  void set_option_fields(const std::vector<OptionField>& fields) override;
+
+ private:
+  OptionsT options_;
+};
+
+extern template class AdamFamily<AdamOptions, false>;
+extern template class AdamFamily<AdamWOptions, true>;
+
+}  // namespace detail
+
 /// Adam, following PyTorch's torch.optim.Adam. For each parameter θ with gradient ∇, at its
 /// step t (1 on the first update), with m, v (and v_max) starting at zero:
 ///
@@ -41,29 +76,10 @@ struct AdamWOptions {
 /// eps is added after the bias correction of sqrt(v). State per parameter: "exp_avg",
 /// "exp_avg_sq", and "max_exp_avg_sq" with amsgrad. See Optimizer for in-place behaviour and
 /// thread safety. Options are validated at construction (Error{InvalidArgument}).
-class Adam final : public Optimizer {
+class Adam final : public detail::AdamFamily<AdamOptions, false> {
  public:
-  /// The options type: `Adam::Options{.lr = 1e-3}`.
-  using Options = AdamOptions;
-  /// One param group of `params` (handles: the optimizer updates these very tensors), with the
-  /// options' lr and weight_decay. No state is allocated until the first step(). Throws
-  /// Error{InvalidArgument} for an option out of range, an empty list, or a parameter that is
-  /// undefined, not floating, or listed twice.
-  Adam(std::vector<Tensor> params, AdamOptions options = {});
-  /// Several param groups; a group's lr / weight_decay, when set, override the options' for its
-  /// parameters. Throws as the constructor above, naming the group.
-  Adam(std::vector<ParamGroup> groups, AdamOptions options = {});
-  /// lr and weight_decay here are the defaults; the groups hold the live values.
-  const AdamOptions& options() const { return options_; }
-
- protected:
-  void update(const Group& group, std::vector<DeviceItem>& items) override;
-  std::vector<std::string> buffer_names() const override { return {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"}; }
-  std::vector<OptionField> option_fields() const override;
-  void set_option_fields(const std::vector<OptionField>& fields) override;
-
- private:
-  AdamOptions options_;
+  /// The constructors of AdamFamily: (params, options) or (param groups, options).
+  using AdamFamily::AdamFamily;
 };
 
 /// AdamW (Loshchilov & Hutter), following PyTorch's torch.optim.AdamW: first
@@ -71,29 +87,10 @@ class Adam final : public Optimizer {
 ///     θ = θ (1 - lr λ)          (decoupled weight decay, λ = the group's weight_decay)
 ///
 /// then exactly Adam's update above with no L2 term in the gradient. Same state as Adam.
-class AdamW final : public Optimizer {
+class AdamW final : public detail::AdamFamily<AdamWOptions, true> {
  public:
-  /// The options type: `AdamW::Options{.lr = 1e-3}`.
-  using Options = AdamWOptions;
-  /// One param group of `params` (handles: the optimizer updates these very tensors), with the
-  /// options' lr and weight_decay. No state is allocated until the first step(). Throws
-  /// Error{InvalidArgument} for an option out of range, an empty list, or a parameter that is
-  /// undefined, not floating, or listed twice.
-  AdamW(std::vector<Tensor> params, AdamWOptions options = {});
-  /// Several param groups; a group's lr / weight_decay, when set, override the options' for its
-  /// parameters. Throws as the constructor above, naming the group.
-  AdamW(std::vector<ParamGroup> groups, AdamWOptions options = {});
-  /// lr and weight_decay here are the defaults; the groups hold the live values.
-  const AdamWOptions& options() const { return options_; }
-
- protected:
-  void update(const Group& group, std::vector<DeviceItem>& items) override;
-  std::vector<std::string> buffer_names() const override { return {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"}; }
-  std::vector<OptionField> option_fields() const override;
-  void set_option_fields(const std::vector<OptionField>& fields) override;
-
- private:
-  AdamWOptions options_;
+  /// The constructors of AdamFamily: (params, options) or (param groups, options).
+  using AdamFamily::AdamFamily;
 };
 
 }  // namespace kirzl::optim

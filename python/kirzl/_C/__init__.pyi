@@ -14,7 +14,7 @@ from . import optim
 from . import amp
 from . import data
 from . import io
-__all__: list[str] = ['BucketInfo', 'CommTimeoutError', 'CudaError', 'DDPStepStats', 'DType', 'Device', 'DeviceType', 'DistributedDataParallel', 'Error', 'ErrorCode', 'Generator', 'GeneratorScope', 'InternalError', 'InvalidArgumentError', 'IoError', 'MpiError', 'NcclError', 'Node', 'Tensor', 'UnsupportedError', 'abs', 'add', 'all_gather', 'all_reduce', 'amp', 'arange', 'argmax', 'argmin', 'autograd', 'avg_pool2d', 'barrier', 'batch_norm', 'bf16', 'bfloat16', 'bmm', 'broadcast', 'broadcast_shapes', 'cat', 'causal_attention', 'chunk', 'clamp', 'comm', 'conv2d', 'cross_entropy', 'cuda', 'data', 'default_generator', 'div', 'dropout', 'dtype_size', 'embedding', 'empty', 'empty_like', 'eq', 'exp', 'f16', 'f32', 'f64', 'float16', 'float32', 'float64', 'from_dlpack', 'from_numpy', 'full', 'full_like', 'ge', 'gelu', 'get_num_threads', 'grad_enabled', 'gt', 'has_cuda', 'has_mpi', 'i32', 'i64', 'init', 'int32', 'int64', 'io', 'is_grad_enabled', 'layer_norm', 'le', 'linear', 'log', 'log_softmax', 'lt', 'manual_seed', 'masked_fill', 'matmul', 'max', 'max_pool2d', 'maximum', 'mean', 'min', 'minimum', 'models', 'mse_loss', 'mul', 'ne', 'neg', 'nn', 'normal', 'ones', 'ones_like', 'optim', 'pow', 'promote_types', 'rand', 'randint', 'randn', 'randperm', 'rank', 'rdiv', 'reduce_scatter', 'relu', 'rsqrt', 'rsub', 'scalar_tensor', 'set_grad_enabled', 'set_num_threads', 'sigmoid', 'softmax', 'split', 'sqrt', 'stack', 'sub', 'sum', 'sum_to', 'tanh', 'u16', 'u8', 'uint16', 'uint8', 'uniform', 'var', 'where', 'world_size', 'zeros', 'zeros_like']
+__all__: list[str] = ['BucketInfo', 'CommTimeoutError', 'CudaError', 'DDPStepStats', 'DType', 'Device', 'DeviceType', 'DistributedDataParallel', 'Error', 'ErrorCode', 'Generator', 'GeneratorScope', 'InternalError', 'InvalidArgumentError', 'IoError', 'MpiError', 'NcclError', 'Node', 'Tensor', 'UnsupportedError', 'abs', 'add', 'all_gather', 'all_reduce', 'amp', 'arange', 'argmax', 'argmin', 'autograd', 'avg_pool2d', 'barrier', 'batch_norm', 'bf16', 'bfloat16', 'bmm', 'broadcast', 'broadcast_shapes', 'cat', 'causal_attention', 'causal_attention_qkv', 'chunk', 'clamp', 'comm', 'conv2d', 'cross_entropy', 'cuda', 'data', 'default_generator', 'div', 'dropout', 'dtype_size', 'embedding', 'empty', 'empty_like', 'eq', 'exp', 'f16', 'f32', 'f64', 'float16', 'float32', 'float64', 'from_dlpack', 'from_numpy', 'full', 'full_like', 'ge', 'gelu', 'get_num_threads', 'grad_enabled', 'gt', 'has_cuda', 'has_mpi', 'i32', 'i64', 'init', 'int32', 'int64', 'io', 'is_grad_enabled', 'layer_norm', 'le', 'linear', 'log', 'log_softmax', 'lt', 'manual_seed', 'masked_fill', 'matmul', 'max', 'max_pool2d', 'maximum', 'mean', 'min', 'minimum', 'models', 'mse_loss', 'mul', 'ne', 'neg', 'nn', 'normal', 'ones', 'ones_like', 'optim', 'pow', 'promote_types', 'rand', 'randint', 'randn', 'randperm', 'rank', 'rdiv', 'reduce_scatter', 'relu', 'rsqrt', 'rsub', 'scalar_tensor', 'set_grad_enabled', 'set_num_threads', 'sigmoid', 'softmax', 'split', 'sqrt', 'stack', 'sub', 'sum', 'sum_to', 'tanh', 'u16', 'u8', 'uint16', 'uint8', 'uniform', 'var', 'where', 'world_size', 'zeros', 'zeros_like']
 class Error(Exception):
     code: ErrorCode
     message: str
@@ -912,6 +912,10 @@ def cat(tensors: collections.abc.Sequence[Tensor], dim: typing.SupportsInt | typ
 def causal_attention(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
     """
     Causal scaled-dot-product attention of [..., T, D] tensors.
+    """
+def causal_attention_qkv(qkv: Tensor, n_head: typing.SupportsInt | typing.SupportsIndex) -> Tensor:
+    """
+    Causal self-attention of a [B, T, 3C] qkv projection with n_head heads: [B, T, C], one d(qkv) in backward.
     """
 def chunk(x: Tensor, chunks: typing.SupportsInt | typing.SupportsIndex, dim: typing.SupportsInt | typing.SupportsIndex = 0) -> list:
     """

@@ -54,17 +54,18 @@ __global__ void attn_probs_kernel(dacc_t<T>* __restrict__ probs, const T* __rest
   }
 }
 
-// out[b, i, e] = sum_{j <= i} p[b, i, j] v[b, j, e]
+// out[b, i, c] = sum_{j <= i} m[b, i, j] x[b, j, c]: with m = probs, x = v it is the output; with
+// m = ds, x = k it is gq.
 template <typename T>
-__global__ void attn_out_kernel(T* __restrict__ out, const dacc_t<T>* __restrict__ probs, const T* __restrict__ v,
-                                int64_t B, int64_t Tn, int64_t Dv) {
+__global__ void attn_row_kernel(T* __restrict__ out, const dacc_t<T>* __restrict__ m, const T* __restrict__ x,
+                                int64_t B, int64_t Tn, int64_t C) {
   using A = dacc_t<T>;
-  const int64_t total = B * Tn * Dv;
+  const int64_t total = B * Tn * C;
   for (int64_t o = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; o < total; o += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t e = o % Dv, row = o / Dv, b = row / Tn, i = row % Tn;
-    const A* p = probs + row * Tn;
+    const int64_t c = o % C, row = o / C, b = row / Tn, i = row % Tn;
+    const A* mi = m + row * Tn;
     A acc = 0;
-    for (int64_t j = 0; j <= i; ++j) acc += p[j] * load_acc(v[(b * Tn + j) * Dv + e]);
+    for (int64_t j = 0; j <= i; ++j) acc += mi[j] * load_acc(x[(b * Tn + j) * C + c]);
     out[o] = store_as<T>(acc);
   }
 }
@@ -92,21 +93,6 @@ __global__ void attn_ds_kernel(dacc_t<T>* __restrict__ ds, const dacc_t<T>* __re
     dot = block_sum(dot, red);
     // Each thread rewrites only the entries it wrote above.
     for (int64_t j = threadIdx.x; j < Tn; j += blockDim.x) d[j] = j <= i ? p[j] * (d[j] - dot) * scale : A(0);
-  }
-}
-
-// gq[b, i, c] = sum_{j <= i} ds[b, i, j] k[b, j, c]
-template <typename T>
-__global__ void attn_gq_kernel(T* __restrict__ gq, const dacc_t<T>* __restrict__ ds, const T* __restrict__ k,
-                               int64_t B, int64_t Tn, int64_t D) {
-  using A = dacc_t<T>;
-  const int64_t total = B * Tn * D;
-  for (int64_t o = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; o < total; o += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t c = o % D, row = o / D, b = row / Tn, i = row % Tn;
-    const A* d = ds + row * Tn;
-    A acc = 0;
-    for (int64_t j = 0; j <= i; ++j) acc += d[j] * load_acc(k[(b * Tn + j) * D + c]);
-    gq[o] = store_as<T>(acc);
   }
 }
 
@@ -141,7 +127,7 @@ void attention_forward(Tensor& out, Tensor& probs, const Tensor& q, const Tensor
                                                                          static_cast<A>(scale));
     KIRZL_CUDA_LAUNCH_CHECK();
     if (B * Tn * Dv > 0) {
-      attn_out_kernel<T><<<grid_for(B * Tn * Dv, 256), 256, 0, stream>>>(dptr<T0>(out), pp, dptr<T0>(v), B, Tn, Dv);
+      attn_row_kernel<T><<<grid_for(B * Tn * Dv, 256), 256, 0, stream>>>(dptr<T0>(out), pp, dptr<T0>(v), B, Tn, Dv);
       KIRZL_CUDA_LAUNCH_CHECK();
     }
   });
@@ -168,7 +154,7 @@ void attention_backward(Tensor& gq, Tensor& gk, Tensor& gv, const Tensor& g, con
                                                                       static_cast<A>(scale));
     KIRZL_CUDA_LAUNCH_CHECK();
     if (gq.defined()) {
-      attn_gq_kernel<T><<<grid_for(B * Tn * D, 256), 256, 0, stream>>>(dptr<T0>(gq), dsp, dptr<T0>(k), B, Tn, D);
+      attn_row_kernel<T><<<grid_for(B * Tn * D, 256), 256, 0, stream>>>(dptr<T0>(gq), dsp, dptr<T0>(k), B, Tn, D);
       KIRZL_CUDA_LAUNCH_CHECK();
     }
     if (gk.defined()) {

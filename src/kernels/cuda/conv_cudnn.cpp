@@ -25,6 +25,7 @@
 #include "kernels/conv.h"
 #include "kernels/cuda/channel_bias.h"
 #include "kernels/cuda/cudnn_check.h"
+#include "kernels/cuda/cudnn_handle.h"
 #include "kernels/cuda/library_context.h"
 #include "kirzl/ops/linalg.hpp"
 
@@ -33,28 +34,6 @@
 namespace kirzl::kernels::cuda {
 
 namespace {
-
-// A cuDNN handle per (thread, device): cudnnSetStream changes the handle, so two threads issuing
-// on different streams must not share one. Destroyed when the thread ends.
-cudnnHandle_t cudnn_handle(int device) {
-  struct Handles {
-    std::map<int, cudnnHandle_t> by_device;
-    ~Handles() {
-      for (auto& [d, h] : by_device) {
-        (void)cudaSetDevice(d);
-        (void)cudnnDestroy(h);  // at exit the driver may be gone already: nothing to report
-      }
-    }
-  };
-  thread_local Handles handles;
-  auto it = handles.by_device.find(device);
-  if (it != handles.by_device.end()) return it->second;
-  KIRZL_CUDA_CHECK(cudaSetDevice(device));
-  cudnnHandle_t h = nullptr;
-  KIRZL_CUDNN_CHECK(cudnnCreate(&h));
-  handles.by_device.emplace(device, h);
-  return h;
-}
 
 cudnnDataType_t cudnn_type_of(DType dt) {
   switch (dt) {
@@ -237,6 +216,21 @@ void check(const char* op, std::initializer_list<std::pair<const char*, const Te
 
 void* ws_ptr(const Tensor& ws) { return ws.defined() ? ws.data_ptr() : nullptr; }
 
+// A backward that writes `grad`: nothing to do for an empty grad, zeros for an empty grad_out (no
+// cuDNN call takes empty tensors); otherwise `run(call, plan, workspace)` with the workspace of
+// the plan's `slot` (1: data, 2: filter).
+template <typename Run>
+void run_backward(Tensor& grad, const Tensor& grad_out, const Conv2dGeometry& g, int slot, Run run) {
+  if (grad.numel() == 0) return;
+  if (grad_out.numel() == 0) {
+    grad.zero_();
+    return;
+  }
+  Call c = prepare_call(grad_out, g);
+  Tensor ws = stream_workspace(c.device, c.stream, c.plan->workspace[slot]);
+  run(c, *c.plan, ws_ptr(ws));
+}
+
 }  // namespace
 
 void conv2d_forward(Tensor& out, const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dGeometry& g) {
@@ -255,32 +249,20 @@ void conv2d_forward(Tensor& out, const Tensor& x, const Tensor& weight, const Te
 
 void conv2d_backward_input(Tensor& grad_x, const Tensor& grad_out, const Tensor& weight, const Conv2dGeometry& g) {
   check("conv2d backward (input)", {{"grad_out", &grad_out}, {"weight", &weight}, {"grad_x", &grad_x}}, grad_out);
-  if (grad_x.numel() == 0) return;
-  if (grad_out.numel() == 0) {
-    grad_x.zero_();
-    return;
-  }
-  Call c = prepare_call(grad_out, g);
-  const Plan& p = *c.plan;
-  Tensor ws = stream_workspace(c.device, c.stream, p.workspace[1]);
-  KIRZL_CUDNN_CHECK(cudnnConvolutionBackwardData(c.handle, c.one(), p.w, weight.data_ptr(), p.y, grad_out.data_ptr(),
-                                                 p.conv[1], p.bwd_data, ws_ptr(ws), p.workspace[1], c.zero(), p.x,
-                                                 grad_x.data_ptr()));
+  run_backward(grad_x, grad_out, g, 1, [&](const Call& c, const Plan& p, void* ws) {
+    KIRZL_CUDNN_CHECK(cudnnConvolutionBackwardData(c.handle, c.one(), p.w, weight.data_ptr(), p.y, grad_out.data_ptr(),
+                                                   p.conv[1], p.bwd_data, ws, p.workspace[1], c.zero(), p.x,
+                                                   grad_x.data_ptr()));
+  });
 }
 
 void conv2d_backward_weight(Tensor& grad_w, const Tensor& grad_out, const Tensor& x, const Conv2dGeometry& g) {
   check("conv2d backward (weight)", {{"grad_out", &grad_out}, {"x", &x}, {"grad_w", &grad_w}}, grad_out);
-  if (grad_w.numel() == 0) return;
-  if (grad_out.numel() == 0) {
-    grad_w.zero_();
-    return;
-  }
-  Call c = prepare_call(grad_out, g);
-  const Plan& p = *c.plan;
-  Tensor ws = stream_workspace(c.device, c.stream, p.workspace[2]);
-  KIRZL_CUDNN_CHECK(cudnnConvolutionBackwardFilter(c.handle, c.one(), p.x, x.data_ptr(), p.y, grad_out.data_ptr(),
-                                                   p.conv[2], p.bwd_filter, ws_ptr(ws), p.workspace[2], c.zero(), p.w,
-                                                   grad_w.data_ptr()));
+  run_backward(grad_w, grad_out, g, 2, [&](const Call& c, const Plan& p, void* ws) {
+    KIRZL_CUDNN_CHECK(cudnnConvolutionBackwardFilter(c.handle, c.one(), p.x, x.data_ptr(), p.y, grad_out.data_ptr(),
+                                                     p.conv[2], p.bwd_filter, ws, p.workspace[2], c.zero(), p.w,
+                                                     grad_w.data_ptr()));
+  });
 }
 
 void register_conv_cudnn_kernels() {

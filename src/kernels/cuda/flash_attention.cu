@@ -63,6 +63,25 @@ __device__ __forceinline__ float row_sum16(float v) {
   return v;
 }
 
+// acc[i][c] += sum_j P[ty + 16 i][j] * X[j][tx + 16 c]: P a [64][kTile + 1] tile of scores,
+// X a [64][D + 1] tile of V or K (the forward's O += P V, the backward's dQ += dS K).
+template <int D>
+__device__ __forceinline__ void tile_product_add(float (&acc)[4][D / 16], const float* P, const float* X, int ty,
+                                                 int tx) {
+#pragma unroll 4
+  for (int j = 0; j < kTile; ++j) {
+    float x[D / 16];
+#pragma unroll
+    for (int c = 0; c < D / 16; ++c) x[c] = X[j * (D + 1) + tx + 16 * c];
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const float pv = P[(ty + 16 * i) * (kTile + 1) + j];
+#pragma unroll
+      for (int c = 0; c < D / 16; ++c) acc[i][c] = fmaf(pv, x[c], acc[i][c]);
+    }
+  }
+}
+
 // s[i][j] = sum_d A[ty + 16 i][d] * Bm[tx + 16 j][d] over [64][D + 1] tiles.
 template <int D>
 __device__ __forceinline__ void tile_dot(float (&s)[4][4], const float* A, const float* Bm, int ty, int tx) {
@@ -148,18 +167,7 @@ __global__ void __launch_bounds__(kThreads) flash_fwd_kernel(E* __restrict__ out
       for (int j = 0; j < 4; ++j) Ps[(ty + 16 * i) * (kTile + 1) + tx + 16 * j] = s[i][j];
     }
     __syncthreads();
-#pragma unroll 4
-    for (int j = 0; j < kTile; ++j) {
-      float vv[C];
-#pragma unroll
-      for (int c = 0; c < C; ++c) vv[c] = Vs[j * (D + 1) + tx + 16 * c];
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        const float p = Ps[(ty + 16 * i) * (kTile + 1) + j];
-#pragma unroll
-        for (int c = 0; c < C; ++c) o[i][c] = fmaf(p, vv[c], o[i][c]);
-      }
-    }
+    tile_product_add<D>(o, Ps, Vs, ty, tx);
   }
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
@@ -350,19 +358,7 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
       for (int j = 0; j < 4; ++j) dSs[(ty + 16 * i) * (kTile + 1) + tx + 16 * j] = ds[i][j];
     __syncthreads();
-    // dQ[qr] += sum_k dS[qr][k] K[k].
-#pragma unroll 4
-    for (int j = 0; j < kTile; ++j) {
-      float kk[C];
-#pragma unroll
-      for (int c = 0; c < C; ++c) kk[c] = Ks[j * (D + 1) + tx + 16 * c];
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        const float dsv = dSs[(ty + 16 * i) * (kTile + 1) + j];
-#pragma unroll
-        for (int c = 0; c < C; ++c) dq[i][c] = fmaf(dsv, kk[c], dq[i][c]);
-      }
-    }
+    tile_product_add<D>(dq, dSs, Ks, ty, tx);  // dQ[qr] += sum_k dS[qr][k] K[k]
   }
 #pragma unroll
   for (int i = 0; i < 4; ++i) {

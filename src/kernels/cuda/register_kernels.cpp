@@ -28,6 +28,9 @@ void register_unary_kernels();
 #if KIRZL_HAS_CUDNN
 void register_conv_cudnn_kernels();
 #endif
+#if KIRZL_HAS_CUDNN_FRONTEND
+void register_attention_cudnn_frontend_kernels();
+#endif
 
 void register_kernels() {
   register_attention_kernels();
@@ -52,6 +55,9 @@ void register_kernels() {
   register_unary_kernels();
 #if KIRZL_HAS_CUDNN
   register_conv_cudnn_kernels();  // without cuDNN, conv2d has no CUDA kernel (kNeedsCudnn)
+#endif
+#if KIRZL_HAS_CUDNN_FRONTEND
+  register_attention_cudnn_frontend_kernels();  // else causal attention uses the flash kernels only
 #endif
 }
 

@@ -207,6 +207,52 @@ TEST(MpiCommunicator, MismatchFailsOnEveryRankNamingBothSides) {
   EXPECT_KIRZL_ERROR(c->barrier(), ErrorCode::InvalidArgument, "unusable");
 }
 
+// Note [fused small all-reduce]: an all-reduce that travels with the arrival check is reduced by
+// every rank itself, so every rank must reduce in the same order: the same bits everywhere, for
+// sums whose rounding depends on the order (f32 values of very different magnitudes, bf16).
+TEST(MpiCommunicator, SmallAllReduceGivesEveryRankTheSameBits) {
+  auto& c = *world().communicator();
+  const int n = c.size(), r = c.rank();
+  for (DType dt : {DType::f32, DType::bf16, DType::f16, DType::f64})
+    for (ReduceOp op : {ReduceOp::Sum, ReduceOp::Avg})
+      for (int64_t len : {static_cast<int64_t>(64 / dtype_size(dt)), int64_t{37}}) {  // fused (64 B), and not
+      std::vector<double> v(len);
+      for (int64_t i = 0; i < len; ++i) v[i] = (r % 2 ? 1e-3 : 1.0) * (1.0 + 0.37 * i) * (r + 1) * (i % 3 == 0 ? 1e2 : 1);
+      Tensor t = from_vector(v, {len}).to(dt);
+      c.all_reduce(t, {.op = op}).wait();
+      Tensor mine = t.to(DType::f64);
+      Tensor all = zeros({n * len}, {.dtype = DType::f64});
+      c.all_gather(all, mine).wait();
+      const auto got = all.to_vector<double>();
+      for (int q = 1; q < n; ++q)
+        for (int64_t i = 0; i < len; ++i)
+          ASSERT_EQ(got[q * len + i], got[i]) << dtype_name(dt) << " " << comm::to_string(op) << " element " << i
+                                              << ": rank " << q << " differs from rank 0";
+      for (int64_t i = 0; i < len; ++i) {
+        double want = 0;
+        for (int q = 0; q < n; ++q) want += (q % 2 ? 1e-3 : 1.0) * (1.0 + 0.37 * i) * (q + 1) * (i % 3 == 0 ? 1e2 : 1);
+        if (op == ReduceOp::Avg) want /= n;
+        EXPECT_NEAR(got[i], want, std::abs(want) * (dt == DType::bf16 ? 2e-2 : dt == DType::f16 ? 4e-3 : 1e-6));
+      }
+    }
+}
+
+// Two small all-reduces of different lengths: both travel in the arrival slot, which has the same
+// size on every rank, so MPI sees matching calls and the check names both sides.
+TEST(MpiCommunicator, MismatchedSmallAllReducesFailNamingBothSides) {
+  auto c = world().communicator()->split(0, world().rank());
+  Tensor t = zeros({c->rank() == 0 ? 3 : 5});
+  try {
+    c->all_reduce(t).wait();
+    ADD_FAILURE() << "the mismatch was not detected";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::InvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("all_reduce #1 (f32 x 3, sum) on rank 0 does not match all_reduce #1 (f32 x 5, sum) on rank 1"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(MpiCommunicator, TimeoutFailsEveryRankNamingTheMissingOne) {
   auto c = world().communicator()->split(0, world().rank());
   const std::string report = ::testing::TempDir() + "kirzl_mpi_report_" + std::to_string(c->rank()) + ".txt";

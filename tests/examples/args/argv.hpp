@@ -35,4 +35,24 @@ std::string args_error(Parse&& parse, std::vector<std::string> words) {
   return "";
 }
 
+// One example's parser, called as main() would call it:
+//   const ExampleParser<GptArgs> parse("gpt", parse_gpt_args);
+//   GptArgs a = parse({"--steps", "3"});  std::string message = parse.error_of({"--steps", "x"});
+template <class Result>
+class ExampleParser {
+ public:
+  ExampleParser(std::string program, Result (*parser)(int, const char* const*))
+      : program_(std::move(program)), parser_(parser) {}
+  Result operator()(std::vector<std::string> words) const {
+    Argv a(program_, std::move(words));
+    return parser_(a.argc(), a.argv());
+  }
+  // The ArgsError message of parsing `words`, or "" when they parse.
+  std::string error_of(std::vector<std::string> words) const { return args_error(*this, std::move(words)); }
+
+ private:
+  std::string program_;
+  Result (*parser_)(int, const char* const*);
+};
+
 }  // namespace kirzl::examples::testing

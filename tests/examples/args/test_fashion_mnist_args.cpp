@@ -13,19 +13,13 @@
 using kirzl::examples::ArgsError;
 using kirzl::examples::FashionMnistArgs;
 using kirzl::examples::HelpRequested;
-using kirzl::examples::testing::Argv;
+using kirzl::examples::testing::ExampleParser;
 
 namespace {
 
-FashionMnistArgs parse(std::vector<std::string> words) {
-  Argv a("fashion_mnist", std::move(words));
-  return kirzl::examples::parse_fashion_mnist_args(a.argc(), a.argv());
-}
+const ExampleParser<FashionMnistArgs> parse("fashion_mnist", kirzl::examples::parse_fashion_mnist_args);
 
-// The ArgsError message of parsing `words`, or "" when they parse.
-std::string error_of(std::vector<std::string> words) {
-  return kirzl::examples::testing::args_error(parse, std::move(words));
-}
+std::string error_of(std::vector<std::string> words) { return parse.error_of(std::move(words)); }
 
 }  // namespace
 

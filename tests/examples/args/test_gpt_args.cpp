@@ -8,21 +8,14 @@
 #include "argv.hpp"
 #include "gpt_args.hpp"
 
-using kirzl::examples::ArgsError;
 using kirzl::examples::GptArgs;
-using kirzl::examples::HelpRequested;
-using kirzl::examples::testing::Argv;
+using kirzl::examples::testing::ExampleParser;
 
 namespace {
 
-GptArgs parse(std::vector<std::string> words) {
-  Argv a("gpt", std::move(words));
-  return kirzl::examples::parse_gpt_args(a.argc(), a.argv());
-}
+const ExampleParser<GptArgs> parse("gpt", kirzl::examples::parse_gpt_args);
 
-std::string error_of(std::vector<std::string> words) {
-  return kirzl::examples::testing::args_error(parse, std::move(words));
-}
+std::string error_of(std::vector<std::string> words) { return parse.error_of(std::move(words)); }
 
 }  // namespace
 
@@ -81,7 +74,7 @@ TEST(GptArgs, UnknownFlagsAndHelp) {
   try {
     parse({"-h"});
     ADD_FAILURE() << "no help";
-  } catch (const HelpRequested& h) {
+  } catch (const kirzl::examples::HelpRequested& h) {
     for (const char* s : {"--steps INT [default: 600]", "--batch-size INT [default: 32]", "--block-size INT [default: 64]",
                           "--n-layer INT [default: 4]", "--n-head INT [default: 4]", "--n-embd INT [default: 128]",
                           "--dropout FLOAT [default: 0]", "--lr FLOAT [default: 0.003]", "--min-lr FLOAT [default: 0.0003]",

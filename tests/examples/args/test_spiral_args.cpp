@@ -10,18 +10,13 @@
 using kirzl::examples::ArgsError;
 using kirzl::examples::HelpRequested;
 using kirzl::examples::SpiralArgs;
-using kirzl::examples::testing::Argv;
+using kirzl::examples::testing::ExampleParser;
 
 namespace {
 
-SpiralArgs parse(std::vector<std::string> words) {
-  Argv a("spiral", std::move(words));
-  return kirzl::examples::parse_spiral_args(a.argc(), a.argv());
-}
+const ExampleParser<SpiralArgs> parse("spiral", kirzl::examples::parse_spiral_args);
 
-std::string error_of(std::vector<std::string> words) {
-  return kirzl::examples::testing::args_error(parse, std::move(words));
-}
+std::string error_of(std::vector<std::string> words) { return parse.error_of(std::move(words)); }
 
 }  // namespace
 

@@ -8,6 +8,7 @@
 
 #include "kernels/flash_attention.h"
 #include "support/cuda_compare.hpp"
+#include "support/scoped_env.hpp"
 
 using namespace kirzl;
 using kirzl::testing::all_close;
@@ -120,9 +121,11 @@ INSTANTIATE_TEST_SUITE_P(Shapes, FlashAttentionCuda, ::testing::ValuesIn(all_cas
                                   std::to_string(i.param.T);
                          });
 
-// The public op on CUDA (flash path): gradients reach the [B, T, 3 H D] projection through the
-// strided views; compared with the CPU op (reference kernel) in f32.
+// The public op on CUDA (flash path, forced: bf16 would run in cuDNN otherwise): gradients reach
+// the [B, T, 3 H D] projection through the strided views; compared with the CPU op (reference
+// kernel) in f32.
 void check_public_op(DType dt, int64_t D, int64_t T, Tolerance fwd, Tolerance bwd) {
+  kirzl::testing::ScopedEnv flash("KIRZL_ATTENTION", "flash");
   const int64_t B = 2, H = 2;
   Tensor proj = random_proj(B, T, H, D, dt, 900 + T);
   // detach(): for f32, proj.to(f32) is proj itself, and making it require grad would turn

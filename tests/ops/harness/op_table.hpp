@@ -26,6 +26,8 @@ namespace kirzl::testing::op_table {
 // A case that cannot run says why with GTEST_SKIP (no CUDA, not differentiable, too large for
 // finite differences), and the program prints a table of every row and its outcome at the end.
 // `--timing` adds a CPU-vs-CUDA time per row to that table.
+// Every function declared in include/kirzl/ops/ must have a row: the ctest
+// ops_op_table_covers_every_op (check_coverage.py) fails for an op without one.
 
 /// How the harness makes one input of a row.
 struct Arg {

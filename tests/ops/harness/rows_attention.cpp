@@ -1,6 +1,8 @@
 // Op table rows: causal_attention (include/kirzl/ops/nn.hpp): the reference kernels (small head
 // dims, f64) and the CUDA flash kernels (f32/bf16/f16, D in {64, 128}, T not a multiple of the
-// tile), contiguous and strided.
+// tile), contiguous and strided; on CUDA the bf16/f16 rows with D in {64, 128} run in cuDNN's
+// fused attention where the build has it (Note [cudnn sdpa]). causal_attention_qkv: the same
+// attention from one [B, T, 3C] projection, against the reference applied to its three parts.
 #include <cmath>
 #include <string>
 
@@ -39,6 +41,29 @@ Tensor ref_causal_attention(const Tensor& q_in, const Tensor& k_in, const Tensor
   return ref::make(Shape(os), out);
 }
 
+/// causal_attention_qkv's reference: qkv [B, T, 3C] split into q, k, v, as [B, H, T, D] heads,
+/// attended, back to [B, T, C].
+Tensor ref_causal_attention_qkv(const Tensor& qkv_in, int64_t n_head) {
+  const int64_t B = qkv_in.shape()[0], T = qkv_in.shape()[1], C = qkv_in.shape()[2] / 3, D = C / n_head;
+  const std::vector<double> x = ref::values(qkv_in);
+  std::vector<std::vector<double>> parts(3, std::vector<double>(static_cast<size_t>(B * n_head * T * D)));
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t p = 0; p < 3; ++p)
+        for (int64_t h = 0; h < n_head; ++h)
+          for (int64_t d = 0; d < D; ++d)
+            parts[p][((b * n_head + h) * T + t) * D + d] = x[(b * T + t) * 3 * C + p * C + h * D + d];
+  const Shape hs{B, n_head, T, D};
+  const std::vector<double> o =
+      ref::values(ref_causal_attention(ref::make(hs, parts[0]), ref::make(hs, parts[1]), ref::make(hs, parts[2])));
+  std::vector<double> y(static_cast<size_t>(B * T * C));
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < n_head; ++h)
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t d = 0; d < D; ++d) y[(b * T + t) * C + h * D + d] = o[((b * n_head + h) * T + t) * D + d];
+  return ref::make(Shape{B, T, C}, y);
+}
+
 }  // namespace
 
 void add_attention_rows(std::vector<Row>& rows) {
@@ -66,7 +91,9 @@ void add_attention_rows(std::vector<Row>& rows) {
     r.tol.reference = 20;
     r.tol.cuda = 100;  // the flash kernels' online softmax sums in tiles
     r.tol.low_precision = 3;
-    // The flash kernels promise a fixed order (a second backward gives the same bits).
+    // The flash kernels promise a fixed order (a second backward gives the same bits); so does
+    // cuDNN's deterministic backward, which the bf16/f16 rows run in where the build has it (Note
+    // [cudnn sdpa]: where this cuDNN has none for the shape, it takes the other, and this fails).
     r.deterministic = std::string(a.variant).rfind("flash", 0) == 0;
     rows.push_back(r);
   }
@@ -100,6 +127,36 @@ void add_attention_rows(std::vector<Row>& rows) {
       r.tol = {20, 100, 3};
       rows.push_back(r);
     }
+  // causal_attention_qkv: the reference kernels (D = 4, 16; f64), the flash kernels and cuDNN on
+  // CUDA (D = 64, 128; T = 1, 17, 100), a strided qkv (made contiguous by the op).
+  struct Qkv {
+    const char* variant;
+    Shape shape;
+    int64_t n_head;
+    bool strided;
+    std::vector<DType> dtypes;
+  };
+  const Qkv qkvs[] = {
+      {"reference_2x5x24_h2", {2, 5, 24}, 2, false, float_dtypes()},
+      {"reference_strided_1x7x36_h3", {1, 7, 36}, 3, true, float_dtypes()},
+      {"T1_2x1x384_h2", {2, 1, 384}, 2, false, {DType::f32, DType::bf16, DType::f16}},
+      {"d64_2x17x384_h2", {2, 17, 384}, 2, false, float_dtypes()},
+      {"d128_1x100x768_h2", {1, 100, 768}, 2, false, {DType::f32, DType::bf16, DType::f16}},
+  };
+  for (const Qkv& a : qkvs) {
+    Row r;
+    r.op = "causal_attention_qkv";
+    r.variant = a.variant;
+    r.args = {Arg{.shape = a.shape, .strided = a.strided}};
+    r.dtypes = a.dtypes;
+    const int64_t n_head = a.n_head;
+    r.call = [n_head](const Inputs& in) { return causal_attention_qkv(in[0], n_head); };
+    r.reference = [n_head](const Inputs& in) { return ref_causal_attention_qkv(in[0], n_head); };
+    r.tol.reference = 20;
+    r.tol.cuda = 100;
+    r.tol.low_precision = 3;
+    rows.push_back(r);
+  }
 }
 
 }  // namespace kirzl::testing::op_table

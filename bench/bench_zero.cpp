@@ -4,6 +4,10 @@
 //  - BM_ZeroStep: time per training step (forward + backward + step) and, as counters, what
 //    rank 0 holds: optimizer-state bytes, gradient bytes between steps, parameter bytes, and the
 //    ratios of step time and of those bytes to shard = none at the same world size (run first).
+//    The sharded cases run with the parameters' all-gather overlapped with the next forward
+//    (overlap_gather:1, the default; Note [parameter gather overlap]) and waited for before it
+//    (overlap_gather:0); counters gather_wait_ms and forward_ms: rank 0's mean forward, and the
+//    part of it spent waiting for the all-gathers (DDPStepStats).
 //  - BM_ZeroBytesGpt2: the same bytes for GPT-2 124M (models::GPT, AdamW) after one step at 1, 2
 //    and 4 ranks, beside the formulas (optimizer state 8/d bytes per parameter, ZeRO-2 gradients
 //    4/d), as counters; one step of 1 x 32 tokens per rank (not a timing).
@@ -30,6 +34,7 @@
 #include <kirzl/kirzl.hpp>
 #include <kirzl/models/gpt.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <exception>
@@ -108,7 +113,7 @@ double run_ranks(benchmark::State& state, int n, int warmup,
 struct Held {
   double step_s = 0, optim_bytes = 0, grad_bytes = 0, param_bytes = 0;
 };
-std::map<int, Held>& baseline() {  // shard = none, per world size, from the same run
+std::map<int, Held>& baseline() {  // shard = none, per world size (and bucket cap), from the same run
   static std::map<int, Held> b;
   return b;
 }
@@ -133,43 +138,73 @@ Held held_by(DistributedDataParallel& ddp, nn::Module& model, const optim::Optim
   return held;
 }
 
-// range(0): ranks; range(1): 0 none, 1 optimizer, 2 gradients.
+// range(0): ranks; range(1): 0 none, 1 optimizer, 2 gradients; range(2): overlap_parameter_gather;
+// range(3): bucket_cap_mb (25, the default: two buckets for this MLP; 1: one bucket per tensor).
 void BM_ZeroStep(benchmark::State& state) {
   const int n = static_cast<int>(state.range(0));
   const auto shard = static_cast<Shard>(state.range(1));
+  const bool overlap_gather = state.range(2) != 0;
+  const auto cap_mb = static_cast<int>(state.range(3));
+  const int key = n * 100 + cap_mb;
   set_num_threads(1);
   Held held;
   std::vector<std::shared_ptr<nn::Module>> models(n);
   std::vector<std::unique_ptr<DistributedDataParallel>> ddps(n);
   std::vector<std::unique_ptr<optim::AdamW>> opts(n);
+  std::vector<DDPStepStats> forwards;  // rank 0's, per step
   auto setup = [&](int rank, std::shared_ptr<comm::Communicator> c) -> std::function<void()> {
     manual_seed(0);
     models[rank] = make_model();
-    ddps[rank] = std::make_unique<DistributedDataParallel>(*models[rank], c, DDPOptions{.shard = shard});
+    ddps[rank] = std::make_unique<DistributedDataParallel>(
+        *models[rank], c,
+        DDPOptions{.bucket_cap_mb = static_cast<double>(cap_mb), .shard = shard, .overlap_parameter_gather = overlap_gather});
     opts[rank] = ddps[rank]->make_optimizer<optim::AdamW>({.lr = 1e-3, .weight_decay = 0.1});
     Generator g(static_cast<uint64_t>(rank) + 1);
     auto x = std::make_shared<Tensor>(randn({kBatchPerRank, kIn}, {}, &g));
     auto y = std::make_shared<Tensor>(randint(0, kOut, {kBatchPerRank}, {.dtype = DType::i64}, &g));
     return [&, rank, x, y] {
       Tensor loss = cross_entropy((*ddps[rank])(*x), *y);
+      if (rank == 0) forwards.push_back(ddps[0]->last_step_stats());
       opts[rank]->zero_grad();
       loss.backward();
       opts[rank]->step();
     };
   };
   held.step_s = run_ranks(state, n, 2, setup, [&] { held = held_by(*ddps[0], *models[0], *opts[0], shard, n); });
-  if (shard == Shard::none) baseline()[n] = held;
+  // Rank 0's forwards of the timed steps: how long each waited for the parameters' all-gathers.
+  double wait_ms = 0, forward_ms = 0;
+  const auto timed = static_cast<size_t>(state.iterations());
+  for (size_t i = forwards.size() - std::min(forwards.size(), timed); i < forwards.size(); ++i) {
+    wait_ms += forwards[i].gather_wait_ms / static_cast<double>(timed);
+    forward_ms += forwards[i].forward_ms / static_cast<double>(timed);
+  }
+  state.counters["gather_wait_ms"] = wait_ms;
+  state.counters["forward_ms"] = forward_ms;
+  if (shard == Shard::none) baseline()[key] = held;
   state.counters["ranks"] = n;
   state.counters["optim_state_MB_per_rank"] = held.optim_bytes / 1e6;
   state.counters["grad_MB_per_rank"] = held.grad_bytes / 1e6;
   state.counters["param_MB_per_rank"] = held.param_bytes / 1e6;
-  if (baseline().count(n) != 0) {
-    const Held& b = baseline()[n];
+  if (baseline().count(key) != 0) {
+    const Held& b = baseline()[key];
     state.counters["step_time_vs_none"] = held.step_s / b.step_s;
     state.counters["optim_state_vs_none"] = held.optim_bytes / b.optim_bytes;
     state.counters["grad_vs_none"] = held.grad_bytes / b.grad_bytes;
   }
-  state.SetLabel(std::string("shard=") + shard_name(shard));
+  state.SetLabel(std::string("shard=") + shard_name(shard) +
+                 (shard == Shard::none ? "" : overlap_gather ? ", gather overlapped" : ", gather waited first") +
+                 ", buckets of " + std::to_string(cap_mb) + " MB");
+}
+
+// shard = none first at each world size (the ratios compare with it), then each shard with the
+// gather overlapped and not.
+void zero_step_cases(benchmark::internal::Benchmark* b) {
+  for (int64_t cap_mb : {25, 1})
+    for (int64_t n : {2, 4}) {
+      b->Args({n, 0, 1, cap_mb});
+      for (int64_t shard : {1, 2})
+        for (int64_t overlap_gather : {1, 0}) b->Args({n, shard, overlap_gather, cap_mb});
+    }
 }
 
 // range(0): ranks; range(1): shard. GPT-2 124M (allocated parameters P, the padded wte rows
@@ -373,10 +408,9 @@ void BM_DdpCheckpointLoad(benchmark::State& state) {
 
 }  // namespace
 
-// shard = none first at each world size: the ratios compare with it.
 BENCHMARK(BM_ZeroStep)
-    ->ArgsProduct({{2, 4}, {0, 1, 2}})
-    ->ArgNames({"ranks", "shard"})
+    ->Apply(zero_step_cases)
+    ->ArgNames({"ranks", "shard", "overlap_gather", "bucket_mb"})
     ->Iterations(20)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);

@@ -135,6 +135,10 @@ struct AutogradMeta {
   std::weak_ptr<Node> grad_accumulator;  ///< leaves only: the node that adds into grad, created on first use
   std::vector<std::pair<uint64_t, GradHook>> leaf_grad_hooks;  ///< leaves: hooks run before accumulation (handle, hook)
   std::vector<std::pair<uint64_t, PostAccumulateGradHook>> post_accumulate_hooks;  ///< leaves: hooks run after accumulation (handle, hook)
+  /// Leaves: the tensor's values are still being written by a collective (a sharded DDP's
+  /// parameter all-gather that its forward has not waited for yet): record() refuses it as an
+  /// input (Note [parameter gather overlap]). Set and cleared by DistributedDataParallel.
+  bool gather_pending = false;
 };
 
 /// True when grad mode is on and any of `inputs` requires grad.
@@ -144,6 +148,8 @@ bool any_requires_grad(const std::vector<Tensor>& inputs);
 /// Records an op: `outputs` get a FunctionNode named `name` with `backward` as grad_fn, connected
 /// to `inputs` (undefined inputs are allowed and receive nothing). Does nothing unless
 /// any_requires_grad(inputs). Tensors captured by `backward` should be detach()ed.
+/// Error{InvalidArgument} when an input is marked AutogradMeta::gather_pending (a parameter read
+/// before its all-gather was waited for).
 void record(const char* name, const std::vector<Tensor*>& outputs, const std::vector<Tensor>& inputs,
             BackwardFn backward);
 inline void record(const char* name, Tensor& output, const std::vector<Tensor>& inputs, BackwardFn backward) {

@@ -94,6 +94,14 @@ struct DDPOptions {
   /// make_optimizer(). Shard::gradients reduce-scatters with ReduceOp::Avg: comm_hook and a bf16
   /// reduce_dtype are Error{InvalidArgument} with it.
   Shard shard = Shard::none;
+  /// With shard: the next forward waits for each bucket's parameter all-gather only when it reaches
+  /// a module that uses the bucket (a forward pre-hook on every submodule), so the gathers of later
+  /// layers overlap the forward of earlier ones (Note [parameter gather overlap]). Submodules must
+  /// then be called through operator() (`(*child)(x)`), or have run_forward_pre_hooks() called
+  /// before their parameters are read; a parameter read while its gather is pending is
+  /// Error{InvalidArgument}. false: forward() waits for every bucket before the module runs, as
+  /// it does anyway without grad mode (evaluation). No effect without shard.
+  bool overlap_parameter_gather = true;
   /// Chrome-trace output (forward, backward, each bucket's all-reduce, user scopes); default from
   /// the KIRZL_TIMELINE environment variable (see io::Timeline::path_from_env).
   std::string timeline_path = "<env>";
@@ -107,6 +115,11 @@ struct DDPStepStats {
   double comm_exposed_ms = 0;   ///< waited for communication after backward's nodes finished
   double comm_hidden_ms = 0;    ///< comm_ms - comm_exposed_ms: overlapped with backward
   int buckets = 0;              ///< buckets reduced in the step
+  /// Sharded: how long the last forward() waited for the parameters' all-gathers (up front, or in
+  /// its modules' hooks with DDPOptions::overlap_parameter_gather): the gather time the forward
+  /// did not hide. 0 without sharding.
+  double gather_wait_ms = 0;
+  double forward_ms = 0;        ///< the last forward(), waits included
 };
 
 /// Wraps a module for data-parallel training. Construction broadcasts parameters and buffers
@@ -145,9 +158,12 @@ struct DDPStepStats {
 /// Each bucket is split into equal chunks, one per rank (Note [shard layout]); the optimizer's
 /// parameters are this rank's pieces of the model's parameters (1-D views into them), so its
 /// state, and the f32 master weights of bf16/f16 parameters, exist for the shard only. step()
-/// updates the pieces in place and starts an all-gather of every bucket's parameters; the next
-/// forward() (or synchronize_parameters()) waits for it, so the work in between (zero_grad, the
-/// next batch) overlaps it. LR schedules, param groups (given over the model's parameters),
+/// updates the pieces in place and starts an all-gather of every bucket's parameters (the last
+/// bucket, the first layers, first); the work in between (zero_grad, the next batch) overlaps
+/// them, and so does the next forward(): each submodule's forward pre-hook waits only for the
+/// buckets holding its parameters (DDPOptions::overlap_parameter_gather; Note [parameter gather
+/// overlap]), so submodules must be called through operator(). synchronize_parameters() waits
+/// for all of them. LR schedules, param groups (given over the model's parameters),
 /// GradScaler (pass it the same communicator), no_sync accumulation and LAMB (trust ratios from
 /// whole-tensor norms summed over the ranks) work as without sharding.
 /// With Shard::gradients, a parameter's .grad() is undefined after a reduced backward (the
@@ -168,7 +184,8 @@ class DistributedDataParallel {
   DistributedDataParallel(const DistributedDataParallel&) = delete;
   DistributedDataParallel& operator=(const DistributedDataParallel&) = delete;
 
-  /// Runs the module's forward, preparing the reducer for the backward that follows.
+  /// Runs the module (its operator(): forward pre-hooks, then forward), preparing the reducer for
+  /// the backward that follows.
   Tensor forward(const Tensor& x);
   /// Calls forward(x).
   Tensor operator()(const Tensor& x) { return forward(x); }
@@ -236,9 +253,11 @@ class DistributedDataParallel {
   /// sharding, this rank's shard's with it (the global norm over all ranks; a collective).
   Tensor clip_grad_norm_(double max_norm, optim::ClipOptions options = {});
 
-  /// Waits for the parameters' all-gather started by a sharded optimizer's step(); forward()
-  /// calls it. Call it before reading the parameters outside forward() (evaluation through
-  /// module() directly, saving a checkpoint). Does nothing when nothing is in flight.
+  /// Waits for the parameters' all-gathers started by a sharded optimizer's step() (forward()
+  /// waits for them too, all at once or module by module: DDPOptions::overlap_parameter_gather).
+  /// Call it before reading the parameters outside forward() (saving a checkpoint, reading
+  /// weights; with overlap_parameter_gather, calling a submodule through operator() waits for its
+  /// own). Does nothing when nothing is in flight.
   void synchronize_parameters();
 
   /// The module's parameters that DDP reduces (those that require grad), in registration order.

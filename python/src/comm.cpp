@@ -261,7 +261,10 @@ void init_ddp(py::module_& top) {
       .def_readonly("comm_ms", &DDPStepStats::comm_ms)
       .def_readonly("comm_exposed_ms", &DDPStepStats::comm_exposed_ms)
       .def_readonly("comm_hidden_ms", &DDPStepStats::comm_hidden_ms)
-      .def_readonly("buckets", &DDPStepStats::buckets);
+      .def_readonly("buckets", &DDPStepStats::buckets)
+      .def_readonly("gather_wait_ms", &DDPStepStats::gather_wait_ms,
+                    "Sharded: how long the last forward waited for the parameters' all-gathers.")
+      .def_readonly("forward_ms", &DDPStepStats::forward_ms, "The last forward, waits included.");
   py::class_<NoSyncContext>(top, "_NoSync")
       .def("__enter__", [](NoSyncContext& c) { c.guard = std::make_unique<DistributedDataParallel::NoSyncGuard>(c.ddp->get()); })
       .def("__exit__", [](NoSyncContext& c, py::args) { c.guard.reset(); return false; });
@@ -275,15 +278,20 @@ broadcasts rank 0's parameters, then all-reduces gradient buckets while backward
 optimizer sees gradients averaged over ranks. `group` is a ProcessGroup (kirzl.init()) or a
 Communicator. comm_hook: "allreduce" (default), "bf16_compress" or "fp16_compress". shard: "none"
 (default), "optimizer" (ZeRO-1) or "gradients" (ZeRO-2); sharded, build the optimizer with
-ddp.make_optimizer(kirzl.optim.AdamW, lr=...) and clip with ddp.clip_grad_norm_(). The module is
-kept alive by the wrapper.
+ddp.make_optimizer(kirzl.optim.AdamW, lr=...) and clip with ddp.clip_grad_norm_().
+overlap_parameter_gather (sharded only, default True): the next forward waits for each bucket's
+parameter all-gather in the forward pre-hook of the submodules that use it, so submodules must be
+called (child(x)), not read directly; False waits for all of them before the module runs. The
+module is kept alive by the wrapper.
 )doc")
       .def(py::init([](nn::Module& module, const py::object& group, double bucket_cap_mb, double first_bucket_cap_mb,
                        bool find_unused, bool broadcast_buffers, bool overlap, const py::object& timeout,
-                       const std::string& comm_hook, const std::string& timeline_path, const std::string& shard) {
+                       const std::string& comm_hook, const std::string& timeline_path, const std::string& shard,
+                       bool overlap_parameter_gather) {
              DDPOptions o{.bucket_cap_mb = bucket_cap_mb, .first_bucket_cap_mb = first_bucket_cap_mb,
                           .find_unused_parameters = find_unused, .broadcast_buffers = broadcast_buffers, .overlap = overlap,
-                          .timeout = timeout_from(timeout), .timeline_path = timeline_path};
+                          .timeout = timeout_from(timeout), .overlap_parameter_gather = overlap_parameter_gather,
+                          .timeline_path = timeline_path};
              if (shard == "optimizer") o.shard = Shard::optimizer;
              else if (shard == "gradients") o.shard = Shard::gradients;
              else KIRZL_CHECK(shard == "none", "DistributedDataParallel: shard must be 'none', 'optimizer' or "
@@ -302,7 +310,7 @@ kept alive by the wrapper.
            py::arg("first_bucket_cap_mb") = 1.0, py::arg("find_unused_parameters") = false,
            py::arg("broadcast_buffers") = true, py::arg("overlap") = true, py::arg("timeout") = py::none(),
            py::arg("comm_hook") = "allreduce", py::arg("timeline_path") = "<env>", py::arg("shard") = "none",
-           py::keep_alive<1, 2>())
+           py::arg("overlap_parameter_gather") = true, py::keep_alive<1, 2>())
       .def("make_optimizer",
            [](PyDDP& d, const py::object& optimizer_class, const py::object& params, const py::kwargs& options) {
              DistributedDataParallel& ddp = d.get();

@@ -56,7 +56,8 @@ no logit, loss, sample, parameter count or GPT-2 file shows them.)doc")
           "forward", [](GPT& g, const py::handle& idx) { return g.forward(to_tensor(idx)); }, py::arg("idx"),
           "Logits [B, T, vocab_size] for token ids [B, T] (i64/i32; [T] gives [T, vocab_size]).")
       .def(
-          "__call__", [](GPT& g, const py::handle& idx) { return g.forward(to_tensor(idx)); }, py::arg("idx"))
+          "__call__", [](GPT& g, const py::handle& idx) { return g(to_tensor(idx)); }, py::arg("idx"),
+          "The forward pre-hooks, then forward(idx).")
       .def(
           "loss",
           [](GPT& g, const py::handle& idx, const py::handle& targets) {

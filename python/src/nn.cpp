@@ -77,6 +77,28 @@ define forward(x). Such a module works everywhere a C++ module does (Sequential,
              py::gil_scoped_release rel;
              return self.forward(x);
            }, py::arg("x"), "The computation (releases the GIL; Python forwards take it back).")
+      .def("register_forward_pre_hook", [](Module& self, py::function hook) {
+             // The hook runs on whatever thread calls the module, often with the GIL released
+             // (forward() releases it), and its last copy may go with the module anywhere: take
+             // the GIL to call it and to let go of it.
+             std::shared_ptr<py::function> fn(new py::function(std::move(hook)), [](py::function* f) {
+               py::gil_scoped_acquire gil;
+               delete f;
+             });
+             return self.register_forward_pre_hook([fn](Module& m) {
+               py::gil_scoped_acquire gil;
+               (*fn)(py::cast(&m, py::return_value_policy::reference));
+             });
+           }, py::arg("hook"),
+           "Registers hook(module), run before every call module(x) (and run_forward_pre_hooks()), after the "
+           "hooks registered before it; returns a handle for remove_forward_pre_hook.")
+      .def("remove_forward_pre_hook", &Module::remove_forward_pre_hook, py::arg("handle"),
+           "Removes the hook with this handle; False when this module has none.")
+      .def("run_forward_pre_hooks", [](Module& self) {
+             py::gil_scoped_release rel;
+             self.run_forward_pre_hooks();
+           }, "Runs this module's forward pre-hooks (module(x) does, then forward): call it before reading a "
+              "submodule's parameters without calling it (sharded DDP waits for them there).")
       .def("repr", &Module::repr, "One-line description, e.g. 'Linear(in_features=784, ...)'.")
       .def("str", &Module::str, "Multi-line tree of this module and its children.")
       .def("__repr__", &Module::str)

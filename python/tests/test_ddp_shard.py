@@ -112,3 +112,53 @@ def test_bad_shard_and_optimizer_class_are_errors():
     with pytest.raises(kirzl.Error, match="did not build a kirzl optimizer"):
         ddp.make_optimizer(lambda groups, **kw: object())
     ddp.close()
+
+
+class Peeker(nn.Module):
+    """Reads its second layer's weights instead of calling it."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(6, 9)
+        self.b = nn.Linear(9, 3)
+
+    def forward(self, x):
+        return kirzl.linear(kirzl.tanh(self.a(x)), self.b.weight, self.b.bias)
+
+
+def test_the_parameter_gather_overlaps_the_forward_of_a_python_module():
+    # Net calls its children (module.__call__ runs their forward pre-hooks, where DDP waits for
+    # each one's parameters): the same training with the gather overlapped and waited up front.
+    def fn(r, comm, overlap):
+        kirzl.manual_seed(3)
+        model = Net()
+        ddp = kirzl.DistributedDataParallel(model, comm, bucket_cap_mb=0.0001, first_bucket_cap_mb=0.0001,
+                                            shard="gradients", overlap_parameter_gather=overlap)
+        opt = ddp.make_optimizer(kirzl.optim.AdamW, lr=0.01, weight_decay=0.1)
+        train(ddp, opt, r, 2, range(5))
+        stats = ddp.last_step_stats()
+        assert 0 <= stats.gather_wait_ms <= stats.forward_ms
+        return params_of(model)
+    on = run_ranks(2, lambda r, c: fn(r, c, True))
+    off = run_ranks(2, lambda r, c: fn(r, c, False))
+    for a, b in zip(on[1], off[0]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_parameter_read_past_its_module_is_an_error_unless_overlap_is_off():
+    def fn(r, comm, overlap):
+        kirzl.manual_seed(3)
+        model = Peeker()
+        ddp = kirzl.DistributedDataParallel(model, comm, bucket_cap_mb=0.0001, first_bucket_cap_mb=0.0001,
+                                            shard="optimizer", overlap_parameter_gather=overlap)
+        opt = ddp.make_optimizer(kirzl.optim.SGD, lr=0.1)
+        x, y = batch(1, r, 2)
+        kirzl.cross_entropy(ddp(x), y).backward()  # the first forward: nothing in flight yet
+        opt.step()
+        if overlap:
+            with pytest.raises(kirzl.InvalidArgumentError, match="run_forward_pre_hooks"):
+                ddp(x)
+            model.b.run_forward_pre_hooks()  # the fix the message names
+        return ddp(x).numpy()
+    run_ranks(2, lambda r, c: fn(r, c, True))
+    run_ranks(2, lambda r, c: fn(r, c, False))

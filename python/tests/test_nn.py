@@ -84,3 +84,50 @@ def test_init_functions():
     nn.init.kaiming_uniform_(t, a=5 ** 0.5)
     assert abs(t.numpy()).max() <= 1 / 5 ** 0.5 + 1e-6
     assert nn.init.fans(t) == (5, 4)
+
+
+def test_forward_pre_hooks_run_before_forward_in_order_and_from_children():
+    log = []
+
+    class Two(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Linear(3, 4)
+            self.b = nn.Sequential(nn.ReLU(), nn.Linear(4, 2))
+
+        def forward(self, x):
+            return self.b(self.a(x))
+
+    m = Two()
+    ha = m.a.register_forward_pre_hook(lambda mod: log.append(("a", mod is m.a)))
+    m.b[1].register_forward_pre_hook(lambda mod: log.append(("b1", True)))
+    hm = m.register_forward_pre_hook(lambda mod: log.append(("m", True)))
+    m.register_forward_pre_hook(lambda mod: log.append(("m2", True)))
+    m(kirzl.ones([2, 3]))
+    assert log == [("m", True), ("m2", True), ("a", True), ("b1", True)]
+    log.clear()
+    m.forward(kirzl.ones([2, 3]))  # forward itself runs the children's hooks, not its own
+    assert log == [("a", True), ("b1", True)]
+    assert m.remove_forward_pre_hook(hm) and m.a.remove_forward_pre_hook(ha)
+    assert not m.remove_forward_pre_hook(hm)
+    log.clear()
+    m(kirzl.ones([2, 3]))
+    assert log == [("m2", True), ("b1", True)]
+    log.clear()
+    m.a.run_forward_pre_hooks()
+    m.b.run_forward_pre_hooks()
+    assert log == []
+
+    def refuse(mod):
+        raise RuntimeError("hook says no")
+    m.a.register_forward_pre_hook(refuse)
+    with pytest.raises(RuntimeError, match="hook says no"):
+        m(kirzl.ones([2, 3]))
+
+
+def test_gpt_call_runs_its_hooks():
+    gpt = kirzl.models.GPT(kirzl.models.GPTConfig(vocab_size=11, block_size=6, n_layer=1, n_head=2, n_embd=8))
+    calls = []
+    gpt.register_forward_pre_hook(lambda mod: calls.append("gpt"))
+    gpt(kirzl.tensor(np.zeros((1, 4), dtype=np.int64)))
+    assert calls == ["gpt"]

@@ -116,15 +116,21 @@ DistributedDataParallel::Impl::Impl(nn::Module& m, std::shared_ptr<comm::Communi
   self = std::make_shared<Impl*>(this);
   for (size_t i = 0; i < params.size(); ++i)
     hook_handles.push_back(params[i].register_post_accumulate_grad_hook([this, i](Tensor&) { on_ready(i); }));
+  install_gather_hooks();  // last: nothing throws after it (~Impl removes them; Note [parameter gather overlap])
 }
 
 DistributedDataParallel::Impl::~Impl() {
   for (size_t i = 0; i < params.size() && i < hook_handles.size(); ++i) params[i].remove_hook(hook_handles[i]);
-  // An all-gather still writing into the parameters must end before they can be freed.
-  for (BucketShardState& st : shards) try {
-      st.gather.synchronize();
+  remove_gather_hooks();  // the module may outlive this object
+  // An all-gather still writing into the parameters must end before they can be freed; the
+  // parameters lose their marks (Note [parameter gather overlap]).
+  for (size_t b = 0; b < shards.size(); ++b) {
+    try {
+      shards[b].gather.synchronize();
     } catch (...) {
     }
+    if (shards[b].gather_pending) mark_gather_pending(b, false);
+  }
 }
 
 // Construction step 1: every rank must hold the same parameters, in the same order.
@@ -445,7 +451,14 @@ DistributedDataParallel::~DistributedDataParallel() = default;
 Tensor DistributedDataParallel::forward(const Tensor& x) {
   Impl& d = *impl_;
   const bool will_backward = grad_enabled();
-  d.wait_gathers();  // a sharded optimizer's step left the parameters' all-gather in flight
+  // A sharded optimizer's step left the parameters' all-gathers in flight: wait for all of them
+  // now, or, overlapping them with this forward, for the root's own parameters now and for the
+  // others in the submodules' hooks (Note [parameter gather overlap]).
+  const auto t0 = std::chrono::steady_clock::now();
+  d.gather_wait_ns = 0;
+  const bool overlap_gathers = will_backward && d.overlaps_gathers();
+  if (overlap_gathers) d.wait_gathers(d.root_buckets);
+  else d.wait_gathers();
   d.check_parameters_unchanged();
   if (will_backward) d.prepare();
   if (d.opts.broadcast_buffers && d.comm->size() > 1) {
@@ -456,8 +469,11 @@ Tensor DistributedDataParallel::forward(const Tensor& x) {
     }
   }
   int64_t start = d.timeline.now_us();
-  Tensor out = d.module.forward(x);
+  Tensor out = d.module(x);
   d.timeline.span("forward", "compute", start, d.timeline.now_us(), 0);
+  if (overlap_gathers) d.wait_gathers();  // buckets no module waited for (unused modules)
+  d.stats.gather_wait_ms = static_cast<double>(d.gather_wait_ns) / 1e6;
+  d.stats.forward_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   if (will_backward && d.opts.find_unused_parameters) d.mark_unused(out);
   return out;
 }

@@ -45,6 +45,7 @@ struct DistributedDataParallel::Impl {
     Tensor grad_shard;   // Shard::gradients: this rank's chunk of the reduced gradients
     Tensor gather_in;    // the all-gather's input: a copy of this rank's chunk
     comm::Work gather;   // the all-gather in flight after a step
+    bool gather_pending = false;  // `gather` started and nobody waited for it yet
   };
 
   // One piece of the optimizer's parameters (Note [sharded optimizer]).
@@ -89,6 +90,11 @@ struct DistributedDataParallel::Impl {
   std::vector<BucketShardState> shards;  // per bucket
   std::vector<Piece> pieces;             // this rank's, in bucket order
   bool gathers_pending = false;          // a step started all-gathers that nobody waited for yet
+  // Note [parameter gather overlap]: the forward pre-hooks DDP put on the module's submodules
+  // (module, handle), and the buckets the root module's own parameters are in.
+  std::vector<std::pair<std::shared_ptr<nn::Module>, uint64_t>> module_hooks;
+  std::vector<size_t> root_buckets;
+  int64_t gather_wait_ns = 0;  // waited in wait_gather since the last forward() began
   bool reduced_since_step = false;       // a reduced backward happened since the last step
   int attached_optimizers = 0;
   // The attached optimizer's parameters as pieces of the unsharded optimizer's (what
@@ -134,7 +140,13 @@ struct DistributedDataParallel::Impl {
   void after_reduction();
   void rebind_piece_grads();
   void start_gathers();
+  void install_gather_hooks();
+  void remove_gather_hooks();
+  void mark_gather_pending(size_t b, bool pending);
+  void wait_gather(size_t b);
+  void wait_gathers(const std::vector<size_t>& bs);
   void wait_gathers();
+  bool overlaps_gathers() const { return sharded() && opts.overlap_parameter_gather; }
   void check_step_allowed(const optim::Optimizer& opt) const;
   void clear_param_grads(bool set_to_none);
 };

@@ -1,7 +1,12 @@
 // Sharded data parallelism (DDPOptions::shard): the parameters' flat buffers, this rank's pieces
 // for the optimizer, the reduce-scatter of Shard::gradients and the all-gather after step. See
 // Note [sharded optimizer] and Note [shard layout].
+#include <algorithm>
+#include <chrono>
+#include <functional>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "comm/reducer_impl.h"
 #include "kirzl/autograd.hpp"
@@ -16,7 +21,8 @@ namespace kirzl {
 // gradient is a view of the reduced gradients: into the all-reduced bucket (Shard::optimizer) or
 // into this rank's reduce-scattered chunk (Shard::gradients). step() updates the pieces in place,
 // which is the owner's part of the flat parameter buffer, and its post-hook all-gathers every
-// bucket's buffer from the owners; the next forward waits for it. Because a piece is a view of
+// bucket's buffer from the owners; the next forward waits for it, bucket by bucket as its modules
+// run (Note [parameter gather overlap]). Because a piece is a view of
 // the very memory the all-gather fills, nothing is copied back. Rules that need the norm of a whole
 // tensor (LAMB) sum the pieces' partial norms over the ranks (Optimizer::WholeTensors).
 
@@ -115,10 +121,12 @@ void DistributedDataParallel::Impl::rebind_piece_grads() {
   }
 }
 
+// Issued in the order the next forward needs them: buckets hold the parameters in reverse
+// registration order, so the last bucket (the first layers) goes first.
 void DistributedDataParallel::Impl::start_gathers() {
   NoGradGuard no_grad;
   const int64_t rank = comm->rank();
-  for (size_t b = 0; b < shards.size(); ++b) {
+  for (size_t b = shards.size(); b-- > 0;) {
     BucketShardState& st = shards[b];
     // A copy of this rank's chunk: the all-gather writes the whole buffer, this chunk included.
     st.gather_in = st.params_flat.narrow(0, rank * st.layout.chunk, st.layout.chunk).clone();
@@ -126,18 +134,106 @@ void DistributedDataParallel::Impl::start_gathers() {
     o.timeout = opts.timeout;
     o.tag = "parameters of " + buckets[b].info.tag;
     st.gather = comm->all_gather(st.params_flat, st.gather_in, o);
+    st.gather_pending = true;
+    gathers_pending = true;
+    if (overlaps_gathers()) mark_gather_pending(b, true);
   }
-  gathers_pending = true;
   reduced_since_step = false;
+}
+
+void DistributedDataParallel::Impl::mark_gather_pending(size_t b, bool pending) {
+  for (size_t i : buckets[b].members) params[i].ensure_autograd_meta().gather_pending = pending;
+}
+
+// A bucket's wait, once: the bucket is no longer pending (nor its parameters marked) before the
+// wait, so that a failed wait is not retried. A failure also drops every other pending gather
+// (the communicator failed; their Works stay, for the destructor to end quietly), so nothing is
+// left half-waited or marked, and the error is the communicator's, as without overlap.
+void DistributedDataParallel::Impl::wait_gather(size_t b) {
+  BucketShardState& st = shards[b];
+  if (!st.gather_pending) return;
+  st.gather_pending = false;
+  mark_gather_pending(b, false);
+  const int64_t start = timeline.enabled() ? timeline.now_us() : 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    st.gather.wait();
+  } catch (...) {
+    for (size_t o = 0; o < shards.size(); ++o)
+      if (shards[o].gather_pending) {
+        shards[o].gather_pending = false;
+        mark_gather_pending(o, false);
+      }
+    gathers_pending = false;
+    throw;
+  }
+  st.gather_in = Tensor();
+  gather_wait_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
+  if (timeline.enabled()) timeline.span("wait " + buckets[b].info.tag + " parameters", "comm", start, timeline.now_us(), 0);
+}
+
+void DistributedDataParallel::Impl::wait_gathers(const std::vector<size_t>& bs) {
+  if (!gathers_pending) return;
+  for (size_t b : bs) wait_gather(b);
 }
 
 void DistributedDataParallel::Impl::wait_gathers() {
   if (!gathers_pending) return;
-  gathers_pending = false;  // a failed wait must not be retried on the next forward
-  for (BucketShardState& st : shards) {
-    st.gather.wait();
-    st.gather_in = Tensor();
+  for (size_t b = shards.size(); b-- > 0;) wait_gather(b);
+  gathers_pending = false;
+}
+
+// Note [parameter gather overlap]: step() leaves one all-gather per bucket in flight, issued in
+// the order the forward uses the buckets (the last bucket first). With
+// DDPOptions::overlap_parameter_gather, a forward that records a graph does not wait for all of
+// them up front: every submodule below the root gets a forward pre-hook that waits for the
+// buckets holding a parameter of its subtree (computed once here; waiting a waited bucket is a
+// no-op), so layer k's forward runs while the gathers of layers k+1... are still arriving. The
+// root's own parameters are waited before its forward, and whatever no module waited for (an
+// unused module) after it, so that no gather is in flight into backward or the next step.
+// Evaluation (grad mode off) waits for everything first: without a graph there is no error to
+// catch a parameter read too early (below). This relies on modules calling their children
+// through operator() (or run_forward_pre_hooks() where a parent reads a child's weights itself,
+// as GPT::fused_loss does). A module that does not would read stale parameters, so the safety
+// net: the waiting marks each parameter of a pending bucket (AutogradMeta::gather_pending), and
+// autograd::record refuses a marked input, naming the op and the fix (one flag test per input of
+// a recorded op). The hooks are removed, and the marks cleared, when DDP is destroyed. With NCCL a
+// wait makes the compute stream wait for the bucket's gather (Note [nccl work]) without blocking
+// the host, so there the layers' kernels queue up at once and the GPU does the interleaving.
+void DistributedDataParallel::Impl::install_gather_hooks() {
+  if (!overlaps_gathers()) return;
+  std::unordered_map<std::string, size_t> index;
+  for (size_t i = 0; i < names.size(); ++i) index.emplace(names[i], i);
+  // The buckets of the trained parameters among `m`'s, named below `prefix`, last bucket first.
+  auto buckets_of = [&](const std::string& prefix, const nn::Module& m, bool recurse) {
+    std::vector<size_t> bs;
+    for (const auto& [name, p] : m.named_parameters(recurse)) {
+      auto it = index.find(prefix + name);
+      if (it != index.end()) bs.push_back(bucket_of[it->second]);
+    }
+    std::sort(bs.begin(), bs.end(), std::greater<>());
+    bs.erase(std::unique(bs.begin(), bs.end()), bs.end());
+    return bs;
+  };
+  root_buckets = buckets_of("", module, false);
+  std::unordered_set<const nn::Module*> seen{&module};
+  std::vector<std::pair<std::string, std::shared_ptr<nn::Module>>> todo;
+  for (const auto& [name, child] : module.named_children()) todo.emplace_back(name + ".", child);
+  while (!todo.empty()) {
+    auto [prefix, m] = std::move(todo.back());
+    todo.pop_back();
+    if (!seen.insert(m.get()).second) continue;  // a module registered twice: hooked once
+    for (const auto& [name, child] : m->named_children()) todo.emplace_back(prefix + name + ".", child);
+    std::vector<size_t> bs = buckets_of(prefix, *m, true);
+    if (bs.empty()) continue;
+    const uint64_t handle = m->register_forward_pre_hook([this, bs](nn::Module&) { wait_gathers(bs); });
+    module_hooks.emplace_back(std::move(m), handle);
   }
+}
+
+void DistributedDataParallel::Impl::remove_gather_hooks() {
+  for (auto& [m, handle] : module_hooks) m->remove_forward_pre_hook(handle);
+  module_hooks.clear();
 }
 
 void DistributedDataParallel::Impl::check_step_allowed(const optim::Optimizer& opt) const {

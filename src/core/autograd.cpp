@@ -124,12 +124,34 @@ bool any_requires_grad(const std::vector<Tensor>& inputs) {
   return false;
 }
 
+namespace {
+// The safety net of Note [parameter gather overlap]: a parameter whose all-gather is in flight was
+// read by an op, so the op computed with stale (or half-written) values.
+[[noreturn]] void fail_gather_pending(const char* op, const Tensor& in) {
+  KIRZL_FAIL(ErrorCode::InvalidArgument, op, ": input ", in.describe(), " is a parameter whose all-gather after "
+             "a sharded optimizer step (DistributedDataParallel with shard = optimizer or gradients) has not been "
+             "waited for: it was read without calling the module that owns it, so its values are stale. Call child "
+             "modules through operator() (child(x), not child.forward(x)), or call the owning module's "
+             "run_forward_pre_hooks() before reading its parameters, or call ddp.synchronize_parameters() first, "
+             "or set DDPOptions::overlap_parameter_gather = false");
+}
+}  // namespace
+
 void record(const char* name, const std::vector<Tensor*>& outputs, const std::vector<Tensor>& inputs, BackwardFn backward) {
   if (!any_requires_grad(inputs)) return;
   auto node = std::make_shared<FunctionNode>(name, std::move(backward));
   auto& edges = node->mutable_next_edges();
   edges.reserve(inputs.size());
-  for (const Tensor& in : inputs) edges.push_back(in.defined() ? gradient_edge(in) : Edge{});
+  for (const Tensor& in : inputs) {
+    if (!in.defined()) {
+      edges.push_back(Edge{});
+      continue;
+    }
+    const AutogradMeta* meta = in.autograd_meta();
+    if (meta && meta->gather_pending) [[unlikely]]
+      fail_gather_pending(name, in);
+    edges.push_back(gradient_edge(in));
+  }
   auto& metas = node->mutable_outputs();
   for (uint32_t i = 0; i < outputs.size(); ++i) {
     Tensor& out = *outputs[i];

@@ -20,8 +20,8 @@ Tensor CausalSelfAttention::forward(const Tensor& x) {
   KIRZL_CHECK(x.defined() && x.dim() == 3 && x.size(2) == n_embd, "CausalSelfAttention: expected x [B, T, ", n_embd,
               "], got ", x.defined() ? x.describe() : std::string("an undefined tensor"));
   // [B, T, 3C] -> [B, T, C]: the op reads q, k, v in place and gives one d(qkv) in backward.
-  Tensor y = causal_attention_qkv(c_attn->forward(x), n_head);
-  return dropout(c_proj->forward(y), options.dropout, is_training());
+  Tensor y = causal_attention_qkv((*c_attn)(x), n_head);
+  return dropout((*c_proj)(y), options.dropout, is_training());
 }
 
 std::string CausalSelfAttention::repr() const {

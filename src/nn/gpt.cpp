@@ -113,8 +113,8 @@ MLP::MLP(const GPTConfig& c) : dropout(c.dropout) {
 
 Tensor MLP::forward(const Tensor& x) {
   // GPT-2's "gelu_new" is the tanh approximation; loaded GPT-2 weights expect it.
-  Tensor h = gelu(c_fc->forward(x), GeluApproximation::Tanh);
-  return kirzl::dropout(c_proj->forward(h), dropout, is_training());
+  Tensor h = gelu((*c_fc)(x), GeluApproximation::Tanh);
+  return kirzl::dropout((*c_proj)(h), dropout, is_training());
 }
 
 Block::Block(const GPTConfig& c) {
@@ -126,8 +126,8 @@ Block::Block(const GPTConfig& c) {
 }
 
 Tensor Block::forward(const Tensor& x) {
-  Tensor r = x + attn->forward(ln_1->forward(x));
-  return r + mlp->forward(ln_2->forward(r));
+  Tensor r = x + (*attn)((*ln_1)(x));
+  return r + (*mlp)((*ln_2)(r));
 }
 
 // Note [GPT vocabulary padding]: GPT-2's 50257 classes make the output GEMM's leading dimension
@@ -217,12 +217,15 @@ Tensor GPT::forward(const Tensor& input) {
   check_tokens(idx);
   const int64_t T = idx.size(1);
   Tensor pos = arange(T, {.dtype = DType::i64, .device = idx.device()});
+  // The embeddings are read, not called: their hooks run here (Note [parameter gather overlap]).
+  wte->run_forward_pre_hooks();
+  wpe->run_forward_pre_hooks();
   Tensor x = embedding(token_table(*this), idx) + embedding(wpe->weight, pos);  // [B, T, C] + [T, C]
   x = dropout(x, config_.dropout, is_training());
-  for (auto& b : blocks_) x = b->forward(x);
+  for (auto& b : blocks_) x = (*b)(x);
   // The tied output layer over the padded rows, then the true classes' columns: a view whose
   // backward gives the padding a zero gradient (Note [GPT vocabulary padding]).
-  Tensor logits = linear(ln_f->forward(x), wte->weight).narrow(-1, 0, config_.vocab_size);
+  Tensor logits = linear((*ln_f)(x), wte->weight).narrow(-1, 0, config_.vocab_size);
   return unbatched ? logits.squeeze(0) : logits;
 }
 
@@ -250,12 +253,26 @@ Tensor GPT::fused_loss(const Tensor& idx, const Tensor& targets) {
   check_tokens(idx);
   const int64_t B = idx.size(0), T = idx.size(1), C = config_.n_embd;
   Tensor pos = arange(T, {.dtype = DType::i64, .device = idx.device()});
+  // The submodules' weights are read here, not through the modules' operator(): each module's
+  // forward pre-hooks run just before its weights are first read, so that sharded DDP's per-module
+  // waits interleave with the blocks as in forward() (Note [parameter gather overlap]).
+  wte->run_forward_pre_hooks();
+  wpe->run_forward_pre_hooks();
   Tensor x = embedding(token_table(*this), idx) + embedding(wpe->weight, pos);
-  const nn::LayerNorm& first = *blocks_.front()->ln_1;
+  blocks_.front()->run_forward_pre_hooks();
+  nn::LayerNorm& first = *blocks_.front()->ln_1;
+  first.run_forward_pre_hooks();
   Tensor normed = layer_norm(x, {C}, first.weight, first.bias, first.options.eps);
   for (size_t i = 0; i < blocks_.size(); ++i) {
     Block& b = *blocks_[i];
-    auto r1 = residual_layer_norm(b.attn->forward(normed), x, b.ln_2->weight, b.ln_2->bias, b.ln_2->options.eps);
+    // Block i's hooks (and its ln_1's) ran before its ln_1 was read: above for the first, at the
+    // end of the previous iteration for the others. Each module's hooks run once per call.
+    Tensor attn_out = (*b.attn)(normed);
+    b.ln_2->run_forward_pre_hooks();
+    auto r1 = residual_layer_norm(attn_out, x, b.ln_2->weight, b.ln_2->bias, b.ln_2->options.eps);
+    b.mlp->run_forward_pre_hooks();
+    b.mlp->c_fc->run_forward_pre_hooks();
+    b.mlp->c_proj->run_forward_pre_hooks();
     const Tensor& fc_bias = b.mlp->c_fc->bias;
     Tensor mlp_out;
     if (fc_bias.defined() && b.mlp->c_proj->bias.defined() && x.device().is_cuda()) {
@@ -267,7 +284,9 @@ Tensor GPT::fused_loss(const Tensor& idx, const Tensor& targets) {
                                    : gelu(linear(r1.normed, b.mlp->c_fc->weight), GeluApproximation::Tanh);
       mlp_out = linear(h, b.mlp->c_proj->weight, b.mlp->c_proj->bias);
     }
-    const nn::LayerNorm& next = i + 1 < blocks_.size() ? *blocks_[i + 1]->ln_1 : *ln_f;
+    if (i + 1 < blocks_.size()) blocks_[i + 1]->run_forward_pre_hooks();
+    nn::LayerNorm& next = i + 1 < blocks_.size() ? *blocks_[i + 1]->ln_1 : *ln_f;
+    next.run_forward_pre_hooks();
     auto r2 = residual_layer_norm(mlp_out, r1.sum, next.weight, next.bias, next.options.eps);
     x = r2.sum;
     normed = r2.normed;

@@ -1,8 +1,37 @@
 #include "kirzl/nn/module.hpp"
 
+#include <atomic>
+
 #include "kirzl/autograd.hpp"
 
 namespace kirzl::nn {
+
+namespace {
+std::atomic<uint64_t> next_forward_pre_hook{1};
+}  // namespace
+
+uint64_t Module::register_forward_pre_hook(ForwardPreHook hook) {
+  KIRZL_CHECK(static_cast<bool>(hook), repr(), ".register_forward_pre_hook: the hook is empty");
+  const uint64_t handle = next_forward_pre_hook.fetch_add(1);
+  forward_pre_hooks_.emplace_back(handle, std::move(hook));
+  return handle;
+}
+
+bool Module::remove_forward_pre_hook(uint64_t handle) {
+  for (auto it = forward_pre_hooks_.begin(); it != forward_pre_hooks_.end(); ++it)
+    if (it->first == handle) {
+      forward_pre_hooks_.erase(it);
+      return true;
+    }
+  return false;
+}
+
+void Module::run_forward_pre_hooks() {
+  if (forward_pre_hooks_.empty()) return;
+  // A copy: a hook may register or remove hooks (its own included) while the others run.
+  const std::vector<std::pair<uint64_t, ForwardPreHook>> hooks = forward_pre_hooks_;
+  for (const auto& [handle, hook] : hooks) hook(*this);
+}
 
 Tensor Module::forward(const Tensor&) {
   KIRZL_FAIL(ErrorCode::Unsupported, repr(), " has no forward(Tensor); call its children directly");

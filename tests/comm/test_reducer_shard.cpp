@@ -57,13 +57,15 @@ std::unique_ptr<optim::Optimizer> build(DistributedDataParallel& ddp, const Setu
 
 // Trains 20 steps on n ranks (per-rank batch 4 of a global batch 4n per micro-batch) and returns
 // every rank's final parameters as f32.
-std::vector<std::vector<std::vector<float>>> train(int n, Shard shard, const Setup& s, int steps = 20) {
+std::vector<std::vector<std::vector<float>>> train(int n, Shard shard, const Setup& s, int steps = 20,
+                                                   bool overlap_gather = true) {
   std::vector<std::vector<std::vector<float>>> out(n);
   run_rank_threads(n, [&](int rank, std::shared_ptr<comm::Communicator> c) {
     manual_seed(7);
     auto model = make_model();
     if (s.bf16) model->to(DType::bf16);
-    DistributedDataParallel ddp(*model, c, {.bucket_cap_mb = 0.0005, .first_bucket_cap_mb = 0.0002, .shard = shard});
+    DistributedDataParallel ddp(*model, c, {.bucket_cap_mb = 0.0005, .first_bucket_cap_mb = 0.0002, .shard = shard,
+                                           .overlap_parameter_gather = overlap_gather});
     auto opt = build(ddp, s);
     std::unique_ptr<optim::LRScheduler> schedule;
     if (s.groups)
@@ -103,15 +105,18 @@ double max_diff(const std::vector<std::vector<float>>& a, const std::vector<std:
   return d;
 }
 
-// Every rank of the sharded run equals rank 0 of the plain run, and the run moved the weights.
+// Every rank of the sharded run equals rank 0 of the plain run, with the parameters' all-gather
+// overlapped with the forward (Note [parameter gather overlap]) and without, and the run moved
+// the weights.
 void expect_like_plain(int n, const Setup& s, double tol = 1e-6) {
   auto plain = train(n, Shard::none, s);
-  for (Shard shard : {Shard::optimizer, Shard::gradients}) {
-    SCOPED_TRACE(std::string(shard == Shard::optimizer ? "ZeRO-1" : "ZeRO-2") + " at " + std::to_string(n) +
-                 " ranks, " + s.optimizer);
-    auto sharded = train(n, shard, s);
-    for (int r = 0; r < n; ++r) EXPECT_LE(max_diff(sharded[r], plain[0]), tol) << "rank " << r;
-  }
+  for (Shard shard : {Shard::optimizer, Shard::gradients})
+    for (bool overlap_gather : {true, false}) {
+      SCOPED_TRACE(std::string(shard == Shard::optimizer ? "ZeRO-1" : "ZeRO-2") + " at " + std::to_string(n) +
+                   " ranks, " + s.optimizer + (overlap_gather ? ", gather overlapped" : ", gather waited up front"));
+      auto sharded = train(n, shard, s, 20, overlap_gather);
+      for (int r = 0; r < n; ++r) EXPECT_LE(max_diff(sharded[r], plain[0]), tol) << "rank " << r;
+    }
   std::vector<std::vector<std::vector<float>>> start = train(n, Shard::none, s, 0);
   EXPECT_GT(max_diff(plain[0], start[0]), 1e-2) << "the run should change the weights";
 }

@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
+#include <string>
+#include <vector>
 
 #include <kirzl/kirzl.hpp>
 #include <kirzl/nn.hpp>
@@ -20,7 +23,7 @@ class Block : public nn::Module {
     steps = register_buffer("steps", zeros({}, {.dtype = DType::i64}));
     norm = register_module("norm", std::make_shared<nn::LayerNorm>(3));
   }
-  Tensor forward(const Tensor& x) override { return norm->forward(fc->forward(x * scale)); }
+  Tensor forward(const Tensor& x) override { return (*norm)((*fc)(x * scale)); }
   std::string repr() const override { return "Block"; }
   Tensor scale, steps;
   std::shared_ptr<nn::Linear> fc;
@@ -154,4 +157,108 @@ TEST(Module, BadRegistrations) {
   EXPECT_KIRZL_ERROR(nn::Linear(0, 3), ErrorCode::InvalidArgument, "positive");
   EXPECT_KIRZL_ERROR(nn::Conv2d(3, 4, 3, {.groups = 2}), ErrorCode::InvalidArgument, "groups=2");
   EXPECT_KIRZL_ERROR(nn::ModuleList()(zeros({1})), ErrorCode::Unsupported, "forward");
+}
+
+TEST(ModuleHooks, ForwardPreHooksRunInRegistrationOrderBeforeForward) {
+  nn::Linear l(4, 3);
+  std::vector<std::string> log;
+  l.register_forward_pre_hook([&](nn::Module& m) {
+    EXPECT_EQ(&m, &l);
+    log.push_back("a");
+  });
+  l.register_forward_pre_hook([&](nn::Module&) {
+    log.push_back("b");
+    l.weight.detach().fill_(0.0);  // runs before forward: the output sees it
+  });
+  Tensor y = l(ones({2, 4}));
+  EXPECT_EQ(log, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(sum(abs(y - l.bias)).item(), 0.0);
+  l.forward(ones({2, 4}));  // forward() itself runs no hook
+  EXPECT_EQ(log.size(), 2u);
+  l.run_forward_pre_hooks();
+  EXPECT_EQ(log, (std::vector<std::string>{"a", "b", "a", "b"}));
+}
+
+TEST(ModuleHooks, ContainersAndBuiltInModelsCallTheirChildrenThroughTheirHooks) {
+  auto seq = std::make_shared<nn::Sequential>(nn::Linear(4, 5), nn::ReLU(), nn::Linear(5, 2));
+  std::vector<std::string> log;
+  for (const auto& [name, child] : seq->named_children())
+    child->register_forward_pre_hook([&log, name = name](nn::Module&) { log.push_back(name); });
+  Block block;  // a user module calling its children through operator()
+  block.fc->register_forward_pre_hook([&](nn::Module&) { log.push_back("fc"); });
+  block.norm->register_forward_pre_hook([&](nn::Module&) { log.push_back("norm"); });
+  (*seq)(ones({1, 4}));
+  block(ones({1, 4}));
+  EXPECT_EQ(log, (std::vector<std::string>{"0", "1", "2", "fc", "norm"}));
+  // GPT: each block and sublayer, ln_f, and the embeddings it reads, once per loss() and per
+  // fused_loss() (which reads the blocks' weights itself and runs their hooks).
+  models::GPT gpt({.vocab_size = 11, .block_size = 6, .n_layer = 2, .n_head = 2, .n_embd = 8});
+  std::map<std::string, int> calls;
+  std::vector<std::pair<std::string, nn::Module*>> mods{{"wte", gpt.wte.get()}, {"wpe", gpt.wpe.get()},
+                                                        {"ln_f", gpt.ln_f.get()}};
+  for (size_t i = 0; i < 2; ++i) {
+    auto& b = gpt.block(i);
+    const std::string p = "h." + std::to_string(i) + ".";
+    for (auto [n, m] : std::vector<std::pair<std::string, nn::Module*>>{
+             {"", &b}, {"ln_1", b.ln_1.get()}, {"attn", b.attn.get()}, {"attn.c_attn", b.attn->c_attn.get()},
+             {"attn.c_proj", b.attn->c_proj.get()}, {"ln_2", b.ln_2.get()}, {"mlp", b.mlp.get()},
+             {"mlp.c_fc", b.mlp->c_fc.get()}, {"mlp.c_proj", b.mlp->c_proj.get()}})
+      mods.emplace_back(p + n, m);
+  }
+  for (auto& [n, m] : mods) m->register_forward_pre_hook([&calls, n = n](nn::Module&) { ++calls[n]; });
+  Tensor idx = zeros({2, 5}, {.dtype = DType::i64});
+  gpt.eval();
+  for (int path = 0; path < 2; ++path) {
+    calls.clear();
+    if (path == 0) gpt.loss(idx, idx);
+    else gpt.fused_loss(idx, idx);
+    for (auto& [n, m] : mods) EXPECT_EQ(calls[n], 1) << n << (path == 0 ? " in loss()" : " in fused_loss()");
+  }
+}
+
+TEST(ModuleHooks, RemovalAndHandlesAcrossAMove) {
+  nn::Linear l(2, 2);
+  int a = 0, b = 0;
+  const uint64_t ha = l.register_forward_pre_hook([&](nn::Module&) { ++a; });
+  const uint64_t hb = l.register_forward_pre_hook([&](nn::Module&) { ++b; });
+  EXPECT_NE(ha, hb);
+  l(ones({1, 2}));
+  EXPECT_TRUE(l.remove_forward_pre_hook(ha));
+  EXPECT_FALSE(l.remove_forward_pre_hook(ha)) << "removed already";
+  l(ones({1, 2}));
+  EXPECT_EQ(a, 1);
+  EXPECT_EQ(b, 2);
+  // The hooks move with the module, and the handle still names them there.
+  nn::Linear moved(std::move(l));
+  int seen_by_moved = 0;
+  moved.register_forward_pre_hook([&](nn::Module& m) { seen_by_moved += &m == &moved; });
+  moved(ones({1, 2}));
+  EXPECT_EQ(b, 3);
+  EXPECT_EQ(seen_by_moved, 1);
+  EXPECT_TRUE(moved.remove_forward_pre_hook(hb));
+  moved(ones({1, 2}));
+  EXPECT_EQ(b, 3);
+  nn::Linear other(2, 2);
+  EXPECT_FALSE(other.remove_forward_pre_hook(hb)) << "a handle is only its module's";
+}
+
+TEST(ModuleHooks, AHookMayRemoveItselfAndAThrowingHookStopsTheCall) {
+  nn::Linear l(2, 2);
+  int once = 0, after = 0;
+  uint64_t h = 0;
+  h = l.register_forward_pre_hook([&](nn::Module& m) {
+    ++once;
+    m.remove_forward_pre_hook(h);
+  });
+  l.register_forward_pre_hook([&](nn::Module&) { ++after; });
+  l(ones({1, 2}));
+  l(ones({1, 2}));
+  EXPECT_EQ(once, 1);
+  EXPECT_EQ(after, 2);
+  l.register_forward_pre_hook([](nn::Module&) { KIRZL_FAIL(ErrorCode::InvalidArgument, "hook says no"); });
+  int later = 0;
+  l.register_forward_pre_hook([&](nn::Module&) { ++later; });
+  EXPECT_KIRZL_ERROR(l(ones({1, 2})), ErrorCode::InvalidArgument, "hook says no");
+  EXPECT_EQ(later, 0);
+  EXPECT_KIRZL_ERROR(l.register_forward_pre_hook({}), ErrorCode::InvalidArgument, "empty");
 }

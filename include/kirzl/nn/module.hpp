@@ -2,6 +2,8 @@
 #pragma once
 
 #include <concepts>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -33,8 +35,27 @@ class Module {
 
   /// The computation. The default throws Error{Unsupported}: containers like ModuleList have none.
   virtual Tensor forward(const Tensor& x);
-  /// Calls forward(x).
-  Tensor operator()(const Tensor& x) { return forward(x); }
+  /// Runs the forward pre-hooks, then forward(x). Call child modules this way (`(*fc1)(x)`, not
+  /// `fc1->forward(x)`), so that hooks on them fire: sharded DDP waits for a child's parameters
+  /// in its hook (Note [parameter gather overlap]).
+  Tensor operator()(const Tensor& x) {
+    run_forward_pre_hooks();
+    return forward(x);
+  }
+
+  /// A hook run by operator() before forward(), with the module it is registered on.
+  using ForwardPreHook = std::function<void(Module&)>;
+  /// Registers `hook` to run before every call through operator() (and run_forward_pre_hooks()),
+  /// after the hooks registered before it. Returns a handle for remove_forward_pre_hook(); handles
+  /// are unique in the process and stay valid when the module is moved (the hooks move with it).
+  uint64_t register_forward_pre_hook(ForwardPreHook hook);
+  /// Removes the hook with `handle`; returns false when this module has no such hook.
+  bool remove_forward_pre_hook(uint64_t handle);
+  /// Runs this module's forward pre-hooks in registration order (not its children's). For code
+  /// that reads a module's parameters without calling it (GPT::fused_loss uses its blocks'
+  /// weights in fused ops): call this first, as operator() would. A hook that throws stops the
+  /// rest and propagates.
+  void run_forward_pre_hooks();
   /// "Linear(in_features=784, out_features=256, bias=true)".
   virtual std::string repr() const;
   /// A multi-line tree of this module and its children.
@@ -99,6 +120,7 @@ class Module {
   std::vector<std::pair<std::string, Tensor>> params_;
   std::vector<std::pair<std::string, Tensor>> buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+  std::vector<std::pair<uint64_t, ForwardPreHook>> forward_pre_hooks_;  // (handle, hook), in registration order
   bool training_ = true;
 };
 

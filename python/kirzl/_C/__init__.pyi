@@ -747,6 +747,16 @@ class DDPStepStats:
     @property
     def first_launch_ms(self) -> float:
         ...
+    @property
+    def forward_ms(self) -> float:
+        """
+        The last forward, waits included.
+        """
+    @property
+    def gather_wait_ms(self) -> float:
+        """
+        Sharded: how long the last forward waited for the parameters' all-gathers.
+        """
 class _NoSync:
     def __enter__(self) -> None:
         ...
@@ -764,8 +774,11 @@ class DistributedDataParallel:
     optimizer sees gradients averaged over ranks. `group` is a ProcessGroup (kirzl.init()) or a
     Communicator. comm_hook: "allreduce" (default), "bf16_compress" or "fp16_compress". shard: "none"
     (default), "optimizer" (ZeRO-1) or "gradients" (ZeRO-2); sharded, build the optimizer with
-    ddp.make_optimizer(kirzl.optim.AdamW, lr=...) and clip with ddp.clip_grad_norm_(). The module is
-    kept alive by the wrapper.
+    ddp.make_optimizer(kirzl.optim.AdamW, lr=...) and clip with ddp.clip_grad_norm_().
+    overlap_parameter_gather (sharded only, default True): the next forward waits for each bucket's
+    parameter all-gather in the forward pre-hook of the submodules that use it, so submodules must be
+    called (child(x)), not read directly; False waits for all of them before the module runs. The
+    module is kept alive by the wrapper.
     """
     def __call__(self, x: typing.Any) -> Tensor:
         """
@@ -773,7 +786,7 @@ class DistributedDataParallel:
         """
     def __init__(self, *args, **kwargs):
         """
-        __init__(self: kirzl._C.DistributedDataParallel, module: kirzl._C.nn.Module, group: object | None = None, *, bucket_cap_mb: typing.SupportsFloat | typing.SupportsIndex = 25.0, first_bucket_cap_mb: typing.SupportsFloat | typing.SupportsIndex = 1.0, find_unused_parameters: bool = False, broadcast_buffers: bool = True, overlap: bool = True, timeout: object | None = None, comm_hook: str = 'allreduce', timeline_path: str = '<env>', shard: str = 'none') -> None
+        __init__(self: kirzl._C.DistributedDataParallel, module: kirzl._C.nn.Module, group: object | None = None, *, bucket_cap_mb: typing.SupportsFloat | typing.SupportsIndex = 25.0, first_bucket_cap_mb: typing.SupportsFloat | typing.SupportsIndex = 1.0, find_unused_parameters: bool = False, broadcast_buffers: bool = True, overlap: bool = True, timeout: object | None = None, comm_hook: str = 'allreduce', timeline_path: str = '<env>', shard: str = 'none', overlap_parameter_gather: bool = True) -> None
         """
     def buckets(self) -> list[BucketInfo]:
         """

@@ -119,7 +119,9 @@ class GPT(kirzl._C.nn.Module):
     no logit, loss, sample, parameter count or GPT-2 file shows them.
     """
     def __call__(self, idx: typing.Any) -> kirzl._C.Tensor:
-        ...
+        """
+        The forward pre-hooks, then forward(idx).
+        """
     def __init__(self, config: GPTConfig) -> None:
         ...
     def forward(self, idx: typing.Any) -> kirzl._C.Tensor:

@@ -53,6 +53,9 @@ def _module_setattr(self, name, value):
 
 
 def _module_call(self, *args, **kwargs):
+    # What C++'s Module::operator() does, for any arguments: the forward pre-hooks (sharded DDP
+    # waits for the module's parameters in one), then forward.
+    self.run_forward_pre_hooks()
     return self.forward(*args, **kwargs)
 
 

@@ -69,6 +69,10 @@ class Module:
         """
         Registers a buffer (state saved in state_dict but not trained) and returns its handle. Python-defined modules only.
         """
+    def register_forward_pre_hook(self, hook: collections.abc.Callable) -> int:
+        """
+        Registers hook(module), run before every call module(x) (and run_forward_pre_hooks()), after the hooks registered before it; returns a handle for remove_forward_pre_hook.
+        """
     def register_module(self, name: str, module: Module) -> Module:
         """
         Registers a submodule under `name` (its parameters become name.*) and returns it. Python-defined modules only.
@@ -77,9 +81,17 @@ class Module:
         """
         Registers a parameter (sets requires_grad) and returns its handle. Python-defined modules only.
         """
+    def remove_forward_pre_hook(self, handle: typing.SupportsInt | typing.SupportsIndex) -> bool:
+        """
+        Removes the hook with this handle; False when this module has none.
+        """
     def repr(self) -> str:
         """
         One-line description, e.g. 'Linear(in_features=784, ...)'.
+        """
+    def run_forward_pre_hooks(self) -> None:
+        """
+        Runs this module's forward pre-hooks (module(x) does, then forward): call it before reading a submodule's parameters without calling it (sharded DDP waits for them there).
         """
     def state_dict(self) -> dict:
         """

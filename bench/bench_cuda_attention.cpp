@@ -57,31 +57,6 @@ void set_rate(benchmark::State& state, double flops_per_iter) {
       benchmark::Counter(flops_per_iter * 1e-12, benchmark::Counter::kIsIterationInvariantRate);
 }
 
-void BM_flash_attention_fwd(benchmark::State& state) {
-  if (!have_gpu(state)) return;
-  Tensor q = rnd({kB, kH, kT, kD}, 1), k = rnd({kB, kH, kT, kD}, 2), v = rnd({kB, kH, kT, kD}, 3);
-  Tensor out = empty_like(q), lse = empty({kB, kH, kT}, {.dtype = DType::f32, .device = q.device()});
-  const double scale = 1.0 / std::sqrt(double(kD));
-  timed_loop(state, [&] { kernels::flash_attention_forward(out, lse, q, k, v, scale); });
-  set_rate(state, fwd_flops());
-}
-
-void BM_flash_attention_fwd_bwd(benchmark::State& state) {
-  if (!have_gpu(state)) return;
-  Tensor q = rnd({kB, kH, kT, kD}, 1), k = rnd({kB, kH, kT, kD}, 2), v = rnd({kB, kH, kT, kD}, 3);
-  Tensor g = rnd({kB, kH, kT, kD}, 4);
-  Tensor out = empty_like(q), lse = empty({kB, kH, kT}, {.dtype = DType::f32, .device = q.device()});
-  Tensor gq = empty_like(q), gk = empty_like(q), gv = empty_like(q);
-  const double scale = 1.0 / std::sqrt(double(kD));
-  cuda::reset_peak_memory_stats(0);
-  timed_loop(state, [&] {
-    kernels::flash_attention_forward(out, lse, q, k, v, scale);
-    kernels::flash_attention_backward(gq, gk, gv, g, out, lse, q, k, v, scale);
-  });
-  set_rate(state, 3.5 * fwd_flops());
-  state.counters["peak_GB"] = cuda::memory_stats(0).peak_allocated_bytes / 1e9;
-}
-
 bool have_cudnn(benchmark::State& state) {
   if (!have_gpu(state)) return false;
   if (kernels::cudnn_attention_forward.has_kernel(DeviceType::CUDA)) return true;
@@ -89,17 +64,34 @@ bool have_cudnn(benchmark::State& state) {
   return false;
 }
 
-void BM_cudnn_attention_fwd(benchmark::State& state) {
-  if (!have_cudnn(state)) return;
+// The two implementations with the log-sum-exp interface: kirzl's flash kernels (CUDA cores) and
+// cuDNN's fused attention (tensor cores).
+enum class Impl { flash, cudnn };
+
+bool available(benchmark::State& state, Impl impl) { return impl == Impl::cudnn ? have_cudnn(state) : have_gpu(state); }
+
+void forward(Impl impl, Tensor& out, Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v, double scale) {
+  if (impl == Impl::cudnn) kernels::cudnn_attention_forward(out, lse, q, k, v, scale);
+  else kernels::flash_attention_forward(out, lse, q, k, v, scale);
+}
+
+void backward(Impl impl, Tensor& gq, Tensor& gk, Tensor& gv, const Tensor& g, const Tensor& out, const Tensor& lse,
+              const Tensor& q, const Tensor& k, const Tensor& v, double scale) {
+  if (impl == Impl::cudnn) kernels::cudnn_attention_backward(gq, gk, gv, g, out, lse, q, k, v, scale);
+  else kernels::flash_attention_backward(gq, gk, gv, g, out, lse, q, k, v, scale);
+}
+
+void BM_attention_fwd(benchmark::State& state, Impl impl) {
+  if (!available(state, impl)) return;
   Tensor q = rnd({kB, kH, kT, kD}, 1), k = rnd({kB, kH, kT, kD}, 2), v = rnd({kB, kH, kT, kD}, 3);
   Tensor out = empty_like(q), lse = empty({kB, kH, kT}, {.dtype = DType::f32, .device = q.device()});
   const double scale = 1.0 / std::sqrt(double(kD));
-  timed_loop(state, [&] { kernels::cudnn_attention_forward(out, lse, q, k, v, scale); });
+  timed_loop(state, [&] { forward(impl, out, lse, q, k, v, scale); });
   set_rate(state, fwd_flops());
 }
 
-void BM_cudnn_attention_fwd_bwd(benchmark::State& state) {
-  if (!have_cudnn(state)) return;
+void BM_attention_fwd_bwd(benchmark::State& state, Impl impl) {
+  if (!available(state, impl)) return;
   Tensor q = rnd({kB, kH, kT, kD}, 1), k = rnd({kB, kH, kT, kD}, 2), v = rnd({kB, kH, kT, kD}, 3);
   Tensor g = rnd({kB, kH, kT, kD}, 4);
   Tensor out = empty_like(q), lse = empty({kB, kH, kT}, {.dtype = DType::f32, .device = q.device()});
@@ -107,8 +99,8 @@ void BM_cudnn_attention_fwd_bwd(benchmark::State& state) {
   const double scale = 1.0 / std::sqrt(double(kD));
   cuda::reset_peak_memory_stats(0);
   timed_loop(state, [&] {
-    kernels::cudnn_attention_forward(out, lse, q, k, v, scale);
-    kernels::cudnn_attention_backward(gq, gk, gv, g, out, lse, q, k, v, scale);
+    forward(impl, out, lse, q, k, v, scale);
+    backward(impl, gq, gk, gv, g, out, lse, q, k, v, scale);
   });
   set_rate(state, 3.5 * fwd_flops());
   state.counters["peak_GB"] = cuda::memory_stats(0).peak_allocated_bytes / 1e9;
@@ -168,10 +160,10 @@ void BM_gemm_score_shape(benchmark::State& state) {
 }
 
 BENCHMARK(BM_gemm_score_shape)->UseManualTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_flash_attention_fwd)->UseManualTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_flash_attention_fwd_bwd)->UseManualTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_cudnn_attention_fwd)->UseManualTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_cudnn_attention_fwd_bwd)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_attention_fwd, flash, Impl::flash)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_attention_fwd_bwd, flash, Impl::flash)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_attention_fwd, cudnn, Impl::cudnn)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_attention_fwd_bwd, cudnn, Impl::cudnn)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_cudnn_attention_qkv_layout_fwd_bwd)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_reference_attention_fwd_bwd)->UseManualTime()->Unit(benchmark::kMillisecond);
 

@@ -10,6 +10,7 @@
 #include <kirzl/kirzl.hpp>
 
 #include "kernels/attention_cudnn.h"
+#include "kernels/cuda/attention_cases.hpp"
 #include "kernels/flash_attention.h"
 #include "support/cuda_compare.hpp"
 #include "support/scoped_env.hpp"
@@ -36,21 +37,8 @@ const Device kGpu = Device::cuda(0);
 Tolerance fwd_tol(DType dt) { return dt == DType::f16 ? Tolerance{5e-3, 2e-3} : Tolerance{2e-2, 1e-2}; }
 Tolerance bwd_tol(DType dt) { return dt == DType::f16 ? Tolerance{1e-2, 5e-3} : Tolerance{3e-2, 3e-2}; }
 
-// The [B, H, T, D] view of part i (q, k, v) of a [B, T, 3 H D] projection: strides (T*3C, D, 3C, 1).
-Tensor part(const Tensor& proj, int64_t i, int64_t H, int64_t D) {
-  const int64_t B = proj.size(0), T = proj.size(1);
-  return proj.slice(2, i * H * D, (i + 1) * H * D).reshape({B, T, H, D}).transpose(1, 2);
-}
-
-Tensor random_proj(int64_t B, int64_t T, int64_t H, int64_t D, DType dt, uint64_t seed) {
-  Generator gen(seed);
-  return randn({B, T, 3 * H * D}, {.dtype = DType::f32}, &gen).to(dt);
-}
-
-struct Case {
-  DType dtype;
-  int64_t D, T;
-};
+using Case = kirzl::testing::AttentionCase;
+using kirzl::testing::random_proj;
 
 class CudnnAttentionCuda : public ::testing::TestWithParam<Case> {};
 
@@ -60,16 +48,16 @@ TEST_P(CudnnAttentionCuda, KernelsMatchF64Reference) {
   const int64_t B = T >= 1024 ? 1 : 2, H = T >= 1024 ? 2 : 3;
   const double scale = 1.0 / std::sqrt(static_cast<double>(D));
   Tensor proj = random_proj(B, T, H, D, dt, 300 + T + D);
-  ASSERT_EQ(kernels::cudnn_attention_support(part(proj.to(kGpu), 0, H, D)), "");
+  ASSERT_EQ(kernels::cudnn_attention_support(kirzl::testing::head_view(proj.to(kGpu), 0, H, D)), "");
 
   // Reference: the CPU kernels in f64 on the same (rounded) values.
   Tensor p64 = proj.to(DType::f64);
-  Tensor rq = part(p64, 0, H, D), rk = part(p64, 1, H, D), rv = part(p64, 2, H, D);
+  Tensor rq = kirzl::testing::head_view(p64, 0, H, D), rk = kirzl::testing::head_view(p64, 1, H, D), rv = kirzl::testing::head_view(p64, 2, H, D);
   Tensor ref_out = empty({B, H, T, D}, {.dtype = DType::f64}), ref_lse = empty({B, H, T}, {.dtype = DType::f64});
   kernels::flash_attention_forward.kernel(DeviceType::CPU)(ref_out, ref_lse, rq, rk, rv, scale);
 
   Tensor pd = proj.to(kGpu);
-  Tensor q = part(pd, 0, H, D), k = part(pd, 1, H, D), v = part(pd, 2, H, D);
+  Tensor q = kirzl::testing::head_view(pd, 0, H, D), k = kirzl::testing::head_view(pd, 1, H, D), v = kirzl::testing::head_view(pd, 2, H, D);
   ASSERT_FALSE(q.is_contiguous());
   Tensor out = empty({B, H, T, D}, {.dtype = dt, .device = kGpu});
   Tensor lse = empty({B, H, T}, {.dtype = DType::f32, .device = kGpu});
@@ -91,7 +79,7 @@ TEST_P(CudnnAttentionCuda, KernelsMatchF64Reference) {
                                                             scale);
   Tensor dproj = empty({B, T, 3 * H * D}, {.dtype = dt, .device = kGpu});
   poison(dproj);
-  Tensor gq = part(dproj, 0, H, D), gk = part(dproj, 1, H, D), gv = part(dproj, 2, H, D);
+  Tensor gq = kirzl::testing::head_view(dproj, 0, H, D), gk = kirzl::testing::head_view(dproj, 1, H, D), gv = kirzl::testing::head_view(dproj, 2, H, D);
   Tensor g = g_bthd.to(kGpu).transpose(1, 2);
   kernels::cudnn_attention_backward(gq, gk, gv, g, out, lse, q, k, v, scale);
   EXPECT_TRUE(all_close(gq, rgq, bwd_tol(dt))) << "d q";
@@ -106,19 +94,10 @@ TEST_P(CudnnAttentionCuda, KernelsMatchF64Reference) {
   EXPECT_TRUE(all_close(cv, gv.to(Device::cpu()), bwd_tol(dt))) << "d v, contiguous";
 }
 
-std::vector<Case> all_cases() {
-  std::vector<Case> cases;
-  for (DType dt : {DType::bf16, DType::f16})
-    for (int64_t D : {64, 128})
-      for (int64_t T : {1, 17, 100, 257, 1024}) cases.push_back({dt, D, T});
-  return cases;
-}
-
-INSTANTIATE_TEST_SUITE_P(Shapes, CudnnAttentionCuda, ::testing::ValuesIn(all_cases()),
-                         [](const ::testing::TestParamInfo<Case>& i) {
-                           return std::string(dtype_name(i.param.dtype)) + "_D" + std::to_string(i.param.D) + "_T" +
-                                  std::to_string(i.param.T);
-                         });
+INSTANTIATE_TEST_SUITE_P(Shapes, CudnnAttentionCuda,
+                         ::testing::ValuesIn(kirzl::testing::attention_cases({DType::bf16, DType::f16}, {64, 128},
+                                                                             {1, 17, 100, 257, 1024})),
+                         kirzl::testing::attention_case_name);
 
 // Output and d(proj) of attention over proj [B, T, 3 H D] on the GPU: through causal_attention_qkv
 // (qkv = true) or causal_attention on the split views, with upstream gradient w [B, T, H D].
@@ -129,7 +108,7 @@ Result run(const Tensor& proj, int64_t H, const Tensor& w, bool qkv) {
   const int64_t B = proj.size(0), T = proj.size(1), C = proj.size(2) / 3, D = C / H;
   Tensor p = proj.detach().to(w.device()).detach().requires_grad_();
   Tensor y = qkv ? causal_attention_qkv(p, H)
-                 : causal_attention(part(p, 0, H, D), part(p, 1, H, D), part(p, 2, H, D)).transpose(1, 2).reshape(
+                 : causal_attention(kirzl::testing::head_view(p, 0, H, D), kirzl::testing::head_view(p, 1, H, D), kirzl::testing::head_view(p, 2, H, D)).transpose(1, 2).reshape(
                        {B, T, C});
   sum(mul(y.to(DType::f32), w)).backward();
   return {y.detach().to(Device::cpu()), p.grad().to(Device::cpu())};

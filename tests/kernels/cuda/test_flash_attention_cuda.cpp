@@ -6,6 +6,7 @@
 #include <cmath>
 #include <kirzl/kirzl.hpp>
 
+#include "kernels/cuda/attention_cases.hpp"
 #include "kernels/flash_attention.h"
 #include "support/cuda_compare.hpp"
 #include "support/scoped_env.hpp"
@@ -40,22 +41,12 @@ struct Qkv {
   Tensor proj, q, k, v;
 };
 Qkv split_qkv(const Tensor& proj, int64_t H, int64_t D) {
-  const int64_t B = proj.size(0), T = proj.size(1);
-  auto view = [&](int64_t i) {
-    return proj.slice(2, i * H * D, (i + 1) * H * D).reshape({B, T, H, D}).transpose(1, 2);
-  };
-  return {proj, view(0), view(1), view(2)};
+  using kirzl::testing::head_view;
+  return {proj, head_view(proj, 0, H, D), head_view(proj, 1, H, D), head_view(proj, 2, H, D)};
 }
 
-Tensor random_proj(int64_t B, int64_t T, int64_t H, int64_t D, DType dt, uint64_t seed) {
-  Generator gen(seed);
-  return randn({B, T, 3 * H * D}, {.dtype = DType::f32}, &gen).to(dt);
-}
-
-struct Case {
-  DType dtype;
-  int64_t D, T;
-};
+using Case = kirzl::testing::AttentionCase;
+using kirzl::testing::random_proj;
 
 class FlashAttentionCuda : public ::testing::TestWithParam<Case> {};
 
@@ -107,19 +98,10 @@ TEST_P(FlashAttentionCuda, KernelsMatchCpuReference) {
   EXPECT_TRUE(all_close(gv2, gv.to(Device::cpu()), {0, 0}));
 }
 
-std::vector<Case> all_cases() {
-  std::vector<Case> cases;
-  for (DType dt : {DType::f32, DType::bf16, DType::f16})
-    for (int64_t D : {64, 128})
-      for (int64_t T : {1, 17, 100, 257}) cases.push_back({dt, D, T});
-  return cases;
-}
-
-INSTANTIATE_TEST_SUITE_P(Shapes, FlashAttentionCuda, ::testing::ValuesIn(all_cases()),
-                         [](const ::testing::TestParamInfo<Case>& i) {
-                           return std::string(dtype_name(i.param.dtype)) + "_D" + std::to_string(i.param.D) + "_T" +
-                                  std::to_string(i.param.T);
-                         });
+INSTANTIATE_TEST_SUITE_P(Shapes, FlashAttentionCuda,
+                         ::testing::ValuesIn(kirzl::testing::attention_cases({DType::f32, DType::bf16, DType::f16},
+                                                                             {64, 128}, {1, 17, 100, 257})),
+                         kirzl::testing::attention_case_name);
 
 // The public op on CUDA (flash path, forced: bf16 would run in cuDNN otherwise): gradients reach
 // the [B, T, 3 H D] projection through the strided views; compared with the CPU op (reference

@@ -156,6 +156,11 @@ TEST(GatherOverlap, AParameterReadPastItsModuleIsAnErrorUnlessOverlapIsOff) {
       auto opt = ddp.make_optimizer<optim::SGD>({.lr = 0.1});
       train_step(ddp, *opt, rank, 2, 1);  // the first forward: nothing in flight yet
       Tensor x = randn({4, 6});
+      // The step's all-gathers run before this barrier (one rank's collectives run in order), but
+      // DDP has not waited for them, so their parameters are still marked pending: the misuse
+      // below is detected without reading memory that a gather still writes (a real race, which
+      // the ThreadSanitizer run would report).
+      c->barrier().wait();
       if (overlap_gather) {
         EXPECT_KIRZL_ERROR(ddp(x), ErrorCode::InvalidArgument, "linear", "[3, 8]", "operator()",
                            "run_forward_pre_hooks()", "overlap_parameter_gather = false");

@@ -17,6 +17,7 @@
 #include "comm/queued_communicator.h"
 #include "support/expect_error.hpp"
 #include "support/rank_threads.hpp"
+#include "support/param_diff.hpp"
 
 using namespace kirzl;
 using kirzl::testing::run_rank_threads;
@@ -339,12 +340,7 @@ std::vector<std::vector<std::vector<float>>> train_gpt(Shard shard, bool fused) 
   return out;
 }
 
-double max_diff(const std::vector<std::vector<float>>& a, const std::vector<std::vector<float>>& b) {
-  double d = 0;
-  for (size_t i = 0; i < a.size(); ++i)
-    for (size_t k = 0; k < a[i].size(); ++k) d = std::max(d, static_cast<double>(std::fabs(a[i][k] - b[i][k])));
-  return d;
-}
+using kirzl::testing::max_diff;
 
 }  // namespace
 

@@ -15,6 +15,7 @@
 #include "comm/reducer_impl.h"
 #include "support/expect_error.hpp"
 #include "support/rank_threads.hpp"
+#include "support/param_diff.hpp"
 
 using namespace kirzl;
 using kirzl::testing::expect_error;
@@ -98,12 +99,7 @@ std::vector<std::vector<std::vector<float>>> train(int n, Shard shard, const Set
   return out;
 }
 
-double max_diff(const std::vector<std::vector<float>>& a, const std::vector<std::vector<float>>& b) {
-  double d = 0;
-  for (size_t i = 0; i < a.size(); ++i)
-    for (size_t k = 0; k < a[i].size(); ++k) d = std::max(d, static_cast<double>(std::fabs(a[i][k] - b[i][k])));
-  return d;
-}
+using kirzl::testing::max_diff;
 
 // Every rank of the sharded run equals rank 0 of the plain run, with the parameters' all-gather
 // overlapped with the forward (Note [parameter gather overlap]) and without, and the run moved

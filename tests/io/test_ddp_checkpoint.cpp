@@ -17,6 +17,7 @@
 
 #include "io/sharded_checkpoint_cases.hpp"
 #include "support/rank_threads.hpp"
+#include "support/param_diff.hpp"
 
 using namespace kirzl;
 using kirzl::testing::TempDir;
@@ -52,12 +53,7 @@ std::vector<std::vector<float>> params_of(nn::Module& m) {
   return out;
 }
 
-double max_diff(const std::vector<std::vector<float>>& a, const std::vector<std::vector<float>>& b) {
-  double d = 0;
-  for (size_t i = 0; i < a.size(); ++i)
-    for (size_t k = 0; k < a[i].size(); ++k) d = std::max(d, static_cast<double>(std::fabs(a[i][k] - b[i][k])));
-  return d;
-}
+using kirzl::testing::max_diff;
 
 const optim::AdamWOptions kAdamW{.lr = 0.01, .weight_decay = 0.1};
 

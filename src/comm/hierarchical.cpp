@@ -21,8 +21,11 @@
 #include <algorithm>
 #include <map>
 #include <sstream>
+#include <thread>
 
 #include "comm/reduce_ops.h"
+#include "comm/ring_schedule.h"
+#include "core/environment.h"
 #include "kirzl/core/error.hpp"
 
 namespace kirzl::comm::detail {
@@ -40,11 +43,14 @@ class GroupTransport final : public Transport {
   }
   int rank() const override { return me_; }
   int size() const override { return static_cast<int>(ranks_.size()); }
-  Request send(int peer, const std::byte* data, int64_t bytes) override { return base_.send(ranks_.at(peer), data, bytes); }
-  Request receive(int peer, std::byte* data, int64_t bytes) override {
-    return base_.receive(ranks_.at(peer), data, bytes);
+  Request send(int peer, const std::byte* data, int64_t bytes, int channel = 0) override {
+    return base_.send(ranks_.at(peer), data, bytes, channel);
+  }
+  Request receive(int peer, std::byte* data, int64_t bytes, int channel = 0) override {
+    return base_.receive(ranks_.at(peer), data, bytes, channel);
   }
   void wait(std::span<const Request> requests) override { base_.wait(requests); }
+  bool test(std::span<const Request> requests) override { return base_.test(requests); }
   void keep_alive(std::shared_ptr<void> buffer) override { base_.keep_alive(std::move(buffer)); }
 
  private:
@@ -88,25 +94,75 @@ std::optional<std::string> hierarchical_unusable(const NodeMap& map) {
 }
 
 void hierarchical_all_reduce(Transport& t, const NodeMap& map, void* data, int64_t count, DType dtype, ReduceOp op,
-                             const RingOptions& options) {
+                             const RingOptions& options, int64_t chunk_bytes) {
   KIRZL_CHECK_CODE(static_cast<int>(map.node_of.size()) == t.size(), ErrorCode::Internal,
                    "hierarchical all-reduce: the node map has ", map.node_of.size(), " ranks, the transport ", t.size());
   if (const auto why = hierarchical_unusable(map))
     KIRZL_FAIL(ErrorCode::Internal, "hierarchical all-reduce: cannot run: ", *why);
+  if (count == 0) return;
   const int me = t.rank();
   const std::vector<int> node = map.members(map.node_of[static_cast<size_t>(me)]);
-  const int L = static_cast<int>(node.size());
+  const int L = static_cast<int>(node.size()), N = map.nodes();
   const int local = static_cast<int>(std::find(node.begin(), node.end(), me) - node.begin());
   std::vector<int> peers;  // the ranks with my local rank, one per node, in node order
-  for (int k = 0; k < map.nodes(); ++k) peers.push_back(map.members(k)[static_cast<size_t>(local)]);
-
+  for (int k = 0; k < N; ++k) peers.push_back(map.members(k)[static_cast<size_t>(local)]);
   GroupTransport intra(t, node), inter(t, std::move(peers));
-  ring_reduce_scatter(intra, data, count, dtype, op, options);
-  const int seg = ring_reduced_segment(local, L);
-  const int64_t lo = ring_segment_begin(count, L, seg), hi = ring_segment_begin(count, L, seg + 1);
-  auto* shard = static_cast<std::byte*>(data) + lo * static_cast<int64_t>(dtype_size(dtype));
-  ring_all_reduce(inter, shard, hi - lo, dtype, op, options);
-  ring_all_gather(intra, data, count, dtype, options);
+
+  // Note [hierarchical pipeline]: the chunks, [chunk_begin(c), chunk_begin(c + 1)).
+  const int64_t esize = static_cast<int64_t>(dtype_size(dtype));
+  const int64_t nchunks = std::clamp<int64_t>(chunk_bytes > 0 ? (count * esize + chunk_bytes - 1) / chunk_bytes : 1, 1, count);
+  const auto chunk_begin = [&](int64_t c) { return count / nchunks * c + count % nchunks * c / nchunks; };
+  const int64_t largest = count / nchunks + 1;
+  const int seg = ring_reduced_segment(local, L);  // this rank's node segment of each chunk
+
+  // One receive buffer per reducing phase (the node's and the one across nodes), in one scratch.
+  const int64_t intra_scratch = (RingSchedule::scratch_bytes(largest, L, dtype) + 63) / 64 * 64;
+  const int64_t need = intra_scratch + RingSchedule::scratch_bytes(largest / L + 1, N, dtype);
+  RingScratch own;
+  RingScratch& scratch = options.scratch ? *options.scratch : own;
+  if (scratch.bytes < need) scratch = {std::shared_ptr<std::byte[]>(new std::byte[static_cast<size_t>(need)]), need};
+  t.keep_alive(scratch.data);
+
+  auto* base = static_cast<std::byte*>(data);
+  // The phases, each on a channel of its own: 0 reduce-scatter in the node, 1 all-reduce across
+  // the nodes, 2 all-gather in the node. A phase runs one chunk at a time, in chunk order.
+  std::optional<RingSchedule> running[3];
+  int64_t started[3] = {0, 0, 0}, finished[3] = {0, 0, 0};
+  const auto start = [&](int phase, int64_t c) {
+    const int64_t lo = chunk_begin(c), n = chunk_begin(c + 1) - lo;
+    std::byte* chunk = base + lo * esize;
+    if (phase == 1) {
+      const int64_t slo = ring_segment_begin(n, L, seg), shi = ring_segment_begin(n, L, seg + 1);
+      running[1].emplace(inter, RingSchedule::Kind::AllReduce, chunk + slo * esize, shi - slo, dtype, op, 1,
+                         options.piece_bytes, scratch.data.get() + intra_scratch);
+    } else {
+      running[phase].emplace(intra, phase == 0 ? RingSchedule::Kind::ReduceScatter : RingSchedule::Kind::AllGather,
+                             chunk, n, dtype, op, phase, options.piece_bytes, scratch.data.get());
+    }
+  };
+  while (finished[2] < nchunks) {
+    bool progressed = false;
+    for (int phase : {1, 0, 2}) {  // the slow phase across the nodes first
+      if (!running[phase] && started[phase] < nchunks && (phase == 0 || finished[phase - 1] > started[phase])) {
+        start(phase, started[phase]++);
+        progressed = true;
+      }
+      if (!running[phase]) continue;
+      progressed = running[phase]->advance() || progressed;
+      if (running[phase]->done()) {
+        running[phase].reset();
+        ++finished[phase];
+        progressed = true;
+      }
+    }
+    // Nothing to do until a message moves: let the other ranks' threads (and MPI's) run.
+    if (!progressed) std::this_thread::yield();
+  }
+}
+
+int64_t hierarchical_chunk_bytes() {
+  static const int64_t v = env::integer("KIRZL_MPI_HIERARCHICAL_CHUNK_BYTES").value_or(kHierarchicalChunkBytes);
+  return v;
 }
 
 }  // namespace kirzl::comm::detail

@@ -32,11 +32,20 @@ struct NodeMap {
 // number (at least two) of ranks.
 std::optional<std::string> hierarchical_unusable(const NodeMap& map);
 
+// The default chunk of the pipeline (Note [hierarchical pipeline]).
+inline constexpr int64_t kHierarchicalChunkBytes = int64_t{4} << 20;
+
 // In place over `data` (`count` elements of `dtype`, the same on every rank of `t`, whose ranks are
 // those of `map`): afterwards every rank holds the reduction over all ranks, with the same bits on
 // every rank. Avg reduces as Sum (the caller divides). Error{Internal} when hierarchical_unusable.
-// Throws what the transport throws.
+// Throws what the transport throws. The data runs through the three phases in chunks of about
+// `chunk_bytes` (the same on every rank; 0: one chunk, the phases one after the other), pipelined
+// (Note [hierarchical pipeline]); the bits of the result depend on the chunks.
 void hierarchical_all_reduce(Transport& t, const NodeMap& map, void* data, int64_t count, DType dtype, ReduceOp op,
-                             const RingOptions& options = {});
+                             const RingOptions& options = {}, int64_t chunk_bytes = kHierarchicalChunkBytes);
+
+// The chunk of the hierarchical all-reduce over MPI; KIRZL_MPI_HIERARCHICAL_CHUNK_BYTES changes it
+// (4 MiB; 0: no pipeline).
+int64_t hierarchical_chunk_bytes();
 
 }  // namespace kirzl::comm::detail

@@ -165,14 +165,15 @@ void MpiCollectives::chunked_allreduce_(void* data, int64_t count, MPI_Datatype 
                                         const CollectiveDesc& d, Clock::time_point deadline, std::shared_ptr<void> keep) {
   const AllReduceAlgorithm algo = all_reduce_algorithm(count * static_cast<int64_t>(esize));
   if (algo != AllReduceAlgorithm::Mpi) {  // Note [mpi all-reduce choice]
-    MpiTransport ring(rt_, comm_, [&](MPI_Request* reqs, int n, std::shared_ptr<void> hold) {
-      wait_all_(reqs, n, deadline, d, kDataPhase, std::move(hold));
+    MpiTransport ring(rt_, comm_, [&](MPI_Request* reqs, int n, bool block, std::shared_ptr<void> hold) {
+      return wait_all_(reqs, n, block, deadline, d, kDataPhase, std::move(hold));
     }, std::move(keep));
     const DType dtype = type == MPI_FLOAT ? DType::f32 : d.dtype;
     const RingOptions options{.piece_bytes = std::min(max_count(), ring_piece_bytes()),
                               .scratch = &ring_scratch_};
     try {
-      if (algo == AllReduceAlgorithm::Hierarchical) hierarchical_all_reduce(ring, nodes_, data, count, dtype, d.op, options);
+      if (algo == AllReduceAlgorithm::Hierarchical)
+        hierarchical_all_reduce(ring, nodes_, data, count, dtype, d.op, options, hierarchical_chunk_bytes());
       else ring_all_reduce(ring, data, count, dtype, d.op, options);
     } catch (...) {
       ring_scratch_ = {};  // MPI may still write into it (the transport keeps it alive)

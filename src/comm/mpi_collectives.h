@@ -27,8 +27,10 @@ class MpiCollectives {
  public:
   // Waits for `count` requests at `reqs` until `deadline`, naming collective `d` and `phase` in
   // its errors; on failure it hands `keep` (what MPI may still write) to keep_forever and throws.
-  using WaitAll = std::function<void(MPI_Request* reqs, int count, Clock::time_point deadline, const CollectiveDesc& d,
-                                     const char* phase, std::shared_ptr<void> keep)>;
+  // With `block` false it only tests them, once, with the same checks, and returns whether they
+  // have all completed (blocking, it returns true).
+  using WaitAll = std::function<bool(MPI_Request* reqs, int count, bool block, Clock::time_point deadline,
+                                     const CollectiveDesc& d, const char* phase, std::shared_ptr<void> keep)>;
 
   // `nodes`: where the ranks of `comm` are (mpi_topology.h).
   MpiCollectives(MpiRuntime& rt, MPI_Comm comm, int rank, int size, NodeMap nodes, WaitAll wait_all);
@@ -48,7 +50,7 @@ class MpiCollectives {
  private:
   void wait_(MPI_Request& req, Clock::time_point deadline, const CollectiveDesc& d, const char* phase,
              std::shared_ptr<void> keep) {
-    wait_all_(&req, 1, deadline, d, phase, std::move(keep));
+    wait_all_(&req, 1, true, deadline, d, phase, std::move(keep));
   }
   void all_reduce_(Tensor& t, const CollectiveDesc& d, Clock::time_point deadline);
   void chunked_allreduce_(void* data, int64_t count, MPI_Datatype type, size_t esize, const CollectiveDesc& d,

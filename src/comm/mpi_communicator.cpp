@@ -40,9 +40,9 @@ class MpiCommunicator final : public QueuedCommunicator {
         rt_(std::move(rt)),
         comm_(comm),
         collectives_(*rt_, comm_, rank(), size(), mpi_node_map(*rt_, comm_),
-                     [this](MPI_Request* reqs, int n, Clock::time_point deadline, const CollectiveDesc& d,
-                            const char* phase, std::shared_ptr<void> keep) {
-                       wait_all_(reqs, n, deadline, d, phase, std::move(keep));
+                     [this](MPI_Request* reqs, int n, bool block, Clock::time_point deadline,
+                            const CollectiveDesc& d, const char* phase, std::shared_ptr<void> keep) {
+                       return wait_all_(reqs, n, block, deadline, d, phase, std::move(keep));
                      }) {
     {
       auto g = rt_->guard();
@@ -141,42 +141,52 @@ class MpiCommunicator final : public QueuedCommunicator {
     if (t.defined() && t.device().is_cuda()) HostStaging::sync_current_stream(t.device().index());
   }
 
-  // Waiting with a deadline, for MpiCollectives (Note [mpi timeouts]).
-  void wait_all_(MPI_Request* reqs, int nreq, Clock::time_point deadline, const CollectiveDesc& d, const char* phase,
-                 std::shared_ptr<void> keep) {
-    int flag = 0;
+  // Waiting with a deadline, for MpiCollectives (Note [mpi timeouts]); with `block` false, one test.
+  bool wait_all_(MPI_Request* reqs, int nreq, bool block, Clock::time_point deadline, const CollectiveDesc& d,
+                 const char* phase, std::shared_ptr<void> keep) {
+    if (!block) return poll_(reqs, nreq, deadline, d, phase, keep, tests_++);
     const auto start = Clock::now();
     const bool header = phase == kMpiArrivalPhase;
-    for (int spin = 0;; ++spin) {
-      {
-        auto g = rt_->guard();
-        KIRZL_MPI_CHECK(MPI_Testall(nreq, reqs, &flag, MPI_STATUSES_IGNORE));
-      }
-      if (flag) return;
-      if ((spin & 63) == 0) {
-        poll_notices_(&d);
-        for (const Notice& gone : departed_)
-          if (departure_blocks(gone, d)) {
-            keep_forever(std::move(keep));
-            KIRZL_FAIL(ErrorCode::Timeout, departure_message(gone, d, rank(), phase));
-          }
-      }
-      if (closing()) {
-        keep_forever(std::move(keep));
-        KIRZL_FAIL(ErrorCode::InvalidArgument, d.long_str(), " on rank ", rank(), " was interrupted (", phase,
-                   "): its communicator was destroyed");
-      }
-      const auto now = Clock::now();
-      if (now >= deadline) {
-        keep_forever(std::move(keep));
-        timed_out_(d, phase);
-      }
+    for (unsigned spin = 0;; ++spin) {
+      if (poll_(reqs, nreq, deadline, d, phase, keep, spin)) return true;
       // Note [mpi polling]: nonblocking collectives progress only inside MPI calls, so the data
       // phase polls without sleeping (yielding the core to other threads). The header phase may
       // wait long for a late rank: after 20 ms it backs off to 50 us naps.
-      if (header && now - start > std::chrono::milliseconds(20)) std::this_thread::sleep_for(std::chrono::microseconds(50));
-      else if (now - start > std::chrono::microseconds(100)) std::this_thread::yield();
+      const auto waited = Clock::now() - start;
+      if (header && waited > std::chrono::milliseconds(20)) std::this_thread::sleep_for(std::chrono::microseconds(50));
+      else if (waited > std::chrono::microseconds(100)) std::this_thread::yield();
     }
+  }
+
+  // One poll of a wait, the `poll`-th: tests the requests; while they are incomplete, answers
+  // failure notices (every 64th poll) and fails — after handing `keep` to keep_forever — when a
+  // rank it needs has departed, the communicator is closing, or the deadline has passed.
+  bool poll_(MPI_Request* reqs, int nreq, Clock::time_point deadline, const CollectiveDesc& d, const char* phase,
+             std::shared_ptr<void>& keep, unsigned poll) {
+    int flag = 0;
+    {
+      auto g = rt_->guard();
+      KIRZL_MPI_CHECK(MPI_Testall(nreq, reqs, &flag, MPI_STATUSES_IGNORE));
+    }
+    if (flag) return true;
+    if ((poll & 63) == 0) {
+      poll_notices_(&d);
+      for (const Notice& gone : departed_)
+        if (departure_blocks(gone, d)) {
+          keep_forever(std::move(keep));
+          KIRZL_FAIL(ErrorCode::Timeout, departure_message(gone, d, rank(), phase));
+        }
+    }
+    if (closing()) {
+      keep_forever(std::move(keep));
+      KIRZL_FAIL(ErrorCode::InvalidArgument, d.long_str(), " on rank ", rank(), " was interrupted (", phase,
+                 "): its communicator was destroyed");
+    }
+    if (Clock::now() >= deadline) {
+      keep_forever(std::move(keep));
+      timed_out_(d, phase);
+    }
+    return false;
   }
 
   // Answers queries; collects answers (and other ranks' queries) into `answers_` (see timed_out_)
@@ -220,6 +230,7 @@ class MpiCommunicator final : public QueuedCommunicator {
   std::vector<Notice> answers_;
   std::vector<Notice> departed_;  // Note [mpi departure]
   HostStaging staging_;           // Note [mpi cuda staging]
+  unsigned tests_ = 0;            // nonblocking polls so far (wait_all_)
 };
 
 }  // namespace

@@ -26,29 +26,35 @@ MpiTransport::MpiTransport(MpiRuntime& rt, MPI_Comm comm, MpiWaitAll wait_all, s
   KIRZL_MPI_CHECK(MPI_Comm_size(comm_, &size_));
 }
 
-Transport::Request MpiTransport::send(int peer, const std::byte* data, int64_t bytes) {
+Transport::Request MpiTransport::send(int peer, const std::byte* data, int64_t bytes, int channel) {
+  KIRZL_CHECK_CODE(channel >= 0 && channel < kChannels, ErrorCode::Internal, "MPI transport: no channel ", channel);
   MPI_Request req;
   auto g = rt_.guard();
-  KIRZL_MPI_CHECK(MPI_Isend(data, message_size(bytes), MPI_BYTE, peer, kRingTag, comm_, &req));
+  KIRZL_MPI_CHECK(MPI_Isend(data, message_size(bytes), MPI_BYTE, peer, kRingTag + channel, comm_, &req));
   reqs_.push_back(req);
   return reqs_.size() - 1;
 }
 
-Transport::Request MpiTransport::receive(int peer, std::byte* data, int64_t bytes) {
+Transport::Request MpiTransport::receive(int peer, std::byte* data, int64_t bytes, int channel) {
+  KIRZL_CHECK_CODE(channel >= 0 && channel < kChannels, ErrorCode::Internal, "MPI transport: no channel ", channel);
   MPI_Request req;
   auto g = rt_.guard();
-  KIRZL_MPI_CHECK(MPI_Irecv(data, message_size(bytes), MPI_BYTE, peer, kRingTag, comm_, &req));
+  KIRZL_MPI_CHECK(MPI_Irecv(data, message_size(bytes), MPI_BYTE, peer, kRingTag + channel, comm_, &req));
   reqs_.push_back(req);
   return reqs_.size() - 1;
 }
 
-void MpiTransport::wait(std::span<const Request> requests) {
-  // MPI waits on an array: gather the requests, and put them back (completed ones are now null).
-  std::vector<MPI_Request> batch;
-  batch.reserve(requests.size());
-  for (Request q : requests) batch.push_back(reqs_.at(q));
-  wait_all_(batch.data(), static_cast<int>(batch.size()), hold_);
-  for (size_t i = 0; i < requests.size(); ++i) reqs_[requests[i]] = batch[i];
+void MpiTransport::wait(std::span<const Request> requests) { complete_(requests, true); }
+
+bool MpiTransport::test(std::span<const Request> requests) { return complete_(requests, false); }
+
+bool MpiTransport::complete_(std::span<const Request> requests, bool block) {
+  // MPI tests an array: gather the requests, and put them back (completed ones are now null).
+  batch_.clear();
+  for (Request q : requests) batch_.push_back(reqs_.at(q));
+  const bool done = wait_all_(batch_.data(), static_cast<int>(batch_.size()), block, hold_);
+  for (size_t i = 0; i < requests.size(); ++i) reqs_[requests[i]] = batch_[i];
+  return done;
 }
 
 }  // namespace kirzl::comm::detail

@@ -15,8 +15,9 @@
 
 namespace kirzl::comm::detail {
 
-// Waits for `count` requests at `reqs`; throws on failure, after handing `keep` to keep_forever.
-using MpiWaitAll = std::function<void(MPI_Request* reqs, int count, std::shared_ptr<void> keep)>;
+// Waits for `count` requests at `reqs` (with `block` false: tests them once, and says whether they
+// have all completed); throws on failure, after handing `keep` to keep_forever.
+using MpiWaitAll = std::function<bool(MPI_Request* reqs, int count, bool block, std::shared_ptr<void> keep)>;
 
 class MpiTransport final : public Transport {
  public:
@@ -27,9 +28,11 @@ class MpiTransport final : public Transport {
 
   int rank() const override { return rank_; }
   int size() const override { return size_; }
-  Request send(int peer, const std::byte* data, int64_t bytes) override;
-  Request receive(int peer, std::byte* data, int64_t bytes) override;
+  // Channel c travels with MPI tag kRingTag + c.
+  Request send(int peer, const std::byte* data, int64_t bytes, int channel = 0) override;
+  Request receive(int peer, std::byte* data, int64_t bytes, int channel = 0) override;
   void wait(std::span<const Request> requests) override;
+  bool test(std::span<const Request> requests) override;
   void keep_alive(std::shared_ptr<void> buffer) override { hold_->push_back(std::move(buffer)); }
 
  private:
@@ -37,7 +40,11 @@ class MpiTransport final : public Transport {
   const MPI_Comm comm_;
   int rank_ = 0, size_ = 1;
   MpiWaitAll wait_all_;
+  // Waits or tests `requests` (block: see MpiWaitAll).
+  bool complete_(std::span<const Request> requests, bool block);
+
   std::vector<MPI_Request> reqs_;
+  std::vector<MPI_Request> batch_;  // complete_'s gathered requests, reused
   std::shared_ptr<std::vector<std::shared_ptr<void>>> hold_;
 };
 

@@ -151,48 +151,6 @@ TEST(Ring, EveryRankGetsTheSameBitsForInexactFloats) {
     }
 }
 
-namespace {
-
-// Wraps a transport: on rank `bad_rank`, send number `bad_send` (0, 1, ...) throws (`drop` false),
-// or it and every later send are silently lost (`drop` true: a dead link — they complete, but the
-// peer never gets them).
-class FaultyTransport final : public Transport {
- public:
-  FaultyTransport(Transport& inner, int bad_rank, int bad_send, bool drop)
-      : inner_(inner), bad_(inner.rank() == bad_rank ? bad_send : -1), drop_(drop) {}
-  int rank() const override { return inner_.rank(); }
-  int size() const override { return inner_.size(); }
-  Request send(int peer, const std::byte* data, int64_t bytes) override {
-    if (bad_ >= 0 && sends_++ >= bad_) {
-      if (!drop_) throw Error(ErrorCode::Mpi, "injected send failure on rank " + std::to_string(rank()));
-      map_.push_back(std::nullopt);
-    } else {
-      map_.push_back(inner_.send(peer, data, bytes));
-    }
-    return map_.size() - 1;
-  }
-  Request receive(int peer, std::byte* data, int64_t bytes) override {
-    map_.push_back(inner_.receive(peer, data, bytes));
-    return map_.size() - 1;
-  }
-  void wait(std::span<const Request> requests) override {
-    std::vector<Request> inner;
-    for (Request q : requests)
-      if (map_.at(q)) inner.push_back(*map_[q]);
-    inner_.wait(inner);
-  }
-  void keep_alive(std::shared_ptr<void> buffer) override { inner_.keep_alive(std::move(buffer)); }
-
- private:
-  Transport& inner_;
-  const int bad_;
-  const bool drop_;
-  int sends_ = 0;
-  std::vector<std::optional<Request>> map_;
-};
-
-}  // namespace
-
 TEST(Ring, ASendThatFailsMidRingFailsEveryRank) {
   for (int n = 2; n <= 8; ++n) {
     const int bad_rank = n / 2, bad_send = (n - 1) / 2;  // a step in the middle of the reduce-scatter

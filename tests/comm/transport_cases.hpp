@@ -1,7 +1,7 @@
 // The cases both collective algorithms over the abstract transport are tested with (test_ring.cpp,
 // test_hierarchical.cpp): every dtype and reduce op, per-rank values whose reduction is exact in
-// every dtype, the plain reduction to compare with, and one thread per rank over in-process
-// transports.
+// every dtype, the plain reduction to compare with, one thread per rank over in-process
+// transports, and a transport that loses or fails a send on purpose.
 #pragma once
 
 #include <algorithm>
@@ -9,6 +9,8 @@
 #include <cstring>
 #include <functional>
 #include <optional>
+#include <span>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -83,6 +85,48 @@ inline std::vector<std::byte> contribution(int r, int64_t count, DType dtype, Re
   for (int64_t i = 0; i < count; ++i) v[static_cast<size_t>(i)] = value(op, r, i);
   return encode(v, dtype);
 }
+
+// Wraps a transport: on rank `bad_rank`, send number `bad_send` (0, 1, ...) throws (`drop` false),
+// or it and every later send are silently lost (`drop` true: a dead link — they complete, but the
+// peer never gets them).
+class FaultyTransport final : public Transport {
+ public:
+  FaultyTransport(Transport& inner, int bad_rank, int bad_send, bool drop)
+      : inner_(inner), bad_(inner.rank() == bad_rank ? bad_send : -1), drop_(drop) {}
+  int rank() const override { return inner_.rank(); }
+  int size() const override { return inner_.size(); }
+  Request send(int peer, const std::byte* data, int64_t bytes, int channel = 0) override {
+    if (bad_ >= 0 && sends_++ >= bad_) {
+      if (!drop_) throw Error(ErrorCode::Mpi, "injected send failure on rank " + std::to_string(rank()));
+      map_.push_back(std::nullopt);
+    } else {
+      map_.push_back(inner_.send(peer, data, bytes, channel));
+    }
+    return map_.size() - 1;
+  }
+  Request receive(int peer, std::byte* data, int64_t bytes, int channel = 0) override {
+    map_.push_back(inner_.receive(peer, data, bytes, channel));
+    return map_.size() - 1;
+  }
+  void wait(std::span<const Request> requests) override { inner_.wait(inner(requests)); }
+  bool test(std::span<const Request> requests) override { return inner_.test(inner(requests)); }
+  void keep_alive(std::shared_ptr<void> buffer) override { inner_.keep_alive(std::move(buffer)); }
+  int sends() const { return sends_; }
+
+ private:
+  std::vector<Request> inner(std::span<const Request> requests) const {
+    std::vector<Request> in;
+    for (Request q : requests)
+      if (map_.at(q)) in.push_back(*map_[q]);
+    return in;
+  }
+
+  Transport& inner_;
+  const int bad_;
+  const bool drop_;
+  int sends_ = 0;
+  std::vector<std::optional<Request>> map_;
+};
 
 // Runs fn(rank, transport) on one thread per rank; each rank's transport is destroyed on its own
 // thread when fn returns or throws (so a failing rank leaves the group). Returns each rank's error.

@@ -3,8 +3,12 @@
 // 7, counts not divisible by the node size), every dtype and reduce op, whole and in small pieces,
 // against a plain reduction; bitwise-identical results on every rank for inexact floats; which
 // node maps it refuses and why; and a rank that leaves mid-way fails every rank without a hang.
+// The pipeline (Note [hierarchical pipeline]): several chunks (counts not divisible by them), one
+// chunk, chunks larger than the message, give the same results; its phases really overlap; and a
+// send that fails, or a message lost, in the middle of the pipeline fails every rank, not a hang.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -30,6 +34,11 @@ namespace {
 std::vector<NodeMap> node_maps() {
   return {{{0, 0, 1, 1}}, {{0, 0, 0, 1, 1, 1}}, {{0, 0, 1, 1, 2, 2}}, {{0, 0, 1, 1, 2, 2, 3, 3}}, {{0, 1, 0, 1, 0, 1}}};
 }
+
+// Pieces and chunks (bytes): one chunk (0: no pipeline; 4 MiB: larger than any message here), and
+// several chunks of a few elements, whole or in pieces smaller than an element.
+const std::pair<int64_t, int64_t> kPiecesAndChunks[] = {
+    {int64_t{512} << 10, 0}, {int64_t{512} << 10, int64_t{4} << 20}, {int64_t{512} << 10, 24}, {5, 40}, {5, 1}};
 
 std::string map_name(const NodeMap& m) {
   std::string s = "nodes [";
@@ -69,17 +78,17 @@ TEST(Hierarchical, MatchesAPlainReductionForEveryDtypeOpAndSize) {
     for (int64_t count : {int64_t{0}, int64_t{1}, int64_t{7}, int64_t{n - 1}, int64_t{n + 1}, int64_t{13}, int64_t{97}})
       for (DType dtype : kDTypes)
         for (ReduceOp op : kOps)
-          for (int64_t piece : {int64_t{512} << 10, int64_t{5}}) {
+          for (auto [piece, chunk] : kPiecesAndChunks) {
             const auto want = reference(n, count, dtype, op);
             std::vector<std::vector<std::byte>> got(n);
             auto errors = run_ranks(n, [&](int r, Transport& t) {
               got[r] = contribution(r, count, dtype, op);
-              hierarchical_all_reduce(t, map, got[r].data(), count, dtype, op, {.piece_bytes = piece});
+              hierarchical_all_reduce(t, map, got[r].data(), count, dtype, op, {.piece_bytes = piece}, chunk);
             });
             for (int r = 0; r < n; ++r) {
               const std::string what = map_name(map) + ", " + std::to_string(count) + " x " + dtype_name(dtype) + ", " +
-                                       comm::to_string(op) + ", pieces of " + std::to_string(piece) + ", rank " +
-                                       std::to_string(r);
+                                       comm::to_string(op) + ", pieces of " + std::to_string(piece) + ", chunks of " +
+                                       std::to_string(chunk) + ", rank " + std::to_string(r);
               ASSERT_FALSE(errors[r]) << what << ": " << errors[r]->what();
               ASSERT_EQ(got[r], want) << what;
             }
@@ -99,14 +108,15 @@ TEST(Hierarchical, EveryRankGetsTheSameBitsForInexactFloats) {
           inputs[r][i] = std::sin(0.1 * static_cast<double>(r * count + i));
           exact[i] += inputs[r][i];
         }
+      for (int64_t chunk : {int64_t{0}, int64_t{200}}) {  // one chunk; 11-41 chunks of uneven sizes
       std::vector<std::vector<std::byte>> got(n);
       auto errors = run_ranks(n, [&](int r, Transport& t) {
         got[r] = encode(inputs[r], dtype);
-        hierarchical_all_reduce(t, map, got[r].data(), count, dtype, ReduceOp::Sum, {.piece_bytes = 64});
+        hierarchical_all_reduce(t, map, got[r].data(), count, dtype, ReduceOp::Sum, {.piece_bytes = 64}, chunk);
       });
       for (int r = 0; r < n; ++r) {
         ASSERT_FALSE(errors[r]) << errors[r]->what();
-        ASSERT_EQ(got[r], got[0]) << map_name(map) << ", " << dtype_name(dtype) << ", rank " << r;
+        ASSERT_EQ(got[r], got[0]) << map_name(map) << ", " << dtype_name(dtype) << ", chunks of " << chunk << ", rank " << r;
       }
       std::vector<double> back(count);
       if (dtype == DType::f64) {
@@ -119,6 +129,7 @@ TEST(Hierarchical, EveryRankGetsTheSameBitsForInexactFloats) {
       }
       const double tol = dtype == DType::f64 ? 1e-12 : dtype == DType::f32 ? 1e-5 : 0.1;
       for (int64_t i = 0; i < count; ++i) ASSERT_NEAR(back[i], exact[i], tol * n) << dtype_name(dtype) << " element " << i;
+      }
     }
 }
 
@@ -134,4 +145,107 @@ TEST(Hierarchical, ARankThatLeavesFailsEveryRankWithoutAHang) {
   }, {.timeout = 5s});
   for (int r = 0; r < 4; ++r) EXPECT_TRUE(errors[r]) << "rank " << r << " should have failed";
   EXPECT_LT(std::chrono::steady_clock::now() - start, 4s) << "the ranks should fail at once, not at their deadline";
+}
+
+namespace {
+
+// Records, per rank, the channel of every message posted (0: reduce-scatter in the node, 1: across
+// the nodes, 2: all-gather in the node).
+class RecordingTransport final : public Transport {
+ public:
+  RecordingTransport(Transport& inner, std::vector<int>& channels) : inner_(inner), channels_(channels) {}
+  int rank() const override { return inner_.rank(); }
+  int size() const override { return inner_.size(); }
+  Request send(int peer, const std::byte* data, int64_t bytes, int channel = 0) override {
+    channels_.push_back(channel);
+    return inner_.send(peer, data, bytes, channel);
+  }
+  Request receive(int peer, std::byte* data, int64_t bytes, int channel = 0) override {
+    return inner_.receive(peer, data, bytes, channel);
+  }
+  void wait(std::span<const Request> requests) override { inner_.wait(requests); }
+  bool test(std::span<const Request> requests) override { return inner_.test(requests); }
+  void keep_alive(std::shared_ptr<void> buffer) override { inner_.keep_alive(std::move(buffer)); }
+
+ private:
+  Transport& inner_;
+  std::vector<int>& channels_;
+};
+
+}  // namespace
+
+TEST(Hierarchical, ThePhasesOfDifferentChunksOverlap) {
+  // 2 x 2 ranks, 64 chunks, one message per chunk in each phase in the node: the j-th send on
+  // channel 0 is chunk j's reduce-scatter, the j-th on channel 2 chunk j's all-gather. Pipelined,
+  // chunk k + 1 is reduce-scattered while chunk k is still on its way across the nodes, so before
+  // chunk k's all-gather; one after the other, after it.
+  const NodeMap map{{0, 0, 1, 1}};
+  const int64_t count = 64 * 256;
+  for (int64_t chunk : {int64_t{1024}, int64_t{0}}) {
+    std::vector<std::vector<int>> channels(4);
+    auto errors = run_ranks(4, [&](int r, Transport& t) {
+      RecordingTransport rec(t, channels[r]);
+      auto data = contribution(r, count, DType::f32, ReduceOp::Sum);
+      hierarchical_all_reduce(rec, map, data.data(), count, DType::f32, ReduceOp::Sum, {}, chunk);
+      ASSERT_EQ(data, reference(4, count, DType::f32, ReduceOp::Sum)) << "rank " << r;
+    });
+    for (int r = 0; r < 4; ++r) {
+      ASSERT_FALSE(errors[r]) << errors[r]->what();
+      std::vector<size_t> at[3];  // the positions of each channel's sends
+      for (size_t i = 0; i < channels[r].size(); ++i) at[channels[r][i]].push_back(i);
+      if (chunk == 0) {
+        ASSERT_EQ(at[0].size(), 1u);  // one chunk: each phase one message
+        EXPECT_LT(at[0].back(), at[1].front());
+        EXPECT_LT(at[1].back(), at[2].front());
+        continue;
+      }
+      ASSERT_EQ(at[0].size(), 64u);
+      ASSERT_EQ(at[1].size(), 128u);  // two ring steps across the 2 nodes
+      ASSERT_EQ(at[2].size(), 64u);
+      for (size_t k = 0; k + 1 < 64; ++k)
+        EXPECT_LT(at[0][k + 1], at[2][k]) << "rank " << r << ": chunk " << k + 1
+                                          << " was reduce-scattered only after chunk " << k << " was all-gathered";
+    }
+  }
+}
+
+TEST(Hierarchical, ASendThatFailsMidPipelineFailsEveryRank) {
+  // 16 chunks of 4-8 ring steps, one message each: the bad rank's 30th send is mid-pipeline.
+  for (const NodeMap& map : {NodeMap{{0, 0, 1, 1}}, NodeMap{{0, 0, 0, 1, 1, 1}}, NodeMap{{0, 0, 1, 1, 2, 2, 3, 3}}}) {
+    const int n = static_cast<int>(map.node_of.size());
+    const int64_t count = 16 * 64;
+    const auto start = std::chrono::steady_clock::now();
+    auto errors = run_ranks(
+        n,
+        [&](int r, Transport& t) {
+          FaultyTransport faulty(t, n - 1, 30, false);
+          auto data = contribution(r, count, DType::f32, ReduceOp::Sum);
+          hierarchical_all_reduce(faulty, map, data.data(), count, DType::f32, ReduceOp::Sum, {}, 256);
+        },
+        {.timeout = 60s});  // the failure must travel by the failing rank leaving, not by a timeout
+    for (int r = 0; r < n; ++r) ASSERT_TRUE(errors[r]) << map_name(map) << ": rank " << r << " finished";
+    EXPECT_EQ(errors[n - 1]->code(), ErrorCode::Mpi) << errors[n - 1]->what();
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 30s) << map_name(map) << ": the ranks waited for their deadline";
+  }
+}
+
+TEST(Hierarchical, AMessageLostMidPipelineTimesOutAndFailsEveryRank) {
+  const NodeMap map{{0, 0, 1, 1}};
+  const int64_t count = 16 * 64;
+  const auto start = std::chrono::steady_clock::now();
+  auto errors = run_ranks(
+      4,
+      [&](int r, Transport& t) {
+        FaultyTransport faulty(t, 2, 30, true);  // rank 2's 30th and later sends are lost
+        auto data = contribution(r, count, DType::f32, ReduceOp::Sum);
+        hierarchical_all_reduce(faulty, map, data.data(), count, DType::f32, ReduceOp::Sum, {}, 256);
+      },
+      {.timeout = 300ms});
+  int timeouts = 0;
+  for (int r = 0; r < 4; ++r) {
+    ASSERT_TRUE(errors[r]) << "rank " << r << " finished despite the lost messages";
+    timeouts += errors[r]->code() == ErrorCode::Timeout;
+  }
+  EXPECT_GE(timeouts, 1);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
 }

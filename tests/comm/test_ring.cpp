@@ -27,7 +27,6 @@ using namespace kirzl::testing::transport_cases;
 
 namespace {
 
-
 std::vector<int64_t> counts_for(int n) {
   std::vector<int64_t> c = {0, 1, n - 1, n, n + 1, 2 * n + 1, 7, 13, 31, 97};
   std::erase_if(c, [](int64_t x) { return x < 0; });

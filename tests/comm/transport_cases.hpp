@@ -111,7 +111,6 @@ class FaultyTransport final : public Transport {
   void wait(std::span<const Request> requests) override { inner_.wait(inner(requests)); }
   bool test(std::span<const Request> requests) override { return inner_.test(inner(requests)); }
   void keep_alive(std::shared_ptr<void> buffer) override { inner_.keep_alive(std::move(buffer)); }
-  int sends() const { return sends_; }
 
  private:
   std::vector<Request> inner(std::span<const Request> requests) const {

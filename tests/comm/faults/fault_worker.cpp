@@ -1,9 +1,11 @@
 // A rank of a small data-parallel job that injects one fault, for the fault tests
 // (test_faults_mpi.cpp). Usage, under mpirun:
-//   fault_worker --fault none|stop|kill|throw|mismatch|hang --rank R --step S --pid-dir DIR [--steps N]
-// Every rank writes its pid to DIR/rank<r>.pid, then runs N steps of a gradient-sized all-reduce.
-// At step S, rank R injects the fault:
+//   fault_worker --fault none|stop|stop-mid|kill|throw|mismatch|hang --rank R --step S --pid-dir DIR [--steps N]
+//                [--elements E]
+// Every rank writes its pid to DIR/rank<r>.pid, then runs N steps of an all-reduce of E floats
+// (65536). At step S, rank R injects the fault:
 //   stop      raise(SIGSTOP): the rank hangs (as a rank stuck in the kernel or a debugger would);
+//   stop-mid  the same, 20 ms into the step's all-reduce (a rank stopped mid-way through the data);
 //   kill      raise(SIGKILL): the rank vanishes without a word;
 //   throw     an exception that the program does not catch;
 //   mismatch  a broadcast where the other ranks all-reduce;
@@ -29,6 +31,7 @@ struct Options {
   int rank = 1;
   int step = 3;
   int steps = 50;
+  int64_t elements = 1 << 16;
   std::string pid_dir = ".";
 };
 
@@ -41,6 +44,7 @@ Options parse(int argc, char** argv) {
     else if (flag == "--step") o.step = std::atoi(value.c_str());
     else if (flag == "--steps") o.steps = std::atoi(value.c_str());
     else if (flag == "--pid-dir") o.pid_dir = value;
+    else if (flag == "--elements") o.elements = std::atoll(value.c_str());
     else {
       std::fprintf(stderr, "fault_worker: unknown flag %s\n", flag.c_str());
       std::exit(2);
@@ -66,10 +70,16 @@ int main(int argc, char** argv) {
   {
     std::ofstream(o.pid_dir + "/rank" + std::to_string(pg.rank()) + ".pid") << ::getpid() << "\n";
   }
-  kirzl::Tensor grad = kirzl::ones({1 << 16});
+  kirzl::Tensor grad = kirzl::ones({o.elements});
   try {
     for (int step = 1; step <= o.steps; ++step) {
-      if (step == o.step && pg.rank() == o.rank && o.fault != "none") {
+      if (step == o.step && pg.rank() == o.rank && o.fault == "stop-mid") {
+        std::fprintf(stderr, "fault_worker: rank %d injects 'stop-mid'\n", pg.rank());
+        std::thread([] {
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+          raise(SIGSTOP);
+        }).detach();
+      } else if (step == o.step && pg.rank() == o.rank && o.fault != "none") {
         inject(o, pg.rank(), pg, grad);
         if (o.fault == "hang") std::this_thread::sleep_for(std::chrono::hours(1));
   if (o.fault == "mismatch") continue;

@@ -47,6 +47,22 @@ TEST(FaultInjection, HealthyJobEndsZero) {
   EXPECT_EQ(s.pids().size(), 2u);
 }
 
+// A rank stopped in the middle of a hierarchical all-reduce's pipeline (Note [hierarchical
+// pipeline]): 4 ranks as 2 emulated nodes, 32 MiB in 256 KiB chunks, rank 3 stopped 20 ms into the
+// data. The others' nonblocking tests reach their deadline: the job ends, naming the rank.
+TEST(FaultInjection, StoppedMidHierarchicalPipelineEndsTheJob) {
+  if (!KIRZL_HAS_MPI) GTEST_SKIP() << "kirzl was built without MPI";
+  Scratch s("stopmid");
+  const Ended e = run_timed(
+      "KIRZL_EMULATE_NODES=2 KIRZL_ALLREDUCE=hierarchical KIRZL_MPI_HIERARCHICAL_CHUNK_BYTES=262144 " + mpirun(4) +
+      "-x KIRZL_EMULATE_NODES -x KIRZL_ALLREDUCE -x KIRZL_MPI_HIERARCHICAL_CHUNK_BYTES " + kWorker +
+      " --fault stop-mid --rank 3 --step 2 --steps 4 --elements 8388608 --pid-dir " + s.dir.string());
+  expect_job_failed_fast(e, s, 4);
+  for (const std::string& text : stopped(3, 4))
+    EXPECT_NE(e.output.find(text), std::string::npos) << "missing '" << text << "' in\n" << e.output;
+  EXPECT_NE(e.output.find("exchanging data"), std::string::npos) << "not stopped mid-way through the data:\n" << e.output;
+}
+
 // The report: a rank of the example, stopped from outside during training.
 TEST(FaultInjection, StoppedRankOfTheExampleEndsTheJob) {
   if (!KIRZL_HAS_MPI) GTEST_SKIP() << "kirzl was built without MPI";

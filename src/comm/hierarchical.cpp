@@ -13,9 +13,31 @@
 // only copied, so every rank ends with the same bits (as in Note [ring all-reduce]). The result can
 // differ from the flat ring's in the last bits (another summation order). All nodes must have the
 // same number of ranks (otherwise the ranks with a given local rank do not span all nodes); the
-// caller falls back to the flat ring then (hierarchical_unusable). The three phases run one after
-// the other on one transport: a pair of ranks talks in phases 1 and 3 (same node) or in phase 2
-// (same local rank), and each phase waits for all of its messages, so they never mix.
+// caller falls back to the flat ring then (hierarchical_unusable). The data goes through the three
+// phases in chunks, pipelined (Note [hierarchical pipeline]).
+//
+// Note [hierarchical pipeline]: run one after the other, the phases leave the slow links idle while
+// the node copies and reduces (phases 1 and 3): across 2 emulated nodes at 64 MiB, 0.87 s where the
+// link alone needs 0.54 s (bench/RESULTS.md). So the data is cut into chunks of about
+// KIRZL_MPI_HIERARCHICAL_CHUNK_BYTES (4 MiB; sizes differ by at most one element; the same on every
+// rank), and each phase runs as a nonblocking ring schedule (ring_schedule.h), one chunk at a time,
+// in chunk order: phase 1 of chunk k + 1 starts when phase 1 of chunk k has ended (in place, it may
+// run any number of chunks ahead), phase 2 of chunk k when phase 1 of chunk k and phase 2 of chunk
+// k - 1 have ended, phase 3 likewise. So while chunk k crosses the nodes, chunk k + 1 is
+// reduce-scattered and chunk k - 1 all-gathered inside the node. One thread drives them (no
+// second thread issues MPI calls): it advances each phase in turn, the one across the nodes first
+// (the slow link gets its next message soonest), and each advance tests its messages without
+// blocking (Transport::test, which makes the checks of a wait: the deadline, departed ranks, a
+// closing communicator — a stalled or departed rank fails the collective as before, never a hang);
+// when no phase can advance it yields the core. Each phase has its own channel (an MPI tag):
+// between two ranks of a node, the reduce-scatter of one chunk and the all-gather of another are
+// posted in an order that depends on timing, and must never match each other's receives; within a
+// phase every rank posts the chunks' steps in the same order. Each chunk is a hierarchical
+// all-reduce of its own, so every element is still reduced in an order fixed by the ranks, the
+// node map and the chunk size alone, and every rank gets the same bits (another chunk size can
+// change the last bits). Two reducing phases are in flight at once: the scratch holds two receive
+// buffers, kept alive by the transport after a failure. A chunk of 0 gives one chunk: the phases
+// one after the other.
 #include "comm/hierarchical.h"
 
 #include <algorithm>

@@ -20,23 +20,25 @@
 // the node copies and reduces (phases 1 and 3): across 2 emulated nodes at 64 MiB, 0.87 s where the
 // link alone needs 0.54 s (bench/RESULTS.md). So the data is cut into chunks of about
 // KIRZL_MPI_HIERARCHICAL_CHUNK_BYTES (4 MiB; sizes differ by at most one element; the same on every
-// rank), and each phase runs as a nonblocking ring schedule (ring_schedule.h), one chunk at a time,
-// in chunk order: phase 1 of chunk k + 1 starts when phase 1 of chunk k has ended (in place, it may
-// run any number of chunks ahead), phase 2 of chunk k when phase 1 of chunk k and phase 2 of chunk
-// k - 1 have ended, phase 3 likewise. So while chunk k crosses the nodes, chunk k + 1 is
-// reduce-scattered and chunk k - 1 all-gathered inside the node. One thread drives them (no
-// second thread issues MPI calls): it advances each phase in turn, the one across the nodes first
-// (the slow link gets its next message soonest), and each advance tests its messages without
-// blocking (Transport::test, which makes the checks of a wait: the deadline, departed ranks, a
-// closing communicator — a stalled or departed rank fails the collective as before, never a hang);
-// when no phase can advance it yields the core. Each phase has its own channel (an MPI tag):
-// between two ranks of a node, the reduce-scatter of one chunk and the all-gather of another are
-// posted in an order that depends on timing, and must never match each other's receives; within a
-// phase every rank posts the chunks' steps in the same order. Each chunk is a hierarchical
+// rank), and the phases run in lanes, each a nonblocking ring schedule (ring_schedule.h) that runs
+// its chunks one at a time, in chunk order: phase 1 in one lane (chunk k + 1 starts when chunk k
+// has ended; in place, it may run any number of chunks ahead), phase 2 in two lanes (the even and
+// the odd chunks; chunk k starts when phase 1 of chunk k and chunk k - 2 have ended, so the link
+// has the next chunk's messages queued while a ring step waits for its peer's), phase 3 in one
+// (chunk k after phase 2 of chunk k and phase 3 of chunk k - 1). So while chunk k crosses the
+// nodes, chunk k + 1 is reduce-scattered and chunk k - 1 all-gathered inside the node. One thread
+// drives them (no second thread issues MPI calls): it advances each lane in turn, those across
+// the nodes first (the slow link gets its next message soonest), and each advance tests its
+// messages without blocking (Transport::test, which makes the checks of a wait: the deadline,
+// departed ranks, a closing communicator — a stalled or departed rank fails the collective as
+// before, never a hang); when no lane can advance it yields the core. Each lane has its own
+// channel (an MPI tag): between two ranks, the messages of two lanes are posted in an order that
+// depends on timing, and must never match each other's receives; within a lane every rank posts
+// the chunks' steps in the same order. Each chunk is a hierarchical
 // all-reduce of its own, so every element is still reduced in an order fixed by the ranks, the
 // node map and the chunk size alone, and every rank gets the same bits (another chunk size can
-// change the last bits). Two reducing phases are in flight at once: the scratch holds two receive
-// buffers, kept alive by the transport after a failure. A chunk of 0 gives one chunk: the phases
+// change the last bits). Three reducing lanes are in flight at once: the scratch holds a receive
+// buffer for each, kept alive by the transport after a failure. A chunk of 0 gives one chunk: the phases
 // one after the other.
 #include "comm/hierarchical.h"
 
@@ -137,47 +139,74 @@ void hierarchical_all_reduce(Transport& t, const NodeMap& map, void* data, int64
   const int64_t largest = count / nchunks + 1;
   const int seg = ring_reduced_segment(local, L);  // this rank's node segment of each chunk
 
-  // One receive buffer per reducing phase (the node's and the one across nodes), in one scratch.
-  const int64_t intra_scratch = (RingSchedule::scratch_bytes(largest, L, dtype) + 63) / 64 * 64;
-  const int64_t need = intra_scratch + RingSchedule::scratch_bytes(largest / L + 1, N, dtype);
+  // The lanes of the pipeline, each a ring schedule on a channel of its own that runs its chunks
+  // one at a time, in chunk order: the reduce-scatter in the node (every chunk), kCrossing lanes
+  // across the nodes (chunk c in lane c % kCrossing), the all-gather in the node (every chunk).
+  constexpr int kCrossing = 2;
+  struct Lane {
+    int phase;  // 0, 1, 2: the phases of Note [hierarchical all-reduce]
+    int channel;
+    int64_t next;  // the next chunk to start; the lane's chunks are next, next + stride, ...
+    int64_t stride;
+    std::byte* scratch = nullptr;
+    std::optional<RingSchedule> ring;
+  };
+  Lane lanes[kCrossing + 2] = {{1, 1, 0, kCrossing, nullptr, std::nullopt},
+                               {1, 3, 1, kCrossing, nullptr, std::nullopt},
+                               {0, 0, 0, 1, nullptr, std::nullopt},
+                               {2, 2, 0, 1, nullptr, std::nullopt}};
+  static_assert(kCrossing + 2 <= Transport::kChannels);
+
+  // A receive buffer for each reducing lane, in one scratch.
+  const auto aligned = [](int64_t bytes) { return (bytes + 63) / 64 * 64; };
+  const int64_t intra_scratch = aligned(RingSchedule::scratch_bytes(largest, L, dtype));
+  const int64_t inter_scratch = aligned(RingSchedule::scratch_bytes(largest / L + 1, N, dtype));
+  const int64_t need = intra_scratch + kCrossing * inter_scratch;
   RingScratch own;
   RingScratch& scratch = options.scratch ? *options.scratch : own;
   if (scratch.bytes < need) scratch = {std::shared_ptr<std::byte[]>(new std::byte[static_cast<size_t>(need)]), need};
   t.keep_alive(scratch.data);
+  lanes[kCrossing].scratch = scratch.data.get();
+  for (int i = 0; i < kCrossing; ++i) lanes[i].scratch = scratch.data.get() + intra_scratch + i * inter_scratch;
 
   auto* base = static_cast<std::byte*>(data);
-  // The phases, each on a channel of its own: 0 reduce-scatter in the node, 1 all-reduce across
-  // the nodes, 2 all-gather in the node. A phase runs one chunk at a time, in chunk order.
-  std::optional<RingSchedule> running[3];
-  int64_t started[3] = {0, 0, 0}, finished[3] = {0, 0, 0};
-  const auto start = [&](int phase, int64_t c) {
-    const int64_t lo = chunk_begin(c), n = chunk_begin(c + 1) - lo;
+  int64_t scattered = 0, gathered = 0;              // chunks through phase 1, phase 3 (in order)
+  std::vector<char> crossed(static_cast<size_t>(nchunks));  // chunks through phase 2 (in any order)
+  const auto ready = [&](const Lane& l) {
+    if (l.next >= nchunks || l.ring) return false;
+    return l.phase == 0 || (l.phase == 1 ? scattered > l.next : crossed[static_cast<size_t>(l.next)] != 0);
+  };
+  const auto start = [&](Lane& l) {
+    const int64_t lo = chunk_begin(l.next), n = chunk_begin(l.next + 1) - lo;
     std::byte* chunk = base + lo * esize;
-    if (phase == 1) {
+    if (l.phase == 1) {
       const int64_t slo = ring_segment_begin(n, L, seg), shi = ring_segment_begin(n, L, seg + 1);
-      running[1].emplace(inter, RingSchedule::Kind::AllReduce, chunk + slo * esize, shi - slo, dtype, op, 1,
-                         options.piece_bytes, scratch.data.get() + intra_scratch);
+      l.ring.emplace(inter, RingSchedule::Kind::AllReduce, chunk + slo * esize, shi - slo, dtype, op, l.channel,
+                     options.piece_bytes, l.scratch);
     } else {
-      running[phase].emplace(intra, phase == 0 ? RingSchedule::Kind::ReduceScatter : RingSchedule::Kind::AllGather,
-                             chunk, n, dtype, op, phase, options.piece_bytes, scratch.data.get());
+      l.ring.emplace(intra, l.phase == 0 ? RingSchedule::Kind::ReduceScatter : RingSchedule::Kind::AllGather, chunk, n,
+                     dtype, op, l.channel, options.piece_bytes, l.scratch);
     }
   };
-  while (finished[2] < nchunks) {
+  while (gathered < nchunks) {
     bool progressed = false;
-    for (int phase : {1, 0, 2}) {  // the slow phase across the nodes first
-      if (!running[phase] && started[phase] < nchunks && (phase == 0 || finished[phase - 1] > started[phase])) {
-        start(phase, started[phase]++);
+    for (Lane& l : lanes) {  // the slow lanes across the nodes first
+      if (ready(l)) {
+        start(l);
         progressed = true;
       }
-      if (!running[phase]) continue;
-      progressed = running[phase]->advance() || progressed;
-      if (running[phase]->done()) {
-        running[phase].reset();
-        ++finished[phase];
-        progressed = true;
-      }
+      if (!l.ring) continue;
+      progressed = l.ring->advance() || progressed;
+      if (!l.ring->done()) continue;
+      l.ring.reset();
+      if (l.phase == 0) ++scattered;
+      else if (l.phase == 1) crossed[static_cast<size_t>(l.next)] = 1;
+      else ++gathered;
+      l.next += l.stride;
+      progressed = true;
     }
-    // Nothing to do until a message moves: let the other ranks' threads (and MPI's) run.
+    // Nothing to do until a message moves: let the other ranks' threads (and MPI's) run. (Naps of
+    // 20 us after 200 us idle instead measured no different, 2 x 2 emulated nodes, 2026-12-06.)
     if (!progressed) std::this_thread::yield();
   }
 }

@@ -24,7 +24,7 @@ class Transport {
   // Messages travel on one of kChannels channels, independent of each other: the messages from
   // one peer on one channel arrive in the order they were sent, each into the receive posted in
   // the same position on that channel, whatever is posted on the other channels meanwhile (the
-  // hierarchical pipeline runs each of its phases on a channel of its own, Note [hierarchical
+  // hierarchical pipeline runs each of its lanes on a channel of its own, Note [hierarchical
   // pipeline]).
   static constexpr int kChannels = 4;
 

@@ -149,8 +149,8 @@ TEST(Hierarchical, ARankThatLeavesFailsEveryRankWithoutAHang) {
 
 namespace {
 
-// Records, per rank, the channel of every message posted (0: reduce-scatter in the node, 1: across
-// the nodes, 2: all-gather in the node).
+// Records, per rank, the channel of every message posted (0: reduce-scatter in the node, 1 and 3:
+// across the nodes, 2: all-gather in the node).
 class RecordingTransport final : public Transport {
  public:
   RecordingTransport(Transport& inner, std::vector<int>& channels) : inner_(inner), channels_(channels) {}
@@ -191,16 +191,19 @@ TEST(Hierarchical, ThePhasesOfDifferentChunksOverlap) {
     });
     for (int r = 0; r < 4; ++r) {
       ASSERT_FALSE(errors[r]) << errors[r]->what();
-      std::vector<size_t> at[3];  // the positions of each channel's sends
+      std::vector<size_t> at[Transport::kChannels];  // the positions of each channel's sends
       for (size_t i = 0; i < channels[r].size(); ++i) at[channels[r][i]].push_back(i);
       if (chunk == 0) {
-        ASSERT_EQ(at[0].size(), 1u);  // one chunk: each phase one message
+        ASSERT_EQ(at[0].size(), 1u);  // one chunk: each phase one message, across the nodes on channel 1
+        EXPECT_TRUE(at[3].empty());
         EXPECT_LT(at[0].back(), at[1].front());
         EXPECT_LT(at[1].back(), at[2].front());
         continue;
       }
       ASSERT_EQ(at[0].size(), 64u);
-      ASSERT_EQ(at[1].size(), 128u);  // two ring steps across the 2 nodes
+      // Two ring steps across the 2 nodes, the even chunks on channel 1, the odd ones on channel 3.
+      ASSERT_EQ(at[1].size(), 64u);
+      ASSERT_EQ(at[3].size(), 64u);
       ASSERT_EQ(at[2].size(), 64u);
       for (size_t k = 0; k + 1 < 64; ++k)
         EXPECT_LT(at[0][k + 1], at[2][k]) << "rank " << r << ": chunk " << k + 1

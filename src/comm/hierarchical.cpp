@@ -19,26 +19,27 @@
 // Note [hierarchical pipeline]: run one after the other, the phases leave the slow links idle while
 // the node copies and reduces (phases 1 and 3): across 2 emulated nodes at 64 MiB, 0.87 s where the
 // link alone needs 0.54 s (bench/RESULTS.md). So the data is cut into chunks of about
-// KIRZL_MPI_HIERARCHICAL_CHUNK_BYTES (4 MiB; sizes differ by at most one element; the same on every
-// rank), and the phases run in lanes, each a nonblocking ring schedule (ring_schedule.h) that runs
-// its chunks one at a time, in chunk order: phase 1 in one lane (chunk k + 1 starts when chunk k
-// has ended; in place, it may run any number of chunks ahead), phase 2 in two lanes (the even and
-// the odd chunks; chunk k starts when phase 1 of chunk k and chunk k - 2 have ended, so the link
-// has the next chunk's messages queued while a ring step waits for its peer's), phase 3 in one
-// (chunk k after phase 2 of chunk k and phase 3 of chunk k - 1). So while chunk k crosses the
-// nodes, chunk k + 1 is reduce-scattered and chunk k - 1 all-gathered inside the node. One thread
-// drives them (no second thread issues MPI calls): it advances each lane in turn, those across
-// the nodes first (the slow link gets its next message soonest), and each advance tests its
-// messages without blocking (Transport::test, which makes the checks of a wait: the deadline,
-// departed ranks, a closing communicator — a stalled or departed rank fails the collective as
-// before, never a hang); when no lane can advance it yields the core. Each lane has its own
-// channel (an MPI tag): between two ranks, the messages of two lanes are posted in an order that
-// depends on timing, and must never match each other's receives; within a lane every rank posts
-// the chunks' steps in the same order. Each chunk is a hierarchical
-// all-reduce of its own, so every element is still reduced in an order fixed by the ranks, the
-// node map and the chunk size alone, and every rank gets the same bits (another chunk size can
-// change the last bits). Three reducing lanes are in flight at once: the scratch holds a receive
-// buffer for each, kept alive by the transport after a failure. A chunk of 0 gives one chunk: the phases
+// KIRZL_MPI_HIERARCHICAL_CHUNK_BYTES (sizes differ by at most one element; the same on every rank;
+// 1 MiB: of 256 KiB to 8 MiB, 256 KiB to 1 MiB were fastest, bench/RESULTS.md, 2026-12-06
+// "pipelined hierarchical all-reduce"), and the phases run in lanes, each a nonblocking ring
+// schedule (ring_schedule.h) that runs its chunks one at a time, in chunk order: phase 1 in one
+// lane (chunk k + 1 starts when chunk k has ended; in place, it may run any number of chunks
+// ahead), phase 2 in two lanes (the even and the odd chunks; chunk k starts when phase 1 of chunk k
+// and chunk k - 2 have ended, so the link has the next chunk's messages queued while a ring step
+// waits for its peer's), phase 3 in one (chunk k after phase 2 of chunk k and phase 3 of the chunk
+// before). So while chunk k crosses the nodes, chunk k + 1 is reduce-scattered and chunk k - 1
+// all-gathered inside the node. One thread drives them (no second thread issues MPI calls): it
+// advances each lane in turn, those across the nodes first (the slow link gets its next message
+// soonest), and each advance tests its messages without blocking (Transport::test, which makes the
+// checks of a wait: the deadline, departed ranks, a closing communicator — a stalled or departed
+// rank fails the collective as before, never a hang); when no lane can advance it yields the core.
+// Each lane has its own channel (an MPI tag): between two ranks, the messages of two lanes are
+// posted in an order that depends on timing, and must never match each other's receives; within a
+// lane every rank posts the chunks' steps in the same order. Each chunk is a hierarchical
+// all-reduce of its own, so every element is still reduced in an order fixed by the ranks, the node
+// map and the chunk size alone, and every rank gets the same bits (another chunk size can change
+// the last bits). Three reducing lanes are in flight at once: the scratch holds a receive buffer
+// for each, kept alive by the transport after a failure. A chunk of 0 gives one chunk: the phases
 // one after the other.
 #include "comm/hierarchical.h"
 

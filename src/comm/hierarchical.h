@@ -33,7 +33,7 @@ struct NodeMap {
 std::optional<std::string> hierarchical_unusable(const NodeMap& map);
 
 // The default chunk of the pipeline (Note [hierarchical pipeline]).
-inline constexpr int64_t kHierarchicalChunkBytes = int64_t{4} << 20;
+inline constexpr int64_t kHierarchicalChunkBytes = int64_t{1} << 20;
 
 // In place over `data` (`count` elements of `dtype`, the same on every rank of `t`, whose ranks are
 // those of `map`): afterwards every rank holds the reduction over all ranks, with the same bits on
@@ -45,7 +45,7 @@ void hierarchical_all_reduce(Transport& t, const NodeMap& map, void* data, int64
                              const RingOptions& options = {}, int64_t chunk_bytes = kHierarchicalChunkBytes);
 
 // The chunk of the hierarchical all-reduce over MPI; KIRZL_MPI_HIERARCHICAL_CHUNK_BYTES changes it
-// (4 MiB; 0: no pipeline).
+// (1 MiB; 0: no pipeline).
 int64_t hierarchical_chunk_bytes();
 
 }  // namespace kirzl::comm::detail

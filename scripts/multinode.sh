@@ -32,6 +32,12 @@
 # default 200us; 0 for none), KIRZL_MULTINODE_SUBNET (first three octets, default 198.18.0).
 set -euo pipefail
 
+export KIRZL_SCRIPT=multinode
+# shellcheck source=scripts/lib/common.sh
+source "$(dirname "$0")/lib/common.sh"
+die() { kirzl_die "$@"; }
+need_root() { kirzl_need_root "namespaces, links and tc need it"; }
+
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 STATE="${KIRZL_MULTINODE_DIR:-/var/tmp/kirzl-multinode}"
 RATE="${KIRZL_MULTINODE_RATE:-1gbit}"
@@ -40,23 +46,11 @@ NET="${KIRZL_MULTINODE_SUBNET:-198.18.0}"
 BRIDGE=kzmn-br
 AGENT="$ROOT/scripts/multinode/rsh-agent"
 
-die() {
-  echo "multinode: $*" >&2
-  exit 1
-}
-
-need_root() {
-  [ "$(id -u)" -eq 0 ] || die "run as root (namespaces, links and tc need it)"
-}
-
 install_missing() {
   local missing=()
   command -v ip >/dev/null && command -v tc >/dev/null || missing+=(iproute2)
   command -v unshare >/dev/null && command -v nsenter >/dev/null || missing+=(util-linux)
-  ((${#missing[@]})) || return 0
-  echo "multinode: installing ${missing[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  kirzl_apt_install "${missing[@]}"
 }
 
 # The pid in file $1 when that process is alive.

@@ -3,6 +3,9 @@
 # present it only checks (a second or so). Sourced by test.sh and demo.sh.
 set -euo pipefail
 
+# shellcheck source=scripts/lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+
 # dataset-fashion-mnist and fortunes are the corpora of the examples (and of their tests); doxygen
 # builds the API reference (scripts/api-docs.sh), python3-matplotlib draws the tutorial's plots;
 # clang and its runtime libraries (libFuzzer, the sanitizers' runtimes; Debian 12 ships clang 14)
@@ -25,13 +28,7 @@ kirzl_setup() {
   for p in "${KIRZL_APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
-  if ((${#missing[@]})); then
-    echo "kirzl setup: installing ${missing[*]}"
-    local sudo=""
-    [ "$(id -u)" -ne 0 ] && sudo="sudo"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  fi
+  KIRZL_SCRIPT="kirzl setup" kirzl_apt_install "${missing[@]}"
   kirzl_setup_python
   # Open MPI refuses to run as root unless told; containers and CI run as root.
   if [ "$(id -u)" -eq 0 ]; then

@@ -22,6 +22,12 @@
 # is never replaced (then export SLURM_CONF=$KIRZL_SLURM_DIR/slurm.conf for the clients).
 set -euo pipefail
 
+export KIRZL_SCRIPT=slurm-local
+# shellcheck source=scripts/lib/common.sh
+source "$(dirname "$0")/lib/common.sh"
+die() { kirzl_die "$@"; }
+need_root() { kirzl_need_root "the SLURM daemons and munged are started as root"; }
+
 STATE="${KIRZL_SLURM_DIR:-/var/tmp/kirzl-slurm}"
 CONF="$STATE/slurm.conf"
 SYSTEM_CONF=/etc/slurm/slurm.conf
@@ -29,15 +35,6 @@ MARKER="Written by kirzl's scripts/slurm-local.sh"
 NODE="$(hostname -s)"
 # How long start waits for the node to become idle, in seconds.
 START_TIMEOUT="${KIRZL_SLURM_START_TIMEOUT:-60}"
-
-die() {
-  echo "slurm-local: $*" >&2
-  exit 1
-}
-
-need_root() {
-  [ "$(id -u)" -eq 0 ] || die "run as root (the SLURM daemons and munged are started as root)"
-}
 
 install_missing() {
   local missing=()
@@ -48,10 +45,7 @@ install_missing() {
   # slurm-wlm-basic-plugins carries mpi/pmix for srun (Open MPI's processes talk PMIx).
   dpkg-query -W -f='${Status}' slurm-wlm-basic-plugins 2>/dev/null | grep -q "install ok installed" ||
     missing+=(slurm-wlm-basic-plugins)
-  ((${#missing[@]})) || return 0
-  echo "slurm-local: installing ${missing[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  kirzl_apt_install "${missing[@]}"
 }
 
 # The pid in file $1 when that process is alive.

@@ -135,6 +135,9 @@ define forward(x). Such a module works everywhere a C++ module does (Sequential,
            "Parameters and buffers by dotted name (handles, not copies).")
       .def("load_state_dict", [](Module& s, const py::object& d, bool strict) { s.load_state_dict(state_dict_from_py(d), strict); },
            py::arg("state_dict"), py::arg("strict") = true, "Copies values in place (tensors or NumPy arrays).")
+      .def("check_state_dict", [](const Module& s, const py::object& d, bool strict) { s.check_state_dict(state_dict_from_py(d), strict); },
+           py::arg("state_dict"), py::arg("strict") = true,
+           "Raises what load_state_dict would raise, changing nothing.")
       .def("zero_grad", &Module::zero_grad, py::arg("set_to_none") = true, "Clears gradients: drops them, or zeroes them in place.")
       .def("register_parameter", [](Module& s, const std::string& n, const py::object& t, bool rg) {
              return python_module(s, "register_parameter").reg_param(n, to_tensor(t), rg);

@@ -123,7 +123,9 @@ handle and view sees it) and releases the GIL.
       .def("step_count", &Optimizer::step_count, py::arg("param_index"), "Steps taken by parameter `param_index`.")
       .def("state_dict", [](const Optimizer& o) { return state_dict_to_py(o.state_dict()); }, "A copy of the state.")
       .def("load_state_dict", [](Optimizer& o, const py::object& d) { o.load_state_dict(state_dict_from_py(d)); },
-           py::arg("state_dict"), "Restores a state_dict() (validated first; unchanged on error).");
+           py::arg("state_dict"), "Restores a state_dict() (validated first; unchanged on error).")
+      .def("check_state_dict", [](const Optimizer& o, const py::object& d) { o.check_state_dict(state_dict_from_py(d)); },
+           py::arg("state_dict"), "Raises what load_state_dict would raise, changing nothing.");
 
   py::class_<SGD, Optimizer>(m, "SGD", "SGD with momentum, dampening, Nesterov and L2 weight decay (torch.optim.SGD).")
       .def(py::init([](const py::object& params, double lr, double momentum, double dampening, double wd, bool nesterov, bool maximize) {

@@ -75,6 +75,11 @@ def test_state_dict_round_trip_and_load_numpy():
     assert b.weight.sum().item() == 0 and b.bias.tolist() == [1, 1]
     with pytest.raises(kirzl.InvalidArgumentError, match="weight"):
         b.load_state_dict({"weight": np.zeros((3, 3), np.float32), "bias": np.ones(2, np.float32)})
+    # check_state_dict: the same error, and a fitting dict passes without being copied.
+    with pytest.raises(kirzl.InvalidArgumentError, match="weight"):
+        b.check_state_dict({"weight": np.zeros((3, 3), np.float32), "bias": np.ones(2, np.float32)})
+    b.check_state_dict({"weight": np.ones((2, 3), np.float32), "bias": np.ones(2, np.float32)})
+    assert b.weight.sum().item() == 0
 
 
 def test_init_functions():

@@ -72,6 +72,12 @@ def test_state_dict_and_clip():
     sd = opt.state_dict()
     assert "state.0.exp_avg" in sd and sd["state.0.step"].item() == 1
     opt2 = optim.Adam([kirzl.ones(3, requires_grad=True)], lr=0.1)
+    opt2.check_state_dict(sd)  # changes nothing
+    assert opt2.step_count(0) == 0
+    bad = dict(sd)
+    bad["options.beta1"] = kirzl.tensor([1.5], dtype=kirzl.float64)
+    with pytest.raises(kirzl.InvalidArgumentError, match="1.5"):
+        opt2.check_state_dict(bad)
     opt2.load_state_dict(sd)
     assert opt2.step_count(0) == 1
     norm = optim.clip_grad_norm([p], 1.0)

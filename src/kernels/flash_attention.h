@@ -9,12 +9,14 @@ namespace kirzl::kernels {
 
 /// q, k, v: 4-D [B, H, T, D] of one floating dtype, with any strides for B, H and T but stride 1
 /// in the last dim (e.g. split from a [B, T, 3C] projection and transposed: used in place, no
-/// copy). out: contiguous [B, H, T, D] (q's dtype); lse: contiguous f32 [B, H, T] (f64 for f64),
+/// copy). out: [B, H, T, D] in q's dtype, any strides but stride 1 in the last dim (e.g. the head
+/// view of a [B, T, C] output); lse: contiguous f32 [B, H, T] (f64 for f64),
 /// the natural-log sum of exp(q_i . k_j * scale) over j <= i.
 KIRZL_DECLARE_KERNEL(flash_attention_forward, void (*)(Tensor& out, Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v, double scale));
 /// Gradients from g = d out ([B, H, T, D], last-dim stride 1), the saved out and lse. gq, gk, gv
-/// are contiguous [B, H, T, D] in q's dtype (all three must be defined). Deterministic: every
-/// gradient element is summed in a fixed order (no atomics).
+/// are [B, H, T, D] in q's dtype with last-dim stride 1 (all three defined, not overlapping: e.g.
+/// the three head views of one d(qkv)). Deterministic: every gradient element is summed in a
+/// fixed order (no atomics).
 KIRZL_DECLARE_KERNEL(flash_attention_backward, void (*)(Tensor& gq, Tensor& gk, Tensor& gv, const Tensor& g, const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v, double scale));
 
 /// Whether the CUDA flash kernels take this dtype and head dim: f32, bf16 and f16 with D of 64 or

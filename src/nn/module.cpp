@@ -157,6 +157,13 @@ StateDict Module::state_dict() const {
 }
 
 void Module::load_state_dict(const StateDict& dict, bool strict) {
+  check_state_dict(dict, strict);
+  NoGradGuard g;
+  for (auto& [name, t] : state_dict())
+    if (const Tensor* src = dict.find(name)) const_cast<Tensor&>(t).copy_(*src);
+}
+
+void Module::check_state_dict(const StateDict& dict, bool strict) const {
   StateDict own = state_dict();
   std::string missing, unexpected, mismatched;
   auto append = [](std::string& list, const std::string& item) { list += (list.empty() ? "" : ", ") + item; };
@@ -178,9 +185,6 @@ void Module::load_state_dict(const StateDict& dict, bool strict) {
     if (!mismatched.empty()) msg += " mis-shaped keys: " + mismatched + ";";
     KIRZL_FAIL(ErrorCode::InvalidArgument, msg);
   }
-  NoGradGuard g;
-  for (auto& [name, t] : own)
-    if (const Tensor* src = dict.find(name)) const_cast<Tensor&>(t).copy_(*src);
 }
 
 void Module::zero_grad(bool set_to_none) {

@@ -124,52 +124,32 @@ Tensor head_view(const Tensor& x, int64_t parts, int64_t part, int64_t n_head) {
   return x.view({B, T, parts, n_head, D}).select(2, part).transpose(1, 2);
 }
 
-// causal_attention_qkv through cuDNN: q, k, v read in place from the projection, the output
-// written as [B, T, C], the gradients written by cuDNN straight into one d(qkv).
-Tensor cudnn_causal_attention_qkv(const Tensor& qkv, const Tensor& x, int64_t n_head, double scale) {
+// causal_attention_qkv on CUDA, through cuDNN or the flash kernels (`path`): q, k, v are read in
+// place from the projection, the output is written straight into [B, T, C] and the three
+// gradients straight into one d(qkv): no split, no copies, no out-of-place accumulation (see
+// Note [cudnn sdpa] on the qkv layout; the flash kernels take the same strided views).
+Tensor fused_causal_attention_qkv(const Tensor& qkv, const Tensor& x, int64_t n_head, double scale, CudaPath path) {
+  const bool cudnn = path == CudaPath::Cudnn;
+  auto operand = [cudnn](const Tensor& t4) { return cudnn ? cudnn_operand(t4) : t4; };
   const int64_t B = x.size(0), T = x.size(1), C = x.size(2) / 3;
-  Tensor q4 = cudnn_operand(head_view(x, 3, 0, n_head)), k4 = cudnn_operand(head_view(x, 3, 1, n_head)),
-         v4 = cudnn_operand(head_view(x, 3, 2, n_head));
+  Tensor q4 = operand(head_view(x, 3, 0, n_head)), k4 = operand(head_view(x, 3, 1, n_head)),
+         v4 = operand(head_view(x, 3, 2, n_head));
   Tensor y = empty({B, T, C}, options_of(x));
   Tensor out4 = head_view(y, 1, 0, n_head);
   Tensor lse = empty({B, n_head, T}, {.dtype = DType::f32, .device = x.device()});
-  kernels::cudnn_attention_forward(out4, lse, q4, k4, v4, scale);
+  if (cudnn) kernels::cudnn_attention_forward(out4, lse, q4, k4, v4, scale);
+  else kernels::flash_attention_forward(out4, lse, q4, k4, v4, scale);
   if (!autograd::any_requires_grad({&qkv})) return y;
   autograd::record("causal_attention_qkv", y, {qkv},
-                   [q4, k4, v4, out4, lse, n_head, scale, xs = x.shape()](const autograd::GradContext& c) {
+                   [q4, k4, v4, out4, lse, n_head, scale, cudnn, operand, xs = x.shape()](const autograd::GradContext& c) {
                      // Not differentiable twice: the backward kernels record no graph.
                      Tensor g = c.grad().to(q4.dtype()).contiguous();
-                     Tensor g4 = cudnn_operand(head_view(g, 1, 0, n_head));
+                     Tensor g4 = operand(head_view(g, 1, 0, n_head));
                      Tensor dqkv = empty(xs, options_of(q4));
                      Tensor gq = head_view(dqkv, 3, 0, n_head), gk = head_view(dqkv, 3, 1, n_head),
                             gv = head_view(dqkv, 3, 2, n_head);
-                     kernels::cudnn_attention_backward(gq, gk, gv, g4, out4, lse, q4, k4, v4, scale);
-                     return std::vector<Tensor>{dqkv};
-                   });
-  return y;
-}
-
-// causal_attention_qkv through the flash kernels: q, k, v read in place; the kernels write
-// contiguous [B, H, T, D] outputs, which are copied into [B, T, C] and into one d(qkv).
-Tensor flash_causal_attention_qkv(const Tensor& qkv, const Tensor& x, int64_t n_head, double scale) {
-  const int64_t B = x.size(0), T = x.size(1), C = x.size(2) / 3;
-  Tensor q4 = head_view(x, 3, 0, n_head), k4 = head_view(x, 3, 1, n_head), v4 = head_view(x, 3, 2, n_head);
-  Tensor out4 = empty(q4.shape(), options_of(x));
-  Tensor lse = empty({B, n_head, T}, {.dtype = DType::f32, .device = x.device()});
-  kernels::flash_attention_forward(out4, lse, q4, k4, v4, scale);
-  Tensor y = out4.transpose(1, 2).contiguous().reshape({B, T, C});
-  if (!autograd::any_requires_grad({&qkv})) return y;
-  autograd::record("causal_attention_qkv", y, {qkv},
-                   [q4, k4, v4, out4, lse, n_head, scale, xs = x.shape()](const autograd::GradContext& c) {
-                     Tensor g = c.grad().to(q4.dtype()).contiguous();
-                     Tensor gq = empty(q4.shape(), options_of(q4)), gk = empty(q4.shape(), options_of(q4)),
-                            gv = empty(q4.shape(), options_of(q4));
-                     kernels::flash_attention_backward(gq, gk, gv, head_view(g, 1, 0, n_head), out4, lse, q4, k4,
-                                                       v4, scale);
-                     Tensor dqkv = empty(xs, options_of(q4));
-                     head_view(dqkv, 3, 0, n_head).copy_(gq);
-                     head_view(dqkv, 3, 1, n_head).copy_(gk);
-                     head_view(dqkv, 3, 2, n_head).copy_(gv);
+                     if (cudnn) kernels::cudnn_attention_backward(gq, gk, gv, g4, out4, lse, q4, k4, v4, scale);
+                     else kernels::flash_attention_backward(gq, gk, gv, g4, out4, lse, q4, k4, v4, scale);
                      return std::vector<Tensor>{dqkv};
                    });
   return y;
@@ -234,9 +214,9 @@ Tensor causal_attention_qkv(const Tensor& qkv, int64_t n_head) {
   if (qkv.device().is_cuda() && qkv.numel() > 0) {
     Tensor x = qkv.detach().contiguous();
     const double scale = 1.0 / std::sqrt(static_cast<double>(D));
-    switch (choose_cuda_path(op, head_view(x, 3, 0, n_head), D)) {
-      case CudaPath::Cudnn: return cudnn_causal_attention_qkv(qkv, x, n_head, scale);
-      case CudaPath::Flash: return flash_causal_attention_qkv(qkv, x, n_head, scale);
+    switch (const CudaPath path = choose_cuda_path(op, head_view(x, 3, 0, n_head), D)) {
+      case CudaPath::Cudnn:
+      case CudaPath::Flash: return fused_causal_attention_qkv(qkv, x, n_head, scale, path);
       case CudaPath::Reference: break;
     }
   }

@@ -111,6 +111,11 @@ void AdamFamily<OptionsT, kDecoupled>::set_option_fields(const std::vector<Optio
   options_ = o;
 }
 
+template <typename OptionsT, bool kDecoupled>
+void AdamFamily<OptionsT, kDecoupled>::check_option_fields(const std::vector<OptionField>& fields) const {
+  validate(name().c_str(), with_fields(options_, fields));
+}
+
 template class AdamFamily<AdamOptions, false>;
 template class AdamFamily<AdamWOptions, true>;
 

@@ -95,15 +95,23 @@ std::vector<Optimizer::OptionField> LAMB::option_fields() const {
   return {{"beta1", options_.betas.first}, {"beta2", options_.betas.second}, {"eps", options_.eps}};
 }
 
-void LAMB::set_option_fields(const std::vector<OptionField>& fields) {
-  LAMBOptions o = options_;
+namespace {
+LAMBOptions with_fields(LAMBOptions o, const std::vector<Optimizer::OptionField>& fields) {
   for (const auto& f : fields) {
     if (f.name == "beta1") o.betas.first = f.value;
     else if (f.name == "beta2") o.betas.second = f.value;
     else if (f.name == "eps") o.eps = f.value;
   }
+  return o;
+}
+}  // namespace
+
+void LAMB::set_option_fields(const std::vector<OptionField>& fields) {
+  LAMBOptions o = with_fields(options_, fields);
   validate(o);
   options_ = o;
 }
+
+void LAMB::check_option_fields(const std::vector<OptionField>& fields) const { validate(with_fields(options_, fields)); }
 
 }  // namespace kirzl::optim

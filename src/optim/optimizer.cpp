@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <map>
+#include <optional>
 
 #include "kirzl/autograd.hpp"
 #include "optim/option_checks.h"
@@ -284,19 +285,25 @@ StateDict Optimizer::state_dict() const {
   return sd;
 }
 
-void Optimizer::load_state_dict(const StateDict& sd) {
-  NoGradGuard no_grad;
-  const std::string who = name_ + ".load_state_dict";
-  const std::vector<std::string> allowed = buffer_names();
-  std::vector<OptionField> options = option_fields();
-  std::vector<bool> option_seen(options.size(), false);
-
+// A state_dict, checked against this optimizer: the option values, each group's fields and the
+// per-parameter state (its buffers copied into fresh tensors of this optimizer's state dtype,
+// when planned for loading).
+struct Optimizer::LoadPlan {
   struct GroupIn {
     std::optional<double> lr, initial_lr, weight_decay;
     const Tensor* params = nullptr;
   };
-  std::map<int64_t, GroupIn> groups_in;
-  std::map<int64_t, ParamState> states_in;
+  std::vector<OptionField> options;
+  std::map<int64_t, GroupIn> groups;
+  std::map<int64_t, ParamState> states;
+};
+
+Optimizer::LoadPlan Optimizer::plan_load(const StateDict& sd, bool copy_buffers) const {
+  const std::string who = name_ + ".load_state_dict";
+  const std::vector<std::string> allowed = buffer_names();
+  LoadPlan plan;
+  plan.options = option_fields();
+  std::vector<bool> option_seen(plan.options.size(), false);
   std::map<int64_t, bool> step_seen;
 
   for (const auto& [key, t] : sd) {
@@ -305,16 +312,16 @@ void Optimizer::load_state_dict(const StateDict& sd) {
     if (key.rfind("options.", 0) == 0) {
       std::string opt = key.substr(8);
       bool known = false;
-      for (size_t o = 0; o < options.size(); ++o)
-        if (options[o].name == opt) {
-          options[o].value = scalar_entry(name_, key, t);
+      for (size_t o = 0; o < plan.options.size(); ++o)
+        if (plan.options[o].name == opt) {
+          plan.options[o].value = scalar_entry(name_, key, t);
           option_seen[o] = known = true;
         }
       KIRZL_CHECK(known, who, ": unknown option entry '", key, "'");
     } else if (split_indexed(key, "param_groups", index, field)) {
       KIRZL_CHECK(index < num_groups(), who, ": entry '", key, "' names param group ", index, " but this optimizer has ",
                   num_groups(), " group(s)");
-      GroupIn& gi = groups_in[index];
+      LoadPlan::GroupIn& gi = plan.groups[index];
       if (field == "lr") gi.lr = scalar_entry(name_, key, t);
       else if (field == "initial_lr") gi.initial_lr = scalar_entry(name_, key, t);
       else if (field == "weight_decay") gi.weight_decay = scalar_entry(name_, key, t);
@@ -323,7 +330,7 @@ void Optimizer::load_state_dict(const StateDict& sd) {
     } else if (split_indexed(key, "state", index, field)) {
       KIRZL_CHECK(index < num_params(), who, ": entry '", key, "' names parameter ", index,
                   " but this optimizer has ", num_params(), " parameter(s)");
-      ParamState& st = states_in[index];
+      ParamState& st = plan.states[index];
       const Tensor& param = [&]() -> const Tensor& {
         for (const Group& g : groups_)
           if (index < g.first_index + static_cast<int64_t>(g.params.size())) return g.params[index - g.first_index];
@@ -342,9 +349,11 @@ void Optimizer::load_state_dict(const StateDict& sd) {
         KIRZL_CHECK(t.defined() && t.shape() == param.shape() && is_floating(t.dtype()), who, ": entry '", key, "' is ",
                     t.describe(), " but parameter ", index, " is ", param.describe(),
                     " (expected a floating tensor of the same shape)");
-        Tensor copy = empty(param.shape(), {.dtype = state_dtype(param.dtype()), .device = param.device()});
-        copy.copy_(t);
-        st.buffers.emplace_back(field, copy);
+        if (copy_buffers) {
+          Tensor copy = empty(param.shape(), {.dtype = state_dtype(param.dtype()), .device = param.device()});
+          copy.copy_(t);
+          st.buffers.emplace_back(field, copy);
+        }
       }
     } else {
       KIRZL_FAIL(ErrorCode::InvalidArgument, who, ": unknown entry '", key, "'");
@@ -354,10 +363,10 @@ void Optimizer::load_state_dict(const StateDict& sd) {
   // Completeness: every group with every field, the same parameter indices, every option, steps.
   for (int64_t g = 0; g < num_groups(); ++g) {
     std::string prefix = "param_groups." + std::to_string(g) + ".";
-    auto it = groups_in.find(g);
-    KIRZL_CHECK(it != groups_in.end(), who, ": the state has no entries for param group ", g, " (this optimizer has ",
-                num_groups(), " group(s))");
-    const GroupIn& gi = it->second;
+    auto it = plan.groups.find(g);
+    KIRZL_CHECK(it != plan.groups.end(), who, ": the state has no entries for param group ", g,
+                " (this optimizer has ", num_groups(), " group(s))");
+    const LoadPlan::GroupIn& gi = it->second;
     KIRZL_CHECK(gi.lr.has_value(), who, ": missing entry '", prefix, "lr'");
     KIRZL_CHECK(gi.initial_lr.has_value(), who, ": missing entry '", prefix, "initial_lr'");
     KIRZL_CHECK(gi.weight_decay.has_value(), who, ": missing entry '", prefix, "weight_decay'");
@@ -377,21 +386,32 @@ void Optimizer::load_state_dict(const StateDict& sd) {
     KIRZL_CHECK(*gi.weight_decay >= 0 && std::isfinite(*gi.weight_decay), who, ": entry '", prefix,
                 "weight_decay' must be finite and >= 0, got ", *gi.weight_decay);
   }
-  for (size_t o = 0; o < options.size(); ++o)
-    KIRZL_CHECK(option_seen[o], who, ": missing entry 'options.", options[o].name, "'");
-  for (const auto& [index, st] : states_in)
+  for (size_t o = 0; o < plan.options.size(); ++o)
+    KIRZL_CHECK(option_seen[o], who, ": missing entry 'options.", plan.options[o].name, "'");
+  for (const auto& [index, st] : plan.states)
     KIRZL_CHECK(step_seen.count(index) != 0, who, ": missing entry 'state.", index, ".step'");
+  check_option_fields(plan.options);
+  return plan;
+}
 
+void Optimizer::check_state_dict(const StateDict& sd) const {
+  NoGradGuard no_grad;
+  plan_load(sd, /*copy_buffers=*/false);
+}
+
+void Optimizer::load_state_dict(const StateDict& sd) {
+  NoGradGuard no_grad;
+  LoadPlan plan = plan_load(sd, /*copy_buffers=*/true);
   // Everything checked; set_option_fields validates the values and is the last thing that may throw.
-  set_option_fields(options);
+  set_option_fields(plan.options);
   for (int64_t g = 0; g < num_groups(); ++g) {
-    const GroupIn& gi = groups_in[g];
+    const LoadPlan::GroupIn& gi = plan.groups[g];
     groups_[g].lr = *gi.lr;
     groups_[g].initial_lr = *gi.initial_lr;
     groups_[g].weight_decay = *gi.weight_decay;
   }
   for (auto& st : state_) st = ParamState{};
-  for (auto& [index, st] : states_in) state_[index] = std::move(st);
+  for (auto& [index, st] : plan.states) state_[index] = std::move(st);
 }
 
 }  // namespace kirzl::optim

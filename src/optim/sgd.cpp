@@ -50,16 +50,24 @@ std::vector<Optimizer::OptionField> SGD::option_fields() const {
           {"maximize", options_.maximize ? 1.0 : 0.0}};
 }
 
-void SGD::set_option_fields(const std::vector<OptionField>& fields) {
-  SGDOptions o = options_;
+namespace {
+SGDOptions with_fields(SGDOptions o, const std::vector<Optimizer::OptionField>& fields) {
   for (const auto& f : fields) {
     if (f.name == "momentum") o.momentum = f.value;
     else if (f.name == "dampening") o.dampening = f.value;
     else if (f.name == "nesterov") o.nesterov = f.value != 0.0;
     else if (f.name == "maximize") o.maximize = f.value != 0.0;
   }
+  return o;
+}
+}  // namespace
+
+void SGD::set_option_fields(const std::vector<OptionField>& fields) {
+  SGDOptions o = with_fields(options_, fields);
   validate(o);
   options_ = o;
 }
+
+void SGD::check_option_fields(const std::vector<OptionField>& fields) const { validate(with_fields(options_, fields)); }
 
 }  // namespace kirzl::optim

@@ -18,35 +18,16 @@
 
 #include "comm/collective_cases.hpp"
 #include "support/expect_error.hpp"
+#include "support/rank_threads.hpp"
 #include "support/scoped_env.hpp"
 
 using namespace kirzl;
 using namespace std::chrono_literals;
 using comm::ReduceOp;
 using namespace kirzl::testing::comm_cases;
+using kirzl::testing::run_rank_threads;
 
 namespace {
-
-// Runs fn(rank, comm) on one thread per rank of an in-process group, each with its own default
-// generator as a process would have (Note [per-thread default generator]); rethrows the first
-// failure.
-void run_ranks(int n, const std::function<void(int, comm::Communicator&)>& fn, comm::InProcessOptions options = {}) {
-  auto group = comm::make_in_process_group(n, options);
-  std::vector<std::thread> threads;
-  std::vector<std::exception_ptr> errors(n);
-  for (int r = 0; r < n; ++r)
-    threads.emplace_back([&, r] {
-      GeneratorScope rng;
-      try {
-        fn(r, *group[r]);
-      } catch (...) {
-        errors[r] = std::current_exception();
-      }
-    });
-  for (auto& t : threads) t.join();
-  for (auto& e : errors)
-    if (e) std::rethrow_exception(e);
-}
 
 // Counts a latch down when the scope ends, by an exception too, so that a rank waiting for it
 // cannot hang when the rank it waits for fails first. A null latch: nothing.
@@ -67,7 +48,7 @@ class CountDownAtExit {
 
 TEST(InProcessCommunicator, AllReduceEveryDtypeOpAndSize) {
   for (int n : {1, 2, 3, 4}) {
-    run_ranks(n, [&](int r, comm::Communicator& c) {
+    run_rank_threads(n, [&](int r, comm::Communicator& c) {
       EXPECT_EQ(c.rank(), r);
       EXPECT_EQ(c.size(), n);
       EXPECT_EQ(c.backend(), "inprocess");
@@ -96,7 +77,7 @@ TEST(InProcessCommunicator, AllReduceEveryDtypeOpAndSize) {
 }
 
 TEST(InProcessCommunicator, IntegerAvgTruncatesAndSumsWrap) {
-  run_ranks(3, [&](int r, comm::Communicator& c) {
+  run_rank_threads(3, [&](int r, comm::Communicator& c) {
     Tensor a = from_vector<int32_t>({r == 0 ? 1 : 0, -2});  // sums 1 and -6 -> avg 0 and -2
     c.all_reduce(a, {.op = ReduceOp::Avg}).wait();
     EXPECT_EQ(a.to_vector<int32_t>(), (std::vector<int32_t>{0, -2}));
@@ -108,7 +89,7 @@ TEST(InProcessCommunicator, IntegerAvgTruncatesAndSumsWrap) {
 
 TEST(InProcessCommunicator, ResultsAreBitwiseIdenticalOnEveryRank) {
   std::vector<std::vector<float>> got(4);
-  run_ranks(4, [&](int r, comm::Communicator& c) {
+  run_rank_threads(4, [&](int r, comm::Communicator& c) {
     Generator gen(r);
     Tensor t = randn({1001}, {}, &gen);
     c.all_reduce(t).wait();
@@ -119,7 +100,7 @@ TEST(InProcessCommunicator, ResultsAreBitwiseIdenticalOnEveryRank) {
 
 TEST(InProcessCommunicator, BroadcastEveryDtypeAndRoot) {
   for (int n : {1, 2, 3, 4}) {
-    run_ranks(n, [&](int r, comm::Communicator& c) {
+    run_rank_threads(n, [&](int r, comm::Communicator& c) {
       for (DType dt : kAllDtypes)
         for (int root = 0; root < n; ++root)
           for (int64_t len : {0, 1, 7}) {
@@ -137,7 +118,7 @@ TEST(InProcessCommunicator, BroadcastEveryDtypeAndRoot) {
 
 TEST(InProcessCommunicator, AllGatherLayoutEveryDtype) {
   for (int n : {1, 2, 3, 4}) {
-    run_ranks(n, [&](int r, comm::Communicator& c) {
+    run_rank_threads(n, [&](int r, comm::Communicator& c) {
       for (DType dt : kAllDtypes)
         for (int64_t len : {0, 1, 7}) {
           Tensor in = make(len, dt, [&](int64_t i) { return f(r, i); });
@@ -159,7 +140,7 @@ TEST(InProcessCommunicator, AllGatherLayoutEveryDtype) {
 
 TEST(InProcessCommunicator, ReduceScatterEveryDtypeAndOp) {
   for (int n : {1, 2, 3, 4}) {
-    run_ranks(n, [&](int r, comm::Communicator& c) {
+    run_rank_threads(n, [&](int r, comm::Communicator& c) {
       for (DType dt : kAllDtypes)
         for (ReduceOp op : kAllOps)
           for (int64_t len : {0, 1, 7}) {
@@ -187,7 +168,7 @@ TEST(InProcessCommunicator, WorkIsAsynchronousAndCompletesInOrder) {
   // Rank 1 issues its collectives only after rank 0 has issued and checked all of its own: were
   // all_reduce to block until every rank arrived, rank 0 would time out (20 s) instead.
   std::latch rank0_checked(1);
-  run_ranks(
+  run_rank_threads(
       2,
       [&](int r, comm::Communicator& c) {
         if (r == 1) rank0_checked.wait();
@@ -228,7 +209,7 @@ TEST(InProcessCommunicator, ACollectiveLetsGoOfItsTensorsWhenDone) {
   constexpr int64_t kElems = int64_t{1} << 20;  // 4 MB of f32 per rank
   std::latch launched(2);
   std::atomic<int64_t> before{0};
-  run_ranks(2, [&](int rank, comm::Communicator& c) {
+  run_rank_threads(2, [&](int rank, comm::Communicator& c) {
     if (rank == 0) before = static_cast<int64_t>(cpu_allocator_stats().allocated);
     Tensor out = zeros({kElems / 2});
     comm::Work work;
@@ -253,7 +234,7 @@ TEST(InProcessCommunicator, ACollectiveLetsGoOfItsTensorsWhenDone) {
 }
 
 TEST(InProcessCommunicator, SplitIntoTwoGroupsByColor) {
-  run_ranks(4, [&](int r, comm::Communicator& c) {
+  run_rank_threads(4, [&](int r, comm::Communicator& c) {
     // Even and odd ranks; key -r reverses the order within each group.
     auto sub = c.split(r % 2, -r);
     ASSERT_NE(sub, nullptr);
@@ -287,7 +268,7 @@ TEST(InProcessCommunicator, ArgumentErrorsNameOpShapesAndDtypes) {
   EXPECT_KIRZL_ERROR(c[0]->broadcast(t, {.root = -1}), ErrorCode::InvalidArgument, "root -1");
   EXPECT_KIRZL_ERROR(comm::make_in_process_group(0), ErrorCode::InvalidArgument, "at least 1");
   // Argument errors are raised before the collective is issued: the communicator still works.
-  run_ranks(1, [&](int, comm::Communicator& one) {
+  run_rank_threads(1, [&](int, comm::Communicator& one) {
     Tensor x = full({2}, 3);
     one.all_reduce(x, {.op = ReduceOp::Avg}).wait();
     EXPECT_EQ(x.to_vector<float>()[1], 3);
@@ -297,7 +278,7 @@ TEST(InProcessCommunicator, ArgumentErrorsNameOpShapesAndDtypes) {
 TEST(InProcessCommunicator, MismatchFailsAtOnceOnEveryRankNamingBothSides) {
   std::vector<std::string> msgs(2);
   auto t0 = std::chrono::steady_clock::now();
-  run_ranks(
+  run_rank_threads(
       2,
       [&](int r, comm::Communicator& c) {
         Tensor big = zeros({1000}), small = zeros({10});
@@ -328,7 +309,7 @@ TEST(InProcessCommunicator, TimeoutNamesTheMissingRankOnEveryRank) {
   std::vector<std::string> msgs(3);
   std::vector<double> elapsed(3);
   std::latch others_timed_out(2);
-  run_ranks(3, [&](int r, comm::Communicator& c) {
+  run_rank_threads(3, [&](int r, comm::Communicator& c) {
     CountDownAtExit done(r != 1 ? &others_timed_out : nullptr);
     Tensor warm = ones({2});
     c.all_reduce(warm).wait();  // #1 completes everywhere
@@ -367,7 +348,7 @@ TEST(InProcessCommunicator, TimeoutNamesTheMissingRankOnEveryRank) {
 TEST(InProcessCommunicator, ARankThatThrowsBeforeItsCollectiveDoesNotHangTheOthers) {
   std::atomic<int> timeouts{0};
   auto t0 = std::chrono::steady_clock::now();
-  EXPECT_THROW(run_ranks(
+  EXPECT_THROW(run_rank_threads(
                    3,
                    [&](int r, comm::Communicator& c) {
                      Tensor grads = ones({8});

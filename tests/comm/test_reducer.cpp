@@ -281,19 +281,14 @@ TEST(DDP, ParametersChangedAfterConstructionAreAnError) {
 
 TEST(DDP, DifferentModelsAreRejectedNamingTheParameter) {
   std::vector<std::string> messages(2);
-  auto group = comm::make_in_process_group(2);
-  std::vector<std::thread> t;
-  for (int r = 0; r < 2; ++r)
-    t.emplace_back([&, r] {
-      GeneratorScope rng;
-      nn::Sequential m(nn::Linear(4, 3), nn::ReLU(), nn::Linear(3, r == 0 ? 2 : 5));
-      try {
-        DistributedDataParallel ddp(m, group[r]);
-      } catch (const Error& e) {
-        messages[r] = e.what();
-      }
-    });
-  for (auto& th : t) th.join();
+  run_rank_threads(2, [&](int r, std::shared_ptr<comm::Communicator> c) {
+    nn::Sequential m(nn::Linear(4, 3), nn::ReLU(), nn::Linear(3, r == 0 ? 2 : 5));
+    try {
+      DistributedDataParallel ddp(m, c);
+    } catch (const Error& e) {
+      messages[r] = e.what();
+    }
+  });
   EXPECT_NE(messages[1].find("'2.weight'"), std::string::npos) << messages[1];
   EXPECT_NE(messages[1].find("rank 1"), std::string::npos) << messages[1];
   EXPECT_NE(messages[0].find("ranks 1 differ from rank 0"), std::string::npos) << messages[0];

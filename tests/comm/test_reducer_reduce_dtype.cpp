@@ -3,47 +3,36 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <thread>
 
 #include <kirzl/ddp.hpp>
 #include <kirzl/kirzl.hpp>
 
 #include "support/expect_error.hpp"
+#include "support/rank_threads.hpp"
 
 using namespace kirzl;
 namespace nn = kirzl::nn;
+using kirzl::testing::run_rank_threads;
 
 namespace {
 
 // The averaged gradients of rank 0 after one backward on 4 in-process ranks.
 std::vector<std::vector<float>> grads_after_backward(DType reduce_dtype) {
-  const int n = 4;
-  auto group = comm::make_in_process_group(n);
   std::vector<std::vector<float>> result;
-  std::vector<std::thread> threads;
-  std::vector<std::exception_ptr> errors(n);
-  for (int r = 0; r < n; ++r)
-    threads.emplace_back([&, r] {
-      try {
-        // The same model on every rank and in every call: each rank thread draws the initial
-        // weights from its own default generator (Note [per-thread default generator]).
-        GeneratorScope rng(3);
-        nn::Sequential model(nn::Linear(12, 16), nn::ReLU(), nn::Linear(16, 3));
-        DistributedDataParallel ddp(model, group[r], {.bucket_cap_mb = 0.0005, .first_bucket_cap_mb = 0.0002,
-                                                      .reduce_dtype = reduce_dtype});
-        Generator g(100 + r);
-        Tensor x = randn({5, 12}, {}, &g);
-        Tensor y = randint(0, 3, {5}, {.dtype = DType::i64}, &g);
-        cross_entropy(ddp(x), y).backward();
-        if (r == 0)
-          for (auto& p : model.parameters()) result.push_back(p.grad().to_vector<float>());
-      } catch (...) {
-        errors[r] = std::current_exception();
-      }
-    });
-  for (auto& t : threads) t.join();
-  for (auto& e : errors)
-    if (e) std::rethrow_exception(e);
+  // The same model on every rank and in every call: each rank thread draws the initial weights
+  // from its own default generator (Note [per-thread default generator]).
+  run_rank_threads(4, [&](int r, std::shared_ptr<comm::Communicator> c) {
+    GeneratorScope rng(3);
+    nn::Sequential model(nn::Linear(12, 16), nn::ReLU(), nn::Linear(16, 3));
+    DistributedDataParallel ddp(model, c, {.bucket_cap_mb = 0.0005, .first_bucket_cap_mb = 0.0002,
+                                            .reduce_dtype = reduce_dtype});
+    Generator g(100 + r);
+    Tensor x = randn({5, 12}, {}, &g);
+    Tensor y = randint(0, 3, {5}, {.dtype = DType::i64}, &g);
+    cross_entropy(ddp(x), y).backward();
+    if (r == 0)
+      for (auto& p : model.parameters()) result.push_back(p.grad().to_vector<float>());
+  });
   return result;
 }
 

@@ -23,6 +23,8 @@
 #include <kirzl/io/sharded_checkpoint.hpp>
 #include <kirzl/ops.hpp>
 
+#include "support/rank_threads.hpp"
+
 namespace kirzl::testing {
 
 namespace fs = std::filesystem;
@@ -95,25 +97,11 @@ inline std::map<std::string, std::string> case_metadata(uint64_t salt = 0) {
   return {{"step", std::to_string(1000 + salt)}, {"run", "sharded test"}, {"unicode", "grüße"}};
 }
 
-/// Runs fn(rank, communicator) on `n` threads of an in-process group whose collectives time out
-/// after `timeout` (so a hang fails the test as Error{Timeout} instead of blocking it), and
-/// returns each rank's exception (null where it returned).
+/// rank_thread_errors (support/rank_threads.hpp) with collectives that time out after `timeout`,
+/// so that a hang fails the test as Error{Timeout} instead of blocking it.
 inline std::vector<std::exception_ptr> run_ranks(int n, const std::function<void(int, comm::Communicator&)>& fn,
                                                  std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
-  auto group = comm::make_in_process_group(n, {.timeout = timeout});
-  std::vector<std::thread> threads;
-  std::vector<std::exception_ptr> errors(n);
-  for (int r = 0; r < n; ++r)
-    threads.emplace_back([&, r] {
-      GeneratorScope rng;
-      try {
-        fn(r, *group[r]);
-      } catch (...) {
-        errors[r] = std::current_exception();
-      }
-    });
-  for (auto& t : threads) t.join();
-  return errors;
+  return rank_thread_errors(n, fn, {.timeout = timeout});
 }
 
 /// Writes `tensors` at 4 ranks into `dir`; rethrows the first rank's error.

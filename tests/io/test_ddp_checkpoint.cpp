@@ -230,6 +230,40 @@ TEST(DdpCheckpoint, ACheckpointThatDoesNotFitIsTheSameErrorOnEveryRankAndChanges
   }
 }
 
+// A checkpoint that only some ranks can take (here: it holds a layer that the model lacks, which
+// only rank 1 refuses, being strict) fails on every rank naming rank 1, and no rank's model
+// changes (Note [checkpoint load without backups]: all ranks check before any loads).
+TEST(DdpCheckpoint, ACheckpointThatFitsSomeRanksOnlyChangesNoRank) {
+  TempDir tmp("ddp_ckpt");
+  const std::string dir = tmp / "ckpt";
+  run_rank_threads(1, [&](int, std::shared_ptr<comm::Communicator> c) {
+    manual_seed(5);
+    nn::Sequential bigger(nn::Linear(12, 16), nn::GELU(), nn::Linear(16, 7), nn::ReLU(), nn::Linear(7, 3),
+                          nn::Linear(3, 3));
+    DistributedDataParallel ddp(bigger, c);
+    io::save_checkpoint(dir, ddp, nullptr, {.step = 3});
+  });
+  std::vector<std::string> messages(3);
+  run_rank_threads(3, [&](int rank, std::shared_ptr<comm::Communicator> c) {
+    manual_seed(99);
+    auto model = make_model();
+    DistributedDataParallel ddp(*model, c);
+    const auto before = params_of(*model);
+    try {
+      io::load_checkpoint(dir, ddp, nullptr, /*strict=*/rank == 1);
+      ADD_FAILURE() << "rank " << rank << " loaded";
+    } catch (const Error& e) {
+      messages[rank] = e.message();
+    }
+    EXPECT_EQ(max_diff(params_of(*model), before), 0.0) << "rank " << rank << "'s model changed";
+  });
+  for (int r = 0; r < 3; ++r) {
+    EXPECT_NE(messages[r].find("failed on rank 1 of 3; nothing was loaded"), std::string::npos) << messages[r];
+    EXPECT_NE(messages[r].find("unexpected keys: 5.bias, 5.weight"), std::string::npos) << messages[r];
+    EXPECT_EQ(messages[r], messages[0]) << "every rank reports the same error";
+  }
+}
+
 TEST(DdpCheckpoint, AFailedSaveLeavesThePreviousCheckpoint) {
   TempDir tmp("ddp_ckpt");
   const std::string dir = tmp / "ckpt";

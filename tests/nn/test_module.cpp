@@ -107,6 +107,13 @@ TEST(Module, LoadStateDictCopiesInPlaceAndReportsEveryProblem) {
   broken.insert("extra.weight", zeros({1}));
   EXPECT_KIRZL_ERROR(b.load_state_dict(broken), ErrorCode::InvalidArgument, "missing keys: scale",
                      "unexpected keys: extra.weight", "fc.bias (checkpoint [5], model [3])");
+  // check_state_dict: the same error, and a dict that fits passes without being copied.
+  EXPECT_KIRZL_ERROR(b.check_state_dict(broken), ErrorCode::InvalidArgument, "missing keys: scale",
+                     "unexpected keys: extra.weight", "fc.bias (checkpoint [5], model [3])");
+  StateDict other;
+  for (auto& [n, t] : bad) other.insert(n, full(t.shape(), 7.0));
+  b.check_state_dict(other);
+  EXPECT_EQ(b.fc->bias.to_vector<float>(), a.fc->bias.to_vector<float>());
   // Nothing was changed by the failed load.
   EXPECT_EQ(b.fc->bias.to_vector<float>(), a.fc->bias.to_vector<float>());
   StateDict partial;

@@ -339,3 +339,33 @@ TEST(FlashAttentionCpu, MatchesReferenceForwardAndBackward) {
     expect_close(gv, vr.grad(), 2e-5, "d v");
   }
 }
+
+// The kernels' output contract (flash_attention.h): out, gq, gk, gv may be strided views with unit
+// last-dim stride, e.g. the head view of a [B, T, C] output and the three head views of one
+// d(qkv), as causal_attention_qkv passes them on CUDA. Every element is written (the buffers start
+// as NaN), with the same values as contiguous outputs.
+TEST(FlashAttentionCpu, WritesStridedOutputsInPlace) {
+  const int64_t B = 2, H = 3, T = 19, D = 8, C = H * D;
+  Tensor qkv = randn_t({B, T, 3 * C}, 81, DType::f32);
+  auto heads = [&](const Tensor& x, int64_t parts, int64_t i) {
+    return x.view({B, T, parts, H, D}).select(2, i).transpose(1, 2);
+  };
+  Tensor q = heads(qkv, 3, 0), k = heads(qkv, 3, 1), v = heads(qkv, 3, 2);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(D));
+  Tensor out = empty({B, H, T, D}), lse = empty({B, H, T});
+  kernels::flash_attention_forward.kernel(DeviceType::CPU)(out, lse, q, k, v, scale);
+  Tensor y = full({B, T, C}, std::nan(""));
+  Tensor out_view = heads(y, 1, 0), lse2 = empty({B, H, T});
+  ASSERT_FALSE(out_view.is_contiguous());
+  kernels::flash_attention_forward.kernel(DeviceType::CPU)(out_view, lse2, q, k, v, scale);
+  EXPECT_EQ(y.to_vector<float>(), out.transpose(1, 2).contiguous().reshape({B, T, C}).to_vector<float>());
+
+  Tensor g = randn_t({B, H, T, D}, 82, DType::f32);
+  Tensor gq = empty({B, H, T, D}), gk = empty({B, H, T, D}), gv = empty({B, H, T, D});
+  kernels::flash_attention_backward.kernel(DeviceType::CPU)(gq, gk, gv, g, out, lse, q, k, v, scale);
+  Tensor dqkv = full({B, T, 3 * C}, std::nan(""));
+  Tensor vq = heads(dqkv, 3, 0), vk = heads(dqkv, 3, 1), vv = heads(dqkv, 3, 2);
+  kernels::flash_attention_backward.kernel(DeviceType::CPU)(vq, vk, vv, g, out_view, lse, q, k, v, scale);
+  auto as_btc = [&](const Tensor& t) { return t.transpose(1, 2).contiguous().reshape({B, T, C}); };
+  EXPECT_EQ(dqkv.to_vector<float>(), cat({as_btc(gq), as_btc(gk), as_btc(gv)}, 2).to_vector<float>());
+}

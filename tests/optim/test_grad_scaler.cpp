@@ -4,11 +4,11 @@
 
 #include <cmath>
 #include <limits>
-#include <thread>
 
 #include <kirzl/kirzl.hpp>
 
 #include "support/expect_error.hpp"
+#include "support/rank_threads.hpp"
 
 namespace kirzl {
 namespace {
@@ -158,15 +158,13 @@ TEST(GradScaler, StateDictRoundTrip) {
 }
 
 TEST(GradScaler, RanksSkipAlikeWhenOnlyOneOverflows) {
-  auto group = comm::make_in_process_group(2);
   const int kSteps = 6, kInfStep = 2;
   std::vector<std::vector<double>> final_w(2), scales(2);
   std::vector<std::vector<bool>> stepped(2);
-  auto rank_main = [&](int rank) {
-    GeneratorScope rng;
+  testing::run_rank_threads(2, [&](int rank, comm::Communicator& c) {
     Tensor w = from_vector(std::vector<double>{0.5, -0.25, 1.0}, {3}).requires_grad_();
     optim::Adam opt({w}, {.lr = 0.05});
-    amp::GradScaler scaler({.init_scale = 1024.0, .growth_interval = 2}, group[rank].get());
+    amp::GradScaler scaler({.init_scale = 1024.0, .growth_interval = 2}, &c);
     for (int s = 0; s < kSteps; ++s) {
       opt.zero_grad();
       // Both ranks see the same data (so they stay identical); only rank 1 overflows once.
@@ -177,10 +175,7 @@ TEST(GradScaler, RanksSkipAlikeWhenOnlyOneOverflows) {
       scales[rank].push_back(scaler.get_scale());
     }
     final_w[rank] = w.to_vector<double>();
-  };
-  std::thread t0(rank_main, 0), t1(rank_main, 1);
-  t0.join();
-  t1.join();
+  });
   for (int r = 0; r < 2; ++r) {
     ASSERT_EQ(stepped[r].size(), static_cast<size_t>(kSteps));
     for (int s = 0; s < kSteps; ++s) EXPECT_EQ(stepped[r][s], s != kInfStep) << "rank " << r << " step " << s;

@@ -156,6 +156,63 @@ TEST(OptimizerState, LoadValidatesAndNamesTheFirstMismatch) {
   EXPECT_EQ(opt.step_count(0), 2);
 }
 
+// check_state_dict throws exactly what load_state_dict throws (for every optimizer: a bad option
+// value is caught by each optimizer's own check_option_fields), and changes nothing, neither on
+// success nor on failure.
+TEST(OptimizerState, CheckStateDictThrowsWhatLoadWouldAndChangesNothing) {
+  auto error_of = [](const std::function<void()>& f) -> std::string {
+    try {
+      f();
+    } catch (const Error& e) {
+      return e.message();
+    }
+    return "";
+  };
+  for (const auto& [name, make] : all_optimizers()) {
+    SCOPED_TRACE(name);
+    Quadratic q;
+    auto ps = testing::make_params(q);
+    auto opt = make(ps);
+    run_steps(q, *opt, ps, 2);
+    auto ps2 = testing::make_params(q);
+    auto other = make(ps2);
+    run_steps(q, *other, ps2, 5);
+    other->set_lr(0.5);
+    const StateDict good = other->state_dict();
+
+    std::vector<std::pair<std::string, StateDict>> bad;
+    StateDict options = good;
+    const std::string option = std::string("options.") + (std::string(name) == "SGD" ? "momentum" : "beta1");
+    options.insert(option, scalar_tensor(std::string(name) == "SGD" ? -1.0 : 1.5, {.dtype = DType::f64}));
+    bad.emplace_back("bad option", options);
+    StateDict lr = good;
+    lr.insert("param_groups.1.lr", scalar_tensor(-1.0, {.dtype = DType::f64}));
+    bad.emplace_back("bad lr", lr);
+    StateDict odd = good;
+    odd.insert("state.0.bogus", zeros({2, 3}));
+    bad.emplace_back("unknown buffer", odd);
+    bad.emplace_back("empty", StateDict{});
+
+    const StateDict before = opt->state_dict();
+    for (const auto& [what, sd] : bad) {
+      const std::string checked = error_of([&] { opt->check_state_dict(sd); });
+      EXPECT_FALSE(checked.empty()) << what << " passed the check";
+      EXPECT_EQ(checked, error_of([&] { opt->load_state_dict(sd); })) << what;
+    }
+    EXPECT_EQ(error_of([&] { opt->check_state_dict(good); }), "");
+    const StateDict after = opt->state_dict();
+    ASSERT_EQ(after.size(), before.size());
+    for (const auto& [key, t] : before) {
+      const Tensor* now = after.find(key);
+      ASSERT_NE(now, nullptr) << key;
+      EXPECT_EQ(now->to(DType::f64).to_vector<double>(), t.to(DType::f64).to_vector<double>()) << key << " changed";
+    }
+    EXPECT_DOUBLE_EQ(opt->lr(), 0.1);
+    opt->load_state_dict(good);  // what was checked loads
+    EXPECT_DOUBLE_EQ(opt->lr(), 0.5);
+  }
+}
+
 TEST(Optimizer, UpdatesParametersInPlace) {
   Quadratic q;
   auto ps = testing::make_params(q);

@@ -94,6 +94,9 @@ class Module {
   /// missing ones keep their values. Throws Error{InvalidArgument} listing missing, unexpected and
   /// mis-shaped keys before changing anything.
   void load_state_dict(const StateDict& dict, bool strict = true);
+  /// Throws exactly what load_state_dict(dict, strict) would throw, and changes nothing (so that
+  /// several ranks can check first and then all load: io::load_checkpoint).
+  void check_state_dict(const StateDict& dict, bool strict = true) const;
 
   /// Clears gradients: set_to_none drops them; otherwise zeroes them in place (keeps views).
   void zero_grad(bool set_to_none = true);

@@ -53,6 +53,7 @@ class AdamFamily : public Optimizer {
   std::vector<std::string> buffer_names() const override { return {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"}; }
   std::vector<OptionField> option_fields() const override;
   void set_option_fields(const std::vector<OptionField>& fields) override;
+  void check_option_fields(const std::vector<OptionField>& fields) const override;
 
  private:
   OptionsT options_;

@@ -60,6 +60,7 @@ class LAMB final : public Optimizer {
   std::vector<std::string> buffer_names() const override { return {"exp_avg", "exp_avg_sq"}; }
   std::vector<OptionField> option_fields() const override;
   void set_option_fields(const std::vector<OptionField>& fields) override;
+  void check_option_fields(const std::vector<OptionField>& fields) const override;
 
  private:
   // The kernel arguments of one update (internal types of src/kernels/optim_update.h).

@@ -113,6 +113,10 @@ class Optimizer {
   /// (group or parameter count, a shape, an unknown entry, a bad option), leaving this
   /// optimizer unchanged when it throws.
   void load_state_dict(const StateDict& state);
+  /// Throws exactly what load_state_dict(state) would throw, and changes nothing: lets several
+  /// ranks check a state first and then all load it (io::load_checkpoint), so that no rank
+  /// needs a copy of its old state to roll back to.
+  void check_state_dict(const StateDict& state) const;
 
   // ---- hooks (DistributedDataParallel's sharded optimizers use them; Note [sharded optimizer]) ----
 
@@ -205,6 +209,9 @@ class Optimizer {
   /// Replaces the options with `fields` (same names as option_fields()). Validates first and
   /// throws without changing anything when a value is invalid.
   virtual void set_option_fields(const std::vector<OptionField>& fields) = 0;
+  /// Throws what set_option_fields(fields) would throw, changing nothing. The default accepts
+  /// any values (an optimizer without it is then checked only when its options are set).
+  virtual void check_option_fields(const std::vector<OptionField>& fields) const { (void)fields; }
 
   /// The state buffer `name` of `param` (a handle to the stored tensor), created as zeros on
   /// first use on param's device (f64 for f64 params, else f32). Returns `created` = true when
@@ -232,6 +239,8 @@ class Optimizer {
   std::optional<WholeTensors> whole_;
   uint64_t add_hook(HookKind kind, Hook hook);
   void run_hooks(HookKind kind, bool set_to_none);
+  struct LoadPlan;  // a checked state_dict, ready to apply (optimizer.cpp)
+  LoadPlan plan_load(const StateDict& state, bool copy_buffers) const;
 };
 
 }  // namespace kirzl::optim

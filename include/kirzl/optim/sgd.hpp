@@ -51,6 +51,7 @@ class SGD final : public Optimizer {
   std::vector<std::string> buffer_names() const override { return {"momentum_buffer"}; }
   std::vector<OptionField> option_fields() const override;
   void set_option_fields(const std::vector<OptionField>& fields) override;
+  void check_option_fields(const std::vector<OptionField>& fields) const override;
 
  private:
   SGDOptions options_;

@@ -12,6 +12,10 @@ class Optimizer:
     {"params": [...], "lr": ..., "weight_decay": ...}. step() updates parameters in place (every
     handle and view sees it) and releases the GIL.
     """
+    def check_state_dict(self, state_dict: typing.Any) -> None:
+        """
+        Raises what load_state_dict would raise, changing nothing.
+        """
     def initial_lr(self, group: typing.SupportsInt | typing.SupportsIndex = 0) -> float:
         """
         The lr a group started with (the base schedules scale).

@@ -29,15 +29,22 @@ constexpr int kThreads = 256;  // 16 x 16 threads, Note [flash tiling]
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
 
-// A [B, H, T, D] operand with unit last-dim stride.
-template <typename E> struct Operand {
-  const E* p;
+// A [B, H, T, D] tensor with unit last-dim stride, read (Operand) or written (Output) in place:
+// the strided q, k, v views of a [B, T, 3C] projection, or the output and gradients written
+// straight into [B, T, C] and one d(qkv) (causal_attention_qkv, no copies).
+template <typename P> struct Strided {
+  P* p;
   int64_t sb, sh, st;
-  __device__ const E* row(int64_t b, int64_t h, int64_t t) const { return p + b * sb + h * sh + t * st; }
+  __device__ P* row(int64_t b, int64_t h, int64_t t) const { return p + b * sb + h * sh + t * st; }
 };
+template <typename E> using Operand = Strided<const E>;
+template <typename E> using Output = Strided<E>;
 
 template <typename E> Operand<E> operand(const Tensor& t) {
   return {reinterpret_cast<const E*>(t.data_ptr()), t.stride(0), t.stride(1), t.stride(2)};
+}
+template <typename E> Output<E> output(Tensor& t) {
+  return {reinterpret_cast<E*>(t.data_ptr()), t.stride(0), t.stride(1), t.stride(2)};
 }
 
 // Loads rows [t0, t0 + 64) of one (b, h) into a [64][D + 1] f32 tile, times `mul`; rows past T
@@ -106,7 +113,7 @@ __device__ __forceinline__ void tile_dot(float (&s)[4][4], const float* A, const
 template <int D> constexpr size_t fwd_smem() { return (3 * kTile * (D + 1) + kTile * (kTile + 1)) * sizeof(float); }
 
 template <typename E, int D>
-__global__ void __launch_bounds__(kThreads) flash_fwd_kernel(E* __restrict__ out, float* __restrict__ lse,
+__global__ void __launch_bounds__(kThreads) flash_fwd_kernel(Output<E> out, float* __restrict__ lse,
                                                              Operand<E> q, Operand<E> k, Operand<E> v, int H, int T,
                                                              float scale) {
   extern __shared__ float smem[];
@@ -174,7 +181,7 @@ __global__ void __launch_bounds__(kThreads) flash_fwd_kernel(E* __restrict__ out
     const int t = q0 + ty + 16 * i;
     if (t >= T) continue;
     const float inv = 1.f / l[i];
-    E* orow = out + (static_cast<int64_t>(bh) * T + t) * D;
+    E* orow = out.row(b, h, t);
 #pragma unroll
     for (int c = 0; c < C; ++c) orow[tx + 16 * c] = store_as<E>(o[i][c] * inv);
     if (tx == 0) lse[static_cast<int64_t>(bh) * T + t] = (m[i] + log2f(l[i])) * kLn2;
@@ -183,14 +190,14 @@ __global__ void __launch_bounds__(kThreads) flash_fwd_kernel(E* __restrict__ out
 
 // delta[bh, t] = sum_d dO[bh, t, d] * O[bh, t, d]; one warp per row.
 template <typename E, int D>
-__global__ void flash_delta_kernel(float* __restrict__ delta, Operand<E> g, const E* __restrict__ out, int H, int T,
+__global__ void flash_delta_kernel(float* __restrict__ delta, Operand<E> g, Operand<E> out, int H, int T,
                                    int64_t rows) {
   const int64_t row = static_cast<int64_t>(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32;
   if (row >= rows) return;
   const int lane = threadIdx.x % 32;
   const int64_t bh = row / T, t = row % T;
   const E* gr = g.row(bh / H, bh % H, t);
-  const E* orow = out + row * D;
+  const E* orow = out.row(bh / H, bh % H, t);
   float acc = 0.f;
   for (int d = lane; d < D; d += 32) acc = fmaf(load_acc(gr[d]), load_acc(orow[d]), acc);
 #pragma unroll
@@ -238,7 +245,7 @@ template <int D> constexpr size_t dkdv_smem() {
 
 template <typename E, int D>
 __global__ void __launch_bounds__(kThreads)
-    flash_bwd_dkdv_kernel(E* __restrict__ gk, E* __restrict__ gv, Operand<E> q, Operand<E> k, Operand<E> v,
+    flash_bwd_dkdv_kernel(Output<E> gk, Output<E> gv, Operand<E> q, Operand<E> k, Operand<E> v,
                           Operand<E> g, const float* __restrict__ lse, const float* __restrict__ delta, int H, int T,
                           float scale) {
   extern __shared__ float smem[];
@@ -306,11 +313,12 @@ __global__ void __launch_bounds__(kThreads)
   for (int i = 0; i < 4; ++i) {
     const int t = k0 + ty + 16 * i;
     if (t >= T) continue;
-    const int64_t off = (static_cast<int64_t>(bh) * T + t) * D;
+    E* gkr = gk.row(b, h, t);
+    E* gvr = gv.row(b, h, t);
 #pragma unroll
     for (int c = 0; c < C; ++c) {
-      gk[off + tx + 16 * c] = store_as<E>(dk[i][c]);
-      gv[off + tx + 16 * c] = store_as<E>(dv[i][c]);
+      gkr[tx + 16 * c] = store_as<E>(dk[i][c]);
+      gvr[tx + 16 * c] = store_as<E>(dv[i][c]);
     }
   }
 }
@@ -321,7 +329,7 @@ template <int D> constexpr size_t dq_smem() {
 
 template <typename E, int D>
 __global__ void __launch_bounds__(kThreads)
-    flash_bwd_dq_kernel(E* __restrict__ gq, Operand<E> q, Operand<E> k, Operand<E> v, Operand<E> g,
+    flash_bwd_dq_kernel(Output<E> gq, Operand<E> q, Operand<E> k, Operand<E> v, Operand<E> g,
                         const float* __restrict__ lse, const float* __restrict__ delta, int H, int T, float scale) {
   extern __shared__ float smem[];
   float* Qs = smem;
@@ -364,9 +372,9 @@ __global__ void __launch_bounds__(kThreads)
   for (int i = 0; i < 4; ++i) {
     const int t = q0 + ty + 16 * i;
     if (t >= T) continue;
-    const int64_t off = (static_cast<int64_t>(bh) * T + t) * D;
+    E* gqr = gq.row(b, h, t);
 #pragma unroll
-    for (int c = 0; c < C; ++c) gq[off + tx + 16 * c] = store_as<E>(dq[i][c]);
+    for (int c = 0; c < C; ++c) gqr[tx + 16 * c] = store_as<E>(dq[i][c]);
   }
 }
 
@@ -410,10 +418,10 @@ template <typename K> void allow_smem(K kernel, size_t bytes) {
 void flash_attention_forward(Tensor& out, Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v,
                              double scale) {
   const Dims d = check_dims("flash_attention", q, k, v);
-  KIRZL_CHECK(out.is_contiguous() && out.shape() == q.shape() && lse.is_contiguous() && lse.dtype() == DType::f32 &&
-                  lse.numel() == d.B * d.H * d.T,
-              "flash_attention: out must be contiguous like q and lse contiguous f32 [B, H, T], got ", out.describe(),
-              ", ", lse.describe());
+  KIRZL_CHECK(out.shape() == q.shape() && out.dtype() == q.dtype() && out.stride(3) == 1 && lse.is_contiguous() &&
+                  lse.dtype() == DType::f32 && lse.numel() == d.B * d.H * d.T,
+              "flash_attention: out must have q's shape and dtype with unit last-dim stride, and lse be contiguous f32 "
+              "[B, H, T], got ", out.describe(), ", ", lse.describe());
   if (q.numel() == 0) return;
   cudaStream_t stream = prepare(q);
   const dim3 grid(static_cast<unsigned>(d.B * d.H), static_cast<unsigned>((d.T + kTile - 1) / kTile));
@@ -421,7 +429,7 @@ void flash_attention_forward(Tensor& out, Tensor& lse, const Tensor& q, const Te
     dispatch_head_dim(d.D, [&]<int D>() {
       auto kernel = flash_fwd_kernel<E, D>;
       allow_smem(kernel, fwd_smem<D>());
-      kernel<<<grid, kThreads, fwd_smem<D>(), stream>>>(reinterpret_cast<E*>(out.data_ptr()), lse.data<float>(),
+      kernel<<<grid, kThreads, fwd_smem<D>(), stream>>>(output<E>(out), lse.data<float>(),
                                                         operand<E>(q), operand<E>(k), operand<E>(v),
                                                         static_cast<int>(d.H), static_cast<int>(d.T),
                                                         static_cast<float>(scale));
@@ -434,9 +442,9 @@ void flash_attention_backward(Tensor& gq, Tensor& gk, Tensor& gv, const Tensor& 
                               const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v, double scale) {
   const Dims d = check_dims("flash_attention_backward", q, k, v);
   for (const Tensor* t : std::initializer_list<const Tensor*>{&gq, &gk, &gv, &out})
-    KIRZL_CHECK(t->defined() && t->is_contiguous() && t->shape() == q.shape() && t->dtype() == q.dtype(),
-                "flash_attention_backward: out, gq, gk, gv must be contiguous like q ", q.describe(), ", got ",
-                t->describe());
+    KIRZL_CHECK(t->defined() && t->shape() == q.shape() && t->dtype() == q.dtype() && t->stride(3) == 1,
+                "flash_attention_backward: out, gq, gk, gv must have the shape and dtype of q ", q.describe(),
+                " with unit last-dim stride, got ", t->describe());
   KIRZL_CHECK(g.shape() == q.shape() && g.dtype() == q.dtype() && g.stride(3) == 1,
               "flash_attention_backward: g must have q's shape and dtype with unit last-dim stride, got ",
               g.describe());
@@ -451,19 +459,18 @@ void flash_attention_backward(Tensor& gq, Tensor& gk, Tensor& gv, const Tensor& 
   const float sc = static_cast<float>(scale);
   dispatch_flash_dtype(q.dtype(), [&]<typename E>() {
     dispatch_head_dim(d.D, [&]<int D>() {
-      const E* op = reinterpret_cast<const E*>(out.data_ptr());
-      flash_delta_kernel<E, D><<<static_cast<unsigned>((rows + 7) / 8), 256, 0, stream>>>(delta.data<float>(),
-                                                                                         operand<E>(g), op, H, T, rows);
+      flash_delta_kernel<E, D><<<static_cast<unsigned>((rows + 7) / 8), 256, 0, stream>>>(
+          delta.data<float>(), operand<E>(g), operand<E>(out), H, T, rows);
       KIRZL_CUDA_LAUNCH_CHECK();
       auto dkdv = flash_bwd_dkdv_kernel<E, D>;
       allow_smem(dkdv, dkdv_smem<D>());
       dkdv<<<grid, kThreads, dkdv_smem<D>(), stream>>>(
-          reinterpret_cast<E*>(gk.data_ptr()), reinterpret_cast<E*>(gv.data_ptr()), operand<E>(q), operand<E>(k),
+          output<E>(gk), output<E>(gv), operand<E>(q), operand<E>(k),
           operand<E>(v), operand<E>(g), lse.data<float>(), delta.data<float>(), H, T, sc);
       KIRZL_CUDA_LAUNCH_CHECK();
       auto dq = flash_bwd_dq_kernel<E, D>;
       allow_smem(dq, dq_smem<D>());
-      dq<<<grid, kThreads, dq_smem<D>(), stream>>>(reinterpret_cast<E*>(gq.data_ptr()), operand<E>(q), operand<E>(k),
+      dq<<<grid, kThreads, dq_smem<D>(), stream>>>(output<E>(gq), operand<E>(q), operand<E>(k),
                                                    operand<E>(v), operand<E>(g), lse.data<float>(),
                                                    delta.data<float>(), H, T, sc);
       KIRZL_CUDA_LAUNCH_CHECK();

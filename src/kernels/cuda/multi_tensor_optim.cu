@@ -462,6 +462,20 @@ LambParams<M> lamb_params(const LambArgs& args) {
           static_cast<M>(args.weight_decay), args.lr};
 }
 
+/// Runs f.template operator()<T, G>(entries, base) for each class of `lc` in class order, with the
+/// device types of the class; `base` is the class's first chunk counted over all classes (where
+/// its partial sums sit in pass 1's scratch).
+template <int NS, typename F>
+void for_each_class(const char* who, const LambClasses<NS>& lc, F&& f) {
+  size_t c = 0;
+  int64_t base = 0;
+  for (const auto& [cls, idx] : lc.classes) {
+    const auto& entries = lc.entries[c++];
+    dispatch_class(cls, who, [&]<typename T, typename G>() { f.template operator()<T, G>(entries, base); });
+    base += mt::total_chunks(entries);
+  }
+}
+
 /// Pass 1 over every class: moments updated, two f64 partial sums per chunk in the returned
 /// scratch (from the caching allocator), class after class in chunk order.
 Tensor lamb_moments_pass(const char* who, const LambClasses<2>& lc, const OptimLists& lists, const LambArgs& args,
@@ -469,19 +483,13 @@ Tensor lamb_moments_pass(const char* who, const LambClasses<2>& lc, const OptimL
   Tensor partials = empty({std::max<int64_t>(2 * lc.chunks, 1)},
                           TensorOptions{.dtype = DType::f64, .device = lists.params[0].device()});
   double* part = partials.data<double>();
-  size_t c = 0;
-  int64_t base = 0;
-  for (const auto& [cls, idx] : lc.classes) {
-    const auto& entries = lc.entries[c++];
-    dispatch_class(cls, who, [&]<typename T, typename G>() {
-      const auto a = lamb_params<math_t<T>>(args);
-      mt::apply(entries, [&](const mt::Meta<5, 2>& meta, int blocks) {
-        lamb_moments_kernel<T, G><<<blocks, mt::kThreads, 0, stream>>>(meta, a, part, base);
-        KIRZL_CUDA_LAUNCH_CHECK();
-      });
+  for_each_class(who, lc, [&]<typename T, typename G>(const auto& entries, int64_t base) {
+    const auto a = lamb_params<math_t<T>>(args);
+    mt::apply(entries, [&](const mt::Meta<5, 2>& meta, int blocks) {
+      lamb_moments_kernel<T, G><<<blocks, mt::kThreads, 0, stream>>>(meta, a, part, base);
+      KIRZL_CUDA_LAUNCH_CHECK();
     });
-    base += mt::total_chunks(entries);
-  }
+  });
   return partials;
 }
 
@@ -495,19 +503,13 @@ void multi_tensor_lamb(const OptimLists& lists, const std::vector<int64_t>& step
   Tensor partials = lamb_moments_pass(who, lc, lists, args, stream);
   // Every launch of pass 1 is on the stream before pass 2 starts.
   const double* part = partials.data<double>();
-  size_t c = 0;
-  int64_t base = 0;
-  for (const auto& [cls, idx] : lc.classes) {
-    const auto& entries = lc.entries[c++];
-    dispatch_class(cls, who, [&]<typename T, typename G>() {
-      const auto a = lamb_params<math_t<T>>(args);
-      mt::apply(entries, [&](const mt::Meta<5, 2>& meta, int blocks) {
-        lamb_update_kernel<T><<<blocks, mt::kThreads, 0, stream>>>(meta, a, part, base);
-        KIRZL_CUDA_LAUNCH_CHECK();
-      });
+  for_each_class(who, lc, [&]<typename T, typename G>(const auto& entries, int64_t base) {
+    const auto a = lamb_params<math_t<T>>(args);
+    mt::apply(entries, [&](const mt::Meta<5, 2>& meta, int blocks) {
+      lamb_update_kernel<T><<<blocks, mt::kThreads, 0, stream>>>(meta, a, part, base);
+      KIRZL_CUDA_LAUNCH_CHECK();
     });
-    base += mt::total_chunks(entries);
-  }
+  });
 }
 
 // Note [sharded LAMB on CUDA]: the pieces' partial norms go to the host (two doubles per 64k
@@ -547,14 +549,14 @@ void multi_tensor_lamb_apply(const OptimLists& lists, const std::vector<int64_t>
   for (const auto& [cls, idx] : lc.classes) {
     auto& entries = lc.entries[c++];
     for (size_t j = 0; j < idx.size(); ++j) entries[j].scalars[2] = trust[idx[j]];
-    dispatch_class(cls, who, [&]<typename T, typename G>() {
-      const auto a = lamb_params<math_t<T>>(args);
-      mt::apply(entries, [&](const mt::Meta<5, 3>& meta, int blocks) {
-        lamb_apply_kernel<T><<<blocks, mt::kThreads, 0, stream>>>(meta, a);
-        KIRZL_CUDA_LAUNCH_CHECK();
-      });
-    });
   }
+  for_each_class(who, lc, [&]<typename T, typename G>(const auto& entries, int64_t) {
+    const auto a = lamb_params<math_t<T>>(args);
+    mt::apply(entries, [&](const mt::Meta<5, 3>& meta, int blocks) {
+      lamb_apply_kernel<T><<<blocks, mt::kThreads, 0, stream>>>(meta, a);
+      KIRZL_CUDA_LAUNCH_CHECK();
+    });
+  });
 }
 
 void register_multi_tensor_optim_kernels() {

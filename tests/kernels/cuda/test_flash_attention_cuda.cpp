@@ -1,6 +1,7 @@
 // CUDA flash attention against the CPU reference: forward (output and log-sum-exp) and backward,
 // f32/bf16/f16, head dims 64 and 128, T = 1, 17, 100, 257, B*H > 1, q/k/v as strided views split
-// from one [B, T, 3 H D] projection, poisoned outputs, determinism, and the public op.
+// from one [B, T, 3 H D] projection, outputs written in place into strided views, poisoned
+// outputs, determinism, and the public ops (causal_attention, causal_attention_qkv).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -133,6 +134,60 @@ TEST(FlashAttentionCudaOp, PublicOpThroughStridedViews) {
     check_public_op(DType::bf16, 64, T, fwd_tol(DType::bf16), bwd_tol(DType::bf16));
   }
   check_public_op(DType::bf16, 128, 77, fwd_tol(DType::bf16), bwd_tol(DType::bf16));
+}
+
+// The outputs as causal_attention_qkv passes them: out as the head view of a [B, T, C] tensor,
+// gq/gk/gv as the three head views of one d(qkv), all poisoned first: the same bits as the
+// contiguous outputs of the kernel test above, and every element written.
+TEST_P(FlashAttentionCuda, WritesStridedOutputsInPlace) {
+  KIRZL_REQUIRE_GPU();
+  const auto [dt, D, T] = GetParam();
+  const int64_t B = 2, H = 3, C = H * D;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(D));
+  using kirzl::testing::head_view;
+  Qkv dev = split_qkv(random_proj(B, T, H, D, dt, 300 + T + D).to(kGpu), H, D);
+  const TensorOptions on_gpu{.dtype = dt, .device = kGpu};
+  Tensor out = empty({B, H, T, D}, on_gpu), lse = empty({B, H, T}, {.dtype = DType::f32, .device = kGpu});
+  kernels::flash_attention_forward.kernel(DeviceType::CUDA)(out, lse, dev.q, dev.k, dev.v, scale);
+  Tensor y = empty({B, T, C}, on_gpu);
+  poison(y);
+  Tensor out_view = head_view(y, 0, H, D);
+  Tensor lse2 = empty_like(lse);
+  kernels::flash_attention_forward.kernel(DeviceType::CUDA)(out_view, lse2, dev.q, dev.k, dev.v, scale);
+  EXPECT_TRUE(all_close(y, out.transpose(1, 2).contiguous().reshape({B, T, C}), {0, 0})) << "out";
+
+  Generator gen(11 + T);
+  Tensor g = randn({B, H, T, D}, {.dtype = DType::f32}, &gen).to(dt).to(kGpu);
+  Tensor gq = empty({B, H, T, D}, on_gpu), gk = empty_like(gq), gv = empty_like(gq);
+  kernels::flash_attention_backward.kernel(DeviceType::CUDA)(gq, gk, gv, g, out, lse, dev.q, dev.k, dev.v, scale);
+  Tensor dqkv = empty({B, T, 3 * C}, on_gpu);
+  poison(dqkv);
+  Tensor vq = head_view(dqkv, 0, H, D), vk = head_view(dqkv, 1, H, D), vv = head_view(dqkv, 2, H, D);
+  kernels::flash_attention_backward.kernel(DeviceType::CUDA)(vq, vk, vv, g, out_view, lse, dev.q, dev.k, dev.v, scale);
+  auto as_btc = [&](const Tensor& t) { return t.transpose(1, 2).contiguous().reshape({B, T, C}); };
+  EXPECT_TRUE(all_close(dqkv, cat({as_btc(gq), as_btc(gk), as_btc(gv)}, 2), {0, 0})) << "d qkv";
+}
+
+// causal_attention_qkv on the flash path (output and d(qkv) written in place) against the CPU
+// composition (split, causal_attention, heads back) in f32.
+TEST(FlashAttentionCudaOp, QkvOpMatchesTheCpuComposition) {
+  KIRZL_REQUIRE_GPU();
+  kirzl::testing::ScopedEnv flash("KIRZL_ATTENTION", "flash");
+  for (DType dt : {DType::f32, DType::bf16})
+    for (int64_t T : {1, 100, 257}) {
+      const int64_t B = 2, H = 2, D = 64;
+      Tensor proj = random_proj(B, T, H, D, dt, 950 + T);
+      Tensor p_ref = proj.to(DType::f32).detach().requires_grad_();
+      Tensor p_dev = proj.to(kGpu).detach().requires_grad_();
+      Tensor y_ref = causal_attention_qkv(p_ref, H), y_dev = causal_attention_qkv(p_dev, H);
+      EXPECT_TRUE(all_close(y_dev, y_ref, fwd_tol(dt))) << dtype_name(dt) << " T = " << T;
+      Generator gen(T);
+      Tensor w = randn({B, T, H * D}, {.dtype = DType::f32}, &gen);
+      sum(mul(y_ref, w)).backward();
+      sum(mul(y_dev, w.to(kGpu).to(dt))).backward();
+      ASSERT_TRUE(p_dev.grad().defined());
+      EXPECT_TRUE(all_close(p_dev.grad(), p_ref.grad(), bwd_tol(dt))) << dtype_name(dt) << " T = " << T;
+    }
 }
 
 TEST(FlashAttentionCudaOp, OtherHeadDimsUseTheReferenceKernels) {

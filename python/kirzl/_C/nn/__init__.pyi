@@ -25,6 +25,10 @@ class Module:
         """
         Buffers (saved, not trained).
         """
+    def check_state_dict(self, state_dict: typing.Any, strict: bool = True) -> None:
+        """
+        Raises what load_state_dict would raise, changing nothing.
+        """
     def children(self) -> list:
         """
         Direct children in registration order.

@@ -9,17 +9,19 @@
 // before any user buffer is handed to MPI. The header all-reduce doubles as the barrier.
 //
 // Note [fused small all-reduce]: on communicators of at most kFusedMaxRanks ranks, the arrival is
-// instead an MPI_Iallgather of one fixed-size slot per rank: the header (seq and the packed
-// signature) and KIRZL_MPI_FUSED_BYTES (64) payload bytes. Every rank then compares all headers
-// itself, and an all-reduce whose data fits the payload travels in it: each rank reduces the
-// ranks' payloads in rank order (reduce_sources: bf16/f16 in f32, rounded once), so all get the
-// same bits, and the collective costs one MPI exchange instead of two (the header, then the data).
-// The slot's size never depends on the collective, so mismatched collectives still never reach
-// MPI with different counts. Larger communicators keep the MIN header (an all-gather's volume
-// grows with the ranks); KIRZL_MPI_FUSED_BYTES=0 selects it everywhere. Measured at 2 ranks
-// (bench/RESULTS.md, 2026-12-06): an 8-byte all-reduce 3.5 us fused (64-byte payload) against 4.9
-// us unfused, and a barrier no slower; a 512-byte payload made the slot itself slower (3.6 us
-// barriers against 3.3), so the payload is kept to scalars and short vectors.
+// instead one message from every rank to every other (MPI_Isend/MPI_Irecv, tag kArrivalTag): the
+// header (seq and the packed signature), followed, when the collective is an all-reduce of at
+// most KIRZL_MPI_FUSED_BYTES (64) bytes, by its data. Every rank then compares all
+// headers itself, and a fused all-reduce is done: each rank reduces the ranks' payloads in rank
+// order (reduce_sources: bf16/f16 in f32, rounded once), so all get the same bits, and the
+// collective costs one exchange instead of two (the header, then the data). Messages differ in
+// length, but every receive is sized for the largest (header + limit), so mismatched collectives
+// are still reported by kirzl, never by MPI as a truncation; that needs the same limit on every
+// rank, which each communicator checks once when it is created (agreed_fused_bytes). Point to
+// point rather than MPI_Iallgather: at 2 ranks the exchange cost 0.79 us against 1.17 us for an
+// all-gather of the same slots (a prototype, loaded machine), and a message carries only the bytes
+// it has. Larger communicators keep the MIN header (all-to-all messages grow with the ranks
+// squared); KIRZL_MPI_FUSED_BYTES=0 selects it everywhere.
 //
 // Note [mpi all-reduce choice]: KIRZL_ALLREDUCE picks the data phase of an all-reduce. auto: when
 // the communicator spans nodes with equal numbers of ranks (Note [mpi nodes]), the hierarchical
@@ -98,12 +100,14 @@ int64_t hierarchical_min_bytes() {
 // Note [fused small all-reduce]: up to this many ranks, the arrival carries a payload.
 constexpr int kFusedMaxRanks = 8;
 constexpr int kHeaderWords = 6;  // seq + CollectiveDesc::pack
+constexpr int64_t kDefaultFusedBytes = 64;
 
-// The payload bytes of the arrival slot on a communicator of `size` ranks (a multiple of 8, so
-// that payloads stay aligned for every dtype).
-int64_t fused_bytes(int size) {
-  static const int64_t v = env::integer("KIRZL_MPI_FUSED_BYTES").value_or(64);
-  return size > 1 && size <= kFusedMaxRanks ? v / 8 * 8 : 0;
+// The largest payload of an arrival message: at most 1 MiB, a multiple of 8 (so that payloads
+// stay aligned for every dtype).
+int64_t fused_limit() {
+  static const int64_t v = std::clamp<int64_t>(env::integer("KIRZL_MPI_FUSED_BYTES").value_or(kDefaultFusedBytes), 0,
+                                               int64_t{1} << 20) / 8 * 8;
+  return v;
 }
 
 // KIRZL_ALLREDUCE, read once.
@@ -114,9 +118,33 @@ const std::string& allreduce_setting() {
 
 }  // namespace
 
+int64_t fused_payload_bytes(int size) { return size > 1 && size <= kFusedMaxRanks ? fused_limit() : 0; }
+
+namespace {
+
+// fused_payload_bytes, checked to be the same on every rank of `comm` (collective, blocking, at
+// construction): a rank with a larger limit would send arrival messages longer than the others'
+// receives, and MPI would fail with a truncation instead of kirzl naming the setting.
+int64_t agreed_fused_bytes(MpiRuntime& rt, MPI_Comm comm, int rank, int size) {
+  const int64_t mine = fused_payload_bytes(size);
+  if (size <= 1) return mine;
+  int64_t lo_hi[2] = {mine, -mine};  // one MPI_MIN gives the minimum and the maximum
+  {
+    auto g = rt.guard();
+    KIRZL_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, lo_hi, 2, MPI_INT64_T, MPI_MIN, comm));
+  }
+  if (lo_hi[0] != -lo_hi[1])
+    KIRZL_FAIL(ErrorCode::InvalidArgument, "KIRZL_MPI_FUSED_BYTES differs between the ranks of a communicator of ",
+               size, " ranks: from ", lo_hi[0], " to ", -lo_hi[1], " bytes (", mine, " on rank ", rank,
+               "); set it to the same value on every rank (Note [fused small all-reduce])");
+  return mine;
+}
+
+}  // namespace
+
 MpiCollectives::MpiCollectives(MpiRuntime& rt, MPI_Comm comm, int rank, int size, NodeMap nodes, WaitAll wait_all)
     : rt_(rt), comm_(comm), rank_(rank), size_(size), wait_all_(std::move(wait_all)), nodes_(std::move(nodes)),
-      flat_only_(hierarchical_unusable(nodes_)), fused_bytes_(fused_bytes(size_)) {
+      flat_only_(hierarchical_unusable(nodes_)), fused_bytes_(agreed_fused_bytes(rt, comm, rank, size)) {
   if (allreduce_setting() == "hierarchical" && flat_only_ && rank_ == 0) {
     static std::once_flag said;
     std::call_once(said, [&] {
@@ -272,31 +300,51 @@ bool MpiCollectives::arrive(const CollectiveDesc& d, Tensor* t) {
 }
 
 bool MpiCollectives::arrive_fused_(const CollectiveDesc& d, Tensor* t) {
-  const int64_t slot = kHeaderWords * int64_t{8} + fused_bytes_;
+  constexpr int64_t header = kHeaderWords * int64_t{8};
+  const int64_t slot = header + fused_bytes_;  // the largest arrival message; a multiple of 8
   // Whether the data travels here is decided by the signature alone, so ranks that agree on the
   // header agree on it too.
   const bool fused = t && d.kind == OpKind::AllReduce && d.count > 0 && d.bytes() <= fused_bytes_;
-  auto mine = std::make_shared<std::vector<int64_t>>(static_cast<size_t>(slot / 8), 0);
-  (*mine)[0] = d.seq;
-  d.pack(mine->data() + 1);
-  if (fused) std::memcpy(mine->data() + kHeaderWords, t->data_ptr(), static_cast<size_t>(d.bytes()));
-  auto all = std::make_shared<std::vector<int64_t>>(static_cast<size_t>(slot / 8 * size_));
-  MPI_Request req;
-  {
-    auto g = rt_.guard();
-    KIRZL_MPI_CHECK(MPI_Iallgather(mine->data(), static_cast<int>(slot), MPI_BYTE, all->data(), static_cast<int>(slot),
-                                   MPI_BYTE, comm_, &req));
+  if (!arrival_ || arrival_bytes_ < slot * size_) {
+    arrival_ = std::shared_ptr<std::byte[]>(new std::byte[static_cast<size_t>(slot * size_)]);
+    arrival_bytes_ = slot * size_;
   }
-  wait_(req, Clock::now() + d.timeout, d, kMpiArrivalPhase, std::make_shared<std::pair<decltype(mine), decltype(all)>>(mine, all));
+  // Rank r's message lands at r * slot; this rank's own is written there and sent from there.
+  std::byte* all = arrival_.get();
+  std::byte* mine = all + slot * rank_;
+  auto* h = reinterpret_cast<int64_t*>(mine);
+  h[0] = d.seq;
+  d.pack(h + 1);
+  if (fused) std::memcpy(mine + header, t->data_ptr(), static_cast<size_t>(d.bytes()));
+  const int sent = static_cast<int>(header + (fused ? d.bytes() : 0));
+  std::array<MPI_Request, 2 * (kFusedMaxRanks - 1)> reqs;
+  int nreq = 0;
+  try {
+    {
+      auto g = rt_.guard();
+      for (int p = 0; p < size_; ++p)
+        if (p != rank_)
+          KIRZL_MPI_CHECK(MPI_Irecv(all + slot * p, static_cast<int>(slot), MPI_BYTE, p, kArrivalTag, comm_, &reqs[nreq++]));
+      for (int p = 0; p < size_; ++p)
+        if (p != rank_) KIRZL_MPI_CHECK(MPI_Isend(mine, sent, MPI_BYTE, p, kArrivalTag, comm_, &reqs[nreq++]));
+    }
+    wait_all_(reqs.data(), nreq, true, Clock::now() + d.timeout, d, kMpiArrivalPhase, arrival_);
+  } catch (...) {
+    // MPI may still write into the buffer, or read from it: it is never freed, nor reused.
+    keep_forever(std::move(arrival_));
+    arrival_bytes_ = 0;
+    throw;
+  }
   const size_t stride = static_cast<size_t>(slot / 8);
+  const auto* words = reinterpret_cast<const int64_t*>(all);
   for (int r = 0; r < size_; ++r) {
-    const int64_t* h = all->data() + stride * static_cast<size_t>(r);
-    if (h[0] != d.seq || CollectiveDesc::unpack(h + 1, h[0]).signature() != d.signature())
-      fail_mismatch_(d, all->data(), stride);
+    const int64_t* hr = words + stride * static_cast<size_t>(r);
+    if (hr[0] != d.seq || CollectiveDesc::unpack(hr + 1, hr[0]).signature() != d.signature())
+      fail_mismatch_(d, words, stride);
   }
   if (!fused) return false;
-  std::vector<const void*> payloads(static_cast<size_t>(size_));
-  for (int r = 0; r < size_; ++r) payloads[static_cast<size_t>(r)] = all->data() + stride * static_cast<size_t>(r) + kHeaderWords;
+  std::array<const void*, kFusedMaxRanks> payloads;
+  for (int r = 0; r < size_; ++r) payloads[static_cast<size_t>(r)] = all + slot * r + header;
   reduce_sources(t->data_ptr(), payloads.data(), size_, d.count, d.dtype, d.op);
   return true;
 }

@@ -19,6 +19,14 @@ namespace kirzl::comm::detail {
 
 // The phases a wait names in its errors. The arrival phase may wait long for a late rank.
 inline constexpr const char* kMpiArrivalPhase = "waiting for the other ranks to arrive";
+// The MPI tag of the arrival messages (Note [fused small all-reduce]); the ring's channels use
+// 7302-7305 (mpi_transport.cpp).
+inline constexpr int kArrivalTag = 7301;
+
+// The largest all-reduce, in bytes, that travels with the arrival check on a communicator of
+// `size` ranks (KIRZL_MPI_FUSED_BYTES); 0 where the arrival is the MIN header (Note [fused small
+// all-reduce]).
+int64_t fused_payload_bytes(int size);
 
 // How an all-reduce's data is exchanged (Note [mpi all-reduce choice], mpi_collectives.cpp).
 enum class AllReduceAlgorithm { Mpi, Ring, Hierarchical };
@@ -67,9 +75,13 @@ class MpiCollectives {
   const int rank_, size_;
   WaitAll wait_all_;
   const NodeMap nodes_;
-  const std::optional<std::string> flat_only_;
-  RingScratch ring_scratch_;
-  const int64_t fused_bytes_;  // payload bytes of the arrival message; 0: the MIN header  // reused by every ring all-reduce; dropped after a failed one  // why the hierarchical all-reduce cannot run here
+  const std::optional<std::string> flat_only_;  // why the hierarchical all-reduce cannot run here
+  RingScratch ring_scratch_;                    // reused by every ring all-reduce; dropped after a failed one
+  const int64_t fused_bytes_;                   // largest payload of an arrival message; 0: the MIN header
+  // The arrival messages of every rank (Note [fused small all-reduce]), reused; dropped after a
+  // failed arrival, which MPI may still write into.
+  std::shared_ptr<std::byte[]> arrival_;
+  int64_t arrival_bytes_ = 0;
 };
 
 }  // namespace kirzl::comm::detail

@@ -8,6 +8,7 @@
 // split of the world, so the world stays usable for the tests after them.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -21,6 +22,7 @@
 #include <kirzl/comm.hpp>
 
 #include "comm/collective_cases.hpp"
+#include "comm/mpi_collectives.h"
 #include "comm/mpi/mpi_test_main.hpp"
 #include "support/expect_error.hpp"
 #include "support/scoped_env.hpp"
@@ -213,9 +215,12 @@ TEST(MpiCommunicator, MismatchFailsOnEveryRankNamingBothSides) {
 TEST(MpiCommunicator, SmallAllReduceGivesEveryRankTheSameBits) {
   auto& c = *world().communicator();
   const int n = c.size(), r = c.rank();
+  // The largest fused all-reduce, the smallest unfused one, and a short odd one.
+  const int64_t limit = std::max<int64_t>(comm::detail::fused_payload_bytes(n), 64);
   for (DType dt : {DType::f32, DType::bf16, DType::f16, DType::f64})
     for (ReduceOp op : {ReduceOp::Sum, ReduceOp::Avg})
-      for (int64_t len : {static_cast<int64_t>(64 / dtype_size(dt)), int64_t{37}}) {  // fused (64 B), and not
+      for (int64_t len : {limit / static_cast<int64_t>(dtype_size(dt)), limit / static_cast<int64_t>(dtype_size(dt)) + 1,
+                          int64_t{37}}) {
       std::vector<double> v(len);
       for (int64_t i = 0; i < len; ++i) v[i] = (r % 2 ? 1e-3 : 1.0) * (1.0 + 0.37 * i) * (r + 1) * (i % 3 == 0 ? 1e2 : 1);
       Tensor t = from_vector(v, {len}).to(dt);
@@ -248,6 +253,25 @@ TEST(MpiCommunicator, MismatchedSmallAllReducesFailNamingBothSides) {
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::InvalidArgument);
     EXPECT_NE(std::string(e.what()).find("all_reduce #1 (f32 x 3, sum) on rank 0 does not match all_reduce #1 (f32 x 5, sum) on rank 1"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+// One rank's all-reduce travels with the arrival message, the other's (too large) does not: the
+// messages differ in length, which the receives (sized for the largest) must take, and the check
+// must still name both sides rather than fail inside MPI.
+TEST(MpiCommunicator, MismatchedFusedAndUnfusedAllReducesFailNamingBothSides) {
+  auto c = world().communicator()->split(0, world().rank());
+  const int64_t large = std::max<int64_t>(comm::detail::fused_payload_bytes(c->size()), 64) / 4 + 1;
+  Tensor t = zeros({c->rank() == 0 ? 2 : large});
+  try {
+    c->all_reduce(t).wait();
+    ADD_FAILURE() << "the mismatch was not detected";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::InvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("all_reduce #1 (f32 x 2, sum) on rank 0 does not match all_reduce #1 (f32 x " +
+                                         std::to_string(large) + ", sum) on rank 1"),
               std::string::npos)
         << e.what();
   }

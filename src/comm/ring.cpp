@@ -7,19 +7,9 @@
 // optimal schedule — which keeps every wait under the deadline (on one node from
 // KIRZL_MPI_RING_BYTES, Note [mpi all-reduce choice]). Each segment is reduced once and then
 // copied, so all ranks get bitwise-identical results.
-//
-// Note [two-rank exchange]: at 2 ranks ring_all_reduce is one exchange instead: each rank sends
-// all of its data to the other, in pieces all posted at once, and reduces each piece as it
-// arrives, in rank order (rank 0's piece op rank 1's, reduce_sources), so both get the same bits
-// even for non-commutative corner cases (Max and Min with NaN). The bytes on the wire per
-// direction are the same as the ring's (two halves), but there is one step instead of two, so no
-// half waits for the other's reduction; each rank reduces all of the data instead of half, and
-// the receive buffer is the whole message instead of half. A piece of a rank's own data is
-// overwritten only after its send has completed.
 #include "comm/ring.h"
 
 #include <algorithm>
-#include <array>
 #include <vector>
 
 #include "comm/reduce_ops.h"
@@ -61,28 +51,6 @@ class RingStep {
       }
     }
     t_.wait(reqs);
-  }
-
-  // Note [two-rank exchange]: all of the data to the other rank and back, reduced in rank order.
-  void exchange_all() {
-    const int r = t_.rank(), peer = 1 - r;
-    const int64_t bytes = count_ * esize_;
-    std::byte* theirs = scratch(bytes);
-    const int64_t np = (bytes + piece_ - 1) / piece_;
-    std::vector<Transport::Request> reqs;
-    reqs.reserve(static_cast<size_t>(2 * np));
-    for (int64_t k = 0; k < np; ++k) reqs.push_back(t_.receive(peer, theirs + k * piece_, std::min(piece_, bytes - k * piece_)));
-    for (int64_t k = 0; k < np; ++k) reqs.push_back(t_.send(peer, data_ + k * piece_, std::min(piece_, bytes - k * piece_)));
-    const ReduceOp op = op_ == ReduceOp::Avg ? ReduceOp::Sum : op_;  // the caller divides
-    for (int64_t k = 0; k < np; ++k) {
-      // Their piece has arrived, and ours has left, so it may be overwritten.
-      const std::array<Transport::Request, 2> piece{reqs[static_cast<size_t>(k)], reqs[static_cast<size_t>(np + k)]};
-      t_.wait(piece);
-      std::byte* mine = data_ + k * piece_;
-      const std::byte* other = theirs + k * piece_;
-      const std::array<const void*, 2> in_rank_order{r == 0 ? mine : other, r == 0 ? other : mine};
-      reduce_sources(mine, in_rank_order.data(), 2, std::min(piece_, bytes - k * piece_) / esize_, dtype_, op);
-    }
   }
 
  private:
@@ -135,10 +103,6 @@ void ring_all_gather(Transport& t, void* data, int64_t count, DType dtype, const
 }
 
 void ring_all_reduce(Transport& t, void* data, int64_t count, DType dtype, ReduceOp op, const RingOptions& options) {
-  if (t.size() == 2 && options.two_rank_exchange) {  // Note [two-rank exchange]
-    RingStep(t, static_cast<std::byte*>(data), count, dtype, op, options).exchange_all();
-    return;
-  }
   ring_reduce_scatter(t, data, count, dtype, op, options);
   ring_all_gather(t, data, count, dtype, options);
 }

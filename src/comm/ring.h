@@ -27,9 +27,6 @@ struct RingOptions {
   int64_t piece_bytes = int64_t{512} << 10;
   // The caller's scratch to reuse; null: one per call.
   RingScratch* scratch = nullptr;
-  // At 2 ranks, ring_all_reduce exchanges the whole data instead of running the ring (Note
-  // [two-rank exchange], ring.cpp); false: the ring at every size (tests, comparisons).
-  bool two_rank_exchange = true;
 };
 
 // The ring splits `count` elements into size() segments; segment k is [ring_segment_begin(k),
@@ -45,8 +42,7 @@ void ring_reduce_scatter(Transport& t, void* data, int64_t count, DType dtype, R
 // In place: every rank contributes its segment ring_reduced_segment(rank) and receives the others.
 void ring_all_gather(Transport& t, void* data, int64_t count, DType dtype, const RingOptions& options = {});
 // ring_reduce_scatter then ring_all_gather: every rank ends with the same bits (each segment is
-// reduced once, by one rank, then copied). At 2 ranks, one exchange of the whole data, reduced
-// by both ranks in rank order (RingOptions::two_rank_exchange).
+// reduced once, by one rank, then copied).
 void ring_all_reduce(Transport& t, void* data, int64_t count, DType dtype, ReduceOp op, const RingOptions& options = {});
 
 // On one node, all-reduces of at least this many bytes use the ring (Note [mpi all-reduce choice]);

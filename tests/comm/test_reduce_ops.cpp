@@ -1,7 +1,6 @@
 // The reduction kernels of reduce_ops.h: reduce_sources over 1-4 sources for every dtype and op,
-// with the output in a buffer of its own, in the first source and in the second source (the
-// two-rank exchange reduces into rank 1's own data, which is the second source: Note [two-rank
-// exchange]), against the plain reduction; and Max/Min with NaN keep the sources' order.
+// with the output in a buffer of its own, in the first source and in the second source, against
+// the plain reduction; and Max/Min with NaN keep the sources' order.
 #include <gtest/gtest.h>
 
 #include <cmath>

@@ -11,17 +11,20 @@
 // Note [fused small all-reduce]: on communicators of at most kFusedMaxRanks ranks, the arrival is
 // instead one message from every rank to every other (MPI_Isend/MPI_Irecv, tag kArrivalTag): the
 // header (seq and the packed signature), followed, when the collective is an all-reduce of at
-// most KIRZL_MPI_FUSED_BYTES (64) bytes, by its data. Every rank then compares all
-// headers itself, and a fused all-reduce is done: each rank reduces the ranks' payloads in rank
-// order (reduce_sources: bf16/f16 in f32, rounded once), so all get the same bits, and the
+// most KIRZL_MPI_FUSED_BYTES / (ranks - 1) bytes (16 KiB at 2 ranks, 5.3 KiB at 4, 2.3 KiB at 8:
+// what each rank sends in all stays within the setting), by its data. Every rank then compares
+// all headers itself, and a fused all-reduce is done: each rank reduces the ranks' payloads in
+// rank order (reduce_sources: bf16/f16 in f32, rounded once), so all get the same bits, and the
 // collective costs one exchange instead of two (the header, then the data). Messages differ in
 // length, but every receive is sized for the largest (header + limit), so mismatched collectives
 // are still reported by kirzl, never by MPI as a truncation; that needs the same limit on every
 // rank, which each communicator checks once when it is created (agreed_fused_bytes). Point to
-// point rather than MPI_Iallgather: at 2 ranks the exchange cost 0.79 us against 1.17 us for an
-// all-gather of the same slots (a prototype, loaded machine), and a message carries only the bytes
-// it has. Larger communicators keep the MIN header (all-to-all messages grow with the ranks
-// squared); KIRZL_MPI_FUSED_BYTES=0 selects it everywhere.
+// point rather than the earlier MPI_Iallgather of fixed slots: a message carries only the bytes
+// it has, so the limit costs small all-reduces nothing. Measured at 2 ranks (bench/RESULTS.md,
+// 2026-12-06, 24 runs each): 4 KiB 11.5-11.9 us fused against 16.4-19.9 us unfused, 16 KiB 16.5
+// us against 22.6-25.5 us, 1 KiB 7.6-8.3 against 8.8-9.7 us, 8 bytes unchanged. Larger
+// communicators keep the MIN header (all-to-all messages grow with the ranks squared);
+// KIRZL_MPI_FUSED_BYTES=0 selects it everywhere.
 //
 // Note [mpi all-reduce choice]: KIRZL_ALLREDUCE picks the data phase of an all-reduce. auto: when
 // the communicator spans nodes with equal numbers of ranks (Note [mpi nodes]), the hierarchical
@@ -100,7 +103,7 @@ int64_t hierarchical_min_bytes() {
 // Note [fused small all-reduce]: up to this many ranks, the arrival carries a payload.
 constexpr int kFusedMaxRanks = 8;
 constexpr int kHeaderWords = 6;  // seq + CollectiveDesc::pack
-constexpr int64_t kDefaultFusedBytes = 64;
+constexpr int64_t kDefaultFusedBytes = 16384;
 
 // The largest payload of an arrival message: at most 1 MiB, a multiple of 8 (so that payloads
 // stay aligned for every dtype).
@@ -118,7 +121,10 @@ const std::string& allreduce_setting() {
 
 }  // namespace
 
-int64_t fused_payload_bytes(int size) { return size > 1 && size <= kFusedMaxRanks ? fused_limit() : 0; }
+int64_t fused_payload_bytes(int size) {
+  if (size <= 1 || size > kFusedMaxRanks) return 0;
+  return fused_limit() / (size - 1) / 8 * 8;  // the bytes each rank sends in all stay within the limit
+}
 
 namespace {
 

@@ -24,8 +24,8 @@ inline constexpr const char* kMpiArrivalPhase = "waiting for the other ranks to 
 inline constexpr int kArrivalTag = 7301;
 
 // The largest all-reduce, in bytes, that travels with the arrival check on a communicator of
-// `size` ranks (KIRZL_MPI_FUSED_BYTES); 0 where the arrival is the MIN header (Note [fused small
-// all-reduce]).
+// `size` ranks (KIRZL_MPI_FUSED_BYTES / (size - 1), a multiple of 8); 0 where the arrival is the
+// MIN header (Note [fused small all-reduce]).
 int64_t fused_payload_bytes(int size);
 
 // How an all-reduce's data is exchanged (Note [mpi all-reduce choice], mpi_collectives.cpp).

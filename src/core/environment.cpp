@@ -52,10 +52,10 @@ constexpr Variable kVariables[] = {
      "Largest message of kirzl's ring all-reduce over MPI: each ring step's segment travels in pieces of this size, "
      "all posted at once, so that a received piece is reduced while the next arrive (Note [ring all-reduce]).",
      "Distributed training", 1, 1 << 30},
-    {"KIRZL_MPI_FUSED_BYTES", Type::Integer, "64",
-     "On MPI communicators of at most 8 ranks: all-reduces of at most this many bytes travel with the arrival "
-     "check in one exchange (Note [fused small all-reduce]); 0 keeps the header and the data apart. Must be the "
-     "same on every rank: creating a communicator fails otherwise.",
+    {"KIRZL_MPI_FUSED_BYTES", Type::Integer, "16384",
+     "On MPI communicators of n <= 8 ranks: all-reduces of at most this many bytes / (n - 1) travel with the "
+     "arrival check in one exchange (Note [fused small all-reduce]); 0 keeps the header and the data apart. "
+     "Must be the same on every rank: creating a communicator fails otherwise.",
      "Distributed training", 0, 1 << 20},
     {"KIRZL_MPI_HIERARCHICAL_BYTES", Type::Integer, "32768",
      "With KIRZL_ALLREDUCE=auto across nodes: all-reduces of at least this many bytes run hierarchically "

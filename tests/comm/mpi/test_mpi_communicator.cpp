@@ -221,8 +221,12 @@ TEST(MpiCommunicator, SmallAllReduceGivesEveryRankTheSameBits) {
     for (ReduceOp op : {ReduceOp::Sum, ReduceOp::Avg})
       for (int64_t len : {limit / static_cast<int64_t>(dtype_size(dt)), limit / static_cast<int64_t>(dtype_size(dt)) + 1,
                           int64_t{37}}) {
+      // Rank q's element i: magnitudes 1e-3 to 1e2 apart, sums within f16's range at every length.
+      auto value = [](int q, int64_t i) {
+        return (q % 2 ? 1e-3 : 1.0) * (1.0 + 0.37 * static_cast<double>(i % 61)) * (q + 1) * (i % 3 == 0 ? 1e2 : 1);
+      };
       std::vector<double> v(len);
-      for (int64_t i = 0; i < len; ++i) v[i] = (r % 2 ? 1e-3 : 1.0) * (1.0 + 0.37 * i) * (r + 1) * (i % 3 == 0 ? 1e2 : 1);
+      for (int64_t i = 0; i < len; ++i) v[i] = value(r, i);
       Tensor t = from_vector(v, {len}).to(dt);
       c.all_reduce(t, {.op = op}).wait();
       Tensor mine = t.to(DType::f64);
@@ -235,7 +239,7 @@ TEST(MpiCommunicator, SmallAllReduceGivesEveryRankTheSameBits) {
                                               << ": rank " << q << " differs from rank 0";
       for (int64_t i = 0; i < len; ++i) {
         double want = 0;
-        for (int q = 0; q < n; ++q) want += (q % 2 ? 1e-3 : 1.0) * (1.0 + 0.37 * i) * (q + 1) * (i % 3 == 0 ? 1e2 : 1);
+        for (int q = 0; q < n; ++q) want += value(q, i);
         if (op == ReduceOp::Avg) want /= n;
         EXPECT_NEAR(got[i], want, std::abs(want) * (dt == DType::bf16 ? 2e-2 : dt == DType::f16 ? 4e-3 : 1e-6));
       }

@@ -25,7 +25,15 @@ echo "== build/ (backends: AUTO; Python module: $python_module) =="
 kirzl_build build -DKIRZL_WITH_CUDA=AUTO -DKIRZL_WITH_MPI=AUTO -DCMAKE_CUDA_ARCHITECTURES="${KIRZL_CUDA_ARCHITECTURES:-90}" \
   -DKIRZL_BUILD_PYTHON="$python_module"
 # The tests labelled slurm and srun run in the SLURM step below, on a cluster of their own.
-(cd build && ctest --output-on-failure -j "$jobs" --timeout 900 -LE '^(slurm|srun)$') || status=1
+# Without a GPU every test labelled gpu skips itself; starting those ~3,500 processes only to skip
+# cost 2.6 of the 10.4 minutes of this ctest on the 2-core machine (measured 2026-12-06), so they
+# are left out there, and counted. KIRZL_TEST_GPU_LABEL=1 starts them anyway.
+skip_labels='slurm|srun'
+if [ "${KIRZL_TEST_GPU_LABEL:-0}" != 1 ] && ! nvidia-smi -L 2>/dev/null | grep -q '^GPU '; then
+  skip_labels='slurm|srun|gpu'
+  echo "kirzl: no GPU here: the $(cd build && ctest -N -L '^gpu$' | sed -n 's/^Total Tests: //p') tests labelled gpu are not started (each would skip itself)"
+fi
+(cd build && ctest --output-on-failure -j "$jobs" --timeout 900 -LE "^(${skip_labels})\$") || status=1
 
 # ---- Multinode step (issue #17 item 2; Note [emulated nodes] in scripts/multinode.sh) ----
 # The tests labelled `multinode` skipped above (no nodes up); here, as root, they run across 2

@@ -52,27 +52,6 @@ void combine_loop(T* __restrict acc, const T* __restrict src, int64_t n, ReduceO
   }
 }
 
-// dst[i] = a[i] op b[i]; dst may be a or b (each element is read before it is written).
-template <typename T>
-void combine_pair(T* dst, const T* a, const T* b, int64_t n, ReduceOp op) {
-  using W = typename Wrap<T>::type;
-  switch (op) {
-    case ReduceOp::Sum:
-    case ReduceOp::Avg:
-      for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<T>(static_cast<W>(a[i]) + static_cast<W>(b[i]));
-      return;
-    case ReduceOp::Prod:
-      for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<T>(static_cast<W>(a[i]) * static_cast<W>(b[i]));
-      return;
-    case ReduceOp::Min:
-      for (int64_t i = 0; i < n; ++i) dst[i] = combine(a[i], b[i], ReduceOp::Min);
-      return;
-    case ReduceOp::Max:
-      for (int64_t i = 0; i < n; ++i) dst[i] = combine(a[i], b[i], ReduceOp::Max);
-      return;
-  }
-}
-
 template <typename T>
 void divide_loop(T* p, int64_t n, int64_t divisor) {
   if constexpr (std::is_floating_point_v<T>) {
@@ -86,12 +65,8 @@ void divide_loop(T* p, int64_t n, int64_t divisor) {
 template <typename T>
 void reduce_native(void* dst, const void* const* srcs, int nsrc, int64_t count, ReduceOp op) {
   T* d = static_cast<T*>(dst);
-  if (nsrc == 1) {
-    if (dst != srcs[0]) std::memcpy(d, srcs[0], static_cast<size_t>(count) * sizeof(T));
-  } else {  // the first two sources in one pass: no copy of srcs[0], and dst may be srcs[1]
-    combine_pair(d, static_cast<const T*>(srcs[0]), static_cast<const T*>(srcs[1]), count, op);
-  }
-  for (int j = 2; j < nsrc; ++j) combine_loop(d, static_cast<const T*>(srcs[j]), count, op);
+  if (dst != srcs[0]) std::memcpy(d, srcs[0], static_cast<size_t>(count) * sizeof(T));
+  for (int j = 1; j < nsrc; ++j) combine_loop(d, static_cast<const T*>(srcs[j]), count, op);
   if (op == ReduceOp::Avg) divide_loop(d, count, nsrc);
 }
 

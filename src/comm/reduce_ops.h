@@ -10,7 +10,7 @@
 namespace kirzl::comm::detail {
 
 // dst[i] = ((srcs[0][i] op srcs[1][i]) op srcs[2][i]) ... in source order; for Avg the sum is then
-// divided by nsrc. dst may be the same buffer as srcs[0] or srcs[1] (not a later one). nsrc >= 1.
+// divided by nsrc. dst may be the same buffer as srcs[0] (only). nsrc >= 1.
 void reduce_sources(void* dst, const void* const* srcs, int nsrc, int64_t count, DType dtype, ReduceOp op);
 
 // acc[i] = acc[i] op src[i] (Avg accumulates like Sum). 16-bit floats round after each step.

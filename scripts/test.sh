@@ -22,8 +22,10 @@ fi
 echo "== build/ (backends: AUTO; Python module: $python_module) =="
 # One CUDA architecture (the H100's) keeps the CUDA compile within CI's time on 2 cores; the
 # kernels are compiled, not run, on a machine without a GPU. KIRZL_CUDA_ARCHITECTURES overrides.
+# The op table's cases run as $jobs shards, not one process each: 4,242 process starts of this
+# large program were 250 of this ctest's 365 s (Note [op table shards]).
 kirzl_build build -DKIRZL_WITH_CUDA=AUTO -DKIRZL_WITH_MPI=AUTO -DCMAKE_CUDA_ARCHITECTURES="${KIRZL_CUDA_ARCHITECTURES:-90}" \
-  -DKIRZL_BUILD_PYTHON="$python_module"
+  -DKIRZL_BUILD_PYTHON="$python_module" -DKIRZL_OP_TABLE_SHARDS="$jobs"
 # The tests labelled slurm and srun run in the SLURM step below, on a cluster of their own.
 # Without a GPU every test labelled gpu skips itself; starting those ~3,500 processes only to skip
 # them made this ctest take 622 s instead of 365 s on the 2-core machine (fresh clones, 2026-12-06),
@@ -132,8 +134,10 @@ fi
 # Each step returns non-zero on a failed build or test (set -e does not apply in `step || status=1`).
 kirzl_asan_step() {
   echo "== build-cpu/ (every KIRZL_WITH_*=OFF; AddressSanitizer + UndefinedBehaviorSanitizer) =="
+  # The op table's cases run as $jobs shards here, not one process each (Note [op table shards]).
   kirzl_build build-cpu -DKIRZL_WITH_CUDA=OFF -DKIRZL_WITH_CUDNN=OFF -DKIRZL_WITH_NCCL=OFF -DKIRZL_WITH_MPI=OFF \
-    -DKIRZL_BUILD_BENCH=OFF -DKIRZL_SANITIZE=address,undefined "-DCMAKE_CXX_FLAGS_RELEASE=-O1 -DNDEBUG" || return 1
+    -DKIRZL_BUILD_BENCH=OFF -DKIRZL_SANITIZE=address,undefined "-DCMAKE_CXX_FLAGS_RELEASE=-O1 -DNDEBUG" \
+    -DKIRZL_OP_TABLE_SHARDS="$jobs" || return 1
   # -LE gpu: a tree without CUDA only skips them (3,290 op-table CUDA cases alone); build/ lists them.
   (cd build-cpu && ctest --output-on-failure -j "$jobs" --timeout 900 -LE gpu)
 }

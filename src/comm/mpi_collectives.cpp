@@ -105,11 +105,9 @@ constexpr int kFusedMaxRanks = 8;
 constexpr int kHeaderWords = 6;  // seq + CollectiveDesc::pack
 constexpr int64_t kDefaultFusedBytes = 16384;
 
-// The largest payload of an arrival message: at most 1 MiB, a multiple of 8 (so that payloads
-// stay aligned for every dtype).
+// KIRZL_MPI_FUSED_BYTES (the registry bounds it to [0, 1 MiB]), read once.
 int64_t fused_limit() {
-  static const int64_t v = std::clamp<int64_t>(env::integer("KIRZL_MPI_FUSED_BYTES").value_or(kDefaultFusedBytes), 0,
-                                               int64_t{1} << 20) / 8 * 8;
+  static const int64_t v = env::integer("KIRZL_MPI_FUSED_BYTES").value_or(kDefaultFusedBytes);
   return v;
 }
 
@@ -123,7 +121,8 @@ const std::string& allreduce_setting() {
 
 int64_t fused_payload_bytes(int size) {
   if (size <= 1 || size > kFusedMaxRanks) return 0;
-  return fused_limit() / (size - 1) / 8 * 8;  // the bytes each rank sends in all stay within the limit
+  // What each rank sends in all stays within the limit; a multiple of 8 keeps every payload aligned.
+  return fused_limit() / (size - 1) / 8 * 8;
 }
 
 namespace {
@@ -133,7 +132,7 @@ namespace {
 // receives, and MPI would fail with a truncation instead of kirzl naming the setting.
 int64_t agreed_fused_bytes(MpiRuntime& rt, MPI_Comm comm, int rank, int size) {
   const int64_t mine = fused_payload_bytes(size);
-  if (size <= 1) return mine;
+  if (size <= 1 || size > kFusedMaxRanks) return mine;  // 0 on every rank whatever the setting
   int64_t lo_hi[2] = {mine, -mine};  // one MPI_MIN gives the minimum and the maximum
   {
     auto g = rt.guard();
@@ -311,10 +310,7 @@ bool MpiCollectives::arrive_fused_(const CollectiveDesc& d, Tensor* t) {
   // Whether the data travels here is decided by the signature alone, so ranks that agree on the
   // header agree on it too.
   const bool fused = t && d.kind == OpKind::AllReduce && d.count > 0 && d.bytes() <= fused_bytes_;
-  if (!arrival_ || arrival_bytes_ < slot * size_) {
-    arrival_ = std::shared_ptr<std::byte[]>(new std::byte[static_cast<size_t>(slot * size_)]);
-    arrival_bytes_ = slot * size_;
-  }
+  if (!arrival_) arrival_ = std::shared_ptr<std::byte[]>(new std::byte[static_cast<size_t>(slot * size_)]);
   // Rank r's message lands at r * slot; this rank's own is written there and sent from there.
   std::byte* all = arrival_.get();
   std::byte* mine = all + slot * rank_;
@@ -338,7 +334,6 @@ bool MpiCollectives::arrive_fused_(const CollectiveDesc& d, Tensor* t) {
   } catch (...) {
     // MPI may still write into the buffer, or read from it: it is never freed, nor reused.
     keep_forever(std::move(arrival_));
-    arrival_bytes_ = 0;
     throw;
   }
   const size_t stride = static_cast<size_t>(slot / 8);

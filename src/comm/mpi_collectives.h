@@ -78,10 +78,9 @@ class MpiCollectives {
   const std::optional<std::string> flat_only_;  // why the hierarchical all-reduce cannot run here
   RingScratch ring_scratch_;                    // reused by every ring all-reduce; dropped after a failed one
   const int64_t fused_bytes_;                   // largest payload of an arrival message; 0: the MIN header
-  // The arrival messages of every rank (Note [fused small all-reduce]), reused; dropped after a
-  // failed arrival, which MPI may still write into.
+  // The arrival messages of every rank, size_ slots of header + fused_bytes_ (Note [fused small
+  // all-reduce]), reused; dropped after a failed arrival, which MPI may still write into.
   std::shared_ptr<std::byte[]> arrival_;
-  int64_t arrival_bytes_ = 0;
 };
 
 }  // namespace kirzl::comm::detail

@@ -31,7 +31,6 @@ std::vector<std::byte> reduce(int nsrc, int64_t count, DType dtype, ReduceOp op,
   std::vector<std::byte> own(static_cast<size_t>(count) * dtype_size(dtype));
   std::byte* dst = out == Out::Own ? own.data() : in[0].data();
   reduce_sources(dst, srcs.data(), nsrc, count, dtype, op);
-  if (op == ReduceOp::Avg) return {};  // compared separately: the reference leaves Avg undivided
   return out == Out::Own ? own : in[0];
 }
 
@@ -41,7 +40,7 @@ TEST(ReduceOps, ReduceSourcesMatchesThePlainReductionWhereverItWrites) {
   for (int nsrc = 1; nsrc <= 4; ++nsrc)
     for (DType dtype : kDTypes)
       for (ReduceOp op : kOps) {
-        if (op == ReduceOp::Avg) continue;
+        if (op == ReduceOp::Avg) continue;  // the reference leaves Avg undivided: the next test
         for (Out out : {Out::Own, Out::First}) {
           for (int64_t count : {int64_t{1}, int64_t{7}, int64_t{4099}}) {  // 4099: more than reduce_half's block
             const auto want = reference(nsrc, count, dtype, op);

@@ -6,7 +6,7 @@
 #                               N nodes (2..4, default 2) named kirzl-node1..N; idempotent: nodes
 #                               that are up with the same N are kept (their links reshaped)
 #   scripts/multinode.sh down   removes everything `up` made: the nodes' processes, namespaces,
-#                               links, the bridge and the state directory
+#                               links, the bridge or the link emulator, and the state directory
 #   scripts/multinode.sh status the nodes, their addresses, link shaping and holder processes
 #   scripts/multinode.sh mpirun-args
 #                               prints the mpirun options that start ranks on the nodes (one line,
@@ -16,20 +16,31 @@
 # loopback and hostname), kept alive by a holder process (`sleep infinity` started by unshare)
 # whose pid is in $STATE/<node>.pid. Mounts and pids are shared with the host, so /tmp, /dev/shm
 # and the build tree are the same everywhere, and a test can see and signal every rank. Each node
-# has one veth pair: eth0 inside the node, kzmn-v<i> on the host, enslaved to the bridge kzmn-br,
-# which also carries the host's address (so mpirun and its daemon run on the host and reach the
-# nodes' daemons). Ranks on one node share its hostname, so Open MPI puts them in shared memory
-# (btl vader); ranks on different nodes talk TCP over the veth links, which `tc` shapes in both
-# directions (egress of both ends of each pair; the delay where a node sends): netem with delay and
-# rate where the kernel has sch_netem, else tbf with the rate only (then the delay is not applied,
-# and `up` says so).
+# has one link, eth0 inside the node, to a switch that also reaches the host's interface kzmn-br,
+# which carries the host's address (so mpirun and its daemon run on the host and reach the nodes'
+# daemons). Ranks on one node share its hostname, so Open MPI puts them in shared memory (btl
+# vader); ranks on different nodes talk TCP over the links, each limited to the rate in each
+# direction and delayed where a node sends (so one way between two nodes, or from a node to the
+# host, takes the delay once; from the host to a node none). Three shapers (KIRZL_MULTINODE_SHAPER;
+# auto takes netem where it can, else linkemu when a delay is asked for, else tbf):
+#   netem    where the kernel has sch_netem: a veth pair per node (eth0 inside, kzmn-v<i> on the
+#            host) on the bridge kzmn-br, tc's netem with delay and rate on both ends' egress;
+#   linkemu  where it has not (this machine's kernel) but TAP devices can be made: the process
+#            scripts/multinode/linkemu.cpp (built into $STATE) is the switch, one TAP per node moved
+#            into the node as eth0 and one TAP on the host named kzmn-br, and delays and paces the
+#            frames itself (pid in $STATE/linkemu.pid, counters in $STATE/linkemu.log). Its MTU is
+#            65000 (1 Gbit/s is then ~2,000 frames a second, not 83,000, for a process to move);
+#   tbf      else: veth and bridge as for netem, tc's tbf with the rate only (the delay is not
+#            applied, and `up` says so).
 # Open MPI starts its daemon on each node through scripts/multinode/rsh-agent, which enters the
 # node's namespaces as ssh would log into another host. Addresses come from RFC 2544's
 # benchmarking range (198.18.0.0/15): host .1, node i .(10+i); no other interface is touched.
 #
 # Environment: KIRZL_MULTINODE_DIR (state, default /var/tmp/kirzl-multinode),
 # KIRZL_MULTINODE_RATE (default 1gbit), KIRZL_MULTINODE_DELAY (one-way latency between two nodes,
-# default 200us; 0 for none), KIRZL_MULTINODE_SUBNET (first three octets, default 198.18.0).
+# default 200us; 0 for none), KIRZL_MULTINODE_SUBNET (first three octets, default 198.18.0),
+# KIRZL_MULTINODE_SHAPER (auto, netem, linkemu or tbf; default auto: netem where the kernel has
+# it, else linkemu when a delay is asked for, else tbf).
 set -euo pipefail
 
 export KIRZL_SCRIPT=multinode
@@ -43,8 +54,11 @@ STATE="${KIRZL_MULTINODE_DIR:-/var/tmp/kirzl-multinode}"
 RATE="${KIRZL_MULTINODE_RATE:-1gbit}"
 DELAY="${KIRZL_MULTINODE_DELAY:-200us}"
 NET="${KIRZL_MULTINODE_SUBNET:-198.18.0}"
-BRIDGE=kzmn-br
+SHAPER="${KIRZL_MULTINODE_SHAPER:-auto}"
+BRIDGE=kzmn-br  # the host's interface: the bridge, or with linkemu the host's TAP
 AGENT="$ROOT/scripts/multinode/rsh-agent"
+LINKEMU_SRC="$ROOT/scripts/multinode/linkemu.cpp"
+LINKEMU_MTU=65000
 
 install_missing() {
   local missing=()
@@ -101,17 +115,50 @@ shape() {
   fi
 }
 
-# Which qdisc can shape here: netem when the kernel has it (and a delay is asked for), else tbf.
+# Which shaper the links get: KIRZL_MULTINODE_SHAPER, or with auto netem where the kernel has it,
+# else linkemu when a delay is asked for and TAP devices can be made, else tbf (the rate alone; see
+# Note [emulated nodes]).
 choose_shaping() {
-  local probe=kzmn-probe
+  case "$SHAPER" in
+    auto)
+      if have_netem; then
+        echo netem
+      elif [ "$DELAY" != 0 ] && have_tap; then
+        echo linkemu
+      else
+        echo tbf
+      fi
+      ;;
+    netem)
+      have_netem || die "KIRZL_MULTINODE_SHAPER=netem, but tc cannot add a netem qdisc (no sch_netem in this kernel, or a bad rate or delay)"
+      echo netem
+      ;;
+    linkemu)
+      have_tap || die "KIRZL_MULTINODE_SHAPER=linkemu, but no TAP device can be made (ip tuntap add failed: no /dev/net/tun?)"
+      echo linkemu
+      ;;
+    tbf) echo tbf ;;
+    *) die "KIRZL_MULTINODE_SHAPER must be auto, netem, linkemu or tbf (got '$SHAPER')" ;;
+  esac
+}
+
+# Whether tc can add a netem qdisc with this delay and rate (on a probe device, removed again).
+have_netem() {
+  local probe=kzmn-probe delay=() rc=0
+  [ "$DELAY" = 0 ] || delay=(delay "$DELAY")
   ip link del "$probe" 2>/dev/null || true
   ip link add "$probe" type dummy 2>/dev/null || ip link add "$probe" type veth peer name "$probe-p"
-  if [ "$DELAY" != 0 ] && tc qdisc add dev "$probe" root netem delay "$DELAY" rate "$RATE" 2>/dev/null; then
-    echo netem
-  else
-    echo tbf
-  fi
+  tc qdisc add dev "$probe" root netem "${delay[@]}" rate "$RATE" 2>/dev/null || rc=1
   ip link del "$probe" 2>/dev/null || true
+  return "$rc"
+}
+
+# Whether a TAP device can be made (/dev/net/tun works; a probe device, removed again).
+have_tap() {
+  local probe=kzmn-probe
+  ip link del "$probe" 2>/dev/null || true
+  ip tuntap add dev "$probe" mode tap 2>/dev/null || return 1
+  ip link del "$probe"
 }
 
 start_node() {
@@ -132,15 +179,118 @@ start_node() {
   done
   [ -e "$STATE/$name.ready" ] || die "the holder of $name (pid $pid) did not start within 5 s"
   rm -f "$STATE/$name.ready"
-  ip link del "kzmn-v$i" 2>/dev/null || true
-  ip link add "kzmn-v$i" type veth peer name "kzmn-n$i"
-  ip link set "kzmn-n$i" netns "$pid"
-  ip link set "kzmn-v$i" master "$BRIDGE" up
-  in_node "$i" ip link set "kzmn-n$i" name eth0
-  in_node "$i" ip addr add "$NET.$((10 + i))/24" dev eth0
-  in_node "$i" ip link set eth0 up
-  shape host "kzmn-v$i"
-  shape "$i" eth0
+}
+
+# The links of nodes 1..$1 with shaper $2, and the host's interface $BRIDGE with the host's address
+# (Note [emulated nodes]); the state files link and shaping say how they are shaped.
+make_links() {
+  local n=$1 shaping=$2 i
+  echo "$shaping" >"$STATE/shaping"
+  echo "$RATE $DELAY" >"$STATE/link"
+  if [ "$shaping" = linkemu ]; then
+    start_linkemu "$n"
+    ip link set "$BRIDGE" mtu "$LINKEMU_MTU"
+  else
+    ip link del "$BRIDGE" 2>/dev/null || true
+    ip link add "$BRIDGE" type bridge
+  fi
+  ip addr replace "$NET.1/24" dev "$BRIDGE"
+  ip link set "$BRIDGE" up
+  for ((i = 1; i <= n; i++)); do
+    # An eth0 left from other links (up again with another shaper) goes first.
+    in_node "$i" ip link del eth0 2>/dev/null || true
+    if [ "$shaping" = linkemu ]; then
+      # The emulator keeps its fd of the TAP kzmn-n<i>, which goes on working in the node.
+      ip link set "kzmn-n$i" netns "$(cat "$STATE/kirzl-node$i.pid")"
+    else
+      ip link del "kzmn-v$i" 2>/dev/null || true
+      ip link add "kzmn-v$i" type veth peer name "kzmn-n$i"
+      ip link set "kzmn-n$i" netns "$(cat "$STATE/kirzl-node$i.pid")"
+      ip link set "kzmn-v$i" master "$BRIDGE" up
+    fi
+    in_node "$i" ip link set "kzmn-n$i" name eth0
+    [ "$shaping" != linkemu ] || in_node "$i" ip link set eth0 mtu "$LINKEMU_MTU"
+    in_node "$i" ip addr add "$NET.$((10 + i))/24" dev eth0
+    in_node "$i" ip link set eth0 up
+    if [ "$shaping" != linkemu ]; then
+      shape host "kzmn-v$i"
+      shape "$i" eth0
+    fi
+  done
+}
+
+# Removes what make_links made but the nodes' namespaces: the emulator (its TAPs go with it, also
+# those in the nodes), or the veth pairs (both ends) and the bridge.
+remove_links() {
+  local i
+  stop_linkemu
+  for i in 1 2 3 4; do ip link del "kzmn-v$i" 2>/dev/null || true; done
+  ip link del "$BRIDGE" 2>/dev/null || true
+}
+
+# Builds the link emulator into $STATE/linkemu when it is missing or older than its source.
+build_linkemu() {
+  local bin="$STATE/linkemu"
+  [ "$bin" -nt "$LINKEMU_SRC" ] && return 0
+  command -v c++ >/dev/null || kirzl_apt_install g++
+  c++ -O2 -std=c++20 -pthread -o "$bin.new" "$LINKEMU_SRC" || die "building the link emulator failed (c++ ... $LINKEMU_SRC)"
+  mv "$bin.new" "$bin"
+}
+
+# Starts the link emulator for nodes 1..$1: it makes the TAPs kzmn-n<i> (delay and rate, for each
+# node's link) and kzmn-br (the host's: neither) and writes its pid file once they are there.
+start_linkemu() {
+  local n=$1 i pid ports
+  build_linkemu
+  for ((i = 1; i <= n; i++)); do ip link del "kzmn-n$i" 2>/dev/null || true; done
+  ip link del "$BRIDGE" 2>/dev/null || true
+  read -r -a ports <<<"$(linkemu_ports "$n")"
+  rm -f "$STATE/linkemu.pid"
+  echo "multinode: $(date '+%F %T') up $n: linkemu ${ports[*]}" >>"$STATE/linkemu.log"
+  # As a node's holder: its own session, no terminal or pipe of the caller's held open.
+  setsid "$STATE/linkemu" --pidfile "$STATE/linkemu.pid" "${ports[@]}" </dev/null >>"$STATE/linkemu.log" 2>&1 &
+  pid=$!
+  disown "$pid"
+  for _ in $(seq 100); do
+    [ -e "$STATE/linkemu.pid" ] && return 0
+    running "$pid" || die "the link emulator ended at start ($STATE/linkemu.log: $(tail -n 3 "$STATE/linkemu.log" | tr '\n' ' '))"
+    sleep 0.05
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  die "the link emulator (pid $pid) did not make its TAP devices within 5 s ($STATE/linkemu.log)"
+}
+
+# The emulator's ports for nodes 1..$1, as its arguments: NAME:DELAY:RATE each.
+linkemu_ports() {
+  local i
+  for ((i = 1; i <= $1; i++)); do printf 'kzmn-n%d:%s:%s ' "$i" "$DELAY" "$RATE"; done
+  echo "$BRIDGE:0:0"
+}
+
+# Whether the link emulator runs with the ports for nodes 1..$1 (its command line, not the state
+# files, says with which), built from the source as it is.
+linkemu_runs_with() {
+  local pid args
+  pid="$(live_pid "$STATE/linkemu.pid")" || return 1
+  [ "$STATE/linkemu" -nt "$LINKEMU_SRC" ] || return 1
+  args="$(tr '\0' ' ' <"/proc/$pid/cmdline")"
+  [ "${args% }" = "$STATE/linkemu --pidfile $STATE/linkemu.pid $(linkemu_ports "$1")" ]
+}
+
+# Stops the link emulator, if it runs, and waits until it is gone (with it its TAPs).
+stop_linkemu() {
+  local pid
+  pid="$(live_pid "$STATE/linkemu.pid")" || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 100); do
+    running "$pid" || return 0
+    sleep 0.02
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  for _ in $(seq 100); do
+    running "$pid" || return 0
+    sleep 0.02
+  done
 }
 
 write_hostfile() {
@@ -165,40 +315,66 @@ up() {
   [[ "$n" =~ ^[2-4]$ ]] || die "up: N must be 2, 3 or 4 (got '$n')"
   install_missing
   mkdir -p "$STATE"
+  local shaping
+  shaping="$(choose_shaping)"
   if [ "$(nodes_up || true)" = "$n" ]; then
-    # Already up: only the shaping may change.
-    choose_shaping >"$STATE/shaping"
-    for ((i = 1; i <= n; i++)); do shape host "kzmn-v$i" && shape "$i" eth0; done
-    echo "$RATE $DELAY" >"$STATE/link"
-    echo "multinode: $n nodes already up; links reshaped ($(link_text))"
-    warn_no_delay
+    # Already up: only the links may change.
+    relink "$n" "$shaping"
     return 0
   fi
   [ -f "$STATE/nodes" ] && down_quiet
   # A failed start leaves nothing behind.
   trap down_quiet EXIT
   mkdir -p "$STATE"
-  choose_shaping >"$STATE/shaping"
-  echo "$RATE $DELAY" >"$STATE/link"
-  ip link add "$BRIDGE" type bridge 2>/dev/null || true
-  ip addr replace "$NET.1/24" dev "$BRIDGE"
-  ip link set "$BRIDGE" up
   echo "$n" >"$STATE/nodes"
   for ((i = 1; i <= n; i++)); do start_node "$i"; done
+  make_links "$n" "$shaping"
   write_hostfile "$n"
-  # Every node reaches the host, and the next node.
-  for ((i = 1; i <= n; i++)); do
-    reaches "$i" "$NET.1" || die "kirzl-node$i does not reach the host at $NET.1"
-    reaches "$i" "$NET.$((10 + i % n + 1))" || die "kirzl-node$i does not reach kirzl-node$((i % n + 1))"
-  done
+  check_links "$n"
   trap - EXIT
   echo "multinode: $n nodes up (kirzl-node1..$n at $NET.11..$((10 + n)), host $NET.1 on $BRIDGE; $(link_text)) after $((SECONDS - t0)) s"
   warn_no_delay
 }
 
+# The links of the $1 nodes that are up, shaped anew with shaper $2: veth links with the same qdisc
+# are reshaped in place (connections across them go on); an emulator with the same shaping that
+# runs is kept; else the links are made anew (connections across them break).
+relink() {
+  local n=$1 shaping=$2 i old
+  old="$(cat "$STATE/shaping" 2>/dev/null || true)"
+  if [ "$shaping" = "$old" ] && [ "$shaping" != linkemu ]; then
+    echo "$RATE $DELAY" >"$STATE/link"
+    for ((i = 1; i <= n; i++)); do shape host "kzmn-v$i" && shape "$i" eth0; done
+    echo "multinode: $n nodes already up; links reshaped ($(link_text))"
+  elif [ "$shaping" = "$old" ] && linkemu_runs_with "$n"; then
+    echo "$RATE $DELAY" >"$STATE/link"
+    echo "multinode: $n nodes already up; links kept ($(link_text))"
+  else
+    # A failure here leaves nothing behind, as at a first start.
+    trap down_quiet EXIT
+    remove_links
+    make_links "$n" "$shaping"
+    check_links "$n"
+    trap - EXIT
+    echo "multinode: $n nodes already up; links made anew, connections across them broken ($(link_text))"
+  fi
+  warn_no_delay
+}
+
+# Every node reaches the host, and the next node.
+check_links() {
+  local n=$1 i
+  for ((i = 1; i <= n; i++)); do
+    reaches "$i" "$NET.1" || die "kirzl-node$i does not reach the host at $NET.1"
+    reaches "$i" "$NET.$((10 + i % n + 1))" || die "kirzl-node$i does not reach kirzl-node$((i % n + 1))"
+  done
+}
+
 warn_no_delay() {
   if [ "$(cat "$STATE/shaping")" = tbf ] && [ "$DELAY" != 0 ]; then
-    echo "multinode: this kernel has no sch_netem: links are limited to $RATE by tbf, the delay $DELAY is not applied" >&2
+    local why="this kernel has no sch_netem and no TAP device can be made for linkemu"
+    [ "$SHAPER" = auto ] || why="KIRZL_MULTINODE_SHAPER=$SHAPER"
+    echo "multinode: $why: links are limited to $RATE by tbf, the delay $DELAY is not applied" >&2
   fi
   return 0
 }
@@ -212,11 +388,12 @@ reaches() {
 }
 
 link_text() {
-  if [ "$(cat "$STATE/shaping" 2>/dev/null)" = netem ]; then
-    echo "links: $RATE each way, $DELAY one way (netem)"
-  else
-    echo "links: $RATE (tbf; no delay)"
-  fi
+  local shaping
+  shaping="$(cat "$STATE/shaping" 2>/dev/null || true)"
+  case "$shaping" in
+    netem | linkemu) echo "links: $RATE each way, $DELAY one way ($shaping)" ;;
+    *) echo "links: $RATE (tbf; no delay)" ;;
+  esac
 }
 
 # Every process in node $1's network namespace (the holder, and what was started inside: Open
@@ -231,7 +408,9 @@ node_processes() {
 }
 
 down_quiet() {
-  local f pid pids i
+  local f pid pids
+  # The emulator first: it ends with an error when a node's namespace (with its TAP) goes first.
+  stop_linkemu
   for f in "$STATE"/kirzl-node*.pid; do
     [ -f "$f" ] || continue
     if pid="$(live_pid "$f")"; then
@@ -246,8 +425,7 @@ down_quiet() {
     rm -f "$f"
   done
   # The node-side ends vanish with their namespaces; the host-side ends with them, or here.
-  for i in 1 2 3 4; do ip link del "kzmn-v$i" 2>/dev/null || true; done
-  ip link del "$BRIDGE" 2>/dev/null || true
+  remove_links
   rm -rf "$STATE"
 }
 
@@ -266,6 +444,13 @@ status() {
   fi
   read -r RATE DELAY <"$STATE/link"
   echo "multinode: $n nodes, $(link_text), state in $STATE"
+  if [ "$(cat "$STATE/shaping")" = linkemu ]; then
+    if ! pid="$(live_pid "$STATE/linkemu.pid")"; then
+      echo "multinode: the link emulator is not running, the nodes have no links (its log: $STATE/linkemu.log; scripts/multinode.sh up $n starts it again)"
+      return 1
+    fi
+    echo "link emulator: pid $pid, log $STATE/linkemu.log (kill -USR1 $pid writes its counters there)"
+  fi
   for ((i = 1; i <= n; i++)); do
     pid="$(cat "$STATE/kirzl-node$i.pid")"
     echo "kirzl-node$i: holder pid $pid, $(in_node "$i" hostname), $(in_node "$i" ip -4 -o addr show dev eth0 | awk '{print $4}')," \

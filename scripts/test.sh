@@ -41,7 +41,8 @@ fi
 # The tests labelled `multinode` skipped above (no nodes up); here, as root, they run across 2
 # emulated nodes x 2 ranks, which are removed afterwards whatever happened (the EXIT trap of the
 # subshell also runs on failure and on Ctrl-C). Measured on the 2-core machine (shared with other
-# sessions' builds): up 0.3 s, the 3 tests 8.6-9.6 s, down 0.4 s; the whole step 10-13 s.
+# sessions' builds): up 0.3 s with veth links, 2 s with linkemu (building it), the 5 tests 12 s,
+# down 0.4-1 s.
 kirzl_multinode_step() {
   echo "== multinode (build/, 2 emulated nodes x 2 ranks: scripts/multinode.sh) =="
   local why=""

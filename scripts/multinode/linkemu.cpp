@@ -135,9 +135,10 @@ struct Port {
   Nanos up = 0, down = 0;  // when the link toward the switch, and from it, are free again
   std::deque<Frame> in, out;
   uint64_t sent = 0, sent_bytes = 0, sent_dropped = 0;  // frames its interface sent (we read)
-  uint64_t got = 0, got_bytes = 0, got_dropped = 0;     // frames for it (we write)
-  uint64_t got_down = 0;                                // ... dropped because its interface was down
+  uint64_t got = 0, got_bytes = 0, got_dropped = 0;     // frames for it (we write); dropped: queue full
+  uint64_t got_down = 0, got_refused = 0;               // not written: interface down (EIO), EAGAIN/ENOBUFS
   Nanos late_sum = 0, late_max = 0;                     // how much later than due frames left
+  uint64_t late_count = 0;                              // frames that late_sum is over
 
   Nanos transmit(size_t bytes) const { return static_cast<Nanos>(std::llround(bytes * ns_per_byte)); }
 };
@@ -159,11 +160,12 @@ void report(const char* when) {
   for (const Port& p : ports)
     std::fprintf(stderr,
                  "linkemu:   %s sent %llu frames, %llu bytes, %llu dropped; received %llu frames, %llu bytes, "
-                 "%llu dropped (queue full), %llu dropped (interface down); late by %.1f us on average, %.1f us at most\n",
+                 "%llu dropped (queue full), %llu dropped (interface down), %llu refused by the kernel; late by %.1f us "
+                 "on average, %.1f us at most\n",
                  p.name.c_str(), (unsigned long long)p.sent, (unsigned long long)p.sent_bytes,
                  (unsigned long long)p.sent_dropped, (unsigned long long)p.got, (unsigned long long)p.got_bytes,
-                 (unsigned long long)p.got_dropped, (unsigned long long)p.got_down,
-                 p.got + p.got_down ? p.late_sum / 1e3 / double(p.got + p.got_down) : 0.0, p.late_max / 1e3);
+                 (unsigned long long)p.got_dropped, (unsigned long long)p.got_down, (unsigned long long)p.got_refused,
+                 p.late_count ? p.late_sum / 1e3 / double(p.late_count) : 0.0, p.late_max / 1e3);
 }
 
 [[noreturn]] void fail(const std::string& port, const char* what, int err) {
@@ -237,12 +239,15 @@ void run_due(Nanos t) {
       const Nanos late = now() - p.out.front().due;
       p.late_sum += late;
       p.late_max = std::max(p.late_max, late);
+      ++p.late_count;
       const ssize_t n = write(p.fd, bytes.data(), bytes.size());
       if (n == static_cast<ssize_t>(bytes.size())) {
         ++p.got;
         p.got_bytes += bytes.size();
-      } else if (n < 0 && (errno == EIO || errno == EAGAIN || errno == ENOBUFS)) {
-        ++p.got_down;  // EIO: the interface is down (not yet up, or being moved)
+      } else if (n < 0 && errno == EIO) {
+        ++p.got_down;  // not yet up, or being moved into its node
+      } else if (n < 0 && (errno == EAGAIN || errno == ENOBUFS)) {
+        ++p.got_refused;  // out of buffers: dropped, as a NIC would
       } else {
         fail(p.name, "write", n < 0 ? errno : EMSGSIZE);
       }

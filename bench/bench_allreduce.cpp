@@ -1,4 +1,4 @@
-// All-reduce bandwidth: kirzl's MPI backend (all_reduce + wait) against raw MPI_Allreduce in the
+// All-reduce bandwidth: kirzl's MPI backend (blocking all_reduce) against raw MPI_Allreduce in the
 // same run, f32 sum, 8 B and 1 KiB to 256 MiB. Run under MPI (only rank 0 reports):
 //
 //   OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun -np 2 --oversubscribe build-comm/bench/bench_allreduce
@@ -20,8 +20,10 @@
 // ratio = busbw / mpi_busbw (1.0 = no overhead). BM_Header is the cost of the per-collective
 // mismatch check alone (the 4 x int64 MPI_MIN all-reduce kirzl runs before the data, see Note
 // [mpi collective protocol]), BM_RawMpiNonblockingWithHeader vs BM_RawMpiNonblocking what it adds to
-// a nonblocking all-reduce, BM_KirzlBarrier (header only, through kirzl's communication thread)
-// minus BM_Header the cost of the asynchronous hand-off; BM_InProcess is the in-process backend
+// a nonblocking all-reduce, BM_KirzlBarrier/0 (header only, through kirzl's communication thread)
+// minus BM_KirzlBarrier/1 (the same, blocking: on the calling thread) the cost of the asynchronous
+// hand-off, BM_KirzlMpi (asynchronous all_reduce + wait) against BM_Allreduce/kirzl_* the same at
+// every size; BM_InProcess is the in-process backend
 // with 2 threads (rank 0 only).
 //
 // Every rank must run the same collectives, so iteration counts are fixed per size (no adaptive
@@ -90,8 +92,10 @@ void set_sweep_counters(benchmark::State& state, int64_t bytes, double seconds, 
 // waits for the late rank: that skew was charged to the other contestant. Measured at 1 MiB on 2
 // ranks, kirzl's ratio read 0.83-0.87 after MPI's default algorithm and 0.96-1.04 after MPI's ring,
 // with kirzl's code unchanged.
-std::pair<double, double> time_interleaved(benchmark::State& state, kirzl::comm::Communicator& c, int64_t count) {
+std::pair<double, double> time_interleaved(benchmark::State& state, kirzl::comm::Communicator& c, int64_t count,
+                                           bool blocking) {
   kirzl::Tensor t = kirzl::ones({count});
+  const kirzl::comm::AllReduceOptions options{.blocking = blocking};
   std::vector<float> raw(static_cast<size_t>(count), 1.0f);
   c.all_reduce(t).wait();  // warm-up
   MPI_Allreduce(MPI_IN_PLACE, raw.data(), static_cast<int>(count), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
@@ -99,7 +103,7 @@ std::pair<double, double> time_interleaved(benchmark::State& state, kirzl::comm:
   for (auto _ : state) {
     MPI_Barrier(MPI_COMM_WORLD);
     auto t0 = Clock::now();
-    c.all_reduce(t).wait();
+    c.all_reduce(t, options).wait();
     const double k = std::chrono::duration<double>(Clock::now() - t0).count();
     MPI_Barrier(MPI_COMM_WORLD);
     auto t1 = Clock::now();
@@ -111,13 +115,14 @@ std::pair<double, double> time_interleaved(benchmark::State& state, kirzl::comm:
   return {kirzl_s, mpi_s};
 }
 
-// kirzl all_reduce + wait with this run's KIRZL_ALLREDUCE, raw MPI_Allreduce of the same size
-// interleaved with it (same machine load); the reported time is kirzl's.
+// kirzl's blocking all_reduce (like MPI_Allreduce, it returns when done; Note [blocking
+// collectives]) with this run's KIRZL_ALLREDUCE, raw MPI_Allreduce of the same size interleaved with it
+// (same machine load); the reported time is kirzl's.
 void BM_AllreduceKirzl(benchmark::State& state) {
   const int64_t bytes = state.range(0);
   const int64_t count = std::max<int64_t>(bytes / 4, 1);
   auto& c = *world().communicator();
-  const auto [kirzl_s, mpi_s] = time_interleaved(state, c, count);
+  const auto [kirzl_s, mpi_s] = time_interleaved(state, c, count, /*blocking=*/true);
   set_sweep_counters(state, count * 4, kirzl_s, mpi_s);
 }
 
@@ -155,13 +160,14 @@ void set_counters(benchmark::State& state, int64_t bytes, int n, double seconds_
   }
 }
 
-// kirzl all_reduce + wait, and raw MPI_Allreduce of the same size interleaved with it iteration by
-// iteration, so both see the same machine load; the reported time is kirzl's.
+// kirzl's asynchronous all_reduce + Work::wait (handed to the communication thread, as DDP's
+// buckets are), and raw MPI_Allreduce of the same size interleaved with it iteration by iteration,
+// so both see the same machine load; the reported time is kirzl's.
 void BM_KirzlMpi(benchmark::State& state) {
   const int64_t bytes = state.range(0);
   const int64_t count = std::max<int64_t>(bytes / 4, 1);
   auto& c = *world().communicator();
-  const auto [kirzl_s, mpi_s] = time_interleaved(state, c, count);
+  const auto [kirzl_s, mpi_s] = time_interleaved(state, c, count, /*blocking=*/false);
   set_counters(state, count * 4, world().size(), kirzl_s, mpi_s);
 }
 
@@ -215,11 +221,13 @@ void BM_Header(benchmark::State& state) {
   for (auto _ : state) MPI_Allreduce(MPI_IN_PLACE, h, 4, MPI_INT64_T, MPI_MIN, MPI_COMM_WORLD);
 }
 
-// kirzl barrier = the header exchange through the communication thread (no data phase).
+// kirzl barrier = the header exchange (no data phase); /0 through the communication thread
+// (barrier().wait()), /1 blocking, on the calling thread (Note [blocking collectives]).
 void BM_KirzlBarrier(benchmark::State& state) {
   auto& c = *world().communicator();
+  const kirzl::comm::BarrierOptions options{.blocking = state.range(0) != 0};
   MPI_Barrier(MPI_COMM_WORLD);
-  for (auto _ : state) c.barrier().wait();
+  for (auto _ : state) c.barrier(options).wait();
 }
 
 // In-process backend, 2 ranks as threads (rank 0 of the MPI job only).
@@ -282,7 +290,7 @@ int main(int argc, char** argv) {
   for (int64_t b : {int64_t{8}, int64_t{8192}})
     benchmark::RegisterBenchmark("BM_RawMpiNonblockingWithHeader", BM_RawMpiNonblockingWithHeader)->Arg(b)->Iterations(iterations_for(b))->UseRealTime()->Unit(benchmark::kMicrosecond);
   benchmark::RegisterBenchmark("BM_Header", BM_Header)->Iterations(20000)->UseRealTime()->Unit(benchmark::kMicrosecond);
-  benchmark::RegisterBenchmark("BM_KirzlBarrier", BM_KirzlBarrier)->Iterations(20000)->UseRealTime()->Unit(benchmark::kMicrosecond);
+  benchmark::RegisterBenchmark("BM_KirzlBarrier", BM_KirzlBarrier)->Arg(0)->Arg(1)->Iterations(20000)->UseRealTime()->Unit(benchmark::kMicrosecond);
   if (world().rank() == 0)
     for (int64_t b : sizes)
       if (b <= (int64_t{32} << 20))

@@ -84,6 +84,15 @@ struct AllReduceOptions {
   std::chrono::milliseconds timeout{0};
   /// Free text shown in errors and reports, e.g. "bucket 3: fc.weight, fc.bias".
   std::string tag{};
+  /// Note [blocking collectives]: true makes the call return only once the collective has
+  /// finished, as if Work::wait() were called on its result: a failure is thrown by the call
+  /// itself, and the Work returned is already complete. On the CPU backends ("mpi",
+  /// "inprocess") the collective then runs on the calling thread, and the communication thread
+  /// is not woken: a few microseconds less per collective than `all_reduce(t).wait()`, which
+  /// matters for small tensors (norms, flags, statistics). Collectives queued before it still run
+  /// first, in order. false: the collective starts on the communication thread at once and
+  /// runs while the caller goes on (what data-parallel training overlaps with backward).
+  bool blocking = false;
 };
 
 /// Options of Communicator::broadcast.
@@ -91,12 +100,14 @@ struct BroadcastOptions {
   int root = 0;  ///< the rank whose tensor is copied to every rank
   std::chrono::milliseconds timeout{0};  ///< 0 = the communicator's default_timeout()
   std::string tag{};                     ///< shown in errors and reports
+  bool blocking = false;                 ///< return once done (Note [blocking collectives])
 };
 
 /// Options of Communicator::all_gather.
 struct AllGatherOptions {
   std::chrono::milliseconds timeout{0};  ///< 0 = the communicator's default_timeout()
   std::string tag{};                     ///< shown in errors and reports
+  bool blocking = false;                 ///< return once done (Note [blocking collectives])
 };
 
 /// Options of Communicator::reduce_scatter.
@@ -104,12 +115,14 @@ struct ReduceScatterOptions {
   ReduceOp op = ReduceOp::Sum;           ///< how the ranks' elements are combined
   std::chrono::milliseconds timeout{0};  ///< 0 = the communicator's default_timeout()
   std::string tag{};                     ///< shown in errors and reports
+  bool blocking = false;                 ///< return once done (Note [blocking collectives])
 };
 
 /// Options of Communicator::barrier.
 struct BarrierOptions {
   std::chrono::milliseconds timeout{0};  ///< 0 = the communicator's default_timeout()
   std::string tag{};                     ///< shown in errors and reports
+  bool blocking = false;                 ///< return once done (Note [blocking collectives])
 };
 
 namespace detail {

@@ -55,11 +55,15 @@ std::shared_ptr<Communicator> comm_from(const py::object& group) {
   return group.cast<std::shared_ptr<Communicator>>();
 }
 
-py::object finish(comm::Work work, const py::object& result, bool async_op) {
-  if (async_op) return py::cast(work);
+// Runs a collective started by `start(blocking)`: with async_op, returns its Work; otherwise runs it
+// to the end as a blocking collective (Note [blocking collectives]) with the GIL released, and
+// returns `result`. Whatever `start` reads from Python objects must be read before.
+template <typename Start>
+py::object run_collective(bool async_op, const py::object& result, Start start) {
+  if (async_op) return py::cast(start(false));
   {
     py::gil_scoped_release rel;
-    work.wait();
+    start(true);
   }
   return result;
 }
@@ -208,7 +212,11 @@ tensors (or DLPack/NumPy arrays) are borrowed until the Work completes and are u
   top.def("all_reduce", [](const py::object& x, const py::object& op, const py::object& group, const py::object& timeout, bool async_op) {
             auto c = comm_from(group);
             Tensor t = to_tensor_inplace(x, "all_reduce");
-            return finish(c->all_reduce(t, {.op = op_from(op), .timeout = timeout_from(timeout)}), x, async_op);
+            comm::AllReduceOptions o{.op = op_from(op), .timeout = timeout_from(timeout)};
+            return run_collective(async_op, x, [&](bool blocking) {
+              o.blocking = blocking;
+              return c->all_reduce(t, o);
+            });
           },
           py::arg("x"), py::arg("op") = "sum", py::arg("group") = py::none(), py::arg("timeout") = py::none(),
           py::arg("async_op") = false,
@@ -217,14 +225,22 @@ tensors (or DLPack/NumPy arrays) are borrowed until the Work completes and are u
   top.def("broadcast", [](const py::object& x, int root, const py::object& group, const py::object& timeout, bool async_op) {
             auto c = comm_from(group);
             Tensor t = to_tensor_inplace(x, "broadcast");
-            return finish(c->broadcast(t, {.root = root, .timeout = timeout_from(timeout)}), x, async_op);
+            comm::BroadcastOptions o{.root = root, .timeout = timeout_from(timeout)};
+            return run_collective(async_op, x, [&](bool blocking) {
+              o.blocking = blocking;
+              return c->broadcast(t, o);
+            });
           },
           py::arg("x"), py::arg("root") = 0, py::arg("group") = py::none(), py::arg("timeout") = py::none(),
           py::arg("async_op") = false, "Copies root's x into every rank's x, in place; returns x.");
   top.def("all_gather", [](const py::object& out, const py::object& in, const py::object& group, const py::object& timeout, bool async_op) {
             auto c = comm_from(group);
             Tensor o = to_tensor_inplace(out, "all_gather"), i = to_tensor(in);
-            return finish(c->all_gather(o, i, {.timeout = timeout_from(timeout)}), out, async_op);
+            comm::AllGatherOptions opts{.timeout = timeout_from(timeout)};
+            return run_collective(async_op, out, [&](bool blocking) {
+              opts.blocking = blocking;
+              return c->all_gather(o, i, opts);
+            });
           },
           py::arg("output"), py::arg("input"), py::arg("group") = py::none(), py::arg("timeout") = py::none(),
           py::arg("async_op") = false, "output (world_size * input.numel() elements) receives every rank's input; returns output.");
@@ -232,16 +248,20 @@ tensors (or DLPack/NumPy arrays) are borrowed until the Work completes and are u
                                const py::object& timeout, bool async_op) {
             auto c = comm_from(group);
             Tensor o = to_tensor_inplace(out, "reduce_scatter"), i = to_tensor(in);
-            return finish(c->reduce_scatter(o, i, {.op = op_from(op), .timeout = timeout_from(timeout)}), out, async_op);
+            comm::ReduceScatterOptions opts{.op = op_from(op), .timeout = timeout_from(timeout)};
+            return run_collective(async_op, out, [&](bool blocking) {
+              opts.blocking = blocking;
+              return c->reduce_scatter(o, i, opts);
+            });
           },
           py::arg("output"), py::arg("input"), py::arg("op") = "sum", py::arg("group") = py::none(),
           py::arg("timeout") = py::none(), py::arg("async_op") = false,
           "Reduces input over ranks; rank r's output receives block r; returns output.");
   top.def("barrier", [](const py::object& group, const py::object& timeout) {
             auto c = comm_from(group);
-            comm::Work w = c->barrier({.timeout = timeout_from(timeout)});
+            comm::BarrierOptions o{.timeout = timeout_from(timeout), .blocking = true};
             py::gil_scoped_release rel;
-            w.wait();
+            c->barrier(o);
           },
           py::arg("group") = py::none(), py::arg("timeout") = py::none(), "Returns when every rank has reached it.");
 

@@ -200,7 +200,8 @@ std::shared_ptr<Communicator> InProcessCommunicator::split(int color, int key) {
   const int64_t split_id = next_seq();
   AllGatherOptions o;
   o.tag = "split(color " + std::to_string(color) + ", key " + std::to_string(key) + ")";
-  all_gather(all, mine, o).wait();
+  o.blocking = true;
+  all_gather(all, mine, o);
   if (color < 0) return nullptr;
   auto v = all.to_vector<int64_t>();
   std::vector<int> members;

@@ -78,7 +78,7 @@ class MpiCommunicator final : public QueuedCommunicator {
       auto g = rt_->guard();
       KIRZL_MPI_CHECK(MPI_Comm_split(comm_, color < 0 ? MPI_UNDEFINED : color, key, &sub));
     };
-    submit(std::move(op)).wait();
+    submit(std::move(op), /*blocking=*/true);
     if (sub == MPI_COMM_NULL) return nullptr;
     return std::make_shared<MpiCommunicator>(rt_, sub, default_timeout());
   }

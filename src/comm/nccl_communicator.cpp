@@ -49,6 +49,13 @@ namespace {
 constexpr int kSlots = 64;
 using SteadyClock = std::chrono::steady_clock;
 
+// Note [blocking collectives] on NCCL: the call returns after Work::wait(), which orders the
+// caller's current stream after the collective (Note [nccl work]); the host is not blocked.
+Work blocking_if(bool blocking, Work w) {
+  if (blocking) w.wait();
+  return w;
+}
+
 // Note [nccl teardown]: true once the CUDA runtime has begun shutting down (at exit, after its
 // own atexit handler ran). Nothing CUDA or NCCL may be called then: the process is ending, and
 // what is left is reclaimed by the driver.
@@ -271,9 +278,9 @@ class NcclCommunicator final : public Communicator, public std::enable_shared_fr
     CollectiveDesc d = describe_(OpKind::AllReduce, t.dtype(), t.numel(), options.tag, options.timeout);
     d.op = options.op;
     const ncclRedOp_t op = nccl_op(options.op);
-    return enqueue_(std::move(d), t, Tensor(), [=, this](cudaStream_t s) {
+    return blocking_if(options.blocking, enqueue_(std::move(d), t, Tensor(), [=, this](cudaStream_t s) {
       return ncclAllReduce(t.data_ptr(), t.data_ptr(), static_cast<size_t>(t.numel()), type, op, comm_, s);
-    });
+    }));
   }
 
   Work broadcast(Tensor& t, const BroadcastOptions& options) override {
@@ -282,9 +289,9 @@ class NcclCommunicator final : public Communicator, public std::enable_shared_fr
     CollectiveDesc d = describe_(OpKind::Broadcast, t.dtype(), t.numel(), options.tag, options.timeout);
     d.root = options.root;
     const int root = options.root;
-    return enqueue_(std::move(d), t, Tensor(), [=, this](cudaStream_t s) {
+    return blocking_if(options.blocking, enqueue_(std::move(d), t, Tensor(), [=, this](cudaStream_t s) {
       return ncclBroadcast(t.data_ptr(), t.data_ptr(), static_cast<size_t>(t.nbytes()), ncclUint8, root, comm_, s);
-    });
+    }));
   }
 
   Work all_gather(Tensor& out, const Tensor& in, const AllGatherOptions& options) override {
@@ -293,9 +300,9 @@ class NcclCommunicator final : public Communicator, public std::enable_shared_fr
     check_same_dtype("all_gather", out, in);
     check_all_gather_sizes(out, in, size_);
     CollectiveDesc d = describe_(OpKind::AllGather, in.dtype(), in.numel(), options.tag, options.timeout);
-    return enqueue_(std::move(d), out, in, [=, this](cudaStream_t s) {
+    return blocking_if(options.blocking, enqueue_(std::move(d), out, in, [=, this](cudaStream_t s) {
       return ncclAllGather(in.data_ptr(), out.data_ptr(), static_cast<size_t>(in.nbytes()), ncclUint8, comm_, s);
-    });
+    }));
   }
 
   Work reduce_scatter(Tensor& out, const Tensor& in, const ReduceScatterOptions& options) override {
@@ -307,16 +314,16 @@ class NcclCommunicator final : public Communicator, public std::enable_shared_fr
     CollectiveDesc d = describe_(OpKind::ReduceScatter, in.dtype(), out.numel(), options.tag, options.timeout);
     d.op = options.op;
     const ncclRedOp_t op = nccl_op(options.op);
-    return enqueue_(std::move(d), out, in, [=, this](cudaStream_t s) {
+    return blocking_if(options.blocking, enqueue_(std::move(d), out, in, [=, this](cudaStream_t s) {
       return ncclReduceScatter(in.data_ptr(), out.data_ptr(), static_cast<size_t>(out.numel()), type, op, comm_, s);
-    });
+    }));
   }
 
   // At size > 1 the header all-gather is the barrier (Note [nccl header]); at size 1 there is
   // nobody to wait for, but the work still orders after the caller's stream.
   Work barrier(const BarrierOptions& options) override {
     CollectiveDesc d = describe_(OpKind::Barrier, DType::u8, 0, options.tag, options.timeout);
-    return enqueue_(std::move(d), Tensor(), Tensor(), {});
+    return blocking_if(options.blocking, enqueue_(std::move(d), Tensor(), Tensor(), {}));
   }
 
   // Blocking and collective, like MPI_Comm_split. The outstanding collectives are drained first,

@@ -60,7 +60,7 @@ int64_t QueuedCommunicator::next_seq() const {
   return seq_ + 1;
 }
 
-Work QueuedCommunicator::submit(Op op) {
+Work QueuedCommunicator::submit(Op op, bool blocking) {
   auto state = std::make_shared<WorkState>();
   op.work = state;
   {
@@ -83,8 +83,19 @@ Work QueuedCommunicator::submit(Op op) {
     recorder_.queued(op.desc);
     queue_.push_back(std::move(op));
   }
-  cv_.notify_one();
-  return Work(state);
+  Work work(state);
+  if (!blocking) {
+    cv_.notify_one();
+    return work;
+  }
+  // Note [blocking collectives]: the caller runs it (and whatever was queued before it) itself,
+  // without waking the worker, whose wake-up cost about 4 us per collective on 2 cores
+  // (bench/RESULTS.md). Where it cannot (the worker or another thread is executing ops, and may
+  // stop before reaching this one), the worker is woken after all, and takes it in queue order.
+  state->help(*state);
+  if (!work.is_completed()) cv_.notify_one();
+  work.wait();
+  return work;
 }
 
 void QueuedCommunicator::loop() {
@@ -188,7 +199,7 @@ Work QueuedCommunicator::all_reduce(Tensor& t, const AllReduceOptions& options) 
   describe(op.desc, OpKind::AllReduce, t.dtype(), t.numel(), options);
   op.desc.op = options.op;
   op.out = t;
-  return submit(std::move(op));
+  return submit(std::move(op), options.blocking);
 }
 
 Work QueuedCommunicator::broadcast(Tensor& t, const BroadcastOptions& options) {
@@ -198,7 +209,7 @@ Work QueuedCommunicator::broadcast(Tensor& t, const BroadcastOptions& options) {
   describe(op.desc, OpKind::Broadcast, t.dtype(), t.numel(), options);
   op.desc.root = options.root;
   op.out = t;
-  return submit(std::move(op));
+  return submit(std::move(op), options.blocking);
 }
 
 Work QueuedCommunicator::all_gather(Tensor& out, const Tensor& in, const AllGatherOptions& options) {
@@ -210,7 +221,7 @@ Work QueuedCommunicator::all_gather(Tensor& out, const Tensor& in, const AllGath
   describe(op.desc, OpKind::AllGather, in.dtype(), in.numel(), options);
   op.out = out;
   op.in = in;
-  return submit(std::move(op));
+  return submit(std::move(op), options.blocking);
 }
 
 Work QueuedCommunicator::reduce_scatter(Tensor& out, const Tensor& in, const ReduceScatterOptions& options) {
@@ -223,13 +234,13 @@ Work QueuedCommunicator::reduce_scatter(Tensor& out, const Tensor& in, const Red
   op.desc.op = options.op;
   op.out = out;
   op.in = in;
-  return submit(std::move(op));
+  return submit(std::move(op), options.blocking);
 }
 
 Work QueuedCommunicator::barrier(const BarrierOptions& options) {
   Op op;
   describe(op.desc, OpKind::Barrier, DType::u8, 0, options);
-  return submit(std::move(op));
+  return submit(std::move(op), options.blocking);
 }
 
 }  // namespace kirzl::comm::detail

@@ -56,7 +56,9 @@ class QueuedCommunicator : public Communicator {
   // check_tensor, then check_device: the checks of every collective's tensor arguments.
   void check_operand(const char* op, const Tensor& t, const char* name) const;
   // Queues `op` (assigning its sequence number) and returns its Work. Throws at once when poisoned.
-  Work submit(Op op);
+  // `blocking`: returns only once `op` is done, having run it on this thread where it can (Note
+  // [blocking collectives]); throws its failure.
+  Work submit(Op op, bool blocking = false);
   // Starts the worker thread; the last statement of every subclass constructor (the worker calls
   // virtual methods, which must not happen before the object is complete).
   void start_worker();

@@ -329,7 +329,8 @@ void DistributedDataParallel::attach_optimizer(optim::Optimizer& opt, const std:
     o.op = comm::ReduceOp::Sum;
     o.timeout = self.opts.timeout;
     o.tag = opt.name() + " whole-tensor norms";
-    self.comm->all_reduce(wire, o).wait();
+    o.blocking = true;
+    self.comm->all_reduce(wire, o);
     sums.copy_(wire.to(Device::cpu()));
   };
   opt.set_whole_tensors(std::move(whole));

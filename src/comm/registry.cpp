@@ -75,18 +75,18 @@ std::string host_name() {
 void preflight(const ProcessGroup& pg) {
   auto& c = *pg.communicator();
   Tensor flag = full({1}, env::flag("KIRZL_VERBOSE") ? 1 : 0, {.dtype = DType::i32});
-  c.all_reduce(flag, {.op = ReduceOp::Max, .tag = "init preflight"}).wait();
+  c.all_reduce(flag, {.op = ReduceOp::Max, .tag = "init preflight", .blocking = true});
   if (flag.item<int>() == 0) return;
   // Where every rank computes: gather (local rank, device type, device index).
   const int n = pg.size();
   Tensor mine = from_vector<int32_t>({pg.local_rank(), pg.device().is_cuda() ? 1 : 0, pg.device().index()});
   Tensor devices = zeros({3 * static_cast<int64_t>(n)}, {.dtype = DType::i32});
-  c.all_gather(devices, mine, {.tag = "init preflight devices"}).wait();
+  c.all_gather(devices, mine, {.tag = "init preflight devices", .blocking = true});
   const auto dv = devices.to_vector<int32_t>();
   Tensor big = ones({1 << 20});  // 4 MiB of f32
-  c.all_reduce(big, {.tag = "init preflight warm-up"}).wait();
+  c.all_reduce(big, {.tag = "init preflight warm-up", .blocking = true});
   auto t0 = std::chrono::steady_clock::now();
-  c.all_reduce(big, {.tag = "init preflight bandwidth"}).wait();
+  c.all_reduce(big, {.tag = "init preflight bandwidth", .blocking = true});
   double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (pg.rank() != 0) return;
   const double algbw = static_cast<double>(big.nbytes()) / s / 1e9;
@@ -142,7 +142,7 @@ std::vector<detail::NcclCandidate> gather_nccl_candidates(const ProcessGroup& ho
   std::memcpy(mine.data() + 1, me.gpu.data(), std::min(me.gpu.size(), kVoteBytes - 2));
   Tensor in = from_blob(mine.data(), {static_cast<int64_t>(kVoteBytes)}, DType::u8);
   Tensor all = zeros({static_cast<int64_t>(kVoteBytes) * n}, {.dtype = DType::u8});
-  host.communicator()->all_gather(all, in, {.tag = "init NCCL vote"}).wait();
+  host.communicator()->all_gather(all, in, {.tag = "init NCCL vote", .blocking = true});
   const auto* bytes = static_cast<const uint8_t*>(all.data_ptr());
   std::vector<detail::NcclCandidate> out(static_cast<size_t>(n));
   for (int r = 0; r < n; ++r) {
@@ -177,7 +177,7 @@ ProcessGroup make_world(const InitOptions& options) {
   auto host_comm = host.communicator();
   detail::BootstrapBroadcast bcast = [host_comm](void* data, size_t bytes) {
     Tensor t = from_blob(data, {static_cast<int64_t>(bytes)}, DType::u8);
-    host_comm->broadcast(t, {.root = 0, .tag = "NCCL unique id"}).wait();
+    host_comm->broadcast(t, {.root = 0, .tag = "NCCL unique id", .blocking = true});
   };
   auto device_comm = detail::nccl_create(host.rank(), host.size(), host.device().index(), bcast, options.timeout, host_comm);
   bi += "; " + detail::nccl_version();

@@ -16,14 +16,14 @@ constexpr size_t kMaxMessageBytes = 4000;
 Tensor reduce_on_device(comm::Communicator& comm, Tensor t, const std::string& tag) {
   const Device device = comm.device();
   if (!device.is_cpu()) t = t.to(device);
-  comm.all_reduce(t, {.tag = tag}).wait();
+  comm.all_reduce(t, {.tag = tag, .blocking = true});
   return device.is_cpu() ? t : t.to(Device::cpu());
 }
 
 Tensor broadcast_on_device(comm::Communicator& comm, Tensor t, int root, const std::string& tag) {
   const Device device = comm.device();
   if (!device.is_cpu()) t = t.to(device);
-  comm.broadcast(t, {.root = root, .tag = tag}).wait();
+  comm.broadcast(t, {.root = root, .tag = tag, .blocking = true});
   return device.is_cpu() ? t : t.to(Device::cpu());
 }
 

@@ -11,12 +11,12 @@ namespace comm {
 Tensor all_reduce_sum_with_grad(const Tensor& x, const std::shared_ptr<Communicator>& comm) {
   KIRZL_CHECK(comm != nullptr, "all_reduce_sum_with_grad: the communicator is null");
   Tensor out = x.detach().contiguous().clone();
-  comm->all_reduce(out, {.op = ReduceOp::Sum, .tag = "all_reduce_sum_with_grad forward"}).wait();
+  comm->all_reduce(out, {.op = ReduceOp::Sum, .tag = "all_reduce_sum_with_grad forward", .blocking = true});
   // d(sum_k x_k)/dx_r = I on every rank, so rank r's input gradient is the sum of all ranks'
   // output gradients.
   autograd::record("all_reduce_sum_with_grad", out, {x}, [comm](const autograd::GradContext& ctx) {
     Tensor g = ctx.grad().contiguous().clone();
-    comm->all_reduce(g, {.op = ReduceOp::Sum, .tag = "all_reduce_sum_with_grad backward"}).wait();
+    comm->all_reduce(g, {.op = ReduceOp::Sum, .tag = "all_reduce_sum_with_grad backward", .blocking = true});
     return std::vector<Tensor>{g};
   });
   return out;

@@ -64,8 +64,9 @@ Tensor norm_over_group(const Tensor& local, double norm_type, comm::Communicator
   Tensor part = inf_norm ? local : norm_type == 2.0 ? kirzl::operator*(local, local) : kirzl::pow(local, norm_type);
   const Device here = local.device();
   Tensor wire = part.reshape({1}).to(group.device()).contiguous();
-  group.all_reduce(wire, {.op = inf_norm ? comm::ReduceOp::Max : comm::ReduceOp::Sum, .tag = "clip_grad_norm_ (sharded)"})
-      .wait();
+  group.all_reduce(wire, {.op = inf_norm ? comm::ReduceOp::Max : comm::ReduceOp::Sum,
+                          .tag = "clip_grad_norm_ (sharded)",
+                          .blocking = true});
   Tensor total = wire.reshape({}).to(here);
   return inf_norm ? total : norm_type == 2.0 ? kirzl::sqrt(total) : kirzl::pow(total, 1.0 / norm_type);
 }

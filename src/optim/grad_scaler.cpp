@@ -89,7 +89,7 @@ bool GradScaler::step(optim::Optimizer& optimizer) {
     // Max over the ranks, in a flag on the communicator's device (the CPU, or CUDA:i for NCCL).
     const Device where = comm_->device();
     Tensor f = full({1}, found ? 1.0 : 0.0, {.dtype = DType::f32, .device = where});
-    comm_->all_reduce(f, {.op = comm::ReduceOp::Max}).wait();
+    comm_->all_reduce(f, {.op = comm::ReduceOp::Max, .blocking = true});
     found = f.item() != 0.0;
   }
   st.found_inf = found;

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <future>
 #include <latch>
 #include <sstream>
 #include <thread>
@@ -200,6 +201,85 @@ TEST(InProcessCommunicator, WorkIsAsynchronousAndCompletesInOrder) {
         c.barrier().wait();
       },
       {.timeout = 20s});
+}
+
+// Every collective with `blocking` returns done, with its result (Note [blocking collectives]).
+TEST(InProcessCommunicator, BlockingCollectivesReturnDone) {
+  run_rank_threads(3, [&](int r, comm::Communicator& c) {
+    const int n = c.size();
+    Tensor t = full({5}, r + 1);
+    EXPECT_TRUE(c.all_reduce(t, {.blocking = true}).is_completed());
+    EXPECT_EQ(t.to_vector<float>(), std::vector<float>(5, 6));
+    Tensor b = full({2}, r);
+    EXPECT_TRUE(c.broadcast(b, {.root = 2, .blocking = true}).is_completed());
+    EXPECT_EQ(b.to_vector<float>(), std::vector<float>(2, 2));
+    Tensor in = full({2}, r), out = zeros({2 * n});
+    EXPECT_TRUE(c.all_gather(out, in, {.blocking = true}).is_completed());
+    EXPECT_EQ(out.to_vector<float>(), (std::vector<float>{0, 0, 1, 1, 2, 2}));
+    Tensor rs_in = full({2 * n}, r + 1), rs_out = zeros({2});
+    EXPECT_TRUE(c.reduce_scatter(rs_out, rs_in, {.op = ReduceOp::Max, .blocking = true}).is_completed());
+    EXPECT_EQ(rs_out.to_vector<float>(), std::vector<float>(2, 3));
+    EXPECT_TRUE(c.barrier({.blocking = true}).is_completed());
+  });
+}
+
+// A blocking collective runs after the ones queued before it, on every rank: Sum then Max on one
+// tensor leaves the sum (3); the other order would leave 2 + 2 = 4.
+TEST(InProcessCommunicator, BlockingCollectiveRunsAfterTheQueuedOnes) {
+  run_rank_threads(2, [&](int r, comm::Communicator& c) {
+    Tensor t = full({4}, r + 1);
+    comm::Work sum = c.all_reduce(t);
+    c.all_reduce(t, {.op = ReduceOp::Max, .blocking = true});
+    EXPECT_TRUE(sum.is_completed());
+    EXPECT_EQ(t.to_vector<float>(), std::vector<float>(4, 3));
+  });
+}
+
+// A blocking collective's failure is thrown by the call itself.
+TEST(InProcessCommunicator, BlockingCollectiveThrowsItsFailure) {
+  run_rank_threads(
+      2,
+      [&](int r, comm::Communicator& c) {
+        Tensor t = zeros({r == 0 ? 3 : 5});
+        EXPECT_KIRZL_ERROR(c.all_reduce(t, {.blocking = true}), ErrorCode::InvalidArgument,
+                           "all_reduce #1 (f32 x 3, sum) on rank 0 does not match all_reduce #1 (f32 x 5, sum) on rank 1");
+      },
+      {.timeout = 60s});
+}
+
+// Two threads of rank 0 issue blocking collectives while rank 1 is late: one of them runs the
+// first collective itself and returns when it is done, which leaves the second to the
+// communication thread; that thread must have been woken (Note [blocking collectives]), or the
+// second thread waits for ever.
+TEST(InProcessCommunicator, BlockingCollectivesFromTwoThreadsOfOneRankComplete) {
+  run_rank_threads(
+      2,
+      [&](int r, comm::Communicator& c) {
+        Tensor a = full({3}, r + 1), b = full({3}, 10 * (r + 1));
+        if (r == 1) {
+          std::this_thread::sleep_for(300ms);  // by then both of rank 0's threads wait
+          c.all_reduce(a).wait();
+          c.all_reduce(b).wait();
+        } else {
+          std::promise<void> second_done;
+          auto second_finished = second_done.get_future();
+          std::thread first([&] { c.all_reduce(a, {.blocking = true}); });
+          std::this_thread::sleep_for(50ms);  // the first is issued (and usually running) first
+          std::thread second([&] {
+            c.all_reduce(b, {.blocking = true});
+            second_done.set_value();
+          });
+          if (second_finished.wait_for(30s) != std::future_status::ready) {
+            std::fprintf(stderr, "FAILED: the second thread's blocking all_reduce never completed\n");
+            std::abort();  // its thread cannot be joined
+          }
+          first.join();
+          second.join();
+        }
+        EXPECT_EQ(a.to_vector<float>()[0], 3);
+        EXPECT_EQ(b.to_vector<float>()[0], 30);
+      },
+      {.timeout = 60s});
 }
 
 // The communicator keeps a collective's tensors only until it is done, so that a caller may drop

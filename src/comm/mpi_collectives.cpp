@@ -48,6 +48,7 @@
 
 #include "comm/hierarchical.h"
 #include "comm/mpi_check.h"
+#include "comm/mpi_tags.h"
 #include "comm/mpi_transport.h"
 #include "comm/reduce_ops.h"
 #include "comm/ring.h"
@@ -104,6 +105,15 @@ int64_t hierarchical_min_bytes() {
 constexpr int kFusedMaxRanks = 8;
 constexpr int kHeaderWords = 6;  // seq + CollectiveDesc::pack
 constexpr int64_t kDefaultFusedBytes = 16384;
+// Note [arrival tail]: an arrival message longer than kArrivalFirstBytes travels as its first
+// kArrivalFirstBytes and a tail (tag kArrivalTailTag). Open MPI's shared-memory transport sends a
+// message of up to 4 KiB, its own header included (btl_vader_eager_limit), at once and a longer
+// one by rendezvous, a round trip more; so without the split an all-reduce of 4 KiB went by
+// rendezvous for the sake of its 48-byte header: measured at 2 ranks, 6.4 us as one message, 3.3
+// us with the limit raised (bench/RESULTS.md). 64 bytes are left for Open MPI's header. Whether
+// there is a tail follows from the signature, so the tails are waited for only once the headers
+// agree: ranks that disagree fail naming both sides rather than wait for a tail that never comes.
+constexpr int64_t kArrivalFirstBytes = 4096 - 64;
 
 // KIRZL_MPI_FUSED_BYTES (the registry bounds it to [0, 1 MiB]), read once.
 int64_t fused_limit() {
@@ -124,6 +134,8 @@ int64_t fused_payload_bytes(int size) {
   // What each rank sends in all stays within the limit; a multiple of 8 keeps every payload aligned.
   return fused_limit() / (size - 1) / 8 * 8;
 }
+
+int64_t arrival_whole_payload_bytes() { return kArrivalFirstBytes - kHeaderWords * int64_t{8}; }
 
 namespace {
 
@@ -304,6 +316,18 @@ bool MpiCollectives::arrive(const CollectiveDesc& d, Tensor* t) {
   return false;
 }
 
+// Every rank's header in the arrival buffer (`slot` bytes apart) against `d`; fails naming both
+// sides on a mismatch.
+void MpiCollectives::check_headers_(const CollectiveDesc& d, int64_t slot) {
+  const size_t stride = static_cast<size_t>(slot / 8);
+  const auto* words = reinterpret_cast<const int64_t*>(arrival_.get());
+  for (int r = 0; r < size_; ++r) {
+    const int64_t* hr = words + stride * static_cast<size_t>(r);
+    if (hr[0] != d.seq || CollectiveDesc::unpack(hr + 1, hr[0]).signature() != d.signature())
+      fail_mismatch_(d, words, stride);
+  }
+}
+
 bool MpiCollectives::arrive_fused_(const CollectiveDesc& d, Tensor* t) {
   constexpr int64_t header = kHeaderWords * int64_t{8};
   const int64_t slot = header + fused_bytes_;  // the largest arrival message; a multiple of 8
@@ -318,30 +342,35 @@ bool MpiCollectives::arrive_fused_(const CollectiveDesc& d, Tensor* t) {
   h[0] = d.seq;
   d.pack(h + 1);
   if (fused) std::memcpy(mine + header, t->data_ptr(), static_cast<size_t>(d.bytes()));
-  const int sent = static_cast<int>(header + (fused ? d.bytes() : 0));
-  std::array<MPI_Request, 2 * (kFusedMaxRanks - 1)> reqs;
+  // The first kArrivalFirstBytes, then the tail (Note [arrival tail]).
+  const int64_t sent = header + (fused ? d.bytes() : 0);
+  const int64_t first = std::min(sent, kArrivalFirstBytes), tail = sent - first;
+  const int64_t first_slot = std::min(slot, kArrivalFirstBytes);
+  std::array<MPI_Request, 4 * (kFusedMaxRanks - 1)> reqs;
   int nreq = 0;
   try {
     {
       auto g = rt_.guard();
       for (int p = 0; p < size_; ++p)
         if (p != rank_)
-          KIRZL_MPI_CHECK(MPI_Irecv(all + slot * p, static_cast<int>(slot), MPI_BYTE, p, kArrivalTag, comm_, &reqs[nreq++]));
+          KIRZL_MPI_CHECK(MPI_Irecv(all + slot * p, static_cast<int>(first_slot), MPI_BYTE, p, kArrivalTag, comm_, &reqs[nreq++]));
       for (int p = 0; p < size_; ++p)
-        if (p != rank_) KIRZL_MPI_CHECK(MPI_Isend(mine, sent, MPI_BYTE, p, kArrivalTag, comm_, &reqs[nreq++]));
+        if (p != rank_) KIRZL_MPI_CHECK(MPI_Isend(mine, static_cast<int>(first), MPI_BYTE, p, kArrivalTag, comm_, &reqs[nreq++]));
+      for (int p = 0; tail > 0 && p < size_; ++p)
+        if (p != rank_) {
+          KIRZL_MPI_CHECK(MPI_Irecv(all + slot * p + first, static_cast<int>(slot - first), MPI_BYTE, p, kArrivalTailTag,
+                                    comm_, &reqs[nreq++]));
+          KIRZL_MPI_CHECK(MPI_Isend(mine + first, static_cast<int>(tail), MPI_BYTE, p, kArrivalTailTag, comm_, &reqs[nreq++]));
+        }
     }
-    wait_all_(reqs.data(), nreq, true, Clock::now() + d.timeout, d, kMpiArrivalPhase, arrival_);
+    const int nfirst = 2 * (size_ - 1);
+    wait_all_(reqs.data(), nfirst, true, Clock::now() + d.timeout, d, kMpiArrivalPhase, arrival_);
+    check_headers_(d, slot);
+    if (nreq > nfirst) wait_all_(reqs.data() + nfirst, nreq - nfirst, true, Clock::now() + d.timeout, d, kDataPhase, arrival_);
   } catch (...) {
     // MPI may still write into the buffer, or read from it: it is never freed, nor reused.
     keep_forever(std::move(arrival_));
     throw;
-  }
-  const size_t stride = static_cast<size_t>(slot / 8);
-  const auto* words = reinterpret_cast<const int64_t*>(all);
-  for (int r = 0; r < size_; ++r) {
-    const int64_t* hr = words + stride * static_cast<size_t>(r);
-    if (hr[0] != d.seq || CollectiveDesc::unpack(hr + 1, hr[0]).signature() != d.signature())
-      fail_mismatch_(d, words, stride);
   }
   if (!fused) return false;
   std::array<const void*, kFusedMaxRanks> payloads;

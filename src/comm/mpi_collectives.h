@@ -19,14 +19,14 @@ namespace kirzl::comm::detail {
 
 // The phases a wait names in its errors. The arrival phase may wait long for a late rank.
 inline constexpr const char* kMpiArrivalPhase = "waiting for the other ranks to arrive";
-// The MPI tag of the arrival messages (Note [fused small all-reduce]); the ring's channels use
-// 7302-7305 (mpi_transport.cpp).
-inline constexpr int kArrivalTag = 7301;
 
 // The largest all-reduce, in bytes, that travels with the arrival check on a communicator of
 // `size` ranks (KIRZL_MPI_FUSED_BYTES / (size - 1), a multiple of 8); 0 where the arrival is the
 // MIN header (Note [fused small all-reduce]).
 int64_t fused_payload_bytes(int size);
+// The largest fused payload whose arrival message is sent whole; longer ones send a tail (Note
+// [arrival tail]).
+int64_t arrival_whole_payload_bytes();
 
 // How an all-reduce's data is exchanged (Note [mpi all-reduce choice], mpi_collectives.cpp).
 enum class AllReduceAlgorithm { Mpi, Ring, Hierarchical };
@@ -68,6 +68,7 @@ class MpiCollectives {
   void reduce_scatter_(Tensor& out, const Tensor& in, const CollectiveDesc& d, Clock::time_point deadline);
   bool arrive_fused_(const CollectiveDesc& d, Tensor* t);
   void arrive_min_(const CollectiveDesc& d);
+  void check_headers_(const CollectiveDesc& d, int64_t slot);
   [[noreturn]] void fail_mismatch_(const CollectiveDesc& d, const int64_t* headers, size_t stride);
 
   MpiRuntime& rt_;

@@ -14,11 +14,11 @@
 
 #include "comm/flight_recorder.h"
 #include "comm/mpi_check.h"
+#include "comm/mpi_tags.h"
 
 namespace kirzl::comm::detail {
 
 namespace {
-constexpr int kNoticeTag = 7301;
 
 // The next channel id this process may use (Note [notice channel id]).
 std::atomic<int64_t> next_channel_id{1};

@@ -4,12 +4,12 @@
 #include <climits>
 
 #include "comm/mpi_check.h"
+#include "comm/mpi_tags.h"
 #include "kirzl/core/error.hpp"
 
 namespace kirzl::comm::detail {
 
 namespace {
-constexpr int kRingTag = 7302;
 
 int message_size(int64_t bytes) {
   KIRZL_CHECK_CODE(bytes >= 0 && bytes <= INT_MAX, ErrorCode::Internal, "MPI transport: a message of ", bytes,

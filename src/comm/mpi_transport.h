@@ -28,7 +28,7 @@ class MpiTransport final : public Transport {
 
   int rank() const override { return rank_; }
   int size() const override { return size_; }
-  // Channel c travels with MPI tag kRingTag + c.
+  // Channel c travels with MPI tag kRingTag + c (mpi_tags.h).
   Request send(int peer, const std::byte* data, int64_t bytes, int channel = 0) override;
   Request receive(int peer, std::byte* data, int64_t bytes, int channel = 0) override;
   void wait(std::span<const Request> requests) override;

@@ -216,11 +216,14 @@ TEST(MpiCommunicator, SmallAllReduceGivesEveryRankTheSameBits) {
   auto& c = *world().communicator();
   const int n = c.size(), r = c.rank();
   // The largest fused all-reduce, the smallest unfused one, and a short odd one.
+  // Around the tail: the longest payload sent whole, and one element more (Note [arrival tail]).
   const int64_t limit = std::max<int64_t>(comm::detail::fused_payload_bytes(n), 64);
+  const int64_t whole = comm::detail::arrival_whole_payload_bytes();
   for (DType dt : {DType::f32, DType::bf16, DType::f16, DType::f64})
     for (ReduceOp op : {ReduceOp::Sum, ReduceOp::Avg})
       for (int64_t len : {limit / static_cast<int64_t>(dtype_size(dt)), limit / static_cast<int64_t>(dtype_size(dt)) + 1,
-                          int64_t{37}}) {
+                          int64_t{37}, whole / static_cast<int64_t>(dtype_size(dt)),
+                          whole / static_cast<int64_t>(dtype_size(dt)) + 1}) {
       // Rank q's element i: magnitudes 1e-3 to 1e2 apart, sums within f16's range at every length.
       auto value = [](int q, int64_t i) {
         return (q % 2 ? 1e-3 : 1.0) * (1.0 + 0.37 * static_cast<double>(i % 61)) * (q + 1) * (i % 3 == 0 ? 1e2 : 1);
@@ -279,6 +282,57 @@ TEST(MpiCommunicator, MismatchedFusedAndUnfusedAllReducesFailNamingBothSides) {
               std::string::npos)
         << e.what();
   }
+}
+
+// Rank 0's fused all-reduce is long enough to send a tail (Note [arrival tail]), the others' are
+// not: the ranks must compare the headers before they wait for tails, and name both sides.
+TEST(MpiCommunicator, MismatchedTailedAndWholeArrivalsFailNamingBothSides) {
+  auto c = world().communicator()->split(0, world().rank());
+  const int64_t tailed = comm::detail::arrival_whole_payload_bytes() / 4 + 2;
+  if (tailed * 4 > comm::detail::fused_payload_bytes(c->size()))
+    GTEST_SKIP() << "all-reduces of " << tailed * 4 << " B are not fused here (KIRZL_MPI_FUSED_BYTES, ranks)";
+  Tensor t = zeros({c->rank() == 0 ? tailed : 2});
+  auto t0 = std::chrono::steady_clock::now();
+  try {
+    c->all_reduce(t, {.timeout = 30s}).wait();
+    ADD_FAILURE() << "the mismatch was not detected";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::InvalidArgument) << e.what();
+    EXPECT_NE(std::string(e.what()).find("all_reduce #1 (f32 x " + std::to_string(tailed) +
+                                         ", sum) on rank 0 does not match all_reduce #1 (f32 x 2, sum) on rank 1"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 20s) << "the mismatch must be found, not the timeout";
+}
+
+// Each collective with `blocking` returns done with its result, after the collectives queued
+// before it; a failure is thrown by the call (Note [blocking collectives]).
+TEST(MpiCommunicator, BlockingCollectives) {
+  auto& c = *world().communicator();
+  const int n = c.size(), r = c.rank();
+  for (int64_t len : {int64_t{3}, int64_t{20000}}) {  // fused, and by the ring
+    Tensor t = full({len}, r + 1);
+    comm::Work sum = c.all_reduce(t);
+    // Sum then Max leaves the sum; the other order would leave n * n.
+    EXPECT_TRUE(c.all_reduce(t, {.op = ReduceOp::Max, .blocking = true}).is_completed());
+    EXPECT_TRUE(sum.is_completed());
+    EXPECT_EQ(t.to_vector<float>()[len - 1], n * (n + 1) / 2);
+  }
+  Tensor b = full({2}, r);
+  EXPECT_TRUE(c.broadcast(b, {.root = n - 1, .blocking = true}).is_completed());
+  EXPECT_EQ(b.to_vector<float>()[1], n - 1);
+  Tensor in = full({1}, r), out = zeros({n});
+  EXPECT_TRUE(c.all_gather(out, in, {.blocking = true}).is_completed());
+  EXPECT_EQ(out.to_vector<float>()[n - 1], n - 1);
+  Tensor rs_in = full({n}, r + 1), rs_out = zeros({1});
+  EXPECT_TRUE(c.reduce_scatter(rs_out, rs_in, {.blocking = true}).is_completed());
+  EXPECT_EQ(rs_out.to_vector<float>()[0], n * (n + 1) / 2);
+  EXPECT_TRUE(c.barrier({.blocking = true}).is_completed());
+  auto sub = c.split(0, r);
+  Tensor bad = zeros({r == 0 ? 3 : 5});
+  EXPECT_KIRZL_ERROR(sub->all_reduce(bad, {.blocking = true}), ErrorCode::InvalidArgument,
+                     "all_reduce #1 (f32 x 3, sum) on rank 0 does not match all_reduce #1 (f32 x 5, sum) on rank 1");
 }
 
 TEST(MpiCommunicator, TimeoutFailsEveryRankNamingTheMissingOne) {

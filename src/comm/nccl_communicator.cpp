@@ -510,7 +510,7 @@ class NcclCommunicator final : public Communicator, public std::enable_shared_fr
       throw;
     }
     auto state = std::make_shared<WorkState>();
-    state->what = d.str();
+    state->desc = d;
     const int dev = device_;
     state->stream_wait = [ev, dev] {
       cuda_rt::DeviceGuard ds(dev);

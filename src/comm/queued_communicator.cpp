@@ -69,7 +69,7 @@ Work QueuedCommunicator::submit(Op op, bool blocking) {
     KIRZL_CHECK(!stop_, op_kind_name(op.desc.kind), ": the communicator is shutting down");
     op.desc.seq = ++seq_;
     op.desc.timeout = timeout_of(op.desc.timeout);
-    state->what = op.desc.str();
+    state->desc = op.desc;
     state->help = [ex = exec_](WorkState& w) {
       if (t_executing) return;
       std::unique_lock<std::mutex> lock(ex->mu, std::try_to_lock);

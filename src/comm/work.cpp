@@ -27,7 +27,7 @@ void Work::synchronize_for(std::chrono::milliseconds timeout) const {
   std::unique_lock<std::mutex> lock(state_->mu);
   if (timeout.count() > 0) {
     if (!state_->cv.wait_for(lock, timeout, [&] { return state_->done; }))
-      KIRZL_FAIL(ErrorCode::Timeout, "Work::wait: ", state_->what, " did not complete within ", timeout.count(),
+      KIRZL_FAIL(ErrorCode::Timeout, "Work::wait: ", state_->desc.str(), " did not complete within ", timeout.count(),
                  " ms (the collective keeps running; wait again or let its own timeout fail it)");
   } else {
     // The backend bounds every collective by its own timeout, so this cannot wait forever.

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <string>
 
+#include "comm/collective.h"
 #include "kirzl/comm.hpp"
 
 namespace kirzl::comm::detail {
@@ -17,7 +18,9 @@ struct WorkState {
   std::condition_variable cv;
   bool done = false;
   std::exception_ptr error;
-  std::string what;  // "all_reduce #3 (f32 x 10, sum)" for Work::wait's own timeout message
+  // The collective, named in Work::wait's own timeout message ("all_reduce #3 (f32 x 10, sum)");
+  // formatted only then, as formatting costs about as much as a small collective.
+  CollectiveDesc desc;
   // Note [inline execution]: run by Work::wait() before it blocks, so that a thread that waits for
   // its collective right away may run it itself instead of paying two thread hand-offs. Returns
   // at once when the communicator's worker is busy (it then completes the work as usual).

@@ -98,7 +98,7 @@ struct Fixture {
     w.desc.tag = std::move(tag);
     w.desc.timeout = timeout;
     w.state = std::make_shared<WorkState>();
-    w.state->what = w.desc.str();
+    w.state->desc = w.desc;
     const int64_t s = w.desc.seq;
     w.finished = [this, s] {
       if (dev.throw_at.load() == s)

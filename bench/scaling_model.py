@@ -170,11 +170,16 @@ def _fields_from_text(text):
 
 
 def _algorithm_from(entry):
-    """A label that is just an algorithm's name, else the benchmark's name (BM_...Hier..., ...Flat...)."""
+    """A label that is just an algorithm's name, else the benchmark's name: bench_allreduce's sweep
+    BM_Allreduce/<kirzl_flat|kirzl_hierarchical|kirzl_auto|kirzl_mpi|mpi|...>/<bytes>, or older
+    names (BM_...Hier..., ...Flat...)."""
     label = str(entry.get("label", "")).strip().lower()
     if re.fullmatch(r"[a-z_]+", label or "-"):
         return label
     name = str(entry.get("name", "")).lower()
+    parts = name.split("/")
+    if parts[0] == "bm_allreduce" and len(parts) > 2 and re.fullmatch(r"[a-z_]+", parts[1]):
+        return parts[1].removeprefix("kirzl_")
     for word, alg in (("hier", "hierarchical"), ("flat", "flat"), ("ring", "flat"), ("han", "mpi_han"), ("kirzl", "auto"), ("mpi", "mpi")):
         if word in name.split("/")[0]:
             return alg

@@ -275,6 +275,17 @@ def test_load_cases_takes_the_algorithm_from_label_or_name_and_fields_from_the_c
         sm.parse_measured(f"{p}:speed=3")
 
 
+def test_load_cases_reads_the_algorithm_of_bench_allreduces_sweep(tmp_path):
+    p = tmp_path / "sweep.json"
+    fields = {"run_type": "iteration", "real_time": 5.0, "time_unit": "ms", "bytes": 1048576, "ranks": 4, "nodes": 2,
+              "ranks_per_node": 2, "seconds": 5e-3}
+    p.write_text(json.dumps({"context": {}, "benchmarks": [
+        {"name": f"BM_Allreduce/{a}/1048576/iterations:5/manual_time", **fields}
+        for a in ("kirzl_flat", "kirzl_hierarchical", "kirzl_auto", "mpi")]}))
+    got = sorted(c.algorithm for c in sm.load_cases(str(p)))
+    assert got == ["auto", "flat", "hierarchical", "mpi"]
+
+
 def test_command_line_on_measured_files(tmp_path):
     cases = sm.synthetic_cases(SHM, WIRE, noise=0.01)
     files = []

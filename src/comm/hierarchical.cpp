@@ -20,8 +20,10 @@
 // the node copies and reduces (phases 1 and 3): across 2 emulated nodes at 64 MiB, 0.87 s where the
 // link alone needs 0.54 s (bench/RESULTS.md). So the data is cut into chunks of about
 // KIRZL_MPI_HIERARCHICAL_CHUNK_BYTES (sizes differ by at most one element; the same on every rank;
-// 1 MiB: of 256 KiB to 8 MiB, 256 KiB to 1 MiB were fastest, bench/RESULTS.md, 2026-12-06
-// "pipelined hierarchical all-reduce"), and the phases run in lanes, each a nonblocking ring
+// by default 1 MiB on 2 nodes and 256 KiB on more: on 2 emulated nodes without link latency, 256
+// KiB to 1 MiB were the fastest of 256 KiB to 8 MiB; with 200 us of latency 1 MiB beat 256 KiB by
+// ~10 % on 2 nodes, while on 3 and 4 nodes 256 KiB beat 1 MiB by 1.2-1.5x at 4-64 MiB and 128 KiB
+// lost to both: bench/RESULTS.md, 2026-12-06 and 2026-12-07), and the phases run in lanes, each a nonblocking ring
 // schedule (ring_schedule.h) that runs its chunks one at a time, in chunk order: phase 1 in one
 // lane (chunk k + 1 starts when chunk k has ended; in place, it may run any number of chunks
 // ahead), phase 2 in two lanes (the even and the odd chunks; chunk k starts when phase 1 of chunk k
@@ -45,6 +47,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -212,9 +215,10 @@ void hierarchical_all_reduce(Transport& t, const NodeMap& map, void* data, int64
   }
 }
 
-int64_t hierarchical_chunk_bytes() {
-  static const int64_t v = env::integer("KIRZL_MPI_HIERARCHICAL_CHUNK_BYTES").value_or(kHierarchicalChunkBytes);
-  return v;
+int64_t hierarchical_chunk_bytes(int nodes) {
+  static const std::optional<int64_t> set = env::integer("KIRZL_MPI_HIERARCHICAL_CHUNK_BYTES");
+  if (set) return *set;
+  return nodes <= 2 ? kHierarchicalChunkBytes : kHierarchicalChunkBytes / 4;  // Note [hierarchical pipeline]
 }
 
 }  // namespace kirzl::comm::detail

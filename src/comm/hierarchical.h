@@ -44,8 +44,9 @@ inline constexpr int64_t kHierarchicalChunkBytes = int64_t{1} << 20;
 void hierarchical_all_reduce(Transport& t, const NodeMap& map, void* data, int64_t count, DType dtype, ReduceOp op,
                              const RingOptions& options = {}, int64_t chunk_bytes = kHierarchicalChunkBytes);
 
-// The chunk of the hierarchical all-reduce over MPI; KIRZL_MPI_HIERARCHICAL_CHUNK_BYTES changes it
-// (1 MiB; 0: no pipeline).
-int64_t hierarchical_chunk_bytes();
+// The chunk of the hierarchical all-reduce over MPI across `nodes` nodes: 1 MiB on 2 nodes, 256 KiB
+// on more (Note [hierarchical pipeline]); KIRZL_MPI_HIERARCHICAL_CHUNK_BYTES sets it for any count
+// (0: no pipeline). The same on every rank of a communicator, whose ranks agree on the nodes.
+int64_t hierarchical_chunk_bytes(int nodes);
 
 }  // namespace kirzl::comm::detail

@@ -218,7 +218,7 @@ void MpiCollectives::chunked_allreduce_(void* data, int64_t count, MPI_Datatype 
                               .scratch = &ring_scratch_};
     try {
       if (algo == AllReduceAlgorithm::Hierarchical)
-        hierarchical_all_reduce(ring, nodes_, data, count, dtype, d.op, options, hierarchical_chunk_bytes());
+        hierarchical_all_reduce(ring, nodes_, data, count, dtype, d.op, options, hierarchical_chunk_bytes(nodes_.nodes()));
       else ring_all_reduce(ring, data, count, dtype, d.op, options);
     } catch (...) {
       ring_scratch_ = {};  // MPI may still write into it (the transport keeps it alive)

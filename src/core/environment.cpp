@@ -61,7 +61,7 @@ constexpr Variable kVariables[] = {
      "With KIRZL_ALLREDUCE=auto across nodes: all-reduces of at least this many bytes run hierarchically "
      "(Note [hierarchical all-reduce]); smaller ones use MPI_Iallreduce.",
      "Distributed training", 0, 1ll << 62},
-    {"KIRZL_MPI_HIERARCHICAL_CHUNK_BYTES", Type::Integer, "1048576",
+    {"KIRZL_MPI_HIERARCHICAL_CHUNK_BYTES", Type::Integer, "1048576 on 2 nodes, 262144 on more",
      "Chunk of the hierarchical all-reduce's pipeline: while one chunk crosses the nodes, the next is "
      "reduce-scattered and the one before all-gathered inside the node (Note [hierarchical pipeline]); 0: one "
      "chunk, the three phases one after the other. Must be the same on every rank.",

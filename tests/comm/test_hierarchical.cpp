@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <optional>
@@ -53,6 +54,15 @@ TEST(Hierarchical, NodeMapFromKeysNumbersNodesByFirstRank) {
   EXPECT_EQ(m.node_of, (std::vector<int>{0, 0, 1, 1, 0}));
   EXPECT_EQ(m.nodes(), 2);
   EXPECT_EQ(m.members(0), (std::vector<int>{0, 1, 4}));
+}
+
+// The pipeline's default chunk (Note [hierarchical pipeline]): 1 MiB on 2 nodes, 256 KiB on more.
+TEST(Hierarchical, DefaultChunkDependsOnTheNodeCount) {
+  if (std::getenv("KIRZL_MPI_HIERARCHICAL_CHUNK_BYTES")) GTEST_SKIP() << "KIRZL_MPI_HIERARCHICAL_CHUNK_BYTES is set";
+  EXPECT_EQ(hierarchical_chunk_bytes(2), int64_t{1} << 20);
+  EXPECT_EQ(hierarchical_chunk_bytes(3), int64_t{256} << 10);
+  EXPECT_EQ(hierarchical_chunk_bytes(4), int64_t{256} << 10);
+  EXPECT_EQ(hierarchical_chunk_bytes(64), int64_t{256} << 10);
 }
 
 TEST(Hierarchical, RefusesOneNodeUnevenNodesAndOneRankPerNode) {

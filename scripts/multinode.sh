@@ -228,10 +228,10 @@ remove_links() {
   ip link del "$BRIDGE" 2>/dev/null || true
 }
 
-# Builds the link emulator into $STATE/linkemu when it is missing or older than its source.
+# Builds the link emulator into $STATE/linkemu when it is missing or older than its sources.
 build_linkemu() {
   local bin="$STATE/linkemu"
-  [ "$bin" -nt "$LINKEMU_SRC" ] && return 0
+  [ "$bin" -nt "$LINKEMU_SRC" ] && [ "$bin" -nt "$(dirname "$LINKEMU_SRC")/tc_units.hpp" ] && return 0
   command -v c++ >/dev/null || kirzl_apt_install g++
   c++ -O2 -std=c++20 -pthread -o "$bin.new" "$LINKEMU_SRC" || die "building the link emulator failed (c++ ... $LINKEMU_SRC)"
   mv "$bin.new" "$bin"

@@ -49,7 +49,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdint>
@@ -60,6 +59,8 @@
 #include <map>
 #include <string>
 #include <vector>
+
+#include "tc_units.hpp"
 
 namespace {
 
@@ -80,43 +81,16 @@ Nanos now() {
   std::exit(2);
 }
 
-// A number followed by one of the units in `units` (lower case; tc's spelling), or -1.
-double with_unit(const std::string& s, const std::map<std::string, double>& units) {
-  char* end = nullptr;
-  errno = 0;
-  const double v = std::strtod(s.c_str(), &end);
-  if (end == s.c_str() || errno != 0 || !std::isfinite(v) || v < 0) return -1;
-  std::string unit(end);
-  for (char& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  const auto it = units.find(unit);
-  return it == units.end() ? -1 : v * it->second;
-}
-
 // "200us", "1ms", "0.5s", a bare number: microseconds (as tc).
 Nanos parse_delay(const std::string& s) {
-  static const std::map<std::string, double> units = {
-      {"", 1e3},    {"us", 1e3},   {"usec", 1e3},  {"usecs", 1e3}, {"ms", 1e6},  {"msec", 1e6}, {"msecs", 1e6},
-      {"s", 1e9},   {"sec", 1e9},  {"secs", 1e9},  {"ns", 1},      {"nsec", 1},  {"nsecs", 1}};
-  const double ns = with_unit(s, units);
+  const double ns = tc_units::time_ns(s);
   if (ns < 0) usage("bad delay '" + s + "' (e.g. 200us, 1ms)");
   return static_cast<Nanos>(std::llround(ns));
 }
 
 // "1gbit", "100mbit", "10gbps" (bytes), a bare number: bits per second (as tc); 0: no limit.
 double parse_rate(const std::string& s) {
-  static const std::map<std::string, double> units = [] {
-    std::map<std::string, double> u = {{"", 1}, {"bit", 1}, {"bps", 8}};
-    const char* prefixes[] = {"k", "m", "g", "t"};
-    for (int i = 0; i < 4; ++i) {
-      const std::string p = prefixes[i];
-      u[p + "bit"] = std::pow(1e3, i + 1);
-      u[p + "ibit"] = std::pow(1024.0, i + 1);
-      u[p + "bps"] = 8 * std::pow(1e3, i + 1);
-      u[p + "ibps"] = 8 * std::pow(1024.0, i + 1);
-    }
-    return u;
-  }();
-  const double bps = with_unit(s, units);
+  const double bps = tc_units::rate_bps(s);
   if (bps < 0) usage("bad rate '" + s + "' (e.g. 1gbit, 100mbit)");
   return bps;
 }

@@ -13,11 +13,11 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <memory>
 #include <regex>
 #include <string>
 
+#include "../../../scripts/multinode/tc_units.hpp"
 #include "support/program_run.hpp"
 
 namespace {
@@ -29,34 +29,15 @@ const std::string kProbe = std::string(KIRZL_BINARY_DIR) + "/tests/link_probe";
 constexpr double kRttSlackUs = 300;
 constexpr unsigned long long kBulkBytes = 16ull << 20;
 
-// A number with one of tc's units (`units`, lower case), scaled; NaN when it is none.
-double with_unit(const std::string& text, const std::map<std::string, double>& units) {
-  std::smatch m;
-  if (!std::regex_match(text, m, std::regex("([0-9]+(?:\\.[0-9]*)?)([a-zA-Z]*)"))) return NAN;
-  std::string unit = m[2];
-  for (char& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  const auto it = units.find(unit);
-  return it == units.end() ? NAN : std::stod(m[1]) * it->second;
-}
-
-// tc's times ("200us", "1ms"; a bare number is microseconds), in microseconds.
+// tc's times in microseconds and rates in bits per second (scripts/multinode/tc_units.hpp); NaN
+// when malformed.
 double delay_us(const std::string& text) {
-  return with_unit(text, {{"", 1}, {"us", 1}, {"usec", 1}, {"usecs", 1}, {"ms", 1e3}, {"msec", 1e3},
-                          {"msecs", 1e3}, {"s", 1e6}, {"sec", 1e6}, {"secs", 1e6}});
+  const double ns = tc_units::time_ns(text);
+  return ns < 0 ? NAN : ns / 1e3;
 }
-
-// tc's rates ("1gbit", "100mbit", "10gbps" in bytes; a bare number is bits), in bits per second.
 double rate_bps(const std::string& text) {
-  std::map<std::string, double> units = {{"", 1}, {"bit", 1}, {"bps", 8}};
-  const char* prefixes[] = {"k", "m", "g", "t"};
-  for (int i = 0; i < 4; ++i) {
-    const std::string p = prefixes[i];
-    units[p + "bit"] = std::pow(1e3, i + 1);
-    units[p + "ibit"] = std::pow(1024.0, i + 1);
-    units[p + "bps"] = 8 * std::pow(1e3, i + 1);
-    units[p + "ibps"] = 8 * std::pow(1024.0, i + 1);
-  }
-  return with_unit(text, units);
+  const double bps = tc_units::rate_bps(text);
+  return bps < 0 ? NAN : bps;
 }
 
 std::string read_word(const std::filesystem::path& file, int index) {
@@ -65,6 +46,25 @@ std::string read_word(const std::filesystem::path& file, int index) {
   for (int i = 0; i <= index; ++i)
     if (!(in >> w)) return "";
   return w;
+}
+
+// The parser is shared with the emulator, so the link tests below cannot catch a unit it gets
+// wrong: its spellings are checked here against tc's meaning.
+TEST(TcUnits, ParseTcSpellings) {
+  EXPECT_EQ(rate_bps("1gbit"), 1e9);
+  EXPECT_EQ(rate_bps("100mbit"), 1e8);
+  EXPECT_EQ(rate_bps("10GBPS"), 8e10);  // bytes per second
+  EXPECT_EQ(rate_bps("1kibit"), 1024);
+  EXPECT_EQ(rate_bps("2500"), 2500);  // a bare number: bits per second
+  EXPECT_EQ(delay_us("200us"), 200);
+  EXPECT_EQ(delay_us("1.5ms"), 1500);
+  EXPECT_EQ(delay_us("0.5s"), 5e5);
+  EXPECT_EQ(delay_us("300"), 300);  // a bare number: microseconds
+  EXPECT_EQ(delay_us("500ns"), 0.5);
+  for (const char* bad : {"", "fast", "-1gbit", "1 gbit", "1gbitx", "nan"}) {
+    EXPECT_TRUE(std::isnan(rate_bps(bad))) << bad;
+    EXPECT_TRUE(std::isnan(delay_us(bad))) << bad;
+  }
 }
 
 class LinkShaping : public ::testing::Test {

@@ -424,6 +424,12 @@ class NcclCommunicator final : public Communicator, public std::enable_shared_fr
   void nccl_call_(const char* what, ncclResult_t r, SteadyClock::time_point deadline) {
     check_settled_(what, settle(comm_, r, deadline, &aborting_));
   }
+  // The same for collective `d`, named only when it failed: formatting its name costs about a
+  // microsecond, per collective (as on the MPI backend, WorkState keeps the description).
+  void nccl_call_(const CollectiveDesc& d, ncclResult_t r, SteadyClock::time_point deadline) {
+    const NcclOutcome o = settle(comm_, r, deadline, &aborting_);
+    if (o.how != Settled::Done) check_settled_(d.str().c_str(), o);
+  }
 
   // The pinned header slots of collective `seq`.
   int64_t* send_h_(int64_t seq) const { return hdr_send_h_ + (seq % kSlots) * kHeaderWords; }
@@ -501,7 +507,7 @@ class NcclCommunicator final : public Communicator, public std::enable_shared_fr
       KIRZL_CHECK_CODE(!aborted_ && !aborting_, ErrorCode::Nccl, d.str(), ": the NCCL communicator was aborted");
       const auto deadline = SteadyClock::now() + d.timeout;
       if (size_ > 1) enqueue_header_(d, *ev, deadline);
-      if (launch && d.count > 0) nccl_call_(d.str().c_str(), launch(stream_), deadline);
+      if (launch && d.count > 0) nccl_call_(d, launch(stream_), deadline);
       KIRZL_CUDA_CHECK(cudaEventRecord(ev->end, stream_));
     } catch (const Error& e) {
       // The ranks' sequences may now differ: later collectives fail at once.

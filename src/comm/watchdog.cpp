@@ -7,8 +7,9 @@
 
 namespace kirzl::comm::detail {
 
-Watchdog::Watchdog(Backend backend, FlightRecorder& recorder, std::chrono::microseconds poll_interval)
-    : backend_(std::move(backend)), recorder_(recorder), poll_interval_(poll_interval) {
+Watchdog::Watchdog(Backend backend, FlightRecorder& recorder, std::chrono::microseconds poll_interval,
+                   std::chrono::microseconds idle_interval)
+    : backend_(std::move(backend)), recorder_(recorder), poll_interval_(poll_interval), idle_interval_(idle_interval) {
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -21,14 +22,23 @@ Watchdog::~Watchdog() {
   if (thread_.joinable()) thread_.join();
 }
 
+// Note [watchdog wake-up]: while works are outstanding the thread polls every poll interval by
+// itself, so a new work needs no wake-up; waking it anyway cost every collective a futex call and
+// a context switch on another core, only for the thread to find nothing to do and sleep again (its
+// wait ends on stop_ or poked_ only). The work that ends an idle spell does wake it, and sets
+// poked_: otherwise the thread would sleep out the rest of its idle interval (100 ms) before it
+// first looked at the work, and notice its completion that late.
 void Watchdog::watch(WatchedWork w) {
+  bool was_idle;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (failure_) throw *failure_;
     recorder_.queued(w.desc);
+    was_idle = works_.empty();
     works_.push_back(std::move(w));
+    if (was_idle) poked_ = true;
   }
-  cv_.notify_all();
+  if (was_idle) cv_.notify_all();
 }
 
 void Watchdog::poke() {
@@ -67,7 +77,7 @@ void Watchdog::loop() {
     {
       std::unique_lock<std::mutex> lock(mu_);
       // Busy: poll often (completion latency); idle: only the backend's asynchronous error.
-      const auto wait = works_.empty() ? std::chrono::microseconds(100000) : poll_interval_;
+      const auto wait = works_.empty() ? idle_interval_ : poll_interval_;
       cv_.wait_for(lock, wait, [&] { return stop_ || poked_; });
       poked_ = false;
       if (stop_) return;

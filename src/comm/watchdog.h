@@ -60,13 +60,17 @@ class Watchdog {
     std::function<void()> thread_start;
   };
 
+  // `poll_interval`: how often the head is polled while works are outstanding; `idle_interval`:
+  // how often the backend's asynchronous error is checked while none is.
   Watchdog(Backend backend, FlightRecorder& recorder,
-           std::chrono::microseconds poll_interval = std::chrono::microseconds(1000));
+           std::chrono::microseconds poll_interval = std::chrono::microseconds(1000),
+           std::chrono::microseconds idle_interval = std::chrono::microseconds(100000));
   ~Watchdog();
   Watchdog(const Watchdog&) = delete;
   Watchdog& operator=(const Watchdog&) = delete;
 
   // Takes over `w` (records it as queued). Throws the poison error when the communicator failed.
+  // Wakes the thread only when `w` ends an idle spell (Note [watchdog wake-up]).
   void watch(WatchedWork w);
   // Wakes the thread for an immediate poll (e.g. a waiter saw the device finish).
   void poke();
@@ -100,7 +104,7 @@ class Watchdog {
 
   Backend backend_;
   FlightRecorder& recorder_;
-  const std::chrono::microseconds poll_interval_;
+  const std::chrono::microseconds poll_interval_, idle_interval_;
   mutable std::mutex mu_;
   std::mutex poll_mu_;  // one poll at a time (the thread, or a test)
   std::condition_variable cv_, drained_;

@@ -70,7 +70,7 @@ struct Fixture {
   std::unique_ptr<Watchdog> wd;
   int64_t seq = 0;
 
-  explicit Fixture(int rank = 1, int size = 4) {
+  explicit Fixture(int rank = 1, int size = 4, std::chrono::microseconds idle_interval = 100ms) {
     Watchdog::Backend b;
     b.name = "nccl";
     b.rank = rank;
@@ -84,7 +84,7 @@ struct Fixture {
       dev.abort_gate.pass();
       ++dev.aborts;
     };
-    wd = std::make_unique<Watchdog>(std::move(b), recorder, 500us);
+    wd = std::make_unique<Watchdog>(std::move(b), recorder, 500us, idle_interval);
   }
 
   comm::Work submit(std::chrono::milliseconds timeout = 10s, std::string tag = "bucket 0: fc.weight",
@@ -115,6 +115,22 @@ struct Fixture {
     return comm::Work(state);
   }
 };
+
+// Note [watchdog wake-up]: the first work after an idle spell is looked at at once, not when the
+// idle interval (here 1 hour) runs out. Before, watch() woke the thread without a reason to poll,
+// and it slept on.
+TEST(Watchdog, TheFirstWorkAfterAnIdleSpellIsPolledAtOnce) {
+  Fixture f(1, 4, std::chrono::hours(1));
+  std::this_thread::sleep_for(20ms);  // the thread is in its idle wait
+  for (int round = 1; round <= 2; ++round) {
+    f.dev.finished_upto = round;  // finished on the "device" before it is even watched
+    auto w = f.submit();
+    for (int i = 0; i < 1000 && !w.is_completed(); ++i) std::this_thread::sleep_for(5ms);
+    EXPECT_TRUE(w.is_completed()) << "round " << round << ": not retired within 5 s";
+    EXPECT_TRUE(w.succeeded());
+    std::this_thread::sleep_for(20ms);  // idle again
+  }
+}
 
 // Note [fail before abort]: the waiters wake first and the abort follows on the watchdog's thread,
 // so a test reads the abort count once it has happened (within 30 s), then a little later again,

@@ -2,7 +2,8 @@
 // cudaMemcpyAsync bandwidth measured in the same run:
 //   - layer_norm forward + backward, x [16*1024, 768] bf16 with weight and bias;
 //   - softmax-cross-entropy forward + backward, logits [8192, 50304] bf16;
-//   - softmax forward, [8192, 50304] bf16 and [16*12*1024, 1024] bf16 (attention-like rows).
+//   - softmax forward, [8192, 50304] bf16 and [16*12*1024, 1024] bf16 (attention-like rows);
+//   - bias + tanh-GELU forward and backward, [16*1024, 3072] bf16 (GPT-2's MLP).
 // Bytes count the minimum traffic of each kernel pair: every input read once and every output
 // written once (layer norm fwd: x, w, b read, y written, mean/rstd written; bwd: g, x read, gx
 // written, gw/gb written; cross-entropy fwd: logits read; bwd: logits read, gx written). Re-reads
@@ -26,6 +27,7 @@
 #include "core/cuda/current_stream.h"
 #include "support/cuda_bandwidth.hpp"
 #include "kernels/cross_entropy.h"
+#include "kernels/fused_bias_gelu.h"
 #include "kernels/layer_norm.h"
 #include "kernels/softmax.h"
 
@@ -92,6 +94,29 @@ void BM_CrossEntropyFwdBwdBf16(benchmark::State& state) {
   });
 }
 
+// bias + tanh-GELU (bias_gelu, GPT-2's MLP activation) at [16*1024, 3072] bf16: the forward
+// (Note [packed bias-GELU]) and the backward with the bias gradient. Bytes: x read and y written;
+// g and x read, gx written; the bias and its gradient once each (the backward's per-chunk partial
+// sums are scratch, not counted).
+void BM_BiasGeluFwdBf16(benchmark::State& state) {
+  if (!have_gpu(state)) return;
+  const int64_t m = 16 * 1024, n = 3072;
+  const Device d = Device::cuda(0);
+  Tensor x = random_on_gpu({m, n}, DType::bf16), b = random_on_gpu({n}, DType::bf16, -1, 1);
+  Tensor y = empty({m, n}, {.dtype = DType::bf16, .device = d});
+  run(state, 2 * m * n * 2 + n * 2, [&] { kernels::bias_gelu_forward(y, x, b, n); });
+}
+
+void BM_BiasGeluBwdBf16(benchmark::State& state) {
+  if (!have_gpu(state)) return;
+  const int64_t m = 16 * 1024, n = 3072;
+  const Device d = Device::cuda(0);
+  Tensor x = random_on_gpu({m, n}, DType::bf16), g = random_on_gpu({m, n}, DType::bf16, -1, 1);
+  Tensor b = random_on_gpu({n}, DType::bf16, -1, 1);
+  Tensor gx = empty({m, n}, {.dtype = DType::bf16, .device = d}), gb = empty({n}, {.dtype = DType::bf16, .device = d});
+  run(state, 3 * m * n * 2 + 2 * n * 2, [&] { kernels::bias_gelu_backward(gx, gb, g, x, b, n); });
+}
+
 // Softmax forward along the last dim: args {rows, cols}.
 void BM_SoftmaxFwdBf16(benchmark::State& state) {
   if (!have_gpu(state)) return;
@@ -106,6 +131,8 @@ void BM_SoftmaxFwdBf16(benchmark::State& state) {
 BENCHMARK(BM_MemcpyD2D)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_LayerNormFwdBwdBf16)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_CrossEntropyFwdBwdBf16)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_BiasGeluFwdBf16)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_BiasGeluBwdBf16)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_SoftmaxFwdBf16)
     ->Args({8192, 50304})
     ->Args({16 * 12 * 1024, 1024})

@@ -374,7 +374,7 @@ if [ "$profile" = full ]; then
 elif [ "$profile" = verify ]; then
   echo "== phase B (until ${bench_end}s): the benchmarks that ran out of time, the GPT-2 loss check"
   export KIRZL_GPT2_CHECK_DIR="$work/gpt2_check"
-  bench 45 bench_cuda_nn --benchmark_min_time=0.05 --benchmark_filter='Memcpy|LayerNorm|CrossEntropy'
+  bench 45 bench_cuda_nn --benchmark_min_time=0.05 --benchmark_filter='Memcpy|LayerNorm|CrossEntropy|BiasGelu'
   bench 25 bench_cuda_elementwise --benchmark_min_time=0.05 --benchmark_filter='Memcpy|Gelu'
   bench 45 bench_nccl_allreduce --benchmark_filter='DDPOverhead|NcclAllReduce/(1048576|67108864|1073741824)'
   bench 45 bench_gpt2 --benchmark_filter=BM_gpt2_loss_check

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "kernels/cuda/elementwise.cuh"
+#include "kernels/cuda/gelu_tanh.cuh"
 #include "kernels/dispatch.h"
 #include "kernels/unary.h"
 
@@ -11,10 +12,8 @@ namespace kirzl::kernels::cuda {
 
 namespace {
 
-constexpr double kSqrt2OverPi = 0.79788456080286535588;  // sqrt(2/pi), GELU tanh form
 constexpr double kInvSqrt2 = 0.70710678118654752440;     // 1/sqrt(2)
 constexpr double kInvSqrt2Pi = 0.39894228040143267794;   // 1/sqrt(2*pi), the normal pdf at 0
-constexpr double kGeluCubic = 0.044715;
 
 // Float and double overloads spelled out, so that f32 never silently runs in f64.
 __device__ __forceinline__ float d_exp(float v) { return expf(v); }
@@ -52,7 +51,7 @@ struct FloatUnaryFn {
       // `v < 0 ? 0 : v` so that NaN propagates.
       case UnaryOp::Relu: r = v < A(0) ? A(0) : v; break;
       case UnaryOp::Gelu: r = A(0.5) * v * (A(1) + d_erf(v * A(kInvSqrt2))); break;
-      case UnaryOp::GeluTanh: r = A(0.5) * v * (A(1) + d_tanh(A(kSqrt2OverPi) * (v + A(kGeluCubic) * v * v * v))); break;
+      case UnaryOp::GeluTanh: r = gelu_tanh_forward<T>(v); break;  // Note [16-bit tanh-GELU]
       case UnaryOp::Pow: r = p0 == A(2) ? v * v : p0 == A(0.5) ? d_sqrt(v) : d_pow(v, p0); break;
       // max then min with the bound second: NaN in v propagates, as std::max/min on the CPU.
       case UnaryOp::Clamp: {
@@ -116,13 +115,7 @@ struct UnaryGradFn {
         r = g * (cdf + s * pdf);
         break;
       }
-      case UnaryOp::GeluTanh: {
-        const A x2 = s * s;
-        const A t = d_tanh(A(kSqrt2OverPi) * (s + A(kGeluCubic) * x2 * s));
-        const A du = A(kSqrt2OverPi) * (A(1) + A(3 * kGeluCubic) * x2);
-        r = g * (A(0.5) * (A(1) + t) + A(0.5) * s * (A(1) - t * t) * du);
-        break;
-      }
+      case UnaryOp::GeluTanh: r = g * gelu_tanh_derivative(s); break;
       case UnaryOp::Pow:
         r = p0 == A(0) ? A(0) : p0 == A(2) ? A(2) * g * s : g * p0 * d_pow(s, p0 - A(1));
         break;

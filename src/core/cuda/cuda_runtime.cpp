@@ -113,6 +113,12 @@ bool CudaBackend::is_pinned_pointer(const void* ptr) noexcept {
 
 void CudaBackend::memcpy(void* dst, const void* src, size_t nbytes, CopyKind kind, int device) {
   if (nbytes == 0) return;
+  if (kind == CopyKind::DeviceToHost)
+    check_not_capturing(device, "copy from the device to the host (Tensor::to(cpu), Tensor::item())",
+                        "it waits for the device; read results after Graph::replay() instead");
+  else if (kind == CopyKind::HostToDevice)
+    check_not_capturing(device, "copy from host memory to the device",
+                        "it waits for the copy; copy the next batch into a static input tensor before Graph::replay()");
   DeviceGuard guard(device);
   cudaStream_t s = current_stream(device);
   KIRZL_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, to_cuda(kind), s));
@@ -131,6 +137,10 @@ void CudaBackend::memcpy_async(void* dst, const void* src, size_t nbytes, CopyKi
 void CudaBackend::memcpy_peer(void* dst, int dst_device, const void* src, int src_device, size_t nbytes,
                               bool blocking) {
   if (nbytes == 0) return;
+  if (blocking) {
+    check_not_capturing(src_device, "blocking copy between devices", "it waits for the device");
+    check_not_capturing(dst_device, "blocking copy between devices", "it waits for the device");
+  }
   cudaStream_t ss = current_stream(src_device);
   cudaStream_t ds = current_stream(dst_device);
   // The destination block may have been in use on the destination's stream until just now

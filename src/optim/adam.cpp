@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "kernels/optim_update.h"
+#include "kirzl/core/cuda_graph.hpp"
 #include "optim/option_checks.h"
 
 namespace kirzl::optim {
@@ -52,16 +53,24 @@ Options with_fields(Options o, const std::vector<Optimizer::OptionField>& fields
 
 /// The step of Adam/AdamW over `items` (all on one device).
 /// (Items = std::vector<Optimizer::DeviceItem>, a protected type.)
+constexpr const char* kFirstStepNotCaptured =
+    "the first step of a capturable optimizer must run before a CUDA graph capture (it creates the step counters on "
+    "the device); run warm-up steps eagerly first";
+
+/// With `device` (capturable, Note [capturable adam]) the kernel reads lr and the step counts
+/// there and advances the counts itself.
 template <typename Items>
 void adam_step(const AdamConfig& c, double lr, double weight_decay, const Items& items,
-               std::vector<Tensor> exp_avg, std::vector<Tensor> exp_avg_sq, std::vector<Tensor> max_exp_avg_sq) {
+               std::vector<Tensor> exp_avg, std::vector<Tensor> exp_avg_sq, std::vector<Tensor> max_exp_avg_sq,
+               const Tensor& device_steps = Tensor(), const Tensor& device_lr = Tensor(), int64_t first_index = 0) {
   kernels::OptimLists lists;
-  std::vector<int64_t> steps;
+  std::vector<int64_t> steps, slots;
   for (const auto& item : items) {
     lists.params.push_back(item.param);
     lists.grads.push_back(item.grad);
     lists.masters.push_back(item.master);
     steps.push_back(item.state->step);
+    if (device_steps.defined()) slots.push_back(item.index - first_index);
   }
   lists.state[0] = std::move(exp_avg);
   lists.state[1] = std::move(exp_avg_sq);
@@ -74,7 +83,10 @@ void adam_step(const AdamConfig& c, double lr, double weight_decay, const Items&
                               .eps = c.eps,
                               .decoupled = c.decoupled,
                               .amsgrad = c.amsgrad,
-                              .maximize = c.maximize});
+                              .maximize = c.maximize,
+                              .device_steps = device_steps,
+                              .device_lr = device_lr,
+                              .slots = std::move(slots)});
 }
 
 }  // namespace
@@ -95,8 +107,59 @@ AdamFamily<OptionsT, kDecoupled>::AdamFamily(std::vector<ParamGroup> groups, Opt
 template <typename OptionsT, bool kDecoupled>
 void AdamFamily<OptionsT, kDecoupled>::update(const Group& group, std::vector<DeviceItem>& items) {
   std::vector<Tensor> vmax = options_.amsgrad ? state_buffers(items, "max_exp_avg_sq") : std::vector<Tensor>{};
+  if (!options_.capturable) {
+    adam_step(config_of(options_, kDecoupled), group.lr, group.weight_decay, items, state_buffers(items, "exp_avg"),
+              state_buffers(items, "exp_avg_sq"), std::move(vmax));
+    return;
+  }
+  DeviceScalars& d = device_scalars(group, items);
   adam_step(config_of(options_, kDecoupled), group.lr, group.weight_decay, items, state_buffers(items, "exp_avg"),
-            state_buffers(items, "exp_avg_sq"), std::move(vmax));
+            state_buffers(items, "exp_avg_sq"), std::move(vmax), d.steps, d.lr, group.first_index);
+}
+
+// Note [capturable adam]
+// A captured step must not bake in what changes from step to step. Adam's kernel takes lr / (1 -
+// β1^t), 1 / sqrt(1 - β2^t) and AdamW's decay 1 - lr λ as host values computed from each
+// parameter's host step count t; a graph would replay the first step's values forever. With
+// capturable = true, each group keeps on each device an f64 vector of its parameters' step counts
+// and an f64 lr; the update's first launch adds 1 to the counts of the parameters it updates, and
+// the Adam kernel computes the three scalars from the count and lr it reads (in f64, as the host
+// does, then rounded to the math type). Replays therefore advance t. lr lives on the device too,
+// written (on the caller's current stream) when it is created, by set_lr() and the schedulers
+// through lr_changed(), so an lr set between replays reaches the next replay. The counters are
+// created from the host counts at the first step, which must not be captured (it would copy host
+// values inside the capture; warm-up steps come first anyway); load_state_dict() drops them so
+// the next step makes them again from the loaded counts. On the CPU the same bookkeeping runs
+// (the CPU kernel reads the counters from host memory), so the CPU tests cover it.
+template <typename OptionsT, bool kDecoupled>
+typename AdamFamily<OptionsT, kDecoupled>::DeviceScalars& AdamFamily<OptionsT, kDecoupled>::device_scalars(
+    const Group& group, const std::vector<DeviceItem>& items) {
+  const Device device = items.front().param.device();
+  auto key = std::make_pair(group.first_index, device.is_cpu() ? -1 : device.index());
+  auto it = device_scalars_.find(key);
+  if (it != device_scalars_.end()) return it->second;
+  KIRZL_CHECK_CODE(!device.is_cuda() || !cuda::is_capturing(device.index()), ErrorCode::Unsupported, name(),
+                   ".step: cannot run inside CUDA graph capture: ", kFirstStepNotCaptured);
+  // The counts before this step: the base class has already counted it on the host.
+  std::vector<double> counts(group.params.size(), 0.0);
+  for (const DeviceItem& item : items) counts[static_cast<size_t>(item.index - group.first_index)] = item.state->step - 1;
+  DeviceScalars d;
+  d.steps = from_vector(counts, {static_cast<int64_t>(counts.size())}, {.dtype = DType::f64}).to(device);
+  d.lr = full({1}, group.lr, {.dtype = DType::f64, .device = device});
+  return device_scalars_.emplace(key, std::move(d)).first->second;
+}
+
+template <typename OptionsT, bool kDecoupled>
+const char* AdamFamily<OptionsT, kDecoupled>::capture_refusal() const {
+  if (!options_.capturable) return Optimizer::capture_refusal();
+  if (device_scalars_.empty()) return kFirstStepNotCaptured;
+  return nullptr;
+}
+
+template <typename OptionsT, bool kDecoupled>
+void AdamFamily<OptionsT, kDecoupled>::lr_changed(const Group& group) {
+  for (auto& [key, d] : device_scalars_)
+    if (key.first == group.first_index) d.lr.fill_(group.lr);
 }
 
 template <typename OptionsT, bool kDecoupled>

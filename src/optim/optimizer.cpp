@@ -1,9 +1,11 @@
 #include "kirzl/optim/optimizer.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <optional>
 
+#include "core/cuda_runtime.h"
 #include "kirzl/autograd.hpp"
 #include "optim/option_checks.h"
 
@@ -93,12 +95,20 @@ double Optimizer::lr(int64_t group) const {
   return groups_[group].lr;
 }
 
+const char* Optimizer::capture_refusal() const {
+  return "its kernels take lr and the step-dependent bias corrections as host values, which the graph would replay "
+         "unchanged (AdamW and Adam with capturable = true can be captured)";
+}
+
 void Optimizer::set_lr(double lr, int64_t group) {
   KIRZL_CHECK(lr >= 0.0 && std::isfinite(lr), name_, ".set_lr: option 'lr' must be finite and >= 0, got ", lr);
   KIRZL_CHECK(group >= -1 && group < num_groups(), name_, ".set_lr: param group ", group, " out of range [0, ",
               num_groups(), ") (or -1 for all)");
   for (int64_t g = 0; g < num_groups(); ++g)
-    if (group == -1 || g == group) groups_[g].lr = lr;
+    if (group == -1 || g == group) {
+      groups_[g].lr = lr;
+      lr_changed(groups_[g]);
+    }
 }
 
 double Optimizer::initial_lr(int64_t group) const {
@@ -198,6 +208,7 @@ void Optimizer::step() {
   run_hooks(HookKind::step_pre, false);
   NoGradGuard no_grad;
   // Check every parameter before touching any, so a bad one leaves the model consistent.
+  std::vector<int> cuda_devices;
   for (const Group& group : groups_) {
     for (size_t k = 0; k < group.params.size(); ++k) {
       const Tensor& p = group.params[k];
@@ -210,8 +221,14 @@ void Optimizer::step() {
                   " does not match the parameter ", p.describe());
       KIRZL_CHECK(is_floating(grad.dtype()), name_, ": gradient ", grad.describe(), " of parameter ", index,
                   " must be floating");
+      if (p.device().is_cuda() && std::find(cuda_devices.begin(), cuda_devices.end(), p.device().index()) == cuda_devices.end())
+        cuda_devices.push_back(p.device().index());
     }
   }
+  // Note [cuda graph capture]: the kernels take lr and the bias corrections of the host's step
+  // counts as arguments, which a graph would bake in.
+  if (const char* why = capture_refusal())
+    for (int d : cuda_devices) cuda_rt::check_not_capturing(d, (name_ + ".step").c_str(), why);
   std::vector<GroupItems> all;
   std::vector<std::pair<Tensor, Tensor>> write_back;  // (parameter, its contiguous copy)
   for (const Group& group : groups_) {
@@ -412,6 +429,7 @@ void Optimizer::load_state_dict(const StateDict& sd) {
   }
   for (auto& st : state_) st = ParamState{};
   for (auto& [index, st] : plan.states) state_[index] = std::move(st);
+  state_loaded();
 }
 
 }  // namespace kirzl::optim

@@ -212,6 +212,17 @@ class Optimizer {
   /// Throws what set_option_fields(fields) would throw, changing nothing. The default accepts
   /// any values (an optimizer without it is then checked only when its options are set).
   virtual void check_option_fields(const std::vector<OptionField>& fields) const { (void)fields; }
+  /// Why step() cannot run inside a CUDA graph capture now, or nullptr when it can (Note [cuda
+  /// graph capture]); step() throws Error{Unsupported} with it inside a capture. Only an optimizer
+  /// that reads its step-dependent scalars from the device can be captured. The default: its
+  /// kernels take lr and the bias corrections as host values.
+  virtual const char* capture_refusal() const;
+  /// Called by set_lr() (and so by the schedulers) after the lr of `group` changed: for
+  /// optimizers that keep a copy of lr elsewhere (on the device). Default: nothing.
+  virtual void lr_changed(const Group& group) { (void)group; }
+  /// Called at the end of load_state_dict(), after the step counts and buffers were replaced.
+  /// Default: nothing.
+  virtual void state_loaded() {}
 
   /// The state buffer `name` of `param` (a handle to the stored tensor), created as zeros on
   /// first use on param's device (f64 for f64 params, else f32). Returns `created` = true when

@@ -4,21 +4,15 @@
 // state_dict loaded mid-run.
 #include <gtest/gtest.h>
 
-#include <cstring>
 #include <kirzl/kirzl.hpp>
 #include <vector>
 
+#include "support/cuda_compare.hpp"  // bitwise_equal
+
 using namespace kirzl;
+using kirzl::testing::bitwise_equal;
 
 namespace {
-
-::testing::AssertionResult same_bits(const Tensor& a, const Tensor& b) {
-  Tensor ca = a.detach().contiguous(), cb = b.detach().contiguous();
-  if (ca.dtype() != cb.dtype() || ca.shape() != cb.shape()) return ::testing::AssertionFailure() << "shapes or dtypes differ";
-  if (std::memcmp(ca.data_ptr(), cb.data_ptr(), ca.nbytes()) != 0)
-    return ::testing::AssertionFailure() << a.describe() << " and " << b.describe() << " differ";
-  return ::testing::AssertionSuccess();
-}
 
 struct Params {
   std::vector<Tensor> params;
@@ -56,7 +50,7 @@ void expect_same_steps(Options options) {
     plain.step();
     capt.step();
     for (size_t k = 0; k < plain_run.params.size(); ++k)
-      EXPECT_TRUE(same_bits(capt_run.params[k], plain_run.params[k])) << "step " << step << ", parameter " << k;
+      EXPECT_TRUE(bitwise_equal(capt_run.params[k], plain_run.params[k])) << "step " << step << ", parameter " << k;
   }
 }
 
@@ -87,6 +81,6 @@ TEST(AdamCapturable, SchedulerAndLoadedStateReachTheCounters) {
     plain_sched.step();
     capt_sched.step();
     for (size_t k = 0; k < plain_run.params.size(); ++k)
-      EXPECT_TRUE(same_bits(capt_run.params[k], plain_run.params[k])) << "step " << step << ", parameter " << k;
+      EXPECT_TRUE(bitwise_equal(capt_run.params[k], plain_run.params[k])) << "step " << step << ", parameter " << k;
   }
 }

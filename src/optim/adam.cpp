@@ -128,9 +128,10 @@ void AdamFamily<OptionsT, kDecoupled>::update(const Group& group, std::vector<De
 // written (on the caller's current stream) when it is created, by set_lr() and the schedulers
 // through lr_changed(), so an lr set between replays reaches the next replay. The counters are
 // created from the host counts at the first step, which must not be captured (it would copy host
-// values inside the capture; warm-up steps come first anyway); load_state_dict() drops them so
-// the next step makes them again from the loaded counts. On the CPU the same bookkeeping runs
-// (the CPU kernel reads the counters from host memory), so the CPU tests cover it.
+// values inside the capture; warm-up steps come first anyway); load_state_dict() writes the
+// loaded counts and lr into them in place, so a graph captured before the load replays on from
+// the loaded state. On the CPU the same bookkeeping runs (the CPU kernel reads the counters from
+// host memory), so the CPU tests cover it.
 template <typename OptionsT, bool kDecoupled>
 typename AdamFamily<OptionsT, kDecoupled>::DeviceScalars& AdamFamily<OptionsT, kDecoupled>::device_scalars(
     const Group& group, const std::vector<DeviceItem>& items) {
@@ -147,6 +148,24 @@ typename AdamFamily<OptionsT, kDecoupled>::DeviceScalars& AdamFamily<OptionsT, k
   d.steps = from_vector(counts, {static_cast<int64_t>(counts.size())}, {.dtype = DType::f64}).to(device);
   d.lr = full({1}, group.lr, {.dtype = DType::f64, .device = device});
   return device_scalars_.emplace(key, std::move(d)).first->second;
+}
+
+// The loaded counts and lr go into the existing device tensors, in place: a captured graph keeps
+// reading those addresses (Note [capturable adam]).
+template <typename OptionsT, bool kDecoupled>
+void AdamFamily<OptionsT, kDecoupled>::state_loaded() {
+  int64_t first = 0;
+  for (int64_t g = 0; g < num_groups(); ++g) {
+    const auto n = static_cast<int64_t>(params(g).size());
+    for (auto& [key, d] : device_scalars_) {
+      if (key.first != first) continue;
+      std::vector<double> counts(static_cast<size_t>(n));
+      for (int64_t j = 0; j < n; ++j) counts[static_cast<size_t>(j)] = static_cast<double>(step_count(first + j));
+      d.steps.copy_(from_vector(counts, {n}, {.dtype = DType::f64}));
+      d.lr.fill_(lr(g));
+    }
+    first += n;
+  }
 }
 
 template <typename OptionsT, bool kDecoupled>

@@ -73,7 +73,7 @@ class AdamFamily : public Optimizer {
   void check_option_fields(const std::vector<OptionField>& fields) const override;
   const char* capture_refusal() const override;
   void lr_changed(const Group& group) override;
-  void state_loaded() override { device_scalars_.clear(); }  // made again from the loaded host counts
+  void state_loaded() override;
 
  private:
   /// The device step counts (f64, one per parameter of the group) and lr of one group on one

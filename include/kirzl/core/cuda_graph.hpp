@@ -52,9 +52,10 @@ struct GraphOptions {
 ///   blocks the step freed are kept away from other work until the Graph is destroyed (Note [cuda
 ///   graph memory]); replays allocate nothing.
 /// * Inside `step`, operations that cannot be captured throw Error{Unsupported} naming the
-///   operation (host synchronisation such as Tensor::item(), Tensor::to(cpu), Stream/Event and
-///   device synchronize, the eager index check of KIRZL_SYNC_INDEX_CHECKS; dropout with p > 0;
-///   optimizers other than AdamW/Adam with capturable = true; collectives). The failed capture is
+///   operation (host synchronisation such as Tensor::item(), Stream/Event and device synchronize,
+///   the eager index check of KIRZL_SYNC_INDEX_CHECKS; every copy between host and device memory,
+///   blocking or not, e.g. Tensor::to(cpu); dropout with p > 0; optimizers other than AdamW/Adam
+///   with capturable = true, and their first step; collectives). The failed capture is
 ///   ended and discarded, the stream and the process stay usable, and the Graph stays
 ///   uncaptured (capture may be called again).
 ///

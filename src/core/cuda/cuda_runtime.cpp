@@ -130,6 +130,11 @@ void CudaBackend::memcpy(void* dst, const void* src, size_t nbytes, CopyKind kin
 
 void CudaBackend::memcpy_async(void* dst, const void* src, size_t nbytes, CopyKind kind, int device) {
   if (nbytes == 0) return;
+  // A captured copy from pageable memory is invalid, and one from pinned memory would be recorded
+  // on the capture stream by the pinned allocator (an event no one may query): refused as well.
+  if (kind != CopyKind::DeviceToDevice)
+    check_not_capturing(device, "asynchronous copy between host and device memory",
+                        "copy the next batch into a static input tensor before Graph::replay() instead");
   DeviceGuard guard(device);
   KIRZL_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, to_cuda(kind), current_stream(device)));
 }

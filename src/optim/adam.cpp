@@ -1,5 +1,6 @@
 #include "kirzl/optim/adam.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "kernels/optim_update.h"
@@ -128,9 +129,10 @@ void AdamFamily<OptionsT, kDecoupled>::update(const Group& group, std::vector<De
 // written (on the caller's current stream) when it is created, by set_lr() and the schedulers
 // through lr_changed(), so an lr set between replays reaches the next replay. The counters are
 // created from the host counts at the first step, which must not be captured (it would copy host
-// values inside the capture; warm-up steps come first anyway); load_state_dict() writes the
-// loaded counts and lr into them in place, so a graph captured before the load replays on from
-// the loaded state. On the CPU the same bookkeeping runs (the CPU kernel reads the counters from
+// values inside the capture; warm-up steps come first anyway). state_dict() and step_count() read
+// them (device_step_counts), since replays do not reach the host's counts. load_state_dict()
+// writes the loaded counts and lr into them in place, so a graph captured before the load replays
+// on from the loaded state. On the CPU the same bookkeeping runs (the CPU kernel reads the counters from
 // host memory), so the CPU tests cover it.
 template <typename OptionsT, bool kDecoupled>
 typename AdamFamily<OptionsT, kDecoupled>::DeviceScalars& AdamFamily<OptionsT, kDecoupled>::device_scalars(
@@ -160,11 +162,32 @@ void AdamFamily<OptionsT, kDecoupled>::state_loaded() {
     for (auto& [key, d] : device_scalars_) {
       if (key.first != first) continue;
       std::vector<double> counts(static_cast<size_t>(n));
-      for (int64_t j = 0; j < n; ++j) counts[static_cast<size_t>(j)] = static_cast<double>(step_count(first + j));
+      for (int64_t j = 0; j < n; ++j) counts[static_cast<size_t>(j)] = static_cast<double>(host_step_count(first + j));
       d.steps.copy_(from_vector(counts, {n}, {.dtype = DType::f64}));
       d.lr.fill_(lr(g));
     }
     first += n;
+  }
+}
+
+// Replays advance the device counters only, so for a parameter on a counter's device that counter
+// is the truth (the host's count is behind after replays, and one ahead after the capture, whose
+// step() counted on the host but whose counter advance did not run). Parameters of the group on
+// other devices keep the count of their own device's counter.
+template <typename OptionsT, bool kDecoupled>
+void AdamFamily<OptionsT, kDecoupled>::device_step_counts(std::vector<int64_t>& counts) const {
+  for (const auto& [key, d] : device_scalars_) {
+    int64_t g = 0, first = 0;
+    while (g < num_groups() && first != key.first) first += static_cast<int64_t>(params(g++).size());
+    if (g >= num_groups()) continue;
+    const std::vector<Tensor>& ps = params(g);
+    const Tensor host = d.steps.to(Device::cpu()).contiguous();
+    const double* v = host.data<double>();
+    for (size_t j = 0; j < ps.size(); ++j) {
+      const Device pd = ps[j].device();
+      if ((pd.is_cpu() ? -1 : pd.index()) != key.second) continue;
+      counts[static_cast<size_t>(key.first) + j] = static_cast<int64_t>(std::llround(v[j]));
+    }
   }
 }
 

@@ -126,7 +126,15 @@ double Optimizer::weight_decay(int64_t group) const {
 int64_t Optimizer::step_count(int64_t param_index) const {
   KIRZL_CHECK(param_index >= 0 && param_index < num_params(), name_, ".step_count: parameter ", param_index,
               " out of range [0, ", num_params(), ")");
-  return state_[param_index].step;
+  std::vector<int64_t> counts = step_counts_();
+  return counts[static_cast<size_t>(param_index)];
+}
+
+std::vector<int64_t> Optimizer::step_counts_() const {
+  std::vector<int64_t> counts(state_.size());
+  for (size_t i = 0; i < state_.size(); ++i) counts[i] = state_[i].step;
+  device_step_counts(counts);
+  return counts;
 }
 
 Tensor Optimizer::state_buffer(ParamState& state, const std::string& name, const Tensor& param, bool* created) {
@@ -292,11 +300,12 @@ StateDict Optimizer::state_dict() const {
     sd.insert(prefix + "params", indices);
   }
   for (const OptionField& f : option_fields()) sd.insert("options." + f.name, scalar_f64(f.value));
+  const std::vector<int64_t> counts = step_counts_();
   for (size_t i = 0; i < state_.size(); ++i) {
     const ParamState& st = state_[i];
     if (st.step == 0 && st.buffers.empty()) continue;
     std::string prefix = "state." + std::to_string(i) + ".";
-    sd.insert(prefix + "step", scalar_f64(static_cast<double>(st.step)));
+    sd.insert(prefix + "step", scalar_f64(static_cast<double>(counts[i])));
     for (const auto& [n, t] : st.buffers) sd.insert(prefix + n, t.clone());
   }
   return sd;

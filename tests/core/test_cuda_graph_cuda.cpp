@@ -126,6 +126,11 @@ TEST(CudaGraph, MlpTrainingStepReplayEqualsEagerSteps) {
     graphed_opt.set_lr(3e-3);
   });
   expect_same_parameters(graphed->parameters(), eager->parameters());
+  // The replays advanced the device's step counts only: a checkpoint must still see 8 steps.
+  for (int64_t i = 0; i < graphed_opt.num_params(); ++i) {
+    EXPECT_EQ(graphed_opt.step_count(i), 8) << "parameter " << i;
+    EXPECT_EQ(graphed_opt.state_dict().at("state." + std::to_string(i) + ".step").item(), 8.0) << "parameter " << i;
+  }
 }
 
 TEST(CudaGraph, SmallBf16GptTrainingStepReplayEqualsEagerSteps) {

@@ -22,8 +22,8 @@ struct AdamOptions {
   /// step counts (Note [capturable adam]). set_lr() and the schedulers write the new lr to the
   /// device on the caller's current stream. The first step must run before a capture (it creates
   /// the device counters). The same numbers as false (on CUDA up to the last bit of the bias
-  /// corrections, which the device computes). state_dict() saves the host's step counts, which
-  /// replays do not advance.
+  /// corrections, which the device computes). state_dict() and step_count() read the device's step
+  /// counts, so they include the replays.
   bool capturable = false;
 };
 
@@ -40,8 +40,8 @@ struct AdamWOptions {
   /// step counts (Note [capturable adam]). set_lr() and the schedulers write the new lr to the
   /// device on the caller's current stream. The first step must run before a capture (it creates
   /// the device counters). The same numbers as false (on CUDA up to the last bit of the bias
-  /// corrections, which the device computes). state_dict() saves the host's step counts, which
-  /// replays do not advance.
+  /// corrections, which the device computes). state_dict() and step_count() read the device's step
+  /// counts, so they include the replays.
   bool capturable = false;
 };
 
@@ -74,6 +74,7 @@ class AdamFamily : public Optimizer {
   const char* capture_refusal() const override;
   void lr_changed(const Group& group) override;
   void state_loaded() override;
+  void device_step_counts(std::vector<int64_t>& counts) const override;
 
  private:
   /// The device step counts (f64, one per parameter of the group) and lr of one group on one

@@ -94,7 +94,9 @@ class Optimizer {
   double initial_lr(int64_t group = 0) const;
   /// Weight decay of `group` (its override, or the optimizer's default).
   double weight_decay(int64_t group = 0) const;
-  /// Number of steps parameter `param_index` has taken (0 before its first update).
+  /// Number of steps parameter `param_index` has taken (0 before its first update), replays of a
+  /// captured step included (a capturable optimizer reads its device counters, which waits for
+  /// the device).
   int64_t step_count(int64_t param_index) const;
 
   /// A copy of the optimizer's state: every tensor in the result is a fresh copy, so later steps
@@ -103,7 +105,7 @@ class Optimizer {
   ///   "param_groups.<g>.params"  1-D i64 tensor of the group's parameter indices;
   ///   "options.<name>"  the optimizer-wide options (booleans as 0/1);
   ///   "state.<i>.step"  and "state.<i>.<buffer>" (e.g. "state.3.exp_avg") for each parameter
-  ///   that has state.
+  ///   that has state; the step counts include replays of a captured step (as step_count).
   StateDict state_dict() const;
 
   /// Restores a state_dict() of an optimizer of the same kind over parameters of the same
@@ -223,6 +225,12 @@ class Optimizer {
   /// Called at the end of load_state_dict(), after the step counts and buffers were replaced.
   /// Default: nothing.
   virtual void state_loaded() {}
+  /// Raises `counts` (the host's step counts, by parameter index) to those kept on the device,
+  /// which replays of a captured step advance without the host knowing (Note [capturable adam]).
+  /// Default: nothing (the host's counts are the truth).
+  virtual void device_step_counts(std::vector<int64_t>& counts) const { (void)counts; }
+  /// The host's step count of parameter `param_index` (what step() has counted on the host).
+  int64_t host_step_count(int64_t param_index) const { return state_[static_cast<size_t>(param_index)].step; }
 
   /// The state buffer `name` of `param` (a handle to the stored tensor), created as zeros on
   /// first use on param's device (f64 for f64 params, else f32). Returns `created` = true when
@@ -252,6 +260,7 @@ class Optimizer {
   void run_hooks(HookKind kind, bool set_to_none);
   struct LoadPlan;  // a checked state_dict, ready to apply (optimizer.cpp)
   LoadPlan plan_load(const StateDict& state, bool copy_buffers) const;
+  std::vector<int64_t> step_counts_() const;  // the host's, raised by device_step_counts()
 };
 
 }  // namespace kirzl::optim

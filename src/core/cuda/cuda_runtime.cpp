@@ -3,13 +3,18 @@
 // backend]). Built only with the CUDA toolkit; a GPU is needed only when one of these is called.
 #include "core/cuda/cuda_backend.h"
 
-#include <cstdio>
 #include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <mutex>
+#include <vector>
 
 #include "core/cuda/allocators.h"
 #include "core/cuda/cuda_check.h"
 #include "core/cuda/current_stream.h"
 #include "core/cuda/device_guard.h"
+#include "core/cuda/stream_release.h"
 #include "kirzl/core/device.hpp"
 
 namespace kirzl::cuda_rt {
@@ -99,6 +104,33 @@ void CudaBackend::forget_stream(void* stream, int device) noexcept {
   } catch (const std::exception& e) {  // runs in a destructor: report, never throw
     std::fprintf(stderr, "kirzl: forgetting a destroyed stream in the allocators failed: %s\n", e.what());
   }
+  run_stream_release_hooks(stream, device);
+}
+
+namespace {
+std::mutex& release_hooks_mutex() {
+  static auto* mu = new std::mutex;  // never destroyed: streams may die during static destruction
+  return *mu;
+}
+std::vector<StreamReleaseHook>& release_hooks() {
+  static auto* hooks = new std::vector<StreamReleaseHook>;
+  return *hooks;
+}
+}  // namespace
+
+void add_stream_release_hook(StreamReleaseHook hook) {
+  std::lock_guard<std::mutex> lock(release_hooks_mutex());
+  auto& hooks = release_hooks();
+  if (std::find(hooks.begin(), hooks.end(), hook) == hooks.end()) hooks.push_back(hook);
+}
+
+void run_stream_release_hooks(void* stream, int device) noexcept {
+  std::vector<StreamReleaseHook> hooks;
+  {
+    std::lock_guard<std::mutex> lock(release_hooks_mutex());
+    hooks = release_hooks();
+  }
+  for (StreamReleaseHook h : hooks) h(stream, device);
 }
 
 bool CudaBackend::is_pinned_pointer(const void* ptr) noexcept {

@@ -225,8 +225,9 @@ class Optimizer {
   /// Called at the end of load_state_dict(), after the step counts and buffers were replaced.
   /// Default: nothing.
   virtual void state_loaded() {}
-  /// Raises `counts` (the host's step counts, by parameter index) to those kept on the device,
-  /// which replays of a captured step advance without the host knowing (Note [capturable adam]).
+  /// Replaces entries of `counts` (the host's step counts, by parameter index) by those kept on
+  /// the device, which replays of a captured step advance without the host knowing (Note
+  /// [capturable adam]).
   /// Default: nothing (the host's counts are the truth).
   virtual void device_step_counts(std::vector<int64_t>& counts) const { (void)counts; }
   /// The host's step count of parameter `param_index` (what step() has counted on the host).

@@ -19,6 +19,10 @@
 // tokens_per_joule, and the label "energy: <what was measured>". Without the counter those two
 // are absent (never 0) and the label says "energy not available: <why>".
 //
+// BM_gpt2_train_step_graph: the fused step with capturable AdamW captured once as a CUDA graph
+// and replayed (cuda::Graph); graph_gain is the eager step time of the same setup, measured in the
+// same run just before the capture, over the replay time.
+//
 // BM_gpt2_loss_check writes the initial weights (GPT-2 names, safetensors, values exact in bf16;
 // wte as GPT-2's [50257, 768], without the padding rows, so the peer's 50257-class model loads it)
 // and the batch (int32 [B, T + 1]) to $KIRZL_GPT2_CHECK_DIR (default /tmp/kirzl_gpt2_check), trains
@@ -55,7 +59,9 @@ struct Setup {
   std::unique_ptr<optim::AdamW> opt;
 };
 
-Setup make_setup() {
+// capturable: AdamW keeps its step counts and lr on the device (Note [capturable adam]), as a
+// captured step needs.
+Setup make_setup(bool capturable = false) {
   manual_seed(1234);
   Setup s;
   s.model = std::make_unique<models::GPT>(models::GPTConfig::gpt2_124m());
@@ -65,7 +71,7 @@ Setup make_setup() {
   for (const Tensor& p : s.model->parameters()) (p.dim() >= 2 ? decay : no_decay).push_back(p);
   s.opt = std::make_unique<optim::AdamW>(
       std::vector<optim::ParamGroup>{{.params = decay, .weight_decay = 0.1}, {.params = no_decay, .weight_decay = 0.0}},
-      optim::AdamWOptions{.lr = 6e-4, .betas = {0.9, 0.95}, .eps = 1e-8, .weight_decay = 0.1});
+      optim::AdamWOptions{.lr = 6e-4, .betas = {0.9, 0.95}, .eps = 1e-8, .weight_decay = 0.1, .capturable = capturable});
   return s;
 }
 
@@ -135,6 +141,63 @@ void BM_gpt2_train_step(benchmark::State& state) {
   }
 }
 
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// The fused step captured once as a CUDA graph (cuda::Graph) and replayed, beside the same step
+// run eagerly in the same process with the same capturable AdamW: graph_gain = eager step time /
+// replay time. Both time whole steps from the host (launch overhead included, which is what a
+// graph removes), synchronising after each.
+void BM_gpt2_train_step_graph(benchmark::State& state) {
+  if (!have_gpu(state)) return;
+  cuda::reset_peak_memory_stats(0);
+  Setup s = make_setup(/*capturable=*/true);
+  Tensor batch = random_tokens(s.model->config().vocab_size, 7).to(Device::cuda(0));
+  // Static inputs: a training loop copies each batch into these before replay().
+  Tensor idx = batch.slice(1, 0, kSeq).contiguous(), targets = batch.slice(1, 1, kSeq + 1).contiguous();
+  double eager_s = 0, replay_s = 0, last = 0;
+  try {
+    for (int i = 0; i < 3; ++i) train_step(s, true, idx, targets);  // warm-up: state, plans, allocator cache
+    cuda::synchronize(0);
+    constexpr int kEagerSteps = 10;
+    for (int i = 0; i < kEagerSteps; ++i) {
+      const auto t0 = std::chrono::steady_clock::now();
+      train_step(s, true, idx, targets);
+      cuda::synchronize(0);
+      eager_s += seconds_since(t0) / kEagerSteps;
+    }
+    Tensor loss;
+    cuda::Graph graph;
+    graph.capture([&] { loss = train_step(s, true, idx, targets); });
+    graph.replay();  // the first launch uploads the graph
+    cuda::synchronize(0);
+    for (auto _ : state) {
+      const auto t0 = std::chrono::steady_clock::now();
+      graph.replay();
+      cuda::synchronize(0);
+      const double dt = seconds_since(t0);
+      state.SetIterationTime(dt);
+      replay_s += dt;
+    }
+    last = loss.to(Device::cpu()).to(DType::f64).item();
+  } catch (const Error& e) {
+    state.SkipWithError(e.what());
+    return;
+  }
+  replay_s /= static_cast<double>(state.iterations());
+  const double tokens = static_cast<double>(kBatch * kSeq);
+  state.counters["last_loss"] = last;
+  state.counters["tokens/s"] = benchmark::Counter(tokens, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["eager_step_ms"] = eager_s * 1e3;
+  state.counters["graph_gain"] = eager_s / replay_s;
+  state.counters["MFU"] = benchmark::Counter(flops_per_token(*s.model) * tokens / (kPeakTflops * 1e12),
+                                             benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel("energy not measured (graph variant)");
+  state.counters["peak_mem_GB"] = static_cast<double>(cuda::memory_stats(0).peak_allocated_bytes) / 1e9;
+  state.counters["peak_reserved_GB"] = static_cast<double>(cuda::memory_stats(0).peak_reserved_bytes) / 1e9;
+}
+
 void BM_gpt2_loss_check(benchmark::State& state) {
   if (!have_gpu(state)) return;
   const char* env = std::getenv("KIRZL_GPT2_CHECK_DIR");
@@ -168,6 +231,7 @@ void BM_gpt2_loss_check(benchmark::State& state) {
 
 BENCHMARK(BM_gpt2_train_step)->Arg(1)->Arg(0)->ArgName("fused")->UseManualTime()->Iterations(20)
     ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_gpt2_train_step_graph)->UseManualTime()->Iterations(20)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_gpt2_loss_check)->Iterations(1)->Unit(benchmark::kMillisecond);
 
 }  // namespace

@@ -50,6 +50,11 @@ for mode in ("eager", "compile"):
     energy = t.get("energy", "not available: the peer did not report energy")
     rows.append((f"PyTorch {mode}", t["tokens_per_s"], t["peak_mem_bytes"], t["mfu"], t.get("tokens_per_joule"),
                  ("energy: " + energy) if t.get("tokens_per_joule") is not None else "energy " + energy))
+# The fused step captured as a CUDA graph (BM_gpt2_train_step_graph), after the peers so that the
+# indices above stay.
+b = kirzl_row("BM_gpt2_train_step_graph")
+rows.append(("kirzl graph", b["tokens/s"], b["peak_mem_GB"] * 1e9, b["MFU"], None, b.get("label", "")) if b
+            else ("kirzl graph", None, None, None, None, ""))
 compiled = rows[3][1]
 compiled_mem = rows[3][2]
 print("\n%-16s %12s %10s %6s %14s %10s" % ("", "tokens/s", "peak GB", "MFU", "vs compiled", "tokens/J"))

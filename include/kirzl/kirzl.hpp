@@ -7,6 +7,7 @@
 #include "kirzl/config.hpp"
 #include "kirzl/core/allocator.hpp"
 #include "kirzl/core/cuda.hpp"
+#include "kirzl/core/cuda_graph.hpp"
 #include "kirzl/core/device.hpp"
 #include "kirzl/core/dtype.hpp"
 #include "kirzl/core/error.hpp"

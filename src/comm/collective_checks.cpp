@@ -1,12 +1,17 @@
 // The argument checks shared by every backend. See collective_checks.h.
 #include "comm/collective_checks.h"
 
+#include "core/cuda_runtime.h"
+
 namespace kirzl::comm::detail {
 
 void check_tensor(const char* op, const Tensor& t, const char* name) {
   KIRZL_CHECK(t.defined(), op, ": ", name, " is an undefined tensor");
   KIRZL_CHECK(t.numel() == 0 || t.is_contiguous(), op, ": ", name, " must be contiguous, got ", t.describe(), " with strides ",
               t.strides().str(), " (call .contiguous() and copy the result back)");
+  if (t.device().is_cuda())
+    cuda_rt::check_not_capturing(t.device().index(), op,
+                                 "a collective is completed and checked by the host (Work::wait), outside the graph");
 }
 
 void check_same_dtype(const char* op, const Tensor& out, const Tensor& in) {

@@ -11,7 +11,8 @@
 
 namespace kirzl::comm::detail {
 
-// `t` (called `name` in the message) is defined, and contiguous unless empty.
+// `t` (called `name` in the message) is defined, and contiguous unless empty; a CUDA tensor's
+// current stream is not being captured into a CUDA graph (Error{Unsupported}).
 void check_tensor(const char* op, const Tensor& t, const char* name);
 
 // `out` and `in` have the same dtype.

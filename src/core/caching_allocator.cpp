@@ -19,10 +19,11 @@ struct CachingAllocator::Block {
   bool small = false;    // which pool
   bool allocated = false;
   int pending_events = 0;  // > 0: freed, waiting for other streams
+  bool held = false;       // freed during a capture, kept for its graph (Note [cuda graph memory])
   Block* prev = nullptr;   // neighbours within the segment
   Block* next = nullptr;
   std::vector<StreamRef> stream_uses;  // other streams that used it (record_stream)
-  bool is_free() const { return !allocated && pending_events == 0; }
+  bool is_free() const { return !allocated && pending_events == 0 && !held; }
   bool is_whole_segment() const { return prev == nullptr && next == nullptr; }
 };
 
@@ -120,7 +121,7 @@ void CachingAllocator::return_block_(Block* block) {
     if (n->next) n->next->prev = block;
     delete n;
   }
-  if (config_.no_cache && block->is_whole_segment()) {
+  if (config_.no_cache && block->is_whole_segment() && captures_.empty()) {
     backend_->release(block->ptr, block->size);
     stats_.reserved_bytes -= block->size;
     ++stats_.device_frees;
@@ -161,6 +162,7 @@ void CachingAllocator::synchronize_events_() {
 }
 
 void CachingAllocator::release_free_segments_() {
+  if (!captures_.empty()) return;  // cudaFree would synchronise a capturing device (Note [cuda graph memory])
   for (Pool* pool : {&small_pool_, &large_pool_}) {
     for (auto it = pool->begin(); it != pool->end();) {
       Block* b = *it;
@@ -181,12 +183,15 @@ void CachingAllocator::release_free_segments_() {
 void* CachingAllocator::allocate(size_t nbytes, StreamRef stream) {
   if (nbytes == 0) return nullptr;
   std::lock_guard<std::mutex> lock(mutex_);
-  process_events_();
+  // Note [cuda graph memory]: the capturing thread takes from its graph's pool and queries no events.
+  const Capture* capture = this_thread_capture_();
+  const StreamRef key = capture ? capture->pool : stream;
+  if (!capture) process_events_();
   size_t size = round_size(nbytes);
   KIRZL_CHECK_CODE(size >= nbytes, ErrorCode::Cuda, "out of memory on ", backend_->name(), ": cannot allocate ", nbytes, " bytes");
   bool small = size <= config_.small_limit;
   Pool& pool = small ? small_pool_ : large_pool_;
-  Block* block = config_.no_cache ? nullptr : find_free_block_(pool, stream, size);
+  Block* block = config_.no_cache ? nullptr : find_free_block_(pool, key, size);
   if (block) {
     ++stats_.cache_hits;
   } else {
@@ -194,12 +199,14 @@ void* CachingAllocator::allocate(size_t nbytes, StreamRef stream) {
     void* p = backend_->allocate(seg);
     if (!p) {
       // Note [cuda caching allocator], out of memory: wait for other streams, give the cache back, retry once.
+      // During a capture the capturing thread waits for no event and nobody frees segments.
       ++stats_.ooms;
-      synchronize_events_();
-      block = find_free_block_(pool, stream, size);
+      if (!capture) synchronize_events_();
+      block = find_free_block_(pool, key, size);
       if (block) {
         ++stats_.cache_hits;
       } else {
+        if (!captures_.empty()) throw_capture_oom_(nbytes, size, seg);
         release_free_segments_();
         p = backend_->allocate(seg);
         if (!p) throw_oom_(nbytes, size, seg);
@@ -209,7 +216,7 @@ void* CachingAllocator::allocate(size_t nbytes, StreamRef stream) {
       block = new Block;
       block->ptr = static_cast<char*>(p);
       block->size = seg;
-      block->stream = stream;
+      block->stream = key;
       block->small = small;
       stats_.reserved_bytes += seg;
       stats_.peak_reserved_bytes = std::max(stats_.peak_reserved_bytes, stats_.reserved_bytes);
@@ -218,6 +225,8 @@ void* CachingAllocator::allocate(size_t nbytes, StreamRef stream) {
     }
   }
   take_and_split_(block, size);
+  // A pool block used on a side stream of the capture: not reused within the capture once freed.
+  if (key != stream) block->stream_uses.push_back(stream);
   block->requested = nbytes;
   live_.emplace(block->ptr, block);
   ++stats_.allocations;
@@ -240,6 +249,21 @@ void CachingAllocator::free(void* ptr) noexcept {
   stats_.allocated_bytes -= b->size;
   stats_.requested_bytes -= b->requested;
   b->requested = 0;
+  if (const Capture* capture = this_thread_capture_()) {
+    if (b->stream == capture->pool && b->stream_uses.empty()) {
+      return_block_(b);  // the graph orders later uses of the pool after this one
+    } else {
+      b->held = true;  // the graph may use it at every replay: kept until it dies
+      held_.emplace_back(capture->pool, b);
+      ++stats_.graph_held_frees;
+    }
+    return;
+  }
+  free_block_(b);
+}
+
+// An ordinary free of a block nobody holds any more (outside any capture of this thread).
+void CachingAllocator::free_block_(Block* b) {
   if (b->stream_uses.empty()) {
     return_block_(b);
     return;
@@ -271,6 +295,51 @@ void CachingAllocator::free(void* ptr) noexcept {
   if (b->pending_events == 0) return_block_(b);
 }
 
+const CachingAllocator::Capture* CachingAllocator::this_thread_capture_() const {
+  if (captures_.empty()) return nullptr;
+  const std::thread::id self = std::this_thread::get_id();
+  for (const Capture& c : captures_)
+    if (c.thread == self) return &c;
+  return nullptr;
+}
+
+void CachingAllocator::begin_capture(StreamRef pool_stream) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  KIRZL_CHECK(this_thread_capture_() == nullptr, "cuda graph capture on ", backend_->name(),
+              ": this thread is already capturing a graph; captures cannot nest");
+  for (const Capture& c : captures_)
+    KIRZL_CHECK(c.pool != pool_stream, "cuda graph capture on ", backend_->name(), ": the pool is already in use by another capture");
+  captures_.push_back({std::this_thread::get_id(), pool_stream});
+}
+
+void CachingAllocator::end_capture(StreamRef pool_stream) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const std::thread::id self = std::this_thread::get_id();
+  auto it = std::find_if(captures_.begin(), captures_.end(), [&](const Capture& c) { return c.thread == self && c.pool == pool_stream; });
+  KIRZL_INTERNAL_ASSERT(it != captures_.end(), "end_capture without begin_capture on this thread");
+  captures_.erase(it);
+}
+
+void CachingAllocator::release_pool(StreamRef pool_stream) noexcept {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<Block*> blocks;
+  std::erase_if(held_, [&](const std::pair<StreamRef, Block*>& h) {
+    if (h.first != pool_stream) return false;
+    blocks.push_back(h.second);
+    return true;
+  });
+  for (Block* b : blocks) {
+    b->held = false;
+    --stats_.graph_held_frees;
+    free_block_(b);  // its events, if any, are recorded now, outside the capture
+  }
+}
+
+bool CachingAllocator::capturing() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return !captures_.empty();
+}
+
 bool CachingAllocator::record_stream(void* ptr, StreamRef stream) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = live_.find(ptr);
@@ -293,7 +362,7 @@ bool CachingAllocator::owns(const void* ptr) const {
 
 void CachingAllocator::empty_cache() {
   std::lock_guard<std::mutex> lock(mutex_);
-  process_events_();
+  if (this_thread_capture_() == nullptr) process_events_();
   release_free_segments_();
 }
 
@@ -320,6 +389,15 @@ void CachingAllocator::throw_oom_(size_t requested, size_t rounded, size_t segme
              format_bytes(stats_.allocated_bytes), " allocated to tensors and ", format_bytes(stats_.reserved_bytes),
              " reserved (cache emptied before this retry); the device has ", format_bytes(info.free_bytes), " free of ",
              format_bytes(info.total_bytes), " total");
+}
+
+void CachingAllocator::throw_capture_oom_(size_t requested, size_t rounded, size_t segment) {
+  KIRZL_FAIL(ErrorCode::Cuda, "out of memory on ", backend_->name(), " during CUDA graph capture: tried to allocate ",
+             format_bytes(requested), " (a ", format_bytes(segment), " segment for a block of ", rounded,
+             " bytes); kirzl has ", format_bytes(stats_.allocated_bytes), " allocated to tensors and ",
+             format_bytes(stats_.reserved_bytes), " reserved. The cache cannot be emptied while a graph is being "
+             "captured (cudaFree would synchronise the device): call cuda::empty_cache() before the capture, or make "
+             "the captured step smaller (Note [cuda graph memory])");
 }
 
 std::string format_bytes(size_t nbytes) {

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -92,6 +93,45 @@ struct CachingAllocatorConfig {
 // * No driver calls in the steady state: once a training loop has run one step, every request
 //   of the next step finds a cached block (memory_stats().device_mallocs stops growing).
 // * One mutex per allocator (per device); the backend is called with it held.
+// Note [cuda graph memory]
+// A CUDA graph replays its kernels into the addresses they had at capture, so the memory a
+// captured step touches must stay out of everyone else's hands while the graph lives. kirzl's
+// cuda::Graph (src/core/cuda/cuda_graph.cpp) brackets its capture with begin_capture/end_capture and
+// calls release_pool when it dies; in between the allocator keeps these rules:
+//
+// * A private pool per graph. The capture runs on a private stream the Graph creates and makes
+//   current; the capture's pool is that stream's free list. Blocks are keyed by stream (Note [cuda
+//   caching allocator]) and no other code ever allocates on that stream, so a stream key is
+//   enough for privacy: no separate pool id is needed. Blocks the capturing thread allocates on
+//   another stream during capture (a side stream forked inside the captured step) are taken from
+//   the pool as well and marked as used on that stream, so their free is deferred (next rule).
+//   A segment holds blocks of one stream only, so graph and eager blocks never share a segment.
+// * Reuse within the capture only where the graph orders it. A pool block freed by the capturing
+//   thread with no other-stream use returns to the pool at once: later work of the capture stream
+//   is ordered after its earlier uses by the graph's edges, as eager work is by the stream. A pool
+//   block that was also used on another stream is not reused during the capture (recording an
+//   event for it would add a node to the graph, and the event could not be queried later); it is
+//   held as below.
+// * Memory from before the capture. A block allocated outside the pool and freed by the capturing
+//   thread during the capture may still be read or written by the graph at every replay, so it is
+//   held, neither reused nor counted as allocated, until the graph dies (release_pool), and then
+//   freed as an ordinary free (with events for its other-stream uses). Frees from other threads
+//   are their own eager work and behave as always.
+// * No event queries by the capturing thread. Querying or synchronising an event recorded inside a
+//   capture is invalid in every capture mode, and querying any event is among the calls CUDA may
+//   forbid during capture; so the capturing thread neither records, queries nor waits for events
+//   in the allocator while it captures. Pending frees of other streams wait for the next
+//   allocation after the capture (or for another thread's).
+// * No cudaFree while any capture is active on the device: cudaFree synchronises the device,
+//   which is invalid while one of its streams captures. empty_cache() returns nothing then, the
+//   no_cache mode keeps freed segments, and running out of memory during a capture is an
+//   Error{Cuda} that says so (the out-of-memory path would wait for events and free segments).
+//   cudaMalloc is allowed (the backend switches the thread to cudaStreamCaptureModeRelaxed around
+//   it: the allocation is deliberately not part of the graph, which is what that mode is for).
+// * The pool dies with the graph. release_pool (after the graph's last replay completed) frees the
+//   held blocks. The pool's free blocks stay cached under the dead capture stream's key; whole free
+//   segments go back to the driver at the next empty_cache(). Blocks of the pool that tensors
+//   still hold (outputs of the captured step) are ordinary blocks from then on.
 class CachingAllocator {
  public:
   explicit CachingAllocator(std::unique_ptr<AllocatorBackend> backend, CachingAllocatorConfig config = {});
@@ -120,6 +160,18 @@ class CachingAllocator {
   /// Returns every entirely free segment to the backend (pending blocks whose events completed
   /// are collected first; nothing blocks).
   void empty_cache();
+  /// Starts a capture by the calling thread into the private pool of `pool_stream` (Note [cuda
+  /// graph memory]). Until end_capture, this thread's allocations come from that pool and its
+  /// frees follow the note's rules. One capture per thread at a time (Error{InvalidArgument}).
+  void begin_capture(StreamRef pool_stream);
+  /// Ends the calling thread's capture into `pool_stream`; blocks freed during it stay held until
+  /// release_pool(pool_stream).
+  void end_capture(StreamRef pool_stream);
+  /// The graph of `pool_stream` is gone (its last replay has completed, or the capture failed):
+  /// frees the blocks held for it. Never throws.
+  void release_pool(StreamRef pool_stream) noexcept;
+  /// True while some thread captures into a pool of this allocator.
+  bool capturing() const;
   cuda::MemoryStats stats() const;
   void reset_peak_stats();
 
@@ -146,7 +198,15 @@ class CachingAllocator {
   void synchronize_events_();
   void release_free_segments_();
   [[noreturn]] void throw_oom_(size_t requested, size_t rounded, size_t segment);
+  [[noreturn]] void throw_capture_oom_(size_t requested, size_t rounded, size_t segment);
   void note_allocated_(size_t size);
+  void free_block_(Block* b);
+  // The capture of the calling thread, or nullptr (mutex held).
+  struct Capture {
+    std::thread::id thread;
+    StreamRef pool;
+  };
+  const Capture* this_thread_capture_() const;
 
   std::unique_ptr<AllocatorBackend> backend_;
   CachingAllocatorConfig config_;
@@ -155,6 +215,8 @@ class CachingAllocator {
   Pool large_pool_;
   std::unordered_map<const void*, Block*> live_;  // handed out, by pointer
   std::deque<PendingEvent> pending_;
+  std::vector<Capture> captures_;  // active captures (Note [cuda graph memory])
+  std::vector<std::pair<StreamRef, Block*>> held_;  // freed during a capture: kept until release_pool
   cuda::MemoryStats stats_;
 };
 

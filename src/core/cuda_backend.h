@@ -21,8 +21,15 @@
 
 #include "core/cuda_runtime.h"
 #include "kirzl/core/cuda.hpp"
+#include "kirzl/core/cuda_graph.hpp"
 
 namespace kirzl::cuda_rt {
+
+/// A captured graph: cudaGraph_t and cudaGraphExec_t as void*.
+struct GraphHandles {
+  void* graph = nullptr;
+  void* exec = nullptr;
+};
 
 /// The CUDA runtime behind the core's CUDA entry points. Stateless (the state it manages, such as
 /// the allocators and the current streams, lives in src/core/cuda/); thread-safe as they are.
@@ -93,6 +100,22 @@ class Backend {
   virtual void event_synchronize(void* event, int device) = 0;
   virtual bool event_query(void* event) = 0;
   virtual float event_elapsed_ms(void* start, void* end) = 0;
+
+  // ---- CUDA graphs (kirzl/core/cuda_graph.hpp, Note [cuda graph capture]) ----
+  /// Whether `stream` of `device` is being captured (cudaStreamIsCapturing).
+  virtual bool stream_capturing(void* stream, int device) = 0;
+  /// Starts capturing `stream` in `mode`, with `stream` as the private allocator pool of the
+  /// calling thread (Note [cuda graph memory]).
+  virtual void begin_capture(void* stream, int device, cuda::CaptureMode mode) = 0;
+  /// Ends the capture of `stream` and instantiates the graph. When CUDA reports the capture
+  /// invalid, or instantiation fails, the graph is discarded, the pool released, and it throws.
+  virtual GraphHandles end_capture(void* stream, int device) = 0;
+  /// Ends a capture whose step failed, discards what it captured and releases the pool.
+  virtual void abort_capture(void* stream, int device) noexcept = 0;
+  /// cudaGraphLaunch of `exec` on `stream`.
+  virtual void launch_graph(void* exec, void* stream, int device) = 0;
+  /// Destroys the graph (its launches have completed) and releases the pool of `pool_stream`.
+  virtual void destroy_graph(GraphHandles graph, void* pool_stream, int device) noexcept = 0;
 };
 
 /// This build's CUDA backend, or nullptr when kirzl was built without CUDA. Never throws.

@@ -66,6 +66,12 @@ void* current_stream_handle(int device);
 /// is still reported to the user.
 void sync_current_stream_unchecked(int device);
 
+/// Throws Error{Unsupported} "<op>: cannot run inside CUDA graph capture ...: <why>" when the
+/// calling thread's current stream of `device` is being captured (Note [cuda graph capture]).
+/// Called by operations that cannot be captured, before their first CUDA call. Does nothing
+/// without CUDA or without that device.
+void check_not_capturing(int device, const char* op, const char* why);
+
 /// Sets `count` contiguous elements of `dtype` at `dst` to `value`.
 void fill(void* dst, DType dtype, size_t count, double value, int device);
 /// Converts `count` contiguous elements between dtypes on one device.

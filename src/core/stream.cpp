@@ -164,6 +164,7 @@ void Event::synchronize() const {
 
 bool Event::query() const {
   if (!recorded_) return true;
+  cuda_rt::check_not_capturing(device_, "cuda::Event::query", "work that is being captured has no completion to query");
   return cuda_rt::backend()->event_query(handle_);
 }
 

@@ -42,9 +42,15 @@ KIRZL_DECLARE_KERNEL(multi_tensor_sgd,
 /// Adam/AdamW (kirzl/optim/adam.hpp). state: exp_avg, exp_avg_sq, max_exp_avg_sq (amsgrad only).
 /// steps[k] is parameter k's step count after this step (1 on the first); the bias corrections
 /// are computed on the host from it and passed as kernel arguments, so there is no host sync.
+/// Capturable (Note [capturable adam]) when device_steps is defined: `steps` and `lr` are then
+/// ignored; parameter k's count is device_steps[slots[k]] (f64 on the parameters' device), which
+/// the call first increments, and lr is device_lr[0] (f64, same device).
 struct AdamArgs {
   double lr = 0, weight_decay = 0, beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
   bool decoupled = false, amsgrad = false, maximize = false;
+  Tensor device_steps;
+  Tensor device_lr;
+  std::vector<int64_t> slots;
 };
 KIRZL_DECLARE_KERNEL(multi_tensor_adam,
                      void (*)(const OptimLists& lists, const std::vector<int64_t>& steps, const AdamArgs& args));

@@ -209,6 +209,12 @@ namespace {
 // check_tokens does not look) then rejects an id in the padding, [vocab_size, padded_vocab_size).
 Tensor token_table(const GPT& m) { return m.wte->weight.narrow(0, 0, m.config().vocab_size); }
 
+// The position embeddings of positions 0 .. T-1: the first T rows of wpe, as embedding(wpe,
+// arange(T)) would gather them (the same values and the same gradient), without building
+// arange(T) on the host and copying it to the device at every step, which a CUDA graph could not
+// capture (Note [cuda graph capture]).
+Tensor position_rows(const Tensor& wpe, int64_t T) { return wpe.narrow(0, 0, T); }
+
 }  // namespace
 
 Tensor GPT::forward(const Tensor& input) {
@@ -216,11 +222,10 @@ Tensor GPT::forward(const Tensor& input) {
   Tensor idx = unbatched ? input.unsqueeze(0) : input;
   check_tokens(idx);
   const int64_t T = idx.size(1);
-  Tensor pos = arange(T, {.dtype = DType::i64, .device = idx.device()});
   // The embeddings are read, not called: their hooks run here (Note [parameter gather overlap]).
   wte->run_forward_pre_hooks();
   wpe->run_forward_pre_hooks();
-  Tensor x = embedding(token_table(*this), idx) + embedding(wpe->weight, pos);  // [B, T, C] + [T, C]
+  Tensor x = embedding(token_table(*this), idx) + position_rows(wpe->weight, T);  // [B, T, C] + [T, C]
   x = dropout(x, config_.dropout, is_training());
   for (auto& b : blocks_) x = (*b)(x);
   // The tied output layer over the padded rows, then the true classes' columns: a view whose
@@ -252,13 +257,12 @@ Tensor GPT::fused_loss(const Tensor& idx, const Tensor& targets) {
               "training mode with dropout ", config_.dropout, ": use loss(), or eval(), or dropout 0");
   check_tokens(idx);
   const int64_t B = idx.size(0), T = idx.size(1), C = config_.n_embd;
-  Tensor pos = arange(T, {.dtype = DType::i64, .device = idx.device()});
   // The submodules' weights are read here, not through the modules' operator(): each module's
   // forward pre-hooks run just before its weights are first read, so that sharded DDP's per-module
   // waits interleave with the blocks as in forward() (Note [parameter gather overlap]).
   wte->run_forward_pre_hooks();
   wpe->run_forward_pre_hooks();
-  Tensor x = embedding(token_table(*this), idx) + embedding(wpe->weight, pos);
+  Tensor x = embedding(token_table(*this), idx) + position_rows(wpe->weight, T);
   blocks_.front()->run_forward_pre_hooks();
   nn::LayerNorm& first = *blocks_.front()->ln_1;
   first.run_forward_pre_hooks();

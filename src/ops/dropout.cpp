@@ -1,4 +1,5 @@
 // dropout with a reproducible counter-based mask (Note [dropout mask]).
+#include "core/cuda_runtime.h"
 #include "kernels/dropout.h"
 #include "kirzl/autograd.hpp"
 #include "kirzl/ops/nn.hpp"
@@ -10,6 +11,10 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
   ops::check_floating("dropout", x, "x");
   KIRZL_CHECK(p >= 0.0 && p <= 1.0, "dropout: probability p must be in [0, 1], got ", p, " for x ", x.describe());
   if (!training || p == 0.0) return x;
+  if (x.device().is_cuda())
+    cuda_rt::check_not_capturing(x.device().index(), "dropout",
+                                 "its mask's Philox seed and offset are drawn on the host and would be baked into the "
+                                 "graph, so every replay would drop the same elements; capture with p = 0 or in eval mode");
   Generator& g = gen ? *gen : default_generator();
   // One Philox block per four elements, reserved even for p == 1 so that the stream position
   // depends only on the sequence of calls.

@@ -1,9 +1,11 @@
 #include "kirzl/optim/optimizer.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <optional>
 
+#include "core/cuda_runtime.h"
 #include "kirzl/autograd.hpp"
 #include "optim/option_checks.h"
 
@@ -93,12 +95,20 @@ double Optimizer::lr(int64_t group) const {
   return groups_[group].lr;
 }
 
+const char* Optimizer::capture_refusal() const {
+  return "its kernels take lr and the step-dependent bias corrections as host values, which the graph would replay "
+         "unchanged (AdamW and Adam with capturable = true can be captured)";
+}
+
 void Optimizer::set_lr(double lr, int64_t group) {
   KIRZL_CHECK(lr >= 0.0 && std::isfinite(lr), name_, ".set_lr: option 'lr' must be finite and >= 0, got ", lr);
   KIRZL_CHECK(group >= -1 && group < num_groups(), name_, ".set_lr: param group ", group, " out of range [0, ",
               num_groups(), ") (or -1 for all)");
   for (int64_t g = 0; g < num_groups(); ++g)
-    if (group == -1 || g == group) groups_[g].lr = lr;
+    if (group == -1 || g == group) {
+      groups_[g].lr = lr;
+      lr_changed(groups_[g]);
+    }
 }
 
 double Optimizer::initial_lr(int64_t group) const {
@@ -116,7 +126,15 @@ double Optimizer::weight_decay(int64_t group) const {
 int64_t Optimizer::step_count(int64_t param_index) const {
   KIRZL_CHECK(param_index >= 0 && param_index < num_params(), name_, ".step_count: parameter ", param_index,
               " out of range [0, ", num_params(), ")");
-  return state_[param_index].step;
+  std::vector<int64_t> counts = step_counts_();
+  return counts[static_cast<size_t>(param_index)];
+}
+
+std::vector<int64_t> Optimizer::step_counts_() const {
+  std::vector<int64_t> counts(state_.size());
+  for (size_t i = 0; i < state_.size(); ++i) counts[i] = state_[i].step;
+  device_step_counts(counts);
+  return counts;
 }
 
 Tensor Optimizer::state_buffer(ParamState& state, const std::string& name, const Tensor& param, bool* created) {
@@ -198,6 +216,7 @@ void Optimizer::step() {
   run_hooks(HookKind::step_pre, false);
   NoGradGuard no_grad;
   // Check every parameter before touching any, so a bad one leaves the model consistent.
+  std::vector<int> cuda_devices;
   for (const Group& group : groups_) {
     for (size_t k = 0; k < group.params.size(); ++k) {
       const Tensor& p = group.params[k];
@@ -210,8 +229,14 @@ void Optimizer::step() {
                   " does not match the parameter ", p.describe());
       KIRZL_CHECK(is_floating(grad.dtype()), name_, ": gradient ", grad.describe(), " of parameter ", index,
                   " must be floating");
+      if (p.device().is_cuda() && std::find(cuda_devices.begin(), cuda_devices.end(), p.device().index()) == cuda_devices.end())
+        cuda_devices.push_back(p.device().index());
     }
   }
+  // Note [cuda graph capture]: the kernels take lr and the bias corrections of the host's step
+  // counts as arguments, which a graph would bake in.
+  if (const char* why = capture_refusal())
+    for (int d : cuda_devices) cuda_rt::check_not_capturing(d, (name_ + ".step").c_str(), why);
   std::vector<GroupItems> all;
   std::vector<std::pair<Tensor, Tensor>> write_back;  // (parameter, its contiguous copy)
   for (const Group& group : groups_) {
@@ -275,11 +300,12 @@ StateDict Optimizer::state_dict() const {
     sd.insert(prefix + "params", indices);
   }
   for (const OptionField& f : option_fields()) sd.insert("options." + f.name, scalar_f64(f.value));
+  const std::vector<int64_t> counts = step_counts_();
   for (size_t i = 0; i < state_.size(); ++i) {
     const ParamState& st = state_[i];
     if (st.step == 0 && st.buffers.empty()) continue;
     std::string prefix = "state." + std::to_string(i) + ".";
-    sd.insert(prefix + "step", scalar_f64(static_cast<double>(st.step)));
+    sd.insert(prefix + "step", scalar_f64(static_cast<double>(counts[i])));
     for (const auto& [n, t] : st.buffers) sd.insert(prefix + n, t.clone());
   }
   return sd;
@@ -412,6 +438,7 @@ void Optimizer::load_state_dict(const StateDict& sd) {
   }
   for (auto& st : state_) st = ParamState{};
   for (auto& [index, st] : plan.states) state_[index] = std::move(st);
+  state_loaded();
 }
 
 }  // namespace kirzl::optim

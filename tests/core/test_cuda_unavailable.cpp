@@ -102,3 +102,11 @@ TEST(CudaUnavailable, ABuildWithoutCudaSaysHowToGetTheBackend) {
                      "KIRZL_WITH_CUDA=ON", "pip install . -C cmake.define.KIRZL_WITH_CUDA=ON");
   EXPECT_KIRZL_ERROR(cuda::Stream(0), ErrorCode::Unsupported, "pip install . -C cmake.define.KIRZL_WITH_CUDA=ON");
 }
+
+TEST(CudaUnavailable, GraphsCannotBeMadeAndNothingIsCapturing) {
+  SKIP_IF_GPU();
+  EXPECT_KIRZL_ERROR(cuda::Graph(), ErrorCode::Unsupported, "cuda::Graph", reason());
+  EXPECT_KIRZL_ERROR(cuda::Graph({.device = 0}), ErrorCode::Unsupported, "cuda::Graph", reason());
+  EXPECT_FALSE(cuda::is_capturing(0));
+  EXPECT_FALSE(cuda::is_capturing(-1));
+}

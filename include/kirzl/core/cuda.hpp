@@ -77,6 +77,9 @@ struct MemoryStats {
   uint64_t ooms = 0;            ///< driver allocations that failed (each empties the cache and retries)
   size_t segments = 0;          ///< segments currently reserved
   size_t pending_frees = 0;     ///< freed blocks waiting for events of other streams
+  /// Blocks freed during a CUDA graph capture that the graph may still use at replay, kept out of
+  /// the cache until the graph is destroyed (Note [cuda graph memory]; not counted as allocated).
+  size_t graph_held_frees = 0;
 };
 
 /// Statistics of the caching device allocator of `device`. Thread-safe.

@@ -1,6 +1,7 @@
 // Adam (L2 weight decay coupled into the gradient) and AdamW (decoupled weight decay).
 #pragma once
 
+#include <map>
 #include <utility>
 #include <vector>
 
@@ -16,6 +17,14 @@ struct AdamOptions {
   double weight_decay = 0.0;                     ///< L2 penalty added to the gradient; >= 0
   bool amsgrad = false;                          ///< use the maximum of past second moments (AMSGrad)
   bool maximize = false;                         ///< ascend the objective instead of descending
+  /// Keeps the step counts and the learning rate on the parameters' device, where the kernel
+  /// reads them, so that step() can be captured into a cuda::Graph and every replay advances the
+  /// step counts (Note [capturable adam]). set_lr() and the schedulers write the new lr to the
+  /// device on the caller's current stream. The first step must run before a capture (it creates
+  /// the device counters). The same numbers as false (on CUDA up to the last bit of the bias
+  /// corrections, which the device computes). state_dict() and step_count() read the device's step
+  /// counts, so they include the replays.
+  bool capturable = false;
 };
 
 /// Options of AdamW: as Adam's, but weight decay is decoupled and defaults to 0.01.
@@ -26,6 +35,14 @@ struct AdamWOptions {
   double weight_decay = 0.01;  ///< decoupled: θ *= 1 - lr λ before the Adam step; >= 0
   bool amsgrad = false;        ///< use the maximum of past second moments (AMSGrad)
   bool maximize = false;       ///< ascend the objective instead of descending
+  /// Keeps the step counts and the learning rate on the parameters' device, where the kernel
+  /// reads them, so that step() can be captured into a cuda::Graph and every replay advances the
+  /// step counts (Note [capturable adam]). set_lr() and the schedulers write the new lr to the
+  /// device on the caller's current stream. The first step must run before a capture (it creates
+  /// the device counters). The same numbers as false (on CUDA up to the last bit of the bias
+  /// corrections, which the device computes). state_dict() and step_count() read the device's step
+  /// counts, so they include the replays.
+  bool capturable = false;
 };
 
 namespace detail {
@@ -54,9 +71,22 @@ class AdamFamily : public Optimizer {
   std::vector<OptionField> option_fields() const override;
   void set_option_fields(const std::vector<OptionField>& fields) override;
   void check_option_fields(const std::vector<OptionField>& fields) const override;
+  const char* capture_refusal() const override;
+  void lr_changed(const Group& group) override;
+  void state_loaded() override;
+  void device_step_counts(std::vector<int64_t>& counts) const override;
 
  private:
+  /// The device step counts (f64, one per parameter of the group) and lr of one group on one
+  /// device (Note [capturable adam]).
+  struct DeviceScalars {
+    Tensor steps;
+    Tensor lr;
+  };
+  DeviceScalars& device_scalars(const Group& group, const std::vector<DeviceItem>& items);
   OptionsT options_;
+  // By (the group's first_index, the device's index; -1 for the CPU).
+  std::map<std::pair<int64_t, int>, DeviceScalars> device_scalars_;
 };
 
 extern template class AdamFamily<AdamOptions, false>;

@@ -94,7 +94,9 @@ class Optimizer {
   double initial_lr(int64_t group = 0) const;
   /// Weight decay of `group` (its override, or the optimizer's default).
   double weight_decay(int64_t group = 0) const;
-  /// Number of steps parameter `param_index` has taken (0 before its first update).
+  /// Number of steps parameter `param_index` has taken (0 before its first update), replays of a
+  /// captured step included (a capturable optimizer reads its device counters, which waits for
+  /// the device).
   int64_t step_count(int64_t param_index) const;
 
   /// A copy of the optimizer's state: every tensor in the result is a fresh copy, so later steps
@@ -103,7 +105,7 @@ class Optimizer {
   ///   "param_groups.<g>.params"  1-D i64 tensor of the group's parameter indices;
   ///   "options.<name>"  the optimizer-wide options (booleans as 0/1);
   ///   "state.<i>.step"  and "state.<i>.<buffer>" (e.g. "state.3.exp_avg") for each parameter
-  ///   that has state.
+  ///   that has state; the step counts include replays of a captured step (as step_count).
   StateDict state_dict() const;
 
   /// Restores a state_dict() of an optimizer of the same kind over parameters of the same
@@ -212,6 +214,24 @@ class Optimizer {
   /// Throws what set_option_fields(fields) would throw, changing nothing. The default accepts
   /// any values (an optimizer without it is then checked only when its options are set).
   virtual void check_option_fields(const std::vector<OptionField>& fields) const { (void)fields; }
+  /// Why step() cannot run inside a CUDA graph capture now, or nullptr when it can (Note [cuda
+  /// graph capture]); step() throws Error{Unsupported} with it inside a capture. Only an optimizer
+  /// that reads its step-dependent scalars from the device can be captured. The default: its
+  /// kernels take lr and the bias corrections as host values.
+  virtual const char* capture_refusal() const;
+  /// Called by set_lr() (and so by the schedulers) after the lr of `group` changed: for
+  /// optimizers that keep a copy of lr elsewhere (on the device). Default: nothing.
+  virtual void lr_changed(const Group& group) { (void)group; }
+  /// Called at the end of load_state_dict(), after the step counts and buffers were replaced.
+  /// Default: nothing.
+  virtual void state_loaded() {}
+  /// Replaces entries of `counts` (the host's step counts, by parameter index) by those kept on
+  /// the device, which replays of a captured step advance without the host knowing (Note
+  /// [capturable adam]).
+  /// Default: nothing (the host's counts are the truth).
+  virtual void device_step_counts(std::vector<int64_t>& counts) const { (void)counts; }
+  /// The host's step count of parameter `param_index` (what step() has counted on the host).
+  int64_t host_step_count(int64_t param_index) const { return state_[static_cast<size_t>(param_index)].step; }
 
   /// The state buffer `name` of `param` (a handle to the stored tensor), created as zeros on
   /// first use on param's device (f64 for f64 params, else f32). Returns `created` = true when
@@ -241,6 +261,7 @@ class Optimizer {
   void run_hooks(HookKind kind, bool set_to_none);
   struct LoadPlan;  // a checked state_dict, ready to apply (optimizer.cpp)
   LoadPlan plan_load(const StateDict& state, bool copy_buffers) const;
+  std::vector<int64_t> step_counts_() const;  // the host's, raised by device_step_counts()
 };
 
 }  // namespace kirzl::optim

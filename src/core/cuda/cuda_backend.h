@@ -1,6 +1,6 @@
 // Internal: the CUDA runtime's implementation of the core's Backend (Note [cuda backend] in
 // core/cuda_backend.h). Its methods are defined next to the state they use: memory and copies in
-// cuda_runtime.cpp, devices in device_api.cpp, streams and events in stream.cpp, the index flags in
+// cuda_runtime.cpp, devices in device_api.cpp, streams and events in stream.cpp, graphs in cuda_graph.cpp, the index flags in
 // index_error_flag.cpp, fill and cast in kernels/cuda/fill_cast.cu.
 #pragma once
 
@@ -59,6 +59,13 @@ class CudaBackend final : public Backend {
   void event_synchronize(void* event, int device) override;
   bool event_query(void* event) override;
   float event_elapsed_ms(void* start, void* end) override;
+
+  bool stream_capturing(void* stream, int device) override;
+  void begin_capture(void* stream, int device, cuda::CaptureMode mode) override;
+  GraphHandles end_capture(void* stream, int device) override;
+  void abort_capture(void* stream, int device) noexcept override;
+  void launch_graph(void* exec, void* stream, int device) override;
+  void destroy_graph(GraphHandles graph, void* pool_stream, int device) noexcept override;
 };
 
 }  // namespace kirzl::cuda_rt

@@ -3,13 +3,18 @@
 // backend]). Built only with the CUDA toolkit; a GPU is needed only when one of these is called.
 #include "core/cuda/cuda_backend.h"
 
-#include <cstdio>
 #include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <mutex>
+#include <vector>
 
 #include "core/cuda/allocators.h"
 #include "core/cuda/cuda_check.h"
 #include "core/cuda/current_stream.h"
 #include "core/cuda/device_guard.h"
+#include "core/cuda/stream_release.h"
 #include "kirzl/core/device.hpp"
 
 namespace kirzl::cuda_rt {
@@ -99,6 +104,33 @@ void CudaBackend::forget_stream(void* stream, int device) noexcept {
   } catch (const std::exception& e) {  // runs in a destructor: report, never throw
     std::fprintf(stderr, "kirzl: forgetting a destroyed stream in the allocators failed: %s\n", e.what());
   }
+  run_stream_release_hooks(stream, device);
+}
+
+namespace {
+std::mutex& release_hooks_mutex() {
+  static auto* mu = new std::mutex;  // never destroyed: streams may die during static destruction
+  return *mu;
+}
+std::vector<StreamReleaseHook>& release_hooks() {
+  static auto* hooks = new std::vector<StreamReleaseHook>;
+  return *hooks;
+}
+}  // namespace
+
+void add_stream_release_hook(StreamReleaseHook hook) {
+  std::lock_guard<std::mutex> lock(release_hooks_mutex());
+  auto& hooks = release_hooks();
+  if (std::find(hooks.begin(), hooks.end(), hook) == hooks.end()) hooks.push_back(hook);
+}
+
+void run_stream_release_hooks(void* stream, int device) noexcept {
+  std::vector<StreamReleaseHook> hooks;
+  {
+    std::lock_guard<std::mutex> lock(release_hooks_mutex());
+    hooks = release_hooks();
+  }
+  for (StreamReleaseHook h : hooks) h(stream, device);
 }
 
 bool CudaBackend::is_pinned_pointer(const void* ptr) noexcept {
@@ -113,6 +145,12 @@ bool CudaBackend::is_pinned_pointer(const void* ptr) noexcept {
 
 void CudaBackend::memcpy(void* dst, const void* src, size_t nbytes, CopyKind kind, int device) {
   if (nbytes == 0) return;
+  if (kind == CopyKind::DeviceToHost)
+    check_not_capturing(device, "copy from the device to the host (Tensor::to(cpu), Tensor::item())",
+                        "it waits for the device; read results after Graph::replay() instead");
+  else if (kind == CopyKind::HostToDevice)
+    check_not_capturing(device, "copy from host memory to the device",
+                        "it waits for the copy; copy the next batch into a static input tensor before Graph::replay()");
   DeviceGuard guard(device);
   cudaStream_t s = current_stream(device);
   KIRZL_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, to_cuda(kind), s));
@@ -124,6 +162,11 @@ void CudaBackend::memcpy(void* dst, const void* src, size_t nbytes, CopyKind kin
 
 void CudaBackend::memcpy_async(void* dst, const void* src, size_t nbytes, CopyKind kind, int device) {
   if (nbytes == 0) return;
+  // A captured copy from pageable memory is invalid, and one from pinned memory would be recorded
+  // on the capture stream by the pinned allocator (an event no one may query): refused as well.
+  if (kind != CopyKind::DeviceToDevice)
+    check_not_capturing(device, "asynchronous copy between host and device memory",
+                        "copy the next batch into a static input tensor before Graph::replay() instead");
   DeviceGuard guard(device);
   KIRZL_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, to_cuda(kind), current_stream(device)));
 }
@@ -131,6 +174,10 @@ void CudaBackend::memcpy_async(void* dst, const void* src, size_t nbytes, CopyKi
 void CudaBackend::memcpy_peer(void* dst, int dst_device, const void* src, int src_device, size_t nbytes,
                               bool blocking) {
   if (nbytes == 0) return;
+  if (blocking) {
+    check_not_capturing(src_device, "blocking copy between devices", "it waits for the device");
+    check_not_capturing(dst_device, "blocking copy between devices", "it waits for the device");
+  }
   cudaStream_t ss = current_stream(src_device);
   cudaStream_t ds = current_stream(dst_device);
   // The destination block may have been in use on the destination's stream until just now

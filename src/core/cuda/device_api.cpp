@@ -25,6 +25,7 @@ int CudaBackend::current_device() {
 }
 
 void CudaBackend::synchronize(int device) {
+  check_not_capturing(device, "cuda::synchronize", "the host cannot wait for work that is being captured");
   DeviceGuard guard(device);
   KIRZL_CUDA_CHECK(cudaDeviceSynchronize());
   throw_if_index_error(device);  // Note [deferred index check]

@@ -82,12 +82,14 @@ int CudaBackend::stream_priority(void* stream, int device) {
 }
 
 void CudaBackend::stream_synchronize(void* stream, int device) {
+  check_not_capturing(device, "cuda::Stream::synchronize", "the host cannot wait for work that is being captured");
   DeviceGuard guard(device);  // cudaStreamLegacy means the current device's stream
   KIRZL_CUDA_CHECK(cudaStreamSynchronize(static_cast<cudaStream_t>(stream)));
   throw_if_index_error(device);  // Note [deferred index check]
 }
 
 bool CudaBackend::stream_query(void* stream, int device) {
+  check_not_capturing(device, "cuda::Stream::query", "work that is being captured has no completion to query");
   DeviceGuard guard(device);
   return ready(cudaStreamQuery(static_cast<cudaStream_t>(stream)), "cudaStreamQuery");
 }
@@ -122,6 +124,7 @@ void CudaBackend::record_event(void* event, void* stream, int device) {
 }
 
 void CudaBackend::event_synchronize(void* event, int device) {
+  check_not_capturing(device, "cuda::Event::synchronize", "the host cannot wait for work that is being captured");
   KIRZL_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(event)));
   throw_if_index_error(device);  // Note [deferred index check]
 }

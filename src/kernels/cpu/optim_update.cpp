@@ -194,9 +194,20 @@ void multi_tensor_sgd(const OptimLists& lists, const std::vector<uint8_t>& first
 }
 
 void multi_tensor_adam(const OptimLists& lists, const std::vector<int64_t>& steps, const AdamArgs& args) {
+  AdamArgs a = args;
+  double* counts = nullptr;
+  if (args.device_steps.defined()) {  // capturable: the counters and lr are in host memory here
+    KIRZL_CHECK(args.slots.size() == lists.params.size() && args.device_steps.dtype() == DType::f64 &&
+                    args.device_lr.defined() && args.device_lr.dtype() == DType::f64,
+                "Adam.step: capturable counters must be f64 with one slot per parameter");
+    counts = args.device_steps.data<double>();
+    a.lr = args.device_lr.data<double>()[0];
+  }
   for (size_t k = 0; k < lists.params.size(); ++k) {
     const Target t = target_of(lists, k);
-    adam_one(t.param, t.grad, lists.state[0][k], lists.state[1][k], state_at(lists.state[2], k), steps[k], args);
+    int64_t step = steps[k];
+    if (counts) step = static_cast<int64_t>(counts[args.slots[k]] += 1.0);
+    adam_one(t.param, t.grad, lists.state[0][k], lists.state[1][k], state_at(lists.state[2], k), step, a);
     round_into_param(lists, k);
   }
 }

@@ -2,6 +2,7 @@
 // Each kernel repeats the CPU loop of its optimizer (src/optim/*.cpp) expression by expression,
 // in the same types (f32 math for f32/bf16/f16 parameters, f64 for f64), so that the two agree
 // to rounding; 16-bit parameters are updated through their f32 master (Note [master weights]).
+#include <algorithm>
 #include <map>
 #include <tuple>
 
@@ -95,13 +96,30 @@ __global__ void __launch_bounds__(mt::kThreads)
 
 // ---------------------------------------------------------------------------------------------
 // Adam / AdamW. Lists: 0 param, 1 grad, 2 master, 3 exp_avg, 4 exp_avg_sq, 5 max_exp_avg_sq.
-// Scalars: 0 step size lr / (1 - β1^t), 1 1 / sqrt(1 - β2^t).
+// Scalars: 0 step size lr / (1 - β1^t), 1 1 / sqrt(1 - β2^t). Capturable (Note [capturable adam]):
+// scalar 0 is the tensor's slot in `steps` instead, and the kernel computes both scalars and the
+// decay from steps[slot] and *lr in f64, as the host does.
 
 template <typename M>
 struct AdamParams {
   M b1, b2, eps, decay, l2;
   bool maximize;
+  const double* lr = nullptr;  // capturable only
+  const double* steps = nullptr;
+  double beta1 = 0, beta2 = 0, decoupled_decay = 0;  // f64 for the bias corrections; λ of AdamW
 };
+
+// Capturable Adam: adds 1 to the step counts of the parameters this update touches (one thread
+// each; a parameter appears once per update).
+constexpr int kMaxStepSlots = 256;
+struct StepSlots {
+  int64_t slot[kMaxStepSlots];
+  int n;
+};
+__global__ void advance_steps_kernel(double* steps, const StepSlots s) {
+  const int i = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
+  if (i < s.n) steps[s.slot[i]] += 1.0;
+}
 
 template <typename T, typename G>
 __global__ void __launch_bounds__(mt::kThreads)
@@ -114,8 +132,17 @@ __global__ void __launch_bounds__(mt::kThreads)
   M* m_ = list_ptr<M>(meta, 3, c);
   M* v_ = list_ptr<M>(meta, 4, c);
   M* vmax_ = list_ptr<M>(meta, 5, c);
-  const M step_size = static_cast<M>(meta.scalars[0][c.t]);
-  const M inv_bc2_sqrt = static_cast<M>(meta.scalars[1][c.t]);
+  M step_size, inv_bc2_sqrt, decay = a.decay;
+  if (a.lr != nullptr) {
+    const double lr = *a.lr;
+    const double t = a.steps[static_cast<int64_t>(meta.scalars[0][c.t])];
+    step_size = static_cast<M>(lr / (1.0 - pow(a.beta1, t)));
+    inv_bc2_sqrt = static_cast<M>(1.0 / sqrt(1.0 - pow(a.beta2, t)));
+    if (a.decoupled_decay != 0) decay = static_cast<M>(1.0 - lr * a.decoupled_decay);
+  } else {
+    step_size = static_cast<M>(meta.scalars[0][c.t]);
+    inv_bc2_sqrt = static_cast<M>(meta.scalars[1][c.t]);
+  }
   const bool vec = mt::aligned<T>(p) && mt::aligned<G>(g) && mt::aligned<float>(w32) && mt::aligned<M>(m_) &&
                    mt::aligned<M>(v_) && mt::aligned<M>(vmax_);
   for (int64_t i = threadIdx.x * int64_t{kIlp}; i < c.n; i += int64_t{blockDim.x} * kIlp) {
@@ -131,7 +158,7 @@ __global__ void __launch_bounds__(mt::kThreads)
     for (int k = 0; k < kIlp; ++k) {
       if (a.maximize) d[k] = -d[k];
       if (a.l2 != 0) d[k] += a.l2 * w[k];
-      w[k] *= a.decay;
+      w[k] *= decay;
       m[k] = a.b1 * m[k] + (1 - a.b1) * d[k];
       v[k] = a.b2 * v[k] + (1 - a.b2) * d[k] * d[k];
       M vi = v[k];
@@ -392,12 +419,33 @@ void multi_tensor_adam(const OptimLists& lists, const std::vector<int64_t>& step
               ": exp_avg and exp_avg_sq are required for every parameter");
   KIRZL_CHECK(args.amsgrad == !lists.state[2].empty(), who, ": max_exp_avg_sq must be given exactly with amsgrad");
   if (lists.params.empty()) return;
+  const bool capturable = args.device_steps.defined();
+  if (capturable) {
+    KIRZL_CHECK(args.slots.size() == lists.params.size() && args.device_steps.dtype() == DType::f64 &&
+                    args.device_steps.device() == lists.params[0].device() && args.device_lr.defined() &&
+                    args.device_lr.dtype() == DType::f64 && args.device_lr.device() == lists.params[0].device(),
+                who, ": capturable counters must be f64 on the parameters' device with one slot per parameter");
+  }
   cudaStream_t stream = prepare(lists.params[0]);
+  if (capturable) {
+    for (size_t begin = 0; begin < args.slots.size(); begin += kMaxStepSlots) {
+      StepSlots s{};
+      s.n = static_cast<int>(std::min<size_t>(kMaxStepSlots, args.slots.size() - begin));
+      for (int i = 0; i < s.n; ++i) s.slot[i] = args.slots[begin + static_cast<size_t>(i)];
+      advance_steps_kernel<<<1, kMaxStepSlots, 0, stream>>>(args.device_steps.data<double>(), s);
+      KIRZL_CUDA_LAUNCH_CHECK();
+    }
+  }
   for (const auto& [cls, idx] : classes) {
     std::vector<mt::Entry<6, 2>> entries;
     for (size_t k : idx) {
-      KIRZL_CHECK(steps[k] >= 1, who, ": step count of parameter ", k, " must be >= 1, got ", steps[k]);
       auto e = entry_of<6, 2>(lists, k, 3);
+      if (capturable) {
+        e.scalars[0] = static_cast<double>(args.slots[k]);
+        entries.push_back(e);
+        continue;
+      }
+      KIRZL_CHECK(steps[k] >= 1, who, ": step count of parameter ", k, " must be >= 1, got ", steps[k]);
       const double t = static_cast<double>(steps[k]);
       // As the CPU loop: lr / bc1 and 1 / sqrt(bc2) in f64, rounded to the math type in the kernel.
       e.scalars[0] = args.lr / (1.0 - std::pow(args.beta1, t));
@@ -412,6 +460,13 @@ void multi_tensor_adam(const OptimLists& lists, const std::vector<int64_t>& step
                       static_cast<M>(args.decoupled ? 1.0 - args.lr * args.weight_decay : 1.0),
                       static_cast<M>(args.decoupled ? 0.0 : args.weight_decay),
                       args.maximize};
+      if (capturable) {
+        a.lr = args.device_lr.data<double>();
+        a.steps = args.device_steps.data<double>();
+        a.beta1 = args.beta1;
+        a.beta2 = args.beta2;
+        a.decoupled_decay = args.decoupled ? args.weight_decay : 0.0;
+      }
       mt::apply(entries, [&](const mt::Meta<6, 2>& meta, int blocks) {
         adam_kernel<T, G><<<blocks, mt::kThreads, 0, stream>>>(meta, a);
         KIRZL_CUDA_LAUNCH_CHECK();

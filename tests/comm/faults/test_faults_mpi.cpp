@@ -49,18 +49,27 @@ TEST(FaultInjection, HealthyJobEndsZero) {
 
 // A rank stopped in the middle of a hierarchical all-reduce's pipeline (Note [hierarchical
 // pipeline]): 4 ranks as 2 emulated nodes, 32 MiB in 256 KiB chunks, rank 3 stopped 20 ms into the
-// data. The others' nonblocking tests reach their deadline: the job ends, naming the rank.
+// data. The others' nonblocking tests reach their deadline: the job ends, naming the rank. On a
+// loaded machine rank 3 can be stopped before it has even arrived at the collective (seen once in
+// the full test run of 2026-12-07, with another test running beside it); that job must end just
+// the same, but it is not the case this test is about, so the run is repeated, up to 3 times in
+// all, until the stop lands in the data.
 TEST(FaultInjection, StoppedMidHierarchicalPipelineEndsTheJob) {
   if (!KIRZL_HAS_MPI) GTEST_SKIP() << "kirzl was built without MPI";
-  Scratch s("stopmid");
-  const Ended e = run_timed(
-      "KIRZL_EMULATE_NODES=2 KIRZL_ALLREDUCE=hierarchical KIRZL_MPI_HIERARCHICAL_CHUNK_BYTES=262144 " + mpirun(4) +
-      "-x KIRZL_EMULATE_NODES -x KIRZL_ALLREDUCE -x KIRZL_MPI_HIERARCHICAL_CHUNK_BYTES " + kWorker +
-      " --fault stop-mid --rank 3 --step 2 --steps 4 --elements 8388608 --pid-dir " + s.dir.string());
-  expect_job_failed_fast(e, s, 4);
-  for (const std::string& text : stopped(3, 4))
-    EXPECT_NE(e.output.find(text), std::string::npos) << "missing '" << text << "' in\n" << e.output;
-  EXPECT_NE(e.output.find("exchanging data"), std::string::npos) << "not stopped mid-way through the data:\n" << e.output;
+  std::string outputs;
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    Scratch s("stopmid" + std::to_string(attempt));
+    const Ended e = run_timed(
+        "KIRZL_EMULATE_NODES=2 KIRZL_ALLREDUCE=hierarchical KIRZL_MPI_HIERARCHICAL_CHUNK_BYTES=262144 " + mpirun(4) +
+        "-x KIRZL_EMULATE_NODES -x KIRZL_ALLREDUCE -x KIRZL_MPI_HIERARCHICAL_CHUNK_BYTES " + kWorker +
+        " --fault stop-mid --rank 3 --step 2 --steps 4 --elements 8388608 --pid-dir " + s.dir.string());
+    expect_job_failed_fast(e, s, 4);
+    for (const std::string& text : stopped(3, 4))
+      EXPECT_NE(e.output.find(text), std::string::npos) << "missing '" << text << "' in\n" << e.output;
+    if (e.output.find("exchanging data") != std::string::npos) return;
+    outputs += "--- attempt " + std::to_string(attempt) + ":\n" + e.output;
+  }
+  ADD_FAILURE() << "rank 3 was never stopped mid-way through the data in 3 attempts:\n" << outputs;
 }
 
 // The report: a rank of the example, stopped from outside during training.

@@ -1,0 +1,197 @@
+#!/usr/bin/env python3
+"""CPU tests of scripts/gpu_summary.py, the summary of the GPU check (scripts/gpu-check.sh): logs
+as the check leaves them, written here by hand, and the JSON and table the summary makes of them.
+
+    python3 tests/scripts/test_gpu_summary.py        (ctest: scripts_gpu_summary)
+    KIRZL_GPU_SUMMARY=other/gpu_summary.py ...       (the same tests of another summary script)
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SUMMARY = os.environ.get("KIRZL_GPU_SUMMARY", os.path.join(ROOT, "scripts", "gpu_summary.py"))
+
+
+def write(path, text):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def xml(cases):
+    """GoogleTest XML: cases as (suite, name, outcome)."""
+    rows = []
+    for suite, name, outcome in cases:
+        if outcome == "failed":
+            rows.append(f'<testcase name="{name}" status="run" result="completed" classname="{suite}">'
+                        f'<failure message="x.cpp:1\nExpected equality" type=""/></testcase>')
+        elif outcome == "skipped":
+            rows.append(f'<testcase name="{name}" status="run" result="skipped" classname="{suite}">'
+                        f'<skipped message="x.cpp:2\nno second GPU"/></testcase>')
+        else:
+            rows.append(f'<testcase name="{name}" status="run" result="completed" classname="{suite}"/>')
+    return '<?xml version="1.0"?><testsuites><testsuite name="s">' + "".join(rows) + "</testsuite></testsuites>"
+
+
+def bench(name, real_time, unit="us", label=None, error=None, **counters):
+    b = {"name": name, "run_name": name, "run_type": "iteration", "iterations": 10, "real_time": real_time,
+         "cpu_time": real_time, "time_unit": unit, **counters}
+    if label:
+        b["label"] = label
+    if error:
+        b["error_occurred"] = True
+        b["error_message"] = error
+    return b
+
+
+class Check:
+    """A bundle and the logs of one check, in a temporary folder."""
+
+    def __init__(self, tmp, programs):
+        self.bundle = os.path.join(tmp, "kirzl-gpu")
+        self.logs = os.path.join(tmp, "logs")
+        for p in programs:
+            write(os.path.join(self.bundle, "bin", "tests", p), "")
+        write(os.path.join(self.bundle, "MANIFEST.txt"), "commit: abc123\n")
+        self.rows = ["name\tkind\trc\tseconds\tstatus"]
+        write(os.path.join(self.logs, "probe.txt"), "date: 2026-12-08T00:00:00Z\ngpu: NVIDIA H200, 143771 MiB\n"
+              "found libcudart.so.13\nMISSING libcudnn.so.9\nunresolved libraries:\n")
+
+    def run_row(self, name, kind, rc, seconds, status):
+        self.rows.append(f"{name}\t{kind}\t{rc}\t{seconds}\t{status}")
+
+    def test(self, name, cases=None, console="", status="ok", rc=0, sub="tests", seconds=3):
+        write(os.path.join(self.logs, sub, name + ".log"), console)
+        if cases is not None:
+            write(os.path.join(self.logs, sub, name + ".xml"), xml(cases))
+        self.run_row(name, "test" if sub == "tests" else "mpi", rc, seconds, status)
+
+    def bench_json(self, prog, benchmarks, status="ok", rc=0, path=None):
+        write(path or os.path.join(self.logs, "bench", prog + ".json"), json.dumps({"benchmarks": benchmarks}))
+        if not path:
+            write(os.path.join(self.logs, "bench", prog + ".log"), "")
+            self.run_row(prog, "bench", rc, 10, status)
+
+    def summarize(self, profile="full"):
+        write(os.path.join(self.logs, "runs.tsv"), "\n".join(self.rows) + "\n")
+        out = os.path.join(os.path.dirname(self.logs), "gpu-summary.json")
+        p = subprocess.run([sys.executable, SUMMARY, "--logs", self.logs, "--bundle", self.bundle, "--out", out,
+                            "--profile", profile, "--dry-run", "0", "--seconds", "100"],
+                           capture_output=True, text=True)
+        with open(out) as f:
+            return p.returncode, json.load(f), p.stdout
+
+
+class GpuSummaryTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+
+    def check(self, programs=("core_test_a_cuda",)):
+        return Check(self.tmp.name, programs)
+
+    def test_gpt2_graph_variant_keeps_its_own_figures(self):
+        c = self.check()
+        c.test("core_test_a_cuda", [("A", "one", "passed")])
+        c.bench_json("bench_gpt2", [
+            bench("BM_gpt2_train_step/fused:1/iterations:20/manual_time", 125.0, "ms", "energy: GPU 0",
+                  **{"tokens/s": 130000.0, "peak_mem_GB": 8.7, "MFU": 0.11, "tokens_per_joule": 300.0}),
+            bench("BM_gpt2_train_step/fused:0/iterations:20/manual_time", 128.0, "ms",
+                  **{"tokens/s": 128000.0, "peak_mem_GB": 10.3, "MFU": 0.10}),
+            bench("BM_gpt2_train_step_graph/iterations:20/manual_time", 100.0, "ms", "energy not measured (graph variant)",
+                  **{"tokens/s": 163840.0, "peak_mem_GB": 9.1, "MFU": 0.14, "graph_gain": 1.25, "eager_step_ms": 125.0}),
+            bench("BM_gpt2_loss_check/iterations:1", 900.0, "ms", loss_step0=10.97, loss_step10=9.7),
+        ])
+        rc, s, out = c.summarize()
+        g = s["gpt2"]
+        self.assertEqual(g["kirzl_tokens_per_s"], 130000.0)
+        self.assertEqual(g["kirzl_model_tokens_per_s"], 128000.0)  # not the graph's
+        self.assertEqual(g["kirzl_model_peak_GB"], 10.3)
+        self.assertEqual(g["kirzl_graph_tokens_per_s"], 163840.0)
+        self.assertEqual(g["kirzl_graph_gain"], 1.25)
+        self.assertEqual(g["kirzl_graph_eager_step_ms"], 125.0)
+        fig = [f for f in s["figures"] if "graph_gain" in f["what"]]
+        self.assertEqual(len(fig), 1)
+        self.assertEqual(fig[0]["value"], 1.25)
+        self.assertIn("graph_gain", out)
+
+    def test_graph_variant_error_is_reported(self):
+        c = self.check()
+        c.test("core_test_a_cuda", [("A", "one", "passed")])
+        c.bench_json("bench_gpt2", [bench("BM_gpt2_train_step_graph/iterations:20/manual_time", 0, "ms",
+                                          error="cannot run inside CUDA graph capture")])
+        rc, s, out = c.summarize()
+        fig = [f for f in s["figures"] if "graph_gain" in f["what"]][0]
+        self.assertIsNone(fig["value"])
+        self.assertIn("cannot run inside CUDA graph capture", fig["note"])
+        self.assertNotIn("kirzl_model_tokens_per_s", s["gpt2"])
+
+    def test_gelu_forms_bias_gelu_and_epilogues(self):
+        c = self.check()
+        c.test("core_test_a_cuda", [("A", "one", "passed")])
+        c.bench_json("bench_cuda_elementwise", [
+            bench("BM_Add/f32/manual_time", 50.0, ratio=1.05),
+            bench("BM_GeluForwardBf16/erf/manual_time", 50.0, ratio=0.9),
+            bench("BM_GeluBackwardBf16/erf/manual_time", 50.0, ratio=0.88),
+            bench("BM_GeluForwardBf16/tanh/manual_time", 50.0, ratio=0.6),
+            bench("BM_GeluBackwardBf16/tanh/manual_time", 50.0, ratio=0.7),
+        ])
+        c.bench_json("bench_cuda_gemm", [
+            bench("BM_CudaGemm/bf16/gemm/4096x4096x4096/iterations:10/manual_time", 200.0, ratio=1.0),
+            bench("BM_CudaGemmEpilogue/bf16/fwd/gpt2_fc_16384x768x3072/iterations:10/manual_time", 300.0,
+                  label="bf16 GELU_AUX_BIAS", fused_us=300.0, unfused_us=360.0, speedup=1.2),
+        ])
+        # bench_cuda_nn killed at its limit: no JSON, the console lines it printed.
+        write(os.path.join(c.logs, "bench", "bench_cuda_nn.log"),
+              "BM_BiasGeluFwdBf16/manual_time        45.2 us         45.3 us         1000 GB/s=3.5k/s memcpy_GB/s=4.1k/s ratio=0.86\n"
+              "BM_BiasGeluBwdBf16/manual_time        70.1 us         70.2 us         1000 GB/s=3.0k/s memcpy_GB/s=4.1k/s ratio=0.74\n")
+        c.run_row("bench_cuda_nn", "bench", 124, 90, "timeout (90s)")
+        rc, s, out = c.summarize()
+        t = {x["what"]: x for x in s["targets"]}
+        self.assertEqual(t["elementwise bandwidth / device copy"]["value"], 0.6)
+        self.assertEqual(t["GELU (erf) fwd, bwd bf16 bandwidth / device copy"]["value"], 0.88)
+        self.assertTrue(t["GELU (erf) fwd, bwd bf16 bandwidth / device copy"]["met"])
+        self.assertEqual(t["tanh-GELU fwd, bwd bf16 bandwidth / device copy"]["value"], 0.6)
+        self.assertFalse(t["tanh-GELU fwd, bwd bf16 bandwidth / device copy"]["met"])
+        bg = t["bias + tanh-GELU fwd, bwd (GPT-2 MLP) bandwidth / device copy"]
+        self.assertEqual(bg["value"], 0.74)
+        self.assertIn("BM_BiasGeluBwdBf16", bg["note"])
+        self.assertEqual(t["GEMM through kirzl / cuBLASLt called directly (bf16)"]["value"], 1.0)  # not the epilogue
+        ep = [f for f in s["figures"] if f["what"].startswith("GEMM epilogue bf16 fwd")]
+        self.assertEqual(ep[0]["value"], 1.2)
+
+    def test_compare_profile_reads_run_gpt2_compare_outputs(self):
+        c = self.check()
+        cmp = os.path.join(c.logs, "bench", "gpt2_compare")
+        c.bench_json("bench_gpt2", [
+            bench("BM_gpt2_train_step/fused:1/iterations:20/manual_time", 125.0, "ms",
+                  **{"tokens/s": 260000.0, "peak_mem_GB": 8.7, "MFU": 0.2}),
+            bench("BM_gpt2_train_step_graph/iterations:20/manual_time", 100.0, "ms",
+                  **{"tokens/s": 280000.0, "graph_gain": 1.1}),
+        ], path=os.path.join(cmp, "kirzl.json"))
+        write(os.path.join(c.logs, "bench", "gpt2_compare.log"), "== kirzl ==\n")
+        c.run_row("gpt2_compare", "bench", 0, 200, "ok")
+        write(os.path.join(cmp, "torch_eager.json"), json.dumps({"tokens_per_s": 237000.0, "peak_mem_bytes": 15.5e9}) + "\n")
+        write(os.path.join(cmp, "torch_compile.json"), json.dumps({"tokens_per_s": 250000.0, "peak_mem_bytes": 12e9}) + "\n")
+        write(os.path.join(cmp, "check", "kirzl_losses.json"),
+              json.dumps({"loss_step0": 10.98, "loss_step10": 9.70, "losses": [10.98, 9.70]}))
+        write(os.path.join(cmp, "torch_check.json"), json.dumps({"loss_step0": 10.98, "loss_step10": 9.69, "losses": []}))
+        rc, s, out = c.summarize("compare")
+        g = s["gpt2"]
+        self.assertEqual(g["kirzl_tokens_per_s"], 260000.0)
+        self.assertEqual(g["torch_compile_tokens_per_s"], 250000.0)
+        self.assertEqual(g["kirzl_graph_gain"], 1.1)
+        t = {x["what"]: x for x in s["targets"]}
+        self.assertAlmostEqual(t["GPT-2 124M tokens/s, kirzl fused / torch.compile"]["value"], 1.04)
+        self.assertFalse(t["GPT-2 124M tokens/s, kirzl fused / torch.compile"]["met"])
+        self.assertAlmostEqual(t["GPT-2 124M tokens/s, kirzl fused / PyTorch eager"]["value"], 260000 / 237000)
+        self.assertIn("GPT-2 loss after 10 steps, |kirzl - PyTorch| / PyTorch", t)
+        self.assertEqual(rc, 0, out)
+
+
+if __name__ == "__main__":
+    unittest.main()

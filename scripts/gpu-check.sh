@@ -300,14 +300,26 @@ lane_examples() {
 }
 
 # Two ranks on one GPU: the MPI backend with staged CUDA tensors (NCCL refuses two ranks on one GPU).
+# Every MPI test program of the bundle (tests/comm/mpi/*_cuda.cpp) runs as <program>-np2; only
+# rank 0 prints its cases (gpu_summary.py reads them from the log).
 lane_mpi() {
+  local p t
   if ! env LD_LIBRARY_PATH="$mpi_lib" "$mpirun_bin" --version >/dev/null 2>&1; then
     printf 'mpirun\tmpi\t-\t0\tnot run (no working mpirun)\n' >>"$runs"
+    for p in "$B"/bin/tests/comm_mpi_*; do
+      [ -e "$p" ] || continue
+      t=$(basename "$p")
+      printf '%s-np2\tmpi\t-\t0\tnot run (no working mpirun)\n' "$t" >>"$runs"
+      echo "not run: no working mpirun" >"$logs/mpi/$t-np2.log"
+    done
     return
   fi
   export KIRZL_TIMEOUT=60
-  run_bounded 150 $phase_a_end mpi mpi_ddp_cuda_np2 "$logs/mpi/mpi_ddp_cuda_np2.log" \
-    "${kmpi[@]}" -np 2 "$B/bin/tests/comm_mpi_test_mpi_ddp_cuda"
+  for p in "$B"/bin/tests/comm_mpi_*; do
+    [ -e "$p" ] || continue
+    t=$(basename "$p")
+    run_bounded 150 $phase_a_end mpi "$t-np2" "$logs/mpi/$t-np2.log" "${kmpi[@]}" -np 2 "$p"
+  done
   local ex=(--epochs 1)
   [ "$dry" -eq 1 ] && ex+=(--train-limit 2000 --test-limit 1000)
   local dev=cuda

@@ -7,6 +7,10 @@ case it was in), the compute-sanitizer findings per program and tool, the exampl
 every benchmark with its counters, the GPT-2 comparison, and the targets of the GPU bring-up issue,
 each with its value, its goal and whether it was met. Missing logs are reported, never guessed.
 
+Every GPU test program of the bundle must have run in the full and verify profiles: one that left
+no log is reported as missing, and fails the summary. A program not started because the time
+budget was spent is reported as "not run", not as a failure.
+
 Exit status: 0 when every test that ran passed and the sanitizers found nothing; 1 otherwise
 (a missed speed target is reported, not an error).
 """
@@ -56,20 +60,39 @@ def parse_probe(logs):
         if ": " in line and not line.startswith(" "):
             k, v = line.split(": ", 1)
             probe[k.strip()] = v.strip()
+    probe["missing_libraries"] = [l.split(" ", 1)[1] for l in (read(os.path.join(logs, "probe.txt")) or "").splitlines()
+                                  if l.startswith("MISSING ")]
     probe["unresolved_libraries"] = [l.strip() for l in (read(os.path.join(logs, "probe.txt")) or "").splitlines()
                                      if l.startswith("  ") and "not found" not in l and ":" in l]
     return probe
 
 
+def console_cases(text):
+    """GoogleTest's console lines: [(case, outcome)] in the order the cases started; a case that
+    started and never ended (crash, timeout) is "unfinished"."""
+    ends = {}
+    for status, case in re.findall(r"^\[ *(OK|FAILED|SKIPPED) *\] (\S+)", text, re.M):
+        ends.setdefault(case, {"OK": "passed", "FAILED": "failed", "SKIPPED": "skipped"}[status])
+    started = list(dict.fromkeys(re.findall(r"^\[ RUN      \] (\S+)", text, re.M)))
+    return [(c, ends.get(c, "unfinished")) for c in started]
+
+
+def test_logs(logs):
+    """(name, log, xml) of every test program run: logs/tests/ (one run each, a shard of one, or
+    the eager index-check rerun), and the MPI test programs under mpirun (logs/mpi/comm_mpi_*;
+    only rank 0 prints, no XML)."""
+    found = [(os.path.basename(p)[:-4], p, p[:-4] + ".xml") for p in sorted(glob.glob(os.path.join(logs, "tests", "*.log")))]
+    found += [(os.path.basename(p)[:-4], p, None) for p in sorted(glob.glob(os.path.join(logs, "mpi", "comm_mpi_*.log")))]
+    return found
+
+
 def parse_tests(logs, runs):
     programs, cases = [], []
-    for log in sorted(glob.glob(os.path.join(logs, "tests", "*.log"))):
-        name = os.path.basename(log)[:-4]
+    for name, log, xml in test_logs(logs):
         run = runs.get(name, {})
         prog = {"program": name, "rc": run.get("rc"), "seconds": run.get("seconds"), "status": run.get("status", "unknown")}
-        xml = os.path.join(logs, "tests", name + ".xml")
-        seen = 0
-        if os.path.exists(xml):
+        mine = []
+        if xml and os.path.exists(xml):
             try:
                 root = ET.parse(xml).getroot()
                 for tc in root.iter("testcase"):
@@ -86,27 +109,54 @@ def parse_tests(logs, runs):
                         detail = detail[:300]
                     else:
                         outcome, detail = "passed", ""
-                    cases.append({"program": name, "case": full, "outcome": outcome, "detail": detail})
-                    seen += 1
+                    mine.append({"program": name, "case": full, "outcome": outcome, "detail": detail})
             except ET.ParseError as e:
                 prog["xml_error"] = str(e)
         text = read(log) or ""
-        if seen == 0:
-            # No XML (crash, timeout, abort): name the case that was running.
-            running = re.findall(r"^\[ RUN      \] (\S+)", text, re.M)
-            done = set(re.findall(r"^\[ *(?:OK|FAILED|SKIPPED) *\] (\S+)", text, re.M))
-            unfinished = [r for r in running if r not in done]
-            if unfinished:
-                prog["crashed_in"] = unfinished[-1]
-                cases.append({"program": name, "case": unfinished[-1], "outcome": "failed",
-                              "detail": f"the program ended inside this case ({prog['status']}, rc={prog['rc']}): "
-                                        + " | ".join(text.strip().splitlines()[-6:])[:600]})
-            elif seen == 0:
-                cases.append({"program": name, "case": "(program)", "outcome": "failed" if prog["status"] != "ok" else "passed",
-                              "detail": " | ".join(text.strip().splitlines()[-6:])[:600]})
-        prog["cases"] = sum(1 for c in cases if c["program"] == name)
+        tail = " | ".join(text.strip().splitlines()[-6:])[:600]
+        if not mine:
+            # No XML (crash, timeout, abort, or a program under mpirun): the console's cases, and
+            # the case that was running when it ended.
+            for case, outcome in console_cases(text):
+                if outcome == "unfinished":
+                    prog["crashed_in"] = case
+                    mine.append({"program": name, "case": case, "outcome": "failed",
+                                 "detail": f"the program ended inside this case ({prog['status']}, rc={prog['rc']}): " + tail})
+                else:
+                    mine.append({"program": name, "case": case, "outcome": outcome,
+                                 "detail": tail if outcome == "failed" else ""})
+        if not mine:
+            if prog["status"].startswith("not run"):
+                outcome = "not run"
+            else:
+                outcome = "passed" if prog["status"] == "ok" else "failed"
+            mine.append({"program": name, "case": "(program)", "outcome": outcome, "detail": tail})
+        prog["cases"] = len(mine)
+        cases += mine
         programs.append(prog)
     return programs, cases
+
+
+def missing_programs(bundle, programs, profile):
+    """The bundle's GPU test programs that left no log in a profile that runs them all (full,
+    verify): each is a defect of the check, never a pass."""
+    if profile not in ("full", "verify"):
+        return []
+    try:
+        names = sorted(os.listdir(os.path.join(bundle, "bin", "tests")))
+    except OSError:
+        return []
+    ran = [p["program"] for p in programs]
+    missing = []
+    for n in names:
+        if n.startswith("comm_mpi_"):
+            # Under mpirun (lane_mpi): <program>-np<N>.
+            if any(r.startswith(n + "-np") for r in ran):
+                continue
+        elif n in ran or any(r.startswith(n + "-shard") for r in ran):
+            continue
+        missing.append(n)
+    return missing
 
 
 def parse_sanitizer(logs, runs):
@@ -119,13 +169,17 @@ def parse_sanitizer(logs, runs):
         m = re.search(r"ERROR SUMMARY: (\d+) error", text)
         r = re.search(r"RACECHECK SUMMARY: (\d+) hazards? displayed \((\d+) errors?, (\d+) warnings?\)", text)
         errors = int(m.group(1)) if m else (int(r.group(2)) if r else None)
+        findings = re.findall(r"^========= (?:Invalid|Race|Barrier|Uninitialized|Program hit|Error).*$", text, re.M)
         entry = {"tool": tool, "program": program, "rc": run.get("rc"), "seconds": run.get("seconds"),
                  "status": run.get("status", "unknown"), "errors": errors}
+        if errors is None and findings:
+            # Killed before its summary line (timeout): what it had printed still counts.
+            entry["errors"] = errors = len(findings)
+            entry["errors_before_it_ended"] = True
         if r:
             entry["race_warnings"] = int(r.group(3))
         if errors:
-            firsts = re.findall(r"^========= (?:Invalid|Race|Barrier|Uninitialized|Program hit|Error).*$", text, re.M)
-            entry["first_findings"] = firsts[:5]
+            entry["first_findings"] = findings[:5]
         found.append(entry)
     return found
 
@@ -135,6 +189,8 @@ def parse_examples(logs, runs):
     for sub in ("examples", "mpi"):
         for log in sorted(glob.glob(os.path.join(logs, sub, "*.log"))):
             name = os.path.basename(log)[:-4]
+            if name.startswith("comm_mpi_"):
+                continue  # an MPI test program (parse_tests)
             run = runs.get(name, {})
             text = read(log) or ""
             ex[name] = {"rc": run.get("rc"), "seconds": run.get("seconds"), "status": run.get("status", "unknown"),
@@ -371,6 +427,7 @@ def main():
     runs = read_runs(a.logs)
     probe = parse_probe(a.logs)
     programs, cases = parse_tests(a.logs, runs)
+    missing = missing_programs(a.bundle, programs, a.profile)
     sanitizer = parse_sanitizer(a.logs, runs)
     examples = parse_examples(a.logs, runs)
     benches = parse_benchmarks(a.logs, runs)
@@ -378,7 +435,7 @@ def main():
     targets = targets_from(examples, benches, gpt2)
     figures = figures_from(benches, gpt2)
     manifest = read(os.path.join(a.bundle, "MANIFEST.txt")) or ""
-    count = {o: sum(1 for c in cases if c["outcome"] == o) for o in ("passed", "failed", "skipped")}
+    count = {o: sum(1 for c in cases if c["outcome"] == o) for o in ("passed", "failed", "skipped", "not run")}
     summary = {
         "kind": "kirzl gpu-check",
         "profile": a.profile,
@@ -387,7 +444,7 @@ def main():
         "seconds": a.seconds,
         "bundle_commit": (re.search(r"^commit: (.*)$", manifest, re.M) or [None, None])[1],
         "probe": probe,
-        "tests": {"count": count, "programs": programs,
+        "tests": {"count": count, "programs": programs, "missing_programs": missing,
                   "failed": [c for c in cases if c["outcome"] == "failed"],
                   "skipped": [c for c in cases if c["outcome"] == "skipped"],
                   "cases": [[c["program"], c["case"], c["outcome"]] for c in cases]},
@@ -408,13 +465,22 @@ def main():
     print(f"bundle: {summary['bundle_commit']} | profile {a.profile} | {a.seconds}s | dry run {summary['dry_run']}")
     if probe.get("unresolved_libraries"):
         print("UNRESOLVED LIBRARIES:", "; ".join(probe["unresolved_libraries"][:6]))
-    bad_programs = [p for p in programs if p["status"] != "ok"]
-    print(f"tests: {len(programs)} programs, cases passed {count['passed']}, failed {count['failed']}, "
-          f"skipped {count['skipped']}; programs not ok: {len(bad_programs)}")
-    for p in bad_programs[:20]:
-        print(f"  PROGRAM {p['program']}: {p['status']} rc={p['rc']} {('in ' + p['crashed_in']) if p.get('crashed_in') else ''}")
+    if probe.get("missing_libraries"):
+        print("MISSING CUDA LIBRARIES:", "; ".join(probe["missing_libraries"]))
+    not_run = [p for p in programs if p["status"].startswith("not run")]
+    bad_programs = [p for p in programs if p["status"] != "ok" and p not in not_run]
+    print(f"tests: {len(programs)} program runs, cases passed {count['passed']}, failed {count['failed']}, "
+          f"skipped {count['skipped']}; runs not ok: {len(bad_programs)}, not run: {len(not_run)}")
+    # Every program run, one line each (status, seconds, its cases' outcomes).
+    for p in programs:
+        mine = [c["outcome"] for c in cases if c["program"] == p["program"]]
+        print(f"  {p['program'][:52]:<52} {p['status'][:18]:<18} {str(p['seconds']):>4}s "
+              f"{mine.count('passed'):>4} ok {mine.count('failed'):>3} fail {mine.count('skipped'):>3} skip"
+              + (f"  in {p['crashed_in']}" if p.get("crashed_in") else ""))
+    if missing:
+        print(f"  MISSING (in the bundle, no run): {' '.join(missing)}")
     for c in summary["tests"]["failed"][:25]:
-        print(f"  FAIL {c['case']}: {c['detail'][:220]}")
+        print(f"  FAIL {c['case']}: {c['detail'][:200]}")
     skip_reasons = {}
     for c in summary["tests"]["skipped"]:
         skip_reasons.setdefault(c["detail"][:90], 0)
@@ -424,6 +490,8 @@ def main():
     san_bad = [s for s in sanitizer if s["errors"] or s["status"] != "ok"]
     print(f"sanitizer: {len(sanitizer)} runs, {sum(1 for s in sanitizer if s['errors'] == 0 and s['status'] == 'ok')} clean, "
           f"{len(san_bad)} with findings or not finished")
+    if runs.get("compute-sanitizer"):
+        print(f"  compute-sanitizer: {runs['compute-sanitizer']['status']}")
     for s in san_bad[:15]:
         print(f"  {s['tool']} {s['program']}: {s['status']} errors={s['errors']} {(s.get('first_findings') or [''])[0][:150]}")
     for name, e in sorted(examples.items()):
@@ -431,7 +499,8 @@ def main():
         figs = ", ".join(f"{k}={r[k]}" for k in ("test_accuracy", "val_loss", "samples_per_second", "tokens_per_second",
                                                   "seconds", "world_size") if k in r)
         print(f"example {name}: {e['status']} {figs} {e['tail'][:200]}")
-    not_ok = [r for r in runs.values() if r["kind"] in ("bench", "mpi") and r["status"] != "ok"]
+    not_ok = [r for r in runs.values() if r["kind"] in ("bench", "mpi") and r["status"] != "ok"
+              and not r["name"].startswith("comm_mpi_")]
     for r in not_ok:
         print(f"  {r['kind']} {r['name']}: {r['status']}")
     print("targets:")
@@ -454,8 +523,9 @@ def main():
     for k in ("kirzl_energy", "torch_eager_energy"):
         if gpt2.get(k):
             print(f"  gpt2 {k}: {gpt2[k][:100]}")
-    ok = count["failed"] == 0 and not bad_programs and not any(s["errors"] for s in sanitizer)
-    print("RESULT:", "all tests that ran passed" if ok else "FAILURES (see above)")
+    ok = count["failed"] == 0 and not bad_programs and not missing and not any(s["errors"] for s in sanitizer)
+    print("RESULT:", ("all tests that ran passed" if ok else "FAILURES (see above)")
+          + (f"; {len(not_run)} program runs not run ({not_run[0]['status']})" if not_run else ""))
     return 0 if ok else 1
 
 

@@ -94,6 +94,60 @@ class GpuSummaryTest(unittest.TestCase):
     def check(self, programs=("core_test_a_cuda",)):
         return Check(self.tmp.name, programs)
 
+    def test_every_program_of_the_bundle_is_listed_and_a_missing_one_fails(self):
+        c = self.check(("core_test_a_cuda", "core_test_b_cuda", "kernels_cuda_test_new_cuda"))
+        c.test("core_test_a_cuda", [("A", "one", "passed"), ("A", "two", "skipped")])
+        c.test("core_test_b_cuda", [("B", "one", "passed")])
+        rc, s, out = c.summarize()
+        self.assertEqual(s["tests"]["missing_programs"], ["kernels_cuda_test_new_cuda"])
+        self.assertIn("MISSING (in the bundle, no run): kernels_cuda_test_new_cuda", out)
+        self.assertEqual(rc, 1)
+        for p in ("core_test_a_cuda", "core_test_b_cuda"):
+            self.assertIn(p, out)  # one line per program in the table
+        c.test("kernels_cuda_test_new_cuda", [("N", "one", "passed")])
+        rc, s, out = c.summarize()
+        self.assertEqual(s["tests"]["missing_programs"], [])
+        self.assertEqual(s["tests"]["count"], {"passed": 3, "failed": 0, "skipped": 1, "not run": 0})
+        self.assertEqual(rc, 0, out)
+        # compare runs no tests: nothing is missing there.
+        self.assertEqual(Check(self.tmp.name + "/c", ("core_test_a_cuda",)).summarize("compare")[1]["tests"]["missing_programs"], [])
+
+    def test_shards_and_the_mpi_program_count_as_runs_of_their_program(self):
+        c = self.check(("ops_op_table_cuda", "comm_mpi_test_mpi_ddp_cuda"))
+        c.test("ops_op_table_cuda-shard0of2", [("Ops/add.f32.x", "cuda", "passed")])
+        # Shard 1 was killed inside a case: no XML, the console names it.
+        c.test("ops_op_table_cuda-shard1of2", None, "[ RUN      ] Ops/mul.f32.x.cuda\n[       OK ] Ops/mul.f32.x.cuda (1 ms)\n"
+               "[ RUN      ] Ops/div.f32.x.cuda\n", status="timeout (60s)", rc=124)
+        c.test("comm_mpi_test_mpi_ddp_cuda-np2", None,
+               "[ RUN      ] MpiDDPCuda.Matches\n[       OK ] MpiDDPCuda.Matches (9 ms)\n"
+               "[ RUN      ] MpiDDPCuda.Other\n[  SKIPPED ] MpiDDPCuda.Other (0 ms)\n", sub="mpi")
+        rc, s, out = c.summarize()
+        self.assertEqual(s["tests"]["missing_programs"], [])
+        cases = {(p, c_): o for p, c_, o in s["tests"]["cases"]}
+        self.assertEqual(cases[("comm_mpi_test_mpi_ddp_cuda-np2", "MpiDDPCuda.Matches")], "passed")
+        self.assertEqual(cases[("comm_mpi_test_mpi_ddp_cuda-np2", "MpiDDPCuda.Other")], "skipped")
+        self.assertEqual(cases[("ops_op_table_cuda-shard1of2", "Ops/mul.f32.x.cuda")], "passed")
+        self.assertEqual(cases[("ops_op_table_cuda-shard1of2", "Ops/div.f32.x.cuda")], "failed")
+        self.assertNotIn("comm_mpi_test_mpi_ddp_cuda-np2", s["examples"])
+        self.assertEqual(rc, 1)
+
+    def test_a_program_cut_by_the_budget_is_not_run_not_failed(self):
+        c = self.check(("core_test_a_cuda", "optim_test_x_cuda"))
+        c.test("core_test_a_cuda", [("A", "one", "passed")])
+        c.test("optim_test_x_cuda", None, "not run: the check's time budget was spent", status="not run (budget)", rc="-")
+        rc, s, out = c.summarize()
+        self.assertEqual(s["tests"]["count"]["failed"], 0)
+        self.assertEqual(s["tests"]["count"]["not run"], 1)
+        self.assertIn("1 program runs not run (not run (budget))", out)
+        self.assertEqual(rc, 0, out)
+
+    def test_a_crash_without_xml_is_a_failure(self):
+        c = self.check()
+        c.test("core_test_a_cuda", None, "[ RUN      ] A.one\nSegmentation fault\n", status="failed", rc=139)
+        rc, s, out = c.summarize()
+        self.assertEqual(s["tests"]["programs"][0]["crashed_in"], "A.one")
+        self.assertEqual(rc, 1)
+
     def test_gpt2_graph_variant_keeps_its_own_figures(self):
         c = self.check()
         c.test("core_test_a_cuda", [("A", "one", "passed")])
@@ -191,6 +245,32 @@ class GpuSummaryTest(unittest.TestCase):
         self.assertAlmostEqual(t["GPT-2 124M tokens/s, kirzl fused / PyTorch eager"]["value"], 260000 / 237000)
         self.assertIn("GPT-2 loss after 10 steps, |kirzl - PyTorch| / PyTorch", t)
         self.assertEqual(rc, 0, out)
+
+    def test_sanitizer_findings_of_a_run_killed_at_its_limit_count(self):
+        c = self.check()
+        c.test("core_test_a_cuda", [("A", "one", "passed")])
+        write(os.path.join(c.logs, "sanitizer", "memcheck-ops_op_table_cuda-shard0of3.log"),
+              "========= COMPUTE-SANITIZER\n[ RUN      ] Ops/add.f32.x.cuda\n"
+              "========= Invalid __global__ read of size 4 bytes\n=========     at add_kernel+0x70\n")
+        c.run_row("memcheck:ops_op_table_cuda-shard0of3", "sanitizer", 124, 150, "timeout (150s)")
+        write(os.path.join(c.logs, "sanitizer", "racecheck-kernels_cuda_test_x_cuda.log"),
+              "========= RACECHECK SUMMARY: 0 hazards displayed (0 errors, 0 warnings)\n")
+        c.run_row("racecheck:kernels_cuda_test_x_cuda", "sanitizer", 0, 20, "ok")
+        rc, s, out = c.summarize()
+        san = {(x["tool"], x["program"]): x for x in s["sanitizer"]}
+        killed = san[("memcheck", "ops_op_table_cuda-shard0of3")]
+        self.assertEqual((killed["errors"], killed["status"]), (1, "timeout (150s)"))
+        self.assertTrue(killed["errors_before_it_ended"])
+        self.assertIn("Invalid __global__ read", killed["first_findings"][0])
+        self.assertEqual(san[("racecheck", "kernels_cuda_test_x_cuda")]["errors"], 0)
+        self.assertEqual(rc, 1)
+
+    def test_missing_cuda_library_is_printed(self):
+        c = self.check()
+        c.test("core_test_a_cuda", [("A", "one", "passed")])
+        rc, s, out = c.summarize()
+        self.assertEqual(s["probe"]["missing_libraries"], ["libcudnn.so.9"])
+        self.assertIn("MISSING CUDA LIBRARIES: libcudnn.so.9", out)
 
 
 if __name__ == "__main__":

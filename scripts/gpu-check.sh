@@ -11,11 +11,14 @@
 #   full     (default, about 7.5 min) probe; then at once: every GPU test program, compute-sanitizer
 #            (memcheck with the caching allocator off; racecheck and synccheck on the kernels with
 #            shared memory and barriers), the examples on CUDA (and on the CPU for reference), the
-#            MPI tests under mpirun -np 2 with one GPU; then alone on the GPU: the benchmarks,
-#            GPT-2 124M beside PyTorch eager, and the loss check.
+#            MPI tests under mpirun -np 2 with one GPU; then alone on the GPU: GPT-2 124M (eager
+#            and as a CUDA graph) beside PyTorch eager and the loss check, then the benchmarks
+#            (Note [GPU check order]).
 #   verify   (about 4 min) a second call after fixes: every GPU test program, the MPI runs, memcheck
-#            on the runtime tests and racecheck/synccheck on the normalisation and classifier
-#            kernels, the benchmarks that need the most time, and the GPT-2 loss check.
+#            on the runtime tests, racecheck/synccheck on the normalisation and classifier kernels,
+#            and every sanitizer run of the programs no earlier summary sanitized; the GPT-2 loss
+#            check and graph step, the GELU, bias-GELU, layer-norm, cross-entropy, GEMM-epilogue
+#            and all-reduce benchmarks.
 #   compare  GPT-2 124M against PyTorch eager and torch.compile (bench/run_gpt2_compare.sh).
 #   build    fallback when the bundle cannot load: builds the bundle's programs on this machine
 #            (needs Eigen, GoogleTest, Google Benchmark), then runs the full profile on them.
@@ -39,7 +42,7 @@ while (($#)); do
     --dry-run) dry=1 ;;
     --budget) budget=$2; shift ;;
     --bundle) bundle=$2; shift ;;
-    -h | --help) sed -n '2,28p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,31p' "$0"; exit 0 ;;
     *) echo "gpu-check: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -220,24 +223,53 @@ phase_a_end=$((budget * 55 / 100))
 # Per-run limits: generous for the tests, tighter under the sanitizer.
 t_test=200 t_san=150 t_ex=240
 
+# ordered NAME...: the names in the order to start them (scripts/gpu_check_order.py, Note [GPU
+# check order]); the order given where that cannot run.
+ordered() {
+  local out
+  if out=$(python3 "$repo/scripts/gpu_check_order.py" "$repo/bench/results" "$@" 2>/dev/null) &&
+    [ "$(printf '%s\n' "$out" | wc -l)" -eq $# ]; then
+    printf '%s\n' "$out"
+  else
+    printf '%s\n' "$@"
+  fi
+}
+
+# The op table runs its cuda cases in this many processes (GoogleTest's sharding): one process
+# holds every op's GPU cases, the longest test program by far, which would end the test lane alone.
+op_table_shards=3
+
 lane_tests() {
-  local cmds=() t
+  local t n i
+  local -A cmd=()
+  local -a names=()
   for t in "${gpu_tests[@]}"; do
     [ "$t" = core_test_cuda_runtime_cuda ] && continue  # ran alone before
-    # The op table's cpu and gradcheck cases run on every development machine: here only its
-    # cuda cases (and its self-tests).
-    local only_cuda=""
-    [ "$t" = ops_op_table_cuda ] && only_cuda="'--gtest_filter=*.cuda:OpTableSelfTest.*'"
-    cmds+=("run_bounded $t_test $phase_a_end test $t '$logs/tests/$t.log' env LD_LIBRARY_PATH='$KLIB' '$B/bin/tests/$t' --gtest_output=xml:'$logs/tests/$t.xml' $only_cuda")
+    if [ "$t" = ops_op_table_cuda ]; then
+      # The op table's cpu and gradcheck cases run on every development machine: here only its
+      # cuda cases (and its self-tests).
+      for ((i = op_table_shards - 1; i >= 0; i--)); do
+        n="$t-shard${i}of$op_table_shards"
+        names=("$n" "${names[@]}")  # first: the longest program, in three
+        cmd[$n]="run_bounded $t_test $phase_a_end test $n '$logs/tests/$n.log' env GTEST_TOTAL_SHARDS=$op_table_shards GTEST_SHARD_INDEX=$i LD_LIBRARY_PATH='$KLIB' '$B/bin/tests/$t' --gtest_output=xml:'$logs/tests/$n.xml' '--gtest_filter=*.cuda:OpTableSelfTest.*'"
+      done
+      continue
+    fi
+    names+=("$t")
+    cmd[$t]="run_bounded $t_test $phase_a_end test $t '$logs/tests/$t.log' env LD_LIBRARY_PATH='$KLIB' '$B/bin/tests/$t' --gtest_output=xml:'$logs/tests/$t.xml'"
   done
   # The index-checking ops once more with the eager check (Note [deferred index check]).
   for t in "${gpu_tests[@]}"; do
     case "$t" in
       *embedding* | *cross_entropy* | *fused_classifier*)
-        cmds+=("run_bounded $t_test $phase_a_end test $t-sync_index_checks '$logs/tests/$t-sync_index_checks.log' env KIRZL_SYNC_INDEX_CHECKS=1 LD_LIBRARY_PATH='$KLIB' '$B/bin/tests/$t' --gtest_output=xml:'$logs/tests/$t-sync_index_checks.xml'")
+        n="$t-sync_index_checks"
+        names+=("$n")
+        cmd[$n]="run_bounded $t_test $phase_a_end test $n '$logs/tests/$n.log' env KIRZL_SYNC_INDEX_CHECKS=1 LD_LIBRARY_PATH='$KLIB' '$B/bin/tests/$t' --gtest_output=xml:'$logs/tests/$n.xml'"
         ;;
     esac
   done
+  local -a cmds=()
+  while read -r n; do cmds+=("${cmd[$n]}"); done < <(ordered "${names[@]}")
   pool 6 "${cmds[@]}"
 }
 
@@ -250,9 +282,17 @@ lane_sanitizer() {
     printf 'compute-sanitizer\tsanitizer\t-\t0\tnot run (%s)\n' "$([ "$dry" -eq 1 ] && echo 'dry run' || echo 'not found')" >>"$runs"
     return
   fi
-  local cmds=() t tool short only=""
-  # verify: the programs whose sanitizer runs did not finish cleanly in the full check.
-  [ "$profile" = verify ] && only='kernels_cuda_test_flash_attention_cuda|core_test_cuda_runtime_cuda|core_test_storage_cuda|ops_op_table_cuda|kernels_cuda_test_fused_classifier_cuda|kernels_cuda_test_embedding_cuda|optim_test_fused_optim_cuda'
+  local t tool short only="" n
+  local -A cmd=()
+  local -a names=()
+  # verify: the programs whose sanitizer runs did not finish cleanly in the full check, and those
+  # no earlier GPU summary sanitized (new since).
+  if [ "$profile" = verify ]; then
+    only='kernels_cuda_test_flash_attention_cuda|core_test_cuda_runtime_cuda|core_test_storage_cuda|ops_op_table_cuda|kernels_cuda_test_fused_classifier_cuda|kernels_cuda_test_embedding_cuda|optim_test_fused_optim_cuda'
+    for t in $(python3 "$repo/scripts/gpu_check_order.py" --new "$repo/bench/results" "${gpu_tests[@]/#/memcheck:}" 2>/dev/null); do
+      only="$only|${t#memcheck:}"
+    done
+  fi
   # Racecheck and synccheck first: they are the slow ones.
   for tool in racecheck synccheck memcheck; do
     for t in "${gpu_tests[@]}"; do
@@ -274,9 +314,20 @@ lane_sanitizer() {
         filter='Ops/*.f32.*.cuda:-*large*:*million*:*long_*:*rows_*:*block_path*:*vocab*'
         [ "$tool" != memcheck ] && filter='Ops/layer_norm.f32.*.cuda:Ops/residual_layer_norm.f32.*.cuda:Ops/softmax.f32.*.cuda:Ops/log_softmax.f32.*.cuda:Ops/sum.f32.*.cuda:Ops/max_dim.f32.*.cuda:Ops/batch_norm_train.f32.*.cuda:Ops/cross_entropy.f32.*.cuda:Ops/causal_attention.f32.*.cuda:Ops/bias_gelu.f32.*.cuda:-*large*:*million*:*long_*:*rows_*:*block_path*:*vocab*:*dims_*'
       fi
-      cmds+=("run_bounded $t_san $phase_a_end sanitizer '$tool:$t' '$logs/sanitizer/$tool-$t.log' env LD_LIBRARY_PATH='$KLIB' KIRZL_CUDA_NO_CACHE=$nocache KIRZL_GPU_TEST_QUICK=1 '$san' --tool $tool --error-exitcode 9 --print-limit 20 '$B/bin/tests/$t' '--gtest_filter=$filter'")
+      # The op table's memcheck (684 f32 cases) in shards as in the test lane, each within t_san.
+      local shards=1 i
+      [ "$t" = ops_op_table_cuda ] && [ "$tool" = memcheck ] && shards=$op_table_shards
+      for ((i = 0; i < shards; i++)); do
+        local r=$t shard_env=""
+        ((shards > 1)) && r="$t-shard${i}of$shards" shard_env="GTEST_TOTAL_SHARDS=$shards GTEST_SHARD_INDEX=$i"
+        n="$tool:$r"
+        names+=("$n")
+        cmd[$n]="run_bounded $t_san $phase_a_end sanitizer '$n' '$logs/sanitizer/$tool-$r.log' env $shard_env LD_LIBRARY_PATH='$KLIB' KIRZL_CUDA_NO_CACHE=$nocache KIRZL_GPU_TEST_QUICK=1 '$san' --tool $tool --error-exitcode 9 --print-limit 20 '$B/bin/tests/$t' '--gtest_filter=$filter'"
+      done
     done
   done
+  local -a cmds=()
+  while read -r n; do cmds+=("${cmd[$n]}"); done < <(ordered "${names[@]}")
   pool 5 "${cmds[@]}"
 }
 
@@ -350,49 +401,69 @@ fi
 
 # --- phase B: figures, alone on the GPU -----------------------------------------------------------
 bench_end=$((budget - 25))
-bench() {  # bench LIMIT PROGRAM [args...]: JSON to logs/bench/PROGRAM.json
-  local limit=$1 prog=$2
+# bench LIMIT PROGRAM[-PART] [args...]: the program's JSON to logs/bench/PROGRAM[-PART].json (a
+# program run in two parts, with complementary filters, names each part).
+bench() {
+  local limit=$1 run=$2
+  local prog=${run%%-*}
   shift 2
-  run_bounded "$limit" $bench_end bench "$prog" "$logs/bench/$prog.log" env LD_LIBRARY_PATH="$KLIB" \
-    "$B/bin/bench/$prog" --benchmark_out="$logs/bench/$prog.json" --benchmark_out_format=json "$@"
+  run_bounded "$limit" $bench_end bench "$run" "$logs/bench/$run.log" env LD_LIBRARY_PATH="$KLIB" \
+    "$B/bin/bench/$prog" --benchmark_out="$logs/bench/$run.json" --benchmark_out_format=json "$@"
+}
+
+# The dry run on a machine without PyTorch: its runs are recorded as not run.
+no_torch() {
+  [ "$dry" -eq 1 ] && ! timeout 60 python3 -c 'import torch' 2>/dev/null || return 1
+  printf '%s\tbench\t-\t0\tnot run (no torch)\n' "$1" >>"$runs"
 }
 
 gpt2_eager() {
-  local py=python3
-  if [ "$dry" -eq 1 ] && ! python3 -c 'import torch' 2>/dev/null; then
-    printf 'torch_gpt2_eager\tbench\t-\t0\tnot run (no torch)\n' >>"$runs"
-    return
-  fi
+  no_torch torch_gpt2_eager && return
   run_bounded 120 $bench_end bench torch_gpt2_eager "$logs/bench/torch_gpt2_eager.log" \
-    $py bench/peers/gpt2_torch.py --mode eager --steps 10 --warmup 3
-  run_bounded 90 $bench_end bench torch_gpt2_loss_check "$logs/bench/torch_gpt2_loss_check.log" \
-    $py bench/peers/gpt2_torch.py --mode eager --weights "$work/gpt2_check/weights.safetensors" \
-    --batch "$work/gpt2_check/batch.i32" --loss-steps 10
+    python3 bench/peers/gpt2_torch.py --mode eager --steps 10 --warmup 3
 }
 
-if [ "$profile" = full ]; then
-  echo "== phase B (until ${bench_end}s): benchmarks, GPT-2 124M beside PyTorch"
-  export KIRZL_GPT2_CHECK_DIR="$work/gpt2_check"
-  mt=0.05  # Debian's Google Benchmark 1.7 takes seconds as a plain number
-  bench 40 bench_cuda_memory --benchmark_min_time=$mt --benchmark_filter='BM_DeviceCopy|BM_HostDeviceCopy|BM_AllocFree'
-  bench 40 bench_cuda_elementwise --benchmark_min_time=$mt
-  bench 90 bench_cuda_nn --benchmark_min_time=$mt
-  bench 40 bench_cuda_optim --benchmark_filter='FusedAdamW'
-  bench 60 bench_cuda_gemm --benchmark_filter='bf16|8192x8192x8192'
-  bench 60 bench_cuda_attention --benchmark_min_time=0.1
-  bench 90 bench_nccl_allreduce --benchmark_filter='DDPOverhead|NcclAllReduce/(1048576|67108864|1073741824)'
-  bench 120 bench_gpt2
-  gpt2_eager
-elif [ "$profile" = verify ]; then
-  echo "== phase B (until ${bench_end}s): the benchmarks that ran out of time, the GPT-2 loss check"
-  export KIRZL_GPT2_CHECK_DIR="$work/gpt2_check"
-  bench 45 bench_cuda_nn --benchmark_min_time=0.05 --benchmark_filter='Memcpy|LayerNorm|CrossEntropy|BiasGelu'
-  bench 25 bench_cuda_elementwise --benchmark_min_time=0.05 --benchmark_filter='Memcpy|Gelu'
-  bench 45 bench_nccl_allreduce --benchmark_filter='DDPOverhead|NcclAllReduce/(1048576|67108864|1073741824)'
-  bench 45 bench_gpt2 --benchmark_filter=BM_gpt2_loss_check
+# PyTorch on the weights and batch that bench_gpt2's BM_gpt2_loss_check wrote (so after it).
+gpt2_loss_check() {
+  no_torch torch_gpt2_loss_check && return
   run_bounded 90 $bench_end bench torch_gpt2_loss_check "$logs/bench/torch_gpt2_loss_check.log" \
     python3 bench/peers/gpt2_torch.py --mode eager --weights "$work/gpt2_check/weights.safetensors" \
     --batch "$work/gpt2_check/batch.i32" --loss-steps 10
+}
+
+# Note [GPU check order]: a phase ends at its deadline, and what has not started by then is "not
+# run (budget)": so each lane starts what says the most first. Phase A's lanes start the programs
+# (and sanitizer runs) that no earlier GPU summary in bench/results/ ran, then the others longest
+# first (scripts/gpu_check_order.py), so that the long ones are not the ones cut. Phase B runs
+# GPT-2 124M first (kirzl's step eager and as a CUDA graph, beside PyTorch, and the loss check:
+# the figures of issue #15), then the kernels changed since the last GPU run, then the figures
+# that run 1 (2026-12-04) already gave; the benchmark programs whose first part holds the new
+# kernels run their other benchmarks (the complementary, negative filter) at the end.
+if [ "$profile" = full ]; then
+  echo "== phase B (until ${bench_end}s): GPT-2 124M beside PyTorch, then the benchmarks"
+  export KIRZL_GPT2_CHECK_DIR="$work/gpt2_check"
+  mt=0.05  # Debian's Google Benchmark 1.7 takes seconds as a plain number
+  bench 120 bench_gpt2
+  gpt2_eager
+  gpt2_loss_check
+  bench 40 bench_cuda_elementwise --benchmark_min_time=$mt --benchmark_filter='Memcpy|Gelu'
+  bench 60 bench_cuda_nn --benchmark_min_time=$mt --benchmark_filter='Memcpy|BiasGelu|LayerNorm|CrossEntropy'
+  bench 60 bench_cuda_gemm --benchmark_filter='bf16|8192x8192x8192'
+  bench 60 bench_cuda_attention --benchmark_min_time=0.1
+  bench 90 bench_nccl_allreduce --benchmark_filter='DDPOverhead|NcclAllReduce/(1048576|67108864|1073741824)'
+  bench 40 bench_cuda_optim --benchmark_filter='FusedAdamW'
+  bench 40 bench_cuda_elementwise-rest --benchmark_min_time=$mt --benchmark_filter='-Memcpy|Gelu'
+  bench 60 bench_cuda_nn-rest --benchmark_min_time=$mt --benchmark_filter='-Memcpy|BiasGelu|LayerNorm|CrossEntropy'
+  bench 40 bench_cuda_memory --benchmark_min_time=$mt --benchmark_filter='BM_DeviceCopy|BM_HostDeviceCopy|BM_AllocFree'
+elif [ "$profile" = verify ]; then
+  echo "== phase B (until ${bench_end}s): the GPT-2 loss check and graph step, the benchmarks of the changed kernels"
+  export KIRZL_GPT2_CHECK_DIR="$work/gpt2_check"
+  bench 75 bench_gpt2 --benchmark_filter='BM_gpt2_loss_check|BM_gpt2_train_step_graph'
+  gpt2_loss_check
+  bench 40 bench_cuda_elementwise --benchmark_min_time=0.05 --benchmark_filter='Memcpy|Gelu'
+  bench 45 bench_cuda_nn --benchmark_min_time=0.05 --benchmark_filter='Memcpy|LayerNorm|CrossEntropy|BiasGelu'
+  bench 40 bench_cuda_gemm --benchmark_filter='Epilogue'
+  bench 45 bench_nccl_allreduce --benchmark_filter='DDPOverhead|NcclAllReduce/(1048576|67108864|1073741824)'
 elif [ "$profile" = compare ]; then
   echo "== compare: GPT-2 124M against PyTorch eager and torch.compile"
   # run_gpt2_compare.sh runs BUILD/bench/bench_gpt2: a wrapper there gives it the bundle's libraries

@@ -208,8 +208,9 @@ def parse_benchmarks(logs, runs):
     compare = os.path.join(logs, "bench", "gpt2_compare")
     if "bench_gpt2" not in sources and os.path.isdir(compare):
         sources["bench_gpt2"] = (os.path.join(compare, "kirzl.json"), os.path.join(logs, "bench", "gpt2_compare.log"))
-    for prog in sorted(sources):
-        path, log = sources[prog]
+    for run in sorted(sources):
+        path, log = sources[run]
+        prog = run.split("-")[0]  # a program run in parts (gpu-check.sh): bench_cuda_nn, bench_cuda_nn-rest
         try:
             data = json.load(open(path))
         except (OSError, ValueError):
@@ -223,7 +224,7 @@ def parse_benchmarks(logs, runs):
             known = {"name", "family_index", "per_family_instance_index", "run_name", "run_type", "repetitions",
                      "repetition_index", "threads", "iterations", "real_time", "cpu_time", "time_unit", "label",
                      "error_occurred", "error_message", "skipped", "skip_message", "aggregate_name", "aggregate_unit"}
-            entry = {"program": prog, "name": b["name"], "real_time": b.get("real_time"), "time_unit": b.get("time_unit"),
+            entry = {"program": prog, "run": run, "name": b["name"], "real_time": b.get("real_time"), "time_unit": b.get("time_unit"),
                      "counters": {k: v for k, v in b.items() if k not in known and isinstance(v, (int, float))}}
             if b.get("label"):
                 entry["label"] = b["label"]
@@ -232,7 +233,7 @@ def parse_benchmarks(logs, runs):
             out.append(entry)
     for name, run in runs.items():
         if run.get("kind") == "bench" and run.get("status") != "ok":
-            out.append({"program": name, "name": "(program)", "error": run.get("status")})
+            out.append({"program": name.split("-")[0], "run": name, "name": "(program)", "error": run.get("status")})
     return out
 
 

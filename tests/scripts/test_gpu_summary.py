@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """CPU tests of scripts/gpu_summary.py, the summary of the GPU check (scripts/gpu-check.sh): logs
-as the check leaves them, written here by hand, and the JSON and table the summary makes of them.
+as the check leaves them, written here by hand, and the JSON and table the summary makes of them;
+and of scripts/gpu_check_order.py, the order in which the check starts its runs.
 
     python3 tests/scripts/test_gpu_summary.py        (ctest: scripts_gpu_summary)
     KIRZL_GPU_SUMMARY=other/gpu_summary.py ...       (the same tests of another summary script)
@@ -218,6 +219,21 @@ class GpuSummaryTest(unittest.TestCase):
         ep = [f for f in s["figures"] if f["what"].startswith("GEMM epilogue bf16 fwd")]
         self.assertEqual(ep[0]["value"], 1.2)
 
+    def test_a_benchmark_program_run_in_two_parts_counts_as_one(self):
+        c = self.check()
+        c.test("core_test_a_cuda", [("A", "one", "passed")])
+        c.bench_json("bench_cuda_elementwise", [bench("BM_GeluForwardBf16/tanh/manual_time", 50.0, ratio=0.9)])
+        c.bench_json("bench_cuda_elementwise-rest", [bench("BM_Add/bf16/manual_time", 50.0, ratio=0.8)])
+        c.run_row("bench_cuda_nn-rest", "bench", "-", 0, "not run (budget)")
+        rc, s, out = c.summarize()
+        t = {x["what"]: x for x in s["targets"]}
+        self.assertEqual(t["elementwise bandwidth / device copy"]["value"], 0.8)
+        add = [b for b in s["benchmarks"] if b["name"].startswith("BM_Add")][0]
+        self.assertEqual((add["program"], add["run"]), ("bench_cuda_elementwise", "bench_cuda_elementwise-rest"))
+        cut = [b for b in s["benchmarks"] if b.get("run") == "bench_cuda_nn-rest"][0]
+        self.assertEqual((cut["program"], cut["error"]), ("bench_cuda_nn", "not run (budget)"))
+        self.assertIn("bench bench_cuda_nn-rest: not run (budget)", out)
+
     def test_compare_profile_reads_run_gpt2_compare_outputs(self):
         c = self.check()
         cmp = os.path.join(c.logs, "bench", "gpt2_compare")
@@ -271,6 +287,31 @@ class GpuSummaryTest(unittest.TestCase):
         rc, s, out = c.summarize()
         self.assertEqual(s["probe"]["missing_libraries"], ["libcudnn.so.9"])
         self.assertIn("MISSING CUDA LIBRARIES: libcudnn.so.9", out)
+
+
+class GpuCheckOrderTest(unittest.TestCase):
+    """scripts/gpu_check_order.py: new runs first, then the known ones longest first."""
+
+    def order(self, names, summaries, new_only=False):
+        with tempfile.TemporaryDirectory() as d:
+            for i, (date, runs) in enumerate(summaries):
+                write(os.path.join(d, f"gpu-{i}.json"), json.dumps(
+                    {"date": date, "runs": [{"name": n, "seconds": str(s)} for n, s in runs]}))
+            args = [sys.executable, os.path.join(ROOT, "scripts", "gpu_check_order.py")] + (["--new"] if new_only else [])
+            p = subprocess.run(args + [d] + names, capture_output=True, text=True, check=True)
+            return p.stdout.split()
+
+    def test_new_first_then_longest_first_by_the_newest_summary(self):
+        summaries = [("2026-12-04T10:00:00Z", [("a", 5), ("b", 150), ("c", 20)]),
+                     ("2026-12-04T20:00:00Z", [("b", 22)])]  # b's newest time counts
+        names = ["a", "b", "c", "new1", "x-shard0of2", "new2", "x-shard1of2"]
+        self.assertEqual(self.order(names, summaries), ["new1", "x-shard0of2", "new2", "x-shard1of2", "b", "c", "a"])
+        self.assertEqual(self.order(names, summaries, new_only=True), ["new1", "x-shard0of2", "new2", "x-shard1of2"])
+        # A shard counts as its program.
+        self.assertEqual(self.order(["a", "c-shard0of2"], summaries), ["c-shard0of2", "a"])
+
+    def test_without_summaries_the_order_given_is_kept(self):
+        self.assertEqual(self.order(["z", "a", "m"], []), ["z", "a", "m"])
 
 
 if __name__ == "__main__":

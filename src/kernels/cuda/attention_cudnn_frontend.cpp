@@ -205,13 +205,25 @@ const Plan& plan_for(cudnnHandle_t h, int device, DType dt, const Dims& d, bool 
   std::lock_guard lock(*mu);  // held while a plan is built: heuristics run once per shape
   auto it = plans->find(key);
   if (it == plans->end()) {
+    // The frontend reports most failures as statuses, but throws (std::exception) on some, e.g.
+    // when it cannot load a cuDNN sub-library: such a plan is recorded as unsupported with the
+    // message, so that `auto` takes the flash kernels and `cudnn` raises an Error naming the op.
+    auto guarded = [&](auto make) {
+      try {
+        return make();
+      } catch (const std::exception& e) {
+        auto failed = std::make_unique<Plan>();
+        failed->unsupported = detail::str_cat("the cuDNN frontend threw: ", e.what());
+        return failed;
+      }
+    };
     std::unique_ptr<Plan> p;
     if (!backward) {
-      p = make_forward_plan(h, dt, d, l, scale);
+      p = guarded([&] { return make_forward_plan(h, dt, d, l, scale); });
     } else {
-      p = make_backward_plan(h, dt, d, l, scale, /*deterministic=*/true);
+      p = guarded([&] { return make_backward_plan(h, dt, d, l, scale, /*deterministic=*/true); });
       if (!p->unsupported.empty()) {
-        std::unique_ptr<Plan> any = make_backward_plan(h, dt, d, l, scale, /*deterministic=*/false);
+        std::unique_ptr<Plan> any = guarded([&] { return make_backward_plan(h, dt, d, l, scale, /*deterministic=*/false); });
         if (any->unsupported.empty()) p = std::move(any);
       }
     }
@@ -261,7 +273,12 @@ void execute(const char* op, const Dims& d, DType dt, const Call& c, const Plan&
   KIRZL_CHECK_CODE(p.unsupported.empty(), ErrorCode::Unsupported, describe(op, d, dt),
                    ": cuDNN cannot run this graph: ", p.unsupported);
   Tensor ws = stream_workspace(c.device, c.stream, static_cast<size_t>(p.workspace));
-  fe::error_t e = p.graph->execute(c.handle, pack, ws.defined() ? ws.data_ptr() : nullptr);
+  fe::error_t e;
+  try {
+    e = p.graph->execute(c.handle, pack, ws.defined() ? ws.data_ptr() : nullptr);
+  } catch (const std::exception& x) {  // see plan_for: the frontend throws on some failures
+    throw Error(ErrorCode::Cuda, detail::str_cat(describe(op, d, dt), ": the cuDNN frontend threw: ", x.what()));
+  }
   KIRZL_CHECK_CODE(e.is_good(), ErrorCode::Cuda, describe(op, d, dt), ": execution failed: ", e.get_message(),
                    " (frontend error ", static_cast<int>(e.get_code()), ")");
 }

@@ -22,6 +22,10 @@
 // cuDNN still refuses is an Error{Unsupported} at its call, naming the op and the shapes.
 // The backward asks for cuDNN's deterministic algorithm (kirzl's default: the same inputs give
 // the same bits); where this cuDNN has none for the shape, it takes the non-deterministic one.
+// The price: the frontend then keeps a dP workspace of B*H*T*T*2 bytes (GPT-2 124M at B=16,
+// T=1024: 0.4 GB; PyTorch's default backward is the non-deterministic one and needs none), held
+// by stream_workspace between steps. Its size is the workspace the plan reports; the GPU check's
+// peak-memory comparison with PyTorch (issue #15) includes it.
 // The fallback: causal_attention (ops/attention.cpp) uses this path under KIRZL_ATTENTION=auto
 // when the build has it and both checks pass, else kirzl's flash kernels (f32 and the shapes
 // cuDNN refuses); KIRZL_ATTENTION=cudnn makes a refusal an Error{Unsupported} with the reason.

@@ -121,7 +121,7 @@ void CachingAllocator::return_block_(Block* block) {
     if (n->next) n->next->prev = block;
     delete n;
   }
-  if (config_.no_cache && block->is_whole_segment() && captures_.empty()) {
+  if (config_.no_cache && block->is_whole_segment() && captures_.empty() && !in_live_pool_(block)) {
     backend_->release(block->ptr, block->size);
     stats_.reserved_bytes -= block->size;
     ++stats_.device_frees;
@@ -166,7 +166,7 @@ void CachingAllocator::release_free_segments_() {
   for (Pool* pool : {&small_pool_, &large_pool_}) {
     for (auto it = pool->begin(); it != pool->end();) {
       Block* b = *it;
-      if (!b->is_whole_segment()) {
+      if (!b->is_whole_segment() || in_live_pool_(b)) {  // a live graph replays into its pool's segments
         ++it;
         continue;
       }
@@ -303,6 +303,10 @@ const CachingAllocator::Capture* CachingAllocator::this_thread_capture_() const 
   return nullptr;
 }
 
+bool CachingAllocator::in_live_pool_(const Block* b) const {
+  return std::find(live_pools_.begin(), live_pools_.end(), b->stream) != live_pools_.end();
+}
+
 void CachingAllocator::begin_capture(StreamRef pool_stream) {
   std::lock_guard<std::mutex> lock(mutex_);
   KIRZL_CHECK(this_thread_capture_() == nullptr, "cuda graph capture on ", backend_->name(),
@@ -310,6 +314,7 @@ void CachingAllocator::begin_capture(StreamRef pool_stream) {
   for (const Capture& c : captures_)
     KIRZL_CHECK(c.pool != pool_stream, "cuda graph capture on ", backend_->name(), ": the pool is already in use by another capture");
   captures_.push_back({std::this_thread::get_id(), pool_stream});
+  if (std::find(live_pools_.begin(), live_pools_.end(), pool_stream) == live_pools_.end()) live_pools_.push_back(pool_stream);
 }
 
 void CachingAllocator::end_capture(StreamRef pool_stream) {
@@ -322,6 +327,7 @@ void CachingAllocator::end_capture(StreamRef pool_stream) {
 
 void CachingAllocator::release_pool(StreamRef pool_stream) noexcept {
   std::lock_guard<std::mutex> lock(mutex_);
+  std::erase(live_pools_, pool_stream);  // its whole free segments may go back to the driver now
   std::vector<Block*> blocks;
   std::erase_if(held_, [&](const std::pair<StreamRef, Block*>& h) {
     if (h.first != pool_stream) return false;

@@ -128,6 +128,10 @@ struct CachingAllocatorConfig {
 //   Error{Cuda} that says so (the out-of-memory path would wait for events and free segments).
 //   cudaMalloc is allowed (the backend switches the thread to cudaStreamCaptureModeRelaxed around
 //   it: the allocation is deliberately not part of the graph, which is what that mode is for).
+// * The pool's segments stay while the graph lives. A segment of the pool whose blocks are all free
+//   (e.g. one that held only activations freed within the capture) is still written by every
+//   replay, so neither empty_cache() nor the out-of-memory path (of any thread) returns it to the
+//   driver, and the no_cache mode keeps it, from begin_capture until release_pool.
 // * The pool dies with the graph. release_pool (after the graph's last replay completed) frees the
 //   held blocks. The pool's free blocks stay cached under the dead capture stream's key; whole free
 //   segments go back to the driver at the next empty_cache(). Blocks of the pool that tensors
@@ -158,17 +162,19 @@ class CachingAllocator {
   /// True when `ptr` is the start of a live block of this allocator.
   bool owns(const void* ptr) const;
   /// Returns every entirely free segment to the backend (pending blocks whose events completed
-  /// are collected first; nothing blocks).
+  /// are collected first; nothing blocks), except the segments of a pool whose graph lives
+  /// (between begin_capture and release_pool) and nothing while any thread captures.
   void empty_cache();
   /// Starts a capture by the calling thread into the private pool of `pool_stream` (Note [cuda
   /// graph memory]). Until end_capture, this thread's allocations come from that pool and its
   /// frees follow the note's rules. One capture per thread at a time (Error{InvalidArgument}).
   void begin_capture(StreamRef pool_stream);
-  /// Ends the calling thread's capture into `pool_stream`; blocks freed during it stay held until
-  /// release_pool(pool_stream).
+  /// Ends the calling thread's capture into `pool_stream`; blocks freed during it stay held, and
+  /// the pool's segments stay reserved, until release_pool(pool_stream).
   void end_capture(StreamRef pool_stream);
   /// The graph of `pool_stream` is gone (its last replay has completed, or the capture failed):
-  /// frees the blocks held for it. Never throws.
+  /// frees the blocks held for it; the pool's whole free segments may then go back to the driver.
+  /// Never throws.
   void release_pool(StreamRef pool_stream) noexcept;
   /// True while some thread captures into a pool of this allocator.
   bool capturing() const;
@@ -207,6 +213,8 @@ class CachingAllocator {
     StreamRef pool;
   };
   const Capture* this_thread_capture_() const;
+  // True for a block of a pool whose graph may still replay (mutex held).
+  bool in_live_pool_(const Block* b) const;
 
   std::unique_ptr<AllocatorBackend> backend_;
   CachingAllocatorConfig config_;
@@ -216,6 +224,7 @@ class CachingAllocator {
   std::unordered_map<const void*, Block*> live_;  // handed out, by pointer
   std::deque<PendingEvent> pending_;
   std::vector<Capture> captures_;  // active captures (Note [cuda graph memory])
+  std::vector<StreamRef> live_pools_;  // pools from begin_capture until release_pool: segments kept
   std::vector<std::pair<StreamRef, Block*>> held_;  // freed during a capture: kept until release_pool
   cuda::MemoryStats stats_;
 };

@@ -243,6 +243,46 @@ TEST(CachingAllocatorCapture, NoCacheModeKeepsFreedSegmentsDuringTheCapture) {
   EXPECT_EQ(dev->release_calls, 1);
 }
 
+// Every replay writes the pool's segments, also those whose blocks were all freed within the
+// capture (activations): while the graph lives, neither empty_cache() nor another allocation's
+// out-of-memory retry may hand them back to the driver (cudaFree; the next cudaMalloc could return
+// the same addresses to eager work that a replay then overwrites).
+TEST(CachingAllocatorCapture, LiveGraphsFreeSegmentsStayReserved) {
+  Fixture f;
+  f.a->begin_capture(kPool);
+  void* activation = f.a->allocate(3 * MiB, kPool);  // a 20 MiB segment of the pool
+  void* small = f.a->allocate(4000, kPool);           // a 2 MiB one
+  f.a->free(small);
+  f.a->free(activation);  // both segments are entirely free from here on, and replays still use them
+  f.a->end_capture(kPool);
+  f.a->empty_cache();
+  EXPECT_EQ(f.dev->release_calls, 0) << "a live graph's segment went back to the driver";
+  EXPECT_EQ(f.a->stats().reserved_bytes, 22 * MiB);
+  // Eager work running out of memory may not take them either.
+  f.dev->capacity = 30 * MiB;
+  EXPECT_KIRZL_ERROR(f.a->allocate(3 * MiB, kA), ErrorCode::Cuda, "out of memory");
+  EXPECT_EQ(f.dev->release_calls, 0) << "the out-of-memory retry freed a live graph's segment";
+  f.a->release_pool(kPool);  // the graph is gone
+  f.a->empty_cache();
+  EXPECT_EQ(f.dev->release_calls, 2);
+  EXPECT_EQ(f.a->stats().reserved_bytes, 0u);
+}
+
+TEST(CachingAllocatorCapture, NoCacheModeKeepsTheLiveGraphsSegments) {
+  auto dev = std::make_shared<FakeDevice>();
+  CachingAllocator a(std::make_unique<FakeBackend>(dev), {.no_cache = true});
+  a.begin_capture(kPool);
+  void* out = a.allocate(1000, kPool);  // the step's output
+  a.end_capture(kPool);
+  a.free(out);  // dropped while the graph lives: replays still write it
+  EXPECT_EQ(dev->release_calls, 0);
+  a.empty_cache();
+  EXPECT_EQ(dev->release_calls, 0);
+  a.release_pool(kPool);
+  a.empty_cache();
+  EXPECT_EQ(dev->release_calls, 1);
+}
+
 TEST(CachingAllocatorCapture, GraphPoolGoesBackToTheDriverAfterItDies) {
   Fixture f;
   f.a->begin_capture(kPool);

@@ -300,3 +300,24 @@ TEST(CudaGraph, TensorFreedDuringTheCaptureIsNotReusedWhileTheGraphLives) {
   g.replay();
   EXPECT_TRUE(bitwise_equal(y, add(x, batch({1 << 18}, 9))));
 }
+
+// A pool segment whose blocks were all freed within the capture (here a 16 MiB temporary, its own
+// segment) is written by every replay: empty_cache() while the graph lives must keep it (Note
+// [cuda graph memory]); had it gone back to the driver, the next cudaMalloc could hand the same
+// addresses to `eager`, which the replay would then overwrite.
+TEST(CudaGraph, EmptyCacheWhileTheGraphLivesKeepsItsMemory) {
+  REQUIRE_REAL_GPU();
+  Tensor x = batch({1 << 22}, 13);
+  cuda::empty_cache();
+  Tensor y;
+  cuda::Graph g;
+  g.capture([&] { y = sum(mul(x, 2.0)); });  // the product is freed inside the capture
+  const cuda::MemoryStats captured = cuda::memory_stats(0);
+  cuda::empty_cache();
+  EXPECT_EQ(cuda::memory_stats(0).reserved_bytes, captured.reserved_bytes) << "the live graph's pool was released";
+  Tensor eager = full({1 << 22}, 7.0, {.device = test_gpu()});
+  g.replay();
+  EXPECT_EQ(min(eager).item(), 7.0) << "the replay wrote into memory handed to eager work";
+  EXPECT_EQ(max(eager).item(), 7.0) << "the replay wrote into memory handed to eager work";
+  EXPECT_TRUE(bitwise_equal(y, sum(mul(x, 2.0))));
+}

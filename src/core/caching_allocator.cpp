@@ -359,6 +359,9 @@ bool CachingAllocator::record_stream(void* ptr, StreamRef stream) {
 void CachingAllocator::forget_stream(StreamRef stream) {
   std::lock_guard<std::mutex> lock(mutex_);
   for (auto& [ptr, b] : live_) std::erase(b->stream_uses, stream);
+  // Blocks held for a graph are freed (with events on their other streams) only at release_pool,
+  // which may come after this stream is gone.
+  for (auto& [pool, b] : held_) std::erase(b->stream_uses, stream);
 }
 
 bool CachingAllocator::owns(const void* ptr) const {

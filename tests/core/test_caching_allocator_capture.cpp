@@ -119,6 +119,28 @@ TEST(CachingAllocatorCapture, PoolBlockUsedOnAnotherStreamIsHeldUntilTheGraphDie
   f.a->free(q);
 }
 
+// A block held for a graph is freed at release_pool, with an event on each other stream that used
+// it; a stream destroyed in between (cuda::Stream's destructor waits for its work, then calls
+// forget_stream) must not get one: its handle is dead (or already another stream's).
+TEST(CachingAllocatorCapture, HeldBlockForgetsAStreamDestroyedBeforeTheGraph) {
+  Fixture f;
+  void* eager = f.a->allocate(1000, kA);
+  f.a->record_stream(eager, kC);  // also used on C
+  f.a->begin_capture(kPool);
+  void* side = f.a->allocate(1000, kB);  // a side stream of the capture
+  f.a->free(side);
+  f.a->free(eager);
+  f.a->end_capture(kPool);
+  EXPECT_EQ(f.a->stats().graph_held_frees, 2u);
+  f.a->forget_stream(kB);
+  f.a->forget_stream(kC);
+  const int records = f.dev->records;
+  f.a->release_pool(kPool);
+  EXPECT_EQ(f.dev->records, records) << "an event was recorded on a destroyed stream";
+  EXPECT_EQ(f.a->stats().pending_frees, 0u);
+  EXPECT_EQ(f.a->allocate(1000, kA), eager) << "free at once: its other uses ended with their streams";
+}
+
 TEST(CachingAllocatorCapture, SideStreamAllocationIsNotReusedWithinTheCapture) {
   Fixture f;
   f.a->begin_capture(kPool);

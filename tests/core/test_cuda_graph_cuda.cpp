@@ -186,6 +186,9 @@ TEST(CudaGraph, CapturableAdamWOnTheGpuEqualsHostScalars) {
 TEST(CudaGraph, HostSynchronisationInsideTheCaptureIsAnErrorAndTheStreamStillWorks) {
   REQUIRE_REAL_GPU();
   Tensor x = batch({8}, 3);
+  // The GPU's sum (f32 tree) is not the CPU's (f64, rounded once): for this x they differ in the
+  // last bit, so the stream is checked against its own result before any capture.
+  const double before = sum(x).item();
   const std::vector<std::pair<const char*, std::function<void()>>> unsafe = {
       {"Tensor::item()", [&] { (void)sum(x).item(); }},
       {"Tensor::to(cpu)", [&] { (void)x.to(Device::cpu()); }},
@@ -197,7 +200,7 @@ TEST(CudaGraph, HostSynchronisationInsideTheCaptureIsAnErrorAndTheStreamStillWor
     EXPECT_KIRZL_ERROR(g.capture([&] { call(); }), ErrorCode::Unsupported, "cannot run inside CUDA graph capture");
     EXPECT_FALSE(g.captured()) << what;
     EXPECT_FALSE(cuda::is_capturing(0)) << what;
-    EXPECT_EQ(sum(x).item(), sum(x.to(Device::cpu())).item()) << what << ": the stream works after the failed capture";
+    EXPECT_EQ(sum(x).item(), before) << what << ": the stream works after the failed capture";
     Tensor y;
     g.capture([&] { y = mul(x, 3.0); });  // the same Graph captures after a failure
     g.replay();

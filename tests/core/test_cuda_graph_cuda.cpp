@@ -324,3 +324,24 @@ TEST(CudaGraph, EmptyCacheWhileTheGraphLivesKeepsItsMemory) {
   EXPECT_EQ(max(eager).item(), 7.0) << "the replay wrote into memory handed to eager work";
   EXPECT_TRUE(bitwise_equal(y, sum(mul(x, 2.0))));
 }
+
+// A parameter that had no gradient in the warm-up gets its first update inside the capture: its
+// moments (and a 16-bit parameter's master) would be created by kernels recorded in the graph,
+// so every replay would zero them again. Refused before anything is counted.
+TEST(CudaGraph, FirstUpdateOfAParameterInsideTheCaptureIsAnError) {
+  REQUIRE_REAL_GPU();
+  Tensor a = batch({8}, 14).requires_grad_(), b = batch({8}, 15).requires_grad_();
+  optim::AdamW opt(std::vector<Tensor>{a, b}, {.capturable = true});
+  a.set_grad(batch({8}, 16));
+  opt.step();  // warm-up: b has no gradient yet
+  b.set_grad(batch({8}, 17));
+  cuda::Graph g;
+  EXPECT_KIRZL_ERROR(g.capture([&] { opt.step(); }), ErrorCode::Unsupported, "AdamW.step",
+                     "cannot run inside CUDA graph capture", "parameter 1 gets its first update");
+  EXPECT_FALSE(g.captured());
+  EXPECT_EQ(opt.step_count(0), 1);
+  EXPECT_EQ(opt.step_count(1), 0);
+  opt.step();  // eagerly: b's state is created
+  g.capture([&] { opt.step(); });
+  EXPECT_TRUE(g.captured());
+}

@@ -345,3 +345,17 @@ TEST(CudaGraph, FirstUpdateOfAParameterInsideTheCaptureIsAnError) {
   g.capture([&] { opt.step(); });
   EXPECT_TRUE(g.captured());
 }
+
+// The device's first deferred index check held by a captured step: its flag is made with calls a
+// capture forbids (cudaMalloc, a stream synchronisation), so capture() makes it before the capture
+// begins. (ctest runs each test in its own process, where nothing before has made the flag.)
+TEST(CudaGraph, DevicesFirstIndexCheckCanBeCaptured) {
+  REQUIRE_REAL_GPU();
+  Tensor table = batch({16, 4}, 18);
+  Tensor idx = labels({5}, 16, 19);
+  Tensor out;
+  cuda::Graph g;
+  g.capture([&] { out = embedding(table, idx); });
+  g.replay();
+  EXPECT_TRUE(bitwise_equal(out, embedding(table, idx)));
+}

@@ -107,8 +107,14 @@ void Optimizer::set_lr(double lr, int64_t group) {
               num_groups(), ") (or -1 for all)");
   for (int64_t g = 0; g < num_groups(); ++g)
     if (group == -1 || g == group) {
+      const double previous = groups_[g].lr;
       groups_[g].lr = lr;
-      lr_changed(groups_[g]);
+      try {
+        lr_changed(groups_[g]);
+      } catch (...) {  // e.g. refused inside a CUDA graph capture: the lr stays what the device has
+        groups_[g].lr = previous;
+        throw;
+      }
     }
 }
 

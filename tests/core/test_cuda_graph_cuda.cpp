@@ -359,3 +359,24 @@ TEST(CudaGraph, DevicesFirstIndexCheckCanBeCaptured) {
   g.replay();
   EXPECT_TRUE(bitwise_equal(out, embedding(table, idx)));
 }
+
+// set_lr (a scheduler's step) inside the captured step would record the write of the device lr in
+// the graph: every replay would reset lr to the captured value. Refused; the lr stays as it was.
+TEST(CudaGraph, SetLrInsideTheCaptureIsAnError) {
+  REQUIRE_REAL_GPU();
+  Tensor w = batch({8}, 20).requires_grad_();
+  optim::AdamW opt(std::vector<Tensor>{w}, {.lr = 1e-2, .capturable = true});
+  optim::StepLR sched(opt, {.step_size = 1, .gamma = 0.5});
+  w.set_grad(batch({8}, 21));
+  opt.step();
+  cuda::Graph g;
+  EXPECT_KIRZL_ERROR(g.capture([&] {
+                       opt.step();
+                       sched.step();
+                     }),
+                     ErrorCode::Unsupported, "AdamW.set_lr", "cannot run inside CUDA graph capture");
+  EXPECT_EQ(opt.lr(), 1e-2);
+  g.capture([&] { opt.step(); });
+  opt.set_lr(1e-3);  // between replays: reaches the next replay
+  EXPECT_EQ(opt.lr(), 1e-3);
+}

@@ -29,7 +29,7 @@ TEST(CachingAllocatorCapture, CaptureAllocatesFromItsPoolNotFromTheCache) {
   f.a->end_capture(kPool);
   EXPECT_NE(p, eager);
   EXPECT_NE(side, eager);
-  EXPECT_EQ(f.a->stats().device_mallocs, 2u) << "the pool has its own segment";
+  EXPECT_EQ(f.a->stats().device_mallocs, 3u) << "the pool has its own segments (one per stream)";
   void* again = f.a->allocate(1000, kA);
   EXPECT_EQ(again, eager) << "eager work keeps its cache";
   f.a->free(again);
@@ -127,8 +127,9 @@ TEST(CachingAllocatorCapture, HeldBlockForgetsAStreamDestroyedBeforeTheGraph) {
   void* eager = f.a->allocate(1000, kA);
   f.a->record_stream(eager, kC);  // also used on C
   f.a->begin_capture(kPool);
-  void* side = f.a->allocate(1000, kB);  // a side stream of the capture
-  f.a->free(side);
+  void* p = f.a->allocate(1000, kPool);
+  f.a->record_stream(p, kB);  // also used on a side stream of the capture
+  f.a->free(p);
   f.a->free(eager);
   f.a->end_capture(kPool);
   EXPECT_EQ(f.a->stats().graph_held_frees, 2u);
@@ -141,18 +142,44 @@ TEST(CachingAllocatorCapture, HeldBlockForgetsAStreamDestroyedBeforeTheGraph) {
   EXPECT_EQ(f.a->allocate(1000, kA), eager) << "free at once: its other uses ended with their streams";
 }
 
-TEST(CachingAllocatorCapture, SideStreamAllocationIsNotReusedWithinTheCapture) {
+// The graph runs a forked stream's work concurrently with the capture stream's: a pool block goes
+// back only to the list of the stream it was allocated on, whose later captured work the graph
+// orders after its earlier uses (as eager reuse is ordered by the stream).
+TEST(CachingAllocatorCapture, SideStreamAllocationIsReusedOnlyOnItsStream) {
   Fixture f;
   f.a->begin_capture(kPool);
   void* side = f.a->allocate(1000, kB);
   f.a->free(side);
-  EXPECT_EQ(f.a->stats().graph_held_frees, 1u);
+  EXPECT_EQ(f.a->stats().graph_held_frees, 0u);
   void* p = f.a->allocate(1000, kPool);
-  EXPECT_NE(p, side);
+  EXPECT_NE(p, side) << "a side stream's block handed to the capture stream";
+  void* again = f.a->allocate(1000, kB);
+  EXPECT_EQ(again, side) << "B's later captured work is ordered after its earlier uses";
+  f.a->free(again);
   f.a->free(p);
   f.a->end_capture(kPool);
   f.a->release_pool(kPool);
   EXPECT_EQ(f.a->stats().graph_held_frees, 0u);
+}
+
+TEST(CachingAllocatorCapture, CaptureStreamsFreedBlockIsNotHandedToASideStream) {
+  Fixture f;
+  f.a->begin_capture(kPool);
+  void* p = f.a->allocate(1000, kPool);  // written by the capture stream's work
+  f.a->free(p);
+  void* side = f.a->allocate(1000, kB);  // B was forked before: the graph does not order it after p's use
+  EXPECT_NE(side, p) << "a block the capture stream just used handed to a concurrent side stream";
+  void* c = f.a->allocate(1000, kC);
+  EXPECT_NE(c, p);
+  EXPECT_NE(c, side);
+  f.a->free(side);
+  f.a->free(c);
+  f.a->end_capture(kPool);
+  f.a->empty_cache();
+  EXPECT_EQ(f.dev->release_calls, 0) << "the side streams' segments belong to the live graph too";
+  f.a->release_pool(kPool);
+  f.a->empty_cache();
+  EXPECT_EQ(f.dev->release_calls, 3) << "the pool's segments of every stream go back once the graph is gone";
 }
 
 TEST(CachingAllocatorCapture, BlockFromBeforeTheCaptureIsHeldUntilTheGraphDies) {

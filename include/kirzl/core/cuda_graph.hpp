@@ -50,7 +50,8 @@ struct GraphOptions {
 ///   it: capture() itself computes nothing, replay() does.
 /// * Memory: blocks allocated during the capture come from a pool private to this Graph, and
 ///   blocks the step freed are kept away from other work until the Graph is destroyed (Note [cuda
-///   graph memory]); replays allocate nothing.
+///   graph memory]); replays allocate nothing. The pool's segments stay reserved while the Graph
+///   lives: cuda::empty_cache() returns them only after it is destroyed.
 /// * Inside `step`, operations that cannot be captured throw Error{Unsupported} naming the
 ///   operation (host synchronisation such as Tensor::item(), Stream/Event and device synchronize,
 ///   the eager index check of KIRZL_SYNC_INDEX_CHECKS; every copy between host and device memory,

@@ -132,8 +132,9 @@ void AdamFamily<OptionsT, kDecoupled>::update(const Group& group, std::vector<De
 // created from the host counts at the first step, which must not be captured (it would copy host
 // values inside the capture; warm-up steps come first anyway). Nor may a parameter's own first
 // update, e.g. one that had no gradient in the warm-up steps (Optimizer::step refuses it): it
-// creates the parameter's moments and master, and a replay would recreate them every time. state_dict() and step_count() read
-// them (device_step_counts), since replays do not reach the host's counts. load_state_dict()
+// creates the parameter's moments and master, and a replay would recreate them every time.
+// state_dict() and step_count() read them (device_step_counts), since replays do not reach the
+// host's counts. load_state_dict()
 // writes the loaded counts and lr into them in place, so a graph captured before the load replays
 // on from the loaded state. On the CPU the same bookkeeping runs (the CPU kernel reads the counters from
 // host memory), so the CPU tests cover it.

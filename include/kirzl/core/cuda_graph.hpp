@@ -56,9 +56,9 @@ struct GraphOptions {
 ///   operation (host synchronisation such as Tensor::item(), Stream/Event and device synchronize,
 ///   the eager index check of KIRZL_SYNC_INDEX_CHECKS; every copy between host and device memory,
 ///   blocking or not, e.g. Tensor::to(cpu); dropout with p > 0; optimizers other than AdamW/Adam
-///   with capturable = true, their first step, and a parameter's first update; collectives). The failed capture is
-///   ended and discarded, the stream and the process stay usable, and the Graph stays
-///   uncaptured (capture may be called again).
+///   with capturable = true, their first step, a parameter's first update, and their set_lr();
+///   collectives). The failed capture is ended and discarded, the stream and the process stay
+///   usable, and the Graph stays uncaptured (capture may be called again).
 ///
 /// Movable, not copyable. Not thread-safe: one thread captures or replays a Graph at a time.
 class Graph {

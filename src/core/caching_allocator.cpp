@@ -121,7 +121,7 @@ void CachingAllocator::return_block_(Block* block) {
     if (n->next) n->next->prev = block;
     delete n;
   }
-  if (config_.no_cache && block->is_whole_segment() && captures_.empty()) {
+  if (config_.no_cache && block->is_whole_segment() && captures_.empty() && !in_live_pool_(block)) {
     backend_->release(block->ptr, block->size);
     stats_.reserved_bytes -= block->size;
     ++stats_.device_frees;
@@ -166,7 +166,7 @@ void CachingAllocator::release_free_segments_() {
   for (Pool* pool : {&small_pool_, &large_pool_}) {
     for (auto it = pool->begin(); it != pool->end();) {
       Block* b = *it;
-      if (!b->is_whole_segment()) {
+      if (!b->is_whole_segment() || in_live_pool_(b)) {  // a live graph replays into its pool's segments
         ++it;
         continue;
       }
@@ -185,7 +185,7 @@ void* CachingAllocator::allocate(size_t nbytes, StreamRef stream) {
   std::lock_guard<std::mutex> lock(mutex_);
   // Note [cuda graph memory]: the capturing thread takes from its graph's pool and queries no events.
   const Capture* capture = this_thread_capture_();
-  const StreamRef key = capture ? capture->pool : stream;
+  const StreamRef key = capture ? capture_key_(*capture, stream) : stream;
   if (!capture) process_events_();
   size_t size = round_size(nbytes);
   KIRZL_CHECK_CODE(size >= nbytes, ErrorCode::Cuda, "out of memory on ", backend_->name(), ": cannot allocate ", nbytes, " bytes");
@@ -225,8 +225,6 @@ void* CachingAllocator::allocate(size_t nbytes, StreamRef stream) {
     }
   }
   take_and_split_(block, size);
-  // A pool block used on a side stream of the capture: not reused within the capture once freed.
-  if (key != stream) block->stream_uses.push_back(stream);
   block->requested = nbytes;
   live_.emplace(block->ptr, block);
   ++stats_.allocations;
@@ -250,8 +248,8 @@ void CachingAllocator::free(void* ptr) noexcept {
   stats_.requested_bytes -= b->requested;
   b->requested = 0;
   if (const Capture* capture = this_thread_capture_()) {
-    if (b->stream == capture->pool && b->stream_uses.empty()) {
-      return_block_(b);  // the graph orders later uses of the pool after this one
+    if (is_capture_key_(*capture, b->stream) && b->stream_uses.empty()) {
+      return_block_(b);  // the graph orders later uses on its stream after this one
     } else {
       b->held = true;  // the graph may use it at every replay: kept until it dies
       held_.emplace_back(capture->pool, b);
@@ -303,6 +301,30 @@ const CachingAllocator::Capture* CachingAllocator::this_thread_capture_() const 
   return nullptr;
 }
 
+// A key no real stream has: handles count up from 1 on a device index no device has.
+constexpr int kSideKeyDevice = -1000;
+
+StreamRef CachingAllocator::capture_key_(const Capture& capture, StreamRef stream) {
+  if (stream == capture.pool) return capture.pool;
+  auto [it, made] = side_keys_.try_emplace({capture.pool, stream});
+  if (made) {
+    it->second = StreamRef{++next_side_key_, kSideKeyDevice};
+    side_key_pools_.emplace(it->second, capture.pool);
+    live_pools_.push_back(it->second);
+  }
+  return it->second;
+}
+
+bool CachingAllocator::is_capture_key_(const Capture& capture, StreamRef key) const {
+  if (key == capture.pool) return true;
+  auto it = side_key_pools_.find(key);
+  return it != side_key_pools_.end() && it->second == capture.pool;
+}
+
+bool CachingAllocator::in_live_pool_(const Block* b) const {
+  return std::find(live_pools_.begin(), live_pools_.end(), b->stream) != live_pools_.end();
+}
+
 void CachingAllocator::begin_capture(StreamRef pool_stream) {
   std::lock_guard<std::mutex> lock(mutex_);
   KIRZL_CHECK(this_thread_capture_() == nullptr, "cuda graph capture on ", backend_->name(),
@@ -310,6 +332,7 @@ void CachingAllocator::begin_capture(StreamRef pool_stream) {
   for (const Capture& c : captures_)
     KIRZL_CHECK(c.pool != pool_stream, "cuda graph capture on ", backend_->name(), ": the pool is already in use by another capture");
   captures_.push_back({std::this_thread::get_id(), pool_stream});
+  if (std::find(live_pools_.begin(), live_pools_.end(), pool_stream) == live_pools_.end()) live_pools_.push_back(pool_stream);
 }
 
 void CachingAllocator::end_capture(StreamRef pool_stream) {
@@ -322,6 +345,16 @@ void CachingAllocator::end_capture(StreamRef pool_stream) {
 
 void CachingAllocator::release_pool(StreamRef pool_stream) noexcept {
   std::lock_guard<std::mutex> lock(mutex_);
+  std::erase(live_pools_, pool_stream);  // its whole free segments may go back to the driver now
+  for (auto it = side_keys_.begin(); it != side_keys_.end();) {
+    if (it->first.first != pool_stream) {
+      ++it;
+      continue;
+    }
+    std::erase(live_pools_, it->second);
+    side_key_pools_.erase(it->second);
+    it = side_keys_.erase(it);
+  }
   std::vector<Block*> blocks;
   std::erase_if(held_, [&](const std::pair<StreamRef, Block*>& h) {
     if (h.first != pool_stream) return false;
@@ -353,6 +386,9 @@ bool CachingAllocator::record_stream(void* ptr, StreamRef stream) {
 void CachingAllocator::forget_stream(StreamRef stream) {
   std::lock_guard<std::mutex> lock(mutex_);
   for (auto& [ptr, b] : live_) std::erase(b->stream_uses, stream);
+  // Blocks held for a graph are freed (with events on their other streams) only at release_pool,
+  // which may come after this stream is gone.
+  for (auto& [pool, b] : held_) std::erase(b->stream_uses, stream);
 }
 
 bool CachingAllocator::owns(const void* ptr) const {

@@ -20,10 +20,11 @@ struct CachingAllocator::Block {
   bool allocated = false;
   int pending_events = 0;  // > 0: freed, waiting for other streams
   bool held = false;       // freed during a capture, kept for its graph (Note [cuda graph memory])
+  bool deferred = false;   // freed during another thread's global capture, its events not yet recorded
   Block* prev = nullptr;   // neighbours within the segment
   Block* next = nullptr;
   std::vector<StreamRef> stream_uses;  // other streams that used it (record_stream)
-  bool is_free() const { return !allocated && pending_events == 0 && !held; }
+  bool is_free() const { return !allocated && pending_events == 0 && !held && !deferred; }
   bool is_whole_segment() const { return prev == nullptr && next == nullptr; }
 };
 
@@ -45,6 +46,7 @@ CachingAllocator::CachingAllocator(std::unique_ptr<AllocatorBackend> backend, Ca
 CachingAllocator::~CachingAllocator() {
   std::lock_guard<std::mutex> lock(mutex_);
   try {
+    flush_deferred_frees_();
     synchronize_events_();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "kirzl: waiting for pending frees of %s failed: %s\n", backend_->name().c_str(), e.what());
@@ -186,7 +188,10 @@ void* CachingAllocator::allocate(size_t nbytes, StreamRef stream) {
   // Note [cuda graph memory]: the capturing thread takes from its graph's pool and queries no events.
   const Capture* capture = this_thread_capture_();
   const StreamRef key = capture ? capture_key_(*capture, stream) : stream;
-  if (!capture) process_events_();
+  if (may_touch_events_()) {
+    flush_deferred_frees_();
+    process_events_();
+  }
   size_t size = round_size(nbytes);
   KIRZL_CHECK_CODE(size >= nbytes, ErrorCode::Cuda, "out of memory on ", backend_->name(), ": cannot allocate ", nbytes, " bytes");
   bool small = size <= config_.small_limit;
@@ -201,7 +206,7 @@ void* CachingAllocator::allocate(size_t nbytes, StreamRef stream) {
       // Note [cuda caching allocator], out of memory: wait for other streams, give the cache back, retry once.
       // During a capture the capturing thread waits for no event and nobody frees segments.
       ++stats_.ooms;
-      if (!capture) synchronize_events_();
+      if (may_touch_events_()) synchronize_events_();
       block = find_free_block_(pool, key, size);
       if (block) {
         ++stats_.cache_hits;
@@ -257,7 +262,31 @@ void CachingAllocator::free(void* ptr) noexcept {
     }
     return;
   }
+  free_or_defer_(b);
+}
+
+void CachingAllocator::free_or_defer_(Block* b) {
+  if (!b->stream_uses.empty() && global_capture_active_()) {
+    b->deferred = true;  // no event may be recorded now (Note [cuda graph memory])
+    deferred_frees_.push_back(b);
+    ++stats_.pending_frees;
+    return;
+  }
   free_block_(b);
+}
+
+void CachingAllocator::flush_deferred_frees_() {
+  std::vector<Block*> blocks = std::move(deferred_frees_);
+  deferred_frees_.clear();
+  for (Block* b : blocks) {
+    b->deferred = false;
+    --stats_.pending_frees;
+    free_block_(b);
+  }
+}
+
+bool CachingAllocator::global_capture_active_() const {
+  return std::any_of(captures_.begin(), captures_.end(), [](const Capture& c) { return c.global; });
 }
 
 // An ordinary free of a block nobody holds any more (outside any capture of this thread).
@@ -325,13 +354,13 @@ bool CachingAllocator::in_live_pool_(const Block* b) const {
   return std::find(live_pools_.begin(), live_pools_.end(), b->stream) != live_pools_.end();
 }
 
-void CachingAllocator::begin_capture(StreamRef pool_stream) {
+void CachingAllocator::begin_capture(StreamRef pool_stream, bool global) {
   std::lock_guard<std::mutex> lock(mutex_);
   KIRZL_CHECK(this_thread_capture_() == nullptr, "cuda graph capture on ", backend_->name(),
               ": this thread is already capturing a graph; captures cannot nest");
   for (const Capture& c : captures_)
     KIRZL_CHECK(c.pool != pool_stream, "cuda graph capture on ", backend_->name(), ": the pool is already in use by another capture");
-  captures_.push_back({std::this_thread::get_id(), pool_stream});
+  captures_.push_back({std::this_thread::get_id(), pool_stream, global});
   if (std::find(live_pools_.begin(), live_pools_.end(), pool_stream) == live_pools_.end()) live_pools_.push_back(pool_stream);
 }
 
@@ -364,7 +393,7 @@ void CachingAllocator::release_pool(StreamRef pool_stream) noexcept {
   for (Block* b : blocks) {
     b->held = false;
     --stats_.graph_held_frees;
-    free_block_(b);  // its events, if any, are recorded now, outside the capture
+    free_or_defer_(b);  // its events, if any, are recorded now, outside the capture (or deferred)
   }
 }
 
@@ -389,6 +418,7 @@ void CachingAllocator::forget_stream(StreamRef stream) {
   // Blocks held for a graph are freed (with events on their other streams) only at release_pool,
   // which may come after this stream is gone.
   for (auto& [pool, b] : held_) std::erase(b->stream_uses, stream);
+  for (Block* b : deferred_frees_) std::erase(b->stream_uses, stream);
 }
 
 bool CachingAllocator::owns(const void* ptr) const {
@@ -398,7 +428,10 @@ bool CachingAllocator::owns(const void* ptr) const {
 
 void CachingAllocator::empty_cache() {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (this_thread_capture_() == nullptr) process_events_();
+  if (may_touch_events_()) {
+    flush_deferred_frees_();
+    process_events_();
+  }
   release_free_segments_();
 }
 

@@ -128,6 +128,13 @@ struct CachingAllocatorConfig {
 //   forbid during capture; so the capturing thread neither records, queries nor waits for events
 //   in the allocator while it captures. Pending frees of other streams wait for the next
 //   allocation after the capture (or for another thread's).
+// * A capture in global mode restricts every thread (cudaStreamCaptureModeGlobal: while it runs,
+//   no thread may make potentially unsafe calls, and event queries are among them; PyTorch's
+//   allocator keeps the same rule). While one is active, no thread records, queries or waits for
+//   an event in the allocator: another thread's free of a block used on other streams is
+//   deferred (counted in pending_frees) and its events are recorded at the first allocate() or
+//   empty_cache() after the last global capture has ended. Thread-local and relaxed captures
+//   leave other threads alone, as CUDA does.
 // * No cudaFree while any capture is active on the device: cudaFree synchronises the device,
 //   which is invalid while one of its streams captures. empty_cache() returns nothing then, the
 //   no_cache mode keeps freed segments, and running out of memory during a capture is an
@@ -174,7 +181,9 @@ class CachingAllocator {
   /// Starts a capture by the calling thread into the private pool of `pool_stream` (Note [cuda
   /// graph memory]). Until end_capture, this thread's allocations come from that pool and its
   /// frees follow the note's rules. One capture per thread at a time (Error{InvalidArgument}).
-  void begin_capture(StreamRef pool_stream);
+  /// `global`: the capture restricts every thread (cudaStreamCaptureModeGlobal), so no thread
+  /// touches events until it ends (see the note).
+  void begin_capture(StreamRef pool_stream, bool global = false);
   /// Ends the calling thread's capture into `pool_stream`; blocks freed during it stay held, and
   /// the pool's segments stay reserved, until release_pool(pool_stream).
   void end_capture(StreamRef pool_stream);
@@ -213,12 +222,21 @@ class CachingAllocator {
   [[noreturn]] void throw_capture_oom_(size_t requested, size_t rounded, size_t segment);
   void note_allocated_(size_t size);
   void free_block_(Block* b);
+  // free_block_, or deferred while a global capture is active (mutex held).
+  void free_or_defer_(Block* b);
   // The capture of the calling thread, or nullptr (mutex held).
   struct Capture {
     std::thread::id thread;
     StreamRef pool;
+    bool global = false;
   };
   const Capture* this_thread_capture_() const;
+  // True while a capture in global mode is active: no thread touches events (mutex held).
+  bool global_capture_active_() const;
+  // Whether the calling thread may record, query or wait for events now (mutex held).
+  bool may_touch_events_() const { return this_thread_capture_() == nullptr && !global_capture_active_(); }
+  // Records the events of the frees deferred during global captures (mutex held, may_touch_events_()).
+  void flush_deferred_frees_();
   // The key of a capture's blocks on `stream`: the pool for the capture stream, else the key the
   // pool keeps for `stream`, made on first use (mutex held).
   StreamRef capture_key_(const Capture& capture, StreamRef stream);
@@ -240,6 +258,7 @@ class CachingAllocator {
   std::map<StreamRef, StreamRef> side_key_pools_;                   // side key -> its pool
   uintptr_t next_side_key_ = 0;
   std::vector<std::pair<StreamRef, Block*>> held_;  // freed during a capture: kept until release_pool
+  std::vector<Block*> deferred_frees_;  // freed by another thread during a global capture, events not yet recorded
   cuda::MemoryStats stats_;
 };
 

@@ -264,6 +264,57 @@ TEST(CachingAllocatorCapture, OtherThreadsFreeAndQueryAsAlways) {
   f.a->free(used_elsewhere);
 }
 
+TEST(CachingAllocatorCapture, AGlobalCaptureKeepsEveryThreadAwayFromEvents) {
+  // cudaStreamCaptureModeGlobal forbids unsafe calls (event queries among them) on every thread
+  // while the capture runs: another thread's allocations and frees must not touch events then.
+  Fixture f;
+  void* pending = f.a->allocate(5000, kB);
+  f.a->record_stream(pending, kC);
+  f.a->free(pending);  // before the capture: C's event recorded, not yet complete
+  void* used_elsewhere = f.a->allocate(7000, kB);
+  f.a->record_stream(used_elsewhere, kC);
+  f.a->begin_capture(kPool, /*global=*/true);
+  const int records = f.dev->records, queries = f.dev->queries, syncs = f.dev->syncs;
+  std::thread other([&] {
+    f.a->free(used_elsewhere);            // would record an event on C
+    void* q = f.a->allocate(1000, kB);    // would query the pending event
+    f.a->empty_cache();                   // would query too
+    f.a->free(q);
+  });
+  other.join();
+  EXPECT_EQ(f.dev->records, records) << "an event was recorded during a global capture";
+  EXPECT_EQ(f.dev->queries, queries) << "an event was queried during a global capture";
+  EXPECT_EQ(f.dev->syncs, syncs);
+  EXPECT_EQ(f.a->stats().pending_frees, 2u) << "the earlier pending free and the deferred one";
+  f.a->end_capture(kPool);
+  f.a->release_pool(kPool);
+  // After the capture the deferred free records its event, and both become free once C completes.
+  void* r = f.a->allocate(1000, kA);
+  EXPECT_EQ(f.dev->records, records + 1) << "the deferred free's event is recorded after the capture";
+  f.dev->complete_stream(kC);
+  f.a->free(r);
+  void* r2 = f.a->allocate(1000, kA);  // collects the completed events
+  EXPECT_EQ(f.a->stats().pending_frees, 0u);
+  const uint64_t mallocs = f.a->stats().device_mallocs;
+  void* again = f.a->allocate(12000, kB);
+  EXPECT_EQ(f.a->stats().device_mallocs, mallocs) << "the deferred block (merged with its neighbours) is reused";
+  f.a->free(again);
+  f.a->free(r2);
+}
+
+TEST(CachingAllocatorCapture, AThreadLocalCaptureLeavesOtherThreadsEventsAlone) {
+  Fixture f;
+  void* used_elsewhere = f.a->allocate(7000, kB);
+  f.a->record_stream(used_elsewhere, kC);
+  f.a->begin_capture(kPool);  // thread-local, the default
+  const int records = f.dev->records;
+  std::thread other([&] { f.a->free(used_elsewhere); });
+  other.join();
+  EXPECT_EQ(f.dev->records, records + 1) << "another thread's free records its event at once";
+  f.a->end_capture(kPool);
+  f.a->release_pool(kPool);
+}
+
 TEST(CachingAllocatorCapture, NoSegmentIsReleasedWhileAnyThreadCaptures) {
   Fixture f;
   void* p = f.a->allocate(1000, kA);

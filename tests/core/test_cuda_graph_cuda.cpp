@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <thread>
 #include <kirzl/kirzl.hpp>
 #include <vector>
 
@@ -206,6 +207,25 @@ TEST(CudaGraph, HostSynchronisationInsideTheCaptureIsAnErrorAndTheStreamStillWor
     g.replay();
     EXPECT_TRUE(bitwise_equal(y, mul(x, 3.0))) << what;
   }
+}
+
+TEST(CudaGraph, AnotherThreadCannotSynchroniseTheDeviceDuringACapture) {
+  REQUIRE_REAL_GPU();
+  // cudaDeviceSynchronize while a stream of the device captures is invalid and would invalidate
+  // the capture: kirzl refuses it on the other thread, and the capture goes on.
+  Tensor x = batch({8}, 4);
+  Tensor y;
+  cuda::Graph g;
+  g.capture([&] {
+    y = mul(x, 5.0);
+    std::thread other([] {
+      EXPECT_KIRZL_ERROR(cuda::synchronize(0), ErrorCode::Unsupported, "another thread is capturing");
+    });
+    other.join();
+  });
+  g.replay();
+  EXPECT_TRUE(bitwise_equal(y, mul(x, 5.0)));
+  cuda::synchronize(0);  // fine again once the capture has ended
 }
 
 TEST(CudaGraph, DropoutAndHostScalarOptimizersInsideTheCaptureAreErrors) {

@@ -89,6 +89,7 @@ StateDict state_dict_from_py(const py::handle& h);
 // ---- per-area registration ----
 void init_errors(py::module_& m);
 void init_tensor(py::module_& m);
+void init_cuda(py::module_& m);  // after init_tensor: its signatures name Tensor
 void init_dlpack(py::module_& m);
 void init_autograd(py::module_& m);
 void init_ops(py::module_& m);

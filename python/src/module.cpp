@@ -7,6 +7,7 @@ PYBIND11_MODULE(_C, m) {
   m.doc() = "kirzl's C++ core (use the `kirzl` package).";
   init_errors(m);
   init_tensor(m);
+  init_cuda(m);
   init_dlpack(m);
   init_autograd(m);
   init_ops(m);

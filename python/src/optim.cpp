@@ -102,6 +102,11 @@ optimizers themselves.
 
 }  // namespace
 
+// Adam's and AdamW's `capturable` (AdamOptions::capturable in the C++ header).
+constexpr const char* kCapturableDoc =
+    "True when the step counts and lr live on the parameters' device, so that step() can run inside a "
+    "kirzl.cuda.Graph capture (each replay advances them). The first step must run before the capture.";
+
 void init_optim(py::module_& top) {
   py::module_ m = top.def_submodule("optim", "Optimizers, learning-rate schedules and gradient clipping.");
 
@@ -135,19 +140,27 @@ handle and view sees it) and releases the GIL.
            py::arg("params"), py::arg("lr") = 1e-3, py::arg("momentum") = 0.0, py::arg("dampening") = 0.0,
            py::arg("weight_decay") = 0.0, py::arg("nesterov") = false, py::arg("maximize") = false);
   py::class_<Adam, Optimizer>(m, "Adam", "Adam (torch.optim.Adam), L2 weight decay coupled into the gradient.")
-      .def(py::init([](const py::object& params, double lr, const py::object& betas, double eps, double wd, bool amsgrad, bool maximize) {
+      .def(py::init([](const py::object& params, double lr, const py::object& betas, double eps, double wd, bool amsgrad, bool maximize,
+                       bool capturable) {
              return std::make_unique<Adam>(groups_from(params), AdamOptions{.lr = lr, .betas = betas_of(betas), .eps = eps,
-                                                                           .weight_decay = wd, .amsgrad = amsgrad, .maximize = maximize});
+                                                                           .weight_decay = wd, .amsgrad = amsgrad, .maximize = maximize,
+                                                                           .capturable = capturable});
            }),
            py::arg("params"), py::arg("lr") = 1e-3, py::arg("betas") = py::make_tuple(0.9, 0.999), py::arg("eps") = 1e-8,
-           py::arg("weight_decay") = 0.0, py::arg("amsgrad") = false, py::arg("maximize") = false);
+           py::arg("weight_decay") = 0.0, py::arg("amsgrad") = false, py::arg("maximize") = false,
+           py::arg("capturable") = false)
+      .def_property_readonly("capturable", [](const Adam& o) { return o.options().capturable; }, kCapturableDoc);
   py::class_<AdamW, Optimizer>(m, "AdamW", "AdamW (torch.optim.AdamW), decoupled weight decay.")
-      .def(py::init([](const py::object& params, double lr, const py::object& betas, double eps, double wd, bool amsgrad, bool maximize) {
+      .def(py::init([](const py::object& params, double lr, const py::object& betas, double eps, double wd, bool amsgrad, bool maximize,
+                       bool capturable) {
              return std::make_unique<AdamW>(groups_from(params), AdamWOptions{.lr = lr, .betas = betas_of(betas), .eps = eps,
-                                                                             .weight_decay = wd, .amsgrad = amsgrad, .maximize = maximize});
+                                                                             .weight_decay = wd, .amsgrad = amsgrad, .maximize = maximize,
+                                                                             .capturable = capturable});
            }),
            py::arg("params"), py::arg("lr") = 1e-3, py::arg("betas") = py::make_tuple(0.9, 0.999), py::arg("eps") = 1e-8,
-           py::arg("weight_decay") = 0.01, py::arg("amsgrad") = false, py::arg("maximize") = false);
+           py::arg("weight_decay") = 0.01, py::arg("amsgrad") = false, py::arg("maximize") = false,
+           py::arg("capturable") = false)
+      .def_property_readonly("capturable", [](const AdamW& o) { return o.options().capturable; }, kCapturableDoc);
   py::class_<LAMB, Optimizer>(m, "LAMB", "LAMB (You et al. 2019): layer-wise trust ratio over Adam moments.")
       .def(py::init([](const py::object& params, double lr, const py::object& betas, double eps, double wd) {
              return std::make_unique<LAMB>(groups_from(params), LAMBOptions{.lr = lr, .betas = betas_of(betas), .eps = eps, .weight_decay = wd});

@@ -315,9 +315,6 @@ void init_tensor(py::module_& m) {
       })
       .def("__hash__", [](const Device& d) { return std::hash<std::string>()(d.str()); });
   py::implicitly_convertible<py::str, Device>();
-  auto cuda = m.def_submodule("cuda", "CUDA availability.");
-  cuda.def("device_count", &cuda::device_count, "CUDA devices this process can use (0 without CUDA).");
-  cuda.def("is_available", &cuda::is_available, "True when device_count() > 0.");
 
   py::class_<Generator>(m, "Generator", "A seeded counter-based (Philox) random generator. Thread-safe.")
       .def(py::init<uint64_t>(), py::arg("seed") = 0)

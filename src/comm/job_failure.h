@@ -8,7 +8,10 @@
 // MPI error, an NCCL error or watchdog timeout — and the MPI runtime's teardown then aborts the
 // job (MPI_Abort: the launcher kills every rank) instead of finalising. Failures that leave every
 // rank alive and answering (a mismatch, which all ranks see; a timeout whose late ranks answered;
-// a peer that left cleanly) still finalise, since every rank will get there; a finalise that does
+// a peer that left cleanly) still finalise, since every rank will get there; on the MPI backend,
+// that is: the NCCL communicator aborts itself on every failure its watchdog sees, a mismatch
+// included (peers may be inside NCCL kernels that only an abort ends), so it marks the job failed
+// each time (abort_() in nccl_communicator.cpp). A finalise that does
 // not return within the world's timeout aborts too (mpi_runtime.cpp), and an exception that
 // escapes main() aborts at once (Note [uncaught exceptions], registry.cpp).
 #pragma once

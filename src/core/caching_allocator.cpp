@@ -20,10 +20,11 @@ struct CachingAllocator::Block {
   bool allocated = false;
   int pending_events = 0;  // > 0: freed, waiting for other streams
   bool held = false;       // freed during a capture, kept for its graph (Note [cuda graph memory])
+  bool deferred = false;   // freed during another thread's global capture, its events not yet recorded
   Block* prev = nullptr;   // neighbours within the segment
   Block* next = nullptr;
   std::vector<StreamRef> stream_uses;  // other streams that used it (record_stream)
-  bool is_free() const { return !allocated && pending_events == 0 && !held; }
+  bool is_free() const { return !allocated && pending_events == 0 && !held && !deferred; }
   bool is_whole_segment() const { return prev == nullptr && next == nullptr; }
 };
 
@@ -45,6 +46,7 @@ CachingAllocator::CachingAllocator(std::unique_ptr<AllocatorBackend> backend, Ca
 CachingAllocator::~CachingAllocator() {
   std::lock_guard<std::mutex> lock(mutex_);
   try {
+    flush_deferred_frees_();
     synchronize_events_();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "kirzl: waiting for pending frees of %s failed: %s\n", backend_->name().c_str(), e.what());
@@ -121,7 +123,7 @@ void CachingAllocator::return_block_(Block* block) {
     if (n->next) n->next->prev = block;
     delete n;
   }
-  if (config_.no_cache && block->is_whole_segment() && captures_.empty()) {
+  if (config_.no_cache && block->is_whole_segment() && captures_.empty() && !in_live_pool_(block)) {
     backend_->release(block->ptr, block->size);
     stats_.reserved_bytes -= block->size;
     ++stats_.device_frees;
@@ -166,7 +168,7 @@ void CachingAllocator::release_free_segments_() {
   for (Pool* pool : {&small_pool_, &large_pool_}) {
     for (auto it = pool->begin(); it != pool->end();) {
       Block* b = *it;
-      if (!b->is_whole_segment()) {
+      if (!b->is_whole_segment() || in_live_pool_(b)) {  // a live graph replays into its pool's segments
         ++it;
         continue;
       }
@@ -185,8 +187,11 @@ void* CachingAllocator::allocate(size_t nbytes, StreamRef stream) {
   std::lock_guard<std::mutex> lock(mutex_);
   // Note [cuda graph memory]: the capturing thread takes from its graph's pool and queries no events.
   const Capture* capture = this_thread_capture_();
-  const StreamRef key = capture ? capture->pool : stream;
-  if (!capture) process_events_();
+  const StreamRef key = capture ? capture_key_(*capture, stream) : stream;
+  if (may_touch_events_()) {
+    flush_deferred_frees_();
+    process_events_();
+  }
   size_t size = round_size(nbytes);
   KIRZL_CHECK_CODE(size >= nbytes, ErrorCode::Cuda, "out of memory on ", backend_->name(), ": cannot allocate ", nbytes, " bytes");
   bool small = size <= config_.small_limit;
@@ -201,7 +206,7 @@ void* CachingAllocator::allocate(size_t nbytes, StreamRef stream) {
       // Note [cuda caching allocator], out of memory: wait for other streams, give the cache back, retry once.
       // During a capture the capturing thread waits for no event and nobody frees segments.
       ++stats_.ooms;
-      if (!capture) synchronize_events_();
+      if (may_touch_events_()) synchronize_events_();
       block = find_free_block_(pool, key, size);
       if (block) {
         ++stats_.cache_hits;
@@ -225,8 +230,6 @@ void* CachingAllocator::allocate(size_t nbytes, StreamRef stream) {
     }
   }
   take_and_split_(block, size);
-  // A pool block used on a side stream of the capture: not reused within the capture once freed.
-  if (key != stream) block->stream_uses.push_back(stream);
   block->requested = nbytes;
   live_.emplace(block->ptr, block);
   ++stats_.allocations;
@@ -250,8 +253,8 @@ void CachingAllocator::free(void* ptr) noexcept {
   stats_.requested_bytes -= b->requested;
   b->requested = 0;
   if (const Capture* capture = this_thread_capture_()) {
-    if (b->stream == capture->pool && b->stream_uses.empty()) {
-      return_block_(b);  // the graph orders later uses of the pool after this one
+    if (is_capture_key_(*capture, b->stream) && b->stream_uses.empty()) {
+      return_block_(b);  // the graph orders later uses on its stream after this one
     } else {
       b->held = true;  // the graph may use it at every replay: kept until it dies
       held_.emplace_back(capture->pool, b);
@@ -259,7 +262,31 @@ void CachingAllocator::free(void* ptr) noexcept {
     }
     return;
   }
+  free_or_defer_(b);
+}
+
+void CachingAllocator::free_or_defer_(Block* b) {
+  if (!b->stream_uses.empty() && global_capture_active_()) {
+    b->deferred = true;  // no event may be recorded now (Note [cuda graph memory])
+    deferred_frees_.push_back(b);
+    ++stats_.pending_frees;
+    return;
+  }
   free_block_(b);
+}
+
+void CachingAllocator::flush_deferred_frees_() {
+  std::vector<Block*> blocks = std::move(deferred_frees_);
+  deferred_frees_.clear();
+  for (Block* b : blocks) {
+    b->deferred = false;
+    --stats_.pending_frees;
+    free_block_(b);
+  }
+}
+
+bool CachingAllocator::global_capture_active_() const {
+  return std::any_of(captures_.begin(), captures_.end(), [](const Capture& c) { return c.global; });
 }
 
 // An ordinary free of a block nobody holds any more (outside any capture of this thread).
@@ -303,13 +330,38 @@ const CachingAllocator::Capture* CachingAllocator::this_thread_capture_() const 
   return nullptr;
 }
 
-void CachingAllocator::begin_capture(StreamRef pool_stream) {
+// A key no real stream has: handles count up from 1 on a device index no device has.
+constexpr int kSideKeyDevice = -1000;
+
+StreamRef CachingAllocator::capture_key_(const Capture& capture, StreamRef stream) {
+  if (stream == capture.pool) return capture.pool;
+  auto [it, made] = side_keys_.try_emplace({capture.pool, stream});
+  if (made) {
+    it->second = StreamRef{++next_side_key_, kSideKeyDevice};
+    side_key_pools_.emplace(it->second, capture.pool);
+    live_pools_.push_back(it->second);
+  }
+  return it->second;
+}
+
+bool CachingAllocator::is_capture_key_(const Capture& capture, StreamRef key) const {
+  if (key == capture.pool) return true;
+  auto it = side_key_pools_.find(key);
+  return it != side_key_pools_.end() && it->second == capture.pool;
+}
+
+bool CachingAllocator::in_live_pool_(const Block* b) const {
+  return std::find(live_pools_.begin(), live_pools_.end(), b->stream) != live_pools_.end();
+}
+
+void CachingAllocator::begin_capture(StreamRef pool_stream, bool global) {
   std::lock_guard<std::mutex> lock(mutex_);
   KIRZL_CHECK(this_thread_capture_() == nullptr, "cuda graph capture on ", backend_->name(),
               ": this thread is already capturing a graph; captures cannot nest");
   for (const Capture& c : captures_)
     KIRZL_CHECK(c.pool != pool_stream, "cuda graph capture on ", backend_->name(), ": the pool is already in use by another capture");
-  captures_.push_back({std::this_thread::get_id(), pool_stream});
+  captures_.push_back({std::this_thread::get_id(), pool_stream, global});
+  if (std::find(live_pools_.begin(), live_pools_.end(), pool_stream) == live_pools_.end()) live_pools_.push_back(pool_stream);
 }
 
 void CachingAllocator::end_capture(StreamRef pool_stream) {
@@ -322,6 +374,16 @@ void CachingAllocator::end_capture(StreamRef pool_stream) {
 
 void CachingAllocator::release_pool(StreamRef pool_stream) noexcept {
   std::lock_guard<std::mutex> lock(mutex_);
+  std::erase(live_pools_, pool_stream);  // its whole free segments may go back to the driver now
+  for (auto it = side_keys_.begin(); it != side_keys_.end();) {
+    if (it->first.first != pool_stream) {
+      ++it;
+      continue;
+    }
+    std::erase(live_pools_, it->second);
+    side_key_pools_.erase(it->second);
+    it = side_keys_.erase(it);
+  }
   std::vector<Block*> blocks;
   std::erase_if(held_, [&](const std::pair<StreamRef, Block*>& h) {
     if (h.first != pool_stream) return false;
@@ -331,7 +393,7 @@ void CachingAllocator::release_pool(StreamRef pool_stream) noexcept {
   for (Block* b : blocks) {
     b->held = false;
     --stats_.graph_held_frees;
-    free_block_(b);  // its events, if any, are recorded now, outside the capture
+    free_or_defer_(b);  // its events, if any, are recorded now, outside the capture (or deferred)
   }
 }
 
@@ -353,6 +415,10 @@ bool CachingAllocator::record_stream(void* ptr, StreamRef stream) {
 void CachingAllocator::forget_stream(StreamRef stream) {
   std::lock_guard<std::mutex> lock(mutex_);
   for (auto& [ptr, b] : live_) std::erase(b->stream_uses, stream);
+  // Blocks held for a graph are freed (with events on their other streams) only at release_pool,
+  // which may come after this stream is gone.
+  for (auto& [pool, b] : held_) std::erase(b->stream_uses, stream);
+  for (Block* b : deferred_frees_) std::erase(b->stream_uses, stream);
 }
 
 bool CachingAllocator::owns(const void* ptr) const {
@@ -362,7 +428,10 @@ bool CachingAllocator::owns(const void* ptr) const {
 
 void CachingAllocator::empty_cache() {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (this_thread_capture_() == nullptr) process_events_();
+  if (may_touch_events_()) {
+    flush_deferred_frees_();
+    process_events_();
+  }
   release_free_segments_();
 }
 

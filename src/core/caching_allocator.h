@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -104,14 +105,19 @@ struct CachingAllocatorConfig {
 //   caching allocator]) and no other code ever allocates on that stream, so a stream key is
 //   enough for privacy: no separate pool id is needed. Blocks the capturing thread allocates on
 //   another stream during capture (a side stream forked inside the captured step) are taken from
-//   the pool as well and marked as used on that stream, so their free is deferred (next rule).
-//   A segment holds blocks of one stream only, so graph and eager blocks never share a segment.
+//   the pool as well, under a key the pool keeps for that stream (a private StreamRef no real
+//   stream has), so that, as in eager work, blocks are reused only on the stream they were
+//   allocated on (next rule). A segment holds blocks of one key only, so graph and eager blocks
+//   never share a segment.
 // * Reuse within the capture only where the graph orders it. A pool block freed by the capturing
-//   thread with no other-stream use returns to the pool at once: later work of the capture stream
-//   is ordered after its earlier uses by the graph's edges, as eager work is by the stream. A pool
-//   block that was also used on another stream is not reused during the capture (recording an
-//   event for it would add a node to the graph, and the event could not be queried later); it is
-//   held as below.
+//   thread with no other-stream use returns at once to the list of the stream it was allocated
+//   on: later work of that stream is ordered after its earlier uses by the graph's edges, as
+//   eager work is by the stream. Another stream of the capture never gets it: the graph runs
+//   forked streams' work concurrently, so a block freed after the capture stream used it and
+//   handed to a side stream would be written while the capture stream's work may still read it.
+//   A pool block that was also used on another stream (record_stream) is not reused during the
+//   capture (recording an event for it would add a node to the graph, and the event could not be
+//   queried later); it is held as below.
 // * Memory from before the capture. A block allocated outside the pool and freed by the capturing
 //   thread during the capture may still be read or written by the graph at every replay, so it is
 //   held, neither reused nor counted as allocated, until the graph dies (release_pool), and then
@@ -122,12 +128,23 @@ struct CachingAllocatorConfig {
 //   forbid during capture; so the capturing thread neither records, queries nor waits for events
 //   in the allocator while it captures. Pending frees of other streams wait for the next
 //   allocation after the capture (or for another thread's).
+// * A capture in global mode restricts every thread (cudaStreamCaptureModeGlobal: while it runs,
+//   no thread may make potentially unsafe calls, and event queries are among them; PyTorch's
+//   allocator keeps the same rule). While one is active, no thread records, queries or waits for
+//   an event in the allocator: another thread's free of a block used on other streams is
+//   deferred (counted in pending_frees) and its events are recorded at the first allocate() or
+//   empty_cache() after the last global capture has ended. Thread-local and relaxed captures
+//   leave other threads alone, as CUDA does.
 // * No cudaFree while any capture is active on the device: cudaFree synchronises the device,
 //   which is invalid while one of its streams captures. empty_cache() returns nothing then, the
 //   no_cache mode keeps freed segments, and running out of memory during a capture is an
 //   Error{Cuda} that says so (the out-of-memory path would wait for events and free segments).
 //   cudaMalloc is allowed (the backend switches the thread to cudaStreamCaptureModeRelaxed around
 //   it: the allocation is deliberately not part of the graph, which is what that mode is for).
+// * The pool's segments stay while the graph lives. A segment of the pool whose blocks are all free
+//   (e.g. one that held only activations freed within the capture) is still written by every
+//   replay, so neither empty_cache() nor the out-of-memory path (of any thread) returns it to the
+//   driver, and the no_cache mode keeps it, from begin_capture until release_pool.
 // * The pool dies with the graph. release_pool (after the graph's last replay completed) frees the
 //   held blocks. The pool's free blocks stay cached under the dead capture stream's key; whole free
 //   segments go back to the driver at the next empty_cache(). Blocks of the pool that tensors
@@ -158,17 +175,21 @@ class CachingAllocator {
   /// True when `ptr` is the start of a live block of this allocator.
   bool owns(const void* ptr) const;
   /// Returns every entirely free segment to the backend (pending blocks whose events completed
-  /// are collected first; nothing blocks).
+  /// are collected first; nothing blocks), except the segments of a pool whose graph lives
+  /// (between begin_capture and release_pool) and nothing while any thread captures.
   void empty_cache();
   /// Starts a capture by the calling thread into the private pool of `pool_stream` (Note [cuda
   /// graph memory]). Until end_capture, this thread's allocations come from that pool and its
   /// frees follow the note's rules. One capture per thread at a time (Error{InvalidArgument}).
-  void begin_capture(StreamRef pool_stream);
-  /// Ends the calling thread's capture into `pool_stream`; blocks freed during it stay held until
-  /// release_pool(pool_stream).
+  /// `global`: the capture restricts every thread (cudaStreamCaptureModeGlobal), so no thread
+  /// touches events until it ends (see the note).
+  void begin_capture(StreamRef pool_stream, bool global = false);
+  /// Ends the calling thread's capture into `pool_stream`; blocks freed during it stay held, and
+  /// the pool's segments stay reserved, until release_pool(pool_stream).
   void end_capture(StreamRef pool_stream);
   /// The graph of `pool_stream` is gone (its last replay has completed, or the capture failed):
-  /// frees the blocks held for it. Never throws.
+  /// frees the blocks held for it; the pool's whole free segments may then go back to the driver.
+  /// Never throws.
   void release_pool(StreamRef pool_stream) noexcept;
   /// True while some thread captures into a pool of this allocator.
   bool capturing() const;
@@ -201,12 +222,28 @@ class CachingAllocator {
   [[noreturn]] void throw_capture_oom_(size_t requested, size_t rounded, size_t segment);
   void note_allocated_(size_t size);
   void free_block_(Block* b);
+  // free_block_, or deferred while a global capture is active (mutex held).
+  void free_or_defer_(Block* b);
   // The capture of the calling thread, or nullptr (mutex held).
   struct Capture {
     std::thread::id thread;
     StreamRef pool;
+    bool global = false;
   };
   const Capture* this_thread_capture_() const;
+  // True while a capture in global mode is active: no thread touches events (mutex held).
+  bool global_capture_active_() const;
+  // Whether the calling thread may record, query or wait for events now (mutex held).
+  bool may_touch_events_() const { return this_thread_capture_() == nullptr && !global_capture_active_(); }
+  // Records the events of the frees deferred during global captures (mutex held, may_touch_events_()).
+  void flush_deferred_frees_();
+  // The key of a capture's blocks on `stream`: the pool for the capture stream, else the key the
+  // pool keeps for `stream`, made on first use (mutex held).
+  StreamRef capture_key_(const Capture& capture, StreamRef stream);
+  // True when `key` is `capture`'s pool or one of the pool's keys for other streams (mutex held).
+  bool is_capture_key_(const Capture& capture, StreamRef key) const;
+  // True for a block of a pool whose graph may still replay (mutex held).
+  bool in_live_pool_(const Block* b) const;
 
   std::unique_ptr<AllocatorBackend> backend_;
   CachingAllocatorConfig config_;
@@ -216,7 +253,12 @@ class CachingAllocator {
   std::unordered_map<const void*, Block*> live_;  // handed out, by pointer
   std::deque<PendingEvent> pending_;
   std::vector<Capture> captures_;  // active captures (Note [cuda graph memory])
+  std::vector<StreamRef> live_pools_;  // pools (and their side keys) from begin_capture until release_pool
+  std::map<std::pair<StreamRef, StreamRef>, StreamRef> side_keys_;  // (pool, side stream) -> its key
+  std::map<StreamRef, StreamRef> side_key_pools_;                   // side key -> its pool
+  uintptr_t next_side_key_ = 0;
   std::vector<std::pair<StreamRef, Block*>> held_;  // freed during a capture: kept until release_pool
+  std::vector<Block*> deferred_frees_;  // freed by another thread during a global capture, events not yet recorded
   cuda::MemoryStats stats_;
 };
 

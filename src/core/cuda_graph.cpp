@@ -81,6 +81,11 @@ void Graph::capture(const std::function<void()>& step) {
   Stream caller = Stream::current(device);
   KIRZL_CHECK(!b.stream_capturing(caller.native_handle(), device), "cuda::Graph::capture: the calling thread is already "
               "capturing a CUDA graph on cuda:", device, "; captures cannot nest");
+  // The deferred index check is capturable (Note [deferred index check]), but its flag is made at
+  // the first check on the device, with cudaHostAlloc, cudaMalloc and a stream synchronisation,
+  // none of which a capture allows: made here, outside the capture, should the step hold the
+  // device's first check.
+  (void)b.index_error_slot(device);
   Stream stream(device);
   stream.wait(caller);
   {

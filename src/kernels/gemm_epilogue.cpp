@@ -39,6 +39,12 @@ std::string epilogue_unsupported_reason(const EpilogueProblem& p) {
     why << "bias vector not 16-byte aligned (address % 16 = " << p.bias_address % 16 << ")";
     return why.str();
   }
+  if (p.epilogue == GemmEpilogue::DGeluBGrad && p.k == 1) {
+    // Not in cuBLASLt's documentation, but nvmath-python refuses it ("K=1 is not supported for
+    // DGELU epilogs"); the unfused kernels cost nothing worth having at k = 1.
+    why << "inner dimension k=1 (DGELU epilogues are not offered for k=1)";
+    return why.str();
+  }
   const bool has_aux = p.epilogue != GemmEpilogue::BGradB;
   if (has_aux) {
     if (p.aux_address % 16 != 0) {

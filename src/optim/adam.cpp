@@ -127,10 +127,14 @@ void AdamFamily<OptionsT, kDecoupled>::update(const Group& group, std::vector<De
 // the Adam kernel computes the three scalars from the count and lr it reads (in f64, as the host
 // does, then rounded to the math type). Replays therefore advance t. lr lives on the device too,
 // written (on the caller's current stream) when it is created, by set_lr() and the schedulers
-// through lr_changed(), so an lr set between replays reaches the next replay. The counters are
+// through lr_changed(), so an lr set between replays reaches the next replay (inside a capture
+// lr_changed() refuses: the graph would rewrite the captured lr at every replay). The counters are
 // created from the host counts at the first step, which must not be captured (it would copy host
-// values inside the capture; warm-up steps come first anyway). state_dict() and step_count() read
-// them (device_step_counts), since replays do not reach the host's counts. load_state_dict()
+// values inside the capture; warm-up steps come first anyway). Nor may a parameter's own first
+// update, e.g. one that had no gradient in the warm-up steps (Optimizer::step refuses it): it
+// creates the parameter's moments and master, and a replay would recreate them every time.
+// state_dict() and step_count() read them (device_step_counts), since replays do not reach the
+// host's counts. load_state_dict()
 // writes the loaded counts and lr into them in place, so a graph captured before the load replays
 // on from the loaded state. On the CPU the same bookkeeping runs (the CPU kernel reads the counters from
 // host memory), so the CPU tests cover it.
@@ -198,8 +202,17 @@ const char* AdamFamily<OptionsT, kDecoupled>::capture_refusal() const {
   return nullptr;
 }
 
+// Inside a capture the write of the device lr would be recorded into the graph: every replay would
+// set lr back to this value, overwriting an lr set between replays (e.g. a scheduler stepped
+// inside the captured step). Refused before any counter is written; set_lr then keeps the old lr.
 template <typename OptionsT, bool kDecoupled>
 void AdamFamily<OptionsT, kDecoupled>::lr_changed(const Group& group) {
+  for (const auto& [key, d] : device_scalars_)
+    KIRZL_CHECK_CODE(key.first != group.first_index || key.second < 0 || !cuda::is_capturing(key.second),
+                     ErrorCode::Unsupported, name(), ".set_lr: cannot run inside CUDA graph capture (the current "
+                     "stream of cuda:", key.second, " is being captured): the graph would write this lr at every "
+                     "replay, overwriting an lr set between replays; call set_lr() and the schedulers' step() "
+                     "between replays");
   for (auto& [key, d] : device_scalars_)
     if (key.first == group.first_index) d.lr.fill_(group.lr);
 }

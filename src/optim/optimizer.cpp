@@ -7,6 +7,7 @@
 
 #include "core/cuda_runtime.h"
 #include "kirzl/autograd.hpp"
+#include "kirzl/core/cuda_graph.hpp"
 #include "optim/option_checks.h"
 
 namespace kirzl::optim {
@@ -106,8 +107,14 @@ void Optimizer::set_lr(double lr, int64_t group) {
               num_groups(), ") (or -1 for all)");
   for (int64_t g = 0; g < num_groups(); ++g)
     if (group == -1 || g == group) {
+      const double previous = groups_[g].lr;
       groups_[g].lr = lr;
-      lr_changed(groups_[g]);
+      try {
+        lr_changed(groups_[g]);
+      } catch (...) {  // e.g. refused inside a CUDA graph capture: the lr stays what the device has
+        groups_[g].lr = previous;
+        throw;
+      }
     }
 }
 
@@ -235,8 +242,29 @@ void Optimizer::step() {
   }
   // Note [cuda graph capture]: the kernels take lr and the bias corrections of the host's step
   // counts as arguments, which a graph would bake in.
-  if (const char* why = capture_refusal())
+  if (const char* why = capture_refusal()) {
     for (int d : cuda_devices) cuda_rt::check_not_capturing(d, (name_ + ".step").c_str(), why);
+  } else {
+    // A capturable optimizer (Note [capturable adam]): a parameter's first update creates its
+    // state (zeroed moments, the f32 master of a 16-bit parameter). Inside a capture those
+    // kernels would be recorded with the update, and every replay would reset the state (the
+    // master to the 16-bit value) before updating. Checked before anything is counted.
+    for (int d : cuda_devices) {
+      if (!cuda::is_capturing(d)) continue;
+      for (const Group& group : groups_)
+        for (size_t k = 0; k < group.params.size(); ++k) {
+          const Tensor& p = group.params[k];
+          const int64_t index = group.first_index + static_cast<int64_t>(k);
+          if (!p.grad().defined() || !p.device().is_cuda() || p.device().index() != d || state_[index].step != 0)
+            continue;
+          const std::string why = "parameter " + std::to_string(index) +
+                                  " gets its first update here, which creates its state inside the graph (every "
+                                  "replay would reset it); run warm-up steps in which every parameter has a "
+                                  "gradient before the capture";
+          cuda_rt::check_not_capturing(d, (name_ + ".step").c_str(), why.c_str());
+        }
+    }
+  }
   std::vector<GroupItems> all;
   std::vector<std::pair<Tensor, Tensor>> write_back;  // (parameter, its contiguous copy)
   for (const Group& group : groups_) {

@@ -29,7 +29,7 @@ TEST(CachingAllocatorCapture, CaptureAllocatesFromItsPoolNotFromTheCache) {
   f.a->end_capture(kPool);
   EXPECT_NE(p, eager);
   EXPECT_NE(side, eager);
-  EXPECT_EQ(f.a->stats().device_mallocs, 2u) << "the pool has its own segment";
+  EXPECT_EQ(f.a->stats().device_mallocs, 3u) << "the pool has its own segments (one per stream)";
   void* again = f.a->allocate(1000, kA);
   EXPECT_EQ(again, eager) << "eager work keeps its cache";
   f.a->free(again);
@@ -119,18 +119,67 @@ TEST(CachingAllocatorCapture, PoolBlockUsedOnAnotherStreamIsHeldUntilTheGraphDie
   f.a->free(q);
 }
 
-TEST(CachingAllocatorCapture, SideStreamAllocationIsNotReusedWithinTheCapture) {
+// A block held for a graph is freed at release_pool, with an event on each other stream that used
+// it; a stream destroyed in between (cuda::Stream's destructor waits for its work, then calls
+// forget_stream) must not get one: its handle is dead (or already another stream's).
+TEST(CachingAllocatorCapture, HeldBlockForgetsAStreamDestroyedBeforeTheGraph) {
+  Fixture f;
+  void* eager = f.a->allocate(1000, kA);
+  f.a->record_stream(eager, kC);  // also used on C
+  f.a->begin_capture(kPool);
+  void* p = f.a->allocate(1000, kPool);
+  f.a->record_stream(p, kB);  // also used on a side stream of the capture
+  f.a->free(p);
+  f.a->free(eager);
+  f.a->end_capture(kPool);
+  EXPECT_EQ(f.a->stats().graph_held_frees, 2u);
+  f.a->forget_stream(kB);
+  f.a->forget_stream(kC);
+  const int records = f.dev->records;
+  f.a->release_pool(kPool);
+  EXPECT_EQ(f.dev->records, records) << "an event was recorded on a destroyed stream";
+  EXPECT_EQ(f.a->stats().pending_frees, 0u);
+  EXPECT_EQ(f.a->allocate(1000, kA), eager) << "free at once: its other uses ended with their streams";
+}
+
+// The graph runs a forked stream's work concurrently with the capture stream's: a pool block goes
+// back only to the list of the stream it was allocated on, whose later captured work the graph
+// orders after its earlier uses (as eager reuse is ordered by the stream).
+TEST(CachingAllocatorCapture, SideStreamAllocationIsReusedOnlyOnItsStream) {
   Fixture f;
   f.a->begin_capture(kPool);
   void* side = f.a->allocate(1000, kB);
   f.a->free(side);
-  EXPECT_EQ(f.a->stats().graph_held_frees, 1u);
+  EXPECT_EQ(f.a->stats().graph_held_frees, 0u);
   void* p = f.a->allocate(1000, kPool);
-  EXPECT_NE(p, side);
+  EXPECT_NE(p, side) << "a side stream's block handed to the capture stream";
+  void* again = f.a->allocate(1000, kB);
+  EXPECT_EQ(again, side) << "B's later captured work is ordered after its earlier uses";
+  f.a->free(again);
   f.a->free(p);
   f.a->end_capture(kPool);
   f.a->release_pool(kPool);
   EXPECT_EQ(f.a->stats().graph_held_frees, 0u);
+}
+
+TEST(CachingAllocatorCapture, CaptureStreamsFreedBlockIsNotHandedToASideStream) {
+  Fixture f;
+  f.a->begin_capture(kPool);
+  void* p = f.a->allocate(1000, kPool);  // written by the capture stream's work
+  f.a->free(p);
+  void* side = f.a->allocate(1000, kB);  // B was forked before: the graph does not order it after p's use
+  EXPECT_NE(side, p) << "a block the capture stream just used handed to a concurrent side stream";
+  void* c = f.a->allocate(1000, kC);
+  EXPECT_NE(c, p);
+  EXPECT_NE(c, side);
+  f.a->free(side);
+  f.a->free(c);
+  f.a->end_capture(kPool);
+  f.a->empty_cache();
+  EXPECT_EQ(f.dev->release_calls, 0) << "the side streams' segments belong to the live graph too";
+  f.a->release_pool(kPool);
+  f.a->empty_cache();
+  EXPECT_EQ(f.dev->release_calls, 3) << "the pool's segments of every stream go back once the graph is gone";
 }
 
 TEST(CachingAllocatorCapture, BlockFromBeforeTheCaptureIsHeldUntilTheGraphDies) {
@@ -215,6 +264,57 @@ TEST(CachingAllocatorCapture, OtherThreadsFreeAndQueryAsAlways) {
   f.a->free(used_elsewhere);
 }
 
+TEST(CachingAllocatorCapture, AGlobalCaptureKeepsEveryThreadAwayFromEvents) {
+  // cudaStreamCaptureModeGlobal forbids unsafe calls (event queries among them) on every thread
+  // while the capture runs: another thread's allocations and frees must not touch events then.
+  Fixture f;
+  void* pending = f.a->allocate(5000, kB);
+  f.a->record_stream(pending, kC);
+  f.a->free(pending);  // before the capture: C's event recorded, not yet complete
+  void* used_elsewhere = f.a->allocate(7000, kB);
+  f.a->record_stream(used_elsewhere, kC);
+  f.a->begin_capture(kPool, /*global=*/true);
+  const int records = f.dev->records, queries = f.dev->queries, syncs = f.dev->syncs;
+  std::thread other([&] {
+    f.a->free(used_elsewhere);            // would record an event on C
+    void* q = f.a->allocate(1000, kB);    // would query the pending event
+    f.a->empty_cache();                   // would query too
+    f.a->free(q);
+  });
+  other.join();
+  EXPECT_EQ(f.dev->records, records) << "an event was recorded during a global capture";
+  EXPECT_EQ(f.dev->queries, queries) << "an event was queried during a global capture";
+  EXPECT_EQ(f.dev->syncs, syncs);
+  EXPECT_EQ(f.a->stats().pending_frees, 2u) << "the earlier pending free and the deferred one";
+  f.a->end_capture(kPool);
+  f.a->release_pool(kPool);
+  // After the capture the deferred free records its event, and both become free once C completes.
+  void* r = f.a->allocate(1000, kA);
+  EXPECT_EQ(f.dev->records, records + 1) << "the deferred free's event is recorded after the capture";
+  f.dev->complete_stream(kC);
+  f.a->free(r);
+  void* r2 = f.a->allocate(1000, kA);  // collects the completed events
+  EXPECT_EQ(f.a->stats().pending_frees, 0u);
+  const uint64_t mallocs = f.a->stats().device_mallocs;
+  void* again = f.a->allocate(12000, kB);
+  EXPECT_EQ(f.a->stats().device_mallocs, mallocs) << "the deferred block (merged with its neighbours) is reused";
+  f.a->free(again);
+  f.a->free(r2);
+}
+
+TEST(CachingAllocatorCapture, AThreadLocalCaptureLeavesOtherThreadsEventsAlone) {
+  Fixture f;
+  void* used_elsewhere = f.a->allocate(7000, kB);
+  f.a->record_stream(used_elsewhere, kC);
+  f.a->begin_capture(kPool);  // thread-local, the default
+  const int records = f.dev->records;
+  std::thread other([&] { f.a->free(used_elsewhere); });
+  other.join();
+  EXPECT_EQ(f.dev->records, records + 1) << "another thread's free records its event at once";
+  f.a->end_capture(kPool);
+  f.a->release_pool(kPool);
+}
+
 TEST(CachingAllocatorCapture, NoSegmentIsReleasedWhileAnyThreadCaptures) {
   Fixture f;
   void* p = f.a->allocate(1000, kA);
@@ -238,6 +338,46 @@ TEST(CachingAllocatorCapture, NoCacheModeKeepsFreedSegmentsDuringTheCapture) {
   a.free(a.allocate(1000, kPool));
   EXPECT_EQ(dev->release_calls, 0);
   a.end_capture(kPool);
+  a.release_pool(kPool);
+  a.empty_cache();
+  EXPECT_EQ(dev->release_calls, 1);
+}
+
+// Every replay writes the pool's segments, also those whose blocks were all freed within the
+// capture (activations): while the graph lives, neither empty_cache() nor another allocation's
+// out-of-memory retry may hand them back to the driver (cudaFree; the next cudaMalloc could return
+// the same addresses to eager work that a replay then overwrites).
+TEST(CachingAllocatorCapture, LiveGraphsFreeSegmentsStayReserved) {
+  Fixture f;
+  f.a->begin_capture(kPool);
+  void* activation = f.a->allocate(3 * MiB, kPool);  // a 20 MiB segment of the pool
+  void* small = f.a->allocate(4000, kPool);           // a 2 MiB one
+  f.a->free(small);
+  f.a->free(activation);  // both segments are entirely free from here on, and replays still use them
+  f.a->end_capture(kPool);
+  f.a->empty_cache();
+  EXPECT_EQ(f.dev->release_calls, 0) << "a live graph's segment went back to the driver";
+  EXPECT_EQ(f.a->stats().reserved_bytes, 22 * MiB);
+  // Eager work running out of memory may not take them either.
+  f.dev->capacity = 30 * MiB;
+  EXPECT_KIRZL_ERROR(f.a->allocate(3 * MiB, kA), ErrorCode::Cuda, "out of memory");
+  EXPECT_EQ(f.dev->release_calls, 0) << "the out-of-memory retry freed a live graph's segment";
+  f.a->release_pool(kPool);  // the graph is gone
+  f.a->empty_cache();
+  EXPECT_EQ(f.dev->release_calls, 2);
+  EXPECT_EQ(f.a->stats().reserved_bytes, 0u);
+}
+
+TEST(CachingAllocatorCapture, NoCacheModeKeepsTheLiveGraphsSegments) {
+  auto dev = std::make_shared<FakeDevice>();
+  CachingAllocator a(std::make_unique<FakeBackend>(dev), {.no_cache = true});
+  a.begin_capture(kPool);
+  void* out = a.allocate(1000, kPool);  // the step's output
+  a.end_capture(kPool);
+  a.free(out);  // dropped while the graph lives: replays still write it
+  EXPECT_EQ(dev->release_calls, 0);
+  a.empty_cache();
+  EXPECT_EQ(dev->release_calls, 0);
   a.release_pool(kPool);
   a.empty_cache();
   EXPECT_EQ(dev->release_calls, 1);

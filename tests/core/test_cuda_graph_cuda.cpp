@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <thread>
 #include <kirzl/kirzl.hpp>
 #include <vector>
 
@@ -186,6 +187,9 @@ TEST(CudaGraph, CapturableAdamWOnTheGpuEqualsHostScalars) {
 TEST(CudaGraph, HostSynchronisationInsideTheCaptureIsAnErrorAndTheStreamStillWorks) {
   REQUIRE_REAL_GPU();
   Tensor x = batch({8}, 3);
+  // The GPU's sum (f32 tree) is not the CPU's (f64, rounded once): for this x they differ in the
+  // last bit, so the stream is checked against its own result before any capture.
+  const double before = sum(x).item();
   const std::vector<std::pair<const char*, std::function<void()>>> unsafe = {
       {"Tensor::item()", [&] { (void)sum(x).item(); }},
       {"Tensor::to(cpu)", [&] { (void)x.to(Device::cpu()); }},
@@ -197,12 +201,31 @@ TEST(CudaGraph, HostSynchronisationInsideTheCaptureIsAnErrorAndTheStreamStillWor
     EXPECT_KIRZL_ERROR(g.capture([&] { call(); }), ErrorCode::Unsupported, "cannot run inside CUDA graph capture");
     EXPECT_FALSE(g.captured()) << what;
     EXPECT_FALSE(cuda::is_capturing(0)) << what;
-    EXPECT_EQ(sum(x).item(), sum(x.to(Device::cpu())).item()) << what << ": the stream works after the failed capture";
+    EXPECT_EQ(sum(x).item(), before) << what << ": the stream works after the failed capture";
     Tensor y;
     g.capture([&] { y = mul(x, 3.0); });  // the same Graph captures after a failure
     g.replay();
     EXPECT_TRUE(bitwise_equal(y, mul(x, 3.0))) << what;
   }
+}
+
+TEST(CudaGraph, AnotherThreadCannotSynchroniseTheDeviceDuringACapture) {
+  REQUIRE_REAL_GPU();
+  // cudaDeviceSynchronize while a stream of the device captures is invalid and would invalidate
+  // the capture: kirzl refuses it on the other thread, and the capture goes on.
+  Tensor x = batch({8}, 4);
+  Tensor y;
+  cuda::Graph g;
+  g.capture([&] {
+    y = mul(x, 5.0);
+    std::thread other([] {
+      EXPECT_KIRZL_ERROR(cuda::synchronize(0), ErrorCode::Unsupported, "another thread is capturing");
+    });
+    other.join();
+  });
+  g.replay();
+  EXPECT_TRUE(bitwise_equal(y, mul(x, 5.0)));
+  cuda::synchronize(0);  // fine again once the capture has ended
 }
 
 TEST(CudaGraph, DropoutAndHostScalarOptimizersInsideTheCaptureAreErrors) {
@@ -299,4 +322,81 @@ TEST(CudaGraph, TensorFreedDuringTheCaptureIsNotReusedWhileTheGraphLives) {
   EXPECT_NE(eager.data_ptr(), old_ptr);
   g.replay();
   EXPECT_TRUE(bitwise_equal(y, add(x, batch({1 << 18}, 9))));
+}
+
+// A pool segment whose blocks were all freed within the capture (here a 16 MiB temporary, its own
+// segment) is written by every replay: empty_cache() while the graph lives must keep it (Note
+// [cuda graph memory]); had it gone back to the driver, the next cudaMalloc could hand the same
+// addresses to `eager`, which the replay would then overwrite.
+TEST(CudaGraph, EmptyCacheWhileTheGraphLivesKeepsItsMemory) {
+  REQUIRE_REAL_GPU();
+  Tensor x = batch({1 << 22}, 13);
+  cuda::empty_cache();
+  Tensor y;
+  cuda::Graph g;
+  g.capture([&] { y = sum(mul(x, 2.0)); });  // the product is freed inside the capture
+  const cuda::MemoryStats captured = cuda::memory_stats(0);
+  cuda::empty_cache();
+  EXPECT_EQ(cuda::memory_stats(0).reserved_bytes, captured.reserved_bytes) << "the live graph's pool was released";
+  Tensor eager = full({1 << 22}, 7.0, {.device = test_gpu()});
+  g.replay();
+  EXPECT_EQ(min(eager).item(), 7.0) << "the replay wrote into memory handed to eager work";
+  EXPECT_EQ(max(eager).item(), 7.0) << "the replay wrote into memory handed to eager work";
+  EXPECT_TRUE(bitwise_equal(y, sum(mul(x, 2.0))));
+}
+
+// A parameter that had no gradient in the warm-up gets its first update inside the capture: its
+// moments (and a 16-bit parameter's master) would be created by kernels recorded in the graph,
+// so every replay would zero them again. Refused before anything is counted.
+TEST(CudaGraph, FirstUpdateOfAParameterInsideTheCaptureIsAnError) {
+  REQUIRE_REAL_GPU();
+  Tensor a = batch({8}, 14).requires_grad_(), b = batch({8}, 15).requires_grad_();
+  optim::AdamW opt(std::vector<Tensor>{a, b}, {.capturable = true});
+  a.set_grad(batch({8}, 16));
+  opt.step();  // warm-up: b has no gradient yet
+  b.set_grad(batch({8}, 17));
+  cuda::Graph g;
+  EXPECT_KIRZL_ERROR(g.capture([&] { opt.step(); }), ErrorCode::Unsupported, "AdamW.step",
+                     "cannot run inside CUDA graph capture", "parameter 1 gets its first update");
+  EXPECT_FALSE(g.captured());
+  EXPECT_EQ(opt.step_count(0), 1);
+  EXPECT_EQ(opt.step_count(1), 0);
+  opt.step();  // eagerly: b's state is created
+  g.capture([&] { opt.step(); });
+  EXPECT_TRUE(g.captured());
+}
+
+// The device's first deferred index check held by a captured step: its flag is made with calls a
+// capture forbids (cudaMalloc, a stream synchronisation), so capture() makes it before the capture
+// begins. (ctest runs each test in its own process, where nothing before has made the flag.)
+TEST(CudaGraph, DevicesFirstIndexCheckCanBeCaptured) {
+  REQUIRE_REAL_GPU();
+  Tensor table = batch({16, 4}, 18);
+  Tensor idx = labels({5}, 16, 19);
+  Tensor out;
+  cuda::Graph g;
+  g.capture([&] { out = embedding(table, idx); });
+  g.replay();
+  EXPECT_TRUE(bitwise_equal(out, embedding(table, idx)));
+}
+
+// set_lr (a scheduler's step) inside the captured step would record the write of the device lr in
+// the graph: every replay would reset lr to the captured value. Refused; the lr stays as it was.
+TEST(CudaGraph, SetLrInsideTheCaptureIsAnError) {
+  REQUIRE_REAL_GPU();
+  Tensor w = batch({8}, 20).requires_grad_();
+  optim::AdamW opt(std::vector<Tensor>{w}, {.lr = 1e-2, .capturable = true});
+  optim::StepLR sched(opt, {.step_size = 1, .gamma = 0.5});
+  w.set_grad(batch({8}, 21));
+  opt.step();
+  cuda::Graph g;
+  EXPECT_KIRZL_ERROR(g.capture([&] {
+                       opt.step();
+                       sched.step();
+                     }),
+                     ErrorCode::Unsupported, "AdamW.set_lr", "cannot run inside CUDA graph capture");
+  EXPECT_EQ(opt.lr(), 1e-2);
+  g.capture([&] { opt.step(); });
+  opt.set_lr(1e-3);  // between replays: reaches the next replay
+  EXPECT_EQ(opt.lr(), 1e-3);
 }

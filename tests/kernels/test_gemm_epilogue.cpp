@@ -52,6 +52,17 @@ TEST(GemmEpilogue, EmptyProblemsFallBack) {
   }
 }
 
+TEST(GemmEpilogue, DgeluWithDepthOneFallsBack) {
+  EpilogueProblem p = gpt2_fc(GemmEpilogue::DGeluBGrad);
+  p.k = 1;
+  EXPECT_TRUE(mentions(epilogue_unsupported_reason(p), "k=1")) << epilogue_unsupported_reason(p);
+  for (GemmEpilogue e : {GemmEpilogue::BiasGeluAux, GemmEpilogue::BGradB}) {
+    EpilogueProblem q = gpt2_fc(e);
+    q.k = 1;
+    EXPECT_EQ(epilogue_unsupported_reason(q), "") << kernels::epilogue_name(e);
+  }
+}
+
 TEST(GemmEpilogue, MisalignedBiasFallsBack) {
   for (GemmEpilogue e : {GemmEpilogue::BiasGeluAux, GemmEpilogue::DGeluBGrad, GemmEpilogue::BGradB}) {
     EpilogueProblem p = gpt2_fc(e);

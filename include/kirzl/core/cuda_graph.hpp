@@ -50,14 +50,15 @@ struct GraphOptions {
 ///   it: capture() itself computes nothing, replay() does.
 /// * Memory: blocks allocated during the capture come from a pool private to this Graph, and
 ///   blocks the step freed are kept away from other work until the Graph is destroyed (Note [cuda
-///   graph memory]); replays allocate nothing.
+///   graph memory]); replays allocate nothing. The pool's segments stay reserved while the Graph
+///   lives: cuda::empty_cache() returns them only after it is destroyed.
 /// * Inside `step`, operations that cannot be captured throw Error{Unsupported} naming the
 ///   operation (host synchronisation such as Tensor::item(), Stream/Event and device synchronize,
 ///   the eager index check of KIRZL_SYNC_INDEX_CHECKS; every copy between host and device memory,
 ///   blocking or not, e.g. Tensor::to(cpu); dropout with p > 0; optimizers other than AdamW/Adam
-///   with capturable = true, and their first step; collectives). The failed capture is
-///   ended and discarded, the stream and the process stay usable, and the Graph stays
-///   uncaptured (capture may be called again).
+///   with capturable = true, their first step, a parameter's first update, and their set_lr();
+///   collectives). The failed capture is ended and discarded, the stream and the process stay
+///   usable, and the Graph stays uncaptured (capture may be called again).
 ///
 /// Movable, not copyable. Not thread-safe: one thread captures or replays a Graph at a time.
 class Graph {

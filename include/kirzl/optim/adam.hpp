@@ -20,7 +20,8 @@ struct AdamOptions {
   /// Keeps the step counts and the learning rate on the parameters' device, where the kernel
   /// reads them, so that step() can be captured into a cuda::Graph and every replay advances the
   /// step counts (Note [capturable adam]). set_lr() and the schedulers write the new lr to the
-  /// device on the caller's current stream. The first step must run before a capture (it creates
+  /// device on the caller's current stream (between replays; inside a capture they throw
+  /// Error{Unsupported}). The first step must run before a capture (it creates
   /// the device counters). The same numbers as false (on CUDA up to the last bit of the bias
   /// corrections, which the device computes). state_dict() and step_count() read the device's step
   /// counts, so they include the replays.
@@ -38,7 +39,8 @@ struct AdamWOptions {
   /// Keeps the step counts and the learning rate on the parameters' device, where the kernel
   /// reads them, so that step() can be captured into a cuda::Graph and every replay advances the
   /// step counts (Note [capturable adam]). set_lr() and the schedulers write the new lr to the
-  /// device on the caller's current stream. The first step must run before a capture (it creates
+  /// device on the caller's current stream (between replays; inside a capture they throw
+  /// Error{Unsupported}). The first step must run before a capture (it creates
   /// the device counters). The same numbers as false (on CUDA up to the last bit of the bias
   /// corrections, which the device computes). state_dict() and step_count() read the device's step
   /// counts, so they include the replays.

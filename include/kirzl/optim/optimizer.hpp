@@ -220,7 +220,8 @@ class Optimizer {
   /// kernels take lr and the bias corrections as host values.
   virtual const char* capture_refusal() const;
   /// Called by set_lr() (and so by the schedulers) after the lr of `group` changed: for
-  /// optimizers that keep a copy of lr elsewhere (on the device). Default: nothing.
+  /// optimizers that keep a copy of lr elsewhere (on the device). When it throws, set_lr restores
+  /// the group's previous lr and rethrows. Default: nothing.
   virtual void lr_changed(const Group& group) { (void)group; }
   /// Called at the end of load_state_dict(), after the step counts and buffers were replaced.
   /// Default: nothing.

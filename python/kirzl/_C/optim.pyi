@@ -77,14 +77,24 @@ class Adam(Optimizer):
     """
     Adam (torch.optim.Adam), L2 weight decay coupled into the gradient.
     """
-    def __init__(self, params: typing.Any, lr: typing.SupportsFloat | typing.SupportsIndex = 0.001, betas: typing.Any = (0.9, 0.999), eps: typing.SupportsFloat | typing.SupportsIndex = 1e-08, weight_decay: typing.SupportsFloat | typing.SupportsIndex = 0.0, amsgrad: bool = False, maximize: bool = False) -> None:
+    def __init__(self, params: typing.Any, lr: typing.SupportsFloat | typing.SupportsIndex = 0.001, betas: typing.Any = (0.9, 0.999), eps: typing.SupportsFloat | typing.SupportsIndex = 1e-08, weight_decay: typing.SupportsFloat | typing.SupportsIndex = 0.0, amsgrad: bool = False, maximize: bool = False, capturable: bool = False) -> None:
         ...
+    @property
+    def capturable(self) -> bool:
+        """
+        True when the step counts and lr live on the parameters' device, so that step() can run inside a kirzl.cuda.Graph capture (each replay advances them). The first step must run before the capture.
+        """
 class AdamW(Optimizer):
     """
     AdamW (torch.optim.AdamW), decoupled weight decay.
     """
-    def __init__(self, params: typing.Any, lr: typing.SupportsFloat | typing.SupportsIndex = 0.001, betas: typing.Any = (0.9, 0.999), eps: typing.SupportsFloat | typing.SupportsIndex = 1e-08, weight_decay: typing.SupportsFloat | typing.SupportsIndex = 0.01, amsgrad: bool = False, maximize: bool = False) -> None:
+    def __init__(self, params: typing.Any, lr: typing.SupportsFloat | typing.SupportsIndex = 0.001, betas: typing.Any = (0.9, 0.999), eps: typing.SupportsFloat | typing.SupportsIndex = 1e-08, weight_decay: typing.SupportsFloat | typing.SupportsIndex = 0.01, amsgrad: bool = False, maximize: bool = False, capturable: bool = False) -> None:
         ...
+    @property
+    def capturable(self) -> bool:
+        """
+        True when the step counts and lr live on the parameters' device, so that step() can run inside a kirzl.cuda.Graph capture (each replay advances them). The first step must run before the capture.
+        """
 class LAMB(Optimizer):
     """
     LAMB (You et al. 2019): layer-wise trust ratio over Adam moments.

@@ -56,7 +56,7 @@ bool CudaBackend::stream_capturing(void* stream, int device) {
 
 void CudaBackend::begin_capture(void* stream, int device, cuda::CaptureMode mode) {
   DeviceGuard guard(device);
-  device_allocator(device).begin_capture(pool_of(stream, device));
+  device_allocator(device).begin_capture(pool_of(stream, device), mode == cuda::CaptureMode::Global);
   cudaError_t err = cudaStreamBeginCapture(static_cast<cudaStream_t>(stream), to_cuda(mode));
   if (err != cudaSuccess) {
     device_allocator(device).end_capture(pool_of(stream, device));

@@ -26,6 +26,11 @@ int CudaBackend::current_device() {
 
 void CudaBackend::synchronize(int device) {
   check_not_capturing(device, "cuda::synchronize", "the host cannot wait for work that is being captured");
+  // Synchronising a device while any of its streams captures is invalid (CUDA programming guide,
+  // "Prohibited and Unhandled Operations") and would invalidate another thread's capture.
+  KIRZL_CHECK_CODE(!device_allocator(device).capturing(), ErrorCode::Unsupported, "cuda::synchronize(", device,
+                   "): another thread is capturing a CUDA graph on this device, and CUDA forbids synchronising a "
+                   "device while one of its streams captures; wait for the capture to end, or synchronise a stream");
   DeviceGuard guard(device);
   KIRZL_CUDA_CHECK(cudaDeviceSynchronize());
   throw_if_index_error(device);  // Note [deferred index check]

@@ -22,6 +22,10 @@
 // cuDNN still refuses is an Error{Unsupported} at its call, naming the op and the shapes.
 // The backward asks for cuDNN's deterministic algorithm (kirzl's default: the same inputs give
 // the same bits); where this cuDNN has none for the shape, it takes the non-deterministic one.
+// The price: the frontend then keeps a dP workspace of B*H*T*T*2 bytes (GPT-2 124M at B=16,
+// T=1024: 0.4 GB; PyTorch's default backward is the non-deterministic one and needs none), held
+// by stream_workspace between steps. Its size is the workspace the plan reports; the GPU check's
+// peak-memory comparison with PyTorch (issue #15) includes it.
 // The fallback: causal_attention (ops/attention.cpp) uses this path under KIRZL_ATTENTION=auto
 // when the build has it and both checks pass, else kirzl's flash kernels (f32 and the shapes
 // cuDNN refuses); KIRZL_ATTENTION=cudnn makes a refusal an Error{Unsupported} with the reason.
@@ -205,13 +209,25 @@ const Plan& plan_for(cudnnHandle_t h, int device, DType dt, const Dims& d, bool 
   std::lock_guard lock(*mu);  // held while a plan is built: heuristics run once per shape
   auto it = plans->find(key);
   if (it == plans->end()) {
+    // The frontend reports most failures as statuses, but throws (std::exception) on some, e.g.
+    // when it cannot load a cuDNN sub-library: such a plan is recorded as unsupported with the
+    // message, so that `auto` takes the flash kernels and `cudnn` raises an Error naming the op.
+    auto guarded = [&](auto make) {
+      try {
+        return make();
+      } catch (const std::exception& e) {
+        auto failed = std::make_unique<Plan>();
+        failed->unsupported = detail::str_cat("the cuDNN frontend threw: ", e.what());
+        return failed;
+      }
+    };
     std::unique_ptr<Plan> p;
     if (!backward) {
-      p = make_forward_plan(h, dt, d, l, scale);
+      p = guarded([&] { return make_forward_plan(h, dt, d, l, scale); });
     } else {
-      p = make_backward_plan(h, dt, d, l, scale, /*deterministic=*/true);
+      p = guarded([&] { return make_backward_plan(h, dt, d, l, scale, /*deterministic=*/true); });
       if (!p->unsupported.empty()) {
-        std::unique_ptr<Plan> any = make_backward_plan(h, dt, d, l, scale, /*deterministic=*/false);
+        std::unique_ptr<Plan> any = guarded([&] { return make_backward_plan(h, dt, d, l, scale, /*deterministic=*/false); });
         if (any->unsupported.empty()) p = std::move(any);
       }
     }
@@ -261,7 +277,12 @@ void execute(const char* op, const Dims& d, DType dt, const Call& c, const Plan&
   KIRZL_CHECK_CODE(p.unsupported.empty(), ErrorCode::Unsupported, describe(op, d, dt),
                    ": cuDNN cannot run this graph: ", p.unsupported);
   Tensor ws = stream_workspace(c.device, c.stream, static_cast<size_t>(p.workspace));
-  fe::error_t e = p.graph->execute(c.handle, pack, ws.defined() ? ws.data_ptr() : nullptr);
+  fe::error_t e;
+  try {
+    e = p.graph->execute(c.handle, pack, ws.defined() ? ws.data_ptr() : nullptr);
+  } catch (const std::exception& x) {  // see plan_for: the frontend throws on some failures
+    throw Error(ErrorCode::Cuda, detail::str_cat(describe(op, d, dt), ": the cuDNN frontend threw: ", x.what()));
+  }
   KIRZL_CHECK_CODE(e.is_good(), ErrorCode::Cuda, describe(op, d, dt), ": execution failed: ", e.get_message(),
                    " (frontend error ", static_cast<int>(e.get_code()), ")");
 }

@@ -66,13 +66,12 @@ __global__ void __launch_bounds__(kPackedThreads)
   const int64_t p = static_cast<int64_t>(blockIdx.x) * kPackedThreads + threadIdx.x;
   if (p >= packs) return;
   const int64_t n = packs * N;
-  E b[N];
-  *reinterpret_cast<Pack<E, N>*>(b) = *reinterpret_cast<const Pack<E, N>*>(bias + p * N);
+  const Pack<E, N> b = *reinterpret_cast<const Pack<E, N>*>(bias + p * N);
   for (int64_t r = blockIdx.y; r < m; r += gridDim.y) {
     const Pack<E, N> in = *reinterpret_cast<const Pack<E, N>*>(x + r * n + p * N);
     dacc_t<E> out[N];
 #pragma unroll
-    for (int i = 0; i < N; ++i) out[i] = gelu_tanh_forward<E>(biased(in.v[i], b[i]));
+    for (int i = 0; i < N; ++i) out[i] = gelu_tanh_forward<E>(biased(in.v[i], b.v[i]));
     store_pack_wide(y + r * n + p * N, out);
   }
 }

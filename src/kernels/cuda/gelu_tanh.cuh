@@ -5,10 +5,12 @@
 // memory: tanhf is a few dozen instructions, so at the H200's rate of about 10^12 16-bit elements
 // a second the cores, not HBM, set the pace. For 16-bit storage the forward therefore uses
 // 0.5 (1 + tanh(u)) = 1 / (1 + exp(-2u)), i.e. gelu(x) = x / (1 + exp(-2u)), with the fast exp2
-// (MUFU) and the fast division: about ten instructions. Its relative error is a few f32 ulps
-// everywhere, including the negative tail, where 1 + tanh(u) cancels and an approximate tanh
-// (tanh.approx.f32, relative error 2^-10.9) would lose most digits of the small result. Where
-// exp(-2u) overflows (x < about -44) the result is -0 instead of a number below 1e-37. f32 and
+// (MUFU) and the fast division: about ten instructions. Its relative error is that of the fast
+// exp, at most 2 + 1.173 |2u| f32 ulps (a few near 0, about a hundred, 1e-5, as x nears -10): far
+// below a 16-bit ulp, including the negative tail, where 1 + tanh(u) cancels and an approximate
+// tanh (tanh.approx.f32, relative error 2^-10.9) would lose most digits of the small result. Where
+// 1 + exp(-2u) exceeds 2^126 (x below about -10.0; exp(-2u) is inf below about -10.06) the fast
+// division gives -0 instead of a number of magnitude below about 1.2e-37. f32 and
 // f64 keep tanh, so that they match the CPU reference to a few ulps. The backward keeps tanh for
 // every type: its 1 - t^2 is what the CPU computes.
 #pragma once

@@ -1,8 +1,9 @@
 // cuDNN's fused attention (kernels/cuda/attention_cudnn_frontend.cpp, Note [cudnn sdpa]) against
 // the CPU reference in f64: forward (output and log-sum-exp) and backward for bf16/f16, head dims
 // 64 and 128, T = 1, 17, 100, 257, 1024, B*H > 1, causal, q/k/v and the gradients as the strided
-// views of one [B, T, 3 H D] projection; then the public ops: causal_attention_qkv against the
-// split path and the CPU, KIRZL_ATTENTION=flash against cudnn, and the forced unsupported case.
+// views of one [B, T, 3 H D] projection (T = 1: the refusal, as cuDNN's backward takes no
+// s_q = s_kv = 1); then the public ops: causal_attention_qkv against the split path and the CPU,
+// KIRZL_ATTENTION=flash against cudnn, and the forced unsupported case.
 // Skips with the reason without a GPU or without the cuDNN frontend in the build.
 #include <gtest/gtest.h>
 
@@ -48,7 +49,16 @@ TEST_P(CudnnAttentionCuda, KernelsMatchF64Reference) {
   const int64_t B = T >= 1024 ? 1 : 2, H = T >= 1024 ? 2 : 3;
   const double scale = 1.0 / std::sqrt(static_cast<double>(D));
   Tensor proj = random_proj(B, T, H, D, dt, 300 + T + D);
-  ASSERT_EQ(kernels::cudnn_attention_support(kirzl::testing::head_view(proj.to(kGpu), 0, H, D)), "");
+  const std::string why = kernels::cudnn_attention_support(kirzl::testing::head_view(proj.to(kGpu), 0, H, D));
+  if (T == 1) {
+    // The frontend's sdpa_backward validation refuses s_q = s_kv = 1 (cudnn_frontend/node/
+    // scaled_dot_product_flash_attention.h), so the support check does (naming the backward, or
+    // the forward should cuDNN refuse that first), and the ops run the flash kernels there
+    // (KIRZL_ATTENTION=auto).
+    EXPECT_NE(why.find("cuDNN refuses the "), std::string::npos) << why;
+    return;
+  }
+  ASSERT_EQ(why, "");
 
   // Reference: the CPU kernels in f64 on the same (rounded) values.
   Tensor p64 = proj.to(DType::f64);
@@ -122,6 +132,24 @@ TEST(CudnnAttentionOp, QkvMatchesSplitPathAndCpu) {
     Tensor proj = random_proj(B, T, H, D, DType::bf16, 500 + T);
     Generator gen(T);
     Tensor w = randn({B, T, H * D}, {.dtype = DType::f32}, &gen);
+    if (T == 1) {
+      // cuDNN's backward takes no s_q = s_kv = 1: forced, that is the Unsupported error naming
+      // cuDNN's refusal; under auto the same call runs the flash kernels.
+      try {
+        run(proj, H, w.to(kGpu), true);
+        ADD_FAILURE() << "KIRZL_ATTENTION=cudnn must refuse T = 1";
+      } catch (const Error& e) {
+        EXPECT_EQ(e.code(), ErrorCode::Unsupported) << e.what();
+        EXPECT_NE(std::string(e.what()).find("cuDNN refuses the "), std::string::npos) << e.what();
+      }
+      mode.set("auto");
+      Result fallback = run(proj, H, w.to(kGpu), true);
+      Result cpu = run(proj.to(DType::f32), H, w, true);
+      mode.set("cudnn");
+      EXPECT_TRUE(all_close(fallback.out, cpu.out, fwd_tol(DType::bf16))) << "T = 1, auto";
+      EXPECT_TRUE(all_close(fallback.grad, cpu.grad, bwd_tol(DType::bf16))) << "T = 1, auto";
+      continue;
+    }
     Result fused = run(proj, H, w.to(kGpu), true);
     Result split = run(proj, H, w.to(kGpu), false);
     Result cpu = run(proj.to(DType::f32), H, w, true);

@@ -13,6 +13,8 @@ namespace kirzl::cuda {
 /// queries, synchronisation: cudaStreamCaptureMode). See Note [cuda graph capture].
 enum class CaptureMode {
   /// Unsafe calls from any thread fail while this capture runs (cudaStreamCaptureModeGlobal).
+  /// kirzl's caching allocator then makes none on other threads: their frees of blocks used on
+  /// several streams complete after the capture (Note [cuda graph memory]).
   Global,
   /// Unsafe calls from the capturing thread fail; other threads are not affected
   /// (cudaStreamCaptureModeThreadLocal). The default.

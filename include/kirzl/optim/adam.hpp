@@ -24,7 +24,9 @@ struct AdamOptions {
   /// Error{Unsupported}). The first step must run before a capture (it creates
   /// the device counters). The same numbers as false (on CUDA up to the last bit of the bias
   /// corrections, which the device computes). state_dict() and step_count() read the device's step
-  /// counts, so they include the replays.
+  /// counts, so they include the replays. Only lr and the step counts live on the device: betas,
+  /// eps and weight decay are fixed into a graph when it is captured, so a load_state_dict() or
+  /// option change afterwards reaches eager steps and new captures, not an existing graph.
   bool capturable = false;
 };
 
@@ -43,7 +45,9 @@ struct AdamWOptions {
   /// Error{Unsupported}). The first step must run before a capture (it creates
   /// the device counters). The same numbers as false (on CUDA up to the last bit of the bias
   /// corrections, which the device computes). state_dict() and step_count() read the device's step
-  /// counts, so they include the replays.
+  /// counts, so they include the replays. Only lr and the step counts live on the device: betas,
+  /// eps and weight decay are fixed into a graph when it is captured, so a load_state_dict() or
+  /// option change afterwards reaches eager steps and new captures, not an existing graph.
   bool capturable = false;
 };
 

@@ -48,6 +48,16 @@ struct Graph::Impl {
 
   ~Impl() {
     if (!captured) return;
+    if (cuda::is_capturing(device)) {
+      // Destroyed inside another graph's capture on this thread: the last replay cannot be waited
+      // for (a capturing thread may not synchronise), so nothing may go back to the allocator, and
+      // the capture stream may not be synchronised either. Both are kept for the process's life.
+      std::fprintf(stderr, "kirzl: cuda::Graph destroyed during another capture on cuda:%d: its memory and stream "
+                   "are kept until the process ends (its last replay cannot be waited for here)\n", device);
+      new Stream(std::move(capture_stream));  // leaked on purpose, as are the event and the graph
+      new Event(std::move(last_replay));
+      return;
+    }
     try {
       last_replay.synchronize();
     } catch (const std::exception& e) {  // e.g. a deferred index error of the last replay

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <memory>
 #include <thread>
 #include <kirzl/kirzl.hpp>
 #include <vector>
@@ -226,6 +227,33 @@ TEST(CudaGraph, AnotherThreadCannotSynchroniseTheDeviceDuringACapture) {
   g.replay();
   EXPECT_TRUE(bitwise_equal(y, mul(x, 5.0)));
   cuda::synchronize(0);  // fine again once the capture has ended
+}
+
+TEST(CudaGraph, AGraphDestroyedInsideAnotherCaptureKeepsItsMemory) {
+  REQUIRE_REAL_GPU();
+  // Its last replay cannot be waited for inside a capture: its memory must not go back to the
+  // allocator (the next allocations would take it while that replay may still write it).
+  Tensor x = batch({1 << 16}, 5);
+  Tensor before = mul(x, 3.0);  // freed inside the first capture: held for that graph
+  auto first = std::make_unique<cuda::Graph>();
+  Tensor y;
+  first->capture([&] {
+    y = mul(before, 2.0);
+    before = Tensor();
+  });
+  first->replay();
+  const size_t held = cuda::memory_stats(0).graph_held_frees;
+  ASSERT_GE(held, 1u);
+  cuda::Graph second;
+  Tensor z;
+  second.capture([&] {
+    first.reset();  // prints that its memory is kept
+    z = add(x, 1.0);
+  });
+  second.replay();
+  EXPECT_TRUE(bitwise_equal(z, add(x, 1.0)));
+  EXPECT_TRUE(bitwise_equal(y, mul(mul(x, 3.0), 2.0))) << "the first graph's output survives";
+  EXPECT_EQ(cuda::memory_stats(0).graph_held_frees, held) << "the block the first graph may still use was released";
 }
 
 TEST(CudaGraph, DropoutAndHostScalarOptimizersInsideTheCaptureAreErrors) {

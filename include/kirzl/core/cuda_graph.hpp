@@ -36,8 +36,9 @@ struct GraphOptions {
 
 /// A captured CUDA graph and the device memory it replays into.
 ///
-/// Usage (as torch.cuda.graph): run a few steps eagerly first (warm-up: optimizer state, cuDNN
-/// plans, cuBLASLt heuristics and the allocator's cache are then in place), then
+/// Usage (as torch.cuda.graph): run a few steps eagerly first, on the thread that will capture
+/// (warm-up: optimizer state, that thread's cuDNN handle and plans, cuBLASLt heuristics and the
+/// allocator's cache are then in place), then
 ///
 ///     cuda::Graph g;
 ///     g.capture([&] { loss = train_step(static_x, static_y); });
@@ -49,7 +50,8 @@ struct GraphOptions {
 /// * Outputs: tensors allocated during the capture (e.g. the loss) stay valid after it; each
 ///   replay overwrites them in place.
 /// * The capture runs the host part of `step` once and records its device work without running
-///   it: capture() itself computes nothing, replay() does.
+///   it: capture() itself computes nothing, replay() does. Only the work on this Graph's device
+///   is recorded; work `step` puts on another device runs once, at capture.
 /// * Memory: blocks allocated during the capture come from a pool private to this Graph, and
 ///   blocks the step freed are kept away from other work until the Graph is destroyed (Note [cuda
 ///   graph memory]); replays allocate nothing. The pool's segments stay reserved while the Graph
@@ -70,7 +72,9 @@ class Graph {
   explicit Graph(GraphOptions options = {});
   /// Waits for the last replay to complete, destroys the graph and hands its memory back to the
   /// caching allocator (whole free segments return to the driver at the next cuda::empty_cache()).
-  /// Tensors allocated during the capture stay valid (ordinary tensors from then on).
+  /// Tensors allocated during the capture stay valid (ordinary tensors from then on). Destroyed
+  /// inside another capture on the same thread (where it cannot wait), it keeps its memory and
+  /// stream until the process ends, and says so on stderr.
   ~Graph();
   /// Takes over `other`'s graph and memory; `other` is left empty (captured() false; capture()
   /// and replay() on it throw).

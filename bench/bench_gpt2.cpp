@@ -23,6 +23,8 @@
 // and replayed (cuda::Graph); graph_gain is the eager step time of the same setup, measured in the
 // same run just before the capture, over the replay time.
 //
+// BM_gpt2_step_breakdown: the fused step's device time by kernel family (profiler::Profile).
+//
 // BM_gpt2_loss_check writes the initial weights (GPT-2 names, safetensors, values exact in bf16;
 // wte as GPT-2's [50257, 768], without the padding rows, so the peer's 50257-class model loads it)
 // and the batch (int32 [B, T + 1]) to $KIRZL_GPT2_CHECK_DIR (default /tmp/kirzl_gpt2_check), trains
@@ -38,6 +40,7 @@
 #include <string>
 #include <vector>
 
+#include <kirzl/core/profiler.hpp>
 #include <kirzl/io/energy.hpp>
 #include <kirzl/kirzl.hpp>
 
@@ -198,6 +201,49 @@ void BM_gpt2_train_step_graph(benchmark::State& state) {
   state.counters["peak_reserved_GB"] = static_cast<double>(cuda::memory_stats(0).peak_reserved_bytes) / 1e9;
 }
 
+// Where the fused step's time goes (issue #15's whole-step breakdown): after the warm-up, the timed
+// steps run under a profiler::Profile (Note [profiler]), which times every kernel call with CUDA
+// events. Counters, per step: ms_<family> (gemm, attention, layer_norm, gelu, classifier,
+// optimizer, embedding, elementwise, ...: the device time of that family's kernels), kernels_ms
+// (their sum) and kernels_share (kernels_ms over the step's wall time; the rest is copies, the
+// allocator and gaps between kernels). The events add host time per kernel call, so this step is
+// slower than BM_gpt2_train_step's: read the shares here and the throughput there. The whole table
+// (families and the largest kernels) goes to stderr.
+void BM_gpt2_step_breakdown(benchmark::State& state) {
+  if (!have_gpu(state)) return;
+  Setup s = make_setup();
+  Tensor batch = random_tokens(s.model->config().vocab_size, 7).to(Device::cuda(0));
+  Tensor idx = batch.slice(1, 0, kSeq).contiguous(), targets = batch.slice(1, 1, kSeq + 1).contiguous();
+  std::vector<profiler::ProfileRow> families;
+  double wall_s = 0, kernels_ms = 0;
+  try {
+    for (int i = 0; i < 3; ++i) train_step(s, true, idx, targets);
+    cuda::synchronize(0);
+    profiler::Profile prof;
+    for (auto _ : state) {
+      const auto t0 = std::chrono::steady_clock::now();
+      train_step(s, true, idx, targets);
+      cuda::synchronize(0);
+      const double dt = seconds_since(t0);
+      state.SetIterationTime(dt);
+      wall_s += dt;
+    }
+    prof.stop();
+    families = prof.by_family();
+    kernels_ms = prof.total_device_ms();
+    std::fprintf(stderr, "bench_gpt2: the fused step, %lld steps under the profiler\n%s",
+                 static_cast<long long>(state.iterations()), prof.table(25).c_str());
+  } catch (const Error& e) {
+    state.SkipWithError(e.what());
+    return;
+  }
+  const double steps = static_cast<double>(state.iterations());
+  for (const auto& f : families)
+    if (f.device == DeviceType::CUDA) state.counters["ms_" + f.name] = f.device_ms / steps;
+  state.counters["kernels_ms"] = kernels_ms / steps;
+  state.counters["kernels_share"] = wall_s > 0 ? kernels_ms / (wall_s * 1e3) : 0.0;
+}
+
 void BM_gpt2_loss_check(benchmark::State& state) {
   if (!have_gpu(state)) return;
   const char* env = std::getenv("KIRZL_GPT2_CHECK_DIR");
@@ -232,6 +278,7 @@ void BM_gpt2_loss_check(benchmark::State& state) {
 BENCHMARK(BM_gpt2_train_step)->Arg(1)->Arg(0)->ArgName("fused")->UseManualTime()->Iterations(20)
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_gpt2_train_step_graph)->UseManualTime()->Iterations(20)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_gpt2_step_breakdown)->UseManualTime()->Iterations(5)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_gpt2_loss_check)->Iterations(1)->Unit(benchmark::kMillisecond);
 
 }  // namespace

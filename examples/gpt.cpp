@@ -16,6 +16,7 @@
 // --resume reads at any world size. The last line printed is one JSON object with the final
 // figures, with each rank's optimizer-state bytes and peak resident memory, and the energy used in
 // training (joules per step, tokens per joule) where the devices have an energy counter.
+// --profile N prints where the kernel time of N steps went, by family and by kernel (rank 0).
 #include <kirzl/ddp.hpp>
 #include <kirzl/io/checkpoint.hpp>
 #include <kirzl/io/metrics.hpp>
@@ -274,7 +275,12 @@ int run(const Args& args) {
   int64_t log_first = step;
   double log_joules = 0, train_joules = energy.meter().available() ? 0.0 : NAN;
   auto t0 = std::chrono::steady_clock::now();
+  // --profile N: the kernels of N steps after 2 warm-up steps (profiler::Profile, this thread's
+  // calls only: the all-reduces of the communication thread are not in it).
+  std::unique_ptr<profiler::Profile> prof;
+  constexpr int64_t kProfileWarmup = 2;
   while (step < end_step) {
+    if (args.profile > 0 && trained_steps == kProfileWarmup && !prof) prof = std::make_unique<profiler::Profile>();
     data::TokenBatch b = train.batch(step);
     Tensor logits = ddp(b.inputs.to(dev));
     Tensor loss = cross_entropy(logits.reshape({-1, vocab}), b.targets.to(dev).reshape({-1}));
@@ -292,6 +298,13 @@ int run(const Args& args) {
     ++step;
     ++trained_steps;
     train_loss = loss.item();
+    if (prof && prof->recording() && trained_steps == kProfileWarmup + args.profile) {
+      prof->stop();
+      if (lead)
+        std::printf("---- kernels of steps %lld-%lld (rank 0) ----\n%s----\n",
+                    static_cast<long long>(step - args.profile + 1), static_cast<long long>(step),
+                    prof->table().c_str());
+    }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double rate = static_cast<double>(step - stretch_first) * tokens_per_step / std::max(secs, 1e-9);
     bar->update(step - stretch_first, train_loss, rate);  // this rank's loss; the rate in tokens/s

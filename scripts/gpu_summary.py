@@ -357,6 +357,12 @@ def figures_from(benches, gpt2):
         err = next((b.get("error") for b in benches if gpt2_variant(b["name"]) == "kirzl_graph" and b.get("error")), None)
         f.append({"what": "GPT-2 124M step, eager / CUDA graph replay (graph_gain)", "value": None,
                   "note": f"error: {err}" if err else "no graph_gain counter"})
+    if gpt2.get("breakdown"):
+        bd = gpt2["breakdown"]
+        parts = ", ".join(f"{k} {v:.2f}" for k, v in bd["ms_per_step"].items())
+        f.append({"what": "GPT-2 124M fused step: share of the step in kernels (profiler)", "value": bd.get("kernels_share"),
+                  "note": f"ms per step by family: {parts}; kernels {bd.get('kernels_ms')} ms of "
+                          f"{bd.get('step_ms_profiled')} ms (profiled step)"})
     for b in benches:
         if b["program"] == "bench_cuda_gemm" and b["name"].startswith("BM_CudaGemmEpilogue/"):
             f.append({"what": "GEMM epilogue " + b["name"].split("/")[1] + " " + b["name"].split("/")[2]
@@ -382,6 +388,13 @@ def parse_gpt2(logs, benches, work):
                 # The eager step of the same setup in the same run, over the replayed one.
                 g["kirzl_graph_gain"] = b["counters"].get("graph_gain")
                 g["kirzl_graph_eager_step_ms"] = b["counters"].get("eager_step_ms")
+        if b["program"] == "bench_gpt2" and re.match(r"BM_gpt2_step_breakdown(/|$)", b["name"]) and "error" not in b:
+            # Issue #15's whole-step breakdown: device ms per step by kernel family (profiler::Profile).
+            c = b["counters"]
+            g["breakdown"] = {"ms_per_step": {k[3:]: v for k, v in sorted(c.items(), key=lambda kv: -kv[1])
+                                              if k.startswith("ms_")},
+                              "kernels_ms": c.get("kernels_ms"), "kernels_share": c.get("kernels_share"),
+                              "step_ms_profiled": b.get("real_time")}
         if b["program"] == "bench_gpt2" and "error" in b:
             g.setdefault("errors", []).append(f"{b['name']}: {b['error']}")
     # The peers: full profile (torch_gpt2_*.log), or compare profile (gpt2_compare/, with torch.compile).

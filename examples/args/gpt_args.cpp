@@ -54,6 +54,9 @@ GptArgs parse_gpt_args(int argc, const char* const* argv) {
   p.add_double("--temperature", a.temperature, "sampling temperature (0: greedy)", non_negative);
   p.add_int("--top-k", a.top_k, "sample from the K likeliest characters (0: all)", 0);
   p.add_text("--prompt", a.prompt, "text the sample starts from", "a fortune's start");
+  p.add_int("--profile", a.profile,
+            "time the kernels of N training steps, after 2 warm-up steps, and print where the time went (rank 0)", 0,
+            kMax, "0 (no profile)");
   p.parse(argc, argv);
   if (a.n_embd % a.n_head != 0)
     throw ArgsError("--n-embd " + std::to_string(a.n_embd) + " must be divisible by --n-head " + std::to_string(a.n_head));

@@ -31,6 +31,7 @@ struct GptArgs {
   int64_t top_k = 0;         // 0: all
   std::string prompt;
   std::string shard = "none";  // DDPOptions::shard: none, optimizer (ZeRO-1), gradients (ZeRO-2)
+  int64_t profile = 0;  // time the kernels of N training steps after 2 warm-up steps (0: no profile)
 };
 
 /// Parses gpt's flags, with the rules across flags (--n-embd divisible by --n-head, --min-lr <=

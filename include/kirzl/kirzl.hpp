@@ -13,6 +13,7 @@
 #include "kirzl/core/error.hpp"
 #include "kirzl/core/generator.hpp"
 #include "kirzl/core/parallel.hpp"
+#include "kirzl/core/profiler.hpp"
 #include "kirzl/core/stream.hpp"
 #include "kirzl/data.hpp"
 #include "kirzl/ddp.hpp"

@@ -40,6 +40,7 @@ models = _importlib.import_module(".models", __name__)
 autograd = _importlib.import_module(".autograd", __name__)
 cuda = _importlib.import_module(".cuda", __name__)
 amp = _importlib.import_module(".amp", __name__)
+profiler = _importlib.import_module(".profiler", __name__)
 
 __version__ = _C.__version__
 

@@ -101,5 +101,6 @@ void init_comm(py::module_& m);
 void init_ddp(py::module_& m);  // after init_nn: its signatures name nn.Module
 void init_ddp_checkpoints(py::module_& m);  // after init_io and init_ddp
 void init_models_gpt(py::module_& m);  // after init_nn and init_data: GPT is an nn.Module
+void init_profiler(py::module_& m);  // after init_tensor: its rows name DeviceType
 
 }  // namespace kirzl::python

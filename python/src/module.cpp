@@ -19,6 +19,7 @@ PYBIND11_MODULE(_C, m) {
   init_io(m);
   init_ddp_checkpoints(m);
   init_models_gpt(m);
+  init_profiler(m);
   m.attr("__version__") = std::to_string(KIRZL_VERSION_MAJOR) + "." + std::to_string(KIRZL_VERSION_MINOR) + "." +
                           std::to_string(KIRZL_VERSION_PATCH);
   m.attr("has_mpi") = bool(KIRZL_HAS_MPI);

@@ -2,6 +2,10 @@
 // kernels/dispatch_table.h.
 #include "kernels/dispatch_table.h"
 
+#include <algorithm>
+#include <cstring>
+#include <mutex>
+
 #include "core/without_cuda.h"
 #include "kirzl/config.hpp"
 
@@ -31,7 +35,23 @@ namespace dispatch_detail {
 
 namespace {
 const char* device_name(DeviceType device) { return device == DeviceType::CPU ? "CPU" : "CUDA"; }
+
+struct RegisteredNames {
+  std::mutex mu;
+  std::vector<const char*> names;
+};
+RegisteredNames& registered_names() {
+  static RegisteredNames r;
+  return r;
+}
 }  // namespace
+
+void note_registered(const char* kernel) {
+  RegisteredNames& r = registered_names();
+  std::lock_guard<std::mutex> lock(r.mu);
+  if (std::none_of(r.names.begin(), r.names.end(), [&](const char* n) { return std::strcmp(n, kernel) == 0; }))
+    r.names.push_back(kernel);
+}
 
 void throw_no_kernel(const char* kernel, DeviceType device, const char* requirement) {
   const char* why = "no kernel is registered for this device type";
@@ -50,5 +70,12 @@ void throw_no_tensor_argument(const char* kernel) {
 }
 
 }  // namespace dispatch_detail
+
+std::vector<const char*> registered_kernel_names() {
+  ensure_kernels_registered();
+  dispatch_detail::RegisteredNames& r = dispatch_detail::registered_names();
+  std::lock_guard<std::mutex> lock(r.mu);
+  return r.names;
+}
 
 }  // namespace kirzl::kernels

@@ -33,6 +33,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/profiler_hook.h"
 #include "kirzl/core/device.hpp"
 #include "kirzl/core/error.hpp"
 #include "kirzl/tensor.hpp"
@@ -41,6 +42,11 @@ namespace kirzl::kernels {
 
 /// Fills every stub of this build's backends, once; later calls return at once. Thread-safe.
 void ensure_kernels_registered();
+
+/// The names of the stubs that have at least one kernel in this build, in registration order,
+/// each once (fills the table first). For tests that must cover every kernel (the profiler's
+/// families).
+std::vector<const char*> registered_kernel_names();
 
 namespace dispatch_detail {
 
@@ -52,6 +58,8 @@ inline constexpr size_t kDeviceTypes = 2;  // DeviceType::CPU, DeviceType::CUDA
 [[noreturn]] void throw_double_registration(const char* kernel, DeviceType device);
 /// Throws the Error{Internal} of a stub called without a defined tensor to pick the device from.
 [[noreturn]] void throw_no_tensor_argument(const char* kernel);
+/// Adds a stub's name to registered_kernel_names() (once per name); called while the table is filled.
+void note_registered(const char* kernel);
 
 // The defined tensor an argument offers for picking the device, or nullptr. Overloads for other
 // argument types holding tensors (e.g. OptimLists) sit next to those types and are found by ADL.
@@ -92,6 +100,7 @@ class KernelStub<R (*)(Args...)> {
     Fn expected = nullptr;
     if (!fns_[index(device)].compare_exchange_strong(expected, fn, std::memory_order_release))
       dispatch_detail::throw_double_registration(name_, device);
+    dispatch_detail::note_registered(name_);
   }
 
   /// Whether a kernel for `device` is registered (after the table has been filled).
@@ -110,7 +119,12 @@ class KernelStub<R (*)(Args...)> {
     const Tensor* first = nullptr;
     ((first = first != nullptr ? first : tensor_in(args)), ...);
     if (first == nullptr) dispatch_detail::throw_no_tensor_argument(name_);
-    return kernel(first->device().type())(std::forward<Args>(args)...);
+    const Device device = first->device();
+    Fn fn = kernel(device.type());
+    if (profiler::detail::t_recorder == nullptr) [[likely]]
+      return fn(std::forward<Args>(args)...);
+    profiler::detail::KernelScope timed(name_, device);  // Note [profiler]
+    return fn(std::forward<Args>(args)...);
   }
 
  private:

@@ -174,6 +174,28 @@ class GpuSummaryTest(unittest.TestCase):
         self.assertEqual(fig[0]["value"], 1.25)
         self.assertIn("graph_gain", out)
 
+    def test_gpt2_step_breakdown_by_family(self):
+        c = self.check()
+        c.test("core_test_a_cuda", [("A", "one", "passed")])
+        c.bench_json("bench_gpt2", [
+            bench("BM_gpt2_train_step/fused:1/iterations:20/manual_time", 125.0, "ms",
+                  **{"tokens/s": 130000.0, "peak_mem_GB": 8.7, "MFU": 0.11}),
+            bench("BM_gpt2_step_breakdown/iterations:5/manual_time", 131.0, "ms",
+                  **{"ms_gemm": 60.5, "ms_attention": 30.25, "ms_layer_norm": 4.0, "kernels_ms": 110.0,
+                     "kernels_share": 0.84}),
+        ])
+        rc, s, out = c.summarize()
+        bd = s["gpt2"]["breakdown"]
+        self.assertEqual(bd["ms_per_step"], {"gemm": 60.5, "attention": 30.25, "layer_norm": 4.0})
+        self.assertEqual(list(bd["ms_per_step"]), ["gemm", "attention", "layer_norm"])  # largest first
+        self.assertEqual(bd["kernels_share"], 0.84)
+        self.assertEqual(bd["step_ms_profiled"], 131.0)
+        self.assertEqual(s["gpt2"]["kirzl_tokens_per_s"], 130000.0)  # the breakdown is not a throughput figure
+        fig = [f for f in s["figures"] if "share of the step in kernels" in f["what"]]
+        self.assertEqual(len(fig), 1)
+        self.assertEqual(fig[0]["value"], 0.84)
+        self.assertIn("gemm 60.50", fig[0]["note"])
+
     def test_graph_variant_error_is_reported(self):
         c = self.check()
         c.test("core_test_a_cuda", [("A", "one", "passed")])

@@ -44,6 +44,8 @@ TEST(GptArgs, DefaultsAndGoodValues) {
   EXPECT_EQ(a.top_k, 5);
   EXPECT_EQ(parse({"--prompt=--not a flag"}).prompt, "--not a flag");
   EXPECT_EQ(parse({"--steps", "20"}).warmup, 20);  // the default warm-up is clamped to a short run
+  EXPECT_EQ(d.profile, 0);
+  EXPECT_EQ(parse({"--profile", "5"}).profile, 5);
 }
 
 TEST(GptArgs, BadValuesNameTheFlag) {
@@ -55,6 +57,7 @@ TEST(GptArgs, BadValuesNameTheFlag) {
       {"--seed", "-3"},            {"--device", "tpu"},       {"--threads", "0"},         {"--log-every", "0"},
       {"--eval-every", "0"},       {"--eval-tokens", "0"},    {"--stop-after", "-1"},     {"--sample-tokens", "-1"},
       {"--temperature", "-0.5"},   {"--top-k", "-1"},         {"--shard", "bogus"},       {"--shard", "Optimizer"},
+      {"--profile", "-2"},         {"--profile", "x"},
   };
   for (const auto& c : cases) {
     const std::string msg = error_of(c);

@@ -1,28 +1,15 @@
-// CPU reference for bias_gelu: GPT-2's tanh approximation; the bias gradient is summed over rows
+// CPU reference for bias_gelu: GPT-2's tanh approximation (Note [cpu tanh-GELU]); the bias gradient is summed over rows
 // in row order (deterministic).
 #include <cmath>
 #include <vector>
 
+#include "kernels/cpu/gelu_tanh.h"
 #include "kernels/cpu/loops.h"
 #include "kernels/dispatch.h"
 #include "kernels/fused_bias_gelu.h"
 
 namespace kirzl::kernels::cpu {
 
-namespace {
-constexpr double kSqrt2OverPi = 0.7978845608028654;
-constexpr double kCubic = 0.044715;
-
-template <typename A> A gelu_tanh(A h) {
-  return A(0.5) * h * (A(1) + std::tanh(A(kSqrt2OverPi) * (h + A(kCubic) * h * h * h)));
-}
-template <typename A> A gelu_tanh_grad(A h) {
-  const A h2 = h * h;
-  const A t = std::tanh(A(kSqrt2OverPi) * (h + A(kCubic) * h2 * h));
-  const A du = A(kSqrt2OverPi) * (A(1) + A(3 * kCubic) * h2);
-  return A(0.5) * (A(1) + t) + A(0.5) * h * (A(1) - t * t) * du;
-}
-}  // namespace
 
 void bias_gelu_forward(Tensor& y, const Tensor& x, const Tensor& bias, int64_t n) {
   const int64_t m = x.numel() / n;

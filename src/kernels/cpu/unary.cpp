@@ -3,6 +3,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "kernels/cpu/gelu_tanh.h"
 #include "kernels/cpu/loops.h"
 #include "kernels/cpu/vec_exp.h"
 #include "kernels/dispatch.h"
@@ -12,10 +13,8 @@ namespace kirzl::kernels::cpu {
 
 namespace {
 
-constexpr double kSqrt2OverPi = 0.79788456080286535588;   // sqrt(2/pi), GELU tanh form
 constexpr double kInvSqrt2 = 0.70710678118654752440;      // 1/sqrt(2)
 constexpr double kInvSqrt2Pi = 0.39894228040143267794;    // 1/sqrt(2*pi), the normal pdf at 0
-constexpr double kGeluCubic = 0.044715;
 
 // Applies f (acc_t<T> -> acc_t<T>) elementwise; the contiguous case is a plain loop over T.
 template <typename T, typename F>
@@ -79,10 +78,7 @@ void floating_unary(UnaryOp op, Tensor& out, const Tensor& x, const UnaryArgs& a
     case UnaryOp::Relu: return apply<T>(out, x, [](A v) { return v < A(0) ? A(0) : v; });
     case UnaryOp::Gelu:
       return apply<T>(out, x, [](A v) { return A(0.5) * v * (A(1) + std::erf(v * A(kInvSqrt2))); });
-    case UnaryOp::GeluTanh:
-      return apply<T>(out, x, [](A v) {
-        return A(0.5) * v * (A(1) + std::tanh(A(kSqrt2OverPi) * (v + A(kGeluCubic) * v * v * v)));
-      });
+    case UnaryOp::GeluTanh: return apply<T>(out, x, [](A v) { return gelu_tanh(v); });  // Note [cpu tanh-GELU]
     case UnaryOp::Pow: {
       const A p = static_cast<A>(args.p0);
       if (args.p0 == 2.0) return apply<T>(out, x, [](A v) { return v * v; });
@@ -127,13 +123,7 @@ void unary_backward(UnaryOp op, Tensor& gx, const Tensor& g, const Tensor& s, co
           A pdf = A(kInvSqrt2Pi) * std::exp(A(-0.5) * x * x);
           return gv * (cdf + x * pdf);
         });
-      case UnaryOp::GeluTanh:
-        return apply_grad<T>(gx, g, s, [](A gv, A x) {
-          A x2 = x * x;
-          A t = std::tanh(A(kSqrt2OverPi) * (x + A(kGeluCubic) * x2 * x));
-          A du = A(kSqrt2OverPi) * (A(1) + A(3 * kGeluCubic) * x2);
-          return gv * (A(0.5) * (A(1) + t) + A(0.5) * x * (A(1) - t * t) * du);
-        });
+      case UnaryOp::GeluTanh: return apply_grad<T>(gx, g, s, [](A gv, A x) { return gv * gelu_tanh_grad(x); });
       case UnaryOp::Pow: {
         const A p = static_cast<A>(args.p0);
         if (args.p0 == 0.0) return apply_grad<T>(gx, g, s, [](A, A) { return A(0); });

@@ -65,6 +65,9 @@ struct ProfileRow {
 /// On CUDA, the timing events add a few microseconds of host time per call and may leave small
 /// gaps between kernels: measure throughput without a Profile, and the breakdown with one.
 /// Results wait for the recorded events (by_kernel, by_family, table synchronize with them).
+/// CUDA graphs: calls this thread makes while it captures are counted, untimed. Do not record on
+/// one thread while another captures in CaptureMode::Global (kirzl's default is ThreadLocal):
+/// CUDA forbids the event queries a Profile makes after each timed call on every thread then.
 ///
 /// One Profile at a time per thread (a second one throws Error{InvalidArgument}). Not copyable
 /// or movable. Stop it on the thread that created it; destroying it on another thread stops the

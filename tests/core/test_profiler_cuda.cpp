@@ -72,7 +72,7 @@ TEST(ProfilerCuda, WithoutDeviceTimeCallsAreUntimed) {
   EXPECT_GT(r->host_ms, 0.0);
 }
 
-// A small bf16 GPT training step: every family of the fused path shows up, and the device time
+// A small bf16 GPT training step: the families of the fused path show up, and the device time
 // of the kernels is most of the step (the rest: copies of the batch, the allocator, launch gaps).
 TEST(ProfilerCuda, AGptTrainingStepBreaksDownIntoItsFamilies) {
   REQUIRE_REAL_GPU();
@@ -100,7 +100,8 @@ TEST(ProfilerCuda, AGptTrainingStepBreaksDownIntoItsFamilies) {
   const double wall_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   prof.stop();
   const auto families = prof.by_family();
-  for (const char* f : {"gemm", "attention", "layer_norm", "gelu", "classifier", "optimizer", "embedding"})
+  // No "gelu": on CUDA the MLP's GELU may run inside the GEMMs' epilogues (Note [GEMM epilogues]).
+  for (const char* f : {"gemm", "attention", "layer_norm", "classifier", "optimizer", "embedding"})
     EXPECT_NE(find(families, f), nullptr) << "no " << f << " in the step:\n" << prof.table();
   EXPECT_EQ(find(families, "other"), nullptr) << prof.table();
   const double device_ms = prof.total_device_ms();

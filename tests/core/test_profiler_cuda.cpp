@@ -72,8 +72,10 @@ TEST(ProfilerCuda, WithoutDeviceTimeCallsAreUntimed) {
   EXPECT_GT(r->host_ms, 0.0);
 }
 
-// A small bf16 GPT training step: the families of the fused path show up, and the device time
-// of the kernels is most of the step (the rest: copies of the batch, the allocator, launch gaps).
+// A small bf16 GPT training step: the families of the fused path show up, each timed on the
+// device, and their sum stays within the steps' wall time. (How much of the wall time they fill
+// depends on the launch overhead of so small a model: bench_gpt2's BM_gpt2_step_breakdown
+// reports that share for GPT-2 124M.)
 TEST(ProfilerCuda, AGptTrainingStepBreaksDownIntoItsFamilies) {
   REQUIRE_REAL_GPU();
   models::GPTConfig c{.vocab_size = 256, .block_size = 128, .n_layer = 2, .n_head = 4, .n_embd = 256};
@@ -101,12 +103,15 @@ TEST(ProfilerCuda, AGptTrainingStepBreaksDownIntoItsFamilies) {
   prof.stop();
   const auto families = prof.by_family();
   // No "gelu": on CUDA the MLP's GELU may run inside the GEMMs' epilogues (Note [GEMM epilogues]).
-  for (const char* f : {"gemm", "attention", "layer_norm", "classifier", "optimizer", "embedding"})
-    EXPECT_NE(find(families, f), nullptr) << "no " << f << " in the step:\n" << prof.table();
+  for (const char* f : {"gemm", "attention", "layer_norm", "classifier", "optimizer", "embedding"}) {
+    const ProfileRow* r = find(families, f);
+    ASSERT_NE(r, nullptr) << "no " << f << " in the step:\n" << prof.table();
+    EXPECT_GT(r->device_ms, 0.0) << f << " was not timed on the device:\n" << prof.table();
+    EXPECT_EQ(r->untimed_calls, 0) << f;
+  }
   EXPECT_EQ(find(families, "other"), nullptr) << prof.table();
   const double device_ms = prof.total_device_ms();
   EXPECT_LE(device_ms, wall_ms * 1.02) << "more kernel time than the steps took:\n" << prof.table();
-  EXPECT_GE(device_ms, wall_ms * 0.3) << "most of the step is not in any kernel:\n" << prof.table();
   std::printf("%s", prof.table().c_str());
 }
 

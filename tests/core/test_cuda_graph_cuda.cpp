@@ -24,12 +24,6 @@ using kirzl::testing::test_gpu;
 
 namespace {
 
-#define REQUIRE_REAL_GPU()                                                              \
-  do {                                                                                  \
-    KIRZL_REQUIRE_GPU();                                                                \
-    if (kirzl::testing::kGpuDryRun) GTEST_SKIP() << "CUDA graphs need a real GPU (dry run)"; \
-  } while (0)
-
 Tensor batch(const Shape& shape, uint64_t seed) {
   Generator gen(seed);
   return randn(shape, {}, &gen).to(test_gpu());
@@ -48,7 +42,7 @@ void expect_same_parameters(const std::vector<Tensor>& a, const std::vector<Tens
 }  // namespace
 
 TEST(CudaGraph, ReplayedOpsEqualEagerOpsOnNewInputs) {
-  REQUIRE_REAL_GPU();
+  KIRZL_REQUIRE_REAL_GPU("CUDA graphs");
   Tensor x = batch({64, 33}, 1);  // the static input
   auto step = [](const Tensor& in) { return sum(gelu(add(mul(in, 2.0), 1.0)), {1}); };
   (void)step(x);  // warm-up
@@ -103,7 +97,7 @@ void expect_replays_equal_eager(const TrainStep& step, const std::function<Batch
 }
 
 TEST(CudaGraph, MlpTrainingStepReplayEqualsEagerSteps) {
-  REQUIRE_REAL_GPU();
+  KIRZL_REQUIRE_REAL_GPU("CUDA graphs");
   auto make = [] {
     manual_seed(7);
     auto m = std::make_shared<nn::Sequential>(nn::Linear(32, 64), nn::GELU(), nn::Linear(64, 10));
@@ -136,7 +130,7 @@ TEST(CudaGraph, MlpTrainingStepReplayEqualsEagerSteps) {
 }
 
 TEST(CudaGraph, SmallBf16GptTrainingStepReplayEqualsEagerSteps) {
-  REQUIRE_REAL_GPU();
+  KIRZL_REQUIRE_REAL_GPU("CUDA graphs");
   models::GPTConfig c{.vocab_size = 64, .block_size = 32, .n_layer = 2, .n_head = 2, .n_embd = 64};
   auto make = [&] {
     manual_seed(11);
@@ -165,7 +159,7 @@ TEST(CudaGraph, SmallBf16GptTrainingStepReplayEqualsEagerSteps) {
 // where the host uses the C library's, so the f32 step size may differ in its last bit: after 8
 // steps the parameters agree to 1e-5 relative (each step's update is below lr = 1e-2 in size).
 TEST(CudaGraph, CapturableAdamWOnTheGpuEqualsHostScalars) {
-  REQUIRE_REAL_GPU();
+  KIRZL_REQUIRE_REAL_GPU("CUDA graphs");
   Generator gen(5);
   std::vector<Tensor> a = {randn({33, 17}, {}, &gen).to(test_gpu()).requires_grad_(),
                            randn({17}, {}, &gen).to(test_gpu()).requires_grad_()};
@@ -186,7 +180,7 @@ TEST(CudaGraph, CapturableAdamWOnTheGpuEqualsHostScalars) {
 }
 
 TEST(CudaGraph, HostSynchronisationInsideTheCaptureIsAnErrorAndTheStreamStillWorks) {
-  REQUIRE_REAL_GPU();
+  KIRZL_REQUIRE_REAL_GPU("CUDA graphs");
   Tensor x = batch({8}, 3);
   // The GPU's sum (f32 tree) is not the CPU's (f64, rounded once): for this x they differ in the
   // last bit, so the stream is checked against its own result before any capture.
@@ -211,7 +205,7 @@ TEST(CudaGraph, HostSynchronisationInsideTheCaptureIsAnErrorAndTheStreamStillWor
 }
 
 TEST(CudaGraph, AnotherThreadCannotSynchroniseTheDeviceDuringACapture) {
-  REQUIRE_REAL_GPU();
+  KIRZL_REQUIRE_REAL_GPU("CUDA graphs");
   // cudaDeviceSynchronize while a stream of the device captures is invalid and would invalidate
   // the capture: kirzl refuses it on the other thread, and the capture goes on.
   Tensor x = batch({8}, 4);
@@ -230,7 +224,7 @@ TEST(CudaGraph, AnotherThreadCannotSynchroniseTheDeviceDuringACapture) {
 }
 
 TEST(CudaGraph, AGraphDestroyedInsideAnotherCaptureKeepsItsMemory) {
-  REQUIRE_REAL_GPU();
+  KIRZL_REQUIRE_REAL_GPU("CUDA graphs");
   // Its last replay cannot be waited for inside a capture: its memory must not go back to the
   // allocator (the next allocations would take it while that replay may still write it).
   Tensor x = batch({1 << 16}, 5);
@@ -257,7 +251,7 @@ TEST(CudaGraph, AGraphDestroyedInsideAnotherCaptureKeepsItsMemory) {
 }
 
 TEST(CudaGraph, DropoutAndHostScalarOptimizersInsideTheCaptureAreErrors) {
-  REQUIRE_REAL_GPU();
+  KIRZL_REQUIRE_REAL_GPU("CUDA graphs");
   Tensor x = batch({8, 8}, 4);
   cuda::Graph g;
   EXPECT_KIRZL_ERROR(g.capture([&] { (void)dropout(x, 0.1, true); }), ErrorCode::Unsupported, "dropout",
@@ -275,7 +269,7 @@ TEST(CudaGraph, DropoutAndHostScalarOptimizersInsideTheCaptureAreErrors) {
 }
 
 TEST(CudaGraph, MisuseIsAClearError) {
-  REQUIRE_REAL_GPU();
+  KIRZL_REQUIRE_REAL_GPU("CUDA graphs");
   cuda::Graph g;
   EXPECT_KIRZL_ERROR(g.replay(), ErrorCode::InvalidArgument, "replay", "capture(step) first");
   Tensor x = batch({4}, 6), y;
@@ -293,7 +287,7 @@ TEST(CudaGraph, MisuseIsAClearError) {
 }
 
 TEST(CudaGraph, ReplaysOnAnotherStreamAreOrderedAfterThePreviousReplay) {
-  REQUIRE_REAL_GPU();
+  KIRZL_REQUIRE_REAL_GPU("CUDA graphs");
   Tensor acc = zeros({1 << 16}, {.device = test_gpu()});
   cuda::Graph g;
   g.capture([&] { acc.add_(ones_like(acc)); });
@@ -313,7 +307,7 @@ TEST(CudaGraph, ReplaysOnAnotherStreamAreOrderedAfterThePreviousReplay) {
 }
 
 TEST(CudaGraph, DestroyedGraphsMemoryGoesBackToTheDriver) {
-  REQUIRE_REAL_GPU();
+  KIRZL_REQUIRE_REAL_GPU("CUDA graphs");
   Tensor x = batch({1 << 20}, 7);
   cuda::empty_cache();
   const cuda::MemoryStats before = cuda::memory_stats(0);
@@ -335,7 +329,7 @@ TEST(CudaGraph, DestroyedGraphsMemoryGoesBackToTheDriver) {
 }
 
 TEST(CudaGraph, TensorFreedDuringTheCaptureIsNotReusedWhileTheGraphLives) {
-  REQUIRE_REAL_GPU();
+  KIRZL_REQUIRE_REAL_GPU("CUDA graphs");
   Tensor x = batch({1 << 18}, 8);
   Tensor old = batch({1 << 18}, 9);
   const void* old_ptr = old.data_ptr();
@@ -357,7 +351,7 @@ TEST(CudaGraph, TensorFreedDuringTheCaptureIsNotReusedWhileTheGraphLives) {
 // [cuda graph memory]); had it gone back to the driver, the next cudaMalloc could hand the same
 // addresses to `eager`, which the replay would then overwrite.
 TEST(CudaGraph, EmptyCacheWhileTheGraphLivesKeepsItsMemory) {
-  REQUIRE_REAL_GPU();
+  KIRZL_REQUIRE_REAL_GPU("CUDA graphs");
   Tensor x = batch({1 << 22}, 13);
   cuda::empty_cache();
   Tensor y;
@@ -377,7 +371,7 @@ TEST(CudaGraph, EmptyCacheWhileTheGraphLivesKeepsItsMemory) {
 // moments (and a 16-bit parameter's master) would be created by kernels recorded in the graph,
 // so every replay would zero them again. Refused before anything is counted.
 TEST(CudaGraph, FirstUpdateOfAParameterInsideTheCaptureIsAnError) {
-  REQUIRE_REAL_GPU();
+  KIRZL_REQUIRE_REAL_GPU("CUDA graphs");
   Tensor a = batch({8}, 14).requires_grad_(), b = batch({8}, 15).requires_grad_();
   optim::AdamW opt(std::vector<Tensor>{a, b}, {.capturable = true});
   a.set_grad(batch({8}, 16));
@@ -398,7 +392,7 @@ TEST(CudaGraph, FirstUpdateOfAParameterInsideTheCaptureIsAnError) {
 // capture forbids (cudaMalloc, a stream synchronisation), so capture() makes it before the capture
 // begins. (ctest runs each test in its own process, where nothing before has made the flag.)
 TEST(CudaGraph, DevicesFirstIndexCheckCanBeCaptured) {
-  REQUIRE_REAL_GPU();
+  KIRZL_REQUIRE_REAL_GPU("CUDA graphs");
   Tensor table = batch({16, 4}, 18);
   Tensor idx = labels({5}, 16, 19);
   Tensor out;
@@ -411,7 +405,7 @@ TEST(CudaGraph, DevicesFirstIndexCheckCanBeCaptured) {
 // set_lr (a scheduler's step) inside the captured step would record the write of the device lr in
 // the graph: every replay would reset lr to the captured value. Refused; the lr stays as it was.
 TEST(CudaGraph, SetLrInsideTheCaptureIsAnError) {
-  REQUIRE_REAL_GPU();
+  KIRZL_REQUIRE_REAL_GPU("CUDA graphs");
   Tensor w = batch({8}, 20).requires_grad_();
   optim::AdamW opt(std::vector<Tensor>{w}, {.lr = 1e-2, .capturable = true});
   optim::StepLR sched(opt, {.step_size = 1, .gamma = 0.5});

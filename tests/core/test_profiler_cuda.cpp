@@ -17,12 +17,6 @@ using profiler::ProfileRow;
 
 namespace {
 
-#define REQUIRE_REAL_GPU()                                                                    \
-  do {                                                                                        \
-    KIRZL_REQUIRE_GPU();                                                                      \
-    if (kirzl::testing::kGpuDryRun) GTEST_SKIP() << "device timing needs a real GPU (dry run)"; \
-  } while (0)
-
 const ProfileRow* find(const std::vector<ProfileRow>& rows, const std::string& name) {
   for (const ProfileRow& r : rows)
     if (r.name == name) return &r;
@@ -34,7 +28,7 @@ const ProfileRow* find(const std::vector<ProfileRow>& rows, const std::string& n
 // 64 Mi f32 elements: each add reads 512 MiB and writes 256 MiB, a fraction of a millisecond on
 // any GPU kirzl targets, long enough that the events' own resolution (about 0.5 us) is noise.
 TEST(ProfilerCuda, DeviceTimeOfAKernelAgreesWithEventsAroundIt) {
-  REQUIRE_REAL_GPU();
+  KIRZL_REQUIRE_REAL_GPU("device timing");
   const int64_t n = int64_t{64} << 20;
   Tensor a = full({n}, 1.0, {.device = test_gpu()}), b = full({n}, 2.0, {.device = test_gpu()});
   Tensor out = add(a, b);  // warm-up: allocations, first launch
@@ -60,7 +54,7 @@ TEST(ProfilerCuda, DeviceTimeOfAKernelAgreesWithEventsAroundIt) {
 }
 
 TEST(ProfilerCuda, WithoutDeviceTimeCallsAreUntimed) {
-  REQUIRE_REAL_GPU();
+  KIRZL_REQUIRE_REAL_GPU("device timing");
   Tensor a = full({1024}, 1.0, {.device = test_gpu()});
   Profile prof({.device_time = false});
   for (int i = 0; i < 3; ++i) a = add(a, a);
@@ -77,7 +71,7 @@ TEST(ProfilerCuda, WithoutDeviceTimeCallsAreUntimed) {
 // depends on the launch overhead of so small a model: bench_gpt2's BM_gpt2_step_breakdown
 // reports that share for GPT-2 124M.)
 TEST(ProfilerCuda, AGptTrainingStepBreaksDownIntoItsFamilies) {
-  REQUIRE_REAL_GPU();
+  KIRZL_REQUIRE_REAL_GPU("device timing");
   models::GPTConfig c{.vocab_size = 256, .block_size = 128, .n_layer = 2, .n_head = 4, .n_embd = 256};
   manual_seed(3);
   models::GPT m(c);
@@ -118,7 +112,7 @@ TEST(ProfilerCuda, AGptTrainingStepBreaksDownIntoItsFamilies) {
 // Calls captured into a CUDA graph do not run then: they count as untimed, and the events are
 // not recorded into the graph (the capture succeeds and the replay is right).
 TEST(ProfilerCuda, CallsDuringACaptureAreUntimedAndTheCaptureWorks) {
-  REQUIRE_REAL_GPU();
+  KIRZL_REQUIRE_REAL_GPU("device timing");
   Tensor x = full({4096}, 1.0, {.device = test_gpu()});
   Tensor y = add(x, 1.0);  // warm-up
   cuda::synchronize(0);

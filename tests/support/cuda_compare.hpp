@@ -143,3 +143,11 @@ inline constexpr bool kGpuDryRun = false;
     if (!kirzl_reason_.empty()) GTEST_SKIP() << "GPU test skipped: " << kirzl_reason_;       \
   } while (0)
 #endif
+
+/// First line of a GPU test that needs a real device even in a dry run (KIRZL_TEST_GPU_AS_CPU),
+/// e.g. CUDA graphs or device timing: skips there, naming `what`.
+#define KIRZL_REQUIRE_REAL_GPU(what)                                                              \
+  do {                                                                                          \
+    KIRZL_REQUIRE_GPU();                                                                        \
+    if (::kirzl::testing::kGpuDryRun) GTEST_SKIP() << what << " needs a real GPU (dry run)";    \
+  } while (0)

@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <tuple>
+#include <vector>
 #include <kirzl/kirzl.hpp>
 
 #include "support/expect_error.hpp"
@@ -70,6 +72,96 @@ TEST(CausalAttention, Gradcheck) {
   // Only v requires grad.
   Tensor q = rand_input({4, 2}, 7).detach(), k = rand_input({4, 2}, 8).detach();
   EXPECT_GRADCHECK([&](const std::vector<Tensor>& in) { return causal_attention(q, k, in[0]); }, {rand_input({4, 2}, 9)});
+}
+
+namespace {
+
+// causal_attention composed of matmul, masked_fill and softmax (every op with its own backward).
+Tensor composed_attention(const Tensor& q, const Tensor& k, const Tensor& v) {
+  const int64_t T = q.size(-2), D = q.size(-1);
+  std::vector<uint8_t> above(T * T);
+  for (int64_t i = 0; i < T; ++i)
+    for (int64_t j = 0; j < T; ++j) above[i * T + j] = j > i;
+  Tensor s = matmul(q, k.transpose(-1, -2)) * (1.0 / std::sqrt(static_cast<double>(D)));
+  return matmul(softmax(masked_fill(s, from_vector<uint8_t>(above, {T, T}), -INFINITY), -1), v);
+}
+
+struct AttentionRun {
+  std::vector<double> y, gq, gk, gv;
+};
+AttentionRun run_attention(const Tensor& q0, const Tensor& k0, const Tensor& v0, const Tensor& g, bool composed) {
+  Tensor q = q0.detach().requires_grad_(true), k = k0.detach().requires_grad_(true), v = v0.detach().requires_grad_(true);
+  Tensor y = composed ? composed_attention(q, k, v) : causal_attention(q, k, v);
+  y.backward(g);
+  return {y.to_vector<double>(), q.grad().to_vector<double>(), k.grad().to_vector<double>(), v.grad().to_vector<double>()};
+}
+
+}  // namespace
+
+// Shapes past the CPU kernels' blocks (4 rows) and column tiles (32 floats, 16 doubles) with
+// tails in both, against the composition of plain ops, forward and backward.
+TEST(CausalAttention, MatchesCompositionAcrossRowBlocksAndColumnTiles) {
+  const int64_t B = 2, H = 2, T = 37, D = 40, Dv = 19;
+  for (DType dt : {DType::f64, DType::f32}) {
+    SCOPED_TRACE(dtype_name(dt));
+    Tensor q = uniform({B, H, T, D}, -2, 2, {.dtype = dt}, nullptr);
+    Tensor k = uniform({B, H, T, D}, -2, 2, {.dtype = dt}, nullptr);
+    Tensor v = uniform({B, H, T, Dv}, -1, 1, {.dtype = dt}, nullptr);
+    Tensor g = uniform({B, H, T, Dv}, -1, 1, {.dtype = dt}, nullptr);
+    const AttentionRun a = run_attention(q, k, v, g, false), b = run_attention(q, k, v, g, true);
+    const double tol = dt == DType::f64 ? 1e-12 : 2e-5;
+    for (auto [x, y, name] : {std::tuple{&a.y, &b.y, "y"}, {&a.gq, &b.gq, "dq"}, {&a.gk, &b.gk, "dk"}, {&a.gv, &b.gv, "dv"}})
+      for (size_t i = 0; i < x->size(); ++i) ASSERT_NEAR((*x)[i], (*y)[i], tol) << name << " element " << i;
+  }
+}
+
+// Causality holds for non-finite values too: a later position's inf or NaN never reaches an
+// earlier query's output, and a query's gradient never reaches the keys and values it cannot see.
+TEST(CausalAttention, ValuesOutsideTheCausalRangeNeverReachARow) {
+  const int64_t B = 1, H = 2, T = 11, D = 6;
+  Tensor q = uniform({B, H, T, D}, -1, 1, {}, nullptr), k = uniform({B, H, T, D}, -1, 1, {}, nullptr);
+  Tensor v = uniform({B, H, T, D}, -1, 1, {}, nullptr), g = uniform({B, H, T, D}, -1, 1, {}, nullptr);
+  // The last position's q, k, v poisoned (y rows < T - 1 must not change); query 0's incoming
+  // gradient poisoned (the k and v gradients of positions >= 1 must not change).
+  auto poisoned = [&](const Tensor& t, int64_t pos, double value) {
+    Tensor c = t.clone();
+    c.narrow(2, pos, 1).fill_(value);
+    return c;
+  };
+  const AttentionRun clean = run_attention(q, k, v, g, false);
+  const AttentionRun late = run_attention(poisoned(q, T - 1, NAN), poisoned(k, T - 1, INFINITY),
+                                          poisoned(v, T - 1, INFINITY), g, false);
+  const AttentionRun first = run_attention(q, k, v, poisoned(g, 0, INFINITY), false);
+  for (int64_t h = 0; h < H; ++h)
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t d = 0; d < D; ++d) {
+        const size_t at = static_cast<size_t>((h * T + t) * D + d);
+        if (t < T - 1) {
+          ASSERT_EQ(late.y[at], clean.y[at]) << "y head " << h << " position " << t;
+        }
+        if (t >= 1) {
+          ASSERT_EQ(first.gk[at], clean.gk[at]) << "dk head " << h << " position " << t;
+          ASSERT_EQ(first.gv[at], clean.gv[at]) << "dv head " << h << " position " << t;
+        }
+      }
+}
+
+// The CPU kernels split work over (batch, head) only: every sum runs in one order, whatever the
+// thread count.
+TEST(CausalAttention, SameBitsOnAnyThreadCount) {
+  const int64_t B = 4, H = 4, T = 70, D = 32;
+  Tensor q = uniform({B, H, T, D}, -1, 1, {}, nullptr), k = uniform({B, H, T, D}, -1, 1, {}, nullptr);
+  Tensor v = uniform({B, H, T, D}, -1, 1, {}, nullptr), g = uniform({B, H, T, D}, -1, 1, {}, nullptr);
+  const int threads = get_num_threads();
+  set_num_threads(1);
+  const AttentionRun one = run_attention(q, k, v, g, false);
+  set_num_threads(2);
+  const AttentionRun two = run_attention(q, k, v, g, false);
+  set_num_threads(threads);
+  EXPECT_EQ(one.y, two.y);
+  EXPECT_EQ(one.gq, two.gq);
+  EXPECT_EQ(one.gk, two.gk);
+  EXPECT_EQ(one.gv, two.gv);
 }
 
 TEST(CausalAttention, BadInput) {

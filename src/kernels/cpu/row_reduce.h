@@ -1,4 +1,4 @@
-// Internal: sum and max of a contiguous row, written so that they vectorise.
+// Internal: sum, dot product and max of contiguous rows, written so that they vectorise.
 //
 // A plain `s += p[i]` loop is one serial dependency chain (no reassociation without
 // -ffast-math), so it runs at the add latency and never vectorises. Eight lanes combined in a
@@ -21,6 +21,18 @@ A lane_sum(const A* p, int64_t n) {
     for (int k = 0; k < 8; ++k) acc[k] += p[i + k];
   A tail = 0;
   for (; i < n; ++i) tail += p[i];
+  return (((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))) + tail;
+}
+
+/// The dot product of x and y, in lanes as lane_sum.
+template <typename A>
+A lane_dot(const A* x, const A* y, int64_t n) {
+  A acc[8] = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int k = 0; k < 8; ++k) acc[k] += x[i + k] * y[i + k];
+  A tail = 0;
+  for (; i < n; ++i) tail += x[i] * y[i];
   return (((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))) + tail;
 }
 

@@ -5,19 +5,23 @@ the CPU, f32 q, k, v of shape [B, H, T, D], at the given thread count.
 Prints one JSON line {"calls_per_second": ..., "seconds": ..., "calls": ..., "threads": ...}.
 Exit code 3 when torch is not importable (the benchmark reports that as skipped)."""
 import argparse
+import importlib
 import json
 import sys
 import time
 
-try:
-    import torch
-    import torch.nn.functional as F
-except ImportError as e:  # noqa: F841
-    print(json.dumps({"skipped": f"not importable: {e}"}))
-    sys.exit(3)
+
+def torch_or_skip():
+    """torch, or exit 3 with the JSON line that bench/peer_run.hpp reports as the skip reason."""
+    try:
+        return importlib.import_module("torch")
+    except ImportError as e:
+        print(json.dumps({"skipped": f"not importable: {e}"}))
+        sys.exit(3)
 
 
 def main():
+    torch = torch_or_skip()
     p = argparse.ArgumentParser()
     p.add_argument("--batch", type=int, required=True)
     p.add_argument("--heads", type=int, required=True)
@@ -35,7 +39,7 @@ def main():
     def call():
         for t in (q, k, v):
             t.grad = None
-        F.scaled_dot_product_attention(q, k, v, is_causal=True).backward(g)
+        torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True).backward(g)
 
     for _ in range(3):  # warm-up: allocator, thread pool
         call()

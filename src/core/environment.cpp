@@ -90,10 +90,13 @@ constexpr Variable kVariables[] = {
      "Off until a GPU run has verified them (scripts/gpu-check.sh turns it on). Read once per process.",
      "GPU kernels"},
     {"KIRZL_ATTENTION", Type::Choice, "auto",
-     "causal_attention and causal_attention_qkv on CUDA: auto (cuDNN's fused attention where the build has the "
-     "cuDNN frontend and cuDNN takes the shape and dtype, else the flash kernels), cudnn (Error{Unsupported} naming "
-     "why where cuDNN cannot), or flash (kirzl's own CUDA-core kernels). Note [cudnn sdpa]. Read at every call.",
-     "GPU kernels", 0, 0, "auto|cudnn|flash"},
+     "Kernels of causal_attention and causal_attention_qkv: auto (on CUDA cuDNN's fused attention where the build "
+     "has the cuDNN frontend and cuDNN takes the shape and dtype, else the flash kernels; on the CPU the flash "
+     "kernels), cudnn (CUDA tensors in cuDNN, Error{Unsupported} naming why where it cannot; CPU tensors as auto), "
+     "flash (kirzl's own flash kernels, on CUDA where they take the dtype and head dim), or reference (the kernels "
+     "that save the T x T probabilities, on both devices: for tests and debugging). Note [cudnn sdpa], "
+     "Note [attention path]. Read at every call.",
+     "GPU kernels", 0, 0, "auto|cudnn|flash|reference"},
     // Debugging
     {"KIRZL_SYNC_INDEX_CHECKS", Type::Flag, "off",
      "embedding, cross_entropy and linear_cross_entropy check their indices at the call, synchronising with the "

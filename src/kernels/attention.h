@@ -1,4 +1,4 @@
-// Internal: reference causal attention (materialises the T x T probabilities).
+// Internal: reference causal attention (materialises the T x T probabilities; Note [attention path]).
 #pragma once
 
 #include "kernels/dispatch_table.h"

@@ -1,6 +1,7 @@
 // causal_attention and causal_attention_qkv: scaled-dot-product attention with a causal mask.
-// CPU: the reference kernel (T x T probabilities saved). CUDA: cuDNN's fused attention or the
-// flash kernels where they apply (Note [flash path], Note [cudnn sdpa]).
+// The kernels are chosen in one place, choose_path (Note [attention path]): cuDNN's fused
+// attention or the flash kernels on CUDA (Note [flash path], Note [cudnn sdpa]), the flash kernels
+// on the CPU, the reference kernels (T x T probabilities saved) where nothing else applies.
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -18,11 +19,11 @@ namespace kirzl {
 
 namespace {
 
-// Note [flash path]: on CUDA, for f32/bf16/f16 with head dim 64 or 128 (and Dv == D), attention
-// runs in the flash kernels: only the output and one log-sum-exp per row are saved, never the
-// T x T matrix. 4-D q/k/v views with unit last-dim stride (e.g. split from [B, T, 3C] and
-// transposed) are read in place; other layouts are made contiguous first. Other head dims and
-// f64 use the reference kernels below, explicitly.
+// Note [flash path]: attention in the flash kernels saves only the output and one log-sum-exp per
+// row, never the T x T matrix. On CUDA they take f32/bf16/f16 with head dim 64 or 128 (and
+// Dv == D); on the CPU every dtype and head dims. 4-D q/k/v views with unit last-dim stride (e.g.
+// split from [B, T, 3C] and transposed) are read in place; other layouts are made contiguous
+// first.
 Tensor flash_causal_attention(const Tensor& q, const Tensor& k, const Tensor& v, double scale) {
   auto as4 = [](const Tensor& t) {
     if (t.dim() == 4 && t.stride(3) == 1) return t.detach();
@@ -33,35 +34,40 @@ Tensor flash_causal_attention(const Tensor& q, const Tensor& k, const Tensor& v,
   };
   Tensor q4 = as4(q), k4 = as4(k), v4 = as4(v);
   const DType acc = q.dtype() == DType::f64 ? DType::f64 : DType::f32;
-  Tensor out4 = empty(q4.shape(), options_of(q));
+  Tensor out4 = empty(v4.shape(), options_of(q));
   Tensor lse = empty({q4.size(0), q4.size(1), q4.size(2)}, {.dtype = acc, .device = q.device()});
   if (q4.numel() > 0) kernels::flash_attention_forward(out4, lse, q4, k4, v4, scale);
-  Tensor out = out4.reshape(q.shape());
+  Tensor out = out4.reshape(v.shape());
   if (!autograd::any_requires_grad({&q, &k, &v})) return out;
   autograd::record("causal_attention", out, {q, k, v},
-                   [q4, k4, v4, out4, lse, scale, qs = q.shape()](const autograd::GradContext& c) {
+                   [q4, k4, v4, out4, lse, scale, qs = q.shape(), vs = v.shape()](const autograd::GradContext& c) {
                      // Not differentiable twice: the backward kernels record no graph.
-                     Tensor g = c.grad().to(q4.dtype()).contiguous().reshape(q4.shape());
+                     Tensor g = c.grad().to(q4.dtype()).contiguous().reshape(out4.shape());
                      Tensor gq = empty(q4.shape(), options_of(q4));
-                     Tensor gk = empty(q4.shape(), options_of(q4));
-                     Tensor gv = empty(q4.shape(), options_of(q4));
+                     Tensor gk = empty(k4.shape(), options_of(q4));
+                     Tensor gv = empty(v4.shape(), options_of(q4));
                      if (q4.numel() > 0) kernels::flash_attention_backward(gq, gk, gv, g, out4, lse, q4, k4, v4, scale);
                      return std::vector<Tensor>{c.needs(0) ? gq.reshape(qs) : Tensor(),
                                                 c.needs(1) ? gk.reshape(qs) : Tensor(),
-                                                c.needs(2) ? gv.reshape(qs) : Tensor()};
+                                                c.needs(2) ? gv.reshape(vs) : Tensor()};
                    });
   return out;
 }
 
-// The CUDA kernels causal attention of q ([B, H, T, D] view; Dv the value head dim) runs in,
-// following KIRZL_ATTENTION (Note [cudnn sdpa]).
-enum class CudaPath { Cudnn, Flash, Reference };
+// Note [attention path]: the kernels causal attention of q ([B, H, T, D] view; Dv the value head
+// dim) runs in, following KIRZL_ATTENTION: cuDNN's fused attention (CUDA; Note [cudnn sdpa]), the
+// flash kernels (Note [flash path]), or the reference kernels that save the T x T probabilities
+// (KIRZL_ATTENTION=reference, or CUDA shapes the others do not take). The one place the choice
+// is made, for both ops.
+enum class AttentionPath { Cudnn, Flash, Reference };
 
-CudaPath choose_cuda_path(const char* op, const Tensor& q4, int64_t Dv) {
+AttentionPath choose_path(const char* op, const Tensor& q4, int64_t Dv) {
   const std::string mode = env::text("KIRZL_ATTENTION").value_or("auto");
+  if (mode == "reference") return AttentionPath::Reference;
+  if (!q4.device().is_cuda()) return AttentionPath::Flash;  // the CPU's flash kernels take every shape
   const int64_t D = q4.size(3);
   const bool flash = kernels::flash_attention_cuda_supports(q4.dtype(), D) && Dv == D;
-  if (mode == "flash") return flash ? CudaPath::Flash : CudaPath::Reference;
+  if (mode == "flash") return flash ? AttentionPath::Flash : AttentionPath::Reference;
   std::string why;
   if (Dv != D) {
     why = detail::str_cat("the value head dim (", Dv, ") differs from the query's (", D, ")");
@@ -73,8 +79,8 @@ CudaPath choose_cuda_path(const char* op, const Tensor& q4, int64_t Dv) {
   if (mode == "cudnn")
     KIRZL_CHECK_CODE(why.empty(), ErrorCode::Unsupported, op, ": KIRZL_ATTENTION=cudnn, but cuDNN cannot run ",
                      q4.describe(), ": ", why);
-  if (why.empty()) return CudaPath::Cudnn;
-  return flash ? CudaPath::Flash : CudaPath::Reference;
+  if (why.empty()) return AttentionPath::Cudnn;
+  return flash ? AttentionPath::Flash : AttentionPath::Reference;
 }
 
 // A 4-D view cuDNN reads in place: unit last-dim stride, every other stride a multiple of 8
@@ -124,19 +130,20 @@ Tensor head_view(const Tensor& x, int64_t parts, int64_t part, int64_t n_head) {
   return x.view({B, T, parts, n_head, D}).select(2, part).transpose(1, 2);
 }
 
-// causal_attention_qkv on CUDA, through cuDNN or the flash kernels (`path`): q, k, v are read in
-// place from the projection, the output is written straight into [B, T, C] and the three
+// causal_attention_qkv through cuDNN or the flash kernels (`path`): q, k, v are read in place
+// from the projection, the output is written straight into [B, T, C] and the three
 // gradients straight into one d(qkv): no split, no copies, no out-of-place accumulation (see
 // Note [cudnn sdpa] on the qkv layout; the flash kernels take the same strided views).
-Tensor fused_causal_attention_qkv(const Tensor& qkv, const Tensor& x, int64_t n_head, double scale, CudaPath path) {
-  const bool cudnn = path == CudaPath::Cudnn;
+Tensor fused_causal_attention_qkv(const Tensor& qkv, const Tensor& x, int64_t n_head, double scale, AttentionPath path) {
+  const bool cudnn = path == AttentionPath::Cudnn;
   auto operand = [cudnn](const Tensor& t4) { return cudnn ? cudnn_operand(t4) : t4; };
   const int64_t B = x.size(0), T = x.size(1), C = x.size(2) / 3;
   Tensor q4 = operand(head_view(x, 3, 0, n_head)), k4 = operand(head_view(x, 3, 1, n_head)),
          v4 = operand(head_view(x, 3, 2, n_head));
   Tensor y = empty({B, T, C}, options_of(x));
   Tensor out4 = head_view(y, 1, 0, n_head);
-  Tensor lse = empty({B, n_head, T}, {.dtype = DType::f32, .device = x.device()});
+  const DType acc = x.dtype() == DType::f64 ? DType::f64 : DType::f32;  // f64 on the CPU only
+  Tensor lse = empty({B, n_head, T}, {.dtype = acc, .device = x.device()});
   if (cudnn) kernels::cudnn_attention_forward(out4, lse, q4, k4, v4, scale);
   else kernels::flash_attention_forward(out4, lse, q4, k4, v4, scale);
   if (!autograd::any_requires_grad({&qkv})) return y;
@@ -175,12 +182,12 @@ Tensor causal_attention(const Tensor& q, const Tensor& k, const Tensor& v) {
   int64_t batch = 1;
   for (int64_t d = 0; d < q.dim() - 2; ++d) batch *= q.size(d);
   const double scale = D > 0 ? 1.0 / std::sqrt(static_cast<double>(D)) : 1.0;
-  if (q.device().is_cuda() && batch * T * D > 0) {
+  if (batch * T * D > 0) {
     Tensor q4 = q.dim() == 4 ? q : q.detach().contiguous().reshape({1, batch, T, D});
-    switch (choose_cuda_path(op, q4, Dv)) {
-      case CudaPath::Cudnn: return cudnn_causal_attention(q, k, v, scale);
-      case CudaPath::Flash: return flash_causal_attention(q, k, v, scale);
-      case CudaPath::Reference: break;
+    switch (choose_path(op, q4, Dv)) {
+      case AttentionPath::Cudnn: return cudnn_causal_attention(q, k, v, scale);
+      case AttentionPath::Flash: return flash_causal_attention(q, k, v, scale);
+      case AttentionPath::Reference: break;
     }
   }
   Tensor qc = q.detach().contiguous().reshape({batch, T, D});
@@ -211,13 +218,13 @@ Tensor causal_attention_qkv(const Tensor& qkv, int64_t n_head) {
   KIRZL_CHECK(n_head > 0 && qkv.dim() == 3 && qkv.size(2) % (3 * n_head) == 0, op,
               ": expected qkv [B, T, 3C] with C a multiple of n_head = ", n_head, ", got ", qkv.describe());
   const int64_t B = qkv.size(0), T = qkv.size(1), C = qkv.size(2) / 3, D = C / n_head;
-  if (qkv.device().is_cuda() && qkv.numel() > 0) {
+  if (qkv.numel() > 0) {
     Tensor x = qkv.detach().contiguous();
     const double scale = 1.0 / std::sqrt(static_cast<double>(D));
-    switch (const CudaPath path = choose_cuda_path(op, head_view(x, 3, 0, n_head), D)) {
-      case CudaPath::Cudnn:
-      case CudaPath::Flash: return fused_causal_attention_qkv(qkv, x, n_head, scale, path);
-      case CudaPath::Reference: break;
+    switch (const AttentionPath path = choose_path(op, head_view(x, 3, 0, n_head), D)) {
+      case AttentionPath::Cudnn:
+      case AttentionPath::Flash: return fused_causal_attention_qkv(qkv, x, n_head, scale, path);
+      case AttentionPath::Reference: break;
     }
   }
   // The composition: split's three views as heads, causal_attention, heads back to [B, T, C]; the

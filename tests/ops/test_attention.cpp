@@ -2,11 +2,13 @@
 
 #include <cmath>
 #include <tuple>
+#include <utility>
 #include <vector>
 #include <kirzl/kirzl.hpp>
 
 #include "support/expect_error.hpp"
 #include "support/gradcheck.hpp"
+#include "support/scoped_env.hpp"
 
 using namespace kirzl;
 using kirzl::testing::expect_error;
@@ -38,7 +40,15 @@ std::vector<double> ref_attention(const std::vector<double>& q, const std::vecto
 
 }  // namespace
 
-TEST(CausalAttention, HandComputed) {
+// The tests below run on both CPU kernel sets (Note [attention path]): the flash kernels
+// (KIRZL_ATTENTION=auto) and the reference kernels that save the T x T probabilities.
+class CausalAttentionPath : public ::testing::TestWithParam<const char*> {
+  kirzl::testing::ScopedEnv path_{"KIRZL_ATTENTION", std::string(GetParam())};
+};
+INSTANTIATE_TEST_SUITE_P(Cpu, CausalAttentionPath, ::testing::Values("auto", "reference"),
+                         [](const ::testing::TestParamInfo<const char*>& info) { return std::string(info.param); });
+
+TEST_P(CausalAttentionPath, HandComputed) {
   // T = 2, D = 1: row 0 sees only v0; row 1 mixes v0, v1 with weights softmax([q1 k0, q1 k1]).
   Tensor q = from_vector<double>({0.0, 1.0}, {2, 1});
   Tensor k = from_vector<double>({0.0, std::log(2.0)}, {2, 1});
@@ -48,7 +58,7 @@ TEST(CausalAttention, HandComputed) {
   EXPECT_NEAR(y[1], 3.0 / 3 + 6.0 * 2 / 3, 1e-14);  // weights [1/3, 2/3]
 }
 
-TEST(CausalAttention, MatchesReference) {
+TEST_P(CausalAttentionPath, MatchesReference) {
   const int64_t B = 2, H = 3, T = 5, D = 4, Dv = 3;
   Tensor q = uniform({B, H, T, D}, -1, 1, {.dtype = DType::f64}, nullptr);
   Tensor k = uniform({B, H, T, D}, -1, 1, {.dtype = DType::f64}, nullptr);
@@ -64,7 +74,7 @@ TEST(CausalAttention, MatchesReference) {
   for (size_t i = 0; i < yv.size(); ++i) EXPECT_NEAR(y32[i], ref[i], 1e-5);
 }
 
-TEST(CausalAttention, Gradcheck) {
+TEST_P(CausalAttentionPath, Gradcheck) {
   EXPECT_GRADCHECK([](const std::vector<Tensor>& in) { return causal_attention(in[0], in[1], in[2]); },
                    {rand_input({2, 1, 4, 3}, 1), rand_input({2, 1, 4, 3}, 2), rand_input({2, 1, 4, 2}, 3)});
   EXPECT_GRADCHECK([](const std::vector<Tensor>& in) { return causal_attention(in[0], in[1], in[2]); },
@@ -100,10 +110,10 @@ AttentionRun run_attention(const Tensor& q0, const Tensor& k0, const Tensor& v0,
 
 // Shapes past the CPU kernels' blocks (4 rows) and column tiles (32 floats, 16 doubles) with
 // tails in both, against the composition of plain ops, forward and backward.
-TEST(CausalAttention, MatchesCompositionAcrossRowBlocksAndColumnTiles) {
-  const int64_t B = 2, H = 2, T = 37, D = 40, Dv = 19;
-  for (DType dt : {DType::f64, DType::f32}) {
-    SCOPED_TRACE(dtype_name(dt));
+TEST_P(CausalAttentionPath, MatchesCompositionAcrossRowBlocksAndColumnTiles) {
+  const int64_t B = 2, H = 2, T = 37, D = 40;
+  for (auto [dt, Dv] : {std::pair{DType::f64, int64_t{19}}, {DType::f32, int64_t{19}}, {DType::f64, D}, {DType::f32, D}}) {
+    SCOPED_TRACE(::testing::Message() << dtype_name(dt) << ", Dv = " << Dv);
     Tensor q = uniform({B, H, T, D}, -2, 2, {.dtype = dt}, nullptr);
     Tensor k = uniform({B, H, T, D}, -2, 2, {.dtype = dt}, nullptr);
     Tensor v = uniform({B, H, T, Dv}, -1, 1, {.dtype = dt}, nullptr);
@@ -117,7 +127,7 @@ TEST(CausalAttention, MatchesCompositionAcrossRowBlocksAndColumnTiles) {
 
 // Causality holds for non-finite values too: a later position's inf or NaN never reaches an
 // earlier query's output, and a query's gradient never reaches the keys and values it cannot see.
-TEST(CausalAttention, ValuesOutsideTheCausalRangeNeverReachARow) {
+TEST_P(CausalAttentionPath, ValuesOutsideTheCausalRangeNeverReachARow) {
   const int64_t B = 1, H = 2, T = 11, D = 6;
   Tensor q = uniform({B, H, T, D}, -1, 1, {}, nullptr), k = uniform({B, H, T, D}, -1, 1, {}, nullptr);
   Tensor v = uniform({B, H, T, D}, -1, 1, {}, nullptr), g = uniform({B, H, T, D}, -1, 1, {}, nullptr);
@@ -148,7 +158,7 @@ TEST(CausalAttention, ValuesOutsideTheCausalRangeNeverReachARow) {
 
 // The CPU kernels split work over (batch, head) only: every sum runs in one order, whatever the
 // thread count.
-TEST(CausalAttention, SameBitsOnAnyThreadCount) {
+TEST_P(CausalAttentionPath, SameBitsOnAnyThreadCount) {
   const int64_t B = 4, H = 4, T = 70, D = 32;
   Tensor q = uniform({B, H, T, D}, -1, 1, {}, nullptr), k = uniform({B, H, T, D}, -1, 1, {}, nullptr);
   Tensor v = uniform({B, H, T, D}, -1, 1, {}, nullptr), g = uniform({B, H, T, D}, -1, 1, {}, nullptr);
@@ -164,6 +174,26 @@ TEST(CausalAttention, SameBitsOnAnyThreadCount) {
   EXPECT_EQ(one.gv, two.gv);
 }
 
+// The flash kernels (the CPU's default, Note [flash path]) keep nothing of size T x T for the
+// backward: at T = 1024 the saved probabilities of the reference kernels would be 4 MiB per head.
+TEST(CausalAttention, FlashPathSavesNoTByTMatrix) {
+  const int64_t H = 2, T = 1024, D = 16;
+  Tensor q = uniform({1, H, T, D}, -1, 1, {}, nullptr).requires_grad_(true);
+  Tensor k = uniform({1, H, T, D}, -1, 1, {}, nullptr).requires_grad_(true);
+  Tensor v = uniform({1, H, T, D}, -1, 1, {}, nullptr).requires_grad_(true);
+  const size_t probs_bytes = static_cast<size_t>(H * T * T) * sizeof(float);
+  auto held_by_forward = [&](const char* path) {
+    kirzl::testing::ScopedEnv mode("KIRZL_ATTENTION", std::string(path));
+    const size_t before = cpu_allocator_stats().allocated;
+    Tensor y = causal_attention(q, k, v);  // its graph holds what backward needs
+    const size_t held = cpu_allocator_stats().allocated - before;
+    y.backward(ones_like(y));
+    return held;
+  };
+  EXPECT_GE(held_by_forward("reference"), probs_bytes);
+  EXPECT_LT(held_by_forward("auto"), probs_bytes / 16);
+}
+
 TEST(CausalAttention, BadInput) {
   Tensor q = zeros({2, 3, 4});
   expect_error([&] { causal_attention(q, zeros({2, 3, 5}), q); }, ErrorCode::InvalidArgument,
@@ -177,7 +207,7 @@ TEST(CausalAttention, BadInput) {
 
 // causal_attention_qkv against the composition it stands for (split, heads, causal_attention, back
 // to [B, T, C]): the same output, and one d(qkv) equal to the gradient the split path gives.
-TEST(CausalAttentionQkv, MatchesSplitComposition) {
+TEST_P(CausalAttentionPath, QkvMatchesSplitComposition) {
   const int64_t B = 2, T = 6, H = 3, D = 4, C = H * D;
   Tensor w = uniform({B, T, C}, -1, 1, {.dtype = DType::f64}, nullptr);  // weights of the loss
   Tensor a = uniform({B, T, 3 * C}, -1, 1, {.dtype = DType::f64}, nullptr).requires_grad_(true);
@@ -199,7 +229,7 @@ TEST(CausalAttentionQkv, MatchesSplitComposition) {
   for (int64_t d = 0; d < D; ++d) EXPECT_NEAR(va[d], a.to_vector<double>()[2 * C + d], 1e-14);
 }
 
-TEST(CausalAttentionQkv, Gradcheck) {
+TEST_P(CausalAttentionPath, QkvGradcheck) {
   EXPECT_GRADCHECK([](const std::vector<Tensor>& in) { return causal_attention_qkv(in[0], 2); },
                    {rand_input({2, 3, 12}, 11)});
 }

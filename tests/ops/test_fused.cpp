@@ -8,6 +8,7 @@
 #include "kernels/flash_attention.h"
 #include "support/expect_error.hpp"
 #include "support/gradcheck.hpp"
+#include "support/scoped_env.hpp"
 
 using namespace kirzl;
 using kirzl::testing::rand_input;
@@ -306,6 +307,8 @@ TEST(LinearCrossEntropy, BadInputAndSecondBackward) {
 // ---- CPU flash-attention kernels against the reference attention ----
 
 TEST(FlashAttentionCpu, MatchesReferenceForwardAndBackward) {
+  // causal_attention on the CPU runs these same kernels by default (Note [attention path]).
+  kirzl::testing::ScopedEnv reference("KIRZL_ATTENTION", std::string("reference"));
   for (int64_t T : {1, 17, 70}) {
     const int64_t B = 2, H = 3, D = 8;
     // q, k, v split from one [B, T, 3 H D] projection and transposed: strided views.

@@ -92,22 +92,23 @@ Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& options = {});
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, double momentum = 0.1, double eps = 1e-5);
 
-/// Causal scaled-dot-product attention of q, k, v [B, H, T, D] (or [..., T, D]):
-/// softmax(q k^T / sqrt(D) + causal mask) v. CPU: reference kernel (saves the T x T
-/// probabilities). CUDA (KIRZL_ATTENTION=auto, the default): cuDNN's fused attention (tensor
-/// cores) for bf16/f16 with D = Dv where the build has the cuDNN frontend and cuDNN takes the shape
-/// (D a multiple of 8, up to 128, or 256 on sm_90); else kirzl's flash kernels for f32/bf16/f16
-/// with D = Dv in {64, 128}; both save the output and one log-sum-exp per row and read strided
-/// 4-D views in place; the reference kernel otherwise. KIRZL_ATTENTION=cudnn or flash forces one
-/// (cudnn where cuDNN cannot: Error{Unsupported} with the reason).
+/// Causal scaled-dot-product attention of q, k, v [B, H, T, D] (or [..., T, D]; v's last dim Dv
+/// may differ from D): softmax(q k^T / sqrt(D) + causal mask) v. The kernels (KIRZL_ATTENTION=auto,
+/// the default): on the CPU flash kernels, which save only the output and one log-sum-exp per row
+/// for the backward, never the T x T probabilities; on CUDA cuDNN's fused attention (tensor cores)
+/// for bf16/f16 with D = Dv where the build has the cuDNN frontend and cuDNN takes the shape (D a
+/// multiple of 8, up to 128, or 256 on sm_90), else kirzl's flash kernels for f32/bf16/f16 with
+/// D = Dv in {64, 128}, else the reference kernel (saves the T x T probabilities). Flash kernels
+/// and cuDNN read strided 4-D views in place. KIRZL_ATTENTION=cudnn, flash or reference forces one
+/// (cudnn where cuDNN cannot: Error{Unsupported} with the reason; reference runs on both devices).
 Tensor causal_attention(const Tensor& q, const Tensor& k, const Tensor& v);
 
 /// Causal self-attention straight from a qkv projection: qkv [B, T, 3C] holds q, k and v side by
 /// side in its last dim (in that order), each of n_head heads of D = C / n_head; returns
 /// [B, T, C], the heads' outputs side by side. The same values as splitting qkv in three, viewing
-/// each as [B, n_head, T, D], causal_attention, and back to [B, T, C] (which is what the CPU and the
-/// reference kernels run), and one gradient d(qkv) [B, T, 3C]. On CUDA the kernels read q, k, v in
-/// place; through cuDNN (see causal_attention for when) they also write the output as [B, T, C]
+/// each as [B, n_head, T, D], causal_attention, and back to [B, T, C] (which is what the reference
+/// kernels run), and one gradient d(qkv) [B, T, 3C]. The flash kernels (the CPU's, and CUDA's) and
+/// cuDNN (see causal_attention for when) read q, k, v in place and write the output as [B, T, C]
 /// and d(qkv)'s three parts in place: no split, transpose or concatenation copies.
 Tensor causal_attention_qkv(const Tensor& qkv, int64_t n_head);
 

@@ -1,12 +1,14 @@
-// CPU reference of the flash attention kernels: the same contract as the CUDA kernels (strided
-// [B, H, T, D] inputs, output plus per-row log-sum-exp, backward from the log-sum-exp), computed
-// row by row in f32 (f64 for f64) with plain loops; parallel over (batch, head) only, so every sum
-// runs in one fixed order.
+// CPU flash attention: the same contract as the CUDA kernels (strided [B, H, T, D] inputs and
+// outputs, the output plus each row's log-sum-exp, backward from the log-sum-exp: never a T x T
+// matrix per (batch, head) saved between them), computed in blocks of rows in register tiles as
+// the CPU's other attention kernels are (Note [cpu attention loops]). The value head dim may
+// differ from the query's here. Parallel over (batch, head) only, so every sum runs in one fixed
+// order whatever the thread count.
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <vector>
 
+#include "kernels/cpu/attention_tiles.h"
 #include "kernels/cpu/loops.h"
 #include "kernels/dispatch.h"
 #include "kernels/flash_attention.h"
@@ -27,39 +29,33 @@ template <typename T> Strided4<T> view4(const Tensor& t) {
 
 }  // namespace
 
+using namespace attention_tiles;
+
 void flash_attention_forward(Tensor& out, Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v,
                              double scale) {
-  const int64_t B = q.size(0), H = q.size(1), T = q.size(2), D = q.size(3);
+  const int64_t B = q.size(0), H = q.size(1), T = q.size(2), D = q.size(3), Dv = v.size(3);
   dispatch_floating(q.dtype(), "flash_attention", [&]<typename E>() {
     using A = acc_t<E>;
     const auto Q = view4<E>(q), K = view4<E>(k), V = view4<E>(v), O = view4<E>(out);
     A* lp = lse.data<A>();
     const A sc = static_cast<A>(scale);
-    parallel_rows(B * H, T * T * D, [&](int64_t bh0, int64_t bh1) {
-      std::vector<A> acc(D), s(T);
+    const int64_t Tp = col_tile_padded<A>(T), Dvp = col_tile_padded<A>(Dv);
+    parallel_rows(B * H, T * T * (D + Dv), [&](int64_t bh0, int64_t bh1) {
+      // k as [D, Tp] and v as [T, Dvp], zero-padded: rows_times_matrix reads whole column tiles.
+      // One block's probabilities at a time ([kRowBlock, Tp]): never the whole T x T.
+      std::vector<A> kt(D * Tp, A(0)), vw(T * Dvp, A(0)), qi(kRowBlock * D), p(kRowBlock * Tp), oi(kRowBlock * Dv);
       for (int64_t bh = bh0; bh < bh1; ++bh) {
         const int64_t b = bh / H, h = bh % H;
-        for (int64_t i = 0; i < T; ++i) {
-          const E* qi = Q.row(b, h, i);
-          A m = -std::numeric_limits<A>::infinity();
-          for (int64_t j = 0; j <= i; ++j) {
-            const E* kj = K.row(b, h, j);
-            A dot = 0;
-            for (int64_t d = 0; d < D; ++d) dot += static_cast<A>(qi[d]) * static_cast<A>(kj[d]);
-            s[j] = dot * sc;
-            m = std::max(m, s[j]);
-          }
-          A sum = 0;
-          std::fill(acc.begin(), acc.end(), A(0));
-          for (int64_t j = 0; j <= i; ++j) {
-            const A p = std::exp(s[j] - m);
-            sum += p;
-            const E* vj = V.row(b, h, j);
-            for (int64_t d = 0; d < D; ++d) acc[d] += p * static_cast<A>(vj[d]);
-          }
-          E* oi = O.row(b, h, i);
-          for (int64_t d = 0; d < D; ++d) oi[d] = static_cast<E>(acc[d] / sum);
-          lp[bh * T + i] = m + std::log(sum);
+        transpose_widen(kt.data(), Tp, K.row(b, h, 0), K.st, T, D);
+        widen_rows(vw.data(), Dvp, V.row(b, h, 0), V.st, T, Dv);
+        for (int64_t i0 = 0; i0 < T; i0 += kRowBlock) {
+          const Block blk = query_block(i0, T);
+          widen_rows(qi.data(), D, Q.row(b, h, i0), Q.st, blk.rows, D);
+          rows_times_matrix(p.data(), Tp, qi.data(), D, full_block(i0, T, D).ks, blk.rows, kt.data(), Tp,
+                            blk.last_end());
+          for (int r = 0; r < blk.rows; ++r) lp[bh * T + i0 + r] = softmax_row(p.data() + r * Tp, blk.ks[r].end, sc);
+          rows_times_matrix(oi.data(), Dv, p.data(), Tp, blk.ks, blk.rows, vw.data(), Dvp, Dv);
+          narrow_rows(O.row(b, h, i0), O.st, oi.data(), Dv, blk.rows, Dv);
         }
       }
     });
@@ -68,51 +64,53 @@ void flash_attention_forward(Tensor& out, Tensor& lse, const Tensor& q, const Te
 
 void flash_attention_backward(Tensor& gq, Tensor& gk, Tensor& gv, const Tensor& g, const Tensor& out,
                               const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v, double scale) {
-  const int64_t B = q.size(0), H = q.size(1), T = q.size(2), D = q.size(3);
+  const int64_t B = q.size(0), H = q.size(1), T = q.size(2), D = q.size(3), Dv = v.size(3);
   dispatch_floating(q.dtype(), "flash_attention_backward", [&]<typename E>() {
     using A = acc_t<E>;
     const auto Q = view4<E>(q), K = view4<E>(k), V = view4<E>(v), O = view4<E>(out), G = view4<E>(g);
     const auto GQ = view4<E>(gq), GK = view4<E>(gk), GV = view4<E>(gv);
     const A* lp = lse.data<A>();
     const A sc = static_cast<A>(scale);
-    parallel_rows(B * H, T * T * D, [&](int64_t bh0, int64_t bh1) {
-      std::vector<A> dk(T * D), dv(T * D), dq(D);
+    const int64_t Tp = col_tile_padded<A>(T), Dp = col_tile_padded<A>(D), Dvp = col_tile_padded<A>(Dv);
+    parallel_rows(B * H, T * T * (D + Dv), [&](int64_t bh0, int64_t bh1) {
+      // Zero-padded to whole column tiles: k as [D, Tp] (scores) and [T, Dp] (dq), q as [T, Dp],
+      // v as [Dv, Tp], g as [T, Dvp]; P, recomputed from the log-sum-exp, and dS row by row as
+      // [T, Tp] (one (batch, head) at a time per thread).
+      std::vector<A> kt(D * Tp, A(0)), kw(T * Dp, A(0)), qw(T * Dp, A(0)), vt(Dv * Tp, A(0)), gw(T * Dvp, A(0)),
+          p(T * Tp, A(0)), ds(T * Tp, A(0)), oi(Dv), tile(kRowBlock * D);
+      KeyGradients<A> keys;
       for (int64_t bh = bh0; bh < bh1; ++bh) {
         const int64_t b = bh / H, h = bh % H;
-        std::fill(dk.begin(), dk.end(), A(0));
-        std::fill(dv.begin(), dv.end(), A(0));
-        for (int64_t i = 0; i < T; ++i) {
-          const E *qi = Q.row(b, h, i), *gi = G.row(b, h, i), *oi = O.row(b, h, i);
-          // delta_i = dO_i . O_i = sum_j P_ij dP_ij.
-          A delta = 0;
-          for (int64_t d = 0; d < D; ++d) delta += static_cast<A>(gi[d]) * static_cast<A>(oi[d]);
-          std::fill(dq.begin(), dq.end(), A(0));
-          const A l = lp[bh * T + i];
-          for (int64_t j = 0; j <= i; ++j) {
-            const E *kj = K.row(b, h, j), *vj = V.row(b, h, j);
-            A s = 0, dp = 0;
-            for (int64_t d = 0; d < D; ++d) {
-              s += static_cast<A>(qi[d]) * static_cast<A>(kj[d]);
-              dp += static_cast<A>(gi[d]) * static_cast<A>(vj[d]);
-            }
-            const A p = std::exp(s * sc - l);
-            const A ds = p * (dp - delta) * sc;
-            for (int64_t d = 0; d < D; ++d) {
-              dv[j * D + d] += p * static_cast<A>(gi[d]);
-              dk[j * D + d] += ds * static_cast<A>(qi[d]);
-              dq[d] += ds * static_cast<A>(kj[d]);
-            }
+        transpose_widen(kt.data(), Tp, K.row(b, h, 0), K.st, T, D);
+        widen_rows(kw.data(), Dp, K.row(b, h, 0), K.st, T, D);
+        widen_rows(qw.data(), Dp, Q.row(b, h, 0), Q.st, T, D);
+        transpose_widen(vt.data(), Tp, V.row(b, h, 0), V.st, T, Dv);
+        widen_rows(gw.data(), Dvp, G.row(b, h, 0), G.st, T, Dv);
+        for (int64_t i0 = 0; i0 < T; i0 += kRowBlock) {
+          const Block blk = query_block(i0, T);
+          A *p0 = p.data() + i0 * Tp, *s0 = ds.data() + i0 * Tp;
+          // P_ij = exp(q_i . k_j scale - lse_i), the forward's probabilities again.
+          rows_times_matrix(p0, Tp, qw.data() + i0 * Dp, Dp, full_block(i0, T, D).ks, blk.rows, kt.data(), Tp,
+                            blk.last_end());
+          // dP_ij = g_i . v_j.
+          rows_times_matrix(s0, Tp, gw.data() + i0 * Dvp, Dvp, full_block(i0, T, Dv).ks, blk.rows, vt.data(), Tp,
+                            blk.last_end());
+          for (int r = 0; r < blk.rows; ++r) {
+            const int64_t n = blk.ks[r].end;
+            A *pr = p0 + r * Tp, *sr = s0 + r * Tp;
+            const A l = lp[bh * T + i0 + r];
+            for (int64_t j = 0; j < n; ++j) pr[j] = vec_exp(pr[j] * sc - l);
+            // delta_i = dO_i . O_i = sum_j P_ij dP_ij; dS_ij = P_ij (dP_ij - delta_i) scale.
+            widen_rows(oi.data(), Dv, O.row(b, h, i0 + r), O.st, 1, Dv);
+            const A delta = lane_dot(gw.data() + (i0 + r) * Dvp, oi.data(), Dv);
+            for (int64_t j = 0; j < n; ++j) sr[j] = pr[j] * (sr[j] - delta) * sc;
           }
-          E* gqi = GQ.row(b, h, i);
-          for (int64_t d = 0; d < D; ++d) gqi[d] = static_cast<E>(dq[d]);
+          rows_times_matrix(tile.data(), D, s0, Tp, blk.ks, blk.rows, kw.data(), Dp, D);
+          narrow_rows(GQ.row(b, h, i0), GQ.st, tile.data(), D, blk.rows, D);
         }
-        for (int64_t j = 0; j < T; ++j) {
-          E *gkj = GK.row(b, h, j), *gvj = GV.row(b, h, j);
-          for (int64_t d = 0; d < D; ++d) {
-            gkj[d] = static_cast<E>(dk[j * D + d]);
-            gvj[d] = static_cast<E>(dv[j * D + d]);
-          }
-        }
+        keys.run(ds.data(), Tp, p.data(), Tp, qw.data(), Dp, gw.data(), Dvp, T, D, Dv,
+                 [&](int64_t j0, int rows, const A* t) { narrow_rows(GK.row(b, h, j0), GK.st, t, D, rows, D); },
+                 [&](int64_t j0, int rows, const A* t) { narrow_rows(GV.row(b, h, j0), GV.st, t, Dv, rows, Dv); });
       }
     });
   });

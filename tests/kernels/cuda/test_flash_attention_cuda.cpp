@@ -105,8 +105,8 @@ INSTANTIATE_TEST_SUITE_P(Shapes, FlashAttentionCuda,
                          kirzl::testing::attention_case_name);
 
 // The public op on CUDA (flash path, forced: bf16 would run in cuDNN otherwise): gradients reach
-// the [B, T, 3 H D] projection through the strided views; compared with the CPU op (reference
-// kernel) in f32.
+// the [B, T, 3 H D] projection through the strided views; compared with the CPU op (the CPU's
+// flash kernels, an implementation of their own) in f32.
 void check_public_op(DType dt, int64_t D, int64_t T, Tolerance fwd, Tolerance bwd) {
   kirzl::testing::ScopedEnv flash("KIRZL_ATTENTION", "flash");
   const int64_t B = 2, H = 2;

@@ -11,7 +11,8 @@ namespace kirzl::kernels {
 /// in the last dim (e.g. split from a [B, T, 3C] projection and transposed: used in place, no
 /// copy). out: [B, H, T, D] in q's dtype, any strides but stride 1 in the last dim (e.g. the head
 /// view of a [B, T, C] output); lse: contiguous f32 [B, H, T] (f64 for f64),
-/// the natural-log sum of exp(q_i . k_j * scale) over j <= i.
+/// the natural-log sum of exp(q_i . k_j * scale) over j <= i. The CPU kernels also take v (and so
+/// out, g and gv) with a head dim of its own, Dv; the CUDA kernels need Dv == D.
 KIRZL_DECLARE_KERNEL(flash_attention_forward, void (*)(Tensor& out, Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v, double scale));
 /// Gradients from g = d out ([B, H, T, D], last-dim stride 1), the saved out and lse. gq, gk, gv
 /// are [B, H, T, D] in q's dtype with last-dim stride 1 (all three defined, not overlapping: e.g.

@@ -4,6 +4,10 @@
 // the CPU's other attention kernels are (Note [cpu attention loops]). The value head dim may
 // differ from the query's here. Parallel over (batch, head) only, so every sum runs in one fixed
 // order whatever the thread count.
+// Limitation: the backward's per-thread workspace still holds one (batch, head)'s P and dS and
+// their transposes, 4 T^2 floats (16 MiB at T = 1024, 256 MiB at T = 4096): transient, never
+// saved between forward and backward, but O(T^2). A loop over key blocks outside the query blocks
+// (dq accumulated per block in a fixed order) would make it O(T D); not done yet.
 #include <algorithm>
 #include <cmath>
 #include <vector>

@@ -54,17 +54,24 @@ Tensor flash_causal_attention(const Tensor& q, const Tensor& k, const Tensor& v,
   return out;
 }
 
-// Note [attention path]: the kernels causal attention of q ([B, H, T, D] view; Dv the value head
-// dim) runs in, following KIRZL_ATTENTION: cuDNN's fused attention (CUDA; Note [cudnn sdpa]), the
+// Note [attention path]: the kernels causal attention of q ([..., T, D]; Dv the value head dim)
+// runs in, following KIRZL_ATTENTION: cuDNN's fused attention (CUDA; Note [cudnn sdpa]), the
 // flash kernels (Note [flash path]), or the reference kernels that save the T x T probabilities
 // (KIRZL_ATTENTION=reference, or CUDA shapes the others do not take). The one place the choice
 // is made, for both ops.
 enum class AttentionPath { Cudnn, Flash, Reference };
 
-AttentionPath choose_path(const char* op, const Tensor& q4, int64_t Dv) {
+AttentionPath choose_path(const char* op, const Tensor& q, int64_t Dv) {
   const std::string mode = env::text("KIRZL_ATTENTION").value_or("auto");
   if (mode == "reference") return AttentionPath::Reference;
-  if (!q4.device().is_cuda()) return AttentionPath::Flash;  // the CPU's flash kernels take every shape
+  if (!q.device().is_cuda()) return AttentionPath::Flash;  // the CPU's flash kernels take every shape
+  // cuDNN's support check reads a [B, H, T, D] q; another rank is seen as [1, batch, T, D].
+  Tensor q4 = q;
+  if (q.dim() != 4) {
+    int64_t batch = 1;
+    for (int64_t d = 0; d < q.dim() - 2; ++d) batch *= q.size(d);
+    q4 = q.detach().contiguous().reshape({1, batch, q.size(-2), q.size(-1)});
+  }
   const int64_t D = q4.size(3);
   const bool flash = kernels::flash_attention_cuda_supports(q4.dtype(), D) && Dv == D;
   if (mode == "flash") return flash ? AttentionPath::Flash : AttentionPath::Reference;
@@ -183,8 +190,7 @@ Tensor causal_attention(const Tensor& q, const Tensor& k, const Tensor& v) {
   for (int64_t d = 0; d < q.dim() - 2; ++d) batch *= q.size(d);
   const double scale = D > 0 ? 1.0 / std::sqrt(static_cast<double>(D)) : 1.0;
   if (batch * T * D > 0) {
-    Tensor q4 = q.dim() == 4 ? q : q.detach().contiguous().reshape({1, batch, T, D});
-    switch (choose_path(op, q4, Dv)) {
+    switch (choose_path(op, q, Dv)) {
       case AttentionPath::Cudnn: return cudnn_causal_attention(q, k, v, scale);
       case AttentionPath::Flash: return flash_causal_attention(q, k, v, scale);
       case AttentionPath::Reference: break;

@@ -108,12 +108,15 @@ AttentionRun run_attention(const Tensor& q0, const Tensor& k0, const Tensor& v0,
 
 }  // namespace
 
-// Shapes past the CPU kernels' blocks (4 rows) and column tiles (32 floats, 16 doubles) with
-// tails in both, against the composition of plain ops, forward and backward.
+// Shapes past the CPU kernels' blocks (4 rows), column tiles (32 floats, 16 doubles) and the flash
+// backward's key chunks (64 keys) with tails in each, against the composition of plain ops,
+// forward and backward.
 TEST_P(CausalAttentionPath, MatchesCompositionAcrossRowBlocksAndColumnTiles) {
-  const int64_t B = 2, H = 2, T = 37, D = 40;
-  for (auto [dt, Dv] : {std::pair{DType::f64, int64_t{19}}, {DType::f32, int64_t{19}}, {DType::f64, D}, {DType::f32, D}}) {
-    SCOPED_TRACE(::testing::Message() << dtype_name(dt) << ", Dv = " << Dv);
+  const int64_t B = 2, H = 2, D = 40;
+  for (auto [dt, Dv, T] : {std::tuple{DType::f64, int64_t{19}, int64_t{37}}, {DType::f32, int64_t{19}, int64_t{37}},
+                           {DType::f64, D, int64_t{37}}, {DType::f32, D, int64_t{37}}, {DType::f64, int64_t{19}, int64_t{150}},
+                           {DType::f32, D, int64_t{150}}}) {
+    SCOPED_TRACE(::testing::Message() << dtype_name(dt) << ", Dv = " << Dv << ", T = " << T);
     Tensor q = uniform({B, H, T, D}, -2, 2, {.dtype = dt}, nullptr);
     Tensor k = uniform({B, H, T, D}, -2, 2, {.dtype = dt}, nullptr);
     Tensor v = uniform({B, H, T, Dv}, -1, 1, {.dtype = dt}, nullptr);

@@ -309,7 +309,7 @@ TEST(LinearCrossEntropy, BadInputAndSecondBackward) {
 TEST(FlashAttentionCpu, MatchesReferenceForwardAndBackward) {
   // causal_attention on the CPU runs these same kernels by default (Note [attention path]).
   kirzl::testing::ScopedEnv reference("KIRZL_ATTENTION", std::string("reference"));
-  for (int64_t T : {1, 17, 70}) {
+  for (int64_t T : {1, 17, 70, 131}) {
     const int64_t B = 2, H = 3, D = 8;
     // q, k, v split from one [B, T, 3 H D] projection and transposed: strided views.
     Tensor qkv = randn_t({B, T, 3 * H * D}, 60 + T, DType::f32);

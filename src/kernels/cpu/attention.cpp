@@ -2,6 +2,7 @@
 // KIRZL_ATTENTION=reference; Note [attention path]), in register tiles: Note [cpu attention loops].
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <vector>
 
@@ -22,6 +23,8 @@ namespace kirzl::kernels::cpu {
 //   backward, per block of queries:   dP_i = g_i v^T, dS_i = P_i (dP_i - P_i . dP_i) scale,
 //                                     dq_i = dS_i k;
 //   backward, per block of keys j:    dk_j = dS^T_j q, dv_j = P^T_j g (over queries i >= j).
+// (The flash backward makes the same products by chunks of keys, so that it never holds P or dS
+// for all T x T pairs: Note [flash backward by key chunks].)
 // Each of those sums adds its terms in ascending order from zero, as plain dot products would;
 // the softmax's exponentials are vec_exp's (Note [vec_exp]) and its max, its sum and the
 // backward's P_i . dP_i run in lanes (row_reduce.h), all in a fixed order. Sums run over the
@@ -30,6 +33,45 @@ namespace kirzl::kernels::cpu {
 // count.
 
 using namespace attention_tiles;
+
+namespace {
+
+// The gradients of every key and value of one (batch, head) from dS and P, given row by row
+// (query i's rows at ds + i * ds_ld and p + i * p_ld, filled for keys j <= i), q and g widened ([T, q_ld] / [T, g_ld],
+// zero-padded to whole column tiles): dk_j = sum over i >= j of dS_ij q_i and dv_j = sum over
+// i >= j of P_ij g_i, in ascending i. `write_k(j0, rows, tile)` / `write_v` store rows j0 ..
+// j0 + rows - 1 from tile ([rows, D] / [rows, Dv]); either may be empty (that gradient unwanted).
+template <typename A>
+struct KeyGradients {
+  using Write = std::function<void(int64_t j0, int rows, const A* tile)>;
+  std::vector<A> dst, pt, tile;  // dS and P transposed ([T, T], key j's row over queries i)
+
+  void run(const A* ds, int64_t ds_ld, const A* p, int64_t p_ld, const A* q, int64_t q_ld, const A* g, int64_t g_ld,
+           int64_t T, int64_t D, int64_t Dv, const Write& write_k, const Write& write_v) {
+    dst.resize(T * T);
+    pt.resize(T * T);
+    tile.resize(kRowBlock * std::max(D, Dv));
+    // Only the causal triangle (i >= j) of the transposes is ever read.
+    for (int64_t i = 0; i < T; ++i)
+      for (int64_t j = 0; j <= i; ++j) {
+        dst[j * T + i] = ds[i * ds_ld + j];
+        pt[j * T + i] = p[i * p_ld + j];
+      }
+    for (int64_t j0 = 0; j0 < T; j0 += kRowBlock) {
+      const Block blk = key_block(j0, T);
+      if (write_k) {
+        rows_times_matrix(tile.data(), D, dst.data() + j0 * T, T, blk.ks, blk.rows, q, q_ld, D);
+        write_k(j0, blk.rows, tile.data());
+      }
+      if (write_v) {
+        rows_times_matrix(tile.data(), Dv, pt.data() + j0 * T, T, blk.ks, blk.rows, g, g_ld, Dv);
+        write_v(j0, blk.rows, tile.data());
+      }
+    }
+  }
+};
+
+}  // namespace
 
 void attention_forward(Tensor& out, Tensor& probs, const Tensor& q, const Tensor& k, const Tensor& v, double scale) {
   const int64_t B = q.size(0), T = q.size(1), D = q.size(2), Dv = v.size(2);
@@ -49,14 +91,11 @@ void attention_forward(Tensor& out, Tensor& probs, const Tensor& q, const Tensor
         for (int64_t i0 = 0; i0 < T; i0 += kRowBlock) {
           const Block blk = query_block(i0, T);
           A* p0 = pp + (b * T + i0) * T;
+          A lse[kRowBlock];
           widen_rows(qi.data(), D, qp + (b * T + i0) * D, D, blk.rows, D);
-          // Scores of every row up to the block's last key; the ones past a row's own are zeroed.
-          rows_times_matrix(p0, T, qi.data(), D, full_block(i0, T, D).ks, blk.rows, kt.data(), Tp, blk.last_end());
-          for (int r = 0; r < blk.rows; ++r) {
-            softmax_row(p0 + r * T, blk.ks[r].end, sc);
-            std::fill(p0 + r * T + blk.ks[r].end, p0 + (r + 1) * T, A(0));  // masked: exactly zero probability
-          }
-          rows_times_matrix(oi.data(), Dv, p0, T, blk.ks, blk.rows, vw.data(), Dvp, Dv);
+          attend_query_block(blk, qi.data(), D, D, kt.data(), Tp, vw.data(), Dvp, Dv, sc, p0, T, lse, oi.data());
+          for (int r = 0; r < blk.rows; ++r)  // masked: exactly zero probability
+            std::fill(p0 + r * T + blk.ks[r].end, p0 + (r + 1) * T, A(0));
           narrow_rows(op + (b * T + i0) * Dv, Dv, oi.data(), Dv, blk.rows, Dv);
         }
       }
@@ -92,7 +131,7 @@ void attention_backward(Tensor& gq, Tensor& gk, Tensor& gv, const Tensor& g, con
           const Block blk = query_block(i0, T);
           // dP_ij = g_i . v_j; dS_ij = P_ij (dP_ij - P_i . dP_i) scale, in place in ds.
           A* s0 = ds.data() + i0 * Tp;
-          rows_times_matrix(s0, Tp, gw.data() + i0 * Dvp, Dvp, full_block(i0, T, Dv).ks, blk.rows, vt.data(), Tp,
+          rows_times_matrix(s0, Tp, gw.data() + i0 * Dvp, Dvp, over(blk, Dv).ks, blk.rows, vt.data(), Tp,
                             blk.last_end());
           for (int r = 0; r < blk.rows; ++r) {
             const A* p = pb + (i0 + r) * T;

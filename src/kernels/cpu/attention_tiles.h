@@ -1,14 +1,12 @@
 // Internal (CPU): the pieces both CPU attention kernels (the T x T probabilities of attention.cpp
 // and the flash kernels of flash_attention.cpp) build on: operands widened into zero-padded
-// per-thread buffers, blocks of rows with their causal ranges, the softmax of one row, and the
-// key-side gradients. Note [cpu attention loops].
+// per-thread buffers, blocks of rows with their causal ranges, the softmax of one row, and one
+// block of queries through the forward. Note [cpu attention loops].
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <functional>
-#include <vector>
 
 #include "kernels/cpu/row_reduce.h"
 #include "kernels/cpu/rows_times_matrix.h"
@@ -59,9 +57,8 @@ inline Block key_block(int64_t j0, int64_t T) {
   for (int r = 0; r < b.rows; ++r) b.ks[r] = {j0 + r, T};
   return b;
 }
-// Every row over [0, n): a product over the head dim.
-inline Block full_block(int64_t i0, int64_t T, int64_t n) {
-  Block b = block_of(i0, T);
+// The rows of b, each over [0, n): a product over the head dim.
+inline Block over(Block b, int64_t n) {
   for (int r = 0; r < b.rows; ++r) b.ks[r] = {0, n};
   return b;
 }
@@ -78,39 +75,18 @@ A softmax_row(A* p, int64_t n, A scale) {
   return m + std::log(sum);
 }
 
-// The gradients of every key and value of one (batch, head) from dS and P, given row by row
-// (query i's rows at ds + i * ds_ld and p + i * p_ld, filled for keys j <= i), q and g widened ([T, q_ld] / [T, g_ld],
-// zero-padded to whole column tiles): dk_j = sum over i >= j of dS_ij q_i and dv_j = sum over
-// i >= j of P_ij g_i, in ascending i. `write_k(j0, rows, tile)` / `write_v` store rows j0 ..
-// j0 + rows - 1 from tile ([rows, D] / [rows, Dv]); either may be empty (that gradient unwanted).
+// One block of queries through the forward: q holds the block's rows ([rows, q_ld]); kt is k
+// transposed ([D, kt_ld]), v is [T, v_ld], both zero-padded to whole column tiles. Writes each
+// row's probabilities to p (row r at p + r * p_ld, up to its own last key; the columns past it,
+// up to the block's last key, hold unspecified values), its log-sum-exp to lse[r], and p v to out
+// ([rows, Dv]).
 template <typename A>
-struct KeyGradients {
-  using Write = std::function<void(int64_t j0, int rows, const A* tile)>;
-  std::vector<A> dst, pt, tile;  // dS and P transposed ([T, T], key j's row over queries i)
-
-  void run(const A* ds, int64_t ds_ld, const A* p, int64_t p_ld, const A* q, int64_t q_ld, const A* g, int64_t g_ld,
-           int64_t T, int64_t D, int64_t Dv, const Write& write_k, const Write& write_v) {
-    dst.resize(T * T);
-    pt.resize(T * T);
-    tile.resize(kRowBlock * std::max(D, Dv));
-    // Only the causal triangle (i >= j) of the transposes is ever read.
-    for (int64_t i = 0; i < T; ++i)
-      for (int64_t j = 0; j <= i; ++j) {
-        dst[j * T + i] = ds[i * ds_ld + j];
-        pt[j * T + i] = p[i * p_ld + j];
-      }
-    for (int64_t j0 = 0; j0 < T; j0 += kRowBlock) {
-      const Block blk = key_block(j0, T);
-      if (write_k) {
-        rows_times_matrix(tile.data(), D, dst.data() + j0 * T, T, blk.ks, blk.rows, q, q_ld, D);
-        write_k(j0, blk.rows, tile.data());
-      }
-      if (write_v) {
-        rows_times_matrix(tile.data(), Dv, pt.data() + j0 * T, T, blk.ks, blk.rows, g, g_ld, Dv);
-        write_v(j0, blk.rows, tile.data());
-      }
-    }
-  }
-};
+void attend_query_block(const Block& blk, const A* q, int64_t q_ld, int64_t D, const A* kt, int64_t kt_ld,
+                        const A* v, int64_t v_ld, int64_t Dv, A scale, A* p, int64_t p_ld, A* lse, A* out) {
+  rows_times_matrix(p, p_ld, q, q_ld, over(blk, D).ks, blk.rows, kt, kt_ld,
+                    blk.last_end());
+  for (int r = 0; r < blk.rows; ++r) lse[r] = softmax_row(p + r * p_ld, blk.ks[r].end, scale);
+  rows_times_matrix(out, Dv, p, p_ld, blk.ks, blk.rows, v, v_ld, Dv);
+}
 
 }  // namespace kirzl::kernels::cpu::attention_tiles

@@ -6,10 +6,14 @@
 // block of up to kRowBlock rows and kColTile<A> columns (two 64-byte vectors) is summed in a
 // local array whose size the compiler knows, which it keeps in registers, and each y row loaded
 // serves every row of the block. Every output element still adds its terms one at a time in
-// ascending k, starting from zero: the same sum, in the same order, as the plain loop.
+// ascending k, starting from zero: the same sum, in the same order, as the plain loop. Each term
+// is added by mul_add: one rounding where the target has FMA. Left to contract `acc += x * y`
+// itself, GCC fused some of the loops and not others (the 2-row f64 block, in one translation
+// unit but not another), so the bits of a sum depended on which loop added which of its terms.
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 
 #include "kirzl/core/error.hpp"
@@ -34,17 +38,28 @@ struct KRange {
 
 namespace detail {
 
+// acc + x * y: fused (one rounding) where the target has FMA, else rounded twice; the same
+// everywhere in one build.
+template <typename A>
+inline A mul_add(A x, A y, A acc) {
+#ifdef __FMA__
+  return std::fma(x, y, acc);
+#else
+  return acc + x * y;
+#endif
+}
+
 // acc[w] += x[k] * y[k * ldy + w] for k in [k0, k1), w < W.
 template <typename A, int64_t W>
 inline void accumulate_row(A (&acc)[W], const A* x, const A* y, int64_t ldy, int64_t k0, int64_t k1) {
   for (int64_t k = k0; k < k1; ++k) {
     const A xk = x[k];
     const A* yk = y + k * ldy;
-    for (int64_t w = 0; w < W; ++w) acc[w] += xk * yk[w];
+    for (int64_t w = 0; w < W; ++w) acc[w] = mul_add(xk, yk[w], acc[w]);
   }
 }
 
-template <int R, typename A>
+template <int R, bool Add, typename A>
 void rows_times_matrix_block(A* out, int64_t ldo, const A* x, int64_t ldx, const KRange* ks, const A* y,
                              int64_t ldy, int64_t ncols) {
   constexpr int64_t W = kColTile<A>;
@@ -55,7 +70,10 @@ void rows_times_matrix_block(A* out, int64_t ldo, const A* x, int64_t ldx, const
   }
   hi = std::max(hi, lo);
   for (int64_t c0 = 0; c0 < ncols; c0 += W) {
+    const int64_t width = std::min(W, ncols - c0);
     A acc[R][W] = {};
+    if constexpr (Add)
+      for (int r = 0; r < R; ++r) std::copy(out + r * ldo + c0, out + r * ldo + c0 + width, acc[r]);
     const A* yc = y + c0;
     // Ascending k in every row: its own head, the shared range (each y row loaded once for all
     // rows), its own tail. A row never reads x or y outside its range.
@@ -64,12 +82,23 @@ void rows_times_matrix_block(A* out, int64_t ldo, const A* x, int64_t ldx, const
       const A* yk = yc + k * ldy;
       for (int r = 0; r < R; ++r) {
         const A xr = x[r * ldx + k];
-        for (int64_t w = 0; w < W; ++w) acc[r][w] += xr * yk[w];
+        for (int64_t w = 0; w < W; ++w) acc[r][w] = mul_add(xr, yk[w], acc[r][w]);
       }
     }
     for (int r = 0; r < R; ++r) accumulate_row(acc[r], x + r * ldx, yc, ldy, std::max(hi, ks[r].begin), ks[r].end);
-    const int64_t width = std::min(W, ncols - c0);
     for (int r = 0; r < R; ++r) std::copy(acc[r], acc[r] + width, out + r * ldo + c0);
+  }
+}
+
+template <bool Add, typename A>
+void rows_times_matrix_rows(A* out, int64_t ldo, const A* x, int64_t ldx, const KRange* ks, int rows, const A* y,
+                            int64_t ldy, int64_t ncols) {
+  switch (rows) {
+    case 1: return rows_times_matrix_block<1, Add>(out, ldo, x, ldx, ks, y, ldy, ncols);
+    case 2: return rows_times_matrix_block<2, Add>(out, ldo, x, ldx, ks, y, ldy, ncols);
+    case 3: return rows_times_matrix_block<3, Add>(out, ldo, x, ldx, ks, y, ldy, ncols);
+    case 4: return rows_times_matrix_block<4, Add>(out, ldo, x, ldx, ks, y, ldy, ncols);
+    default: KIRZL_FAIL(ErrorCode::Internal, "rows_times_matrix: ", rows, " rows, expected 1 to ", kRowBlock);
   }
 }
 
@@ -81,13 +110,16 @@ void rows_times_matrix_block(A* out, int64_t ldo, const A* x, int64_t ldx, const
 template <typename A>
 void rows_times_matrix(A* out, int64_t ldo, const A* x, int64_t ldx, const KRange* ks, int rows, const A* y,
                        int64_t ldy, int64_t ncols) {
-  switch (rows) {
-    case 1: return detail::rows_times_matrix_block<1>(out, ldo, x, ldx, ks, y, ldy, ncols);
-    case 2: return detail::rows_times_matrix_block<2>(out, ldo, x, ldx, ks, y, ldy, ncols);
-    case 3: return detail::rows_times_matrix_block<3>(out, ldo, x, ldx, ks, y, ldy, ncols);
-    case 4: return detail::rows_times_matrix_block<4>(out, ldo, x, ldx, ks, y, ldy, ncols);
-    default: KIRZL_FAIL(ErrorCode::Internal, "rows_times_matrix: ", rows, " rows, expected 1 to ", kRowBlock);
-  }
+  detail::rows_times_matrix_rows<false>(out, ldo, x, ldx, ks, rows, y, ldy, ncols);
+}
+
+/// As rows_times_matrix, but each sum goes on from the value already in out: its terms are added
+/// to out[r * ldo + c] one at a time in ascending k. So a sum split into consecutive k ranges,
+/// one call each in ascending order, gives the same bits as one rows_times_matrix over them all.
+template <typename A>
+void rows_times_matrix_add(A* out, int64_t ldo, const A* x, int64_t ldx, const KRange* ks, int rows, const A* y,
+                           int64_t ldy, int64_t ncols) {
+  detail::rows_times_matrix_rows<true>(out, ldo, x, ldx, ks, rows, y, ldy, ncols);
 }
 
 }  // namespace kirzl::kernels::cpu

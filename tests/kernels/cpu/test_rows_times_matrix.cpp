@@ -3,6 +3,7 @@
 // columns that must never reach it.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -15,6 +16,7 @@ using kirzl::kernels::cpu::col_tile_padded;
 using kirzl::kernels::cpu::KRange;
 using kirzl::kernels::cpu::kRowBlock;
 using kirzl::kernels::cpu::rows_times_matrix;
+using kirzl::kernels::cpu::rows_times_matrix_add;
 
 namespace {
 
@@ -101,10 +103,59 @@ TEST(RowsTimesMatrix, AddsInAscendingOrder) {
   ASSERT_EQ(plain, 1.f);
 }
 
+// rows_times_matrix_add goes on from the value in out: a sum split into consecutive k ranges, one
+// call each in ascending order (the first a plain rows_times_matrix), gives the bits of one call
+// over the whole range, for every row count, column tail and split point (one split per row
+// differing, some empty); columns past ncols keep their sentinel.
+template <typename A>
+void check_split_sums() {
+  const int64_t W = kirzl::kernels::cpu::kColTile<A>;
+  std::mt19937 gen(7);
+  std::uniform_real_distribution<double> dist(-1, 1);
+  for (int rows = 1; rows <= kRowBlock; ++rows)
+    for (int64_t ncols : {int64_t{1}, W - 1, W, W + 1, 2 * W + 3}) {
+      SCOPED_TRACE(::testing::Message() << rows << " rows, " << ncols << " columns");
+      const int64_t K = 45, ldx = K + 2, ldy = col_tile_padded<A>(ncols) + 3, ldo = ncols + 5;
+      const A sentinel = A(-777);
+      std::vector<A> x(rows * ldx), y(K * ldy), whole(rows * ldo, sentinel), split(rows * ldo, sentinel);
+      for (A& e : x) e = static_cast<A>(dist(gen));
+      for (A& e : y) e = static_cast<A>(dist(gen));
+      // Row r sums over [r, K - r); the calls split it at 11 and 30, so a row's middle part may be empty.
+      std::vector<KRange> all(rows), first(rows), second(rows), third(rows);
+      for (int r = 0; r < rows; ++r) {
+        const int64_t b = r, e = K - r, m1 = std::clamp<int64_t>(11 + r, b, e), m2 = std::clamp<int64_t>(30, m1, e);
+        all[r] = {b, e};
+        first[r] = {b, m1};
+        second[r] = {m1, m2};
+        third[r] = {m2, e};
+      }
+      rows_times_matrix(whole.data(), ldo, x.data(), ldx, all.data(), rows, y.data(), ldy, ncols);
+      rows_times_matrix(split.data(), ldo, x.data(), ldx, first.data(), rows, y.data(), ldy, ncols);
+      rows_times_matrix_add(split.data(), ldo, x.data(), ldx, second.data(), rows, y.data(), ldy, ncols);
+      rows_times_matrix_add(split.data(), ldo, x.data(), ldx, third.data(), rows, y.data(), ldy, ncols);
+      for (int64_t i = 0; i < rows * ldo; ++i) ASSERT_EQ(split[i], whole[i]) << "element " << i;
+      for (int r = 0; r < rows; ++r) ASSERT_EQ(split[r * ldo + ncols], sentinel);
+    }
+}
+
+TEST(RowsTimesMatrix, FloatSplitSumsGiveTheSameBits) { check_split_sums<float>(); }
+TEST(RowsTimesMatrix, DoubleSplitSumsGiveTheSameBits) { check_split_sums<double>(); }
+
+// The add goes on from out's value, then its terms in ascending k: 1e8 then 1, -1e8, 1 gives 1.
+TEST(RowsTimesMatrix, AddStartsFromTheOutputsValue) {
+  const float xs[3] = {1.f, -1e8f, 1.f};
+  const int64_t W = kirzl::kernels::cpu::kColTile<float>;
+  std::vector<float> y(3 * W, 1.f), out(W, 1e8f), x(xs, xs + 3);
+  const KRange ks[1] = {{0, 3}};
+  rows_times_matrix_add(out.data(), W, x.data(), 3, ks, 1, y.data(), W, W);
+  for (float v : out) ASSERT_EQ(v, 1.f);
+}
+
 TEST(RowsTimesMatrix, MoreRowsThanABlockIsAnError) {
   std::vector<float> buf(1024, 0.f);
   const KRange ks[kRowBlock + 1] = {};
   EXPECT_THROW(rows_times_matrix(buf.data(), 1, buf.data(), 1, ks, kRowBlock + 1, buf.data(), 1, 1), kirzl::Error);
+  EXPECT_THROW(rows_times_matrix_add(buf.data(), 1, buf.data(), 1, ks, kRowBlock + 1, buf.data(), 1, 1), kirzl::Error);
 }
 
 }  // namespace

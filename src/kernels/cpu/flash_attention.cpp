@@ -111,8 +111,8 @@ void flash_attention_backward(Tensor& gq, Tensor& gk, Tensor& gv, const Tensor& 
         for (int64_t j0 = 0; j0 < T; j0 += Kc) {
           const int64_t kc = std::min(Kc, T - j0), n = T - j0;  // the chunk's keys; its queries as columns
           for (int64_t r0 = 0; r0 < kc; r0 += kRowBlock) {
-            // Keys j0 + r0 .. as rows; key j0 + r meets queries from column r on, so the products
-            // start at the column tile holding column r0 (j0 and W divide: aligned).
+            // Keys j0 + r0 .. as rows. Key j0 + r0 + r meets the queries from column r0 + r on, so
+            // the products start at the column tile holding column r0 (W divides j0: aligned).
             const Block keys = block_of(r0, kc);
             const int64_t c0 = r0 / W * W;
             A *p0 = pt.data() + r0 * Tp, *s0 = st.data() + r0 * Tp;
@@ -120,7 +120,7 @@ void flash_attention_backward(Tensor& gq, Tensor& gk, Tensor& gv, const Tensor& 
                               qt.data() + j0 + c0, Tp, n - c0);
             rows_times_matrix(s0 + c0, Tp, vw.data() + (j0 + r0) * Dv, Dv, over(keys, Dv).ks, keys.rows,
                               gt.data() + j0 + c0, Tp, n - c0);
-            Block causal = keys;  // key j0 + r over queries i >= j0 + r, columns [r, n)
+            Block causal = keys;  // key j0 + r0 + r over queries i >= j0 + r0 + r: columns [r0 + r, n)
             for (int r = 0; r < keys.rows; ++r) {
               causal.ks[r] = {r0 + r, n};
               A *pr = p0 + r * Tp, *sr = s0 + r * Tp;

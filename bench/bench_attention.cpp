@@ -62,9 +62,11 @@ void BM_CausalAttentionPyTorch(benchmark::State& state) {
 
 // {B, H, T, D, threads}: the GPT example's attention (batch 32, 4 heads of 32, context 64) and
 // GPT-2 124M's heads (12 of 64) at context 256, each on 1 and 2 threads, and at GPT-2's full
-// context of 1024 on 2 (where the flash backward's key chunks matter most).
+// context of 1024 on 2 (where the flash backward's key chunks matter most); and one head of 2048,
+// on 1 and 2 threads (fewer (batch, head) pairs than threads: Note [flash attention threads]).
 const std::vector<std::vector<int64_t>> kShapes = {
-    {32, 4, 64, 32, 1}, {4, 12, 256, 64, 1}, {32, 4, 64, 32, 2}, {4, 12, 256, 64, 2}, {1, 12, 1024, 64, 2}};
+    {32, 4, 64, 32, 1}, {4, 12, 256, 64, 1}, {32, 4, 64, 32, 2}, {4, 12, 256, 64, 2}, {1, 12, 1024, 64, 2},
+    {1, 1, 2048, 64, 1}, {1, 1, 2048, 64, 2}};
 
 void kirzl_shapes(benchmark::internal::Benchmark* b) {
   b->ArgNames({"B", "H", "T", "D", "threads", "reference"});

@@ -159,22 +159,26 @@ TEST_P(CausalAttentionPath, ValuesOutsideTheCausalRangeNeverReachARow) {
       }
 }
 
-// The CPU kernels split work over (batch, head) only: every sum runs in one order, whatever the
-// thread count.
+// The CPU kernels split work over (batch, head), and the flash kernels within a pair where there
+// are fewer pairs than threads: every sum runs in one order, whatever the thread count.
 TEST_P(CausalAttentionPath, SameBitsOnAnyThreadCount) {
-  const int64_t B = 4, H = 4, T = 70, D = 32;
-  Tensor q = uniform({B, H, T, D}, -1, 1, {}, nullptr), k = uniform({B, H, T, D}, -1, 1, {}, nullptr);
-  Tensor v = uniform({B, H, T, D}, -1, 1, {}, nullptr), g = uniform({B, H, T, D}, -1, 1, {}, nullptr);
-  const int threads = get_num_threads();
-  set_num_threads(1);
-  const AttentionRun one = run_attention(q, k, v, g, false);
-  set_num_threads(2);
-  const AttentionRun two = run_attention(q, k, v, g, false);
-  set_num_threads(threads);
-  EXPECT_EQ(one.y, two.y);
-  EXPECT_EQ(one.gq, two.gq);
-  EXPECT_EQ(one.gk, two.gk);
-  EXPECT_EQ(one.gv, two.gv);
+  // 16 (batch, head) pairs, and one: split across the threads (Note [flash attention threads]).
+  for (auto [B, H, T] : {std::tuple{int64_t{4}, int64_t{4}, int64_t{70}}, {int64_t{1}, int64_t{1}, int64_t{150}}}) {
+    SCOPED_TRACE(::testing::Message() << "B " << B << " H " << H << " T " << T);
+    const int64_t D = 32;
+    Tensor q = uniform({B, H, T, D}, -1, 1, {}, nullptr), k = uniform({B, H, T, D}, -1, 1, {}, nullptr);
+    Tensor v = uniform({B, H, T, D}, -1, 1, {}, nullptr), g = uniform({B, H, T, D}, -1, 1, {}, nullptr);
+    const int threads = get_num_threads();
+    set_num_threads(1);
+    const AttentionRun one = run_attention(q, k, v, g, false);
+    set_num_threads(2);
+    const AttentionRun two = run_attention(q, k, v, g, false);
+    set_num_threads(threads);
+    EXPECT_EQ(one.y, two.y);
+    EXPECT_EQ(one.gq, two.gq);
+    EXPECT_EQ(one.gk, two.gk);
+    EXPECT_EQ(one.gv, two.gv);
+  }
 }
 
 // The flash kernels (the CPU's default, Note [flash path]) keep nothing of size T x T for the

@@ -7,15 +7,14 @@
 // local array whose size the compiler knows, which it keeps in registers, and each y row loaded
 // serves every row of the block. Every output element still adds its terms one at a time in
 // ascending k, starting from zero: the same sum, in the same order, as the plain loop. Each term
-// is added by mul_add: one rounding where the target has FMA. Left to contract `acc += x * y`
-// itself, GCC fused some of the loops and not others (the 2-row f64 block, in one translation
-// unit but not another), so the bits of a sum depended on which loop added which of its terms.
+// is added by mul_add (Note [explicit fma]), so that a sum split over several calls
+// (rows_times_matrix_add) gives the bits of one.
 #pragma once
 
 #include <algorithm>
-#include <cmath>
 #include <cstdint>
 
+#include "kernels/cpu/mul_add.h"
 #include "kirzl/core/error.hpp"
 
 namespace kirzl::kernels::cpu {
@@ -37,17 +36,6 @@ struct KRange {
 };
 
 namespace detail {
-
-// acc + x * y: fused (one rounding) where the target has FMA, else rounded twice; the same
-// everywhere in one build.
-template <typename A>
-inline A mul_add(A x, A y, A acc) {
-#ifdef __FMA__
-  return std::fma(x, y, acc);
-#else
-  return acc + x * y;
-#endif
-}
 
 // acc[w] += x[k] * y[k * ldy + w] for k in [k0, k1), w < W.
 template <typename A, int64_t W>

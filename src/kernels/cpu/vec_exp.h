@@ -12,6 +12,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "kernels/cpu/mul_add.h"
+
 namespace kirzl::kernels::cpu {
 
 // c ? a : b through integer masks: GCC will not if-convert float selects under the default
@@ -28,15 +30,16 @@ inline float vec_exp(float x) {
   constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
   const bool over = x > kHi, under = x < kLo;
   const float xc = select_bits(over, kHi, select_bits(under, kLo, x));
-  const float n = (xc * kLog2e + kRound) - kRound;
-  const float r = (xc - n * kLn2Hi) - n * kLn2Lo;
+  // Every multiply-add written as one (Note [explicit fma]): the same bits in any loop.
+  const float n = mul_add(xc, kLog2e, kRound) - kRound;
+  const float r = mul_add(-n, kLn2Lo, mul_add(-n, kLn2Hi, xc));
   float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
+  p = mul_add(p, r, 1.3981999507e-3f);
+  p = mul_add(p, r, 8.3334519073e-3f);
+  p = mul_add(p, r, 4.1665795894e-2f);
+  p = mul_add(p, r, 1.6666665459e-1f);
+  p = mul_add(p, r, 5.0000001201e-1f);
+  p = mul_add(p * r, r, r) + 1.0f;
   // 2^n built in the exponent field as 2^(n-1) * 2: n is in [-124, 128] and 2^128 has no field.
   const int32_t ni = static_cast<int32_t>(n);
   const float y = p * std::bit_cast<float>((ni - 1 + 127) << 23) * 2.0f;

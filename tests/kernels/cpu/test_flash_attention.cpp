@@ -1,12 +1,17 @@
 // The CPU flash-attention kernels (src/kernels/cpu/flash_attention.cpp) by themselves: the
 // backward's key chunks (Note [flash backward by key chunks]) at and across their boundaries,
-// against a plain long-double computation, and its workspace, which must grow with T, not T^2.
+// against a plain long-double computation; pairs split across threads (Note [flash attention
+// threads]), which must give the same bits; and the backward's workspace, which must grow with
+// T, not T^2.
 // Their agreement with the reference kernels and strided outputs: tests/ops/test_fused.cpp;
 // through causal_attention: tests/ops/test_attention.cpp.
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
+#include <cstdint>
 #include <string>
+#include <tuple>
 #include <vector>
 #include <kirzl/kirzl.hpp>
 
@@ -84,6 +89,38 @@ TEST(FlashAttentionCpuBackward, MatchesThePlainGradientsAcrossKeyChunks) {
       for (int64_t e = 0; e < T * Dv; ++e)
         ASSERT_NEAR(dv[h * T * Dv + e], static_cast<double>(want.v[e]), 1e-12) << "dv head " << h << " element " << e;
     }
+  }
+}
+
+// Fewer (batch, head) pairs than threads: each pair is split by blocks of queries and key chunks
+// (Note [flash attention threads]), which must give the bits of the whole pair on one thread, for
+// the forward (out, lse) and all three gradients; T past one block, at several, with a tail.
+TEST(FlashAttentionCpu, SplitPairsGiveTheBitsOfWholePairs) {
+  const int threads = get_num_threads();
+  for (auto [dt, B, H, T] : {std::tuple{DType::f32, 1, 1, 65}, {DType::f32, 1, 1, 300}, {DType::f64, 1, 1, 200},
+                             {DType::bf16, 1, 1, 129}}) {
+    SCOPED_TRACE(::testing::Message() << dtype_name(dt) << " B " << B << " H " << H << " T " << T);
+    const int64_t D = 16, Dv = 8;
+    const TensorOptions o{.dtype = dt};
+    const DType acc = dt == DType::f64 ? DType::f64 : DType::f32;
+    Tensor q = uniform({B, H, T, D}, -2, 2, o, nullptr), k = uniform({B, H, T, D}, -2, 2, o, nullptr);
+    Tensor v = uniform({B, H, T, Dv}, -1, 1, o, nullptr), g = uniform({B, H, T, Dv}, -1, 1, o, nullptr);
+    auto run = [&](int n_threads) {
+      set_num_threads(n_threads);
+      Tensor out = empty({B, H, T, Dv}, o), lse = empty({B, H, T}, {.dtype = acc});
+      kernels::flash_attention_forward.kernel(DeviceType::CPU)(out, lse, q, k, v, 0.25);
+      Tensor gq = empty({B, H, T, D}, o), gk = empty({B, H, T, D}, o), gv = empty({B, H, T, Dv}, o);
+      kernels::flash_attention_backward.kernel(DeviceType::CPU)(gq, gk, gv, g, out, lse, q, k, v, 0.25);
+      std::vector<std::vector<double>> r;
+      for (const Tensor& t : {out, lse, gq, gk, gv}) r.push_back(t.to(DType::f64).to_vector<double>());
+      return r;
+    };
+    const auto whole = run(1), split = run(2);
+    set_num_threads(threads);
+    const char* names[] = {"out", "lse", "dq", "dk", "dv"};
+    for (size_t t = 0; t < whole.size(); ++t)
+      for (size_t i = 0; i < whole[t].size(); ++i)
+        ASSERT_EQ(std::bit_cast<uint64_t>(whole[t][i]), std::bit_cast<uint64_t>(split[t][i])) << names[t] << " element " << i;
   }
 }
 

@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
+#include <cstdint>
 #include <vector>
 
 #include "kernels/cpu/row_reduce.h"
@@ -18,6 +20,19 @@ TEST(VecExp, RelativeErrorOverTheFloatRange) {
   }
   EXPECT_LT(worst, 2.5e-7);  // ~4 ulp
   EXPECT_EQ(vec_exp(0.0f), 1.0f);
+}
+
+// One function, the same bits wherever it is compiled: in a loop the compiler vectorises and in a
+// call it cannot inline (through a volatile function pointer). Left to contract its multiply-adds
+// itself, the compiler may fuse them in one place and not in the other (Note [explicit fma]).
+TEST(VecExp, SameBitsInAVectorisedLoopAndInOneCall) {
+  std::vector<float> x, looped;
+  for (float v = -90.0f; v < 90.0f; v += 0.0037f) x.push_back(v);
+  looped.resize(x.size());
+  for (size_t i = 0; i < x.size(); ++i) looped[i] = vec_exp(x[i]);
+  float (*volatile alone)(float) = [](float v) { return vec_exp(v); };
+  for (size_t i = 0; i < x.size(); ++i)
+    ASSERT_EQ(std::bit_cast<uint32_t>(looped[i]), std::bit_cast<uint32_t>(alone(x[i]))) << "x = " << x[i];
 }
 
 TEST(VecExp, SpecialValues) {

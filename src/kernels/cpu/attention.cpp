@@ -81,7 +81,7 @@ void attention_forward(Tensor& out, Tensor& probs, const Tensor& q, const Tensor
     T_* op = out.data<T_>();
     A* pp = probs.data<A>();
     const A sc = static_cast<A>(scale);
-    const int64_t Tp = col_tile_padded<A>(T), Dvp = col_tile_padded<A>(Dv);
+    const int64_t Tp = tile_row_stride<A>(T), Dvp = tile_row_stride<A>(Dv);
     parallel_rows(B, T * T * (D + Dv), [&](int64_t b0, int64_t b1) {
       // k as [D, Tp] and v as [T, Dvp], zero-padded: rows_times_matrix reads whole column tiles.
       std::vector<A> kt(D * Tp, A(0)), vw(T * Dvp, A(0)), qi(kRowBlock * D), oi(kRowBlock * Dv);
@@ -114,7 +114,7 @@ void attention_backward(Tensor& gq, Tensor& gk, Tensor& gv, const Tensor& g, con
     T_* gkp = gk.defined() ? gk.data<T_>() : nullptr;
     T_* gvp = gv.defined() ? gv.data<T_>() : nullptr;
     const A sc = static_cast<A>(scale);
-    const int64_t Tp = col_tile_padded<A>(T), Dp = col_tile_padded<A>(D), Dvp = col_tile_padded<A>(Dv);
+    const int64_t Tp = tile_row_stride<A>(T), Dp = tile_row_stride<A>(D), Dvp = tile_row_stride<A>(Dv);
     parallel_rows(B, T * T * (D + Dv), [&](int64_t b0, int64_t b1) {
       // Zero-padded to whole column tiles: v as [Dv, Tp]; k, q and g as [T, Dp] / [T, Dvp]; dS
       // row by row as [T, Tp].

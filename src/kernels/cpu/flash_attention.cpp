@@ -58,7 +58,7 @@ template <typename A> struct KeysValues {
   std::vector<A> kt, vw;
   template <typename E>
   void load(const Strided4<E>& K, const Strided4<E>& V, int64_t b, int64_t h, int64_t T, int64_t D, int64_t Dv) {
-    const int64_t Tp = col_tile_padded<A>(T), Dvp = col_tile_padded<A>(Dv);
+    const int64_t Tp = tile_row_stride<A>(T), Dvp = tile_row_stride<A>(Dv);
     kt.assign(D * Tp, A(0));
     vw.assign(T * Dvp, A(0));
     transpose_widen(kt.data(), Tp, K.row(b, h, 0), K.st, T, D);
@@ -71,7 +71,7 @@ template <typename A> struct KeysValues {
 template <typename A, typename E>
 void forward_queries(const KeysValues<A>& kv, const Strided4<E>& Q, const Strided4<E>& O, A* lse, int64_t b,
                      int64_t h, int64_t i0, int64_t i1, int64_t T, int64_t D, int64_t Dv, A sc, std::vector<A>& p) {
-  const int64_t Tp = col_tile_padded<A>(T), Dvp = col_tile_padded<A>(Dv);
+  const int64_t Tp = tile_row_stride<A>(T), Dvp = tile_row_stride<A>(Dv);
   p.resize(kRowBlock * (Tp + D + Dv));
   A *qi = p.data() + kRowBlock * Tp, *oi = qi + kRowBlock * D;
   for (int64_t a0 = i0; a0 < i1; a0 += kRowBlock) {
@@ -94,7 +94,7 @@ template <typename A> struct BackwardOperands {
   std::vector<A> qt, qw, kw, kt, vw, vt, gt, gw, delta;
 
   BackwardOperands(int64_t t, int64_t d, int64_t dv)
-      : T(t), D(d), Dv(dv), Tp(col_tile_padded<A>(t)), Dp(col_tile_padded<A>(d)), Dvp(col_tile_padded<A>(dv)) {}
+      : T(t), D(d), Dv(dv), Tp(tile_row_stride<A>(t)), Dp(tile_row_stride<A>(d)), Dvp(tile_row_stride<A>(dv)) {}
 
   template <typename E>
   void load(const Strided4<E>& Q, const Strided4<E>& K, const Strided4<E>& V, const Strided4<E>& O,

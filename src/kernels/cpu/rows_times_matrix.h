@@ -30,6 +30,17 @@ constexpr int64_t col_tile_padded(int64_t n) {
   return (n + kColTile<A> - 1) / kColTile<A> * kColTile<A>;
 }
 
+/// The row stride to give a matrix that rows_times_matrix reads as y, n columns wide: readable
+/// to col_tile_padded<A>(n), plus one 64-byte line where that is a multiple of 512 bytes, so that
+/// the stride is then an odd number of cache lines. With a power-of-two stride (T = 1024 or 2048
+/// floats) the rows of one column tile fall into a few cache sets and evict each other (the
+/// flash kernels 3-7 % slower from T = 256 without the line).
+template <typename A>
+constexpr int64_t tile_row_stride(int64_t n) {
+  const int64_t padded = col_tile_padded<A>(n), line = 64 / static_cast<int64_t>(sizeof(A));
+  return padded % (8 * line) == 0 ? padded + line : padded;
+}
+
 /// The k range [begin, end) of one row's sum.
 struct KRange {
   int64_t begin, end;

@@ -83,8 +83,7 @@ A softmax_row(A* p, int64_t n, A scale) {
 template <typename A>
 void attend_query_block(const Block& blk, const A* q, int64_t q_ld, int64_t D, const A* kt, int64_t kt_ld,
                         const A* v, int64_t v_ld, int64_t Dv, A scale, A* p, int64_t p_ld, A* lse, A* out) {
-  rows_times_matrix(p, p_ld, q, q_ld, over(blk, D).ks, blk.rows, kt, kt_ld,
-                    blk.last_end());
+  rows_times_matrix(p, p_ld, q, q_ld, over(blk, D).ks, blk.rows, kt, kt_ld, blk.last_end());
   for (int r = 0; r < blk.rows; ++r) lse[r] = softmax_row(p + r * p_ld, blk.ks[r].end, scale);
   rows_times_matrix(out, Dv, p, p_ld, blk.ks, blk.rows, v, v_ld, Dv);
 }

@@ -140,6 +140,18 @@ template <typename A> struct BackwardOperands {
 // Dv + chunk)): at T = 4096, D = 64 in f32, about 10 MiB, where a row-wise backward holding P
 // and dS for all T x T pairs (and their transposes) took 256 MiB.
 inline constexpr int64_t kKeyChunk = 64;  // a multiple of kRowBlock and of every kColTile<A>
+
+// The two element-wise steps of the backward, one definition for the key chunks and the dq pass
+// (whose results must be the same bits, Note [flash attention threads]): P_ij = exp(S_ij scale -
+// lse_i) from a recomputed score, and dS_ij = P_ij (dP_ij - delta_i) scale.
+template <typename A>
+inline A probability(A score, A scale, A lse) {
+  return vec_exp(score * scale - lse);
+}
+template <typename A>
+inline A score_gradient(A p, A dp, A delta, A scale) {
+  return p * (dp - delta) * scale;
+}
 static_assert(kKeyChunk % kRowBlock == 0 && kKeyChunk % kColTile<float> == 0 && kKeyChunk % kColTile<double> == 0);
 
 // A thread's workspace for key chunks: the chunk's P^T and dS^T ([kKeyChunk, Tp]) and dS
@@ -179,8 +191,8 @@ void key_chunk(const BackwardOperands<A>& o, const A* lse, A sc, int64_t j0, Chu
       causal.ks[r] = {r0 + r, n};
       A *pr = p0 + r * Tp, *sr = s0 + r * Tp;
       const A *lr = lse + j0, *dr = o.delta.data() + j0;
-      for (int64_t c = r0 + r; c < n; ++c) pr[c] = vec_exp(pr[c] * sc - lr[c]);
-      for (int64_t c = r0 + r; c < n; ++c) sr[c] = pr[c] * (sr[c] - dr[c]) * sc;
+      for (int64_t c = r0 + r; c < n; ++c) pr[c] = probability(pr[c], sc, lr[c]);
+      for (int64_t c = r0 + r; c < n; ++c) sr[c] = score_gradient(pr[c], sr[c], dr[c], sc);
     }
     rows_times_matrix(w.tile.data(), D, s0, Tp, causal.ks, keys.rows, o.qw.data() + j0 * Dp, Dp, D);
     narrow_rows(gk + (j0 + r0) * gk_st, gk_st, w.tile.data(), D, keys.rows, D);
@@ -220,8 +232,8 @@ void query_dq(const BackwardOperands<A>& o, const A* lse, A sc, int64_t i0, int6
       const int64_t n = blk.ks[r].end;
       A *pr = p.data() + r * Tp, *sr = ds + r * Tp;
       const A l = lse[a0 + r], d = o.delta[a0 + r];
-      for (int64_t j = 0; j < n; ++j) pr[j] = vec_exp(pr[j] * sc - l);
-      for (int64_t j = 0; j < n; ++j) sr[j] = pr[j] * (sr[j] - d) * sc;
+      for (int64_t j = 0; j < n; ++j) pr[j] = probability(pr[j], sc, l);
+      for (int64_t j = 0; j < n; ++j) sr[j] = score_gradient(pr[j], sr[j], d, sc);
     }
     rows_times_matrix(tile, D, ds, Tp, blk.ks, blk.rows, o.kw.data(), Dp, D);
     narrow_rows(gq + a0 * gq_st, gq_st, tile, D, blk.rows, D);

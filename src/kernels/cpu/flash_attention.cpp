@@ -141,9 +141,9 @@ template <typename A> struct BackwardOperands {
 // and dS for all T x T pairs (and their transposes) took 256 MiB.
 inline constexpr int64_t kKeyChunk = 64;  // a multiple of kRowBlock and of every kColTile<A>
 
-// The two element-wise steps of the backward, one definition for the key chunks and the dq pass
-// (whose results must be the same bits, Note [flash attention threads]): P_ij = exp(S_ij scale -
-// lse_i) from a recomputed score, and dS_ij = P_ij (dP_ij - delta_i) scale.
+// The two element-wise steps of the backward, P_ij = exp(S_ij scale - lse_i) from a recomputed
+// score and dS_ij = P_ij (dP_ij - delta_i) scale, defined once for the key chunks and the dq pass,
+// whose results must be the same bits (see Note [flash attention threads]).
 template <typename A>
 inline A probability(A score, A scale, A lse) {
   return vec_exp(score * scale - lse);

@@ -19,19 +19,21 @@ namespace kirzl {
 
 namespace {
 
+// [..., T, D] as [1, batch, T, D] (batch the product of the leading dims), over a contiguous
+// copy where t is not contiguous: the 4-D view the attention kernels take.
+Tensor flattened_heads(const Tensor& t) {
+  int64_t batch = 1;
+  for (int64_t d = 0; d < t.dim() - 2; ++d) batch *= t.size(d);
+  return t.detach().contiguous().reshape({1, batch, t.size(-2), t.size(-1)});
+}
+
 // Note [flash path]: attention in the flash kernels saves only the output and one log-sum-exp per
 // row, never the T x T matrix. On CUDA they take f32/bf16/f16 with head dim 64 or 128 (and
 // Dv == D); on the CPU every dtype and head dims. 4-D q/k/v views with unit last-dim stride (e.g.
 // split from [B, T, 3C] and transposed) are read in place; other layouts are made contiguous
 // first.
 Tensor flash_causal_attention(const Tensor& q, const Tensor& k, const Tensor& v, double scale) {
-  auto as4 = [](const Tensor& t) {
-    if (t.dim() == 4 && t.stride(3) == 1) return t.detach();
-    Tensor c = t.detach().contiguous();
-    int64_t batch = 1;
-    for (int64_t d = 0; d < t.dim() - 2; ++d) batch *= t.size(d);
-    return c.reshape({1, batch, t.size(-2), t.size(-1)});
-  };
+  auto as4 = [](const Tensor& t) { return t.dim() == 4 && t.stride(3) == 1 ? t.detach() : flattened_heads(t); };
   Tensor q4 = as4(q), k4 = as4(k), v4 = as4(v);
   const DType acc = q.dtype() == DType::f64 ? DType::f64 : DType::f32;
   Tensor out4 = empty(v4.shape(), options_of(q));
@@ -66,12 +68,7 @@ AttentionPath choose_path(const char* op, const Tensor& q, int64_t Dv) {
   if (mode == "reference") return AttentionPath::Reference;
   if (!q.device().is_cuda()) return AttentionPath::Flash;  // the CPU's flash kernels take every shape
   // cuDNN's support check reads a [B, H, T, D] q; another rank is seen as [1, batch, T, D].
-  Tensor q4 = q;
-  if (q.dim() != 4) {
-    int64_t batch = 1;
-    for (int64_t d = 0; d < q.dim() - 2; ++d) batch *= q.size(d);
-    q4 = q.detach().contiguous().reshape({1, batch, q.size(-2), q.size(-1)});
-  }
+  const Tensor q4 = q.dim() == 4 ? q : flattened_heads(q);
   const int64_t D = q4.size(3);
   const bool flash = kernels::flash_attention_cuda_supports(q4.dtype(), D) && Dv == D;
   if (mode == "flash") return flash ? AttentionPath::Flash : AttentionPath::Reference;
@@ -99,15 +96,7 @@ Tensor cudnn_operand(const Tensor& t4) {
 }
 
 Tensor cudnn_causal_attention(const Tensor& q, const Tensor& k, const Tensor& v, double scale) {
-  auto as4 = [](const Tensor& t) {
-    Tensor d = t.detach();
-    if (d.dim() != 4) {
-      int64_t batch = 1;
-      for (int64_t i = 0; i < t.dim() - 2; ++i) batch *= t.size(i);
-      d = d.contiguous().reshape({1, batch, t.size(-2), t.size(-1)});
-    }
-    return cudnn_operand(d);
-  };
+  auto as4 = [](const Tensor& t) { return cudnn_operand(t.dim() == 4 ? t.detach() : flattened_heads(t)); };
   Tensor q4 = as4(q), k4 = as4(k), v4 = as4(v);
   Tensor out4 = empty(q4.shape(), options_of(q));
   Tensor lse = empty({q4.size(0), q4.size(1), q4.size(2)}, {.dtype = DType::f32, .device = q.device()});

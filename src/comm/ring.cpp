@@ -10,6 +10,7 @@
 #include "comm/ring.h"
 
 #include <algorithm>
+#include <new>
 #include <vector>
 
 #include "comm/reduce_ops.h"
@@ -61,7 +62,10 @@ class RingStep {
   std::byte* scratch(int64_t bytes) {
     if (scratch_.bytes < bytes) {
       const int64_t largest = std::max((seg_len(0) + 1) * esize_, bytes);
-      scratch_.data = std::shared_ptr<std::byte[]>(new std::byte[static_cast<size_t>(largest)]);
+      // Note [ring scratch alignment]
+      constexpr std::align_val_t align{kRingScratchAlignment};
+      scratch_.data = std::shared_ptr<std::byte[]>(new (align) std::byte[static_cast<size_t>(largest)],
+                                                   [](std::byte* p) { ::operator delete[](p, align); });
       scratch_.bytes = largest;
       kept_ = nullptr;
     }

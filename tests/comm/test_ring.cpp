@@ -124,6 +124,32 @@ TEST(Ring, AllGatherSpreadsEachRanksSegment) {
 
 // Max and Min are not commutative where NaN is involved (a < b is false either way): each segment
 // is reduced once, by one rank, and copied, so every rank still gets the same bits.
+// Note [ring scratch alignment]: the caller's scratch is allocated aligned like tensor storage,
+// reused while it is large enough, and grown (again aligned) when it is not.
+TEST(Ring, ScratchIsAlignedLikeTensorStorageAndReused) {
+  const int n = 2;
+  std::vector<RingScratch> scratch(n);
+  std::vector<const std::byte*> first(n);
+  for (int64_t count : {int64_t{1001}, int64_t{999}, int64_t{40001}}) {
+    const auto want = reference(n, count, DType::f32, ReduceOp::Sum);
+    std::vector<std::vector<std::byte>> got(n);
+    auto errors = run_ranks(n, [&](int r, Transport& t) {
+      got[r] = contribution(r, count, DType::f32, ReduceOp::Sum);
+      ring_all_reduce(t, got[r].data(), count, DType::f32, ReduceOp::Sum, {.scratch = &scratch[r]});
+    });
+    for (int r = 0; r < n; ++r) {
+      ASSERT_FALSE(errors[r]) << count << " elements, rank " << r << ": " << errors[r]->what();
+      EXPECT_EQ(got[r], want) << count << " elements, rank " << r;
+      ASSERT_NE(scratch[r].data, nullptr);
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(scratch[r].data.get()) % kRingScratchAlignment, 0u)
+          << count << " elements, rank " << r;
+      EXPECT_GE(scratch[r].bytes, (count / n + 1) * 4) << count << " elements, rank " << r;
+      if (count == 1001) first[r] = scratch[r].data.get();
+      if (count == 999) EXPECT_EQ(scratch[r].data.get(), first[r]) << "a smaller all-reduce reallocated rank " << r << "'s scratch";
+    }
+  }
+}
+
 TEST(Ring, EveryRankGetsTheSameBitsForNaNUnderMaxAndMin) {
   const float nan = std::numeric_limits<float>::quiet_NaN();
   for (int n : {2, 3})

@@ -46,7 +46,9 @@ time per call: measure throughput without a Profile. Only this thread's kernel c
       .def("__exit__", [](Profile& p, const py::object&, const py::object&, const py::object&) { p.stop(); })
       .def("stop", &Profile::stop, "Stops recording; the recorded calls stay.")
       .def_property_readonly("recording", &Profile::recording, "True until stop().")
-      .def("reset", &Profile::reset, "Forgets the calls recorded so far; recording goes on if it was on.")
+      .def("reset", &Profile::reset, py::call_guard<py::gil_scoped_release>(),
+           "Forgets the calls recorded so far (waiting for their CUDA events) and a timing error kept from them; "
+           "recording goes on if it was on.")
       .def("by_kernel", &Profile::by_kernel, py::call_guard<py::gil_scoped_release>(),
            "One row per kernel and device type, largest device time first (waits for the CUDA events).")
       .def("by_family", &Profile::by_family, py::call_guard<py::gil_scoped_release>(),

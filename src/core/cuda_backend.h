@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 
 #include "core/cuda_runtime.h"
 #include "kirzl/core/cuda.hpp"
@@ -100,6 +101,14 @@ class Backend {
   virtual void event_synchronize(void* event, int device) = 0;
   virtual bool event_query(void* event) = 0;
   virtual float event_elapsed_ms(void* start, void* end) = 0;
+  /// For the profiler (Note [profiler]): the milliseconds from timing event `start` to `end`
+  /// (recorded in that order on one stream), once `end` has completed; with `wait` it waits for
+  /// that (cudaEventSynchronize), without it returns nullopt while `end` has not (cudaEventQuery).
+  /// Unlike event_synchronize it reads no deferred index error (that error stays for the user's
+  /// own next synchronisation), and it runs in Relaxed capture mode (Note [relaxed capture mode]):
+  /// the events are outside every graph, so waiting for them invalidates no capture of this
+  /// thread or another.
+  virtual std::optional<float> timing_interval_ms(void* start, void* end, bool wait) = 0;
 
   // ---- CUDA graphs (kirzl/core/cuda_graph.hpp, Note [cuda graph capture]) ----
   /// Whether `stream` of `device` is being captured (cudaStreamIsCapturing).

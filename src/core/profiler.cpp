@@ -14,8 +14,13 @@
 // and added up as soon as they complete (checked with cudaEventQuery after each call, so that
 // only the pairs in flight are held, and their events are reused); the summaries wait for the
 // rest. Events are not recorded into a CUDA graph being captured: a captured call does not run
-// then, so it counts as untimed. An event that cannot be recorded or read does not disturb the
-// call: the first such error is kept, the calls go on untimed, and the summaries throw it.
+// then, so it counts as untimed. The events are queried and waited for in Relaxed capture mode
+// (Note [relaxed capture mode]), since they are outside every graph: a capture of this thread on
+// another device, or another thread's capture in Global mode, is not invalidated by them. Waiting
+// for them reads no deferred index error (Note [deferred index check]): that stays for the user's
+// own next synchronisation. An event that cannot be recorded or read does not disturb the call:
+// the first such error is kept (and cleared from CUDA's last error, Note [cuda last error]), the
+// calls go on untimed, and the summaries throw it until reset().
 #include "kirzl/core/profiler.hpp"
 
 #include <algorithm>
@@ -27,6 +32,7 @@
 #include <optional>
 #include <thread>
 
+#include "core/cuda_backend.h"
 #include "core/profiler_hook.h"
 #include "kirzl/core/cuda_graph.hpp"
 #include "kirzl/core/error.hpp"
@@ -93,6 +99,7 @@ class Recorder {
     std::lock_guard<std::mutex> lock(mu_);
     drain_(true);
     for (Row& r : rows_) r.calls = r.untimed = 0, r.host_ms = r.device_ms = 0;
+    error_.reset();  // timing starts afresh
   }
 
   std::vector<ProfileRow> rows() const {
@@ -145,17 +152,21 @@ class Recorder {
   }
 
   // Adds up the pairs at the front that have completed (with `wait`, all whose call has
-  // returned), and reuses their events. Called after timed CUDA calls only, never during a
-  // capture of this thread (querying an event is not allowed then).
+  // returned), and reuses their events. Called after timed CUDA calls and by the summaries; the
+  // events it waits for are never inside a capture (a captured call is untimed).
   void drain_(bool wait) noexcept {
     try {
       while (!pending_.empty()) {
         Pending& p = pending_.front();
         if (!p.ended && !p.failed) return;  // its call has not returned yet (a summary read from another thread)
         if (p.ended && !p.failed) {
-          if (wait) p.end.synchronize();
-          else if (!p.end.query()) return;
-          rows_[static_cast<size_t>(p.row)].device_ms += cuda::Event::elapsed_ms(p.start, p.end);
+          // Not Event::synchronize/query: they would read the device's deferred index error (the
+          // user's to see at their next synchronisation) or refuse during this thread's capture
+          // of another stream; the backend waits in Relaxed capture mode (Note [profiler]).
+          const std::optional<float> ms =
+              cuda_rt::backend()->timing_interval_ms(p.start.native_handle(), p.end.native_handle(), wait);
+          if (!ms) return;
+          rows_[static_cast<size_t>(p.row)].device_ms += *ms;
         } else {
           ++rows_[static_cast<size_t>(p.row)].untimed;
         }

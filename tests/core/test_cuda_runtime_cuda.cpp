@@ -13,6 +13,12 @@
 #include "support/cuda_compare.hpp"
 #include "support/expect_error.hpp"
 
+#if KIRZL_HAS_CUDA
+#include <cuda_runtime.h>
+
+#include "core/cuda/cuda_check.h"
+#endif
+
 using namespace kirzl;
 using kirzl::testing::all_close;
 
@@ -144,6 +150,22 @@ TEST(CudaRuntime, OutOfMemoryErrorNamesSizesAndDeviceMemory) {
   // The device is still usable.
   Tensor t = full({1000}, 2.0, {.device = Device::cuda(0)});
   EXPECT_EQ(t.to(Device::cpu()).to_vector<float>(), std::vector<float>(1000, 2.0f));
+}
+
+// Note [cuda last error]: a failed runtime call is reported by the check that sees it, once; the
+// next kernel launch's check does not report it again as its own failure.
+TEST(CudaRuntime, AFailedCallIsReportedOnceNotAgainByTheNextLaunch) {
+  KIRZL_REQUIRE_REAL_GPU("a CUDA runtime call that fails");
+#if KIRZL_HAS_CUDA
+  Tensor x = full({1000}, 1.0, {.device = Device::cuda(0)});
+  cuda::synchronize(0);
+  EXPECT_KIRZL_ERROR([] { KIRZL_CUDA_CHECK(cudaSetDevice(1 << 20)); }(), ErrorCode::Cuda, "cudaSetDevice",
+                     "cudaErrorInvalidDevice");
+  EXPECT_EQ(cudaPeekAtLastError(), cudaSuccess) << "the failure was left in the thread's last error";
+  Tensor y;
+  EXPECT_NO_THROW(y = add(x, x)) << "the next launch reported the earlier failure as its own";
+  EXPECT_EQ(y.to(Device::cpu()).to_vector<float>(), std::vector<float>(1000, 2.0f));
+#endif
 }
 
 TEST(CudaRuntime, BlockUsedOnASecondStreamWaitsForItsEvent) {

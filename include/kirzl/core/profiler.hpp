@@ -65,9 +65,11 @@ struct ProfileRow {
 /// On CUDA, the timing events add a few microseconds of host time per call and may leave small
 /// gaps between kernels: measure throughput without a Profile, and the breakdown with one.
 /// Results wait for the recorded events (by_kernel, by_family, table synchronize with them).
-/// CUDA graphs: calls this thread makes while it captures are counted, untimed. Do not record on
-/// one thread while another captures in CaptureMode::Global (kirzl's default is ThreadLocal):
-/// CUDA forbids the event queries a Profile makes after each timed call on every thread then.
+/// CUDA graphs: calls this thread makes while it captures on their device are counted, untimed.
+/// The Profile queries and waits for its events in CUDA's relaxed capture mode, so they disturb
+/// neither a capture of this thread on another device nor another thread's capture (in any
+/// CaptureMode). Reading the results waits for the device but reports no pending bad-index error
+/// (Note [deferred index check]): that is still raised at your own next synchronisation.
 ///
 /// One Profile at a time per thread (a second one throws Error{InvalidArgument}). Not copyable
 /// or movable. Stop it on the thread that created it; destroying it on another thread stops the
@@ -86,13 +88,13 @@ class Profile {
   void stop() noexcept;
   /// True from construction until stop().
   bool recording() const;
-  /// Forgets every call recorded so far (waiting for their events first); recording goes on if
-  /// it was on.
+  /// Forgets every call recorded so far (waiting for their events first) and a timing error kept
+  /// from them; recording goes on if it was on.
   void reset();
 
   /// One row per (kernel, device type), by device_ms, largest first. Waits for the recorded CUDA
-  /// events. Throws Error{Cuda} when a CUDA event could not be recorded or read during the
-  /// profile (the call itself was not affected).
+  /// events. Throws Error{Cuda} when a CUDA event could not be recorded or read since the Profile
+  /// began or was last reset() (the call itself was not affected).
   std::vector<ProfileRow> by_kernel() const;
   /// The same calls summed by kernel_family() of their kernel, largest first.
   std::vector<ProfileRow> by_family() const;

@@ -74,7 +74,7 @@ class Profile:
         """
     def reset(self) -> None:
         """
-        Forgets the calls recorded so far; recording goes on if it was on.
+        Forgets the calls recorded so far (waiting for their CUDA events) and a timing error kept from them; recording goes on if it was on.
         """
     def stop(self) -> None:
         """

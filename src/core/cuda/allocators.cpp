@@ -15,6 +15,7 @@
 
 #include "core/cuda/cuda_check.h"
 #include "core/cuda/device_guard.h"
+#include "core/cuda/relaxed_capture_mode.h"
 
 namespace kirzl::cuda_rt {
 namespace {
@@ -91,30 +92,13 @@ class EventBackend : public alloc::AllocatorBackend {
   }
 };
 
-// cudaMalloc is among the calls CUDA calls potentially unsafe during stream capture: a capture in
-// cudaStreamCaptureModeGlobal or ThreadLocal fails when the capturing thread makes one. The
-// allocator's segments are deliberately outside any graph (Note [cuda graph memory]), so the
-// calling thread is switched to cudaStreamCaptureModeRelaxed around the call, push-pop as the
-// documentation of cudaThreadExchangeStreamCaptureMode suggests. Outside a capture it changes
-// nothing.
-class RelaxedCaptureMode {
- public:
-  RelaxedCaptureMode() { KIRZL_CUDA_CHECK(cudaThreadExchangeStreamCaptureMode(&previous_)); }
-  ~RelaxedCaptureMode() { KIRZL_CUDA_CHECK_NOTHROW(cudaThreadExchangeStreamCaptureMode(&previous_)); }
-  RelaxedCaptureMode(const RelaxedCaptureMode&) = delete;
-  RelaxedCaptureMode& operator=(const RelaxedCaptureMode&) = delete;
-
- private:
-  cudaStreamCaptureMode previous_ = cudaStreamCaptureModeRelaxed;
-};
-
 class DeviceBackend final : public EventBackend {
  public:
   explicit DeviceBackend(int device) : device_(device) {}
   void* allocate(size_t nbytes) override {
     DeviceGuard guard(device_);
     void* p = nullptr;
-    RelaxedCaptureMode relaxed;
+    RelaxedCaptureMode relaxed;  // Note [relaxed capture mode]
     cudaError_t err = cudaMalloc(&p, nbytes);
     if (err == cudaErrorMemoryAllocation) {
       (void)cudaGetLastError();  // not sticky; clear it so later calls do not see it

@@ -59,6 +59,7 @@ class CudaBackend final : public Backend {
   void event_synchronize(void* event, int device) override;
   bool event_query(void* event) override;
   float event_elapsed_ms(void* start, void* end) override;
+  std::optional<float> timing_interval_ms(void* start, void* end, bool wait) override;
 
   bool stream_capturing(void* stream, int device) override;
   void begin_capture(void* stream, int device, cuda::CaptureMode mode) override;

@@ -10,6 +10,7 @@
 #include "core/cuda/cuda_check.h"
 #include "core/cuda/current_stream.h"
 #include "core/cuda/device_guard.h"
+#include "core/cuda/relaxed_capture_mode.h"
 
 namespace kirzl {
 namespace {
@@ -27,10 +28,8 @@ cudaStream_t& current_slot(int device) {
 // cudaSuccess -> true, cudaErrorNotReady -> false, anything else throws.
 bool ready(cudaError_t err, const char* what) {
   if (err == cudaSuccess) return true;
-  if (err == cudaErrorNotReady) {
-    (void)cudaGetLastError();
-    return false;
-  }
+  (void)cudaGetLastError();  // Note [cuda last error]; NotReady is not a failure, and not left behind either
+  if (err == cudaErrorNotReady) return false;
   KIRZL_FAIL(ErrorCode::Cuda, what, " failed: ", cudaGetErrorName(err), " (", cudaGetErrorString(err), ")");
 }
 
@@ -136,6 +135,16 @@ bool CudaBackend::event_query(void* event) {
 float CudaBackend::event_elapsed_ms(void* start, void* end) {
   float ms = 0;
   KIRZL_CUDA_CHECK(cudaEventElapsedTime(&ms, static_cast<cudaEvent_t>(start), static_cast<cudaEvent_t>(end)));
+  return ms;
+}
+
+std::optional<float> CudaBackend::timing_interval_ms(void* start, void* end, bool wait) {
+  RelaxedCaptureMode relaxed;  // Note [relaxed capture mode]
+  auto* e = static_cast<cudaEvent_t>(end);
+  if (wait) KIRZL_CUDA_CHECK(cudaEventSynchronize(e));
+  else if (!ready(cudaEventQuery(e), "cudaEventQuery")) return std::nullopt;
+  float ms = 0;
+  KIRZL_CUDA_CHECK(cudaEventElapsedTime(&ms, static_cast<cudaEvent_t>(start), e));
   return ms;
 }
 

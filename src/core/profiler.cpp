@@ -178,8 +178,11 @@ class Recorder {
       }
     } catch (const std::exception& e) {
       note_error_(e);
-      // Nothing more can be timed reliably: count what is left as untimed.
-      for (const Pending& p : pending_) ++rows_[static_cast<size_t>(p.row)].untimed;
+      // Nothing more can be timed reliably: count what is left as untimed. A call still in flight
+      // (a summary read from another thread) is not counted here: its end() counts it, finding
+      // its pair forgotten.
+      for (const Pending& p : pending_)
+        if (p.ended || p.failed) ++rows_[static_cast<size_t>(p.row)].untimed;
       pending_base_ += static_cast<int64_t>(pending_.size());
       pending_.clear();
     }

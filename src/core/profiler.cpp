@@ -13,7 +13,9 @@
 // use it) and the device time is the interval between them. The pairs are kept in launch order
 // and added up as soon as they complete (checked with cudaEventQuery after each call, so that
 // only the pairs in flight are held, and their events are reused); the summaries wait for the
-// rest. Events are not recorded into a CUDA graph being captured: a captured call does not run
+// rest. A call's interval runs from its start event to its end event on the stream, so while the
+// GPU waits for the host it also holds the host work the call does before its launch (a
+// library's plan, an allocation); with the GPU kept busy it is the kernels' time. Events are not recorded into a CUDA graph being captured: a captured call does not run
 // then, so it counts as untimed. The events are queried and waited for in Relaxed capture mode
 // (Note [relaxed capture mode]), since they are outside every graph: a capture of this thread on
 // another device, or another thread's capture in Global mode, is not invalidated by them. Waiting

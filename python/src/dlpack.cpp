@@ -4,7 +4,10 @@
 // Both directions order CUDA work through the DLPack `stream` argument (Note [dlpack streams]).
 #include "dlpack.h"
 
+#include <algorithm>
 #include <cstdint>
+#include <cstdio>
+#include <optional>
 
 #include "common.h"
 
@@ -36,6 +39,22 @@ namespace {
 // the legacy default stream; when its data turns out to be on CUDA and kirzl's current stream is
 // another, kirzl's stream is made to wait for the legacy default stream. A bare capsule carries no
 // stream: the caller who made it is responsible for its ordering.
+//
+// Letting go. A consumer uses kirzl's memory on its stream until it calls the DLPack deleter,
+// which it may do as soon as its own tensor dies on the host, with its kernels still queued. The
+// deleter therefore declares that use to kirzl's caching allocator (Storage::record_stream on the
+// consumer's stream, an event; the host never waits) before it drops the tensor, so the block is
+// reused only after that work. The per-thread default stream (2) names the stream of whichever
+// thread runs the deleter, so its use is fenced on the legacy default stream, which waits for
+// every blocking stream's earlier work. With -1 the consumer took the ordering on itself.
+// Importing a read-only capsule copies it (kirzl has no read-only tensors): the copy is queued on
+// kirzl's stream, so the producer's memory is given back only after kirzl's stream has run it.
+//
+// Devices and captures. A producer such as PyTorch exports only from its current device, so
+// from_dlpack makes the producer's device current around __dlpack__ (and restores it). Neither
+// direction works inside a CUDA graph capture (the event and wait would cross the capture's
+// boundary): both refuse with Error{Unsupported} while kirzl's current stream of the device is
+// being captured.
 
 // The `stream` argument of __dlpack__, validated.
 struct DlpackStream {
@@ -81,17 +100,30 @@ DlpackStream parse_stream(const py::object& stream) {
   return out;
 }
 
-// Producer side: makes the consumer's stream wait for kirzl's pending work on `t`'s device.
-void order_for_consumer(const Tensor& t, const DlpackStream& s) {
-  if (!t.device().is_cuda() || s.kind == DlpackStream::Kind::NoSync) return;
+// Refuses a CUDA exchange while kirzl's current stream of `device` is being captured.
+void check_not_capturing(int device, const char* what) {
+  KIRZL_CHECK_CODE(!cuda::is_capturing(device), ErrorCode::Unsupported, what, ": not during a CUDA graph capture on cuda:",
+                   device, " (the exchange's event and wait would cross the capture); exchange before or after it");
+}
+
+// Producer side: makes the consumer's stream wait for kirzl's pending work on `t`'s device, and
+// returns the stream on which the consumer's use of the memory is fenced when it lets go (an
+// empty Stream: nothing to fence). Note [dlpack streams].
+cuda::Stream order_for_consumer(const Tensor& t, const DlpackStream& s) {
+  if (!t.device().is_cuda() || s.kind == DlpackStream::Kind::NoSync) return {};
   int dev = t.device().index();
-  cuda::Stream consumer;
-  switch (s.kind) {
-    case DlpackStream::Kind::Handle: consumer = cuda::Stream::from_native(dev, reinterpret_cast<void*>(s.handle)); break;
-    case DlpackStream::Kind::PerThreadDefault: consumer = cuda::Stream::per_thread_default(dev); break;
-    default: consumer = cuda::Stream::legacy_default(dev); break;  // None: the standard says assume the legacy one
-  }
-  consumer.wait(cuda::Stream::current(dev));
+  check_not_capturing(dev, "__dlpack__");
+  // Non-owning handles, made twice: a Stream is not copyable.
+  auto consumer = [&] {
+    switch (s.kind) {
+      case DlpackStream::Kind::Handle: return cuda::Stream::from_native(dev, reinterpret_cast<void*>(s.handle));
+      case DlpackStream::Kind::PerThreadDefault: return cuda::Stream::per_thread_default(dev);
+      default: return cuda::Stream::legacy_default(dev);  // None: the standard says assume the legacy one
+    }
+  };
+  consumer().wait(cuda::Stream::current(dev));
+  // The deleter may run on another thread, for which 2 names another stream: fenced on the legacy one.
+  return s.kind == DlpackStream::Kind::PerThreadDefault ? cuda::Stream::legacy_default(dev) : consumer();
 }
 
 // Consumer side: kirzl's current stream of CUDA `device` as a DLPack stream integer. Without a
@@ -104,6 +136,26 @@ py::int_ consumer_stream(int device) {
   if (s.is_per_thread_default()) return py::int_(2);
   return py::int_(static_cast<size_t>(reinterpret_cast<uintptr_t>(s.native_handle())));
 }
+
+// Makes CUDA device `device` current for a scope and restores the previous one.
+class CurrentDevice {
+ public:
+  explicit CurrentDevice(int device) : previous_(cuda::current_device()) {
+    if (device != previous_) cuda::set_device(device);
+  }
+  ~CurrentDevice() {
+    try {
+      if (cuda::current_device() != previous_) cuda::set_device(previous_);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "kirzl: from_dlpack: could not restore the current CUDA device (%s)\n", e.what());
+    }
+  }
+  CurrentDevice(const CurrentDevice&) = delete;
+  CurrentDevice& operator=(const CurrentDevice&) = delete;
+
+ private:
+  int previous_;
+};
 
 bool is_cuda_device_type(int device_type) { return device_type == kDLCUDA || device_type == kDLCUDAManaged; }
 
@@ -147,14 +199,28 @@ DLDevice to_dl(Device d) {
 template <typename Managed>
 struct Export {
   Tensor tensor;
+  cuda::Stream consumer_fence;  // where the consumer's use is fenced at release (Note [dlpack streams])
   std::vector<int64_t> shape, strides;
   Managed managed{};
+
+  // The DLPack deleter: may run on any thread, with or without the GIL; never throws.
+  ~Export() {
+    if (!consumer_fence.defined()) return;
+    try {
+      tensor.storage().record_stream(consumer_fence);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "kirzl: DLPack release: the consumer's stream could not be fenced (%s); the memory is "
+                   "kept for the process's life instead\n", e.what());
+      new Tensor(std::move(tensor));  // leaked on purpose: never reused under the consumer's feet
+    }
+  }
 };
 
 template <typename Managed>
-Managed* make_managed(const Tensor& t) {
+Managed* make_managed(const Tensor& t, cuda::Stream consumer_fence) {
   auto* ctx = new Export<Managed>();
   ctx->tensor = t;
+  ctx->consumer_fence = std::move(consumer_fence);
   ctx->shape = t.shape().vec();
   ctx->strides = t.strides().vec();
   DLTensor& dl = ctx->managed.dl_tensor;
@@ -184,11 +250,11 @@ void capsule_destructor_v1(PyObject* cap) {
   }
 }
 
-py::object to_dlpack(const Tensor& t, const py::object& max_version) {
+py::object to_dlpack(const Tensor& t, const py::object& max_version, cuda::Stream consumer_fence) {
   bool versioned = false;
   if (!max_version.is_none()) versioned = py::cast<py::tuple>(max_version)[0].cast<int>() >= 1;
   if (versioned) {
-    auto* m = make_managed<DLManagedTensorVersioned>(t);
+    auto* m = make_managed<DLManagedTensorVersioned>(t, std::move(consumer_fence));
     m->version = {1, 0};
     m->flags = 0;
     PyObject* cap = PyCapsule_New(m, "dltensor_versioned", capsule_destructor_v1);
@@ -198,7 +264,7 @@ py::object to_dlpack(const Tensor& t, const py::object& max_version) {
     }
     return py::reinterpret_steal<py::object>(cap);
   }
-  auto* m = make_managed<DLManagedTensor>(t);
+  auto* m = make_managed<DLManagedTensor>(t, std::move(consumer_fence));
   PyObject* cap = PyCapsule_New(m, "dltensor", capsule_destructor_v0);
   if (!cap) {
     m->deleter(m);
@@ -207,38 +273,59 @@ py::object to_dlpack(const Tensor& t, const py::object& max_version) {
   return py::reinterpret_steal<py::object>(cap);
 }
 
-// Wraps a consumed DLTensor as a kirzl tensor; `release` gives the producer's memory back.
+// The kirzl device of a DLPack tensor's memory; throws for memory kirzl cannot take.
+Device device_of(const DLTensor& dl) {
+  if (dl.device.device_type == kDLCPU || dl.device.device_type == kDLCUDAHost) return Device::cpu();
+  if (dl.device.device_type == kDLCUDA || dl.device.device_type == kDLCUDAManaged) return Device::cuda(dl.device.device_id);
+  KIRZL_FAIL(ErrorCode::Unsupported, "from_dlpack: DLPack device type ", dl.device.device_type,
+             " is not supported (kirzl takes CPU and CUDA memory)");
+}
+
+// Everything that can refuse a DLPack tensor, checked before its capsule is consumed: a capsule
+// that is refused stays unused, so its own destructor gives the producer's memory back.
+void check_importable(const DLTensor& dl) {
+  (void)from_dl(dl.dtype);
+  const Device dev = device_of(dl);
+  KIRZL_CHECK(dl.ndim >= 0 && dl.ndim <= kMaxDims, "from_dlpack: ", dl.ndim, " dimensions; kirzl supports 0 to ", kMaxDims);
+  for (int32_t d = 0; d < dl.ndim; ++d) {
+    KIRZL_CHECK(dl.shape[d] >= 0, "from_dlpack: negative size ", dl.shape[d], " in dimension ", d);
+    KIRZL_CHECK_CODE(!dl.strides || dl.strides[d] >= 0, ErrorCode::Unsupported,
+                     "from_dlpack: negative strides are not supported");
+  }
+  if (dev.is_cuda()) check_not_capturing(dev.index(), "from_dlpack");
+}
+
+// Wraps a consumed DLTensor (check_importable passed) as a kirzl tensor; `release` gives the
+// producer's memory back, exactly once, also when the wrapping fails.
 Tensor wrap(const DLTensor& dl, std::function<void()> release, bool read_only) {
-  DType dtype = from_dl(dl.dtype);
-  Device dev;
-  if (dl.device.device_type == kDLCPU || dl.device.device_type == kDLCUDAHost) dev = Device::cpu();
-  else if (dl.device.device_type == kDLCUDA || dl.device.device_type == kDLCUDAManaged) dev = Device::cuda(dl.device.device_id);
-  else {
-    release();
-    KIRZL_FAIL(ErrorCode::Unsupported, "from_dlpack: DLPack device type ", dl.device.device_type,
-               " is not supported (kirzl takes CPU and CUDA memory)");
-  }
-  if (dl.ndim > kMaxDims) {
-    release();
-    KIRZL_FAIL(ErrorCode::InvalidArgument, "from_dlpack: ", dl.ndim, " dimensions; kirzl supports up to ", kMaxDims);
-  }
-  std::vector<int64_t> shape(dl.shape, dl.shape + dl.ndim), strides(dl.ndim);
-  if (dl.strides) {
-    for (int32_t d = 0; d < dl.ndim; ++d) {
-      strides[d] = dl.strides[d];
-      if (strides[d] < 0) {
-        release();
-        KIRZL_FAIL(ErrorCode::Unsupported, "from_dlpack: negative strides are not supported");
-      }
+  auto once = std::make_shared<std::function<void()>>(std::move(release));
+  auto release_once = [once] {
+    if (!*once) return;
+    std::function<void()> f = std::move(*once);
+    *once = nullptr;
+    f();
+  };
+  try {
+    const DType dtype = from_dl(dl.dtype);
+    const Device dev = device_of(dl);
+    std::vector<int64_t> shape(dl.shape, dl.shape + dl.ndim), strides(dl.ndim);
+    if (dl.strides) std::copy(dl.strides, dl.strides + dl.ndim, strides.begin());
+    else strides = contiguous_strides(Shape(shape)).vec();
+    auto* data = static_cast<char*>(dl.data) + dl.byte_offset;
+    Tensor t = kirzl::from_blob(data, Shape(shape), Shape(strides), dtype, dev, [release_once](void*) { release_once(); });
+    if (!read_only) return t;
+    // kirzl has no read-only tensors: a copy, so writes cannot reach the producer. On CUDA the copy
+    // is queued: the producer's memory goes back once kirzl's stream has run it (Note [dlpack streams]).
+    Tensor copy = t.clone();
+    if (dev.is_cuda()) {
+      py::gil_scoped_release no_gil;
+      cuda::Stream::current(dev.index()).synchronize();
     }
-  } else {
-    strides = contiguous_strides(Shape(shape)).vec();
+    return copy;
+  } catch (...) {
+    release_once();
+    throw;
   }
-  auto* data = static_cast<char*>(dl.data) + dl.byte_offset;
-  auto shared_release = std::make_shared<std::function<void()>>(std::move(release));
-  Tensor t = kirzl::from_blob(data, Shape(shape), Shape(strides), dtype, dev, [shared_release](void*) { (*shared_release)(); });
-  if (read_only) return t.clone();  // kirzl has no read-only tensors: a copy, so writes cannot reach the producer
-  return t;
 }
 
 // Runs a DLPack deleter with the GIL held (NumPy's deleter decrefs Python objects) and drops the
@@ -259,12 +346,14 @@ Tensor from_capsule(const py::object& cap, const py::object& producer) {
     auto* m = static_cast<DLManagedTensorVersioned*>(PyCapsule_GetPointer(c, "dltensor_versioned"));
     KIRZL_CHECK_CODE(m->version.major == 1, ErrorCode::Unsupported, "from_dlpack: DLPack version ", m->version.major,
                      ".", m->version.minor, " is not supported (kirzl reads 0.x and 1.x)");
+    check_importable(m->dl_tensor);
     PyCapsule_SetName(c, "used_dltensor_versioned");
     auto rel = releaser([m] { if (m->deleter) m->deleter(m); }, producer);
     return wrap(m->dl_tensor, rel, (m->flags & kDLFlagBitmaskReadOnly) != 0);
   }
   if (PyCapsule_IsValid(c, "dltensor")) {
     auto* m = static_cast<DLManagedTensor*>(PyCapsule_GetPointer(c, "dltensor"));
+    check_importable(m->dl_tensor);
     PyCapsule_SetName(c, "used_dltensor");
     auto rel = releaser([m] { if (m->deleter) m->deleter(m); }, producer);
     return wrap(m->dl_tensor, rel, false);
@@ -283,12 +372,16 @@ Tensor from_dlpack(const py::object& obj) {
   // Note [dlpack streams]: a CUDA producer orders its pending work before kirzl's current stream.
   py::dict kwargs;
   bool known_device = py::hasattr(obj, "__dlpack_device__");
+  std::optional<CurrentDevice> on_producer_device;  // Note [dlpack streams]: "Devices and captures"
   if (known_device) {
     py::tuple d = obj.attr("__dlpack_device__")();
     KIRZL_CHECK(d.size() == 2, "from_dlpack: __dlpack_device__ returned ", std::string(py::repr(d)),
                 "; expected a (device_type, device_id) pair");
     int type = d[0].cast<int>(), id = d[1].cast<int>();
-    if (is_cuda_device_type(type)) kwargs["stream"] = consumer_stream(id);
+    if (is_cuda_device_type(type)) {
+      kwargs["stream"] = consumer_stream(id);
+      if (cuda::is_available() && id >= 0 && id < cuda::device_count()) on_producer_device.emplace(id);
+    }
   }
   py::object cap;
   try {
@@ -319,8 +412,8 @@ void init_dlpack(py::module_& m) {
                            "__dlpack__: exporting to another device is not supported");
         }
         Tensor out = (!copy.is_none() && copy.cast<bool>()) ? t.clone() : t;
-        order_for_consumer(out, s);  // after the clone, which is queued on kirzl's stream too
-        return to_dlpack(out, max_version);
+        cuda::Stream fence = order_for_consumer(out, s);  // after the clone, which is queued on kirzl's stream too
+        return to_dlpack(out, max_version, std::move(fence));
       },
       py::kw_only(), py::arg("stream") = py::none(), py::arg("max_version") = py::none(), py::arg("dl_device") = py::none(),
       py::arg("copy") = py::none(),

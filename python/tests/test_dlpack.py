@@ -1,6 +1,9 @@
 """DLPack interop with PyTorch (CPU; CUDA too when a GPU is present), proven by mutation, and the
 `stream` handshake of the DLPack protocol (Note [dlpack streams] in python/src/dlpack.cpp) with
 fake producers. The torch tests skip where torch is not importable; the CUDA ones without a GPU."""
+import gc
+import sys
+
 import numpy as np
 import pytest
 
@@ -61,6 +64,22 @@ def test_capsule_consumed_once():
     kirzl.from_dlpack(cap)
     with pytest.raises(kirzl.InvalidArgumentError, match="consumed only once"):
         kirzl.from_dlpack(cap)
+
+
+def test_refused_capsule_is_left_to_its_producer():
+    # int8 has no kirzl dtype: the capsule is refused before it is consumed, so it stays unused and
+    # its own destructor gives NumPy's array back (before: renamed "used", never released).
+    a = np.arange(6, dtype=np.int8)
+    base = sys.getrefcount(a)
+    with pytest.raises(kirzl.UnsupportedError, match="int8|code 0, 8 bits"):
+        kirzl.from_dlpack(a)
+    cap = a.__dlpack__()
+    for _ in range(2):  # still unused after a refusal: refused again, not "consumed only once"
+        with pytest.raises(kirzl.UnsupportedError, match="has no kirzl dtype"):
+            kirzl.from_dlpack(cap)
+    del cap
+    gc.collect()
+    assert sys.getrefcount(a) == base, "the refused capsule kept the producer's array alive"
 
 
 def test_numpy_dlpack_and_device():

@@ -42,6 +42,26 @@ milliseconds timeout_from(const py::object& seconds) {
   return milliseconds{static_cast<int64_t>(s * 1000.0 + 0.5)};
 }
 
+// Note [communicator release without the GIL]: destroying a communicator stops its worker thread
+// and waits for it. A worker that finishes (or abandons) a collective drops the op's tensors, and
+// a tensor that wraps a NumPy array or a DLPack producer takes the GIL to let go of it. If the
+// thread that destroys the communicator holds the GIL — Python dropping its last reference does —
+// the two wait for each other for ever. So every communicator handed to Python is held through a
+// reference whose deleter lets go of the GIL (when this thread holds it) before it drops the
+// communicator, as PyDDP does for DistributedDataParallel.
+std::shared_ptr<Communicator> released_without_gil(std::shared_ptr<Communicator> c) {
+  if (!c) return c;
+  Communicator* raw = c.get();
+  return std::shared_ptr<Communicator>(raw, [keep = std::move(c)](Communicator*) mutable {
+    if (Py_IsInitialized() && PyGILState_Check()) {
+      py::gil_scoped_release rel;
+      keep.reset();
+    } else {
+      keep.reset();
+    }
+  });
+}
+
 std::shared_ptr<Communicator> comm_from(const py::object& group) {
   if (group.is_none()) {
     ProcessGroup g;
@@ -165,13 +185,19 @@ tensors (or DLPack/NumPy arrays) are borrowed until the Work completes and are u
            py::arg("timeout") = py::none(), py::arg("tag") = "",
            "Completes when every rank has called it; returns a Work.")
       .def("split", [](Communicator& c, int color, int key) {
-             py::gil_scoped_release rel;
-             return c.split(color, key);
+             std::shared_ptr<Communicator> sub;
+             {
+               py::gil_scoped_release rel;
+               sub = c.split(color, key);
+             }
+             return released_without_gil(std::move(sub));  // Note [communicator release without the GIL]
            },
            py::arg("color"), py::arg("key"), "Like MPI_Comm_split (collective; None for a negative color).");
 
   m.def("make_in_process_group", [](int n, const py::object& timeout) {
-          return comm::make_in_process_group(n, {.timeout = timeout_from(timeout)});
+          auto comms = comm::make_in_process_group(n, {.timeout = timeout_from(timeout)});
+          for (auto& c : comms) c = released_without_gil(std::move(c));  // Note [communicator release without the GIL]
+          return comms;
         },
         py::arg("n"), py::arg("timeout") = py::none(),
         "n communicators whose ranks are threads of this process (drive each from its own thread).");
@@ -183,7 +209,8 @@ tensors (or DLPack/NumPy arrays) are borrowed until the Work completes and are u
       .def("local_size", [](const PyProcessGroup& g) { return g.get().local_size(); }, "Number of ranks on this node.")
       .def_property_readonly("device", [](const PyProcessGroup& g) { return g.get().device(); },
                              "CUDA:(local rank) when a GPU is there, else the CPU.")
-      .def("communicator", [](const PyProcessGroup& g) { return g.get().communicator(); }, "The communicator (shared).")
+      .def("communicator", [](const PyProcessGroup& g) { return released_without_gil(g.get().communicator()); },
+           "The communicator (shared).")
       .def("backend", [](const PyProcessGroup& g) { return g.get().backend(); }, "'inprocess', 'mpi', ...")
       .def("hosts", [](const PyProcessGroup& g) { return g.get().hosts(); }, "Host name of every rank.")
       .def("launcher", [](const PyProcessGroup& g) { return g.get().launcher(); }, "The launcher that was detected ('openmpi', 'slurm', ..., 'none').")

@@ -1,5 +1,9 @@
 """Collectives from Python: world size 1 (kirzl.init() without a launcher) and the in-process
 backend, whose ranks are Python threads here (which only works because waits release the GIL)."""
+import os
+import subprocess
+import sys
+import textwrap
 import threading
 
 import numpy as np
@@ -140,3 +144,32 @@ def test_generator_scope_nests_and_restores_the_process_default():
     assert kirzl.default_generator().seed == process.seed == 3
     with pytest.raises(kirzl.InvalidArgumentError, match="GeneratorScope"):
         kirzl.GeneratorScope("seed")
+
+
+def test_dropping_a_communicator_with_a_numpy_collective_in_flight_does_not_hang():
+    # Note [communicator release without the GIL]: the worker gives the NumPy array back under the
+    # GIL while the destroying thread waits for it; before the fix this deadlocked for ever. Run in
+    # a child process so that a regression fails here instead of hanging the suite.
+    script = textwrap.dedent("""
+        import time
+        import numpy as np
+        import kirzl
+        comms = kirzl.comm.make_in_process_group(2)
+        x = np.ones(4, dtype=np.float32)
+        w = kirzl.all_reduce(x, group=comms[0], async_op=True)  # rank 1 never joins
+        time.sleep(0.2)
+        del comms  # the last references, dropped with the GIL held
+        try:
+            w.wait()
+        except kirzl.InvalidArgumentError as e:
+            assert "destroyed" in str(e), e  # this rank's communicator, or rank 1's first
+        else:
+            raise AssertionError("the abandoned all-reduce reported success")
+        print("ok")
+    """)
+    try:
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                             env=dict(os.environ))
+    except subprocess.TimeoutExpired:
+        pytest.fail("destroying the communicator deadlocked (no result within 60 s)")
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]

@@ -59,8 +59,9 @@ tried again. Raises UnsupportedError on construction without CUDA or without a G
             g.capture([&] { result = step(); });
             return result;
           },
-          py::arg("step"),
+          py::arg("step"), py::keep_alive<1, 2>(),  // the step, and the tensors its closure holds, live as long as the graph
           "Calls step() once while recording its device work into this graph and returns what it returned. "
+          "The graph keeps `step` alive (and so the tensors it refers to, whose memory the replays use). "
           "Raises InvalidArgumentError when already captured; an exception inside step() discards the capture "
           "and propagates.")
       .def("replay", &cuda::Graph::replay,

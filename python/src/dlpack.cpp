@@ -236,7 +236,22 @@ Managed* make_managed(const Tensor& t, cuda::Stream consumer_fence) {
   return &ctx->managed;
 }
 
+// A capsule may be destroyed while a Python exception is pending (during unwinding), and its
+// deleter may run Python code (dropping a NumPy array that a kirzl tensor wraps): the pending
+// exception is set aside meanwhile, as NumPy's own capsule destructors do.
+class PendingErrorSetAside {
+ public:
+  PendingErrorSetAside() { PyErr_Fetch(&type_, &value_, &trace_); }
+  ~PendingErrorSetAside() { PyErr_Restore(type_, value_, trace_); }
+  PendingErrorSetAside(const PendingErrorSetAside&) = delete;
+  PendingErrorSetAside& operator=(const PendingErrorSetAside&) = delete;
+
+ private:
+  PyObject *type_ = nullptr, *value_ = nullptr, *trace_ = nullptr;
+};
+
 void capsule_destructor_v0(PyObject* cap) {
+  PendingErrorSetAside pending;
   if (PyCapsule_IsValid(cap, "dltensor")) {  // never consumed: we still own it
     auto* m = static_cast<DLManagedTensor*>(PyCapsule_GetPointer(cap, "dltensor"));
     if (m && m->deleter) m->deleter(m);
@@ -244,6 +259,7 @@ void capsule_destructor_v0(PyObject* cap) {
 }
 
 void capsule_destructor_v1(PyObject* cap) {
+  PendingErrorSetAside pending;
   if (PyCapsule_IsValid(cap, "dltensor_versioned")) {
     auto* m = static_cast<DLManagedTensorVersioned*>(PyCapsule_GetPointer(cap, "dltensor_versioned"));
     if (m && m->deleter) m->deleter(m);

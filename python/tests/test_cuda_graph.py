@@ -98,3 +98,23 @@ def test_an_op_that_cannot_be_captured_names_itself_and_the_graph_stays_usable()
     assert out.to("cpu").tolist() == [3.0, 3.0, 3.0, 3.0]
     with pytest.raises(kirzl.InvalidArgumentError):
         g.capture(lambda: x * 4)
+
+
+@needs_gpu
+def test_the_graph_keeps_its_step_and_the_tensors_it_holds_alive():
+    import gc
+    import weakref
+
+    def make_step():
+        x = kirzl.ones(1024).to("cuda")  # held only by the step's closure
+        return lambda: (x * 2.0).sum()
+
+    step = make_step()
+    g = kirzl.cuda.Graph()
+    loss = g.capture(step)
+    ref = weakref.ref(step)
+    del step
+    gc.collect()
+    assert ref() is not None, "the graph let go of its step, and with it of the memory its replays read"
+    g.replay()
+    assert loss.item() == 2048.0

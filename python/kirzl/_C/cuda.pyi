@@ -81,7 +81,7 @@ class Graph:
         """
     def capture(self, step: collections.abc.Callable) -> typing.Any:
         """
-        Calls step() once while recording its device work into this graph and returns what it returned. Raises InvalidArgumentError when already captured; an exception inside step() discards the capture and propagates.
+        Calls step() once while recording its device work into this graph and returns what it returned. The graph keeps `step` alive (and so the tensors it refers to, whose memory the replays use). Raises InvalidArgumentError when already captured; an exception inside step() discards the capture and propagates.
         """
     def replay(self) -> None:
         """

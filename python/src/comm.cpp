@@ -49,17 +49,22 @@ milliseconds timeout_from(const py::object& seconds) {
 // the two wait for each other for ever. So every communicator handed to Python is held through a
 // reference whose deleter lets go of the GIL (when this thread holds it) before it drops the
 // communicator, as PyDDP does for DistributedDataParallel.
+// Drops what `holder` holds, with the GIL released when this thread holds it (and the interpreter
+// is still running: after finalisation there is no GIL to release).
+template <typename Holder>
+void reset_without_gil(Holder& holder) {
+  if (Py_IsInitialized() && PyGILState_Check()) {
+    py::gil_scoped_release rel;
+    holder.reset();
+  } else {
+    holder.reset();
+  }
+}
+
 std::shared_ptr<Communicator> released_without_gil(std::shared_ptr<Communicator> c) {
   if (!c) return c;
   Communicator* raw = c.get();
-  return std::shared_ptr<Communicator>(raw, [keep = std::move(c)](Communicator*) mutable {
-    if (Py_IsInitialized() && PyGILState_Check()) {
-      py::gil_scoped_release rel;
-      keep.reset();
-    } else {
-      keep.reset();
-    }
-  });
+  return std::shared_ptr<Communicator>(raw, [keep = std::move(c)](Communicator*) mutable { reset_without_gil(keep); });
 }
 
 std::shared_ptr<Communicator> comm_from(const py::object& group) {
@@ -114,16 +119,7 @@ struct PyDDP {
     py::gil_scoped_release rel;
     impl.reset();
   }
-  ~PyDDP() {
-    if (impl) {
-      if (PyGILState_Check()) {
-        py::gil_scoped_release rel;
-        impl.reset();
-      } else {
-        impl.reset();
-      }
-    }
-  }
+  ~PyDDP() { reset_without_gil(impl); }
 };
 
 }  // namespace

@@ -297,23 +297,29 @@ Device device_of(const DLTensor& dl) {
              " is not supported (kirzl takes CPU and CUDA memory)");
 }
 
+// What kirzl makes of a DLPack tensor.
+struct Importable {
+  DType dtype;
+  Device device;
+};
+
 // Everything that can refuse a DLPack tensor, checked before its capsule is consumed: a capsule
 // that is refused stays unused, so its own destructor gives the producer's memory back.
-void check_importable(const DLTensor& dl) {
-  (void)from_dl(dl.dtype);
-  const Device dev = device_of(dl);
+Importable check_importable(const DLTensor& dl) {
+  const Importable in{from_dl(dl.dtype), device_of(dl)};
   KIRZL_CHECK(dl.ndim >= 0 && dl.ndim <= kMaxDims, "from_dlpack: ", dl.ndim, " dimensions; kirzl supports 0 to ", kMaxDims);
   for (int32_t d = 0; d < dl.ndim; ++d) {
     KIRZL_CHECK(dl.shape[d] >= 0, "from_dlpack: negative size ", dl.shape[d], " in dimension ", d);
     KIRZL_CHECK_CODE(!dl.strides || dl.strides[d] >= 0, ErrorCode::Unsupported,
                      "from_dlpack: negative strides are not supported");
   }
-  if (dev.is_cuda()) check_not_capturing(dev.index(), "from_dlpack");
+  if (in.device.is_cuda()) check_not_capturing(in.device.index(), "from_dlpack");
+  return in;
 }
 
-// Wraps a consumed DLTensor (check_importable passed) as a kirzl tensor; `release` gives the
+// Wraps a consumed DLTensor, as check_importable found it, as a kirzl tensor; `release` gives the
 // producer's memory back, exactly once, also when the wrapping fails.
-Tensor wrap(const DLTensor& dl, std::function<void()> release, bool read_only) {
+Tensor wrap(const DLTensor& dl, const Importable& in, std::function<void()> release, bool read_only) {
   auto once = std::make_shared<std::function<void()>>(std::move(release));
   auto release_once = [once] {
     if (!*once) return;
@@ -322,13 +328,12 @@ Tensor wrap(const DLTensor& dl, std::function<void()> release, bool read_only) {
     f();
   };
   try {
-    const DType dtype = from_dl(dl.dtype);
-    const Device dev = device_of(dl);
+    const Device dev = in.device;
     std::vector<int64_t> shape(dl.shape, dl.shape + dl.ndim), strides(dl.ndim);
     if (dl.strides) std::copy(dl.strides, dl.strides + dl.ndim, strides.begin());
     else strides = contiguous_strides(Shape(shape)).vec();
     auto* data = static_cast<char*>(dl.data) + dl.byte_offset;
-    Tensor t = kirzl::from_blob(data, Shape(shape), Shape(strides), dtype, dev, [release_once](void*) { release_once(); });
+    Tensor t = kirzl::from_blob(data, Shape(shape), Shape(strides), in.dtype, dev, [release_once](void*) { release_once(); });
     if (!read_only) return t;
     // kirzl has no read-only tensors: a copy, so writes cannot reach the producer. On CUDA the copy
     // is queued: the producer's memory goes back once kirzl's stream has run it (Note [dlpack streams]).
@@ -362,17 +367,17 @@ Tensor from_capsule(const py::object& cap, const py::object& producer) {
     auto* m = static_cast<DLManagedTensorVersioned*>(PyCapsule_GetPointer(c, "dltensor_versioned"));
     KIRZL_CHECK_CODE(m->version.major == 1, ErrorCode::Unsupported, "from_dlpack: DLPack version ", m->version.major,
                      ".", m->version.minor, " is not supported (kirzl reads 0.x and 1.x)");
-    check_importable(m->dl_tensor);
+    const Importable in = check_importable(m->dl_tensor);
     PyCapsule_SetName(c, "used_dltensor_versioned");
     auto rel = releaser([m] { if (m->deleter) m->deleter(m); }, producer);
-    return wrap(m->dl_tensor, rel, (m->flags & kDLFlagBitmaskReadOnly) != 0);
+    return wrap(m->dl_tensor, in, rel, (m->flags & kDLFlagBitmaskReadOnly) != 0);
   }
   if (PyCapsule_IsValid(c, "dltensor")) {
     auto* m = static_cast<DLManagedTensor*>(PyCapsule_GetPointer(c, "dltensor"));
-    check_importable(m->dl_tensor);
+    const Importable in = check_importable(m->dl_tensor);
     PyCapsule_SetName(c, "used_dltensor");
     auto rel = releaser([m] { if (m->deleter) m->deleter(m); }, producer);
-    return wrap(m->dl_tensor, rel, false);
+    return wrap(m->dl_tensor, in, rel, false);
   }
   KIRZL_FAIL(ErrorCode::InvalidArgument,
              "from_dlpack: expected an unused DLPack capsule ('dltensor' or 'dltensor_versioned'); a capsule can be "

@@ -50,7 +50,6 @@ def test_kirzl_to_torch_shares_memory():
 @needs_torch
 def test_producer_kept_alive():
     t = kirzl.from_dlpack(torch.full((1000,), 2.0))
-    import gc
     gc.collect()
     assert t.sum().item() == 2000.0
     x = torch.from_dlpack(kirzl.full((10,), 3.0))

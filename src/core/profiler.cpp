@@ -15,8 +15,9 @@
 // only the pairs in flight are held, and their events are reused); the summaries wait for the
 // rest. A call's interval runs from its start event to its end event on the stream, so while the
 // GPU waits for the host it also holds the host work the call does before its launch (a
-// library's plan, an allocation); with the GPU kept busy it is the kernels' time. Events are not recorded into a CUDA graph being captured: a captured call does not run
-// then, so it counts as untimed. The events are queried and waited for in Relaxed capture mode
+// library's plan, an allocation); with the GPU kept busy it is the kernels' time. Events are not
+// recorded into a CUDA graph being captured: a captured call does not run then, so it counts as
+// untimed. The events are queried and waited for in Relaxed capture mode
 // (Note [relaxed capture mode]), since they are outside every graph: a capture of this thread on
 // another device, or another thread's capture in Global mode, is not invalidated by them. Waiting
 // for them reads no deferred index error (Note [deferred index check]): that stays for the user's

@@ -143,9 +143,7 @@ std::optional<float> CudaBackend::timing_interval_ms(void* start, void* end, boo
   auto* e = static_cast<cudaEvent_t>(end);
   if (wait) KIRZL_CUDA_CHECK(cudaEventSynchronize(e));
   else if (!ready(cudaEventQuery(e), "cudaEventQuery")) return std::nullopt;
-  float ms = 0;
-  KIRZL_CUDA_CHECK(cudaEventElapsedTime(&ms, static_cast<cudaEvent_t>(start), e));
-  return ms;
+  return event_elapsed_ms(start, end);
 }
 
 }  // namespace cuda_rt
